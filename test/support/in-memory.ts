@@ -1,0 +1,30 @@
+import type { DescService } from "@bufbuild/protobuf";
+import { createClient, createRouterTransport, type Client, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
+import { principalKey, type Principal } from "../../services/shared/principal.js";
+
+/** A principal for tests; permissions default to everything the roles would need. */
+export function testPrincipal(overrides: Partial<Principal> & { permissions?: Iterable<string> } = {}): Principal {
+  return {
+    user: overrides.user ?? "alice",
+    workspace: overrides.workspace ?? "ws-test",
+    roles: overrides.roles ?? ["admin"],
+    permissions: new Set(overrides.permissions ?? ["*"]),
+    ...(overrides.run ? { run: overrides.run } : {}),
+  };
+}
+
+/**
+ * A client for `service` talking to handlers registered by `routes` over Connect's in-memory transport,
+ * with `principal` attached to every request as the auth interceptor would. For unit tests of handlers.
+ */
+export function inMemoryClient<S extends DescService>(
+  service: S,
+  routes: (router: ConnectRouter) => void,
+  principal: Principal = testPrincipal(),
+): Client<S> {
+  const setPrincipal: Interceptor = (next) => (req) => {
+    req.contextValues.set(principalKey, principal);
+    return next(req);
+  };
+  return createClient(service, createRouterTransport(routes, { router: { interceptors: [setPrincipal] } }));
+}
