@@ -1,0 +1,128 @@
+import { join } from "node:path";
+
+/** Which object store holds the bytes. */
+export type BackendConfig =
+  | { readonly kind: "file"; readonly root: string }
+  | {
+      readonly kind: "s3";
+      readonly endpoint: string;
+      readonly region: string;
+      readonly bucket: string;
+      readonly accessKeyId: string | undefined;
+      readonly secretAccessKey: string | undefined;
+      /** Storage class media objects move to after `archiveAfterSeconds`; empty skips the transition. */
+      readonly archiveStorageClass: string;
+    };
+
+/** Where a malware scanner listens; absent when scanning is off. */
+export type ClamdConfig =
+  | { readonly kind: "socket"; readonly path: string; readonly timeoutMs: number }
+  | { readonly kind: "tcp"; readonly host: string; readonly port: number; readonly timeoutMs: number };
+
+/** Largest object accepted per media kind, in bytes. */
+export interface SizeLimits {
+  readonly image: number;
+  readonly audio: number;
+  readonly video: number;
+  readonly text: number;
+  readonly other: number;
+}
+
+export interface StorageConfig {
+  readonly backend: BackendConfig;
+  /** Redis for quotas and the L2 reference cache; absent keeps both in memory (single process). */
+  readonly redisUrl: string | undefined;
+  readonly limits: SizeLimits;
+  readonly userQuotaBytes: number;
+  readonly workspaceQuotaBytes: number;
+  readonly clamd: ClamdConfig | undefined;
+  /** HMAC secret for presigned GET URLs. */
+  readonly presignSecret: string;
+  /** Base URL presigned links point at, e.g. `http://127.0.0.1:8080`. */
+  readonly publicUrl: string;
+  readonly mediaTtlSeconds: number;
+  readonly mediaArchiveAfterSeconds: number;
+  readonly tempTtlSeconds: number;
+  /** How long an unfinished resumable upload is kept. */
+  readonly uploadTtlSeconds: number;
+  /** How often expired objects and abandoned uploads are swept; 0 turns the sweeper off. */
+  readonly sweepIntervalMs: number;
+  readonly cacheL1MaxEntries: number;
+  readonly cacheL1TtlMs: number;
+  readonly cacheL2TtlSeconds: number;
+  /** Chunk size for Download of media that is neither audio, video nor text. */
+  readonly defaultChunkBytes: number;
+  /** Path of the ffprobe binary used for audio and video metadata. */
+  readonly ffprobePath: string;
+}
+
+type Env = Record<string, string | undefined>;
+
+const MiB = 1024 * 1024;
+const GB = 1000 * 1000 * 1000;
+
+function integer(env: Env, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new Error(`${name} must be a non-negative integer, got ${JSON.stringify(raw)}`);
+  }
+  return value;
+}
+
+function clamdFromEnv(env: Env): ClamdConfig | undefined {
+  const timeoutMs = integer(env, "CLAMD_TIMEOUT_MS", 30_000);
+  if (env.CLAMD_SOCKET) return { kind: "socket", path: env.CLAMD_SOCKET, timeoutMs };
+  if (env.CLAMD_HOST) return { kind: "tcp", host: env.CLAMD_HOST, port: integer(env, "CLAMD_PORT", 3310), timeoutMs };
+  return undefined;
+}
+
+function backendFromEnv(env: Env, dataDir: string): BackendConfig {
+  if (env.S3_ENDPOINT || env.S3_BUCKET) {
+    if (!env.S3_ENDPOINT || !env.S3_BUCKET) throw new Error("S3_ENDPOINT and S3_BUCKET must be set together");
+    return {
+      kind: "s3",
+      endpoint: env.S3_ENDPOINT,
+      bucket: env.S3_BUCKET,
+      region: env.S3_REGION ?? "us-east-1",
+      accessKeyId: env.AWS_ACCESS_KEY_ID,
+      secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
+      archiveStorageClass: env.S3_ARCHIVE_STORAGE_CLASS ?? "GLACIER",
+    };
+  }
+  return { kind: "file", root: env.STORAGE_DIR ?? join(dataDir, "storage") };
+}
+
+/** Reads the storage service's configuration; every variable has a default except the presign secret. */
+export function storageConfigFromEnv(env: Env, dataDir: string): StorageConfig {
+  const presignSecret = env.MENTATLAB_PRESIGN_SECRET ?? "";
+  if (presignSecret.length < 16) throw new Error("MENTATLAB_PRESIGN_SECRET must be at least 16 characters");
+  const port = env.PORT ?? "8080";
+  return {
+    backend: backendFromEnv(env, dataDir),
+    redisUrl: env.REDIS_URL || undefined,
+    limits: {
+      image: integer(env, "STORAGE_MAX_IMAGE_BYTES", 50 * MiB),
+      audio: integer(env, "STORAGE_MAX_AUDIO_BYTES", 500 * MiB),
+      video: integer(env, "STORAGE_MAX_VIDEO_BYTES", 5 * 1024 * MiB),
+      text: integer(env, "STORAGE_MAX_TEXT_BYTES", 10 * MiB),
+      other: integer(env, "STORAGE_MAX_OTHER_BYTES", 1024 * MiB),
+    },
+    userQuotaBytes: integer(env, "STORAGE_USER_QUOTA_BYTES", 10 * GB),
+    workspaceQuotaBytes: integer(env, "STORAGE_WORKSPACE_QUOTA_BYTES", 100 * GB),
+    clamd: clamdFromEnv(env),
+    presignSecret,
+    publicUrl: (env.MENTATLAB_PUBLIC_URL ?? `http://127.0.0.1:${port}`).replace(/\/+$/, ""),
+    mediaTtlSeconds: integer(env, "STORAGE_MEDIA_TTL_SECONDS", 7 * 86_400),
+    mediaArchiveAfterSeconds: integer(env, "STORAGE_MEDIA_ARCHIVE_AFTER_SECONDS", 86_400),
+    tempTtlSeconds: integer(env, "STORAGE_TEMP_TTL_SECONDS", 3_600),
+    uploadTtlSeconds: integer(env, "STORAGE_UPLOAD_TTL_SECONDS", 86_400),
+    sweepIntervalMs: integer(env, "STORAGE_SWEEP_INTERVAL_MS", 60_000),
+    cacheL1MaxEntries: integer(env, "STORAGE_CACHE_L1_MAX_ENTRIES", 10_000),
+    cacheL1TtlMs: integer(env, "STORAGE_CACHE_L1_TTL_MS", 60_000),
+    cacheL2TtlSeconds: integer(env, "STORAGE_CACHE_L2_TTL_SECONDS", 3_600),
+    defaultChunkBytes: integer(env, "STORAGE_DEFAULT_CHUNK_BYTES", 64 * 1024),
+    ffprobePath: env.FFPROBE_PATH ?? "ffprobe",
+  };
+}
