@@ -1,0 +1,44 @@
+import { Command, InvalidArgumentError } from "commander";
+import { startEmbedded } from "../mesh/embedded.js";
+import { startGateway, startServiceProcess, type MeshProcess } from "../mesh/distributed.js";
+import { serviceProcesses, type ServiceProcess } from "../mesh/topology.js";
+import { installSignalHandlers } from "../server/server.js";
+
+const targets = ["embedded", "gateway", ...serviceProcesses] as const;
+type Target = (typeof targets)[number];
+
+function parseTarget(value: string): Target {
+  if (!(targets as readonly string[]).includes(value)) {
+    throw new InvalidArgumentError(`expected one of ${targets.join(", ")}`);
+  }
+  return value as Target;
+}
+
+async function serve(target: Target): Promise<void> {
+  if (target === "embedded") {
+    const mesh = await startEmbedded();
+    installSignalHandlers(mesh.server, () => mesh.close());
+    console.log(`MentatLab Mesh is serving gRPC, gRPC-web and Connect on ${mesh.url}`);
+    if (mesh.adminKey) {
+      console.log(`No API keys configured: a development admin key was created (kept in the data dir).`);
+      console.log(`  Authorization: Bearer ${mesh.adminKey}`);
+      console.log(`  try: npx buf curl --http2-prior-knowledge -H "Authorization: Bearer ${mesh.adminKey}" ${mesh.url}/mentatlab.v1.StorageService/GetUsage`);
+    } else {
+      console.log("Authenticate with `Authorization: Bearer <key>` using a key from MENTATLAB_API_KEYS.");
+    }
+    return;
+  }
+  const process_: MeshProcess =
+    target === "gateway" ? await startGateway(process.env) : await startServiceProcess(target as ServiceProcess, process.env);
+  installSignalHandlers(process_.server, () => process_.close());
+  console.log(`mentatlab ${target} serving on ${process_.url}`);
+}
+
+const program = new Command("mentatlab").description("MentatLab Mesh: run multimodal agent flows");
+program
+  .command("serve")
+  .description("run every service in one process (embedded, the default) or one part of the distributed mesh")
+  .argument("[target]", `one of ${targets.join(", ")}`, parseTarget, "embedded")
+  .action(serve);
+
+await program.parseAsync(process.argv);

@@ -1,0 +1,131 @@
+import type { DescService } from "@bufbuild/protobuf";
+import { createClient, type ConnectRouter, type Transport } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { OrchestratorService } from "../../gen/mentatlab/v1/orchestrator_pb.js";
+import { AgentRegistryService } from "../../gen/mentatlab/v1/registry_pb.js";
+import { StorageService } from "../../gen/mentatlab/v1/storage_pb.js";
+import { StreamService } from "../../gen/mentatlab/v1/stream_pb.js";
+import { forwardingImpl } from "../gateway/forward.js";
+import { proxyRoute } from "../gateway/http-proxy.js";
+import { createOrchestrator } from "../orchestrator/index.js";
+import { orchestratorConfigFromEnv } from "../orchestrator/config.js";
+import { readServerConfig } from "../server/config.js";
+import { startServer, type RunningServer } from "../server/server.js";
+import type { Env } from "../shared/config.js";
+import type { HttpRoute } from "../shared/http-route.js";
+import { createStorage } from "../storage/index.js";
+import { storageConfigFromEnv } from "../storage/config.js";
+import { createStreams } from "../stream/index.js";
+import { streamConfigFromEnv } from "../stream/config.js";
+import { meshSecurity } from "./security.js";
+import { httpPathsOwned, mediaServices, serviceOwners, serviceProcesses, serviceUrlVariable, type ServiceProcess } from "./topology.js";
+
+/** One process of the distributed mesh, serving on its own port. */
+export interface MeshProcess {
+  readonly url: string;
+  readonly server: RunningServer;
+  close(): Promise<void>;
+}
+
+/** A gRPC (h2c) transport to a peer process: the internal hop of the distributed mesh. */
+export function peerTransport(baseUrl: string): Transport {
+  // Media bytes dominate internal traffic and do not compress; see NOTES.md on gzip'd chunks.
+  return createGrpcTransport({ baseUrl, acceptCompression: [], sendCompression: undefined });
+}
+
+function requiredUrl(env: Env, name: string): string {
+  const url = env[name];
+  if (!url) throw new Error(`${name} must be set to the URL of that service (e.g. http://127.0.0.1:8081)`);
+  return url;
+}
+
+/**
+ * Runs one service alone (`mentatlab serve storage|stream|orchestrator`). It authenticates every call
+ * itself, with the same keys as the gateway, because the caller's principal scopes all its data;
+ * request rules were already checked once at the gateway.
+ */
+export async function startServiceProcess(name: ServiceProcess, env: Env): Promise<MeshProcess> {
+  const security = meshSecurity(env, { allowDevKey: false, validate: false });
+  const serverConfig = readServerConfig(env);
+  const { dataDir } = security.config;
+  let mount: (router: ConnectRouter) => void;
+  let httpRoutes: HttpRoute[] = [];
+  let closeService: () => Promise<void>;
+  switch (name) {
+    case "storage": {
+      const storage = await createStorage(storageConfigFromEnv(env, dataDir));
+      mount = (router) => router.service(StorageService, storage.impl);
+      httpRoutes = storage.routes;
+      closeService = () => storage.close();
+      break;
+    }
+    case "stream": {
+      const streams = await createStreams(streamConfigFromEnv(env));
+      mount = (router) => router.service(StreamService, streams.impl);
+      httpRoutes = streams.routes;
+      closeService = () => streams.close();
+      break;
+    }
+    case "orchestrator": {
+      const gatewayUrl = requiredUrl(env, "MENTATLAB_GATEWAY_URL");
+      const orchestrator = await createOrchestrator(orchestratorConfigFromEnv(env, dataDir), {
+        storage: createClient(StorageService, peerTransport(requiredUrl(env, serviceUrlVariable.storage))),
+        streams: createClient(StreamService, peerTransport(requiredUrl(env, serviceUrlVariable.stream))),
+        runTokens: security.runTokens,
+        gatewayUrl: () => gatewayUrl,
+      });
+      mount = (router) => {
+        router.service(AgentRegistryService, orchestrator.registryImpl);
+        router.service(OrchestratorService, orchestrator.orchestratorImpl);
+      };
+      closeService = () => orchestrator.close();
+      break;
+    }
+  }
+  const server = await startServer({
+    ...serverConfig,
+    routes: mount,
+    interceptors: security.interceptors,
+    httpRoutes,
+    authenticateHttp: async (request) => security.authenticator.authenticate(request.headers.get("authorization")),
+    uncompressedServices: mediaServices,
+  });
+  return {
+    url: server.url,
+    server,
+    async close() {
+      await server.close();
+      await closeService();
+    },
+  };
+}
+
+/**
+ * The gateway of the distributed mesh: authenticates, checks request rules, then forwards each RPC to
+ * the process that owns its service, and proxies the plain-HTTP paths those processes serve.
+ */
+export async function startGateway(env: Env): Promise<MeshProcess> {
+  const security = meshSecurity(env, { allowDevKey: false });
+  const serverConfig = readServerConfig(env);
+  const upstreams = serviceProcesses.map((process) => {
+    const url = requiredUrl(env, serviceUrlVariable[process]);
+    return { process, url, transport: peerTransport(url) };
+  });
+  const server = await startServer({
+    ...serverConfig,
+    routes: (router) => {
+      for (const { process, transport } of upstreams) {
+        for (const service of serviceOwners[process] as readonly DescService[]) {
+          router.service(service, forwardingImpl(service, transport));
+        }
+      }
+    },
+    interceptors: security.interceptors,
+    httpRoutes: upstreams.flatMap(({ process, url }) =>
+      httpPathsOwned[process].flatMap((prefix) => [proxyRoute("GET", prefix, url), proxyRoute("HEAD", prefix, url)]),
+    ),
+    authenticateHttp: async (request) => security.authenticator.authenticate(request.headers.get("authorization")),
+    uncompressedServices: mediaServices,
+  });
+  return { url: server.url, server, close: () => server.close() };
+}

@@ -1,0 +1,97 @@
+import { createClient, createRouterTransport, type ConnectRouter } from "@connectrpc/connect";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { OrchestratorService } from "../../gen/mentatlab/v1/orchestrator_pb.js";
+import { AgentRegistryService } from "../../gen/mentatlab/v1/registry_pb.js";
+import { StorageService } from "../../gen/mentatlab/v1/storage_pb.js";
+import { StreamService } from "../../gen/mentatlab/v1/stream_pb.js";
+import { createOrchestrator } from "../orchestrator/index.js";
+import { orchestratorConfigFromEnv } from "../orchestrator/config.js";
+import { readServerConfig } from "../server/config.js";
+import { startServer, type RunningServer } from "../server/server.js";
+import type { Env } from "../shared/config.js";
+import { createStorage } from "../storage/index.js";
+import { storageConfigFromEnv } from "../storage/config.js";
+import { createStreams } from "../stream/index.js";
+import { streamConfigFromEnv } from "../stream/config.js";
+import { meshSecurity } from "./security.js";
+import { mediaServices } from "./topology.js";
+
+export interface EmbeddedOptions {
+  /** Environment to read configuration from; defaults to `process.env`. */
+  readonly env?: Env;
+  /** Overrides `PORT`; 0 picks a free port. */
+  readonly port?: number;
+  /** Overrides `MENTATLAB_DATA_DIR`. */
+  readonly dataDir?: string;
+}
+
+export interface EmbeddedMesh {
+  /** Base URL of the one port every protocol is served on. */
+  readonly url: string;
+  /** The development admin key, when no keys were configured and one was created. */
+  readonly adminKey: string | undefined;
+  readonly server: RunningServer;
+  close(): Promise<void>;
+}
+
+const webDist = fileURLToPath(new URL("../../web/dist", import.meta.url));
+
+/**
+ * Every service in one process on one port, with embedded backends: files under the data dir, streams
+ * and runs in memory (or Redis and S3 when their variables are set). The services still talk to each
+ * other only through Connect clients, here over an in-memory transport that runs the same auth.
+ */
+export async function startEmbedded(options: EmbeddedOptions = {}): Promise<EmbeddedMesh> {
+  const env: Env = {
+    ...(options.env ?? process.env),
+    ...(options.port !== undefined ? { PORT: String(options.port) } : {}),
+    ...(options.dataDir !== undefined ? { MENTATLAB_DATA_DIR: options.dataDir } : {}),
+  };
+  const security = meshSecurity(env);
+  const serverConfig = readServerConfig(env);
+
+  const storage = await createStorage(storageConfigFromEnv(env, security.config.dataDir));
+  const streams = await createStreams(streamConfigFromEnv(env));
+  const mountData = (router: ConnectRouter) => {
+    router.service(StorageService, storage.impl);
+    router.service(StreamService, streams.impl);
+  };
+  const internal = createRouterTransport(mountData, { router: { interceptors: security.interceptors } });
+
+  let gatewayUrl = "";
+  const orchestrator = await createOrchestrator(orchestratorConfigFromEnv(env, security.config.dataDir), {
+    storage: createClient(StorageService, internal),
+    streams: createClient(StreamService, internal),
+    runTokens: security.runTokens,
+    gatewayUrl: () => gatewayUrl,
+  });
+
+  const server = await startServer({
+    ...serverConfig,
+    routes: (router) => {
+      mountData(router);
+      router.service(AgentRegistryService, orchestrator.registryImpl);
+      router.service(OrchestratorService, orchestrator.orchestratorImpl);
+    },
+    interceptors: security.interceptors,
+    httpRoutes: [...storage.routes, ...streams.routes],
+    authenticateHttp: async (request) => security.authenticator.authenticate(request.headers.get("authorization")),
+    uncompressedServices: mediaServices,
+    staticDir: serverConfig.staticDir ?? (existsSync(join(webDist, "index.html")) ? webDist : undefined),
+  });
+  gatewayUrl = server.url;
+
+  return {
+    url: server.url,
+    adminKey: security.devKey?.key,
+    server,
+    async close() {
+      await server.close();
+      await orchestrator.close();
+      await streams.close();
+      await storage.close();
+    },
+  };
+}

@@ -1,0 +1,30 @@
+import type { Interceptor } from "@connectrpc/connect";
+import { configuredApiKeys, loadOrCreateDevKey, type ApiKeyEntry } from "../shared/auth/api-keys.js";
+import { Authenticator } from "../shared/auth/authenticator.js";
+import { authInterceptor } from "../shared/auth/interceptor.js";
+import { meshConfigFromEnv, type Env, type MeshConfig } from "../shared/config.js";
+import { RunTokenSigner } from "../shared/run-token.js";
+import { validationInterceptor } from "../shared/validation.js";
+import { openServices } from "../server/server.js";
+
+/** Credentials and the interceptors that enforce them, as every process of the mesh sets them up. */
+export interface MeshSecurity {
+  readonly config: MeshConfig;
+  readonly authenticator: Authenticator;
+  readonly runTokens: RunTokenSigner;
+  /** Authentication and authorisation, then protovalidate: the order a request meets them at the edge. */
+  readonly interceptors: Interceptor[];
+  /** The development admin key created because no keys were configured, if so. */
+  readonly devKey: ApiKeyEntry | undefined;
+}
+
+export function meshSecurity(env: Env, options: { allowDevKey?: boolean; validate?: boolean } = {}): MeshSecurity {
+  const config = meshConfigFromEnv(env);
+  const keys = configuredApiKeys(env);
+  const devKey = keys.length === 0 && options.allowDevKey !== false ? loadOrCreateDevKey(config.dataDir) : undefined;
+  const runTokens = new RunTokenSigner(config.tokenSecret);
+  const authenticator = new Authenticator(devKey ? [devKey] : keys, runTokens);
+  const interceptors = [authInterceptor(authenticator, openServices)];
+  if (options.validate !== false) interceptors.push(validationInterceptor());
+  return { config, authenticator, runTokens, interceptors, devKey };
+}
