@@ -1,0 +1,77 @@
+import { create } from "@bufbuild/protobuf";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { MediaConstraintsSchema, MediaMetadataSchema } from "../../gen/mentatlab/v1/common_pb.js";
+import { makeTempDir, removeTempDir } from "../../test/harness/index.js";
+import { FileBlobStore } from "./file-blob-store.js";
+import { type MediaFixtures, makeMediaFixtures } from "./media-fixtures.js";
+import { constraintViolations, MetadataExtractor, mimeTypeAccepted } from "./media-metadata.js";
+
+describe("MetadataExtractor", () => {
+  let dir: string;
+  let media: MediaFixtures;
+  let store: FileBlobStore;
+  let extractor: MetadataExtractor;
+  beforeAll(async () => {
+    dir = makeTempDir("meta");
+    media = await makeMediaFixtures(dir);
+    store = new FileBlobStore(`${dir}/blobs`);
+    extractor = new MetadataExtractor(store, "ffprobe");
+    await store.write("png", [media.png]);
+    await store.write("wav", [media.wav]);
+    await store.write("mp4", [media.mp4]);
+    await store.write("bad.wav", [media.wav.subarray(0, 40)]);
+  });
+  afterAll(() => removeTempDir(dir));
+
+  it("reads image dimensions", async () => {
+    const meta = await extractor.extract("png", "image/png");
+    expect([meta.width, meta.height, meta.codec]).toEqual([40, 30, "png"]);
+  });
+
+  it("reads audio duration, codec, sample rate and channels with ffprobe", async () => {
+    const meta = await extractor.extract("wav", "audio/wav");
+    expect(meta.durationSeconds).toBeCloseTo(1.5, 2);
+    expect([meta.codec, meta.sampleRate, meta.channels, meta.container]).toEqual(["pcm_s16le", 16000, 2, "wav"]);
+    // 16 kHz × 2 channels × 16 bit = 512 kbit/s of samples, plus the container header.
+    expect(Number(meta.bitRate)).toBeGreaterThanOrEqual(512_000);
+    expect(Number(meta.bitRate)).toBeLessThan(520_000);
+  });
+
+  it("reads video dimensions, codec and frame rate with ffprobe", async () => {
+    const meta = await extractor.extract("mp4", "video/mp4");
+    expect([meta.width, meta.height, meta.codec, meta.frameRate, meta.container]).toEqual([64, 48, "h264", 10, "mp4"]);
+    expect(meta.durationSeconds).toBeCloseTo(1, 1);
+  });
+
+  it("refuses media that cannot be decoded", async () => {
+    const err = await extractor.extract("bad.wav", "audio/wav").catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConnectError);
+    expect((err as ConnectError).code).toBe(Code.InvalidArgument);
+  });
+});
+
+describe("constraintViolations", () => {
+  it("lists every limit the metadata breaks", () => {
+    const meta = create(MediaMetadataSchema, { width: 800, height: 600, durationSeconds: 12, sampleRate: 48000, channels: 2 });
+    const limits = create(MediaConstraintsSchema, {
+      acceptedMimeTypes: ["audio/*"],
+      maxWidth: 640,
+      maxHeight: 600,
+      maxDurationSeconds: 10,
+      maxSampleRate: 44100,
+      maxChannels: 1,
+      maxSizeBytes: 10n,
+    });
+    const out = constraintViolations(meta, "video/mp4", 11, limits);
+    expect(out).toHaveLength(6);
+    expect(out.join("; ")).toContain("width 800 px is over the pin's 640");
+    expect(constraintViolations(meta, "video/mp4", 11, undefined)).toEqual([]);
+  });
+
+  it("matches wildcards", () => {
+    expect(mimeTypeAccepted("image/png", ["image/*"])).toBe(true);
+    expect(mimeTypeAccepted("image/png", ["audio/*", "image/jpeg"])).toBe(false);
+    expect(mimeTypeAccepted("image/png", [])).toBe(true);
+  });
+});

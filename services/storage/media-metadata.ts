@@ -1,0 +1,141 @@
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { create } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { imageSize } from "image-size";
+import { type MediaConstraints, type MediaMetadata, MediaMetadataSchema } from "../../gen/mentatlab/v1/common_pb.js";
+import type { BlobStore } from "./blob-store.js";
+import { mediaKindOf } from "./media-kind.js";
+
+const run = promisify(execFile);
+
+/** Image headers (dimensions) sit near the start; JPEG EXIF can push them past the sniffing head. */
+const IMAGE_HEAD_BYTES = 512 * 1024;
+
+interface ProbeStream {
+  codec_type?: string;
+  codec_name?: string;
+  width?: number;
+  height?: number;
+  sample_rate?: string;
+  channels?: number;
+  avg_frame_rate?: string;
+  r_frame_rate?: string;
+}
+interface ProbeOutput {
+  streams?: ProbeStream[];
+  format?: { format_name?: string; duration?: string; bit_rate?: string };
+}
+
+function ratio(text: string | undefined): number {
+  const [num, den] = (text ?? "0/0").split("/").map(Number);
+  return num && den ? num / den : 0;
+}
+
+/** Reads media facts from stored bytes: image-size for images, ffprobe for audio and video. */
+export class MetadataExtractor {
+  constructor(
+    private readonly store: BlobStore,
+    private readonly ffprobePath: string,
+  ) {}
+
+  async extract(key: string, mimeType: string): Promise<MediaMetadata> {
+    switch (mediaKindOf(mimeType)) {
+      case "image":
+        return this.image(key, mimeType);
+      case "audio":
+      case "video":
+        return this.probe(key, mimeType);
+      default:
+        return create(MediaMetadataSchema);
+    }
+  }
+
+  private async image(key: string, mimeType: string): Promise<MediaMetadata> {
+    const body = await this.store.read(key, { offset: 0, length: IMAGE_HEAD_BYTES });
+    const head = body ? await collectBounded(body) : undefined;
+    const subtype = mimeType.split("/")[1] ?? "";
+    try {
+      const size = imageSize(head ?? new Uint8Array());
+      return create(MediaMetadataSchema, { width: size.width, height: size.height, codec: size.type ?? subtype, container: subtype });
+    } catch (err) {
+      throw new ConnectError(`the ${mimeType} image could not be decoded: ${(err as Error).message}`, Code.InvalidArgument);
+    }
+  }
+
+  private async probe(key: string, mimeType: string): Promise<MediaMetadata> {
+    const location = await this.store.probeLocation(key);
+    let output: ProbeOutput;
+    try {
+      const { stdout } = await run(
+        this.ffprobePath,
+        ["-v", "error", "-print_format", "json", "-show_format", "-show_streams", location],
+        { maxBuffer: 4 * 1024 * 1024, timeout: 60_000 },
+      );
+      output = JSON.parse(stdout) as ProbeOutput;
+    } catch (err) {
+      const detail = (err as { stderr?: string }).stderr?.trim().split("\n")[0] ?? (err as Error).message;
+      throw new ConnectError(`the ${mimeType} content could not be decoded: ${detail}`, Code.InvalidArgument);
+    }
+    const streams = output.streams ?? [];
+    const video = streams.find((s) => s.codec_type === "video");
+    const audio = streams.find((s) => s.codec_type === "audio");
+    const main = mediaKindOf(mimeType) === "video" ? (video ?? audio) : (audio ?? video);
+    const formats = (output.format?.format_name ?? "").split(",");
+    const subtype = mimeType.split("/")[1] ?? "";
+    return create(MediaMetadataSchema, {
+      width: video?.width ?? 0,
+      height: video?.height ?? 0,
+      durationSeconds: Number(output.format?.duration ?? 0) || 0,
+      codec: main?.codec_name ?? "",
+      sampleRate: Number(audio?.sample_rate ?? 0) || 0,
+      channels: audio?.channels ?? 0,
+      frameRate: video ? ratio(video.avg_frame_rate) || ratio(video.r_frame_rate) : 0,
+      bitRate: BigInt(Math.round(Number(output.format?.bit_rate ?? 0) || 0)),
+      container: formats.includes(subtype) ? subtype : (formats[0] ?? ""),
+    });
+  }
+}
+
+async function collectBounded(body: AsyncIterable<Uint8Array>): Promise<Buffer> {
+  const parts: Uint8Array[] = [];
+  for await (const part of body) parts.push(part);
+  return Buffer.concat(parts);
+}
+
+/** True when `mimeType` is one of `accepted` (which may hold wildcards such as `image/*`); empty accepts all. */
+export function mimeTypeAccepted(mimeType: string, accepted: readonly string[]): boolean {
+  if (accepted.length === 0) return true;
+  const [type] = mimeType.split("/");
+  return accepted.some((a) => {
+    const want = a.trim().toLowerCase();
+    return want === mimeType || want === "*/*" || want === `${type}/*`;
+  });
+}
+
+/** Every way the object breaks the pin's limits, as sentences; empty when it fits. */
+export function constraintViolations(
+  meta: MediaMetadata,
+  mimeType: string,
+  sizeBytes: number,
+  c: MediaConstraints | undefined,
+): string[] {
+  if (!c) return [];
+  const out: string[] = [];
+  if (!mimeTypeAccepted(mimeType, c.acceptedMimeTypes)) {
+    out.push(`type ${mimeType} is not among the accepted ${c.acceptedMimeTypes.join(", ")}`);
+  }
+  const maxSize = Number(c.maxSizeBytes);
+  if (maxSize > 0 && sizeBytes > maxSize) out.push(`size ${sizeBytes} bytes is over the pin's ${maxSize}`);
+  if (c.maxWidth > 0 && meta.width > c.maxWidth) out.push(`width ${meta.width} px is over the pin's ${c.maxWidth}`);
+  if (c.maxHeight > 0 && meta.height > c.maxHeight) out.push(`height ${meta.height} px is over the pin's ${c.maxHeight}`);
+  if (c.maxDurationSeconds > 0 && meta.durationSeconds > c.maxDurationSeconds) {
+    out.push(`duration ${meta.durationSeconds.toFixed(3)} s is over the pin's ${c.maxDurationSeconds} s`);
+  }
+  if (c.maxSampleRate > 0 && meta.sampleRate > c.maxSampleRate) {
+    out.push(`sample rate ${meta.sampleRate} Hz is over the pin's ${c.maxSampleRate} Hz`);
+  }
+  if (c.maxChannels > 0 && meta.channels > c.maxChannels) out.push(`${meta.channels} channels are over the pin's ${c.maxChannels}`);
+  return out;
+}
+
