@@ -1,0 +1,138 @@
+import { create, type JsonObject, type JsonValue } from "@bufbuild/protobuf";
+import { type Duration, DurationSchema, timestampFromDate } from "@bufbuild/protobuf/wkt";
+import {
+  BackoffKind,
+  type Flow,
+  type FlowEdge,
+  FlowEdgeSchema,
+  FlowGraphSchema,
+  FlowMetaSchema,
+  type FlowNode,
+  FlowNodeSchema,
+  FlowSchema,
+  RetryPolicySchema,
+} from "../../gen/mentatlab/v1/orchestrator_pb.js";
+import { isRecord, parseDocument, RecordReader } from "../registry/document-reader.js";
+import { Violations } from "../registry/violations.js";
+
+const backoffNames: ReadonlyMap<string, BackoffKind> = new Map([
+  ["fixed", BackoffKind.FIXED],
+  ["linear", BackoffKind.LINEAR],
+  ["exponential", BackoffKind.EXPONENTIAL],
+]);
+
+export interface ParsedFlow {
+  readonly flow: Flow | undefined;
+  readonly violations: Violations;
+}
+
+/**
+ * Reads a flow written as YAML or JSON in the design's shape:
+ * `apiVersion`, `kind: Flow`, `meta`, `graph.nodes[]{id, agent (or type), params, timeout, retry}`,
+ * `graph.edges[]{from: "node.pin", to: "node.pin"}`. Durations are seconds or strings like `30s`,
+ * `500ms`, `2m`.
+ */
+export function parseFlowText(text: string): ParsedFlow {
+  const violations = new Violations();
+  const document = parseDocument(text, violations);
+  if (document === undefined) return { flow: undefined, violations };
+  if (!isRecord(document)) {
+    violations.add("", "document.shape", "a flow must be a mapping of fields", "start the document with `apiVersion: v1` and `kind: Flow`");
+    return { flow: undefined, violations };
+  }
+  const r = new RecordReader(document, "", violations);
+  const flow = create(FlowSchema, { apiVersion: r.string("api_version", "apiVersion"), kind: r.string("kind") });
+  const meta = r.object("meta", "metadata");
+  if (meta) {
+    const m = new RecordReader(meta, "meta", violations);
+    flow.meta = create(FlowMetaSchema, {
+      id: m.string("id"),
+      name: m.string("name"),
+      version: m.string("version"),
+      description: m.string("description"),
+    });
+    const createdAt = m.string("created_at", "createdAt");
+    if (createdAt) {
+      const date = new Date(createdAt);
+      if (Number.isNaN(date.getTime())) violations.add("meta.created_at", "field.type", `"${createdAt}" is not a date`, "use ISO 8601, e.g. 2025-01-31T12:00:00Z");
+      else flow.meta.createdAt = timestampFromDate(date);
+    }
+    m.rejectUnknown();
+  }
+  const graph = r.object("graph");
+  if (graph) {
+    const g = new RecordReader(graph, "graph", violations);
+    flow.graph = create(FlowGraphSchema, {
+      nodes: g.array("nodes").map((node, i) => readNode(node, `graph.nodes[${i}]`, violations)),
+      edges: g.array("edges").map((edge, i) => readEdge(edge, `graph.edges[${i}]`, violations)),
+    });
+    g.rejectUnknown();
+  }
+  r.rejectUnknown();
+  return { flow, violations };
+}
+
+function readNode(value: JsonValue, path: string, violations: Violations): FlowNode {
+  if (!isRecord(value)) {
+    violations.add(path, "field.type", "a node must be a mapping", "write `- id: resize\\n  agent: org.example.resize`");
+    return create(FlowNodeSchema);
+  }
+  const r = new RecordReader(value, path, violations);
+  const node = create(FlowNodeSchema, {
+    id: r.string("id"),
+    agent: r.string("agent", "type"),
+    agentVersion: r.string("agent_version", "agentVersion", "version"),
+  });
+  const params = r.object("params", "parameters");
+  if (params) node.params = params as JsonObject;
+  const timeout = readDuration(r, "timeout", violations);
+  if (timeout) node.timeout = timeout;
+  const retry = r.object("retry", "retryPolicy", "retry_policy");
+  if (retry) {
+    const rr = new RecordReader(retry, r.child("retry"), violations);
+    const backoffName = rr.string("backoff").toLowerCase();
+    const backoff = backoffName ? backoffNames.get(backoffName) : BackoffKind.UNSPECIFIED;
+    if (backoff === undefined) violations.add(rr.child("backoff"), "retry.backoff_known", `unknown backoff "${backoffName}"`, "use fixed, linear or exponential");
+    node.retry = create(RetryPolicySchema, { maxAttempts: rr.number("max_attempts", "maxAttempts", "attempts"), backoff: backoff ?? BackoffKind.UNSPECIFIED });
+    const initialDelay = readDuration(rr, "initial_delay", violations, "initialDelay", "delay");
+    if (initialDelay) node.retry.initialDelay = initialDelay;
+    rr.rejectUnknown();
+  }
+  r.rejectUnknown();
+  return node;
+}
+
+function readEdge(value: JsonValue, path: string, violations: Violations): FlowEdge {
+  if (!isRecord(value)) {
+    violations.add(path, "field.type", "an edge must be a mapping", 'write `- { from: "a.out", to: "b.in" }`');
+    return create(FlowEdgeSchema);
+  }
+  const r = new RecordReader(value, path, violations);
+  const edge = create(FlowEdgeSchema, { from: r.string("from", "source"), to: r.string("to", "target") });
+  r.rejectUnknown();
+  return edge;
+}
+
+const durationPattern = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/;
+const unitSeconds: Record<string, number> = { ms: 0.001, s: 1, m: 60, h: 3600 };
+
+function readDuration(r: RecordReader, field: string, violations: Violations, ...aliases: string[]): Duration | undefined {
+  const raw = r.raw(field, ...aliases);
+  if (raw === undefined || raw === null) return undefined;
+  const match = typeof raw === "number" ? [String(raw), String(raw), "s"] : typeof raw === "string" ? durationPattern.exec(raw.trim()) : null;
+  if (!match) {
+    violations.add(r.child(field), "field.duration", `${JSON.stringify(raw)} is not a duration`, 'write seconds (30) or a string such as "30s", "500ms", "2m"');
+    return undefined;
+  }
+  return durationFromSeconds(Number(match[1]) * (unitSeconds[match[2] ?? "s"] ?? 1));
+}
+
+export function durationFromSeconds(seconds: number): Duration {
+  const whole = Math.floor(seconds);
+  return create(DurationSchema, { seconds: BigInt(whole), nanos: Math.round((seconds - whole) * 1e9) });
+}
+
+export function durationToMs(duration: Duration | undefined): number | undefined {
+  if (!duration) return undefined;
+  return Number(duration.seconds) * 1000 + duration.nanos / 1e6;
+}

@@ -1,0 +1,190 @@
+import type { PinValue, Violation } from "../../gen/mentatlab/v1/common_pb.js";
+import type { Flow, FlowNode } from "../../gen/mentatlab/v1/orchestrator_pb.js";
+import type { AgentManifest, Pin } from "../../gen/mentatlab/v1/registry_pb.js";
+import { type AgentCatalog, isResolveFailure } from "../registry/agent-catalog.js";
+import { pinTypeName } from "../registry/names.js";
+import { Violations } from "../registry/violations.js";
+import { pinTypesCompatible, valueFitsPin } from "./pin-compat.js";
+
+/** Where an input pin's value comes from. */
+export type InputSource = { readonly kind: "edge"; readonly node: string; readonly pin: string } | { readonly kind: "submitted"; readonly key: string };
+
+/** One node of a validated flow, with everything the scheduler needs. */
+export interface PlannedNode {
+  readonly node: FlowNode;
+  readonly manifest: AgentManifest;
+  /** Bound inputs by pin name. */
+  readonly inputs: ReadonlyMap<string, InputSource>;
+  /** Nodes that consume this node's outputs. */
+  readonly downstream: readonly string[];
+}
+
+/** A flow that passed validation. */
+export interface FlowPlan {
+  /** Node ids in start order, ties broken by id. */
+  readonly order: readonly string[];
+  readonly nodes: ReadonlyMap<string, PlannedNode>;
+}
+
+export interface FlowCheck {
+  readonly violations: Violation[];
+  /** Set when there are no violations. */
+  readonly plan: FlowPlan | undefined;
+  /** As far as it could be computed (nodes on cycles are left out). */
+  readonly order: string[];
+}
+
+const nodeIdPattern = /^[A-Za-z][A-Za-z0-9_-]{0,62}$/;
+
+/**
+ * Checks a flow against the registered agents and the submitted inputs, reporting everything at once:
+ * shape, duplicate or bad node ids, unknown agents or versions, malformed edges, unknown nodes and pins,
+ * pin type mismatches, inputs bound twice, cycles, unbound required inputs, and submitted values that do
+ * not fit their pins. `resolved` lets the caller pin agent versions (e.g. a resumed run keeps the
+ * versions it started with).
+ */
+export async function checkFlow(
+  flow: Flow,
+  submitted: Readonly<Record<string, PinValue>>,
+  catalog: AgentCatalog,
+  resolved?: ReadonlyMap<string, AgentManifest>,
+): Promise<FlowCheck> {
+  const v = new Violations();
+  if (flow.kind && flow.kind !== "Flow") v.add("kind", "flow.kind", `kind is "${flow.kind}", not Flow`, "set kind: Flow");
+  const nodes = flow.graph?.nodes ?? [];
+  const edges = flow.graph?.edges ?? [];
+  if (nodes.length === 0) v.add("graph.nodes", "flow.nodes_required", "the flow has no nodes", "add at least one node under graph.nodes");
+
+  const manifests = new Map<string, AgentManifest>();
+  const seenIds = new Set<string>();
+  await Promise.all(
+    nodes.map(async (node, i) => {
+      const path = `graph.nodes[${i}]`;
+      if (!nodeIdPattern.test(node.id)) {
+        v.add(`${path}.id`, "node.id", node.id ? `"${node.id}" is not a valid node id` : "node id is missing", "start with a letter; use letters, digits, _ and - (at most 63)");
+      } else if (seenIds.has(node.id)) {
+        v.add(`${path}.id`, "node.id_unique", `node id "${node.id}" is used twice`, "give every node a distinct id");
+        return;
+      }
+      seenIds.add(node.id);
+      if (!node.agent) {
+        v.add(`${path}.agent`, "node.agent_required", "the node names no agent", "set agent to a registered agent id");
+        return;
+      }
+      const manifest = resolved?.get(node.id) ?? (await catalog.resolve(node.agent, node.agentVersion));
+      if (isResolveFailure(manifest)) {
+        v.add(`${path}.agent`, manifest.reason === "unknown_agent" ? "node.agent_known" : "node.agent_version", manifest.message, manifest.reason === "unknown_agent" ? "register the agent first, or fix the id" : "use a registered version or a range that matches one");
+      } else {
+        manifests.set(node.id, manifest);
+      }
+    }),
+  );
+
+  const inputs = new Map<string, Map<string, InputSource>>(nodes.map((n) => [n.id, new Map()]));
+  const downstream = new Map<string, Set<string>>(nodes.map((n) => [n.id, new Set()]));
+  const endpoint = (text: string, path: string, side: "from" | "to"): { node: string; pin: Pin | undefined } | undefined => {
+    const dot = text.indexOf(".");
+    const [nodeId, pinName] = [text.slice(0, dot), text.slice(dot + 1)];
+    if (dot < 1 || !pinName || pinName.includes(".")) {
+      v.add(path, "edge.endpoint", `"${text}" is not node.pin`, "write the endpoint as nodeId.pinName, e.g. resize.image");
+      return undefined;
+    }
+    if (!seenIds.has(nodeId)) {
+      v.add(path, "edge.node_known", `node "${nodeId}" is not in the flow`, `use one of: ${[...seenIds].join(", ")}`);
+      return undefined;
+    }
+    const manifest = manifests.get(nodeId);
+    if (!manifest) return { node: nodeId, pin: undefined };
+    const pins = side === "from" ? manifest.outputs : manifest.inputs;
+    const pin = pins.find((p) => p.name === pinName);
+    if (!pin) {
+      v.add(path, "edge.pin_known", `agent ${manifest.id} has no ${side === "from" ? "output" : "input"} pin "${pinName}"`, `use one of: ${pins.map((p) => p.name).join(", ") || "(none)"}`);
+      return undefined;
+    }
+    return { node: nodeId, pin };
+  };
+  edges.forEach((edge, i) => {
+    const path = `graph.edges[${i}]`;
+    const from = endpoint(edge.from, `${path}.from`, "from");
+    const to = endpoint(edge.to, `${path}.to`, "to");
+    if (!from || !to) return;
+    if (from.pin && to.pin && !pinTypesCompatible(from.pin.type, to.pin.type)) {
+      v.add(path, "edge.pin_type", `${edge.from} carries ${pinTypeName(from.pin.type)} but ${edge.to} takes ${pinTypeName(to.pin.type)}`, "connect pins of the same type, or put a converting agent between them");
+    }
+    const bound = inputs.get(to.node);
+    const pinName = edge.to.slice(edge.to.indexOf(".") + 1);
+    if (bound?.has(pinName)) {
+      v.add(`${path}.to`, "edge.input_bound_once", `input ${edge.to} is fed by more than one edge`, "feed each input from exactly one output");
+      return;
+    }
+    bound?.set(pinName, { kind: "edge", node: from.node, pin: edge.from.slice(edge.from.indexOf(".") + 1) });
+    downstream.get(from.node)?.add(to.node);
+  });
+
+  for (const [key, value] of Object.entries(submitted)) {
+    const path = `inputs["${key}"]`;
+    const dot = key.indexOf(".");
+    const [nodeId, pinName] = [key.slice(0, dot), key.slice(dot + 1)];
+    const manifest = manifests.get(nodeId);
+    if (dot < 1 || !seenIds.has(nodeId)) {
+      v.add(path, "input.node_known", `"${key}" does not name a node of the flow`, "key inputs as nodeId.pinName");
+      continue;
+    }
+    if (!manifest) continue;
+    const pin = manifest.inputs.find((p) => p.name === pinName);
+    if (!pin) {
+      v.add(path, "input.pin_known", `agent ${manifest.id} has no input pin "${pinName}"`, `use one of: ${manifest.inputs.map((p) => p.name).join(", ") || "(none)"}`);
+    } else if (inputs.get(nodeId)?.has(pinName)) {
+      v.add(path, "input.bound_once", `${key} is already fed by an edge`, "drop the submitted value or the edge");
+    } else if (!valueFitsPin(value, pin.type)) {
+      v.add(path, "input.value_type", `${key} takes ${pinTypeName(pin.type)} but got a ${value.value.case ?? "missing"} value`, `send a value that fits a ${pinTypeName(pin.type)} pin`);
+    } else {
+      inputs.get(nodeId)?.set(pinName, { kind: "submitted", key });
+    }
+  }
+
+  for (const [nodeId, manifest] of manifests) {
+    for (const pin of manifest.inputs) {
+      if (pin.required && !inputs.get(nodeId)?.has(pin.name) && !(`${nodeId}.${pin.name}` in submitted)) {
+        v.add(`graph.nodes[${nodes.findIndex((n) => n.id === nodeId)}]`, "input.required_unbound", `required input ${nodeId}.${pin.name} is fed by no edge and no submitted value`, `add an edge to ${nodeId}.${pin.name} or submit inputs["${nodeId}.${pin.name}"]`);
+      }
+    }
+  }
+
+  const order = topologicalOrder([...seenIds], downstream);
+  if (order.length < seenIds.size) {
+    const onCycle = [...seenIds].filter((id) => !order.includes(id)).sort();
+    v.add("graph.edges", "flow.acyclic", `the graph has a cycle through ${onCycle.join(", ")}`, "remove an edge so the nodes form a directed acyclic graph");
+  }
+  if (!v.empty) return { violations: v.list, plan: undefined, order };
+  const planned = new Map<string, PlannedNode>();
+  for (const node of nodes) {
+    const manifest = manifests.get(node.id);
+    if (!manifest) continue;
+    planned.set(node.id, { node, manifest, inputs: inputs.get(node.id) ?? new Map(), downstream: [...(downstream.get(node.id) ?? [])].sort() });
+  }
+  return { violations: [], plan: { order, nodes: planned }, order };
+}
+
+/** Kahn's algorithm, picking the smallest ready id first so the order is deterministic. */
+function topologicalOrder(ids: string[], downstream: ReadonlyMap<string, ReadonlySet<string>>): string[] {
+  const indegree = new Map(ids.map((id) => [id, 0]));
+  for (const targets of downstream.values()) for (const t of targets) indegree.set(t, (indegree.get(t) ?? 0) + 1);
+  const ready = ids.filter((id) => indegree.get(id) === 0).sort();
+  const order: string[] = [];
+  while (ready.length > 0) {
+    const id = ready.shift() as string;
+    order.push(id);
+    const released: string[] = [];
+    for (const t of downstream.get(id) ?? []) {
+      const left = (indegree.get(t) ?? 0) - 1;
+      indegree.set(t, left);
+      if (left === 0) released.push(t);
+    }
+    if (released.length > 0) {
+      ready.push(...released);
+      ready.sort();
+    }
+  }
+  return order;
+}
