@@ -1,0 +1,95 @@
+import { randomUUID } from "node:crypto";
+import { mkdir, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { create, type JsonValue } from "@bufbuild/protobuf";
+import { timestampNow, ValueSchema, type Value } from "@bufbuild/protobuf/wkt";
+import { fromJson } from "@bufbuild/protobuf";
+import {
+  AgentEventSchema,
+  PinType,
+  PinValueSchema,
+  type MediaRef,
+  type PinValue,
+} from "../gen/mentatlab/v1/common_pb.js";
+import { isMediaPin } from "./config.js";
+import type { NodeEventReporter } from "./event-reporter.js";
+import type { GatewayClients } from "./gateway-clients.js";
+import { pathUnder } from "./media-paths.js";
+import type { Backoff } from "./retry.js";
+import { uploadFile } from "./upload.js";
+
+export interface OutputPublisherOptions {
+  readonly sharedDir: string;
+  /** Declared output pin types; unknown pins are treated by the kind of value given. */
+  readonly outputPins: ReadonlyMap<string, PinType>;
+  readonly inlineMaxBytes: number;
+  readonly uploadAttempts: number;
+  readonly backoff: Backoff;
+}
+
+/**
+ * Turns what an agent produced into PinValues: files and large bytes are uploaded to storage and become
+ * MediaRefs, text and JSON pass inline. Each value is reported to the orchestrator as an OutputEvent.
+ */
+export class OutputPublisher {
+  private readonly values = new Map<string, PinValue>();
+
+  constructor(
+    private readonly storage: GatewayClients["storage"],
+    private readonly reporter: NodeEventReporter,
+    private readonly options: OutputPublisherOptions,
+  ) {}
+
+  /** Outputs published so far, by pin. */
+  get outputs(): ReadonlyMap<string, PinValue> {
+    return this.values;
+  }
+
+  async putText(pin: string, text: string): Promise<PinValue> {
+    return this.publish(pin, create(PinValueSchema, { value: { case: "text", value: text } }));
+  }
+
+  async putJson(pin: string, json: Value | JsonValue): Promise<PinValue> {
+    const value = isValueMessage(json) ? json : fromJson(ValueSchema, json);
+    return this.publish(pin, create(PinValueSchema, { value: { case: "json", value } }));
+  }
+
+  /** Small bytes: inline for binary pins under the threshold, otherwise stored. */
+  async putBytes(pin: string, bytes: Uint8Array, mimeType: string): Promise<PinValue> {
+    if (!isMediaPin(this.options.outputPins.get(pin)) && bytes.length <= this.options.inlineMaxBytes) {
+      return this.publish(pin, create(PinValueSchema, { value: { case: "inlineBytes", value: bytes } }));
+    }
+    const path = join(this.options.sharedDir, "outputs", `.bytes-${randomUUID()}`);
+    await mkdir(join(this.options.sharedDir, "outputs"), { recursive: true });
+    await writeFile(path, bytes);
+    try {
+      return await this.putFile(pin, path, mimeType);
+    } finally {
+      await rm(path, { force: true });
+    }
+  }
+
+  /** A file on the shared volume, uploaded as a stream. */
+  async putFile(pin: string, path: string, mimeType: string): Promise<PinValue> {
+    const local = await pathUnder(this.options.sharedDir, path);
+    const ref: MediaRef = await uploadFile(this.storage, local, {
+      mimeType,
+      attempts: this.options.uploadAttempts,
+      backoff: this.options.backoff,
+    });
+    return this.publish(pin, create(PinValueSchema, { value: { case: "media", value: ref } }));
+  }
+
+  /** Records a value (e.g. a StreamRef) and reports it. */
+  async publish(pin: string, value: PinValue): Promise<PinValue> {
+    this.values.set(pin, value);
+    await this.reporter.report(
+      create(AgentEventSchema, { time: timestampNow(), event: { case: "output", value: { pin, value } } }),
+    );
+    return value;
+  }
+}
+
+function isValueMessage(json: Value | JsonValue): json is Value {
+  return typeof json === "object" && json !== null && "$typeName" in json;
+}

@@ -1,0 +1,76 @@
+import { join } from "node:path";
+import { create } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { PinType, PinValueSchema, type StreamRef } from "../gen/mentatlab/v1/common_pb.js";
+import type { GatewayClients } from "./gateway-clients.js";
+import type { NodeIdentity } from "./event-reporter.js";
+import type { OutputPublisher } from "./output-publisher.js";
+import { StreamRelay, type StreamRelayOptions } from "./stream-relay.js";
+
+export interface OpenedStream {
+  readonly ref: StreamRef;
+  readonly recommendedChunkBytes: number;
+}
+
+export type OutputStreamsOptions = Omit<StreamRelayOptions, "spillPath"> & {
+  /** Directory for the relays' spill files. */
+  readonly spillDir: string;
+};
+
+/**
+ * The node's open output streams: creates each on the stream service, announces its StreamRef as the
+ * pin's output right away (so consumers can follow it while it is produced) and relays its payloads.
+ */
+export class OutputStreams {
+  private readonly relays = new Map<string, StreamRelay>();
+
+  constructor(
+    private readonly stream: GatewayClients["stream"],
+    private readonly outputs: OutputPublisher,
+    private readonly node: NodeIdentity,
+    private readonly options: OutputStreamsOptions,
+  ) {}
+
+  async open(pin: string, mimeType: string, payloadType: PinType): Promise<OpenedStream> {
+    const response = await this.stream.initStream({
+      payloadType: payloadType === PinType.UNSPECIFIED ? PinType.BINARY : payloadType,
+      mimeType,
+      runId: this.node.runId,
+      nodeId: this.node.nodeId,
+      pin,
+    });
+    const ref = response.stream?.ref;
+    if (!ref) throw new ConnectError("stream service returned no stream ref", Code.Internal);
+    const relay = new StreamRelay(this.stream, ref.streamId, {
+      ...this.options,
+      spillPath: join(this.options.spillDir, `${ref.streamId}.spill`),
+    });
+    this.relays.set(ref.streamId, relay);
+    await this.outputs.publish(pin, create(PinValueSchema, { value: { case: "stream", value: ref } }));
+    return { ref, recommendedChunkBytes: response.recommendedChunkBytes };
+  }
+
+  async write(streamId: string, data: Uint8Array): Promise<void> {
+    await this.relay(streamId).write(data);
+  }
+
+  /** Ends a stream once everything written was acknowledged; resolves with the payloads relayed. */
+  async close(streamId: string, errorMessage = ""): Promise<bigint> {
+    const relay = this.relay(streamId);
+    this.relays.delete(streamId);
+    return relay.finish(errorMessage);
+  }
+
+  /** Ends every stream the agent left open (with an error when the agent failed). */
+  async closeAll(errorMessage = ""): Promise<void> {
+    await Promise.all([...this.relays.keys()].map((id) => this.close(id, errorMessage)));
+  }
+
+  private relay(streamId: string): StreamRelay {
+    const relay = this.relays.get(streamId);
+    if (!relay) {
+      throw new ConnectError(`no open output stream ${streamId}; call OpenOutputStream first`, Code.NotFound);
+    }
+    return relay;
+  }
+}

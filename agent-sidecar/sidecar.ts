@@ -1,0 +1,237 @@
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import { create, toJson, type JsonObject, type JsonValue } from "@bufbuild/protobuf";
+import { timestampNow } from "@bufbuild/protobuf/wkt";
+import type { Transport } from "@connectrpc/connect";
+import { AgentEventSchema, LogLevel, PinValueSchema } from "../gen/mentatlab/v1/common_pb.js";
+import { SidecarService, type LocalInput } from "../gen/mentatlab/v1/sidecar_pb.js";
+import type { SidecarConfig } from "./config.js";
+import { NodeEventReporter } from "./event-reporter.js";
+import { createGatewayClients, createGatewayTransport } from "./gateway-clients.js";
+import { prepareLocalInputs } from "./local-inputs.js";
+import { OutputPublisher } from "./output-publisher.js";
+import { OutputStreams } from "./output-streams.js";
+import { runPlainAgent, transientExitCode } from "./plain-agent.js";
+import { publishResult } from "./result-outputs.js";
+import { isTransient, type Backoff } from "./retry.js";
+import { sidecarAuthInterceptor } from "./sidecar-auth.js";
+import { listenHttp2 } from "./sidecar-server.js";
+import { createSidecarService } from "./sidecar-service.js";
+
+/** A sidecar serving one node: inputs are local, the SidecarService is listening. */
+export interface RunningSidecar {
+  /** Where the agent dials the SidecarService (unix socket path or `127.0.0.1:<port>`). */
+  readonly address: string;
+  /** Token the agent presents as `Authorization: Bearer`. */
+  readonly token: string;
+  /** Directory the agent works in and writes outputs to. */
+  readonly workDir: string;
+  readonly inputs: ReadonlyMap<string, LocalInput>;
+  readonly outputs: OutputPublisher;
+  readonly streams: OutputStreams;
+  readonly reporter: NodeEventReporter;
+  /** Environment to add to the agent's: where and how to reach the sidecar. Never the run token. */
+  readonly agentEnv: Readonly<Record<string, string>>;
+  /**
+   * Ends every stream still open (with an error when `failure` is set), reports the failure if any,
+   * delivers pending events and stops serving.
+   */
+  close(failure?: string): Promise<void>;
+}
+
+export interface SidecarOptions {
+  /** Transport to the gateway; defaults to gRPC over HTTP/2 to `config.gatewayUrl` with the run token. */
+  readonly transport?: Transport;
+}
+
+const backoffFor = (config: SidecarConfig): Backoff => ({ initialMs: 100, maxMs: config.reconnectMaxDelayMs });
+
+/** Downloads the node's inputs and starts serving the SidecarService. */
+export async function startSidecar(config: SidecarConfig, options: SidecarOptions = {}): Promise<RunningSidecar> {
+  const clients = createGatewayClients(options.transport ?? createGatewayTransport(config.gatewayUrl, config.runToken));
+  const backoff = backoffFor(config);
+  const node = { runId: config.runId, nodeId: config.nodeId, attempt: config.attempt };
+  const workDir = join(config.sharedDir, "work");
+  const spillDir = join(config.sharedDir, ".spill");
+  await Promise.all([mkdir(workDir, { recursive: true }), mkdir(spillDir, { recursive: true })]);
+
+  const reporter = new NodeEventReporter(clients.orchestrator, node, { attempts: config.uploadAttempts + 5, backoff });
+  const inputs = await prepareLocalInputs(clients.storage, config.inputs, config.sharedDir, {
+    attempts: config.downloadAttempts,
+    backoff,
+  });
+  const outputs = new OutputPublisher(clients.storage, reporter, {
+    sharedDir: config.sharedDir,
+    outputPins: config.outputPins,
+    inlineMaxBytes: config.inlineMaxBytes,
+    uploadAttempts: config.uploadAttempts,
+    backoff,
+  });
+  const streams = new OutputStreams(clients.stream, outputs, node, {
+    spillDir,
+    memoryBytes: config.streamMemoryBytes,
+    capacityBytes: config.streamBufferBytes,
+    backoff,
+    giveUpMs: config.reconnectGiveUpMs,
+  });
+  const service = createSidecarService({ node, inputs, params: config.params as JsonObject, workDir, outputs, streams, reporter });
+  const server = await listenHttp2(
+    config.listen,
+    (router) => router.service(SidecarService, service),
+    [sidecarAuthInterceptor(config.sidecarToken)],
+  );
+
+  return {
+    address: server.address,
+    token: config.sidecarToken,
+    workDir,
+    inputs,
+    outputs,
+    streams,
+    reporter,
+    agentEnv: {
+      MENTATLAB_SIDECAR_ADDRESS: server.address,
+      MENTATLAB_SIDECAR_TOKEN: config.sidecarToken,
+      MENTATLAB_SHARED_DIR: config.sharedDir,
+      MENTATLAB_WORK_DIR: workDir,
+      MENTATLAB_RUN_ID: config.runId,
+      MENTATLAB_NODE_ID: config.nodeId,
+      MENTATLAB_ATTEMPT: String(config.attempt),
+    },
+    async close(failure) {
+      try {
+        await streams.closeAll(failure ?? "");
+        if (failure) reporter.enqueue(logEvent(LogLevel.ERROR, failure));
+        await reporter.flush();
+      } finally {
+        await server.close();
+      }
+    },
+  };
+}
+
+/** How a wrapped agent ended. */
+export interface AgentOutcome {
+  /** Exit code for the sidecar process: the agent's own, or 1 (3 when transient) if the sidecar failed. */
+  readonly exitCode: number;
+  /** Why the node failed; undefined on success. */
+  readonly failure?: string;
+}
+
+/**
+ * Runs `command` as a plain-contract agent beside a sidecar: inputs downloaded first, the agent's NDJSON
+ * events forwarded, its final result turned into outputs, its exit (with the last stderr lines on a
+ * crash) reported. Resolves when the agent has exited and everything is delivered, so a Job pod ends.
+ */
+export async function runAgentWithSidecar(
+  config: SidecarConfig,
+  command: readonly string[],
+  options: SidecarOptions & { readonly baseEnv?: Readonly<Record<string, string | undefined>> } = {},
+): Promise<AgentOutcome> {
+  let sidecar: RunningSidecar;
+  try {
+    sidecar = await startSidecar(config, options);
+  } catch (error) {
+    return { exitCode: isTransient(error) ? transientExitCode : 1, failure: `sidecar could not prepare the node: ${messageOf(error)}` };
+  }
+  let outcome: AgentOutcome;
+  try {
+    outcome = await runWrapped(config, command, sidecar, options.baseEnv ?? process.env);
+  } catch (error) {
+    outcome = { exitCode: isTransient(error) ? transientExitCode : 1, failure: `sidecar failed: ${messageOf(error)}` };
+  }
+  try {
+    await sidecar.close(outcome.failure);
+  } catch (error) {
+    if (!outcome.failure) outcome = { exitCode: isTransient(error) ? transientExitCode : 1, failure: messageOf(error) };
+  }
+  return outcome;
+}
+
+async function runWrapped(
+  config: SidecarConfig,
+  command: readonly string[],
+  sidecar: RunningSidecar,
+  baseEnv: Readonly<Record<string, string | undefined>>,
+): Promise<AgentOutcome> {
+  const { reporter } = sidecar;
+  // The run token is the sidecar's credential; the agent only ever gets the pod-local one.
+  const { MENTATLAB_RUN_TOKEN: _runToken, MENTATLAB_INPUTS_JSON: _inputs, ...inherited } = baseEnv;
+  const stdin = plainSpec(config, sidecar);
+  const exit = await runPlainAgent({
+    command,
+    cwd: sidecar.workDir,
+    env: {
+      ...inherited,
+      ...sidecar.agentEnv,
+      INPUT_SPEC: JSON.stringify(stdin.spec),
+      INPUT_CONTEXT: JSON.stringify(stdin.context),
+    },
+    stdin,
+    stderrTailLines: config.stderrTailLines,
+    signal: reporter.cancelled,
+    onEvent: (event) => {
+      reporter.enqueue(event);
+      // Delivery errors surface at the final flush; events keep queueing meanwhile.
+      reporter.flush().catch(() => undefined);
+    },
+  });
+  if (reporter.cancelled.aborted) return { exitCode: 1, failure: "the run was cancelled" };
+  if (exit.exitCode !== 0) {
+    const how = exit.exitCode === null ? `was killed by ${exit.exitSignal}` : `exited with code ${exit.exitCode}`;
+    const tail = exit.stderrTail.length > 0 ? `; last stderr lines:\n${exit.stderrTail.join("\n")}` : "";
+    return { exitCode: exit.exitCode ?? 1, failure: `agent ${how}${tail}` };
+  }
+  if (exit.hasResult && exit.result !== undefined) {
+    await publishResult(exit.result, config.outputPins, sidecar.outputs, { sharedDir: config.sharedDir, workDir: sidecar.workDir });
+  }
+  return { exitCode: 0 };
+}
+
+/** The `{"spec", "context"}` document a plain agent reads: media inputs as local file paths. */
+export function plainSpec(
+  config: SidecarConfig,
+  sidecar: Pick<RunningSidecar, "inputs" | "workDir">,
+): { spec: JsonObject; context: JsonObject } {
+  const inputs: JsonObject = {};
+  const refs: JsonObject = {};
+  for (const [pin, input] of sidecar.inputs) {
+    inputs[pin] = localValue(input);
+    if (input.ref) refs[pin] = toJson(PinValueSchema, create(PinValueSchema, { value: { case: "media", value: input.ref } }));
+  }
+  return {
+    spec: { inputs, params: config.params, input_refs: refs, outputs: Object.fromEntries([...config.outputPins.keys()].map((pin) => [pin, true])) },
+    context: {
+      run_id: config.runId,
+      node_id: config.nodeId,
+      attempt: config.attempt,
+      shared_dir: config.sharedDir,
+      work_dir: sidecar.workDir,
+    },
+  };
+}
+
+function localValue(input: LocalInput): JsonValue {
+  switch (input.value.case) {
+    case "text":
+    case "filePath":
+      return input.value.value;
+    case "json":
+      return toJson(PinValueSchema, create(PinValueSchema, { value: { case: "json", value: input.value.value } })) as JsonValue;
+    case "stream":
+      return { stream_id: input.value.value.streamId, mime_type: input.value.value.mimeType };
+    default:
+      return null;
+  }
+}
+
+function logEvent(level: LogLevel, message: string) {
+  return create(AgentEventSchema, {
+    time: timestampNow(),
+    event: { case: "log", value: { level, message: message.slice(0, 65536) } },
+  });
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
