@@ -1,0 +1,57 @@
+/** Settings of the stream service, read once from the environment. */
+export interface StreamConfig {
+  /** Redis URL for the shared Redis Streams registry; unset keeps everything in this process's memory. */
+  readonly redisUrl: string | undefined;
+  /** Prefix of every Redis key the registry writes, so several meshes can share one Redis. */
+  readonly redisKeyPrefix: string;
+  /** Streams one user may have open at once in a workspace. */
+  readonly maxOpenStreamsPerUser: number;
+  /** Longest a stream may stay open before it is ended with stream_error. */
+  readonly maxDurationMs: number;
+  /** How far back resuming subscribers can go, in time. */
+  readonly retainedMs: number;
+  /** How far back resuming subscribers can go, in events (Redis trims approximately, in blocks of ~100). */
+  readonly retainedMaxEvents: number;
+  /** Bytes of retained payload held in memory per stream (memory registry and per-process caches). */
+  readonly retainedMaxBytes: number;
+  /** How long an ended stream's buffer stays readable. */
+  readonly endedTtlMs: number;
+  /** Publishers of audio/video measured below this are told to adapt their bitrate. */
+  readonly slowProducerBitsPerSecond: number;
+  /** Window over which a producer's throughput is measured. */
+  readonly bitrateWindowMs: number;
+  /** How often overdue streams are ended and old events trimmed. */
+  readonly sweepIntervalMs: number;
+  /** Interval of comment lines that keep idle Server-Sent Events connections open through proxies. */
+  readonly sseKeepaliveMs: number;
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+function positiveNumber(env: Env, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value <= 0) {
+    throw new Error(`${name} must be a positive number, got "${raw}"`);
+  }
+  return value;
+}
+
+export function streamConfigFromEnv(env: Env): StreamConfig {
+  const redisUrl = env.REDIS_URL?.trim();
+  return {
+    redisUrl: redisUrl ? redisUrl : undefined,
+    redisKeyPrefix: env.STREAM_REDIS_PREFIX ?? "ml:stream:",
+    maxOpenStreamsPerUser: Math.floor(positiveNumber(env, "STREAM_MAX_OPEN_PER_USER", 10)),
+    maxDurationMs: positiveNumber(env, "STREAM_MAX_DURATION_SECONDS", 3600) * 1000,
+    retainedMs: positiveNumber(env, "STREAM_RETAINED_SECONDS", 300) * 1000,
+    retainedMaxEvents: Math.floor(positiveNumber(env, "STREAM_RETAINED_MAX_EVENTS", 10_000)),
+    retainedMaxBytes: Math.floor(positiveNumber(env, "STREAM_RETAINED_MAX_BYTES", 64 * 1024 * 1024)),
+    endedTtlMs: positiveNumber(env, "STREAM_ENDED_TTL_SECONDS", 300) * 1000,
+    slowProducerBitsPerSecond: positiveNumber(env, "STREAM_SLOW_PRODUCER_BPS", 1_000_000),
+    bitrateWindowMs: positiveNumber(env, "STREAM_BITRATE_WINDOW_MS", 5_000),
+    sweepIntervalMs: positiveNumber(env, "STREAM_SWEEP_INTERVAL_MS", 1_000),
+    sseKeepaliveMs: positiveNumber(env, "STREAM_SSE_KEEPALIVE_SECONDS", 15) * 1000,
+  };
+}

@@ -1,0 +1,47 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import { StreamState } from "../../gen/mentatlab/v1/stream_pb.js";
+
+// One place for the messages, so both registry backends and the handlers say the same thing.
+
+export function streamNotFound(streamId: string): ConnectError {
+  return new ConnectError(
+    `stream "${streamId}" not found in this workspace (ended streams expire a few minutes after their end)`,
+    Code.NotFound,
+  );
+}
+
+export function streamEnded(streamId: string, state: StreamState): ConnectError {
+  const how = state === StreamState.FAILED ? "failed" : "completed";
+  return new ConnectError(
+    `stream "${streamId}" has already ${how}; open a new stream with InitStream to publish more`,
+    Code.FailedPrecondition,
+  );
+}
+
+export function behindRetained(streamId: string, afterSeq: bigint, oldestSeq: bigint): ConnectError {
+  return new ConnectError(
+    `stream "${streamId}" no longer retains events after seq ${afterSeq}; the oldest available is seq ${oldestSeq}: ` +
+      `resubscribe with after_seq=${oldestSeq - 1n} (events in between are lost to this subscriber)`,
+    Code.OutOfRange,
+  );
+}
+
+export function tooManyOpenStreams(user: string, limit: number): ConnectError {
+  return new ConnectError(
+    `user "${user}" already has ${limit} open streams, the most allowed at once; close one with CloseStream first`,
+    Code.ResourceExhausted,
+  );
+}
+
+export function maxDurationReached(streamId: string, deadlineMs: number): ConnectError {
+  return new ConnectError(
+    `stream "${streamId}" reached its maximum duration at ${new Date(deadlineMs).toISOString()} and was ended ` +
+      `with stream_error; open a new stream with InitStream to continue`,
+    Code.DeadlineExceeded,
+  );
+}
+
+/** Text of the stream_error event a stream gets when its maximum duration passes. */
+export function maxDurationMessage(deadlineMs: number): string {
+  return `the stream reached its maximum duration at ${new Date(deadlineMs).toISOString()}`;
+}

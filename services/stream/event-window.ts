@@ -1,0 +1,111 @@
+import type { StreamEvent } from "../../gen/mentatlab/v1/stream_pb.js";
+import { deferred } from "./deferred.js";
+
+export interface WindowLimits {
+  readonly maxEvents: number;
+  readonly maxBytes: number;
+}
+
+function payloadBytes(event: StreamEvent): number {
+  return event.event.case === "data" ? event.event.value.data.byteLength : 0;
+}
+
+function timeMs(event: StreamEvent): number {
+  const t = event.time;
+  return t ? Number(t.seconds) * 1000 + Math.floor(t.nanos / 1e6) : 0;
+}
+
+/**
+ * The newest events of one stream, contiguous by seq, bounded by count and bytes, with a way to wait
+ * for the next one. Subscribers read it by seq instead of each holding a queue, so a slow subscriber
+ * costs nothing and one wake-up serves every subscriber. The newest event is never dropped.
+ */
+export class EventWindow {
+  private events: StreamEvent[] = [];
+  private head = 0;
+  private firstSeq: number | undefined;
+  private bytes = 0;
+  private wake = deferred();
+
+  constructor(private readonly limits: WindowLimits) {}
+
+  /** Seq of the oldest event held, or of the next expected one while empty; undefined before any. */
+  get first(): number | undefined {
+    return this.firstSeq;
+  }
+
+  /** Seq the next pushed event is expected to have; undefined before any. */
+  get next(): number | undefined {
+    return this.firstSeq === undefined ? undefined : this.firstSeq + this.size;
+  }
+
+  get size(): number {
+    return this.events.length - this.head;
+  }
+
+  /** Empties the window, expecting `nextSeq` next. */
+  startAt(nextSeq: number): void {
+    this.events = [];
+    this.head = 0;
+    this.bytes = 0;
+    this.firstSeq = nextSeq;
+  }
+
+  /** Adds the next event; an event out of sequence restarts the window at it (readers refill from the store). */
+  push(event: StreamEvent): void {
+    const seq = Number(event.seq);
+    if (this.next !== seq) this.startAt(seq);
+    this.events.push(event);
+    this.bytes += payloadBytes(event);
+    while (this.size > 1 && (this.size > this.limits.maxEvents || this.bytes > this.limits.maxBytes)) {
+      this.dropOldest();
+    }
+    const woken = this.wake;
+    this.wake = deferred();
+    woken.resolve();
+  }
+
+  at(seq: number): StreamEvent | undefined {
+    if (this.firstSeq === undefined || seq < this.firstSeq) return undefined;
+    return this.events[this.head + seq - this.firstSeq];
+  }
+
+  /** Drops events stored before `cutoffMs`, keeping the newest. */
+  trimOlderThan(cutoffMs: number): void {
+    while (this.size > 1) {
+      const oldest = this.events[this.head];
+      if (oldest === undefined || timeMs(oldest) >= cutoffMs) return;
+      this.dropOldest();
+    }
+  }
+
+  /** Resolves at the next push; rejects with the signal's reason on abort. */
+  changed(signal: AbortSignal): Promise<void> {
+    signal.throwIfAborted();
+    return new Promise((resolve, reject) => {
+      const onAbort = (): void => reject(signal.reason);
+      signal.addEventListener("abort", onAbort, { once: true });
+      void this.wake.promise.then(() => {
+        signal.removeEventListener("abort", onAbort);
+        resolve();
+      });
+    });
+  }
+
+  private dropOldest(): void {
+    const oldest = this.events[this.head];
+    if (oldest) this.bytes -= payloadBytes(oldest);
+    this.events[this.head] = undefined as unknown as StreamEvent;
+    this.head++;
+    if (this.firstSeq !== undefined) this.firstSeq++;
+    // Compact lazily so dropping stays O(1) amortised.
+    if (this.head > 1024 && this.head * 2 > this.events.length) {
+      this.events = this.events.slice(this.head);
+      this.head = 0;
+    }
+  }
+}
+
+export function isTerminal(event: StreamEvent): boolean {
+  return event.event.case === "end" || event.event.case === "error";
+}

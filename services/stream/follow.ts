@@ -1,0 +1,53 @@
+import type { StreamEvent } from "../../gen/mentatlab/v1/stream_pb.js";
+import { type EventWindow, isTerminal } from "./event-window.js";
+
+/** Where a follower reads: a window of recent events and the store behind it. */
+export interface RetainedEvents {
+  readonly window: EventWindow;
+  /**
+   * Up to `limit` stored events after `afterSeq`, oldest first, for a follower behind the window.
+   * Throws OUT_OF_RANGE when the event right after `afterSeq` is no longer retained.
+   */
+  fetchAfter(afterSeq: bigint, limit: number): Promise<StreamEvent[]>;
+}
+
+const FETCH_LIMIT = 256;
+// When the store has nothing newer yet but the window starts ahead, the event is in flight to the store's reader.
+const REFETCH_DELAY_MS = 20;
+
+/**
+ * Events after `afterSeq`, in order, each once, ending after stream_end/stream_error. Reads from the
+ * window while it has the next seq and falls back to the store when the follower is behind it.
+ */
+export async function* follow(
+  source: RetainedEvents,
+  afterSeq: bigint,
+  signal: AbortSignal,
+): AsyncGenerator<StreamEvent> {
+  let next = Number(afterSeq) + 1;
+  for (;;) {
+    signal.throwIfAborted();
+    const event = source.window.at(next);
+    if (event) {
+      yield event;
+      if (isTerminal(event)) return;
+      next++;
+      continue;
+    }
+    const first = source.window.first;
+    if (first === undefined || next >= first) {
+      await source.window.changed(signal);
+      continue;
+    }
+    const batch = await source.fetchAfter(BigInt(next - 1), FETCH_LIMIT);
+    if (batch.length === 0) {
+      await new Promise((resolve) => setTimeout(resolve, REFETCH_DELAY_MS));
+      continue;
+    }
+    for (const stored of batch) {
+      yield stored;
+      if (isTerminal(stored)) return;
+      next++;
+    }
+  }
+}
