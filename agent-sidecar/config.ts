@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fromJson, type JsonValue } from "@bufbuild/protobuf";
-import { PinType, PinValueSchema, type PinValue } from "../gen/mentatlab/v1/common_pb.js";
+import { PinType, PinValueSchema, StreamRefSchema, type PinValue, type StreamRef } from "../gen/mentatlab/v1/common_pb.js";
 
 /** Everything the sidecar needs to know about the node it serves, read from the environment. */
 export interface SidecarConfig {
@@ -25,6 +25,8 @@ export interface SidecarConfig {
   readonly params: Record<string, JsonValue>;
   /** Declared output pin types by pin name; empty when the orchestrator did not say. */
   readonly outputPins: ReadonlyMap<string, PinType>;
+  /** Streams the orchestrator already created for the node's `stream` output pins, by pin name. */
+  readonly outputStreams: ReadonlyMap<string, StreamRef>;
   /** Attempts per download before giving up (each resumes at the last verified offset). */
   readonly downloadAttempts: number;
   /** Attempts per upload before giving up. */
@@ -72,6 +74,7 @@ export function loadSidecarConfig(env: Env): SidecarConfig {
     inputs: parseInputs(env.MENTATLAB_INPUTS_JSON),
     params: parseParams(env.MENTATLAB_PARAMS_JSON),
     outputPins: parseOutputPins(env.MENTATLAB_OUTPUT_PINS_JSON),
+    outputStreams: parseOutputStreams(env.MENTATLAB_OUTPUT_STREAMS_JSON),
     downloadAttempts: integer(env, "MENTATLAB_DOWNLOAD_ATTEMPTS", 5, 1),
     uploadAttempts: integer(env, "MENTATLAB_UPLOAD_ATTEMPTS", 3, 1),
     streamMemoryBytes: integer(env, "MENTATLAB_STREAM_MEMORY_BYTES", 4 * 1024 * 1024, 0),
@@ -121,6 +124,18 @@ function parseInputs(raw: string | undefined): Map<string, PinValue> {
     }
   }
   return inputs;
+}
+
+function parseOutputStreams(raw: string | undefined): Map<string, StreamRef> {
+  const streams = new Map<string, StreamRef>();
+  for (const [pin, json] of Object.entries(parseJsonObject(raw, "MENTATLAB_OUTPUT_STREAMS_JSON"))) {
+    try {
+      streams.set(pin, fromJson(StreamRefSchema, json));
+    } catch (error) {
+      throw new Error(`MENTATLAB_OUTPUT_STREAMS_JSON.${pin} is not a StreamRef in proto JSON: ${(error as Error).message}`);
+    }
+  }
+  return streams;
 }
 
 function parseParams(raw: string | undefined): Record<string, JsonValue> {

@@ -6,3 +6,4 @@ export { downloadToFile } from "./download.js";
 export { uploadFile, sha256OfFile } from "./upload.js";
 export { parseAgentLine, type AgentLine } from "./agent-line.js";
 export { runPlainAgent, transientExitCode, type PlainAgentExit } from "./plain-agent.js";
+export { sidecarEnv, type SidecarTask } from "./task-env.js";

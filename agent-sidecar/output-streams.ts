@@ -15,6 +15,10 @@ export interface OpenedStream {
 export type OutputStreamsOptions = Omit<StreamRelayOptions, "spillPath"> & {
   /** Directory for the relays' spill files. */
   readonly spillDir: string;
+  /** Streams the orchestrator created up front for `stream` pins; opening such a pin publishes to it. */
+  readonly precreated: ReadonlyMap<string, StreamRef>;
+  /** Chunk size suggested for pre-created streams, by payload type. */
+  readonly chunkBytesFor: (payloadType: PinType) => number;
 };
 
 /**
@@ -32,6 +36,24 @@ export class OutputStreams {
   ) {}
 
   async open(pin: string, mimeType: string, payloadType: PinType): Promise<OpenedStream> {
+    const { ref, recommendedChunkBytes } = await this.create(pin, mimeType, payloadType);
+    if (this.relays.has(ref.streamId)) {
+      throw new ConnectError(`output stream of pin ${pin} is already open`, Code.FailedPrecondition);
+    }
+    const relay = new StreamRelay(this.stream, ref.streamId, {
+      ...this.options,
+      spillPath: join(this.options.spillDir, `${ref.streamId}.spill`),
+    });
+    this.relays.set(ref.streamId, relay);
+    await this.outputs.publish(pin, create(PinValueSchema, { value: { case: "stream", value: ref } }));
+    return { ref, recommendedChunkBytes };
+  }
+
+  private async create(pin: string, mimeType: string, payloadType: PinType): Promise<OpenedStream> {
+    const precreated = this.options.precreated.get(pin);
+    if (precreated) {
+      return { ref: precreated, recommendedChunkBytes: this.options.chunkBytesFor(precreated.payloadType) };
+    }
     const response = await this.stream.initStream({
       payloadType: payloadType === PinType.UNSPECIFIED ? PinType.BINARY : payloadType,
       mimeType,
@@ -41,12 +63,6 @@ export class OutputStreams {
     });
     const ref = response.stream?.ref;
     if (!ref) throw new ConnectError("stream service returned no stream ref", Code.Internal);
-    const relay = new StreamRelay(this.stream, ref.streamId, {
-      ...this.options,
-      spillPath: join(this.options.spillDir, `${ref.streamId}.spill`),
-    });
-    this.relays.set(ref.streamId, relay);
-    await this.outputs.publish(pin, create(PinValueSchema, { value: { case: "stream", value: ref } }));
     return { ref, recommendedChunkBytes: response.recommendedChunkBytes };
   }
 

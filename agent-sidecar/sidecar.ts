@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { create, toJson, type JsonObject, type JsonValue } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import type { Transport } from "@connectrpc/connect";
-import { AgentEventSchema, LogLevel, PinValueSchema } from "../gen/mentatlab/v1/common_pb.js";
+import { AgentEventSchema, LogLevel, PinType, PinValueSchema, type PinValue } from "../gen/mentatlab/v1/common_pb.js";
 import { SidecarService, type LocalInput } from "../gen/mentatlab/v1/sidecar_pb.js";
 import type { SidecarConfig } from "./config.js";
 import { NodeEventReporter } from "./event-reporter.js";
@@ -73,6 +73,8 @@ export async function startSidecar(config: SidecarConfig, options: SidecarOption
     capacityBytes: config.streamBufferBytes,
     backoff,
     giveUpMs: config.reconnectGiveUpMs,
+    precreated: config.outputStreams,
+    chunkBytesFor,
   });
   const service = createSidecarService({ node, inputs, params: config.params as JsonObject, workDir, outputs, streams, reporter });
   const server = await listenHttp2(
@@ -116,6 +118,8 @@ export interface AgentOutcome {
   readonly exitCode: number;
   /** Why the node failed; undefined on success. */
   readonly failure?: string;
+  /** Every output the agent produced (also reported to the orchestrator as OutputEvents), by pin. */
+  readonly outputs: Readonly<Record<string, PinValue>>;
 }
 
 /**
@@ -132,9 +136,13 @@ export async function runAgentWithSidecar(
   try {
     sidecar = await startSidecar(config, options);
   } catch (error) {
-    return { exitCode: isTransient(error) ? transientExitCode : 1, failure: `sidecar could not prepare the node: ${messageOf(error)}` };
+    return {
+      exitCode: isTransient(error) ? transientExitCode : 1,
+      failure: `sidecar could not prepare the node: ${messageOf(error)}`,
+      outputs: {},
+    };
   }
-  let outcome: AgentOutcome;
+  let outcome: Omit<AgentOutcome, "outputs">;
   try {
     outcome = await runWrapped(config, command, sidecar, options.baseEnv ?? process.env);
   } catch (error) {
@@ -145,7 +153,7 @@ export async function runAgentWithSidecar(
   } catch (error) {
     if (!outcome.failure) outcome = { exitCode: isTransient(error) ? transientExitCode : 1, failure: messageOf(error) };
   }
-  return outcome;
+  return { ...outcome, outputs: Object.fromEntries(sidecar.outputs.outputs) };
 }
 
 async function runWrapped(
@@ -153,7 +161,7 @@ async function runWrapped(
   command: readonly string[],
   sidecar: RunningSidecar,
   baseEnv: Readonly<Record<string, string | undefined>>,
-): Promise<AgentOutcome> {
+): Promise<Omit<AgentOutcome, "outputs">> {
   const { reporter } = sidecar;
   // The run token is the sidecar's credential; the agent only ever gets the pod-local one.
   const { MENTATLAB_RUN_TOKEN: _runToken, MENTATLAB_INPUTS_JSON: _inputs, ...inherited } = baseEnv;
@@ -230,6 +238,13 @@ function logEvent(level: LogLevel, message: string) {
     time: timestampNow(),
     event: { case: "log", value: { level, message: message.slice(0, 65536) } },
   });
+}
+
+/** The design's streaming chunk sizes: audio 8 KiB, video 64 KiB, text 1 KiB. */
+export function chunkBytesFor(payloadType: PinType): number {
+  if (payloadType === PinType.AUDIO) return 8 * 1024;
+  if (payloadType === PinType.TEXT || payloadType === PinType.JSON) return 1024;
+  return 64 * 1024;
 }
 
 function messageOf(error: unknown): string {
