@@ -1,0 +1,81 @@
+import { randomUUID } from "node:crypto";
+import type { Command } from "commander";
+import { create } from "@bufbuild/protobuf";
+import { RunSchema, ValidateFlowResponseSchema } from "../../../../gen/mentatlab/v1/orchestrator_pb.js";
+import { collect, type ActionRunner } from "../action.js";
+import type { CommandContext } from "../context.js";
+import { ExitCode } from "../exit-codes.js";
+import { readFlowFile } from "../flow-file.js";
+import { describeViolation } from "../format.js";
+import { parseInputSpec, resolveInputs, type PinValueInit } from "../pin-inputs.js";
+import { withRetries } from "../retry.js";
+import { describeRun } from "../run-format.js";
+import { exitCodeForRun, watchRun } from "../run-watch.js";
+
+const inputHelp = "bind an input: node.pin=@file (uploaded, or read for text/json pins), node.pin=ref:<id>, or node.pin=text (repeatable)";
+
+export function registerFlowCommands(program: Command, run: ActionRunner): void {
+  program
+    .command("flows")
+    .description("work with flow files")
+    .command("validate")
+    .description("check a flow (and its inputs) against the registered agents; exit code 1 when invalid")
+    .argument("<flow>", "flow file (YAML or JSON)")
+    .option("--input <binding>", inputHelp, collect, [])
+    .action((file: string, opts: { input: string[] }, command: Command) =>
+      run(command, async (ctx) => {
+        const flow = await readFlowFile(ctx.io.cwd, file);
+        // Validating must not leave lasting objects behind: files go to the temp class.
+        const inputs = await resolveInputs(ctx, opts.input.map(parseInputSpec), flow.nodes, true);
+        const result = await ctx.clients.orchestrator.validateFlow({ source: { source: { case: "text", value: flow.text } }, inputs });
+        await ctx.printer.result(ValidateFlowResponseSchema, result, (r) =>
+          r.valid
+            ? `${file}: valid; nodes start in order ${r.topologicalOrder.join(" → ")}`
+            : `${file}: ${r.violations.length} violation(s)\n${r.violations.map(describeViolation).join("\n")}`,
+        );
+        return result.valid ? ExitCode.ok : ExitCode.failed;
+      }),
+    );
+
+  program
+    .command("run")
+    .description("submit a flow with its inputs; --watch follows it live and exits by its final state")
+    .argument("<flow>", "flow file (YAML or JSON)")
+    .option("--input <binding>", inputHelp, collect, [])
+    .option("--label <key=value>", "label the run (repeatable)", collect, [])
+    .option("--watch", "follow the run until it ends")
+    .action((file: string, opts: { input: string[]; label: string[]; watch?: boolean }, command: Command) =>
+      run(command, async (ctx) => {
+        const flow = await readFlowFile(ctx.io.cwd, file);
+        const inputs = await resolveInputs(ctx, opts.input.map(parseInputSpec), flow.nodes, false);
+        const submitted = await submit(ctx, flow.text, inputs, parseLabels(opts.label));
+        if (!opts.watch) {
+          await ctx.printer.result(RunSchema, submitted, describeRun);
+          return;
+        }
+        await ctx.printer.note(`run ${submitted.runId} submitted; watching`);
+        const state = await watchRun(ctx, submitted.runId);
+        const { run: final } = await ctx.clients.orchestrator.getRun({ runId: submitted.runId });
+        await ctx.printer.result(RunSchema, final ?? submitted, describeRun);
+        return exitCodeForRun(state);
+      }),
+    );
+}
+
+async function submit(ctx: CommandContext, text: string, inputs: Record<string, PinValueInit>, labels: Record<string, string>) {
+  // The same request id on every attempt: a retried submit returns the run the first one started.
+  const requestId = randomUUID();
+  const { run } = await withRetries(ctx.retry, () =>
+    ctx.clients.orchestrator.submitFlow({ source: { source: { case: "text", value: text } }, inputs, labels, requestId }),
+  );
+  return run ?? create(RunSchema);
+}
+
+function parseLabels(labels: readonly string[]): Record<string, string> {
+  return Object.fromEntries(
+    labels.map((label) => {
+      const eq = label.indexOf("=");
+      return eq > 0 ? [label.slice(0, eq), label.slice(eq + 1)] : [label, ""];
+    }),
+  );
+}

@@ -1,0 +1,38 @@
+import { NodeStateSchema, RunStateSchema, type Run } from "../../../gen/mentatlab/v1/orchestrator_pb.js";
+import { columns, describePinValue, enumLabel, formatTime, table } from "./format.js";
+
+/** A run's state, its nodes and its outputs, for `run`, `runs get` and `runs cancel`. */
+export function describeRun(run: Run): string {
+  const nodes = run.nodes.map((n) => [
+    n.nodeId,
+    n.agent,
+    enumLabel(NodeStateSchema, n.state),
+    n.progressPercent > 0 ? `${n.progressPercent.toFixed(0)}%` : "",
+    n.error,
+  ]);
+  const outputs = Object.entries(run.outputs).map(([key, value]) => `  ${key} = ${describePinValue(value)}`);
+  return [
+    table([
+      ["run", run.runId],
+      ["flow", run.flow?.meta?.name || run.flow?.meta?.id],
+      ["state", enumLabel(RunStateSchema, run.state)],
+      ["error", run.error],
+      ["owner", run.owner],
+      ["created", formatTime(run.createdAt)],
+      ["ended", run.endedAt ? formatTime(run.endedAt) : undefined],
+    ]),
+    nodes.length > 0 ? columns(["NODE", "AGENT", "STATE", "PROGRESS", "ERROR"], nodes) : "",
+    outputs.length > 0 ? `outputs:\n${outputs.join("\n")}` : "",
+  ]
+    .filter((part) => part !== "")
+    .join("\n");
+}
+
+/** One line per run, for `runs list`. */
+export function describeRunList(runs: readonly Run[]): string {
+  if (runs.length === 0) return "no runs";
+  return columns(
+    ["RUN", "STATE", "FLOW", "OWNER", "CREATED"],
+    runs.map((r) => [r.runId, enumLabel(RunStateSchema, r.state), r.flow?.meta?.name || r.flow?.meta?.id || "", r.owner, formatTime(r.createdAt)]),
+  );
+}

@@ -1,0 +1,85 @@
+import type { MessageShape } from "@bufbuild/protobuf";
+import { LogLevelSchema } from "../../../gen/mentatlab/v1/common_pb.js";
+import {
+  NodeStateSchema,
+  RunEventSchema,
+  RunState,
+  RunStateSchema,
+  type RunEvent,
+} from "../../../gen/mentatlab/v1/orchestrator_pb.js";
+import type { CommandContext } from "./context.js";
+import { ExitCode } from "./exit-codes.js";
+import { describePinValue, enumLabel, formatTime } from "./format.js";
+import { withRetries } from "./retry.js";
+
+const finalStates: ReadonlySet<RunState> = new Set([RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED]);
+
+/**
+ * Follows a run's events live until its final state, printing each one. After a dropped connection
+ * it resumes after the last sequence number it printed, so no event is shown twice or lost.
+ */
+export async function watchRun(ctx: CommandContext, runId: string, afterSeq = 0n): Promise<RunState> {
+  let last = afterSeq;
+  let final: RunState | undefined;
+  await withRetries({ ...ctx.retry, onRetry: (err) => void ctx.printer.note(`watch interrupted (${String(err)}); resuming after event ${last}`) }, async (_attempt, progressed) => {
+    for await (const event of ctx.clients.orchestrator.watchRun({ runId, afterSeq: last })) {
+      if (event.seq <= last) continue;
+      last = event.seq;
+      progressed();
+      if (!(ctx.printer.format === "text" && isHeartbeat(event))) await ctx.printer.event(RunEventSchema, event, describeRunEvent);
+      if (event.event.case === "runState" && finalStates.has(event.event.value.state)) final = event.event.value.state;
+    }
+  });
+  // The stream ends after the final event; should it end early (e.g. retention), ask for the state.
+  if (final === undefined) final = (await ctx.clients.orchestrator.getRun({ runId })).run?.state ?? RunState.UNSPECIFIED;
+  return final;
+}
+
+// Heartbeats say only "still alive": useful to machines reading JSON, noise on a terminal.
+function isHeartbeat(event: RunEvent): boolean {
+  return event.event.case === "agent" && event.event.value.event.case === "heartbeat";
+}
+
+export function exitCodeForRun(state: RunState): ExitCode {
+  if (state === RunState.SUCCEEDED) return ExitCode.ok;
+  if (state === RunState.CANCELLED) return ExitCode.cancelled;
+  return ExitCode.failed;
+}
+
+/** One line per event, e.g. `#4 12:00:01.250 thumb  progress 50% resizing`. */
+export function describeRunEvent(event: MessageShape<typeof RunEventSchema>): string {
+  const time = formatTime(event.time).slice(11, 23);
+  const who = event.nodeId === "" ? "run" : event.nodeId;
+  return `#${event.seq} ${time} ${who}  ${describeWhat(event)}`;
+}
+
+function describeWhat(event: RunEvent): string {
+  const e = event.event;
+  switch (e.case) {
+    case "runState":
+      return `run ${enumLabel(RunStateSchema, e.value.state)}${e.value.reason ? `: ${e.value.reason}` : ""}`;
+    case "nodeState":
+      return `${enumLabel(NodeStateSchema, e.value.state)} (attempt ${e.value.attempt})${e.value.reason ? `: ${e.value.reason}` : ""}`;
+    case "agent": {
+      const a = e.value.event;
+      switch (a.case) {
+        case "log":
+          return `log ${enumLabel(LogLevelSchema, a.value.level)}: ${a.value.message}`;
+        case "progress":
+          return `progress ${a.value.percent.toFixed(0)}%${a.value.message ? ` ${a.value.message}` : ""}`;
+        case "heartbeat":
+          return "heartbeat";
+        case "checkpoint":
+          return `checkpoint ${a.value.name}`;
+        case "metric":
+          return `metric ${a.value.name}=${a.value.value}`;
+        case "output":
+          return `output ${a.value.pin} = ${describePinValue(a.value.value)}`;
+        default:
+          return "agent event";
+      }
+    }
+    default:
+      return "event";
+  }
+}
