@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type BlobStore, readSmall } from "./blob-store.js";
+import { type BlobStore, type ByteSource, readSmall } from "./blob-store.js";
 
 /** A fresh store plus its teardown. */
 export interface BlobStoreFixture {
@@ -12,7 +12,7 @@ async function* chunksOf(bytes: Uint8Array, size: number): AsyncGenerator<Uint8A
   for (let at = 0; at < bytes.length; at += size) yield bytes.subarray(at, at + size);
 }
 
-async function collect(body: AsyncIterable<Uint8Array> | undefined): Promise<Buffer> {
+async function collect(body: ByteSource | undefined): Promise<Buffer> {
   if (!body) throw new Error("missing body");
   const parts: Uint8Array[] = [];
   for await (const part of body) parts.push(part);

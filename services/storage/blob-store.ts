@@ -5,6 +5,9 @@ export interface BlobInfo {
   readonly lastModified: Date;
 }
 
+/** Bytes as a stream (an array of chunks counts too: `for await` reads both). */
+export type ByteSource = AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
+
 /** A byte range of an object; `length` absent means to the end. */
 export interface ByteRange {
   readonly offset: number;
@@ -29,9 +32,9 @@ export interface BlobStore {
    * Streams `body` into `key`. The object becomes visible only once complete; if `body` throws,
    * nothing is kept and the error is rethrown. Returns the number of bytes written.
    */
-  write(key: string, body: AsyncIterable<Uint8Array>): Promise<number>;
+  write(key: string, body: ByteSource): Promise<number>;
   /** Reads `key` (or a range of it) as a stream; undefined when the key does not exist. */
-  read(key: string, range?: ByteRange): Promise<AsyncIterable<Uint8Array> | undefined>;
+  read(key: string, range?: ByteRange): Promise<ByteSource | undefined>;
   stat(key: string): Promise<BlobInfo | undefined>;
   /** Removes `key`; removing a missing key is not an error. */
   delete(key: string): Promise<void>;

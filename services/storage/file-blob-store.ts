@@ -4,7 +4,7 @@ import { mkdir, open, readdir, rename, rm, stat } from "node:fs/promises";
 import { dirname, join, relative, sep } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import type { BlobInfo, BlobStore, ByteRange, PresignedPut } from "./blob-store.js";
+import type { BlobInfo, BlobStore, ByteRange, ByteSource, PresignedPut } from "./blob-store.js";
 
 const TMP_DIR = ".incoming";
 
@@ -22,7 +22,7 @@ export class FileBlobStore implements BlobStore {
     return join(this.root, ...segments);
   }
 
-  async write(key: string, body: AsyncIterable<Uint8Array>): Promise<number> {
+  async write(key: string, body: ByteSource): Promise<number> {
     const target = this.pathOf(key);
     const tmp = join(this.root, TMP_DIR, randomUUID());
     await mkdir(dirname(tmp), { recursive: true });
@@ -44,7 +44,7 @@ export class FileBlobStore implements BlobStore {
     return written;
   }
 
-  async read(key: string, range?: ByteRange): Promise<AsyncIterable<Uint8Array> | undefined> {
+  async read(key: string, range?: ByteRange): Promise<ByteSource | undefined> {
     // Opening first turns a missing file into `undefined` instead of a stream that errors later.
     const handle = await open(this.pathOf(key), "r").catch((err: NodeJS.ErrnoException) => {
       if (err.code === "ENOENT") return undefined;

@@ -4,7 +4,7 @@ import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { imageSize } from "image-size";
 import { type MediaConstraints, type MediaMetadata, MediaMetadataSchema } from "../../gen/mentatlab/v1/common_pb.js";
-import type { BlobStore } from "./blob-store.js";
+import type { BlobStore, ByteSource } from "./blob-store.js";
 import { mediaKindOf } from "./media-kind.js";
 
 const run = promisify(execFile);
@@ -97,7 +97,7 @@ export class MetadataExtractor {
   }
 }
 
-async function collectBounded(body: AsyncIterable<Uint8Array>): Promise<Buffer> {
+async function collectBounded(body: ByteSource): Promise<Buffer> {
   const parts: Uint8Array[] = [];
   for await (const part of body) parts.push(part);
   return Buffer.concat(parts);

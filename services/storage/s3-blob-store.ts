@@ -10,7 +10,7 @@ import {
 } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
-import type { BlobInfo, BlobStore, ByteRange, PresignedPut } from "./blob-store.js";
+import type { BlobInfo, BlobStore, ByteRange, ByteSource, PresignedPut } from "./blob-store.js";
 
 export interface S3BlobStoreOptions {
   readonly endpoint: string;
@@ -59,7 +59,7 @@ export class S3BlobStore implements BlobStore {
     });
   }
 
-  async write(key: string, body: AsyncIterable<Uint8Array>): Promise<number> {
+  async write(key: string, body: ByteSource): Promise<number> {
     let written = 0;
     const counted = async function* (): AsyncGenerator<Uint8Array> {
       for await (const chunk of body) {
@@ -78,7 +78,7 @@ export class S3BlobStore implements BlobStore {
     return written;
   }
 
-  async read(key: string, range?: ByteRange): Promise<AsyncIterable<Uint8Array> | undefined> {
+  async read(key: string, range?: ByteRange): Promise<ByteSource | undefined> {
     if (range?.length === 0) return (await this.stat(key)) ? [] : undefined;
     const offset = range?.offset ?? 0;
     const header =

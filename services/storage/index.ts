@@ -1,0 +1,121 @@
+import type { ServiceImpl } from "@connectrpc/connect";
+import { Redis } from "ioredis";
+import { BucketClass } from "../../gen/mentatlab/v1/common_pb.js";
+import type { StorageService } from "../../gen/mentatlab/v1/storage_pb.js";
+import type { HttpRoute } from "../shared/http-route.js";
+import { createBlobStore } from "./backend.js";
+import type { StorageConfig } from "./config.js";
+import { Ingestor } from "./ingest.js";
+import { KeyedLock } from "./keyed-lock.js";
+import { ClamdScanner } from "./malware-scanner.js";
+import { createMediaRoutes } from "./media-route.js";
+import { MetadataExtractor } from "./media-metadata.js";
+import { StorageMetrics } from "./metrics.js";
+import { MemoryQuotaStore, type QuotaStore } from "./quota-store.js";
+import { RedisQuotaStore } from "./redis-quota-store.js";
+import { RedisRefCacheL2 } from "./redis-ref-cache.js";
+import { RefCache } from "./ref-cache.js";
+import { BlobRefIndex } from "./ref-index.js";
+import { RefRemover } from "./ref-remover.js";
+import { ResumableUploads } from "./resumable-uploads.js";
+import { applyLifecycle, type LifecycleOutcome } from "./s3-lifecycle.js";
+import { S3BlobStore } from "./s3-blob-store.js";
+import { createStorageServiceImpl } from "./storage-service.js";
+import { type SweepResult, Sweeper } from "./sweeper.js";
+import { UploadSessionStore } from "./upload-session.js";
+import { UrlSigner } from "./url-signer.js";
+
+export { storageConfigFromEnv, type StorageConfig } from "./config.js";
+export { StorageMetrics } from "./metrics.js";
+
+export interface StorageRuntime {
+  readonly impl: ServiceImpl<typeof StorageService>;
+  /** Plain-HTTP GET and HEAD of objects under `/media/`. */
+  readonly routes: HttpRoute[];
+  /** Counters for `reference_cache_hit_ratio` and `upload_size_bytes`. */
+  readonly metrics: StorageMetrics;
+  /** S3 only: whether bucket lifecycle rules were applied at start-up. */
+  readonly lifecycle: LifecycleOutcome | undefined;
+  /** Runs one expiry sweep now (the timer runs them every `sweepIntervalMs`). */
+  sweep(): Promise<SweepResult>;
+  close(): Promise<void>;
+}
+
+const DAY = 86_400;
+
+/** Builds the StorageService on the configured backends and starts its expiry sweeper. */
+export async function createStorage(config: StorageConfig): Promise<StorageRuntime> {
+  const store = createBlobStore(config.backend);
+  const redis = config.redisUrl ? new Redis(config.redisUrl, { lazyConnect: true }) : undefined;
+  await redis?.connect();
+  const limits = { userBytes: config.userQuotaBytes, workspaceBytes: config.workspaceQuotaBytes };
+  const quotas: QuotaStore = redis ? new RedisQuotaStore(redis, limits) : new MemoryQuotaStore(limits);
+  const metrics = new StorageMetrics();
+  const index = new BlobRefIndex(store);
+  const refs = new RefCache(
+    index,
+    redis ? new RedisRefCacheL2(redis) : undefined,
+    { l1MaxEntries: config.cacheL1MaxEntries, l1TtlMs: config.cacheL1TtlMs, l2TtlSeconds: config.cacheL2TtlSeconds },
+    metrics,
+  );
+  const ingestor = new Ingestor({
+    store,
+    index,
+    refs,
+    scanner: config.clamd ? new ClamdScanner(config.clamd) : undefined,
+    extractor: new MetadataExtractor(store, config.ffprobePath),
+    limits: config.limits,
+    ttlSeconds: (bucketClass) => (bucketClass === BucketClass.TEMP ? config.tempTtlSeconds : config.mediaTtlSeconds),
+    metrics,
+    digestLock: new KeyedLock(),
+  });
+  const uploads = new ResumableUploads({
+    store,
+    sessions: new UploadSessionStore(store),
+    ingestor,
+    quotas,
+    lock: new KeyedLock(),
+    uploadTtlSeconds: config.uploadTtlSeconds,
+  });
+  const remover = new RefRemover(store, index, refs, quotas);
+  const signer = new UrlSigner(config.presignSecret);
+
+  let lifecycle: LifecycleOutcome | undefined;
+  if (store instanceof S3BlobStore && config.backend.kind === "s3") {
+    const days = (seconds: number) => Math.max(1, Math.ceil(seconds / DAY));
+    lifecycle = await applyLifecycle(store.client, store.bucket, {
+      mediaExpireDays: days(config.mediaTtlSeconds),
+      mediaArchiveDays: days(config.mediaArchiveAfterSeconds),
+      tempExpireDays: days(config.tempTtlSeconds),
+      uploadExpireDays: days(config.uploadTtlSeconds) + 1,
+      archiveStorageClass: config.backend.archiveStorageClass,
+    });
+  }
+
+  const sweeper = new Sweeper(index, remover, uploads);
+  sweeper.start(config.sweepIntervalMs, (err) => console.error("storage: expiry sweep failed:", err));
+
+  return {
+    impl: createStorageServiceImpl({
+      store,
+      refs,
+      quotas,
+      ingestor,
+      uploads,
+      remover,
+      signer,
+      publicUrl: config.publicUrl,
+      defaultChunkBytes: config.defaultChunkBytes,
+    }),
+    routes: createMediaRoutes({ store, refs, signer }),
+    metrics,
+    lifecycle,
+    sweep: () => sweeper.sweep(),
+    async close() {
+      await sweeper.stop();
+      await quotas.close();
+      redis?.disconnect();
+      await store.close();
+    },
+  };
+}

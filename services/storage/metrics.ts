@@ -1,0 +1,23 @@
+/**
+ * Counters the service keeps for the OpenTelemetry metrics named in DESIGN.md
+ * (`reference_cache_hit_ratio`, `upload_size_bytes`); the server wires them to exporters.
+ */
+export class StorageMetrics {
+  referenceCacheLookups = 0;
+  referenceCacheHits = 0;
+  uploadCount = 0;
+  uploadBytesTotal = 0;
+  /** Called with each stored upload's size, for the `upload_size_bytes` histogram. */
+  onUploadSize: ((bytes: number) => void) | undefined;
+
+  /** `reference_cache_hit_ratio`: share of ref lookups answered by L1 or L2; 0 before any lookup. */
+  get referenceCacheHitRatio(): number {
+    return this.referenceCacheLookups === 0 ? 0 : this.referenceCacheHits / this.referenceCacheLookups;
+  }
+
+  recordUpload(bytes: number): void {
+    this.uploadCount += 1;
+    this.uploadBytesTotal += bytes;
+    this.onUploadSize?.(bytes);
+  }
+}

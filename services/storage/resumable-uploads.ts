@@ -1,0 +1,237 @@
+import { create } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError } from "@connectrpc/connect";
+import type {
+  CompleteUploadRequest,
+  CompleteUploadResponse,
+  CreateUploadRequest,
+  CreateUploadResponse,
+  GetUploadStatusResponse,
+  UploadChunkRequest,
+} from "../../gen/mentatlab/v1/storage_pb.js";
+import {
+  CompleteUploadResponseSchema,
+  CreateUploadResponseSchema,
+  GetUploadStatusResponseSchema,
+  UploadHeaderSchema,
+} from "../../gen/mentatlab/v1/storage_pb.js";
+import type { BlobStore, ByteSource } from "./blob-store.js";
+import { resolveMimeType, SNIFF_BYTES } from "./content-type.js";
+import type { Ingestor, Uploader } from "./ingest.js";
+import { isUploadId, newUploadId, UPLOADS_PREFIX, uploadPresignedKey } from "./keys.js";
+import type { KeyedLock } from "./keyed-lock.js";
+import { mediaKindOf } from "./media-kind.js";
+import { QuotaReservation } from "./quota-reservation.js";
+import type { QuotaStore } from "./quota-store.js";
+import type { UploadSession, UploadSessionStore } from "./upload-session.js";
+
+export interface ResumableUploadsDeps {
+  readonly store: BlobStore;
+  readonly sessions: UploadSessionStore;
+  readonly ingestor: Ingestor;
+  readonly quotas: QuotaStore;
+  readonly lock: KeyedLock;
+  readonly uploadTtlSeconds: number;
+}
+
+/** Largest chunk UploadChunk accepts (the proto's limit); also what we recommend. */
+const RECOMMENDED_CHUNK_BYTES = 4 * 1024 * 1024;
+
+function notFound(id: string): ConnectError {
+  return new ConnectError(`no upload "${id}" in progress in this workspace (it may have expired)`, Code.NotFound);
+}
+
+/**
+ * CreateUpload → UploadChunk at offsets → CompleteUpload, for clients that cannot stream (browsers,
+ * HTTP/1.1), and presigned PUT uploads. Each accepted chunk is stored as a part at once, so a client
+ * whose connection drops asks GetUploadStatus and continues from the committed offset.
+ */
+export class ResumableUploads {
+  constructor(private readonly deps: ResumableUploadsDeps) {}
+
+  async create(uploader: Uploader, req: CreateUploadRequest): Promise<CreateUploadResponse> {
+    const header = req.header ?? create(UploadHeaderSchema);
+    this.deps.ingestor.preflight(header);
+    const id = newUploadId();
+    let presignedPut;
+    if (req.presigned) {
+      presignedPut = await this.deps.store.presignPut(uploadPresignedKey(id), this.deps.uploadTtlSeconds);
+      if (!presignedPut) {
+        throw new ConnectError(
+          "presigned uploads need the S3 backend; send the bytes with UploadChunk instead",
+          Code.FailedPrecondition,
+        );
+      }
+    }
+    const reservation = new QuotaReservation(this.deps.quotas, uploader.user, uploader.workspace);
+    await reservation.ensure(Number(header.sizeBytes));
+    const session: UploadSession = {
+      id,
+      user: uploader.user,
+      workspace: uploader.workspace,
+      header,
+      committed: 0,
+      parts: [],
+      reservedBytes: reservation.heldBytes,
+      expiresAtMs: Date.now() + this.deps.uploadTtlSeconds * 1000,
+      presigned: req.presigned,
+    };
+    try {
+      await this.deps.sessions.save(session);
+    } catch (err) {
+      await reservation.release();
+      throw err;
+    }
+    return create(CreateUploadResponseSchema, {
+      uploadId: id,
+      committedOffset: 0n,
+      expiresAt: timestampFromMs(session.expiresAtMs),
+      recommendedChunkBytes: RECOMMENDED_CHUNK_BYTES,
+      presignedPutUrl: presignedPut?.url ?? "",
+      presignedPutHeaders: presignedPut?.headers ?? {},
+    });
+  }
+
+  private async load(uploader: Uploader, id: string): Promise<UploadSession> {
+    if (!isUploadId(id)) throw notFound(id);
+    const session = await this.deps.sessions.load(id);
+    if (!session || session.workspace !== uploader.workspace || session.user !== uploader.user) throw notFound(id);
+    if (session.expiresAtMs <= Date.now()) throw notFound(id);
+    return session;
+  }
+
+  async chunk(uploader: Uploader, req: UploadChunkRequest): Promise<number> {
+    return this.deps.lock.run(req.uploadId, async () => {
+      const session = await this.load(uploader, req.uploadId);
+      if (session.presigned) {
+        throw new ConnectError("this upload goes to its presigned PUT URL, not UploadChunk", Code.FailedPrecondition);
+      }
+      const offset = Number(req.offset);
+      if (offset > session.committed) {
+        throw new ConnectError(
+          `chunk starts at offset ${offset} but only ${session.committed} bytes are committed; resend from offset ${session.committed}`,
+          Code.OutOfRange,
+        );
+      }
+      const end = offset + req.data.byteLength;
+      // Bytes below the committed offset were already stored: re-sent chunks are no-ops.
+      if (end <= session.committed) return session.committed;
+      const data = req.data.subarray(session.committed - offset);
+      this.checkGrowth(session, end);
+      if (session.committed === 0) await this.sniffFirstChunk(session, data);
+      const reservation = new QuotaReservation(this.deps.quotas, session.user, session.workspace, session.reservedBytes);
+      await reservation.ensure(end);
+      session.reservedBytes = reservation.heldBytes;
+      await this.deps.sessions.writePart(session.id, session.committed, data);
+      session.parts.push(data.byteLength);
+      session.committed = end;
+      await this.deps.sessions.save(session);
+      return session.committed;
+    });
+  }
+
+  private checkGrowth(session: UploadSession, end: number): void {
+    const declared = Number(session.header.sizeBytes);
+    if (declared > 0 && end > declared) {
+      throw new ConnectError(
+        `chunk would end at byte ${end}, past the declared size of ${declared} bytes`,
+        Code.InvalidArgument,
+      );
+    }
+    const type = session.header.mimeType;
+    const limit = type ? this.deps.ingestor.limitFor(type) : this.deps.ingestor.limitFor("application/octet-stream");
+    if (end > limit) {
+      throw new ConnectError(
+        `upload would reach ${end} bytes, over the ${limit}-byte limit for ${type ? mediaKindOf(type) : "other"} uploads`,
+        Code.ResourceExhausted,
+      );
+    }
+  }
+
+  /** Refuses a wrong type on the first chunk already, when it holds enough bytes to tell. */
+  private async sniffFirstChunk(session: UploadSession, data: Uint8Array): Promise<void> {
+    const declared = Number(session.header.sizeBytes);
+    const complete = declared > 0 && data.byteLength >= declared;
+    if (complete || data.byteLength >= SNIFF_BYTES) {
+      await resolveMimeType(data.subarray(0, SNIFF_BYTES), session.header.mimeType, complete);
+    }
+  }
+
+  async status(uploader: Uploader, id: string): Promise<GetUploadStatusResponse> {
+    const session = await this.load(uploader, id);
+    return create(GetUploadStatusResponseSchema, {
+      committedOffset: BigInt(session.committed),
+      sizeBytes: session.header.sizeBytes,
+      expiresAt: timestampFromMs(session.expiresAtMs),
+    });
+  }
+
+  async complete(uploader: Uploader, req: CompleteUploadRequest): Promise<CompleteUploadResponse> {
+    return this.deps.lock.run(req.uploadId, async () => {
+      const session = await this.load(uploader, req.uploadId);
+      const header = create(UploadHeaderSchema, session.header);
+      if (req.sha256) {
+        if (header.sha256 && header.sha256 !== req.sha256) {
+          throw new ConnectError(
+            `sha256 ${req.sha256} differs from the ${header.sha256} given when the upload was created`,
+            Code.InvalidArgument,
+          );
+        }
+        header.sha256 = req.sha256;
+      }
+      let source: ByteSource;
+      if (session.presigned) {
+        const body = await this.deps.store.read(uploadPresignedKey(session.id));
+        if (!body) {
+          throw new ConnectError("nothing was PUT to the presigned URL yet; upload the bytes, then complete", Code.FailedPrecondition);
+        }
+        source = body;
+      } else {
+        const declared = Number(header.sizeBytes);
+        if (declared > 0 && session.committed < declared) {
+          throw new ConnectError(
+            `only ${session.committed} of the declared ${declared} bytes are committed; send the rest from offset ${session.committed}`,
+            Code.FailedPrecondition,
+          );
+        }
+        source = this.deps.sessions.readParts(session);
+      }
+      const reservation = new QuotaReservation(this.deps.quotas, session.user, session.workspace, session.reservedBytes);
+      try {
+        const result = await this.deps.ingestor.ingest(uploader, header, source, reservation);
+        return create(CompleteUploadResponseSchema, result);
+      } finally {
+        // Verified or refused, the upload is over: a refused one keeps nothing (the ingestor released its quota).
+        await this.deps.sessions.remove(session);
+      }
+    });
+  }
+
+  async abort(uploader: Uploader, id: string): Promise<void> {
+    await this.deps.lock.run(id, async () => {
+      const session = await this.load(uploader, id);
+      await this.discard(session);
+    });
+  }
+
+  private async discard(session: UploadSession): Promise<void> {
+    await this.deps.sessions.remove(session);
+    await new QuotaReservation(this.deps.quotas, session.user, session.workspace, session.reservedBytes).release();
+  }
+
+  /** Discards uploads past their expiry and gives their reserved quota back; returns how many. */
+  async sweep(now = Date.now()): Promise<number> {
+    let swept = 0;
+    for await (const info of this.deps.store.list(UPLOADS_PREFIX)) {
+      if (!info.key.endsWith("/session.json")) continue;
+      const id = info.key.slice(UPLOADS_PREFIX.length, -"/session.json".length);
+      await this.deps.lock.run(id, async () => {
+        const session = await this.deps.sessions.load(id);
+        if (!session || session.expiresAtMs > now) return;
+        await this.discard(session);
+        swept += 1;
+      });
+    }
+    return swept;
+  }
+}

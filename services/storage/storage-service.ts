@@ -1,0 +1,170 @@
+import { create } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import {
+  AbortUploadResponseSchema,
+  DeleteResponseSchema,
+  type DownloadResponse,
+  DownloadResponseSchema,
+  GetUsageResponseSchema,
+  PresignResponseSchema,
+  StatResponseSchema,
+  StorageService,
+  UploadChunkResponseSchema,
+  type UploadRequest,
+  UploadResponseSchema,
+} from "../../gen/mentatlab/v1/storage_pb.js";
+import { principalOf } from "../shared/principal.js";
+import type { BlobStore } from "./blob-store.js";
+import { type Ingestor, isExpired, type Uploader } from "./ingest.js";
+import { isRefId } from "./keys.js";
+import { defaultChunkBytes, mediaKindOf } from "./media-kind.js";
+import { QuotaReservation } from "./quota-reservation.js";
+import type { QuotaStore } from "./quota-store.js";
+import type { RefCache } from "./ref-cache.js";
+import type { StoredRef } from "./ref-index.js";
+import type { RefRemover } from "./ref-remover.js";
+import { rechunk } from "./rechunk.js";
+import type { ResumableUploads } from "./resumable-uploads.js";
+import type { UrlSigner } from "./url-signer.js";
+
+export interface StorageServiceDeps {
+  readonly store: BlobStore;
+  readonly refs: RefCache;
+  readonly quotas: QuotaStore;
+  readonly ingestor: Ingestor;
+  readonly uploads: ResumableUploads;
+  readonly remover: RefRemover;
+  readonly signer: UrlSigner;
+  readonly publicUrl: string;
+  /** Download chunk size for kinds without their own default. */
+  readonly defaultChunkBytes: number;
+}
+
+const DEFAULT_PRESIGN_SECONDS = 15 * 60;
+
+function uploaderOf(ctx: HandlerContext): Uploader {
+  const { user, workspace } = principalOf(ctx);
+  return { user, workspace };
+}
+
+/** A live ref of this workspace, or NOT_FOUND: another workspace's ref is indistinguishable from none. */
+export async function lookupRef(refs: RefCache, workspace: string, refId: string): Promise<StoredRef> {
+  const stored = isRefId(refId) ? await refs.get(workspace, refId) : undefined;
+  if (!stored || stored.ref.workspace !== workspace || isExpired(stored.ref)) {
+    throw new ConnectError(`no object "${refId}" in this workspace`, Code.NotFound);
+  }
+  return stored;
+}
+
+/** Path of an object on the plain-HTTP media route. */
+export function mediaPath(workspace: string, refId: string): string {
+  return `/media/${encodeURIComponent(workspace)}/${refId}`;
+}
+
+/** The StorageService handlers, over injected backends. */
+export function createStorageServiceImpl(deps: StorageServiceDeps): ServiceImpl<typeof StorageService> {
+  return {
+    async upload(requests: AsyncIterable<UploadRequest>, ctx) {
+      const uploader = uploaderOf(ctx);
+      const input = requests[Symbol.asyncIterator]();
+      const first = await input.next();
+      if (first.done || first.value.part.case !== "header") {
+        throw new ConnectError("the first Upload message must carry the header, before any chunk", Code.InvalidArgument);
+      }
+      const header = first.value.part.value;
+      deps.ingestor.preflight(header);
+      async function* chunks(): AsyncGenerator<Uint8Array> {
+        for (;;) {
+          const next = await input.next();
+          if (next.done) return;
+          if (next.value.part.case === "header") {
+            throw new ConnectError("an Upload stream carries one header, first; send only chunks after it", Code.InvalidArgument);
+          }
+          if (next.value.part.case === "chunk") yield next.value.part.value;
+        }
+      }
+      const reservation = new QuotaReservation(deps.quotas, uploader.user, uploader.workspace);
+      return create(UploadResponseSchema, await deps.ingestor.ingest(uploader, header, chunks(), reservation));
+    },
+
+    async createUpload(req, ctx) {
+      return deps.uploads.create(uploaderOf(ctx), req);
+    },
+
+    async uploadChunk(req, ctx) {
+      const committed = await deps.uploads.chunk(uploaderOf(ctx), req);
+      return create(UploadChunkResponseSchema, { committedOffset: BigInt(committed) });
+    },
+
+    async getUploadStatus(req, ctx) {
+      return deps.uploads.status(uploaderOf(ctx), req.uploadId);
+    },
+
+    async completeUpload(req, ctx) {
+      return deps.uploads.complete(uploaderOf(ctx), req);
+    },
+
+    async abortUpload(req, ctx) {
+      await deps.uploads.abort(uploaderOf(ctx), req.uploadId);
+      return create(AbortUploadResponseSchema);
+    },
+
+    async *download(req, ctx): AsyncGenerator<DownloadResponse> {
+      const { workspace } = principalOf(ctx);
+      const { ref, blobKey } = await lookupRef(deps.refs, workspace, req.refId);
+      const size = Number(ref.sizeBytes);
+      const offset = Number(req.offset);
+      if (offset > size) {
+        throw new ConnectError(`offset ${offset} is past the end of the ${size}-byte object`, Code.OutOfRange);
+      }
+      const length = req.length > 0n ? Math.min(Number(req.length), size - offset) : size - offset;
+      const chunkBytes = req.chunkBytes || defaultChunkBytes(mediaKindOf(ref.mimeType), deps.defaultChunkBytes);
+      const body = await deps.store.read(blobKey, { offset, length });
+      if (!body) throw new ConnectError(`the bytes of object "${ref.id}" are gone (expired)`, Code.NotFound);
+      yield create(DownloadResponseSchema, { part: { case: "header", value: ref } });
+      let at = offset;
+      for await (const data of rechunk(body, chunkBytes)) {
+        // Returning quietly on abort would end the stream with OK: a silent truncation.
+        ctx.signal.throwIfAborted();
+        yield create(DownloadResponseSchema, { part: { case: "chunk", value: { offset: BigInt(at), data } } });
+        at += data.byteLength;
+      }
+    },
+
+    async stat(req, ctx) {
+      const { ref } = await lookupRef(deps.refs, principalOf(ctx).workspace, req.refId);
+      return create(StatResponseSchema, { ref });
+    },
+
+    async presign(req, ctx) {
+      const { workspace } = principalOf(ctx);
+      const { ref } = await lookupRef(deps.refs, workspace, req.refId);
+      const ttl = req.ttl && (req.ttl.seconds > 0n || req.ttl.nanos > 0) ? Math.ceil(Number(req.ttl.seconds) + req.ttl.nanos / 1e9) : DEFAULT_PRESIGN_SECONDS;
+      const expires = Math.floor(Date.now() / 1000) + ttl;
+      const query = new URLSearchParams({ expires: String(expires), sig: deps.signer.sign(workspace, ref.id, expires) });
+      return create(PresignResponseSchema, {
+        url: `${deps.publicUrl}${mediaPath(workspace, ref.id)}?${query}`,
+        expiresAt: timestampFromMs(expires * 1000),
+      });
+    },
+
+    async delete(req, ctx) {
+      const stored = await lookupRef(deps.refs, principalOf(ctx).workspace, req.refId);
+      const freed = await deps.remover.remove(stored);
+      return create(DeleteResponseSchema, { freedBytes: BigInt(freed) });
+    },
+
+    async getUsage(_req, ctx) {
+      const { user, workspace } = principalOf(ctx);
+      const usage = await deps.quotas.usage(user, workspace);
+      return create(GetUsageResponseSchema, {
+        userUsedBytes: BigInt(usage.userUsedBytes),
+        userLimitBytes: BigInt(deps.quotas.limits.userBytes),
+        workspaceUsedBytes: BigInt(usage.workspaceUsedBytes),
+        workspaceLimitBytes: BigInt(deps.quotas.limits.workspaceBytes),
+        workspaceObjectCount: BigInt(usage.workspaceObjectCount),
+      });
+    },
+  };
+}

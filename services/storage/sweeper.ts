@@ -1,0 +1,58 @@
+import { isExpired } from "./ingest.js";
+import type { RefIndex } from "./ref-index.js";
+import type { RefRemover } from "./ref-remover.js";
+import type { ResumableUploads } from "./resumable-uploads.js";
+
+/** What one sweep removed. */
+export interface SweepResult {
+  readonly expiredObjects: number;
+  readonly abandonedUploads: number;
+}
+
+/**
+ * Removes expired objects (giving their quota back) and abandoned resumable uploads. The file backend
+ * has no lifecycle rules, so this is its only expiry; on S3 it enforces the sub-day `temp` TTL that
+ * lifecycle rules (whole days) cannot, and keeps the index and quotas in step with what S3 expires.
+ */
+export class Sweeper {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<SweepResult> | undefined;
+
+  constructor(
+    private readonly index: RefIndex,
+    private readonly remover: RefRemover,
+    private readonly uploads: ResumableUploads,
+  ) {}
+
+  async sweep(now = Date.now()): Promise<SweepResult> {
+    // One sweep at a time: overlapping ones would only race for the same documents.
+    this.running ??= this.sweepOnce(now).finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  private async sweepOnce(now: number): Promise<SweepResult> {
+    let expiredObjects = 0;
+    for await (const stored of this.index.all()) {
+      if (!isExpired(stored.ref, now)) continue;
+      await this.remover.remove(stored);
+      expiredObjects += 1;
+    }
+    const abandonedUploads = await this.uploads.sweep(now);
+    return { expiredObjects, abandonedUploads };
+  }
+
+  /** Sweeps every `intervalMs` until `stop()`; errors are reported and the next sweep tries again. */
+  start(intervalMs: number, onError: (err: unknown) => void): void {
+    if (intervalMs <= 0 || this.timer) return;
+    this.timer = setInterval(() => void this.sweep().catch(onError), intervalMs);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    await this.running?.catch(() => undefined);
+  }
+}
