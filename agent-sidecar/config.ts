@@ -9,6 +9,11 @@ export interface SidecarConfig {
   readonly runId: string;
   readonly nodeId: string;
   readonly attempt: number;
+  /** Workspace of the run, for the plain contract's context. */
+  readonly workspace: string;
+  /** Agent id and version, for the plain contract's spec. */
+  readonly agentId: string;
+  readonly agentVersion: string;
   /** Base URL of the gateway; every service is reached through it. */
   readonly gatewayUrl: string;
   /** Run token sent as `Authorization: Bearer` to the gateway. */
@@ -66,6 +71,9 @@ export function loadSidecarConfig(env: Env): SidecarConfig {
     runId,
     nodeId,
     attempt: integer(env, "MENTATLAB_ATTEMPT", 1, 1),
+    workspace: env.MENTATLAB_WORKSPACE ?? "",
+    agentId: env.MENTATLAB_AGENT_ID ?? "",
+    agentVersion: env.MENTATLAB_AGENT_VERSION ?? "",
     gatewayUrl: (env.MENTATLAB_GATEWAY_URL || "http://127.0.0.1:8080").replace(/\/+$/, ""),
     runToken: required(env, "MENTATLAB_RUN_TOKEN"),
     sharedDir,

@@ -4,6 +4,6 @@ export { StreamRelay, type StreamRelayOptions } from "./stream-relay.js";
 export { SpillQueue } from "./spill-queue.js";
 export { downloadToFile } from "./download.js";
 export { uploadFile, sha256OfFile } from "./upload.js";
-export { parseAgentLine, type AgentLine } from "./agent-line.js";
 export { runPlainAgent, transientExitCode, type PlainAgentExit } from "./plain-agent.js";
 export { sidecarEnv, type SidecarTask } from "./task-env.js";
+export { SidecarExecutor, type SidecarExecutorOptions } from "./sidecar-executor.js";

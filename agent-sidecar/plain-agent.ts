@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import type { JsonValue } from "@bufbuild/protobuf";
 import type { AgentEvent } from "../gen/mentatlab/v1/common_pb.js";
-import { parseAgentLine } from "./agent-line.js";
+import { parsePlainLine } from "../services/orchestrator/plain-contract.js";
 
 export interface PlainAgentOptions {
   /** Program and arguments. */
@@ -13,6 +13,8 @@ export interface PlainAgentOptions {
   readonly stdin: JsonValue;
   /** Called for every event line, in order. */
   readonly onEvent: (event: AgentEvent) => void;
+  /** Called for an `{"type": "output", "data": {"pin", "value"}}` line, after its event. */
+  readonly onOutput?: (pin: string, raw: JsonValue) => void;
   /** Called for every stderr line, in order. */
   readonly onStderr?: (line: string) => void;
   /** Stops the agent: SIGTERM, then SIGKILL after `killGraceMs`. */
@@ -30,6 +32,8 @@ export interface PlainAgentExit {
   /** The value of the last `{"result": …}` line, if any. */
   readonly result: JsonValue | undefined;
   readonly hasResult: boolean;
+  /** Message of the last `{"type": "error"}` line, if any. */
+  readonly errorMessage: string;
   /** The last stderr lines, oldest first. */
   readonly stderrTail: readonly string[];
 }
@@ -39,7 +43,9 @@ export const transientExitCode = 3;
 
 /**
  * Runs an agent of the original plain contract: spec and context as JSON on stdin, NDJSON events on
- * stdout ending with `{"result": …}`. Resolves once the process has exited and its output is read.
+ * stdout ending with `{"result": …}` (lines are read by the orchestrator's own contract parser, so the
+ * sidecar and the local executor understand agents identically). Resolves once the process has exited
+ * and its output is read.
  */
 export function runPlainAgent(options: PlainAgentOptions): Promise<PlainAgentExit> {
   const [program, ...args] = options.command;
@@ -52,6 +58,7 @@ export function runPlainAgent(options: PlainAgentOptions): Promise<PlainAgentExi
   const stderrTail: string[] = [];
   let result: JsonValue | undefined;
   let hasResult = false;
+  let errorMessage = "";
 
   // An agent that never reads its stdin closes the pipe early; that is its business, not a failure.
   child.stdin.on("error", () => undefined);
@@ -60,13 +67,16 @@ export function runPlainAgent(options: PlainAgentOptions): Promise<PlainAgentExi
   const stdoutDone = new Promise<void>((resolve) => {
     const lines = createInterface({ input: child.stdout, crlfDelay: Infinity });
     lines.on("line", (line) => {
-      const parsed = parseAgentLine(line);
-      if (parsed?.kind === "result") {
+      const parsed = parsePlainLine(line);
+      if (!parsed) return;
+      if (parsed.kind === "result") {
         result = parsed.result;
         hasResult = true;
-      } else if (parsed) {
-        options.onEvent(parsed.event);
+        return;
       }
+      options.onEvent(parsed.event);
+      if (parsed.kind === "output") options.onOutput?.(parsed.pin, parsed.raw);
+      if (parsed.kind === "error") errorMessage = parsed.message;
     });
     lines.on("close", resolve);
   });
@@ -108,7 +118,7 @@ export function runPlainAgent(options: PlainAgentOptions): Promise<PlainAgentExi
       });
       void Promise.race([Promise.all([stdoutDone, stderrDone]), orphanedPipes]).then(() => {
         clearTimeout(settle);
-        resolve({ exitCode, exitSignal, result, hasResult, stderrTail });
+        resolve({ exitCode, exitSignal, result, hasResult, errorMessage, stderrTail });
       });
     });
   });

@@ -1,30 +1,25 @@
 import { describe, expect, it } from "vitest";
 import { PinType } from "../gen/mentatlab/v1/common_pb.js";
-import { assignToPins } from "./result-outputs.js";
+import { pinFor } from "./result-outputs.js";
 
-describe("assignToPins", () => {
-  const pins = new Map([
+describe("pinFor", () => {
+  const declared = new Map([
     ["thumbnail", PinType.IMAGE],
     ["info", PinType.JSON],
-    ["live", PinType.STREAM],
   ]);
 
-  it("takes the keys that name output pins", () => {
-    expect(assignToPins({ thumbnail: "t.png", info: { w: 1 }, extra: 1 }, pins)).toEqual({ thumbnail: "t.png", info: { w: 1 } });
+  it("uses the declared pin type", () => {
+    expect(pinFor("thumbnail", { path: "t.png" }, declared).type).toBe(PinType.IMAGE);
   });
 
-  it("gives a whole result to the only non-stream output pin", () => {
-    const single = new Map([["summary", PinType.TEXT], ["live", PinType.STREAM]]);
-    expect(assignToPins("done", single)).toEqual({ summary: "done" });
-    expect(assignToPins({ words: 3 }, single)).toEqual({ summary: { words: 3 } });
+  it("names the declared pins when the result has another", () => {
+    expect(() => pinFor("extra", 1, declared)).toThrow('"extra" is not an output pin (outputs: thumbnail, info)');
   });
 
-  it("uses the keys as pins, or `result`, when no pins are declared", () => {
-    expect(assignToPins({ a: 1 }, new Map())).toEqual({ a: 1 });
-    expect(assignToPins([1, 2], new Map())).toEqual({ result: [1, 2] });
-  });
-
-  it("says how to shape an ambiguous result", () => {
-    expect(() => assignToPins("x", pins)).toThrow(/keyed by its output pins \(thumbnail, info\)/);
+  it("infers file, text and JSON when no pins are declared", () => {
+    const none = new Map<string, PinType>();
+    expect(pinFor("a", { path: "x.wav" }, none).type).toBe(PinType.BINARY);
+    expect(pinFor("b", "hello", none).type).toBe(PinType.TEXT);
+    expect(pinFor("c", { n: 1 }, none).type).toBe(PinType.JSON);
   });
 });

@@ -1,66 +1,58 @@
-import { stat } from "node:fs/promises";
-import type { JsonValue } from "@bufbuild/protobuf";
+import { isAbsolute, resolve } from "node:path";
+import { create, type JsonValue } from "@bufbuild/protobuf";
 import { PinType } from "../gen/mentatlab/v1/common_pb.js";
-import { isMediaPin } from "./config.js";
-import { pathUnder } from "./media-paths.js";
+import { PinSchema, type Pin } from "../gen/mentatlab/v1/registry_pb.js";
+import { outputFromPlain } from "../services/orchestrator/plain-contract.js";
 import type { OutputPublisher } from "./output-publisher.js";
 
 /**
- * Turns a plain agent's final `{"result": …}` into output pins. An object whose keys name output pins
- * sets those pins; any other result goes to the only declared output pin (or to a pin named `result`
- * when none are declared). Strings on media and binary pins are paths of files under the shared
- * directory (relative to the agent's working directory), which are uploaded.
+ * Publishes one output of a plain agent (a key of its final `{"result": …}` or an `output` event),
+ * converted by the plain contract's own rules: text must be a string, media is MediaRef JSON or
+ * `{"path", "mime_type"}` of a local file (relative to the agent's working directory), which is uploaded.
+ * Throws a message naming the pin when the value does not fit it.
  */
-export async function publishResult(
+export async function publishPlainOutput(
+  name: string,
+  raw: JsonValue,
+  outputPins: ReadonlyMap<string, PinType>,
+  outputs: OutputPublisher,
+  workDir: string,
+): Promise<void> {
+  const out = outputFromPlain(pinFor(name, raw, outputPins), raw);
+  if ("error" in out) throw new Error(out.error);
+  if ("value" in out) {
+    await outputs.publish(name, out.value);
+    return;
+  }
+  const path = isAbsolute(out.file.path) ? out.file.path : resolve(workDir, out.file.path);
+  await outputs.putFile(name, path, out.file.mimeType);
+}
+
+/** Publishes every pin of a plain agent's final result, which must be an object keyed by output pin. */
+export async function publishPlainResult(
   result: JsonValue,
   outputPins: ReadonlyMap<string, PinType>,
   outputs: OutputPublisher,
-  dirs: { readonly sharedDir: string; readonly workDir: string },
+  workDir: string,
 ): Promise<void> {
-  for (const [pin, value] of Object.entries(assignToPins(result, outputPins))) {
-    await publishValue(pin, value, outputPins.get(pin));
+  if (result === null) return;
+  if (typeof result !== "object" || Array.isArray(result)) {
+    throw new Error(`the result must be an object keyed by output pin name, got ${JSON.stringify(result).slice(0, 80)}`);
   }
-
-  async function publishValue(pin: string, value: JsonValue, type: PinType | undefined): Promise<void> {
-    if (isMediaPin(type) || type === PinType.BINARY) {
-      if (typeof value !== "string") {
-        throw new Error(`result.${pin} must be the path of a file under ${dirs.sharedDir}, got ${JSON.stringify(value)}`);
-      }
-      await outputs.putFile(pin, await pathUnder(dirs.sharedDir, value, dirs.workDir), "");
-    } else if (type === PinType.TEXT) {
-      await outputs.putText(pin, typeof value === "string" ? value : JSON.stringify(value));
-    } else if (type === undefined && typeof value === "string" && (await isSharedFile(value))) {
-      await outputs.putFile(pin, await pathUnder(dirs.sharedDir, value, dirs.workDir), "");
-    } else if (type === undefined && typeof value === "string") {
-      await outputs.putText(pin, value);
-    } else {
-      await outputs.putJson(pin, value);
-    }
-  }
-
-  async function isSharedFile(value: string): Promise<boolean> {
-    try {
-      const path = await pathUnder(dirs.sharedDir, value, dirs.workDir);
-      return (await stat(path)).isFile();
-    } catch {
-      return false;
-    }
-  }
+  for (const [name, raw] of Object.entries(result)) await publishPlainOutput(name, raw, outputPins, outputs, workDir);
 }
 
-/** Which pin each part of the result belongs to. */
-export function assignToPins(result: JsonValue, outputPins: ReadonlyMap<string, PinType>): Record<string, JsonValue> {
-  // Stream pins are produced through the sidecar while running, never by the final result.
-  const declared = [...outputPins].filter(([, type]) => type !== PinType.STREAM).map(([pin]) => pin);
-  const isObject = typeof result === "object" && result !== null && !Array.isArray(result);
-  if (isObject) {
-    if (declared.length === 0) return result;
-    const named = Object.fromEntries(Object.entries(result).filter(([key]) => outputPins.has(key)));
-    if (Object.keys(named).length > 0) return named;
+/**
+ * The declared pin, or — when the orchestrator declared none — one inferred from the value: `{"path"}`
+ * is a file, a string is text, anything else JSON.
+ */
+export function pinFor(name: string, raw: JsonValue, outputPins: ReadonlyMap<string, PinType>): Pin {
+  const declared = outputPins.get(name);
+  if (declared !== undefined) return create(PinSchema, { name, type: declared });
+  if (outputPins.size > 0) {
+    throw new Error(`"${name}" is not an output pin (outputs: ${[...outputPins.keys()].join(", ")})`);
   }
-  if (declared.length === 1 && declared[0] !== undefined) return { [declared[0]]: result };
-  if (declared.length === 0) return { result };
-  throw new Error(
-    `the agent's result must be an object keyed by its output pins (${declared.join(", ")}), got ${JSON.stringify(result).slice(0, 200)}`,
-  );
+  const isFile = typeof raw === "object" && raw !== null && !Array.isArray(raw) && typeof raw.path === "string";
+  const type = isFile ? PinType.BINARY : typeof raw === "string" ? PinType.TEXT : PinType.JSON;
+  return create(PinSchema, { name, type });
 }

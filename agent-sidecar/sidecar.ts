@@ -1,9 +1,8 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { create, toJson, type JsonObject, type JsonValue } from "@bufbuild/protobuf";
-import { timestampNow } from "@bufbuild/protobuf/wkt";
+import { toJson, type JsonObject } from "@bufbuild/protobuf";
 import type { Transport } from "@connectrpc/connect";
-import { AgentEventSchema, LogLevel, PinType, PinValueSchema, type PinValue } from "../gen/mentatlab/v1/common_pb.js";
+import { LogLevel, PinType, StreamRefSchema, type PinValue } from "../gen/mentatlab/v1/common_pb.js";
 import { SidecarService, type LocalInput } from "../gen/mentatlab/v1/sidecar_pb.js";
 import type { SidecarConfig } from "./config.js";
 import { NodeEventReporter } from "./event-reporter.js";
@@ -12,7 +11,8 @@ import { prepareLocalInputs } from "./local-inputs.js";
 import { OutputPublisher } from "./output-publisher.js";
 import { OutputStreams } from "./output-streams.js";
 import { runPlainAgent, transientExitCode } from "./plain-agent.js";
-import { publishResult } from "./result-outputs.js";
+import { publishPlainOutput, publishPlainResult } from "./result-outputs.js";
+import { logEvent, plainValue } from "../services/orchestrator/plain-contract.js";
 import { isTransient, type Backoff } from "./retry.js";
 import { sidecarAuthInterceptor } from "./sidecar-auth.js";
 import { listenHttp2 } from "./sidecar-server.js";
@@ -130,7 +130,14 @@ export interface AgentOutcome {
 export async function runAgentWithSidecar(
   config: SidecarConfig,
   command: readonly string[],
-  options: SidecarOptions & { readonly baseEnv?: Readonly<Record<string, string | undefined>> } = {},
+  options: SidecarOptions & {
+    /** Environment the agent inherits (minus the sidecar's credentials); defaults to `process.env`. */
+    readonly baseEnv?: Readonly<Record<string, string | undefined>>;
+    /** Stops the agent (cancel, timeout); the node then fails. */
+    readonly signal?: AbortSignal;
+    /** The agent's working directory; defaults to the node's work dir on the shared volume. */
+    readonly cwd?: string;
+  } = {},
 ): Promise<AgentOutcome> {
   let sidecar: RunningSidecar;
   try {
@@ -144,7 +151,7 @@ export async function runAgentWithSidecar(
   }
   let outcome: Omit<AgentOutcome, "outputs">;
   try {
-    outcome = await runWrapped(config, command, sidecar, options.baseEnv ?? process.env);
+    outcome = await runWrapped(config, command, sidecar, { baseEnv: options.baseEnv ?? process.env, signal: options.signal, cwd: options.cwd ?? sidecar.workDir });
   } catch (error) {
     outcome = { exitCode: isTransient(error) ? transientExitCode : 1, failure: `sidecar failed: ${messageOf(error)}` };
   }
@@ -160,15 +167,21 @@ async function runWrapped(
   config: SidecarConfig,
   command: readonly string[],
   sidecar: RunningSidecar,
-  baseEnv: Readonly<Record<string, string | undefined>>,
+  options: {
+    readonly baseEnv: Readonly<Record<string, string | undefined>>;
+    readonly signal: AbortSignal | undefined;
+    readonly cwd: string;
+  },
 ): Promise<Omit<AgentOutcome, "outputs">> {
   const { reporter } = sidecar;
   // The run token is the sidecar's credential; the agent only ever gets the pod-local one.
-  const { MENTATLAB_RUN_TOKEN: _runToken, MENTATLAB_INPUTS_JSON: _inputs, ...inherited } = baseEnv;
+  const { MENTATLAB_RUN_TOKEN: _runToken, MENTATLAB_INPUTS_JSON: _inputs, ...inherited } = options.baseEnv;
   const stdin = plainSpec(config, sidecar);
+  const stop = options.signal ? AbortSignal.any([options.signal, reporter.cancelled]) : reporter.cancelled;
+  const published: Promise<void>[] = [];
   const exit = await runPlainAgent({
     command,
-    cwd: sidecar.workDir,
+    cwd: options.cwd,
     env: {
       ...inherited,
       ...sidecar.agentEnv,
@@ -177,67 +190,61 @@ async function runWrapped(
     },
     stdin,
     stderrTailLines: config.stderrTailLines,
-    signal: reporter.cancelled,
+    signal: stop,
     onEvent: (event) => {
       reporter.enqueue(event);
       // Delivery errors surface at the final flush; events keep queueing meanwhile.
       reporter.flush().catch(() => undefined);
     },
+    onOutput: (pin, raw) => {
+      published.push(publishPlainOutput(pin, raw, config.outputPins, sidecar.outputs, options.cwd));
+    },
   });
-  if (reporter.cancelled.aborted) return { exitCode: 1, failure: "the run was cancelled" };
+  await Promise.all(published);
+  if (stop.aborted) return { exitCode: 1, failure: "the agent was stopped: the run was cancelled or timed out" };
   if (exit.exitCode !== 0) {
     const how = exit.exitCode === null ? `was killed by ${exit.exitSignal}` : `exited with code ${exit.exitCode}`;
+    const detail = exit.errorMessage ? `: ${exit.errorMessage}` : "";
     const tail = exit.stderrTail.length > 0 ? `; last stderr lines:\n${exit.stderrTail.join("\n")}` : "";
-    return { exitCode: exit.exitCode ?? 1, failure: `agent ${how}${tail}` };
+    return { exitCode: exit.exitCode ?? 1, failure: `agent ${how}${detail}${tail}` };
   }
   if (exit.hasResult && exit.result !== undefined) {
-    await publishResult(exit.result, config.outputPins, sidecar.outputs, { sharedDir: config.sharedDir, workDir: sidecar.workDir });
+    await publishPlainResult(exit.result, config.outputPins, sidecar.outputs, options.cwd);
   }
   return { exitCode: 0 };
 }
 
-/** The `{"spec", "context"}` document a plain agent reads: media inputs as local file paths. */
+/**
+ * The plain contract's `{"spec", "context"}` (the same shape the local executor feeds, see
+ * services/orchestrator/plain-contract.ts), with a `path` added to every media input: its verified
+ * local copy on the shared volume.
+ */
 export function plainSpec(
   config: SidecarConfig,
   sidecar: Pick<RunningSidecar, "inputs" | "workDir">,
 ): { spec: JsonObject; context: JsonObject } {
   const inputs: JsonObject = {};
-  const refs: JsonObject = {};
-  for (const [pin, input] of sidecar.inputs) {
-    inputs[pin] = localValue(input);
-    if (input.ref) refs[pin] = toJson(PinValueSchema, create(PinValueSchema, { value: { case: "media", value: input.ref } }));
+  for (const [pin, value] of config.inputs) {
+    const local = sidecar.inputs.get(pin);
+    const plain = plainValue(value);
+    inputs[pin] =
+      local?.value.case === "filePath" && typeof plain === "object" && plain !== null && !Array.isArray(plain)
+        ? { ...plain, path: local.value.value }
+        : plain;
   }
   return {
-    spec: { inputs, params: config.params, input_refs: refs, outputs: Object.fromEntries([...config.outputPins.keys()].map((pin) => [pin, true])) },
+    spec: { agent_id: config.agentId, agent_version: config.agentVersion, params: config.params },
     context: {
       run_id: config.runId,
       node_id: config.nodeId,
       attempt: config.attempt,
+      workspace: config.workspace,
+      inputs,
+      output_streams: Object.fromEntries([...config.outputStreams].map(([pin, ref]) => [pin, toJson(StreamRefSchema, ref)])),
       shared_dir: config.sharedDir,
       work_dir: sidecar.workDir,
     },
   };
-}
-
-function localValue(input: LocalInput): JsonValue {
-  switch (input.value.case) {
-    case "text":
-    case "filePath":
-      return input.value.value;
-    case "json":
-      return toJson(PinValueSchema, create(PinValueSchema, { value: { case: "json", value: input.value.value } })) as JsonValue;
-    case "stream":
-      return { stream_id: input.value.value.streamId, mime_type: input.value.value.mimeType };
-    default:
-      return null;
-  }
-}
-
-function logEvent(level: LogLevel, message: string) {
-  return create(AgentEventSchema, {
-    time: timestampNow(),
-    event: { case: "log", value: { level, message: message.slice(0, 65536) } },
-  });
 }
 
 /** The design's streaming chunk sizes: audio 8 KiB, video 64 KiB, text 1 KiB. */

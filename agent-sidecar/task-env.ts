@@ -6,6 +6,9 @@ export interface SidecarTask {
   readonly runId: string;
   readonly nodeId: string;
   readonly attempt: number;
+  readonly workspace: string;
+  readonly agentId: string;
+  readonly agentVersion: string;
   readonly gatewayUrl: string;
   readonly runToken: string;
   readonly sharedDir: string;
@@ -40,6 +43,9 @@ export function sidecarEnv(task: SidecarTask): Record<string, string> {
     MENTATLAB_RUN_ID: task.runId,
     MENTATLAB_NODE_ID: task.nodeId,
     MENTATLAB_ATTEMPT: String(task.attempt),
+    MENTATLAB_WORKSPACE: task.workspace,
+    MENTATLAB_AGENT_ID: task.agentId,
+    MENTATLAB_AGENT_VERSION: task.agentVersion,
     MENTATLAB_GATEWAY_URL: task.gatewayUrl,
     MENTATLAB_RUN_TOKEN: task.runToken,
     MENTATLAB_SHARED_DIR: task.sharedDir,
