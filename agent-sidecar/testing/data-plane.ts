@@ -1,0 +1,83 @@
+import type { ServiceImpl } from "@connectrpc/connect";
+import type { AgentEvent } from "../../gen/mentatlab/v1/common_pb.js";
+import { OrchestratorService } from "../../gen/mentatlab/v1/orchestrator_pb.js";
+import { StorageService } from "../../gen/mentatlab/v1/storage_pb.js";
+import { StreamService } from "../../gen/mentatlab/v1/stream_pb.js";
+import { meshSecurity } from "../../services/mesh/security.js";
+import { mediaServices } from "../../services/mesh/topology.js";
+import { startServer, type RunningServer } from "../../services/server/server.js";
+import { createStorage, storageConfigFromEnv } from "../../services/storage/index.js";
+import { createStreams, streamConfigFromEnv } from "../../services/stream/index.js";
+
+/** A gateway serving the real StorageService and StreamService, which tests can kill and restart. */
+export interface DataPlane {
+  readonly url: string;
+  /** Mints a run token for a node of a run, as the orchestrator does. */
+  runToken(runId: string, nodeId: string, user?: string, workspace?: string): string;
+  /** Events sidecars reported through ReportNodeEvents, in arrival order. */
+  readonly reported: AgentEvent[];
+  /** Makes ReportNodeEvents answer `cancelled`. */
+  cancel(): void;
+  /** Drops every connection at once (no grace), as a crashed gateway would, and stops listening. */
+  kill(): Promise<void>;
+  /** Listens again on the same port; the services' state survives, as it does in Redis. */
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * The orchestrator's part a sidecar talks to: ReportNodeEvents, recording what arrives. A stand-in so
+ * the sidecar can be tested before and apart from the run scheduler; the end-to-end tests use the real one.
+ */
+function reportRecorder(reported: AgentEvent[], cancelled: () => boolean): Partial<ServiceImpl<typeof OrchestratorService>> {
+  return {
+    reportNodeEvents(request) {
+      reported.push(...request.events);
+      return { cancelled: cancelled() };
+    },
+  };
+}
+
+export async function startDataPlane(dataDir: string): Promise<DataPlane> {
+  const env = { MENTATLAB_DATA_DIR: dataDir, MENTATLAB_TOKEN_SECRET: "test-secret-0123456789abcdef", MENTATLAB_API_KEYS: "" };
+  const security = meshSecurity(env, { allowDevKey: false });
+  const storage = await createStorage(storageConfigFromEnv(env, dataDir));
+  const streams = await createStreams(streamConfigFromEnv(env));
+  const reported: AgentEvent[] = [];
+  let cancelled = false;
+  const listen = (port: number) =>
+    startServer({
+      port,
+      routes: (router) => {
+        router.service(StorageService, storage.impl);
+        router.service(StreamService, streams.impl);
+        router.service(OrchestratorService, reportRecorder(reported, () => cancelled));
+      },
+      interceptors: security.interceptors,
+      uncompressedServices: mediaServices,
+      shutdownGraceMs: 0,
+    });
+  let server: RunningServer | undefined = await listen(0);
+  const port = server.port;
+  return {
+    url: server.url,
+    reported,
+    runToken: (runId, nodeId, user = "alice", workspace = "ws-test") =>
+      security.runTokens.mint({ runId, nodeId, attempt: 1, user, workspace }, 3600),
+    cancel() {
+      cancelled = true;
+    },
+    async kill() {
+      await server?.close();
+      server = undefined;
+    },
+    async restart() {
+      server = await listen(port);
+    },
+    async stop() {
+      await server?.close();
+      await streams.close();
+      await storage.close();
+    },
+  };
+}
