@@ -44,7 +44,7 @@ function nodesOf(text: string): FlowNodeAgent[] {
   return nodes.flatMap((node: unknown) => {
     const nodeId = field(node, "id");
     const agent = field(node, "agent") ?? field(node, "type");
-    const version = field(node, "agent_version") ?? field(node, "agentVersion") ?? "";
+    const version = field(node, "agent_version") ?? field(node, "agentVersion") ?? field(node, "version") ?? "";
     return typeof nodeId === "string" && typeof agent === "string" ? [{ nodeId, agent, version: String(version) }] : [];
   });
 }
