@@ -1,0 +1,426 @@
+import { createHash, randomBytes } from "node:crypto";
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import { Code, ConnectError, type Client } from "@connectrpc/connect";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { BucketClass, MediaConstraintsSchema } from "../../gen/mentatlab/v1/common_pb.js";
+import { StorageService, UploadHeaderSchema, type UploadRequest } from "../../gen/mentatlab/v1/storage_pb.js";
+import { inMemoryClient, testPrincipal } from "../../test/support/in-memory.js";
+import { makeTempDir, removeTempDir } from "../../test/harness/index.js";
+import { createBlobStore } from "./backend.js";
+import type { BlobStore } from "./blob-store.js";
+import { type StorageConfig, storageConfigFromEnv } from "./config.js";
+import { createStorage, type StorageRuntime } from "./index.js";
+import { type MediaFixtures, makeMediaFixtures } from "./media-fixtures.js";
+
+/** A backend the suite can ask for fresh, empty storage (a new directory or bucket) per runtime. */
+export interface StorageBackendFixture {
+  freshEnv(): Promise<Record<string, string>>;
+  dispose(): Promise<void>;
+}
+
+type StorageClient = Client<typeof StorageService>;
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const BASE_ENV = {
+  MENTATLAB_PRESIGN_SECRET: "conformance-secret-0123456789",
+  MENTATLAB_PUBLIC_URL: "http://127.0.0.1:9999",
+  STORAGE_SWEEP_INTERVAL_MS: "0",
+  STORAGE_MAX_IMAGE_BYTES: String(MiB),
+  STORAGE_MAX_TEXT_BYTES: String(64 * KiB),
+  STORAGE_MAX_OTHER_BYTES: String(16 * MiB),
+};
+
+export function sha256(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+export async function* uploadStream(header: MessageInitShape<typeof UploadHeaderSchema>, bytes: Uint8Array, chunk = 64 * KiB): AsyncGenerator<UploadRequest> {
+  yield { $typeName: "mentatlab.v1.UploadRequest", part: { case: "header", value: create(UploadHeaderSchema, header) } };
+  for (let at = 0; at < bytes.length; at += chunk) {
+    yield { $typeName: "mentatlab.v1.UploadRequest", part: { case: "chunk", value: bytes.subarray(at, at + chunk) } };
+  }
+}
+
+export async function downloadAll(client: StorageClient, refId: string, opts: { offset?: bigint; length?: bigint; chunkBytes?: number } = {}) {
+  const sizes: number[] = [];
+  const parts: Uint8Array[] = [];
+  let header;
+  let expectedOffset = opts.offset ?? 0n;
+  for await (const msg of client.download({ refId, ...opts })) {
+    if (msg.part.case === "header") header = msg.part.value;
+    if (msg.part.case === "chunk") {
+      expect(msg.part.value.offset).toBe(expectedOffset);
+      expectedOffset += BigInt(msg.part.value.data.byteLength);
+      sizes.push(msg.part.value.data.byteLength);
+      parts.push(msg.part.value.data);
+    }
+  }
+  return { header, sizes, bytes: Buffer.concat(parts) };
+}
+
+export async function codeOf(promise: Promise<unknown>): Promise<{ code: Code | undefined; message: string }> {
+  try {
+    await promise;
+    return { code: undefined, message: "" };
+  } catch (err) {
+    const e = ConnectError.from(err);
+    return { code: e.code, message: e.rawMessage };
+  }
+}
+
+export async function keysUnder(store: BlobStore, prefix: string): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const info of store.list(prefix)) keys.push(info.key);
+  return keys;
+}
+
+/** One StorageService runtime with the blob store it writes to, for inspection. */
+export interface RuntimeUnderTest {
+  readonly runtime: StorageRuntime;
+  readonly config: StorageConfig;
+  readonly store: BlobStore;
+  client(user?: string, workspace?: string): StorageClient;
+  close(): Promise<void>;
+}
+
+export async function startRuntime(backend: StorageBackendFixture, env: Record<string, string> = {}): Promise<RuntimeUnderTest> {
+  const dataDir = makeTempDir("storage-data");
+  const config = storageConfigFromEnv({ ...BASE_ENV, ...(await backend.freshEnv()), ...env }, dataDir);
+  const runtime = await createStorage(config);
+  const store = createBlobStore(config.backend);
+  return {
+    runtime,
+    config,
+    store,
+    client: (user = "alice", workspace = "ws-a") =>
+      inMemoryClient(StorageService, (router) => router.service(StorageService, runtime.impl), testPrincipal({ user, workspace })),
+    async close() {
+      await runtime.close();
+      await store.close();
+      removeTempDir(dataDir);
+    },
+  };
+}
+
+/** The StorageService's behaviour, the same on every backend; called once per backend. */
+export function describeStorageServiceConformance(name: string, factory: () => Promise<StorageBackendFixture>): void {
+  describe(`StorageService conformance: ${name}`, () => {
+    let backend: StorageBackendFixture;
+    let sut: RuntimeUnderTest;
+    let media: MediaFixtures;
+    let mediaDir: string;
+    beforeAll(async () => {
+      backend = await factory();
+      sut = await startRuntime(backend);
+      mediaDir = makeTempDir("media");
+      media = await makeMediaFixtures(mediaDir);
+    });
+    afterAll(async () => {
+      await sut?.close();
+      await backend?.dispose();
+      if (mediaDir) removeTempDir(mediaDir);
+    });
+
+    it("uploads an image by client stream and returns a complete MediaRef", async () => {
+      const client = sut.client("alice", "ws-upload");
+      const before = Date.now();
+      const { ref, deduplicated } = await client.upload(uploadStream({ filename: "dot.png", mimeType: "image/png", sizeBytes: BigInt(media.png.length) }, media.png, 100));
+      expect(deduplicated).toBe(false);
+      expect(ref).toMatchObject({ workspace: "ws-upload", bucketClass: BucketClass.MEDIA, mimeType: "image/png", sha256: sha256(media.png), filename: "dot.png", owner: "alice" });
+      expect(ref?.sizeBytes).toBe(BigInt(media.png.length));
+      expect([ref?.metadata?.width, ref?.metadata?.height]).toEqual([40, 30]);
+      const expiresMs = Number(ref!.expiresAt!.seconds) * 1000;
+      expect(expiresMs - before).toBeGreaterThan(7 * 86_400_000 - 60_000);
+      expect(expiresMs - before).toBeLessThanOrEqual(7 * 86_400_000 + 60_000);
+      const { ref: stat } = await client.stat({ refId: ref!.id });
+      expect(stat).toEqual(ref);
+    });
+
+    it("downloads whole, by range and resumed, with chunk sizes by media type", async () => {
+      const client = sut.client("alice", "ws-download");
+      const blob = randomBytes(300 * KiB + 5);
+      const { ref } = await client.upload(uploadStream({}, blob, 50 * KiB));
+      expect(ref?.mimeType).toBe("application/octet-stream");
+      const whole = await downloadAll(client, ref!.id);
+      expect(whole.header).toEqual(ref);
+      expect(sha256(whole.bytes)).toBe(ref!.sha256);
+      expect(whole.sizes).toEqual([64 * KiB, 64 * KiB, 64 * KiB, 64 * KiB, 44 * KiB + 5]);
+      const ranged = await downloadAll(client, ref!.id, { offset: 1000n, length: 70_000n, chunkBytes: 16 * KiB });
+      expect(ranged.bytes).toEqual(blob.subarray(1000, 71_000));
+      expect(ranged.sizes.every((s, i, all) => s === 16 * KiB || i === all.length - 1)).toBe(true);
+      const resumed = await downloadAll(client, ref!.id, { offset: 200_000n });
+      expect(resumed.bytes).toEqual(blob.subarray(200_000));
+      expect((await downloadAll(client, ref!.id, { offset: BigInt(blob.length) })).bytes).toHaveLength(0);
+      expect((await codeOf(downloadAll(client, ref!.id, { offset: BigInt(blob.length + 1) }))).code).toBe(Code.OutOfRange);
+
+      const { ref: wav } = await client.upload(uploadStream({ mimeType: "audio/x-wav" }, media.wav));
+      expect(wav?.mimeType).toBe("audio/wav");
+      expect(new Set((await downloadAll(client, wav!.id)).sizes.slice(0, -1))).toEqual(new Set([8 * KiB]));
+      const text = Buffer.from(JSON.stringify({ rows: Array.from({ length: 300 }, (_, i) => ({ i })) }));
+      const { ref: json } = await client.upload(uploadStream({ mimeType: "application/json" }, text));
+      expect(json?.mimeType).toBe("application/json");
+      const textDownload = await downloadAll(client, json!.id);
+      expect(textDownload.bytes.toString()).toBe(text.toString());
+      expect(textDownload.sizes[0]).toBe(KiB);
+    });
+
+    it("extracts audio and video metadata with ffprobe", async () => {
+      const client = sut.client("alice", "ws-meta");
+      const { ref: wav } = await client.upload(uploadStream({ mimeType: "audio/wav" }, media.wav));
+      expect(wav?.metadata).toMatchObject({ codec: "pcm_s16le", sampleRate: 16000, channels: 2, container: "wav" });
+      expect(wav?.metadata?.durationSeconds).toBeCloseTo(1.5, 2);
+      const { ref: mp4 } = await client.upload(uploadStream({ mimeType: "video/mp4" }, media.mp4));
+      expect(mp4?.metadata).toMatchObject({ width: 64, height: 48, codec: "h264", frameRate: 10 });
+      const c = create(MediaConstraintsSchema, { maxDurationSeconds: 1, maxChannels: 1 });
+      const refused = await codeOf(client.upload(uploadStream({ mimeType: "audio/wav", constraints: c, bucketClass: BucketClass.TEMP }, media.wav)));
+      expect(refused.code).toBe(Code.InvalidArgument);
+      expect(refused.message).toContain("duration 1.500 s is over the pin's 1 s");
+      expect(refused.message).toContain("2 channels are over the pin's 1");
+    });
+
+    it("stores the same bytes once per workspace and charges the quota once", async () => {
+      const a = sut.client("alice", "ws-dedup");
+      const b = sut.client("bob", "ws-dedup");
+      const bytes = randomBytes(200 * KiB);
+      const first = await a.upload(uploadStream({}, bytes));
+      const objectsBefore = await keysUnder(sut.store, "media/ws-dedup/");
+      const second = await b.upload(uploadStream({}, bytes));
+      expect(second.deduplicated).toBe(true);
+      expect(second.ref).toEqual(first.ref);
+      expect(await keysUnder(sut.store, "media/ws-dedup/")).toEqual(objectsBefore);
+      expect(objectsBefore).toHaveLength(1);
+      const usage = await a.getUsage({});
+      expect(usage.workspaceUsedBytes).toBe(BigInt(bytes.length));
+      expect(usage.workspaceObjectCount).toBe(1n);
+      expect((await b.getUsage({})).userUsedBytes).toBe(0n);
+      const elsewhere = await sut.client("alice", "ws-other").upload(uploadStream({}, bytes));
+      expect(elsewhere.deduplicated).toBe(false);
+      expect(elsewhere.ref?.id).not.toBe(first.ref?.id);
+    });
+
+    it("never lets another workspace see, fetch, share or delete an object", async () => {
+      const owner = sut.client("alice", "ws-private");
+      const stranger = sut.client("alice", "ws-stranger");
+      const { ref } = await owner.upload(uploadStream({}, randomBytes(1000)));
+      const id = ref!.id;
+      for (const attempt of [
+        () => stranger.stat({ refId: id }),
+        () => downloadAll(stranger, id),
+        () => stranger.presign({ refId: id }),
+        () => stranger.delete({ refId: id }),
+        () => stranger.stat({ refId: "../ws-private/x" }),
+      ]) {
+        expect((await codeOf(attempt())).code).toBe(Code.NotFound);
+      }
+      expect((await owner.stat({ refId: id })).ref?.id).toBe(id);
+    });
+
+    it("refuses bad uploads with precise codes and keeps nothing", async () => {
+      const client = sut.client("carol", "ws-bad");
+      const mismatch = await codeOf(client.upload(uploadStream({ mimeType: "image/jpeg" }, media.png)));
+      expect(mismatch.code).toBe(Code.InvalidArgument);
+      expect(mismatch.message).toContain('"image/jpeg"');
+      expect(mismatch.message).toContain('"image/png"');
+
+      const tooBig = await codeOf(client.upload(uploadStream({ mimeType: "image/png", sizeBytes: BigInt(2 * MiB) }, media.png)));
+      expect(tooBig.code).toBe(Code.ResourceExhausted);
+      expect(tooBig.message).toContain("limit for image uploads");
+
+      const longer = await codeOf(client.upload(uploadStream({ sizeBytes: 1000n }, randomBytes(5000), 700)));
+      expect(longer.code).toBe(Code.InvalidArgument);
+      expect(longer.message).toContain("more than its declared 1000 bytes");
+
+      const shorter = await codeOf(client.upload(uploadStream({ sizeBytes: 6000n }, randomBytes(5000))));
+      expect(shorter.code).toBe(Code.InvalidArgument);
+
+      const wrongDigest = await codeOf(client.upload(uploadStream({ sha256: "0".repeat(64) }, randomBytes(5000))));
+      expect(wrongDigest.code).toBe(Code.InvalidArgument);
+      expect(wrongDigest.message).toContain("sha256 mismatch");
+
+      const growing = await codeOf(client.upload(uploadStream({}, Buffer.alloc(80 * KiB, "a"), 8 * KiB)));
+      expect(growing.code).toBe(Code.ResourceExhausted);
+
+      const pin = create(MediaConstraintsSchema, { acceptedMimeTypes: ["image/*"], maxWidth: 20 });
+      const narrow = await codeOf(client.upload(uploadStream({ constraints: pin }, media.png)));
+      expect(narrow.code).toBe(Code.InvalidArgument);
+      expect(narrow.message).toContain("width 40 px is over the pin's 20");
+      const wrongKind = await codeOf(client.upload(uploadStream({ constraints: pin }, media.wav)));
+      expect(wrongKind.code).toBe(Code.InvalidArgument);
+
+      const noHeader = await codeOf(client.upload((async function* (): AsyncGenerator<UploadRequest> {
+        yield { $typeName: "mentatlab.v1.UploadRequest", part: { case: "chunk", value: new Uint8Array(3) } };
+      })()));
+      expect(noHeader.code).toBe(Code.InvalidArgument);
+
+      expect(await keysUnder(sut.store, "media/ws-bad/")).toEqual([]);
+      expect(await client.getUsage({})).toMatchObject({ userUsedBytes: 0n, workspaceUsedBytes: 0n, workspaceObjectCount: 0n });
+    });
+
+    it("resumes chunked uploads by offset, idempotently, and cleans up after completion", async () => {
+      const client = sut.client("dave", "ws-resume");
+      const bytes = randomBytes(700 * KiB);
+      const created = await client.createUpload({ header: { mimeType: "application/x-blob", sizeBytes: BigInt(bytes.length) } });
+      expect(created.committedOffset).toBe(0n);
+      const id = created.uploadId;
+      const put = (offset: number, end: number) => client.uploadChunk({ uploadId: id, offset: BigInt(offset), data: bytes.subarray(offset, end) });
+      expect((await put(0, 300 * KiB)).committedOffset).toBe(BigInt(300 * KiB));
+      expect((await put(0, 300 * KiB)).committedOffset).toBe(BigInt(300 * KiB));
+      expect((await codeOf(put(400 * KiB, 500 * KiB))).code).toBe(Code.OutOfRange);
+      // A dropped connection: ask where to continue, resend with overlap.
+      const status = await client.getUploadStatus({ uploadId: id });
+      expect(status.committedOffset).toBe(BigInt(300 * KiB));
+      expect(status.sizeBytes).toBe(BigInt(bytes.length));
+      expect((await put(200 * KiB, 500 * KiB)).committedOffset).toBe(BigInt(500 * KiB));
+      expect((await codeOf(client.completeUpload({ uploadId: id }))).code).toBe(Code.FailedPrecondition);
+      expect((await codeOf(client.uploadChunk({ uploadId: id, offset: BigInt(500 * KiB), data: randomBytes(300 * KiB) }))).code).toBe(Code.InvalidArgument);
+      await put(500 * KiB, bytes.length);
+      expect((await codeOf(sut.client("dave", "ws-elsewhere").getUploadStatus({ uploadId: id }))).code).toBe(Code.NotFound);
+      const done = await client.completeUpload({ uploadId: id, sha256: sha256(bytes) });
+      expect(done.ref).toMatchObject({ sha256: sha256(bytes), mimeType: "application/x-blob", sizeBytes: BigInt(bytes.length) });
+      expect((await downloadAll(client, done.ref!.id)).bytes).toEqual(bytes);
+      expect(await keysUnder(sut.store, `uploads/${id}/`)).toEqual([]);
+      expect((await client.getUsage({})).userUsedBytes).toBe(BigInt(bytes.length));
+      expect((await codeOf(client.getUploadStatus({ uploadId: id }))).code).toBe(Code.NotFound);
+    });
+
+    it("refuses a resumable upload early and discards a failed or aborted one", async () => {
+      const client = sut.client("erin", "ws-resume-bad");
+      const over = await codeOf(client.createUpload({ header: { mimeType: "image/png", sizeBytes: BigInt(2 * MiB) } }));
+      expect(over.code).toBe(Code.ResourceExhausted);
+      const typed = await client.createUpload({ header: { mimeType: "audio/wav", sizeBytes: BigInt(media.png.length) } });
+      expect((await codeOf(client.uploadChunk({ uploadId: typed.uploadId, offset: 0n, data: media.png }))).code).toBe(Code.InvalidArgument);
+
+      const bytes = randomBytes(10 * KiB);
+      const bad = await client.createUpload({ header: { sizeBytes: BigInt(bytes.length) } });
+      await client.uploadChunk({ uploadId: bad.uploadId, offset: 0n, data: bytes });
+      expect((await codeOf(client.completeUpload({ uploadId: bad.uploadId, sha256: "f".repeat(64) }))).code).toBe(Code.InvalidArgument);
+      expect(await keysUnder(sut.store, `uploads/${bad.uploadId}/`)).toEqual([]);
+
+      const aborted = await client.createUpload({ header: { sizeBytes: BigInt(bytes.length) } });
+      await client.uploadChunk({ uploadId: aborted.uploadId, offset: 0n, data: bytes.subarray(0, 5000) });
+      await client.abortUpload({ uploadId: aborted.uploadId });
+      expect(await keysUnder(sut.store, `uploads/${aborted.uploadId}/`)).toEqual([]);
+      await client.abortUpload({ uploadId: typed.uploadId });
+      expect(await client.getUsage({})).toMatchObject({ userUsedBytes: 0n, workspaceUsedBytes: 0n });
+      expect(await keysUnder(sut.store, "media/ws-resume-bad/")).toEqual([]);
+    });
+
+    it("deletes an object, gives its space back and forgets it", async () => {
+      const client = sut.client("frank", "ws-delete");
+      const bytes = randomBytes(50 * KiB);
+      const { ref } = await client.upload(uploadStream({}, bytes));
+      expect((await client.getUsage({})).workspaceUsedBytes).toBe(BigInt(bytes.length));
+      expect((await client.delete({ refId: ref!.id })).freedBytes).toBe(BigInt(bytes.length));
+      expect(await client.getUsage({})).toMatchObject({ userUsedBytes: 0n, workspaceUsedBytes: 0n, workspaceObjectCount: 0n });
+      expect((await codeOf(client.stat({ refId: ref!.id }))).code).toBe(Code.NotFound);
+      expect((await codeOf(client.delete({ refId: ref!.id }))).code).toBe(Code.NotFound);
+      expect(await keysUnder(sut.store, "media/ws-delete/")).toEqual([]);
+      // The same bytes can be stored again after a delete.
+      expect((await client.upload(uploadStream({}, bytes))).deduplicated).toBe(false);
+    });
+
+    it("enforces quotas under many parallel uploads and reports usage against the limit", async () => {
+      const small = await startRuntime(backend, { STORAGE_USER_QUOTA_BYTES: String(1 * MiB), STORAGE_WORKSPACE_QUOTA_BYTES: String(10 * MiB) });
+      try {
+        const client = small.client("gina", "ws-quota");
+        const size = 100 * KiB;
+        const results = await Promise.all(
+          Array.from({ length: 24 }, () => codeOf(client.upload(uploadStream({ sizeBytes: BigInt(size) }, randomBytes(size), 32 * KiB)))),
+        );
+        const ok = results.filter((r) => r.code === undefined).length;
+        const refusals = results.filter((r) => r.code !== undefined);
+        expect(ok).toBe(Math.floor(MiB / size));
+        expect(refusals.every((r) => r.code === Code.ResourceExhausted && /uses \d+ of 1048576 bytes/.test(r.message))).toBe(true);
+        const usage = await client.getUsage({});
+        expect(usage).toMatchObject({ userUsedBytes: BigInt(ok * size), userLimitBytes: BigInt(MiB), workspaceLimitBytes: BigInt(10 * MiB), workspaceObjectCount: BigInt(ok) });
+        // Unknown sizes are reserved as they grow, and refused once they would cross the quota.
+        const unsized = await codeOf(client.upload(uploadStream({}, randomBytes(200 * KiB))));
+        expect(unsized.code).toBe(Code.ResourceExhausted);
+        expect((await client.getUsage({})).userUsedBytes).toBe(BigInt(ok * size));
+      } finally {
+        await small.close();
+      }
+    });
+
+    it("expires objects and abandoned uploads in the sweeper, giving quota back", async () => {
+      const short = await startRuntime(backend, { STORAGE_TEMP_TTL_SECONDS: "1", STORAGE_UPLOAD_TTL_SECONDS: "1" });
+      try {
+        const client = short.client("hank", "ws-expiry");
+        const { ref: temp } = await client.upload(uploadStream({ bucketClass: BucketClass.TEMP }, randomBytes(3000)));
+        const { ref: kept } = await client.upload(uploadStream({}, randomBytes(3000)));
+        const upload = await client.createUpload({ header: { sizeBytes: 4000n } });
+        await client.uploadChunk({ uploadId: upload.uploadId, offset: 0n, data: randomBytes(1000) });
+        expect((await client.getUsage({})).userUsedBytes).toBe(3000n + 3000n + 4000n);
+        await new Promise((r) => setTimeout(r, 1100));
+        expect((await codeOf(client.stat({ refId: temp!.id }))).code).toBe(Code.NotFound);
+        expect(await short.runtime.sweep()).toEqual({ expiredObjects: 1, abandonedUploads: 1 });
+        expect(await keysUnder(short.store, "temp/")).toEqual([]);
+        expect(await keysUnder(short.store, "uploads/")).toEqual([]);
+        expect(await client.getUsage({})).toMatchObject({ userUsedBytes: 3000n, workspaceObjectCount: 1n });
+        expect((await client.stat({ refId: kept!.id })).ref?.id).toBe(kept!.id);
+      } finally {
+        await short.close();
+      }
+    });
+
+    it("serves presigned and bearer plain-HTTP GETs with Range, ETag and Cache-Control", async () => {
+      const client = sut.client("ivy", "ws-http");
+      const { ref } = await client.upload(uploadStream({ mimeType: "image/png" }, media.png));
+      const { url, expiresAt } = await client.presign({ refId: ref!.id, ttl: { seconds: 600n } });
+      expect(Number(expiresAt!.seconds) - Date.now() / 1000).toBeGreaterThan(590);
+      const route = (method: string) => sut.runtime.routes.find((r) => r.method === method)!;
+      const signal = new AbortController().signal;
+      const get = (u: string, headers: Record<string, string> = {}, principal = undefined as ReturnType<typeof testPrincipal> | undefined) =>
+        route("GET").handle(new Request(u, { headers }), { principal, signal });
+
+      const whole = await get(url);
+      expect(whole.status).toBe(200);
+      expect(Buffer.from(await whole.arrayBuffer())).toEqual(media.png);
+      expect(whole.headers.get("etag")).toBe(`"${ref!.sha256}"`);
+      expect(whole.headers.get("content-type")).toBe("image/png");
+      expect(whole.headers.get("cache-control")).toMatch(/^public, max-age=(59\d|600)$/);
+
+      const part = await get(url, { range: "bytes=10-19" });
+      expect(part.status).toBe(206);
+      expect(part.headers.get("content-range")).toBe(`bytes 10-19/${media.png.length}`);
+      expect(Buffer.from(await part.arrayBuffer())).toEqual(media.png.subarray(10, 20));
+      const suffix = await get(url, { range: "bytes=-5" });
+      expect(Buffer.from(await suffix.arrayBuffer())).toEqual(media.png.subarray(-5));
+      expect((await get(url, { range: `bytes=${media.png.length}-` })).status).toBe(416);
+      expect((await get(url, { "if-none-match": `"${ref!.sha256}"` })).status).toBe(304);
+
+      const head = await route("HEAD").handle(new Request(url, { method: "HEAD" }), { principal: undefined, signal });
+      expect(head.status).toBe(200);
+      expect(head.headers.get("content-length")).toBe(String(media.png.length));
+      expect(head.body).toBeNull();
+
+      const tampered = url.replace(/sig=[^&]+/, "sig=AAAA");
+      expect((await get(tampered)).status).toBe(403);
+      const bare = url.split("?")[0]!;
+      expect((await get(bare)).status).toBe(401);
+      const bearer = await get(bare, {}, testPrincipal({ workspace: "ws-http" }));
+      expect(bearer.status).toBe(200);
+      expect(bearer.headers.get("cache-control")).toBe("private, max-age=3600");
+      expect((await get(bare, {}, testPrincipal({ workspace: "ws-stranger" }))).status).toBe(404);
+      const { ref: wav } = await client.upload(uploadStream({ mimeType: "audio/wav" }, media.wav));
+      const wavUrl = (await client.presign({ refId: wav!.id, ttl: { seconds: 3600n } })).url;
+      expect((await get(wavUrl)).headers.get("cache-control")).toBe("public, max-age=1800");
+      // A link that dies sooner than the media's cache lifetime must not be cached past its expiry.
+      const shortUrl = (await client.presign({ refId: wav!.id })).url;
+      expect((await get(shortUrl)).headers.get("cache-control")).toMatch(/^public, max-age=(89\d|900)$/);
+    });
+
+    it("answers repeated ref lookups from the cache and counts the hit ratio", async () => {
+      const client = sut.client("jack", "ws-cache");
+      const { ref } = await client.upload(uploadStream({}, randomBytes(100)));
+      const lookupsBefore = sut.runtime.metrics.referenceCacheLookups;
+      const hitsBefore = sut.runtime.metrics.referenceCacheHits;
+      for (let i = 0; i < 10; i++) await client.stat({ refId: ref!.id });
+      expect(sut.runtime.metrics.referenceCacheLookups - lookupsBefore).toBe(10);
+      expect(sut.runtime.metrics.referenceCacheHits - hitsBefore).toBeGreaterThanOrEqual(9);
+      expect(sut.runtime.metrics.referenceCacheHitRatio).toBeGreaterThan(0);
+      expect(sut.runtime.metrics.uploadCount).toBeGreaterThan(0);
+    });
+  });
+}
