@@ -1,0 +1,61 @@
+import { timestampMs } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { type StreamEvent, type StreamInfo, StreamState } from "../../gen/mentatlab/v1/stream_pb.js";
+import { behindRetained, streamNotFound } from "./errors.js";
+import type { StreamMetrics } from "./metrics.js";
+import type { StreamKey, StreamRegistry } from "./registry.js";
+
+/** A subscriber's view of one stream: its description when subscribing, then its events. */
+export interface Feed {
+  readonly stream: StreamInfo;
+  /** Events after the requested seq; empty when the stream ended at or before it. */
+  readonly events: AsyncIterable<StreamEvent>;
+}
+
+/**
+ * Opens a subscription for Subscribe and the Server-Sent Events view alike, refusing a seq past the
+ * newest event or behind the retained buffer before anything is read.
+ */
+export async function openFeed(
+  registry: StreamRegistry,
+  metrics: StreamMetrics,
+  key: StreamKey,
+  afterSeq: bigint,
+  signal: AbortSignal,
+): Promise<Feed> {
+  const record = await registry.get(key);
+  if (!record) throw streamNotFound(key.id);
+  const { info } = record;
+  if (afterSeq > info.lastSeq) {
+    throw new ConnectError(
+      `after_seq ${afterSeq} is past the newest event of stream "${key.id}" (seq ${info.lastSeq}); resume from a seq you received`,
+      Code.OutOfRange,
+    );
+  }
+  if (afterSeq + 1n < info.firstRetainedSeq && afterSeq < info.lastSeq) {
+    throw behindRetained(key.id, afterSeq, info.firstRetainedSeq);
+  }
+  const finished = info.state !== StreamState.OPEN && afterSeq >= info.lastSeq;
+  return {
+    stream: info,
+    events: finished ? nothing() : measured(registry.events(key, afterSeq, signal), metrics, Date.now()),
+  };
+}
+
+async function* nothing(): AsyncGenerator<StreamEvent> {}
+
+async function* measured(
+  events: AsyncIterable<StreamEvent>,
+  metrics: StreamMetrics,
+  subscribedAtMs: number,
+): AsyncGenerator<StreamEvent> {
+  for await (const event of events) {
+    if (event.event.case === "data") {
+      metrics.streamBandwidthBytes.delivered += event.event.value.data.byteLength;
+      const storedAt = event.time ? timestampMs(event.time) : 0;
+      // Replayed history would read as huge latencies: only events stored while subscribed count.
+      if (storedAt >= subscribedAtMs) metrics.streamLatencyMilliseconds.observe(Date.now() - storedAt);
+    }
+    yield event;
+  }
+}

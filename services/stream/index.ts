@@ -1,0 +1,55 @@
+import type { ServiceImpl } from "@connectrpc/connect";
+import type { StreamService } from "../../gen/mentatlab/v1/stream_pb.js";
+import type { HttpRoute } from "../shared/http-route.js";
+import type { StreamConfig } from "./config.js";
+import { MemoryStreamRegistry } from "./memory-registry.js";
+import { StreamMetrics } from "./metrics.js";
+import { RedisStreamRegistry } from "./redis-registry.js";
+import type { Retention, StreamRegistry } from "./registry.js";
+import { createStreamService } from "./service.js";
+import { createSseRoute, ssePath } from "./sse-route.js";
+import { startSweeper } from "./sweeper.js";
+
+export { streamConfigFromEnv, type StreamConfig } from "./config.js";
+export type { StreamRegistry } from "./registry.js";
+
+/** The stream service, ready to mount: RPC handlers, the Server-Sent Events route, and its metrics. */
+export interface StreamRuntime {
+  readonly impl: ServiceImpl<typeof StreamService>;
+  readonly routes: HttpRoute[];
+  readonly metrics: StreamMetrics;
+  /** Stops the sweeper and releases the registry (Redis connections); open calls end with an error. */
+  close(): Promise<void>;
+}
+
+function retentionOf(config: StreamConfig): Retention {
+  return {
+    retainedMs: config.retainedMs,
+    retainedMaxEvents: config.retainedMaxEvents,
+    retainedMaxBytes: config.retainedMaxBytes,
+    endedTtlMs: config.endedTtlMs,
+  };
+}
+
+/** Redis Streams when REDIS_URL is set (replicas share streams), this process's memory otherwise. */
+export async function createStreamRegistry(config: StreamConfig): Promise<StreamRegistry> {
+  if (config.redisUrl) {
+    return RedisStreamRegistry.connect(config.redisUrl, { ...retentionOf(config), keyPrefix: config.redisKeyPrefix });
+  }
+  return new MemoryStreamRegistry(retentionOf(config));
+}
+
+export async function createStreams(config: StreamConfig): Promise<StreamRuntime> {
+  const registry = await createStreamRegistry(config);
+  const metrics = new StreamMetrics();
+  const sweeper = startSweeper(registry, metrics, config.sweepIntervalMs);
+  return {
+    impl: createStreamService({ registry, limits: config, metrics, ssePath }),
+    routes: [createSseRoute(registry, metrics, config.sseKeepaliveMs)],
+    metrics,
+    async close() {
+      await sweeper.stop();
+      await registry.close();
+    },
+  };
+}

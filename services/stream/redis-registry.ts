@@ -1,0 +1,452 @@
+import { clone, create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { Code } from "@connectrpc/connect";
+import { Redis } from "ioredis";
+import {
+  StreamAnnouncementKind,
+  type StreamEvent,
+  StreamEventSchema,
+  type StreamInfo,
+  StreamInfoSchema,
+  StreamState,
+  WatchStreamsResponseSchema,
+} from "../../gen/mentatlab/v1/stream_pb.js";
+import { AsyncQueue } from "./async-queue.js";
+import { behindRetained, maxDurationMessage, maxDurationReached, streamEnded, streamNotFound, tooManyOpenStreams } from "./errors.js";
+import { EventWindow, isTerminal } from "./event-window.js";
+import { dataEvent, endingEvent, endingState, startEvent } from "./events.js";
+import { follow } from "./follow.js";
+import { matchesList } from "./list-filter.js";
+import { appendScript, createScript, endScript, trimScript } from "./redis-scripts.js";
+import { entryOf, followRedisStream, type StreamEntry } from "./redis-tail.js";
+import type {
+  Announcement,
+  AppendResult,
+  Ending,
+  ListPage,
+  ListQuery,
+  PayloadInput,
+  Retention,
+  StreamKey,
+  StreamRecord,
+  StreamRegistry,
+} from "./registry.js";
+import { isStreamId } from "./stream-id.js";
+
+export interface RedisRegistryOptions extends Retention {
+  /** Prefix of every key, e.g. `ml:stream:`. */
+  readonly keyPrefix: string;
+}
+
+const ANNOUNCE_MAX_LEN = 10_000;
+const WATCH_BACKLOG = 10_000;
+// The per-process cache in front of Redis that live subscribers read; laggards read Redis itself.
+const TAIL_WINDOW_EVENTS = 1024;
+const TAIL_WINDOW_BYTES = 16 * 1024 * 1024;
+const END_ATTEMPTS = 100;
+const LIST_SCAN = 100;
+
+/** Names of the keys, one place; workspaces are URI-encoded so no workspace can forge another's key. */
+class Keys {
+  constructor(private readonly prefix: string) {}
+  meta(key: StreamKey): string {
+    return `${this.prefix}s:${encodeURIComponent(key.workspace)}:${key.id}:m`;
+  }
+  events(key: StreamKey): string {
+    return `${this.prefix}s:${encodeURIComponent(key.workspace)}:${key.id}:e`;
+  }
+  ownerOpen(workspace: string, owner: string): string {
+    return `${this.prefix}o:${encodeURIComponent(workspace)}:${encodeURIComponent(owner)}`;
+  }
+  workspaceIndex(workspace: string): string {
+    return `${this.prefix}w:${encodeURIComponent(workspace)}`;
+  }
+  get open(): string {
+    return `${this.prefix}open`;
+  }
+  get announcements(): string {
+    return `${this.prefix}announce`;
+  }
+  openMember(key: StreamKey): string {
+    return `${encodeURIComponent(key.workspace)} ${key.id}`;
+  }
+  parseOpenMember(member: string): StreamKey {
+    const [workspace = "", id = ""] = member.split(" ");
+    return { workspace: decodeURIComponent(workspace), id };
+  }
+}
+
+interface Tail {
+  readonly window: EventWindow;
+  readonly ready: Promise<void>;
+  readonly stop: AbortController;
+  readonly connection: Redis;
+  refs: number;
+}
+
+interface Watcher {
+  readonly workspace: string;
+  readonly queue: AsyncQueue<Announcement>;
+}
+
+interface AnnouncementHub {
+  readonly ready: Promise<void>;
+  readonly watchers: Set<Watcher>;
+  readonly connection: Redis;
+}
+
+function seqOf(entryId: string): bigint {
+  return BigInt(entryId.slice(0, entryId.indexOf("-")));
+}
+
+function decodeEvent(entry: StreamEntry): StreamEvent {
+  const event = fromBinary(StreamEventSchema, entry.fields.get("e") ?? new Uint8Array());
+  event.seq = seqOf(entry.id);
+  return event;
+}
+
+// Stored events leave seq out: the Lua script assigns it, as the entry id.
+function encodeEvent(event: StreamEvent): Uint8Array {
+  return toBinary(StreamEventSchema, { ...event, seq: 0n });
+}
+
+function encodeAnnouncement(kind: StreamAnnouncementKind, stream: StreamInfo): Uint8Array {
+  return toBinary(WatchStreamsResponseSchema, create(WatchStreamsResponseSchema, { kind, stream }));
+}
+
+/**
+ * Streams in Redis, shared by every replica: a hash per stream for its description and counters, a
+ * Redis stream of its events (entry id = seq, trimmed with MAXLEN ~ and by age), a zset of open streams
+ * by deadline, a lexicographic index per workspace, and a Redis stream of announcements. Writes are Lua
+ * scripts, so seq assignment, de-duplication and limits hold across processes. Each process follows a
+ * stream with one XREAD loop however many subscribers it has, and fans out from memory.
+ */
+export class RedisStreamRegistry implements StreamRegistry {
+  private readonly keys: Keys;
+  private readonly tails = new Map<string, Tail>();
+  private hub: AnnouncementHub | undefined;
+  private readonly closing = new AbortController();
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly options: RedisRegistryOptions,
+  ) {
+    this.keys = new Keys(options.keyPrefix);
+  }
+
+  static async connect(url: string, options: RedisRegistryOptions): Promise<RedisStreamRegistry> {
+    const redis = new Redis(url, { lazyConnect: true });
+    // Without a listener ioredis reports connection errors as unhandled; it reconnects on its own.
+    redis.on("error", () => undefined);
+    await redis.connect();
+    return new RedisStreamRegistry(redis, options);
+  }
+
+  async create(info: StreamInfo, deadlineMs: number, maxOpenPerOwner: number, timeMs: number): Promise<StreamInfo> {
+    const key = { workspace: info.ref?.workspace ?? "", id: info.ref?.streamId ?? "" };
+    const stored = clone(StreamInfoSchema, info);
+    stored.state = StreamState.OPEN;
+    stored.createdAt = timestampFromMs(timeMs);
+    stored.lastSeq = 1n;
+    stored.firstRetainedSeq = 1n;
+    const [status] = await createScript.run(
+      this.redis,
+      [
+        this.keys.meta(key),
+        this.keys.events(key),
+        this.keys.ownerOpen(key.workspace, info.owner),
+        this.keys.open,
+        this.keys.workspaceIndex(key.workspace),
+        this.keys.announcements,
+      ],
+      [
+        key.id,
+        toBinary(StreamInfoSchema, stored),
+        deadlineMs,
+        maxOpenPerOwner,
+        encodeEvent(startEvent(stored, timeMs)),
+        timeMs,
+        this.options.retainedMaxEvents,
+        this.keys.openMember(key),
+        ANNOUNCE_MAX_LEN,
+        key.workspace,
+        encodeAnnouncement(StreamAnnouncementKind.AVAILABLE, stored),
+      ],
+    );
+    if (status === "limit") throw tooManyOpenStreams(info.owner, maxOpenPerOwner);
+    // "exists" is a create whose reply was lost to a reconnect and which ioredis sent again.
+    return stored;
+  }
+
+  async get(key: StreamKey): Promise<StreamRecord | undefined> {
+    if (!isStreamId(key.id)) return undefined;
+    const replies = await this.redis
+      .multi()
+      .hgetallBuffer(this.keys.meta(key))
+      .xrangeBuffer(this.keys.events(key), "-", "+", "COUNT", 1)
+      .exec();
+    const [metaReply, firstReply] = replies ?? [];
+    if (metaReply?.[0]) throw metaReply[0];
+    if (firstReply?.[0]) throw firstReply[0];
+    const meta = metaReply?.[1] as Record<string, Buffer> | undefined;
+    const first = (firstReply?.[1] as [Buffer, Buffer[]][] | undefined)?.[0];
+    return meta ? recordOf(meta, first ? String(first[0]) : undefined) : undefined;
+  }
+
+  async list(workspace: string, query: ListQuery): Promise<ListPage> {
+    const index = this.keys.workspaceIndex(workspace);
+    const matches: StreamInfo[] = [];
+    let cursor = query.cursor;
+    for (;;) {
+      const ids = await this.redis.zrevrangebylex(index, cursor ? `(${cursor}` : "+", "-", "LIMIT", 0, LIST_SCAN);
+      for (const id of ids) {
+        const record = await this.get({ workspace, id });
+        if (!record) {
+          // The stream expired after its end; drop it from the index lazily.
+          await this.redis.zrem(index, id);
+          continue;
+        }
+        if (!matchesList(record.info, query)) continue;
+        if (matches.length === query.pageSize) {
+          const last = matches[matches.length - 1];
+          return { streams: matches, nextCursor: last?.ref?.streamId ?? "" };
+        }
+        matches.push(record.info);
+      }
+      if (ids.length < LIST_SCAN) return { streams: matches, nextCursor: "" };
+      cursor = ids[ids.length - 1] ?? "";
+    }
+  }
+
+  async append(key: StreamKey, payloads: readonly PayloadInput[], timeMs: number): Promise<AppendResult> {
+    if (!isStreamId(key.id)) throw streamNotFound(key.id);
+    const args: (string | number | Uint8Array)[] = [timeMs, this.options.retainedMaxEvents, payloads.length];
+    for (const payload of payloads) {
+      args.push(payload.clientSeq.toString(), payload.data.byteLength, encodeEvent(dataEvent(0n, payload, timeMs)));
+    }
+    const reply = await appendScript.run(this.redis, [this.keys.meta(key), this.keys.events(key)], args);
+    const [status, ...rest] = reply.map(String);
+    if (status === "missing") throw streamNotFound(key.id);
+    if (status === "ended") throw streamEnded(key.id, Number(rest[0]) as StreamState);
+    if (status === "overdue") {
+      const deadlineMs = Number(rest[0]);
+      try {
+        await this.end(key, { error: { message: maxDurationMessage(deadlineMs), code: Code.DeadlineExceeded } }, timeMs);
+      } catch {
+        // Another replica ended it first; the caller's error is the same either way.
+      }
+      throw maxDurationReached(key.id, deadlineMs);
+    }
+    return {
+      lastSeq: BigInt(rest[0] ?? 0),
+      lastClientSeq: BigInt(rest[1] ?? 0),
+      appended: Number(rest[2]),
+      appendedBytes: Number(rest[3]),
+    };
+  }
+
+  async end(key: StreamKey, ending: Ending, timeMs: number): Promise<StreamInfo> {
+    for (let attempt = 0; attempt < END_ATTEMPTS; attempt++) {
+      const record = await this.get(key);
+      if (!record) throw streamNotFound(key.id);
+      const { info } = record;
+      if (info.state !== StreamState.OPEN) throw streamEnded(key.id, info.state);
+      const seq = info.lastSeq + 1n;
+      const ended = clone(StreamInfoSchema, info);
+      ended.state = endingState(ending);
+      ended.lastSeq = seq;
+      ended.endedAt = timestampFromMs(timeMs);
+      const [status, state] = (
+        await endScript.run(
+          this.redis,
+          [
+            this.keys.meta(key),
+            this.keys.events(key),
+            this.keys.ownerOpen(key.workspace, info.owner),
+            this.keys.open,
+            this.keys.announcements,
+          ],
+          [
+            info.lastSeq.toString(),
+            ended.state,
+            timeMs,
+            encodeEvent(endingEvent(seq, info.bytesPublished, ending, timeMs)),
+            Math.ceil(this.options.endedTtlMs),
+            this.keys.openMember(key),
+            key.id,
+            this.options.retainedMaxEvents,
+            ANNOUNCE_MAX_LEN,
+            key.workspace,
+            encodeAnnouncement(StreamAnnouncementKind.ENDED, ended),
+          ],
+        )
+      ).map(String);
+      if (status === "ok") return ended;
+      if (status === "missing") throw streamNotFound(key.id);
+      if (status === "ended") throw streamEnded(key.id, Number(state) as StreamState);
+    }
+    throw new Error(`could not end stream "${key.id}": its producer kept appending`);
+  }
+
+  async *events(key: StreamKey, afterSeq: bigint, signal: AbortSignal): AsyncGenerator<StreamEvent> {
+    if (!isStreamId(key.id) || (await this.redis.exists(this.keys.meta(key))) === 0) throw streamNotFound(key.id);
+    const tail = await this.acquireTail(key);
+    try {
+      yield* follow(
+        { window: tail.window, fetchAfter: (after, limit) => this.fetchAfter(key, after, limit) },
+        afterSeq,
+        AbortSignal.any([signal, this.closing.signal]),
+      );
+    } finally {
+      this.releaseTail(key);
+    }
+  }
+
+  async announcements(workspace: string, signal: AbortSignal): Promise<AsyncIterable<Announcement>> {
+    const hub = this.announcementHub();
+    await hub.ready;
+    const watcher: Watcher = {
+      workspace,
+      queue: new AsyncQueue<Announcement>(WATCH_BACKLOG, () => hub.watchers.delete(watcher)),
+    };
+    const stop = AbortSignal.any([signal, this.closing.signal]);
+    stop.addEventListener("abort", () => watcher.queue.fail(stop.reason), { once: true });
+    hub.watchers.add(watcher);
+    return watcher.queue;
+  }
+
+  async overdue(nowMs: number): Promise<StreamKey[]> {
+    const members = await this.redis.zrangebyscore(this.keys.open, "-inf", nowMs);
+    return members.map((member) => this.keys.parseOpenMember(member));
+  }
+
+  async countOpen(): Promise<number> {
+    return this.redis.zcard(this.keys.open);
+  }
+
+  async trim(nowMs: number): Promise<void> {
+    const cutoff = nowMs - this.options.retainedMs;
+    for (const member of await this.redis.zrange(this.keys.open, "0", "-1")) {
+      await trimScript.run(this.redis, [this.keys.events(this.keys.parseOpenMember(member))], [cutoff]);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closing.abort(new Error("stream registry closed"));
+    for (const tail of this.tails.values()) {
+      tail.stop.abort();
+      tail.connection.disconnect();
+    }
+    this.tails.clear();
+    this.hub?.connection.disconnect();
+    await this.redis.quit().catch(() => undefined);
+  }
+
+  private async fetchAfter(key: StreamKey, afterSeq: bigint, limit: number): Promise<StreamEvent[]> {
+    const entries = await this.redis.xrangeBuffer(this.keys.events(key), `(${afterSeq}-0`, "+", "COUNT", limit);
+    const events = entries.map(([id, flat]) => decodeEvent(entryOf(id, flat)));
+    const first = events[0];
+    if (!first) {
+      if ((await this.redis.exists(this.keys.meta(key))) === 0) throw streamNotFound(key.id);
+      return [];
+    }
+    if (first.seq !== afterSeq + 1n) throw behindRetained(key.id, afterSeq, first.seq);
+    return events;
+  }
+
+  private async acquireTail(key: StreamKey): Promise<Tail> {
+    const mapKey = `${key.workspace}\u0000${key.id}`;
+    let tail = this.tails.get(mapKey);
+    if (!tail) {
+      const connection = this.redis.duplicate({ maxRetriesPerRequest: null });
+      connection.on("error", () => undefined);
+      const window = new EventWindow({
+        maxEvents: Math.min(TAIL_WINDOW_EVENTS, this.options.retainedMaxEvents),
+        maxBytes: Math.min(TAIL_WINDOW_BYTES, this.options.retainedMaxBytes),
+      });
+      const stop = new AbortController();
+      tail = { window, stop, connection, refs: 0, ready: this.startTail(key, connection, window, stop.signal) };
+      this.tails.set(mapKey, tail);
+    }
+    tail.refs++;
+    try {
+      await tail.ready;
+    } catch (err) {
+      this.releaseTail(key);
+      throw err;
+    }
+    return tail;
+  }
+
+  private async startTail(key: StreamKey, connection: Redis, window: EventWindow, signal: AbortSignal): Promise<void> {
+    const eventsKey = this.keys.events(key);
+    const [newest] = await this.redis.xrevrangeBuffer(eventsKey, "+", "-", "COUNT", 1);
+    if (!newest) throw streamNotFound(key.id);
+    const last = decodeEvent(entryOf(newest[0], newest[1]));
+    window.push(last);
+    if (isTerminal(last)) {
+      connection.disconnect();
+      return;
+    }
+    void followRedisStream(
+      connection,
+      eventsKey,
+      `${last.seq}-0`,
+      (entry) => {
+        const event = decodeEvent(entry);
+        window.push(event);
+        return !isTerminal(event);
+      },
+      signal,
+    ).finally(() => connection.disconnect());
+  }
+
+  private releaseTail(key: StreamKey): void {
+    const mapKey = `${key.workspace}\u0000${key.id}`;
+    const tail = this.tails.get(mapKey);
+    if (!tail || --tail.refs > 0) return;
+    tail.stop.abort();
+    tail.connection.disconnect();
+    this.tails.delete(mapKey);
+  }
+
+  private announcementHub(): AnnouncementHub {
+    if (this.hub) return this.hub;
+    const connection = this.redis.duplicate({ maxRetriesPerRequest: null });
+    connection.on("error", () => undefined);
+    const watchers = new Set<Watcher>();
+    const ready = (async () => {
+      const [newest] = await this.redis.xrevrangeBuffer(this.keys.announcements, "+", "-", "COUNT", 1);
+      void followRedisStream(
+        connection,
+        this.keys.announcements,
+        newest ? String(newest[0]) : "0-0",
+        (entry) => {
+          const workspace = entry.fields.get("w")?.toString("utf8");
+          const announcement = fromBinary(WatchStreamsResponseSchema, entry.fields.get("a") ?? new Uint8Array());
+          if (!announcement.stream) return true;
+          for (const watcher of watchers) {
+            if (watcher.workspace === workspace) {
+              watcher.queue.push({ kind: announcement.kind, stream: clone(StreamInfoSchema, announcement.stream) });
+            }
+          }
+          return true;
+        },
+        this.closing.signal,
+      );
+    })();
+    this.hub = { ready, watchers, connection };
+    return this.hub;
+  }
+}
+
+function recordOf(meta: Record<string, Buffer>, firstEntryId: string | undefined): StreamRecord | undefined {
+  if (!meta.info) return undefined;
+  const info = fromBinary(StreamInfoSchema, meta.info);
+  info.state = Number(String(meta.state)) as StreamState;
+  info.lastSeq = BigInt(String(meta.seq));
+  info.bytesPublished = BigInt(String(meta.bytes));
+  if (meta.ended) info.endedAt = timestampFromMs(Number(String(meta.ended)));
+  info.firstRetainedSeq = firstEntryId ? seqOf(firstEntryId) : info.lastSeq;
+  return { info, deadlineMs: Number(String(meta.deadline)), lastClientSeq: BigInt(String(meta.cseq)) };
+}
