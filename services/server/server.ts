@@ -1,0 +1,171 @@
+import type { DescMethod, DescService } from "@bufbuild/protobuf";
+import { Code, ConnectError, type ConnectRouter, type Interceptor, type MethodImpl } from "@connectrpc/connect";
+import type { UniversalHandlerOptions } from "@connectrpc/connect/protocol";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { createServer as createHttp1Server } from "node:http";
+import { createServer as createHttp2Server } from "node:http2";
+import { Health } from "../../gen/grpc/health/v1/health_pb.js";
+import type { HttpRoute } from "../shared/http-route.js";
+import type { Principal } from "../shared/principal.js";
+import { MIB, serverDefaults } from "./config.js";
+import { createCorsPolicy } from "./cors.js";
+import { createHealthRegistry, mountHealth, ServingStatus, type HealthRegistry } from "./health.js";
+import { createHttpRouteDispatcher, writePlain } from "./http-routes.js";
+import type { NodeRequest, NodeResponse } from "./node-fetch-bridge.js";
+import { listenOnePort } from "./one-port.js";
+import { mountReflection, reflectionServices } from "./reflection.js";
+import { staticFilesRoute } from "./static-files.js";
+import { failTruncatedStreams } from "./truncation-guard.js";
+
+export interface ServerOptions {
+  /** Interface to bind; default 127.0.0.1. */
+  host?: string;
+  /** TCP port; 0 picks a free one. */
+  port: number;
+  /** Mounts the services. */
+  routes: (router: ConnectRouter) => void;
+  /** Interceptors for every RPC (auth, validation, ...), outermost first. */
+  interceptors?: Interceptor[];
+  /** Plain-HTTP endpoints beside the RPCs (media GET, SSE). */
+  httpRoutes?: HttpRoute[];
+  /** Resolves the caller of a plain-HTTP request, for `HttpRouteContext.principal`. */
+  authenticateHttp?: (request: Request) => Promise<Principal | undefined>;
+  /** Browser origins allowed cross-origin (exact, or "*"); same-origin always works. */
+  corsAllowedOrigins?: string[];
+  /** Largest RPC message accepted; default 8 MiB. */
+  readMaxBytes?: number;
+  /** Largest RPC message sent; default 8 MiB. */
+  writeMaxBytes?: number;
+  /** Largest plain-HTTP request body; default 64 MiB. */
+  maxRequestBodyBytes?: number;
+  /** Type names of services whose RPCs are never compressed (media: compression costs 8x throughput). */
+  uncompressedServices?: string[];
+  /** How long in-flight calls may run once `close()` starts; default 10 s. */
+  shutdownGraceMs?: number;
+  /** Web UI files served at `/` (GET and HEAD). */
+  staticDir?: string;
+}
+
+export interface RunningServer {
+  /** Base URL, e.g. `http://127.0.0.1:8080`. */
+  readonly url: string;
+  readonly port: number;
+  /** Serving status reported by `grpc.health.v1.Health`. */
+  readonly health: HealthRegistry;
+  /** Graceful shutdown: stop accepting, drain up to the grace period, then end what is left with an error. */
+  close(): Promise<void>;
+}
+
+/** Services that answer without credentials: the auth interceptor skips these. */
+export const openServices: ReadonlySet<string> = new Set([Health.typeName, ...reflectionServices.map((s) => s.typeName)]);
+
+/** HTTP/2 flow-control windows: Node's 64 KiB default is smaller than one media chunk. */
+const http2StreamWindow = 4 * MIB;
+const http2ConnectionWindow = 32 * MIB;
+/** Once the grace period is over, how long aborted handlers get to send their error before the sockets go. */
+const abortedHandlerMs = 1_000;
+
+/** Starts one server answering gRPC, gRPC-web and Connect (HTTP/1.1 and h2c) plus plain HTTP on one port. */
+export async function startServer(options: ServerOptions): Promise<RunningServer> {
+  const host = options.host ?? serverDefaults.host;
+  const graceMs = options.shutdownGraceMs ?? serverDefaults.shutdownGraceMs;
+  const maxRequestBodyBytes = options.maxRequestBodyBytes ?? serverDefaults.maxRequestBodyBytes;
+  const shutdown = new AbortController();
+  const health = createHealthRegistry();
+
+  const rpcHandler = connectNodeAdapter({
+    routes: (router) => mountAll(router, options, health),
+    interceptors: [failTruncatedStreams, ...(options.interceptors ?? [])],
+    readMaxBytes: options.readMaxBytes ?? serverDefaults.readMaxBytes,
+    writeMaxBytes: options.writeMaxBytes ?? serverDefaults.writeMaxBytes,
+    shutdownSignal: shutdown.signal,
+    fallback: plainHttpHandler(options, maxRequestBodyBytes, shutdown.signal),
+  });
+  const cors = createCorsPolicy(options.corsAllowedOrigins ?? []);
+  const handle = (req: NodeRequest, res: NodeResponse) => {
+    const decision = cors(req.method ?? "GET", (name) => headerValue(req, name));
+    switch (decision.kind) {
+      case "denied":
+        writePlain(req, res, 403, `origin ${decision.origin} is not allowed; add it to the server's allowed CORS origins`);
+        return;
+      case "preflight":
+        for (const [name, value] of Object.entries(decision.headers)) res.setHeader(name, value);
+        res.statusCode = 204;
+        res.end();
+        return;
+      case "actual":
+        for (const [name, value] of Object.entries(decision.headers)) res.setHeader(name, value);
+        break;
+      case "none":
+        break;
+    }
+    rpcHandler(req, res);
+  };
+
+  const http1 = createHttp1Server(handle);
+  const http2 = createHttp2Server({ settings: { initialWindowSize: http2StreamWindow }, maxSessionMemory: 64 }, handle);
+  http2.on("session", (session) => session.setLocalWindowSize(http2ConnectionWindow));
+  const listener = await listenOnePort(host, options.port, http1, http2);
+
+  let closed: Promise<void> | undefined;
+  const close = async () => {
+    health.setAll(ServingStatus.NOT_SERVING);
+    const stopped = listener.stopAccepting();
+    listener.closeGracefully();
+    if (!(await listener.waitForConnections(graceMs))) {
+      shutdown.abort(new ConnectError("server is shutting down; retry on another replica", Code.Unavailable));
+      if (!(await listener.waitForConnections(abortedHandlerMs))) listener.destroyAll();
+    }
+    await stopped;
+  };
+  const urlHost = host.includes(":") ? `[${host}]` : host;
+  return {
+    url: `http://${urlHost}:${listener.port}`,
+    port: listener.port,
+    health,
+    close: () => (closed ??= close()),
+  };
+}
+
+/** Mounts the caller's services (media ones without compression), then health and reflection. */
+function mountAll(router: ConnectRouter, options: ServerOptions, health: HealthRegistry): void {
+  const uncompressed = new Set(options.uncompressedServices ?? []);
+  const withCompression = <O extends object>(typeName: string, handlerOptions: O | undefined) =>
+    uncompressed.has(typeName) ? { ...handlerOptions, acceptCompression: [] } : handlerOptions;
+  const mounting: ConnectRouter = {
+    get handlers() {
+      return router.handlers;
+    },
+    service(service, implementation, handlerOptions) {
+      router.service(service, implementation, withCompression(service.typeName, handlerOptions));
+      return mounting;
+    },
+    rpc<M extends DescMethod>(method: M, implementation: MethodImpl<M>, handlerOptions?: Partial<UniversalHandlerOptions>) {
+      router.rpc(method, implementation, withCompression(method.parent.typeName, handlerOptions));
+      return mounting;
+    },
+  } as ConnectRouter;
+  options.routes(mounting);
+  mountHealth(router, health);
+  const services = new Map<string, DescService>();
+  for (const handler of router.handlers) services.set(handler.service.typeName, handler.service);
+  for (const typeName of services.keys()) health.set(typeName, ServingStatus.SERVING);
+  mountReflection(router, [...services.values()]);
+}
+
+/** Everything that is not an RPC: plain-HTTP routes, then the web UI's files. */
+function plainHttpHandler(options: ServerOptions, maxRequestBodyBytes: number, shutdownSignal: AbortSignal) {
+  const dispatch = createHttpRouteDispatcher(options.httpRoutes ?? [], {
+    maxRequestBodyBytes,
+    ...(options.staticDir ? { fallback: staticFilesRoute(options.staticDir) } : {}),
+    shutdownSignal,
+    ...(options.authenticateHttp ? { authenticate: options.authenticateHttp } : {}),
+  });
+  // connect-node types the response without `write`; it hands over Node's full response object.
+  return (req: NodeRequest, res: Omit<NodeResponse, "write">) => void dispatch(req, res as NodeResponse);
+}
+
+function headerValue(req: NodeRequest, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
