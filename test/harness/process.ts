@@ -43,6 +43,8 @@ function tellReaper(line: string): void {
     reaper.on("error", () => {
       reaper = undefined;
     });
+    // If the reaper is gone, the in-process exit hooks still clean up; a write error must not crash tests.
+    reaper.stdin?.on("error", () => {});
     // The reaper must never keep the test process alive.
     reaper.unref();
     (reaper.stdin as unknown as { unref?: () => void } | null)?.unref?.();
@@ -137,6 +139,16 @@ export function spawnManaged(
   };
   child.stdout?.on("data", append);
   child.stderr?.on("data", append);
+  // A test that forgets stop() must not hang its process: the exit hooks and the reaper clean up.
+  // terminate() takes the reference back while it waits, so a graceful stop is not cut short.
+  const holdLoop = (hold: boolean): void => {
+    for (const handle of [child, child.stdin, child.stdout, child.stderr] as const) {
+      const h = handle as unknown as { ref?: () => void; unref?: () => void } | null;
+      if (hold) h?.ref?.();
+      else h?.unref?.();
+    }
+  };
+  holdLoop(false);
   let running = true;
   const pid = child.pid;
   if (pid !== undefined) tellReaper(`p+${pid}`);
@@ -173,6 +185,7 @@ export function spawnManaged(
     output: () => tail,
     async terminate(signal = "SIGTERM", graceMs = 10_000) {
       if (!running) return exited;
+      holdLoop(true);
       child.kill(signal);
       const timer = setTimeout(() => {
         if (running) child.kill("SIGKILL");

@@ -73,7 +73,9 @@ export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisSer
 
   async function launch(port: number): Promise<ManagedProcess> {
     const p = spawnManaged(binary, redisArgs(port, dir, persistence), { cwd: dir });
-    await waitUntilReady(`redis-server on ${LOOPBACK}:${port}`, p, () => pingRedis(port));
+    // A short ping timeout: a live redis answers at once (even `-LOADING`), and a stranger that
+    // holds the port and stays silent must not stretch each attempt.
+    await waitUntilReady(`redis-server on ${LOOPBACK}:${port}`, p, () => pingRedis(port, 250));
     return p;
   }
 
@@ -105,12 +107,13 @@ export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisSer
       if (proc?.running) return;
       // The same port must come back for clients to reconnect; if something grabbed it
       // meanwhile, waiting briefly is all we can do.
-      for (let attempt = 1; ; attempt++) {
+      const deadline = Date.now() + 5_000;
+      for (;;) {
         try {
           proc = await launch(port);
           return;
         } catch (err) {
-          if (attempt >= 20 || !ADDRESS_IN_USE.test(String(err))) throw err;
+          if (Date.now() > deadline || !ADDRESS_IN_USE.test(String(err))) throw err;
           await new Promise((r) => setTimeout(r, 100));
         }
       }
