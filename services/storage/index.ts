@@ -4,6 +4,7 @@ import { BucketClass } from "../../gen/mentatlab/v1/common_pb.js";
 import type { StorageService } from "../../gen/mentatlab/v1/storage_pb.js";
 import type { HttpRoute } from "../shared/http-route.js";
 import { createBlobStore } from "./backend.js";
+import type { BlobStore } from "./blob-store.js";
 import type { StorageConfig } from "./config.js";
 import { Ingestor } from "./ingest.js";
 import { KeyedLock } from "./keyed-lock.js";
@@ -43,9 +44,14 @@ export interface StorageRuntime {
 
 const DAY = 86_400;
 
+/** Replacements for what the configuration would build, for tests and benchmarks that instrument a backend. */
+export interface StorageOverrides {
+  readonly blobStore?: BlobStore;
+}
+
 /** Builds the StorageService on the configured backends and starts its expiry sweeper. */
-export async function createStorage(config: StorageConfig): Promise<StorageRuntime> {
-  const store = createBlobStore(config.backend);
+export async function createStorage(config: StorageConfig, overrides: StorageOverrides = {}): Promise<StorageRuntime> {
+  const store = overrides.blobStore ?? createBlobStore(config.backend);
   const redis = config.redisUrl ? new Redis(config.redisUrl, { lazyConnect: true }) : undefined;
   await redis?.connect();
   const limits = { userBytes: config.userQuotaBytes, workspaceBytes: config.workspaceQuotaBytes };

@@ -1,0 +1,79 @@
+import { randomBytes } from "node:crypto";
+import { createClient, type Interceptor } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { StorageService } from "../../gen/mentatlab/v1/storage_pb.js";
+import { testPrincipal } from "../../test/support/in-memory.js";
+import { makeTempDir, removeTempDir } from "../../test/harness/index.js";
+import { type RunningServer, startServer } from "../server/server.js";
+import { principalKey } from "../shared/principal.js";
+import type { BlobStore, ByteRange, ByteSource } from "./blob-store.js";
+import { storageConfigFromEnv } from "./config.js";
+import { FileBlobStore } from "./file-blob-store.js";
+import { createStorage, type StorageRuntime } from "./index.js";
+import { uploadStream } from "./storage-service.conformance.js";
+
+/** A file store that counts the bytes its read streams have handed out. */
+class CountingStore extends FileBlobStore {
+  bytesRead = 0;
+  override async read(key: string, range?: ByteRange): Promise<ByteSource | undefined> {
+    const body = await super.read(key, range);
+    if (!body) return undefined;
+    const self = this;
+    return (async function* () {
+      for await (const chunk of body) {
+        self.bytesRead += chunk.byteLength;
+        yield chunk;
+      }
+    })();
+  }
+}
+
+describe("Download over a real HTTP/2 server", () => {
+  const MiB = 1024 * 1024;
+  let dir: string;
+  let store: CountingStore;
+  let runtime: StorageRuntime;
+  let server: RunningServer;
+  beforeAll(async () => {
+    dir = makeTempDir("backpressure");
+    const config = storageConfigFromEnv({ MENTATLAB_PRESIGN_SECRET: "backpressure-secret-123", STORAGE_SWEEP_INTERVAL_MS: "0" }, dir);
+    store = new CountingStore(`${dir}/storage`);
+    runtime = await createStorage(config, { blobStore: store as BlobStore });
+    const principal = testPrincipal();
+    const setPrincipal: Interceptor = (next) => (req) => {
+      req.contextValues.set(principalKey, principal);
+      return next(req);
+    };
+    server = await startServer({
+      port: 0,
+      routes: (router) => router.service(StorageService, runtime.impl),
+      interceptors: [setPrincipal],
+      uncompressedServices: [StorageService.typeName],
+    });
+  });
+  afterAll(async () => {
+    await server?.close();
+    await runtime?.close();
+    removeTempDir(dir);
+  });
+
+  it("reads from storage only as fast as a slow client consumes", async () => {
+    const client = createClient(StorageService, createGrpcTransport({ baseUrl: server.url }));
+    const { ref } = await client.upload(uploadStream({}, randomBytes(32 * MiB), 1 * MiB));
+    store.bytesRead = 0;
+    const stream = client.download({ refId: ref!.id })[Symbol.asyncIterator]();
+    await stream.next();
+    await stream.next();
+    await new Promise((r) => setTimeout(r, 500));
+    // The server may run ahead by the HTTP/2 windows (4 MiB stream, 32 MiB connection) and socket buffers, never the object.
+    expect(store.bytesRead).toBeLessThan(8 * MiB);
+    let received = 64 * 1024;
+    for (;;) {
+      const next = await stream.next();
+      if (next.done) break;
+      if (next.value.part.case === "chunk") received += next.value.part.value.data.byteLength;
+    }
+    expect(received).toBe(32 * MiB);
+  });
+});
