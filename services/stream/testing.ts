@@ -1,0 +1,80 @@
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import type { Client } from "@connectrpc/connect";
+import { type PublishRequestSchema, type StreamEvent, StreamService } from "../../gen/mentatlab/v1/stream_pb.js";
+import { inMemoryClient, testPrincipal } from "../../test/support/in-memory.js";
+import type { Principal } from "../shared/principal.js";
+import { type StreamConfig, streamConfigFromEnv } from "./config.js";
+import type { StreamRuntime } from "./index.js";
+
+// Helpers for this folder's tests only.
+
+export function testStreamConfig(overrides: Partial<StreamConfig> = {}): StreamConfig {
+  return { ...streamConfigFromEnv({}), sweepIntervalMs: 3_600_000, ...overrides };
+}
+
+export function clientFor(runtime: StreamRuntime, principal: Partial<Principal> = {}): Client<typeof StreamService> {
+  return inMemoryClient(StreamService, (router) => router.service(StreamService, runtime.impl), testPrincipal(principal));
+}
+
+/** A request stream the test feeds message by message, as a producer on a long-lived call would. */
+export class Pushable<T> implements AsyncIterable<T> {
+  private readonly items: T[] = [];
+  private ended = false;
+  private wake: (() => void) | undefined;
+
+  push(item: T): void {
+    this.items.push(item);
+    this.wake?.();
+  }
+
+  end(): void {
+    this.ended = true;
+    this.wake?.();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<T> {
+    for (;;) {
+      const item = this.items.shift();
+      if (item !== undefined) {
+        yield item;
+        continue;
+      }
+      if (this.ended) return;
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+      });
+      this.wake = undefined;
+    }
+  }
+}
+
+export type PublishMessage = MessageInitShape<typeof PublishRequestSchema>;
+
+export function dataMessage(text: string | Uint8Array, clientSeq: bigint): PublishMessage {
+  const data = typeof text === "string" ? new TextEncoder().encode(text) : text;
+  return { part: { case: "data", value: { data, clientSeq } } };
+}
+
+export async function collectEvents(events: AsyncIterable<StreamEvent>): Promise<StreamEvent[]> {
+  const out: StreamEvent[] = [];
+  for await (const event of events) out.push(event);
+  return out;
+}
+
+export function payloadTexts(events: readonly StreamEvent[]): string[] {
+  return events.flatMap((e) => (e.event.case === "data" ? [new TextDecoder().decode(e.event.value.data)] : []));
+}
+
+export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what}: nothing within ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
