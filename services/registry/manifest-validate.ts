@@ -74,7 +74,7 @@ function checkPins(pins: readonly Pin[], side: "inputs" | "outputs", v: Violatio
         v.add(`${path}.media`, "pin.media_metadata_required", `${pinTypeName(pin.type)} pin "${pin.name}" must declare its accepted MIME types and limits`, `add media: {accepted_mime_types: [${pinTypeName(pin.type)}/...], max_size_bytes: ...}`);
       }
       if (pin.media) checkConstraints(pin.media, pin.type, `${path}.media`, v);
-    } else if (pin.media && pin.type !== PinType.BINARY) {
+    } else if (pin.media && pin.type !== PinType.BINARY && pin.type !== PinType.STREAM) {
       v.add(`${path}.media`, "pin.media_not_applicable", `${pinTypeName(pin.type)} pins carry no media, so media limits do not apply`, "remove media or change the pin type");
     } else if (pin.media) {
       checkConstraints(pin.media, pin.type, `${path}.media`, v);

@@ -18,3 +18,14 @@ export function decodePageToken(token: string): string | undefined {
 export function pageSizeOf(requested: number): number {
   return Math.min(requested || defaultPageSize, maxPageSize);
 }
+
+/** Run list tokens carry the last run id returned. */
+export function encodeRunPageToken(lastRunId: string): string {
+  return encodePageToken(lastRunId);
+}
+
+export function decodeRunPageToken(token: string): string {
+  const runId = decodePageToken(token);
+  if (runId !== undefined && !runId.startsWith("run_")) throw new ConnectError("page_token is damaged; pass next_page_token unchanged", Code.InvalidArgument);
+  return runId ?? "";
+}

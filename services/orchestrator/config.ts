@@ -1,0 +1,59 @@
+import { join } from "node:path";
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** Orchestrator (and agent registry) settings; every field has a default so the embedded runtime needs none. */
+export interface OrchestratorConfig {
+  /** `MENTATLAB_REDIS_URL` (or `REDIS_URL`): runs, leases and agents in Redis when set; in memory when empty. */
+  readonly redisUrl: string;
+  /** `ORCHESTRATOR_REDIS_PREFIX`, default `mentatlab:`: prefix of every Redis key. */
+  readonly redisKeyPrefix: string;
+  /** `ORCHESTRATOR_REGISTRY_FILE`, default `<dataDir>/agents.json`: embedded registry persistence; `none` keeps it in memory only. */
+  readonly registryFile: string | undefined;
+  /** `ORCHESTRATOR_MAX_CONCURRENT_NODES`, default 8: node attempts running at once in this process, across runs. */
+  readonly maxConcurrentNodes: number;
+  /** `ORCHESTRATOR_NODE_TIMEOUT_SECONDS`, default 600: per-attempt timeout for nodes that set none. */
+  readonly defaultNodeTimeoutMs: number;
+  /** `ORCHESTRATOR_INLINE_THRESHOLD_BYTES`, default 262144: binary values above this are offloaded to storage. */
+  readonly inlineThresholdBytes: number;
+  /** `ORCHESTRATOR_LEASE_TTL_MS`, default 5000: a replica's claim on a run expires this long after its last renewal. */
+  readonly leaseTtlMs: number;
+  /** `ORCHESTRATOR_RECOVERY_INTERVAL_MS`, default 2000: how often a replica looks for unowned unfinished runs (Redis only). */
+  readonly recoveryIntervalMs: number;
+  /** `ORCHESTRATOR_KILL_GRACE_MS`, default 2000: between SIGTERM and SIGKILL of a cancelled agent's process group. */
+  readonly killGraceMs: number;
+  /** `ORCHESTRATOR_MEMORY_LIMITS`, default true: cap agents' memory at their resolved resources. */
+  readonly memoryLimits: boolean;
+  /** `ORCHESTRATOR_AGENT_ENV`, default `PATH,HOME,LANG,TZ,TMPDIR`: orchestrator variables passed through to local agents. */
+  readonly agentEnvPassthrough: readonly string[];
+  /** `ORCHESTRATOR_EXECUTOR`, default `local`: `local` child processes, or `noop` (finishes every node at once; benchmarks). */
+  readonly executor: "local" | "noop";
+}
+
+export function orchestratorConfigFromEnv(env: Env, dataDir: string): OrchestratorConfig {
+  const registryFile = env.ORCHESTRATOR_REGISTRY_FILE ?? join(dataDir, "agents.json");
+  const executor = env.ORCHESTRATOR_EXECUTOR ?? "local";
+  if (executor !== "local" && executor !== "noop") throw new Error(`ORCHESTRATOR_EXECUTOR must be local or noop, not "${executor}"`);
+  return {
+    redisUrl: env.MENTATLAB_REDIS_URL ?? env.REDIS_URL ?? "",
+    redisKeyPrefix: env.ORCHESTRATOR_REDIS_PREFIX ?? "mentatlab:",
+    registryFile: registryFile === "none" ? undefined : registryFile,
+    maxConcurrentNodes: positive(env, "ORCHESTRATOR_MAX_CONCURRENT_NODES", 8),
+    defaultNodeTimeoutMs: positive(env, "ORCHESTRATOR_NODE_TIMEOUT_SECONDS", 600) * 1000,
+    inlineThresholdBytes: positive(env, "ORCHESTRATOR_INLINE_THRESHOLD_BYTES", 256 * 1024),
+    leaseTtlMs: positive(env, "ORCHESTRATOR_LEASE_TTL_MS", 5000),
+    recoveryIntervalMs: positive(env, "ORCHESTRATOR_RECOVERY_INTERVAL_MS", 2000),
+    killGraceMs: positive(env, "ORCHESTRATOR_KILL_GRACE_MS", 2000),
+    memoryLimits: (env.ORCHESTRATOR_MEMORY_LIMITS ?? "true") !== "false",
+    agentEnvPassthrough: (env.ORCHESTRATOR_AGENT_ENV ?? "PATH,HOME,LANG,TZ,TMPDIR").split(",").map((s) => s.trim()).filter(Boolean),
+    executor,
+  };
+}
+
+function positive(env: Env, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number, not "${raw}"`);
+  return value;
+}

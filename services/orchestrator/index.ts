@@ -1,0 +1,96 @@
+import type { Client, ServiceImpl } from "@connectrpc/connect";
+import { Redis } from "ioredis";
+import type { OrchestratorService } from "../../gen/mentatlab/v1/orchestrator_pb.js";
+import type { AgentRegistryService } from "../../gen/mentatlab/v1/registry_pb.js";
+import type { StorageService } from "../../gen/mentatlab/v1/storage_pb.js";
+import type { StreamService } from "../../gen/mentatlab/v1/stream_pb.js";
+import { AgentCatalog } from "../registry/agent-catalog.js";
+import type { AgentStore } from "../registry/agent-store.js";
+import { MemoryAgentStore } from "../registry/memory-agent-store.js";
+import { RedisAgentStore } from "../registry/redis-agent-store.js";
+import { createRegistryService } from "../registry/registry-service.js";
+import type { RunTokenSigner } from "../shared/run-token.js";
+import type { OrchestratorConfig } from "./config.js";
+import type { Executor } from "./executor.js";
+import { LocalExecutor } from "./local-executor.js";
+import { storageMediaStore } from "./media-store.js";
+import { MemoryRunStore } from "./memory-run-store.js";
+import { NoopExecutor } from "./noop-executor.js";
+import { createOrchestratorService } from "./orchestrator-service.js";
+import { RedisRunStore } from "./redis-run-store.js";
+import { RunEngine } from "./run-engine.js";
+import type { RunStore } from "./run-store.js";
+import { streamServiceOpener } from "./stream-opener.js";
+
+export type { Executor, ExecutorEvent, ExecutionOutcome, NodeTask } from "./executor.js";
+export type { OrchestratorConfig } from "./config.js";
+
+export interface OrchestratorDeps {
+  readonly storage: Client<typeof StorageService>;
+  readonly streams: Client<typeof StreamService>;
+  /** Defaults to the executor named by the config (local child processes). */
+  readonly executor?: Executor;
+  readonly runTokens: RunTokenSigner;
+  /** Where sidecars reach the gateway; for executors that start sidecars (not used by the plain local executor). */
+  readonly gatewayUrl?: () => string;
+}
+
+export interface OrchestratorRuntime {
+  readonly registryImpl: ServiceImpl<typeof AgentRegistryService>;
+  readonly orchestratorImpl: ServiceImpl<typeof OrchestratorService>;
+  /** Stops driving runs (agents are stopped; with Redis another replica resumes them) and closes connections. */
+  close(): Promise<void>;
+}
+
+/**
+ * The orchestrator process's two services over shared stores: in memory (agents optionally persisted
+ * to a JSON file) by default, in Redis when `redisUrl` is set, in which case this replica also adopts
+ * unfinished runs that no live replica holds.
+ */
+export async function createOrchestrator(config: OrchestratorConfig, deps: OrchestratorDeps): Promise<OrchestratorRuntime> {
+  let agents: AgentStore;
+  let runs: RunStore;
+  let redis: Redis | undefined;
+  if (config.redisUrl) {
+    redis = new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 3 });
+    await redis.connect();
+    agents = new RedisAgentStore(redis, config.redisKeyPrefix);
+    runs = await RedisRunStore.connect(redis, config.redisKeyPrefix);
+  } else {
+    agents = new MemoryAgentStore(config.registryFile);
+    runs = new MemoryRunStore();
+  }
+  const media = storageMediaStore(deps.storage);
+  const executor: Executor =
+    deps.executor ??
+    (config.executor === "noop"
+      ? new NoopExecutor()
+      : new LocalExecutor({
+          media,
+          killGraceMs: config.killGraceMs,
+          memoryLimits: config.memoryLimits,
+          baseEnv: Object.fromEntries(config.agentEnvPassthrough.map((name) => [name, process.env[name]])),
+        }));
+  const catalog = new AgentCatalog(agents);
+  const engine = new RunEngine({
+    store: runs,
+    catalog,
+    executor,
+    streams: streamServiceOpener(deps.streams),
+    media,
+    runTokens: deps.runTokens,
+    config,
+    recover: Boolean(config.redisUrl),
+  });
+  return {
+    registryImpl: createRegistryService(agents),
+    orchestratorImpl: createOrchestratorService({ store: runs, catalog, engine }),
+    async close() {
+      await engine.close();
+      await executor.close?.();
+      await runs.close();
+      await agents.close();
+      await redis?.quit();
+    },
+  };
+}

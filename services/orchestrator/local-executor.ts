@@ -1,0 +1,183 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { createReadStream, statSync } from "node:fs";
+import { basename, isAbsolute, resolve } from "node:path";
+import { createInterface } from "node:readline";
+import { create } from "@bufbuild/protobuf";
+import { BucketClass, LogLevel, type PinValue, PinValueSchema } from "../../gen/mentatlab/v1/common_pb.js";
+import type { Executor, ExecutorEvent, NodeTask } from "./executor.js";
+import type { MediaStore } from "./media-store.js";
+import { logEvent, outputFromPlain, parsePlainLine, plainInput } from "./plain-contract.js";
+
+export interface LocalExecutorOptions {
+  /** Uploads outputs an agent wrote to local files (`{"path": ...}`); without it such outputs fail. */
+  readonly media?: MediaStore;
+  /** Environment passed through to every agent (PATH, HOME, ...), below the manifest's env. */
+  readonly baseEnv?: Readonly<Record<string, string | undefined>>;
+  /** Between SIGTERM and SIGKILL of the agent's process group on abort. */
+  readonly killGraceMs: number;
+  /** Apply memory caps (prlimit / --max-old-space-size). */
+  readonly memoryLimits: boolean;
+}
+
+/** Exit code an agent uses for a failure worth retrying. */
+export const transientExitCode = 3;
+/** The environment copy of the context is skipped above this (Linux caps one env string at 128 KiB); stdin always carries it. */
+const maxEnvValueBytes = 100 * 1024;
+const stderrTailBytes = 4096;
+
+/**
+ * Runs each attempt as a child process speaking the original plain contract. The agent runs in its
+ * own process group (so cancel/timeout kills everything it started) under `setpriv --pdeathsig KILL`
+ * (so it dies with a crashed orchestrator instead of running on unobserved).
+ *
+ * Memory cap: Node agents (runtime `node` or a `node` command) get `--max-old-space-size` through
+ * NODE_OPTIONS, because V8 reserves far more address space than it uses and dies under RLIMIT_AS;
+ * every other agent runs under `prlimit --as`, which caps virtual memory (stricter than RSS).
+ */
+export class LocalExecutor implements Executor {
+  constructor(private readonly options: LocalExecutorOptions) {}
+
+  async *execute(task: NodeTask, signal: AbortSignal): AsyncIterable<ExecutorEvent> {
+    if (task.agent.command.length === 0) {
+      yield { kind: "failed", reason: `agent ${task.agent.id}@${task.agent.version} has no command for local runs`, transient: false };
+      return;
+    }
+    const input = plainInput(task);
+    const inputJson = JSON.stringify(input);
+    const child = this.spawnAgent(task, JSON.stringify(input.spec), JSON.stringify(input.context));
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }>((done) => {
+      child.once("error", (error) => done({ code: null, signal: null, error }));
+      child.once("close", (code, sig) => done({ code, signal: sig }));
+    });
+    const stop = () => this.killGroup(child);
+    signal.addEventListener("abort", stop, { once: true });
+    let stderrTail = "";
+    child.stderr?.setEncoding("utf8").on("data", (chunk: string) => {
+      stderrTail = (stderrTail + chunk).slice(-stderrTailBytes);
+    });
+    child.stdin?.on("error", () => {
+      // An agent that ignores stdin may exit before reading it; its exit status tells what happened.
+    });
+    child.stdin?.end(inputJson);
+
+    const rawOutputs = new Map<string, unknown>();
+    let result: unknown;
+    let errorMessage = "";
+    try {
+      if (child.stdout) {
+        for await (const line of createInterface({ input: child.stdout, crlfDelay: Infinity })) {
+          const parsed = parsePlainLine(line);
+          if (!parsed) continue;
+          if (parsed.kind === "result") {
+            result = parsed.result;
+            continue;
+          }
+          if (parsed.kind === "output") rawOutputs.set(parsed.pin, parsed.raw);
+          if (parsed.kind === "error") errorMessage = parsed.message;
+          yield { kind: "agent", event: parsed.event };
+        }
+      }
+      const status = await exited;
+      if (signal.aborted) return;
+      if (status.error) {
+        yield { kind: "failed", reason: `could not start ${task.agent.command[0]}: ${status.error.message}`, transient: false };
+        return;
+      }
+      if (stderrTail.trim()) yield { kind: "agent", event: logEvent(status.code === 0 ? LogLevel.WARN : LogLevel.ERROR, `stderr: ${stderrTail.trim()}`) };
+      if (status.code !== 0) {
+        const why = status.signal ? `was killed by ${status.signal}` : `exited with code ${status.code}`;
+        const detail = errorMessage || lastLine(stderrTail);
+        yield { kind: "failed", reason: `agent ${why}${detail ? `: ${detail}` : ""}`, transient: status.code === transientExitCode };
+        return;
+      }
+      if (result === undefined) {
+        yield { kind: "failed", reason: 'agent exited without a {"result": ...} line', transient: false };
+        return;
+      }
+      if (result !== null && (typeof result !== "object" || Array.isArray(result))) {
+        yield { kind: "failed", reason: "the result must be an object keyed by output pin name", transient: false };
+        return;
+      }
+      for (const [pin, raw] of Object.entries(result ?? {})) rawOutputs.set(pin, raw);
+      yield await this.collectOutputs(task, rawOutputs);
+    } finally {
+      signal.removeEventListener("abort", stop);
+      if (child.exitCode === null && child.signalCode === null) this.killGroup(child);
+    }
+  }
+
+  private spawnAgent(task: NodeTask, spec: string, context: string): ChildProcess {
+    const [command, ...args] = task.agent.command as [string, ...string[]];
+    const cwd = task.agent.workingDir || process.cwd();
+    const program = command.includes("/") && !isAbsolute(command) ? resolve(cwd, command) : command;
+    const env: Record<string, string> = {};
+    for (const [k, v] of Object.entries(this.options.baseEnv ?? {})) if (v !== undefined) env[k] = v;
+    Object.assign(env, task.agent.env, {
+      INPUT_SPEC: spec,
+      MENTATLAB_RUN_TOKEN: task.runToken,
+      MENTATLAB_RUN_ID: task.runId,
+      MENTATLAB_NODE_ID: task.nodeId,
+      MENTATLAB_ATTEMPT: String(task.attempt),
+    });
+    if (Buffer.byteLength(context) <= maxEnvValueBytes) env["INPUT_CONTEXT"] = context;
+    const wrapper = ["setpriv", "--pdeathsig", "KILL", "--"];
+    const isNode = task.agent.runtime === "node" || basename(program) === "node";
+    if (this.options.memoryLimits) {
+      const mib = Math.max(16, Math.floor(task.resources.memoryBytes / 2 ** 20));
+      if (isNode) env["NODE_OPTIONS"] = `${env["NODE_OPTIONS"] ?? ""} --max-old-space-size=${mib}`.trim();
+      else wrapper.push("prlimit", `--as=${task.resources.memoryBytes}`, "--");
+    }
+    return spawn(wrapper[0] as string, [...wrapper.slice(1), program, ...args], { cwd, env, detached: true, stdio: ["pipe", "pipe", "pipe"] });
+  }
+
+  private killGroup(child: ChildProcess): void {
+    if (child.pid === undefined) return;
+    const pid = child.pid;
+    const send = (sig: NodeJS.Signals) => {
+      try {
+        process.kill(-pid, sig);
+      } catch {
+        // The group is already gone.
+      }
+    };
+    send("SIGTERM");
+    const timer = setTimeout(() => send("SIGKILL"), this.options.killGraceMs);
+    timer.unref();
+    child.once("close", () => clearTimeout(timer));
+  }
+
+  private async collectOutputs(task: NodeTask, raw: ReadonlyMap<string, unknown>): Promise<ExecutorEvent> {
+    const outputs: Record<string, PinValue> = {};
+    const problems: string[] = [];
+    for (const [name, value] of raw) {
+      const pin = task.agent.outputs.find((p) => p.name === name);
+      if (!pin) {
+        problems.push(`"${name}" is not an output pin of ${task.agent.id} (outputs: ${task.agent.outputs.map((p) => p.name).join(", ") || "none"})`);
+        continue;
+      }
+      const out = outputFromPlain(pin, value as Parameters<typeof outputFromPlain>[1]);
+      if ("error" in out) problems.push(out.error);
+      else if ("value" in out) outputs[name] = out.value;
+      else {
+        try {
+          outputs[name] = create(PinValueSchema, { value: { case: "media", value: await this.uploadFile(task, out.file.path, out.file.mimeType) } });
+        } catch (err) {
+          problems.push(`output "${name}": ${err instanceof Error ? err.message : String(err)}`);
+        }
+      }
+    }
+    if (problems.length > 0) return { kind: "failed", reason: `bad result: ${problems.join("; ")}`, transient: false };
+    return { kind: "succeeded", outputs };
+  }
+
+  private async uploadFile(task: NodeTask, path: string, mimeType: string) {
+    if (!this.options.media) throw new Error("file outputs need storage, and this executor has none");
+    const file = isAbsolute(path) ? path : resolve(task.agent.workingDir || process.cwd(), path);
+    const sizeBytes = BigInt(statSync(file).size);
+    return this.options.media.upload(createReadStream(file, { highWaterMark: 64 * 1024 }), { filename: basename(file), mimeType, sizeBytes, bucketClass: BucketClass.MEDIA }, task.runToken);
+  }
+}
+
+function lastLine(text: string): string {
+  return text.trim().split("\n").at(-1)?.slice(0, 500) ?? "";
+}

@@ -1,0 +1,7 @@
+import { describeRunStoreConformance } from "./run-store.conformance.js";
+import { MemoryRunStore } from "./memory-run-store.js";
+
+describeRunStoreConformance("memory", async () => {
+  const store = new MemoryRunStore();
+  return { store, peer: async () => store, cleanup: () => store.close() };
+});

@@ -1,0 +1,111 @@
+import { clone } from "@bufbuild/protobuf";
+import { type Run, type RunEvent, RunSchema, type RunState } from "../../gen/mentatlab/v1/orchestrator_pb.js";
+import { isFinalRunState, type RunPage, type RunStore } from "./run-store.js";
+
+interface StoredRun {
+  /** The owner's live snapshot; the owner never mutates it after handing it over without appending again. */
+  snapshot: Run;
+  readonly events: RunEvent[];
+  lease?: { owner: string; expiresAt: number };
+  cancelReason?: string;
+}
+
+/** Runs in process memory, for the embedded runtime: lost on restart, so nothing is ever recovered. */
+export class MemoryRunStore implements RunStore {
+  private readonly runs = new Map<string, StoredRun>();
+  private readonly idempotency = new Map<string, string>();
+  private readonly watchers = new Map<string, Set<() => void>>();
+  private readonly cancelListeners = new Set<(runId: string) => void>();
+
+  async create(run: Run, events: RunEvent[], idempotencyKey: string): Promise<{ run: Run; created: boolean }> {
+    const key = `${run.workspace}\u0000${idempotencyKey}`;
+    const existing = idempotencyKey ? this.idempotency.get(key) : undefined;
+    const stored = existing ? this.runs.get(existing) : undefined;
+    if (stored) return { run: clone(RunSchema, stored.snapshot), created: false };
+    this.runs.set(run.runId, { snapshot: clone(RunSchema, run), events: [...events] });
+    if (idempotencyKey) this.idempotency.set(key, run.runId);
+    return { run, created: true };
+  }
+
+  async get(runId: string): Promise<Run | undefined> {
+    const stored = this.runs.get(runId);
+    return stored && clone(RunSchema, stored.snapshot);
+  }
+
+  async list(workspace: string, states: readonly RunState[], pageSize: number, after: string): Promise<RunPage> {
+    const matching = [...this.runs.values()]
+      .map((r) => r.snapshot)
+      .filter((r) => r.workspace === workspace && (!after || r.runId < after) && (states.length === 0 || states.includes(r.state)))
+      .sort((a, b) => (a.runId < b.runId ? 1 : -1));
+    const runs = matching.slice(0, pageSize).map((r) => clone(RunSchema, r));
+    return { runs, nextAfter: matching.length > pageSize ? (runs.at(-1)?.runId ?? "") : "" };
+  }
+
+  async append(runId: string, owner: string, events: readonly RunEvent[], snapshot: Run): Promise<boolean> {
+    const stored = this.runs.get(runId);
+    if (!stored || !this.holds(stored, owner)) return false;
+    const first = events[0];
+    if (first && first.seq !== BigInt(stored.events.length + 1)) return false;
+    stored.events.push(...events);
+    stored.snapshot = snapshot;
+    for (const listener of this.watchers.get(runId) ?? []) listener();
+    return true;
+  }
+
+  async events(runId: string, afterSeq: bigint, limit: number): Promise<RunEvent[]> {
+    const start = Number(afterSeq);
+    return this.runs.get(runId)?.events.slice(start, start + limit) ?? [];
+  }
+
+  watch(runId: string, listener: () => void): () => void {
+    const set = this.watchers.get(runId) ?? new Set();
+    set.add(listener);
+    this.watchers.set(runId, set);
+    return () => {
+      set.delete(listener);
+      if (set.size === 0) this.watchers.delete(runId);
+    };
+  }
+
+  async acquireLease(runId: string, owner: string, ttlMs: number): Promise<boolean> {
+    const stored = this.runs.get(runId);
+    if (!stored) return false;
+    if (stored.lease && stored.lease.owner !== owner && stored.lease.expiresAt > Date.now()) return false;
+    stored.lease = { owner, expiresAt: Date.now() + ttlMs };
+    return true;
+  }
+
+  async releaseLease(runId: string, owner: string): Promise<void> {
+    const stored = this.runs.get(runId);
+    if (stored?.lease?.owner === owner) delete stored.lease;
+  }
+
+  async requestCancel(runId: string, reason: string): Promise<void> {
+    const stored = this.runs.get(runId);
+    if (!stored) return;
+    stored.cancelReason ??= reason;
+    for (const listener of this.cancelListeners) listener(runId);
+  }
+
+  async cancelRequest(runId: string): Promise<string | undefined> {
+    return this.runs.get(runId)?.cancelReason;
+  }
+
+  onCancelRequested(listener: (runId: string) => void): () => void {
+    this.cancelListeners.add(listener);
+    return () => this.cancelListeners.delete(listener);
+  }
+
+  async unfinished(): Promise<string[]> {
+    return [...this.runs.values()].filter((r) => !isFinalRunState(r.snapshot.state)).map((r) => r.snapshot.runId);
+  }
+
+  async close(): Promise<void> {
+    this.watchers.clear();
+    this.cancelListeners.clear();
+  }
+
+  private holds(stored: StoredRun, owner: string): boolean {
+    return stored.lease?.owner === owner && stored.lease.expiresAt > Date.now();
+  }
+}

@@ -1,0 +1,210 @@
+import { create } from "@bufbuild/protobuf";
+import { timestampNow } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import type { PinValue, Violation } from "../../gen/mentatlab/v1/common_pb.js";
+import {
+  type Flow,
+  type FlowSource,
+  NodeRunSchema,
+  NodeState,
+  OrchestratorService,
+  type Run,
+  type RunEvent,
+  RunEventSchema,
+  RunSchema,
+  RunState,
+  ValidateFlowResponseSchema,
+} from "../../gen/mentatlab/v1/orchestrator_pb.js";
+import type { AgentCatalog } from "../registry/agent-catalog.js";
+import { isMediaPinType } from "../registry/names.js";
+import { decodeRunPageToken, encodeRunPageToken, pageSizeOf } from "../registry/page-token.js";
+import { describeViolations, Violations } from "../registry/violations.js";
+import { principalOf } from "../shared/principal.js";
+import { mediaViolations } from "./edge-processor.js";
+import { parseFlowText } from "./flow-parse.js";
+import { checkFlow, type FlowCheck } from "./flow-validate.js";
+import type { RunEngine } from "./run-engine.js";
+import { newRunId } from "./run-id.js";
+import { isFinalRunState, type RunStore } from "./run-store.js";
+
+export interface OrchestratorServiceDeps {
+  readonly store: RunStore;
+  readonly catalog: AgentCatalog;
+  readonly engine: RunEngine;
+}
+
+/** How long CancelRun waits for the driving replica to record the cancellation before answering. */
+const cancelWaitMs = 2000;
+/** Watchers re-read the log at least this often, in case a notification was missed. */
+const watchPollMs = 1000;
+const watchBatch = 500;
+
+/** Parses the flow (text or structured) and checks it, with submitted media checked against their pins' limits. */
+async function checkSource(source: FlowSource | undefined, inputs: Readonly<Record<string, PinValue>>, catalog: AgentCatalog): Promise<{ flow: Flow | undefined } & FlowCheck> {
+  let flow: Flow | undefined;
+  const parseViolations: Violation[] = [];
+  switch (source?.source.case) {
+    case "flow":
+      flow = source.source.value;
+      break;
+    case "text": {
+      const parsed = parseFlowText(source.source.value);
+      flow = parsed.flow;
+      parseViolations.push(...parsed.violations.list);
+      break;
+    }
+    default:
+      throw new ConnectError("source is required: give a flow or its YAML/JSON text", Code.InvalidArgument);
+  }
+  if (!flow) return { flow, violations: parseViolations, plan: undefined, order: [] };
+  const check = await checkFlow(flow, inputs, catalog);
+  const mediaProblems = new Violations();
+  for (const [key, value] of Object.entries(inputs)) {
+    if (value.value.case !== "media") continue;
+    const dot = key.indexOf(".");
+    const pin = check.plan?.nodes.get(key.slice(0, dot))?.manifest.inputs.find((p) => p.name === key.slice(dot + 1));
+    if (!pin || !isMediaPinType(pin.type)) continue;
+    for (const problem of mediaViolations(value.value.value, pin)) {
+      mediaProblems.add(`inputs["${key}"]`, "input.media_constraints", problem, "send an object that fits the pin's declared MIME types and limits");
+    }
+  }
+  const violations = [...parseViolations, ...check.violations, ...mediaProblems.list];
+  return { flow, ...check, violations, plan: violations.length === 0 ? check.plan : undefined };
+}
+
+function invalidFlow(violations: Violation[]): ConnectError {
+  return new ConnectError(`flow has ${violations.length} violation(s): ${describeViolations(violations)}`, Code.InvalidArgument, undefined, [
+    { desc: ValidateFlowResponseSchema, value: { valid: false, violations } },
+  ]);
+}
+
+/**
+ * OrchestratorService. Runs are scoped to the caller's workspace: another workspace's run answers
+ * NOT_FOUND, exactly like a run that does not exist. A rejected SubmitFlow carries a
+ * `ValidateFlowResponse` in its error details.
+ */
+export function createOrchestratorService({ store, catalog, engine }: OrchestratorServiceDeps): ServiceImpl<typeof OrchestratorService> {
+  async function ownRun(runId: string, ctx: HandlerContext): Promise<Run> {
+    const run = await store.get(runId);
+    if (!run || run.workspace !== principalOf(ctx).workspace) throw new ConnectError(`run ${runId} not found`, Code.NotFound);
+    return run;
+  }
+
+  return {
+    async validateFlow(req) {
+      const check = await checkSource(req.source, req.inputs, catalog);
+      return create(ValidateFlowResponseSchema, { valid: check.violations.length === 0, violations: check.violations, topologicalOrder: check.order });
+    },
+
+    async submitFlow(req, ctx) {
+      const principal = principalOf(ctx);
+      const check = await checkSource(req.source, req.inputs, catalog);
+      if (!check.flow || !check.plan) throw invalidFlow(check.violations);
+      for (const [key, value] of Object.entries(req.inputs)) {
+        const ref = value.value.case === "media" ? value.value.value : value.value.case === "stream" ? value.value.value : undefined;
+        if (ref?.workspace && ref.workspace !== principal.workspace) throw new ConnectError(`inputs["${key}"]: referenced object not found`, Code.NotFound);
+      }
+      const plan = check.plan;
+      const run = create(RunSchema, {
+        runId: newRunId(),
+        workspace: principal.workspace,
+        owner: principal.user,
+        flow: check.flow,
+        state: RunState.PENDING,
+        nodes: plan.order.map((id) => {
+          const manifest = plan.nodes.get(id)?.manifest;
+          return create(NodeRunSchema, { nodeId: id, agent: `${manifest?.id}@${manifest?.version}`, state: NodeState.PENDING });
+        }),
+        createdAt: timestampNow(),
+        lastEventSeq: 1n,
+        labels: req.labels,
+        inputs: req.inputs,
+      });
+      const first = create(RunEventSchema, { seq: 1n, time: run.createdAt, runId: run.runId, event: { case: "runState", value: { state: RunState.PENDING } } });
+      const { run: stored, created } = await store.create(run, [first], req.requestId);
+      if (created) await engine.launch(stored, plan);
+      return { run: stored };
+    },
+
+    async getRun(req, ctx) {
+      return { run: await ownRun(req.runId, ctx) };
+    },
+
+    async listRuns(req, ctx) {
+      const page = await store.list(principalOf(ctx).workspace, req.states, pageSizeOf(req.pageSize), decodeRunPageToken(req.pageToken));
+      return {
+        runs: page.runs.map((run) => ({ ...run, flow: undefined, inputs: {} })),
+        nextPageToken: page.nextAfter ? encodeRunPageToken(page.nextAfter) : "",
+      };
+    },
+
+    async cancelRun(req, ctx) {
+      const run = await ownRun(req.runId, ctx);
+      if (isFinalRunState(run.state)) return { run };
+      await engine.cancel(run.runId, req.reason || `cancelled by ${principalOf(ctx).user}`);
+      const deadline = Date.now() + cancelWaitMs;
+      let current = run;
+      while (!isFinalRunState(current.state) && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        current = (await store.get(run.runId)) ?? current;
+      }
+      return { run: current };
+    },
+
+    async *watchRun(req, ctx) {
+      const run = await ownRun(req.runId, ctx);
+      if (req.afterSeq > run.lastEventSeq) {
+        throw new ConnectError(`after_seq ${req.afterSeq} is past the run's last event (${run.lastEventSeq}); resume from a seq you received`, Code.OutOfRange);
+      }
+      let after = req.afterSeq;
+      let notified = false;
+      let wake: (() => void) | undefined;
+      const unsubscribe = store.watch(run.runId, () => {
+        notified = true;
+        wake?.();
+      });
+      try {
+        for (;;) {
+          ctx.signal.throwIfAborted();
+          notified = false;
+          const events = await store.events(run.runId, after, watchBatch);
+          for (const event of events) {
+            yield event;
+            after = event.seq;
+            if (isFinalEvent(event)) return;
+          }
+          if (events.length === watchBatch || notified) continue;
+          if (isFinalRunState(run.state) && after >= run.lastEventSeq) return;
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(resolve, watchPollMs);
+            wake = () => {
+              clearTimeout(timer);
+              resolve();
+            };
+            ctx.signal.addEventListener("abort", wake, { once: true });
+          });
+          wake = undefined;
+        }
+      } finally {
+        unsubscribe();
+      }
+    },
+
+    async reportNodeEvents(req, ctx) {
+      const principal = principalOf(ctx);
+      const scope = principal.run;
+      if (!scope || scope.runId !== req.runId || scope.nodeId !== req.nodeId || scope.attempt !== req.attempt) {
+        throw new ConnectError("this run token does not cover that run, node and attempt", Code.PermissionDenied);
+      }
+      const run = await ownRun(req.runId, ctx);
+      if (isFinalRunState(run.state)) return { cancelled: true };
+      const driver = engine.driverOf(run.runId);
+      if (!driver) throw new ConnectError(`run ${run.runId} is driven by another orchestrator replica; retry there or later`, Code.Unavailable);
+      return { cancelled: !driver.report(req.nodeId, req.attempt, req.events) };
+    },
+  };
+}
+
+function isFinalEvent(event: RunEvent): boolean {
+  return event.event.case === "runState" && isFinalRunState(event.event.value.state);
+}

@@ -1,0 +1,211 @@
+import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import type { Redis } from "ioredis";
+import { type Run, type RunEvent, RunEventSchema, RunSchema, type RunState } from "../../gen/mentatlab/v1/orchestrator_pb.js";
+import { isFinalRunState, type RunPage, type RunStore } from "./run-store.js";
+
+/** How long a SubmitFlow request_id keeps answering with its run. */
+const idempotencyTtlSeconds = 24 * 3600;
+
+const createScript = `
+if ARGV[3] == "1" then
+  local existing = redis.call("GET", KEYS[1])
+  if existing then return existing end
+  redis.call("SET", KEYS[1], ARGV[1], "EX", ARGV[4])
+end
+redis.call("SET", KEYS[2], ARGV[2])
+for i = 5, #ARGV do redis.call("RPUSH", KEYS[3], ARGV[i]) end
+redis.call("ZADD", KEYS[4], 0, ARGV[1])
+redis.call("SADD", KEYS[5], ARGV[1])
+return false`;
+
+// Fenced write: only the lease holder appends, and only right after the last stored seq.
+const appendScript = `
+if redis.call("GET", KEYS[1]) ~= ARGV[1] then return 0 end
+if redis.call("LLEN", KEYS[2]) ~= tonumber(ARGV[2]) - 1 then return 0 end
+for i = 6, #ARGV do redis.call("RPUSH", KEYS[2], ARGV[i]) end
+redis.call("SET", KEYS[3], ARGV[5])
+if ARGV[3] == "1" then redis.call("SREM", KEYS[4], ARGV[4]) end
+return 1`;
+
+const acquireScript = `
+if redis.call("EXISTS", KEYS[2]) == 0 then return 0 end
+local holder = redis.call("GET", KEYS[1])
+if holder == false or holder == ARGV[1] then
+  redis.call("SET", KEYS[1], ARGV[1], "PX", ARGV[2])
+  return 1
+end
+return 0`;
+
+const releaseScript = `
+if redis.call("GET", KEYS[1]) == ARGV[1] then redis.call("DEL", KEYS[1]) end
+return 0`;
+
+/**
+ * Runs in Redis, shared by every orchestrator replica: a protobuf snapshot and an event list per run,
+ * written together by Lua scripts fenced by the run's lease; a lexically ordered index per workspace
+ * (run ids sort by time); a set of unfinished runs for recovery; pub/sub on one channel per kind so
+ * each process keeps a single subscriber connection and fans out in memory.
+ */
+export class RedisRunStore implements RunStore {
+  private readonly watchers = new Map<string, Set<() => void>>();
+  private readonly cancelListeners = new Set<(runId: string) => void>();
+  private readonly eventsChannel: string;
+  private readonly cancelChannel: string;
+
+  private constructor(
+    private readonly redis: Redis,
+    private readonly subscriber: Redis,
+    private readonly prefix: string,
+  ) {
+    this.eventsChannel = `${prefix}run-events`;
+    this.cancelChannel = `${prefix}run-cancels`;
+  }
+
+  /** Uses `redis` for commands and a duplicate of it for subscriptions; close() quits only the duplicate. */
+  static async connect(redis: Redis, prefix: string): Promise<RedisRunStore> {
+    const subscriber = redis.duplicate();
+    const store = new RedisRunStore(redis, subscriber, prefix);
+    subscriber.on("message", (channel: string, runId: string) => store.dispatch(channel, runId));
+    await subscriber.subscribe(store.eventsChannel, store.cancelChannel);
+    return store;
+  }
+
+  async create(run: Run, events: RunEvent[], idempotencyKey: string): Promise<{ run: Run; created: boolean }> {
+    const existing = (await this.redis.eval(
+      createScript,
+      5,
+      this.key(`idem:${run.workspace}:${idempotencyKey}`),
+      this.runKey(run.runId),
+      this.eventsKey(run.runId),
+      this.workspaceKey(run.workspace),
+      this.key("runs:unfinished"),
+      run.runId,
+      Buffer.from(toBinary(RunSchema, run)),
+      idempotencyKey ? "1" : "0",
+      idempotencyTtlSeconds,
+      ...events.map((e) => Buffer.from(toBinary(RunEventSchema, e))),
+    )) as string | null;
+    if (existing) {
+      const stored = await this.get(existing);
+      if (stored) return { run: stored, created: false };
+    }
+    return { run, created: true };
+  }
+
+  async get(runId: string): Promise<Run | undefined> {
+    const bytes = await this.redis.getBuffer(this.runKey(runId));
+    return bytes ? fromBinary(RunSchema, bytes) : undefined;
+  }
+
+  async list(workspace: string, states: readonly RunState[], pageSize: number, after: string): Promise<RunPage> {
+    const runs: Run[] = [];
+    let cursor = after ? `(${after}` : "+";
+    for (;;) {
+      const ids = await this.redis.zrange(this.workspaceKey(workspace), cursor, "-", "BYLEX", "REV", "LIMIT", 0, Math.max(pageSize * 2, 50));
+      if (ids.length === 0) return { runs, nextAfter: "" };
+      const snapshots = await this.redis.mgetBuffer(...ids.map((id) => this.runKey(id)));
+      for (const bytes of snapshots) {
+        if (!bytes) continue;
+        const run = fromBinary(RunSchema, bytes);
+        if (states.length > 0 && !states.includes(run.state)) continue;
+        if (runs.length === pageSize) return { runs, nextAfter: runs.at(-1)?.runId ?? "" };
+        runs.push(run);
+      }
+      cursor = `(${ids.at(-1)}`;
+    }
+  }
+
+  async append(runId: string, owner: string, events: readonly RunEvent[], snapshot: Run): Promise<boolean> {
+    const first = events[0];
+    if (!first) return true;
+    // Serialised before any await: the snapshot belongs to exactly these events even if the caller moves on.
+    const snapshotBytes = Buffer.from(toBinary(RunSchema, snapshot));
+    const eventBytes = events.map((e) => Buffer.from(toBinary(RunEventSchema, e)));
+    const ok = await this.redis.eval(
+      appendScript,
+      4,
+      this.leaseKey(runId),
+      this.eventsKey(runId),
+      this.runKey(runId),
+      this.key("runs:unfinished"),
+      owner,
+      first.seq.toString(),
+      isFinalRunState(snapshot.state) ? "1" : "0",
+      runId,
+      snapshotBytes,
+      ...eventBytes,
+    );
+    if (ok !== 1) return false;
+    await this.redis.publish(this.eventsChannel, runId);
+    return true;
+  }
+
+  async events(runId: string, afterSeq: bigint, limit: number): Promise<RunEvent[]> {
+    const start = Number(afterSeq);
+    const items = await this.redis.lrangeBuffer(this.eventsKey(runId), start, start + limit - 1);
+    return items.map((bytes) => fromBinary(RunEventSchema, bytes));
+  }
+
+  watch(runId: string, listener: () => void): () => void {
+    const set = this.watchers.get(runId) ?? new Set();
+    set.add(listener);
+    this.watchers.set(runId, set);
+    return () => {
+      set.delete(listener);
+      if (set.size === 0) this.watchers.delete(runId);
+    };
+  }
+
+  async acquireLease(runId: string, owner: string, ttlMs: number): Promise<boolean> {
+    return (await this.redis.eval(acquireScript, 2, this.leaseKey(runId), this.runKey(runId), owner, Math.ceil(ttlMs))) === 1;
+  }
+
+  async releaseLease(runId: string, owner: string): Promise<void> {
+    await this.redis.eval(releaseScript, 1, this.leaseKey(runId), owner);
+  }
+
+  async requestCancel(runId: string, reason: string): Promise<void> {
+    await this.redis.set(this.key(`run:${runId}:cancel`), reason, "NX");
+    await this.redis.publish(this.cancelChannel, runId);
+  }
+
+  async cancelRequest(runId: string): Promise<string | undefined> {
+    return (await this.redis.get(this.key(`run:${runId}:cancel`))) ?? undefined;
+  }
+
+  onCancelRequested(listener: (runId: string) => void): () => void {
+    this.cancelListeners.add(listener);
+    return () => this.cancelListeners.delete(listener);
+  }
+
+  async unfinished(): Promise<string[]> {
+    return this.redis.smembers(this.key("runs:unfinished"));
+  }
+
+  async close(): Promise<void> {
+    this.watchers.clear();
+    this.cancelListeners.clear();
+    await this.subscriber.quit();
+  }
+
+  private dispatch(channel: string, runId: string): void {
+    if (channel === this.eventsChannel) for (const listener of this.watchers.get(runId) ?? []) listener();
+    else if (channel === this.cancelChannel) for (const listener of this.cancelListeners) listener(runId);
+  }
+
+  private key(suffix: string): string {
+    return `${this.prefix}${suffix}`;
+  }
+  private runKey(runId: string): string {
+    return this.key(`run:${runId}`);
+  }
+  private eventsKey(runId: string): string {
+    return this.key(`run:${runId}:events`);
+  }
+  private leaseKey(runId: string): string {
+    return this.key(`run:${runId}:lease`);
+  }
+  private workspaceKey(workspace: string): string {
+    return this.key(`runs:ws:${workspace}`);
+  }
+}

@@ -1,0 +1,386 @@
+import { create } from "@bufbuild/protobuf";
+import { timestampNow } from "@bufbuild/protobuf/wkt";
+import { type AgentEvent, PinType, type PinValue, PinValueSchema } from "../../gen/mentatlab/v1/common_pb.js";
+import { NodeState, type NodeRun, type Run, type RunEvent, RunEventSchema, RunState } from "../../gen/mentatlab/v1/orchestrator_pb.js";
+import { calculateResources } from "../registry/resources.js";
+import type { RunTokenSigner } from "../shared/run-token.js";
+import { mayRetry, retryDelayMs } from "./backoff.js";
+import type { OrchestratorConfig } from "./config.js";
+import { EdgeError, processEdge } from "./edge-processor.js";
+import type { ExecutionOutcome, Executor } from "./executor.js";
+import { durationToMs } from "./flow-parse.js";
+import type { FlowPlan } from "./flow-validate.js";
+import type { MediaStore } from "./media-store.js";
+import type { RunStore } from "./run-store.js";
+import type { Semaphore } from "./semaphore.js";
+import type { StreamOpener } from "./stream-opener.js";
+
+export interface RunDriverDeps {
+  readonly store: RunStore;
+  /** This replica's lease owner id. */
+  readonly owner: string;
+  readonly executor: Executor;
+  readonly slots: Semaphore;
+  readonly streams: StreamOpener | undefined;
+  readonly media: MediaStore | undefined;
+  readonly runTokens: RunTokenSigner;
+  readonly config: OrchestratorConfig;
+  /** Called once when the driver stops: the run ended, or this replica lost it. */
+  readonly onStopped: (runId: string) => void;
+}
+
+type Readiness = { kind: "ready" } | { kind: "wait" } | { kind: "skip"; reason: string } | { kind: "fail"; reason: string };
+
+const finalNodeStates: ReadonlySet<NodeState> = new Set([NodeState.SUCCEEDED, NodeState.FAILED, NodeState.CANCELLED, NodeState.SKIPPED]);
+/** Margin on a run token's lifetime beyond the attempt's timeout, for uploads after the agent ends. */
+const tokenMarginSeconds = 300;
+
+/**
+ * Drives one run on the replica holding its lease: starts each node when all its inputs are ready
+ * (a `stream` input as soon as the upstream's StreamRef exists), runs attempts through the executor
+ * within the shared concurrency bound, retries transient failures with backoff, skips the downstream
+ * of failed nodes, and writes every change as an event together with the run's snapshot.
+ *
+ * Independent branches keep running after a node fails; the run ends FAILED once nothing else can
+ * start, so partial results stay available.
+ */
+export class RunDriver {
+  private readonly nodes = new Map<string, NodeRun>();
+  private readonly index = new Map<string, number>();
+  private readonly running = new Map<string, AbortController>();
+  private readonly launching = new Set<string>();
+  private readonly retryTimers = new Map<string, NodeJS.Timeout>();
+  private readonly candidates = new Set<string>();
+  private readonly consumed = new Set<string>();
+  private pending: RunEvent[] = [];
+  private flushing: Promise<void> | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly run: Run,
+    private readonly plan: FlowPlan,
+    private readonly deps: RunDriverDeps,
+  ) {
+    for (const node of run.nodes) this.nodes.set(node.nodeId, node);
+    plan.order.forEach((id, i) => this.index.set(id, i));
+    for (const planned of plan.nodes.values()) {
+      for (const source of planned.inputs.values()) if (source.kind === "edge") this.consumed.add(`${source.node}.${source.pin}`);
+    }
+  }
+
+  get runId(): string {
+    return this.run.runId;
+  }
+
+  /** Starts a new run, or continues one another replica left: its in-flight attempts start over. */
+  start(resumed: boolean): void {
+    if (resumed) {
+      for (const node of this.nodes.values()) {
+        if (node.state !== NodeState.RUNNING && node.state !== NodeState.RETRYING) continue;
+        node.state = NodeState.PENDING;
+        node.outputs = {};
+        this.emitNode(node, "re-queued: the orchestrator running it stopped");
+      }
+    }
+    for (const id of this.plan.order) this.candidates.add(id);
+    this.pump();
+  }
+
+  /** Stops every agent and marks the run and its unfinished nodes cancelled. */
+  cancel(reason: string): void {
+    if (this.stopped) return;
+    for (const node of this.nodes.values()) {
+      if (finalNodeStates.has(node.state)) continue;
+      node.state = NodeState.CANCELLED;
+      node.endedAt = timestampNow();
+      node.error = reason;
+      this.emitNode(node, reason);
+    }
+    this.finish(RunState.CANCELLED, reason);
+  }
+
+  /** Stops work without writing anything: the lease is gone (or the process closes) and another replica takes over. */
+  abandon(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.stopAll("abandoned");
+    this.deps.onStopped(this.run.runId);
+  }
+
+  /** Events a node's sidecar reported; false when they belong to an attempt that is no longer current. */
+  report(nodeId: string, attempt: number, events: readonly AgentEvent[]): boolean {
+    const node = this.nodes.get(nodeId);
+    if (this.stopped || !node || node.attempt !== attempt || node.state !== NodeState.RUNNING) return false;
+    for (const event of events) this.recordAgentEvent(node, event);
+    return true;
+  }
+
+  private pump(): void {
+    while (!this.stopped && this.candidates.size > 0) {
+      const ids = [...this.candidates].sort((a, b) => (this.index.get(a) ?? 0) - (this.index.get(b) ?? 0));
+      this.candidates.clear();
+      for (const id of ids) {
+        const node = this.nodes.get(id);
+        if (!node || node.state !== NodeState.PENDING || this.launching.has(id) || this.running.has(id)) continue;
+        const readiness = this.readiness(id);
+        if (readiness.kind === "ready") this.launch(id);
+        else if (readiness.kind === "skip") this.settle(node, NodeState.SKIPPED, readiness.reason);
+        else if (readiness.kind === "fail") this.settle(node, NodeState.FAILED, readiness.reason);
+      }
+    }
+    this.finishIfDone();
+  }
+
+  private readiness(id: string): Readiness {
+    const planned = this.plan.nodes.get(id);
+    if (!planned) return { kind: "fail", reason: "node is not in the plan" };
+    for (const [pinName, source] of planned.inputs) {
+      if (source.kind === "submitted") continue;
+      const upstream = this.nodes.get(source.node);
+      const upstreamPin = this.plan.nodes.get(source.node)?.manifest.outputs.find((p) => p.name === source.pin);
+      if (!upstream || !upstreamPin) return { kind: "fail", reason: `upstream ${source.node}.${source.pin} is not in the plan` };
+      if (upstream.state === NodeState.FAILED || upstream.state === NodeState.SKIPPED || upstream.state === NodeState.CANCELLED) {
+        return { kind: "skip", reason: `upstream node "${source.node}" ${upstream.state === NodeState.FAILED ? "failed" : "did not run"}` };
+      }
+      const value = upstream.outputs[source.pin];
+      if (upstreamPin.type === PinType.STREAM) {
+        if (value) continue;
+        if (upstream.state === NodeState.SUCCEEDED) return { kind: "fail", reason: `upstream ${source.node} finished without opening stream ${source.pin}` };
+        return { kind: "wait" };
+      }
+      if (upstream.state !== NodeState.SUCCEEDED) return { kind: "wait" };
+      const required = planned.manifest.inputs.find((p) => p.name === pinName)?.required ?? false;
+      if (!value && required) return { kind: "fail", reason: `upstream ${source.node} produced no value on "${source.pin}" for required input "${pinName}"` };
+    }
+    return { kind: "ready" };
+  }
+
+  private launch(id: string): void {
+    this.launching.add(id);
+    void this.deps.slots.acquire().then(async () => {
+      this.launching.delete(id);
+      if (this.stopped) {
+        this.deps.slots.release();
+        return;
+      }
+      const controller = new AbortController();
+      this.running.set(id, controller);
+      try {
+        await this.attempt(id, controller);
+      } finally {
+        this.running.delete(id);
+        this.deps.slots.release();
+      }
+      this.pump();
+    });
+  }
+
+  private async attempt(id: string, controller: AbortController): Promise<void> {
+    const node = this.nodes.get(id);
+    const planned = this.plan.nodes.get(id);
+    if (!node || !planned) return;
+    const { manifest } = planned;
+    node.attempt += 1;
+    node.state = NodeState.RUNNING;
+    node.startedAt = timestampNow();
+    node.endedAt = undefined;
+    node.error = "";
+    node.progressPercent = 0;
+    if (this.run.state === RunState.PENDING) {
+      this.run.state = RunState.RUNNING;
+      this.emit("", { case: "runState", value: { $typeName: "mentatlab.v1.RunStateChanged", state: RunState.RUNNING, reason: "" } });
+    }
+    this.emitNode(node, "");
+    const timeoutMs = durationToMs(planned.node.timeout) ?? this.deps.config.defaultNodeTimeoutMs;
+    const runToken = this.deps.runTokens.mint(
+      { runId: this.run.runId, nodeId: id, attempt: node.attempt, user: this.run.owner, workspace: this.run.workspace },
+      Math.ceil(timeoutMs / 1000) + tokenMarginSeconds,
+    );
+    const timer = setTimeout(() => controller.abort("timeout"), timeoutMs);
+    let outcome: ExecutionOutcome | undefined;
+    try {
+      const outputStreams = await this.openOutputStreams(node, runToken);
+      const inputs = await this.resolveInputs(id, runToken);
+      const inputBytes = Object.values(inputs).reduce((sum, v) => sum + (v.value.case === "media" ? Number(v.value.value.sizeBytes) : v.value.case === "inlineBytes" ? v.value.value.byteLength : 0), 0);
+      const task = {
+        runId: this.run.runId,
+        nodeId: id,
+        attempt: node.attempt,
+        workspace: this.run.workspace,
+        user: this.run.owner,
+        agent: manifest,
+        params: planned.node.params ?? {},
+        inputs,
+        outputStreams,
+        resources: calculateResources(manifest, inputBytes),
+        timeoutMs,
+        runToken,
+      };
+      for await (const event of this.deps.executor.execute(task, controller.signal)) {
+        if (controller.signal.aborted) break;
+        if (event.kind === "agent") this.recordAgentEvent(node, event.event);
+        else outcome = event;
+      }
+    } catch (err) {
+      outcome = { kind: "failed", reason: err instanceof EdgeError ? err.message : `executor error: ${err instanceof Error ? err.message : String(err)}`, transient: false };
+    } finally {
+      clearTimeout(timer);
+    }
+    if (this.stopped) return;
+    if (controller.signal.aborted && controller.signal.reason === "timeout") {
+      outcome = { kind: "failed", reason: `timed out after ${timeoutMs / 1000} s`, transient: false };
+    }
+    outcome ??= { kind: "failed", reason: "the executor ended without an outcome", transient: false };
+    if (outcome.kind === "succeeded") {
+      for (const [pin, value] of Object.entries(outcome.outputs)) {
+        node.outputs[pin] = value;
+        this.emit(id, { case: "agent", value: { $typeName: "mentatlab.v1.AgentEvent", time: timestampNow(), correlationId: "", event: { case: "output", value: { $typeName: "mentatlab.v1.OutputEvent", pin, value } } } });
+      }
+      node.progressPercent = 100;
+      this.settle(node, NodeState.SUCCEEDED, "");
+      return;
+    }
+    if (outcome.transient && mayRetry(planned.node.retry, node.attempt)) {
+      const delay = retryDelayMs(planned.node.retry, node.attempt);
+      node.state = NodeState.RETRYING;
+      node.error = outcome.reason;
+      this.emitNode(node, `${outcome.reason}; retrying in ${delay / 1000} s`);
+      this.retryTimers.set(
+        id,
+        setTimeout(() => {
+          this.retryTimers.delete(id);
+          if (!this.stopped) this.launch(id);
+        }, delay),
+      );
+      return;
+    }
+    this.settle(node, NodeState.FAILED, outcome.reason);
+  }
+
+  /** Creates the node's stream outputs up front and publishes them, so stream consumers start now. */
+  private async openOutputStreams(node: NodeRun, runToken: string): Promise<Record<string, import("../../gen/mentatlab/v1/common_pb.js").StreamRef>> {
+    const pins = this.plan.nodes.get(node.nodeId)?.manifest.outputs.filter((p) => p.type === PinType.STREAM) ?? [];
+    if (pins.length === 0) return {};
+    if (!this.deps.streams) throw new EdgeError(`node "${node.nodeId}" has stream outputs but no stream service is configured`);
+    const refs: Record<string, import("../../gen/mentatlab/v1/common_pb.js").StreamRef> = {};
+    for (const pin of pins) {
+      const ref = await this.deps.streams.open({ runId: this.run.runId, nodeId: node.nodeId, pin }, runToken);
+      refs[pin.name] = ref;
+      this.recordOutput(node, pin.name, create(PinValueSchema, { value: { case: "stream", value: ref } }));
+    }
+    this.pump();
+    return refs;
+  }
+
+  private async resolveInputs(id: string, runToken: string): Promise<Record<string, PinValue>> {
+    const planned = this.plan.nodes.get(id);
+    const inputs: Record<string, PinValue> = {};
+    if (!planned) return inputs;
+    const ctx = { workspace: this.run.workspace, runToken, inlineThresholdBytes: this.deps.config.inlineThresholdBytes, media: this.deps.media };
+    for (const [pinName, source] of planned.inputs) {
+      const value = source.kind === "submitted" ? this.run.inputs[source.key] : this.nodes.get(source.node)?.outputs[source.pin];
+      const pin = planned.manifest.inputs.find((p) => p.name === pinName);
+      if (value && pin) inputs[pinName] = await processEdge(value, pin, ctx);
+    }
+    return inputs;
+  }
+
+  private recordAgentEvent(node: NodeRun, event: AgentEvent): void {
+    switch (event.event.case) {
+      case "heartbeat":
+        // Liveness only; persisting every heartbeat would bury the events watchers care about.
+        return;
+      case "progress":
+        node.progressPercent = event.event.value.percent;
+        break;
+      case "output":
+        if (event.event.value.value) this.recordOutput(node, event.event.value.pin, event.event.value.value, false);
+        break;
+      default:
+        break;
+    }
+    this.emit(node.nodeId, { case: "agent", value: event });
+  }
+
+  private recordOutput(node: NodeRun, pin: string, value: PinValue, emit = true): void {
+    node.outputs[pin] = value;
+    if (emit) this.emit(node.nodeId, { case: "agent", value: { $typeName: "mentatlab.v1.AgentEvent", time: timestampNow(), correlationId: "", event: { case: "output", value: { $typeName: "mentatlab.v1.OutputEvent", pin, value } } } });
+    if (value.value.case === "stream") for (const next of this.plan.nodes.get(node.nodeId)?.downstream ?? []) this.candidates.add(next);
+  }
+
+  /** Puts a node in a final state and lets its downstream react. */
+  private settle(node: NodeRun, state: NodeState, reason: string): void {
+    node.state = state;
+    node.endedAt = timestampNow();
+    node.error = reason;
+    this.emitNode(node, reason);
+    for (const next of this.plan.nodes.get(node.nodeId)?.downstream ?? []) this.candidates.add(next);
+  }
+
+  private finishIfDone(): void {
+    if (this.stopped || this.running.size > 0 || this.launching.size > 0 || this.retryTimers.size > 0) return;
+    const nodes = [...this.nodes.values()];
+    if (!nodes.every((n) => finalNodeStates.has(n.state))) return;
+    const failed = this.plan.order.map((id) => this.nodes.get(id)).find((n) => n?.state === NodeState.FAILED);
+    if (failed) {
+      this.finish(RunState.FAILED, `node "${failed.nodeId}" failed: ${failed.error}`);
+      return;
+    }
+    for (const node of nodes) {
+      for (const [pin, value] of Object.entries(node.outputs)) {
+        if (!this.consumed.has(`${node.nodeId}.${pin}`)) this.run.outputs[`${node.nodeId}.${pin}`] = value;
+      }
+    }
+    this.finish(RunState.SUCCEEDED, "");
+  }
+
+  private finish(state: RunState, reason: string): void {
+    this.run.state = state;
+    this.run.error = reason;
+    this.run.endedAt = timestampNow();
+    this.emit("", { case: "runState", value: { $typeName: "mentatlab.v1.RunStateChanged", state, reason } });
+    this.stopped = true;
+    this.stopAll(state === RunState.CANCELLED ? "cancelled" : "finished");
+    void this.flush().then(async () => {
+      await this.deps.store.releaseLease(this.run.runId, this.deps.owner);
+      this.deps.onStopped(this.run.runId);
+    });
+  }
+
+  private stopAll(reason: string): void {
+    for (const controller of this.running.values()) controller.abort(reason);
+    for (const timer of this.retryTimers.values()) clearTimeout(timer);
+    this.retryTimers.clear();
+  }
+
+  private emitNode(node: NodeRun, reason: string): void {
+    this.emit(node.nodeId, { case: "nodeState", value: { $typeName: "mentatlab.v1.NodeStateChanged", nodeId: node.nodeId, state: node.state, attempt: node.attempt, reason } });
+  }
+
+  private emit(nodeId: string, event: RunEvent["event"]): void {
+    this.run.lastEventSeq += 1n;
+    this.pending.push(create(RunEventSchema, { seq: this.run.lastEventSeq, time: timestampNow(), runId: this.run.runId, nodeId, event }));
+    void this.flush();
+  }
+
+  /** Writes pending events in order, batching whatever accumulates while a write is in flight. */
+  private flush(): Promise<void> {
+    this.flushing ??= (async () => {
+      // Let the current burst of synchronous changes land in one write.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      while (this.pending.length > 0) {
+        const batch = this.pending;
+        this.pending = [];
+        const ok = await this.deps.store.append(this.run.runId, this.deps.owner, batch, this.run);
+        if (!ok) {
+          this.abandon();
+          return;
+        }
+      }
+    })().finally(() => {
+      this.flushing = undefined;
+      if (this.pending.length > 0) void this.flush();
+    });
+    return this.flushing;
+  }
+}
