@@ -17,6 +17,8 @@ import { mountReflection, reflectionServices } from "./reflection.js";
 import { staticFilesRoute } from "./static-files.js";
 import { failTruncatedStreams } from "./truncation-guard.js";
 
+export { installSignalHandlers } from "./signals.js";
+
 export interface ServerOptions {
   /** Interface to bind; default 127.0.0.1. */
   host?: string;
@@ -25,13 +27,13 @@ export interface ServerOptions {
   /** Mounts the services. */
   routes: (router: ConnectRouter) => void;
   /** Interceptors for every RPC (auth, validation, ...), outermost first. */
-  interceptors?: Interceptor[];
+  interceptors?: readonly Interceptor[];
   /** Plain-HTTP endpoints beside the RPCs (media GET, SSE). */
-  httpRoutes?: HttpRoute[];
+  httpRoutes?: readonly HttpRoute[];
   /** Resolves the caller of a plain-HTTP request, for `HttpRouteContext.principal`. */
   authenticateHttp?: (request: Request) => Promise<Principal | undefined>;
   /** Browser origins allowed cross-origin (exact, or "*"); same-origin always works. */
-  corsAllowedOrigins?: string[];
+  corsAllowedOrigins?: readonly string[];
   /** Largest RPC message accepted; default 8 MiB. */
   readMaxBytes?: number;
   /** Largest RPC message sent; default 8 MiB. */
@@ -39,11 +41,11 @@ export interface ServerOptions {
   /** Largest plain-HTTP request body; default 64 MiB. */
   maxRequestBodyBytes?: number;
   /** Type names of services whose RPCs are never compressed (media: compression costs 8x throughput). */
-  uncompressedServices?: string[];
+  uncompressedServices?: readonly string[];
   /** How long in-flight calls may run once `close()` starts; default 10 s. */
   shutdownGraceMs?: number;
   /** Web UI files served at `/` (GET and HEAD). */
-  staticDir?: string;
+  staticDir?: string | undefined;
 }
 
 export interface RunningServer {
