@@ -26,7 +26,7 @@ describe("StreamRelay against the real StreamService", () => {
     clients = createGatewayClients(createGatewayTransport(plane.url, plane.runToken("run-1", "tts")));
   });
   afterAll(async () => {
-    await plane.stop();
+    await plane?.stop();
     await rm(dir, { recursive: true, force: true });
   });
 

@@ -39,7 +39,12 @@ function reportRecorder(reported: AgentEvent[], cancelled: () => boolean): Parti
 }
 
 export async function startDataPlane(dataDir: string): Promise<DataPlane> {
-  const env = { MENTATLAB_DATA_DIR: dataDir, MENTATLAB_TOKEN_SECRET: "test-secret-0123456789abcdef", MENTATLAB_API_KEYS: "" };
+  const env = {
+    MENTATLAB_DATA_DIR: dataDir,
+    MENTATLAB_TOKEN_SECRET: "test-token-secret-0123456789",
+    MENTATLAB_PRESIGN_SECRET: "test-presign-secret-0123456789",
+    MENTATLAB_API_KEYS: "",
+  };
   const security = meshSecurity(env, { allowDevKey: false });
   const storage = await createStorage(storageConfigFromEnv(env, dataDir));
   const streams = await createStreams(streamConfigFromEnv(env));
