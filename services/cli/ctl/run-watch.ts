@@ -57,7 +57,7 @@ function describeWhat(event: RunEvent): string {
   const e = event.event;
   switch (e.case) {
     case "runState":
-      return `run ${enumLabel(RunStateSchema, e.value.state)}${e.value.reason ? `: ${e.value.reason}` : ""}`;
+      return `${enumLabel(RunStateSchema, e.value.state)}${e.value.reason ? `: ${e.value.reason}` : ""}`;
     case "nodeState":
       return `${enumLabel(NodeStateSchema, e.value.state)} (attempt ${e.value.attempt})${e.value.reason ? `: ${e.value.reason}` : ""}`;
     case "agent": {

@@ -1,0 +1,26 @@
+import { PinType } from "../../gen/mentatlab/v1/common_pb.js";
+import type { Pin } from "../../gen/mentatlab/v1/registry_pb.js";
+import type { Api } from "./api.js";
+import { byId, el, enumWord, showError } from "./dom.js";
+
+/** The table of registered agents, newest version of each. */
+export function initAgentsSection(api: () => Api): { refresh(): Promise<void> } {
+  const body = byId("agents-table", HTMLTableElement).tBodies[0];
+  const refresh = async () => {
+    try {
+      const { agents } = await api().registry.listAgents({ pageSize: 500 });
+      const rows = agents.map((a) =>
+        el("tr", {}, el("td", {}, el("code", {}, a.id)), el("td", {}, a.version), el("td", {}, pins(a.inputs)), el("td", {}, pins(a.outputs)), el("td", {}, a.description)),
+      );
+      body?.replaceChildren(...(rows.length > 0 ? rows : [el("tr", {}, el("td", { colspan: "5" }, "No agents registered yet."))]));
+    } catch (err) {
+      showError(err);
+    }
+  };
+  byId("agents-refresh", HTMLButtonElement).addEventListener("click", () => void refresh());
+  return { refresh };
+}
+
+function pins(list: readonly Pin[]): string {
+  return list.map((p) => `${p.name}: ${enumWord(PinType, p.type)}${p.required ? " *" : ""}`).join(", ") || "–";
+}

@@ -1,0 +1,114 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import { NodeState, RunState, type RunEvent } from "../../gen/mentatlab/v1/orchestrator_pb.js";
+import type { PinValue } from "../../gen/mentatlab/v1/common_pb.js";
+import type { Api } from "./api.js";
+import { byId, el, enumWord, showError, showStatus } from "./dom.js";
+
+const finalStates = new Set([RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED]);
+const maxRetries = 5;
+
+/** Follows one run live: its state, a row per node, and every event. Watching another run stops the first. */
+export function initRunSection(api: () => Api): { watch(runId: string): void } {
+  const form = byId("run-form", HTMLFormElement);
+  const input = byId("run-id", HTMLInputElement);
+  let current: AbortController | undefined;
+
+  const watch = (runId: string) => {
+    current?.abort();
+    const controller = new AbortController();
+    current = controller;
+    input.value = runId;
+    byId("run-state", HTMLElement).textContent = "connecting…";
+    byId("run-events", HTMLOListElement).replaceChildren();
+    byId("run-nodes", HTMLTableElement).tBodies[0]?.replaceChildren();
+    follow(api(), runId, controller.signal).catch((err: unknown) => {
+      if (!controller.signal.aborted) showError(err);
+    });
+  };
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    if (input.value.trim() !== "") watch(input.value.trim());
+  });
+  return { watch };
+}
+
+/** Streams WatchRun; after a dropped connection it resumes after the last event shown. */
+async function follow(api: Api, runId: string, signal: AbortSignal): Promise<void> {
+  let last = 0n;
+  let failures = 0;
+  for (;;) {
+    try {
+      for await (const event of api.orchestrator.watchRun({ runId, afterSeq: last }, { signal })) {
+        if (event.seq <= last) continue;
+        last = event.seq;
+        failures = 0;
+        show(event);
+      }
+      return;
+    } catch (err) {
+      const code = ConnectError.from(err).code;
+      if (signal.aborted || !(code === Code.Unavailable || code === Code.Unknown) || ++failures > maxRetries) throw err;
+      showStatus(`Connection to run ${runId} lost; resuming after event ${last}…`);
+      await new Promise((resolve) => setTimeout(resolve, 250 * 2 ** failures));
+    }
+  }
+}
+
+function show(event: RunEvent): void {
+  const e = event.event;
+  let text = "";
+  switch (e.case) {
+    case "runState": {
+      const state = byId("run-state", HTMLElement);
+      state.textContent = enumWord(RunState, e.value.state) + (e.value.reason ? ` (${e.value.reason})` : "");
+      state.className = `state-${enumWord(RunState, e.value.state)}`;
+      text = `run ${enumWord(RunState, e.value.state)}${e.value.reason ? `: ${e.value.reason}` : ""}`;
+      if (finalStates.has(e.value.state)) showStatus(`Run ${event.runId} ${enumWord(RunState, e.value.state)}.`);
+      break;
+    }
+    case "nodeState":
+      nodeRow(event.nodeId).state.textContent = enumWord(NodeState, e.value.state);
+      if (e.value.reason) nodeRow(event.nodeId).detail.textContent = e.value.reason;
+      text = `${enumWord(NodeState, e.value.state)} (attempt ${e.value.attempt})${e.value.reason ? `: ${e.value.reason}` : ""}`;
+      break;
+    case "agent": {
+      const a = e.value.event;
+      if (a.case === "heartbeat") return;
+      if (a.case === "progress") {
+        const progress = el("progress", { max: "100", value: String(a.value.percent), "aria-label": `Progress of ${event.nodeId}` });
+        nodeRow(event.nodeId).progress.replaceChildren(progress, ` ${a.value.percent.toFixed(0)}%`);
+        text = `progress ${a.value.percent.toFixed(0)}% ${a.value.message}`;
+      } else if (a.case === "log") text = `log: ${a.value.message}`;
+      else if (a.case === "output") {
+        text = `output ${a.value.pin} = ${describeValue(a.value.value)}`;
+        nodeRow(event.nodeId).detail.textContent = text;
+      } else if (a.case === "checkpoint") text = `checkpoint ${a.value.name}`;
+      else if (a.case === "metric") text = `metric ${a.value.name} = ${a.value.value}`;
+      break;
+    }
+    default:
+      return;
+  }
+  byId("run-events", HTMLOListElement).append(el("li", {}, `${event.nodeId || "run"}: ${text}`));
+}
+
+function describeValue(value: PinValue | undefined): string {
+  const v = value?.value;
+  if (v?.case === "text") return JSON.stringify(v.value);
+  if (v?.case === "media") return `media ${v.value.id} (${v.value.mimeType})`;
+  if (v?.case === "stream") return `stream ${v.value.streamId}`;
+  if (v?.case === "inlineBytes") return `${v.value.byteLength} bytes`;
+  return v?.case ?? "(empty)";
+}
+
+function nodeRow(nodeId: string): { state: HTMLElement; progress: HTMLElement; detail: HTMLElement } {
+  const body = byId("run-nodes", HTMLTableElement).tBodies[0] as HTMLTableSectionElement;
+  let row = Array.from(body.rows).find((r) => r.dataset.node === nodeId);
+  if (!row) {
+    row = el("tr", { "data-node": nodeId }, el("th", { scope: "row" }, nodeId), el("td"), el("td"), el("td"));
+    body.append(row);
+  }
+  const cells = row.cells;
+  const cell = (index: number) => cells.item(index) as HTMLTableCellElement;
+  return { state: cell(1), progress: cell(2), detail: cell(3) };
+}

@@ -1,0 +1,122 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import { PinType } from "../../gen/mentatlab/v1/common_pb.js";
+import { StreamState, type StreamInfo } from "../../gen/mentatlab/v1/stream_pb.js";
+import type { Api } from "./api.js";
+import { byId, el, enumWord, formatBytes, showError, showStatus } from "./dom.js";
+
+const maxRetries = 5;
+
+/**
+ * Streams of the workspace, kept live by WatchStreams, and one followed stream: text payloads are
+ * shown as they arrive; audio and video are played once the stream completes.
+ */
+export function initStreamsSection(api: () => Api): { start(signal: AbortSignal): void } {
+  let following: AbortController | undefined;
+  const followOne = (info: StreamInfo) => {
+    following?.abort();
+    following = new AbortController();
+    const signal = following.signal;
+    followStream(api(), info, signal).catch((err: unknown) => {
+      if (!signal.aborted) showError(err);
+    });
+  };
+  return {
+    start(signal) {
+      announcements(api(), signal, followOne).catch((err: unknown) => {
+        if (!signal.aborted) showError(err);
+      });
+    },
+  };
+}
+
+async function announcements(api: Api, signal: AbortSignal, follow: (info: StreamInfo) => void): Promise<void> {
+  const body = byId("streams-table", HTMLTableElement).tBodies[0] as HTMLTableSectionElement;
+  body.replaceChildren();
+  await retrying(signal, "stream list", async (progressed) => {
+    for await (const { stream } of api.stream.watchStreams({}, { signal })) {
+      progressed();
+      if (stream?.ref) upsertRow(body, stream, follow);
+    }
+  });
+}
+
+function upsertRow(body: HTMLTableSectionElement, info: StreamInfo, follow: (info: StreamInfo) => void): void {
+  const id = info.ref?.streamId ?? "";
+  const button = el("button", { type: "button", class: "secondary", "aria-label": `Follow stream ${id}` }, "Follow");
+  button.addEventListener("click", () => follow(info));
+  const producer = info.runId ? `${info.nodeId}.${info.pin} (run ${info.runId})` : info.owner;
+  const row = el(
+    "tr",
+    { "data-stream": id },
+    el("td", {}, el("code", {}, id)),
+    el("td", {}, enumWord(StreamState, info.state)),
+    el("td", {}, info.ref?.mimeType || enumWord(PinType, info.ref?.payloadType ?? 0)),
+    el("td", {}, producer),
+    el("td", {}, button),
+  );
+  const existing = Array.from(body.rows).find((r) => r.dataset.stream === id);
+  if (existing) existing.replaceWith(row);
+  else body.prepend(row);
+}
+
+async function followStream(api: Api, info: StreamInfo, signal: AbortSignal): Promise<void> {
+  const streamId = info.ref?.streamId ?? "";
+  const type = info.ref?.payloadType ?? PinType.UNSPECIFIED;
+  const isText = type === PinType.TEXT || type === PinType.JSON;
+  const textOut = byId("follow-text", HTMLPreElement);
+  const media = byId("follow-media", HTMLDivElement);
+  byId("follow-name", HTMLElement).textContent = streamId;
+  textOut.textContent = "";
+  media.replaceChildren();
+  const decoder = new TextDecoder();
+  // Browsers need the whole recording to play it from a Blob; it is the user's own stream, shown on demand.
+  const parts: Uint8Array<ArrayBuffer>[] = [];
+  let received = 0;
+  let last = 0n;
+  let ended = false;
+  await retrying(signal, `stream ${streamId}`, async (progressed) => {
+    for await (const event of api.stream.subscribe({ streamId, afterSeq: last }, { signal })) {
+      if (event.seq <= last) continue;
+      last = event.seq;
+      progressed();
+      const e = event.event;
+      if (e.case === "data") {
+        received += e.value.data.byteLength;
+        if (isText) textOut.textContent += decoder.decode(e.value.data, { stream: true });
+        else {
+          parts.push(new Uint8Array(e.value.data));
+          textOut.textContent = `${formatBytes(received)} received…`;
+        }
+      } else if (e.case === "error") {
+        throw new ConnectError(`stream failed: ${e.value.message}`, Code.Aborted);
+      } else if (e.case === "end") {
+        ended = true;
+      }
+    }
+  });
+  if (!ended) return;
+  if (!isText && parts.length > 0) {
+    const mime = info.ref?.mimeType || "application/octet-stream";
+    const url = URL.createObjectURL(new Blob(parts, { type: mime }));
+    const kind = mime.startsWith("video/") ? "video" : mime.startsWith("audio/") ? "audio" : undefined;
+    media.replaceChildren(
+      kind ? el(kind, { src: url, controls: "", "aria-label": `Recording of stream ${streamId}` }) : el("a", { href: url, download: `${streamId}.bin` }, "Download the payload"),
+    );
+  }
+  showStatus(`Stream ${streamId} ended after ${formatBytes(received)}.`);
+}
+
+/** Runs `step` again after a dropped connection; `step` resumes from what it already saw. */
+async function retrying(signal: AbortSignal, what: string, step: (progressed: () => void) => Promise<void>): Promise<void> {
+  let failures = 0;
+  for (;;) {
+    try {
+      return await step(() => (failures = 0));
+    } catch (err) {
+      const code = ConnectError.from(err).code;
+      if (signal.aborted || !(code === Code.Unavailable || code === Code.Unknown) || ++failures > maxRetries) throw err;
+      showStatus(`Connection to ${what} lost; resuming…`);
+      await new Promise((resolve) => setTimeout(resolve, 250 * 2 ** failures));
+    }
+  }
+}
