@@ -1,0 +1,168 @@
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { toJson } from "@bufbuild/protobuf";
+import sharp from "sharp";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { LogLevel, PinValueSchema, type MediaRef } from "../gen/mentatlab/v1/common_pb.js";
+import { loadSidecarConfig, type SidecarConfig } from "./config.js";
+import { downloadToFile } from "./download.js";
+import { createGatewayClients, createGatewayTransport, type GatewayClients } from "./gateway-clients.js";
+import { runAgentWithSidecar, startSidecar } from "./sidecar.js";
+import { createSidecarTransport } from "../sdk/sidecar-transport.js";
+import { SidecarService } from "../gen/mentatlab/v1/sidecar_pb.js";
+import { Code, createClient } from "@connectrpc/connect";
+import { startDataPlane, type DataPlane } from "./testing/data-plane.js";
+import { uploadFile } from "./upload.js";
+
+const repo = new URL("..", import.meta.url).pathname;
+const tsx = join(repo, "node_modules/.bin/tsx");
+const backoff = { initialMs: 20, maxMs: 200 };
+
+describe("runAgentWithSidecar against the real storage and stream services", () => {
+  let dir: string;
+  let plane: DataPlane;
+  let clients: GatewayClients;
+  let nodeCount = 0;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "sidecar-"));
+    plane = await startDataPlane(join(dir, "data"));
+    clients = createGatewayClients(createGatewayTransport(plane.url, plane.runToken("run-1", "client")));
+  });
+  afterAll(async () => {
+    await plane?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** A sidecar config for a fresh node of run-1, as an executor would pass it. */
+  function configFor(env: Record<string, string>): SidecarConfig {
+    const nodeId = `node${++nodeCount}`;
+    return loadSidecarConfig({
+      MENTATLAB_RUN_ID: "run-1",
+      MENTATLAB_NODE_ID: nodeId,
+      MENTATLAB_GATEWAY_URL: plane.url,
+      MENTATLAB_RUN_TOKEN: plane.runToken("run-1", nodeId),
+      MENTATLAB_SHARED_DIR: join(dir, nodeId),
+      ...env,
+    });
+  }
+
+  async function uploadPng(width: number, height: number): Promise<MediaRef> {
+    const path = join(dir, `in-${width}x${height}.png`);
+    await sharp({ create: { width, height, channels: 3, background: "#2080c0" } }).png().toFile(path);
+    return uploadFile(clients.storage, path, { attempts: 1, backoff });
+  }
+
+  it("runs an SDK agent: downloads its image, serves it the SidecarService, uploads and reports its output", async () => {
+    const input = await uploadPng(400, 200);
+    const config = configFor({
+      MENTATLAB_INPUTS_JSON: JSON.stringify({ image: toJson(PinValueSchema, { $typeName: "mentatlab.v1.PinValue", value: { case: "media", value: input } }) }),
+      MENTATLAB_PARAMS_JSON: '{"max_side": 64}',
+      MENTATLAB_OUTPUT_PINS_JSON: '{"thumbnail": "image"}',
+    });
+    const reportedBefore = plane.reported.length;
+    const outcome = await runAgentWithSidecar(config, [tsx, join(repo, "examples/agents/image-thumbnail/agent.ts")]);
+    expect(outcome.failure).toBeUndefined();
+    expect(outcome.exitCode).toBe(0);
+    const thumbnail = outcome.outputs.thumbnail?.value;
+    if (thumbnail?.case !== "media") throw new Error(`expected a MediaRef, got ${thumbnail?.case}`);
+    expect(thumbnail.value).toMatchObject({ mimeType: "image/png", workspace: "ws-test" });
+
+    const local = join(dir, "thumb-back.png");
+    await downloadToFile(clients.storage, thumbnail.value, local, { attempts: 1, backoff });
+    expect(await sharp(local).metadata()).toMatchObject({ format: "png", width: 64, height: 32 });
+
+    const events = plane.reported.slice(reportedBefore).map((event) => event.event);
+    expect(events.filter((event) => event.case === "progress").map((event) => event.value.percent)).toEqual([10, 90]);
+    const output = events.find((event) => event.case === "output");
+    expect(output?.case === "output" && output.value.pin).toBe("thumbnail");
+  });
+
+  it("runs a plain-contract agent: spec on stdin with local paths, result file uploaded", async () => {
+    const input = await uploadPng(10, 10);
+    const config = configFor({
+      MENTATLAB_INPUTS_JSON: JSON.stringify({
+        image: toJson(PinValueSchema, { $typeName: "mentatlab.v1.PinValue", value: { case: "media", value: input } }),
+        note: { text: "hello" },
+      }),
+      MENTATLAB_OUTPUT_PINS_JSON: '{"copy": "binary", "seen": "json"}',
+    });
+    const script = `
+      let raw = ""; process.stdin.on("data", (d) => (raw += d)).on("end", () => {
+        const { context } = JSON.parse(raw);
+        const fs = require("node:fs");
+        const out = require("node:path").join(context.work_dir, "copy.bin");
+        fs.copyFileSync(context.inputs.image.path, out);
+        console.log(JSON.stringify({ type: "progress", data: { percent: 50 } }));
+        console.log(JSON.stringify({ result: { copy: { path: out, mime_type: "image/png" }, seen: { note: context.inputs.note, sha: context.inputs.image.sha256, token: process.env.MENTATLAB_RUN_TOKEN ?? null } } }));
+      });`;
+    const outcome = await runAgentWithSidecar(config, [process.execPath, "-e", script]);
+    expect(outcome.failure).toBeUndefined();
+    const copy = outcome.outputs.copy?.value;
+    expect(copy?.case === "media" && copy.value.sha256).toBe(input.sha256);
+    const seen = outcome.outputs.seen?.value;
+    expect(seen?.case === "json" && toJson(PinValueSchema, outcome.outputs.seen!)).toEqual({ json: { note: "hello", sha: input.sha256, token: null } });
+  });
+
+  it("fails a crashed agent with its exit code and last stderr lines, keeping exit 3 transient", async () => {
+    const config = configFor({ MENTATLAB_STDERR_TAIL_LINES: "2" });
+    const reportedBefore = plane.reported.length;
+    const outcome = await runAgentWithSidecar(config, [process.execPath, "-e", 'console.error("loading"); console.error("model server refused"); console.error("giving up"); process.exit(3)']);
+    expect(outcome.exitCode).toBe(3);
+    expect(outcome.failure).toBe("agent exited with code 3; last stderr lines:\nmodel server refused\ngiving up");
+    const logged = plane.reported.slice(reportedBefore).find((event) => event.event.case === "log" && event.event.value.level === LogLevel.ERROR);
+    expect(logged?.event.case === "log" && logged.event.value.message).toBe(outcome.failure);
+  });
+
+  it("refuses a download whose bytes do not match the ref's sha256, keeping nothing", async () => {
+    const input = await uploadPng(12, 12);
+    const tampered = { ...input, sha256: "0".repeat(64) };
+    const config = configFor({
+      MENTATLAB_INPUTS_JSON: JSON.stringify({ image: toJson(PinValueSchema, { $typeName: "mentatlab.v1.PinValue", value: { case: "media", value: tampered } }) }),
+    });
+    const outcome = await runAgentWithSidecar(config, [process.execPath, "-e", "process.exit(0)"]);
+    expect(outcome.exitCode).toBe(1);
+    expect(outcome.failure).toMatch(/sidecar could not prepare the node: .*sha256 of downloaded .* is [0-9a-f]{64}, its ref says 0{64}/);
+    await expect(readFile(join(config.sharedDir, "inputs", "image.png"))).rejects.toThrow();
+  });
+
+  it("streams an SDK agent's output live: the TTS agent's WAV arrives in 8 KiB chunks, ending with stream_end", async () => {
+    const config = configFor({
+      MENTATLAB_INPUTS_JSON: JSON.stringify({ text: { text: "Streaming speech through the sidecar." } }),
+      MENTATLAB_OUTPUT_PINS_JSON: '{"audio": "stream", "speech": "audio"}',
+    });
+    const outcome = await runAgentWithSidecar(config, [tsx, join(repo, "examples/agents/tts/agent.ts")]);
+    expect(outcome.failure).toBeUndefined();
+    const audio = outcome.outputs.audio?.value;
+    const speech = outcome.outputs.speech?.value;
+    if (audio?.case !== "stream" || speech?.case !== "media") throw new Error("expected a stream and a stored WAV");
+    const chunks: Uint8Array[] = [];
+    let ended = false;
+    for await (const event of clients.stream.subscribe({ streamId: audio.value.streamId })) {
+      if (event.event.case === "data") chunks.push(event.event.value.data);
+      if (event.event.case === "end") ended = true;
+    }
+    expect(ended).toBe(true);
+    expect(chunks.length).toBeGreaterThan(2);
+    expect(chunks.slice(0, -1).every((chunk) => chunk.length === 8192)).toBe(true);
+    const streamed = Buffer.concat(chunks);
+    expect(streamed.toString("ascii", 0, 4)).toBe("RIFF");
+    // The stored file is the streamed bytes with the WAV sizes filled in.
+    expect(BigInt(streamed.length)).toBe(speech.value.sizeBytes);
+  });
+
+  it("serves the SidecarService only to callers with the pod token", async () => {
+    const config = configFor({ MENTATLAB_INPUTS_JSON: '{"note": {"text": "hi"}}' });
+    const sidecar = await startSidecar(config);
+    try {
+      const client = (token: string) => createClient(SidecarService, createSidecarTransport({ address: sidecar.address, token }));
+      const inputs = await client(sidecar.token).getInputs({});
+      expect(inputs.inputs.note?.value).toEqual({ case: "text", value: "hi" });
+      await expect(client("not-the-token").getInputs({})).rejects.toMatchObject({ code: Code.Unauthenticated });
+      await expect(client(config.runToken).getInputs({})).rejects.toMatchObject({ code: Code.Unauthenticated });
+    } finally {
+      await sidecar.close();
+    }
+  });
+});
