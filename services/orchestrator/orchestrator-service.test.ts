@@ -1,0 +1,255 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { LogLevel } from "../../gen/mentatlab/v1/common_pb.js";
+import { NodeState, RunState, ValidateFlowResponseSchema } from "../../gen/mentatlab/v1/orchestrator_pb.js";
+import { jsonOf } from "./pin-values.js";
+import { stateTrail, TestOrchestrator, testAgentManifest, text, watchAll } from "./testing.js";
+
+const textIn = "inputs: [{name: text, type: text, required: true}]";
+const manifests = [
+  testAgentManifest("org.test.echo", "echo.mjs", `${textIn}\noutputs: [{name: text, type: text}, {name: spec_seen, type: json}]`),
+  testAgentManifest("org.test.flaky", "flaky.mjs", `inputs: [{name: text, type: text}]\noutputs: [{name: text, type: text}]`),
+  testAgentManifest("org.test.sleep", "sleep.mjs", `inputs: [{name: text, type: text}]\noutputs: [{name: text, type: text}]`),
+  testAgentManifest("org.test.crash", "crash.mjs", `inputs: [{name: text, type: text}]\noutputs: [{name: text, type: text}]`),
+  testAgentManifest("org.test.envecho", "echo.mjs", `${textIn}\noutputs: [{name: text, type: text}, {name: spec_seen, type: json}]`, "env: {FROM_ENV: '1'}"),
+];
+
+let orch: TestOrchestrator;
+async function start(config: ConstructorParameters<typeof TestOrchestrator>[0] = {}) {
+  orch = new TestOrchestrator(config);
+  await orch.register(...manifests);
+  return orch.client();
+}
+afterEach(async () => {
+  await orch.close();
+});
+
+const flow = (nodes: string, edges = "[]") => ({ source: { case: "text" as const, value: `apiVersion: v1\nkind: Flow\nmeta: {id: t}\ngraph:\n  nodes: ${nodes}\n  edges: ${edges}` } });
+
+describe("running flows with plain-contract agents", () => {
+  it("runs a chain, passing values along edges, and reports every event gap-free", async () => {
+    const client = await start();
+    const { run } = await client.submitFlow({
+      source: flow(`[{id: a, agent: org.test.echo, params: {suffix: "-a"}}, {id: b, agent: org.test.envecho, params: {suffix: "-b"}}]`, `[{from: a.text, to: b.text}]`),
+      inputs: { "a.text": text("hi") },
+    });
+    const events = await watchAll(client, run?.runId ?? "");
+    expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => BigInt(i + 1)));
+    expect(stateTrail(events)).toEqual(["run PENDING", "run RUNNING", "a RUNNING 1", "a SUCCEEDED 1", "b RUNNING 1", "b SUCCEEDED 1", "run SUCCEEDED"]);
+    const agentEvents = events.filter((e) => e.nodeId === "a" && e.event.case === "agent").map((e) => (e.event.case === "agent" ? e.event.value.event.case : ""));
+    expect(agentEvents).toEqual(["log", "progress", "log", "metric", "output", "output"]);
+    const log = events.find((e) => e.event.case === "agent" && e.event.value.event.case === "log");
+    expect(log?.event.case === "agent" && log.event.value.correlationId).toBe("c-1");
+    const final = (await client.getRun({ runId: run?.runId ?? "" })).run;
+    expect(final?.state).toBe(RunState.SUCCEEDED);
+    expect(final?.outputs["b.text"]?.value).toEqual({ case: "text", value: "hi-a-b" });
+    const seen = final?.outputs["a.spec_seen"]?.value;
+    expect(seen?.case === "json" && jsonOf(seen.value)).toEqual({ agent_id: "org.test.echo", params: { suffix: "-a" } });
+    expect(final?.nodes.map((n) => [n.nodeId, n.progressPercent, n.agent])).toEqual([
+      ["a", 100, "org.test.echo@1.0.0"],
+      ["b", 100, "org.test.envecho@1.0.0"],
+    ]);
+    expect(final?.lastEventSeq).toBe(BigInt(events.length));
+  });
+
+  it("runs independent branches in parallel up to the concurrency bound", async () => {
+    const nodes = `[{id: a, agent: org.test.sleep, params: {ms: 400}}, {id: b, agent: org.test.sleep, params: {ms: 400}}, {id: c, agent: org.test.echo}]`;
+    const edges = `[{from: a.text, to: c.text}]`;
+    const parallel = await start({ config: { maxConcurrentNodes: 2 } });
+    const p = (await parallel.submitFlow({ source: flow(nodes, edges) })).run?.runId ?? "";
+    const trail = stateTrail(await watchAll(parallel, p));
+    // Both sleepers start before either finishes; c waits for a.
+    expect(trail.indexOf("b RUNNING 1")).toBeLessThan(trail.indexOf("a SUCCEEDED 1"));
+    expect(trail.indexOf("c RUNNING 1")).toBeGreaterThan(trail.indexOf("a SUCCEEDED 1"));
+    await orch.close();
+
+    const serial = await start({ config: { maxConcurrentNodes: 1 } });
+    const s = (await serial.submitFlow({ source: flow(nodes, edges) })).run?.runId ?? "";
+    const serialTrail = stateTrail(await watchAll(serial, s)).filter((line) => !line.startsWith("run"));
+    expect(serialTrail).toEqual(["a RUNNING 1", "a SUCCEEDED 1", "b RUNNING 1", "b SUCCEEDED 1", "c RUNNING 1", "c SUCCEEDED 1"]);
+  });
+
+  it("retries transient failures (exit code 3) with backoff, then gives up after max_attempts", async () => {
+    const client = await start();
+    const retry = (max: number) => `{max_attempts: ${max}, backoff: linear, initial_delay: 50ms}`;
+    const ok = (await client.submitFlow({ source: flow(`[{id: f, agent: org.test.flaky, params: {succeed_on: 3}, retry: ${retry(3)}}]`), inputs: { "f.text": text("x") } })).run?.runId ?? "";
+    const okEvents = await watchAll(client, ok);
+    expect(stateTrail(okEvents)).toEqual(["run PENDING", "run RUNNING", "f RUNNING 1", "f RETRYING 1", "f RUNNING 2", "f RETRYING 2", "f RUNNING 3", "f SUCCEEDED 3", "run SUCCEEDED"]);
+    const retrying = okEvents.find((e) => e.event.case === "nodeState" && e.event.value.state === NodeState.RETRYING);
+    expect(retrying?.event.case === "nodeState" && retrying.event.value.reason).toBe("agent exited with code 3: busy on attempt 1; retrying in 0.05 s");
+    expect((await client.getRun({ runId: ok })).run?.outputs["f.text"]?.value.value).toBe("ok on attempt 3: x");
+
+    const bad = (await client.submitFlow({ source: flow(`[{id: f, agent: org.test.flaky, params: {succeed_on: 3}, retry: ${retry(2)}}]`) })).run?.runId ?? "";
+    await watchAll(client, bad);
+    const failed = (await client.getRun({ runId: bad })).run;
+    expect(failed?.state).toBe(RunState.FAILED);
+    expect(failed?.error).toBe('node "f" failed: agent exited with code 3: busy on attempt 2');
+  });
+
+  it("fails a crashed node, skips its downstream, keeps independent branches, and fails the run with the reason", async () => {
+    const client = await start();
+    const runId =
+      (
+        await client.submitFlow({
+          source: flow(`[{id: boom, agent: org.test.crash, retry: {max_attempts: 3}}, {id: after, agent: org.test.echo}, {id: later, agent: org.test.echo}, {id: solo, agent: org.test.echo}]`, `[{from: boom.text, to: after.text}, {from: after.text, to: later.text}]`),
+          inputs: { "solo.text": text("s") },
+        })
+      ).run?.runId ?? "";
+    const events = await watchAll(client, runId);
+    const run = (await client.getRun({ runId })).run;
+    expect(run?.state).toBe(RunState.FAILED);
+    expect(run?.error).toBe('node "boom" failed: agent exited with code 1: ValueError: model file missing');
+    expect(run?.nodes.map((n) => [n.nodeId, NodeState[n.state], n.attempt])).toEqual([
+      ["boom", "FAILED", 1],
+      ["after", "SKIPPED", 0],
+      ["later", "SKIPPED", 0],
+      ["solo", "SUCCEEDED", 1],
+    ]);
+    expect(run?.nodes.find((n) => n.nodeId === "later")?.error).toBe('upstream node "after" did not run');
+    const stderr = events.find((e) => e.event.case === "agent" && e.event.value.event.case === "log" && e.event.value.event.value.level === LogLevel.ERROR);
+    expect(stderr?.event.case === "agent" && stderr.event.value.event.case === "log" && stderr.event.value.event.value.message).toContain("Traceback");
+  });
+
+  it("times an attempt out and kills the agent", async () => {
+    const client = await start();
+    const runId = (await client.submitFlow({ source: flow(`[{id: s, agent: org.test.sleep, params: {ms: 20000}, timeout: 300ms}]`) })).run?.runId ?? "";
+    const events = await watchAll(client, runId);
+    const run = (await client.getRun({ runId })).run;
+    expect(run?.error).toBe('node "s" failed: timed out after 0.3 s');
+    const pid = pidFrom(events);
+    await expectDead(pid);
+  });
+
+  it("caps a non-Node agent's memory at its resolved resources", async () => {
+    const client = await start();
+    await orch.register(`id: org.test.hog\nversion: 1.0.0\ncommand: [python3, -c, "x = bytearray(512 * 1024 * 1024); print('{\\"result\\": {}}')"]\nresources: {memory: 128Mi}`);
+    const runId = (await client.submitFlow({ source: flow(`[{id: h, agent: org.test.hog}]`) })).run?.runId ?? "";
+    await watchAll(client, runId);
+    const run = (await client.getRun({ runId })).run;
+    expect(run?.state).toBe(RunState.FAILED);
+    expect(run?.error).toContain("MemoryError");
+  });
+});
+
+describe("cancelling", () => {
+  it("stops running agents, cancels pending nodes, and every watcher sees it within a second", async () => {
+    const client = await start();
+    const runId = (await client.submitFlow({ source: flow(`[{id: s, agent: org.test.sleep, params: {ms: 20000}}, {id: next, agent: org.test.echo}]`, `[{from: s.text, to: next.text}]`) })).run?.runId ?? "";
+    const watchers = [watchAll(client, runId), watchAll(orch.client({ user: "bob" }), runId)];
+    const seen: number[] = [];
+    for (;;) {
+      const run = (await client.getRun({ runId })).run;
+      if (run?.nodes[0]?.state === NodeState.RUNNING && run.lastEventSeq >= 4n) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const started = Date.now();
+    const { run } = await client.cancelRun({ runId, reason: "changed my mind" });
+    expect(run?.state).toBe(RunState.CANCELLED);
+    for (const events of await Promise.all(watchers.map((w) => w.then((e) => (seen.push(Date.now() - started), e))))) {
+      expect(stateTrail(events).slice(-3)).toEqual(["s CANCELLED 1", "next CANCELLED 0", "run CANCELLED"]);
+      await expectDead(pidFrom(events));
+    }
+    expect(Math.max(...seen)).toBeLessThan(1000);
+    expect(run?.error).toBe("changed my mind");
+    expect((await client.cancelRun({ runId })).run?.state).toBe(RunState.CANCELLED);
+  });
+});
+
+describe("runs API", () => {
+  it("resumes a watch after any sequence number", async () => {
+    const client = await start();
+    const runId = (await client.submitFlow({ source: flow(`[{id: a, agent: org.test.echo}]`), inputs: { "a.text": text("x") } })).run?.runId ?? "";
+    const all = await watchAll(client, runId);
+    const tail = await watchAll(client, runId, 3n);
+    expect(tail.map((e) => e.seq)).toEqual(all.slice(3).map((e) => e.seq));
+    expect(await watchAll(client, runId, BigInt(all.length))).toEqual([]);
+    await expect(watchAll(client, runId, BigInt(all.length + 5))).rejects.toMatchObject({ code: Code.OutOfRange });
+  });
+
+  it("answers a repeated request_id with the same run and starts it once", async () => {
+    const client = await start();
+    const req = { source: flow(`[{id: a, agent: org.test.echo}]`), inputs: { "a.text": text("x") }, requestId: "req-42" };
+    const [first, second] = await Promise.all([client.submitFlow(req), client.submitFlow(req)]);
+    expect(second.run?.runId).toBe(first.run?.runId);
+    const events = await watchAll(client, first.run?.runId ?? "");
+    expect(stateTrail(events).filter((l) => l.startsWith("a RUNNING"))).toEqual(["a RUNNING 1"]);
+  });
+
+  it("rejects an invalid flow with every violation before anything runs or is stored", async () => {
+    const client = await start();
+    const err = ConnectError.from(
+      await client.submitFlow({ source: flow(`[{id: a, agent: org.test.nope}, {id: b, agent: org.test.echo}]`, `[{from: b.text, to: b.text}]`) }).catch((e: unknown) => e),
+    );
+    expect(err.code).toBe(Code.InvalidArgument);
+    const rules = err.findDetails(ValidateFlowResponseSchema)[0]?.violations.map((v) => v.rule).sort();
+    expect(rules).toEqual(["flow.acyclic", "node.agent_known"]);
+    expect(err.message).toContain("node.agent_known");
+    expect((await client.listRuns({})).runs).toEqual([]);
+    const validated = await client.validateFlow({ source: flow(`[{id: b, agent: org.test.echo}, {id: a, agent: org.test.echo}]`, `[{from: b.text, to: a.text}]`), inputs: { "b.text": text("x") } });
+    expect([validated.valid, validated.topologicalOrder]).toEqual([true, ["b", "a"]]);
+  });
+
+  it("lists runs newest first, by state, page by page, only in the caller's workspace", async () => {
+    const client = await start();
+    const ids: string[] = [];
+    for (const value of ["1", "2", "3"]) {
+      const runId = (await client.submitFlow({ source: flow(`[{id: a, agent: org.test.echo}]`), inputs: { "a.text": text(value) } })).run?.runId ?? "";
+      await watchAll(client, runId);
+      ids.push(runId);
+    }
+    const failing = (await client.submitFlow({ source: flow(`[{id: a, agent: org.test.crash}]`) })).run?.runId ?? "";
+    await watchAll(client, failing);
+    const page1 = await client.listRuns({ pageSize: 2 });
+    expect(page1.runs.map((r) => r.runId)).toEqual([failing, ids[2]]);
+    expect(page1.runs[0]?.flow).toBeUndefined();
+    const page2 = await client.listRuns({ pageSize: 2, pageToken: page1.nextPageToken });
+    expect(page2.runs.map((r) => r.runId)).toEqual([ids[1], ids[0]]);
+    expect(page2.nextPageToken).toBe("");
+    expect((await client.listRuns({ states: [RunState.FAILED] })).runs.map((r) => r.runId)).toEqual([failing]);
+
+    const stranger = orch.client({ workspace: "ws-other", user: "mallory" });
+    expect((await stranger.listRuns({})).runs).toEqual([]);
+    for (const call of [() => stranger.getRun({ runId: failing }), () => stranger.cancelRun({ runId: failing }), () => watchAll(stranger, failing)]) {
+      await expect(call()).rejects.toMatchObject({ code: Code.NotFound });
+    }
+  });
+
+  it("accepts sidecar reports only from the node attempt's run token", async () => {
+    const client = await start();
+    const runId = (await client.submitFlow({ source: flow(`[{id: s, agent: org.test.sleep, params: {ms: 20000}}]`) })).run?.runId ?? "";
+    while ((await client.getRun({ runId })).run?.nodes[0]?.state !== NodeState.RUNNING) await new Promise((r) => setTimeout(r, 20));
+    const progress = { $typeName: "mentatlab.v1.AgentEvent" as const, correlationId: "", event: { case: "progress" as const, value: { $typeName: "mentatlab.v1.ProgressEvent" as const, percent: 42, message: "sidecar", etaSeconds: 0 } } };
+    const request = { runId, nodeId: "s", attempt: 1, events: [progress] };
+    await expect(client.reportNodeEvents(request)).rejects.toMatchObject({ code: Code.PermissionDenied });
+    await expect(orch.client({ run: { runId, nodeId: "s", attempt: 2 } }).reportNodeEvents(request)).rejects.toMatchObject({ code: Code.PermissionDenied });
+    await expect(orch.client({ workspace: "ws-other", run: { runId, nodeId: "s", attempt: 1 } }).reportNodeEvents(request)).rejects.toMatchObject({ code: Code.NotFound });
+    const sidecar = orch.client({ run: { runId, nodeId: "s", attempt: 1 } });
+    expect((await sidecar.reportNodeEvents(request)).cancelled).toBe(false);
+    expect((await client.getRun({ runId })).run?.nodes[0]?.progressPercent).toBe(42);
+    await client.cancelRun({ runId });
+    expect((await sidecar.reportNodeEvents(request)).cancelled).toBe(true);
+  });
+});
+
+function pidFrom(events: readonly import("../../gen/mentatlab/v1/orchestrator_pb.js").RunEvent[]): number {
+  for (const e of events) {
+    if (e.event.case === "agent" && e.event.value.event.case === "log") {
+      const match = /sleeping, pid (\d+)/.exec(e.event.value.event.value.message);
+      if (match) return Number(match[1]);
+    }
+  }
+  throw new Error("the sleep agent never logged its pid");
+}
+
+async function expectDead(pid: number): Promise<void> {
+  const deadline = Date.now() + 3000;
+  for (;;) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return;
+    }
+    if (Date.now() > deadline) throw new Error(`agent ${pid} is still alive`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

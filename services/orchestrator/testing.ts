@@ -1,0 +1,115 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { create } from "@bufbuild/protobuf";
+import type { Client } from "@connectrpc/connect";
+import { type PinValue, PinValueSchema } from "../../gen/mentatlab/v1/common_pb.js";
+import { OrchestratorService, type RunEvent } from "../../gen/mentatlab/v1/orchestrator_pb.js";
+import { AgentRegistryService } from "../../gen/mentatlab/v1/registry_pb.js";
+import type { Principal } from "../shared/principal.js";
+import { RunTokenSigner } from "../shared/run-token.js";
+import { inMemoryClient, testPrincipal } from "../../test/support/in-memory.js";
+import { AgentCatalog } from "../registry/agent-catalog.js";
+import { MemoryAgentStore } from "../registry/memory-agent-store.js";
+import { createRegistryService } from "../registry/registry-service.js";
+import { type OrchestratorConfig, orchestratorConfigFromEnv } from "./config.js";
+import type { Executor } from "./executor.js";
+import { LocalExecutor } from "./local-executor.js";
+import type { MediaStore } from "./media-store.js";
+import { MemoryRunStore } from "./memory-run-store.js";
+import { createOrchestratorService } from "./orchestrator-service.js";
+import { RunEngine } from "./run-engine.js";
+import type { RunStore } from "./run-store.js";
+import type { StreamOpener } from "./stream-opener.js";
+
+/** Absolute path of a test agent under test/agents/. */
+export function testAgentPath(name: string): string {
+  return resolve(import.meta.dirname, "../../test/agents", name);
+}
+
+/** A plain-contract test agent's manifest as YAML: `node test/agents/<script>`. */
+export function testAgentManifest(id: string, script: string, pins: string, extra = ""): string {
+  return `id: ${id}\nversion: 1.0.0\nruntime: node\ncommand: [${JSON.stringify(process.execPath)}, ${JSON.stringify(testAgentPath(script))}]\n${pins}\n${extra}`;
+}
+
+export interface TestOrchestratorOptions {
+  readonly config?: Partial<OrchestratorConfig>;
+  readonly executor?: Executor;
+  readonly store?: RunStore;
+  readonly media?: MediaStore;
+  readonly streams?: StreamOpener;
+}
+
+/** A whole orchestrator over in-memory stores and real child processes, with clients for any principal. */
+export class TestOrchestrator {
+  readonly dataDir = mkdtempSync(join(tmpdir(), "orch-"));
+  readonly config: OrchestratorConfig;
+  readonly store: RunStore;
+  readonly engine: RunEngine;
+  readonly runTokens = new RunTokenSigner("test-secret-0123456789");
+  private readonly registryImpl;
+  private readonly orchestratorImpl;
+
+  constructor(options: TestOrchestratorOptions = {}) {
+    this.config = { ...orchestratorConfigFromEnv({}, this.dataDir), registryFile: undefined, killGraceMs: 500, ...options.config };
+    this.store = options.store ?? new MemoryRunStore();
+    const agents = new MemoryAgentStore();
+    const catalog = new AgentCatalog(agents);
+    this.engine = new RunEngine({
+      store: this.store,
+      catalog,
+      executor: options.executor ?? new LocalExecutor({ killGraceMs: this.config.killGraceMs, memoryLimits: true, baseEnv: { PATH: process.env.PATH }, media: options.media }),
+      streams: options.streams,
+      media: options.media,
+      runTokens: this.runTokens,
+      config: this.config,
+      recover: false,
+    });
+    this.registryImpl = createRegistryService(agents);
+    this.orchestratorImpl = createOrchestratorService({ store: this.store, catalog, engine: this.engine });
+  }
+
+  client(principal: Partial<Principal> = {}): Client<typeof OrchestratorService> {
+    return inMemoryClient(OrchestratorService, (router) => router.service(OrchestratorService, this.orchestratorImpl), testPrincipal(principal));
+  }
+
+  registry(): Client<typeof AgentRegistryService> {
+    return inMemoryClient(AgentRegistryService, (router) => router.service(AgentRegistryService, this.registryImpl), testPrincipal());
+  }
+
+  async register(...manifests: string[]): Promise<void> {
+    const registry = this.registry();
+    for (const text of manifests) await registry.registerAgent({ source: { source: { case: "text", value: text } } });
+  }
+
+  async close(): Promise<void> {
+    await this.engine.close();
+    await this.store.close();
+    rmSync(this.dataDir, { recursive: true, force: true });
+  }
+}
+
+export function text(value: string): PinValue {
+  return create(PinValueSchema, { value: { case: "text", value } });
+}
+
+/** Every event of a run until its final one. */
+export async function watchAll(client: Client<typeof OrchestratorService>, runId: string, afterSeq = 0n): Promise<RunEvent[]> {
+  const events: RunEvent[] = [];
+  for await (const event of client.watchRun({ runId, afterSeq })) events.push(event);
+  return events;
+}
+
+/** One line per state change, e.g. `a RUNNING 1` or `run SUCCEEDED`, for asserting on order. */
+export function stateTrail(events: readonly RunEvent[]): string[] {
+  return events.flatMap((e) => {
+    if (e.event.case === "nodeState") return [`${e.nodeId} ${nodeStateName(e.event.value.state)} ${e.event.value.attempt}`];
+    if (e.event.case === "runState") return [`run ${runStateName(e.event.value.state)}`];
+    return [];
+  });
+}
+
+const nodeStates = ["UNSPECIFIED", "PENDING", "RUNNING", "RETRYING", "SUCCEEDED", "FAILED", "CANCELLED", "SKIPPED"];
+const runStates = ["UNSPECIFIED", "PENDING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED"];
+export const nodeStateName = (state: number): string => nodeStates[state] ?? String(state);
+export const runStateName = (state: number): string => runStates[state] ?? String(state);
