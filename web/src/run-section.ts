@@ -62,21 +62,21 @@ function show(event: RunEvent): void {
       const state = byId("run-state", HTMLElement);
       state.textContent = enumWord(RunState, e.value.state) + (e.value.reason ? ` (${e.value.reason})` : "");
       state.className = `state-${enumWord(RunState, e.value.state)}`;
-      text = `run ${enumWord(RunState, e.value.state)}${e.value.reason ? `: ${e.value.reason}` : ""}`;
+      text = `${enumWord(RunState, e.value.state)}${e.value.reason ? `: ${e.value.reason}` : ""}`;
       if (finalStates.has(e.value.state)) showStatus(`Run ${event.runId} ${enumWord(RunState, e.value.state)}.`);
       break;
     }
     case "nodeState":
       nodeRow(event.nodeId).state.textContent = enumWord(NodeState, e.value.state);
       if (e.value.reason) nodeRow(event.nodeId).detail.textContent = e.value.reason;
+      if (e.value.state === NodeState.SUCCEEDED) showProgress(event.nodeId, 100);
       text = `${enumWord(NodeState, e.value.state)} (attempt ${e.value.attempt})${e.value.reason ? `: ${e.value.reason}` : ""}`;
       break;
     case "agent": {
       const a = e.value.event;
       if (a.case === "heartbeat") return;
       if (a.case === "progress") {
-        const progress = el("progress", { max: "100", value: String(a.value.percent), "aria-label": `Progress of ${event.nodeId}` });
-        nodeRow(event.nodeId).progress.replaceChildren(progress, ` ${a.value.percent.toFixed(0)}%`);
+        showProgress(event.nodeId, a.value.percent);
         text = `progress ${a.value.percent.toFixed(0)}% ${a.value.message}`;
       } else if (a.case === "log") text = `log: ${a.value.message}`;
       else if (a.case === "output") {
@@ -90,6 +90,11 @@ function show(event: RunEvent): void {
       return;
   }
   byId("run-events", HTMLOListElement).append(el("li", {}, `${event.nodeId || "run"}: ${text}`));
+}
+
+function showProgress(nodeId: string, percent: number): void {
+  const bar = el("progress", { max: "100", value: String(percent), "aria-label": `Progress of ${nodeId}` });
+  nodeRow(nodeId).progress.replaceChildren(bar, ` ${percent.toFixed(0)}%`);
 }
 
 function describeValue(value: PinValue | undefined): string {

@@ -1,0 +1,131 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { createClient, type Interceptor } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { chromium, type Browser, type Page } from "playwright-core";
+import sharp from "sharp";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { PinType } from "../gen/mentatlab/v1/common_pb.js";
+import { AgentRegistryService } from "../gen/mentatlab/v1/registry_pb.js";
+import { StreamService } from "../gen/mentatlab/v1/stream_pb.js";
+import { startEmbedded, type EmbeddedMesh } from "../services/mesh/embedded.js";
+import { requireTool } from "../test/harness/index.js";
+import { buildWeb } from "./build.js";
+
+const chromiumPath = "/usr/bin/chromium";
+const shoutAgentDir = fileURLToPath(new URL("../services/cli/ctl/testdata", import.meta.url));
+const uploadScreenshot = "/tmp/mentatlab-web-upload.png";
+const screenshot = "/tmp/mentatlab-web.png";
+
+let work: string;
+let mesh: EmbeddedMesh;
+let browser: Browser;
+let page: Page;
+
+beforeAll(async () => {
+  const executablePath = requireTool(chromiumPath, "install it with `apt-get install -y chromium`");
+  work = mkdtempSync(join(tmpdir(), "mentatlab-web-"));
+  const dist = await buildWeb(join(work, "dist"));
+  mesh = await startEmbedded({
+    port: 0,
+    dataDir: join(work, "data"),
+    // The embedded mesh does not yet hand its generated presign secret to storage (reported to the lead).
+    env: { MENTATLAB_WEB_DIR: dist, MENTATLAB_PRESIGN_SECRET: "web-ui-test-presign-secret" },
+  });
+  browser = await chromium.launch({
+    executablePath,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+  page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await mesh?.close();
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+function clients() {
+  const bearer: Interceptor = (next) => (req) => {
+    req.header.set("authorization", `Bearer ${mesh.adminKey}`);
+    return next(req);
+  };
+  const transport = createConnectTransport({ baseUrl: mesh.url, httpVersion: "1.1", interceptors: [bearer] });
+  return { registry: createClient(AgentRegistryService, transport), stream: createClient(StreamService, transport) };
+}
+
+async function registerShoutAgent(): Promise<void> {
+  const manifest = [
+    "id: org.mentatlab.test.shout",
+    "version: 1.0.0",
+    "description: upper-cases its input",
+    `command: [${JSON.stringify(process.execPath)}, shout-agent.mjs]`,
+    `working_dir: ${JSON.stringify(shoutAgentDir)}`,
+    "inputs: [{ name: text, type: text, required: true }]",
+    "outputs: [{ name: text, type: text }]",
+  ].join("\n");
+  await clients().registry.registerAgent({ source: { source: { case: "text", value: manifest } } });
+}
+
+describe("web UI in a real browser", () => {
+  it("refuses a wrong key and keeps the app hidden", async () => {
+    await page.goto(mesh.url);
+    await page.getByLabel("API key").fill("mlk_wrong_key_0000000000");
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await expect.poll(() => page.locator("#status").textContent()).toMatch(/Could not sign in: Unauthenticated/);
+    expect(await page.locator("#app").isHidden()).toBe(true);
+  });
+
+  it("signs in with a pasted key, lists agents, uploads a PNG and shows its preview", async () => {
+    await registerShoutAgent();
+    await page.goto(mesh.url);
+    await page.getByLabel("API key").fill(mesh.adminKey ?? "");
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.locator("#app").waitFor({ state: "visible" });
+    await expect.poll(() => page.locator("#agents-table tbody").textContent()).toContain("org.mentatlab.test.shout");
+
+    const png = join(work, "swatch.png");
+    await sharp({ create: { width: 160, height: 90, channels: 3, background: { r: 52, g: 81, b: 178 } } }).png().toFile(png);
+    await page.locator("#upload-file").setInputFiles(png);
+    await page.getByRole("button", { name: "Upload" }).click();
+    const preview = page.locator("#media-preview img");
+    await preview.waitFor({ state: "attached" });
+    await expect.poll(() => preview.evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth), { timeout: 10_000 }).toBe(160);
+    expect(await page.locator("#media-ref").textContent()).toContain("image/png");
+    expect(await page.locator("#media-ref").textContent()).toContain("160 × 90");
+    await page.screenshot({ path: uploadScreenshot, fullPage: true });
+  });
+
+  it("keeps the key across a reload, runs a pasted flow and watches it succeed", async () => {
+    await page.reload();
+    await page.locator("#app").waitFor({ state: "visible" });
+    await page.getByLabel("Flow (YAML or JSON)").fill(
+      ["apiVersion: v1", "kind: Flow", "meta: { id: shout, name: Shout }", "graph:", "  nodes:", "    - id: shout", "      agent: org.mentatlab.test.shout"].join("\n"),
+    );
+    await page.locator("#flow-inputs").fill("shout.text=hello from the browser");
+    await page.getByRole("button", { name: "Submit and watch" }).click();
+    await expect.poll(() => page.locator("#run-state").textContent(), { timeout: 15_000 }).toBe("succeeded");
+    expect(await page.locator("#run-events").textContent()).toContain('output text = "HELLO FROM THE BROWSER!"');
+    expect(await page.locator("#run-events").textContent()).toContain("shout: progress 50% halfway");
+    expect(await page.locator("#run-events").textContent()).toContain("run: succeeded");
+    expect(await page.locator("#run-nodes").textContent()).toContain("100%");
+  });
+
+  it("announces a stream live and follows its text", async () => {
+    const { stream } = clients();
+    const { stream: info } = await stream.initStream({ payloadType: PinType.TEXT, mimeType: "text/plain" });
+    const streamId = info?.ref?.streamId ?? "";
+    const row = page.locator(`#streams-table tr[data-stream="${streamId}"]`);
+    await row.waitFor({ state: "visible" });
+    await row.getByRole("button", { name: `Follow stream ${streamId}` }).click();
+    const text = new TextEncoder();
+    await stream.publishBatch({ streamId, payloads: [{ data: text.encode("tokens "), clientSeq: 1n }, { data: text.encode("arrive live"), clientSeq: 2n }] });
+    await expect.poll(() => page.locator("#follow-text").textContent()).toBe("tokens arrive live");
+    await stream.closeStream({ streamId });
+    await expect.poll(() => page.locator("#status").textContent()).toMatch(new RegExp(`Stream ${streamId} ended`));
+
+    await page.screenshot({ path: screenshot, fullPage: true });
+  });
+});
