@@ -66,11 +66,12 @@ const pinTypesByName: Readonly<Record<string, PinType>> = {
 export function loadSidecarConfig(env: Env): SidecarConfig {
   const runId = required(env, "MENTATLAB_RUN_ID");
   const nodeId = required(env, "MENTATLAB_NODE_ID");
-  const sharedDir = env.MENTATLAB_SHARED_DIR || join(tmpdir(), `mentatlab-${runId}-${nodeId}`);
+  const attempt = integer(env, "MENTATLAB_ATTEMPT", 1, 1);
+  const sharedDir = env.MENTATLAB_SHARED_DIR || join(tmpdir(), `mentatlab-${runId}-${nodeId}-${attempt}`);
   return {
     runId,
     nodeId,
-    attempt: integer(env, "MENTATLAB_ATTEMPT", 1, 1),
+    attempt,
     workspace: env.MENTATLAB_WORKSPACE ?? "",
     agentId: env.MENTATLAB_AGENT_ID ?? "",
     agentVersion: env.MENTATLAB_AGENT_VERSION ?? "",

@@ -7,3 +7,4 @@ export { uploadFile, sha256OfFile } from "./upload.js";
 export { runPlainAgent, transientExitCode, type PlainAgentExit } from "./plain-agent.js";
 export { sidecarEnv, type SidecarTask } from "./task-env.js";
 export { SidecarExecutor, type SidecarExecutorOptions } from "./sidecar-executor.js";
+export { parsePlainInvocation, plainResult, withPlainInvocation, type PlainInvocation } from "./plain-invocation.js";
