@@ -98,7 +98,11 @@ export class LocalExecutor implements Executor {
         yield { kind: "failed", reason: "the result must be an object keyed by output pin name", transient: false };
         return;
       }
-      for (const [pin, raw] of Object.entries(result ?? {})) rawOutputs.set(pin, raw);
+      for (const [pin, raw] of Object.entries(result ?? {})) {
+        // Original agents often return extra keys; they are reported, not fatal.
+        if (task.agent.outputs.some((p) => p.name === pin)) rawOutputs.set(pin, raw);
+        else yield { kind: "agent", event: logEvent(LogLevel.WARN, `result key "${pin}" is not an output pin of ${task.agent.id}; ignored`) };
+      }
       yield await this.collectOutputs(task, rawOutputs);
     } finally {
       signal.removeEventListener("abort", stop);
@@ -152,7 +156,7 @@ export class LocalExecutor implements Executor {
     for (const [name, value] of raw) {
       const pin = task.agent.outputs.find((p) => p.name === name);
       if (!pin) {
-        problems.push(`"${name}" is not an output pin of ${task.agent.id} (outputs: ${task.agent.outputs.map((p) => p.name).join(", ") || "none"})`);
+        problems.push(`output event for "${name}", which is not an output pin of ${task.agent.id} (outputs: ${task.agent.outputs.map((p) => p.name).join(", ") || "none"})`);
         continue;
       }
       const out = outputFromPlain(pin, value as Parameters<typeof outputFromPlain>[1]);
