@@ -6,8 +6,11 @@ import { fileURLToPath } from "node:url";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { PinType } from "../../../gen/mentatlab/v1/common_pb.js";
 import { StorageService } from "../../../gen/mentatlab/v1/storage_pb.js";
+import { StreamService } from "../../../gen/mentatlab/v1/stream_pb.js";
 import { startEmbedded, type EmbeddedMesh } from "../../mesh/embedded.js";
+import { startCuttingProxy, type CuttingProxy } from "./cutting-proxy.js";
 import { main } from "./main.js";
 import { CapturedIo } from "./test-io.js";
 
@@ -34,6 +37,15 @@ async function ctl(args: string[], env: Record<string, string> = {}) {
   return { code, stdout: io.stdoutText, stdoutBytes: io.stdoutBytes, stderr: io.stderrText };
 }
 
+function adminClient<S extends typeof StorageService | typeof StreamService>(service: S) {
+  const transport = createConnectTransport({
+    baseUrl: mesh.url,
+    httpVersion: "1.1",
+    interceptors: [(next) => (req) => (req.header.set("authorization", `Bearer ${mesh.adminKey}`), next(req))],
+  });
+  return createClient(service, transport);
+}
+
 function randomFile(name: string, bytes: number): { path: string; sha256: string } {
   const path = join(work, name);
   const data = randomBytes(bytes);
@@ -43,6 +55,28 @@ function randomFile(name: string, bytes: number): { path: string; sha256: string
 
 function uploadedRef(stdout: string): { id: string; sha256: string; sizeBytes: string } {
   return (JSON.parse(stdout) as { ref: { id: string; sha256: string; sizeBytes: string } }).ref;
+}
+
+/** Writes the manifest of the test agent (testdata/shout-agent.mjs), runnable from any cwd. */
+function manifest(): string {
+  const path = join(work, "shout.yaml");
+  writeFileSync(
+    path,
+    [
+      "id: org.mentatlab.test.shout",
+      "version: 1.0.0",
+      "description: upper-cases its input",
+      "runtime: node",
+      `command: [${JSON.stringify(process.execPath)}, shout-agent.mjs]`,
+      `working_dir: ${JSON.stringify(testdata)}`,
+      "capabilities: [progress]",
+      "inputs:",
+      "  - { name: text, type: text, required: true }",
+      "outputs:",
+      "  - { name: text, type: text }",
+    ].join("\n"),
+  );
+  return path;
 }
 
 describe("mentatctl media commands", () => {
@@ -102,14 +136,7 @@ describe("mentatctl media commands", () => {
 
   it("continues an interrupted resumable upload from what the server committed", async () => {
     const file = randomFile("interrupted.bin", 3 * 1024 * 1024);
-    const storage = createClient(
-      StorageService,
-      createConnectTransport({
-        baseUrl: mesh.url,
-        httpVersion: "1.1",
-        interceptors: [(next) => (req) => (req.header.set("authorization", `Bearer ${mesh.adminKey}`), next(req))],
-      }),
-    );
+    const storage = adminClient(StorageService);
     const { uploadId } = await storage.createUpload({ header: { filename: "interrupted.bin", sizeBytes: BigInt(3 * 1024 * 1024) } });
     await storage.uploadChunk({ uploadId, offset: 0n, data: readFileSync(file.path).subarray(0, 1024 * 1024) });
 
@@ -148,26 +175,6 @@ describe("mentatctl errors", () => {
 });
 
 describe("mentatctl agents and runs", () => {
-  const manifest = () => {
-    const path = join(work, "shout.yaml");
-    writeFileSync(
-      path,
-      [
-        "id: org.mentatlab.test.shout",
-        "version: 1.0.0",
-        "description: upper-cases its input",
-        "runtime: node",
-        `command: [${JSON.stringify(process.execPath)}, shout-agent.mjs]`,
-        `working_dir: ${JSON.stringify(testdata)}`,
-        "capabilities: [progress]",
-        "inputs:",
-        "  - { name: text, type: text, required: true }",
-        "outputs:",
-        "  - { name: text, type: text }",
-      ].join("\n"),
-    );
-    return path;
-  };
 
   it("prints every violation of a bad manifest with its field path and exits 1", async () => {
     const result = await ctl(["agents", "validate", join(testdata, "bad-manifest.yaml")]);
@@ -213,10 +220,89 @@ describe("mentatctl agents and runs", () => {
     expect(replay.stdout).toMatch(/ run {2}succeeded\n/);
   });
 
+  it("reads @file as text for a text pin, as the agent's manifest declares", async () => {
+    expect((await ctl(["agents", "register", manifest()])).code).toBe(0);
+    writeFileSync(join(work, "greeting.txt"), "from a file");
+    const run = await ctl(["run", join(testdata, "shout-flow.yaml"), "--input", "shout.text=@greeting.txt", "--watch"]);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toContain('shout.text = "FROM A FILE!"');
+  });
+
   it("rejects a flow input that does not fit the pin before running anything", async () => {
     expect((await ctl(["agents", "register", manifest()])).code).toBe(0);
     const result = await ctl(["run", join(testdata, "shout-flow.yaml"), "--input", "shout.missing=x"]);
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/^error: \[InvalidArgument\]/);
+  });
+});
+
+describe("mentatctl after a dropped connection", () => {
+  let proxy: CuttingProxy;
+  beforeAll(async () => {
+    proxy = await startCuttingProxy(mesh.url);
+  });
+  afterAll(() => proxy?.close());
+  const viaProxy = () => ({ MENTATLAB_URL: proxy.url });
+
+  it("resumes a resumable upload from GetUploadStatus and a download from the next missing byte", async () => {
+    const file = randomFile("cut.bin", 6 * 1024 * 1024);
+    const cutsBefore = proxy.cuts;
+    proxy.cutAfter(2_500_000, "upload");
+    const up = await ctl(["--output", "json", "--http1", "upload", file.path], viaProxy());
+    expect(up.code).toBe(0);
+    expect(proxy.cuts).toBe(cutsBefore + 1);
+    expect(up.stderr).toMatch(/upload of cut\.bin interrupted \(\[\w+\] .*\); resuming/);
+    const ref = uploadedRef(up.stdout);
+    expect(ref.sha256).toBe(file.sha256);
+
+    for (const flags of [[], ["--http1"]]) {
+      const out = join(work, `cut-copy${flags.join("")}.bin`);
+      proxy.cutAfter(2_000_000, "download");
+      const down = await ctl([...flags, "download", ref.id, "-o", out], viaProxy());
+      expect(down.code, down.stderr).toBe(0);
+      expect(down.stderr).toMatch(new RegExp(`download of ${ref.id} interrupted .*; resuming`));
+      expect(readFileSync(out).equals(readFileSync(file.path))).toBe(true);
+    }
+  });
+
+  it("follows a stream to a file, exactly once across a disconnect and from a later sequence number", async () => {
+    const streams = adminClient(StreamService);
+    const { stream } = await streams.initStream({ payloadType: PinType.BINARY, mimeType: "application/octet-stream" });
+    const streamId = stream?.ref?.streamId ?? "";
+    const chunks = Array.from({ length: 40 }, () => randomBytes(64 * 1024));
+    for (let i = 0; i < chunks.length; i += 10) {
+      await streams.publishBatch({ streamId, payloads: chunks.slice(i, i + 10).map((data, j) => ({ data, clientSeq: BigInt(i + j + 1) })) });
+    }
+    await streams.closeStream({ streamId });
+
+    const out = join(work, "followed.bin");
+    proxy.cutAfter(1_000_000, "download");
+    const followed = await ctl(["streams", "follow", streamId, "-o", out], viaProxy());
+    expect(followed.code, followed.stderr).toBe(0);
+    expect(followed.stderr).toMatch(new RegExp(`stream ${streamId} after event \\d+ interrupted .*; resuming`));
+    expect(readFileSync(out).equals(Buffer.concat(chunks))).toBe(true);
+
+    // Events are numbered from 1 with stream_start first, so data chunk n is event n + 1.
+    const tail = await ctl(["streams", "follow", streamId, "--from", "31"]);
+    expect(tail.code).toBe(0);
+    expect(tail.stdoutBytes.equals(Buffer.concat(chunks.slice(30)))).toBe(true);
+
+    const list = await ctl(["streams", "list", "--state", "completed"]);
+    expect(list.stdout).toMatch(new RegExp(`${streamId}\\s+completed\\s+binary`));
+  });
+
+  it("resumes watching a run after the last event it printed", async () => {
+    expect((await ctl(["agents", "register", manifest()])).code).toBe(0);
+    const submitted = await ctl(["--output", "json", "run", join(testdata, "shout-flow.yaml"), "--input", "shout.text=hi"]);
+    const runId = (JSON.parse(submitted.stdout) as { runId: string }).runId;
+    expect((await ctl(["runs", "watch", runId])).code).toBe(0);
+
+    proxy.cutAfter(600, "download");
+    const watched = await ctl(["runs", "watch", runId], viaProxy());
+    expect(watched.code, watched.stderr).toBe(0);
+    expect(watched.stderr).toMatch(new RegExp(`watch of run ${runId} after event \\d+ interrupted`));
+    const seqs = [...watched.stdout.matchAll(/^#(\d+) /gm)].map((m) => Number(m[1]));
+    expect(seqs.length).toBeGreaterThan(5);
+    expect(seqs).toEqual(Array.from({ length: seqs.length }, (_, i) => i + 1));
   });
 });

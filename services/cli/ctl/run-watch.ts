@@ -7,7 +7,7 @@ import {
   RunStateSchema,
   type RunEvent,
 } from "../../../gen/mentatlab/v1/orchestrator_pb.js";
-import type { CommandContext } from "./context.js";
+import { announcedRetry, type CommandContext } from "./context.js";
 import { ExitCode } from "./exit-codes.js";
 import { describePinValue, enumLabel, formatTime } from "./format.js";
 import { withRetries } from "./retry.js";
@@ -21,7 +21,7 @@ const finalStates: ReadonlySet<RunState> = new Set([RunState.SUCCEEDED, RunState
 export async function watchRun(ctx: CommandContext, runId: string, afterSeq = 0n): Promise<RunState> {
   let last = afterSeq;
   let final: RunState | undefined;
-  await withRetries({ ...ctx.retry, onRetry: (err) => void ctx.printer.note(`watch interrupted (${String(err)}); resuming after event ${last}`) }, async (_attempt, progressed) => {
+  await withRetries(announcedRetry(ctx, () => `watch of run ${runId} after event ${last}`), async (_attempt, progressed) => {
     for await (const event of ctx.clients.orchestrator.watchRun({ runId, afterSeq: last })) {
       if (event.seq <= last) continue;
       last = event.seq;

@@ -1,6 +1,6 @@
 import { gunzipSync } from "node:zlib";
 import type { StreamEvent } from "../../../gen/mentatlab/v1/stream_pb.js";
-import type { CommandContext } from "./context.js";
+import { announcedRetry, type CommandContext } from "./context.js";
 import { CliError } from "./exit-codes.js";
 import { writeOut } from "./io.js";
 import { withRetries } from "./retry.js";
@@ -26,7 +26,7 @@ export async function followStream(
   let last = fromSeq;
   let payloadBytes = 0;
   let ended = false;
-  await withRetries({ ...ctx.retry, onRetry: (err) => void ctx.printer.note(`stream interrupted (${String(err)}); resuming after event ${last}`) }, async (_attempt, progressed) => {
+  await withRetries(announcedRetry(ctx, () => `stream ${streamId} after event ${last}`), async (_attempt, progressed) => {
     for await (const event of ctx.clients.stream.subscribe({ streamId, afterSeq: last, acceptGzip: true })) {
       if (event.seq <= last) continue;
       const e = event.event;

@@ -1,7 +1,7 @@
 import { basename, resolve } from "node:path";
 import { stat } from "node:fs/promises";
 import { BucketClass } from "../../../gen/mentatlab/v1/common_pb.js";
-import type { CommandContext } from "./context.js";
+import { announcedRetry, type CommandContext } from "./context.js";
 import { CliError } from "./exit-codes.js";
 import { sha256OfFile } from "./file-chunks.js";
 import { byteProgress } from "./progress.js";
@@ -42,7 +42,7 @@ export async function uploadFile(ctx: CommandContext, file: string, options: Upl
       const result = await resumableUpload(ctx.clients.storage, path, {
         header,
         uploadId: options.uploadId,
-        retry: { ...ctx.retry, onRetry: (err) => void ctx.printer.note(`connection lost (${String(err)}); resuming`) },
+        retry: announcedRetry(ctx, () => `upload of ${name}`),
         onStarted: (id) => (uploadId = id),
         onProgress: (done) => progress.update(done),
       });

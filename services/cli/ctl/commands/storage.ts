@@ -3,6 +3,7 @@ import type { Command } from "commander";
 import { DeleteResponseSchema, GetUsageResponseSchema, UploadResponseSchema } from "../../../../gen/mentatlab/v1/storage_pb.js";
 import { MediaRefSchema } from "../../../../gen/mentatlab/v1/common_pb.js";
 import type { ActionRunner } from "../action.js";
+import { announcedRetry } from "../context.js";
 import { download } from "../download.js";
 import { describeMediaRef, table } from "../format.js";
 import { byteProgress, formatBytes, type Progress } from "../progress.js";
@@ -38,7 +39,7 @@ export function registerStorageCommands(program: Command, run: ActionRunner): vo
         const out = opts.out ?? (await defaultFileName(ctx.clients.storage.stat({ refId }), refId));
         let progress: Progress | undefined;
         const options = {
-          retry: ctx.retry,
+          retry: announcedRetry(ctx, () => `download of ${refId}`),
           onHeader: (ref: { sizeBytes: bigint }, offset: number) => (progress = byteProgress(ctx.io, `download ${refId}`, Number(ref.sizeBytes), offset)),
           onProgress: (written: number) => progress?.update(written),
         };

@@ -15,6 +15,7 @@ import {
   type StreamInfo,
 } from "../../../../gen/mentatlab/v1/stream_pb.js";
 import type { ActionRunner } from "../action.js";
+import { announcedRetry } from "../context.js";
 import { CliError, ExitCode } from "../exit-codes.js";
 import { columns, enumLabel, formatTime, table } from "../format.js";
 import { formatBytes } from "../progress.js";
@@ -82,7 +83,7 @@ export function registerStreamCommands(program: Command, run: ActionRunner): voi
     .option("--state <state...>", `only streams in these states (${Object.keys(stateNames).join(", ")})`)
     .action((opts: FilterFlags, command: Command) =>
       run(command, async (ctx) => {
-        await withRetries(ctx.retry, async (_attempt, progressed) => {
+        await withRetries(announcedRetry(ctx, () => "stream announcements"), async (_attempt, progressed) => {
           for await (const announcement of ctx.clients.stream.watchStreams({ filter: filterOf(opts) })) {
             progressed();
             await ctx.printer.event(WatchStreamsResponseSchema, announcement, (a) =>

@@ -1,0 +1,67 @@
+import { createConnection, createServer, type Socket } from "node:net";
+
+/** A loopback TCP proxy that can drop a connection mid-transfer, to prove that transfers resume. */
+export interface CuttingProxy {
+  /** Base URL that reaches the target through the proxy. */
+  readonly url: string;
+  /** Drops the connection that carries the `bytes`-th byte from now in `direction` (once). */
+  cutAfter(bytes: number, direction: "upload" | "download"): void;
+  /** Connections dropped so far. */
+  readonly cuts: number;
+  close(): Promise<void>;
+}
+
+export async function startCuttingProxy(target: string): Promise<CuttingProxy> {
+  const { hostname, port } = new URL(target);
+  let armed: { remaining: number; direction: "upload" | "download" } | undefined;
+  let cuts = 0;
+  const sockets = new Set<Socket>();
+
+  const relay = (from: Socket, to: Socket, direction: "upload" | "download", pair: Socket[]) => {
+    from.on("data", (chunk: Buffer) => {
+      if (armed?.direction === direction) {
+        armed.remaining -= chunk.byteLength;
+        if (armed.remaining <= 0) {
+          armed = undefined;
+          cuts++;
+          for (const socket of pair) socket.destroy();
+          return;
+        }
+      }
+      if (!to.write(chunk)) {
+        from.pause();
+        to.once("drain", () => from.resume());
+      }
+    });
+    from.on("end", () => to.end());
+    from.on("error", () => to.destroy());
+    from.on("close", () => to.destroy());
+  };
+
+  const server = createServer((client) => {
+    const upstream = createConnection({ host: hostname, port: Number(port) });
+    const pair = [client, upstream];
+    for (const socket of pair) {
+      sockets.add(socket);
+      socket.on("close", () => sockets.delete(socket));
+    }
+    relay(client, upstream, "upload", pair);
+    relay(upstream, client, "download", pair);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const address = server.address();
+  if (address === null || typeof address === "string") throw new Error("proxy has no TCP address");
+  return {
+    url: `http://127.0.0.1:${address.port}`,
+    cutAfter(bytes, direction) {
+      armed = { remaining: bytes, direction };
+    },
+    get cuts() {
+      return cuts;
+    },
+    close() {
+      for (const socket of sockets) socket.destroy();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}
