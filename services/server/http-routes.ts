@@ -1,9 +1,9 @@
-import { constants as http2Constants } from "node:http2";
 import type { HttpRoute } from "../shared/http-route.js";
 import type { Principal } from "../shared/principal.js";
 import {
   BodyTooLargeError,
   clientGoneSignal,
+  discardUnreadBody,
   sendFetchResponse,
   toFetchRequest,
   type NodeRequest,
@@ -64,6 +64,7 @@ export function createHttpRouteDispatcher(routes: readonly HttpRoute[], options:
       const principal = await options.authenticate?.(request);
       const response = await route.handle(request, { principal, signal });
       await sendFetchResponse(response, res, method === "HEAD");
+      discardUnreadBody(req);
     } catch (error) {
       if (res.headersSent) {
         res.destroy(error instanceof Error ? error : undefined);
@@ -88,18 +89,9 @@ function methodsOfLongestPrefix(routes: readonly HttpRoute[], pathname: string):
   return [...new Set(matching.filter((route) => route.pathPrefix.length === longest).map((route) => route.method))];
 }
 
-/**
- * Answers with a short text body, discarding whatever request body is left: over HTTP/2 a stream
- * whose request body is never read never closes, and graceful shutdown would wait for it.
- */
+/** Answers with a short text body, discarding whatever request body is left. */
 export function writePlain(req: NodeRequest, res: NodeResponse, status: number, text: string, headers: Record<string, string> = {}): void {
-  req.unpipe();
-  req.resume();
-  res.once("finish", () => {
-    // A client that stops sending after an early answer would hold the stream open; RFC 9113 §8.1
-    // lets the server end it with RST_STREAM(NO_ERROR) once the response is complete.
-    if ("stream" in req && !req.readableEnded) req.stream.close(http2Constants.NGHTTP2_NO_ERROR);
-  });
+  discardUnreadBody(req);
   for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
   res.setHeader("content-type", "text/plain; charset=utf-8");
   res.statusCode = status;

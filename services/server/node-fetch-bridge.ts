@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
+import { constants as http2Constants, type Http2ServerRequest, type Http2ServerResponse } from "node:http2";
 import { Readable, Transform } from "node:stream";
-import { pipeline } from "node:stream/promises";
+import { finished, pipeline } from "node:stream/promises";
 import type { ReadableStream as NodeWebReadableStream } from "node:stream/web";
 
 /** A request as Node's HTTP/1.1 server or HTTP/2 compatibility API hands it over. */
@@ -64,7 +64,13 @@ export async function sendFetchResponse(response: Response, res: NodeResponse, i
     res.end();
     return;
   }
-  await pipeline(Readable.fromWeb(response.body as NodeWebReadableStream<Uint8Array>), res);
+  const piping = pipeline(Readable.fromWeb(response.body as NodeWebReadableStream<Uint8Array>), res);
+  if (!("stream" in res)) return piping;
+  // Over HTTP/2 the compat response only finishes once the client has ended its request too; the
+  // answer is complete as soon as our side of the stream has ended. Ending the stream early may
+  // then fail the pipe, which no longer matters.
+  await Promise.race([piping, finished(res.stream, { readable: false })]);
+  piping.catch(() => undefined);
 }
 
 /** A signal that aborts when the client goes away before the response is complete. */
@@ -74,4 +80,21 @@ export function clientGoneSignal(res: NodeResponse): AbortSignal {
     if (!res.writableFinished) controller.abort(new Error("client closed the connection"));
   });
   return controller.signal;
+}
+
+/**
+ * Throws away whatever request body nobody read. Over HTTP/2 a stream whose request body is never
+ * read never closes (and graceful shutdown would wait for it); RFC 9113 §8.1 lets the server end
+ * it with RST_STREAM(NO_ERROR) once its response is complete.
+ */
+export function discardUnreadBody(req: NodeRequest): void {
+  req.unpipe();
+  req.resume();
+  if (!("stream" in req)) return;
+  const stream = req.stream;
+  const endStream = () => {
+    if (!stream.closed) stream.close(http2Constants.NGHTTP2_NO_ERROR);
+  };
+  if (stream.writableFinished) endStream();
+  else stream.once("finish", endStream);
 }

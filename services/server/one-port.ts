@@ -97,11 +97,15 @@ export function listenOnePort(host: string, port: number, http1: Http1Server, ht
   });
 }
 
+/** A connection that sends nothing for this long is dropped before any server sees it. */
+const firstBytesTimeoutMs = 30_000;
+
 /** Reads just enough bytes to tell HTTP/2 from HTTP/1, puts them back, and dispatches. */
 function handOver(socket: Socket, http1: Http1Server, toHttp2: (socket: Socket) => void): void {
   let head = Buffer.alloc(0);
   const ignoreEarlyErrors = () => {};
   socket.on("error", ignoreEarlyErrors);
+  socket.setTimeout(firstBytesTimeoutMs, () => socket.destroy());
   const onData = (chunk: Buffer) => {
     head = Buffer.concat([head, chunk]);
     const compared = Math.min(head.length, http2Preface.length);
@@ -109,6 +113,7 @@ function handOver(socket: Socket, http1: Http1Server, toHttp2: (socket: Socket) 
     if (isPrefix && head.length < http2Preface.length) return;
     socket.off("data", onData);
     socket.off("error", ignoreEarlyErrors);
+    socket.setTimeout(0);
     socket.pause();
     socket.unshift(head);
     if (isPrefix) {

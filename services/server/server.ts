@@ -146,7 +146,7 @@ function mountAll(router: ConnectRouter, options: ServerOptions, health: HealthR
       router.rpc(method, implementation, withCompression(method.parent.typeName, handlerOptions));
       return mounting;
     },
-  } as ConnectRouter;
+  };
   options.routes(mounting);
   mountHealth(router, health);
   const services = new Map<string, DescService>();

@@ -1,5 +1,6 @@
 import { Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
+import { connect as http2Connect } from "node:http2";
 import { connect } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { Health, HealthCheckResponse_ServingStatus as Status } from "../../gen/grpc/health/v1/health_pb.js";
@@ -93,5 +94,26 @@ describe("health during shutdown", () => {
     }
     expect(seen).toEqual([Status.SERVING, Status.NOT_SERVING]);
     expect(error?.code).toBe(Code.Unavailable);
+  });
+});
+
+describe("early answers over HTTP/2", () => {
+  it("end a stream whose client never finishes its body, so shutdown does not wait for it", async () => {
+    server = await startServer({
+      port: 0,
+      routes: mountTransportFixture,
+      shutdownGraceMs: 5_000,
+      httpRoutes: [{ method: "POST", pathPrefix: "/early", handle: async () => new Response("no need for the rest") }],
+    });
+    const session = http2Connect(server.url);
+    const stream = session.request({ ":method": "POST", ":path": "/early" });
+    stream.write("part of a body that never ends");
+    const status = await new Promise((resolve) => stream.once("response", (headers) => resolve(headers[":status"])));
+    expect(status).toBe(200);
+    stream.resume();
+    const started = Date.now();
+    await server.close();
+    expect(Date.now() - started).toBeLessThan(1_000);
+    session.destroy();
   });
 });
