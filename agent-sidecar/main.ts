@@ -24,7 +24,8 @@ async function main(argv: readonly string[]): Promise<number> {
     const stdin = process.stdin.isTTY ? "" : await text(process.stdin);
     const plain = stdin.trim() !== "";
     if (plain) config = withPlainInvocation(config, parsePlainInvocation(stdin));
-    const outcome = await runAgentWithSidecar(config, command);
+    // The agent's relative paths mean what they mean to the executor that started the sidecar.
+    const outcome = await runAgentWithSidecar(config, command, { cwd: process.cwd() });
     // A shared dir the sidecar picked itself is scratch space of this attempt only.
     if (!process.env.MENTATLAB_SHARED_DIR) await rm(config.sharedDir, { recursive: true, force: true });
     if (outcome.failure) {
