@@ -1,7 +1,8 @@
 // Shared pieces of the storage benchmarks: a StorageService on the one-port server with a fixed caller,
 // a gRPC client for it, and timing helpers. Benchmarks, not tests: run with `npx tsx bench/storage-*.ts`.
 import { createClient, type Client, type Interceptor } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
+import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
+import type { ClientHttp2Stream, Http2Session } from "node:http2";
 import { StorageService } from "../gen/mentatlab/v1/storage_pb.js";
 import { makeTempDir, removeTempDir } from "../test/harness/index.js";
 import { testPrincipal } from "../test/support/in-memory.js";
@@ -45,11 +46,7 @@ export async function startStorageServer(env: Record<string, string> = {}): Prom
     interceptors: [setPrincipal],
     uncompressedServices: [StorageService.typeName],
   });
-  // Tuned receive windows on the client too: Node's 64 KiB default is smaller than one chunk.
-  const client = createClient(
-    StorageService,
-    createGrpcTransport({ baseUrl: server.url, nodeOptions: { settings: { initialWindowSize: 4 * MiB } } }),
-  );
+  const client = storageClient(server.url);
   return {
     server,
     runtime,
@@ -60,6 +57,26 @@ export async function startStorageServer(env: Record<string, string> = {}): Prom
       removeTempDir(dataDir);
     },
   };
+}
+
+/** Widens the connection-level receive window of every session it opens (Node's default is 64 KiB). */
+class WideWindowSessionManager extends Http2SessionManager {
+  private readonly tuned = new WeakSet<Http2Session>();
+
+  override async request(...args: Parameters<Http2SessionManager["request"]>): Promise<ClientHttp2Stream> {
+    const stream = await super.request(...args);
+    if (!this.tuned.has(stream.session!)) {
+      this.tuned.add(stream.session!);
+      stream.session!.setLocalWindowSize(32 * MiB);
+    }
+    return stream;
+  }
+}
+
+/** A gRPC client with the receive windows a media client should use (4 MiB per stream, 32 MiB per connection). */
+export function storageClient(baseUrl: string): Client<typeof StorageService> {
+  const sessionManager = new WideWindowSessionManager(baseUrl, undefined, { settings: { initialWindowSize: 4 * MiB } });
+  return createClient(StorageService, createGrpcTransport({ baseUrl, sessionManager }));
 }
 
 export function median(values: number[]): number {

@@ -48,7 +48,12 @@ export function createMediaRoutes(deps: MediaRouteDeps): HttpRoute[] {
     const url = new URL(request.url);
     const parts = url.pathname.slice(MEDIA_PATH_PREFIX.length).split("/");
     if (parts.length !== 2 || !parts[0] || !parts[1]) return text(404, "not found: use /media/{workspace}/{refId}\n");
-    const workspace = decodeURIComponent(parts[0]);
+    let workspace: string;
+    try {
+      workspace = decodeURIComponent(parts[0]);
+    } catch {
+      return text(404, "not found\n");
+    }
     const refId = parts[1];
 
     const expires = Number(url.searchParams.get("expires"));

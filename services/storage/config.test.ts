@@ -1,0 +1,32 @@
+import { describe, expect, it } from "vitest";
+import { storageConfigFromEnv } from "./config.js";
+
+const secret = { MENTATLAB_PRESIGN_SECRET: "0123456789abcdef" };
+
+describe("storageConfigFromEnv", () => {
+  it("defaults to files under the data dir, in-memory quotas and the documented limits", () => {
+    const config = storageConfigFromEnv({ ...secret, PORT: "7000" }, "/data");
+    expect(config.backend).toEqual({ kind: "file", root: "/data/storage" });
+    expect(config.redisUrl).toBeUndefined();
+    expect(config.clamd).toBeUndefined();
+    expect(config.publicUrl).toBe("http://127.0.0.1:7000");
+    expect([config.userQuotaBytes, config.workspaceQuotaBytes]).toEqual([10e9, 100e9]);
+    expect([config.mediaTtlSeconds, config.mediaArchiveAfterSeconds, config.tempTtlSeconds]).toEqual([604_800, 86_400, 3_600]);
+  });
+
+  it("picks S3 when an endpoint and bucket are set, and clamd by socket or host", () => {
+    const config = storageConfigFromEnv(
+      { ...secret, S3_ENDPOINT: "http://127.0.0.1:9000", S3_BUCKET: "media", CLAMD_HOST: "127.0.0.1", REDIS_URL: "redis://127.0.0.1:6379" },
+      "/data",
+    );
+    expect(config.backend).toMatchObject({ kind: "s3", endpoint: "http://127.0.0.1:9000", bucket: "media", region: "us-east-1" });
+    expect(config.clamd).toEqual({ kind: "tcp", host: "127.0.0.1", port: 3310, timeoutMs: 30_000 });
+    expect(config.redisUrl).toBe("redis://127.0.0.1:6379");
+  });
+
+  it("refuses incomplete or malformed settings with the variable's name", () => {
+    expect(() => storageConfigFromEnv({}, "/data")).toThrow("MENTATLAB_PRESIGN_SECRET");
+    expect(() => storageConfigFromEnv({ ...secret, S3_BUCKET: "b" }, "/data")).toThrow("S3_ENDPOINT");
+    expect(() => storageConfigFromEnv({ ...secret, STORAGE_MAX_IMAGE_BYTES: "lots" }, "/data")).toThrow("STORAGE_MAX_IMAGE_BYTES");
+  });
+});
