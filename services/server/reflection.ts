@@ -115,26 +115,25 @@ export const reflectionServices: readonly DescService[] = [v1.ServerReflection, 
  */
 export function mountReflection(router: ConnectRouter, services: readonly DescService[]): void {
   const index = new DescriptorIndex([...services, ...reflectionServices]);
-  router.service(v1.ServerReflection, {
-    async *serverReflectionInfo(requests) {
-      for await (const request of requests) {
-        yield create(v1.ServerReflectionResponseSchema, {
-          validHost: request.host,
-          originalRequest: request,
-          messageResponse: index.answer(request),
-        });
-      }
+  router.service(
+    v1.ServerReflection,
+    answerEach((request) =>
+      create(v1.ServerReflectionResponseSchema, { validHost: request.host, originalRequest: request, messageResponse: index.answer(request) }),
+    ),
+  );
+  router.service(
+    v1alpha.ServerReflection,
+    answerEach((request) =>
+      create(v1alpha.ServerReflectionResponseSchema, { validHost: request.host, originalRequest: request, messageResponse: index.answer(request) }),
+    ),
+  );
+}
+
+/** A ServerReflectionInfo implementation answering each request of the stream in turn. */
+function answerEach<Request, Response>(answer: (request: Request) => Response) {
+  return {
+    async *serverReflectionInfo(requests: AsyncIterable<Request>) {
+      for await (const request of requests) yield answer(request);
     },
-  });
-  router.service(v1alpha.ServerReflection, {
-    async *serverReflectionInfo(requests) {
-      for await (const request of requests) {
-        yield create(v1alpha.ServerReflectionResponseSchema, {
-          validHost: request.host,
-          originalRequest: request,
-          messageResponse: index.answer(request),
-        });
-      }
-    },
-  });
+  };
 }

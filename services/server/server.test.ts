@@ -160,6 +160,8 @@ describe("plain HTTP on the same port", () => {
       ]);
       expect(headers[":status"]).toBe(200);
       expect(headers["x-path"]).toBe("/echo/h2");
+      // One 64 KiB media chunk must fit the stream window (Node's default is 65 535 bytes).
+      expect(session.remoteSettings.initialWindowSize).toBe(4 * 1024 * 1024);
       expect(body).toBe("over h2");
     } finally {
       session.close();
