@@ -1,0 +1,82 @@
+import { connect } from "node:net";
+import { fileURLToPath } from "node:url";
+import { freePort, LOOPBACK, makeTempDir, removeTempDir, spawnManaged, startRedis, startS3, waitUntilReady, type ManagedProcess } from "../../harness/index.js";
+import type { MeshUnderTest } from "./clients.js";
+
+const repo = fileURLToPath(new URL("../../../", import.meta.url));
+const tsx = `${repo}node_modules/.bin/tsx`;
+const cli = `${repo}services/cli/main.ts`;
+
+type Part = "storage" | "stream" | "orchestrator" | "gateway";
+
+/** The distributed mesh: Redis, the S3 server, and one process per service plus the gateway. */
+export interface DistributedMesh extends MeshUnderTest {
+  /** Base URL of one service process, bypassing the gateway. */
+  urlOf(part: Exclude<Part, "gateway">): string;
+  /** SIGKILLs the gateway process, as a crash would. */
+  killGateway(): Promise<void>;
+  /** Starts the gateway again on the same port. */
+  startGateway(): Promise<void>;
+}
+
+function portOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: LOOPBACK, port }, () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
+  });
+}
+
+/**
+ * Starts every part as its own `mentatlab serve <part>` process, sharing Redis (streams, runs, quotas,
+ * caches) and the S3 server (objects), configured only through the environment.
+ */
+export async function startDistributedMesh(apiKey: string): Promise<DistributedMesh> {
+  const [redis, s3] = await Promise.all([startRedis(), startS3()]);
+  const dataDir = makeTempDir("e2e-distributed-");
+  const ports = { storage: await freePort(), stream: await freePort(), orchestrator: await freePort(), gateway: await freePort() };
+  const url = (part: Part) => `http://${LOOPBACK}:${ports[part]}`;
+  const env = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    MENTATLAB_DATA_DIR: dataDir,
+    MENTATLAB_API_KEYS: `${apiKey}=dave@ws-dist:admin`,
+    MENTATLAB_TOKEN_SECRET: "e2e-distributed-token-secret-0123",
+    MENTATLAB_PRESIGN_SECRET: "e2e-distributed-presign-secret-0123",
+    MENTATLAB_SHUTDOWN_GRACE_MS: "500",
+    REDIS_URL: redis.url,
+    S3_ENDPOINT: s3.endpoint,
+    S3_BUCKET: s3.bucket,
+    S3_REGION: s3.region,
+    AWS_ACCESS_KEY_ID: s3.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
+    MENTATLAB_STORAGE_URL: url("storage"),
+    MENTATLAB_STREAM_URL: url("stream"),
+    MENTATLAB_ORCHESTRATOR_URL: url("orchestrator"),
+    MENTATLAB_GATEWAY_URL: url("gateway"),
+  };
+  const processes = new Map<Part, ManagedProcess>();
+  const start = async (part: Part) => {
+    const proc = spawnManaged(tsx, [cli, "serve", part], { cwd: repo, env: { ...env, PORT: String(ports[part]) } });
+    processes.set(part, proc);
+    await waitUntilReady(`mentatlab serve ${part}`, proc, () => portOpen(ports[part]));
+  };
+  await Promise.all((["storage", "stream", "orchestrator"] as const).map(start));
+  await start("gateway");
+  return {
+    url: url("gateway"),
+    apiKey,
+    urlOf: (part) => url(part),
+    async killGateway() {
+      await processes.get("gateway")?.terminate("SIGKILL");
+    },
+    startGateway: () => start("gateway"),
+    async close() {
+      await Promise.all([...processes.values()].map((proc) => proc.terminate("SIGTERM", 3_000)));
+      await Promise.all([redis.stop(), s3.stop()]);
+      removeTempDir(dataDir);
+    },
+  };
+}
