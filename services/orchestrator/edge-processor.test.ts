@@ -1,7 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BucketClass, MediaConstraintsSchema, MediaMetadataSchema, type MediaRef, PinType, PinValueSchema } from "../../gen/mentatlab/v1/common_pb.js";
+import { BucketClass, MediaConstraintsSchema, MediaMetadataSchema, type MediaRef, PinType, PinValueSchema, StreamRefSchema } from "../../gen/mentatlab/v1/common_pb.js";
 import { PinSchema } from "../../gen/mentatlab/v1/registry_pb.js";
 import { RunTokenSigner } from "../shared/run-token.js";
 import { EdgeError, type EdgeContext, processEdge } from "./edge-processor.js";
@@ -64,7 +64,7 @@ describe("edge processors", () => {
     await expect(processEdge(foreign, pin(PinType.IMAGE), ctx())).rejects.toThrow("belongs to another workspace");
     const missing = value({ value: { case: "media", value: { ...png, id: "no-such-object" } } });
     await expect(processEdge(missing, pin(PinType.IMAGE), ctx())).rejects.toThrow(/cannot be read from storage/);
-    const stream = value({ value: { case: "stream", value: { $typeName: "mentatlab.v1.StreamRef", streamId: "s1", workspace: "ws-other", payloadType: PinType.TEXT, mimeType: "", ssePath: "" } } });
+    const stream = value({ value: { case: "stream", value: create(StreamRefSchema, { streamId: "s1", workspace: "ws-other", payloadType: PinType.TEXT }) } });
     await expect(processEdge(stream, pin(PinType.STREAM), ctx())).rejects.toThrow("belongs to another workspace");
   });
 });

@@ -1,7 +1,8 @@
+import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { LogLevel } from "../../gen/mentatlab/v1/common_pb.js";
-import { NodeState, RunState, ValidateFlowResponseSchema } from "../../gen/mentatlab/v1/orchestrator_pb.js";
+import { AgentEventSchema, LogLevel, ProgressEventSchema } from "../../gen/mentatlab/v1/common_pb.js";
+import { NodeState, type RunEvent, RunState, ValidateFlowResponseSchema } from "../../gen/mentatlab/v1/orchestrator_pb.js";
 import { jsonOf } from "./pin-values.js";
 import { stateTrail, TestOrchestrator, testAgentManifest, text, watchAll } from "./testing.js";
 
@@ -218,7 +219,7 @@ describe("runs API", () => {
     const client = await start();
     const runId = (await client.submitFlow({ source: flow(`[{id: s, agent: org.test.sleep, params: {ms: 20000}}]`) })).run?.runId ?? "";
     while ((await client.getRun({ runId })).run?.nodes[0]?.state !== NodeState.RUNNING) await new Promise((r) => setTimeout(r, 20));
-    const progress = { $typeName: "mentatlab.v1.AgentEvent" as const, correlationId: "", event: { case: "progress" as const, value: { $typeName: "mentatlab.v1.ProgressEvent" as const, percent: 42, message: "sidecar", etaSeconds: 0 } } };
+    const progress = create(AgentEventSchema, { event: { case: "progress", value: create(ProgressEventSchema, { percent: 42, message: "sidecar" }) } });
     const request = { runId, nodeId: "s", attempt: 1, events: [progress] };
     await expect(client.reportNodeEvents(request)).rejects.toMatchObject({ code: Code.PermissionDenied });
     await expect(orch.client({ run: { runId, nodeId: "s", attempt: 2 } }).reportNodeEvents(request)).rejects.toMatchObject({ code: Code.PermissionDenied });
@@ -231,7 +232,7 @@ describe("runs API", () => {
   });
 });
 
-function pidFrom(events: readonly import("../../gen/mentatlab/v1/orchestrator_pb.js").RunEvent[]): number {
+function pidFrom(events: readonly RunEvent[]): number {
   for (const e of events) {
     if (e.event.case === "agent" && e.event.value.event.case === "log") {
       const match = /sleeping, pid (\d+)/.exec(e.event.value.event.value.message);

@@ -1,7 +1,16 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
-import { type AgentEvent, PinType, type PinValue, PinValueSchema } from "../../gen/mentatlab/v1/common_pb.js";
-import { NodeState, type NodeRun, type Run, type RunEvent, RunEventSchema, RunState } from "../../gen/mentatlab/v1/orchestrator_pb.js";
+import { type AgentEvent, AgentEventSchema, OutputEventSchema, PinType, type PinValue, PinValueSchema, type StreamRef } from "../../gen/mentatlab/v1/common_pb.js";
+import {
+  NodeState,
+  type NodeRun,
+  NodeStateChangedSchema,
+  type Run,
+  type RunEvent,
+  RunEventSchema,
+  RunState,
+  RunStateChangedSchema,
+} from "../../gen/mentatlab/v1/orchestrator_pb.js";
 import { calculateResources } from "../registry/resources.js";
 import type { RunTokenSigner } from "../shared/run-token.js";
 import { mayRetry, retryDelayMs } from "./backoff.js";
@@ -188,7 +197,7 @@ export class RunDriver {
     node.progressPercent = 0;
     if (this.run.state === RunState.PENDING) {
       this.run.state = RunState.RUNNING;
-      this.emit("", { case: "runState", value: { $typeName: "mentatlab.v1.RunStateChanged", state: RunState.RUNNING, reason: "" } });
+      this.emit("", { case: "runState", value: create(RunStateChangedSchema, { state: RunState.RUNNING }) });
     }
     this.emitNode(node, "");
     const timeoutMs = durationToMs(planned.node.timeout) ?? this.deps.config.defaultNodeTimeoutMs;
@@ -234,7 +243,7 @@ export class RunDriver {
     if (outcome.kind === "succeeded") {
       for (const [pin, value] of Object.entries(outcome.outputs)) {
         node.outputs[pin] = value;
-        this.emit(id, { case: "agent", value: { $typeName: "mentatlab.v1.AgentEvent", time: timestampNow(), correlationId: "", event: { case: "output", value: { $typeName: "mentatlab.v1.OutputEvent", pin, value } } } });
+        this.emit(id, { case: "agent", value: outputEvent(pin, value) });
       }
       node.progressPercent = 100;
       this.settle(node, NodeState.SUCCEEDED, "");
@@ -258,11 +267,11 @@ export class RunDriver {
   }
 
   /** Creates the node's stream outputs up front and publishes them, so stream consumers start now. */
-  private async openOutputStreams(node: NodeRun, runToken: string): Promise<Record<string, import("../../gen/mentatlab/v1/common_pb.js").StreamRef>> {
+  private async openOutputStreams(node: NodeRun, runToken: string): Promise<Record<string, StreamRef>> {
     const pins = this.plan.nodes.get(node.nodeId)?.manifest.outputs.filter((p) => p.type === PinType.STREAM) ?? [];
     if (pins.length === 0) return {};
     if (!this.deps.streams) throw new EdgeError(`node "${node.nodeId}" has stream outputs but no stream service is configured`);
-    const refs: Record<string, import("../../gen/mentatlab/v1/common_pb.js").StreamRef> = {};
+    const refs: Record<string, StreamRef> = {};
     for (const pin of pins) {
       const ref = await this.deps.streams.open({ runId: this.run.runId, nodeId: node.nodeId, pin }, runToken);
       refs[pin.name] = ref;
@@ -304,7 +313,7 @@ export class RunDriver {
 
   private recordOutput(node: NodeRun, pin: string, value: PinValue, emit = true): void {
     node.outputs[pin] = value;
-    if (emit) this.emit(node.nodeId, { case: "agent", value: { $typeName: "mentatlab.v1.AgentEvent", time: timestampNow(), correlationId: "", event: { case: "output", value: { $typeName: "mentatlab.v1.OutputEvent", pin, value } } } });
+    if (emit) this.emit(node.nodeId, { case: "agent", value: outputEvent(pin, value) });
     if (value.value.case === "stream") for (const next of this.plan.nodes.get(node.nodeId)?.downstream ?? []) this.candidates.add(next);
   }
 
@@ -338,7 +347,7 @@ export class RunDriver {
     this.run.state = state;
     this.run.error = reason;
     this.run.endedAt = timestampNow();
-    this.emit("", { case: "runState", value: { $typeName: "mentatlab.v1.RunStateChanged", state, reason } });
+    this.emit("", { case: "runState", value: create(RunStateChangedSchema, { state, reason }) });
     this.stopped = true;
     this.stopAll(state === RunState.CANCELLED ? "cancelled" : "finished");
     void this.flush().then(async () => {
@@ -354,7 +363,7 @@ export class RunDriver {
   }
 
   private emitNode(node: NodeRun, reason: string): void {
-    this.emit(node.nodeId, { case: "nodeState", value: { $typeName: "mentatlab.v1.NodeStateChanged", nodeId: node.nodeId, state: node.state, attempt: node.attempt, reason } });
+    this.emit(node.nodeId, { case: "nodeState", value: create(NodeStateChangedSchema, { nodeId: node.nodeId, state: node.state, attempt: node.attempt, reason }) });
   }
 
   private emit(nodeId: string, event: RunEvent["event"]): void {
@@ -383,4 +392,8 @@ export class RunDriver {
     });
     return this.flushing;
   }
+}
+
+function outputEvent(pin: string, value: PinValue): AgentEvent {
+  return create(AgentEventSchema, { time: timestampNow(), event: { case: "output", value: create(OutputEventSchema, { pin, value }) } });
 }
