@@ -60,15 +60,16 @@ export function effectiveBucketClass(header: UploadHeader): BucketClass {
 export class Ingestor {
   constructor(private readonly deps: IngestDeps) {}
 
+  /** Size limit for a MIME type; with no type known yet, the largest limit of any kind. */
   limitFor(mimeType: string): number {
-    return this.deps.limits[mediaKindOf(mimeType)];
+    return mimeType ? this.deps.limits[mediaKindOf(mimeType)] : Math.max(...Object.values(this.deps.limits));
   }
 
   /** Checks what the header alone can tell, before any byte is read or any space reserved. */
   preflight(header: UploadHeader): void {
     const declaredSize = Number(header.sizeBytes);
     const declaredType = header.mimeType.trim().toLowerCase();
-    const limit = declaredType ? this.limitFor(declaredType) : Math.max(...Object.values(this.deps.limits));
+    const limit = this.limitFor(declaredType);
     if (declaredSize > limit) {
       const kind = declaredType ? mediaKindOf(declaredType) : "any";
       throw refused(

@@ -117,8 +117,8 @@ export class ResumableUploads {
       // Bytes below the committed offset were already stored: re-sent chunks are no-ops.
       if (end <= session.committed) return session.committed;
       const data = req.data.subarray(session.committed - offset);
+      if (session.committed === 0) session.sniffedMimeType = await this.sniffFirstChunk(session, data);
       this.checkGrowth(session, end);
-      if (session.committed === 0) await this.sniffFirstChunk(session, data);
       const reservation = new QuotaReservation(this.deps.quotas, session.user, session.workspace, session.reservedBytes);
       await reservation.ensure(end);
       session.reservedBytes = reservation.heldBytes;
@@ -138,23 +138,22 @@ export class ResumableUploads {
         Code.InvalidArgument,
       );
     }
-    const type = session.header.mimeType;
-    const limit = type ? this.deps.ingestor.limitFor(type) : this.deps.ingestor.limitFor("application/octet-stream");
+    const type = session.sniffedMimeType ?? session.header.mimeType;
+    const limit = this.deps.ingestor.limitFor(type);
     if (end > limit) {
       throw new ConnectError(
-        `upload would reach ${end} bytes, over the ${limit}-byte limit for ${type ? mediaKindOf(type) : "other"} uploads`,
+        `upload would reach ${end} bytes, over the ${limit}-byte limit for ${type ? mediaKindOf(type) : "any"} uploads`,
         Code.ResourceExhausted,
       );
     }
   }
 
-  /** Refuses a wrong type on the first chunk already, when it holds enough bytes to tell. */
-  private async sniffFirstChunk(session: UploadSession, data: Uint8Array): Promise<void> {
+  /** Refuses a wrong type on the first chunk already, when it holds enough bytes to tell; returns the type. */
+  private async sniffFirstChunk(session: UploadSession, data: Uint8Array): Promise<string | undefined> {
     const declared = Number(session.header.sizeBytes);
     const complete = declared > 0 && data.byteLength >= declared;
-    if (complete || data.byteLength >= SNIFF_BYTES) {
-      await resolveMimeType(data.subarray(0, SNIFF_BYTES), session.header.mimeType, complete);
-    }
+    if (!complete && data.byteLength < SNIFF_BYTES) return undefined;
+    return resolveMimeType(data.subarray(0, SNIFF_BYTES), session.header.mimeType, complete);
   }
 
   async status(uploader: Uploader, id: string): Promise<GetUploadStatusResponse> {

@@ -291,6 +291,15 @@ export function describeStorageServiceConformance(name: string, factory: () => P
       const typed = await client.createUpload({ header: { mimeType: "audio/wav", sizeBytes: BigInt(media.png.length) } });
       expect((await codeOf(client.uploadChunk({ uploadId: typed.uploadId, offset: 0n, data: media.png }))).code).toBe(Code.InvalidArgument);
 
+      // Undeclared type: once the first chunk shows an image, the image limit (1 MiB here) applies.
+      const sniffed = await client.createUpload({ header: {} });
+      const imageHead = Buffer.concat([media.png, randomBytes(600 * KiB)]);
+      await client.uploadChunk({ uploadId: sniffed.uploadId, offset: 0n, data: imageHead });
+      const pastLimit = await codeOf(client.uploadChunk({ uploadId: sniffed.uploadId, offset: BigInt(imageHead.length), data: randomBytes(600 * KiB) }));
+      expect(pastLimit.code).toBe(Code.ResourceExhausted);
+      expect(pastLimit.message).toContain("limit for image uploads");
+      await client.abortUpload({ uploadId: sniffed.uploadId });
+
       const bytes = randomBytes(10 * KiB);
       const bad = await client.createUpload({ header: { sizeBytes: BigInt(bytes.length) } });
       await client.uploadChunk({ uploadId: bad.uploadId, offset: 0n, data: bytes });

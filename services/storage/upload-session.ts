@@ -19,6 +19,8 @@ export interface UploadSession {
   readonly expiresAtMs: number;
   /** True when the bytes go to a presigned PUT instead of chunks. */
   readonly presigned: boolean;
+  /** Type sniffed from the first chunk, once enough bytes arrived; decides the size limit from then on. */
+  sniffedMimeType?: string;
 }
 
 interface SessionDoc extends Omit<UploadSession, "header"> {
