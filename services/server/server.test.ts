@@ -14,6 +14,8 @@ import { mountTransportFixture } from "./testing/transport-fixture.js";
 
 let server: RunningServer;
 let webDir: string;
+/** Resolves when the endless route sees its signal abort. */
+let endlessAborted: Promise<void> = Promise.resolve();
 
 beforeAll(async () => {
   webDir = await mkdtemp(join(tmpdir(), "server-web-"));
@@ -24,6 +26,21 @@ beforeAll(async () => {
     routes: mountTransportFixture,
     staticDir: webDir,
     httpRoutes: [
+      {
+        method: "GET",
+        pathPrefix: "/endless",
+        handle: async (_request, { signal }) => {
+          endlessAborted = new Promise((resolve) => signal.addEventListener("abort", () => resolve()));
+          const encoder = new TextEncoder();
+          const body = new ReadableStream<Uint8Array>({
+            async pull(controller) {
+              await new Promise((resolve) => setTimeout(resolve, 10));
+              controller.enqueue(encoder.encode("data: tick\n\n"));
+            },
+          });
+          return new Response(body, { headers: { "content-type": "text/event-stream" } });
+        },
+      },
       {
         method: "POST",
         pathPrefix: "/echo/",
@@ -166,6 +183,16 @@ describe("plain HTTP on the same port", () => {
     } finally {
       session.close();
     }
+  });
+
+  it("aborts a route's signal when the client goes away mid-stream", async () => {
+    const controller = new AbortController();
+    const response = await fetch(`${server.url}/endless`, { signal: controller.signal });
+    const reader = response.body?.getReader();
+    const first = await reader?.read();
+    expect(new TextDecoder().decode(first?.value)).toContain("data: tick");
+    controller.abort();
+    await expect(endlessAborted).resolves.toBeUndefined();
   });
 
   it("answers 405 naming the allowed method and 404 for unknown RPC paths", async () => {

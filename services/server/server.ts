@@ -104,7 +104,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     rpcHandler(req, res);
   };
 
-  const http1 = createHttp1Server(handle);
+  // No whole-request deadline: a media upload over HTTP/1.1 may rightly take longer than Node's
+  // 5-minute default; the header timeout still drops clients that never finish their headers.
+  const http1 = createHttp1Server({ requestTimeout: 0 }, handle);
+  // A 32 MiB connection window lets a session buffer more than the 10 MB default allowance (in MB).
   const http2 = createHttp2Server({ settings: { initialWindowSize: http2StreamWindow }, maxSessionMemory: 64 }, handle);
   http2.on("session", (session) => session.setLocalWindowSize(http2ConnectionWindow));
   const listener = await listenOnePort(host, options.port, http1, http2);
