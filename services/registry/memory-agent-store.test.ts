@@ -16,7 +16,7 @@ describeAgentStoreConformance("memory with a JSON file", async () => new MemoryA
 
 describe("MemoryAgentStore persistence", () => {
   it("loads what an earlier instance wrote to its file", async () => {
-    const file = join(dir, "persist.json");
+    const file = join(dir, "not-yet-created", "persist.json");
     await new MemoryAgentStore(file).put(create(AgentManifestSchema, { id: "org.example.a", version: "1.0.0", command: ["x"] }));
     expect((await new MemoryAgentStore(file).versions("org.example.a")).map((m) => m.command)).toEqual([["x"]]);
   });

@@ -1,4 +1,5 @@
-import { readFileSync, renameSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
 import { fromJson, type JsonValue, toJson } from "@bufbuild/protobuf";
 import { type AgentManifest, AgentManifestSchema } from "../../gen/mentatlab/v1/registry_pb.js";
 import { agentKey, type AgentStore } from "./agent-store.js";
@@ -44,6 +45,7 @@ export class MemoryAgentStore implements AgentStore {
   }
 
   private save(file: string): void {
+    mkdirSync(dirname(file), { recursive: true });
     const temp = `${file}.${process.pid}.tmp`;
     writeFileSync(temp, JSON.stringify([...this.manifests.values()].map((m) => toJson(AgentManifestSchema, m))));
     renameSync(temp, file);
