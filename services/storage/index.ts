@@ -7,7 +7,8 @@ import { createBlobStore } from "./backend.js";
 import type { BlobStore } from "./blob-store.js";
 import type { StorageConfig } from "./config.js";
 import { Ingestor } from "./ingest.js";
-import { KeyedLock } from "./keyed-lock.js";
+import { type KeyedLock, LocalKeyedLock } from "./keyed-lock.js";
+import { RedisKeyedLock } from "./redis-keyed-lock.js";
 import { ClamdScanner } from "./malware-scanner.js";
 import { createMediaRoutes } from "./media-route.js";
 import { MetadataExtractor } from "./media-metadata.js";
@@ -37,8 +38,8 @@ export interface StorageRuntime {
   readonly metrics: StorageMetrics;
   /** S3 only: whether bucket lifecycle rules were applied at start-up. */
   readonly lifecycle: LifecycleOutcome | undefined;
-  /** Runs one expiry sweep now (the timer runs them every `sweepIntervalMs`). */
-  sweep(): Promise<SweepResult>;
+  /** Runs one expiry sweep now, as if the clock read `nowMs` (the timer sweeps every `sweepIntervalMs`). */
+  sweep(nowMs?: number): Promise<SweepResult>;
   close(): Promise<void>;
 }
 
@@ -57,6 +58,8 @@ export async function createStorage(config: StorageConfig, overrides: StorageOve
   const limits = { userBytes: config.userQuotaBytes, workspaceBytes: config.workspaceQuotaBytes };
   const quotas: QuotaStore = redis ? new RedisQuotaStore(redis, limits) : new MemoryQuotaStore(limits);
   const metrics = new StorageMetrics();
+  // Across replicas, chunks of one upload and uploads of one digest must exclude each other through Redis.
+  const newLock = (): KeyedLock => (redis ? new RedisKeyedLock(redis) : new LocalKeyedLock());
   const index = new BlobRefIndex(store);
   const refs = new RefCache(
     index,
@@ -73,14 +76,14 @@ export async function createStorage(config: StorageConfig, overrides: StorageOve
     limits: config.limits,
     ttlSeconds: (bucketClass) => (bucketClass === BucketClass.TEMP ? config.tempTtlSeconds : config.mediaTtlSeconds),
     metrics,
-    digestLock: new KeyedLock(),
+    digestLock: newLock(),
   });
   const uploads = new ResumableUploads({
     store,
     sessions: new UploadSessionStore(store),
     ingestor,
     quotas,
-    lock: new KeyedLock(),
+    lock: newLock(),
     uploadTtlSeconds: config.uploadTtlSeconds,
   });
   const remover = new RefRemover(store, index, refs, quotas);
@@ -98,7 +101,7 @@ export async function createStorage(config: StorageConfig, overrides: StorageOve
     });
   }
 
-  const sweeper = new Sweeper(index, remover, uploads);
+  const sweeper = new Sweeper(store, index, remover, uploads);
   sweeper.start(config.sweepIntervalMs, (err) => console.error("storage: expiry sweep failed:", err));
 
   return {
@@ -116,7 +119,7 @@ export async function createStorage(config: StorageConfig, overrides: StorageOve
     routes: createMediaRoutes({ store, refs, signer }),
     metrics,
     lifecycle,
-    sweep: () => sweeper.sweep(),
+    sweep: (nowMs) => sweeper.sweep(nowMs),
     async close() {
       await sweeper.stop();
       await quotas.close();

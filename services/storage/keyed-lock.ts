@@ -1,5 +1,10 @@
-/** Serialises async work per key inside one process (e.g. chunks of one upload, uploads of one digest). */
-export class KeyedLock {
+/** Mutual exclusion per key (chunks of one upload, uploads of one digest). */
+export interface KeyedLock {
+  run<T>(key: string, work: () => Promise<T>): Promise<T>;
+}
+
+/** Serialises work per key inside one process: the embedded default. */
+export class LocalKeyedLock implements KeyedLock {
   private readonly tails = new Map<string, Promise<unknown>>();
 
   async run<T>(key: string, work: () => Promise<T>): Promise<T> {

@@ -363,11 +363,18 @@ export function describeStorageServiceConformance(name: string, factory: () => P
         expect((await client.getUsage({})).userUsedBytes).toBe(3000n + 3000n + 4000n);
         await new Promise((r) => setTimeout(r, 1100));
         expect((await codeOf(client.stat({ refId: temp!.id }))).code).toBe(Code.NotFound);
-        expect(await short.runtime.sweep()).toEqual({ expiredObjects: 1, abandonedUploads: 1 });
+        expect(await short.runtime.sweep()).toEqual({ expiredObjects: 1, abandonedUploads: 1, orphanedBlobs: 0 });
         expect(await keysUnder(short.store, "temp/")).toEqual([]);
         expect(await keysUnder(short.store, "uploads/")).toEqual([]);
         expect(await client.getUsage({})).toMatchObject({ userUsedBytes: 3000n, workspaceObjectCount: 1n });
         expect((await client.stat({ refId: kept!.id })).ref?.id).toBe(kept!.id);
+
+        // Bytes a crash left unregistered go once past the grace period; registered ones stay.
+        await short.store.write("media/ws-expiry/orphan", [randomBytes(10)]);
+        expect((await short.runtime.sweep()).orphanedBlobs).toBe(0);
+        expect((await short.runtime.sweep(Date.now() + 2 * 3_600_000)).orphanedBlobs).toBe(1);
+        expect(await keysUnder(short.store, "media/ws-expiry/")).toHaveLength(1);
+        expect((await downloadAll(client, kept!.id)).bytes).toHaveLength(3000);
       } finally {
         await short.close();
       }

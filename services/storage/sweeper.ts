@@ -1,3 +1,4 @@
+import type { BlobStore } from "./blob-store.js";
 import { isExpired } from "./ingest.js";
 import type { RefIndex } from "./ref-index.js";
 import type { RefRemover } from "./ref-remover.js";
@@ -7,7 +8,14 @@ import type { ResumableUploads } from "./resumable-uploads.js";
 export interface SweepResult {
   readonly expiredObjects: number;
   readonly abandonedUploads: number;
+  /** Bytes no ref points at (left by a crash between storing and registering), past the grace period. */
+  readonly orphanedBlobs: number;
 }
+
+const OBJECT_PREFIXES = ["media/", "temp/"];
+
+/** Unreferenced blobs younger than this may belong to an upload still being registered. */
+const ORPHAN_GRACE_MS = 60 * 60 * 1000;
 
 /**
  * Removes expired objects (giving their quota back) and abandoned resumable uploads. The file backend
@@ -19,6 +27,7 @@ export class Sweeper {
   private running: Promise<SweepResult> | undefined;
 
   constructor(
+    private readonly store: BlobStore,
     private readonly index: RefIndex,
     private readonly remover: RefRemover,
     private readonly uploads: ResumableUploads,
@@ -34,13 +43,25 @@ export class Sweeper {
 
   private async sweepOnce(now: number): Promise<SweepResult> {
     let expiredObjects = 0;
+    const live = new Set<string>();
     for await (const stored of this.index.all()) {
-      if (!isExpired(stored.ref, now)) continue;
+      if (!isExpired(stored.ref, now)) {
+        live.add(stored.blobKey);
+        continue;
+      }
       await this.remover.remove(stored);
       expiredObjects += 1;
     }
     const abandonedUploads = await this.uploads.sweep(now);
-    return { expiredObjects, abandonedUploads };
+    let orphanedBlobs = 0;
+    for (const prefix of OBJECT_PREFIXES) {
+      for await (const info of this.store.list(prefix)) {
+        if (live.has(info.key) || info.lastModified.getTime() > now - ORPHAN_GRACE_MS) continue;
+        await this.store.delete(info.key);
+        orphanedBlobs += 1;
+      }
+    }
+    return { expiredObjects, abandonedUploads, orphanedBlobs };
   }
 
   /** Sweeps every `intervalMs` until `stop()`; errors are reported and the next sweep tries again. */
