@@ -1,5 +1,5 @@
 import { clone } from "@bufbuild/protobuf";
-import { type Run, type RunEvent, RunSchema, type RunState } from "../../gen/mentatlab/v1/orchestrator_pb.js";
+import { type ReportNodeEventsRequest, type Run, type RunEvent, RunSchema, type RunState } from "../../gen/mentatlab/v1/orchestrator_pb.js";
 import { isFinalRunState, type RunPage, type RunStore } from "./run-store.js";
 
 interface StoredRun {
@@ -16,6 +16,7 @@ export class MemoryRunStore implements RunStore {
   private readonly idempotency = new Map<string, string>();
   private readonly watchers = new Map<string, Set<() => void>>();
   private readonly cancelListeners = new Set<(runId: string) => void>();
+  private readonly reportListeners = new Set<(report: ReportNodeEventsRequest) => void>();
 
   async create(run: Run, events: RunEvent[], idempotencyKey: string): Promise<{ run: Run; created: boolean }> {
     const key = `${run.workspace}\u0000${idempotencyKey}`;
@@ -96,6 +97,15 @@ export class MemoryRunStore implements RunStore {
     return () => this.cancelListeners.delete(listener);
   }
 
+  async forwardReport(report: ReportNodeEventsRequest): Promise<void> {
+    for (const listener of this.reportListeners) listener(report);
+  }
+
+  onReport(listener: (report: ReportNodeEventsRequest) => void): () => void {
+    this.reportListeners.add(listener);
+    return () => this.reportListeners.delete(listener);
+  }
+
   async unfinished(): Promise<string[]> {
     return [...this.runs.values()].filter((r) => !isFinalRunState(r.snapshot.state)).map((r) => r.snapshot.runId);
   }
@@ -103,6 +113,7 @@ export class MemoryRunStore implements RunStore {
   async close(): Promise<void> {
     this.watchers.clear();
     this.cancelListeners.clear();
+    this.reportListeners.clear();
   }
 
   private holds(stored: StoredRun, owner: string): boolean {

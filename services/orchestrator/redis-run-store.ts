@@ -1,6 +1,14 @@
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import type { Redis } from "ioredis";
-import { type Run, type RunEvent, RunEventSchema, RunSchema, type RunState } from "../../gen/mentatlab/v1/orchestrator_pb.js";
+import {
+  type ReportNodeEventsRequest,
+  ReportNodeEventsRequestSchema,
+  type Run,
+  type RunEvent,
+  RunEventSchema,
+  RunSchema,
+  type RunState,
+} from "../../gen/mentatlab/v1/orchestrator_pb.js";
 import { isFinalRunState, type RunPage, type RunStore } from "./run-store.js";
 
 /** How long a SubmitFlow request_id keeps answering with its run. */
@@ -49,8 +57,10 @@ return 0`;
 export class RedisRunStore implements RunStore {
   private readonly watchers = new Map<string, Set<() => void>>();
   private readonly cancelListeners = new Set<(runId: string) => void>();
+  private readonly reportListeners = new Set<(report: ReportNodeEventsRequest) => void>();
   private readonly eventsChannel: string;
   private readonly cancelChannel: string;
+  private readonly reportChannel: string;
 
   private constructor(
     private readonly redis: Redis,
@@ -59,14 +69,15 @@ export class RedisRunStore implements RunStore {
   ) {
     this.eventsChannel = `${prefix}run-events`;
     this.cancelChannel = `${prefix}run-cancels`;
+    this.reportChannel = `${prefix}run-reports`;
   }
 
   /** Uses `redis` for commands and a duplicate of it for subscriptions; close() quits only the duplicate. */
   static async connect(redis: Redis, prefix: string): Promise<RedisRunStore> {
     const subscriber = redis.duplicate();
     const store = new RedisRunStore(redis, subscriber, prefix);
-    subscriber.on("message", (channel: string, runId: string) => store.dispatch(channel, runId));
-    await subscriber.subscribe(store.eventsChannel, store.cancelChannel);
+    subscriber.on("message", (channel: string, message: string) => store.dispatch(channel, message));
+    await subscriber.subscribe(store.eventsChannel, store.cancelChannel, store.reportChannel);
     return store;
   }
 
@@ -178,6 +189,15 @@ export class RedisRunStore implements RunStore {
     return () => this.cancelListeners.delete(listener);
   }
 
+  async forwardReport(report: ReportNodeEventsRequest): Promise<void> {
+    await this.redis.publish(this.reportChannel, Buffer.from(toBinary(ReportNodeEventsRequestSchema, report)).toString("base64"));
+  }
+
+  onReport(listener: (report: ReportNodeEventsRequest) => void): () => void {
+    this.reportListeners.add(listener);
+    return () => this.reportListeners.delete(listener);
+  }
+
   async unfinished(): Promise<string[]> {
     return this.redis.smembers(this.key("runs:unfinished"));
   }
@@ -185,12 +205,17 @@ export class RedisRunStore implements RunStore {
   async close(): Promise<void> {
     this.watchers.clear();
     this.cancelListeners.clear();
+    this.reportListeners.clear();
     await this.subscriber.quit();
   }
 
-  private dispatch(channel: string, runId: string): void {
-    if (channel === this.eventsChannel) for (const listener of this.watchers.get(runId) ?? []) listener();
-    else if (channel === this.cancelChannel) for (const listener of this.cancelListeners) listener(runId);
+  private dispatch(channel: string, message: string): void {
+    if (channel === this.eventsChannel) for (const listener of this.watchers.get(message) ?? []) listener();
+    else if (channel === this.cancelChannel) for (const listener of this.cancelListeners) listener(message);
+    else if (channel === this.reportChannel) {
+      const report = fromBinary(ReportNodeEventsRequestSchema, Buffer.from(message, "base64"));
+      for (const listener of this.reportListeners) listener(report);
+    }
   }
 
   private key(suffix: string): string {

@@ -27,12 +27,16 @@ export class RunEngine {
   private readonly adopting = new Set<string>();
   private readonly slots: Semaphore;
   private readonly timers: NodeJS.Timeout[] = [];
-  private readonly unsubscribe: () => void;
+  private readonly unsubscribe: (() => void)[];
   private closed = false;
 
   constructor(private readonly deps: RunEngineDeps) {
     this.slots = new Semaphore(deps.config.maxConcurrentNodes);
-    this.unsubscribe = deps.store.onCancelRequested((runId) => void this.applyCancel(runId));
+    this.unsubscribe = [
+      deps.store.onCancelRequested((runId) => void this.applyCancel(runId)),
+      // Reports a sidecar sent to another replica; stale or unknown ones are dropped by the driver.
+      deps.store.onReport((report) => void this.drivers.get(report.runId)?.report(report.nodeId, report.attempt, report.events)),
+    ];
     this.timers.push(setInterval(() => void this.renewLeases(), Math.max(100, deps.config.leaseTtlMs / 3)));
     if (deps.recover) this.timers.push(setInterval(() => void this.recover(), deps.config.recoveryIntervalMs));
     for (const timer of this.timers) timer.unref();
@@ -82,7 +86,7 @@ export class RunEngine {
   /** Stops driving (agents are stopped) and frees the leases so another replica can take over at once. */
   async close(): Promise<void> {
     this.closed = true;
-    this.unsubscribe();
+    for (const stop of this.unsubscribe) stop();
     for (const timer of this.timers) clearInterval(timer);
     const runIds = [...this.drivers.keys()];
     for (const driver of [...this.drivers.values()]) driver.abandon();

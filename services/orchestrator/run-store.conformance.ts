@@ -1,6 +1,15 @@
 import { create } from "@bufbuild/protobuf";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { type Run, type RunEvent, RunEventSchema, RunSchema, RunState } from "../../gen/mentatlab/v1/orchestrator_pb.js";
+import { AgentEventSchema } from "../../gen/mentatlab/v1/common_pb.js";
+import {
+  type ReportNodeEventsRequest,
+  ReportNodeEventsRequestSchema,
+  type Run,
+  type RunEvent,
+  RunEventSchema,
+  RunSchema,
+  RunState,
+} from "../../gen/mentatlab/v1/orchestrator_pb.js";
 import { newRunId } from "./run-id.js";
 import type { RunStore } from "./run-store.js";
 
@@ -109,6 +118,14 @@ export function describeRunStoreConformance(name: string, backend: () => Promise
       expect(second.nextAfter).toBe("");
       expect((await store.list("ws-a", [RunState.SUCCEEDED], 10, "")).runs.map((r) => r.runId)).toEqual([r1.runId]);
       expect((await store.list("ws-a", [RunState.PENDING], 1, "")).nextAfter).toBe(r2.runId);
+    });
+
+    it("forwards sidecar reports to every replica", async () => {
+      const peer = await b.peer();
+      const heard = new Promise<ReportNodeEventsRequest>((resolve) => peer.onReport(resolve));
+      await store.forwardReport(create(ReportNodeEventsRequestSchema, { runId: "run_x", nodeId: "n", attempt: 2, events: [create(AgentEventSchema, { event: { case: "heartbeat", value: {} } })] }));
+      const report = await heard;
+      expect([report.runId, report.nodeId, report.attempt, report.events[0]?.event.case]).toEqual(["run_x", "n", 2, "heartbeat"]);
     });
 
     it("tracks unfinished runs and cancel requests", async () => {

@@ -1,4 +1,4 @@
-import type { Run, RunEvent, RunState } from "../../gen/mentatlab/v1/orchestrator_pb.js";
+import type { ReportNodeEventsRequest, Run, RunEvent, RunState } from "../../gen/mentatlab/v1/orchestrator_pb.js";
 import { RunState as States } from "../../gen/mentatlab/v1/orchestrator_pb.js";
 
 export interface RunPage {
@@ -39,6 +39,9 @@ export interface RunStore {
   /** The reason given to requestCancel, if any. */
   cancelRequest(runId: string): Promise<string | undefined>;
   onCancelRequested(listener: (runId: string) => void): () => void;
+  /** Hands a sidecar's report to the replica driving the run, wherever it is (fire and forget). */
+  forwardReport(report: ReportNodeEventsRequest): Promise<void>;
+  onReport(listener: (report: ReportNodeEventsRequest) => void): () => void;
   /** Ids of runs not in a final state. */
   unfinished(): Promise<string[]>;
   close(): Promise<void>;
