@@ -29,7 +29,7 @@ class CountingStore extends FileBlobStore {
   }
 }
 
-describe("Download over a real HTTP/2 server", () => {
+describe("StorageService on the real one-port server", () => {
   const MiB = 1024 * 1024;
   let dir: string;
   let store: CountingStore;
@@ -50,6 +50,8 @@ describe("Download over a real HTTP/2 server", () => {
       routes: (router) => router.service(StorageService, runtime.impl),
       interceptors: [setPrincipal],
       uncompressedServices: [StorageService.typeName],
+      httpRoutes: runtime.routes,
+      authenticateHttp: async (request) => (request.headers.get("authorization") === "Bearer test-key" ? principal : undefined),
     });
   });
   afterAll(async () => {
@@ -75,5 +77,27 @@ describe("Download over a real HTTP/2 server", () => {
       if (next.value.part.case === "chunk") received += next.value.part.value.data.byteLength;
     }
     expect(received).toBe(32 * MiB);
+  });
+
+  it("serves media over plain HTTP/1.1 with presigned links, bearer keys and ranges", async () => {
+    const client = createClient(StorageService, createGrpcTransport({ baseUrl: server.url }));
+    const bytes = randomBytes(3 * MiB);
+    const { ref } = await client.upload(uploadStream({}, bytes, MiB));
+    const { url } = await client.presign({ refId: ref!.id });
+    // The runtime's public URL is the configured default; this server got a random port.
+    const link = new URL(url);
+    const local = `${server.url}${link.pathname}${link.search}`;
+    const whole = await fetch(local);
+    expect(whole.status).toBe(200);
+    expect(Buffer.from(await whole.arrayBuffer()).equals(bytes)).toBe(true);
+    const ranged = await fetch(local, { headers: { range: "bytes=1048576-1048600" } });
+    expect(ranged.status).toBe(206);
+    expect(Buffer.from(await ranged.arrayBuffer())).toEqual(bytes.subarray(1048576, 1048601));
+    const bare = `${server.url}${link.pathname}`;
+    expect((await fetch(bare)).status).toBe(401);
+    const bearer = await fetch(bare, { method: "HEAD", headers: { authorization: "Bearer test-key" } });
+    expect(bearer.status).toBe(200);
+    expect(bearer.headers.get("etag")).toBe(`"${ref!.sha256}"`);
+    expect(bearer.headers.get("content-length")).toBe(String(bytes.length));
   });
 });
