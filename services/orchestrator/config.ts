@@ -26,6 +26,10 @@ export interface OrchestratorConfig {
   readonly memoryLimits: boolean;
   /** `ORCHESTRATOR_AGENT_ENV`, default `PATH,HOME,LANG,TZ,TMPDIR`: orchestrator variables passed through to local agents. */
   readonly agentEnvPassthrough: readonly string[];
+  /** `ORCHESTRATOR_FINISHED_RUN_TTL_SECONDS`, default 604800 (7 days): Redis keeps a finished run this long. */
+  readonly finishedRunTtlSeconds: number;
+  /** `ORCHESTRATOR_MEMORY_MAX_FINISHED_RUNS`, default 1000: the in-memory store keeps this many finished runs. */
+  readonly memoryMaxFinishedRuns: number;
   /** `ORCHESTRATOR_EXECUTOR`, default `local`: `local` child processes, or `noop` (finishes every node at once; benchmarks). */
   readonly executor: "local" | "noop";
 }
@@ -46,6 +50,8 @@ export function orchestratorConfigFromEnv(env: Env, dataDir: string): Orchestrat
     killGraceMs: positive(env, "ORCHESTRATOR_KILL_GRACE_MS", 2000),
     memoryLimits: (env.ORCHESTRATOR_MEMORY_LIMITS ?? "true") !== "false",
     agentEnvPassthrough: (env.ORCHESTRATOR_AGENT_ENV ?? "PATH,HOME,LANG,TZ,TMPDIR").split(",").map((s) => s.trim()).filter(Boolean),
+    finishedRunTtlSeconds: positive(env, "ORCHESTRATOR_FINISHED_RUN_TTL_SECONDS", 7 * 24 * 3600),
+    memoryMaxFinishedRuns: positive(env, "ORCHESTRATOR_MEMORY_MAX_FINISHED_RUNS", 1000),
     executor,
   };
 }

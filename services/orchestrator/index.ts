@@ -55,10 +55,10 @@ export async function createOrchestrator(config: OrchestratorConfig, deps: Orche
     redis = new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 3 });
     await redis.connect();
     agents = new RedisAgentStore(redis, config.redisKeyPrefix);
-    runs = await RedisRunStore.connect(redis, config.redisKeyPrefix);
+    runs = await RedisRunStore.connect(redis, config.redisKeyPrefix, config.finishedRunTtlSeconds);
   } else {
     agents = new MemoryAgentStore(config.registryFile);
-    runs = new MemoryRunStore();
+    runs = new MemoryRunStore(config.memoryMaxFinishedRuns);
   }
   const media = storageMediaStore(deps.storage);
   const executor: Executor =

@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { createReadStream, statSync } from "node:fs";
-import { basename, isAbsolute, resolve } from "node:path";
+import { accessSync, constants, createReadStream, statSync } from "node:fs";
+import { basename, delimiter, isAbsolute, join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { create } from "@bufbuild/protobuf";
 import { BucketClass, LogLevel, type PinValue, PinValueSchema } from "../../gen/mentatlab/v1/common_pb.js";
@@ -25,6 +25,22 @@ export const transientExitCode = 3;
 const maxEnvValueBytes = 100 * 1024;
 const stderrTailBytes = 4096;
 
+/** util-linux helpers, where the OS has them (Linux); elsewhere agents run without a memory cap or death signal. */
+const tools = { setpriv: findOnPath("setpriv"), prlimit: findOnPath("prlimit") };
+
+function findOnPath(name: string): string | undefined {
+  for (const dir of (process.env.PATH ?? "").split(delimiter)) {
+    const candidate = join(dir, name);
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not in this directory
+    }
+  }
+  return undefined;
+}
+
 /**
  * Runs each attempt as a child process speaking the original plain contract. The agent runs in its
  * own process group (so cancel/timeout kills everything it started) under `setpriv --pdeathsig KILL`
@@ -33,6 +49,7 @@ const stderrTailBytes = 4096;
  * Memory cap: Node agents (runtime `node` or a `node` command) get `--max-old-space-size` through
  * NODE_OPTIONS, because V8 reserves far more address space than it uses and dies under RLIMIT_AS;
  * every other agent runs under `prlimit --as`, which caps virtual memory (stricter than RSS).
+ * Without util-linux (not Linux) agents run uncapped and without the death signal.
  */
 export class LocalExecutor implements Executor {
   constructor(private readonly options: LocalExecutorOptions) {}
@@ -124,14 +141,16 @@ export class LocalExecutor implements Executor {
       MENTATLAB_ATTEMPT: String(task.attempt),
     });
     if (Buffer.byteLength(context) <= maxEnvValueBytes) env["INPUT_CONTEXT"] = context;
-    const wrapper = ["setpriv", "--pdeathsig", "KILL", "--"];
+    const argv = [program, ...args];
     const isNode = task.agent.runtime === "node" || basename(program) === "node";
     if (this.options.memoryLimits) {
       const mib = Math.max(16, Math.floor(task.resources.memoryBytes / 2 ** 20));
       if (isNode) env["NODE_OPTIONS"] = `${env["NODE_OPTIONS"] ?? ""} --max-old-space-size=${mib}`.trim();
-      else wrapper.push("prlimit", `--as=${task.resources.memoryBytes}`, "--");
+      else if (tools.prlimit) argv.unshift(tools.prlimit, `--as=${task.resources.memoryBytes}`, "--");
     }
-    return spawn(wrapper[0] as string, [...wrapper.slice(1), program, ...args], { cwd, env, detached: true, stdio: ["pipe", "pipe", "pipe"] });
+    if (tools.setpriv) argv.unshift(tools.setpriv, "--pdeathsig", "KILL", "--");
+    const [file, ...rest] = argv as [string, ...string[]];
+    return spawn(file, rest, { cwd, env, detached: true, stdio: ["pipe", "pipe", "pipe"] });
   }
 
   private killGroup(child: ChildProcess): void {

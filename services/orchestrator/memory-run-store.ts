@@ -3,6 +3,8 @@ import { type ReportNodeEventsRequest, type Run, type RunEvent, RunSchema, type 
 import { isFinalRunState, type RunPage, type RunStore } from "./run-store.js";
 
 interface StoredRun {
+  /** The workspace-scoped idempotency key that names this run, if any. */
+  readonly idempotencyKey?: string;
   /** The owner's live snapshot; the owner never mutates it after handing it over without appending again. */
   snapshot: Run;
   readonly events: RunEvent[];
@@ -10,20 +12,26 @@ interface StoredRun {
   cancelReason?: string;
 }
 
-/** Runs in process memory, for the embedded runtime: lost on restart, so nothing is ever recovered. */
+/**
+ * Runs in process memory, for the embedded runtime: lost on restart, so nothing is ever recovered.
+ * Only the newest `maxFinishedRuns` finished runs are kept, so a long-lived process stays bounded.
+ */
 export class MemoryRunStore implements RunStore {
   private readonly runs = new Map<string, StoredRun>();
+  private readonly finished: string[] = [];
   private readonly idempotency = new Map<string, string>();
   private readonly watchers = new Map<string, Set<() => void>>();
   private readonly cancelListeners = new Set<(runId: string) => void>();
   private readonly reportListeners = new Set<(report: ReportNodeEventsRequest) => void>();
+
+  constructor(private readonly maxFinishedRuns = 1000) {}
 
   async create(run: Run, events: RunEvent[], idempotencyKey: string): Promise<{ run: Run; created: boolean }> {
     const key = `${run.workspace}\u0000${idempotencyKey}`;
     const existing = idempotencyKey ? this.idempotency.get(key) : undefined;
     const stored = existing ? this.runs.get(existing) : undefined;
     if (stored) return { run: clone(RunSchema, stored.snapshot), created: false };
-    this.runs.set(run.runId, { snapshot: clone(RunSchema, run), events: [...events] });
+    this.runs.set(run.runId, { snapshot: clone(RunSchema, run), events: [...events], ...(idempotencyKey ? { idempotencyKey: key } : {}) });
     if (idempotencyKey) this.idempotency.set(key, run.runId);
     return { run, created: true };
   }
@@ -50,6 +58,7 @@ export class MemoryRunStore implements RunStore {
     stored.events.push(...events);
     stored.snapshot = snapshot;
     for (const listener of this.watchers.get(runId) ?? []) listener();
+    if (isFinalRunState(snapshot.state)) this.retire(runId);
     return true;
   }
 
@@ -114,6 +123,16 @@ export class MemoryRunStore implements RunStore {
     this.watchers.clear();
     this.cancelListeners.clear();
     this.reportListeners.clear();
+  }
+
+  private retire(runId: string): void {
+    this.finished.push(runId);
+    while (this.finished.length > this.maxFinishedRuns) {
+      const oldest = this.finished.shift() as string;
+      const key = this.runs.get(oldest)?.idempotencyKey;
+      if (key) this.idempotency.delete(key);
+      this.runs.delete(oldest);
+    }
   }
 
   private holds(stored: StoredRun, owner: string): boolean {

@@ -19,7 +19,7 @@ describeRunStoreConformance("redis", async () => {
   const opened: { redis: Redis; store: RunStore }[] = [];
   const open = async () => {
     const redis = new Redis(server.url);
-    const store = await RedisRunStore.connect(redis, prefix);
+    const store = await RedisRunStore.connect(redis, prefix, 1);
     opened.push({ redis, store });
     return store;
   };

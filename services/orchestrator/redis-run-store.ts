@@ -30,9 +30,14 @@ return false`;
 const appendScript = `
 if redis.call("GET", KEYS[1]) ~= ARGV[1] then return 0 end
 if redis.call("LLEN", KEYS[2]) ~= tonumber(ARGV[2]) - 1 then return 0 end
-for i = 6, #ARGV do redis.call("RPUSH", KEYS[2], ARGV[i]) end
+for i = 7, #ARGV do redis.call("RPUSH", KEYS[2], ARGV[i]) end
 redis.call("SET", KEYS[3], ARGV[5])
-if ARGV[3] == "1" then redis.call("SREM", KEYS[4], ARGV[4]) end
+if ARGV[3] == "1" then
+  redis.call("SREM", KEYS[4], ARGV[4])
+  redis.call("EXPIRE", KEYS[2], ARGV[6])
+  redis.call("EXPIRE", KEYS[3], ARGV[6])
+  redis.call("EXPIRE", KEYS[5], ARGV[6])
+end
 return 1`;
 
 const acquireScript = `
@@ -66,16 +71,20 @@ export class RedisRunStore implements RunStore {
     private readonly redis: Redis,
     private readonly subscriber: Redis,
     private readonly prefix: string,
+    private readonly finishedRunTtlSeconds: number,
   ) {
     this.eventsChannel = `${prefix}run-events`;
     this.cancelChannel = `${prefix}run-cancels`;
     this.reportChannel = `${prefix}run-reports`;
   }
 
-  /** Uses `redis` for commands and a duplicate of it for subscriptions; close() quits only the duplicate. */
-  static async connect(redis: Redis, prefix: string): Promise<RedisRunStore> {
+  /**
+   * Uses `redis` for commands and a duplicate of it for subscriptions; close() quits only the duplicate.
+   * A finished run (snapshot and events) expires `finishedRunTtlSeconds` after its final event.
+   */
+  static async connect(redis: Redis, prefix: string, finishedRunTtlSeconds = 7 * 24 * 3600): Promise<RedisRunStore> {
     const subscriber = redis.duplicate();
-    const store = new RedisRunStore(redis, subscriber, prefix);
+    const store = new RedisRunStore(redis, subscriber, prefix, Math.max(1, Math.ceil(finishedRunTtlSeconds)));
     subscriber.on("message", (channel: string, message: string) => store.dispatch(channel, message));
     await subscriber.subscribe(store.eventsChannel, store.cancelChannel, store.reportChannel);
     return store;
@@ -115,6 +124,8 @@ export class RedisRunStore implements RunStore {
       const ids = await this.redis.zrange(this.workspaceKey(workspace), cursor, "-", "BYLEX", "REV", "LIMIT", 0, Math.max(pageSize * 2, 50));
       if (ids.length === 0) return { runs, nextAfter: "" };
       const snapshots = await this.redis.mgetBuffer(...ids.map((id) => this.runKey(id)));
+      const expired = ids.filter((_, i) => !snapshots[i]);
+      if (expired.length > 0) await this.redis.zrem(this.workspaceKey(workspace), ...expired);
       for (const bytes of snapshots) {
         if (!bytes) continue;
         const run = fromBinary(RunSchema, bytes);
@@ -134,16 +145,18 @@ export class RedisRunStore implements RunStore {
     const eventBytes = events.map((e) => Buffer.from(toBinary(RunEventSchema, e)));
     const ok = await this.redis.eval(
       appendScript,
-      4,
+      5,
       this.leaseKey(runId),
       this.eventsKey(runId),
       this.runKey(runId),
       this.key("runs:unfinished"),
+      this.key(`run:${runId}:cancel`),
       owner,
       first.seq.toString(),
       isFinalRunState(snapshot.state) ? "1" : "0",
       runId,
       snapshotBytes,
+      this.finishedRunTtlSeconds,
       ...eventBytes,
     );
     if (ok !== 1) return false;

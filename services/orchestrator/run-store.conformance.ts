@@ -14,6 +14,7 @@ import { newRunId } from "./run-id.js";
 import type { RunStore } from "./run-store.js";
 
 export interface RunStoreBackend {
+  /** Built to keep finished runs briefly (about a second) or few of them (one), so retention can be observed. */
   readonly store: RunStore;
   /** A second store on the same data, as another replica would open it (may be the same instance in memory). */
   peer(): Promise<RunStore>;
@@ -126,6 +127,24 @@ export function describeRunStoreConformance(name: string, backend: () => Promise
       await store.forwardReport(create(ReportNodeEventsRequestSchema, { runId: "run_x", nodeId: "n", attempt: 2, events: [create(AgentEventSchema, { event: { case: "heartbeat", value: {} } })] }));
       const report = await heard;
       expect([report.runId, report.nodeId, report.attempt, report.events[0]?.event.case]).toEqual(["run_x", "n", 2, "heartbeat"]);
+    });
+
+    it("lets finished runs go after the retention limit, keeping unfinished ones", async () => {
+      const finish = async (run: Run) => {
+        await store.acquireLease(run.runId, "me", 5000);
+        await store.append(run.runId, "me", [event(run, 2n, RunState.SUCCEEDED)], { ...run, state: RunState.SUCCEEDED });
+      };
+      const open = await created();
+      const old = newRun();
+      await store.create(old, [event(old, 1n, RunState.PENDING)], "req-old");
+      await finish(old);
+      await new Promise((r) => setTimeout(r, 1100));
+      await finish(await created());
+      expect(await store.get(old.runId)).toBeUndefined();
+      expect(await store.events(old.runId, 0n, 10)).toEqual([]);
+      expect((await store.list("ws-a", [], 10, "")).runs.map((r) => r.runId)).not.toContain(old.runId);
+      expect((await store.create(newRun(), [], "req-old")).created).toBe(true);
+      expect(await store.get(open.runId)).toBeDefined();
     });
 
     it("tracks unfinished runs and cancel requests", async () => {
