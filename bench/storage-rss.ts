@@ -30,21 +30,32 @@ async function* requests(size: number) {
   for await (const chunk of pseudoRandomChunks(size, MiB)) yield create(UploadRequestSchema, { part: { case: "chunk", value: chunk } });
 }
 
-async function roundTrip(size: number): Promise<{ upSeconds: number; downSeconds: number }> {
+/** Peak RSS seen by the sampler since the last `phase()` call. */
+let phasePeak = 0;
+function phase(): number {
+  const seen = phasePeak;
+  phasePeak = process.memoryUsage().rss;
+  return seen;
+}
+
+async function roundTrip(size: number): Promise<{ upSeconds: number; downSeconds: number; upPeak: number; downPeak: number }> {
   const expected = createHash("sha256");
   for await (const chunk of pseudoRandomChunks(size, MiB)) expected.update(chunk);
+  phase();
   const t0 = performance.now();
   const { ref } = await storage.client.upload(requests(size));
   const t1 = performance.now();
+  const upPeak = phase();
   const got = createHash("sha256");
   for await (const msg of storage.client.download({ refId: ref!.id })) {
     if (msg.part.case === "chunk") got.update(msg.part.value.data);
   }
   const t2 = performance.now();
+  const downPeak = phase();
   const digest = got.digest("hex");
   if (digest !== ref!.sha256 || digest !== expected.digest("hex")) throw new Error("bytes changed on the round trip");
   await storage.client.delete({ refId: ref!.id });
-  return { upSeconds: (t1 - t0) / 1000, downSeconds: (t2 - t1) / 1000 };
+  return { upSeconds: (t1 - t0) / 1000, downSeconds: (t2 - t1) / 1000, upPeak, downPeak };
 }
 
 // Warm up code paths and pools with a small object, then measure from a settled baseline.
@@ -54,15 +65,18 @@ await new Promise((r) => setTimeout(r, 200));
 const baseline = process.memoryUsage().rss;
 let peak = baseline;
 const sampler = setInterval(() => {
-  peak = Math.max(peak, process.memoryUsage().rss);
+  const rss = process.memoryUsage().rss;
+  peak = Math.max(peak, rss);
+  phasePeak = Math.max(phasePeak, rss);
 }, 20);
-const { upSeconds, downSeconds } = await roundTrip(SIZE);
+const { upSeconds, downSeconds, upPeak, downPeak } = await roundTrip(SIZE);
 clearInterval(sampler);
 peak = Math.max(peak, process.memoryUsage().rss);
 
 const growth = peak - baseline;
 console.log(`${SIZE / MiB} MiB up and down through StorageService (${backend} backend)`);
 console.log(`  upload ${(SIZE / 1e6 / upSeconds).toFixed(0)} MB/s, download ${(SIZE / 1e6 / downSeconds).toFixed(0)} MB/s`);
+console.log(`  peak growth while uploading ${((upPeak - baseline) / MiB).toFixed(1)} MiB, while downloading ${((downPeak - baseline) / MiB).toFixed(1)} MiB`);
 console.log(`  RSS baseline ${(baseline / MiB).toFixed(0)} MiB, peak ${(peak / MiB).toFixed(0)} MiB, growth ${(growth / MiB).toFixed(1)} MiB (limit 100 MiB)`);
 console.log(`  ratio growth / limit: ${(growth / LIMIT).toFixed(2)}`);
 

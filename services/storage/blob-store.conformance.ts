@@ -62,6 +62,12 @@ export function describeBlobStoreConformance(name: string, factory: () => Promis
       }
       await expect(store.write("broken/object", failing())).rejects.toThrow("client went away");
       expect(await store.stat("broken/object")).toBeUndefined();
+      async function* failingLate(): AsyncGenerator<Uint8Array> {
+        for (let i = 0; i < 12; i++) yield randomBytes(1024 * 1024);
+        throw new Error("cut off after several parts");
+      }
+      await expect(store.write("broken/large", failingLate())).rejects.toThrow("cut off after several parts");
+      expect(await store.stat("broken/large")).toBeUndefined();
     });
 
     it("overwrites, deletes idempotently and reports missing keys as undefined", async () => {

@@ -34,7 +34,7 @@ export class FileBlobStore implements BlobStore {
       }
     };
     try {
-      await pipeline(Readable.from(counted()), createWriteStream(tmp, { flags: "wx" }));
+      await pipeline(Readable.from(counted(), { highWaterMark: 1 }), createWriteStream(tmp, { flags: "wx" }));
       await mkdir(dirname(target), { recursive: true });
       await rename(tmp, target);
     } catch (err) {

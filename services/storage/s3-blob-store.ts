@@ -69,7 +69,7 @@ export class S3BlobStore implements BlobStore {
     };
     const upload = new Upload({
       client: this.client,
-      params: { Bucket: this.bucket, Key: key, Body: Readable.from(counted()) },
+      params: { Bucket: this.bucket, Key: key, Body: Readable.from(counted(), { highWaterMark: 1 }) },
       partSize: this.partBytes,
       queueSize: this.queueSize,
       leavePartsOnError: false,
