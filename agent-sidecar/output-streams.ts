@@ -1,9 +1,10 @@
 import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { PinType, PinValueSchema, type StreamRef } from "../gen/mentatlab/v1/common_pb.js";
+import { timestampNow } from "@bufbuild/protobuf/wkt";
+import { AgentEventSchema, PinType, PinValueSchema, type StreamRef } from "../gen/mentatlab/v1/common_pb.js";
 import type { GatewayClients } from "./gateway-clients.js";
-import type { NodeIdentity } from "./event-reporter.js";
+import type { NodeEventReporter, NodeIdentity } from "./event-reporter.js";
 import type { OutputPublisher } from "./output-publisher.js";
 import { StreamRelay, type StreamRelayOptions } from "./stream-relay.js";
 
@@ -31,6 +32,7 @@ export class OutputStreams {
   constructor(
     private readonly stream: GatewayClients["stream"],
     private readonly outputs: OutputPublisher,
+    private readonly reporter: NodeEventReporter,
     private readonly node: NodeIdentity,
     private readonly options: OutputStreamsOptions,
   ) {}
@@ -74,7 +76,15 @@ export class OutputStreams {
   async close(streamId: string, errorMessage = ""): Promise<bigint> {
     const relay = this.relay(streamId);
     this.relays.delete(streamId);
-    return relay.finish(errorMessage);
+    const relayed = await relay.finish(errorMessage);
+    // How often the network broke under this stream: the evidence that resuming worked when it did.
+    this.reporter.enqueue(
+      create(AgentEventSchema, {
+        time: timestampNow(),
+        event: { case: "metric", value: { name: "stream_relay_reconnects", value: relay.reconnectCount, labels: { stream_id: streamId } } },
+      }),
+    );
+    return relayed;
   }
 
   /** Ends every stream the agent left open (with an error when the agent failed). */

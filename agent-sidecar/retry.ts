@@ -1,8 +1,13 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { Code, ConnectError } from "@connectrpc/connect";
 
-/** Codes a dropped connection, a restarting gateway or an overloaded server surface as. */
+/**
+ * Codes a dropped connection, a restarting gateway or an overloaded server surface as. A peer that dies
+ * mid-call resets its HTTP/2 streams with CANCEL, which arrives as `canceled`: callers that cancel on
+ * purpose stop retrying through their own abort signal.
+ */
 const transientCodes: ReadonlySet<Code> = new Set([
+  Code.Canceled,
   Code.Unavailable,
   Code.DeadlineExceeded,
   Code.Aborted,

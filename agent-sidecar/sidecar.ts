@@ -67,7 +67,7 @@ export async function startSidecar(config: SidecarConfig, options: SidecarOption
     uploadAttempts: config.uploadAttempts,
     backoff,
   });
-  const streams = new OutputStreams(clients.stream, outputs, node, {
+  const streams = new OutputStreams(clients.stream, outputs, reporter, node, {
     spillDir,
     memoryBytes: config.streamMemoryBytes,
     capacityBytes: config.streamBufferBytes,

@@ -54,14 +54,20 @@ export class StreamRelay {
    */
   async finish(errorMessage = ""): Promise<bigint> {
     this.queue.close();
+    let failure: unknown;
     try {
       await this.pump;
+    } catch (error) {
+      failure = error;
     } finally {
       await this.queue.dispose();
     }
+    // A relay that gave up still ends the stream, so subscribers are told instead of waiting forever.
+    const reason = errorMessage || (failure === undefined ? "" : `output stream relay failed: ${messageOf(failure)}`);
     await withRetries(10, this.options.backoff, undefined, () =>
-      this.client.closeStream({ streamId: this.streamId, errorMessage }),
+      this.client.closeStream({ streamId: this.streamId, errorMessage: reason }),
     );
+    if (failure !== undefined) throw failure;
     return this.queue.ackedSeq;
   }
 
@@ -128,4 +134,8 @@ export class StreamRelay {
       );
     }
   }
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }

@@ -4,7 +4,6 @@ import { freePort, LOOPBACK, makeTempDir, removeTempDir, spawnManaged, startRedi
 import type { MeshUnderTest } from "./clients.js";
 
 const repo = fileURLToPath(new URL("../../../", import.meta.url));
-const tsx = `${repo}node_modules/.bin/tsx`;
 const cli = `${repo}services/cli/main.ts`;
 
 type Part = "storage" | "stream" | "orchestrator" | "gateway";
@@ -59,7 +58,8 @@ export async function startDistributedMesh(apiKey: string): Promise<DistributedM
   };
   const processes = new Map<Part, ManagedProcess>();
   const start = async (part: Part) => {
-    const proc = spawnManaged(tsx, [cli, "serve", part], { cwd: repo, env: { ...env, PORT: String(ports[part]) } });
+    // Node itself with tsx as a loader, not the tsx wrapper: a SIGKILL must reach the server, not a launcher.
+    const proc = spawnManaged(process.execPath, ["--import", "tsx", cli, "serve", part], { cwd: repo, env: { ...env, PORT: String(ports[part]) } });
     processes.set(part, proc);
     await waitUntilReady(`mentatlab serve ${part}`, proc, () => portOpen(ports[part]));
   };
