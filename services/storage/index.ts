@@ -45,6 +45,27 @@ export interface StorageRuntime {
 
 const DAY = 86_400;
 
+/** A Redis client that fails commands at once while disconnected (UNAVAILABLE to callers) and reconnects quickly. */
+async function connectRedis(url: string): Promise<Redis> {
+  const redis = new Redis(url, {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    retryStrategy: (attempt) => Math.min(attempt * 50, 500),
+  });
+  let reported = false;
+  redis.on("error", (err: Error) => {
+    if (reported) return;
+    reported = true;
+    console.warn(`storage: Redis unreachable (${err.message}); quota calls answer UNAVAILABLE until it is back`);
+  });
+  redis.on("ready", () => {
+    reported = false;
+  });
+  await redis.connect();
+  return redis;
+}
+
 /** Replacements for what the configuration would build, for tests and benchmarks that instrument a backend. */
 export interface StorageOverrides {
   readonly blobStore?: BlobStore;
@@ -53,8 +74,7 @@ export interface StorageOverrides {
 /** Builds the StorageService on the configured backends and starts its expiry sweeper. */
 export async function createStorage(config: StorageConfig, overrides: StorageOverrides = {}): Promise<StorageRuntime> {
   const store = overrides.blobStore ?? createBlobStore(config.backend);
-  const redis = config.redisUrl ? new Redis(config.redisUrl, { lazyConnect: true }) : undefined;
-  await redis?.connect();
+  const redis = config.redisUrl ? await connectRedis(config.redisUrl) : undefined;
   const limits = { userBytes: config.userQuotaBytes, workspaceBytes: config.workspaceQuotaBytes };
   const quotas: QuotaStore = redis ? new RedisQuotaStore(redis, limits) : new MemoryQuotaStore(limits);
   const metrics = new StorageMetrics();

@@ -3,6 +3,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Redis } from "ioredis";
 import { type KeyedLock, LocalKeyedLock } from "./keyed-lock.js";
+import { unavailableOnError } from "./redis-errors.js";
 
 // Only the holder's token may extend or free the lock, so a holder that outlived its lease cannot free another's.
 const EXTEND = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0`;
@@ -38,7 +39,8 @@ export class RedisKeyedLock implements KeyedLock {
       const redisKey = this.prefix + key;
       const token = randomUUID();
       const deadline = Date.now() + this.waitMs;
-      while ((await this.redis.set(redisKey, token, "PX", this.leaseMs, "NX")) !== "OK") {
+      const acquire = () => unavailableOnError("the lock store", () => this.redis.set(redisKey, token, "PX", this.leaseMs, "NX"));
+      while ((await acquire()) !== "OK") {
         if (Date.now() > deadline) {
           throw new ConnectError(`"${key}" is busy with another request; retry shortly`, Code.Aborted);
         }
@@ -51,7 +53,8 @@ export class RedisKeyedLock implements KeyedLock {
         return await work();
       } finally {
         clearInterval(renew);
-        await this.redis.eval(RELEASE, 1, redisKey, token);
+        // If Redis is gone the lease simply runs out; the work's own outcome is what the caller needs.
+        await this.redis.eval(RELEASE, 1, redisKey, token).catch(() => undefined);
       }
     });
   }

@@ -1,5 +1,6 @@
 import type { Redis } from "ioredis";
 import type { QuotaLimits, QuotaStore, Reservation, Usage } from "./quota-store.js";
+import { unavailableOnError } from "./redis-errors.js";
 
 // Each script runs atomically in Redis, so concurrent uploads on any replica see one consistent usage.
 const RESERVE = `
@@ -56,14 +57,16 @@ export class RedisQuotaStore implements QuotaStore {
   }
 
   async reserve(user: string, workspace: string, bytes: number): Promise<Reservation> {
-    const [verdict, used] = (await this.redis.eval(
-      RESERVE,
-      2,
-      this.userKey(user),
-      this.workspaceKey(workspace, "used"),
-      bytes,
-      this.limits.userBytes,
-      this.limits.workspaceBytes,
+    const [verdict, used] = (await unavailableOnError("the quota store", () =>
+      this.redis.eval(
+        RESERVE,
+        2,
+        this.userKey(user),
+        this.workspaceKey(workspace, "used"),
+        bytes,
+        this.limits.userBytes,
+        this.limits.workspaceBytes,
+      ),
     )) as [number, number];
     if (verdict === 1) return { granted: true };
     return verdict === 0
@@ -72,41 +75,45 @@ export class RedisQuotaStore implements QuotaStore {
   }
 
   async release(user: string, workspace: string, bytes: number): Promise<void> {
-    await this.redis.eval(RELEASE, 2, this.userKey(user), this.workspaceKey(workspace, "used"), bytes);
+    await unavailableOnError("the quota store", () =>
+      this.redis.eval(RELEASE, 2, this.userKey(user), this.workspaceKey(workspace, "used"), bytes),
+    );
   }
 
   async commit(workspace: string, refId: string, user: string, bytes: number): Promise<void> {
-    await this.redis.eval(
-      COMMIT,
-      3,
-      this.workspaceKey(workspace, "charges"),
-      this.workspaceKey(workspace, "owners"),
-      this.workspaceKey(workspace, "count"),
-      refId,
-      user,
-      bytes,
+    await unavailableOnError("the quota store", () =>
+      this.redis.eval(
+        COMMIT,
+        3,
+        this.workspaceKey(workspace, "charges"),
+        this.workspaceKey(workspace, "owners"),
+        this.workspaceKey(workspace, "count"),
+        refId,
+        user,
+        bytes,
+      ),
     );
   }
 
   async refund(workspace: string, refId: string): Promise<number> {
-    const freed = await this.redis.eval(
-      REFUND,
-      4,
-      this.workspaceKey(workspace, "charges"),
-      this.workspaceKey(workspace, "owners"),
-      this.workspaceKey(workspace, "count"),
-      this.workspaceKey(workspace, "used"),
-      refId,
-      this.userKey(""),
+    const freed = await unavailableOnError("the quota store", () =>
+      this.redis.eval(
+        REFUND,
+        4,
+        this.workspaceKey(workspace, "charges"),
+        this.workspaceKey(workspace, "owners"),
+        this.workspaceKey(workspace, "count"),
+        this.workspaceKey(workspace, "used"),
+        refId,
+        this.userKey(""),
+      ),
     );
     return Number(freed);
   }
 
   async usage(user: string, workspace: string): Promise<Usage> {
-    const [u, w, c] = await this.redis.mget(
-      this.userKey(user),
-      this.workspaceKey(workspace, "used"),
-      this.workspaceKey(workspace, "count"),
+    const [u, w, c] = await unavailableOnError("the quota store", () =>
+      this.redis.mget(this.userKey(user), this.workspaceKey(workspace, "used"), this.workspaceKey(workspace, "count")),
     );
     return {
       userUsedBytes: Number(u ?? 0),

@@ -1,7 +1,11 @@
 import type { Redis } from "ioredis";
 import type { RefCacheL2 } from "./ref-cache.js";
+import { unavailableOnError } from "./redis-errors.js";
 
-/** The L2 ref cache in Redis, shared by every replica. */
+/**
+ * The L2 ref cache in Redis, shared by every replica. Reads and fills fail soft (a cache outage only
+ * costs index lookups); invalidation fails hard, since a stale entry would outlive a delete.
+ */
 export class RedisRefCacheL2 implements RefCacheL2 {
   constructor(
     private readonly redis: Redis,
@@ -9,14 +13,14 @@ export class RedisRefCacheL2 implements RefCacheL2 {
   ) {}
 
   async get(key: string): Promise<string | undefined> {
-    return (await this.redis.get(this.prefix + key)) ?? undefined;
+    return (await this.redis.get(this.prefix + key).catch(() => null)) ?? undefined;
   }
 
   async set(key: string, value: string, ttlSeconds: number): Promise<void> {
-    await this.redis.set(this.prefix + key, value, "EX", Math.max(1, ttlSeconds));
+    await this.redis.set(this.prefix + key, value, "EX", Math.max(1, ttlSeconds)).catch(() => undefined);
   }
 
   async delete(key: string): Promise<void> {
-    await this.redis.del(this.prefix + key);
+    await unavailableOnError("the reference cache", () => this.redis.del(this.prefix + key));
   }
 }
