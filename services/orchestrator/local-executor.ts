@@ -21,7 +21,7 @@ export interface LocalExecutorOptions {
 
 /** Exit code an agent uses for a failure worth retrying. */
 export const transientExitCode = 3;
-/** The environment copy of the context is skipped above this (Linux caps one env string at 128 KiB); stdin always carries it. */
+/** The environment copies of spec and context are skipped above this (Linux caps one env string at 128 KiB); stdin always carries it. */
 const maxEnvValueBytes = 100 * 1024;
 const stderrTailBytes = 4096;
 
@@ -134,12 +134,12 @@ export class LocalExecutor implements Executor {
     const env: Record<string, string> = {};
     for (const [k, v] of Object.entries(this.options.baseEnv ?? {})) if (v !== undefined) env[k] = v;
     Object.assign(env, task.agent.env, {
-      INPUT_SPEC: spec,
       MENTATLAB_RUN_TOKEN: task.runToken,
       MENTATLAB_RUN_ID: task.runId,
       MENTATLAB_NODE_ID: task.nodeId,
       MENTATLAB_ATTEMPT: String(task.attempt),
     });
+    if (Buffer.byteLength(spec) <= maxEnvValueBytes) env["INPUT_SPEC"] = spec;
     if (Buffer.byteLength(context) <= maxEnvValueBytes) env["INPUT_CONTEXT"] = context;
     const argv = [program, ...args];
     const isNode = task.agent.runtime === "node" || basename(program) === "node";

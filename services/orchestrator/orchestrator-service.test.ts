@@ -154,6 +154,52 @@ describe("cancelling", () => {
     expect(run?.error).toBe("changed my mind");
     expect((await client.cancelRun({ runId })).run?.state).toBe(RunState.CANCELLED);
   });
+
+  it("cancels a run nobody drives any more without starting anything again", async () => {
+    const client = await start();
+    const runId = (await client.submitFlow({ source: flow(`[{id: s, agent: org.test.sleep, params: {ms: 20000}}]`) })).run?.runId ?? "";
+    while ((await client.getRun({ runId })).run?.nodes[0]?.state !== NodeState.RUNNING) await new Promise((r) => setTimeout(r, 20));
+    await orch.engine.close();
+    const other = new TestOrchestrator({ store: orch.store });
+    await other.register(...manifests);
+    try {
+      const { run } = await other.client().cancelRun({ runId, reason: "orphaned" });
+      expect(run?.state).toBe(RunState.CANCELLED);
+      expect(stateTrail(await watchAll(other.client(), runId))).toEqual(["run PENDING", "run RUNNING", "s RUNNING 1", "s CANCELLED 1", "run CANCELLED"]);
+    } finally {
+      await other.engine.close();
+    }
+  });
+});
+
+describe("resuming", () => {
+  it("re-runs the in-flight node of an abandoned run, and fails a run whose agents are gone with the reason", async () => {
+    const client = await start();
+    const submit = async () => {
+      const runId = (await client.submitFlow({ source: flow(`[{id: s, agent: org.test.sleep, params: {ms: 100}}]`) })).run?.runId ?? "";
+      while ((await client.getRun({ runId })).run?.nodes[0]?.state !== NodeState.RUNNING) await new Promise((r) => setTimeout(r, 20));
+      return runId;
+    };
+    const resumable = await submit();
+    const orphan = await submit();
+    await orch.engine.close();
+    const other = new TestOrchestrator({ store: orch.store });
+    try {
+      await other.register(manifests[2] as string);
+      expect(await other.engine.adopt(resumable)).toBe(true);
+      expect(stateTrail(await watchAll(other.client(), resumable)).slice(2)).toEqual(["s RUNNING 1", "s PENDING 1", "s RUNNING 2", "s SUCCEEDED 2", "run SUCCEEDED"]);
+    } finally {
+      await other.engine.close();
+    }
+    const empty = new TestOrchestrator({ store: orch.store });
+    try {
+      expect(await empty.engine.adopt(orphan)).toBe(false);
+      const run = (await empty.client().getRun({ runId: orphan })).run;
+      expect([run?.state, run?.error]).toEqual([RunState.FAILED, 'cannot resume node "s": no agent "org.test.sleep" is registered']);
+    } finally {
+      await empty.engine.close();
+    }
+  });
 });
 
 describe("runs API", () => {

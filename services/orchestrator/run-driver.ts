@@ -82,14 +82,12 @@ export class RunDriver {
   }
 
   /** Starts a new run, or continues one another replica left: its in-flight attempts start over. */
-  start(resumed: boolean): void {
-    if (resumed) {
-      for (const node of this.nodes.values()) {
-        if (node.state !== NodeState.RUNNING && node.state !== NodeState.RETRYING) continue;
-        node.state = NodeState.PENDING;
-        node.outputs = {};
-        this.emitNode(node, "re-queued: the orchestrator running it stopped");
-      }
+  start(): void {
+    for (const node of this.nodes.values()) {
+      if (node.state !== NodeState.RUNNING && node.state !== NodeState.RETRYING) continue;
+      node.state = NodeState.PENDING;
+      node.outputs = {};
+      this.emitNode(node, "re-queued: the orchestrator running it stopped");
     }
     for (const id of this.plan.order) this.candidates.add(id);
     this.pump();

@@ -45,7 +45,7 @@ export class RunEngine {
   /** Starts driving a run just created in the store. */
   async launch(run: Run, plan: FlowPlan): Promise<void> {
     if (!(await this.deps.store.acquireLease(run.runId, this.owner, this.deps.config.leaseTtlMs))) return;
-    this.startDriver(run, plan, false);
+    this.startDriver(run, plan, true);
   }
 
   /** Takes over an unfinished run if no replica holds it; true when this replica now drives it. */
@@ -65,8 +65,10 @@ export class RunEngine {
         await this.failUnplannable(run, plan);
         return false;
       }
-      this.startDriver(run, plan, true);
-      await this.applyCancel(runId);
+      // A run adopted in order to be cancelled must not start anything first.
+      const cancelReason = await this.deps.store.cancelRequest(runId);
+      const driver = this.startDriver(run, plan, cancelReason === undefined);
+      if (cancelReason !== undefined) driver.cancel(cancelReason || "cancelled");
       return true;
     } finally {
       this.adopting.delete(runId);
@@ -93,10 +95,12 @@ export class RunEngine {
     await Promise.all(runIds.map((id) => this.deps.store.releaseLease(id, this.owner)));
   }
 
-  private startDriver(run: Run, plan: FlowPlan, resumed: boolean): void {
+  /** Registers a driver for a run this replica holds; `start` says whether to start scheduling now. */
+  private startDriver(run: Run, plan: FlowPlan, start: boolean): RunDriver {
     const driver = new RunDriver(run, plan, { ...this.deps, owner: this.owner, slots: this.slots, onStopped: (id) => this.drivers.delete(id) });
     this.drivers.set(run.runId, driver);
-    driver.start(resumed);
+    if (start) driver.start();
+    return driver;
   }
 
   private async applyCancel(runId: string): Promise<void> {
