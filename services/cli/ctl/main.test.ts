@@ -1,3 +1,5 @@
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
 import { createHash, randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -166,6 +168,17 @@ describe("mentatctl errors", () => {
     expect(anonymous.stderr).not.toContain("    at ");
   });
 
+  it("runs from the bin shim as a separate process", async () => {
+    const shim = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..", "bin", "mentatctl.mjs");
+    // Asynchronously: the mesh answering it runs in this very process.
+    const failure = await promisify(execFile)(process.execPath, [shim, "--url", mesh.url, "--key", mesh.adminKey ?? "", "stat", "no-such-object"]).then(
+      () => undefined,
+      (err: { code: number; stderr: string }) => err,
+    );
+    expect(failure?.stderr).toMatch(/^error: \[NotFound\] .+\n$/);
+    expect(failure?.code).toBe(1);
+  });
+
   it("exits 2 on a bad command line", async () => {
     const bad = await ctl(["upload"]);
     expect(bad.code).toBe(2);
@@ -226,6 +239,33 @@ describe("mentatctl agents and runs", () => {
     const run = await ctl(["run", join(testdata, "shout-flow.yaml"), "--input", "shout.text=@greeting.txt", "--watch"]);
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout).toContain('shout.text = "FROM A FILE!"');
+  });
+
+  it("exits by the run's final state: 1 when it failed, 3 when it was cancelled", async () => {
+    const agent = (id: string, script: string) => {
+      const path = join(work, `${id}.yaml`);
+      writeFileSync(path, [`id: org.mentatlab.test.${id}`, "version: 1.0.0", `command: [${JSON.stringify(process.execPath)}, "-e", ${JSON.stringify(script)}]`].join("\n"));
+      return path;
+    };
+    const flow = (id: string) => {
+      const path = join(work, `${id}-flow.yaml`);
+      writeFileSync(path, ["apiVersion: v1", "kind: Flow", `meta: { id: ${id} }`, "graph:", "  nodes:", `    - { id: only, agent: org.mentatlab.test.${id} }`].join("\n"));
+      return path;
+    };
+    expect((await ctl(["agents", "register", agent("crash", "process.exit(1)")])).code).toBe(0);
+    expect((await ctl(["agents", "register", agent("sleepy", "setTimeout(() => {}, 30000)")])).code).toBe(0);
+
+    const failed = await ctl(["run", flow("crash"), "--watch"]);
+    expect(failed.stdout).toMatch(/ run {2}failed/);
+    expect(failed.code).toBe(1);
+
+    const submitted = await ctl(["--output", "json", "run", flow("sleepy")]);
+    const runId = (JSON.parse(submitted.stdout) as { runId: string }).runId;
+    const cancel = await ctl(["runs", "cancel", runId, "--reason", "test is done"]);
+    expect(cancel.code, cancel.stderr).toBe(0);
+    const watched = await ctl(["runs", "watch", runId]);
+    expect(watched.stdout).toMatch(/ run {2}cancelled/);
+    expect(watched.code).toBe(3);
   });
 
   it("rejects a flow input that does not fit the pin before running anything", async () => {
