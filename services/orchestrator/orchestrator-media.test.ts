@@ -30,7 +30,7 @@ const flow = (nodes: string, edges: string) => ({ source: { case: "text" as cons
 describe("media and stream edges", () => {
   it("starts a stream's consumer while its producer is still running, handing it the live StreamRef", async () => {
     const client = orch.client({ workspace: "ws-test" });
-    const runId = (await client.submitFlow({ source: flow(`[{id: src, agent: org.test.source, params: {ms: 1500}}, {id: sink, agent: org.test.sink}]`, `[{from: src.live, to: sink.live}]`) })).run?.runId ?? "";
+    const runId = (await client.submitFlow({ source: flow(`[{id: src, agent: org.test.source, params: {ms: 2500}}, {id: sink, agent: org.test.sink}]`, `[{from: src.live, to: sink.live}]`) })).run?.runId ?? "";
     const trail = stateTrail(await watchAll(client, runId));
     expect(trail.indexOf("sink SUCCEEDED 1")).toBeLessThan(trail.indexOf("src SUCCEEDED 1"));
     const run = (await client.getRun({ runId })).run;

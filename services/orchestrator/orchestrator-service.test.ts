@@ -113,10 +113,10 @@ describe("running flows with plain-contract agents", () => {
 
   it("times an attempt out and kills the agent", async () => {
     const client = await start();
-    const runId = (await client.submitFlow({ source: flow(`[{id: s, agent: org.test.sleep, params: {ms: 20000}, timeout: 300ms}]`) })).run?.runId ?? "";
+    const runId = (await client.submitFlow({ source: flow(`[{id: s, agent: org.test.sleep, params: {ms: 20000}, timeout: 1s}]`) })).run?.runId ?? "";
     const events = await watchAll(client, runId);
     const run = (await client.getRun({ runId })).run;
-    expect(run?.error).toBe('node "s" failed: timed out after 0.3 s');
+    expect(run?.error).toBe('node "s" failed: timed out after 1 s');
     const pid = pidFrom(events);
     await expectDead(pid);
   });
