@@ -1,7 +1,7 @@
 import { rm } from "node:fs/promises";
 import { createServer, type Http2Session } from "node:http2";
 import type { AddressInfo } from "node:net";
-import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
+import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 
 export interface ListeningServer {
@@ -11,6 +11,19 @@ export interface ListeningServer {
 }
 
 const maxMessageBytes = 8 * 1024 * 1024;
+
+/**
+ * Connect answers unexpected exceptions with a bare "internal error". The only caller here is the pod's
+ * own agent, so it gets the real message: what failed while storing or relaying its output.
+ */
+const explainFailures: Interceptor = (next) => async (req) => {
+  try {
+    return await next(req);
+  } catch (error) {
+    if (error instanceof ConnectError) throw error;
+    throw new ConnectError(error instanceof Error ? error.message : String(error), Code.Internal, undefined, undefined, error);
+  }
+};
 
 /** Parses `127.0.0.1:<port>` / `localhost:<port>`; anything else is a unix socket path. */
 export function parseListen(listen: string): { host: string; port: number } | { path: string } {
@@ -32,7 +45,7 @@ export async function listenHttp2(
   const server = createServer(
     connectNodeAdapter({
       routes,
-      interceptors,
+      interceptors: [explainFailures, ...interceptors],
       acceptCompression: [],
       readMaxBytes: maxMessageBytes,
       writeMaxBytes: maxMessageBytes,

@@ -1,0 +1,118 @@
+import { createHash, randomBytes } from "node:crypto";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { buffer } from "node:stream/consumers";
+import { toJson } from "@bufbuild/protobuf";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { PinValueSchema } from "../gen/mentatlab/v1/common_pb.js";
+import { loadSidecarConfig } from "../agent-sidecar/config.js";
+import { createGatewayClients, createGatewayTransport, type GatewayClients } from "../agent-sidecar/gateway-clients.js";
+import { startSidecar, type RunningSidecar } from "../agent-sidecar/sidecar.js";
+import { startDataPlane, type DataPlane } from "../agent-sidecar/testing/data-plane.js";
+import { uploadFile } from "../agent-sidecar/upload.js";
+import { Agent, bytes, file, PinType } from "./index.js";
+
+describe("Agent, talking to a real sidecar", () => {
+  let dir: string;
+  let plane: DataPlane;
+  let clients: GatewayClients;
+  let sidecar: RunningSidecar;
+  let agent: Agent;
+  let inputBytes: Buffer;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "sdk-"));
+    plane = await startDataPlane(join(dir, "data"));
+    clients = createGatewayClients(createGatewayTransport(plane.url, plane.runToken("run-sdk", "client")));
+    inputBytes = randomBytes(300_000);
+    await writeFile(join(dir, "blob.bin"), inputBytes);
+    const ref = await uploadFile(clients.storage, join(dir, "blob.bin"), { attempts: 1, backoff: { initialMs: 10, maxMs: 50 } });
+    const config = loadSidecarConfig({
+      MENTATLAB_RUN_ID: "run-sdk",
+      MENTATLAB_NODE_ID: "agent",
+      MENTATLAB_GATEWAY_URL: plane.url,
+      MENTATLAB_RUN_TOKEN: plane.runToken("run-sdk", "agent"),
+      MENTATLAB_SHARED_DIR: join(dir, "shared"),
+      MENTATLAB_SIDECAR_LISTEN: "127.0.0.1:0",
+      MENTATLAB_INPUTS_JSON: JSON.stringify({
+        prompt: { text: "hello" },
+        settings: { json: { depth: 2 } },
+        blob: toJson(PinValueSchema, { $typeName: "mentatlab.v1.PinValue", value: { case: "media", value: ref } }),
+      }),
+      MENTATLAB_PARAMS_JSON: '{"mode": "fast"}',
+      MENTATLAB_OUTPUT_PINS_JSON: '{"answer": "text", "meta": "json", "small": "binary", "copy": "binary", "big": "binary", "live": "stream"}',
+    });
+    sidecar = await startSidecar(config);
+    agent = Agent.connect({ address: sidecar.address, token: sidecar.token });
+  });
+  afterAll(async () => {
+    await sidecar?.close();
+    await plane?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("process() hands text, JSON and files as plain values and publishes what it returns", async () => {
+    let seen: unknown;
+    await agent.process(async (inputs) => {
+      seen = inputs;
+      return { answer: `${String(inputs.prompt)} world`, meta: { depth: 3, tags: ["a"] }, small: bytes(new Uint8Array([1, 2, 3])) };
+    });
+    expect(seen).toMatchObject({ prompt: "hello", settings: { depth: 2 }, blob: join(dir, "shared", "inputs", "blob.bin") });
+    expect(await agent.params()).toEqual({ mode: "fast" });
+    const outputs = sidecar.outputs.outputs;
+    expect(outputs.get("answer")?.value).toEqual({ case: "text", value: "hello world" });
+    expect(toJson(PinValueSchema, outputs.get("meta")!)).toEqual({ json: { depth: 3, tags: ["a"] } });
+    expect(outputs.get("small")?.value).toEqual({ case: "inlineBytes", value: new Uint8Array([1, 2, 3]) });
+    const reported = plane.reported.flatMap((event) => (event.event.case === "output" ? [event.event.value.pin] : []));
+    expect(reported).toEqual(expect.arrayContaining(["answer", "meta", "small"]));
+  });
+
+  it("processMedia() gives the verified local file and a stream of its bytes; file outputs are uploaded", async () => {
+    await agent.processMedia(async (media) => {
+      expect(media.pin).toBe("blob");
+      expect(media.ref?.sha256).toBe(createHash("sha256").update(inputBytes).digest("hex"));
+      expect((await readFile(media.path)).equals(inputBytes)).toBe(true);
+      expect((await buffer(media.stream())).equals(inputBytes)).toBe(true);
+      return { copy: file(media.path) };
+    });
+    const copy = sidecar.outputs.outputs.get("copy")?.value;
+    expect(copy?.case === "media" && copy.value.sha256).toBe(createHash("sha256").update(inputBytes).digest("hex"));
+  });
+
+  it("writeOutput() streams bytes of any size into a stored object", async () => {
+    const parts = Array.from({ length: 12 }, () => randomBytes(256 * 1024));
+    async function* chunks() {
+      yield* parts;
+    }
+    const value = await agent.writeOutput("big", chunks(), "application/octet-stream");
+    expect(value.value.case === "media" && value.value.value.sha256).toBe(createHash("sha256").update(Buffer.concat(parts)).digest("hex"));
+  });
+
+  it("streamOutput() publishes live chunks that a subscriber receives in order, then the end", async () => {
+    async function* lines() {
+      for (let i = 1; i <= 5; i++) yield `line ${i}\n`;
+    }
+    const { stream, chunksRelayed } = await agent.streamOutput("live", lines(), { mimeType: "text/plain", payloadType: PinType.TEXT });
+    expect(chunksRelayed).toBe(5n);
+    const received: string[] = [];
+    for await (const event of clients.stream.subscribe({ streamId: stream.streamId })) {
+      if (event.event.case === "data") received.push(Buffer.from(event.event.value.data).toString("utf8"));
+      if (event.event.case === "end") break;
+    }
+    expect(received).toEqual(["line 1\n", "line 2\n", "line 3\n", "line 4\n", "line 5\n"]);
+  });
+
+  it("reports progress and heartbeats, and aborts its signal once the run is cancelled", async () => {
+    const before = plane.reported.length;
+    await agent.progress(140, "almost", 2);
+    await agent.heartbeat();
+    const events = plane.reported.slice(before).map((event) => event.event).filter((event) => event.case !== "metric");
+    expect(events[0]).toMatchObject({ case: "progress", value: { percent: 100, message: "almost", etaSeconds: 2 } });
+    expect(events[1]?.case).toBe("heartbeat");
+    expect(agent.signal.aborted).toBe(false);
+    plane.cancel();
+    await agent.heartbeat();
+    expect(agent.signal.aborted).toBe(true);
+  });
+});
