@@ -126,6 +126,43 @@ describe("web UI in a real browser", () => {
     await stream.closeStream({ streamId });
     await expect.poll(() => page.locator("#status").textContent()).toMatch(new RegExp(`Stream ${streamId} ended`));
 
+  });
+
+  it("plays a followed audio stream once it completes", async () => {
+    const { stream } = clients();
+    const { stream: info } = await stream.initStream({ payloadType: PinType.AUDIO, mimeType: "audio/wav" });
+    const streamId = info?.ref?.streamId ?? "";
+    const row = page.locator(`#streams-table tr[data-stream="${streamId}"]`);
+    await row.getByRole("button", { name: `Follow stream ${streamId}` }).click();
+    const wav = sineWav(8000, 0.5);
+    const payloads = [];
+    for (let offset = 0; offset < wav.byteLength; offset += 8192) payloads.push({ data: wav.subarray(offset, offset + 8192), clientSeq: BigInt(payloads.length + 1) });
+    await stream.publishBatch({ streamId, payloads });
+    await stream.closeStream({ streamId });
+    const audio = page.locator("#follow-media audio");
+    await audio.waitFor({ state: "attached" });
+    await expect.poll(() => audio.evaluate((a: HTMLAudioElement) => (a.readyState >= 1 ? a.duration : 0)), { timeout: 10_000 }).toBeCloseTo(0.5, 2);
+
     await page.screenshot({ path: screenshot, fullPage: true });
   });
 });
+
+/** A mono 16-bit PCM WAV of a 440 Hz tone. */
+function sineWav(sampleRate: number, seconds: number): Uint8Array {
+  const samples = Math.round(sampleRate * seconds);
+  const wav = Buffer.alloc(44 + samples * 2);
+  wav.write("RIFF", 0);
+  wav.writeUInt32LE(36 + samples * 2, 4);
+  wav.write("WAVEfmt ", 8);
+  wav.writeUInt32LE(16, 16);
+  wav.writeUInt16LE(1, 20);
+  wav.writeUInt16LE(1, 22);
+  wav.writeUInt32LE(sampleRate, 24);
+  wav.writeUInt32LE(sampleRate * 2, 28);
+  wav.writeUInt16LE(2, 32);
+  wav.writeUInt16LE(16, 34);
+  wav.write("data", 36);
+  wav.writeUInt32LE(samples * 2, 40);
+  for (let i = 0; i < samples; i++) wav.writeInt16LE(Math.round(8000 * Math.sin((2 * Math.PI * 440 * i) / sampleRate)), 44 + i * 2);
+  return wav;
+}

@@ -96,6 +96,7 @@ async function followStream(api: Api, info: StreamInfo, signal: AbortSignal): Pr
   });
   if (!ended) return;
   if (!isText && parts.length > 0) {
+    textOut.textContent = `${formatBytes(received)} received; the stream is complete.`;
     const mime = info.ref?.mimeType || "application/octet-stream";
     const url = URL.createObjectURL(new Blob(parts, { type: mime }));
     const kind = mime.startsWith("video/") ? "video" : mime.startsWith("audio/") ? "audio" : undefined;
