@@ -1,4 +1,5 @@
 import { create } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { BucketClass, type MediaConstraints, type MediaRef, PinType, type PinValue, PinValueSchema } from "../../gen/mentatlab/v1/common_pb.js";
 import type { Pin } from "../../gen/mentatlab/v1/registry_pb.js";
 import { isMediaPinType, pinTypeName } from "../registry/names.js";
@@ -121,6 +122,8 @@ async function verifiedRef(ref: MediaRef, to: Pin, ctx: EdgeContext): Promise<Me
   try {
     return await ctx.media.stat(ref.id, ctx.runToken);
   } catch (err) {
+    // Storage being down is not the value's fault: let the scheduler treat it as transient.
+    if (err instanceof ConnectError && err.code === Code.Unavailable) throw err;
     throw new EdgeError(`media ${ref.id} for "${to.name}" cannot be read from storage: ${err instanceof Error ? err.message : String(err)}`);
   }
 }

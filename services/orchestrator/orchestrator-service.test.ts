@@ -1,9 +1,12 @@
 import { create } from "@bufbuild/protobuf";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { AgentEventSchema, LogLevel, ProgressEventSchema } from "../../gen/mentatlab/v1/common_pb.js";
 import { NodeState, type RunEvent, RunState, ValidateFlowResponseSchema } from "../../gen/mentatlab/v1/orchestrator_pb.js";
+import { StreamService } from "../../gen/mentatlab/v1/stream_pb.js";
 import { jsonOf } from "./pin-values.js";
+import { streamServiceOpener } from "./stream-opener.js";
 import { stateTrail, TestOrchestrator, testAgentManifest, text, watchAll } from "./testing.js";
 
 const textIn = "inputs: [{name: text, type: text, required: true}]";
@@ -109,6 +112,17 @@ describe("running flows with plain-contract agents", () => {
     expect(run?.nodes.find((n) => n.nodeId === "later")?.error).toBe('upstream node "after" did not run');
     const stderr = events.find((e) => e.event.case === "agent" && e.event.value.event.case === "log" && e.event.value.event.value.level === LogLevel.ERROR);
     expect(stderr?.event.case === "agent" && stderr.event.value.event.case === "log" && stderr.event.value.event.value.message).toContain("Traceback");
+  });
+
+  it("retries when a mesh service is unreachable, and says so when it gives up", async () => {
+    // A real client to a loopback port where nothing listens: the stream service is down.
+    const down = createClient(StreamService, createConnectTransport({ baseUrl: "http://127.0.0.1:9", httpVersion: "1.1" }));
+    const client = await start({ streams: streamServiceOpener(down) });
+    await orch.register(testAgentManifest("org.test.source", "stream-source.mjs", "outputs: [{name: live, type: stream}]", "capabilities: [streaming]"));
+    const runId = (await client.submitFlow({ source: flow(`[{id: src, agent: org.test.source, retry: {max_attempts: 2, initial_delay: 10ms}}]`) })).run?.runId ?? "";
+    const trail = stateTrail(await watchAll(client, runId));
+    expect(trail).toEqual(["run PENDING", "run RUNNING", "src RUNNING 1", "src RETRYING 1", "src RUNNING 2", "src FAILED 2", "run FAILED"]);
+    expect((await client.getRun({ runId })).run?.error).toMatch(/^node "src" failed: attempt error: \[unavailable\]/);
   });
 
   it("times an attempt out and kills the agent", async () => {

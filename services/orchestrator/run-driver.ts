@@ -1,5 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { type AgentEvent, AgentEventSchema, OutputEventSchema, PinType, type PinValue, PinValueSchema, type StreamRef } from "../../gen/mentatlab/v1/common_pb.js";
 import {
   NodeState,
@@ -229,7 +230,7 @@ export class RunDriver {
         else outcome = event;
       }
     } catch (err) {
-      outcome = { kind: "failed", reason: err instanceof EdgeError ? err.message : `executor error: ${err instanceof Error ? err.message : String(err)}`, transient: false };
+      outcome = failureOf(err);
     } finally {
       clearTimeout(timer);
     }
@@ -394,4 +395,18 @@ export class RunDriver {
 
 function outputEvent(pin: string, value: PinValue): AgentEvent {
   return create(AgentEventSchema, { time: timestampNow(), event: { case: "output", value: create(OutputEventSchema, { pin, value }) } });
+}
+
+/** Codes of mesh calls (storage, streams, a remote executor) that may well succeed on a later attempt. */
+const transientCodes: ReadonlySet<Code> = new Set([Code.Unavailable, Code.DeadlineExceeded, Code.ResourceExhausted, Code.Aborted]);
+
+/** An attempt that threw: bad values along an edge are final; an unreachable service is worth a retry. */
+function failureOf(err: unknown): ExecutionOutcome {
+  if (err instanceof EdgeError) return { kind: "failed", reason: err.message, transient: false };
+  const connect = err instanceof ConnectError ? err : undefined;
+  return {
+    kind: "failed",
+    reason: `attempt error: ${err instanceof Error ? err.message : String(err)}`,
+    transient: connect !== undefined && transientCodes.has(connect.code),
+  };
 }
