@@ -12,7 +12,7 @@ await agent.processMedia(async (image, agent) => {
     yield `${JSON.stringify({ aspect: "colour", dominant: description.dominantColor, mean: description.meanColor, opaque: description.opaque })}\n`;
     yield `${JSON.stringify({ aspect: "texture", entropy: description.entropy, sharpness: description.sharpness })}\n`;
   }
-  await agent.streamOutput("findings", findings(), { mimeType: "application/x-ndjson", payloadType: PinType.JSON });
+  await agent.streamOutput("findings", findings(), { mimeType: "application/json", payloadType: PinType.JSON });
   if (!description) throw new Error("the image was not described");
   return {
     description: { ...description },
