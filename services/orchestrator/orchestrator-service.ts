@@ -176,12 +176,14 @@ export function createOrchestratorService({ store, catalog, engine }: Orchestrat
           if (events.length === watchBatch || notified) continue;
           if (isFinalRunState(run.state) && after >= run.lastEventSeq) return;
           await new Promise<void>((resolve) => {
-            const timer = setTimeout(resolve, watchPollMs);
-            wake = () => {
+            const done = () => {
               clearTimeout(timer);
+              ctx.signal.removeEventListener("abort", done);
               resolve();
             };
-            ctx.signal.addEventListener("abort", wake, { once: true });
+            const timer = setTimeout(done, watchPollMs);
+            wake = done;
+            ctx.signal.addEventListener("abort", done, { once: true });
           });
           wake = undefined;
         }
