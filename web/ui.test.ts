@@ -1,4 +1,5 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -95,6 +96,7 @@ describe("web UI in a real browser", () => {
     await expect.poll(() => preview.evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth), { timeout: 10_000 }).toBe(160);
     expect(await page.locator("#media-ref").textContent()).toContain("image/png");
     expect(await page.locator("#media-ref").textContent()).toContain("160 × 90");
+    expect(await page.locator("#media-ref").textContent()).toContain(createHash("sha256").update(readFileSync(png)).digest("hex"));
     await page.screenshot({ path: uploadScreenshot, fullPage: true });
   });
 
