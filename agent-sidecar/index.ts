@@ -6,5 +6,4 @@ export { downloadToFile } from "./download.js";
 export { uploadFile, sha256OfFile } from "./upload.js";
 export { runPlainAgent, transientExitCode, type PlainAgentExit } from "./plain-agent.js";
 export { sidecarEnv, type SidecarTask } from "./task-env.js";
-export { SidecarExecutor, type SidecarExecutorOptions } from "./sidecar-executor.js";
 export { parsePlainInvocation, plainResult, withPlainInvocation, type PlainInvocation } from "./plain-invocation.js";
