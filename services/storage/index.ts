@@ -121,7 +121,7 @@ export async function createStorage(config: StorageConfig, overrides: StorageOve
     });
   }
 
-  const sweeper = new Sweeper(store, index, remover, uploads);
+  const sweeper = new Sweeper(store, index, remover, uploads, quotas);
   sweeper.start(config.sweepIntervalMs, (err) => console.error("storage: expiry sweep failed:", err));
 
   return {

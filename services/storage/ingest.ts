@@ -140,6 +140,7 @@ export class Ingestor {
             throw refused(`upload is over the ${limit}-byte limit for ${mediaKindOf(mimeType)} uploads`, Code.ResourceExhausted);
           }
           if (declaredSize === 0) await reservation.ensure(Math.min(limit, Math.ceil(total / RESERVE_STEP) * RESERVE_STEP));
+          else await reservation.keepAlive();
           hash.update(chunk);
           await activeScan?.write(chunk);
           yield chunk;

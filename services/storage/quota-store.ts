@@ -4,69 +4,111 @@ export interface QuotaLimits {
   readonly workspaceBytes: number;
 }
 
-/** Current usage, reservations of uploads in flight included. */
+/** Current usage, space held by uploads in flight included. */
 export interface Usage {
   readonly userUsedBytes: number;
   readonly workspaceUsedBytes: number;
   readonly workspaceObjectCount: number;
 }
 
-/** Outcome of a reservation; on refusal, which quota would have been exceeded and by how much. */
+/** Outcome of a reservation; on refusal, which quota would have been exceeded and how full it is. */
 export type Reservation =
   | { readonly granted: true }
   | { readonly granted: false; readonly scope: "user" | "workspace"; readonly usedBytes: number; readonly limitBytes: number };
 
+/** Space one upload holds. A lease that outlives its expiry (a crashed uploader) is given back by the sweeper. */
+export interface Lease {
+  readonly id: string;
+  readonly user: string;
+  readonly workspace: string;
+}
+
 /**
- * Storage accounting. Uploads reserve their size up front (atomically against both quotas, so parallel
- * uploads can never overshoot), release it on failure, and commit it to a ref on success. A ref's
- * charge is refunded at most once, however many deletes and sweeps race for it.
+ * Storage accounting. Uploads hold their size in a lease (reserved atomically against both quotas, so
+ * parallel uploads never overshoot), then either commit it to a ref or release it. A ref's charge is
+ * refunded at most once, however many deletes and sweeps race for it.
  */
 export interface QuotaStore {
-  reserve(user: string, workspace: string, bytes: number): Promise<Reservation>;
-  /** Gives back bytes reserved by an upload that did not (fully) use them. */
-  release(user: string, workspace: string, bytes: number): Promise<void>;
-  /** Records that `refId` now holds `bytes` of `user`'s reservation and counts the object. Idempotent. */
-  commit(workspace: string, refId: string, user: string, bytes: number): Promise<void>;
+  readonly limits: QuotaLimits;
+  /** Adds `bytes` to the lease's hold if both quotas allow, and sets its expiry. */
+  reserve(lease: Lease, bytes: number, expiresAtMs: number): Promise<Reservation>;
+  /** Moves an ongoing lease's expiry. */
+  renew(leaseId: string, expiresAtMs: number): Promise<void>;
+  /**
+   * Ends the lease and charges `bytes` to `refId` instead, counting the object; idempotent per ref.
+   * Charges even if the lease had already lapsed: the bytes are stored either way.
+   */
+  commit(lease: Lease, refId: string, bytes: number): Promise<void>;
+  /** Ends the lease, giving back all it held; ending an ended lease does nothing. */
+  release(leaseId: string): Promise<void>;
+  /** Ends every lease past its expiry at `nowMs`; returns how many. */
+  reclaimExpired(nowMs: number): Promise<number>;
   /** Gives back what `refId` holds and uncounts it; 0 when it was already refunded. */
   refund(workspace: string, refId: string): Promise<number>;
   usage(user: string, workspace: string): Promise<Usage>;
-  readonly limits: QuotaLimits;
   close(): Promise<void>;
+}
+
+interface HeldLease extends Lease {
+  bytes: number;
+  expiresAtMs: number;
 }
 
 /** Quotas in one process: the embedded default. */
 export class MemoryQuotaStore implements QuotaStore {
   private readonly userUsed = new Map<string, number>();
   private readonly workspaceUsed = new Map<string, number>();
+  private readonly leases = new Map<string, HeldLease>();
   private readonly charges = new Map<string, { user: string; bytes: number }>();
   private readonly objectCount = new Map<string, number>();
 
   constructor(readonly limits: QuotaLimits) {}
 
-  async reserve(user: string, workspace: string, bytes: number): Promise<Reservation> {
-    const u = this.userUsed.get(user) ?? 0;
-    const w = this.workspaceUsed.get(workspace) ?? 0;
+  private add(user: string, workspace: string, bytes: number): void {
+    this.userUsed.set(user, Math.max(0, (this.userUsed.get(user) ?? 0) + bytes));
+    this.workspaceUsed.set(workspace, Math.max(0, (this.workspaceUsed.get(workspace) ?? 0) + bytes));
+  }
+
+  async reserve(lease: Lease, bytes: number, expiresAtMs: number): Promise<Reservation> {
+    const u = this.userUsed.get(lease.user) ?? 0;
+    const w = this.workspaceUsed.get(lease.workspace) ?? 0;
     if (u + bytes > this.limits.userBytes) {
       return { granted: false, scope: "user", usedBytes: u, limitBytes: this.limits.userBytes };
     }
     if (w + bytes > this.limits.workspaceBytes) {
       return { granted: false, scope: "workspace", usedBytes: w, limitBytes: this.limits.workspaceBytes };
     }
-    this.userUsed.set(user, u + bytes);
-    this.workspaceUsed.set(workspace, w + bytes);
+    this.add(lease.user, lease.workspace, bytes);
+    const held = this.leases.get(lease.id);
+    this.leases.set(lease.id, { id: lease.id, user: lease.user, workspace: lease.workspace, bytes: (held?.bytes ?? 0) + bytes, expiresAtMs });
     return { granted: true };
   }
 
-  async release(user: string, workspace: string, bytes: number): Promise<void> {
-    this.userUsed.set(user, Math.max(0, (this.userUsed.get(user) ?? 0) - bytes));
-    this.workspaceUsed.set(workspace, Math.max(0, (this.workspaceUsed.get(workspace) ?? 0) - bytes));
+  async renew(leaseId: string, expiresAtMs: number): Promise<void> {
+    const held = this.leases.get(leaseId);
+    if (held) held.expiresAtMs = expiresAtMs;
   }
 
-  async commit(workspace: string, refId: string, user: string, bytes: number): Promise<void> {
-    const key = `${workspace}\u0000${refId}`;
+  async commit(lease: Lease, refId: string, bytes: number): Promise<void> {
+    await this.release(lease.id);
+    const key = `${lease.workspace}\u0000${refId}`;
     if (this.charges.has(key)) return;
-    this.charges.set(key, { user, bytes });
-    this.objectCount.set(workspace, (this.objectCount.get(workspace) ?? 0) + 1);
+    this.charges.set(key, { user: lease.user, bytes });
+    this.objectCount.set(lease.workspace, (this.objectCount.get(lease.workspace) ?? 0) + 1);
+    this.add(lease.user, lease.workspace, bytes);
+  }
+
+  async release(leaseId: string): Promise<void> {
+    const held = this.leases.get(leaseId);
+    if (!held) return;
+    this.leases.delete(leaseId);
+    this.add(held.user, held.workspace, -held.bytes);
+  }
+
+  async reclaimExpired(nowMs: number): Promise<number> {
+    const expired = [...this.leases.values()].filter((l) => l.expiresAtMs <= nowMs);
+    for (const lease of expired) await this.release(lease.id);
+    return expired.length;
   }
 
   async refund(workspace: string, refId: string): Promise<number> {
@@ -75,7 +117,7 @@ export class MemoryQuotaStore implements QuotaStore {
     if (!charge) return 0;
     this.charges.delete(key);
     this.objectCount.set(workspace, Math.max(0, (this.objectCount.get(workspace) ?? 0) - 1));
-    await this.release(charge.user, workspace, charge.bytes);
+    this.add(charge.user, workspace, -charge.bytes);
     return charge.bytes;
   }
 

@@ -1,45 +1,85 @@
 import type { Redis } from "ioredis";
-import type { QuotaLimits, QuotaStore, Reservation, Usage } from "./quota-store.js";
+import type { Lease, QuotaLimits, QuotaStore, Reservation, Usage } from "./quota-store.js";
 import { unavailableOnError } from "./redis-errors.js";
 
-// Each script runs atomically in Redis, so concurrent uploads on any replica see one consistent usage.
+// Every script runs atomically in Redis, so concurrent uploads on any replica see one consistent usage.
+// Keys derived inside the scripts (per user, per lease) assume one Redis, not a cluster.
+
+// ARGV[1] is the key prefix. Ends lease `id`, giving back what it held; returns the bytes.
+const END_LEASE = `
+local function sub(key, n)
+  if redis.call('DECRBY', key, n) < 0 then redis.call('SET', key, 0) end
+end
+local function endLease(prefix, id)
+  local key = prefix .. 'lease:' .. id
+  local f = redis.call('HMGET', key, 'user', 'ws', 'bytes')
+  redis.call('DEL', key)
+  redis.call('ZREM', prefix .. 'leases', id)
+  if not f[1] then return 0 end
+  local n = tonumber(f[3] or '0')
+  sub(prefix .. 'user:' .. f[1], n)
+  sub(prefix .. 'ws:used:' .. f[2], n)
+  return n
+end
+`;
+
+// ARGV: prefix, bytes, userLimit, workspaceLimit, user, workspace, expiresAtMs, leaseId
 const RESERVE = `
-local u = tonumber(redis.call('GET', KEYS[1]) or '0')
-local w = tonumber(redis.call('GET', KEYS[2]) or '0')
-local n = tonumber(ARGV[1])
-if u + n > tonumber(ARGV[2]) then return {0, u} end
-if w + n > tonumber(ARGV[3]) then return {2, w} end
-redis.call('INCRBY', KEYS[1], n)
-redis.call('INCRBY', KEYS[2], n)
+local prefix = ARGV[1]
+local userKey = prefix .. 'user:' .. ARGV[5]
+local wsKey = prefix .. 'ws:used:' .. ARGV[6]
+local u = tonumber(redis.call('GET', userKey) or '0')
+local w = tonumber(redis.call('GET', wsKey) or '0')
+local n = tonumber(ARGV[2])
+if u + n > tonumber(ARGV[3]) then return {0, u} end
+if w + n > tonumber(ARGV[4]) then return {2, w} end
+redis.call('INCRBY', userKey, n)
+redis.call('INCRBY', wsKey, n)
+local lease = prefix .. 'lease:' .. ARGV[8]
+redis.call('HSET', lease, 'user', ARGV[5], 'ws', ARGV[6])
+redis.call('HINCRBY', lease, 'bytes', n)
+redis.call('ZADD', prefix .. 'leases', ARGV[7], ARGV[8])
 return {1, 0}`;
 
-const RELEASE = `
-local n = tonumber(ARGV[1])
-for i = 1, 2 do
-  local left = redis.call('DECRBY', KEYS[i], n)
-  if left < 0 then redis.call('SET', KEYS[i], 0) end
+// ARGV: prefix, leaseId
+const RELEASE = `${END_LEASE}
+return endLease(ARGV[1], ARGV[2])`;
+
+// ARGV: prefix, leaseId, refId, user, workspace, bytes
+const COMMIT = `${END_LEASE}
+local prefix = ARGV[1]
+endLease(prefix, ARGV[2])
+local ws = ARGV[5]
+if redis.call('HSETNX', prefix .. 'ws:charges:' .. ws, ARGV[3], ARGV[6]) == 1 then
+  redis.call('HSET', prefix .. 'ws:owners:' .. ws, ARGV[3], ARGV[4])
+  redis.call('INCR', prefix .. 'ws:count:' .. ws)
+  redis.call('INCRBY', prefix .. 'user:' .. ARGV[4], ARGV[6])
+  redis.call('INCRBY', prefix .. 'ws:used:' .. ws, ARGV[6])
 end
 return 1`;
 
-const COMMIT = `
-if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[3]) == 1 then
-  redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-  redis.call('INCR', KEYS[3])
-end
-return 1`;
+// ARGV: prefix, nowMs, batch
+const RECLAIM = `${END_LEASE}
+local ids = redis.call('ZRANGEBYSCORE', ARGV[1] .. 'leases', '-inf', ARGV[2], 'LIMIT', 0, tonumber(ARGV[3]))
+for _, id in ipairs(ids) do endLease(ARGV[1], id) end
+return #ids`;
 
+// ARGV: prefix, workspace, refId
 const REFUND = `
-local bytes = redis.call('HGET', KEYS[1], ARGV[1])
+local prefix = ARGV[1]
+local ws = ARGV[2]
+local bytes = redis.call('HGET', prefix .. 'ws:charges:' .. ws, ARGV[3])
 if not bytes then return 0 end
-local user = redis.call('HGET', KEYS[2], ARGV[1])
-redis.call('HDEL', KEYS[1], ARGV[1])
-redis.call('HDEL', KEYS[2], ARGV[1])
-if redis.call('DECR', KEYS[3]) < 0 then redis.call('SET', KEYS[3], 0) end
-local userKey = ARGV[2] .. user
-for _, key in ipairs({userKey, KEYS[4]}) do
+local user = redis.call('HGET', prefix .. 'ws:owners:' .. ws, ARGV[3])
+redis.call('HDEL', prefix .. 'ws:charges:' .. ws, ARGV[3])
+redis.call('HDEL', prefix .. 'ws:owners:' .. ws, ARGV[3])
+if redis.call('DECR', prefix .. 'ws:count:' .. ws) < 0 then redis.call('SET', prefix .. 'ws:count:' .. ws, 0) end
+for _, key in ipairs({prefix .. 'user:' .. user, prefix .. 'ws:used:' .. ws}) do
   if redis.call('DECRBY', key, bytes) < 0 then redis.call('SET', key, 0) end
 end
 return tonumber(bytes)`;
+
+const RECLAIM_BATCH = 100;
 
 /** Quotas shared by every replica through Redis. */
 export class RedisQuotaStore implements QuotaStore {
@@ -49,24 +89,20 @@ export class RedisQuotaStore implements QuotaStore {
     private readonly prefix = "mentatlab:storage:quota:",
   ) {}
 
-  private userKey(user: string): string {
-    return `${this.prefix}user:${user}`;
-  }
-  private workspaceKey(workspace: string, what: "used" | "charges" | "owners" | "count"): string {
-    return `${this.prefix}ws:${what}:${workspace}`;
+  private run(script: string, ...args: (string | number)[]): Promise<unknown> {
+    return unavailableOnError("the quota store", () => this.redis.eval(script, 0, this.prefix, ...args));
   }
 
-  async reserve(user: string, workspace: string, bytes: number): Promise<Reservation> {
-    const [verdict, used] = (await unavailableOnError("the quota store", () =>
-      this.redis.eval(
-        RESERVE,
-        2,
-        this.userKey(user),
-        this.workspaceKey(workspace, "used"),
-        bytes,
-        this.limits.userBytes,
-        this.limits.workspaceBytes,
-      ),
+  async reserve(lease: Lease, bytes: number, expiresAtMs: number): Promise<Reservation> {
+    const [verdict, used] = (await this.run(
+      RESERVE,
+      bytes,
+      this.limits.userBytes,
+      this.limits.workspaceBytes,
+      lease.user,
+      lease.workspace,
+      expiresAtMs,
+      lease.id,
     )) as [number, number];
     if (verdict === 1) return { granted: true };
     return verdict === 0
@@ -74,46 +110,34 @@ export class RedisQuotaStore implements QuotaStore {
       : { granted: false, scope: "workspace", usedBytes: Number(used), limitBytes: this.limits.workspaceBytes };
   }
 
-  async release(user: string, workspace: string, bytes: number): Promise<void> {
-    await unavailableOnError("the quota store", () =>
-      this.redis.eval(RELEASE, 2, this.userKey(user), this.workspaceKey(workspace, "used"), bytes),
-    );
+  async renew(leaseId: string, expiresAtMs: number): Promise<void> {
+    await unavailableOnError("the quota store", () => this.redis.zadd(`${this.prefix}leases`, "XX", expiresAtMs, leaseId));
   }
 
-  async commit(workspace: string, refId: string, user: string, bytes: number): Promise<void> {
-    await unavailableOnError("the quota store", () =>
-      this.redis.eval(
-        COMMIT,
-        3,
-        this.workspaceKey(workspace, "charges"),
-        this.workspaceKey(workspace, "owners"),
-        this.workspaceKey(workspace, "count"),
-        refId,
-        user,
-        bytes,
-      ),
-    );
+  async commit(lease: Lease, refId: string, bytes: number): Promise<void> {
+    await this.run(COMMIT, lease.id, refId, lease.user, lease.workspace, bytes);
+  }
+
+  async release(leaseId: string): Promise<void> {
+    await this.run(RELEASE, leaseId);
+  }
+
+  async reclaimExpired(nowMs: number): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const ended = Number(await this.run(RECLAIM, nowMs, RECLAIM_BATCH));
+      total += ended;
+      if (ended < RECLAIM_BATCH) return total;
+    }
   }
 
   async refund(workspace: string, refId: string): Promise<number> {
-    const freed = await unavailableOnError("the quota store", () =>
-      this.redis.eval(
-        REFUND,
-        4,
-        this.workspaceKey(workspace, "charges"),
-        this.workspaceKey(workspace, "owners"),
-        this.workspaceKey(workspace, "count"),
-        this.workspaceKey(workspace, "used"),
-        refId,
-        this.userKey(""),
-      ),
-    );
-    return Number(freed);
+    return Number(await this.run(REFUND, workspace, refId));
   }
 
   async usage(user: string, workspace: string): Promise<Usage> {
     const [u, w, c] = await unavailableOnError("the quota store", () =>
-      this.redis.mget(this.userKey(user), this.workspaceKey(workspace, "used"), this.workspaceKey(workspace, "count")),
+      this.redis.mget(`${this.prefix}user:${user}`, `${this.prefix}ws:used:${workspace}`, `${this.prefix}ws:count:${workspace}`),
     );
     return {
       userUsedBytes: Number(u ?? 0),

@@ -21,8 +21,8 @@ import type { Ingestor, Uploader } from "./ingest.js";
 import { isUploadId, newUploadId, UPLOADS_PREFIX, uploadPresignedKey } from "./keys.js";
 import type { KeyedLock } from "./keyed-lock.js";
 import { mediaKindOf } from "./media-kind.js";
-import { QuotaReservation } from "./quota-reservation.js";
-import type { QuotaStore } from "./quota-store.js";
+import { QuotaReservation, STREAM_LEASE_MS } from "./quota-reservation.js";
+import type { Lease, QuotaStore } from "./quota-store.js";
 import type { UploadSession, UploadSessionStore } from "./upload-session.js";
 
 export interface ResumableUploadsDeps {
@@ -36,6 +36,13 @@ export interface ResumableUploadsDeps {
 
 /** Largest chunk UploadChunk accepts (the proto's limit); also what we recommend. */
 const RECOMMENDED_CHUNK_BYTES = 4 * 1024 * 1024;
+
+/** An abandoned session's hold outlives it by this much, so the session sweep (which also frees it) goes first. */
+const SESSION_LEASE_GRACE_MS = 60 * 60 * 1000;
+
+function leaseOf(session: UploadSession): Lease {
+  return { id: session.id, user: session.user, workspace: session.workspace };
+}
 
 function notFound(id: string): ConnectError {
   return new ConnectError(`no upload "${id}" in progress in this workspace (it may have expired)`, Code.NotFound);
@@ -63,8 +70,6 @@ export class ResumableUploads {
         );
       }
     }
-    const reservation = new QuotaReservation(this.deps.quotas, uploader.user, uploader.workspace);
-    await reservation.ensure(Number(header.sizeBytes));
     const session: UploadSession = {
       id,
       user: uploader.user,
@@ -72,10 +77,13 @@ export class ResumableUploads {
       header,
       committed: 0,
       parts: [],
-      reservedBytes: reservation.heldBytes,
+      reservedBytes: 0,
       expiresAtMs: Date.now() + this.deps.uploadTtlSeconds * 1000,
       presigned: req.presigned,
     };
+    const reservation = this.reservationOf(session);
+    await reservation.ensure(Number(header.sizeBytes));
+    session.reservedBytes = reservation.heldBytes;
     try {
       await this.deps.sessions.save(session);
     } catch (err) {
@@ -119,7 +127,7 @@ export class ResumableUploads {
       const data = req.data.subarray(session.committed - offset);
       if (session.committed === 0) session.sniffedMimeType = await this.sniffFirstChunk(session, data);
       this.checkGrowth(session, end);
-      const reservation = new QuotaReservation(this.deps.quotas, session.user, session.workspace, session.reservedBytes);
+      const reservation = this.reservationOf(session);
       await reservation.ensure(end);
       session.reservedBytes = reservation.heldBytes;
       await this.deps.sessions.writePart(session.id, session.committed, data);
@@ -154,6 +162,12 @@ export class ResumableUploads {
     const complete = declared > 0 && data.byteLength >= declared;
     if (!complete && data.byteLength < SNIFF_BYTES) return undefined;
     return resolveMimeType(data.subarray(0, SNIFF_BYTES), session.header.mimeType, complete);
+  }
+
+  /** The session's quota hold: a lease named after the upload that lapses a little after the session does. */
+  private reservationOf(session: UploadSession): QuotaReservation {
+    const leaseMs = session.expiresAtMs + SESSION_LEASE_GRACE_MS - Date.now();
+    return new QuotaReservation(this.deps.quotas, leaseOf(session), leaseMs, session.reservedBytes);
   }
 
   async status(uploader: Uploader, id: string): Promise<GetUploadStatusResponse> {
@@ -195,7 +209,8 @@ export class ResumableUploads {
         }
         source = this.deps.sessions.readParts(session);
       }
-      const reservation = new QuotaReservation(this.deps.quotas, session.user, session.workspace, session.reservedBytes);
+      // From here the upload streams through the ingestor, which keeps the lease alive as it goes.
+      const reservation = new QuotaReservation(this.deps.quotas, leaseOf(session), STREAM_LEASE_MS, session.reservedBytes);
       try {
         const result = await this.deps.ingestor.ingest(uploader, header, source, reservation);
         return create(CompleteUploadResponseSchema, result);
@@ -215,7 +230,7 @@ export class ResumableUploads {
 
   private async discard(session: UploadSession): Promise<void> {
     await this.deps.sessions.remove(session);
-    await new QuotaReservation(this.deps.quotas, session.user, session.workspace, session.reservedBytes).release();
+    await this.deps.quotas.release(session.id);
   }
 
   /** Discards uploads past their expiry and gives their reserved quota back; returns how many. */

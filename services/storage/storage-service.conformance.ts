@@ -69,6 +69,14 @@ export async function codeOf(promise: Promise<unknown>): Promise<{ code: Code | 
   }
 }
 
+export async function waitFor(condition: () => Promise<boolean>, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 export async function keysUnder(store: BlobStore, prefix: string): Promise<string[]> {
   const keys: string[] = [];
   for await (const info of store.list(prefix)) keys.push(info.key);
@@ -363,11 +371,32 @@ export function describeStorageServiceConformance(name: string, factory: () => P
         expect((await client.getUsage({})).userUsedBytes).toBe(3000n + 3000n + 4000n);
         await new Promise((r) => setTimeout(r, 1100));
         expect((await codeOf(client.stat({ refId: temp!.id }))).code).toBe(Code.NotFound);
-        expect(await short.runtime.sweep()).toEqual({ expiredObjects: 1, abandonedUploads: 1, orphanedBlobs: 0 });
+        expect(await short.runtime.sweep()).toEqual({ expiredObjects: 1, abandonedUploads: 1, reclaimedLeases: 0, orphanedBlobs: 0 });
         expect(await keysUnder(short.store, "temp/")).toEqual([]);
         expect(await keysUnder(short.store, "uploads/")).toEqual([]);
         expect(await client.getUsage({})).toMatchObject({ userUsedBytes: 3000n, workspaceObjectCount: 1n });
         expect((await client.stat({ refId: kept!.id })).ref?.id).toBe(kept!.id);
+
+        // An uploader that stalls (or whose replica died) holds its declared size until its lease lapses.
+        const stalled = new AbortController();
+        let sentHeader!: () => void;
+        const headerSent = new Promise<void>((r) => (sentHeader = r));
+        const stalledUpload = client
+          .upload(
+            (async function* (): AsyncGenerator<UploadRequest> {
+              yield* uploadStream({ sizeBytes: 5000n }, randomBytes(100));
+              sentHeader();
+              await new Promise((r) => stalled.signal.addEventListener("abort", r));
+            })(),
+            { signal: stalled.signal },
+          )
+          .catch(() => undefined);
+        await headerSent;
+        await waitFor(async () => (await client.getUsage({})).userUsedBytes === 3000n + 5000n);
+        expect((await short.runtime.sweep(Date.now() + 11 * 60_000)).reclaimedLeases).toBe(1);
+        expect((await client.getUsage({})).userUsedBytes).toBe(3000n);
+        stalled.abort();
+        await stalledUpload;
 
         // Bytes a crash left unregistered go once past the grace period; registered ones stay.
         await short.store.write("media/ws-expiry/orphan", [randomBytes(10)]);

@@ -19,7 +19,7 @@ import type { BlobStore } from "./blob-store.js";
 import { type Ingestor, isExpired, type Uploader } from "./ingest.js";
 import { isRefId } from "./keys.js";
 import { defaultChunkBytes, mediaKindOf } from "./media-kind.js";
-import { QuotaReservation } from "./quota-reservation.js";
+import { QuotaReservation, STREAM_LEASE_MS } from "./quota-reservation.js";
 import type { QuotaStore } from "./quota-store.js";
 import type { RefCache } from "./ref-cache.js";
 import type { StoredRef } from "./ref-index.js";
@@ -84,7 +84,8 @@ export function createStorageServiceImpl(deps: StorageServiceDeps): ServiceImpl<
           if (next.value.part.case === "chunk") yield next.value.part.value;
         }
       }
-      const reservation = new QuotaReservation(deps.quotas, uploader.user, uploader.workspace);
+      const lease = { id: QuotaReservation.newLeaseId(), ...uploader };
+      const reservation = new QuotaReservation(deps.quotas, lease, STREAM_LEASE_MS);
       return create(UploadResponseSchema, await deps.ingestor.ingest(uploader, header, chunks(), reservation));
     },
 

@@ -1,5 +1,6 @@
 import type { BlobStore } from "./blob-store.js";
 import { isExpired } from "./ingest.js";
+import type { QuotaStore } from "./quota-store.js";
 import type { RefIndex } from "./ref-index.js";
 import type { RefRemover } from "./ref-remover.js";
 import type { ResumableUploads } from "./resumable-uploads.js";
@@ -8,6 +9,8 @@ import type { ResumableUploads } from "./resumable-uploads.js";
 export interface SweepResult {
   readonly expiredObjects: number;
   readonly abandonedUploads: number;
+  /** Quota holds of uploads that stopped without finishing or failing (a crashed replica). */
+  readonly reclaimedLeases: number;
   /** Bytes no ref points at (left by a crash between storing and registering), past the grace period. */
   readonly orphanedBlobs: number;
 }
@@ -31,6 +34,7 @@ export class Sweeper {
     private readonly index: RefIndex,
     private readonly remover: RefRemover,
     private readonly uploads: ResumableUploads,
+    private readonly quotas: QuotaStore,
   ) {}
 
   async sweep(now = Date.now()): Promise<SweepResult> {
@@ -61,7 +65,8 @@ export class Sweeper {
         orphanedBlobs += 1;
       }
     }
-    return { expiredObjects, abandonedUploads, orphanedBlobs };
+    const reclaimedLeases = await this.quotas.reclaimExpired(now);
+    return { expiredObjects, abandonedUploads, reclaimedLeases, orphanedBlobs };
   }
 
   /** Sweeps every `intervalMs` until `stop()`; errors are reported and the next sweep tries again. */
