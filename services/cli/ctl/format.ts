@@ -1,6 +1,5 @@
 import { timestampDate, ValueSchema, type Timestamp } from "@bufbuild/protobuf/wkt";
-import { toJsonString } from "@bufbuild/protobuf";
-import type { DescEnum } from "@bufbuild/protobuf";
+import { toJsonString, type DescEnum } from "@bufbuild/protobuf";
 import type { MediaRef, PinValue, Violation } from "../../../gen/mentatlab/v1/common_pb.js";
 import { formatBytes } from "./progress.js";
 

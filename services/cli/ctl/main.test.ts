@@ -184,6 +184,9 @@ describe("mentatctl errors", () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain("missing required argument 'file'");
     expect((await ctl(["run", join(testdata, "shout-flow.yaml"), "--input", "nonsense"])).code).toBe(2);
+    const badUrl = await ctl(["usage"], { MENTATLAB_URL: "127.0.0.1:8080" });
+    expect(badUrl.code).toBe(2);
+    expect(badUrl.stderr).toContain("must start with http:// or https://");
   });
 });
 

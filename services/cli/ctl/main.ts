@@ -29,7 +29,7 @@ Exit codes: 0 ok, 1 request failed / invalid / run failed, 2 bad command line, 3
 export async function main(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
   let exitCode: number = ExitCode.ok;
   const run: ActionRunner = async (command, action) => {
-    const config = ctlConfig(command.optsWithGlobals<CtlFlags>(), io.env, io.cwd);
+    const config = usageChecked(() => ctlConfig(command.optsWithGlobals<CtlFlags>(), io.env, io.cwd));
     const connection = openConnection(config);
     try {
       const printer = new Printer(io, config.output);
@@ -70,4 +70,13 @@ function buildProgram(io: CliIo, run: ActionRunner): Command {
   registerRunCommands(program, run);
   registerStreamCommands(program, run);
   return program;
+}
+
+// A configuration mistake (flag or environment) is the command line's fault: exit code 2, not 1.
+function usageChecked<T>(read: () => T): T {
+  try {
+    return read();
+  } catch (err) {
+    throw new CliError(err instanceof Error ? err.message : String(err), ExitCode.usage);
+  }
 }
