@@ -35,6 +35,11 @@ describe("SpillQueue", () => {
     for (let i = 1; i <= 10; i++) expect(await queue.read(BigInt(i))).toEqual(bytes(40, i));
     queue.ack(10n);
     expect(queue.bufferedBytes).toBe(0);
+    // With nothing on disk needed, the next spilled payload starts the file over.
+    await queue.push(bytes(100, 11));
+    await queue.push(bytes(40, 12));
+    expect((await stat(spillPath)).size).toBe(40);
+    expect(await queue.read(12n)).toEqual(bytes(40, 12));
     await queue.dispose();
     await expect(stat(spillPath)).rejects.toThrow();
   });

@@ -21,7 +21,7 @@ interface Entry {
  * The payloads of one output stream that the stream service has not acknowledged yet, numbered from 1
  * (the producer's client_seq). Bounded: payloads past the memory bound are appended to a spill file, and
  * past the capacity `push` waits, so a producer faster than the network gets backpressure, never an
- * unbounded heap. Acknowledged payloads are dropped; the spill file is truncated once nothing on disk is
+ * unbounded heap. Acknowledged payloads are dropped; the spill file starts over once nothing on disk is
  * still needed.
  */
 export class SpillQueue {
@@ -99,11 +99,6 @@ export class SpillQueue {
       this.entries.splice(0, this.head);
       this.head = 0;
     }
-    if (this.diskEntries === 0 && this.spillEnd > 0) {
-      // Nothing on disk is needed any more: start the file over instead of growing it forever.
-      this.spillEnd = 0;
-      void this.spillFile?.truncate(0).catch(() => undefined);
-    }
     this.wake();
   }
 
@@ -161,6 +156,12 @@ export class SpillQueue {
       this.memoryUsed += data.length;
     } else {
       this.spillFile ??= await open(this.options.spillPath, "w+");
+      if (this.diskEntries === 0 && this.spillEnd > 0) {
+        // Nothing on disk is needed any more: start the file over instead of growing it forever. Done
+        // here, in the serialized append path, so no write can race the truncation.
+        await this.spillFile.truncate(0);
+        this.spillEnd = 0;
+      }
       const fileOffset = this.spillEnd;
       this.spillEnd += data.length;
       // Counted before the write so an ack meanwhile does not truncate the file under it.
