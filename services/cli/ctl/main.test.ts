@@ -7,6 +7,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
+import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PinType } from "../../../gen/mentatlab/v1/common_pb.js";
 import { StorageService } from "../../../gen/mentatlab/v1/storage_pb.js";
@@ -269,6 +270,35 @@ describe("mentatctl agents and runs", () => {
     const watched = await ctl(["runs", "watch", runId]);
     expect(watched.stdout).toMatch(/ run {2}cancelled/);
     expect(watched.code).toBe(3);
+  });
+
+  it("uploads @file for a media pin and passes stored objects by ref:<id>", async () => {
+    const looker = join(work, "looker.yaml");
+    writeFileSync(
+      looker,
+      [
+        "id: org.mentatlab.test.looker",
+        "version: 1.0.0",
+        `command: [${JSON.stringify(process.execPath)}, "-e", "0"]`,
+        "inputs: [{ name: image, type: image, required: true, media: { accepted_mime_types: [image/png], max_size_bytes: 1048576 } }]",
+      ].join("\n"),
+    );
+    const flow = join(work, "looker-flow.yaml");
+    writeFileSync(flow, ["apiVersion: v1", "kind: Flow", "meta: { id: looker }", "graph:", "  nodes:", "    - { id: look, agent: org.mentatlab.test.looker }"].join("\n"));
+    expect((await ctl(["agents", "register", looker])).code).toBe(0);
+    const png = join(work, "dot.png");
+    await sharp({ create: { width: 4, height: 4, channels: 3, background: "#808080" } }).png().toFile(png);
+
+    const byFile = await ctl(["flows", "validate", flow, "--input", "look.image=@dot.png"]);
+    expect(byFile.stdout).toContain("valid");
+    expect(byFile.code, byFile.stdout).toBe(0);
+
+    const ref = uploadedRef((await ctl(["--output", "json", "upload", png])).stdout);
+    expect((await ctl(["flows", "validate", flow, "--input", `look.image=ref:${ref.id}`])).code).toBe(0);
+
+    const asText = await ctl(["flows", "validate", flow, "--input", "look.image=a picture"]);
+    expect(asText.code).toBe(2);
+    expect(asText.stderr).toContain("look.image is an image pin: pass @file or ref:<id>, not text");
   });
 
   it("rejects a flow input that does not fit the pin before running anything", async () => {

@@ -67,7 +67,7 @@ async function resolveInput(ctx: CommandContext, spec: InputSpec, type: PinType 
     return media((await uploadFile(ctx, value, { temp: uploadTemp })).ref);
   }
   if (type === PinType.IMAGE || type === PinType.AUDIO || type === PinType.VIDEO || type === PinType.STREAM) {
-    throw new CliError(`${spec.key} is ${enumLabel(PinTypeSchema, type)} pin: pass @file or ref:<id>, not text`, ExitCode.usage);
+    throw new CliError(`${spec.key} is an ${enumLabel(PinTypeSchema, type)} pin: pass @file or ref:<id>, not text`, ExitCode.usage);
   }
   return literal(spec.key, value, type);
 }
