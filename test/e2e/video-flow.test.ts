@@ -1,0 +1,69 @@
+import { execFile } from "node:child_process";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { RunState } from "../../gen/mentatlab/v1/orchestrator_pb.js";
+import { startEmbedded, type EmbeddedMesh } from "../../services/mesh/embedded.js";
+import { meshClients, type MeshClients } from "./support/clients.js";
+import { exampleFlow, registerExample } from "./support/examples.js";
+import { downloadVerified, uploadBytes } from "./support/media.js";
+import { failureOf, followRun } from "./support/runs.js";
+
+const run = promisify(execFile);
+const apiKey = "mlk_e2e_video_0123456789abcdef";
+
+describe("the video example flow on the embedded default", () => {
+  let dir: string;
+  let mesh: EmbeddedMesh;
+  let clients: MeshClients;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "e2e-video-"));
+    mesh = await startEmbedded({
+      port: 0,
+      dataDir: join(dir, "data"),
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, MENTATLAB_API_KEYS: `${apiKey}=erin@ws-video:admin`, MENTATLAB_PRESIGN_SECRET: "e2e-video-presign-0123456789", MENTATLAB_SHUTDOWN_GRACE_MS: "500" },
+    });
+    clients = meshClients({ url: mesh.url, apiKey });
+    for (const agent of ["video-clip", "image-describe"]) await registerExample(clients, agent, mesh.url);
+  });
+  afterAll(async () => {
+    await mesh?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("transcodes an uploaded clip while streaming it in 64 KiB chunks, and describes its poster frame", async () => {
+    const source = join(dir, "testsrc.mp4");
+    await run("ffmpeg", ["-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=duration=2:size=480x360:rate=15", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-movflags", "+faststart", source]);
+    const uploaded = await uploadBytes(clients, await readFile(source), "testsrc.mp4", "video/mp4");
+    expect(uploaded.metadata).toMatchObject({ width: 480, height: 360 });
+
+    const { run: submitted } = await clients.orchestrator.submitFlow({
+      source: { source: { case: "text", value: await exampleFlow("video-clip-describe") } },
+      inputs: { "clip.video": { value: { case: "media", value: uploaded } } },
+    });
+    if (!submitted) throw new Error("submit returned no run");
+    const { run: finished } = await followRun(clients, submitted.runId);
+    expect(finished.state, failureOf(finished)).toBe(RunState.SUCCEEDED);
+
+    const outputs = finished.nodes.find((node) => node.nodeId === "clip")?.outputs ?? {};
+    const live = outputs.clip?.value;
+    const stored = outputs.video?.value;
+    if (live?.case !== "stream" || stored?.case !== "media") throw new Error("the clip node produced no stream or no stored video");
+    const chunks: Uint8Array[] = [];
+    for await (const event of clients.streams.subscribe({ streamId: live.value.streamId })) {
+      if (event.event.case === "data") chunks.push(event.event.value.data);
+      if (event.event.case === "end" || event.event.case === "error") break;
+    }
+    expect(chunks.length).toBeGreaterThan(0);
+    expect(chunks.slice(0, -1).every((chunk) => chunk.length === 64 * 1024)).toBe(true);
+    // The live stream and the stored transcode are the same bytes.
+    expect(Buffer.concat(chunks).equals(await downloadVerified(clients, stored.value))).toBe(true);
+    expect(stored.value.metadata).toMatchObject({ width: 320, height: 240 });
+
+    const description = finished.outputs["poster.summary"]?.value;
+    expect(description).toEqual({ case: "text", value: expect.stringMatching(/^320x240 png, mostly #[0-9a-f]{6}$/) });
+  });
+});
