@@ -34,8 +34,8 @@ afterAll(async () => {
 });
 
 /** Runs mentatctl in-process against the embedded mesh, as a user in `work` would. */
-async function ctl(args: string[], env: Record<string, string> = {}) {
-  const io = new CapturedIo({ MENTATLAB_URL: mesh.url, MENTATLAB_API_KEY: mesh.adminKey ?? "", ...env }, work);
+async function ctl(args: string[], env: Record<string, string> = {}, terminal = false) {
+  const io = new CapturedIo({ MENTATLAB_URL: mesh.url, MENTATLAB_API_KEY: mesh.adminKey ?? "", ...env }, work, terminal);
   const code = await main(["node", "mentatctl", ...args], io);
   return { code, stdout: io.stdoutText, stdoutBytes: io.stdoutBytes, stderr: io.stderrText };
 }
@@ -106,6 +106,16 @@ describe("mentatctl media commands", () => {
     expect(down.code).toBe(0);
     expect(readFileSync(out).equals(readFileSync(file.path))).toBe(true);
     expect(existsSync(`${out}.part`)).toBe(false);
+  });
+
+  it("draws progress bars on a terminal only", async () => {
+    const file = randomFile("bar.bin", 2 * 1024 * 1024);
+    const onTerminal = await ctl(["upload", file.path], {}, true);
+    expect(onTerminal.code).toBe(0);
+    expect(onTerminal.stderr).toMatch(/hash bar\.bin \[.*\] 100% \| 2\.0 MiB\/2\.0 MiB/);
+    expect(onTerminal.stderr).toMatch(/upload bar\.bin \[.*\] 100% \| 2\.0 MiB\/2\.0 MiB/);
+    const piped = await ctl(["upload", file.path]);
+    expect(piped.stderr).toBe("");
   });
 
   it("downloads to stdout", async () => {

@@ -6,12 +6,16 @@ export class CapturedIo implements CliIo {
   private readonly out: Buffer[] = [];
   private readonly err: Buffer[] = [];
   readonly stdout = collector(this.out);
-  readonly stderr = collector(this.err);
+  readonly stderr: Writable & { isTTY?: boolean };
 
+  /** With `terminal`, stderr claims to be a TTY, as when a person runs the command. */
   constructor(
     readonly env: Readonly<Record<string, string | undefined>>,
     readonly cwd: string,
-  ) {}
+    terminal = false,
+  ) {
+    this.stderr = Object.assign(collector(this.err), terminal ? { isTTY: true, columns: 100 } : {});
+  }
 
   get stdoutBytes(): Buffer {
     return Buffer.concat(this.out);
