@@ -2,7 +2,7 @@ import { basename, resolve } from "node:path";
 import { stat } from "node:fs/promises";
 import { BucketClass } from "../../../gen/mentatlab/v1/common_pb.js";
 import { announcedRetry, type CommandContext } from "./context.js";
-import { CliError } from "./exit-codes.js";
+import { CliError, ExitCode } from "./exit-codes.js";
 import { sha256OfFile } from "./file-chunks.js";
 import { byteProgress } from "./progress.js";
 import { resumableUpload, type UploadResult } from "./resumable-upload.js";
@@ -26,7 +26,7 @@ export interface UploadFileOptions {
 export async function uploadFile(ctx: CommandContext, file: string, options: UploadFileOptions = {}): Promise<UploadResult> {
   const path = resolve(ctx.io.cwd, file);
   const info = await stat(path).catch(() => undefined);
-  if (!info?.isFile()) throw new CliError(`${file} is not a readable file`);
+  if (!info?.isFile()) throw new CliError(`${file} is not a readable file`, ExitCode.usage);
   const header = {
     filename: basename(path),
     mimeType: options.mimeType ?? "",
