@@ -4,6 +4,7 @@ import { toJson, type JsonObject } from "@bufbuild/protobuf";
 import type { Transport } from "@connectrpc/connect";
 import { LogLevel, PinType, StreamRefSchema, type PinValue } from "../gen/mentatlab/v1/common_pb.js";
 import { SidecarService, type LocalInput } from "../gen/mentatlab/v1/sidecar_pb.js";
+import { StreamService } from "../gen/mentatlab/v1/stream_pb.js";
 import type { SidecarConfig } from "./config.js";
 import { NodeEventReporter } from "./event-reporter.js";
 import { createGatewayClients, createGatewayTransport } from "./gateway-clients.js";
@@ -17,6 +18,7 @@ import { isTransient, type Backoff } from "./retry.js";
 import { sidecarAuthInterceptor } from "./sidecar-auth.js";
 import { listenHttp2 } from "./sidecar-server.js";
 import { createSidecarService } from "./sidecar-service.js";
+import { followStream } from "./stream-follow.js";
 
 /** A sidecar serving one node: inputs are local, the SidecarService is listening. */
 export interface RunningSidecar {
@@ -77,9 +79,17 @@ export async function startSidecar(config: SidecarConfig, options: SidecarOption
     chunkBytesFor,
   });
   const service = createSidecarService({ node, inputs, params: config.params as JsonObject, workDir, outputs, streams, reporter });
+  const follow = { backoff, giveUpMs: config.reconnectGiveUpMs };
   const server = await listenHttp2(
     config.listen,
-    (router) => router.service(SidecarService, service),
+    (router) => {
+      router.service(SidecarService, service);
+      // Stream inputs: the agent follows them through the sidecar, which resumes through network blips.
+      router.service(StreamService, {
+        subscribe: (req, ctx) => followStream(clients.stream, req.streamId, req.afterSeq, { ...follow, signal: ctx.signal }),
+        getStream: (req, ctx) => clients.stream.getStream(req, { signal: ctx.signal }),
+      });
+    },
     [sidecarAuthInterceptor(config.sidecarToken)],
   );
 

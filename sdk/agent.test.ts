@@ -20,11 +20,16 @@ describe("Agent, talking to a real sidecar", () => {
   let sidecar: RunningSidecar;
   let agent: Agent;
   let inputBytes: Buffer;
+  let feed: string;
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "sdk-"));
     plane = await startDataPlane(join(dir, "data"));
     clients = createGatewayClients(createGatewayTransport(plane.url, plane.runToken("run-sdk", "client")));
+    const upstream = await clients.stream.initStream({ payloadType: PinType.TEXT, mimeType: "text/plain", runId: "run-sdk", nodeId: "upstream", pin: "out" });
+    feed = upstream.stream?.ref?.streamId ?? "";
+    await clients.stream.publishBatch({ streamId: feed, payloads: ["a\n", "b\n", "c\n"].map((line, i) => ({ data: Buffer.from(line), clientSeq: BigInt(i + 1) })) });
+    await clients.stream.closeStream({ streamId: feed });
     inputBytes = randomBytes(300_000);
     await writeFile(join(dir, "blob.bin"), inputBytes);
     const ref = await uploadFile(clients.storage, join(dir, "blob.bin"), { attempts: 1, backoff: { initialMs: 10, maxMs: 50 } });
@@ -39,6 +44,7 @@ describe("Agent, talking to a real sidecar", () => {
         prompt: { text: "hello" },
         settings: { json: { depth: 2 } },
         blob: toJson(PinValueSchema, { $typeName: "mentatlab.v1.PinValue", value: { case: "media", value: ref } }),
+        feed: { stream: { streamId: feed, workspace: "ws-test", payloadType: "PIN_TYPE_TEXT", mimeType: "text/plain" } },
       }),
       MENTATLAB_PARAMS_JSON: '{"mode": "fast"}',
       MENTATLAB_OUTPUT_PINS_JSON: '{"answer": "text", "meta": "json", "small": "binary", "copy": "binary", "big": "binary", "live": "stream"}',
@@ -101,6 +107,18 @@ describe("Agent, talking to a real sidecar", () => {
       if (event.event.case === "end") break;
     }
     expect(received).toEqual(["line 1\n", "line 2\n", "line 3\n", "line 4\n", "line 5\n"]);
+  });
+
+  it("followStream() reads a stream input through the sidecar, in order, to its end", async () => {
+    const lines: string[] = [];
+    for await (const data of agent.followStream("feed")) lines.push(Buffer.from(data).toString("utf8"));
+    expect(lines).toEqual(["a\n", "b\n", "c\n"]);
+    const resumed: string[] = [];
+    for await (const data of agent.followStream("feed", 3n)) resumed.push(Buffer.from(data).toString("utf8"));
+    expect(resumed).toEqual(["c\n"]);
+    await expect(async () => {
+      for await (const _ of agent.followStream("prompt")) void _;
+    }).rejects.toThrow("input prompt is not a stream");
   });
 
   it("reports progress and heartbeats, and aborts its signal once the run is cancelled", async () => {

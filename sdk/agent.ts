@@ -19,6 +19,7 @@ import {
   type WriteOutputRequest,
   type WriteOutputStreamRequest,
 } from "../gen/mentatlab/v1/sidecar_pb.js";
+import { StreamService } from "../gen/mentatlab/v1/stream_pb.js";
 import { BytesOutput, FileOutput, type OutputValue } from "./outputs.js";
 import { createSidecarTransport, sidecarAddressFromEnv, type SidecarAddress } from "./sidecar-transport.js";
 
@@ -53,14 +54,18 @@ export class Agent {
   private readonly cancellation = new AbortController();
   private inputsResponse: GetInputsResponse | undefined;
 
-  private constructor(private readonly client: Client<typeof SidecarService>) {
+  private constructor(
+    private readonly client: Client<typeof SidecarService>,
+    private readonly streams: Client<typeof StreamService>,
+  ) {
     // The sidecar stops a cancelled agent with SIGTERM; give the work a chance to wind down cleanly.
     process.once("SIGTERM", () => this.cancellation.abort(new Error("the agent was asked to stop")));
   }
 
   /** Connects to the sidecar named by MENTATLAB_SIDECAR_ADDRESS / MENTATLAB_SIDECAR_TOKEN (or `address`). */
   static connect(address: SidecarAddress = sidecarAddressFromEnv()): Agent {
-    return new Agent(createClient(SidecarService, createSidecarTransport(address)));
+    const transport = createSidecarTransport(address);
+    return new Agent(createClient(SidecarService, transport), createClient(StreamService, transport));
   }
 
   /** Aborted when the run is cancelled: stop work, the node's result is discarded. */
@@ -188,6 +193,21 @@ export class Agent {
     }
     const closed = await this.client.closeOutputStream({ streamId: stream.streamId });
     return { stream, chunksRelayed: closed.chunksRelayed };
+  }
+
+  /**
+   * Follows the live stream on input `pin` (a `stream` edge) from its start, or after `afterSeq`: the
+   * payloads in order, each once, ending with the stream (throwing if it ended with stream_error). The
+   * sidecar resumes the subscription through network blips.
+   */
+  async *followStream(pin: string, afterSeq = 0n): AsyncGenerator<Uint8Array> {
+    const input = (await this.inputs()).inputs[pin];
+    if (input?.value.case !== "stream") throw new Error(`input ${pin} is not a stream`);
+    for await (const event of this.streams.subscribe({ streamId: input.value.value.streamId, afterSeq }, { signal: this.signal })) {
+      if (event.event.case === "data") yield event.event.value.data;
+      if (event.event.case === "error") throw new Error(`stream ${pin} failed: ${event.event.value.message}`);
+      if (event.event.case === "end") return;
+    }
   }
 
   /** Reports progress (0–100). */
