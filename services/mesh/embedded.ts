@@ -1,5 +1,6 @@
 import { createClient, createRouterTransport, type ConnectRouter } from "@connectrpc/connect";
 import { existsSync } from "node:fs";
+import { createServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { OrchestratorService } from "../../gen/mentatlab/v1/orchestrator_pb.js";
@@ -36,6 +37,22 @@ export interface EmbeddedMesh {
   close(): Promise<void>;
 }
 
+function freePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once("error", reject);
+    probe.listen(0, host, () => {
+      const { port } = probe.address() as AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+function urlHost(host: string): string {
+  if (host === "0.0.0.0" || host === "::") return "127.0.0.1";
+  return host.includes(":") ? `[${host}]` : host;
+}
+
 const webDist = fileURLToPath(new URL("../../web/dist", import.meta.url));
 
 /**
@@ -44,13 +61,23 @@ const webDist = fileURLToPath(new URL("../../web/dist", import.meta.url));
  * other only through Connect clients, here over an in-memory transport that runs the same auth.
  */
 export async function startEmbedded(options: EmbeddedOptions = {}): Promise<EmbeddedMesh> {
-  const env: Env = {
+  const given: Env = {
     ...(options.env ?? process.env),
     ...(options.port !== undefined ? { PORT: String(options.port) } : {}),
     ...(options.dataDir !== undefined ? { MENTATLAB_DATA_DIR: options.dataDir } : {}),
   };
-  const security = meshSecurity(env);
-  const serverConfig = readServerConfig(env);
+  const security = meshSecurity(given);
+  const configured = readServerConfig(given);
+  // Links the services hand out (presigned media URLs, SSE paths) need the real port before anything
+  // listens, so "any free port" is settled here rather than by the listener.
+  const port = configured.port === 0 ? await freePort(configured.host) : configured.port;
+  const serverConfig = { ...configured, port };
+  const env: Env = {
+    ...given,
+    PORT: String(port),
+    MENTATLAB_PRESIGN_SECRET: security.config.presignSecret,
+    MENTATLAB_PUBLIC_URL: given.MENTATLAB_PUBLIC_URL ?? `http://${urlHost(configured.host)}:${port}`,
+  };
 
   const storage = await createStorage(storageConfigFromEnv(env, security.config.dataDir));
   const streams = await createStreams(streamConfigFromEnv(env));

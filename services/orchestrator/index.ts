@@ -31,7 +31,7 @@ export interface OrchestratorDeps {
   /** Defaults to the executor named by the config (local child processes). */
   readonly executor?: Executor;
   readonly runTokens: RunTokenSigner;
-  /** Where sidecars reach the gateway; for executors that start sidecars (not used by the plain local executor). */
+  /** Where agents' sidecars reach the gateway (MENTATLAB_GATEWAY_URL for local agents). */
   readonly gatewayUrl?: () => string;
 }
 
@@ -69,6 +69,7 @@ export async function createOrchestrator(config: OrchestratorConfig, deps: Orche
           media,
           killGraceMs: config.killGraceMs,
           memoryLimits: config.memoryLimits,
+          ...(deps.gatewayUrl ? { gatewayUrl: deps.gatewayUrl } : {}),
           baseEnv: Object.fromEntries(config.agentEnvPassthrough.map((name) => [name, process.env[name]])),
         }));
   const catalog = new AgentCatalog(agents);
