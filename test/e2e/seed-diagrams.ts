@@ -29,7 +29,7 @@ export function describeSeedDiagrams(name: string, start: () => Promise<MeshUnde
     beforeAll(async () => {
       mesh = await start();
       clients = meshClients(mesh);
-      for (const agent of ["image-thumbnail", "image-describe", "tts", "audio-analysis"]) await registerExample(clients, agent, mesh.url);
+      for (const agent of ["image-thumbnail", "image-describe", "tts", "audio-meter", "audio-analysis"]) await registerExample(clients, agent, mesh.url);
     });
     afterAll(async () => {
       await mesh?.close();
@@ -122,6 +122,13 @@ export function describeSeedDiagrams(name: string, start: () => Promise<MeshUnde
       if (analysis?.case !== "json") throw new Error("no analysis output");
       const duration = analysis.value.kind.case === "structValue" ? analysis.value.kind.value.fields.durationSeconds?.kind.value : undefined;
       expect(duration).toBeCloseTo((stored.length - 44) / 2 / 22050, 1);
+
+      // A downstream agent followed the same stream live (a stream edge) and saw every byte of it.
+      const levels = run.outputs["meter.levels"];
+      const metered = levels?.value.case === "json" && levels.value.value.kind.case === "structValue" ? levels.value.value.kind.value.fields : {};
+      expect(metered.bytes?.kind.value).toBe(streamed.length);
+      expect(metered.chunks?.kind.value).toBe(chunks.length);
+      expect(metered.durationSeconds?.kind.value).toBeCloseTo(duration as number, 2);
     });
   });
 }
