@@ -10,6 +10,8 @@ export interface Feed {
   readonly stream: StreamInfo;
   /** Events after the requested seq; empty when the stream ended at or before it. */
   readonly events: AsyncIterable<StreamEvent>;
+  /** When the subscription began: events stored later count as live for the latency metric. */
+  readonly subscribedAtMs: number;
 }
 
 /**
@@ -18,7 +20,6 @@ export interface Feed {
  */
 export async function openFeed(
   registry: StreamRegistry,
-  metrics: StreamMetrics,
   key: StreamKey,
   afterSeq: bigint,
   signal: AbortSignal,
@@ -36,26 +37,17 @@ export async function openFeed(
     throw behindRetained(key.id, afterSeq, info.firstRetainedSeq);
   }
   const finished = info.state !== StreamState.OPEN && afterSeq >= info.lastSeq;
-  return {
-    stream: info,
-    events: finished ? nothing() : measured(registry.events(key, afterSeq, signal), metrics, Date.now()),
-  };
+  const subscribedAtMs = Date.now();
+  return { stream: info, events: finished ? nothing() : await registry.events(key, afterSeq, signal), subscribedAtMs };
 }
 
 async function* nothing(): AsyncGenerator<StreamEvent> {}
 
-async function* measured(
-  events: AsyncIterable<StreamEvent>,
-  metrics: StreamMetrics,
-  subscribedAtMs: number,
-): AsyncGenerator<StreamEvent> {
-  for await (const event of events) {
-    if (event.event.case === "data") {
-      metrics.streamBandwidthBytes.delivered += event.event.value.data.byteLength;
-      const storedAt = event.time ? timestampMs(event.time) : 0;
-      // Replayed history would read as huge latencies: only events stored while subscribed count.
-      if (storedAt >= subscribedAtMs) metrics.streamLatencyMilliseconds.observe(Date.now() - storedAt);
-    }
-    yield event;
-  }
+/** Counts one delivery to one subscriber in the bandwidth and latency metrics. */
+export function countDelivery(metrics: StreamMetrics, event: StreamEvent, subscribedAtMs: number): void {
+  if (event.event.case !== "data") return;
+  metrics.streamBandwidthBytes.delivered += event.event.value.data.byteLength;
+  const storedAt = event.time ? timestampMs(event.time) : 0;
+  // Replayed history would read as huge latencies: only events stored while subscribed count.
+  if (storedAt >= subscribedAtMs) metrics.streamLatencyMilliseconds.observe(Date.now() - storedAt);
 }

@@ -18,36 +18,43 @@ const REFETCH_DELAY_MS = 20;
 /**
  * Events after `afterSeq`, in order, each once, ending after stream_end/stream_error. Reads from the
  * window while it has the next seq and falls back to the store when the follower is behind it.
+ * `onDone` runs however the follower stops. One generator, no nesting: every layer of async iteration
+ * costs each delivery to each subscriber several promise hops.
  */
 export async function* follow(
   source: RetainedEvents,
   afterSeq: bigint,
   signal: AbortSignal,
+  onDone: () => void = () => undefined,
 ): AsyncGenerator<StreamEvent> {
   let next = Number(afterSeq) + 1;
-  for (;;) {
-    signal.throwIfAborted();
-    const event = source.window.at(next);
-    if (event) {
-      yield event;
-      if (isTerminal(event)) return;
-      next++;
-      continue;
+  try {
+    for (;;) {
+      signal.throwIfAborted();
+      const event = source.window.at(next);
+      if (event) {
+        yield event;
+        if (isTerminal(event)) return;
+        next++;
+        continue;
+      }
+      const first = source.window.first;
+      if (first === undefined || next >= first) {
+        await source.window.changed(signal);
+        continue;
+      }
+      const batch = await source.fetchAfter(BigInt(next - 1), FETCH_LIMIT);
+      if (batch.length === 0) {
+        await new Promise((resolve) => setTimeout(resolve, REFETCH_DELAY_MS));
+        continue;
+      }
+      for (const stored of batch) {
+        yield stored;
+        if (isTerminal(stored)) return;
+        next++;
+      }
     }
-    const first = source.window.first;
-    if (first === undefined || next >= first) {
-      await source.window.changed(signal);
-      continue;
-    }
-    const batch = await source.fetchAfter(BigInt(next - 1), FETCH_LIMIT);
-    if (batch.length === 0) {
-      await new Promise((resolve) => setTimeout(resolve, REFETCH_DELAY_MS));
-      continue;
-    }
-    for (const stored of batch) {
-      yield stored;
-      if (isTerminal(stored)) return;
-      next++;
-    }
+  } finally {
+    onDone();
   }
 }

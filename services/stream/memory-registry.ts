@@ -146,11 +146,11 @@ export class MemoryStreamRegistry implements StreamRegistry {
     return this.snapshot(stream.info, stream.window);
   }
 
-  async *events(key: StreamKey, afterSeq: bigint, signal: AbortSignal): AsyncGenerator<StreamEvent> {
+  async events(key: StreamKey, afterSeq: bigint, signal: AbortSignal): Promise<AsyncIterable<StreamEvent>> {
     const stream = this.streams.get(mapKey(key));
     if (!stream) throw streamNotFound(key.id);
     const { window } = stream;
-    yield* follow(
+    return follow(
       {
         window,
         fetchAfter: (after) => Promise.reject(behindRetained(key.id, after, BigInt(window.first ?? 1))),

@@ -40,9 +40,9 @@ export interface RedisRegistryOptions extends Retention {
 
 const ANNOUNCE_MAX_LEN = 10_000;
 const WATCH_BACKLOG = 10_000;
-// The per-process cache in front of Redis that live subscribers read; laggards read Redis itself.
-const TAIL_WINDOW_EVENTS = 1024;
-const TAIL_WINDOW_BYTES = 16 * 1024 * 1024;
+// The per-process cache in front of Redis that live subscribers read: the retained events up to this many
+// bytes, so subscribers a little behind do not each go to Redis; laggards past it read Redis itself.
+const TAIL_WINDOW_BYTES = 32 * 1024 * 1024;
 const END_ATTEMPTS = 100;
 const LIST_SCAN = 100;
 
@@ -288,18 +288,15 @@ export class RedisStreamRegistry implements StreamRegistry {
     throw new Error(`could not end stream "${key.id}": its producer kept appending`);
   }
 
-  async *events(key: StreamKey, afterSeq: bigint, signal: AbortSignal): AsyncGenerator<StreamEvent> {
+  async events(key: StreamKey, afterSeq: bigint, signal: AbortSignal): Promise<AsyncIterable<StreamEvent>> {
     if (!isStreamId(key.id) || (await this.redis.exists(this.keys.meta(key))) === 0) throw streamNotFound(key.id);
     const tail = await this.acquireTail(key);
-    try {
-      yield* follow(
-        { window: tail.window, fetchAfter: (after, limit) => this.fetchAfter(key, after, limit) },
-        afterSeq,
-        AbortSignal.any([signal, this.closing.signal]),
-      );
-    } finally {
-      this.releaseTail(key);
-    }
+    return follow(
+      { window: tail.window, fetchAfter: (after, limit) => this.fetchAfter(key, after, limit) },
+      afterSeq,
+      AbortSignal.any([signal, this.closing.signal]),
+      () => this.releaseTail(key),
+    );
   }
 
   async announcements(workspace: string, signal: AbortSignal): Promise<AsyncIterable<Announcement>> {
@@ -361,7 +358,7 @@ export class RedisStreamRegistry implements StreamRegistry {
       const connection = this.redis.duplicate({ maxRetriesPerRequest: null });
       connection.on("error", () => undefined);
       const window = new EventWindow({
-        maxEvents: Math.min(TAIL_WINDOW_EVENTS, this.options.retainedMaxEvents),
+        maxEvents: this.options.retainedMaxEvents,
         maxBytes: Math.min(TAIL_WINDOW_BYTES, this.options.retainedMaxBytes),
       });
       const stop = new AbortController();

@@ -39,9 +39,12 @@ function text(value: string, clientSeq = 0n): PayloadInput {
   return { data: new TextEncoder().encode(value), clientSeq, attributes: {} };
 }
 
-async function collect(events: AsyncIterable<StreamEvent>, limit = Number.POSITIVE_INFINITY): Promise<StreamEvent[]> {
+async function collect(
+  events: Promise<AsyncIterable<StreamEvent>>,
+  limit = Number.POSITIVE_INFINITY,
+): Promise<StreamEvent[]> {
   const out: StreamEvent[] = [];
-  for await (const event of events) {
+  for await (const event of await events) {
     out.push(event);
     if (out.length >= limit) break;
   }
@@ -346,7 +349,7 @@ export function describeStreamRegistryConformance(
       const info = streamInfo("ws-a", "alice");
       await r.create(info, Date.now() + HOUR, 10, Date.now());
       const stop = new AbortController();
-      const iterator = r.events(keyOf(info), 0n, stop.signal)[Symbol.asyncIterator]();
+      const iterator = (await r.events(keyOf(info), 0n, stop.signal))[Symbol.asyncIterator]();
       expect((await nextWithin(iterator, 5_000)).seq).toBe(1n);
       const pending = iterator.next();
       stop.abort(new Error("client went away"));

@@ -97,9 +97,10 @@ export interface StreamRegistry {
   end(key: StreamKey, ending: Ending, timeMs: number): Promise<StreamInfo>;
   /**
    * Events after `afterSeq`: first the retained ones, then live ones, ending after stream_end or
-   * stream_error. OUT_OF_RANGE, naming the oldest retained seq, if events after `afterSeq` were trimmed.
+   * stream_error. NOT_FOUND (from the promise) for an unknown stream; OUT_OF_RANGE (from the iterable),
+   * naming the oldest retained seq, if events after `afterSeq` were trimmed.
    */
-  events(key: StreamKey, afterSeq: bigint, signal: AbortSignal): AsyncIterable<StreamEvent>;
+  events(key: StreamKey, afterSeq: bigint, signal: AbortSignal): Promise<AsyncIterable<StreamEvent>>;
   /** Live announcements of the workspace, from the moment the returned promise resolves. */
   announcements(workspace: string, signal: AbortSignal): Promise<AsyncIterable<Announcement>>;
   /** Open streams whose deadline is at or before `nowMs`. */

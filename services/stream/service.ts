@@ -21,7 +21,7 @@ import { BitrateMeter } from "./bitrate-meter.js";
 import { isMedia, isTextual, recommendedChunkBytes } from "./chunking.js";
 import type { StreamConfig } from "./config.js";
 import { streamNotFound } from "./errors.js";
-import { openFeed } from "./feed.js";
+import { countDelivery, openFeed } from "./feed.js";
 import { matchesList } from "./list-filter.js";
 import type { StreamMetrics } from "./metrics.js";
 import { ReadAhead } from "./read-ahead.js";
@@ -190,10 +190,11 @@ export function createStreamService(options: StreamServiceOptions): ServiceImpl<
     async *subscribe(request, ctx) {
       const principal = principalOf(ctx);
       const key = { workspace: principal.workspace, id: request.streamId };
-      const feed = await openFeed(registry, metrics, key, request.afterSeq, ctx.signal);
+      const feed = await openFeed(registry, key, request.afterSeq, ctx.signal);
       const gzip = request.acceptGzip && isTextual(feed.stream.ref?.payloadType ?? PinType.BINARY);
+      // The feed stops by throwing when ctx.signal aborts, never by returning: no silent truncation.
       for await (const event of feed.events) {
-        ctx.signal.throwIfAborted();
+        countDelivery(metrics, event, feed.subscribedAtMs);
         yield gzip ? gzipTextEvent(event) : event;
       }
     },

@@ -11,7 +11,7 @@ import {
 import type { HttpRoute, HttpRouteContext } from "../shared/http-route.js";
 import { isTextual } from "./chunking.js";
 import { codeName } from "./events.js";
-import { openFeed } from "./feed.js";
+import { countDelivery, openFeed } from "./feed.js";
 import type { StreamMetrics } from "./metrics.js";
 import type { StreamRegistry } from "./registry.js";
 
@@ -60,7 +60,7 @@ export function createSseRoute(registry: StreamRegistry, metrics: StreamMetrics,
     const afterSeq = resumeSeq(request.headers.get("last-event-id"), url.searchParams.get("after_seq"));
     const stop = new AbortController();
     const signal = AbortSignal.any([context.signal, stop.signal]);
-    const feed = await openFeed(registry, metrics, { workspace: principal.workspace, id: streamId }, afterSeq, signal);
+    const feed = await openFeed(registry, { workspace: principal.workspace, id: streamId }, afterSeq, signal);
     const textual = isTextual(feed.stream.ref?.payloadType ?? PinType.BINARY);
     const events = feed.events[Symbol.asyncIterator]();
     const first = await events.next();
@@ -85,6 +85,7 @@ export function createSseRoute(registry: StreamRegistry, metrics: StreamMetrics,
             controller.close();
             return;
           }
+          countDelivery(metrics, next.value, feed.subscribedAtMs);
           controller.enqueue(encoder.encode(formatEvent(next.value, textual)));
         } catch (err) {
           // The client reconnects with Last-Event-ID and is then answered with a proper HTTP error.
