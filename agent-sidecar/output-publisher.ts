@@ -1,16 +1,9 @@
 import { randomUUID } from "node:crypto";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { create, type JsonValue } from "@bufbuild/protobuf";
+import { create, fromJson, type JsonValue } from "@bufbuild/protobuf";
 import { timestampNow, ValueSchema, type Value } from "@bufbuild/protobuf/wkt";
-import { fromJson } from "@bufbuild/protobuf";
-import {
-  AgentEventSchema,
-  PinType,
-  PinValueSchema,
-  type MediaRef,
-  type PinValue,
-} from "../gen/mentatlab/v1/common_pb.js";
+import { AgentEventSchema, PinType, PinValueSchema, type MediaRef, type PinValue } from "../gen/mentatlab/v1/common_pb.js";
 import { isMediaPin } from "./config.js";
 import type { NodeEventReporter } from "./event-reporter.js";
 import type { GatewayClients } from "./gateway-clients.js";
