@@ -58,8 +58,9 @@ async function roundTrip(size: number): Promise<{ upSeconds: number; downSeconds
   return { upSeconds: (t1 - t0) / 1000, downSeconds: (t2 - t1) / 1000, upPeak, downPeak };
 }
 
-// Warm up code paths and pools with a small object, then measure from a settled baseline.
-await roundTrip(16 * MiB);
+// Warm up code paths, pools and the heap with a mid-sized object, then measure from a settled baseline:
+// what must stay flat is the growth as objects get large.
+await roundTrip(64 * MiB);
 globalThis.gc?.();
 await new Promise((r) => setTimeout(r, 200));
 const baseline = process.memoryUsage().rss;

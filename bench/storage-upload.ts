@@ -48,7 +48,7 @@ async function viaLibStorage(): Promise<void> {
     client: direct,
     params: { Bucket: directBucket, Key: `direct-${++run}`, Body: Readable.from(pseudoRandomChunks(SIZE, CHUNK)) },
     // The storage service's own S3 settings, so the comparison is of the paths, not of tuning.
-    partSize: 8 * MiB,
+    partSize: 5 * MiB,
     queueSize: 2,
   });
   await upload.done();

@@ -18,7 +18,10 @@ export interface S3BlobStoreOptions {
   readonly bucket: string;
   readonly accessKeyId: string | undefined;
   readonly secretAccessKey: string | undefined;
-  /** Multipart part size; each in-flight part is buffered once by lib-storage. */
+  /**
+   * Multipart part size; lib-storage buffers the part being filled plus `queueSize` parts in flight.
+   * Default 5 MiB (S3's minimum), which caps objects at 10 000 parts ≈ 48 GiB.
+   */
   readonly partBytes?: number;
   /** Parts uploaded in parallel; memory held is about partBytes × queueSize. */
   readonly queueSize?: number;
@@ -43,7 +46,7 @@ export class S3BlobStore implements BlobStore {
 
   constructor(opts: S3BlobStoreOptions) {
     this.bucket = opts.bucket;
-    this.partBytes = opts.partBytes ?? 8 * MiB;
+    this.partBytes = opts.partBytes ?? 5 * MiB;
     this.queueSize = opts.queueSize ?? 2;
     this.client = new S3Client({
       endpoint: opts.endpoint,
