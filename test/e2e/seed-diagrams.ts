@@ -109,6 +109,13 @@ export function describeSeedDiagrams(name: string, start: () => Promise<MeshUnde
       expect(events.map((event) => event.seq)).toEqual(events.map((_, i) => BigInt(i + 1)));
       const chunks = events.flatMap((event) => (event.event.case === "data" ? [event.event.value.data] : []));
       expect(chunks.length).toBeGreaterThan(2);
+
+      // The stream's URL serves the same events as Server-Sent Events, base64 for audio.
+      const sse = await fetch(new URL(audio.value.ssePath, mesh.url), { headers: { authorization: `Bearer ${mesh.apiKey}` }, signal: AbortSignal.timeout(10_000) });
+      const sseEvents = (await sse.text()).split("\n\n").filter((block) => block.startsWith("id: "));
+      expect(sseEvents.map((block) => /^event: (.+)$/m.exec(block)?.[1])).toEqual(["stream_start", ...chunks.map(() => "stream_data"), "stream_end"]);
+      const sseBytes = Buffer.concat(sseEvents.slice(1, -1).map((block) => Buffer.from(/^data: (.*)$/m.exec(block)?.[1] ?? "", "base64")));
+      expect(sseBytes.equals(Buffer.concat(chunks))).toBe(true);
       expect(chunks.slice(0, -1).every((chunk) => chunk.length === 8192)).toBe(true);
 
       // Every chunk arrived: the streamed bytes are the stored recording (whose WAV sizes were filled in after).
