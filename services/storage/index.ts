@@ -12,6 +12,7 @@ import { RedisKeyedLock } from "./redis-keyed-lock.js";
 import { ClamdScanner } from "./malware-scanner.js";
 import { createMediaRoutes } from "./media-route.js";
 import { MetadataExtractor } from "./media-metadata.js";
+import { MeteredQuotaStore } from "./metered-quota-store.js";
 import { StorageMetrics } from "./metrics.js";
 import { MemoryQuotaStore, type QuotaStore } from "./quota-store.js";
 import { RedisQuotaStore } from "./redis-quota-store.js";
@@ -76,8 +77,8 @@ export async function createStorage(config: StorageConfig, overrides: StorageOve
   const store = overrides.blobStore ?? createBlobStore(config.backend);
   const redis = config.redisUrl ? await connectRedis(config.redisUrl) : undefined;
   const limits = { userBytes: config.userQuotaBytes, workspaceBytes: config.workspaceQuotaBytes };
-  const quotas: QuotaStore = redis ? new RedisQuotaStore(redis, limits) : new MemoryQuotaStore(limits);
   const metrics = new StorageMetrics();
+  const quotas: QuotaStore = new MeteredQuotaStore(redis ? new RedisQuotaStore(redis, limits) : new MemoryQuotaStore(limits), metrics);
   // Across replicas, chunks of one upload and uploads of one digest must exclude each other through Redis.
   const newLock = (): KeyedLock => (redis ? new RedisKeyedLock(redis) : new LocalKeyedLock());
   const index = new BlobRefIndex(store);
@@ -119,6 +120,13 @@ export async function createStorage(config: StorageConfig, overrides: StorageOve
       uploadExpireDays: days(config.uploadTtlSeconds) + 1,
       archiveStorageClass: config.backend.archiveStorageClass,
     });
+    if (lifecycle !== "applied") {
+      console.warn(
+        lifecycle === "unsupported"
+          ? "storage: the S3 server refused lifecycle rules; expiry relies on the service's sweeper alone"
+          : "storage: S3 lifecycle rules applied without the archive transition (no archive tier configured)",
+      );
+    }
   }
 
   const sweeper = new Sweeper(store, index, remover, uploads, quotas);
