@@ -41,6 +41,14 @@ export function maxDurationReached(streamId: string, deadlineMs: number): Connec
   );
 }
 
+/** Why open subscriptions end when this process's stream service closes (shutdown, redeploy). */
+export function serviceClosing(): ConnectError {
+  return new ConnectError(
+    "the stream service is shutting down; resubscribe with after_seq set to the last seq you received",
+    Code.Unavailable,
+  );
+}
+
 /** Text of the stream_error event a stream gets when its maximum duration passes. */
 export function maxDurationMessage(deadlineMs: number): string {
   return `the stream reached its maximum duration at ${new Date(deadlineMs).toISOString()}`;

@@ -9,7 +9,15 @@ import {
   StreamState,
 } from "../../gen/mentatlab/v1/stream_pb.js";
 import { AsyncQueue } from "./async-queue.js";
-import { behindRetained, maxDurationMessage, maxDurationReached, streamEnded, streamNotFound, tooManyOpenStreams } from "./errors.js";
+import {
+  behindRetained,
+  maxDurationMessage,
+  maxDurationReached,
+  serviceClosing,
+  streamEnded,
+  streamNotFound,
+  tooManyOpenStreams,
+} from "./errors.js";
 import { EventWindow } from "./event-window.js";
 import { dataEvent, endingEvent, endingState, startEvent } from "./events.js";
 import { follow } from "./follow.js";
@@ -188,7 +196,7 @@ export class MemoryStreamRegistry implements StreamRegistry {
   }
 
   async close(): Promise<void> {
-    this.closing.abort(new Error("stream registry closed"));
+    this.closing.abort(serviceClosing());
     for (const timer of this.expiries) clearTimeout(timer);
     this.expiries.clear();
   }

@@ -3,6 +3,8 @@ export class Histogram {
   readonly counts: number[];
   count = 0;
   sum = 0;
+  /** Called with each observed value, for exporters that aggregate themselves (OpenTelemetry). */
+  onObserve: ((value: number) => void) | undefined;
 
   constructor(readonly bounds: readonly number[]) {
     this.counts = bounds.map(() => 0);
@@ -13,6 +15,7 @@ export class Histogram {
     this.sum += value;
     const index = this.bounds.findIndex((bound) => value <= bound);
     if (index >= 0) this.counts[index] = (this.counts[index] ?? 0) + 1;
+    this.onObserve?.(value);
   }
 }
 

@@ -12,7 +12,15 @@ import {
   WatchStreamsResponseSchema,
 } from "../../gen/mentatlab/v1/stream_pb.js";
 import { AsyncQueue } from "./async-queue.js";
-import { behindRetained, maxDurationMessage, maxDurationReached, streamEnded, streamNotFound, tooManyOpenStreams } from "./errors.js";
+import {
+  behindRetained,
+  maxDurationMessage,
+  maxDurationReached,
+  serviceClosing,
+  streamEnded,
+  streamNotFound,
+  tooManyOpenStreams,
+} from "./errors.js";
 import { EventWindow, isTerminal } from "./event-window.js";
 import { dataEvent, endingEvent, endingState, startEvent } from "./events.js";
 import { follow } from "./follow.js";
@@ -329,7 +337,7 @@ export class RedisStreamRegistry implements StreamRegistry {
   }
 
   async close(): Promise<void> {
-    this.closing.abort(new Error("stream registry closed"));
+    this.closing.abort(serviceClosing());
     for (const tail of this.tails.values()) {
       tail.stop.abort();
       tail.connection.disconnect();
