@@ -23,6 +23,9 @@ import { StreamService } from "../gen/mentatlab/v1/stream_pb.js";
 import { BytesOutput, FileOutput, type OutputValue } from "./outputs.js";
 import { createSidecarTransport, sidecarAddressFromEnv, type SidecarAddress } from "./sidecar-transport.js";
 
+/** How long a stopped agent may wind down before it exits; the sidecar SIGKILLs it at 5 s. */
+const stopGraceMs = 3_000;
+
 /** Plain values of an agent's text, JSON and file inputs, by pin (files as their local path). */
 export type PlainInputs = Record<string, JsonValue>;
 
@@ -58,8 +61,12 @@ export class Agent {
     private readonly client: Client<typeof SidecarService>,
     private readonly streams: Client<typeof StreamService>,
   ) {
-    // The sidecar stops a cancelled agent with SIGTERM; give the work a chance to wind down cleanly.
-    process.once("SIGTERM", () => this.cancellation.abort(new Error("the agent was asked to stop")));
+    // The sidecar stops a cancelled agent with SIGTERM: abort the work so it can wind down, then exit as
+    // SIGTERM would have, in case the work ignores the signal.
+    process.once("SIGTERM", () => {
+      this.cancellation.abort(new Error("the agent was asked to stop"));
+      setTimeout(() => process.exit(143), stopGraceMs).unref();
+    });
   }
 
   /** Connects to the sidecar named by MENTATLAB_SIDECAR_ADDRESS / MENTATLAB_SIDECAR_TOKEN (or `address`). */
