@@ -188,17 +188,25 @@ export class RedisStreamRegistry implements StreamRegistry {
 
   async get(key: StreamKey): Promise<StreamRecord | undefined> {
     if (!isStreamId(key.id)) return undefined;
-    const replies = await this.redis
-      .multi()
-      .hgetallBuffer(this.keys.meta(key))
-      .xrangeBuffer(this.keys.events(key), "-", "+", "COUNT", 1)
-      .exec();
-    const [metaReply, firstReply] = replies ?? [];
-    if (metaReply?.[0]) throw metaReply[0];
-    if (firstReply?.[0]) throw firstReply[0];
-    const meta = metaReply?.[1] as Record<string, Buffer> | undefined;
-    const first = (firstReply?.[1] as [Buffer, Buffer[]][] | undefined)?.[0];
-    return meta ? recordOf(meta, first ? String(first[0]) : undefined) : undefined;
+    const [record] = await this.getMany([key]);
+    return record;
+  }
+
+  /** Several streams' records in one round trip; each stream's hash and first entry read atomically. */
+  private async getMany(keys: readonly StreamKey[]): Promise<(StreamRecord | undefined)[]> {
+    const transaction = this.redis.multi();
+    for (const key of keys) {
+      transaction.hgetallBuffer(this.keys.meta(key)).xrangeBuffer(this.keys.events(key), "-", "+", "COUNT", 1);
+    }
+    const replies = (await transaction.exec()) ?? [];
+    return keys.map((_, i) => {
+      const [metaError, meta] = replies[2 * i] ?? [];
+      const [firstError, firstEntries] = replies[2 * i + 1] ?? [];
+      if (metaError) throw metaError;
+      if (firstError) throw firstError;
+      const first = (firstEntries as [Buffer, Buffer[]][] | undefined)?.[0];
+      return recordOf(meta as Record<string, Buffer>, first ? String(first[0]) : undefined);
+    });
   }
 
   async list(workspace: string, query: ListQuery): Promise<ListPage> {
@@ -207,8 +215,9 @@ export class RedisStreamRegistry implements StreamRegistry {
     let cursor = query.cursor;
     for (;;) {
       const ids = await this.redis.zrevrangebylex(index, cursor ? `(${cursor}` : "+", "-", "LIMIT", 0, LIST_SCAN);
-      for (const id of ids) {
-        const record = await this.get({ workspace, id });
+      const records = ids.length > 0 ? await this.getMany(ids.map((id) => ({ workspace, id }))) : [];
+      for (const [i, id] of ids.entries()) {
+        const record = records[i];
         if (!record) {
           // The stream expired after its end; drop it from the index lazily.
           await this.redis.zrem(index, id);
@@ -445,8 +454,8 @@ export class RedisStreamRegistry implements StreamRegistry {
   }
 }
 
-function recordOf(meta: Record<string, Buffer>, firstEntryId: string | undefined): StreamRecord | undefined {
-  if (!meta.info) return undefined;
+function recordOf(meta: Record<string, Buffer> | undefined, firstEntryId: string | undefined): StreamRecord | undefined {
+  if (!meta?.info) return undefined;
   const info = fromBinary(StreamInfoSchema, meta.info);
   info.state = Number(String(meta.state)) as StreamState;
   info.lastSeq = BigInt(String(meta.seq));
