@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { toJson } from "@bufbuild/protobuf";
@@ -35,14 +35,14 @@ describe("runAgentWithSidecar against the real storage and stream services", () 
     await rm(dir, { recursive: true, force: true });
   });
 
-  /** A sidecar config for a fresh node of run-1, as an executor would pass it. */
-  function configFor(env: Record<string, string>): SidecarConfig {
+  /** A sidecar config for a fresh node of a run, as an executor would pass it. */
+  function configFor(env: Record<string, string>, runId = "run-1"): SidecarConfig {
     const nodeId = `node${++nodeCount}`;
     return loadSidecarConfig({
-      MENTATLAB_RUN_ID: "run-1",
+      MENTATLAB_RUN_ID: runId,
       MENTATLAB_NODE_ID: nodeId,
       MENTATLAB_GATEWAY_URL: plane.url,
-      MENTATLAB_RUN_TOKEN: plane.runToken("run-1", nodeId),
+      MENTATLAB_RUN_TOKEN: plane.runToken(runId, nodeId),
       MENTATLAB_SHARED_DIR: join(dir, nodeId),
       ...env,
     });
@@ -150,6 +150,23 @@ describe("runAgentWithSidecar against the real storage and stream services", () 
     expect(streamed.toString("ascii", 0, 4)).toBe("RIFF");
     // The stored file is the streamed bytes with the WAV sizes filled in.
     expect(BigInt(streamed.length)).toBe(speech.value.sizeBytes);
+  });
+
+  it("stops the agent when the orchestrator says the run was cancelled", async () => {
+    const agentFile = join(dir, "loop-agent.mts");
+    await writeFile(
+      agentFile,
+      `import { Agent } from ${JSON.stringify(join(repo, "sdk/index.ts"))};
+       const agent = Agent.connect();
+       for (;;) { await agent.heartbeat(); await new Promise((resolve) => setTimeout(resolve, 50)); }`,
+    );
+    const config = configFor({}, "run-cancelled");
+    setTimeout(() => plane.cancel("run-cancelled"), 300);
+    const started = Date.now();
+    const outcome = await runAgentWithSidecar(config, [tsx, agentFile]);
+    expect(outcome.exitCode).toBe(1);
+    expect(outcome.failure).toBe("the agent was stopped: the run was cancelled or timed out");
+    expect(Date.now() - started).toBeLessThan(10_000);
   });
 
   it("serves the SidecarService only to callers with the pod token", async () => {

@@ -129,7 +129,7 @@ describe("Agent, talking to a real sidecar", () => {
     expect(events[0]).toMatchObject({ case: "progress", value: { percent: 100, message: "almost", etaSeconds: 2 } });
     expect(events[1]?.case).toBe("heartbeat");
     expect(agent.signal.aborted).toBe(false);
-    plane.cancel();
+    plane.cancel("run-sdk");
     await agent.heartbeat();
     expect(agent.signal.aborted).toBe(true);
   });

@@ -16,8 +16,8 @@ export interface DataPlane {
   runToken(runId: string, nodeId: string, user?: string, workspace?: string): string;
   /** Events sidecars reported through ReportNodeEvents, in arrival order. */
   readonly reported: AgentEvent[];
-  /** Makes ReportNodeEvents answer `cancelled`. */
-  cancel(): void;
+  /** Makes ReportNodeEvents answer `cancelled` for the run. */
+  cancel(runId: string): void;
   /** Drops every connection at once (no grace), as a crashed gateway would, and stops listening. */
   kill(): Promise<void>;
   /** Listens again on the same port; the services' state survives, as it does in Redis. */
@@ -29,11 +29,11 @@ export interface DataPlane {
  * The orchestrator's part a sidecar talks to: ReportNodeEvents, recording what arrives. A stand-in so
  * the sidecar can be tested before and apart from the run scheduler; the end-to-end tests use the real one.
  */
-function reportRecorder(reported: AgentEvent[], cancelled: () => boolean): Partial<ServiceImpl<typeof OrchestratorService>> {
+function reportRecorder(reported: AgentEvent[], cancelled: ReadonlySet<string>): Partial<ServiceImpl<typeof OrchestratorService>> {
   return {
     reportNodeEvents(request) {
       reported.push(...request.events);
-      return { cancelled: cancelled() };
+      return { cancelled: cancelled.has(request.runId) };
     },
   };
 }
@@ -49,14 +49,14 @@ export async function startDataPlane(dataDir: string): Promise<DataPlane> {
   const storage = await createStorage(storageConfigFromEnv(env, dataDir));
   const streams = await createStreams(streamConfigFromEnv(env));
   const reported: AgentEvent[] = [];
-  let cancelled = false;
+  const cancelled = new Set<string>();
   const listen = (port: number) =>
     startServer({
       port,
       routes: (router) => {
         router.service(StorageService, storage.impl);
         router.service(StreamService, streams.impl);
-        router.service(OrchestratorService, reportRecorder(reported, () => cancelled));
+        router.service(OrchestratorService, reportRecorder(reported, cancelled));
       },
       interceptors: security.interceptors,
       uncompressedServices: mediaServices,
@@ -69,8 +69,8 @@ export async function startDataPlane(dataDir: string): Promise<DataPlane> {
     reported,
     runToken: (runId, nodeId, user = "alice", workspace = "ws-test") =>
       security.runTokens.mint({ runId, nodeId, attempt: 1, user, workspace }, 3600),
-    cancel() {
-      cancelled = true;
+    cancel(runId) {
+      cancelled.add(runId);
     },
     async kill() {
       await server?.close();
