@@ -79,17 +79,9 @@ export class EventWindow {
     }
   }
 
-  /** Resolves at the next push; rejects with the signal's reason on abort. */
-  changed(signal: AbortSignal): Promise<void> {
-    signal.throwIfAborted();
-    return new Promise((resolve, reject) => {
-      const onAbort = (): void => reject(signal.reason);
-      signal.addEventListener("abort", onAbort, { once: true });
-      void this.wake.promise.then(() => {
-        signal.removeEventListener("abort", onAbort);
-        resolve();
-      });
-    });
+  /** Resolves at the next push; one promise shared by every waiting reader. */
+  changed(): Promise<void> {
+    return this.wake.promise;
   }
 
   private dropOldest(): void {

@@ -28,6 +28,16 @@ export async function* follow(
   onDone: () => void = () => undefined,
 ): AsyncGenerator<StreamEvent> {
   let next = Number(afterSeq) + 1;
+  // One abort listener per follower rather than one per wait (waits happen once per event), and no
+  // Promise.race against a long-lived promise, which would keep a reaction per wait until it settles.
+  let wakeEarly: (() => void) | undefined;
+  const onAbort = (): void => wakeEarly?.();
+  signal.addEventListener("abort", onAbort, { once: true });
+  const until = (event: Promise<unknown>): Promise<void> =>
+    new Promise<void>((resolve) => {
+      wakeEarly = resolve;
+      void event.then(() => resolve());
+    });
   try {
     for (;;) {
       signal.throwIfAborted();
@@ -40,12 +50,12 @@ export async function* follow(
       }
       const first = source.window.first;
       if (first === undefined || next >= first) {
-        await source.window.changed(signal);
+        await until(source.window.changed());
         continue;
       }
       const batch = await source.fetchAfter(BigInt(next - 1), FETCH_LIMIT);
       if (batch.length === 0) {
-        await new Promise((resolve) => setTimeout(resolve, REFETCH_DELAY_MS));
+        await until(new Promise((resolve) => setTimeout(resolve, REFETCH_DELAY_MS)));
         continue;
       }
       for (const stored of batch) {
@@ -55,6 +65,7 @@ export async function* follow(
       }
     }
   } finally {
+    signal.removeEventListener("abort", onAbort);
     onDone();
   }
 }
