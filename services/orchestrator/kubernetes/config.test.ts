@@ -1,0 +1,54 @@
+import { describe, expect, it } from "vitest";
+import { kubernetesExecutorConfigFromEnv } from "./config.js";
+
+describe("kubernetesExecutorConfigFromEnv", () => {
+  it("needs no variables", () => {
+    expect(kubernetesExecutorConfigFromEnv({})).toEqual({
+      namespace: "default",
+      sidecarImage: "mentatlab/agent-sidecar:latest",
+      gatewayUrl: "http://mentatlab-gateway:8080",
+      kubeconfigSource: "default",
+      jobTtlSeconds: 3600,
+      runAsUser: 65532,
+      serviceAccountName: "",
+      imagePullPolicy: "IfNotPresent",
+      logTailLines: 20,
+      watchRetryMaxMs: 5000,
+    });
+  });
+
+  it("reads every variable", () => {
+    const config = kubernetesExecutorConfigFromEnv({
+      MENTATLAB_K8S_NAMESPACE: "agents",
+      MENTATLAB_SIDECAR_IMAGE: "reg/sidecar:1",
+      MENTATLAB_K8S_GATEWAY_URL: "http://gw.mesh:9000/",
+      MENTATLAB_K8S_KUBECONFIG: "cluster",
+      MENTATLAB_K8S_JOB_TTL_SECONDS: "0",
+      MENTATLAB_K8S_RUN_AS_USER: "1000",
+      MENTATLAB_K8S_SERVICE_ACCOUNT: "agent-runner",
+      MENTATLAB_K8S_IMAGE_PULL_POLICY: "Always",
+      MENTATLAB_K8S_LOG_TAIL_LINES: "5",
+      MENTATLAB_K8S_WATCH_RETRY_MAX_MS: "100",
+    });
+    expect(config).toEqual({
+      namespace: "agents",
+      sidecarImage: "reg/sidecar:1",
+      gatewayUrl: "http://gw.mesh:9000",
+      kubeconfigSource: "cluster",
+      jobTtlSeconds: 0,
+      runAsUser: 1000,
+      serviceAccountName: "agent-runner",
+      imagePullPolicy: "Always",
+      logTailLines: 5,
+      watchRetryMaxMs: 100,
+    });
+  });
+
+  it("rejects values that make no sense, naming the variable", () => {
+    expect(() => kubernetesExecutorConfigFromEnv({ MENTATLAB_K8S_NAMESPACE: "Agents_1" })).toThrow("MENTATLAB_K8S_NAMESPACE");
+    expect(() => kubernetesExecutorConfigFromEnv({ MENTATLAB_K8S_KUBECONFIG: "file" })).toThrow("MENTATLAB_K8S_KUBECONFIG");
+    expect(() => kubernetesExecutorConfigFromEnv({ MENTATLAB_K8S_IMAGE_PULL_POLICY: "always" })).toThrow("MENTATLAB_K8S_IMAGE_PULL_POLICY");
+    expect(() => kubernetesExecutorConfigFromEnv({ MENTATLAB_K8S_RUN_AS_USER: "0" })).toThrow("MENTATLAB_K8S_RUN_AS_USER");
+    expect(() => kubernetesExecutorConfigFromEnv({ MENTATLAB_K8S_JOB_TTL_SECONDS: "-1" })).toThrow("MENTATLAB_K8S_JOB_TTL_SECONDS");
+  });
+});

@@ -1,0 +1,105 @@
+import { describe, expect, it } from "vitest";
+import { ResourceProfile } from "../../../gen/mentatlab/v1/registry_pb.js";
+import { validateJob, validateSecret } from "../../../test/harness/fake-kube-apiserver.js";
+import { agentContainerName, buildJob, buildRunSecret, labelKeys, runTokenKey, sidecarContainerName, sidecarTokenKey } from "./job-spec.js";
+import { testConfig, testRunToken, testTask } from "./testing.js";
+
+describe("buildJob", () => {
+  it("builds a Job the API server accepts, for every profile", () => {
+    for (const profile of [ResourceProfile.TEXT_PROCESSING, ResourceProfile.IMAGE_PROCESSING, ResourceProfile.AUDIO_PROCESSING, ResourceProfile.VIDEO_PROCESSING]) {
+      expect(validateJob(buildJob(testTask({ profile }), testConfig()))).toEqual([]);
+    }
+  });
+
+  it("is what the validator rejects once broken (the validator is not a yes-man)", () => {
+    const job = buildJob(testTask(), testConfig());
+    const broken = structuredClone(job);
+    broken.spec!.template.spec!.containers[0]!.resources = { limits: { cpu: "lots" } };
+    (broken.spec!.template.spec!.initContainers![0] as unknown as Record<string, unknown>)["restartPolicyy"] = "Always";
+    broken.metadata!.name = "Bad_Name";
+    const problems = validateJob(broken).join("\n");
+    expect(problems).toContain("cpu");
+    expect(problems).toContain("restartPolicyy: unknown field");
+    expect(problems).toContain("metadata.name");
+  });
+
+  it("leaves retries to the orchestrator and bounds the attempt in time", () => {
+    const job = buildJob(testTask({ timeoutMs: 90_500 }), testConfig({ jobTtlSeconds: 120 }));
+    expect(job.spec).toMatchObject({ backoffLimit: 0, activeDeadlineSeconds: 91, ttlSecondsAfterFinished: 120 });
+    expect(job.spec?.template.spec?.restartPolicy).toBe("Never");
+    expect(job.metadata?.namespace).toBeUndefined();
+  });
+
+  it("labels the Job and its pods with run, node, attempt and workspace", () => {
+    const job = buildJob(testTask({ attempt: 4, workspace: "team/α" }), testConfig());
+    const expected = { [labelKeys.run]: "run_00abc1234f00dfeedbeef1234", [labelKeys.node]: "echo_Node", [labelKeys.attempt]: "4", [labelKeys.workspace]: "team" };
+    expect(job.metadata?.labels).toMatchObject(expected);
+    expect(job.spec?.template.metadata?.labels).toMatchObject(expected);
+    expect(job.metadata?.annotations?.["mentatlab.dev/workspace"]).toBe("team/α");
+  });
+
+  it("runs the sidecar natively, before the agent, ready once it serves", () => {
+    const pod = buildJob(testTask(), testConfig()).spec!.template.spec!;
+    const [sidecar] = pod.initContainers ?? [];
+    expect(pod.initContainers).toHaveLength(1);
+    expect(sidecar).toMatchObject({ name: sidecarContainerName, image: "mentatlab/agent-sidecar:test", restartPolicy: "Always" });
+    expect(sidecar?.startupProbe?.exec?.command?.at(-1)).toBe("/mentatlab/shared/sidecar.ready");
+    expect(sidecar?.readinessProbe?.exec?.command).toEqual(sidecar?.startupProbe?.exec?.command);
+    const env = Object.fromEntries((sidecar?.env ?? []).map((e) => [e.name, e]));
+    expect(env["MENTATLAB_RUN_ID"]?.value).toBe("run_00abc1234f00dfeedbeef1234");
+    expect(env["MENTATLAB_NODE_ID"]?.value).toBe("echo_Node");
+    expect(env["MENTATLAB_ATTEMPT"]?.value).toBe("1");
+    expect(env["MENTATLAB_GATEWAY_URL"]?.value).toBe("http://mentatlab-gateway:8080");
+    expect(env["MENTATLAB_SIDECAR_LISTEN"]?.value).toBe("/mentatlab/shared/sidecar.sock");
+    expect(JSON.parse(env["MENTATLAB_INPUTS_JSON"]?.value ?? "")).toEqual({ text: { text: "hello" } });
+    expect(JSON.parse(env["MENTATLAB_OUTPUT_PINS_JSON"]?.value ?? "")).toEqual({ echo: "text" });
+    const name = buildJob(testTask(), testConfig()).metadata?.name;
+    expect(env["MENTATLAB_RUN_TOKEN"]?.valueFrom?.secretKeyRef).toEqual({ name, key: runTokenKey });
+    expect(env["MENTATLAB_SIDECAR_TOKEN"]?.valueFrom?.secretKeyRef).toEqual({ name, key: sidecarTokenKey });
+  });
+
+  it("gives the agent the sidecar's address and token, the manifest's image and env, and no run token", () => {
+    const job = buildJob(testTask(), testConfig());
+    const [agent] = job.spec!.template.spec!.containers;
+    expect(agent).toMatchObject({ name: agentContainerName, image: "registry.example/echo:1.0.0" });
+    const env = Object.fromEntries((agent?.env ?? []).map((e) => [e.name, e]));
+    expect(env["LOG_LEVEL"]?.value).toBe("debug");
+    expect(env["MENTATLAB_SIDECAR_ADDRESS"]?.value).toBe("/mentatlab/shared/sidecar.sock");
+    expect(env["MENTATLAB_SIDECAR_TOKEN"]?.valueFrom?.secretKeyRef?.key).toBe(sidecarTokenKey);
+    expect(env["MENTATLAB_RUN_TOKEN"]).toBeUndefined();
+    const mounts = (c: typeof agent) => c?.volumeMounts?.map((m) => m.mountPath);
+    expect(mounts(agent)).toEqual(mounts(job.spec!.template.spec!.initContainers![0]));
+  });
+
+  it("never puts the run token in the Job, only in its Secret", () => {
+    const task = testTask();
+    const job = buildJob(task, testConfig());
+    expect(JSON.stringify(job)).not.toContain(testRunToken);
+    const secret = buildRunSecret(task, { name: job.metadata!.name!, uid: "uid-1" }, "pod-token");
+    expect(validateSecret(secret)).toEqual([]);
+    expect(secret.stringData).toEqual({ [runTokenKey]: testRunToken, [sidecarTokenKey]: "pod-token" });
+    expect(secret.metadata?.ownerReferences).toEqual([{ apiVersion: "batch/v1", kind: "Job", name: job.metadata?.name, uid: "uid-1", blockOwnerDeletion: true }]);
+  });
+
+  it("requests the profile's resources, with a GPU for video", () => {
+    const resourcesOf = (profile: ResourceProfile) => buildJob(testTask({ profile }), testConfig()).spec!.template.spec!.containers[0]!.resources;
+    expect(resourcesOf(ResourceProfile.TEXT_PROCESSING)).toEqual({
+      requests: { cpu: "500m", memory: "1Gi", "ephemeral-storage": "1Gi" },
+      limits: { cpu: "500m", memory: "1Gi", "ephemeral-storage": "1Gi" },
+    });
+    expect(resourcesOf(ResourceProfile.IMAGE_PROCESSING)?.limits).toEqual({ cpu: "2000m", memory: "4Gi", "ephemeral-storage": "10Gi" });
+    expect(resourcesOf(ResourceProfile.AUDIO_PROCESSING)?.limits).toEqual({ cpu: "1000m", memory: "2Gi", "ephemeral-storage": "5Gi" });
+    const video = resourcesOf(ResourceProfile.VIDEO_PROCESSING);
+    expect(video?.limits).toEqual({ cpu: "4000m", memory: "8Gi", "ephemeral-storage": "50Gi", "nvidia.com/gpu": "1" });
+    expect(video?.requests?.["nvidia.com/gpu"]).toBe("1");
+  });
+
+  it("runs as non-root, without privilege escalation or an API token", () => {
+    const pod = buildJob(testTask(), testConfig({ runAsUser: 4242 })).spec!.template.spec!;
+    expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 4242 });
+    expect(pod.automountServiceAccountToken).toBe(false);
+    for (const c of [...pod.containers, ...(pod.initContainers ?? [])]) {
+      expect(c.securityContext).toMatchObject({ runAsNonRoot: true, allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } });
+    }
+  });
+});
