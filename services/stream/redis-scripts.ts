@@ -117,28 +117,40 @@ return {'ok'}
 );
 
 /**
- * Trims events stored before a cutoff, keeping the newest, scanning at most a bounded number per call.
+ * Trims events stored before a cutoff, keeping the newest. Entries are in time order, so a binary
+ * search over seqs finds the first one to keep in O(log n) single-entry reads, instead of loading
+ * (possibly 64 KiB) entries one by one.
  * KEYS: events. ARGV: cutoff ms.
  */
 export const trimScript = new LuaScript(
   `
 local cutoff = tonumber(ARGV[1])
-local from = '-'
-local last = nil
-for round = 1, 20 do
-  local entries = redis.call('XRANGE', KEYS[1], from, '+', 'COUNT', 100)
-  if #entries == 0 then break end
-  for _, entry in ipairs(entries) do
-    if tonumber(entry[2][2]) >= cutoff then
-      if last then redis.call('XTRIM', KEYS[1], 'MINID', entry[1]) end
-      return 1
-    end
-    last = entry[1]
-  end
-  from = '(' .. last
+local function seqOf(id) return tonumber(string.match(id, '^(%d+)')) end
+local function timeOf(entry) return tonumber(entry[2][2]) end
+local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
+if #first == 0 or timeOf(first[1]) >= cutoff then return 0 end
+local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+if timeOf(last[1]) < cutoff then
+  redis.call('XTRIM', KEYS[1], 'MINID', last[1][1])
+  return 1
 end
-if last then redis.call('XTRIM', KEYS[1], 'MINID', last) end
-return 0
+-- The entry at lo is older than the cutoff; the first entry at or after hi is not.
+local lo = seqOf(first[1][1])
+local hi = seqOf(last[1][1])
+while hi - lo > 1 do
+  local mid = math.floor((lo + hi) / 2)
+  local entry = redis.call('XRANGE', KEYS[1], string.format('%d-0', mid), '+', 'COUNT', 1)[1]
+  local seq = seqOf(entry[1])
+  if seq >= hi then
+    hi = mid
+  elseif timeOf(entry) < cutoff then
+    lo = seq
+  else
+    hi = seq
+  end
+end
+redis.call('XTRIM', KEYS[1], 'MINID', string.format('%d-0', hi))
+return 1
 `,
   1,
 );

@@ -211,12 +211,18 @@ export function describeStreamRegistryConformance(
       const info = streamInfo("ws-a", "alice");
       const t0 = Date.now();
       await r.create(info, t0 + HOUR, 10, t0);
-      await r.append(keyOf(info), [text("old-1"), text("old-2")], t0);
-      await r.append(keyOf(info), [text("new")], t0 + 5_000);
+      // seq 1 is stream_start, 2..38 are old, 39..101 are new.
+      for (let i = 0; i < 37; i++) await r.append(keyOf(info), [text(`old-${i}`)], t0 + i);
+      // Cutoff t0 + 10: stream_start and old-0..old-9 (stored at t0 .. t0 + 9) go.
+      await r.trim(t0 + 1_010);
+      expect((await r.get(keyOf(info)))?.info.firstRetainedSeq).toBe(12n);
+      for (let i = 0; i < 63; i++) await r.append(keyOf(info), [text(`new-${i}`)], t0 + 5_000 + i);
       await r.trim(t0 + 5_500);
-      expect((await r.get(keyOf(info)))?.info.firstRetainedSeq).toBe(4n);
+      expect((await r.get(keyOf(info)))?.info.firstRetainedSeq).toBe(39n);
+      const kept = await collect(r.events(keyOf(info), 38n, AbortSignal.timeout(5_000)), 63);
+      expect(kept.map(dataText)).toEqual(Array.from({ length: 63 }, (_, i) => `new-${i}`));
       await r.trim(t0 + 60_000);
-      expect((await r.get(keyOf(info)))?.info.firstRetainedSeq).toBe(4n);
+      expect((await r.get(keyOf(info)))?.info.firstRetainedSeq).toBe(101n);
     });
 
     it("ends with stream_error, refuses to append or end again", async () => {
