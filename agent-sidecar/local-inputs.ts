@@ -8,6 +8,8 @@ import { downloadToFile, type DownloadOptions } from "./download.js";
 import type { GatewayClients } from "./gateway-clients.js";
 import { extensionFor } from "./media-paths.js";
 
+const pinName = /^[a-z][a-z0-9_]{0,62}$/;
+
 /**
  * Makes the node's inputs local before the agent starts: media is downloaded (verified) into
  * `<sharedDir>/inputs/`, text and JSON are written there too (as `<pin>.txt` / `<pin>.json`) so plain
@@ -23,6 +25,8 @@ export async function prepareLocalInputs(
   await mkdir(dir, { recursive: true });
   const local = new Map<string, LocalInput>();
   for (const [pin, value] of inputs) {
+    // Pin names become file names: only the registry's pin names, never a path.
+    if (!pinName.test(pin)) throw new Error(`input pin name ${JSON.stringify(pin)} is not a pin name (${pinName.source})`);
     local.set(pin, await localize(pin, value));
   }
   return local;

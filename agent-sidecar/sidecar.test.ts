@@ -127,6 +127,13 @@ describe("runAgentWithSidecar against the real storage and stream services", () 
     await expect(readFile(join(config.sharedDir, "inputs", "image.png"))).rejects.toThrow();
   });
 
+  it("refuses an input pin name that would escape the inputs directory", async () => {
+    const config = configFor({ MENTATLAB_INPUTS_JSON: '{"../../escape": {"text": "x"}}' });
+    const outcome = await runAgentWithSidecar(config, [process.execPath, "-e", "process.exit(0)"]);
+    expect(outcome.exitCode).toBe(1);
+    expect(outcome.failure).toContain('input pin name "../../escape" is not a pin name');
+  });
+
   it("streams an SDK agent's output live: the TTS agent's WAV arrives in 8 KiB chunks, ending with stream_end", async () => {
     const config = configFor({
       MENTATLAB_INPUTS_JSON: JSON.stringify({ text: { text: "Streaming speech through the sidecar." } }),
