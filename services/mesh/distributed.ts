@@ -13,6 +13,7 @@ import { readServerConfig } from "../server/config.js";
 import { startServer, type RunningServer } from "../server/server.js";
 import type { Env } from "../shared/config.js";
 import type { HttpRoute } from "../shared/http-route.js";
+import { createTelemetry, registerOrchestratorMetrics, registerStorageMetrics, registerStreamMetrics } from "../shared/telemetry/index.js";
 import { createStorage } from "../storage/index.js";
 import { storageConfigFromEnv } from "../storage/config.js";
 import { createStreams } from "../stream/index.js";
@@ -48,6 +49,7 @@ export async function startServiceProcess(name: ServiceProcess, env: Env): Promi
   const security = meshSecurity(env, { allowDevKey: false, validate: false });
   const serverConfig = readServerConfig(env);
   const { dataDir } = security.config;
+  const telemetry = createTelemetry(env);
   let mount: (router: ConnectRouter) => void;
   let httpRoutes: HttpRoute[] = [];
   let closeService: () => Promise<void>;
@@ -56,6 +58,7 @@ export async function startServiceProcess(name: ServiceProcess, env: Env): Promi
       const storage = await createStorage(storageConfigFromEnv(env, dataDir));
       mount = (router) => router.service(StorageService, storage.impl);
       httpRoutes = storage.routes;
+      registerStorageMetrics(telemetry.meter, storage.metrics);
       closeService = () => storage.close();
       break;
     }
@@ -63,6 +66,7 @@ export async function startServiceProcess(name: ServiceProcess, env: Env): Promi
       const streams = await createStreams(streamConfigFromEnv(env));
       mount = (router) => router.service(StreamService, streams.impl);
       httpRoutes = streams.routes;
+      registerStreamMetrics(telemetry.meter, streams.metrics);
       closeService = () => streams.close();
       break;
     }
@@ -78,6 +82,7 @@ export async function startServiceProcess(name: ServiceProcess, env: Env): Promi
         router.service(AgentRegistryService, orchestrator.registryImpl);
         router.service(OrchestratorService, orchestrator.orchestratorImpl);
       };
+      registerOrchestratorMetrics(telemetry.meter, orchestrator.metrics);
       closeService = () => orchestrator.close();
       break;
     }
@@ -86,7 +91,7 @@ export async function startServiceProcess(name: ServiceProcess, env: Env): Promi
     ...serverConfig,
     routes: mount,
     interceptors: security.interceptors,
-    httpRoutes,
+    httpRoutes: [...httpRoutes, ...telemetry.routes],
     authenticateHttp: async (request) => security.authenticator.authenticate(request.headers.get("authorization")),
     uncompressedServices: mediaServices,
   });
@@ -96,6 +101,7 @@ export async function startServiceProcess(name: ServiceProcess, env: Env): Promi
     async close() {
       await server.close();
       await closeService();
+      await telemetry.shutdown();
     },
   };
 }
@@ -107,6 +113,7 @@ export async function startServiceProcess(name: ServiceProcess, env: Env): Promi
 export async function startGateway(env: Env): Promise<MeshProcess> {
   const security = meshSecurity(env, { allowDevKey: false });
   const serverConfig = readServerConfig(env);
+  const telemetry = createTelemetry(env);
   const upstreams = serviceProcesses.map((process) => {
     const url = requiredUrl(env, serviceUrlVariable[process]);
     return { process, url, transport: peerTransport(url) };
@@ -121,11 +128,21 @@ export async function startGateway(env: Env): Promise<MeshProcess> {
       }
     },
     interceptors: security.interceptors,
-    httpRoutes: upstreams.flatMap(({ process, url }) =>
-      httpPathsOwned[process].flatMap((prefix) => [proxyRoute("GET", prefix, url), proxyRoute("HEAD", prefix, url)]),
-    ),
+    httpRoutes: [
+      ...upstreams.flatMap(({ process, url }) =>
+        httpPathsOwned[process].flatMap((prefix) => [proxyRoute("GET", prefix, url), proxyRoute("HEAD", prefix, url)]),
+      ),
+      ...telemetry.routes,
+    ],
     authenticateHttp: async (request) => security.authenticator.authenticate(request.headers.get("authorization")),
     uncompressedServices: mediaServices,
   });
-  return { url: server.url, server, close: () => server.close() };
+  return {
+    url: server.url,
+    server,
+    async close() {
+      await server.close();
+      await telemetry.shutdown();
+    },
+  };
 }

@@ -12,6 +12,7 @@ import { orchestratorConfigFromEnv } from "../orchestrator/config.js";
 import { readServerConfig } from "../server/config.js";
 import { startServer, type RunningServer } from "../server/server.js";
 import type { Env } from "../shared/config.js";
+import { createTelemetry, registerOrchestratorMetrics, registerStorageMetrics, registerStreamMetrics } from "../shared/telemetry/index.js";
 import { createStorage } from "../storage/index.js";
 import { storageConfigFromEnv } from "../storage/config.js";
 import { createStreams } from "../stream/index.js";
@@ -79,6 +80,7 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
     MENTATLAB_PUBLIC_URL: given.MENTATLAB_PUBLIC_URL ?? `http://${urlHost(configured.host)}:${port}`,
   };
 
+  const telemetry = createTelemetry(env);
   const storage = await createStorage(storageConfigFromEnv(env, security.config.dataDir));
   const streams = await createStreams(streamConfigFromEnv(env));
   const mountData = (router: ConnectRouter) => {
@@ -94,6 +96,9 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
     runTokens: security.runTokens,
     gatewayUrl: () => gatewayUrl,
   });
+  registerStorageMetrics(telemetry.meter, storage.metrics);
+  registerStreamMetrics(telemetry.meter, streams.metrics);
+  registerOrchestratorMetrics(telemetry.meter, orchestrator.metrics);
 
   const server = await startServer({
     ...serverConfig,
@@ -103,7 +108,7 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
       router.service(OrchestratorService, orchestrator.orchestratorImpl);
     },
     interceptors: security.interceptors,
-    httpRoutes: [...storage.routes, ...streams.routes],
+    httpRoutes: [...storage.routes, ...streams.routes, ...telemetry.routes],
     authenticateHttp: async (request) => security.authenticator.authenticate(request.headers.get("authorization")),
     uncompressedServices: mediaServices,
     staticDir: serverConfig.staticDir ?? (existsSync(join(webDist, "index.html")) ? webDist : undefined),
@@ -119,6 +124,7 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
       await orchestrator.close();
       await streams.close();
       await storage.close();
+      await telemetry.shutdown();
     },
   };
 }

@@ -15,6 +15,7 @@ import type { Executor } from "./executor.js";
 import { LocalExecutor } from "./local-executor.js";
 import { storageMediaStore } from "./media-store.js";
 import { MemoryRunStore } from "./memory-run-store.js";
+import { OrchestratorMetrics } from "./metrics.js";
 import { NoopExecutor } from "./noop-executor.js";
 import { createOrchestratorService } from "./orchestrator-service.js";
 import { RedisRunStore } from "./redis-run-store.js";
@@ -24,6 +25,7 @@ import { streamServiceOpener } from "./stream-opener.js";
 
 export type { Executor, ExecutorEvent, ExecutionOutcome, NodeTask } from "./executor.js";
 export type { OrchestratorConfig } from "./config.js";
+export { OrchestratorMetrics } from "./metrics.js";
 
 export interface OrchestratorDeps {
   readonly storage: Client<typeof StorageService>;
@@ -38,6 +40,8 @@ export interface OrchestratorDeps {
 export interface OrchestratorRuntime {
   readonly registryImpl: ServiceImpl<typeof AgentRegistryService>;
   readonly orchestratorImpl: ServiceImpl<typeof OrchestratorService>;
+  /** Counters for `processing_duration_seconds`. */
+  readonly metrics: OrchestratorMetrics;
   /** Stops driving runs (agents are stopped; with Redis another replica resumes them) and closes connections. */
   close(): Promise<void>;
 }
@@ -73,6 +77,7 @@ export async function createOrchestrator(config: OrchestratorConfig, deps: Orche
           baseEnv: Object.fromEntries(config.agentEnvPassthrough.map((name) => [name, process.env[name]])),
         }));
   const catalog = new AgentCatalog(agents);
+  const metrics = new OrchestratorMetrics();
   const engine = new RunEngine({
     store: runs,
     catalog,
@@ -82,10 +87,12 @@ export async function createOrchestrator(config: OrchestratorConfig, deps: Orche
     runTokens: deps.runTokens,
     config,
     recover: Boolean(config.redisUrl),
+    metrics,
   });
   return {
     registryImpl: createRegistryService(agents),
     orchestratorImpl: createOrchestratorService({ store: runs, catalog, engine }),
+    metrics,
     async close() {
       await engine.close();
       await executor.close?.();

@@ -21,6 +21,7 @@ import type { ExecutionOutcome, Executor } from "./executor.js";
 import { durationToMs } from "./flow-parse.js";
 import type { FlowPlan } from "./flow-validate.js";
 import type { MediaStore } from "./media-store.js";
+import type { OrchestratorMetrics } from "./metrics.js";
 import type { RunStore } from "./run-store.js";
 import type { Semaphore } from "./semaphore.js";
 import type { StreamOpener } from "./stream-opener.js";
@@ -35,6 +36,8 @@ export interface RunDriverDeps {
   readonly media: MediaStore | undefined;
   readonly runTokens: RunTokenSigner;
   readonly config: OrchestratorConfig;
+  /** Told of every node state change, for `processing_duration_seconds`. */
+  readonly metrics?: OrchestratorMetrics;
   /** Called once when the driver stops: the run ended, or this replica lost it. */
   readonly onStopped: (runId: string) => void;
 }
@@ -362,6 +365,7 @@ export class RunDriver {
   }
 
   private emitNode(node: NodeRun, reason: string): void {
+    this.deps.metrics?.recordNodeState(node);
     this.emit(node.nodeId, { case: "nodeState", value: create(NodeStateChangedSchema, { nodeId: node.nodeId, state: node.state, attempt: node.attempt, reason }) });
   }
 

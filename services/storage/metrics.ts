@@ -1,8 +1,12 @@
 /**
  * Counters the service keeps for the OpenTelemetry metrics named in DESIGN.md
- * (`reference_cache_hit_ratio`, `upload_size_bytes`); the server wires them to exporters.
+ * (`reference_cache_hit_ratio`, `upload_size_bytes`, `storage_usage_bytes`); the server wires them to exporters.
  */
 export class StorageMetrics {
+  /** Last known bytes stored (and held by uploads in flight) per workspace this process has touched. */
+  readonly workspaceUsedBytes = new Map<string, number>();
+  /** The per-workspace quota, so alerts can compare usage with it. */
+  workspaceQuotaBytes = 0;
   referenceCacheLookups = 0;
   referenceCacheHits = 0;
   uploadCount = 0;

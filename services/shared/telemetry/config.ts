@@ -1,0 +1,23 @@
+import type { Env } from "../config.js";
+
+export interface TelemetryConfig {
+  /** Whether `GET /metrics` is served (`MENTATLAB_METRICS`: `on` (default) or `off`). */
+  readonly metricsEnabled: boolean;
+  /** Path of the Prometheus scrape endpoint (`MENTATLAB_METRICS_PATH`, default `/metrics`). */
+  readonly metricsPath: string;
+}
+
+const switches: Readonly<Record<string, boolean>> = { on: true, true: true, "1": true, off: false, false: false, "0": false };
+
+export function telemetryConfigFromEnv(env: Env): TelemetryConfig {
+  const raw = (env.MENTATLAB_METRICS ?? "on").trim().toLowerCase();
+  const metricsEnabled = switches[raw];
+  if (metricsEnabled === undefined) {
+    throw new Error(`MENTATLAB_METRICS must be "on" or "off", got ${JSON.stringify(env.MENTATLAB_METRICS)}`);
+  }
+  const metricsPath = env.MENTATLAB_METRICS_PATH ?? "/metrics";
+  if (!metricsPath.startsWith("/")) {
+    throw new Error(`MENTATLAB_METRICS_PATH must start with "/", got ${JSON.stringify(metricsPath)}`);
+  }
+  return { metricsEnabled, metricsPath };
+}
