@@ -10,6 +10,8 @@ export interface Feed {
   readonly stream: StreamInfo;
   /** Events after the requested seq; empty when the stream ended at or before it. */
   readonly events: AsyncIterable<StreamEvent>;
+  /** The stream ended at or before the requested seq: nothing will follow. */
+  readonly complete: boolean;
   /** When the subscription began: events stored later count as live for the latency metric. */
   readonly subscribedAtMs: number;
 }
@@ -36,9 +38,10 @@ export async function openFeed(
   if (afterSeq + 1n < info.firstRetainedSeq && afterSeq < info.lastSeq) {
     throw behindRetained(key.id, afterSeq, info.firstRetainedSeq);
   }
-  const finished = info.state !== StreamState.OPEN && afterSeq >= info.lastSeq;
+  const complete = info.state !== StreamState.OPEN && afterSeq >= info.lastSeq;
   const subscribedAtMs = Date.now();
-  return { stream: info, events: finished ? nothing() : await registry.events(key, afterSeq, signal), subscribedAtMs };
+  const events = complete ? nothing() : await registry.events(key, afterSeq, signal);
+  return { stream: info, events, complete, subscribedAtMs };
 }
 
 async function* nothing(): AsyncGenerator<StreamEvent> {}

@@ -126,6 +126,19 @@ describe("GET /streams/{id}/events", () => {
     expect((await reader.read()).done).toBe(true);
   });
 
+  it("answers at once when resuming an idle open stream at its newest event, then follows it", async () => {
+    const r = await runtime();
+    const id = await textStream(r, ["first"], false);
+    const response = await within(get(r, `/streams/${id}/events`, { headers: { "Last-Event-ID": "2" } }), 1_000, "headers");
+    expect(response.status).toBe(200);
+    const reader = response.body?.pipeThrough(new TextDecoderStream()).getReader();
+    if (!reader) throw new Error("no body");
+    await clientFor(r).publishBatch({ streamId: id, payloads: [{ data: utf8("next") }] });
+    const { value } = await within(reader.read(), 5_000, "next event");
+    expect(value).toBe("id: 3\nevent: stream_data\ndata: next\n\n");
+    await reader.cancel();
+  });
+
   it("requires a bearer principal with stream:subscribe and scopes streams to its workspace", async () => {
     const r = await runtime();
     const id = await textStream(r, ["secret"]);

@@ -62,11 +62,9 @@ export function createSseRoute(registry: StreamRegistry, metrics: StreamMetrics,
     const signal = AbortSignal.any([context.signal, stop.signal]);
     const feed = await openFeed(registry, { workspace: principal.workspace, id: streamId }, afterSeq, signal);
     const textual = isTextual(feed.stream.ref?.payloadType ?? PinType.BINARY);
+    if (feed.complete) return new Response(null, { status: 204 });
     const events = feed.events[Symbol.asyncIterator]();
-    const first = await events.next();
-    if (first.done) return new Response(null, { status: 204 });
-
-    let pending: Promise<IteratorResult<StreamEvent>> | undefined = Promise.resolve(first);
+    let pending: Promise<IteratorResult<StreamEvent>> | undefined;
     const body = new ReadableStream<Uint8Array>({
       async pull(controller) {
         pending ??= events.next();
