@@ -56,16 +56,17 @@ export class OutputPublisher {
     await mkdir(join(this.options.sharedDir, "outputs"), { recursive: true });
     await writeFile(path, bytes);
     try {
-      return await this.putFile(pin, path, mimeType);
+      return await this.putFile(pin, path, mimeType, pin);
     } finally {
       await rm(path, { force: true });
     }
   }
 
-  /** A file on the shared volume, uploaded as a stream. */
-  async putFile(pin: string, path: string, mimeType: string): Promise<PinValue> {
+  /** A file on the shared volume, uploaded as a stream; `filename` overrides the name shown for it. */
+  async putFile(pin: string, path: string, mimeType: string, filename?: string): Promise<PinValue> {
     const local = await pathUnder(this.options.sharedDir, path);
     const ref: MediaRef = await uploadFile(this.storage, local, {
+      filename,
       mimeType,
       attempts: this.options.uploadAttempts,
       backoff: this.options.backoff,

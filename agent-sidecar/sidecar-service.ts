@@ -69,10 +69,11 @@ export function createSidecarService(deps: SidecarServiceDeps): ServiceImpl<type
       }
       const header = first.value.part.value;
       await mkdir(deps.workDir, { recursive: true });
-      const spool = join(deps.workDir, `.${header.pin}-${randomUUID()}`);
+      // Named by a fresh id, never by the caller's pin name, so it cannot point outside the work dir.
+      const spool = join(deps.workDir, `.spool-${randomUUID()}`);
       try {
         await spoolChunks({ [Symbol.asyncIterator]: () => iterator }, spool);
-        const value = await outputs.putFile(header.pin, spool, header.mimeType);
+        const value = await outputs.putFile(header.pin, spool, header.mimeType, header.pin);
         return { value };
       } finally {
         await rm(spool, { force: true });

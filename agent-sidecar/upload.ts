@@ -10,6 +10,8 @@ import { UploadRequestSchema, type StorageService, type UploadRequest } from "..
 import { withRetries, type Backoff } from "./retry.js";
 
 export interface UploadFileOptions {
+  /** File name shown for the object; defaults to the file's own name. */
+  readonly filename?: string;
   /** Declared MIME type; empty lets storage sniff it. */
   readonly mimeType?: string;
   readonly bucketClass?: BucketClass;
@@ -56,7 +58,7 @@ export async function uploadFile(
       part: {
         case: "header",
         value: {
-          filename: basename(path),
+          filename: options.filename ?? basename(path),
           mimeType: options.mimeType ?? "",
           sizeBytes: BigInt(size),
           sha256,
