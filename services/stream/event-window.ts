@@ -21,7 +21,8 @@ function timeMs(event: StreamEvent): number {
  * costs nothing and one wake-up serves every subscriber. The newest event is never dropped.
  */
 export class EventWindow {
-  private events: StreamEvent[] = [];
+  // Dropped slots are cleared so their payloads can be collected before the next compaction.
+  private events: (StreamEvent | undefined)[] = [];
   private head = 0;
   private firstSeq: number | undefined;
   private bytes = 0;
@@ -87,7 +88,7 @@ export class EventWindow {
   private dropOldest(): void {
     const oldest = this.events[this.head];
     if (oldest) this.bytes -= payloadBytes(oldest);
-    this.events[this.head] = undefined as unknown as StreamEvent;
+    this.events[this.head] = undefined;
     this.head++;
     if (this.firstSeq !== undefined) this.firstSeq++;
     // Compact lazily so dropping stays O(1) amortised.
