@@ -3,6 +3,7 @@ import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { create, fromJson, type JsonValue } from "@bufbuild/protobuf";
 import { timestampNow, ValueSchema, type Value } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { AgentEventSchema, PinType, PinValueSchema, type MediaRef, type PinValue } from "../gen/mentatlab/v1/common_pb.js";
 import { isMediaPin } from "./config.js";
 import type { NodeEventReporter } from "./event-reporter.js";
@@ -10,6 +11,19 @@ import type { GatewayClients } from "./gateway-clients.js";
 import { pathUnder } from "./media-paths.js";
 import type { Backoff } from "./retry.js";
 import { uploadFile } from "./upload.js";
+
+/** The ways an agent can hand over an output. */
+export type OutputKind = "text" | "json" | "bytes" | "file" | "stream";
+
+const accepted: Readonly<Partial<Record<PinType, readonly OutputKind[]>>> = {
+  [PinType.TEXT]: ["text"],
+  [PinType.JSON]: ["json"],
+  [PinType.BINARY]: ["bytes", "file"],
+  [PinType.IMAGE]: ["file", "bytes"],
+  [PinType.AUDIO]: ["file", "bytes"],
+  [PinType.VIDEO]: ["file", "bytes"],
+  [PinType.STREAM]: ["stream"],
+};
 
 export interface OutputPublisherOptions {
   readonly sharedDir: string;
@@ -39,16 +53,19 @@ export class OutputPublisher {
   }
 
   async putText(pin: string, text: string): Promise<PinValue> {
+    this.check(pin, "text");
     return this.publish(pin, create(PinValueSchema, { value: { case: "text", value: text } }));
   }
 
   async putJson(pin: string, json: Value | JsonValue): Promise<PinValue> {
+    this.check(pin, "json");
     const value = isValueMessage(json) ? json : fromJson(ValueSchema, json);
     return this.publish(pin, create(PinValueSchema, { value: { case: "json", value } }));
   }
 
   /** Small bytes: inline for binary pins under the threshold, otherwise stored. */
   async putBytes(pin: string, bytes: Uint8Array, mimeType: string): Promise<PinValue> {
+    this.check(pin, "bytes");
     if (!isMediaPin(this.options.outputPins.get(pin)) && bytes.length <= this.options.inlineMaxBytes) {
       return this.publish(pin, create(PinValueSchema, { value: { case: "inlineBytes", value: bytes } }));
     }
@@ -64,6 +81,7 @@ export class OutputPublisher {
 
   /** A file on the shared volume, uploaded as a stream; `filename` overrides the name shown for it. */
   async putFile(pin: string, path: string, mimeType: string, filename?: string): Promise<PinValue> {
+    this.check(pin, "file");
     const local = await pathUnder(this.options.sharedDir, path);
     const ref: MediaRef = await uploadFile(this.storage, local, {
       filename,
@@ -72,6 +90,22 @@ export class OutputPublisher {
       backoff: this.options.backoff,
     });
     return this.publish(pin, create(PinValueSchema, { value: { case: "media", value: ref } }));
+  }
+
+  /**
+   * Refuses, before any byte is stored, a value for a pin the agent does not declare or of a kind the
+   * pin cannot carry. Without declared pins (no manifest known) everything is let through.
+   */
+  check(pin: string, kind: OutputKind): void {
+    const pins = this.options.outputPins;
+    if (pins.size === 0) return;
+    const type = pins.get(pin);
+    if (type === undefined) {
+      throw new ConnectError(`"${pin}" is not an output pin of this agent; its outputs are ${[...pins.keys()].join(", ")}`, Code.InvalidArgument);
+    }
+    if (!accepted[type]?.includes(kind)) {
+      throw new ConnectError(`output pin "${pin}" is ${PinType[type].toLowerCase()} and cannot take ${kind}; send ${accepted[type]?.join(" or ")}`, Code.InvalidArgument);
+    }
   }
 
   /** Records a value (e.g. a StreamRef) and reports it. */

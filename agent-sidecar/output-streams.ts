@@ -38,6 +38,7 @@ export class OutputStreams {
   ) {}
 
   async open(pin: string, mimeType: string, payloadType: PinType): Promise<OpenedStream> {
+    this.outputs.check(pin, "stream");
     const { ref, recommendedChunkBytes } = await this.create(pin, mimeType, payloadType);
     if (this.relays.has(ref.streamId)) {
       throw new ConnectError(`output stream of pin ${pin} is already open`, Code.FailedPrecondition);

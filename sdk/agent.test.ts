@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buffer } from "node:stream/consumers";
 import { toJson } from "@bufbuild/protobuf";
+import { Code } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PinValueSchema } from "../gen/mentatlab/v1/common_pb.js";
 import { loadSidecarConfig } from "../agent-sidecar/config.js";
@@ -107,6 +108,22 @@ describe("Agent, talking to a real sidecar", () => {
       if (event.event.case === "end") break;
     }
     expect(received).toEqual(["line 1\n", "line 2\n", "line 3\n", "line 4\n", "line 5\n"]);
+  });
+
+  it("refuses an undeclared pin or a value its pin cannot carry, saying what to send", async () => {
+    await expect(agent.putOutput("nope", "x")).rejects.toMatchObject({
+      code: Code.InvalidArgument,
+      rawMessage: '"nope" is not an output pin of this agent; its outputs are answer, meta, small, copy, big, live',
+    });
+    await expect(agent.putOutput("answer", file("/etc/hostname"))).rejects.toMatchObject({
+      code: Code.InvalidArgument,
+      rawMessage: 'output pin "answer" is text and cannot take file; send text',
+    });
+    const one = async function* () {
+      yield "x";
+    };
+    await expect(agent.streamOutput("meta", one())).rejects.toMatchObject({ code: Code.InvalidArgument });
+    expect(sidecar.outputs.outputs.has("nope")).toBe(false);
   });
 
   it("followStream() reads a stream input through the sidecar, in order, to its end", async () => {
