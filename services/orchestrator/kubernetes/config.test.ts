@@ -13,6 +13,7 @@ describe("kubernetesExecutorConfigFromEnv", () => {
       serviceAccountName: "",
       imagePullPolicy: "IfNotPresent",
       logTailLines: 20,
+      deletePropagation: "Background",
       watchRetryMaxMs: 5000,
     });
   });
@@ -28,6 +29,7 @@ describe("kubernetesExecutorConfigFromEnv", () => {
       MENTATLAB_K8S_SERVICE_ACCOUNT: "agent-runner",
       MENTATLAB_K8S_IMAGE_PULL_POLICY: "Always",
       MENTATLAB_K8S_LOG_TAIL_LINES: "5",
+      MENTATLAB_K8S_DELETE_PROPAGATION: "Foreground",
       MENTATLAB_K8S_WATCH_RETRY_MAX_MS: "100",
     });
     expect(config).toEqual({
@@ -40,6 +42,7 @@ describe("kubernetesExecutorConfigFromEnv", () => {
       serviceAccountName: "agent-runner",
       imagePullPolicy: "Always",
       logTailLines: 5,
+      deletePropagation: "Foreground",
       watchRetryMaxMs: 100,
     });
   });
@@ -48,6 +51,7 @@ describe("kubernetesExecutorConfigFromEnv", () => {
     expect(() => kubernetesExecutorConfigFromEnv({ MENTATLAB_K8S_NAMESPACE: "Agents_1" })).toThrow("MENTATLAB_K8S_NAMESPACE");
     expect(() => kubernetesExecutorConfigFromEnv({ MENTATLAB_K8S_KUBECONFIG: "file" })).toThrow("MENTATLAB_K8S_KUBECONFIG");
     expect(() => kubernetesExecutorConfigFromEnv({ MENTATLAB_K8S_IMAGE_PULL_POLICY: "always" })).toThrow("MENTATLAB_K8S_IMAGE_PULL_POLICY");
+    expect(() => kubernetesExecutorConfigFromEnv({ MENTATLAB_K8S_DELETE_PROPAGATION: "Orphan" })).toThrow("MENTATLAB_K8S_DELETE_PROPAGATION");
     expect(() => kubernetesExecutorConfigFromEnv({ MENTATLAB_K8S_RUN_AS_USER: "0" })).toThrow("MENTATLAB_K8S_RUN_AS_USER");
     expect(() => kubernetesExecutorConfigFromEnv({ MENTATLAB_K8S_JOB_TTL_SECONDS: "-1" })).toThrow("MENTATLAB_K8S_JOB_TTL_SECONDS");
   });

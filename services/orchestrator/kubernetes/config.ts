@@ -20,6 +20,8 @@ export interface KubernetesExecutorConfig {
   readonly imagePullPolicy: "Always" | "IfNotPresent" | "Never";
   /** `MENTATLAB_K8S_LOG_TAIL_LINES`, default 20: agent log lines quoted in a failure. */
   readonly logTailLines: number;
+  /** `MENTATLAB_K8S_DELETE_PROPAGATION`, default `Background`: how a cancelled attempt's Job is deleted (`Foreground` waits for its pods). */
+  readonly deletePropagation: "Background" | "Foreground";
   /** `MENTATLAB_K8S_WATCH_RETRY_MAX_MS`, default 5000: cap of the backoff between re-watches after a watch error. */
   readonly watchRetryMaxMs: number;
 }
@@ -36,6 +38,10 @@ export function kubernetesExecutorConfigFromEnv(env: Env): KubernetesExecutorCon
   if (!isPullPolicy(imagePullPolicy)) {
     throw new Error(`MENTATLAB_K8S_IMAGE_PULL_POLICY must be one of ${pullPolicies.join(", ")}, not "${imagePullPolicy}"`);
   }
+  const deletePropagation = env.MENTATLAB_K8S_DELETE_PROPAGATION || "Background";
+  if (deletePropagation !== "Background" && deletePropagation !== "Foreground") {
+    throw new Error(`MENTATLAB_K8S_DELETE_PROPAGATION must be Background or Foreground, not "${deletePropagation}"`);
+  }
   const namespace = env.MENTATLAB_K8S_NAMESPACE || "default";
   if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(namespace)) {
     throw new Error(`MENTATLAB_K8S_NAMESPACE must be a DNS-1123 label (lower-case letters, digits, '-'), not "${namespace}"`);
@@ -50,6 +56,7 @@ export function kubernetesExecutorConfigFromEnv(env: Env): KubernetesExecutorCon
     serviceAccountName: env.MENTATLAB_K8S_SERVICE_ACCOUNT ?? "",
     imagePullPolicy,
     logTailLines: integer(env, "MENTATLAB_K8S_LOG_TAIL_LINES", 20, 1),
+    deletePropagation,
     watchRetryMaxMs: integer(env, "MENTATLAB_K8S_WATCH_RETRY_MAX_MS", 5000, 1),
   };
 }

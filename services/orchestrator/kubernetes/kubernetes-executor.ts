@@ -1,0 +1,183 @@
+import { randomBytes } from "node:crypto";
+import { BatchV1Api, CoreV1Api, type KubeConfig, type V1Job, type V1Pod } from "@kubernetes/client-node";
+import { LogLevel } from "../../../gen/mentatlab/v1/common_pb.js";
+import type { ExecutionOutcome, Executor, ExecutorEvent, NodeTask } from "../executor.js";
+import { logEvent } from "../plain-contract.js";
+import type { KubernetesExecutorConfig } from "./config.js";
+import { failureOf, jobPhase } from "./job-outcome.js";
+import { agentContainerName, attemptLabels, buildJob, buildRunSecret } from "./job-spec.js";
+import { describeApiError, watchJob } from "./job-watch.js";
+
+export interface KubernetesExecutorOptions {
+  /** Where the API server is and how to authenticate (see `loadKubeConfig`). */
+  readonly kubeConfig: KubeConfig;
+  readonly config: KubernetesExecutorConfig;
+}
+
+/**
+ * Runs each node attempt as a Kubernetes Job: the agent container beside the agent-sidecar as a
+ * native sidecar, credentials in a per-Job Secret the Job owns. The sidecar reports events and
+ * outputs to the orchestrator itself (ReportNodeEvents), so this executor only tracks the Job to its
+ * end: success yields no outputs of its own (those already arrived as reported), failure yields the
+ * reason Kubernetes recorded with the agent's last log lines. An abort deletes the Job.
+ *
+ * The Job name is a function of run, node and attempt, so creating an attempt's Job twice (an
+ * orchestrator that restarted and re-drives the same attempt) adopts the Job that is already there.
+ */
+export class KubernetesExecutor implements Executor {
+  private readonly batch: BatchV1Api;
+  private readonly core: CoreV1Api;
+  private readonly deletions = new Set<Promise<void>>();
+
+  constructor(private readonly options: KubernetesExecutorOptions) {
+    this.batch = options.kubeConfig.makeApiClient(BatchV1Api);
+    this.core = options.kubeConfig.makeApiClient(CoreV1Api);
+  }
+
+  async *execute(task: NodeTask, signal: AbortSignal): AsyncIterable<ExecutorEvent> {
+    if (!task.agent.image) {
+      yield { kind: "failed", reason: `agent ${task.agent.id}@${task.agent.version} has no image: set "image" in its manifest to run it on Kubernetes`, transient: false };
+      return;
+    }
+    const { namespace } = this.options.config;
+    const desired = buildJob(task, this.options.config);
+    const name = desired.metadata?.name ?? "";
+
+    const created = await this.createOrAdopt(task, desired);
+    if (created.kind === "failed") {
+      yield created;
+      return;
+    }
+    yield { kind: "agent", event: logEvent(LogLevel.INFO, created.adopted ? `adopted Job ${namespace}/${name}, created earlier for this attempt` : `created Job ${namespace}/${name}`) };
+
+    const onAbort = () => this.deleteJob(name);
+    signal.addEventListener("abort", onAbort, { once: true });
+    try {
+      if (signal.aborted) return;
+      const secretFailure = await this.createSecret(task, name, created.uid);
+      if (secretFailure) {
+        this.deleteJob(name);
+        yield secretFailure;
+        return;
+      }
+      let finished: V1Job | undefined;
+      for await (const update of watchJob({ kubeConfig: this.options.kubeConfig, namespace, name, signal, retryMaxMs: this.options.config.watchRetryMaxMs })) {
+        if (update.kind === "resync") {
+          yield { kind: "agent", event: logEvent(LogLevel.DEBUG, update.why) };
+          continue;
+        }
+        if (update.kind === "deleted") break;
+        if (jobPhase(update.job) !== "running") {
+          finished = update.job;
+          break;
+        }
+      }
+      if (signal.aborted) return;
+      if (!finished) {
+        yield { kind: "failed", reason: `Job ${namespace}/${name} was deleted before it finished`, transient: false };
+        return;
+      }
+      if (jobPhase(finished) === "succeeded") {
+        yield { kind: "succeeded", outputs: {} };
+        return;
+      }
+      const pod = await this.agentPod(name);
+      yield failureOf(finished, pod, pod ? await this.logTail(pod) : []);
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+    }
+  }
+
+  /** Waits for the deletions of aborted attempts' Jobs still in flight. */
+  async close(): Promise<void> {
+    await Promise.all(this.deletions);
+  }
+
+  private async createOrAdopt(task: NodeTask, desired: V1Job): Promise<{ kind: "created"; uid: string; adopted: boolean } | Extract<ExecutionOutcome, { kind: "failed" }>> {
+    const { namespace } = this.options.config;
+    const name = desired.metadata?.name ?? "";
+    try {
+      const job = await this.batch.createNamespacedJob({ namespace, body: desired });
+      return { kind: "created", uid: job.metadata?.uid ?? "", adopted: false };
+    } catch (err) {
+      if (codeOf(err) !== 409) return apiFailure(`could not create Job ${namespace}/${name}`, err);
+    }
+    let existing: V1Job;
+    try {
+      existing = await this.batch.readNamespacedJob({ name, namespace });
+    } catch (err) {
+      return apiFailure(`Job ${namespace}/${name} already exists but could not be read`, err);
+    }
+    const expected = attemptLabels(task);
+    const labels = existing.metadata?.labels ?? {};
+    if (Object.entries(expected).some(([key, value]) => labels[key] !== value)) {
+      return { kind: "failed", reason: `Job ${namespace}/${name} already exists and belongs to another attempt (labels ${JSON.stringify(labels)})`, transient: false };
+    }
+    return { kind: "created", uid: existing.metadata?.uid ?? "", adopted: true };
+  }
+
+  /** The attempt's credentials; an adopted Job may already have its Secret, which stays valid for the same attempt. */
+  private async createSecret(task: NodeTask, name: string, uid: string): Promise<Extract<ExecutionOutcome, { kind: "failed" }> | undefined> {
+    const { namespace } = this.options.config;
+    try {
+      await this.core.createNamespacedSecret({ namespace, body: buildRunSecret(task, { name, uid }, randomBytes(24).toString("base64url")) });
+      return undefined;
+    } catch (err) {
+      return codeOf(err) === 409 ? undefined : apiFailure(`could not create Secret ${namespace}/${name}`, err);
+    }
+  }
+
+  private deleteJob(name: string): void {
+    const { namespace, deletePropagation } = this.options.config;
+    const deletion = this.batch
+      .deleteNamespacedJob({ name, namespace, propagationPolicy: deletePropagation })
+      .then(
+        () => undefined,
+        // Already gone is what we wanted; anything else leaves it to activeDeadlineSeconds and the TTL.
+        () => undefined,
+      )
+      .finally(() => this.deletions.delete(deletion));
+    this.deletions.add(deletion);
+  }
+
+  /** The Job's pod (the newest, should the controller have made more than one). */
+  private async agentPod(jobName: string): Promise<V1Pod | undefined> {
+    try {
+      const pods = await this.core.listNamespacedPod({ namespace: this.options.config.namespace, labelSelector: `batch.kubernetes.io/job-name=${jobName}` });
+      return pods.items.sort((a, b) => timeOf(b) - timeOf(a))[0];
+    } catch {
+      return undefined;
+    }
+  }
+
+  private async logTail(pod: V1Pod): Promise<string[]> {
+    try {
+      const text = await this.core.readNamespacedPodLog({
+        name: pod.metadata?.name ?? "",
+        namespace: this.options.config.namespace,
+        container: agentContainerName,
+        tailLines: this.options.config.logTailLines,
+      });
+      return text.replace(/\n$/, "").split("\n").slice(-this.options.config.logTailLines);
+    } catch {
+      // Logs are a courtesy: a pod whose node is gone has none, and the failure reason stands without them.
+      return [];
+    }
+  }
+}
+
+function timeOf(pod: V1Pod): number {
+  const created = pod.metadata?.creationTimestamp;
+  return created ? new Date(created).getTime() : 0;
+}
+
+function codeOf(err: unknown): number | undefined {
+  const code = typeof err === "object" && err !== null ? (err as { code?: unknown }).code : undefined;
+  return typeof code === "number" ? code : undefined;
+}
+
+/** A failed API call: worth another attempt when the API server was unreachable, overloaded or broken; final when it refused the request. */
+function apiFailure(what: string, err: unknown): Extract<ExecutionOutcome, { kind: "failed" }> {
+  const code = codeOf(err);
+  return { kind: "failed", reason: `${what}: ${describeApiError(err)}`, transient: code === undefined || code === 429 || code >= 500 };
+}
