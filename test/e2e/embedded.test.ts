@@ -11,9 +11,8 @@ describeSeedDiagrams("the embedded default", async () => {
   const mesh = await startEmbedded({
     port: 0,
     dataDir,
-    // Only what `npm start` users set: an API key. The presign secret works around the embedded
-    // default not yet passing its generated one to storage.
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, MENTATLAB_API_KEYS: `${apiKey}=carol@ws-e2e:admin`, MENTATLAB_PRESIGN_SECRET: "e2e-presign-secret-0123456789", MENTATLAB_SHUTDOWN_GRACE_MS: "500" },
+    // Only what `npm start` users set (an API key), plus a short shutdown grace to keep the suite fast.
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, MENTATLAB_API_KEYS: `${apiKey}=carol@ws-e2e:admin`, MENTATLAB_SHUTDOWN_GRACE_MS: "500" },
   });
   return {
     url: mesh.url,

@@ -30,7 +30,7 @@ describe("a sidecar's stream relay through a gateway process crash", () => {
   beforeAll(async () => {
     mesh = await startDistributedMesh("mlk_e2e_gateway_crash_0123456789");
     viaGateway = meshClients(mesh);
-    await registerManifest(viaGateway, ticker, mesh.url);
+    await registerManifest(viaGateway, ticker);
   });
   afterAll(async () => {
     await mesh?.close();

@@ -33,10 +33,10 @@ describe("Python agents on the embedded default", () => {
     mesh = await startEmbedded({
       port: 0,
       dataDir: join(dir, "data"),
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, MENTATLAB_API_KEYS: `${apiKey}=frank@ws-py:admin`, MENTATLAB_PRESIGN_SECRET: "e2e-python-presign-0123456789", MENTATLAB_SHUTDOWN_GRACE_MS: "500" },
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, MENTATLAB_API_KEYS: `${apiKey}=frank@ws-py:admin`, MENTATLAB_SHUTDOWN_GRACE_MS: "500" },
     });
     clients = meshClients({ url: mesh.url, apiKey });
-    for (const agent of ["python-text-stats", "python-sidecar-grpc"]) await registerExample(clients, agent, mesh.url);
+    for (const agent of ["python-text-stats", "python-sidecar-grpc"]) await registerExample(clients, agent);
   });
   afterAll(async () => {
     await mesh?.close();

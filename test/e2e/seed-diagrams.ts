@@ -29,7 +29,7 @@ export function describeSeedDiagrams(name: string, start: () => Promise<MeshUnde
     beforeAll(async () => {
       mesh = await start();
       clients = meshClients(mesh);
-      for (const agent of ["image-thumbnail", "image-describe", "tts", "audio-meter", "audio-analysis"]) await registerExample(clients, agent, mesh.url);
+      for (const agent of ["image-thumbnail", "image-describe", "tts", "audio-meter", "audio-analysis"]) await registerExample(clients, agent);
     });
     afterAll(async () => {
       await mesh?.close();

@@ -24,10 +24,10 @@ describe("the video example flow on the embedded default", () => {
     mesh = await startEmbedded({
       port: 0,
       dataDir: join(dir, "data"),
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, MENTATLAB_API_KEYS: `${apiKey}=erin@ws-video:admin`, MENTATLAB_PRESIGN_SECRET: "e2e-video-presign-0123456789", MENTATLAB_SHUTDOWN_GRACE_MS: "500" },
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, MENTATLAB_API_KEYS: `${apiKey}=erin@ws-video:admin`, MENTATLAB_SHUTDOWN_GRACE_MS: "500" },
     });
     clients = meshClients({ url: mesh.url, apiKey });
-    for (const agent of ["video-clip", "image-describe"]) await registerExample(clients, agent, mesh.url);
+    for (const agent of ["video-clip", "image-describe"]) await registerExample(clients, agent);
   });
   afterAll(async () => {
     await mesh?.close();
