@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import { type KubernetesExecutorConfig, kubernetesExecutorConfigFromEnv } from "./kubernetes/config.js";
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -30,14 +31,16 @@ export interface OrchestratorConfig {
   readonly finishedRunTtlSeconds: number;
   /** `ORCHESTRATOR_MEMORY_MAX_FINISHED_RUNS`, default 1000: the in-memory store keeps this many finished runs. */
   readonly memoryMaxFinishedRuns: number;
-  /** `ORCHESTRATOR_EXECUTOR`, default `local`: `local` child processes, or `noop` (finishes every node at once; benchmarks). */
-  readonly executor: "local" | "noop";
+  /** `ORCHESTRATOR_EXECUTOR`, default `local`: `local` child processes, `kubernetes` Jobs, or `noop` (finishes every node at once; benchmarks). */
+  readonly executor: "local" | "noop" | "kubernetes";
+  /** The `MENTATLAB_K8S_*` / `MENTATLAB_SIDECAR_IMAGE` settings, read only when the executor is `kubernetes`. */
+  readonly kubernetes: KubernetesExecutorConfig | undefined;
 }
 
 export function orchestratorConfigFromEnv(env: Env, dataDir: string): OrchestratorConfig {
   const registryFile = env.ORCHESTRATOR_REGISTRY_FILE ?? join(dataDir, "agents.json");
   const executor = env.ORCHESTRATOR_EXECUTOR ?? "local";
-  if (executor !== "local" && executor !== "noop") throw new Error(`ORCHESTRATOR_EXECUTOR must be local or noop, not "${executor}"`);
+  if (executor !== "local" && executor !== "noop" && executor !== "kubernetes") throw new Error(`ORCHESTRATOR_EXECUTOR must be local, kubernetes or noop, not "${executor}"`);
   return {
     redisUrl: env.MENTATLAB_REDIS_URL ?? env.REDIS_URL ?? "",
     redisKeyPrefix: env.ORCHESTRATOR_REDIS_PREFIX ?? "mentatlab:",
@@ -53,6 +56,7 @@ export function orchestratorConfigFromEnv(env: Env, dataDir: string): Orchestrat
     finishedRunTtlSeconds: positive(env, "ORCHESTRATOR_FINISHED_RUN_TTL_SECONDS", 7 * 24 * 3600),
     memoryMaxFinishedRuns: positive(env, "ORCHESTRATOR_MEMORY_MAX_FINISHED_RUNS", 1000),
     executor,
+    kubernetes: executor === "kubernetes" ? kubernetesExecutorConfigFromEnv(env) : undefined,
   };
 }
 

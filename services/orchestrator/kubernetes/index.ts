@@ -1,0 +1,14 @@
+import type { KubernetesExecutorConfig } from "./config.js";
+import { loadKubeConfig } from "./kube-config.js";
+import { KubernetesExecutor } from "./kubernetes-executor.js";
+
+export { kubernetesExecutorConfigFromEnv, type KubernetesExecutorConfig } from "./config.js";
+export { KubernetesExecutor, type KubernetesExecutorOptions } from "./kubernetes-executor.js";
+export { buildJob, buildRunSecret } from "./job-spec.js";
+export { jobName } from "./job-name.js";
+export { loadKubeConfig } from "./kube-config.js";
+
+/** The executor `ORCHESTRATOR_EXECUTOR=kubernetes` selects, talking to the cluster the config names. */
+export function createKubernetesExecutor(config: KubernetesExecutorConfig): KubernetesExecutor {
+  return new KubernetesExecutor({ kubeConfig: loadKubeConfig(config.kubeconfigSource), config });
+}
