@@ -1,6 +1,6 @@
 // Publish → subscriber latency at a fixed message rate with many subscribers, memory and Redis backends.
 // `npx tsx bench/stream-latency.ts`; BENCH_SECONDS (default 5), BENCH_RATE (msg/s, default 1000),
-// BENCH_SUBSCRIBERS (default 100), BENCH_CONNECTIONS (subscriber HTTP/2 connections, default 10),
+// BENCH_SUBSCRIBERS (comma-separated fan-outs, default 100), BENCH_CONNECTIONS (subscriber HTTP/2 connections, default 10),
 // BENCH_BACKENDS (default "memory,redis"), REDIS_URL (default: a private redis-server).
 // The server runs in this process and the clients in a child process, so each has a core, as a
 // server and its remote clients would; latency is measured against the shared wall clock. Subscribers
@@ -206,24 +206,27 @@ async function run(backend: Backend, redisUrl: string | undefined, settings: Omi
 }
 
 if (!process.env.BENCH_CLIENT_SETTINGS) {
-  const settings = {
+  const base = {
     seconds: Number(process.env.BENCH_SECONDS ?? 5),
     rate: Number(process.env.BENCH_RATE ?? 1000),
-    subscribers: Number(process.env.BENCH_SUBSCRIBERS ?? 100),
     connections: Number(process.env.BENCH_CONNECTIONS ?? 10),
   };
+  const fanouts = (process.env.BENCH_SUBSCRIBERS ?? "100").split(",").map(Number);
   const backends = (process.env.BENCH_BACKENDS ?? "memory,redis").split(",") as Backend[];
   const redis = backends.includes("redis") ? await benchRedis() : undefined;
   try {
     console.log(
-      `stream latency: ${settings.rate} msg/s for ${settings.seconds} s (first ${WARMUP_MS} ms not measured), ` +
-        `${PAYLOAD_BYTES}-byte payloads, ${settings.subscribers} subscribers on ${settings.connections} HTTP/2 connections, ` +
+      `stream latency: ${base.rate} msg/s for ${base.seconds} s (first ${WARMUP_MS} ms not measured), ` +
+        `${PAYLOAD_BYTES}-byte payloads, subscribers on up to ${base.connections} HTTP/2 connections, ` +
         "Connect protocol; server in this process, clients in a child process",
     );
     console.log(machineLoad());
-    console.log("backend | p50 ms | p99 ms | max ms | deliveries measured | publish→ack p50 / p99 ms | server store→hand-off p50 / p99 ms | CPU server / clients");
-    console.log("--- | --- | --- | --- | --- | --- | --- | ---");
-    for (const backend of backends) console.log(await run(backend, redis?.url, settings));
+    console.log("subscribers | backend | p50 ms | p99 ms | max ms | deliveries measured | publish→ack p50 / p99 ms | server store→hand-off p50 / p99 ms | CPU server / clients");
+    console.log("--- | --- | --- | --- | --- | --- | --- | --- | ---");
+    for (const subscribers of fanouts) {
+      const settings = { ...base, subscribers, connections: Math.min(base.connections, subscribers) };
+      for (const backend of backends) console.log(`${subscribers} | ${await run(backend, redis?.url, settings)}`);
+    }
   } finally {
     await redis?.stop();
   }
