@@ -1,6 +1,7 @@
 import { createClient, type Client, type Interceptor, type Transport } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { OrchestratorService } from "../gen/mentatlab/v1/orchestrator_pb.js";
+import { AgentRegistryService } from "../gen/mentatlab/v1/registry_pb.js";
 import { StorageService } from "../gen/mentatlab/v1/storage_pb.js";
 import { StreamService } from "../gen/mentatlab/v1/stream_pb.js";
 
@@ -9,6 +10,7 @@ export interface GatewayClients {
   readonly storage: Client<typeof StorageService>;
   readonly stream: Client<typeof StreamService>;
   readonly orchestrator: Client<typeof OrchestratorService>;
+  readonly registry: Client<typeof AgentRegistryService>;
 }
 
 const maxMessageBytes = 8 * 1024 * 1024;
@@ -40,5 +42,6 @@ export function createGatewayClients(transport: Transport): GatewayClients {
     storage: createClient(StorageService, transport),
     stream: createClient(StreamService, transport),
     orchestrator: createClient(OrchestratorService, transport),
+    registry: createClient(AgentRegistryService, transport),
   };
 }

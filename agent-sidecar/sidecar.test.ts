@@ -105,6 +105,17 @@ describe("runAgentWithSidecar against the real storage and stream services", () 
     expect(seen?.case === "json" && toJson(PinValueSchema, outcome.outputs.seen!)).toEqual({ json: { note: "hello", sha: input.sha256, token: null } });
   });
 
+  it("reads a plain agent's output pins from its registered manifest when the executor named only the agent", async () => {
+    await plane.registerManifest(
+      ["id: org.example.shout", "version: 1.0.0", "command: [shout]", "outputs:", "  - name: shout", "    type: text"].join("\n"),
+    );
+    const config = configFor({ MENTATLAB_AGENT_ID: "org.example.shout" });
+    const result = (value: unknown) => [process.execPath, "-e", `console.log(JSON.stringify({ result: ${JSON.stringify(value)} }))`];
+    expect((await runAgentWithSidecar(config, result({ shout: "HI" }))).outputs.shout?.value).toEqual({ case: "text", value: "HI" });
+    expect((await runAgentWithSidecar(configFor({ MENTATLAB_AGENT_ID: "org.example.shout" }), result({ shout: 42 }))).failure).toMatch(/output "shout" is text and must be a string/);
+    expect((await runAgentWithSidecar(configFor({ MENTATLAB_AGENT_ID: "org.example.shout" }), result({ whisper: "hi" }))).failure).toMatch(/"whisper" is not an output pin \(outputs: shout\)/);
+  });
+
   it("fails a crashed agent with its exit code and last stderr lines, keeping exit 3 transient", async () => {
     const config = configFor({ MENTATLAB_STDERR_TAIL_LINES: "2" });
     const reportedBefore = plane.reported.length;

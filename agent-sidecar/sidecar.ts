@@ -18,6 +18,7 @@ import { isTransient, type Backoff } from "./retry.js";
 import { sidecarAuthInterceptor } from "./sidecar-auth.js";
 import { listenHttp2 } from "./sidecar-server.js";
 import { createSidecarService } from "./sidecar-service.js";
+import { declaredOutputs } from "./declared-outputs.js";
 import { followStream } from "./stream-follow.js";
 
 /** A sidecar serving one node: inputs are local, the SidecarService is listening. */
@@ -29,6 +30,8 @@ export interface RunningSidecar {
   /** Directory the agent works in and writes outputs to. */
   readonly workDir: string;
   readonly inputs: ReadonlyMap<string, LocalInput>;
+  /** Output pin types, from the configuration or the agent's registered manifest; empty if neither. */
+  readonly outputPins: ReadonlyMap<string, PinType>;
   readonly outputs: OutputPublisher;
   readonly streams: OutputStreams;
   readonly reporter: NodeEventReporter;
@@ -58,13 +61,14 @@ export async function startSidecar(config: SidecarConfig, options: SidecarOption
   await Promise.all([mkdir(workDir, { recursive: true }), mkdir(spillDir, { recursive: true })]);
 
   const reporter = new NodeEventReporter(clients.orchestrator, node, { attempts: config.uploadAttempts + 5, backoff });
+  const outputPins = await declaredOutputs(config, clients.registry, { attempts: config.downloadAttempts, backoff });
   const inputs = await prepareLocalInputs(clients.storage, config.inputs, config.sharedDir, {
     attempts: config.downloadAttempts,
     backoff,
   });
   const outputs = new OutputPublisher(clients.storage, reporter, {
     sharedDir: config.sharedDir,
-    outputPins: config.outputPins,
+    outputPins,
     inlineMaxBytes: config.inlineMaxBytes,
     uploadAttempts: config.uploadAttempts,
     backoff,
@@ -98,6 +102,7 @@ export async function startSidecar(config: SidecarConfig, options: SidecarOption
     token: config.sidecarToken,
     workDir,
     inputs,
+    outputPins,
     outputs,
     streams,
     reporter,
@@ -207,7 +212,7 @@ async function runWrapped(
       reporter.flush().catch(() => undefined);
     },
     onOutput: (pin, raw) => {
-      published.push(publishPlainOutput(pin, raw, config.outputPins, sidecar.outputs, options.cwd));
+      published.push(publishPlainOutput(pin, raw, sidecar.outputPins, sidecar.outputs, options.cwd));
     },
   });
   await Promise.all(published);
@@ -219,7 +224,7 @@ async function runWrapped(
     return { exitCode: exit.exitCode ?? 1, failure: `agent ${how}${detail}${tail}` };
   }
   if (exit.hasResult && exit.result !== undefined) {
-    await publishPlainResult(exit.result, config.outputPins, sidecar.outputs, options.cwd);
+    await publishPlainResult(exit.result, sidecar.outputPins, sidecar.outputs, options.cwd);
   }
   return { exitCode: 0 };
 }
