@@ -64,9 +64,14 @@ export class StreamRelay {
     }
     // A relay that gave up still ends the stream, so subscribers are told instead of waiting forever.
     const reason = errorMessage || (failure === undefined ? "" : `output stream relay failed: ${messageOf(failure)}`);
-    await withRetries(10, this.options.backoff, undefined, () =>
-      this.client.closeStream({ streamId: this.streamId, errorMessage: reason }),
-    );
+    try {
+      await withRetries(10, this.options.backoff, undefined, () =>
+        this.client.closeStream({ streamId: this.streamId, errorMessage: reason }),
+      );
+    } catch (closeError) {
+      // The relay's own failure is the cause worth reporting; a refused close usually follows from it.
+      throw failure ?? closeError;
+    }
     if (failure !== undefined) throw failure;
     return this.queue.ackedSeq;
   }
