@@ -57,8 +57,8 @@ export class FileBlobStore implements BlobStore {
       return [];
     }
     const end = range?.length === undefined ? undefined : start + range.length - 1;
-    // Reading ahead in 256 KiB blocks keeps the disk busy while earlier chunks are on the wire, at a bounded cost per download.
-    return createReadStream("", { fd: handle, start, end, highWaterMark: 256 * 1024 });
+    // 64 KiB blocks: larger read-ahead bought no throughput here but raised RSS (malloc keeps the big blocks).
+    return createReadStream("", { fd: handle, start, end, highWaterMark: 64 * 1024 });
   }
 
   async stat(key: string): Promise<BlobInfo | undefined> {
