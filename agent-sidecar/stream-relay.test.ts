@@ -1,6 +1,7 @@
 import { mkdtemp, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Code } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PinType } from "../gen/mentatlab/v1/common_pb.js";
 import { createGatewayClients, createGatewayTransport, type GatewayClients } from "./gateway-clients.js";
@@ -100,6 +101,30 @@ describe("StreamRelay against the real StreamService", () => {
     await writer;
     expect(await relay.finish()).toBe(20n);
     expect((await received(streamId)).data.length).toBe(20);
+  });
+
+  it("gives up after the gateway stayed away too long, and still ends the stream with stream_error", async () => {
+    const streamId = await openStream();
+    const relay = new StreamRelay(clients.stream, streamId, {
+      memoryBytes: 1024 * 1024,
+      capacityBytes: 1024 * 1024,
+      spillPath: join(dir, "give-up.spill"),
+      backoff: { initialMs: 20, maxMs: 100 },
+      giveUpMs: 200,
+    });
+    await plane.kill();
+    await relay.write(chunk(1, 100));
+    const finished = relay.finish();
+    finished.catch(() => undefined);
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    await plane.restart();
+    await expect(finished).rejects.toMatchObject({ code: Code.Unavailable });
+    const events: string[] = [];
+    for await (const event of clients.stream.subscribe({ streamId })) {
+      events.push(event.event.case === "error" ? `error: ${event.event.value.message}` : String(event.event.case));
+      if (event.event.case === "end" || event.event.case === "error") break;
+    }
+    expect(events).toEqual(["start", expect.stringMatching(/^error: output stream relay failed: /)]);
   });
 
   it("ends the stream with stream_error when finished with an error message", async () => {
