@@ -30,6 +30,8 @@ export interface JobScript {
   readonly logs?: readonly string[];
   /** How long the pod runs before the outcome, default 30 ms. */
   readonly runMs?: number;
+  /** The pod never gets going: unschedulable (with the scheduler's message), or a container stuck waiting. */
+  readonly stuck?: { readonly unschedulable: string } | { readonly container: string; readonly waiting: string; readonly message: string };
 }
 
 /** One request the server answered, for assertions (e.g. which propagationPolicy a delete used). */
@@ -57,16 +59,19 @@ export interface FakeKubeApiServer {
   readonly requests: readonly RecordedRequest[];
   /** Closes every open watch, as an API server does when a watch times out or the server restarts. */
   endWatches(): void;
-  /** The next `count` watches answer 410 Gone: as an ERROR event in a 200 stream (`event`, as real servers do) or as HTTP 410 (`status`). */
-  goneOnNextWatches(count: number, as?: "event" | "status"): void;
+  /**
+   * The next `count` watches of `kind` (default jobs) answer 410 Gone: as an ERROR event in a 200
+   * stream (`event`, the default, as real servers do) or as HTTP 410 (`status`).
+   */
+  goneOnNextWatches(count: number, options?: { readonly as?: "event" | "status"; readonly kind?: Kind }): void;
   /** Forgets event history: a watch from any version before now answers 410 Gone. */
   compact(): void;
-  /** Open watch connections now. */
-  readonly openWatches: number;
+  /** Watch connections open now, of one kind or of all. */
+  openWatches(kind?: Kind): number;
   stop(): Promise<void>;
 }
 
-type Kind = "jobs" | "pods" | "secrets";
+export type Kind = "jobs" | "pods" | "secrets";
 interface Stored {
   kind: Kind;
   namespace: string;
@@ -187,7 +192,7 @@ export async function startFakeKubeApiServer(): Promise<FakeKubeApiServer> {
   const logs = new Map<string, readonly string[]>();
   let resourceVersion = 100;
   let compactedBelow = 0;
-  let gone: { count: number; as: "event" | "status" } = { count: 0, as: "event" };
+  let gone: { count: number; as: "event" | "status"; kind: Kind } = { count: 0, as: "event", kind: "jobs" };
 
   const key = (kind: Kind, namespace: string, name: string) => `${kind}/${namespace}/${name}`;
   const get = (kind: Kind, namespace: string, name: string) => store.get(key(kind, namespace, name));
@@ -249,13 +254,13 @@ export async function startFakeKubeApiServer(): Promise<FakeKubeApiServer> {
           ownerReferences: [{ apiVersion: "batch/v1", kind: "Job", name: jobName, uid: job.metadata?.uid ?? "", controller: true, blockOwnerDeletion: true }],
         },
         spec: snapshot(template?.spec) as k8s.V1PodSpec,
-        status: { phase: "Running", startTime: new Date().toISOString() as unknown as Date, containerStatuses: containerStatuses(template?.spec, { running: { startedAt: new Date() } }) },
+        status: podStatus(template?.spec, script.stuck),
       };
       logs.set(`${namespace}/${podName}`, script.logs ?? []);
       put({ kind: "pods", namespace, object: pod as Stored["object"] }, "ADDED");
       job.status = { active: 1, startTime: new Date().toISOString() as unknown as Date };
       put(jobEntry, "MODIFIED");
-      if (script.outcome.result !== "hold") {
+      if (script.outcome.result !== "hold" && !script.stuck) {
         const outcome = script.outcome;
         later(script.runMs ?? 30, () => finish(namespace, jobName, outcome));
       }
@@ -293,6 +298,22 @@ export async function startFakeKubeApiServer(): Promise<FakeKubeApiServer> {
     put(jobEntry, "MODIFIED");
   }
 
+  function podStatus(spec: k8s.V1PodSpec | undefined, stuck: JobScript["stuck"]): k8s.V1PodStatus {
+    const now = new Date().toISOString() as unknown as Date;
+    if (stuck && "unschedulable" in stuck) {
+      return { phase: "Pending", conditions: [{ type: "PodScheduled", status: "False", reason: "Unschedulable", message: stuck.unschedulable, lastTransitionTime: now }] };
+    }
+    const running: k8s.V1ContainerState = { running: { startedAt: now } };
+    const stateOf = (name: string): k8s.V1ContainerState => (stuck && stuck.container === name ? { waiting: { reason: stuck.waiting, message: stuck.message } } : running);
+    const statusOf = (c: k8s.V1Container): k8s.V1ContainerStatus => ({ name: c.name, image: c.image ?? "", imageID: "", ready: "running" in stateOf(c.name), restartCount: 0, state: stateOf(c.name) });
+    return {
+      phase: stuck ? "Pending" : "Running",
+      startTime: now,
+      initContainerStatuses: (spec?.initContainers ?? []).map(statusOf),
+      containerStatuses: (spec?.containers ?? []).map(statusOf),
+    };
+  }
+
   function containerStatuses(spec: k8s.V1PodSpec | undefined, state: k8s.V1ContainerState): k8s.V1ContainerStatus[] {
     return (spec?.containers ?? []).map((c) => ({ name: c.name, image: c.image ?? "", imageID: "", ready: "running" in state, restartCount: 0, state }));
   }
@@ -323,7 +344,7 @@ export async function startFakeKubeApiServer(): Promise<FakeKubeApiServer> {
 
   function watch(req: IncomingMessage, res: ServerResponse, kind: Kind, namespace: string, query: URLSearchParams): void {
     const from = Number(query.get("resourceVersion") ?? "0");
-    if (gone.count > 0) {
+    if (gone.count > 0 && gone.kind === kind) {
       gone.count -= 1;
       if (gone.as === "status") {
         status(res, 410, "Expired", "too old resource version");
@@ -445,9 +466,7 @@ export async function startFakeKubeApiServer(): Promise<FakeKubeApiServer> {
   return {
     url,
     requests,
-    get openWatches() {
-      return watches.size;
-    },
+    openWatches: (kind) => [...watches].filter((w) => kind === undefined || w.kind === kind).length,
     kubeConfig(namespace = "default") {
       const kc = new KubeConfig();
       kc.loadFromOptions({
@@ -477,8 +496,8 @@ export async function startFakeKubeApiServer(): Promise<FakeKubeApiServer> {
       for (const watch of watches) watch.response.end();
       watches.clear();
     },
-    goneOnNextWatches(count, as = "event") {
-      gone = { count, as };
+    goneOnNextWatches(count, { as = "event", kind = "jobs" } = {}) {
+      gone = { count, as, kind };
     },
     compact() {
       compactedBelow = resourceVersion;

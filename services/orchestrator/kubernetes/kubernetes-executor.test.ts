@@ -94,7 +94,7 @@ describe("KubernetesExecutor", () => {
     const task = testTask();
     server.script(nameOf(task), { outcome: { result: "hold" } });
     const running = collect(executor().execute(task, new AbortController().signal));
-    await until(() => server.openWatches === 1 && server.pods(namespace).length === 1, "the Job to run under a watch");
+    await until(() => server.openWatches("jobs") === 1 && server.pods(namespace).length === 1, "the Job to run under a watch");
     server.endWatches();
     // Finished while no watch is open: only a resumed watch replaying from its version can see it.
     server.finishJob(namespace, nameOf(task), { result: "succeed" });
@@ -111,9 +111,9 @@ describe("KubernetesExecutor", () => {
       const task = testTask({ nodeId: `gone-${as}` });
       server.script(nameOf(task), { outcome: { result: "hold" } });
       const listsBefore = listRequests().length;
-      server.goneOnNextWatches(1, as);
+      server.goneOnNextWatches(1, { as });
       const running = collect(executor().execute(task, new AbortController().signal));
-      await until(() => server.openWatches === 1, "a watch after the relist");
+      await until(() => server.openWatches("jobs") === 1, "a watch after the relist");
       server.finishJob(namespace, nameOf(task), { result: "fail", exitCode: 3 });
       const events = await running;
       expect(outcomeOf(events)).toMatchObject([{ kind: "failed", transient: true }]);
@@ -126,7 +126,7 @@ describe("KubernetesExecutor", () => {
     const task = testTask();
     server.script(nameOf(task), { outcome: { result: "hold" } });
     const running = collect(executor().execute(task, new AbortController().signal));
-    await until(() => server.openWatches === 1 && server.pods(namespace).length === 1, "the Job to run under a watch");
+    await until(() => server.openWatches("jobs") === 1 && server.pods(namespace).length === 1, "the Job to run under a watch");
     server.finishJob(namespace, nameOf(task), { result: "succeed" });
     server.compact();
     server.endWatches();
@@ -139,7 +139,7 @@ describe("KubernetesExecutor", () => {
     const controller = new AbortController();
     const kube = executor();
     const running = collect(kube.execute(task, controller.signal));
-    await until(() => server.openWatches === 1 && server.secret(namespace, nameOf(task)) !== undefined, "the Job and its Secret");
+    await until(() => server.openWatches("jobs") === 1 && server.secret(namespace, nameOf(task)) !== undefined, "the Job and its Secret");
     controller.abort("cancelled");
     expect(outcomeOf(await running)).toEqual([]);
     await kube.close();
@@ -157,7 +157,7 @@ describe("KubernetesExecutor", () => {
     const controller = new AbortController();
     const kube = executor({ deletePropagation: "Foreground" });
     const running = collect(kube.execute(task, controller.signal));
-    await until(() => server.openWatches === 1, "the watch");
+    await until(() => server.openWatches("jobs") === 1, "the watch");
     controller.abort("cancelled");
     await running;
     await kube.close();
@@ -169,7 +169,7 @@ describe("KubernetesExecutor", () => {
     const task = testTask();
     const seeded = server.seedJob(namespace, buildJob(task, testConfig()));
     const running = collect(executor().execute(task, new AbortController().signal));
-    await until(() => server.openWatches === 1, "the watch on the adopted Job");
+    await until(() => server.openWatches("jobs") === 1, "the watch on the adopted Job");
     server.finishJob(namespace, nameOf(task), { result: "succeed" });
     const events = await running;
     expect(outcomeOf(events)).toEqual([{ kind: "succeeded", outputs: {} }]);
@@ -224,8 +224,70 @@ describe("KubernetesExecutor", () => {
     const task = testTask();
     server.script(nameOf(task), { outcome: { result: "hold" } });
     const running = collect(executor().execute(task, new AbortController().signal));
-    await until(() => server.openWatches === 1, "the watch");
+    await until(() => server.openWatches("jobs") === 1, "the watch");
     await fetch(`${server.url}/apis/batch/v1/namespaces/${namespace}/jobs/${nameOf(task)}`, { method: "DELETE" });
     expect(outcomeOf(await running)).toEqual([{ kind: "failed", reason: `Job ${namespace}/${nameOf(task)} was deleted before it finished`, transient: false }]);
+  });
+
+  it("tells the run what the pod is doing: sidecar ready, agent started", async () => {
+    const task = testTask();
+    const events = await collect(executor().execute(task, new AbortController().signal));
+    expect(logsOf(events)).toEqual([`created Job ${namespace}/${nameOf(task)}`, "sidecar is ready", "agent container started"]);
+  });
+
+  it("warns while no node can take the pod, and keeps waiting", async () => {
+    const task = testTask({ profile: ResourceProfile.VIDEO_PROCESSING });
+    server.script(nameOf(task), { outcome: { result: "hold" }, stuck: { unschedulable: "0/3 nodes are available: 3 Insufficient nvidia.com/gpu." } });
+    const controller = new AbortController();
+    const seen: ExecutorEvent[] = [];
+    const running = (async () => {
+      for await (const event of executor().execute(task, controller.signal)) seen.push(event);
+    })();
+    await until(() => logsOf(seen).some((m) => m.includes("Insufficient nvidia.com/gpu")), "the scheduling warning");
+    expect(logsOf(seen)).toContain(`pod ${server.pods(namespace)[0]?.metadata?.name} cannot be scheduled yet: 0/3 nodes are available: 3 Insufficient nvidia.com/gpu.`);
+    controller.abort("cancelled");
+    await running;
+    expect(outcomeOf(seen)).toEqual([]);
+  });
+
+  it("fails at once, deleting the Job, when the agent's image can never be pulled", async () => {
+    const task = testTask();
+    server.script(nameOf(task), { outcome: { result: "hold" }, stuck: { container: "agent", waiting: "InvalidImageName", message: 'couldn\'t parse image name "registry.example/echo:1.0.0"' } });
+    const kube = executor();
+    const [outcome] = outcomeOf(await collect(kube.execute(task, new AbortController().signal)));
+    expect(outcome).toEqual({ kind: "failed", reason: `agent container is waiting: InvalidImageName: couldn't parse image name "registry.example/echo:1.0.0" (image registry.example/echo:1.0.0)`, transient: false });
+    await kube.close();
+    expect(server.job(namespace, nameOf(task))).toBeUndefined();
+  });
+
+  it("keeps waiting through image pull back-off, which may resolve", async () => {
+    const task = testTask();
+    server.script(nameOf(task), { outcome: { result: "hold" }, stuck: { container: "sidecar", waiting: "ImagePullBackOff", message: "Back-off pulling image" } });
+    const seen: ExecutorEvent[] = [];
+    const running = (async () => {
+      for await (const event of executor().execute(task, new AbortController().signal)) seen.push(event);
+    })();
+    await until(() => logsOf(seen).includes("sidecar container is waiting: ImagePullBackOff: Back-off pulling image"), "the pull warning");
+    server.finishJob(namespace, nameOf(task), { result: "succeed" });
+    await running;
+    expect(outcomeOf(seen)).toEqual([{ kind: "succeeded", outputs: {} }]);
+  });
+
+  it("resumes the pod watch after 410 Gone too", async () => {
+    const task = testTask();
+    server.script(nameOf(task), { outcome: { result: "hold" } });
+    server.goneOnNextWatches(1, { kind: "pods" });
+    const running = collect(executor().execute(task, new AbortController().signal));
+    await until(() => server.openWatches("pods") === 1 && server.openWatches("jobs") === 1, "both watches");
+    server.finishJob(namespace, nameOf(task), { result: "succeed" });
+    const events = await running;
+    expect(outcomeOf(events)).toEqual([{ kind: "succeeded", outputs: {} }]);
+    const podLists = server.requests.filter((r) => r.method === "GET" && r.path.endsWith("/pods") && r.query["watch"] !== "true");
+    expect(podLists).toHaveLength(2);
+  });
+
+  it("leaves no watch open once the attempt is over", async () => {
+    await collect(executor().execute(testTask(), new AbortController().signal));
+    await until(() => server.openWatches() === 0, "the watches to close");
   });
 });

@@ -6,7 +6,9 @@ import { logEvent } from "../plain-contract.js";
 import type { KubernetesExecutorConfig } from "./config.js";
 import { failureOf, jobPhase } from "./job-outcome.js";
 import { agentContainerName, attemptLabels, buildJob, buildRunSecret } from "./job-spec.js";
-import { describeApiError, watchJob } from "./job-watch.js";
+import { merge } from "./merge.js";
+import { podChange } from "./pod-notices.js";
+import { describeApiError, type WatchUpdate, watchResource } from "./resource-watch.js";
 
 export interface KubernetesExecutorOptions {
   /** Where the API server is and how to authenticate (see `loadKubeConfig`). */
@@ -60,32 +62,77 @@ export class KubernetesExecutor implements Executor {
         yield secretFailure;
         return;
       }
-      let finished: V1Job | undefined;
-      for await (const update of watchJob({ kubeConfig: this.options.kubeConfig, namespace, name, signal, retryMaxMs: this.options.config.watchRetryMaxMs })) {
-        if (update.kind === "resync") {
-          yield { kind: "agent", event: logEvent(LogLevel.DEBUG, update.why) };
-          continue;
-        }
-        if (update.kind === "deleted") break;
-        if (jobPhase(update.job) !== "running") {
-          finished = update.job;
-          break;
-        }
-      }
+      const end = yield* this.follow(name, signal);
       if (signal.aborted) return;
-      if (!finished) {
-        yield { kind: "failed", reason: `Job ${namespace}/${name} was deleted before it finished`, transient: false };
-        return;
+      switch (end.kind) {
+        case "hopeless":
+          this.deleteJob(name);
+          yield { kind: "failed", reason: end.reason, transient: false };
+          return;
+        case "deleted":
+          yield { kind: "failed", reason: `Job ${namespace}/${name} was deleted before it finished`, transient: false };
+          return;
+        case "finished":
+          if (jobPhase(end.job) === "succeeded") {
+            yield { kind: "succeeded", outputs: {} };
+            return;
+          }
+          yield failureOf(end.job, ...(await this.agentPodAndLogs(name)));
+          return;
       }
-      if (jobPhase(finished) === "succeeded") {
-        yield { kind: "succeeded", outputs: {} };
-        return;
-      }
-      const pod = await this.agentPod(name);
-      yield failureOf(finished, pod, pod ? await this.logTail(pod) : []);
     } finally {
       signal.removeEventListener("abort", onAbort);
     }
+  }
+
+  /**
+   * Watches the Job until it ends, and its pod meanwhile, passing on what a person watching the run
+   * wants to know (scheduling trouble, image pulls, the agent starting) and giving up early on a pod
+   * that can never start. Ends as the Job ended, or when the signal aborts.
+   */
+  private async *follow(name: string, signal: AbortSignal): AsyncGenerator<ExecutorEvent, FollowEnd> {
+    const { kubeConfig, config } = this.options;
+    const { namespace } = config;
+    const fieldSelector = `metadata.name=${name}`;
+    const labelSelector = `batch.kubernetes.io/job-name=${name}`;
+    // Stops both watches once the Job is done, not only on the caller's abort.
+    const done = new AbortController();
+    const watchSignal = AbortSignal.any([signal, done.signal]);
+    const updates = merge<Followed>([
+      tagged("job", watchResource({ kubeConfig, path: `/apis/batch/v1/namespaces/${namespace}/jobs`, fieldSelector, list: () => this.batch.listNamespacedJob({ namespace, fieldSelector }), signal: watchSignal, retryMaxMs: config.watchRetryMaxMs })),
+      tagged("pod", watchResource({ kubeConfig, path: `/api/v1/namespaces/${namespace}/pods`, labelSelector, list: () => this.core.listNamespacedPod({ namespace, labelSelector }), signal: watchSignal, retryMaxMs: config.watchRetryMaxMs })),
+    ]);
+    const pods = new Map<string, V1Pod>();
+    try {
+      for await (const item of updates) {
+        if (item.update.kind === "resync") {
+          yield { kind: "agent", event: logEvent(LogLevel.DEBUG, item.update.why) };
+          continue;
+        }
+        if (item.source === "pod") {
+          if (item.update.kind === "deleted") continue;
+          for (const pod of item.update.kind === "listed" ? item.update.objects : [item.update.object]) {
+            const podName = pod.metadata?.name ?? "";
+            const change = podChange(pods.get(podName), pod);
+            pods.set(podName, pod);
+            for (const notice of change.notices) yield { kind: "agent", event: logEvent(notice.level, notice.message) };
+            if (change.fatal !== undefined) return { kind: "hopeless", reason: change.fatal };
+          }
+          continue;
+        }
+        const job = item.update.kind === "listed" ? item.update.objects[0] : item.update.kind === "changed" ? item.update.object : undefined;
+        if (!job) return { kind: "deleted" };
+        if (jobPhase(job) !== "running") return { kind: "finished", job };
+      }
+      return { kind: "deleted" };
+    } finally {
+      done.abort();
+    }
+  }
+
+  private async agentPodAndLogs(jobName: string): Promise<[V1Pod | undefined, string[]]> {
+    const pod = await this.agentPod(jobName);
+    return [pod, pod ? await this.logTail(pod) : []];
   }
 
   /** Waits for the deletions of aborted attempts' Jobs still in flight. */
@@ -164,6 +211,15 @@ export class KubernetesExecutor implements Executor {
       return [];
     }
   }
+}
+
+/** How following a Job ended (an abort ends it too, and the caller checks its signal first). */
+type FollowEnd = { readonly kind: "finished"; readonly job: V1Job } | { readonly kind: "deleted" } | { readonly kind: "hopeless"; readonly reason: string };
+
+type Followed = { readonly source: "job"; readonly update: WatchUpdate<V1Job> } | { readonly source: "pod"; readonly update: WatchUpdate<V1Pod> };
+
+async function* tagged<S extends Followed["source"], T>(source: S, updates: AsyncIterable<T>): AsyncGenerator<{ readonly source: S; readonly update: T }> {
+  for await (const update of updates) yield { source, update };
 }
 
 function timeOf(pod: V1Pod): number {

@@ -1,39 +1,47 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { BatchV1Api, type KubeConfig, type V1Job, type V1Status, Watch } from "@kubernetes/client-node";
+import { type KubeConfig, type KubernetesObject, type V1Status, Watch } from "@kubernetes/client-node";
 
-/** What one look at the Job showed: its current state, that it no longer exists, or that the watch had to start over (and why). */
-export type JobUpdate =
-  | { readonly kind: "present"; readonly job: V1Job }
-  | { readonly kind: "deleted" }
+/**
+ * What a watch saw: the full set of matching objects (after each list), one object added or changed,
+ * one deleted, or that the watch had to start over (and why).
+ */
+export type WatchUpdate<T> =
+  | { readonly kind: "listed"; readonly objects: readonly T[] }
+  | { readonly kind: "changed"; readonly object: T }
+  | { readonly kind: "deleted"; readonly object: T }
   | { readonly kind: "resync"; readonly why: string };
 
-export interface JobWatchOptions {
+export interface ResourceWatchOptions<T> {
   readonly kubeConfig: KubeConfig;
-  readonly namespace: string;
-  readonly name: string;
+  /** The collection, e.g. `/apis/batch/v1/namespaces/ns/jobs`. */
+  readonly path: string;
+  readonly fieldSelector?: string;
+  readonly labelSelector?: string;
+  /** Lists the collection with the same selectors. */
+  readonly list: () => Promise<{ readonly metadata?: { readonly resourceVersion?: string }; readonly items: T[] }>;
   readonly signal: AbortSignal;
   /** Cap of the exponential backoff between attempts after a failed list or watch. */
   readonly retryMaxMs: number;
 }
 
 type WatchItem = { readonly type: string; readonly object: unknown };
-type WatchEnd = { readonly error: unknown };
 
 const retryBaseMs = 100;
 
 /**
- * Every state of one Job, from now until the caller stops iterating or the signal aborts: a list
- * (which also yields the current state), then a watch from the list's resourceVersion. A watch that
- * ends (server timeout, restart, idle client timeout) is resumed from the last resourceVersion seen,
- * so no change is missed; a 410 Gone (that version was compacted away) starts over with a fresh list.
- * Failed requests are retried with capped exponential backoff.
+ * Every change to the selected objects until the caller stops iterating or the signal aborts: a list,
+ * then a watch from the list's resourceVersion. A watch that ends (server timeout, restart, the
+ * client's 30 s idle timeout) resumes from the last resourceVersion seen, so no change is missed; a
+ * 410 Gone (that version was compacted away) starts over with a fresh list. Failed requests are
+ * retried with capped exponential backoff.
  */
-export async function* watchJob(options: JobWatchOptions): AsyncGenerator<JobUpdate> {
-  const { kubeConfig, namespace, name, signal } = options;
-  const batch = kubeConfig.makeApiClient(BatchV1Api);
-  const watcher = new Watch(kubeConfig);
-  const path = `/apis/batch/v1/namespaces/${encodeURIComponent(namespace)}/jobs`;
-  const fieldSelector = `metadata.name=${name}`;
+export async function* watchResource<T extends KubernetesObject>(options: ResourceWatchOptions<T>): AsyncGenerator<WatchUpdate<T>> {
+  const { signal } = options;
+  const watcher = new Watch(options.kubeConfig);
+  const selectors = {
+    ...(options.fieldSelector ? { fieldSelector: options.fieldSelector } : {}),
+    ...(options.labelSelector ? { labelSelector: options.labelSelector } : {}),
+  };
   let resourceVersion: string | undefined;
   let failures = 0;
   const backoff = async () => {
@@ -45,17 +53,16 @@ export async function* watchJob(options: JobWatchOptions): AsyncGenerator<JobUpd
     if (resourceVersion === undefined) {
       let list;
       try {
-        list = await batch.listNamespacedJob({ namespace, fieldSelector });
+        list = await options.list();
       } catch (err) {
-        yield { kind: "resync", why: `listing Job ${name} failed: ${describeApiError(err)}` };
+        yield { kind: "resync", why: `listing ${options.path} failed: ${describeApiError(err)}` };
         await backoff();
         continue;
       }
       resourceVersion = list.metadata?.resourceVersion;
-      const job = list.items[0];
-      yield job ? { kind: "present", job } : { kind: "deleted" };
+      yield { kind: "listed", objects: list.items };
       if (resourceVersion === undefined) {
-        yield { kind: "resync", why: `the Job list for ${name} carried no resourceVersion` };
+        yield { kind: "resync", why: `the list of ${options.path} carried no resourceVersion` };
         await backoff();
         continue;
       }
@@ -63,10 +70,10 @@ export async function* watchJob(options: JobWatchOptions): AsyncGenerator<JobUpd
 
     const events = new WatchEvents();
     const started = watcher.watch(
-      path,
-      { fieldSelector, resourceVersion, allowWatchBookmarks: true },
+      options.path,
+      { ...selectors, resourceVersion, allowWatchBookmarks: true },
       (type, object) => events.push({ type, object }),
-      (error) => events.end({ error }),
+      (error: unknown) => events.end(error),
     );
     const stop = () => void started.then((controller) => controller.abort());
     signal.addEventListener("abort", stop, { once: true });
@@ -80,24 +87,24 @@ export async function* watchJob(options: JobWatchOptions): AsyncGenerator<JobUpd
           else failed = `watch error ${status.code ?? ""}: ${status.message ?? "unknown"}`;
           break;
         }
-        const object = item.object as V1Job;
+        const object = item.object as T;
         resourceVersion = object.metadata?.resourceVersion ?? resourceVersion;
         if (item.type === "BOOKMARK") continue;
         failures = 0;
-        yield item.type === "DELETED" ? { kind: "deleted" } : { kind: "present", job: object };
+        yield item.type === "DELETED" ? { kind: "deleted", object } : { kind: "changed", object };
       }
-      const end = events.ended;
-      if (end?.error !== undefined && end.error !== null) {
-        if (statusCodeOf(end.error) === 410) gone = true;
+      const error = events.error;
+      if (!gone && failed === undefined && error !== undefined && error !== null) {
+        if (statusCodeOf(error) === 410) gone = true;
         // The client drops a watch that was idle for 30 s; resuming from the last version is all it takes.
-        else if (!isIdleTimeout(end.error)) failed = `watch failed: ${describeApiError(end.error)}`;
+        else if (!(error instanceof Error && error.name === "TimeoutError")) failed = `watch failed: ${describeApiError(error)}`;
       }
     } finally {
       signal.removeEventListener("abort", stop);
       stop();
     }
     if (gone) {
-      yield { kind: "resync", why: `watch of Job ${name} expired (410 Gone); listing again` };
+      yield { kind: "resync", why: `watch of ${options.path} expired (410 Gone); listing again` };
       resourceVersion = undefined;
     } else if (failed !== undefined) {
       yield { kind: "resync", why: failed };
@@ -110,7 +117,9 @@ export async function* watchJob(options: JobWatchOptions): AsyncGenerator<JobUpd
 class WatchEvents implements AsyncIterable<WatchItem> {
   private readonly items: WatchItem[] = [];
   private wake: (() => void) | undefined;
-  ended: WatchEnd | undefined;
+  private ended = false;
+  /** What ended the request: null or undefined for a clean end. */
+  error: unknown;
 
   push(item: WatchItem): void {
     if (this.ended) return;
@@ -118,8 +127,10 @@ class WatchEvents implements AsyncIterable<WatchItem> {
     this.wake?.();
   }
 
-  end(end: WatchEnd): void {
-    this.ended ??= end;
+  end(error: unknown): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.error = error;
     this.wake?.();
   }
 
@@ -144,21 +155,17 @@ function statusCodeOf(err: unknown): number | undefined {
   return typeof code === "number" ? code : undefined;
 }
 
-function isIdleTimeout(err: unknown): boolean {
-  return err instanceof Error && err.name === "TimeoutError";
-}
-
-/** An API error's message without the client's dump of response headers. */
+/** An API error's status code and message, without the client's dump of response headers. */
 export function describeApiError(err: unknown): string {
   const body = typeof err === "object" && err !== null ? (err as { body?: unknown }).body : undefined;
-  const bodyMessage = typeof body === "string" ? safeStatusMessage(body) : typeof body === "object" && body !== null ? (body as V1Status).message : undefined;
+  const bodyMessage = typeof body === "string" ? statusMessage(body) : typeof body === "object" && body !== null ? (body as V1Status).message : undefined;
   const code = statusCodeOf(err);
   if (bodyMessage) return code === undefined ? bodyMessage : `${code} ${bodyMessage}`;
   if (err instanceof Error) return err.message.split("\n")[0] ?? err.message;
   return String(err);
 }
 
-function safeStatusMessage(body: string): string | undefined {
+function statusMessage(body: string): string | undefined {
   try {
     return (JSON.parse(body) as V1Status).message;
   } catch {
