@@ -49,6 +49,21 @@ export function serviceClosing(): ConnectError {
   );
 }
 
+/**
+ * Rethrows a failure of the shared store (Redis down or restarting) as UNAVAILABLE, which clients
+ * retry, instead of the INTERNAL an unknown error would become. ConnectErrors pass unchanged.
+ */
+export function storeUnavailable(err: unknown): never {
+  if (err instanceof ConnectError) throw err;
+  throw new ConnectError(
+    `the stream store is unavailable (${err instanceof Error ? err.message : String(err)}); retry shortly`,
+    Code.Unavailable,
+    undefined,
+    undefined,
+    err,
+  );
+}
+
 /** Text of the stream_error event a stream gets when its maximum duration passes. */
 export function maxDurationMessage(deadlineMs: number): string {
   return `the stream reached its maximum duration at ${new Date(deadlineMs).toISOString()}`;

@@ -17,6 +17,7 @@ import {
   maxDurationMessage,
   maxDurationReached,
   serviceClosing,
+  storeUnavailable,
   streamEnded,
   streamNotFound,
   tooManyOpenStreams,
@@ -198,7 +199,7 @@ export class RedisStreamRegistry implements StreamRegistry {
     for (const key of keys) {
       transaction.hgetallBuffer(this.keys.meta(key)).xrangeBuffer(this.keys.events(key), "-", "+", "COUNT", 1);
     }
-    const replies = (await transaction.exec()) ?? [];
+    const replies = (await transaction.exec().catch(storeUnavailable)) ?? [];
     return keys.map((_, i) => {
       const [metaError, meta] = replies[2 * i] ?? [];
       const [firstError, firstEntries] = replies[2 * i + 1] ?? [];
@@ -214,7 +215,9 @@ export class RedisStreamRegistry implements StreamRegistry {
     const matches: StreamInfo[] = [];
     let cursor = query.cursor;
     for (;;) {
-      const ids = await this.redis.zrevrangebylex(index, cursor ? `(${cursor}` : "+", "-", "LIMIT", 0, LIST_SCAN);
+      const ids = await this.redis
+        .zrevrangebylex(index, cursor ? `(${cursor}` : "+", "-", "LIMIT", 0, LIST_SCAN)
+        .catch(storeUnavailable);
       const records = ids.length > 0 ? await this.getMany(ids.map((id) => ({ workspace, id }))) : [];
       for (const [i, id] of ids.entries()) {
         const record = records[i];
@@ -306,7 +309,9 @@ export class RedisStreamRegistry implements StreamRegistry {
   }
 
   async events(key: StreamKey, afterSeq: bigint, signal: AbortSignal): Promise<AsyncIterable<StreamEvent>> {
-    if (!isStreamId(key.id) || (await this.redis.exists(this.keys.meta(key))) === 0) throw streamNotFound(key.id);
+    if (!isStreamId(key.id) || (await this.redis.exists(this.keys.meta(key)).catch(storeUnavailable)) === 0) {
+      throw streamNotFound(key.id);
+    }
     const tail = await this.acquireTail(key);
     return follow(
       { window: tail.window, fetchAfter: (after, limit) => this.fetchAfter(key, after, limit) },
@@ -357,7 +362,9 @@ export class RedisStreamRegistry implements StreamRegistry {
   }
 
   private async fetchAfter(key: StreamKey, afterSeq: bigint, limit: number): Promise<StreamEvent[]> {
-    const entries = await this.redis.xrangeBuffer(this.keys.events(key), `(${afterSeq}-0`, "+", "COUNT", limit);
+    const entries = await this.redis
+      .xrangeBuffer(this.keys.events(key), `(${afterSeq}-0`, "+", "COUNT", limit)
+      .catch(storeUnavailable);
     const events = entries.map(([id, flat]) => decodeEvent(entryOf(id, flat)));
     const first = events[0];
     if (!first) {
@@ -394,7 +401,7 @@ export class RedisStreamRegistry implements StreamRegistry {
 
   private async startTail(key: StreamKey, connection: Redis, window: EventWindow, signal: AbortSignal): Promise<void> {
     const eventsKey = this.keys.events(key);
-    const [newest] = await this.redis.xrevrangeBuffer(eventsKey, "+", "-", "COUNT", 1);
+    const [newest] = await this.redis.xrevrangeBuffer(eventsKey, "+", "-", "COUNT", 1).catch(storeUnavailable);
     if (!newest) throw streamNotFound(key.id);
     const last = decodeEvent(entryOf(newest[0], newest[1]));
     window.push(last);

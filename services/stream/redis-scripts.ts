@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import type { Redis } from "ioredis";
+import { storeUnavailable } from "./errors.js";
 
 /**
  * A Lua script run by SHA, falling back to sending its source when the server does not know it
@@ -21,8 +22,8 @@ export class LuaScript {
     try {
       return (await redis.evalsha(this.sha, this.keyCount, ...keys, ...argv)) as unknown[];
     } catch (err) {
-      if (!String(err).includes("NOSCRIPT")) throw err;
-      return (await redis.eval(this.source, this.keyCount, ...keys, ...argv)) as unknown[];
+      if (!String(err).includes("NOSCRIPT")) storeUnavailable(err);
+      return (await redis.eval(this.source, this.keyCount, ...keys, ...argv).catch(storeUnavailable)) as unknown[];
     }
   }
 }
