@@ -9,9 +9,12 @@ import collections
 import os
 import sys
 
-import grpc
+# Run from a read-only image or a source tree alike: no __pycache__ beside the agent.
+sys.dont_write_bytecode = True
 
-from stubs import ensure_stubs
+import grpc  # noqa: E402
+
+from stubs import ensure_stubs  # noqa: E402
 
 ensure_stubs()
 from mentatlab.v1 import common_pb2, sidecar_pb2, sidecar_pb2_grpc  # noqa: E402  (generated above)
