@@ -85,16 +85,25 @@ export function median(values: number[]): number {
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
-/** Runs `work` `runs` times and returns the median throughput in MB/s (10^6 bytes) for `bytes` moved per run. */
-export async function throughput(runs: number, bytes: number, work: () => Promise<void>): Promise<number> {
-  const rates: number[] = [];
+/**
+ * Runs each contender `runs` times, interleaved (A B C A B C ...) so that load from elsewhere on the
+ * machine hits them alike, and returns each one's median throughput in MB/s (10^6 bytes) for `bytes` per run.
+ */
+export async function interleavedThroughput(
+  runs: number,
+  bytes: number,
+  contenders: readonly (() => Promise<void>)[],
+): Promise<number[]> {
+  const rates = contenders.map(() => [] as number[]);
   for (let i = 0; i < runs; i++) {
-    const start = process.hrtime.bigint();
-    await work();
-    const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-    rates.push(bytes / 1e6 / seconds);
+    for (const [index, work] of contenders.entries()) {
+      const start = process.hrtime.bigint();
+      await work();
+      const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+      rates[index]!.push(bytes / 1e6 / seconds);
+    }
   }
-  return median(rates);
+  return rates.map(median);
 }
 
 /** Deterministic incompressible-looking bytes, generated chunk by chunk so no object is ever held whole. */

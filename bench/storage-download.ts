@@ -17,7 +17,7 @@ import * as grpc from "@grpc/grpc-js";
 import { create } from "@bufbuild/protobuf";
 import { UploadHeaderSchema, UploadRequestSchema } from "../gen/mentatlab/v1/storage_pb.js";
 import { makeTempDir, removeTempDir } from "../test/harness/index.js";
-import { envNumber, MiB, pseudoRandomChunks, startStorageServer, storageClient, throughput } from "./storage-bench-support.js";
+import { envNumber, interleavedThroughput, MiB, pseudoRandomChunks, startStorageServer, storageClient } from "./storage-bench-support.js";
 
 const SIZE = envNumber("BENCH_MIB", 256) * MiB;
 const RUNS = envNumber("BENCH_RUNS", 5);
@@ -128,15 +128,17 @@ async function measure(): Promise<void> {
     if (received !== SIZE) throw new Error(`grpc-js sent ${received} of ${SIZE} bytes`);
   }
 
-  // One warm-up each, then RUNS timed runs each; the median is reported.
+  // One warm-up each, then RUNS interleaved timed runs each; the median is reported.
   await viaStorage();
   await viaRawHttp2();
   await viaGrpcJs();
-  const storageRate = await throughput(RUNS, SIZE, viaStorage);
-  const rawRate = await throughput(RUNS, SIZE, viaRawHttp2);
-  const grpcRate = await throughput(RUNS, SIZE, viaGrpcJs);
+  const [storageRate, rawRate, grpcRate] = (await interleavedThroughput(RUNS, SIZE, [viaStorage, viaRawHttp2, viaGrpcJs])) as [
+    number,
+    number,
+    number,
+  ];
 
-  console.log(`download of ${SIZE / MiB} MiB from local disk, 64 KiB chunks, server and client in separate processes, median of ${RUNS} runs`);
+  console.log(`download of ${SIZE / MiB} MiB from local disk, 64 KiB chunks, server and client in separate processes, median of ${RUNS} interleaved runs`);
   console.log(`  StorageService (connect-node, gRPC h2c): ${storageRate.toFixed(0)} MB/s`);
   console.log(`  raw node:http2 stream (tuned windows):   ${rawRate.toFixed(0)} MB/s`);
   console.log(`  bare grpc-js server streaming:           ${grpcRate.toFixed(0)} MB/s`);

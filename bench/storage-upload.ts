@@ -7,7 +7,7 @@ import { Upload } from "@aws-sdk/lib-storage";
 import { create } from "@bufbuild/protobuf";
 import { UploadHeaderSchema, UploadRequestSchema } from "../gen/mentatlab/v1/storage_pb.js";
 import { startS3 } from "../test/harness/index.js";
-import { envNumber, MiB, pseudoRandomChunks, startStorageServer, throughput } from "./storage-bench-support.js";
+import { envNumber, interleavedThroughput, MiB, pseudoRandomChunks, startStorageServer } from "./storage-bench-support.js";
 
 // fauxqs keeps every object in memory in its own process: keep the object modest.
 const SIZE = envNumber("BENCH_MIB", 64) * MiB;
@@ -56,9 +56,8 @@ async function viaLibStorage(): Promise<void> {
 
 await viaStorage();
 await viaLibStorage();
-const storageRate = await throughput(RUNS, SIZE, viaStorage);
-const directRate = await throughput(RUNS, SIZE, viaLibStorage);
-console.log(`upload of ${SIZE / MiB} MiB into S3 (fauxqs), median of ${RUNS} runs`);
+const [storageRate, directRate] = (await interleavedThroughput(RUNS, SIZE, [viaStorage, viaLibStorage])) as [number, number];
+console.log(`upload of ${SIZE / MiB} MiB into S3 (fauxqs), median of ${RUNS} interleaved runs`);
 console.log(`  through StorageService (gRPC client stream, sniff + sha256 + limits): ${storageRate.toFixed(0)} MB/s`);
 console.log(`  direct @aws-sdk/lib-storage Upload:                                  ${directRate.toFixed(0)} MB/s`);
 console.log(`  ratio storage / direct: ${(storageRate / directRate).toFixed(2)}`);
