@@ -10,6 +10,7 @@ import { OrchestratorService, RunState } from "../../../gen/mentatlab/v1/orchest
 import { AgentRegistryService } from "../../../gen/mentatlab/v1/registry_pb.js";
 import { StorageService, UploadRequestSchema, type UploadRequest } from "../../../gen/mentatlab/v1/storage_pb.js";
 import { StreamService, type StreamEvent } from "../../../gen/mentatlab/v1/stream_pb.js";
+import { startServiceProcess } from "../../mesh/distributed.js";
 import { startEmbedded, type EmbeddedMesh } from "../../mesh/embedded.js";
 import { jsonPinValue } from "../../orchestrator/pin-values.js";
 import { parsePrometheusText, valueOf, type Scrape } from "./prometheus-text.js";
@@ -152,5 +153,40 @@ describe("GET /metrics on the embedded mesh", () => {
     const s = await scrape();
     expect(valueOf(s, "processing_duration_seconds_count", { agent: "org.metrics.echo", state: "succeeded" })).toBe(2);
     expect(valueOf(s, "processing_duration_seconds_sum", { agent: "org.metrics.echo", state: "succeeded" })).toBeLessThan(5);
+  });
+});
+
+describe("GET /metrics on distributed processes", () => {
+  async function withStreamProcess(extraEnv: Record<string, string>, check: (url: string) => Promise<void>): Promise<void> {
+    const dataDir = await mkdtemp(join(tmpdir(), "metrics-process-"));
+    const process_ = await startServiceProcess("stream", {
+      PORT: "0",
+      MENTATLAB_DATA_DIR: dataDir,
+      MENTATLAB_API_KEYS: `${apiKey}=dana@${workspace}:admin`,
+      MENTATLAB_SHUTDOWN_GRACE_MS: "500",
+      ...extraEnv,
+    });
+    try {
+      await check(process_.url);
+    } finally {
+      await process_.close();
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  }
+
+  it("each process serves its own service's metrics", async () => {
+    await withStreamProcess({}, async (url) => {
+      const response = await fetch(`${url}/metrics`);
+      expect(response.status).toBe(200);
+      const s = parsePrometheusText(await response.text());
+      expect(valueOf(s, "active_streams_count")).toBe(0);
+      expect(s.types.has("upload_size_bytes")).toBe(false);
+    });
+  });
+
+  it("MENTATLAB_METRICS=off removes the endpoint", async () => {
+    await withStreamProcess({ MENTATLAB_METRICS: "off" }, async (url) => {
+      expect((await fetch(`${url}/metrics`)).status).toBe(404);
+    });
   });
 });
