@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // Runs the TypeScript sources directly (no build step) through tsx's loader.
-import { register } from "tsx/esm/api";
+import { ensurePinnedNode } from "./pinned-node.mjs";
 
+ensurePinnedNode();
+const { register } = await import("tsx/esm/api");
 register();
 await import("../services/cli/main.ts");
