@@ -1,4 +1,4 @@
-import { create, getOption, type DescMethod } from "@bufbuild/protobuf";
+import { create, getOption, type DescMethod, type DescMethodStreaming, type DescMethodUnary } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Transport } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -69,10 +69,10 @@ async function codeOf(method: DescMethod, caller: Caller): Promise<{ code: Code 
   const signal = AbortSignal.timeout(1500);
   try {
     if (method.methodKind === "unary") {
-      await transport.unary(method, signal, undefined, header, empty, undefined);
+      await transport.unary(method as DescMethodUnary, signal, undefined, header, empty, undefined);
     } else {
       const input = method.methodKind === "server_streaming" ? [empty] : [];
-      const response = await transport.stream(method, signal, undefined, header, toAsync(input), undefined);
+      const response = await transport.stream(method as DescMethodStreaming, signal, undefined, header, toAsync(input), undefined);
       for await (const _ of response.message) break;
     }
     return { code: undefined, message: "" };
