@@ -290,4 +290,16 @@ describe("KubernetesExecutor", () => {
     await collect(executor().execute(testTask(), new AbortController().signal));
     await until(() => server.openWatches() === 0, "the watches to close");
   });
+
+  it("deletes the Job when its consumer stops listening before the end", async () => {
+    const task = testTask();
+    server.script(nameOf(task), { outcome: { result: "hold" } });
+    const kube = executor();
+    for await (const event of kube.execute(task, new AbortController().signal)) {
+      if (event.kind === "agent" && event.event.event.case === "log" && event.event.event.value.message === "agent container started") break;
+    }
+    await kube.close();
+    expect(server.job(namespace, nameOf(task))).toBeUndefined();
+    await until(() => server.openWatches() === 0, "the watches to close");
+  });
 });

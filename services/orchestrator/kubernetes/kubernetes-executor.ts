@@ -50,15 +50,13 @@ export class KubernetesExecutor implements Executor {
       yield created;
       return;
     }
-    yield { kind: "agent", event: logEvent(LogLevel.INFO, created.adopted ? `adopted Job ${namespace}/${name}, created earlier for this attempt` : `created Job ${namespace}/${name}`) };
-
-    const onAbort = () => this.deleteJob(name);
-    signal.addEventListener("abort", onAbort, { once: true });
+    // Whatever ends this attempt early (abort, a consumer that stops listening, a pod that cannot
+    // start) deletes the Job; one that ran to its end stays for its TTL, for inspection.
+    let jobEnded = false;
     try {
-      if (signal.aborted) return;
+      yield { kind: "agent", event: logEvent(LogLevel.INFO, created.adopted ? `adopted Job ${namespace}/${name}, created earlier for this attempt` : `created Job ${namespace}/${name}`) };
       const secretFailure = await this.createSecret(task, name, created.uid);
       if (secretFailure) {
-        this.deleteJob(name);
         yield secretFailure;
         return;
       }
@@ -66,22 +64,20 @@ export class KubernetesExecutor implements Executor {
       if (signal.aborted) return;
       switch (end.kind) {
         case "hopeless":
-          this.deleteJob(name);
           yield { kind: "failed", reason: end.reason, transient: false };
           return;
         case "deleted":
+          jobEnded = true;
           yield { kind: "failed", reason: `Job ${namespace}/${name} was deleted before it finished`, transient: false };
           return;
         case "finished":
-          if (jobPhase(end.job) === "succeeded") {
-            yield { kind: "succeeded", outputs: {} };
-            return;
-          }
-          yield failureOf(end.job, ...(await this.agentPodAndLogs(name)));
+          jobEnded = true;
+          if (jobPhase(end.job) === "succeeded") yield { kind: "succeeded", outputs: {} };
+          else yield failureOf(end.job, ...(await this.agentPodAndLogs(name)));
           return;
       }
     } finally {
-      signal.removeEventListener("abort", onAbort);
+      if (!jobEnded) this.deleteJob(name);
     }
   }
 
