@@ -20,7 +20,7 @@ import { type Principal, principalOf } from "../shared/principal.js";
 import { BitrateMeter } from "./bitrate-meter.js";
 import { isMedia, isTextual, recommendedChunkBytes } from "./chunking.js";
 import type { StreamConfig } from "./config.js";
-import { streamNotFound } from "./errors.js";
+import { streamEnded, streamNotFound } from "./errors.js";
 import { countDelivery, openFeed } from "./feed.js";
 import { matchesList } from "./list-filter.js";
 import type { StreamMetrics } from "./metrics.js";
@@ -51,6 +51,7 @@ const PUBLISH_READ_AHEAD_BYTES = 8 * 1024 * 1024;
 const PUBLISH_BATCH_ITEMS = 256;
 // Lua and JavaScript numbers hold client sequence numbers exactly up to here.
 const MAX_CLIENT_SEQ = BigInt(Number.MAX_SAFE_INTEGER);
+// A producer that closes with an error message gave up on its stream: subscribers see `aborted`.
 const PRODUCER_CLOSED_CODE = Code.Aborted;
 
 const MIME_PREFIX: Partial<Record<PinType, { prefix: RegExp; example: string; fallback?: string }>> = {
@@ -80,12 +81,7 @@ export function createStreamService(options: StreamServiceOptions): ServiceImpl<
     if (principal.run && record.info.runId !== principal.run.runId) {
       throw new ConnectError(`stream "${streamId}" is not an output of run "${principal.run.runId}"`, Code.PermissionDenied);
     }
-    if (record.info.state !== StreamState.OPEN) {
-      throw new ConnectError(
-        `stream "${streamId}" has already ${record.info.state === StreamState.FAILED ? "failed" : "completed"}; open a new stream with InitStream`,
-        Code.FailedPrecondition,
-      );
-    }
+    if (record.info.state !== StreamState.OPEN) throw streamEnded(streamId, record.info.state);
     return record;
   }
 
