@@ -52,10 +52,15 @@ export class EventWindow {
     this.firstSeq = nextSeq;
   }
 
-  /** Adds the next event; an event out of sequence restarts the window at it (readers refill from the store). */
+  /**
+   * Adds the next event. An event already held (seq below `next`) is ignored; one past a gap restarts
+   * the window at it (readers refill from the store).
+   */
   push(event: StreamEvent): void {
     const seq = Number(event.seq);
-    if (this.next !== seq) this.startAt(seq);
+    const next = this.next;
+    if (next !== undefined && seq < next) return;
+    if (next !== seq) this.startAt(seq);
     this.events.push(event);
     this.bytes += payloadBytes(event);
     while (this.size > 1 && (this.size > this.limits.maxEvents || this.bytes > this.limits.maxBytes)) {

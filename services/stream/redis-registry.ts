@@ -104,6 +104,10 @@ interface AnnouncementHub {
   readonly connection: Redis;
 }
 
+function tailKey(key: StreamKey): string {
+  return `${key.workspace}\u0000${key.id}`;
+}
+
 function seqOf(entryId: string): bigint {
   return BigInt(entryId.slice(0, entryId.indexOf("-")));
 }
@@ -241,8 +245,9 @@ export class RedisStreamRegistry implements StreamRegistry {
   async append(key: StreamKey, payloads: readonly PayloadInput[], timeMs: number): Promise<AppendResult> {
     if (!isStreamId(key.id)) throw streamNotFound(key.id);
     const args: (string | number | Uint8Array)[] = [timeMs, this.options.retainedMaxEvents, payloads.length];
-    for (const payload of payloads) {
-      args.push(payload.clientSeq.toString(), payload.data.byteLength, encodeEvent(dataEvent(0n, payload, timeMs)));
+    const events = payloads.map((payload) => dataEvent(0n, payload, timeMs));
+    for (const [i, payload] of payloads.entries()) {
+      args.push(payload.clientSeq.toString(), payload.data.byteLength, encodeEvent(events[i] as StreamEvent));
     }
     const reply = await appendScript.run(this.redis, [this.keys.meta(key), this.keys.events(key)], args);
     const [status, ...rest] = reply.map(String);
@@ -257,8 +262,11 @@ export class RedisStreamRegistry implements StreamRegistry {
       }
       throw maxDurationReached(key.id, deadlineMs);
     }
+    const lastSeq = BigInt(rest[0] ?? 0);
+    const storedIndexes = rest.slice(4).map(Number);
+    this.showLocally(key, storedIndexes, events, lastSeq);
     return {
-      lastSeq: BigInt(rest[0] ?? 0),
+      lastSeq,
       lastClientSeq: BigInt(rest[1] ?? 0),
       appended: Number(rest[2]),
       appendedBytes: Number(rest[3]),
@@ -375,8 +383,23 @@ export class RedisStreamRegistry implements StreamRegistry {
     return events;
   }
 
+  /**
+   * Hands just-stored events to this process's subscribers at once instead of after the XREAD round
+   * trip. Only when they continue the window exactly; otherwise the XREAD loop delivers them as usual
+   * (and ignores what was shown here already).
+   */
+  private showLocally(key: StreamKey, storedIndexes: readonly number[], events: readonly StreamEvent[], lastSeq: bigint): void {
+    const tail = this.tails.get(tailKey(key));
+    const firstSeq = lastSeq - BigInt(storedIndexes.length) + 1n;
+    if (!tail || storedIndexes.length === 0 || tail.window.next !== Number(firstSeq)) return;
+    for (const [k, index] of storedIndexes.entries()) {
+      const event = events[index];
+      if (event) tail.window.push({ ...event, seq: firstSeq + BigInt(k) });
+    }
+  }
+
   private async acquireTail(key: StreamKey): Promise<Tail> {
-    const mapKey = `${key.workspace}\u0000${key.id}`;
+    const mapKey = tailKey(key);
     let tail = this.tails.get(mapKey);
     if (!tail) {
       const connection = this.redis.duplicate({ maxRetriesPerRequest: null });
@@ -423,7 +446,7 @@ export class RedisStreamRegistry implements StreamRegistry {
   }
 
   private releaseTail(key: StreamKey): void {
-    const mapKey = `${key.workspace}\u0000${key.id}`;
+    const mapKey = tailKey(key);
     const tail = this.tails.get(mapKey);
     if (!tail || --tail.refs > 0) return;
     tail.stop.abort();

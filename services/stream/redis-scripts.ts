@@ -57,7 +57,7 @@ return {'ok'}
 /**
  * Appends payloads as stream_data events: drops those whose client seq is at or below the stored one,
  * assigns the next seqs and stores the counters in one step, so retries and replicas never duplicate
- * or skip a seq.
+ * or skip a seq. Replies with the counters and the indexes of the payloads it stored.
  * KEYS: meta, events. ARGV: time ms, maxlen, count, then per payload: client seq, size, event.
  */
 export const appendScript = new LuaScript(
@@ -72,6 +72,7 @@ local cseq = tonumber(redis.call('HGET', KEYS[1], 'cseq'))
 local bytes = tonumber(redis.call('HGET', KEYS[1], 'bytes'))
 local appended = 0
 local appendedBytes = 0
+local stored = {}
 for i = 0, tonumber(ARGV[3]) - 1 do
   local c = tonumber(ARGV[4 + i * 3])
   if c == 0 or c > cseq then
@@ -82,10 +83,11 @@ for i = 0, tonumber(ARGV[3]) - 1 do
     bytes = bytes + size
     appended = appended + 1
     appendedBytes = appendedBytes + size
+    stored[appended] = i
   end
 end
 redis.call('HSET', KEYS[1], 'seq', string.format('%d', seq), 'cseq', string.format('%d', cseq), 'bytes', string.format('%d', bytes))
-return {'ok', string.format('%d', seq), string.format('%d', cseq), appended, appendedBytes}
+return {'ok', string.format('%d', seq), string.format('%d', cseq), appended, appendedBytes, unpack(stored)}
 `,
   2,
 );
