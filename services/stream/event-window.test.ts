@@ -1,0 +1,56 @@
+import { create } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { describe, expect, it } from "vitest";
+import { type StreamEvent, StreamEventSchema } from "../../gen/mentatlab/v1/stream_pb.js";
+import { EventWindow } from "./event-window.js";
+
+function event(seq: number, bytes = 1, timeMs = 0): StreamEvent {
+  return create(StreamEventSchema, {
+    seq: BigInt(seq),
+    time: timestampFromMs(timeMs),
+    event: { case: "data", value: { data: new Uint8Array(bytes) } },
+  });
+}
+
+const seqs = (window: EventWindow): number[] => {
+  const out: number[] = [];
+  for (let seq = window.first ?? 0; seq < (window.next ?? 0); seq++) out.push(Number(window.at(seq)?.seq));
+  return out;
+};
+
+describe("EventWindow", () => {
+  it("holds contiguous events, ignores ones it already has and restarts after a gap", () => {
+    const window = new EventWindow({ maxEvents: 100, maxBytes: 1_000 });
+    expect(window.first).toBeUndefined();
+    for (const seq of [1, 2, 3]) window.push(event(seq));
+    window.push(event(2));
+    expect(seqs(window)).toEqual([1, 2, 3]);
+    window.push(event(7));
+    expect(window.first).toBe(7);
+    expect(seqs(window)).toEqual([7]);
+    expect(window.at(3)).toBeUndefined();
+  });
+
+  it("drops the oldest events past its count and byte bounds, never the newest", () => {
+    const window = new EventWindow({ maxEvents: 3, maxBytes: 10 });
+    for (let seq = 1; seq <= 5; seq++) window.push(event(seq));
+    expect(seqs(window)).toEqual([3, 4, 5]);
+    window.push(event(6, 8));
+    expect(seqs(window)).toEqual([4, 5, 6]);
+    window.push(event(7, 50));
+    expect(seqs(window)).toEqual([7]);
+  });
+
+  it("trims by age but keeps the newest, and wakes every waiter on a push", async () => {
+    const window = new EventWindow({ maxEvents: 100, maxBytes: 1_000 });
+    window.push(event(1, 1, 0));
+    window.push(event(2, 1, 10));
+    window.trimOlderThan(5);
+    expect(seqs(window)).toEqual([2]);
+    window.trimOlderThan(1_000);
+    expect(seqs(window)).toEqual([2]);
+    const waiters = [window.changed(), window.changed()];
+    window.push(event(3));
+    await expect(Promise.all(waiters)).resolves.toEqual([undefined, undefined]);
+  });
+});
