@@ -10,7 +10,6 @@ import { proxyRoute } from "../gateway/http-proxy.js";
 import { createOrchestrator } from "../orchestrator/index.js";
 import { orchestratorConfigFromEnv } from "../orchestrator/config.js";
 import { readServerConfig } from "../server/config.js";
-import { startServer, type RunningServer } from "../server/server.js";
 import type { Env } from "../shared/config.js";
 import type { HttpRoute } from "../shared/http-route.js";
 import { createTelemetry, registerOrchestratorMetrics, registerStorageMetrics, registerStreamMetrics } from "../shared/telemetry/index.js";
@@ -19,14 +18,8 @@ import { storageConfigFromEnv } from "../storage/config.js";
 import { createStreams } from "../stream/index.js";
 import { streamConfigFromEnv } from "../stream/config.js";
 import { meshSecurity } from "./security.js";
-import { httpPathsOwned, mediaServices, serviceOwners, serviceProcesses, serviceUrlVariable, type ServiceProcess } from "./topology.js";
-
-/** One process of the distributed mesh, serving on its own port. */
-export interface MeshProcess {
-  readonly url: string;
-  readonly server: RunningServer;
-  close(): Promise<void>;
-}
+import { serveMeshProcess, type MeshProcess } from "./serve.js";
+import { httpPathsOwned, serviceOwners, serviceProcesses, serviceUrlVariable, type ServiceProcess } from "./topology.js";
 
 /** A gRPC (h2c) transport to a peer process: the internal hop of the distributed mesh. */
 export function peerTransport(baseUrl: string): Transport {
@@ -45,6 +38,8 @@ function requiredUrl(env: Env, name: string): string {
  * itself, with the same keys as the gateway, because the caller's principal scopes all its data;
  * request rules were already checked once at the gateway.
  */
+export type { MeshProcess };
+
 export async function startServiceProcess(name: ServiceProcess, env: Env): Promise<MeshProcess> {
   const security = meshSecurity(env, { allowDevKey: false, validate: false });
   const serverConfig = readServerConfig(env);
@@ -87,23 +82,7 @@ export async function startServiceProcess(name: ServiceProcess, env: Env): Promi
       break;
     }
   }
-  const server = await startServer({
-    ...serverConfig,
-    routes: mount,
-    interceptors: security.interceptors,
-    httpRoutes: [...httpRoutes, ...telemetry.routes],
-    authenticateHttp: async (request) => security.authenticator.authenticate(request.headers.get("authorization")),
-    uncompressedServices: mediaServices,
-  });
-  return {
-    url: server.url,
-    server,
-    async close() {
-      await server.close();
-      await closeService();
-      await telemetry.shutdown();
-    },
-  };
+  return serveMeshProcess(serverConfig, security, telemetry, { routes: mount, httpRoutes, close: closeService });
 }
 
 /**
@@ -118,8 +97,7 @@ export async function startGateway(env: Env): Promise<MeshProcess> {
     const url = requiredUrl(env, serviceUrlVariable[process]);
     return { process, url, transport: peerTransport(url) };
   });
-  const server = await startServer({
-    ...serverConfig,
+  return serveMeshProcess(serverConfig, security, telemetry, {
     routes: (router) => {
       for (const { process, transport } of upstreams) {
         for (const service of serviceOwners[process] as readonly DescService[]) {
@@ -127,22 +105,9 @@ export async function startGateway(env: Env): Promise<MeshProcess> {
         }
       }
     },
-    interceptors: security.interceptors,
-    httpRoutes: [
-      ...upstreams.flatMap(({ process, url }) =>
-        httpPathsOwned[process].flatMap((prefix) => [proxyRoute("GET", prefix, url), proxyRoute("HEAD", prefix, url)]),
-      ),
-      ...telemetry.routes,
-    ],
-    authenticateHttp: async (request) => security.authenticator.authenticate(request.headers.get("authorization")),
-    uncompressedServices: mediaServices,
+    httpRoutes: upstreams.flatMap(({ process, url }) =>
+      httpPathsOwned[process].flatMap((prefix) => [proxyRoute("GET", prefix, url), proxyRoute("HEAD", prefix, url)]),
+    ),
+    close: async () => {},
   });
-  return {
-    url: server.url,
-    server,
-    async close() {
-      await server.close();
-      await telemetry.shutdown();
-    },
-  };
 }

@@ -10,7 +10,6 @@ import { StreamService } from "../../gen/mentatlab/v1/stream_pb.js";
 import { createOrchestrator } from "../orchestrator/index.js";
 import { orchestratorConfigFromEnv } from "../orchestrator/config.js";
 import { readServerConfig } from "../server/config.js";
-import { startServer, type RunningServer } from "../server/server.js";
 import type { Env } from "../shared/config.js";
 import { createTelemetry, registerOrchestratorMetrics, registerStorageMetrics, registerStreamMetrics } from "../shared/telemetry/index.js";
 import { createStorage } from "../storage/index.js";
@@ -18,7 +17,7 @@ import { storageConfigFromEnv } from "../storage/config.js";
 import { createStreams } from "../stream/index.js";
 import { streamConfigFromEnv } from "../stream/config.js";
 import { meshSecurity } from "./security.js";
-import { mediaServices } from "./topology.js";
+import { serveMeshProcess, type MeshProcess } from "./serve.js";
 
 export interface EmbeddedOptions {
   /** Environment to read configuration from; defaults to `process.env`. */
@@ -29,13 +28,9 @@ export interface EmbeddedOptions {
   readonly dataDir?: string;
 }
 
-export interface EmbeddedMesh {
-  /** Base URL of the one port every protocol is served on. */
-  readonly url: string;
+export interface EmbeddedMesh extends MeshProcess {
   /** The development admin key, when no keys were configured and one was created. */
   readonly adminKey: string | undefined;
-  readonly server: RunningServer;
-  close(): Promise<void>;
 }
 
 function freePort(host: string): Promise<number> {
@@ -100,31 +95,20 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
   registerStreamMetrics(telemetry.meter, streams.metrics);
   registerOrchestratorMetrics(telemetry.meter, orchestrator.metrics);
 
-  const server = await startServer({
-    ...serverConfig,
+  const mesh = await serveMeshProcess(serverConfig, security, telemetry, {
     routes: (router) => {
       mountData(router);
       router.service(AgentRegistryService, orchestrator.registryImpl);
       router.service(OrchestratorService, orchestrator.orchestratorImpl);
     },
-    interceptors: security.interceptors,
-    httpRoutes: [...storage.routes, ...streams.routes, ...telemetry.routes],
-    authenticateHttp: async (request) => security.authenticator.authenticate(request.headers.get("authorization")),
-    uncompressedServices: mediaServices,
-    staticDir: serverConfig.staticDir ?? (existsSync(join(webDist, "index.html")) ? webDist : undefined),
-  });
-  gatewayUrl = server.url;
-
-  return {
-    url: server.url,
-    adminKey: security.devKey?.key,
-    server,
+    httpRoutes: [...storage.routes, ...streams.routes],
+    staticDir: existsSync(join(webDist, "index.html")) ? webDist : undefined,
     async close() {
-      await server.close();
       await orchestrator.close();
       await streams.close();
       await storage.close();
-      await telemetry.shutdown();
     },
-  };
+  });
+  gatewayUrl = mesh.url;
+  return { ...mesh, adminKey: security.devKey?.key };
 }

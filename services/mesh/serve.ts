@@ -1,0 +1,53 @@
+import type { ConnectRouter } from "@connectrpc/connect";
+import type { ServerConfig } from "../server/config.js";
+import { startServer, type RunningServer } from "../server/server.js";
+import type { HttpRoute } from "../shared/http-route.js";
+import type { Telemetry } from "../shared/telemetry/index.js";
+import type { MeshSecurity } from "./security.js";
+import { mediaServices } from "./topology.js";
+
+/** One running process of the mesh, embedded or distributed. */
+export interface MeshProcess {
+  readonly url: string;
+  readonly server: RunningServer;
+  close(): Promise<void>;
+}
+
+/** What a process serves: its RPCs, its plain-HTTP paths, and how to stop what backs them. */
+export interface MeshApp {
+  readonly routes: (router: ConnectRouter) => void;
+  readonly httpRoutes: readonly HttpRoute[];
+  readonly staticDir?: string | undefined;
+  close(): Promise<void>;
+}
+
+/**
+ * Serves `app` the way every mesh process does: the same security at the edge, bearer keys for the
+ * plain-HTTP paths, no compression on media services, metrics beside the app's own paths. Closing
+ * stops the listener first, so no call reaches a backend that is shutting down.
+ */
+export async function serveMeshProcess(
+  config: ServerConfig,
+  security: MeshSecurity,
+  telemetry: Telemetry,
+  app: MeshApp,
+): Promise<MeshProcess> {
+  const server = await startServer({
+    ...config,
+    routes: app.routes,
+    interceptors: security.interceptors,
+    httpRoutes: [...app.httpRoutes, ...telemetry.routes],
+    authenticateHttp: async (request) => security.authenticator.authenticate(request.headers.get("authorization")),
+    uncompressedServices: mediaServices,
+    staticDir: config.staticDir ?? app.staticDir,
+  });
+  return {
+    url: server.url,
+    server,
+    async close() {
+      await server.close();
+      await app.close();
+      await telemetry.shutdown();
+    },
+  };
+}
