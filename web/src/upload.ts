@@ -1,9 +1,10 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { BucketClass, type MediaRef } from "../../gen/mentatlab/v1/common_pb.js";
+import type { UploadSource } from "../../services/storage/client/ordered-hasher.js";
+import { chunkBytesFor, ResumableUpload } from "../../services/storage/client/resumable-upload.js";
 import type { Api } from "./api.js";
 import { Sha256 } from "./sha256.js";
 
-const maxChunkBytes = 4 * 1024 * 1024;
 const maxRetries = 5;
 
 /**
@@ -21,62 +22,34 @@ export async function uploadFile(api: Api, file: File, temp: boolean, onProgress
       bucketClass: temp ? BucketClass.TEMP : BucketClass.MEDIA,
     },
   });
-  const uploadId = created.uploadId;
-  const chunkBytes = Math.min(created.recommendedChunkBytes || 1024 * 1024, maxChunkBytes);
+  const upload = new ResumableUpload(api.storage, created.uploadId, blobSource(file), chunkBytesFor(created.recommendedChunkBytes), new Sha256());
   let offset = Number(created.committedOffset);
-  const hasher = new OrderedHasher(file);
   let failures = 0;
-  while (offset < file.size) {
+  for (;;) {
     try {
-      const data = new Uint8Array(await file.slice(offset, offset + chunkBytes).arrayBuffer());
-      await hasher.feed(offset, data);
-      offset = Number((await api.storage.uploadChunk({ uploadId, offset: BigInt(offset), data })).committedOffset);
-      failures = 0;
-      onProgress(file.size === 0 ? 1 : offset / file.size);
+      await upload.sendFrom(offset, (committed) => {
+        failures = 0;
+        onProgress(file.size === 0 ? 1 : committed / file.size);
+      });
+      break;
     } catch (err) {
       if (!retryable(err) || ++failures > maxRetries) throw err;
       await new Promise((resolve) => setTimeout(resolve, 250 * 2 ** failures));
-      offset = Number((await api.storage.getUploadStatus({ uploadId })).committedOffset);
+      offset = await upload.committedOffset();
     }
   }
-  await hasher.feedUpTo(file.size);
-  const { ref } = await api.storage.completeUpload({ uploadId, sha256: hasher.digest() });
-  if (!ref) throw new Error("the server completed the upload without a MediaRef");
-  return ref;
+  return (await upload.complete()).ref;
+}
+
+function blobSource(blob: Blob): UploadSource {
+  return {
+    size: blob.size,
+    read: async (offset, length) => new Uint8Array(await blob.slice(offset, offset + length).arrayBuffer()),
+  };
 }
 
 // fetch() failures surface as Unknown in connect-web; both mean the connection, not the request, failed.
 function retryable(err: unknown): boolean {
   const code = ConnectError.from(err).code;
   return code === Code.Unavailable || code === Code.Unknown || code === Code.DeadlineExceeded;
-}
-
-/** Hashes a file's bytes once each, in order, however often a resumed upload re-reads them. */
-class OrderedHasher {
-  private readonly hash = new Sha256();
-  private hashed = 0;
-
-  constructor(private readonly file: Blob) {}
-
-  async feed(offset: number, data: Uint8Array): Promise<void> {
-    await this.feedUpTo(offset);
-    const end = offset + data.byteLength;
-    if (end > this.hashed) {
-      this.hash.update(data.subarray(this.hashed - offset));
-      this.hashed = end;
-    }
-  }
-
-  /** Hashes bytes the server already had (a resumed upload) by reading them from the file. */
-  async feedUpTo(offset: number): Promise<void> {
-    while (this.hashed < offset) {
-      const end = Math.min(offset, this.hashed + maxChunkBytes);
-      this.hash.update(new Uint8Array(await this.file.slice(this.hashed, end).arrayBuffer()));
-      this.hashed = end;
-    }
-  }
-
-  digest(): string {
-    return this.hash.digest();
-  }
 }

@@ -1,14 +1,11 @@
-import { createHash, type Hash } from "node:crypto";
+import { createHash } from "node:crypto";
 import { open, type FileHandle } from "node:fs/promises";
 import type { Client } from "@connectrpc/connect";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { UploadHeaderSchema, StorageService } from "../../../gen/mentatlab/v1/storage_pb.js";
-import type { MediaRef } from "../../../gen/mentatlab/v1/common_pb.js";
+import { chunkBytesFor, ResumableUpload, type UploadResult } from "../../storage/client/resumable-upload.js";
+import type { IncrementalSha256, UploadSource } from "../../storage/client/ordered-hasher.js";
 import { withRetries, type RetryOptions } from "./retry.js";
-
-/** Largest chunk the contract accepts (UploadChunkRequest.data max_len). */
-export const maxChunkBytes = 4 * 1024 * 1024;
-const fallbackChunkBytes = 1024 * 1024;
 
 export interface ResumableUploadOptions {
   readonly header: MessageInitShape<typeof UploadHeaderSchema>;
@@ -18,11 +15,6 @@ export interface ResumableUploadOptions {
   /** Called with the id as soon as it is known, so a failure can say how to resume. */
   readonly onStarted?: (uploadId: string, committedOffset: number) => void;
   readonly onProgress?: (committed: number) => void;
-}
-
-export interface UploadResult {
-  readonly ref: MediaRef;
-  readonly deduplicated: boolean;
 }
 
 /**
@@ -37,27 +29,19 @@ export async function resumableUpload(
 ): Promise<UploadResult> {
   const file = await open(path, "r");
   try {
-    const size = (await file.stat()).size;
-    const { uploadId, committedOffset, chunkBytes } = await start(storage, size, options);
-    options.onStarted?.(uploadId, committedOffset);
-    const hasher = new PrefixHasher(file);
+    const source = await fileSource(file);
+    const { upload, committedOffset } = await start(storage, source, options);
+    options.onStarted?.(upload.uploadId, committedOffset);
     let offset = committedOffset;
     await withRetries(options.retry, async (attempt, progressed) => {
-      if (attempt > 1) offset = Number((await storage.getUploadStatus({ uploadId })).committedOffset);
+      if (attempt > 1) offset = await upload.committedOffset();
       options.onProgress?.(offset);
-      while (offset < size) {
-        const data = await readAt(file, offset, Math.min(chunkBytes, size - offset));
-        await hasher.feed(offset, data);
-        const { committedOffset: committed } = await storage.uploadChunk({ uploadId, offset: BigInt(offset), data });
-        offset = Number(committed);
-        options.onProgress?.(offset);
+      await upload.sendFrom(offset, (committed) => {
+        options.onProgress?.(committed);
         progressed();
-      }
+      });
     });
-    await hasher.feedUpTo(size);
-    const done = await storage.completeUpload({ uploadId, sha256: hasher.digest() });
-    if (!done.ref) throw new Error(`server completed upload ${uploadId} without a MediaRef`);
-    return { ref: done.ref, deduplicated: done.deduplicated };
+    return await upload.complete();
   } finally {
     await file.close();
   }
@@ -65,23 +49,30 @@ export async function resumableUpload(
 
 async function start(
   storage: Client<typeof StorageService>,
-  size: number,
+  source: UploadSource,
   options: ResumableUploadOptions,
-): Promise<{ uploadId: string; committedOffset: number; chunkBytes: number }> {
+): Promise<{ upload: ResumableUpload; committedOffset: number }> {
   if (options.uploadId !== undefined) {
     const status = await storage.getUploadStatus({ uploadId: options.uploadId });
-    if (status.sizeBytes !== 0n && Number(status.sizeBytes) !== size) {
-      throw new Error(`upload ${options.uploadId} was started for ${status.sizeBytes} bytes but the file has ${size}; is it the same file?`);
+    if (status.sizeBytes !== 0n && Number(status.sizeBytes) !== source.size) {
+      throw new Error(`upload ${options.uploadId} was started for ${status.sizeBytes} bytes but the file has ${source.size}; is it the same file?`);
     }
-    return { uploadId: options.uploadId, committedOffset: Number(status.committedOffset), chunkBytes: fallbackChunkBytes };
+    return {
+      // GetUploadStatus does not repeat CreateUpload's recommended chunk size: take the default.
+      upload: new ResumableUpload(storage, options.uploadId, source, chunkBytesFor(0), nodeSha256()),
+      committedOffset: Number(status.committedOffset),
+    };
   }
-  const created = await storage.createUpload({ header: { ...options.header, sizeBytes: BigInt(size) } });
-  const recommended = created.recommendedChunkBytes || fallbackChunkBytes;
+  const created = await storage.createUpload({ header: { ...options.header, sizeBytes: BigInt(source.size) } });
   return {
-    uploadId: created.uploadId,
+    upload: new ResumableUpload(storage, created.uploadId, source, chunkBytesFor(created.recommendedChunkBytes), nodeSha256()),
     committedOffset: Number(created.committedOffset),
-    chunkBytes: Math.min(recommended, maxChunkBytes),
   };
+}
+
+async function fileSource(file: FileHandle): Promise<UploadSource> {
+  const { size } = await file.stat();
+  return { size, read: (offset, length) => readAt(file, offset, length) };
 }
 
 async function readAt(file: FileHandle, offset: number, length: number): Promise<Uint8Array> {
@@ -95,34 +86,7 @@ async function readAt(file: FileHandle, offset: number, length: number): Promise
   return buffer;
 }
 
-/**
- * Hashes a file's bytes in order even though resuming may re-send or skip ranges: bytes already
- * hashed are ignored, and a range the server had before this process started is read from disk.
- */
-class PrefixHasher {
-  private readonly hash: Hash = createHash("sha256");
-  private hashed = 0;
-
-  constructor(private readonly file: FileHandle) {}
-
-  async feed(offset: number, data: Uint8Array): Promise<void> {
-    await this.feedUpTo(offset);
-    const end = offset + data.byteLength;
-    if (end > this.hashed) {
-      this.hash.update(data.subarray(this.hashed - offset));
-      this.hashed = end;
-    }
-  }
-
-  async feedUpTo(offset: number): Promise<void> {
-    while (this.hashed < offset) {
-      const data = await readAt(this.file, this.hashed, Math.min(fallbackChunkBytes, offset - this.hashed));
-      this.hash.update(data);
-      this.hashed += data.byteLength;
-    }
-  }
-
-  digest(): string {
-    return this.hash.digest("hex");
-  }
+function nodeSha256(): IncrementalSha256 {
+  const hash = createHash("sha256");
+  return { update: (data) => hash.update(data), digest: () => hash.digest("hex") };
 }

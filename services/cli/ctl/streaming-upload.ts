@@ -1,8 +1,8 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { Client } from "@connectrpc/connect";
 import type { StorageService, UploadHeaderSchema, UploadRequestSchema } from "../../../gen/mentatlab/v1/storage_pb.js";
+import type { UploadResult } from "../../storage/client/resumable-upload.js";
 import { fileChunks } from "./file-chunks.js";
-import type { UploadResult } from "./resumable-upload.js";
 
 const chunkBytes = 256 * 1024;
 

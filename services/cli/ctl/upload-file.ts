@@ -1,11 +1,12 @@
 import { basename, resolve } from "node:path";
 import { stat } from "node:fs/promises";
 import { BucketClass } from "../../../gen/mentatlab/v1/common_pb.js";
+import type { UploadResult } from "../../storage/client/resumable-upload.js";
 import { announcedRetry, type CommandContext } from "./context.js";
 import { CliError, ExitCode } from "./exit-codes.js";
 import { sha256OfFile } from "./file-chunks.js";
 import { byteProgress } from "./progress.js";
-import { resumableUpload, type UploadResult } from "./resumable-upload.js";
+import { resumableUpload } from "./resumable-upload.js";
 import { streamingUpload } from "./streaming-upload.js";
 
 export interface UploadFileOptions {
