@@ -39,14 +39,3 @@ export function describeError(err: unknown): string {
 export function enumWord(values: Record<number, string>, value: number): string {
   return (values[value] ?? String(value)).toLowerCase().replaceAll("_", " ");
 }
-
-export function formatBytes(bytes: number | bigint): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let value = Number(bytes);
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${units[unit]}`;
-}

@@ -1,7 +1,8 @@
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { MediaRef } from "../../gen/mentatlab/v1/common_pb.js";
+import { formatBytes } from "../../services/shared/format-bytes.js";
 import type { Api } from "./api.js";
-import { byId, el, formatBytes, showError, showStatus } from "./dom.js";
+import { byId, el, showError, showStatus } from "./dom.js";
 import { uploadFile } from "./upload.js";
 
 /** The upload form, the MediaRef of the last upload and its preview. */

@@ -1,8 +1,9 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { PinType } from "../../gen/mentatlab/v1/common_pb.js";
 import { StreamState, type StreamInfo } from "../../gen/mentatlab/v1/stream_pb.js";
+import { formatBytes } from "../../services/shared/format-bytes.js";
 import type { Api } from "./api.js";
-import { byId, el, enumWord, formatBytes, showError, showStatus } from "./dom.js";
+import { byId, el, enumWord, showError, showStatus } from "./dom.js";
 
 const maxRetries = 5;
 

@@ -1,7 +1,7 @@
 import { timestampDate, ValueSchema, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { toJsonString, type DescEnum } from "@bufbuild/protobuf";
 import type { MediaRef, PinValue, Violation } from "../../../gen/mentatlab/v1/common_pb.js";
-import { formatBytes } from "./progress.js";
+import { formatBytes } from "../../shared/format-bytes.js";
 
 /** `RUN_STATE_SUCCEEDED` → `succeeded`: the enum value's local name, lower case. */
 export function enumLabel(schema: DescEnum, value: number): string {

@@ -1,4 +1,5 @@
 import { SingleBar } from "cli-progress";
+import { formatBytes } from "../../shared/format-bytes.js";
 import type { CliIo } from "./io.js";
 
 /** Byte progress of a transfer; silent when stderr is not a terminal, so logs and pipes stay clean. */
@@ -27,16 +28,4 @@ export function byteProgress(io: CliIo, label: string, total: number, start = 0)
     update: (done) => bar.update(done, payload(done)),
     stop: () => bar.stop(),
   };
-}
-
-const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-
-export function formatBytes(bytes: number | bigint): string {
-  let value = Number(bytes);
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${units[unit]}`;
 }

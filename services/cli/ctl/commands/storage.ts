@@ -2,11 +2,12 @@ import { basename, resolve } from "node:path";
 import type { Command } from "commander";
 import { DeleteResponseSchema, GetUsageResponseSchema, UploadResponseSchema } from "../../../../gen/mentatlab/v1/storage_pb.js";
 import { MediaRefSchema } from "../../../../gen/mentatlab/v1/common_pb.js";
+import { formatBytes } from "../../../shared/format-bytes.js";
 import type { ActionRunner } from "../action.js";
 import { announcedRetry } from "../context.js";
 import { download } from "../download.js";
 import { describeMediaRef, table } from "../format.js";
-import { byteProgress, formatBytes, type Progress } from "../progress.js";
+import { byteProgress, type Progress } from "../progress.js";
 import { uploadFile } from "../upload-file.js";
 import { create } from "@bufbuild/protobuf";
 

@@ -14,11 +14,11 @@ import {
   type StreamFilterSchema,
   type StreamInfo,
 } from "../../../../gen/mentatlab/v1/stream_pb.js";
+import { formatBytes } from "../../../shared/format-bytes.js";
 import type { ActionRunner } from "../action.js";
 import { announcedRetry } from "../context.js";
 import { CliError, ExitCode } from "../exit-codes.js";
 import { columns, enumLabel, formatTime, table } from "../format.js";
-import { formatBytes } from "../progress.js";
 import { withRetries } from "../retry.js";
 import { followStream } from "../stream-follow.js";
 import { sequenceNumber } from "./runs.js";
