@@ -1,6 +1,7 @@
 import { clone } from "@bufbuild/protobuf";
 import { type ReportNodeEventsRequest, type Run, type RunEvent, RunSchema, type RunState } from "../../gen/mentatlab/v1/orchestrator_pb.js";
 import { isFinalRunState, type RunPage, type RunStore } from "./run-store.js";
+import { RunStoreListeners } from "./run-store-listeners.js";
 
 interface StoredRun {
   /** The workspace-scoped idempotency key that names this run, if any. */
@@ -20,9 +21,7 @@ export class MemoryRunStore implements RunStore {
   private readonly runs = new Map<string, StoredRun>();
   private readonly finished: string[] = [];
   private readonly idempotency = new Map<string, string>();
-  private readonly watchers = new Map<string, Set<() => void>>();
-  private readonly cancelListeners = new Set<(runId: string) => void>();
-  private readonly reportListeners = new Set<(report: ReportNodeEventsRequest) => void>();
+  private readonly listeners = new RunStoreListeners();
 
   constructor(private readonly maxFinishedRuns = 1000) {}
 
@@ -57,7 +56,7 @@ export class MemoryRunStore implements RunStore {
     if (first && first.seq !== BigInt(stored.events.length + 1)) return false;
     stored.events.push(...events);
     stored.snapshot = snapshot;
-    for (const listener of this.watchers.get(runId) ?? []) listener();
+    this.listeners.eventsAppended(runId);
     if (isFinalRunState(snapshot.state)) this.retire(runId);
     return true;
   }
@@ -68,13 +67,7 @@ export class MemoryRunStore implements RunStore {
   }
 
   watch(runId: string, listener: () => void): () => void {
-    const set = this.watchers.get(runId) ?? new Set();
-    set.add(listener);
-    this.watchers.set(runId, set);
-    return () => {
-      set.delete(listener);
-      if (set.size === 0) this.watchers.delete(runId);
-    };
+    return this.listeners.watch(runId, listener);
   }
 
   async acquireLease(runId: string, owner: string, ttlMs: number): Promise<boolean> {
@@ -94,7 +87,7 @@ export class MemoryRunStore implements RunStore {
     const stored = this.runs.get(runId);
     if (!stored) return;
     stored.cancelReason ??= reason;
-    for (const listener of this.cancelListeners) listener(runId);
+    this.listeners.cancelRequested(runId);
   }
 
   async cancelRequest(runId: string): Promise<string | undefined> {
@@ -102,17 +95,15 @@ export class MemoryRunStore implements RunStore {
   }
 
   onCancelRequested(listener: (runId: string) => void): () => void {
-    this.cancelListeners.add(listener);
-    return () => this.cancelListeners.delete(listener);
+    return this.listeners.onCancelRequested(listener);
   }
 
   async forwardReport(report: ReportNodeEventsRequest): Promise<void> {
-    for (const listener of this.reportListeners) listener(report);
+    this.listeners.reported(report);
   }
 
   onReport(listener: (report: ReportNodeEventsRequest) => void): () => void {
-    this.reportListeners.add(listener);
-    return () => this.reportListeners.delete(listener);
+    return this.listeners.onReport(listener);
   }
 
   async unfinished(): Promise<string[]> {
@@ -120,9 +111,7 @@ export class MemoryRunStore implements RunStore {
   }
 
   async close(): Promise<void> {
-    this.watchers.clear();
-    this.cancelListeners.clear();
-    this.reportListeners.clear();
+    this.listeners.clear();
   }
 
   private retire(runId: string): void {

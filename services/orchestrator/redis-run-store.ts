@@ -10,6 +10,7 @@ import {
   type RunState,
 } from "../../gen/mentatlab/v1/orchestrator_pb.js";
 import { isFinalRunState, type RunPage, type RunStore } from "./run-store.js";
+import { RunStoreListeners } from "./run-store-listeners.js";
 
 /** How long a SubmitFlow request_id keeps answering with its run. */
 const idempotencyTtlSeconds = 24 * 3600;
@@ -60,9 +61,7 @@ return 0`;
  * each process keeps a single subscriber connection and fans out in memory.
  */
 export class RedisRunStore implements RunStore {
-  private readonly watchers = new Map<string, Set<() => void>>();
-  private readonly cancelListeners = new Set<(runId: string) => void>();
-  private readonly reportListeners = new Set<(report: ReportNodeEventsRequest) => void>();
+  private readonly listeners = new RunStoreListeners();
   private readonly eventsChannel: string;
   private readonly cancelChannel: string;
   private readonly reportChannel: string;
@@ -171,13 +170,7 @@ export class RedisRunStore implements RunStore {
   }
 
   watch(runId: string, listener: () => void): () => void {
-    const set = this.watchers.get(runId) ?? new Set();
-    set.add(listener);
-    this.watchers.set(runId, set);
-    return () => {
-      set.delete(listener);
-      if (set.size === 0) this.watchers.delete(runId);
-    };
+    return this.listeners.watch(runId, listener);
   }
 
   async acquireLease(runId: string, owner: string, ttlMs: number): Promise<boolean> {
@@ -198,8 +191,7 @@ export class RedisRunStore implements RunStore {
   }
 
   onCancelRequested(listener: (runId: string) => void): () => void {
-    this.cancelListeners.add(listener);
-    return () => this.cancelListeners.delete(listener);
+    return this.listeners.onCancelRequested(listener);
   }
 
   async forwardReport(report: ReportNodeEventsRequest): Promise<void> {
@@ -207,8 +199,7 @@ export class RedisRunStore implements RunStore {
   }
 
   onReport(listener: (report: ReportNodeEventsRequest) => void): () => void {
-    this.reportListeners.add(listener);
-    return () => this.reportListeners.delete(listener);
+    return this.listeners.onReport(listener);
   }
 
   async unfinished(): Promise<string[]> {
@@ -216,19 +207,14 @@ export class RedisRunStore implements RunStore {
   }
 
   async close(): Promise<void> {
-    this.watchers.clear();
-    this.cancelListeners.clear();
-    this.reportListeners.clear();
+    this.listeners.clear();
     await this.subscriber.quit();
   }
 
   private dispatch(channel: string, message: string): void {
-    if (channel === this.eventsChannel) for (const listener of this.watchers.get(message) ?? []) listener();
-    else if (channel === this.cancelChannel) for (const listener of this.cancelListeners) listener(message);
-    else if (channel === this.reportChannel) {
-      const report = fromBinary(ReportNodeEventsRequestSchema, Buffer.from(message, "base64"));
-      for (const listener of this.reportListeners) listener(report);
-    }
+    if (channel === this.eventsChannel) this.listeners.eventsAppended(message);
+    else if (channel === this.cancelChannel) this.listeners.cancelRequested(message);
+    else if (channel === this.reportChannel) this.listeners.reported(fromBinary(ReportNodeEventsRequestSchema, Buffer.from(message, "base64")));
   }
 
   private key(suffix: string): string {
