@@ -9,7 +9,7 @@ import { type ManagedProcess, type RedisServer, spawnManaged, startRedis } from 
 import { parseManifestText } from "../registry/manifest-parse.js";
 import { RedisAgentStore } from "../registry/redis-agent-store.js";
 import { RedisRunStore } from "./redis-run-store.js";
-import { stateTrail, testAgentManifest, text } from "./testing.js";
+import { expectDead, stateTrail, testAgentManifest, text } from "./testing.js";
 
 const prefix = `failover:${randomUUID()}:`;
 let redisServer: RedisServer;
@@ -90,16 +90,3 @@ describe("orchestrator failover with Redis", () => {
     expect(stateTrail(events)).toEqual(["run PENDING", "run RUNNING", "a RUNNING 1", "a PENDING 1", "a RUNNING 2", "a SUCCEEDED 2", "b RUNNING 1", "b SUCCEEDED 1", "run SUCCEEDED"]);
   });
 });
-
-async function expectDead(pid: number): Promise<void> {
-  const deadline = Date.now() + 3000;
-  for (;;) {
-    try {
-      process.kill(pid, 0);
-    } catch {
-      return;
-    }
-    if (Date.now() > deadline) throw new Error(`agent ${pid} outlived its orchestrator`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}

@@ -7,7 +7,7 @@ import { NodeState, type RunEvent, RunState, ValidateFlowResponseSchema } from "
 import { StreamService } from "../../gen/mentatlab/v1/stream_pb.js";
 import { jsonOf } from "./pin-values.js";
 import { streamServiceOpener } from "./stream-opener.js";
-import { stateTrail, TestOrchestrator, testAgentManifest, text, watchAll } from "./testing.js";
+import { expectDead, stateTrail, TestOrchestrator, testAgentManifest, text, watchAll } from "./testing.js";
 
 const textIn = "inputs: [{name: text, type: text, required: true}]";
 const manifests = [
@@ -300,17 +300,4 @@ function pidFrom(events: readonly RunEvent[]): number {
     }
   }
   throw new Error("the sleep agent never logged its pid");
-}
-
-async function expectDead(pid: number): Promise<void> {
-  const deadline = Date.now() + 3000;
-  for (;;) {
-    try {
-      process.kill(pid, 0);
-    } catch {
-      return;
-    }
-    if (Date.now() > deadline) throw new Error(`agent ${pid} is still alive`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }

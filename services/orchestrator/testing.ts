@@ -100,6 +100,20 @@ export async function watchAll(client: Client<typeof OrchestratorService>, runId
   return events;
 }
 
+/** Waits up to 3 s for the agent process `pid` to be gone, e.g. after its run was cancelled; throws if it lives on. */
+export async function expectDead(pid: number): Promise<void> {
+  const deadline = Date.now() + 3000;
+  for (;;) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return;
+    }
+    if (Date.now() > deadline) throw new Error(`agent ${pid} is still alive 3 s later`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 /** One line per state change, e.g. `a RUNNING 1` or `run SUCCEEDED`, for asserting on order. */
 export function stateTrail(events: readonly RunEvent[]): string[] {
   return events.flatMap((e) => {
