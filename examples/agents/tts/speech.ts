@@ -1,6 +1,5 @@
-import { spawn } from "node:child_process";
-import { once } from "node:events";
 import { open } from "node:fs/promises";
+import { toolOutput } from "../tool-output.js";
 
 export interface SpeechOptions {
   /** espeak-ng voice, e.g. `en`. */
@@ -13,20 +12,8 @@ export interface SpeechOptions {
  * Speaks `text` with `espeak-ng --stdout`: the WAV bytes as they are synthesised. The process is
  * killed if the consumer stops early; a non-zero exit fails the iteration with espeak's message.
  */
-export async function* speak(text: string, options: SpeechOptions): AsyncGenerator<Uint8Array> {
-  const child = spawn("espeak-ng", ["--stdout", "-v", options.voice, "-s", String(options.wordsPerMinute), "--", text], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stderr = "";
-  child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr = (stderr + chunk).slice(-2000)));
-  const exited = once(child, "close") as Promise<[number | null, NodeJS.Signals | null]>;
-  try {
-    for await (const chunk of child.stdout) yield chunk as Buffer;
-    const [code] = await exited;
-    if (code !== 0) throw new Error(`espeak-ng exited with code ${code}: ${stderr.trim()}`);
-  } finally {
-    if (child.exitCode === null) child.kill("SIGKILL");
-  }
+export function speak(text: string, options: SpeechOptions): AsyncGenerator<Uint8Array> {
+  return toolOutput("espeak-ng", ["--stdout", "-v", options.voice, "-s", String(options.wordsPerMinute), "--", text]);
 }
 
 /**

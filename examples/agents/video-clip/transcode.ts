@@ -1,5 +1,4 @@
-import { spawn } from "node:child_process";
-import { once } from "node:events";
+import { toolOutput } from "../tool-output.js";
 
 export interface TranscodeOptions {
   /** Output width in pixels (height follows the aspect ratio). */
@@ -23,26 +22,12 @@ export async function* transcodeClip(input: string, options: TranscodeOptions): 
     "-movflags", "frag_keyframe+empty_moov+default_base_moof",
     "-f", "mp4", "pipe:1",
   ];
-  yield* ffmpegOutput(args);
+  yield* toolOutput("ffmpeg", args);
 }
 
 /** Writes the first frame of `input` as a PNG at `output`. */
 export async function extractPoster(input: string, output: string, width: number): Promise<void> {
-  for await (const _ of ffmpegOutput(["-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-i", input, "-frames:v", "1", "-vf", `scale=${width}:-2`, output])) {
+  for await (const _ of toolOutput("ffmpeg", ["-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-i", input, "-frames:v", "1", "-vf", `scale=${width}:-2`, output])) {
     // ffmpeg writes the file itself; nothing arrives on stdout.
-  }
-}
-
-async function* ffmpegOutput(args: string[]): AsyncGenerator<Uint8Array> {
-  const child = spawn("ffmpeg", args, { stdio: ["ignore", "pipe", "pipe"] });
-  let stderr = "";
-  child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr = (stderr + chunk).slice(-2000)));
-  const exited = once(child, "close") as Promise<[number | null, NodeJS.Signals | null]>;
-  try {
-    for await (const chunk of child.stdout) yield chunk as Buffer;
-    const [code] = await exited;
-    if (code !== 0) throw new Error(`ffmpeg exited with code ${code}: ${stderr.trim()}`);
-  } finally {
-    if (child.exitCode === null) child.kill("SIGKILL");
   }
 }
