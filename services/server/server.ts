@@ -10,6 +10,7 @@ import type { Principal } from "../shared/principal.js";
 import { MIB, serverDefaults } from "./config.js";
 import { createCorsPolicy } from "./cors.js";
 import { createHealthRegistry, mountHealth, ServingStatus, type HealthRegistry } from "./health.js";
+import { createEncodedStreamDispatcher, type EncodedServerStream } from "./encoded-streams.js";
 import { createHttpRouteDispatcher, writePlain } from "./http-routes.js";
 import type { NodeRequest, NodeResponse } from "./node-fetch-bridge.js";
 import { listenOnePort } from "./one-port.js";
@@ -46,6 +47,11 @@ export interface ServerOptions {
   shutdownGraceMs?: number;
   /** Web UI files served at `/` (GET and HEAD). */
   staticDir?: string | undefined;
+  /**
+   * Server streams also served on a fast path for gRPC and binary Connect over HTTP/2, writing
+   * pre-encoded messages after the same interceptors; the procedure must be mounted by `routes` too.
+   */
+  encodedStreams?: readonly EncodedServerStream[];
 }
 
 export interface RunningServer {
@@ -83,6 +89,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     shutdownSignal: shutdown.signal,
     fallback: plainHttpHandler(options, maxRequestBodyBytes, shutdown.signal),
   });
+  const encodedStream = createEncodedStreamDispatcher(options.encodedStreams ?? [], {
+    interceptors: options.interceptors ?? [],
+    readMaxBytes: options.readMaxBytes ?? serverDefaults.readMaxBytes,
+    shutdownSignal: shutdown.signal,
+  });
   const cors = createCorsPolicy(options.corsAllowedOrigins ?? []);
   const handle = (req: NodeRequest, res: NodeResponse) => {
     const decision = cors(req.method ?? "GET", (name) => headerValue(req, name));
@@ -101,7 +112,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       case "none":
         break;
     }
-    rpcHandler(req, res);
+    if (!encodedStream(req, res)) rpcHandler(req, res);
   };
 
   // No whole-request deadline: a media upload over HTTP/1.1 may rightly take longer than Node's

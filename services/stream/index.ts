@@ -1,7 +1,9 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { StreamService } from "../../gen/mentatlab/v1/stream_pb.js";
+import type { EncodedServerStream } from "../server/encoded-streams.js";
 import type { HttpRoute } from "../shared/http-route.js";
 import type { StreamConfig } from "./config.js";
+import { encodedSubscribe } from "./encoded-subscribe.js";
 import { MemoryStreamRegistry } from "./memory-registry.js";
 import { StreamMetrics } from "./metrics.js";
 import { RedisStreamRegistry } from "./redis-registry.js";
@@ -17,6 +19,8 @@ export type { StreamRegistry } from "./registry.js";
 export interface StreamRuntime {
   readonly impl: ServiceImpl<typeof StreamService>;
   readonly routes: HttpRoute[];
+  /** Subscribe on the server's encoded fast path (`ServerOptions.encodedStreams`); `impl` serves it too. */
+  readonly encodedStreams: EncodedServerStream[];
   readonly metrics: StreamMetrics;
   /** Stops the sweeper and releases the registry (Redis connections); open calls end with an error. */
   close(): Promise<void>;
@@ -46,6 +50,7 @@ export async function createStreams(config: StreamConfig): Promise<StreamRuntime
   return {
     impl: createStreamService({ registry, limits: config, metrics, ssePath }),
     routes: [createSseRoute(registry, metrics, config.sseKeepaliveMs)],
+    encodedStreams: [encodedSubscribe(registry, metrics)],
     metrics,
     async close() {
       await sweeper.stop();

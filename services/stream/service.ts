@@ -21,13 +21,13 @@ import { BitrateMeter } from "./bitrate-meter.js";
 import { isMedia, isTextual, recommendedChunkBytes } from "./chunking.js";
 import type { StreamConfig } from "./config.js";
 import { streamEnded, streamNotFound } from "./errors.js";
-import { countDelivery, openFeed } from "./feed.js";
 import { matchesList } from "./list-filter.js";
 import type { StreamMetrics } from "./metrics.js";
 import { ReadAhead } from "./read-ahead.js";
 import type { AppendResult, PayloadInput, StreamKey, StreamRecord, StreamRegistry } from "./registry.js";
 import { isStreamId, newStreamId } from "./stream-id.js";
-import { gzipTextEvent, isWholeUtf8 } from "./text-encoding.js";
+import { openSubscription } from "./subscription.js";
+import { isWholeUtf8 } from "./text-encoding.js";
 
 export type StreamLimits = Pick<
   StreamConfig,
@@ -184,15 +184,9 @@ export function createStreamService(options: StreamServiceOptions): ServiceImpl<
     },
 
     async *subscribe(request, ctx) {
-      const principal = principalOf(ctx);
-      const key = { workspace: principal.workspace, id: request.streamId };
-      const feed = await openFeed(registry, key, request.afterSeq, ctx.signal);
-      const gzip = request.acceptGzip && isTextual(feed.stream.ref?.payloadType ?? PinType.BINARY);
+      const subscription = await openSubscription(registry, metrics, principalOf(ctx), request, ctx.signal);
       // The feed stops by throwing when ctx.signal aborts, never by returning: no silent truncation.
-      for await (const event of feed.events) {
-        countDelivery(metrics, event, feed.subscribedAtMs);
-        yield gzip ? gzipTextEvent(event) : event;
-      }
+      for await (const event of subscription.feed.events) yield subscription.deliver(event);
     },
 
     async closeStream(request, ctx) {

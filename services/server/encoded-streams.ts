@@ -1,0 +1,312 @@
+import { type DescMessage, type DescMethodServerStreaming, fromBinary, type Message, type MessageShape } from "@bufbuild/protobuf";
+import {
+  Code,
+  ConnectError,
+  createContextValues,
+  createHandlerContext,
+  type HandlerContext,
+  type Interceptor,
+} from "@connectrpc/connect";
+import { endStreamFlag, endStreamToJson } from "@connectrpc/connect/protocol-connect";
+import { contentTypeProto as grpcContentType, parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
+import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
+import type { NodeRequest, NodeResponse } from "./node-fetch-bridge.js";
+
+/**
+ * Where a handler writes a server stream's messages, each already encoded as an envelope (see
+ * `envelope`). Messages written in one tick go out in one write; a client that reads slowly makes
+ * `write` return false until `ready()` resolves, so nothing is buffered without bound.
+ */
+export interface EncodedSink {
+  /** Queues one enveloped message; false means wait for `ready()` before writing more. */
+  write(envelope: Uint8Array): boolean;
+  /** Resolves once queued messages are handed to the connection and it accepts more. */
+  ready(): Promise<void>;
+}
+
+/**
+ * A server-streaming procedure served beside Connect for gRPC and the Connect streaming protocol
+ * (binary, HTTP/2), writing pre-encoded messages: a message shared by many subscribers is encoded
+ * once instead of once per subscriber. The same interceptors run first (authentication,
+ * authorisation, validation); HTTP/1.1, gRPC-web, JSON and compressed requests stay with Connect.
+ */
+export interface EncodedServerStream<M extends DescMethodServerStreaming = DescMethodServerStreaming> {
+  readonly method: M;
+  /**
+   * Serves one call. Resolving ends the stream with OK; a rejection (a ConnectError) ends it with that
+   * error. Must stop, by throwing, once `context.signal` aborts.
+   */
+  serve(request: MessageShape<M["input"]>, context: HandlerContext, out: EncodedSink): Promise<void>;
+}
+
+/** A message as gRPC and Connect frame it: flags byte 0, big-endian length, message bytes. */
+export function envelope(message: Uint8Array): Uint8Array {
+  const framed = new Uint8Array(5 + message.byteLength);
+  new DataView(framed.buffer).setUint32(1, message.byteLength);
+  framed.set(message, 5);
+  return framed;
+}
+
+export interface EncodedStreamOptions {
+  /** The same interceptors Connect runs, outermost first. */
+  readonly interceptors: readonly Interceptor[];
+  readonly readMaxBytes: number;
+  /** Aborted when the server gives up on draining: open streams end with its reason. */
+  readonly shutdownSignal: AbortSignal;
+}
+
+/** Takes a request for one of `streams` when it can serve it; false hands it to Connect. */
+/** What an interceptor wraps: one call, from request to response. */
+type CallFn = Parameters<Interceptor>[0];
+
+export type EncodedStreamDispatcher = (req: NodeRequest, res: NodeResponse) => boolean;
+
+interface Protocol {
+  readonly name: "grpc" | "connect";
+  readonly responseContentType: string;
+  readonly timeoutMs: (header: Headers) => number | undefined | ConnectError;
+  /** Bytes that end the response body, and trailers, for a stream that ended with `error` or OK. */
+  end(error: ConnectError | undefined): { body?: Uint8Array; trailers?: Record<string, string> };
+}
+
+const grpc: Protocol = {
+  name: "grpc",
+  responseContentType: grpcContentType,
+  timeoutMs(header) {
+    const timeout = parseTimeout(header.get("grpc-timeout"), Number.MAX_SAFE_INTEGER);
+    return timeout.error ?? timeout.timeoutMs;
+  },
+  end(error) {
+    return { trailers: Object.fromEntries(setTrailerStatus(new Headers(), error)) };
+  },
+};
+
+const connect: Protocol = {
+  name: "connect",
+  responseContentType: "application/connect+proto",
+  timeoutMs(header) {
+    const value = header.get("connect-timeout-ms");
+    if (value === null) return undefined;
+    const ms = /^\d{1,10}$/.test(value) ? Number(value) : Number.NaN;
+    return Number.isNaN(ms) ? new ConnectError(`protocol error: invalid connect timeout value: ${value}`, Code.InvalidArgument) : ms;
+  },
+  end(error) {
+    const json = new TextEncoder().encode(JSON.stringify(endStreamToJson(new Headers(), error, undefined)));
+    const body = envelope(json);
+    body[0] = endStreamFlag;
+    return { body };
+  },
+};
+
+/** The protocol of a request this fast path serves, or undefined to leave it to Connect. */
+function protocolOf(req: Http2ServerRequest): Protocol | undefined {
+  if (req.method !== "POST") return undefined;
+  const contentType = req.headers["content-type"]?.toLowerCase();
+  const identity = (name: string) => {
+    const value = req.headers[name];
+    return value === undefined || value === "identity";
+  };
+  if ((contentType === "application/grpc" || contentType === "application/grpc+proto") && identity("grpc-encoding")) return grpc;
+  if (contentType === "application/connect+proto" && identity("connect-content-encoding")) return connect;
+  return undefined;
+}
+
+export function createEncodedStreamDispatcher(
+  streams: readonly EncodedServerStream[],
+  options: EncodedStreamOptions,
+): EncodedStreamDispatcher {
+  const byPath = new Map(streams.map((stream) => [`/${stream.method.parent.typeName}/${stream.method.name}`, stream]));
+  return (req, res) => {
+    if (req.httpVersion !== "2.0" || byPath.size === 0) return false;
+    const http2Req = req as Http2ServerRequest;
+    const stream = byPath.get(http2Req.url);
+    const protocol = stream && protocolOf(http2Req);
+    if (!stream || !protocol) return false;
+    void serveCall(stream, protocol, http2Req, res as Http2ServerResponse, options);
+    return true;
+  };
+}
+
+async function serveCall(
+  stream: EncodedServerStream,
+  protocol: Protocol,
+  req: Http2ServerRequest,
+  res: Http2ServerResponse,
+  options: EncodedStreamOptions,
+): Promise<void> {
+  const requestHeader = headersOf(req);
+  const clientGone = new AbortController();
+  res.once("close", () => clientGone.abort(new ConnectError("the client closed the stream", Code.Canceled)));
+  const timeoutMs = protocol.timeoutMs(requestHeader);
+  const context = createHandlerContext({
+    service: stream.method.parent,
+    method: stream.method,
+    protocolName: protocol.name,
+    requestMethod: "POST",
+    url: req.url,
+    requestHeader,
+    requestSignal: clientGone.signal,
+    shutdownSignal: options.shutdownSignal,
+    contextValues: createContextValues(),
+    ...(typeof timeoutMs === "number" ? { timeoutMs } : {}),
+  });
+  const sink = new ResponseSink(res, protocol.responseContentType);
+  let failure: ConnectError | undefined;
+  try {
+    if (timeoutMs instanceof ConnectError) throw timeoutMs;
+    const input = await readSingleMessage(req, options.readMaxBytes);
+    const request = parseMessage(stream.method.input, input);
+    const invoke: CallFn = async (call) => {
+      if (!call.stream) throw new ConnectError("an interceptor turned a server stream into a unary call", Code.Internal);
+      const message = (await onlyMessage(call.message)) as MessageShape<typeof stream.method.input>;
+      await stream.serve(message, { ...context, requestHeader: call.header, signal: call.signal, values: call.contextValues }, sink);
+      // Returning after an abort would end the stream OK: a silently truncated stream.
+      context.signal.throwIfAborted();
+      return { stream: true, service: stream.method.parent, method: stream.method, header: context.responseHeader, trailer: context.responseTrailer, message: noMessages() };
+    };
+    const chain = options.interceptors.reduceRight<CallFn>((next, interceptor) => interceptor(next), invoke);
+    await chain({
+      stream: true,
+      service: stream.method.parent,
+      method: stream.method,
+      requestMethod: "POST",
+      url: req.url,
+      signal: context.signal,
+      header: context.requestHeader,
+      contextValues: context.values,
+      message: oneMessage(request),
+    });
+  } catch (err) {
+    failure = err instanceof ConnectError ? err : new ConnectError("internal error", Code.Internal, undefined, undefined, err);
+  } finally {
+    context.abort();
+  }
+  sink.end(protocol.end(failure));
+}
+
+/** Writes envelopes to an HTTP/2 response, one write per tick, pausing while the client is behind. */
+class ResponseSink implements EncodedSink {
+  private pending: Uint8Array[] = [];
+  private pendingBytes = 0;
+  private flushScheduled = false;
+  private draining: Promise<void> | undefined;
+  private started = false;
+
+  constructor(
+    private readonly res: Http2ServerResponse,
+    private readonly contentType: string,
+  ) {}
+
+  write(message: Uint8Array): boolean {
+    this.pending.push(message);
+    this.pendingBytes += message.byteLength;
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      // After the current burst of microtasks: every message ready now leaves in one write.
+      process.nextTick(() => this.flush());
+    }
+    return this.draining === undefined && this.pendingBytes < this.res.writableHighWaterMark;
+  }
+
+  async ready(): Promise<void> {
+    if (this.pendingBytes >= this.res.writableHighWaterMark) this.flush();
+    while (this.draining) await this.draining;
+  }
+
+  end(last: { body?: Uint8Array; trailers?: Record<string, string> }): void {
+    if (last.body) {
+      this.pending.push(last.body);
+      this.pendingBytes += last.body.byteLength;
+    }
+    this.flush();
+    if (this.res.writableEnded || this.res.destroyed) return;
+    if (last.trailers) this.res.addTrailers(last.trailers);
+    this.res.end();
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    if (this.pending.length === 0) return this.start();
+    const chunk = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending, this.pendingBytes);
+    this.pending = [];
+    this.pendingBytes = 0;
+    if (this.res.writableEnded || this.res.destroyed || !chunk) return;
+    this.start();
+    if (this.res.write(chunk) || this.draining) return;
+    this.draining = new Promise<void>((resolve) => {
+      const done = () => {
+        this.res.off("drain", done).off("close", done);
+        this.draining = undefined;
+        resolve();
+      };
+      this.res.once("drain", done).once("close", done);
+    });
+  }
+
+  private start(): void {
+    if (this.started || this.res.headersSent || this.res.destroyed) return;
+    this.started = true;
+    this.res.writeHead(200, { "content-type": this.contentType });
+  }
+}
+
+function headersOf(req: Http2ServerRequest): Headers {
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (name.startsWith(":") || value === undefined) continue;
+    for (const item of Array.isArray(value) ? value : [value]) headers.append(name, item);
+  }
+  return headers;
+}
+
+/** The request body: exactly one uncompressed envelope, within `readMaxBytes`. */
+async function readSingleMessage(req: Http2ServerRequest, readMaxBytes: number): Promise<Uint8Array> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.byteLength;
+    if (size > readMaxBytes + 5) {
+      throw new ConnectError(`message size is larger than configured readMaxBytes ${readMaxBytes}`, Code.ResourceExhausted);
+    }
+    chunks.push(chunk);
+  }
+  const body = Buffer.concat(chunks, size);
+  if (body.byteLength < 5) {
+    throw new ConnectError("protocol error: missing input message for server-streaming method", Code.Unimplemented);
+  }
+  const flags = body[0] ?? 0;
+  const length = body.readUInt32BE(1);
+  if (flags !== 0) throw new ConnectError("protocol error: received a compressed or flagged request message without an encoding", Code.Internal);
+  if (body.byteLength > 5 + length) {
+    throw new ConnectError("protocol error: received extra input message for server-streaming method", Code.Unimplemented);
+  }
+  if (body.byteLength < 5 + length) throw new ConnectError("protocol error: premature end of request message", Code.InvalidArgument);
+  return body.subarray(5);
+}
+
+function parseMessage(schema: DescMessage, bytes: Uint8Array): Message {
+  try {
+    return fromBinary(schema, bytes);
+  } catch (err) {
+    throw new ConnectError(`parse binary: ${err instanceof Error ? err.message : String(err)}`, Code.Internal);
+  }
+}
+
+async function* oneMessage<T>(message: T): AsyncIterable<T> {
+  yield message;
+}
+
+async function* noMessages<T>(): AsyncIterable<T> {}
+
+async function onlyMessage<T>(messages: AsyncIterable<T>): Promise<T> {
+  let only: T | undefined;
+  let count = 0;
+  for await (const message of messages) {
+    only = message;
+    count++;
+  }
+  if (count !== 1 || only === undefined) {
+    throw new ConnectError("protocol error: a server-streaming method takes exactly one input message", Code.Unimplemented);
+  }
+  return only;
+}
