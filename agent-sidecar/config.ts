@@ -3,23 +3,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fromJson, type JsonValue } from "@bufbuild/protobuf";
 import { PinType, PinValueSchema, StreamRefSchema, type PinValue, type StreamRef } from "../gen/mentatlab/v1/common_pb.js";
+import type { NodeAttempt } from "./node-attempt.js";
+import { pinTypesByName } from "./pin-type-names.js";
 
 /** Everything the sidecar needs to know about the node it serves, read from the environment. */
-export interface SidecarConfig {
-  readonly runId: string;
-  readonly nodeId: string;
-  readonly attempt: number;
-  /** Workspace of the run, for the plain contract's context. */
-  readonly workspace: string;
-  /** Agent id and version, for the plain contract's spec. */
-  readonly agentId: string;
-  readonly agentVersion: string;
-  /** Base URL of the gateway; every service is reached through it. */
-  readonly gatewayUrl: string;
-  /** Run token sent as `Authorization: Bearer` to the gateway. */
-  readonly runToken: string;
-  /** Shared volume: inputs are downloaded here and agents write outputs here. */
-  readonly sharedDir: string;
+export interface SidecarConfig extends NodeAttempt {
   /** Unix socket path, or `127.0.0.1:<port>` (port 0 picks one). */
   readonly listen: string;
   /** Token the agent must present to the SidecarService. */
@@ -51,16 +39,6 @@ export interface SidecarConfig {
 }
 
 export type Env = Readonly<Record<string, string | undefined>>;
-
-const pinTypesByName: Readonly<Record<string, PinType>> = {
-  text: PinType.TEXT,
-  json: PinType.JSON,
-  binary: PinType.BINARY,
-  image: PinType.IMAGE,
-  audio: PinType.AUDIO,
-  video: PinType.VIDEO,
-  stream: PinType.STREAM,
-};
 
 /** Reads the sidecar's configuration; throws an error naming the variable to fix. */
 export function loadSidecarConfig(env: Env): SidecarConfig {

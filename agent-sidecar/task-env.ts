@@ -1,17 +1,10 @@
 import { toJson, type JsonObject } from "@bufbuild/protobuf";
-import { PinType, PinValueSchema, StreamRefSchema, type PinValue, type StreamRef } from "../gen/mentatlab/v1/common_pb.js";
+import { PinValueSchema, StreamRefSchema, type PinType, type PinValue, type StreamRef } from "../gen/mentatlab/v1/common_pb.js";
+import type { NodeAttempt } from "./node-attempt.js";
+import { pinTypeName } from "./pin-type-names.js";
 
 /** What an executor knows about one node attempt, as the sidecar needs it. */
-export interface SidecarTask {
-  readonly runId: string;
-  readonly nodeId: string;
-  readonly attempt: number;
-  readonly workspace: string;
-  readonly agentId: string;
-  readonly agentVersion: string;
-  readonly gatewayUrl: string;
-  readonly runToken: string;
-  readonly sharedDir: string;
+export interface SidecarTask extends NodeAttempt {
   readonly inputs: Readonly<Record<string, PinValue>>;
   readonly params: JsonObject;
   /** Output pin types by pin name, from the agent's manifest. */
@@ -21,16 +14,6 @@ export interface SidecarTask {
   /** Unix socket path or `127.0.0.1:<port>`; defaults to a socket in the shared dir. */
   readonly listen?: string;
 }
-
-const pinTypeNames: Readonly<Record<number, string>> = {
-  [PinType.TEXT]: "text",
-  [PinType.JSON]: "json",
-  [PinType.BINARY]: "binary",
-  [PinType.IMAGE]: "image",
-  [PinType.AUDIO]: "audio",
-  [PinType.VIDEO]: "video",
-  [PinType.STREAM]: "stream",
-};
 
 /**
  * The environment that configures a sidecar for one node attempt: for an executor that starts
@@ -51,7 +34,7 @@ export function sidecarEnv(task: SidecarTask): Record<string, string> {
     MENTATLAB_SHARED_DIR: task.sharedDir,
     MENTATLAB_INPUTS_JSON: map(task.inputs, (value) => toJson(PinValueSchema, value)),
     MENTATLAB_PARAMS_JSON: JSON.stringify(task.params),
-    MENTATLAB_OUTPUT_PINS_JSON: map(task.outputPins, (type) => pinTypeNames[type] ?? "binary"),
+    MENTATLAB_OUTPUT_PINS_JSON: map(task.outputPins, (type) => pinTypeName(type) ?? "binary"),
     MENTATLAB_OUTPUT_STREAMS_JSON: map(task.outputStreams, (ref) => toJson(StreamRefSchema, ref)),
     ...(task.listen ? { MENTATLAB_SIDECAR_LISTEN: task.listen } : {}),
   };
