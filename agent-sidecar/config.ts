@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fromJson, type JsonValue } from "@bufbuild/protobuf";
+import { fromJson, type DescMessage, type JsonValue, type MessageShape } from "@bufbuild/protobuf";
 import { PinType, PinValueSchema, StreamRefSchema, type PinValue, type StreamRef } from "../gen/mentatlab/v1/common_pb.js";
 import type { NodeAttempt } from "./node-attempt.js";
 import { pinTypesByName } from "./pin-type-names.js";
@@ -58,10 +58,10 @@ export function loadSidecarConfig(env: Env): SidecarConfig {
     sharedDir,
     listen: env.MENTATLAB_SIDECAR_LISTEN || join(sharedDir, "sidecar.sock"),
     sidecarToken: env.MENTATLAB_SIDECAR_TOKEN || randomBytes(24).toString("base64url"),
-    inputs: parseInputs(env.MENTATLAB_INPUTS_JSON),
+    inputs: parseMessagesByPin(env.MENTATLAB_INPUTS_JSON, "MENTATLAB_INPUTS_JSON", PinValueSchema),
     params: parseParams(env.MENTATLAB_PARAMS_JSON),
     outputPins: parseOutputPins(env.MENTATLAB_OUTPUT_PINS_JSON),
-    outputStreams: parseOutputStreams(env.MENTATLAB_OUTPUT_STREAMS_JSON),
+    outputStreams: parseMessagesByPin(env.MENTATLAB_OUTPUT_STREAMS_JSON, "MENTATLAB_OUTPUT_STREAMS_JSON", StreamRefSchema),
     downloadAttempts: integer(env, "MENTATLAB_DOWNLOAD_ATTEMPTS", 5, 1),
     uploadAttempts: integer(env, "MENTATLAB_UPLOAD_ATTEMPTS", 3, 1),
     streamMemoryBytes: integer(env, "MENTATLAB_STREAM_MEMORY_BYTES", 4 * 1024 * 1024, 0),
@@ -101,28 +101,17 @@ function parseJsonObject(raw: string | undefined, name: string): Record<string, 
   return parsed as Record<string, JsonValue>;
 }
 
-function parseInputs(raw: string | undefined): Map<string, PinValue> {
-  const inputs = new Map<string, PinValue>();
-  for (const [pin, json] of Object.entries(parseJsonObject(raw, "MENTATLAB_INPUTS_JSON"))) {
+/** A JSON object of proto-JSON messages by pin name, e.g. MENTATLAB_INPUTS_JSON. */
+function parseMessagesByPin<Desc extends DescMessage>(raw: string | undefined, name: string, schema: Desc): Map<string, MessageShape<Desc>> {
+  const messages = new Map<string, MessageShape<Desc>>();
+  for (const [pin, json] of Object.entries(parseJsonObject(raw, name))) {
     try {
-      inputs.set(pin, fromJson(PinValueSchema, json));
+      messages.set(pin, fromJson(schema, json));
     } catch (error) {
-      throw new Error(`MENTATLAB_INPUTS_JSON.${pin} is not a PinValue in proto JSON: ${(error as Error).message}`);
+      throw new Error(`${name}.${pin} is not a ${schema.name} in proto JSON: ${(error as Error).message}`);
     }
   }
-  return inputs;
-}
-
-function parseOutputStreams(raw: string | undefined): Map<string, StreamRef> {
-  const streams = new Map<string, StreamRef>();
-  for (const [pin, json] of Object.entries(parseJsonObject(raw, "MENTATLAB_OUTPUT_STREAMS_JSON"))) {
-    try {
-      streams.set(pin, fromJson(StreamRefSchema, json));
-    } catch (error) {
-      throw new Error(`MENTATLAB_OUTPUT_STREAMS_JSON.${pin} is not a StreamRef in proto JSON: ${(error as Error).message}`);
-    }
-  }
-  return streams;
+  return messages;
 }
 
 function parseParams(raw: string | undefined): Record<string, JsonValue> {
