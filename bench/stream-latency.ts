@@ -42,6 +42,7 @@ interface Measured {
 
 const PAYLOAD_BYTES = 256;
 const WARMUP_MS = 500;
+const decoder = new TextDecoder();
 const wallClock = (): number => performance.timeOrigin + performance.now();
 
 // Nagle's algorithm would hold back small frames waiting for ACKs: interactive streams turn it off.
@@ -84,7 +85,7 @@ async function measure(settings: Settings): Promise<Measured> {
     for await (const event of leanSubscribe(session, id)) {
       if (event.event.case === "start") ready++;
       if (event.event.case !== "data") continue;
-      const sentAt = Number(new TextDecoder().decode(event.event.value.data).trimEnd());
+      const sentAt = Number(decoder.decode(event.event.value.data).trimEnd());
       if (sentAt >= measureFrom) deliveries.push(wallClock() - sentAt);
     }
   });

@@ -31,7 +31,13 @@ export async function* follow(
   // One abort listener per follower rather than one per wait (waits happen once per event), and no
   // Promise.race against a long-lived promise, which would keep a reaction per wait until it settles.
   let wakeEarly: (() => void) | undefined;
-  const onAbort = (): void => wakeEarly?.();
+  // A flag, not signal.throwIfAborted() per event: on a composite signal (AbortSignal.any) every
+  // check walks its sources, a cost paid per delivery to every subscriber.
+  let aborted = signal.aborted;
+  const onAbort = (): void => {
+    aborted = true;
+    wakeEarly?.();
+  };
   signal.addEventListener("abort", onAbort, { once: true });
   const until = (event: Promise<unknown>): Promise<void> =>
     new Promise<void>((resolve) => {
@@ -40,7 +46,7 @@ export async function* follow(
     });
   try {
     for (;;) {
-      signal.throwIfAborted();
+      if (aborted) signal.throwIfAborted();
       const event = source.window.at(next);
       if (event) {
         yield event;
