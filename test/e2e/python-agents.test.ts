@@ -1,12 +1,9 @@
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { toJson } from "@bufbuild/protobuf";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PinValueSchema } from "../../gen/mentatlab/v1/common_pb.js";
 import { RunState } from "../../gen/mentatlab/v1/orchestrator_pb.js";
-import { startEmbedded, type EmbeddedMesh } from "../../services/mesh/embedded.js";
-import { meshClients, type MeshClients } from "./support/clients.js";
+import { meshClients, type MeshClients, type MeshUnderTest } from "./support/clients.js";
+import { startEmbeddedMesh } from "./support/embedded-mesh.js";
 import { exampleFlow, registerExample } from "./support/examples.js";
 import { failureOf, followRun } from "./support/runs.js";
 
@@ -24,24 +21,15 @@ graph:
 `;
 
 describe("Python agents on the embedded default", () => {
-  let dir: string;
-  let mesh: EmbeddedMesh;
+  let mesh: MeshUnderTest;
   let clients: MeshClients;
 
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), "e2e-python-"));
-    mesh = await startEmbedded({
-      port: 0,
-      dataDir: join(dir, "data"),
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, MENTATLAB_API_KEYS: `${apiKey}=frank@ws-py:admin`, MENTATLAB_SHUTDOWN_GRACE_MS: "500" },
-    });
-    clients = meshClients({ url: mesh.url, apiKey });
+    mesh = await startEmbeddedMesh("e2e-python-", apiKey, "frank@ws-py");
+    clients = meshClients(mesh);
     for (const agent of ["python-text-stats", "python-sidecar-grpc"]) await registerExample(clients, agent);
   });
-  afterAll(async () => {
-    await mesh?.close();
-    await rm(dir, { recursive: true, force: true });
-  });
+  afterAll(() => mesh?.close());
 
   it("runs a Python agent on the plain stdin/NDJSON contract, unchanged", async () => {
     const { run: submitted } = await clients.orchestrator.submitFlow({

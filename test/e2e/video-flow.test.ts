@@ -1,12 +1,11 @@
 import { execFile } from "node:child_process";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RunState } from "../../gen/mentatlab/v1/orchestrator_pb.js";
-import { startEmbedded, type EmbeddedMesh } from "../../services/mesh/embedded.js";
 import { meshClients, type MeshClients } from "./support/clients.js";
+import { startEmbeddedMesh, type EmbeddedMeshUnderTest } from "./support/embedded-mesh.js";
 import { exampleFlow, registerExample } from "./support/examples.js";
 import { downloadVerified, uploadBytes } from "./support/media.js";
 import { failureOf, followRun } from "./support/runs.js";
@@ -15,27 +14,18 @@ const run = promisify(execFile);
 const apiKey = "mlk_e2e_video_0123456789abcdef";
 
 describe("the video example flow on the embedded default", () => {
-  let dir: string;
-  let mesh: EmbeddedMesh;
+  let mesh: EmbeddedMeshUnderTest;
   let clients: MeshClients;
 
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), "e2e-video-"));
-    mesh = await startEmbedded({
-      port: 0,
-      dataDir: join(dir, "data"),
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, MENTATLAB_API_KEYS: `${apiKey}=erin@ws-video:admin`, MENTATLAB_SHUTDOWN_GRACE_MS: "500" },
-    });
-    clients = meshClients({ url: mesh.url, apiKey });
+    mesh = await startEmbeddedMesh("e2e-video-", apiKey, "erin@ws-video");
+    clients = meshClients(mesh);
     for (const agent of ["video-clip", "image-describe"]) await registerExample(clients, agent);
   });
-  afterAll(async () => {
-    await mesh?.close();
-    await rm(dir, { recursive: true, force: true });
-  });
+  afterAll(() => mesh?.close());
 
   it("transcodes an uploaded clip while streaming it in 64 KiB chunks, and describes its poster frame", async () => {
-    const source = join(dir, "testsrc.mp4");
+    const source = join(mesh.scratchDir, "testsrc.mp4");
     await run("ffmpeg", ["-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=duration=2:size=480x360:rate=15", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-movflags", "+faststart", source]);
     const uploaded = await uploadBytes(clients, await readFile(source), "testsrc.mp4", "video/mp4");
     expect(uploaded.metadata).toMatchObject({ width: 480, height: 360 });
