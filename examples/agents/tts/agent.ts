@@ -1,7 +1,6 @@
-import { createWriteStream } from "node:fs";
-import { once } from "node:events";
 import { join } from "node:path";
 import { Agent, file, PinType, rechunk } from "../../../sdk/index.js";
+import { copyToFile } from "../copy-to-file.js";
 import { fixWavSizes, speak } from "./speech.js";
 
 /** The design's chunk size for audio streams. */
@@ -15,18 +14,9 @@ await agent.process(async (inputs, agent) => {
   const voice = typeof params.voice === "string" ? params.voice : "en";
   const wordsPerMinute = typeof params.words_per_minute === "number" ? params.words_per_minute : 160;
   const path = join(await agent.workDir(), "speech.wav");
-  const copy = createWriteStream(path);
-
   // Each chunk goes live on the stream pin and into the stored copy, with backpressure from both.
-  async function* live(): AsyncGenerator<Uint8Array> {
-    for await (const chunk of rechunk(speak(text, { voice, wordsPerMinute }), audioChunkBytes)) {
-      if (!copy.write(chunk)) await once(copy, "drain");
-      yield chunk;
-    }
-    copy.end();
-    await once(copy, "finish");
-  }
-  const { chunksRelayed } = await agent.streamOutput("audio", live(), { mimeType: "audio/wav", payloadType: PinType.AUDIO });
+  const live = copyToFile(rechunk(speak(text, { voice, wordsPerMinute }), audioChunkBytes), path);
+  const { chunksRelayed } = await agent.streamOutput("audio", live, { mimeType: "audio/wav", payloadType: PinType.AUDIO });
   await agent.metric("audio_chunks", Number(chunksRelayed));
   await fixWavSizes(path);
   return { speech: file(path, "audio/wav") };

@@ -1,7 +1,6 @@
-import { createWriteStream } from "node:fs";
-import { once } from "node:events";
 import { join } from "node:path";
 import { Agent, file, PinType, rechunk } from "../../../sdk/index.js";
+import { copyToFile } from "../copy-to-file.js";
 import { extractPoster, transcodeClip } from "./transcode.js";
 
 /** The design's chunk size for video streams. */
@@ -18,16 +17,8 @@ await agent.processMedia(async (video, agent) => {
   await agent.progress(20, "poster extracted, transcoding");
 
   const clipPath = join(workDir, "clip.mp4");
-  const copy = createWriteStream(clipPath);
-  async function* live(): AsyncGenerator<Uint8Array> {
-    for await (const chunk of rechunk(transcodeClip(video.path, { width, maxSeconds }), videoChunkBytes)) {
-      if (!copy.write(chunk)) await once(copy, "drain");
-      yield chunk;
-    }
-    copy.end();
-    await once(copy, "finish");
-  }
-  const { chunksRelayed } = await agent.streamOutput("clip", live(), { mimeType: "video/mp4", payloadType: PinType.VIDEO });
+  const live = copyToFile(rechunk(transcodeClip(video.path, { width, maxSeconds }), videoChunkBytes), clipPath);
+  const { chunksRelayed } = await agent.streamOutput("clip", live, { mimeType: "video/mp4", payloadType: PinType.VIDEO });
   await agent.metric("video_chunks", Number(chunksRelayed));
   return { poster: file(poster, "image/png"), video: file(clipPath, "video/mp4") };
 }, "video");
