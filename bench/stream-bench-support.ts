@@ -16,6 +16,9 @@ export const MiB = 1024 * 1024;
 
 export type Backend = "memory" | "redis";
 
+/** How Subscribe is served over gRPC and binary Connect on HTTP/2: the encoded fast path, or Connect alone. */
+export type SubscribePath = "encoded" | "connect";
+
 export interface StreamBenchServer {
   readonly server: RunningServer;
   readonly runtime: StreamRuntime;
@@ -35,6 +38,7 @@ export async function startStreamServer(
   backend: Backend,
   redisUrl: string | undefined,
   overrides: Partial<StreamConfig> = {},
+  subscribePath: SubscribePath = "encoded",
 ): Promise<StreamBenchServer> {
   const config: StreamConfig = {
     ...streamConfigFromEnv({}),
@@ -53,8 +57,7 @@ export async function startStreamServer(
     routes: (router) => router.service(StreamService, runtime.impl),
     interceptors: [setPrincipal],
     uncompressedServices: [StreamService.typeName],
-    // BENCH_ENCODED_STREAMS=off measures Subscribe through Connect alone, for before/after figures.
-    encodedStreams: process.env.BENCH_ENCODED_STREAMS === "off" ? [] : runtime.encodedStreams,
+    encodedStreams: subscribePath === "encoded" ? runtime.encodedStreams : [],
     shutdownGraceMs: 1_000,
   });
   return {

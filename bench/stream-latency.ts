@@ -1,12 +1,15 @@
 // Publish → subscriber latency at a fixed message rate with many subscribers, memory and Redis backends.
 // `npx tsx bench/stream-latency.ts`; BENCH_SECONDS (default 5), BENCH_RATE (msg/s, default 1000),
 // BENCH_SUBSCRIBERS (comma-separated fan-outs, default 100), BENCH_CONNECTIONS (subscriber HTTP/2 connections, default 10),
-// BENCH_BACKENDS (default "memory,redis"), REDIS_URL (default: a private redis-server).
+// BENCH_BACKENDS (default "memory,redis"), BENCH_SUBSCRIBE_PATHS (default "encoded"; "connect,encoded"
+// compares Subscribe through Connect alone with the encoded fast path, interleaved so machine load hits
+// both alike), REDIS_URL (default: a private redis-server).
 // The server runs in this process and the clients in a child process, so each has a core, as a
 // server and its remote clients would; latency is measured against the shared wall clock. Subscribers
 // speak the Connect protocol on raw HTTP/2 streams (see leanSubscribe); the producer is a Connect client.
 import { performance } from "node:perf_hooks";
 import { fork } from "node:child_process";
+import { loadavg } from "node:os";
 import { connect as netConnect, type Socket } from "node:net";
 import { fileURLToPath } from "node:url";
 import { type ClientHttp2Session, connect } from "node:http2";
@@ -22,7 +25,7 @@ import {
   StreamService,
   SubscribeRequestSchema,
 } from "../gen/mentatlab/v1/stream_pb.js";
-import { type Backend, benchRedis, machineLoad, MiB, percentile, sleep, startStreamServer } from "./stream-bench-support.js";
+import { type Backend, type SubscribePath, benchRedis, machineLoad, MiB, percentile, sleep, startStreamServer } from "./stream-bench-support.js";
 
 interface Settings {
   readonly url: string;
@@ -172,8 +175,8 @@ function serverSide(histogram: Histogram): string {
   return `${bound(50)} / ${bound(99)}`;
 }
 
-async function run(backend: Backend, redisUrl: string | undefined, settings: Omit<Settings, "url">): Promise<string> {
-  const bench = await startStreamServer(backend, redisUrl);
+async function run(backend: Backend, path: SubscribePath, redisUrl: string | undefined, settings: Omit<Settings, "url">): Promise<string> {
+  const bench = await startStreamServer(backend, redisUrl, {}, path);
   try {
     const cpuBefore = process.cpuUsage();
     const wallBefore = performance.now();
@@ -193,6 +196,7 @@ async function run(backend: Backend, redisUrl: string | undefined, settings: Omi
     const expected = measured.measuredMessages * settings.subscribers;
     return [
       backend,
+      path,
       percentile(deliveries, 50).toFixed(2),
       percentile(deliveries, 99).toFixed(2),
       (deliveries.at(-1) ?? Number.NaN).toFixed(2),
@@ -200,6 +204,7 @@ async function run(backend: Backend, redisUrl: string | undefined, settings: Omi
       `${percentile(acks, 50).toFixed(2)} / ${percentile(acks, 99).toFixed(2)}`,
       serverSide(bench.runtime.metrics.streamLatencyMilliseconds),
       `${(serverCpu * 100).toFixed(0)} % / ${(measured.clientCpu * 100).toFixed(0)} %`,
+      (loadavg()[0] ?? Number.NaN).toFixed(2),
     ].join(" | ");
   } finally {
     await bench.close();
@@ -214,6 +219,7 @@ if (!process.env.BENCH_CLIENT_SETTINGS) {
   };
   const fanouts = (process.env.BENCH_SUBSCRIBERS ?? "100").split(",").map(Number);
   const backends = (process.env.BENCH_BACKENDS ?? "memory,redis").split(",") as Backend[];
+  const paths = (process.env.BENCH_SUBSCRIBE_PATHS ?? "encoded").split(",") as SubscribePath[];
   const redis = backends.includes("redis") ? await benchRedis() : undefined;
   try {
     console.log(
@@ -222,11 +228,13 @@ if (!process.env.BENCH_CLIENT_SETTINGS) {
         "Connect protocol; server in this process, clients in a child process",
     );
     console.log(machineLoad());
-    console.log("subscribers | backend | p50 ms | p99 ms | max ms | deliveries measured | publish→ack p50 / p99 ms | server store→hand-off p50 / p99 ms | CPU server / clients");
-    console.log("--- | --- | --- | --- | --- | --- | --- | --- | ---");
+    console.log("subscribers | backend | subscribe path | p50 ms | p99 ms | max ms | deliveries measured | publish→ack p50 / p99 ms | server store→hand-off p50 / p99 ms | CPU server / clients | load (1 min)");
+    console.log("--- | --- | --- | --- | --- | --- | --- | --- | --- | --- | ---");
     for (const subscribers of fanouts) {
       const settings = { ...base, subscribers, connections: Math.min(base.connections, subscribers) };
-      for (const backend of backends) console.log(`${subscribers} | ${await run(backend, redis?.url, settings)}`);
+      for (const backend of backends) {
+        for (const path of paths) console.log(`${subscribers} | ${await run(backend, path, redis?.url, settings)}`);
+      }
     }
   } finally {
     await redis?.stop();
