@@ -121,6 +121,24 @@ describe("encoded server streams beside Connect", () => {
     expect(ConnectError.from(p.aborts[0]).code).toBe(Code.Canceled);
   });
 
+  it.each([
+    ["gRPC (HTTP/2)", { "grpc-timeout": "150m" }],
+    ["Connect binary (HTTP/2)", { "connect-timeout-ms": "150" }],
+  ])("ends a %s call at the deadline its header sets with DEADLINE_EXCEEDED", async (name, headers) => {
+    const make = transports[name]?.make;
+    if (!make) throw new Error(name);
+    const p = probe();
+    const url = (await serve(p)).url;
+    const statuses: Status[] = [];
+    // The header alone, without a client-side timer: only the server can end this call.
+    const read = (async () => {
+      for await (const response of createClient(Health, make(url)).watch({ service: "forever" }, { headers })) statuses.push(response.status);
+    })();
+    await expect(read).rejects.toMatchObject({ code: Code.DeadlineExceeded });
+    expect(statuses).toEqual([Status.SERVICE_UNKNOWN]);
+    expect(ConnectError.from(p.aborts[0]).code).toBe(Code.DeadlineExceeded);
+  });
+
   it("ends open streams with UNAVAILABLE once the shutdown grace period is over", async () => {
     const p = probe();
     const running = await serve(p, 100);

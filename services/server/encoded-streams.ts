@@ -7,8 +7,12 @@ import {
   type HandlerContext,
   type Interceptor,
 } from "@connectrpc/connect";
-import { endStreamFlag, endStreamToJson } from "@connectrpc/connect/protocol-connect";
-import { contentTypeProto as grpcContentType, parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
+import { endStreamFlag, endStreamToJson, parseTimeout as parseConnectTimeout } from "@connectrpc/connect/protocol-connect";
+import {
+  contentTypeProto as grpcContentType,
+  parseTimeout as parseGrpcTimeout,
+  setTrailerStatus,
+} from "@connectrpc/connect/protocol-grpc";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import type { NodeRequest, NodeResponse } from "./node-fetch-bridge.js";
 
@@ -64,34 +68,34 @@ export type EncodedStreamDispatcher = (req: NodeRequest, res: NodeResponse) => b
 interface Protocol {
   readonly name: "grpc" | "connect";
   readonly responseContentType: string;
-  readonly timeoutMs: (header: Headers) => number | undefined | ConnectError;
+  readonly timeoutHeader: string;
+  readonly parseTimeout: typeof parseGrpcTimeout;
   /** Bytes that end the response body, and trailers, for a stream that ended with `error` or OK. */
-  end(error: ConnectError | undefined): { body?: Uint8Array; trailers?: Record<string, string> };
+  end(trailer: Headers, error: ConnectError | undefined): StreamEnd;
+}
+
+interface StreamEnd {
+  readonly body?: Uint8Array;
+  readonly trailers?: Record<string, string>;
 }
 
 const grpc: Protocol = {
   name: "grpc",
   responseContentType: grpcContentType,
-  timeoutMs(header) {
-    const timeout = parseTimeout(header.get("grpc-timeout"), Number.MAX_SAFE_INTEGER);
-    return timeout.error ?? timeout.timeoutMs;
-  },
-  end(error) {
-    return { trailers: Object.fromEntries(setTrailerStatus(new Headers(), error)) };
+  timeoutHeader: "grpc-timeout",
+  parseTimeout: parseGrpcTimeout,
+  end(trailer, error) {
+    return { trailers: Object.fromEntries(setTrailerStatus(trailer, error)) };
   },
 };
 
 const connect: Protocol = {
   name: "connect",
   responseContentType: "application/connect+proto",
-  timeoutMs(header) {
-    const value = header.get("connect-timeout-ms");
-    if (value === null) return undefined;
-    const ms = /^\d{1,10}$/.test(value) ? Number(value) : Number.NaN;
-    return Number.isNaN(ms) ? new ConnectError(`protocol error: invalid connect timeout value: ${value}`, Code.InvalidArgument) : ms;
-  },
-  end(error) {
-    const json = new TextEncoder().encode(JSON.stringify(endStreamToJson(new Headers(), error, undefined)));
+  timeoutHeader: "connect-timeout-ms",
+  parseTimeout: parseConnectTimeout,
+  end(trailer, error) {
+    const json = new TextEncoder().encode(JSON.stringify(endStreamToJson(trailer, error, undefined)));
     const body = envelope(json);
     body[0] = endStreamFlag;
     return { body };
@@ -137,7 +141,7 @@ async function serveCall(
   const requestHeader = headersOf(req);
   const clientGone = new AbortController();
   res.once("close", () => clientGone.abort(new ConnectError("the client closed the stream", Code.Canceled)));
-  const timeoutMs = protocol.timeoutMs(requestHeader);
+  const timeout = protocol.parseTimeout(requestHeader.get(protocol.timeoutHeader), Number.MAX_SAFE_INTEGER);
   const context = createHandlerContext({
     service: stream.method.parent,
     method: stream.method,
@@ -148,12 +152,12 @@ async function serveCall(
     requestSignal: clientGone.signal,
     shutdownSignal: options.shutdownSignal,
     contextValues: createContextValues(),
-    ...(typeof timeoutMs === "number" ? { timeoutMs } : {}),
+    ...(timeout.timeoutMs === undefined ? {} : { timeoutMs: timeout.timeoutMs }),
   });
-  const sink = new ResponseSink(res, protocol.responseContentType);
+  const sink = new ResponseSink(res, protocol.responseContentType, context.responseHeader);
   let failure: ConnectError | undefined;
   try {
-    if (timeoutMs instanceof ConnectError) throw timeoutMs;
+    if (timeout.error) throw timeout.error;
     const input = await readSingleMessage(req, options.readMaxBytes);
     const request = parseMessage(stream.method.input, input);
     const invoke: CallFn = async (call) => {
@@ -181,7 +185,7 @@ async function serveCall(
   } finally {
     context.abort();
   }
-  sink.end(protocol.end(failure));
+  sink.end(protocol.end(context.responseTrailer, failure));
 }
 
 /** Writes envelopes to an HTTP/2 response, one write per tick, pausing while the client is behind. */
@@ -195,6 +199,8 @@ class ResponseSink implements EncodedSink {
   constructor(
     private readonly res: Http2ServerResponse,
     private readonly contentType: string,
+    /** Headers the handler or an interceptor set, sent with the first bytes. */
+    private readonly header: Headers,
   ) {}
 
   write(message: Uint8Array): boolean {
@@ -213,7 +219,7 @@ class ResponseSink implements EncodedSink {
     while (this.draining) await this.draining;
   }
 
-  end(last: { body?: Uint8Array; trailers?: Record<string, string> }): void {
+  end(last: StreamEnd): void {
     if (last.body) {
       this.pending.push(last.body);
       this.pendingBytes += last.body.byteLength;
@@ -246,7 +252,7 @@ class ResponseSink implements EncodedSink {
   private start(): void {
     if (this.started || this.res.headersSent || this.res.destroyed) return;
     this.started = true;
-    this.res.writeHead(200, { "content-type": this.contentType });
+    this.res.writeHead(200, { ...Object.fromEntries(this.header), "content-type": this.contentType });
   }
 }
 
