@@ -47,8 +47,10 @@ export interface FakeKubeApiServer {
   readonly url: string;
   /** A KubeConfig pointing at this server, with `namespace` as the context's namespace. */
   kubeConfig(namespace?: string): KubeConfig;
-  /** What happens to the Job named `name` once created; unscripted Jobs succeed. */
+  /** What happens to the Job named `name` once created; unscripted Jobs follow the default script. */
   script(name: string, script: JobScript): void;
+  /** What happens to unscripted Jobs; at first they succeed. */
+  scriptDefault(script: JobScript): void;
   /** Ends a held (or still running) Job now. */
   finishJob(namespace: string, name: string, outcome: Exclude<JobOutcome, { result: "hold" }>): void;
   job(namespace: string, name: string): V1Job | undefined;
@@ -64,6 +66,8 @@ export interface FakeKubeApiServer {
    * stream (`event`, the default, as real servers do) or as HTTP 410 (`status`).
    */
   goneOnNextWatches(count: number, options?: { readonly as?: "event" | "status"; readonly kind?: Kind }): void;
+  /** The next `count` watches are accepted but never answered, not even with headers (an overloaded API server). */
+  stallNextWatches(count: number): void;
   /** Forgets event history: a watch from any version before now answers 410 Gone. */
   compact(): void;
   /** Watch connections open now, of one kind or of all. */
@@ -187,11 +191,13 @@ export async function startFakeKubeApiServer(): Promise<FakeKubeApiServer> {
   const history: HistoryEntry[] = [];
   const watches = new Set<OpenWatch>();
   const scripts = new Map<string, JobScript>();
+  let defaultScript: JobScript = { outcome: { result: "succeed" } };
   const timers = new Set<NodeJS.Timeout>();
   const requests: RecordedRequest[] = [];
   const logs = new Map<string, readonly string[]>();
   let resourceVersion = 100;
   let compactedBelow = 0;
+  let stalls = 0;
   let gone: { count: number; as: "event" | "status"; kind: Kind } = { count: 0, as: "event", kind: "jobs" };
 
   const key = (kind: Kind, namespace: string, name: string) => `${kind}/${namespace}/${name}`;
@@ -244,7 +250,8 @@ export async function startFakeKubeApiServer(): Promise<FakeKubeApiServer> {
     const jobName = job.metadata?.name ?? "";
     const template = job.spec?.template;
     later(5, () => {
-      if (get("jobs", namespace, jobName) !== jobEntry) return;
+      // Deleted, or already finished by the test: the controller has nothing left to start.
+      if (get("jobs", namespace, jobName) !== jobEntry || job.status?.conditions?.length) return;
       const podName = `${jobName}-${randomUUID().slice(0, 5)}`;
       const pod: V1Pod = {
         apiVersion: "v1",
@@ -344,6 +351,10 @@ export async function startFakeKubeApiServer(): Promise<FakeKubeApiServer> {
 
   function watch(req: IncomingMessage, res: ServerResponse, kind: Kind, namespace: string, query: URLSearchParams): void {
     const from = Number(query.get("resourceVersion") ?? "0");
+    if (stalls > 0) {
+      stalls -= 1;
+      return;
+    }
     if (gone.count > 0 && gone.kind === kind) {
       gone.count -= 1;
       if (gone.as === "status") {
@@ -353,6 +364,8 @@ export async function startFakeKubeApiServer(): Promise<FakeKubeApiServer> {
     } else if (from >= compactedBelow || from === 0) {
       const matches = selectorMatches(query);
       res.writeHead(200, { "content-type": "application/json", "transfer-encoding": "chunked" });
+      // Like the API server: the client learns the watch is established before any event arrives.
+      res.flushHeaders();
       for (const entry of history) {
         if (entry.rv > from && from !== 0 && entry.kind === kind && entry.namespace === namespace && matches(entry.object as Stored["object"])) {
           res.write(`${JSON.stringify({ type: entry.type, object: entry.object })}\n`);
@@ -447,7 +460,7 @@ export async function startFakeKubeApiServer(): Promise<FakeKubeApiServer> {
     }
     const stored: Stored = { kind, namespace, object: { ...snapshot(object as Stored["object"]), metadata: newMetadata(object?.metadata, namespace) } };
     put(stored, "ADDED");
-    if (kind === "jobs") startJob(namespace, stored, scripts.get(name) ?? { outcome: { result: "succeed" } });
+    if (kind === "jobs") startJob(namespace, stored, scripts.get(name) ?? defaultScript);
     json(res, 201, stored.object);
   }
 
@@ -480,6 +493,9 @@ export async function startFakeKubeApiServer(): Promise<FakeKubeApiServer> {
     script(name, script) {
       scripts.set(name, script);
     },
+    scriptDefault(script) {
+      defaultScript = script;
+    },
     finishJob(namespace, name, outcome) {
       finish(namespace, name, outcome);
     },
@@ -498,6 +514,9 @@ export async function startFakeKubeApiServer(): Promise<FakeKubeApiServer> {
     },
     goneOnNextWatches(count, { as = "event", kind = "jobs" } = {}) {
       gone = { count, as, kind };
+    },
+    stallNextWatches(count) {
+      stalls = count;
     },
     compact() {
       compactedBelow = resourceVersion;

@@ -302,4 +302,21 @@ describe("KubernetesExecutor", () => {
     expect(server.job(namespace, nameOf(task))).toBeUndefined();
     await until(() => server.openWatches() === 0, "the watches to close");
   });
+
+  it("stops at once on abort even while the API server has not answered its watch", async () => {
+    const task = testTask();
+    server.script(nameOf(task), { outcome: { result: "hold" } });
+    server.stallNextWatches(2);
+    const controller = new AbortController();
+    const kube = executor();
+    const running = collect(kube.execute(task, controller.signal));
+    await until(() => watchRequests().length === 1, "the stalled watch");
+    const abortedAt = Date.now();
+    controller.abort("cancelled");
+    expect(outcomeOf(await running)).toEqual([]);
+    // Not after the client's own 30 s timeout on the stalled request.
+    expect(Date.now() - abortedAt).toBeLessThan(2000);
+    await kube.close();
+    expect(server.job(namespace, nameOf(task))).toBeUndefined();
+  });
 });

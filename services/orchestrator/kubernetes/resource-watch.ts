@@ -68,6 +68,8 @@ export async function* watchResource<T extends KubernetesObject>(options: Resour
       }
     }
 
+    // The caller may have aborted while this generator was suspended at a yield; a listener added now would never fire.
+    if (signal.aborted) return;
     const events = new WatchEvents();
     const started = watcher.watch(
       options.path,
@@ -75,7 +77,12 @@ export async function* watchResource<T extends KubernetesObject>(options: Resour
       (type, object) => events.push({ type, object }),
       (error: unknown) => events.end(error),
     );
-    const stop = () => void started.then((controller) => controller.abort());
+    // The client hands out the request's controller only once response headers arrive: stop reading
+    // at once, and cancel the request whenever it becomes cancellable.
+    const stop = () => {
+      events.end(null);
+      void started.then((controller) => controller.abort());
+    };
     signal.addEventListener("abort", stop, { once: true });
     let gone = false;
     let failed: string | undefined;
@@ -103,6 +110,7 @@ export async function* watchResource<T extends KubernetesObject>(options: Resour
       signal.removeEventListener("abort", stop);
       stop();
     }
+    if (signal.aborted) return;
     if (gone) {
       yield { kind: "resync", why: `watch of ${options.path} expired (410 Gone); listing again` };
       resourceVersion = undefined;
