@@ -1,20 +1,22 @@
 // Throughput of one video stream (64 KiB chunks) to 1 and to 10 subscribers, as a ratio to raw
 // node:http2 sending the same bytes to the same number of clients in the same run.
 // `npx tsx bench/stream-throughput.ts`; BENCH_MIB (per subscriber, default 128), BENCH_SUBSCRIBERS
-// (default "1,10"), BENCH_BACKENDS (default "memory,redis"), REDIS_URL (default: a private redis-server).
+// (default "1,10"), BENCH_BACKENDS (default "memory,redis"), BENCH_SUBSCRIBE_PATHS (default "encoded";
+// "connect,encoded" adds Subscribe through Connect alone), REDIS_URL (default: a private redis-server).
 import { randomBytes } from "node:crypto";
 import { type ClientHttp2Session, connect, createServer, type ServerHttp2Stream } from "node:http2";
 import { performance } from "node:perf_hooks";
 import { create, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
 import { PinType } from "../gen/mentatlab/v1/common_pb.js";
 import { type PublishRequestSchema, StreamService, SubscribeRequestSchema } from "../gen/mentatlab/v1/stream_pb.js";
-import { type Backend, benchRedis, machineLoad, MiB, startStreamServer } from "./stream-bench-support.js";
+import { type Backend, type SubscribePath, benchRedis, machineLoad, MiB, startStreamServer } from "./stream-bench-support.js";
 
 const CHUNK = 64 * 1024;
 const totalMiB = Number(process.env.BENCH_MIB ?? 128);
 const chunks = Math.floor((totalMiB * MiB) / CHUNK);
 const fanouts = (process.env.BENCH_SUBSCRIBERS ?? "1,10").split(",").map(Number);
 const backends = (process.env.BENCH_BACKENDS ?? "memory,redis").split(",") as Backend[];
+const paths = (process.env.BENCH_SUBSCRIBE_PATHS ?? "encoded").split(",") as SubscribePath[];
 const chunk = randomBytes(CHUNK);
 
 function session(url: string): Promise<ClientHttp2Session> {
@@ -109,12 +111,14 @@ async function leanSubscribe(s: ClientHttp2Session, streamId: string): Promise<n
   return messageBytes;
 }
 
-async function streamService(backend: Backend, redisUrl: string | undefined, subscribers: number): Promise<number> {
+async function streamService(backend: Backend, path: SubscribePath, redisUrl: string | undefined, subscribers: number): Promise<number> {
   // Everything stays retained, so a subscriber that falls behind the producer is not cut off.
-  const bench = await startStreamServer(backend, redisUrl, {
-    retainedMaxEvents: chunks * 2,
-    retainedMaxBytes: chunks * CHUNK * 2,
-  });
+  const bench = await startStreamServer(
+    backend,
+    redisUrl,
+    { retainedMaxEvents: chunks * 2, retainedMaxBytes: chunks * CHUNK * 2 },
+    path,
+  );
   try {
     const producer = bench.client();
     const id = (await producer.initStream({ payloadType: PinType.VIDEO, mimeType: "video/mp4" })).stream?.ref?.streamId ?? "";
@@ -145,15 +149,17 @@ try {
       "(publish start → last stream_end); raw = bare node:http2 writing the same chunks; one process",
   );
   console.log(machineLoad());
-  console.log("subscribers | raw http2 MiB/s | backend | StreamService MiB/s | ratio | aggregate MiB/s");
-  console.log("--- | --- | --- | --- | --- | ---");
+  console.log("subscribers | raw http2 MiB/s | backend | subscribe path | StreamService MiB/s | ratio | aggregate MiB/s");
+  console.log("--- | --- | --- | --- | --- | --- | ---");
   for (const subscribers of fanouts) {
     const raw = await rawHttp2(subscribers);
     for (const backend of backends) {
-      const ours = await streamService(backend, redis?.url, subscribers);
-      console.log(
-        `${subscribers} | ${raw.toFixed(0)} | ${backend} | ${ours.toFixed(0)} | ${(ours / raw).toFixed(2)} | ${(ours * subscribers).toFixed(0)}`,
-      );
+      for (const path of paths) {
+        const ours = await streamService(backend, path, redis?.url, subscribers);
+        console.log(
+          `${subscribers} | ${raw.toFixed(0)} | ${backend} | ${path} | ${ours.toFixed(0)} | ${(ours / raw).toFixed(2)} | ${(ours * subscribers).toFixed(0)}`,
+        );
+      }
     }
   }
 } finally {
