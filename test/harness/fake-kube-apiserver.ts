@@ -241,6 +241,11 @@ export async function startFakeKubeApiServer(): Promise<FakeKubeApiServer> {
     }
   }
 
+  /** A copy of a posted object as the API server stores it: with uid, namespace and creation time. */
+  function stored(kind: Kind, namespace: string, object: Stored["object"]): Stored {
+    return { kind, namespace, object: { ...snapshot(object), metadata: newMetadata(object.metadata, namespace) } };
+  }
+
   function newMetadata(meta: k8s.V1ObjectMeta | undefined, namespace: string): k8s.V1ObjectMeta {
     return { ...meta, namespace, uid: randomUUID(), creationTimestamp: new Date().toISOString() as unknown as Date, generation: 1 };
   }
@@ -290,7 +295,7 @@ export async function startFakeKubeApiServer(): Promise<FakeKubeApiServer> {
         pod.status = {
           ...pod.status,
           phase: exitCode === 0 ? "Succeeded" : "Failed",
-          containerStatuses: containerStatuses(pod.spec, { terminated: { exitCode, reason, finishedAt: now } }),
+          containerStatuses: (pod.spec?.containers ?? []).map((c) => containerStatus(c, { terminated: { exitCode, reason, finishedAt: now } })),
         };
       }
       put(podEntry, "MODIFIED");
@@ -312,7 +317,7 @@ export async function startFakeKubeApiServer(): Promise<FakeKubeApiServer> {
     }
     const running: k8s.V1ContainerState = { running: { startedAt: now } };
     const stateOf = (name: string): k8s.V1ContainerState => (stuck && stuck.container === name ? { waiting: { reason: stuck.waiting, message: stuck.message } } : running);
-    const statusOf = (c: k8s.V1Container): k8s.V1ContainerStatus => ({ name: c.name, image: c.image ?? "", imageID: "", ready: "running" in stateOf(c.name), restartCount: 0, state: stateOf(c.name) });
+    const statusOf = (c: k8s.V1Container) => containerStatus(c, stateOf(c.name));
     return {
       phase: stuck ? "Pending" : "Running",
       startTime: now,
@@ -321,8 +326,8 @@ export async function startFakeKubeApiServer(): Promise<FakeKubeApiServer> {
     };
   }
 
-  function containerStatuses(spec: k8s.V1PodSpec | undefined, state: k8s.V1ContainerState): k8s.V1ContainerStatus[] {
-    return (spec?.containers ?? []).map((c) => ({ name: c.name, image: c.image ?? "", imageID: "", ready: "running" in state, restartCount: 0, state }));
+  function containerStatus(c: k8s.V1Container, state: k8s.V1ContainerState): k8s.V1ContainerStatus {
+    return { name: c.name, image: c.image ?? "", imageID: "", ready: "running" in state, restartCount: 0, state };
   }
 
   function status(res: ServerResponse, code: number, reason: string, message: string, details?: unknown): void {
@@ -458,10 +463,10 @@ export async function startFakeKubeApiServer(): Promise<FakeKubeApiServer> {
       status(res, 409, "AlreadyExists", `${kind} "${name}" already exists`, { name, kind });
       return;
     }
-    const stored: Stored = { kind, namespace, object: { ...snapshot(object as Stored["object"]), metadata: newMetadata(object?.metadata, namespace) } };
-    put(stored, "ADDED");
-    if (kind === "jobs") startJob(namespace, stored, scripts.get(name) ?? defaultScript);
-    json(res, 201, stored.object);
+    const entry = stored(kind, namespace, object as Stored["object"]);
+    put(entry, "ADDED");
+    if (kind === "jobs") startJob(namespace, entry, scripts.get(name) ?? defaultScript);
+    json(res, 201, entry.object);
   }
 
   const server: Server = createServer((req, res) => {
@@ -503,10 +508,10 @@ export async function startFakeKubeApiServer(): Promise<FakeKubeApiServer> {
     secret: (namespace, name) => get("secrets", namespace, name)?.object as V1Secret | undefined,
     pods: (namespace) => [...store.values()].filter((e) => e.kind === "pods" && e.namespace === namespace).map((e) => e.object as V1Pod),
     seedJob(namespace, job, script = { outcome: { result: "hold" } }) {
-      const stored: Stored = { kind: "jobs", namespace, object: { ...snapshot(job as Stored["object"]), metadata: newMetadata(job.metadata, namespace) } };
-      put(stored, "ADDED");
-      startJob(namespace, stored, script);
-      return stored.object as V1Job;
+      const entry = stored("jobs", namespace, job as Stored["object"]);
+      put(entry, "ADDED");
+      startJob(namespace, entry, script);
+      return entry.object as V1Job;
     },
     endWatches() {
       for (const watch of watches) watch.response.end();
