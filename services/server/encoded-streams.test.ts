@@ -1,9 +1,11 @@
 import { create, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, type Interceptor, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
+import { connect, constants } from "node:http2";
 import { afterEach, describe, expect, it } from "vitest";
 import {
   Health,
+  HealthCheckRequestSchema,
   HealthCheckResponse_ServingStatus as Status,
   HealthCheckResponseSchema,
 } from "../../gen/grpc/health/v1/health_pb.js";
@@ -21,24 +23,39 @@ interface Probe {
   readonly aborts: unknown[];
   /** Values the interceptors set, as each call saw them. */
   readonly tags: (string | undefined)[];
+  /** How each call's handler ended: "returned" or the error it threw. */
+  readonly endings: unknown[];
 }
 
 function probe(behaviour: (service: string) => Promise<void> | void = () => undefined): Probe {
   const aborts: unknown[] = [];
   const tags: (string | undefined)[] = [];
+  const endings: unknown[] = [];
   return {
     aborts,
     tags,
+    endings,
     stream: {
       method: Health.method.watch,
       async serve(request, context, out) {
         tags.push(context.requestHeader.get("x-tag") ?? undefined);
         context.signal.addEventListener("abort", () => aborts.push(context.signal.reason), { once: true });
-        if (!out.write(marker)) await out.ready();
-        await behaviour(request.service);
-        if (request.service === "forever") {
-          await new Promise((resolve) => context.signal.addEventListener("abort", resolve, { once: true }));
+        try {
+          if (!out.write(marker)) await out.ready();
+          await behaviour(request.service);
+          if (request.service === "forever") {
+            await new Promise((resolve) => context.signal.addEventListener("abort", resolve, { once: true }));
+          }
+          // Writes as fast as the client reads, until it goes away.
+          while (request.service === "flood") {
+            context.signal.throwIfAborted();
+            if (!out.write(marker)) await out.ready();
+          }
           context.signal.throwIfAborted();
+          endings.push("returned");
+        } catch (err) {
+          endings.push(err);
+          throw err;
         }
       },
     },
@@ -137,6 +154,24 @@ describe("encoded server streams beside Connect", () => {
     await expect(read).rejects.toMatchObject({ code: Code.DeadlineExceeded });
     expect(statuses).toEqual([Status.SERVICE_UNKNOWN]);
     expect(ConnectError.from(p.aborts[0]).code).toBe(Code.DeadlineExceeded);
+  });
+
+  it("releases a handler waiting for a stalled client once the client resets the stream", async () => {
+    const p = probe();
+    const url = (await serve(p)).url;
+    const session = connect(url, { settings: { initialWindowSize: 1024 } });
+    const body = toBinary(HealthCheckRequestSchema, create(HealthCheckRequestSchema, { service: "flood" }));
+    const call = session.request({ ":method": "POST", ":path": "/grpc.health.v1.Health/Watch", "content-type": "application/grpc" });
+    call.end(Buffer.concat([Buffer.from([0, 0, 0, 0, body.byteLength]), body]));
+    call.pause();
+    await new Promise((resolve) => call.once("response", resolve));
+    // Long enough for the handler to fill every buffer and wait for 'drain'.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(p.endings).toEqual([]);
+    call.close(constants.NGHTTP2_CANCEL);
+    await expect.poll(() => p.endings.length, { timeout: 2_000 }).toBe(1);
+    expect(ConnectError.from(p.endings[0]).code).toBe(Code.Canceled);
+    session.close();
   });
 
   it("ends open streams with UNAVAILABLE once the shutdown grace period is over", async () => {

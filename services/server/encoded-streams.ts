@@ -193,15 +193,22 @@ class ResponseSink implements EncodedSink {
   private pending: Uint8Array[] = [];
   private pendingBytes = 0;
   private flushScheduled = false;
-  private draining: Promise<void> | undefined;
-  private started = false;
+  private draining: { readonly promise: Promise<void>; readonly done: () => void } | undefined;
+  // Set once the HTTP/2 stream is gone (reset, session closed): writes are dropped from then on, and
+  // a writer waiting for 'drain', which will never come, is released.
+  private closed = false;
 
   constructor(
     private readonly res: Http2ServerResponse,
     private readonly contentType: string,
     /** Headers the handler or an interceptor set, sent with the first bytes. */
     private readonly header: Headers,
-  ) {}
+  ) {
+    res.once("close", () => {
+      this.closed = true;
+      this.draining?.done();
+    });
+  }
 
   write(message: Uint8Array): boolean {
     this.pending.push(message);
@@ -216,7 +223,7 @@ class ResponseSink implements EncodedSink {
 
   async ready(): Promise<void> {
     if (this.pendingBytes >= this.res.writableHighWaterMark) this.flush();
-    while (this.draining) await this.draining;
+    await this.draining?.promise;
   }
 
   end(last: StreamEnd): void {
@@ -225,34 +232,29 @@ class ResponseSink implements EncodedSink {
       this.pendingBytes += last.body.byteLength;
     }
     this.flush();
-    if (this.res.writableEnded || this.res.destroyed) return;
+    if (this.closed || this.res.writableEnded) return;
     if (last.trailers) this.res.addTrailers(last.trailers);
     this.res.end();
   }
 
   private flush(): void {
     this.flushScheduled = false;
-    if (this.pending.length === 0) return this.start();
     const chunk = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending, this.pendingBytes);
     this.pending = [];
     this.pendingBytes = 0;
-    if (this.res.writableEnded || this.res.destroyed || !chunk) return;
-    this.start();
-    if (this.res.write(chunk) || this.draining) return;
-    this.draining = new Promise<void>((resolve) => {
-      const done = () => {
-        this.res.off("drain", done).off("close", done);
+    if (this.closed || this.res.writableEnded) return;
+    if (!this.res.headersSent) this.res.writeHead(200, { ...Object.fromEntries(this.header), "content-type": this.contentType });
+    if (!chunk || chunk.byteLength === 0 || this.res.write(chunk) || this.draining) return;
+    let done = (): void => undefined;
+    const promise = new Promise<void>((resolve) => {
+      done = () => {
+        this.res.off("drain", done);
         this.draining = undefined;
         resolve();
       };
-      this.res.once("drain", done).once("close", done);
     });
-  }
-
-  private start(): void {
-    if (this.started || this.res.headersSent || this.res.destroyed) return;
-    this.started = true;
-    this.res.writeHead(200, { ...Object.fromEntries(this.header), "content-type": this.contentType });
+    this.draining = { promise, done };
+    this.res.once("drain", done);
   }
 }
 

@@ -182,8 +182,8 @@ describe("Subscribe on the encoded fast path", () => {
     expect(refused).toMatchObject({ code: grpc.status.NOT_FOUND });
   });
 
-  it("ends open subscriptions with UNAVAILABLE when the server shuts down, never with OK", async () => {
-    const { server } = await serve({}, 100);
+  it.each(["server", "stream service"] as const)("ends open subscriptions with UNAVAILABLE when the %s shuts down, never with OK", async (closing) => {
+    const { server, runtime } = await serve({}, 100);
     const producer = clientOf(server.url, "grpc");
     const id = await openTextStream(producer);
     const subscriptions = fastKinds.map(async (kind) => {
@@ -193,9 +193,10 @@ describe("Subscribe on the encoded fast path", () => {
     });
     const opened = await Promise.all(subscriptions);
     const pending = opened.map((events) => failureOf(events.next()));
-    await server.close();
+    await (closing === "server" ? server.close() : runtime.close());
     for (const failure of await within(Promise.all(pending), 5_000, "shutdown")) {
       expect(failure?.code).toBe(Code.Unavailable);
+      expect(failure?.rawMessage).toMatch(closing === "server" ? /server is shutting down/ : /resubscribe with after_seq/);
     }
   });
 
