@@ -177,9 +177,12 @@ function serverSide(histogram: Histogram): string {
 
 async function run(backend: Backend, path: SubscribePath, redisUrl: string | undefined, settings: Omit<Settings, "url">): Promise<string> {
   const bench = await startStreamServer(backend, redisUrl, {}, path);
+  let rssSampler: NodeJS.Timeout | undefined;
   try {
     const cpuBefore = process.cpuUsage();
     const wallBefore = performance.now();
+    let peakRss = process.memoryUsage.rss();
+    rssSampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage.rss())), 100);
     const clients = fork(fileURLToPath(import.meta.url), [], {
       env: { ...process.env, BENCH_CLIENT_SETTINGS: JSON.stringify({ ...settings, url: bench.server.url }) },
     });
@@ -204,9 +207,11 @@ async function run(backend: Backend, path: SubscribePath, redisUrl: string | und
       `${percentile(acks, 50).toFixed(2)} / ${percentile(acks, 99).toFixed(2)}`,
       serverSide(bench.runtime.metrics.streamLatencyMilliseconds),
       `${(serverCpu * 100).toFixed(0)} % / ${(measured.clientCpu * 100).toFixed(0)} %`,
+      (peakRss / MiB).toFixed(0),
       (loadavg()[0] ?? Number.NaN).toFixed(2),
     ].join(" | ");
   } finally {
+    clearInterval(rssSampler);
     await bench.close();
   }
 }
@@ -228,8 +233,8 @@ if (!process.env.BENCH_CLIENT_SETTINGS) {
         "Connect protocol; server in this process, clients in a child process",
     );
     console.log(machineLoad());
-    console.log("subscribers | backend | subscribe path | p50 ms | p99 ms | max ms | deliveries measured | publish→ack p50 / p99 ms | server store→hand-off p50 / p99 ms | CPU server / clients | load (1 min)");
-    console.log("--- | --- | --- | --- | --- | --- | --- | --- | --- | --- | ---");
+    console.log("subscribers | backend | subscribe path | p50 ms | p99 ms | max ms | deliveries measured | publish→ack p50 / p99 ms | server store→hand-off p50 / p99 ms | CPU server / clients | server peak RSS MiB | load (1 min)");
+    console.log("--- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | ---");
     for (const subscribers of fanouts) {
       const settings = { ...base, subscribers, connections: Math.min(base.connections, subscribers) };
       for (const backend of backends) {

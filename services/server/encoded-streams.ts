@@ -33,6 +33,8 @@ export interface EncodedSink {
  * (binary, HTTP/2), writing pre-encoded messages: a message shared by many subscribers is encoded
  * once instead of once per subscriber. The same interceptors run first (authentication,
  * authorisation, validation); HTTP/1.1, gRPC-web, JSON and compressed requests stay with Connect.
+ * Interceptors see the call as Connect would show it, except that `next` resolves only once the
+ * stream has ended: headers they add to its response are not sent (ours add none).
  */
 export interface EncodedServerStream<M extends DescMethodServerStreaming = DescMethodServerStreaming> {
   readonly method: M;
@@ -59,10 +61,10 @@ export interface EncodedStreamOptions {
   readonly shutdownSignal: AbortSignal;
 }
 
-/** Takes a request for one of `streams` when it can serve it; false hands it to Connect. */
 /** What an interceptor wraps: one call, from request to response. */
 type CallFn = Parameters<Interceptor>[0];
 
+/** Takes a request for one of `streams` when it can serve it; false hands it to Connect. */
 export type EncodedStreamDispatcher = (req: NodeRequest, res: NodeResponse) => boolean;
 
 interface Protocol {
