@@ -233,7 +233,7 @@ if (!process.env.BENCH_CLIENT_SETTINGS) {
         "Connect protocol; server in this process, clients in a child process",
     );
     console.log(machineLoad());
-    console.log("subscribers | backend | subscribe path | p50 ms | p99 ms | max ms | deliveries measured | publish→ack p50 / p99 ms | server store→hand-off p50 / p99 ms | CPU server / clients | server peak RSS MiB | load (1 min)");
+    console.log("subscribers | backend | subscribe path | p50 ms | p99 ms | max ms | deliveries measured | publish→ack p50 / p99 ms | server store→hand-off p50 / p99 ms | CPU server / clients | server RSS MiB, peak so far in this process | load (1 min)");
     console.log("--- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | ---");
     for (const subscribers of fanouts) {
       const settings = { ...base, subscribers, connections: Math.min(base.connections, subscribers) };
