@@ -97,6 +97,12 @@ export function createSidecarService(deps: SidecarServiceDeps): ServiceImpl<type
       return { chunksWritten };
     },
 
+    async *watchOutputStream(req, ctx) {
+      for await (const advice of streams.watch(req.streamId, ctx.signal)) {
+        yield { advice: { case: "adaptBitrate", value: advice } };
+      }
+    },
+
     async closeOutputStream(req) {
       return { chunksRelayed: await streams.close(req.streamId, req.errorMessage) };
     },

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Client } from "@connectrpc/connect";
-import { PublishRequestSchema, type PublishRequest, type StreamService } from "../gen/mentatlab/v1/stream_pb.js";
+import { PublishRequestSchema, type AdaptBitrate, type PublishRequest, type StreamService } from "../gen/mentatlab/v1/stream_pb.js";
 import { backoffDelay, isTransient, withRetries, type Backoff } from "./retry.js";
 import { SpillQueue, type SpillQueueOptions } from "./spill-queue.js";
 
@@ -9,6 +9,8 @@ export interface StreamRelayOptions extends SpillQueueOptions {
   readonly backoff: Backoff;
   /** Give up after the stream service has been unreachable this long, in milliseconds. */
   readonly giveUpMs: number;
+  /** Called with the stream service's advice to a slow producer, as it arrives. */
+  readonly onAdaptBitrate?: (advice: AdaptBitrate) => void;
 }
 
 /**
@@ -106,6 +108,7 @@ export class StreamRelay {
   private async session(): Promise<void> {
     const queue = this.queue;
     const streamId = this.streamId;
+    const { onAdaptBitrate } = this.options;
     const stop = new AbortController();
     let sent = queue.ackedSeq;
     async function* requests(): AsyncGenerator<PublishRequest> {
@@ -128,6 +131,7 @@ export class StreamRelay {
     try {
       for await (const response of this.client.publish(requests(), { signal: stop.signal })) {
         if (response.event.case === "ack") queue.ack(response.event.value.lastClientSeq);
+        else if (response.event.case === "adaptBitrate") onAdaptBitrate?.(response.event.value);
       }
     } finally {
       stop.abort();

@@ -4,15 +4,17 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buffer } from "node:stream/consumers";
 import { toJson } from "@bufbuild/protobuf";
-import { Code } from "@connectrpc/connect";
+import { Code, createClient } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PinValueSchema } from "../gen/mentatlab/v1/common_pb.js";
+import { LogLevel, PinValueSchema } from "../gen/mentatlab/v1/common_pb.js";
+import { SidecarService } from "../gen/mentatlab/v1/sidecar_pb.js";
 import { loadSidecarConfig } from "../agent-sidecar/config.js";
 import { createGatewayClients, createGatewayTransport, type GatewayClients } from "../agent-sidecar/gateway-clients.js";
 import { startSidecar, type RunningSidecar } from "../agent-sidecar/sidecar.js";
 import { startDataPlane, type DataPlane } from "../agent-sidecar/testing/data-plane.js";
 import { uploadFile } from "../agent-sidecar/upload.js";
-import { Agent, bytes, file, PinType } from "./index.js";
+import { Agent, bytes, file, PinType, type AdaptOutputBitrate } from "./index.js";
+import { createSidecarTransport } from "./sidecar-transport.js";
 
 describe("Agent, talking to a real sidecar", () => {
   let dir: string;
@@ -149,5 +151,73 @@ describe("Agent, talking to a real sidecar", () => {
     plane.cancel("run-sdk");
     await agent.heartbeat();
     expect(agent.signal.aborted).toBe(true);
+  });
+});
+
+describe("Agent.streamOutput on a slow link, against the real StreamService", () => {
+  let dir: string;
+  let plane: DataPlane;
+  let sidecar: RunningSidecar;
+  let agent: Agent;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "sdk-advice-"));
+    // Any producer is "slow" under a 1 Tbit/s threshold, so the test need not throttle a real link.
+    plane = await startDataPlane(join(dir, "data"), { STREAM_SLOW_PRODUCER_BPS: "1000000000000", STREAM_BITRATE_WINDOW_MS: "200" });
+    sidecar = await startSidecar(
+      loadSidecarConfig({
+        MENTATLAB_RUN_ID: "run-advice",
+        MENTATLAB_NODE_ID: "tts",
+        MENTATLAB_GATEWAY_URL: plane.url,
+        MENTATLAB_RUN_TOKEN: plane.runToken("run-advice", "tts"),
+        MENTATLAB_SHARED_DIR: join(dir, "shared"),
+        MENTATLAB_OUTPUT_PINS_JSON: '{"audio": "stream"}',
+      }),
+    );
+    agent = Agent.connect({ address: sidecar.address, token: sidecar.token });
+  });
+  afterAll(async () => {
+    await sidecar?.close();
+    await plane?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("hands the stream service's bitrate advice to onAdaptBitrate and logs it as a warning for the run", async () => {
+    const chunkBytes = 8 * 1024;
+    const total = 30;
+    async function* audio() {
+      for (let i = 0; i < total; i++) {
+        yield randomBytes(chunkBytes);
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+    }
+    const advice: AdaptOutputBitrate[] = [];
+    const { stream, chunksRelayed } = await agent.streamOutput("audio", audio(), {
+      mimeType: "audio/wav",
+      payloadType: PinType.AUDIO,
+      onAdaptBitrate: (received) => advice.push(received),
+    });
+    expect(chunksRelayed).toBe(BigInt(total));
+    // 8 KiB per 25 ms is at most ~2.6 Mbit/s: measured in the 200 ms windows, far under the threshold.
+    expect(advice.length).toBeGreaterThanOrEqual(1);
+    for (const { measuredBitsPerSecond, suggestedBitsPerSecond, reason } of advice) {
+      expect(measuredBitsPerSecond).toBeGreaterThan(0n);
+      expect(measuredBitsPerSecond).toBeLessThan(3_000_000n);
+      expect(suggestedBitsPerSecond).toBeLessThan(measuredBitsPerSecond);
+      expect(reason).toContain("lower the encoder bitrate");
+    }
+    await sidecar.reporter.flush();
+    const warnings = plane.reported.flatMap((event) =>
+      event.event.case === "log" && event.event.value.level === LogLevel.WARN ? [event.event.value] : [],
+    );
+    expect(warnings.map((warning) => warning.message)).toEqual(advice.map((received) => `output stream of pin audio is too slow: ${received.reason}`));
+    expect(warnings[0]?.data).toMatchObject({ stream_id: stream.streamId, pin: "audio" });
+  });
+
+  it("refuses to watch a stream this node never opened", async () => {
+    const client = createClient(SidecarService, createSidecarTransport({ address: sidecar.address, token: sidecar.token }));
+    await expect(async () => {
+      for await (const _ of client.watchOutputStream({ streamId: "not-opened" })) void _;
+    }).rejects.toMatchObject({ code: Code.NotFound });
   });
 });

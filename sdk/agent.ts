@@ -14,6 +14,7 @@ import {
   SidecarService,
   WriteOutputRequestSchema,
   WriteOutputStreamRequestSchema,
+  type AdaptOutputBitrate,
   type GetInputsResponse,
   type LocalInput,
   type WriteOutputRequest,
@@ -46,6 +47,12 @@ export interface StreamOutputOptions {
   readonly mimeType?: string;
   /** Payload kind; defaults to the pin's declared payload or binary. */
   readonly payloadType?: PinType;
+  /**
+   * Called when the stream service finds the stream slower than a live stream of its kind needs (audio
+   * and video under `STREAM_SLOW_PRODUCER_BPS`): lower the encoder bitrate to `suggestedBitsPerSecond`.
+   * At most once per measuring window; every call has happened by the time `streamOutput` resolves.
+   */
+  readonly onAdaptBitrate?: (advice: AdaptOutputBitrate) => void;
 }
 
 /**
@@ -192,14 +199,28 @@ export class Agent {
         yield create(WriteOutputStreamRequestSchema, { streamId: stream!.streamId, data });
       }
     }
+    const stopWatching = new AbortController();
+    const watching = options.onAdaptBitrate
+      ? this.watchAdvice(stream.streamId, options.onAdaptBitrate, AbortSignal.any([this.signal, stopWatching.signal]))
+      : Promise.resolve();
     try {
       await this.client.writeOutputStream(requests(), { signal: this.signal });
     } catch (error) {
+      stopWatching.abort();
       await this.client.closeOutputStream({ streamId: stream.streamId, errorMessage: messageOf(error) });
+      await watching.catch(() => undefined);
       throw error;
     }
     const closed = await this.client.closeOutputStream({ streamId: stream.streamId });
+    // The sidecar ends the watch once the stream is closed, so every piece of advice has been handled here.
+    await watching;
     return { stream, chunksRelayed: closed.chunksRelayed };
+  }
+
+  private async watchAdvice(streamId: string, onAdaptBitrate: (advice: AdaptOutputBitrate) => void, signal: AbortSignal): Promise<void> {
+    for await (const response of this.client.watchOutputStream({ streamId }, { signal })) {
+      if (response.advice.case === "adaptBitrate") onAdaptBitrate(response.advice.value);
+    }
   }
 
   /**

@@ -44,12 +44,14 @@ function reportRecorder(reported: AgentEvent[], cancelled: ReadonlySet<string>):
   };
 }
 
-export async function startDataPlane(dataDir: string): Promise<DataPlane> {
+/** `overrides` adds to or replaces the services' settings, e.g. `STREAM_SLOW_PRODUCER_BPS`. */
+export async function startDataPlane(dataDir: string, overrides: Readonly<Record<string, string>> = {}): Promise<DataPlane> {
   const env = {
     MENTATLAB_DATA_DIR: dataDir,
     MENTATLAB_TOKEN_SECRET: "test-token-secret-0123456789",
     MENTATLAB_PRESIGN_SECRET: "test-presign-secret-0123456789",
     MENTATLAB_API_KEYS: "",
+    ...overrides,
   };
   const security = meshSecurity(env, { allowDevKey: false });
   const storage = await createStorage(storageConfigFromEnv(env, dataDir));

@@ -16,7 +16,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file mentatlab/v1/sidecar.proto.
  */
 export const file_mentatlab_v1_sidecar: GenFile = /*@__PURE__*/
-  fileDesc("ChptZW50YXRsYWIvdjEvc2lkZWNhci5wcm90bxIMbWVudGF0bGFiLnYxIhIKEEdldElucHV0c1JlcXVlc3Qi1wEKCkxvY2FsSW5wdXQSIwoEdHlwZRgBIAEoDjIVLm1lbnRhdGxhYi52MS5QaW5UeXBlEg4KBHRleHQYAiABKAlIABImCgRqc29uGAMgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlSAASEwoJZmlsZV9wYXRoGAQgASgJSAASKQoGc3RyZWFtGAUgASgLMhcubWVudGF0bGFiLnYxLlN0cmVhbVJlZkgAEiMKA3JlZhgGIAEoCzIWLm1lbnRhdGxhYi52MS5NZWRpYVJlZkIHCgV2YWx1ZSL1AQoRR2V0SW5wdXRzUmVzcG9uc2USDgoGcnVuX2lkGAEgASgJEg8KB25vZGVfaWQYAiABKAkSOwoGaW5wdXRzGAMgAygLMisubWVudGF0bGFiLnYxLkdldElucHV0c1Jlc3BvbnNlLklucHV0c0VudHJ5EicKBnBhcmFtcxgEIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSEAoId29ya19kaXIYBSABKAkaRwoLSW5wdXRzRW50cnkSCwoDa2V5GAEgASgJEicKBXZhbHVlGAIgASgLMhgubWVudGF0bGFiLnYxLkxvY2FsSW5wdXQ6AjgBIrsBChBQdXRPdXRwdXRSZXF1ZXN0EhQKA3BpbhgBIAEoCUIHukgEcgIQARIRCgltaW1lX3R5cGUYAiABKAkSDgoEdGV4dBgDIAEoCUgAEiYKBGpzb24YBCABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWVIABIhCgxpbmxpbmVfYnl0ZXMYBSABKAxCCbpIBnoEGICAQEgAEhMKCWZpbGVfcGF0aBgGIAEoCUgAQg4KBXZhbHVlEgW6SAIIASI6ChFQdXRPdXRwdXRSZXNwb25zZRIlCgV2YWx1ZRgBIAEoCzIWLm1lbnRhdGxhYi52MS5QaW5WYWx1ZSJQChFXcml0ZU91dHB1dEhlYWRlchIUCgNwaW4YASABKAlCB7pIBHICEAESEQoJbWltZV90eXBlGAIgASgJEhIKCnNpemVfYnl0ZXMYAyABKAQicwoSV3JpdGVPdXRwdXRSZXF1ZXN0EjEKBmhlYWRlchgBIAEoCzIfLm1lbnRhdGxhYi52MS5Xcml0ZU91dHB1dEhlYWRlckgAEhsKBWNodW5rGAIgASgMQgq6SAd6BRiAgIACSABCDQoEcGFydBIFukgCCAEiPAoTV3JpdGVPdXRwdXRSZXNwb25zZRIlCgV2YWx1ZRgBIAEoCzIWLm1lbnRhdGxhYi52MS5QaW5WYWx1ZSJ5ChdPcGVuT3V0cHV0U3RyZWFtUmVxdWVzdBIUCgNwaW4YASABKAlCB7pIBHICEAESEQoJbWltZV90eXBlGAIgASgJEjUKDHBheWxvYWRfdHlwZRgDIAEoDjIVLm1lbnRhdGxhYi52MS5QaW5UeXBlQgi6SAWCAQIQASJkChhPcGVuT3V0cHV0U3RyZWFtUmVzcG9uc2USJwoGc3RyZWFtGAEgASgLMhcubWVudGF0bGFiLnYxLlN0cmVhbVJlZhIfChdyZWNvbW1lbmRlZF9jaHVua19ieXRlcxgCIAEoDSJHChhXcml0ZU91dHB1dFN0cmVhbVJlcXVlc3QSEQoJc3RyZWFtX2lkGAEgASgJEhgKBGRhdGEYAiABKAxCCrpIB3oFGICAgAIiMwoZV3JpdGVPdXRwdXRTdHJlYW1SZXNwb25zZRIWCg5jaHVua3Nfd3JpdHRlbhgBIAEoBCJNChhDbG9zZU91dHB1dFN0cmVhbVJlcXVlc3QSGgoJc3RyZWFtX2lkGAEgASgJQge6SARyAhABEhUKDWVycm9yX21lc3NhZ2UYAiABKAkiMwoZQ2xvc2VPdXRwdXRTdHJlYW1SZXNwb25zZRIWCg5jaHVua3NfcmVsYXllZBgBIAEoBCJACg1SZXBvcnRSZXF1ZXN0Ei8KBWV2ZW50GAEgASgLMhgubWVudGF0bGFiLnYxLkFnZW50RXZlbnRCBrpIA8gBASIjCg5SZXBvcnRSZXNwb25zZRIRCgljYW5jZWxsZWQYASABKAgygAYKDlNpZGVjYXJTZXJ2aWNlEmIKCUdldElucHV0cxIeLm1lbnRhdGxhYi52MS5HZXRJbnB1dHNSZXF1ZXN0Gh8ubWVudGF0bGFiLnYxLkdldElucHV0c1Jlc3BvbnNlIhSQAgGKtRgNc2lkZWNhcjphZ2VudBJfCglQdXRPdXRwdXQSHi5tZW50YXRsYWIudjEuUHV0T3V0cHV0UmVxdWVzdBofLm1lbnRhdGxhYi52MS5QdXRPdXRwdXRSZXNwb25zZSIRirUYDXNpZGVjYXI6YWdlbnQSZwoLV3JpdGVPdXRwdXQSIC5tZW50YXRsYWIudjEuV3JpdGVPdXRwdXRSZXF1ZXN0GiEubWVudGF0bGFiLnYxLldyaXRlT3V0cHV0UmVzcG9uc2UiEYq1GA1zaWRlY2FyOmFnZW50KAESdAoQT3Blbk91dHB1dFN0cmVhbRIlLm1lbnRhdGxhYi52MS5PcGVuT3V0cHV0U3RyZWFtUmVxdWVzdBomLm1lbnRhdGxhYi52MS5PcGVuT3V0cHV0U3RyZWFtUmVzcG9uc2UiEYq1GA1zaWRlY2FyOmFnZW50EnkKEVdyaXRlT3V0cHV0U3RyZWFtEiYubWVudGF0bGFiLnYxLldyaXRlT3V0cHV0U3RyZWFtUmVxdWVzdBonLm1lbnRhdGxhYi52MS5Xcml0ZU91dHB1dFN0cmVhbVJlc3BvbnNlIhGKtRgNc2lkZWNhcjphZ2VudCgBEncKEUNsb3NlT3V0cHV0U3RyZWFtEiYubWVudGF0bGFiLnYxLkNsb3NlT3V0cHV0U3RyZWFtUmVxdWVzdBonLm1lbnRhdGxhYi52MS5DbG9zZU91dHB1dFN0cmVhbVJlc3BvbnNlIhGKtRgNc2lkZWNhcjphZ2VudBJWCgZSZXBvcnQSGy5tZW50YXRsYWIudjEuUmVwb3J0UmVxdWVzdBocLm1lbnRhdGxhYi52MS5SZXBvcnRSZXNwb25zZSIRirUYDXNpZGVjYXI6YWdlbnRiBnByb3RvMw", [file_buf_validate_validate, file_google_protobuf_struct, file_mentatlab_v1_common, file_mentatlab_v1_options]);
+  fileDesc("ChptZW50YXRsYWIvdjEvc2lkZWNhci5wcm90bxIMbWVudGF0bGFiLnYxIhIKEEdldElucHV0c1JlcXVlc3Qi1wEKCkxvY2FsSW5wdXQSIwoEdHlwZRgBIAEoDjIVLm1lbnRhdGxhYi52MS5QaW5UeXBlEg4KBHRleHQYAiABKAlIABImCgRqc29uGAMgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlSAASEwoJZmlsZV9wYXRoGAQgASgJSAASKQoGc3RyZWFtGAUgASgLMhcubWVudGF0bGFiLnYxLlN0cmVhbVJlZkgAEiMKA3JlZhgGIAEoCzIWLm1lbnRhdGxhYi52MS5NZWRpYVJlZkIHCgV2YWx1ZSL1AQoRR2V0SW5wdXRzUmVzcG9uc2USDgoGcnVuX2lkGAEgASgJEg8KB25vZGVfaWQYAiABKAkSOwoGaW5wdXRzGAMgAygLMisubWVudGF0bGFiLnYxLkdldElucHV0c1Jlc3BvbnNlLklucHV0c0VudHJ5EicKBnBhcmFtcxgEIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSEAoId29ya19kaXIYBSABKAkaRwoLSW5wdXRzRW50cnkSCwoDa2V5GAEgASgJEicKBXZhbHVlGAIgASgLMhgubWVudGF0bGFiLnYxLkxvY2FsSW5wdXQ6AjgBIrsBChBQdXRPdXRwdXRSZXF1ZXN0EhQKA3BpbhgBIAEoCUIHukgEcgIQARIRCgltaW1lX3R5cGUYAiABKAkSDgoEdGV4dBgDIAEoCUgAEiYKBGpzb24YBCABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWVIABIhCgxpbmxpbmVfYnl0ZXMYBSABKAxCCbpIBnoEGICAQEgAEhMKCWZpbGVfcGF0aBgGIAEoCUgAQg4KBXZhbHVlEgW6SAIIASI6ChFQdXRPdXRwdXRSZXNwb25zZRIlCgV2YWx1ZRgBIAEoCzIWLm1lbnRhdGxhYi52MS5QaW5WYWx1ZSJQChFXcml0ZU91dHB1dEhlYWRlchIUCgNwaW4YASABKAlCB7pIBHICEAESEQoJbWltZV90eXBlGAIgASgJEhIKCnNpemVfYnl0ZXMYAyABKAQicwoSV3JpdGVPdXRwdXRSZXF1ZXN0EjEKBmhlYWRlchgBIAEoCzIfLm1lbnRhdGxhYi52MS5Xcml0ZU91dHB1dEhlYWRlckgAEhsKBWNodW5rGAIgASgMQgq6SAd6BRiAgIACSABCDQoEcGFydBIFukgCCAEiPAoTV3JpdGVPdXRwdXRSZXNwb25zZRIlCgV2YWx1ZRgBIAEoCzIWLm1lbnRhdGxhYi52MS5QaW5WYWx1ZSJ5ChdPcGVuT3V0cHV0U3RyZWFtUmVxdWVzdBIUCgNwaW4YASABKAlCB7pIBHICEAESEQoJbWltZV90eXBlGAIgASgJEjUKDHBheWxvYWRfdHlwZRgDIAEoDjIVLm1lbnRhdGxhYi52MS5QaW5UeXBlQgi6SAWCAQIQASJkChhPcGVuT3V0cHV0U3RyZWFtUmVzcG9uc2USJwoGc3RyZWFtGAEgASgLMhcubWVudGF0bGFiLnYxLlN0cmVhbVJlZhIfChdyZWNvbW1lbmRlZF9jaHVua19ieXRlcxgCIAEoDSJHChhXcml0ZU91dHB1dFN0cmVhbVJlcXVlc3QSEQoJc3RyZWFtX2lkGAEgASgJEhgKBGRhdGEYAiABKAxCCrpIB3oFGICAgAIiMwoZV3JpdGVPdXRwdXRTdHJlYW1SZXNwb25zZRIWCg5jaHVua3Nfd3JpdHRlbhgBIAEoBCI2ChhXYXRjaE91dHB1dFN0cmVhbVJlcXVlc3QSGgoJc3RyZWFtX2lkGAEgASgJQge6SARyAhABImkKEkFkYXB0T3V0cHV0Qml0cmF0ZRIgChhtZWFzdXJlZF9iaXRzX3Blcl9zZWNvbmQYASABKAQSIQoZc3VnZ2VzdGVkX2JpdHNfcGVyX3NlY29uZBgCIAEoBBIOCgZyZWFzb24YAyABKAkiYAoZV2F0Y2hPdXRwdXRTdHJlYW1SZXNwb25zZRI5Cg1hZGFwdF9iaXRyYXRlGAEgASgLMiAubWVudGF0bGFiLnYxLkFkYXB0T3V0cHV0Qml0cmF0ZUgAQggKBmFkdmljZSJNChhDbG9zZU91dHB1dFN0cmVhbVJlcXVlc3QSGgoJc3RyZWFtX2lkGAEgASgJQge6SARyAhABEhUKDWVycm9yX21lc3NhZ2UYAiABKAkiMwoZQ2xvc2VPdXRwdXRTdHJlYW1SZXNwb25zZRIWCg5jaHVua3NfcmVsYXllZBgBIAEoBCJACg1SZXBvcnRSZXF1ZXN0Ei8KBWV2ZW50GAEgASgLMhgubWVudGF0bGFiLnYxLkFnZW50RXZlbnRCBrpIA8gBASIjCg5SZXBvcnRSZXNwb25zZRIRCgljYW5jZWxsZWQYASABKAgy/gYKDlNpZGVjYXJTZXJ2aWNlEmIKCUdldElucHV0cxIeLm1lbnRhdGxhYi52MS5HZXRJbnB1dHNSZXF1ZXN0Gh8ubWVudGF0bGFiLnYxLkdldElucHV0c1Jlc3BvbnNlIhSQAgGKtRgNc2lkZWNhcjphZ2VudBJfCglQdXRPdXRwdXQSHi5tZW50YXRsYWIudjEuUHV0T3V0cHV0UmVxdWVzdBofLm1lbnRhdGxhYi52MS5QdXRPdXRwdXRSZXNwb25zZSIRirUYDXNpZGVjYXI6YWdlbnQSZwoLV3JpdGVPdXRwdXQSIC5tZW50YXRsYWIudjEuV3JpdGVPdXRwdXRSZXF1ZXN0GiEubWVudGF0bGFiLnYxLldyaXRlT3V0cHV0UmVzcG9uc2UiEYq1GA1zaWRlY2FyOmFnZW50KAESdAoQT3Blbk91dHB1dFN0cmVhbRIlLm1lbnRhdGxhYi52MS5PcGVuT3V0cHV0U3RyZWFtUmVxdWVzdBomLm1lbnRhdGxhYi52MS5PcGVuT3V0cHV0U3RyZWFtUmVzcG9uc2UiEYq1GA1zaWRlY2FyOmFnZW50EnkKEVdyaXRlT3V0cHV0U3RyZWFtEiYubWVudGF0bGFiLnYxLldyaXRlT3V0cHV0U3RyZWFtUmVxdWVzdBonLm1lbnRhdGxhYi52MS5Xcml0ZU91dHB1dFN0cmVhbVJlc3BvbnNlIhGKtRgNc2lkZWNhcjphZ2VudCgBEnwKEVdhdGNoT3V0cHV0U3RyZWFtEiYubWVudGF0bGFiLnYxLldhdGNoT3V0cHV0U3RyZWFtUmVxdWVzdBonLm1lbnRhdGxhYi52MS5XYXRjaE91dHB1dFN0cmVhbVJlc3BvbnNlIhSQAgGKtRgNc2lkZWNhcjphZ2VudDABEncKEUNsb3NlT3V0cHV0U3RyZWFtEiYubWVudGF0bGFiLnYxLkNsb3NlT3V0cHV0U3RyZWFtUmVxdWVzdBonLm1lbnRhdGxhYi52MS5DbG9zZU91dHB1dFN0cmVhbVJlc3BvbnNlIhGKtRgNc2lkZWNhcjphZ2VudBJWCgZSZXBvcnQSGy5tZW50YXRsYWIudjEuUmVwb3J0UmVxdWVzdBocLm1lbnRhdGxhYi52MS5SZXBvcnRSZXNwb25zZSIRirUYDXNpZGVjYXI6YWdlbnRiBnByb3RvMw", [file_buf_validate_validate, file_google_protobuf_struct, file_mentatlab_v1_common, file_mentatlab_v1_options]);
 
 /**
  * Asks for the node's inputs.
@@ -443,6 +443,92 @@ export const WriteOutputStreamResponseSchema: GenMessage<WriteOutputStreamRespon
   messageDesc(file_mentatlab_v1_sidecar, 11);
 
 /**
+ * Follows the advice about one output stream.
+ *
+ * @generated from message mentatlab.v1.WatchOutputStreamRequest
+ */
+export type WatchOutputStreamRequest = Message<"mentatlab.v1.WatchOutputStreamRequest"> & {
+  /**
+   * Stream returned by OpenOutputStream.
+   *
+   * @generated from field: string stream_id = 1;
+   */
+  streamId: string;
+};
+
+/**
+ * Describes the message mentatlab.v1.WatchOutputStreamRequest.
+ * Use `create(WatchOutputStreamRequestSchema)` to create a new message.
+ */
+export const WatchOutputStreamRequestSchema: GenMessage<WatchOutputStreamRequest> = /*@__PURE__*/
+  messageDesc(file_mentatlab_v1_sidecar, 12);
+
+/**
+ * The stream service's AdaptBitrate (stream.proto), restated here so that agents in any language
+ * generate their stubs from sidecar.proto and common.proto alone.
+ *
+ * @generated from message mentatlab.v1.AdaptOutputBitrate
+ */
+export type AdaptOutputBitrate = Message<"mentatlab.v1.AdaptOutputBitrate"> & {
+  /**
+   * Throughput the stream service measured from this stream's producer, bits per second.
+   *
+   * @generated from field: uint64 measured_bits_per_second = 1;
+   */
+  measuredBitsPerSecond: bigint;
+
+  /**
+   * Suggested maximum bitrate, bits per second.
+   *
+   * @generated from field: uint64 suggested_bits_per_second = 2;
+   */
+  suggestedBitsPerSecond: bigint;
+
+  /**
+   * Why, in words, e.g. the measured rate and the rate a live stream of this kind needs.
+   *
+   * @generated from field: string reason = 3;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message mentatlab.v1.AdaptOutputBitrate.
+ * Use `create(AdaptOutputBitrateSchema)` to create a new message.
+ */
+export const AdaptOutputBitrateSchema: GenMessage<AdaptOutputBitrate> = /*@__PURE__*/
+  messageDesc(file_mentatlab_v1_sidecar, 13);
+
+/**
+ * One piece of advice about an output stream.
+ *
+ * @generated from message mentatlab.v1.WatchOutputStreamResponse
+ */
+export type WatchOutputStreamResponse = Message<"mentatlab.v1.WatchOutputStreamResponse"> & {
+  /**
+   * What the stream service advises.
+   *
+   * @generated from oneof mentatlab.v1.WatchOutputStreamResponse.advice
+   */
+  advice: {
+    /**
+     * The producer is slower than a live stream of its kind needs: lower the bitrate.
+     *
+     * @generated from field: mentatlab.v1.AdaptOutputBitrate adapt_bitrate = 1;
+     */
+    value: AdaptOutputBitrate;
+    case: "adaptBitrate";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message mentatlab.v1.WatchOutputStreamResponse.
+ * Use `create(WatchOutputStreamResponseSchema)` to create a new message.
+ */
+export const WatchOutputStreamResponseSchema: GenMessage<WatchOutputStreamResponse> = /*@__PURE__*/
+  messageDesc(file_mentatlab_v1_sidecar, 14);
+
+/**
  * Ends an output stream.
  *
  * @generated from message mentatlab.v1.CloseOutputStreamRequest
@@ -468,7 +554,7 @@ export type CloseOutputStreamRequest = Message<"mentatlab.v1.CloseOutputStreamRe
  * Use `create(CloseOutputStreamRequestSchema)` to create a new message.
  */
 export const CloseOutputStreamRequestSchema: GenMessage<CloseOutputStreamRequest> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_sidecar, 12);
+  messageDesc(file_mentatlab_v1_sidecar, 15);
 
 /**
  * Result of ending a stream.
@@ -489,7 +575,7 @@ export type CloseOutputStreamResponse = Message<"mentatlab.v1.CloseOutputStreamR
  * Use `create(CloseOutputStreamResponseSchema)` to create a new message.
  */
 export const CloseOutputStreamResponseSchema: GenMessage<CloseOutputStreamResponse> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_sidecar, 13);
+  messageDesc(file_mentatlab_v1_sidecar, 16);
 
 /**
  * Reports one event.
@@ -510,7 +596,7 @@ export type ReportRequest = Message<"mentatlab.v1.ReportRequest"> & {
  * Use `create(ReportRequestSchema)` to create a new message.
  */
 export const ReportRequestSchema: GenMessage<ReportRequest> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_sidecar, 14);
+  messageDesc(file_mentatlab_v1_sidecar, 17);
 
 /**
  * Result of reporting.
@@ -531,7 +617,7 @@ export type ReportResponse = Message<"mentatlab.v1.ReportResponse"> & {
  * Use `create(ReportResponseSchema)` to create a new message.
  */
 export const ReportResponseSchema: GenMessage<ReportResponse> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_sidecar, 15);
+  messageDesc(file_mentatlab_v1_sidecar, 18);
 
 /**
  * The pod-local API an agent uses to talk to the mesh. Served by the sidecar on localhost or a unix
@@ -589,6 +675,18 @@ export const SidecarService: GenService<{
     methodKind: "client_streaming";
     input: typeof WriteOutputStreamRequestSchema;
     output: typeof WriteOutputStreamResponseSchema;
+  },
+  /**
+   * Follows the advice the stream service gives about an output stream opened with OpenOutputStream,
+   * e.g. to lower the bitrate on a slow link. Starts with the latest advice, if any, so a late watcher
+   * still learns what applies; ends once the stream is closed.
+   *
+   * @generated from rpc mentatlab.v1.SidecarService.WatchOutputStream
+   */
+  watchOutputStream: {
+    methodKind: "server_streaming";
+    input: typeof WatchOutputStreamRequestSchema;
+    output: typeof WatchOutputStreamResponseSchema;
   },
   /**
    * Ends an output stream.
