@@ -1,5 +1,5 @@
 import type { DescService } from "@bufbuild/protobuf";
-import { createClient, type ConnectRouter, type Transport } from "@connectrpc/connect";
+import { createClient, type ConnectRouter, type Interceptor, type Transport } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { OrchestratorService } from "../../gen/mentatlab/v1/orchestrator_pb.js";
 import { AgentRegistryService } from "../../gen/mentatlab/v1/registry_pb.js";
@@ -10,6 +10,7 @@ import { proxyRoute } from "../gateway/http-proxy.js";
 import { createOrchestrator } from "../orchestrator/index.js";
 import { orchestratorConfigFromEnv } from "../orchestrator/config.js";
 import { readServerConfig } from "../server/config.js";
+import type { EncodedServerStream } from "../server/encoded-streams.js";
 import type { Env } from "../shared/config.js";
 import type { HttpRoute } from "../shared/http-route.js";
 import { createTelemetry, registerOrchestratorMetrics, registerStorageMetrics, registerStreamMetrics } from "../shared/telemetry/index.js";
@@ -22,9 +23,9 @@ import { serveMeshProcess, type MeshProcess } from "./serve.js";
 import { httpPathsOwned, serviceOwners, serviceProcesses, serviceUrlVariable, type ServiceProcess } from "./topology.js";
 
 /** A gRPC (h2c) transport to a peer process: the internal hop of the distributed mesh. */
-export function peerTransport(baseUrl: string): Transport {
+export function peerTransport(baseUrl: string, interceptors: Interceptor[] = []): Transport {
   // Media bytes dominate internal traffic and do not compress; see NOTES.md on gzip'd chunks.
-  return createGrpcTransport({ baseUrl, acceptCompression: [], sendCompression: undefined });
+  return createGrpcTransport({ baseUrl, acceptCompression: [], sendCompression: undefined, interceptors });
 }
 
 function requiredUrl(env: Env, name: string): string {
@@ -41,13 +42,14 @@ function requiredUrl(env: Env, name: string): string {
 export type { MeshProcess };
 
 export async function startServiceProcess(name: ServiceProcess, env: Env): Promise<MeshProcess> {
-  const security = meshSecurity(env, { allowDevKey: false, validate: false });
+  const security = meshSecurity(env, { allowDevKey: false, validate: false, process: name });
   const serverConfig = readServerConfig(env);
   const { dataDir } = security.config;
   const telemetry = createTelemetry(env);
   let mount: (router: ConnectRouter) => void;
   let httpRoutes: HttpRoute[] = [];
   let closeService: () => Promise<void>;
+  let encodedStreams: readonly EncodedServerStream[] = [];
   switch (name) {
     case "storage": {
       const storage = await createStorage(storageConfigFromEnv(env, dataDir));
@@ -61,6 +63,7 @@ export async function startServiceProcess(name: ServiceProcess, env: Env): Promi
       const streams = await createStreams(streamConfigFromEnv(env));
       mount = (router) => router.service(StreamService, streams.impl);
       httpRoutes = streams.routes;
+      encodedStreams = streams.encodedStreams;
       registerStreamMetrics(telemetry.meter, streams.metrics);
       closeService = () => streams.close();
       break;
@@ -68,8 +71,8 @@ export async function startServiceProcess(name: ServiceProcess, env: Env): Promi
     case "orchestrator": {
       const gatewayUrl = requiredUrl(env, "MENTATLAB_GATEWAY_URL");
       const orchestrator = await createOrchestrator(orchestratorConfigFromEnv(env, dataDir), {
-        storage: createClient(StorageService, peerTransport(requiredUrl(env, serviceUrlVariable.storage))),
-        streams: createClient(StreamService, peerTransport(requiredUrl(env, serviceUrlVariable.stream))),
+        storage: createClient(StorageService, peerTransport(requiredUrl(env, serviceUrlVariable.storage), security.tracing.clientInterceptors)),
+        streams: createClient(StreamService, peerTransport(requiredUrl(env, serviceUrlVariable.stream), security.tracing.clientInterceptors)),
         runTokens: security.runTokens,
         gatewayUrl: () => gatewayUrl,
       });
@@ -82,7 +85,7 @@ export async function startServiceProcess(name: ServiceProcess, env: Env): Promi
       break;
     }
   }
-  return serveMeshProcess(serverConfig, security, telemetry, { routes: mount, httpRoutes, close: closeService });
+  return serveMeshProcess(serverConfig, security, telemetry, { routes: mount, httpRoutes, encodedStreams, close: closeService });
 }
 
 /**
@@ -90,12 +93,12 @@ export async function startServiceProcess(name: ServiceProcess, env: Env): Promi
  * the process that owns its service, and proxies the plain-HTTP paths those processes serve.
  */
 export async function startGateway(env: Env): Promise<MeshProcess> {
-  const security = meshSecurity(env, { allowDevKey: false });
+  const security = meshSecurity(env, { allowDevKey: false, process: "gateway" });
   const serverConfig = readServerConfig(env);
   const telemetry = createTelemetry(env);
   const upstreams = serviceProcesses.map((process) => {
     const url = requiredUrl(env, serviceUrlVariable[process]);
-    return { process, url, transport: peerTransport(url) };
+    return { process, url, transport: peerTransport(url, security.tracing.clientInterceptors) };
   });
   return serveMeshProcess(serverConfig, security, telemetry, {
     routes: (router) => {

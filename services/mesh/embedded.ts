@@ -82,7 +82,10 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
     router.service(StorageService, storage.impl);
     router.service(StreamService, streams.impl);
   };
-  const internal = createRouterTransport(mountData, { router: { interceptors: security.interceptors } });
+  const internal = createRouterTransport(mountData, {
+    router: { interceptors: security.interceptors },
+    transport: { interceptors: security.tracing.clientInterceptors },
+  });
 
   let gatewayUrl = "";
   const orchestrator = await createOrchestrator(orchestratorConfigFromEnv(env, security.config.dataDir), {
@@ -102,6 +105,7 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
       router.service(OrchestratorService, orchestrator.orchestratorImpl);
     },
     httpRoutes: [...storage.routes, ...streams.routes],
+    encodedStreams: streams.encodedStreams,
     staticDir: existsSync(join(webDist, "index.html")) ? webDist : undefined,
     async close() {
       await orchestrator.close();

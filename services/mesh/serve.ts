@@ -1,5 +1,6 @@
 import type { ConnectRouter } from "@connectrpc/connect";
 import type { ServerConfig } from "../server/config.js";
+import type { EncodedServerStream } from "../server/encoded-streams.js";
 import { startServer, type RunningServer } from "../server/server.js";
 import type { HttpRoute } from "../shared/http-route.js";
 import type { Telemetry } from "../shared/telemetry/index.js";
@@ -18,6 +19,8 @@ export interface MeshApp {
   readonly routes: (router: ConnectRouter) => void;
   readonly httpRoutes: readonly HttpRoute[];
   readonly staticDir?: string | undefined;
+  /** Server streams the app also serves pre-encoded (see `ServerOptions.encodedStreams`). */
+  readonly encodedStreams?: readonly EncodedServerStream[];
   close(): Promise<void>;
 }
 
@@ -40,6 +43,7 @@ export async function serveMeshProcess(
     authenticateHttp: async (request) => security.authenticator.authenticate(request.headers.get("authorization")),
     uncompressedServices: mediaServices,
     staticDir: config.staticDir ?? app.staticDir,
+    encodedStreams: app.encodedStreams ?? [],
   });
   return {
     url: server.url,
@@ -48,6 +52,7 @@ export async function serveMeshProcess(
       await server.close();
       await app.close();
       await telemetry.shutdown();
+      await security.tracing.shutdown();
     },
   };
 }
