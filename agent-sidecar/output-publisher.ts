@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { create, fromJson, type JsonValue } from "@bufbuild/protobuf";
 import { timestampNow, ValueSchema, type Value } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { AgentEventSchema, PinType, PinValueSchema, type MediaRef, type PinValue } from "../gen/mentatlab/v1/common_pb.js";
+import { AgentEventSchema, PinType, PinValueSchema, type MediaConstraints, type MediaRef, type PinValue } from "../gen/mentatlab/v1/common_pb.js";
 import { isMediaPin } from "./config.js";
 import type { NodeEventReporter } from "./event-reporter.js";
 import type { GatewayClients } from "./gateway-clients.js";
@@ -29,6 +29,8 @@ export interface OutputPublisherOptions {
   readonly sharedDir: string;
   /** Declared output pin types; unknown pins are treated by the kind of value given. */
   readonly outputPins: ReadonlyMap<string, PinType>;
+  /** Declared media constraints by pin; storage refuses, before storing it, an upload that breaks them. */
+  readonly outputConstraints: ReadonlyMap<string, MediaConstraints>;
   readonly inlineMaxBytes: number;
   readonly uploadAttempts: number;
   readonly backoff: Backoff;
@@ -83,12 +85,23 @@ export class OutputPublisher {
   async putFile(pin: string, path: string, mimeType: string, filename?: string): Promise<PinValue> {
     this.check(pin, "file");
     const local = await pathUnder(this.options.sharedDir, path);
-    const ref: MediaRef = await uploadFile(this.storage, local, {
-      filename,
-      mimeType,
-      attempts: this.options.uploadAttempts,
-      backoff: this.options.backoff,
-    });
+    const constraints = this.options.outputConstraints.get(pin);
+    let ref: MediaRef;
+    try {
+      ref = await uploadFile(this.storage, local, {
+        filename,
+        mimeType,
+        constraints,
+        attempts: this.options.uploadAttempts,
+        backoff: this.options.backoff,
+      });
+    } catch (error) {
+      // Storage judges the constraints it was handed without knowing whose they are: name the pin.
+      if (constraints && error instanceof ConnectError && error.code === Code.InvalidArgument) {
+        throw new ConnectError(`output pin "${pin}" refused by storage: ${error.rawMessage}`, error.code);
+      }
+      throw error;
+    }
     return this.publish(pin, create(PinValueSchema, { value: { case: "media", value: ref } }));
   }
 

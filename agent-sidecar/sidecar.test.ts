@@ -1,4 +1,5 @@
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { toJson } from "@bufbuild/protobuf";
@@ -114,6 +115,67 @@ describe("runAgentWithSidecar against the real storage and stream services", () 
     expect((await runAgentWithSidecar(config, result({ shout: "HI" }))).outputs.shout?.value).toEqual({ case: "text", value: "HI" });
     expect((await runAgentWithSidecar(configFor({ MENTATLAB_AGENT_ID: "org.example.shout" }), result({ shout: 42 }))).failure).toMatch(/output "shout" is text and must be a string/);
     expect((await runAgentWithSidecar(configFor({ MENTATLAB_AGENT_ID: "org.example.shout" }), result({ whisper: "hi" }))).failure).toMatch(/"whisper" is not an output pin \(outputs: shout\)/);
+  });
+
+  it("holds outputs to their pin's declared media constraints: storage refuses a breach before storing it and the node fails with its message", async () => {
+    await plane.registerManifest(
+      [
+        "id: org.example.still",
+        "version: 1.0.0",
+        "command: [still]",
+        "outputs:",
+        "  - name: still",
+        "    type: image",
+        "    media: { acceptedMimeTypes: [image/png], maxSizeBytes: 4000, maxWidth: 40 }",
+      ].join("\n"),
+    );
+    /** A square image, plain or of random (incompressible) pixels. */
+    const image = async (name: string, width: number, format: "png" | "jpeg", noise = false) => {
+      const path = join(dir, name);
+      const pixels = noise
+        ? sharp(randomBytes(width * width * 3), { raw: { width, height: width, channels: 3 } })
+        : sharp({ create: { width, height: width, channels: 3, background: "#2080c0" } });
+      await (format === "png" ? pixels.png() : pixels.jpeg()).toFile(path);
+      return path;
+    };
+    const conforming = await image("still-ok.png", 32, "png");
+    const jpeg = await image("still.jpg", 32, "jpeg");
+    const large = await image("still-large.png", 36, "png", true);
+    const wide = await image("still-wide.png", 64, "png");
+    expect((await stat(conforming)).size).toBeLessThan(4000);
+    expect((await stat(large)).size).toBeGreaterThan(4000);
+    expect((await stat(wide)).size).toBeLessThan(4000);
+    // A plain agent copying the file named by its params into its work dir and returning it as `still`.
+    const copyAgent = [
+      process.execPath,
+      "-e",
+      `let raw = ""; process.stdin.on("data", (d) => (raw += d)).on("end", () => {
+        const { spec, context } = JSON.parse(raw);
+        const out = require("node:path").join(context.work_dir, "still");
+        require("node:fs").copyFileSync(spec.params.source, out);
+        console.log(JSON.stringify({ result: { still: { path: out } } }));
+      });`,
+    ];
+    const run = (source: string, env: Record<string, string> = {}) =>
+      runAgentWithSidecar(configFor({ MENTATLAB_AGENT_ID: "org.example.still", MENTATLAB_PARAMS_JSON: JSON.stringify({ source }), ...env }), copyAgent);
+    const usageBefore = await clients.storage.getUsage({});
+
+    const wrongType = await run(jpeg);
+    expect(wrongType.exitCode).toBe(1);
+    expect(wrongType.failure).toBe(
+      'sidecar failed: [invalid_argument] output pin "still" refused by storage: content type image/jpeg is not accepted by the pin, which takes image/png',
+    );
+    // The executor's pin types (as a Kubernetes Job gets them) do not hide the manifest's constraints.
+    const tooLarge = await run(large, { MENTATLAB_OUTPUT_PINS_JSON: '{"still": "image"}' });
+    expect(tooLarge.failure).toMatch(/^sidecar failed: \[invalid_argument\] output pin "still" refused by storage: declared size \d+ bytes is over the pin's 4000-byte limit$/);
+    const tooWide = await run(wide);
+    expect(tooWide.failure).toMatch(/^sidecar failed: \[invalid_argument\] output pin "still" refused by storage: .*width 64.*40/);
+    expect(await clients.storage.getUsage({})).toEqual(usageBefore);
+
+    const passed = await run(conforming);
+    expect(passed.failure).toBeUndefined();
+    const still = passed.outputs.still?.value;
+    expect(still?.case === "media" && still.value).toMatchObject({ mimeType: "image/png", sizeBytes: BigInt((await stat(conforming)).size) });
   });
 
   it("fails a crashed agent with its exit code and last stderr lines, keeping exit 3 transient", async () => {

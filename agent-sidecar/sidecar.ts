@@ -61,7 +61,8 @@ export async function startSidecar(config: SidecarConfig, options: SidecarOption
   await Promise.all([mkdir(workDir, { recursive: true }), mkdir(spillDir, { recursive: true })]);
 
   const reporter = new NodeEventReporter(clients.orchestrator, node, { attempts: config.uploadAttempts + 5, backoff });
-  const outputPins = await declaredOutputs(config, clients.registry, { attempts: config.downloadAttempts, backoff });
+  const declared = await declaredOutputs(config, clients.registry, { attempts: config.downloadAttempts, backoff });
+  const outputPins = declared.types;
   const inputs = await prepareLocalInputs(clients.storage, config.inputs, config.sharedDir, {
     attempts: config.downloadAttempts,
     backoff,
@@ -69,6 +70,7 @@ export async function startSidecar(config: SidecarConfig, options: SidecarOption
   const outputs = new OutputPublisher(clients.storage, reporter, {
     sharedDir: config.sharedDir,
     outputPins,
+    outputConstraints: declared.constraints,
     inlineMaxBytes: config.inlineMaxBytes,
     uploadAttempts: config.uploadAttempts,
     backoff,

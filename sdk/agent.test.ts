@@ -221,3 +221,57 @@ describe("Agent.streamOutput on a slow link, against the real StreamService", ()
     }).rejects.toMatchObject({ code: Code.NotFound });
   });
 });
+
+describe("Agent outputs on pins with declared media constraints, against the real StorageService", () => {
+  let dir: string;
+  let plane: DataPlane;
+  let sidecar: RunningSidecar;
+  let agent: Agent;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "sdk-constraints-"));
+    plane = await startDataPlane(join(dir, "data"));
+    await plane.registerManifest(
+      [
+        "id: org.example.waveform",
+        "version: 1.0.0",
+        "command: [waveform]",
+        "outputs:",
+        "  - name: plot",
+        "    type: image",
+        "    media: { acceptedMimeTypes: [image/png], maxSizeBytes: 100000 }",
+      ].join("\n"),
+    );
+    sidecar = await startSidecar(
+      loadSidecarConfig({
+        MENTATLAB_RUN_ID: "run-constraints",
+        MENTATLAB_NODE_ID: "waveform",
+        MENTATLAB_GATEWAY_URL: plane.url,
+        MENTATLAB_RUN_TOKEN: plane.runToken("run-constraints", "waveform"),
+        MENTATLAB_SHARED_DIR: join(dir, "shared"),
+        MENTATLAB_AGENT_ID: "org.example.waveform",
+      }),
+    );
+    agent = Agent.connect({ address: sidecar.address, token: sidecar.token });
+  });
+  afterAll(async () => {
+    await sidecar?.close();
+    await plane?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("gets storage's INVALID_ARGUMENT, naming the pin, for bytes the pin does not accept; nothing is published", async () => {
+    async function* chunks(total: number) {
+      for (let sent = 0; sent < total; sent += 64 * 1024) yield randomBytes(Math.min(64 * 1024, total - sent));
+    }
+    await expect(agent.writeOutput("plot", chunks(200_000), "image/png")).rejects.toMatchObject({
+      code: Code.InvalidArgument,
+      rawMessage: `output pin "plot" refused by storage: declared size 200000 bytes is over the pin's 100000-byte limit`,
+    });
+    await expect(agent.putOutput("plot", bytes(new TextEncoder().encode("not a picture"), "text/plain"))).rejects.toMatchObject({
+      code: Code.InvalidArgument,
+      rawMessage: `output pin "plot" refused by storage: declared mime_type "text/plain" is not accepted by the pin, which takes image/png`,
+    });
+    expect(sidecar.outputs.outputs.has("plot")).toBe(false);
+  });
+});
