@@ -1,4 +1,5 @@
 import * as k8s from "@kubernetes/client-node";
+import { dns1123Label, dns1123Subdomain, labelProblems, unknownFields } from "./kube-rules.js";
 
 /** The header every Kubernetes object carries. */
 export interface KubeObject {
@@ -71,30 +72,6 @@ function clientModelName(object: KubeObject): string {
   return `${version.charAt(0).toUpperCase()}${version.slice(1)}${object.kind}`;
 }
 
-interface ClientModel {
-  getAttributeTypeMap(): { baseName: string; type: string }[];
-}
-
-/** The schemas accept any extra field; the API server prunes or rejects them, so a typo goes unnoticed. */
-function unknownFields(value: unknown, type: string, at: string): string[] {
-  if (value === null || value === undefined) return [];
-  const array = /^Array<(.+)>$/.exec(type);
-  if (array) return Array.isArray(value) ? value.flatMap((item, i) => unknownFields(item, array[1] ?? "", `${at}[${i}]`)) : [];
-  const map = /^\{ \[key: string\]: (.+); \}$/.exec(type);
-  if (map) return typeof value === "object" ? Object.entries(value).flatMap(([k, v]) => unknownFields(v, map[1] ?? "", `${at}.${k}`)) : [];
-  const model = (k8s as unknown as Record<string, ClientModel | undefined>)[type];
-  if (typeof model?.getAttributeTypeMap !== "function" || typeof value !== "object") return [];
-  const attributes = new Map(model.getAttributeTypeMap().map((a) => [a.baseName, a.type]));
-  return Object.entries(value).flatMap(([key, field]) => {
-    const fieldType = attributes.get(key);
-    return fieldType === undefined ? [`${at}.${key}: unknown field`] : unknownFields(field, fieldType, `${at}.${key}`);
-  });
-}
-
-const dns1123Label = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const dns1123Subdomain = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-const labelValuePattern = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
-const labelKeyPattern = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
 /** IANA service names: what a named container or Service port must be. */
 const portNamePattern = /^(?=.*[a-z])[a-z0-9]([a-z0-9]|-(?=[a-z0-9])){0,14}$/;
 /** Kinds whose names become DNS labels (Service host names, a Job's pod label). */
@@ -128,16 +105,6 @@ function nameProblems(object: KubeObject): string[] {
 function claimTemplates(object: KubeObject): Set<string> {
   if (object.kind !== "StatefulSet") return new Set();
   return new Set(((object.spec as k8s.V1StatefulSetSpec | undefined)?.volumeClaimTemplates ?? []).map((t) => t.metadata?.name ?? ""));
-}
-
-function labelProblems(meta: KubeObject["metadata"], at: string): string[] {
-  const problems: string[] = [];
-  for (const [key, value] of Object.entries(meta?.labels ?? {})) {
-    if (!labelKeyPattern.test(key)) problems.push(`${at}.labels: bad key "${key}"`);
-    if (typeof value !== "string" || value.length > 63 || !labelValuePattern.test(value)) problems.push(`${at}.labels[${key}]: bad value "${String(value)}"`);
-  }
-  for (const key of Object.keys(meta?.annotations ?? {})) if (!labelKeyPattern.test(key)) problems.push(`${at}.annotations: bad key "${key}"`);
-  return problems;
 }
 
 /** The pod template of a workload, or the pod itself. */

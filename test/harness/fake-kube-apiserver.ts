@@ -14,6 +14,7 @@ import * as k8s from "@kubernetes/client-node";
 import { KubeConfig, type V1Job, type V1Pod, type V1Secret } from "@kubernetes/client-node";
 import { Job } from "kubernetes-models/batch/v1";
 import { Secret } from "kubernetes-models/v1";
+import { dns1123Label, dns1123Subdomain, labelProblems, unknownFields } from "../../deploy/validate/kube-rules.js";
 import { LOOPBACK } from "./ports.js";
 
 /** How the simulated Job controller ends a Job's pod. */
@@ -95,10 +96,6 @@ interface OpenWatch {
   readonly response: ServerResponse;
 }
 
-const dns1123Label = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const dns1123Subdomain = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-const labelValuePattern = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
-const labelKeyPattern = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
 
 /** Everything the API server would reject in this Job, as `path: problem` lines; empty when valid. */
 export function validateJob(job: unknown): string[] {
@@ -108,7 +105,7 @@ export function validateJob(job: unknown): string[] {
   const name = j.metadata?.name ?? "";
   // The Job's name becomes a label value of its pods, hence the label rules.
   if (!dns1123Label.test(name) || name.length > 63) problems.push(`metadata.name: "${name}" must be a DNS-1123 label of at most 63 characters`);
-  problems.push(...metadataProblems(j.metadata, "metadata"), ...metadataProblems(j.spec?.template?.metadata, "spec.template.metadata"));
+  problems.push(...labelProblems(j.metadata, "metadata"), ...labelProblems(j.spec?.template?.metadata, "spec.template.metadata"));
   const pod = j.spec?.template?.spec;
   if (!pod) return problems;
   if (pod.restartPolicy !== "Never" && pod.restartPolicy !== "OnFailure") problems.push(`spec.template.spec.restartPolicy: a Job's pods must use Never or OnFailure, not ${pod.restartPolicy}`);
@@ -142,7 +139,7 @@ export function validateSecret(secret: unknown): string[] {
   const s = secret as V1Secret;
   const name = s.metadata?.name ?? "";
   if (!dns1123Subdomain.test(name) || name.length > 253) problems.push(`metadata.name: "${name}" must be a DNS-1123 subdomain`);
-  problems.push(...metadataProblems(s.metadata, "metadata"));
+  problems.push(...labelProblems(s.metadata, "metadata"));
   return problems;
 }
 
@@ -153,36 +150,6 @@ function schemaProblems(validate: () => void): string[] {
   } catch (err) {
     return [err instanceof Error ? err.message : String(err)];
   }
-}
-
-function metadataProblems(meta: k8s.V1ObjectMeta | undefined, at: string): string[] {
-  const problems: string[] = [];
-  for (const [key, value] of Object.entries(meta?.labels ?? {})) {
-    if (!labelKeyPattern.test(key)) problems.push(`${at}.labels: bad key "${key}"`);
-    if (value.length > 63 || !labelValuePattern.test(value)) problems.push(`${at}.labels[${key}]: bad value "${value}"`);
-  }
-  for (const key of Object.keys(meta?.annotations ?? {})) if (!labelKeyPattern.test(key)) problems.push(`${at}.annotations: bad key "${key}"`);
-  return problems;
-}
-
-interface ModelClass {
-  getAttributeTypeMap(): { name: string; baseName: string; type: string }[];
-}
-
-/** Fields the client library's models do not know, found by walking their attribute maps: the schemas used above allow any extra field. */
-function unknownFields(value: unknown, type: string, at: string): string[] {
-  if (value === null || value === undefined) return [];
-  const array = /^Array<(.+)>$/.exec(type);
-  if (array) return Array.isArray(value) ? value.flatMap((item, i) => unknownFields(item, array[1] ?? "", `${at}[${i}]`)) : [];
-  const map = /^\{ \[key: string\]: (.+); \}$/.exec(type);
-  if (map) return typeof value === "object" ? Object.entries(value).flatMap(([k, v]) => unknownFields(v, map[1] ?? "", `${at}.${k}`)) : [];
-  const model = (k8s as unknown as Record<string, ModelClass | undefined>)[type];
-  if (typeof model?.getAttributeTypeMap !== "function" || typeof value !== "object") return [];
-  const attributes = new Map(model.getAttributeTypeMap().map((a) => [a.baseName, a.type]));
-  return Object.entries(value).flatMap(([key, field]) => {
-    const fieldType = attributes.get(key);
-    return fieldType === undefined ? [`${at}.${key}: unknown field`] : unknownFields(field, fieldType, `${at}.${key}`);
-  });
 }
 
 /** Starts the fake API server on a loopback port. */
