@@ -1,13 +1,12 @@
 // Shared pieces of the storage benchmarks: a StorageService on the one-port server with a fixed caller,
 // a gRPC client for it, and timing helpers. Benchmarks, not tests: run with `npx tsx bench/storage-*.ts`.
-import { createClient, type Client, type Interceptor } from "@connectrpc/connect";
+import { createClient, type Client } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import type { ClientHttp2Stream, Http2Session } from "node:http2";
 import { StorageService } from "../gen/mentatlab/v1/storage_pb.js";
 import { makeTempDir, removeTempDir } from "../test/harness/index.js";
-import { testPrincipal } from "../test/support/in-memory.js";
+import { attachPrincipal, testPrincipal } from "../test/support/in-memory.js";
 import { type RunningServer, startServer } from "../services/server/server.js";
-import { principalKey } from "../services/shared/principal.js";
 import { storageConfigFromEnv } from "../services/storage/config.js";
 import { createStorage, type StorageRuntime } from "../services/storage/index.js";
 
@@ -36,14 +35,10 @@ export async function startStorageServer(env: Record<string, string> = {}): Prom
   );
   const runtime = await createStorage(config);
   const principal = testPrincipal({ user: "bench", workspace: "ws-bench" });
-  const setPrincipal: Interceptor = (next) => (req) => {
-    req.contextValues.set(principalKey, principal);
-    return next(req);
-  };
   const server = await startServer({
     port: 0,
     routes: (router) => router.service(StorageService, runtime.impl),
-    interceptors: [setPrincipal],
+    interceptors: [attachPrincipal(principal)],
     uncompressedServices: [StorageService.typeName],
   });
   const client = storageClient(server.url);

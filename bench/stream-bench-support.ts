@@ -2,15 +2,14 @@
 // clients for it, a Redis when asked for one, and percentile maths. Benchmarks, not tests:
 // run with `npx tsx bench/stream-latency.ts` and `npx tsx bench/stream-throughput.ts`.
 import { cpus, loadavg } from "node:os";
-import { type Client, createClient, type Interceptor } from "@connectrpc/connect";
+import { type Client, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { StreamService } from "../gen/mentatlab/v1/stream_pb.js";
 import { type RunningServer, startServer } from "../services/server/server.js";
-import { principalKey } from "../services/shared/principal.js";
 import { type StreamConfig, streamConfigFromEnv } from "../services/stream/config.js";
 import { createStreams, type StreamRuntime } from "../services/stream/index.js";
 import { type RedisServer, startRedis } from "../test/harness/index.js";
-import { testPrincipal } from "../test/support/in-memory.js";
+import { attachPrincipal, testPrincipal } from "../test/support/in-memory.js";
 
 export const MiB = 1024 * 1024;
 
@@ -48,14 +47,10 @@ export async function startStreamServer(
   };
   const runtime = await createStreams(config);
   const principal = testPrincipal({ user: "bench", workspace: "ws-bench" });
-  const setPrincipal: Interceptor = (next) => (req) => {
-    req.contextValues.set(principalKey, principal);
-    return next(req);
-  };
   const server = await startServer({
     port: 0,
     routes: (router) => router.service(StreamService, runtime.impl),
-    interceptors: [setPrincipal],
+    interceptors: [attachPrincipal(principal)],
     uncompressedServices: [StreamService.typeName],
     encodedStreams: subscribePath === "encoded" ? runtime.encodedStreams : [],
     shutdownGraceMs: 1_000,

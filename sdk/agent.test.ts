@@ -214,6 +214,27 @@ describe("Agent.streamOutput on a slow link, against the real StreamService", ()
     expect(warnings[0]?.data).toMatchObject({ stream_id: stream.streamId, pin: "audio" });
   });
 
+  it("rejects with the producer's own error, not the watch's, and ends the stream with stream_error", async () => {
+    async function* failing() {
+      yield randomBytes(1024);
+      throw new Error("encoder crashed");
+    }
+    const advice: AdaptOutputBitrate[] = [];
+    await expect(
+      agent.streamOutput("audio", failing(), { mimeType: "audio/wav", payloadType: PinType.AUDIO, onAdaptBitrate: (received) => advice.push(received) }),
+    ).rejects.toThrow("encoder crashed");
+    const audio = sidecar.outputs.outputs.get("audio")?.value;
+    if (audio?.case !== "stream") throw new Error("expected the stream to be published");
+    const clients = createGatewayClients(createGatewayTransport(plane.url, plane.runToken("run-advice", "client")));
+    let ending: string | undefined;
+    for await (const event of clients.stream.subscribe({ streamId: audio.value.streamId })) {
+      if (event.event.case === "error") ending = event.event.value.message;
+      if (event.event.case === "end") ending = "end";
+    }
+    expect(ending).toContain("encoder crashed");
+    expect(advice).toEqual([]);
+  });
+
   it("refuses to watch a stream this node never opened", async () => {
     const client = createClient(SidecarService, createSidecarTransport({ address: sidecar.address, token: sidecar.token }));
     await expect(async () => {

@@ -204,17 +204,21 @@ export class Agent {
       ? this.watchAdvice(stream.streamId, options.onAdaptBitrate, AbortSignal.any([this.signal, stopWatching.signal]))
       : Promise.resolve();
     try {
-      await this.client.writeOutputStream(requests(), { signal: this.signal });
-    } catch (error) {
+      try {
+        await this.client.writeOutputStream(requests(), { signal: this.signal });
+      } catch (error) {
+        await this.client.closeOutputStream({ streamId: stream.streamId, errorMessage: messageOf(error) });
+        throw error;
+      }
+      const closed = await this.client.closeOutputStream({ streamId: stream.streamId });
+      // The sidecar ends the watch once the stream is closed, so every piece of advice has been handled here.
+      await watching;
+      return { stream, chunksRelayed: closed.chunksRelayed };
+    } finally {
+      // On failure the stream's own error is the one to report, not the watch's.
       stopWatching.abort();
-      await this.client.closeOutputStream({ streamId: stream.streamId, errorMessage: messageOf(error) });
       await watching.catch(() => undefined);
-      throw error;
     }
-    const closed = await this.client.closeOutputStream({ streamId: stream.streamId });
-    // The sidecar ends the watch once the stream is closed, so every piece of advice has been handled here.
-    await watching;
-    return { stream, chunksRelayed: closed.chunksRelayed };
   }
 
   private async watchAdvice(streamId: string, onAdaptBitrate: (advice: AdaptOutputBitrate) => void, signal: AbortSignal): Promise<void> {

@@ -3,19 +3,18 @@
 // acting as a fixed test principal. Prints `listening <port>` when ready.
 // Env: REDIS_URL, REDIS_PREFIX, TOKEN_SECRET, LEASE_TTL_MS, RECOVERY_INTERVAL_MS.
 import { createServer } from "node:http";
-import type { Interceptor } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { Redis } from "ioredis";
 import { OrchestratorService } from "../../gen/mentatlab/v1/orchestrator_pb.js";
 import { AgentCatalog } from "../registry/agent-catalog.js";
 import { RedisAgentStore } from "../registry/redis-agent-store.js";
-import { principalKey } from "../shared/principal.js";
 import { RunTokenSigner } from "../shared/run-token.js";
 import { orchestratorConfigFromEnv } from "./config.js";
 import { LocalExecutor } from "./local-executor.js";
 import { createOrchestratorService } from "./orchestrator-service.js";
 import { RedisRunStore } from "./redis-run-store.js";
 import { RunEngine } from "./run-engine.js";
+import { attachPrincipal, testPrincipal } from "../../test/support/in-memory.js";
 
 const env = process.env;
 const prefix = env.REDIS_PREFIX ?? "replica-test:";
@@ -40,10 +39,7 @@ const engine = new RunEngine({
   config,
   recover: true,
 });
-const asTestUser: Interceptor = (next) => (req) => {
-  req.contextValues.set(principalKey, { user: "alice", workspace: "ws-test", roles: ["admin"], permissions: new Set(["*"]) });
-  return next(req);
-};
+const asTestUser = attachPrincipal(testPrincipal());
 const server = createServer(
   connectNodeAdapter({ routes: (router) => router.service(OrchestratorService, createOrchestratorService({ store, catalog, engine })), interceptors: [asTestUser] }),
 );

@@ -1,12 +1,11 @@
 import { randomBytes } from "node:crypto";
-import { createClient, type Interceptor } from "@connectrpc/connect";
+import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { StorageService } from "../../gen/mentatlab/v1/storage_pb.js";
-import { testPrincipal } from "../../test/support/in-memory.js";
+import { attachPrincipal, testPrincipal } from "../../test/support/in-memory.js";
 import { makeTempDir, removeTempDir } from "../../test/harness/index.js";
 import { type RunningServer, startServer } from "../server/server.js";
-import { principalKey } from "../shared/principal.js";
 import type { BlobStore, ByteRange, ByteSource } from "./blob-store.js";
 import { storageConfigFromEnv } from "./config.js";
 import { FileBlobStore } from "./file-blob-store.js";
@@ -41,14 +40,10 @@ describe("StorageService on the real one-port server", () => {
     store = new CountingStore(`${dir}/storage`);
     runtime = await createStorage(config, { blobStore: store as BlobStore });
     const principal = testPrincipal();
-    const setPrincipal: Interceptor = (next) => (req) => {
-      req.contextValues.set(principalKey, principal);
-      return next(req);
-    };
     server = await startServer({
       port: 0,
       routes: (router) => router.service(StorageService, runtime.impl),
-      interceptors: [setPrincipal],
+      interceptors: [attachPrincipal(principal)],
       uncompressedServices: [StorageService.typeName],
       httpRoutes: runtime.routes,
       authenticateHttp: async (request) => (request.headers.get("authorization") === "Bearer test-key" ? principal : undefined),

@@ -1,11 +1,10 @@
-import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { afterEach, describe, expect, it } from "vitest";
 import { PinType } from "../../gen/mentatlab/v1/common_pb.js";
 import { StreamService } from "../../gen/mentatlab/v1/stream_pb.js";
-import { testPrincipal } from "../../test/support/in-memory.js";
+import { attachPrincipal, testPrincipal } from "../../test/support/in-memory.js";
 import { type RunningServer, startServer } from "../server/server.js";
-import { principalKey } from "../shared/principal.js";
 import { createStreams, type StreamRuntime } from "./index.js";
 import { dataMessage, type PublishMessage, Pushable, testStreamConfig, within } from "./testing.js";
 
@@ -13,10 +12,6 @@ import { dataMessage, type PublishMessage, Pushable, testStreamConfig, within } 
 // gRPC over h2c, Connect JSON over HTTP/1.1, and Server-Sent Events over HTTP/1.1.
 
 const principal = testPrincipal({ user: "alice", workspace: "ws-http" });
-const setPrincipal: Interceptor = (next) => (req) => {
-  req.contextValues.set(principalKey, principal);
-  return next(req);
-};
 
 let running: { server: RunningServer; runtime: StreamRuntime } | undefined;
 afterEach(async () => {
@@ -30,7 +25,7 @@ async function serve(): Promise<{ server: RunningServer; runtime: StreamRuntime 
   const server = await startServer({
     port: 0,
     routes: (router) => router.service(StreamService, runtime.impl),
-    interceptors: [setPrincipal],
+    interceptors: [attachPrincipal(principal)],
     httpRoutes: runtime.routes,
     authenticateHttp: async (request) => (request.headers.get("authorization") === "Bearer key-1" ? principal : undefined),
     uncompressedServices: [StreamService.typeName],

@@ -13,6 +13,14 @@ export function testPrincipal(overrides: Partial<Principal> & { permissions?: It
   };
 }
 
+/** Attaches `principal` to every request, as the auth interceptor would after checking a key. */
+export function attachPrincipal(principal: Principal): Interceptor {
+  return (next) => (req) => {
+    req.contextValues.set(principalKey, principal);
+    return next(req);
+  };
+}
+
 /**
  * A client for `service` talking to handlers registered by `routes` over Connect's in-memory transport,
  * with `principal` attached to every request as the auth interceptor would. For unit tests of handlers.
@@ -22,9 +30,5 @@ export function inMemoryClient<S extends DescService>(
   routes: (router: ConnectRouter) => void,
   principal: Principal = testPrincipal(),
 ): Client<S> {
-  const setPrincipal: Interceptor = (next) => (req) => {
-    req.contextValues.set(principalKey, principal);
-    return next(req);
-  };
-  return createClient(service, createRouterTransport(routes, { router: { interceptors: [setPrincipal] } }));
+  return createClient(service, createRouterTransport(routes, { router: { interceptors: [attachPrincipal(principal)] } }));
 }

@@ -5,3 +5,4 @@ export { agentLabel, nodeStateLabel, registerOrchestratorMetrics } from "./orche
 export { registerStorageMetrics } from "./storage-instruments.js";
 export { registerStreamMetrics } from "./stream-instruments.js";
 export { createTelemetry, type Telemetry } from "./telemetry.js";
+export { startTracing, type Tracing } from "./tracing.js";
