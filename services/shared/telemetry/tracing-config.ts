@@ -1,0 +1,27 @@
+import type { Env } from "../config.js";
+
+/** OTLP wire formats the trace exporter can speak (`OTEL_EXPORTER_OTLP_PROTOCOL`). */
+export const otlpProtocols = ["http/protobuf", "http/json", "grpc"] as const;
+
+/** Tracing of one process; absent when no OTLP endpoint is configured, which switches tracing off. */
+export interface TracingConfig {
+  /** `service.name` of every span (`OTEL_SERVICE_NAME`, default `mentatlab-<process>`). */
+  readonly serviceName: string;
+}
+
+/**
+ * Tracing is on when `OTEL_EXPORTER_OTLP_ENDPOINT` or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` is set and
+ * `OTEL_SDK_DISABLED` is not `true`; `processName` names the process in the default service name.
+ * The exporter protocol (`OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`, else `OTEL_EXPORTER_OTLP_PROTOCOL`,
+ * default `http/protobuf`) is chosen by the SDK itself; it is only checked here.
+ */
+export function tracingConfigFromEnv(env: Env, processName: string): TracingConfig | undefined {
+  const endpoint = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || env.OTEL_EXPORTER_OTLP_ENDPOINT;
+  if (!endpoint || env.OTEL_SDK_DISABLED?.trim().toLowerCase() === "true") return undefined;
+  const protocol = (env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL || env.OTEL_EXPORTER_OTLP_PROTOCOL || "http/protobuf").trim();
+  if (!(otlpProtocols as readonly string[]).includes(protocol)) {
+    // The SDK would fall back to http/protobuf with only a warning; a typo must not silently lose spans.
+    throw new Error(`OTEL_EXPORTER_OTLP_PROTOCOL must be one of ${otlpProtocols.join(", ")}, got ${JSON.stringify(protocol)}`);
+  }
+  return { serviceName: env.OTEL_SERVICE_NAME || `mentatlab-${processName}` };
+}
