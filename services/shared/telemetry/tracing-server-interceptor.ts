@@ -59,13 +59,24 @@ export function serverTracingInterceptor(tracer: Tracer): Interceptor {
       endSpan(span, req, system, undefined);
       return res;
     }
-    return { ...res, message: tracedMessages(res.message, active, (error) => endSpan(span, req, system, error)) };
+    let ended = false;
+    const end = (error: unknown) => {
+      if (ended) return;
+      ended = true;
+      endSpan(span, req, system, error);
+    };
+    // The encoded-stream fast path serves the whole stream inside the call and never pulls the messages
+    // returned here; the call's signal, aborted once the call is over, ends the span there.
+    const onAbort = () => end(req.signal.reason instanceof ConnectError ? req.signal.reason : undefined);
+    if (req.signal.aborted) onAbort();
+    else req.signal.addEventListener("abort", onAbort, { once: true });
+    return { ...res, message: tracedMessages(res.message, active, end) };
   };
 }
 
 /**
  * Pulls each message of a streaming response with the span active (a generator handler's body runs
- * on each pull, not when the handler is called) and reports how the stream ended exactly once.
+ * on each pull, not when the handler is called) and reports how the stream ended.
  */
 async function* tracedMessages<T>(messages: AsyncIterable<T>, active: Context, end: (error: unknown) => void): AsyncGenerator<T> {
   const iterator = messages[Symbol.asyncIterator]();

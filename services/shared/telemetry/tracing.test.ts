@@ -8,7 +8,9 @@ import { connect, type AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
 import { gunzipSync } from "node:zlib";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import { PinType } from "../../../gen/mentatlab/v1/common_pb.js";
 import { StorageService, UploadRequestSchema, type UploadRequest } from "../../../gen/mentatlab/v1/storage_pb.js";
+import { StreamService } from "../../../gen/mentatlab/v1/stream_pb.js";
 import { freePort, LOOPBACK, makeTempDir, removeTempDir, spawnManaged, waitUntilReady, type ManagedProcess } from "../../../test/harness/index.js";
 import { meshSecurity } from "../../mesh/security.js";
 import { startTracing } from "./tracing.js";
@@ -133,7 +135,7 @@ describe("tracing across the distributed mesh", () => {
     const ports = { gateway: await freePort(), storage: await freePort(), stream: await freePort(), orchestrator: await freePort() };
     const url = (port: number) => `http://${LOOPBACK}:${port}`;
     gatewayUrl = url(ports.gateway);
-    // Only the gateway and storage run: the gateway dials the other peers only when a call is routed there.
+    // The orchestrator does not run: the gateway dials a peer only when a call is routed there.
     const env = {
       PATH: process.env.PATH,
       HOME: process.env.HOME,
@@ -150,7 +152,7 @@ describe("tracing across the distributed mesh", () => {
       OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
       OTEL_BSP_SCHEDULE_DELAY: "20",
     };
-    for (const part of ["storage", "gateway"] as const) {
+    for (const part of ["storage", "stream", "gateway"] as const) {
       const proc = spawnManaged(process.execPath, ["--import", "tsx", `${repo}services/cli/main.ts`, "serve", part], {
         cwd: repo,
         env: { ...env, PORT: String(ports[part]) },
@@ -172,17 +174,17 @@ describe("tracing across the distributed mesh", () => {
   };
   const grpcStorage = () => createClient(StorageService, createGrpcTransport({ baseUrl: gatewayUrl, interceptors: [bearer] }));
 
-  /** Checks the gateway's span continues `incoming` and the storage span is its child. */
-  async function expectLinkedSpans(name: string, incoming: ReturnType<typeof newTraceparent>) {
-    const spans = await receiver.spansOf(name, incoming.traceId, ["mentatlab-gateway", "mentatlab-storage"]);
+  /** Checks the gateway's span continues `incoming` and the owning process's span is its child. */
+  async function expectLinkedSpans(name: string, incoming: ReturnType<typeof newTraceparent>, owner = "mentatlab-storage") {
+    const spans = await receiver.spansOf(name, incoming.traceId, ["mentatlab-gateway", owner]);
     const gateway = spans.get("mentatlab-gateway") as ReceivedSpan;
-    const storage = spans.get("mentatlab-storage") as ReceivedSpan;
+    const storage = spans.get(owner) as ReceivedSpan;
     expect(gateway.parentSpanId).toBe(incoming.parentId);
     expect(storage.parentSpanId).toBe(gateway.spanId);
     expect(storage.spanId).not.toBe(gateway.spanId);
     for (const span of [gateway, storage]) {
       expect(span.kind).toBe(spanKindServer);
-      expect(stringAttribute(span.attributes, "rpc.service")).toBe("mentatlab.v1.StorageService");
+      expect(stringAttribute(span.attributes, "rpc.service")).toBe(name.split("/")[0]);
       expect(stringAttribute(span.attributes, "rpc.method")).toBe(name.split("/")[1]);
       expect(stringAttribute(span.attributes, workspaceAttribute)).toBe(workspace);
     }
@@ -213,6 +215,18 @@ describe("tracing across the distributed mesh", () => {
     expect(received).toBe(13);
     const download = await expectLinkedSpans("mentatlab.v1.StorageService/Download", downloadTrace);
     expect(intAttribute(download.storage.attributes, "rpc.grpc.status_code")).toBe(0);
+  });
+
+  it("ends the span of a Subscribe served on the encoded fast path when the stream ends", async () => {
+    const streams = createClient(StreamService, createGrpcTransport({ baseUrl: gatewayUrl, interceptors: [bearer] }));
+    const streamId = (await streams.initStream({ payloadType: PinType.TEXT })).stream?.ref?.streamId ?? "";
+    await streams.closeStream({ streamId });
+    const subscribeTrace = newTraceparent();
+    const events = [];
+    for await (const event of streams.subscribe({ streamId }, { headers: { traceparent: subscribeTrace.header } })) events.push(event);
+    expect(events.length).toBeGreaterThan(0);
+    const { storage: stream } = await expectLinkedSpans("mentatlab.v1.StreamService/Subscribe", subscribeTrace, "mentatlab-stream");
+    expect(stream.status?.code ?? 0).not.toBe(statusCodeError);
   });
 
   it("records the Connect error code on both hops of a failed call", async () => {
