@@ -1,5 +1,5 @@
 export { clamdCommand, type ClamdServer, EICAR, EICAR_SIGNATURE_NAME, startClamd, type StartClamdOptions } from "./clamd.js";
-export { freePort, LOOPBACK } from "./ports.js";
+export { freePort, LOOPBACK, portOpen } from "./ports.js";
 export { pingRedis, type RedisServer, startRedis, type StartRedisOptions } from "./redis.js";
 export { requireTool } from "./require.js";
 export { type S3Server, startS3 } from "./s3.js";

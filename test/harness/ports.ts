@@ -1,4 +1,4 @@
-import { createServer } from "node:net";
+import { connect, createServer } from "node:net";
 
 export const LOOPBACK = "127.0.0.1";
 
@@ -21,5 +21,16 @@ export function freePort(): Promise<number> {
       const { port } = address;
       server.close((err) => (err ? reject(err) : resolve(port)));
     });
+  });
+}
+
+/** Whether something accepts connections on a loopback port: how tests tell a started server is up. */
+export function portOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: LOOPBACK, port }, () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
   });
 }

@@ -4,14 +4,14 @@ import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect
 import { trace } from "@opentelemetry/api";
 import { randomBytes } from "node:crypto";
 import { createServer, type Server } from "node:http";
-import { connect, type AddressInfo } from "node:net";
+import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
 import { gunzipSync } from "node:zlib";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { PinType } from "../../../gen/mentatlab/v1/common_pb.js";
 import { StorageService, UploadRequestSchema, type UploadRequest } from "../../../gen/mentatlab/v1/storage_pb.js";
 import { StreamService } from "../../../gen/mentatlab/v1/stream_pb.js";
-import { freePort, LOOPBACK, makeTempDir, removeTempDir, spawnManaged, waitUntilReady, type ManagedProcess } from "../../../test/harness/index.js";
+import { freePort, LOOPBACK, makeTempDir, portOpen, removeTempDir, spawnManaged, waitUntilReady, type ManagedProcess } from "../../../test/harness/index.js";
 import { meshSecurity } from "../../mesh/security.js";
 import { startTracing } from "./tracing.js";
 import { workspaceAttribute } from "./tracing-server-interceptor.js";
@@ -111,16 +111,6 @@ function newTraceparent(): { header: string; traceId: string; parentId: string }
   const traceId = randomBytes(16).toString("hex");
   const parentId = randomBytes(8).toString("hex");
   return { header: `00-${traceId}-${parentId}-01`, traceId, parentId };
-}
-
-function portOpen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: LOOPBACK, port }, () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once("error", () => resolve(false));
-  });
 }
 
 describe("tracing across the distributed mesh", () => {

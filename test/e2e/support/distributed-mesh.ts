@@ -1,6 +1,5 @@
-import { connect } from "node:net";
 import { fileURLToPath } from "node:url";
-import { freePort, LOOPBACK, makeTempDir, removeTempDir, spawnManaged, startRedis, startS3, waitUntilReady, type ManagedProcess } from "../../harness/index.js";
+import { freePort, LOOPBACK, makeTempDir, portOpen, removeTempDir, spawnManaged, startRedis, startS3, waitUntilReady, type ManagedProcess } from "../../harness/index.js";
 import type { MeshUnderTest } from "./clients.js";
 
 const repo = fileURLToPath(new URL("../../../", import.meta.url));
@@ -16,16 +15,6 @@ export interface DistributedMesh extends MeshUnderTest {
   killGateway(): Promise<void>;
   /** Starts the gateway again on the same port. */
   startGateway(): Promise<void>;
-}
-
-function portOpen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: LOOPBACK, port }, () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once("error", () => resolve(false));
-  });
 }
 
 /**
