@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { ResourceProfile } from "../../../gen/mentatlab/v1/registry_pb.js";
 import { validateJob, validateSecret } from "../../../test/harness/fake-kube-apiserver.js";
 import { agentContainerName, buildJob, buildRunSecret, labelKeys, runTokenKey, sidecarContainerName, sidecarTokenKey } from "./job-spec.js";
+import { plainBridgeEnv, plainBridgeScript } from "./plain-bridge.js";
 import { testConfig, testRunToken, testTask } from "./testing.js";
 
 describe("buildJob", () => {
@@ -101,5 +102,41 @@ describe("buildJob", () => {
     for (const c of [...pod.containers, ...(pod.initContainers ?? [])]) {
       expect(c.securityContext).toMatchObject({ runAsNonRoot: true, allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } });
     }
+  });
+
+  describe("a plain-contract agent (manifest command)", () => {
+    const plainTask = (command: string[]) => {
+      const task = testTask();
+      task.agent.command = command;
+      return task;
+    };
+    const envOf = (c: { env?: { name: string; value?: string }[] } | undefined) => Object.fromEntries((c?.env ?? []).map((e) => [e.name, e.value]));
+
+    it("runs the bridge wrapper with the manifest command as positional arguments, and bridges the sidecar", () => {
+      const command = ["python3", "agent.py", "--say", "it's \"quoted\" $(rm -rf /) `x` ; done"];
+      const job = buildJob(plainTask(command), testConfig());
+      expect(validateJob(job)).toEqual([]);
+      const pod = job.spec!.template.spec!;
+      const [agent] = pod.containers;
+      expect(agent?.command).toEqual(["/bin/sh", "-c", plainBridgeScript, "agent", ...command]);
+      // The script never contains the command: it only runs "$@".
+      expect(plainBridgeScript).not.toContain("agent.py");
+      expect(agent?.args).toBeUndefined();
+      expect(envOf(agent)[plainBridgeEnv]).toBe("/mentatlab/shared/plain");
+      expect(envOf(pod.initContainers![0])[plainBridgeEnv]).toBe("/mentatlab/shared/plain");
+    });
+
+    it("runs only the agent of a manifest command that wraps the local sidecar", () => {
+      const job = buildJob(plainTask(["node", "--import", "tsx", "agent-sidecar/main.ts", "--", "/usr/bin/python3", "agent.py"]), testConfig());
+      expect(job.spec!.template.spec!.containers[0]?.command?.slice(4)).toEqual(["/usr/bin/python3", "agent.py"]);
+    });
+
+    it("leaves an SDK agent (no command) to its image's entrypoint, without a bridge", () => {
+      const job = buildJob(testTask(), testConfig());
+      const pod = job.spec!.template.spec!;
+      expect(pod.containers[0]?.command).toBeUndefined();
+      expect(envOf(pod.containers[0])[plainBridgeEnv]).toBeUndefined();
+      expect(envOf(pod.initContainers![0])[plainBridgeEnv]).toBeUndefined();
+    });
   });
 });

@@ -3,6 +3,7 @@ import { sidecarEnv } from "../../../agent-sidecar/task-env.js";
 import type { NodeTask } from "../executor.js";
 import type { KubernetesExecutorConfig } from "./config.js";
 import { jobName, labelValue } from "./job-name.js";
+import { plainBridgeCommand, plainBridgeEnv } from "./plain-bridge.js";
 
 export const agentContainerName = "agent";
 export const sidecarContainerName = "sidecar";
@@ -16,6 +17,8 @@ const sidecarSocket = `${sharedDir}/sidecar.sock`;
 /** The sidecar writes this file once it serves (agent-sidecar/main.ts), so it doubles as its readiness signal. */
 const sidecarReadyFile = `${sharedDir}/sidecar.ready`;
 const sharedVolume = "shared";
+/** Where a plain-contract agent's stdio crosses between the containers (./plain-bridge.ts). */
+const plainBridgeDir = `${sharedDir}/plain`;
 
 /** Labels every object of one attempt carries, so a run's Jobs, pods and Secrets can be selected. */
 export const labelKeys = {
@@ -43,6 +46,10 @@ export function buildJob(task: NodeTask, config: KubernetesExecutorConfig): V1Jo
     "mentatlab.dev/workspace": task.workspace,
     "mentatlab.dev/agent": `${task.agent.id}@${task.agent.version}`,
   };
+  // A manifest command means the plain contract: it runs behind the file bridge; without one the image's
+  // entrypoint is an SDK agent talking to the sidecar's socket.
+  const bridgeCommand = plainBridgeCommand(task.agent.command);
+  const bridgeEnv: V1EnvVar[] = bridgeCommand ? [{ name: plainBridgeEnv, value: plainBridgeDir }] : [];
   const tokenFrom = (key: string): V1EnvVar["valueFrom"] => ({ secretKeyRef: { name, key } });
   const plainSidecarEnv = Object.entries(
     sidecarEnv({
@@ -73,6 +80,7 @@ export function buildJob(task: NodeTask, config: KubernetesExecutorConfig): V1Jo
     restartPolicy: "Always",
     env: [
       ...plainSidecarEnv,
+      ...bridgeEnv,
       { name: "MENTATLAB_RUN_TOKEN", valueFrom: tokenFrom(runTokenKey) },
       { name: "MENTATLAB_SIDECAR_TOKEN", valueFrom: tokenFrom(sidecarTokenKey) },
     ],
@@ -88,6 +96,7 @@ export function buildJob(task: NodeTask, config: KubernetesExecutorConfig): V1Jo
     name: agentContainerName,
     image: task.agent.image,
     imagePullPolicy: config.imagePullPolicy,
+    ...(bridgeCommand ? { command: bridgeCommand } : {}),
     env: [
       ...Object.entries(task.agent.env)
         .sort(([a], [b]) => a.localeCompare(b))
@@ -99,6 +108,7 @@ export function buildJob(task: NodeTask, config: KubernetesExecutorConfig): V1Jo
       { name: "MENTATLAB_RUN_ID", value: task.runId },
       { name: "MENTATLAB_NODE_ID", value: task.nodeId },
       { name: "MENTATLAB_ATTEMPT", value: String(task.attempt) },
+      ...bridgeEnv,
     ],
     volumeMounts: [{ name: sharedVolume, mountPath: sharedDir }],
     resources: agentResources(task),
