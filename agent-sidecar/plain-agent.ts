@@ -1,20 +1,15 @@
 import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import type { JsonValue } from "@bufbuild/protobuf";
-import type { AgentEvent } from "../gen/mentatlab/v1/common_pb.js";
-import { parsePlainLine } from "../services/orchestrator/plain-contract.js";
+import { LineTail, PlainStdoutReader, type PlainStdoutHandlers, type PlainStdoutSummary } from "./plain-stdout.js";
 
-export interface PlainAgentOptions {
+export interface PlainAgentOptions extends PlainStdoutHandlers {
   /** Program and arguments. */
   readonly command: readonly string[];
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly cwd: string;
   /** Written to the agent's stdin as one JSON document, then stdin is closed. */
   readonly stdin: JsonValue;
-  /** Called for every event line, in order. */
-  readonly onEvent: (event: AgentEvent) => void;
-  /** Called for an `{"type": "output", "data": {"pin", "value"}}` line, after its event. */
-  readonly onOutput?: (pin: string, raw: JsonValue) => void;
   /** Called for every stderr line, in order. */
   readonly onStderr?: (line: string) => void;
   /** Stops the agent: SIGTERM, then SIGKILL after `killGraceMs`. */
@@ -24,16 +19,11 @@ export interface PlainAgentOptions {
   readonly stderrTailLines: number;
 }
 
-export interface PlainAgentExit {
+export interface PlainAgentExit extends PlainStdoutSummary {
   /** Exit code; null when killed by a signal. */
   readonly exitCode: number | null;
   /** Signal that killed the agent, if any. */
   readonly exitSignal: NodeJS.Signals | null;
-  /** The value of the last `{"result": …}` line, if any. */
-  readonly result: JsonValue | undefined;
-  readonly hasResult: boolean;
-  /** Message of the last `{"type": "error"}` line, if any. */
-  readonly errorMessage: string;
   /** The last stderr lines, oldest first. */
   readonly stderrTail: readonly string[];
 }
@@ -55,10 +45,8 @@ export function runPlainAgent(options: PlainAgentOptions): Promise<PlainAgentExi
     env: options.env,
     stdio: ["pipe", "pipe", "pipe"],
   });
-  const stderrTail: string[] = [];
-  let result: JsonValue | undefined;
-  let hasResult = false;
-  let errorMessage = "";
+  const stderrTail = new LineTail(options.stderrTailLines);
+  const stdout = new PlainStdoutReader(options);
 
   // An agent that never reads its stdin closes the pipe early; that is its business, not a failure.
   child.stdin.on("error", () => undefined);
@@ -66,25 +54,13 @@ export function runPlainAgent(options: PlainAgentOptions): Promise<PlainAgentExi
 
   const stdoutDone = new Promise<void>((resolve) => {
     const lines = createInterface({ input: child.stdout, crlfDelay: Infinity });
-    lines.on("line", (line) => {
-      const parsed = parsePlainLine(line);
-      if (!parsed) return;
-      if (parsed.kind === "result") {
-        result = parsed.result;
-        hasResult = true;
-        return;
-      }
-      options.onEvent(parsed.event);
-      if (parsed.kind === "output") options.onOutput?.(parsed.pin, parsed.raw);
-      if (parsed.kind === "error") errorMessage = parsed.message;
-    });
+    lines.on("line", (line) => stdout.line(line));
     lines.on("close", resolve);
   });
   const stderrDone = new Promise<void>((resolve) => {
     const lines = createInterface({ input: child.stderr, crlfDelay: Infinity });
     lines.on("line", (line) => {
       stderrTail.push(line);
-      if (stderrTail.length > options.stderrTailLines) stderrTail.shift();
       options.onStderr?.(line);
     });
     lines.on("close", resolve);
@@ -118,7 +94,7 @@ export function runPlainAgent(options: PlainAgentOptions): Promise<PlainAgentExi
       });
       void Promise.race([Promise.all([stdoutDone, stderrDone]), orphanedPipes]).then(() => {
         clearTimeout(settle);
-        resolve({ exitCode, exitSignal, result, hasResult, errorMessage, stderrTail });
+        resolve({ exitCode, exitSignal, ...stdout.summary(), stderrTail: stderrTail.lines() });
       });
     });
   });

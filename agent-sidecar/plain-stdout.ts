@@ -1,0 +1,66 @@
+import type { JsonValue } from "@bufbuild/protobuf";
+import type { AgentEvent } from "../gen/mentatlab/v1/common_pb.js";
+import { parsePlainLine } from "../services/orchestrator/plain-contract.js";
+
+/** Callbacks for what a plain agent prints on stdout. */
+export interface PlainStdoutHandlers {
+  /** Called for every event line, in order. */
+  readonly onEvent: (event: AgentEvent) => void;
+  /** Called for an `{"type": "output", "data": {"pin", "value"}}` line, after its event. */
+  readonly onOutput?: (pin: string, raw: JsonValue) => void;
+}
+
+/** What a plain agent's stdout said by the end: its result and its last error message. */
+export interface PlainStdoutSummary {
+  /** The value of the last `{"result": …}` line, if any. */
+  readonly result: JsonValue | undefined;
+  readonly hasResult: boolean;
+  /** Message of the last `{"type": "error"}` line, if any. */
+  readonly errorMessage: string;
+}
+
+/**
+ * Reads a plain agent's stdout line by line with the orchestrator's own contract parser, whether the
+ * lines come from a pipe (wrapped agent) or a file on the shared volume (bridged agent), so both modes
+ * understand agents identically.
+ */
+export class PlainStdoutReader {
+  private result: JsonValue | undefined;
+  private hasResult = false;
+  private errorMessage = "";
+
+  constructor(private readonly handlers: PlainStdoutHandlers) {}
+
+  line(line: string): void {
+    const parsed = parsePlainLine(line);
+    if (!parsed) return;
+    if (parsed.kind === "result") {
+      this.result = parsed.result;
+      this.hasResult = true;
+      return;
+    }
+    this.handlers.onEvent(parsed.event);
+    if (parsed.kind === "output") this.handlers.onOutput?.(parsed.pin, parsed.raw);
+    if (parsed.kind === "error") this.errorMessage = parsed.message;
+  }
+
+  summary(): PlainStdoutSummary {
+    return { result: this.result, hasResult: this.hasResult, errorMessage: this.errorMessage };
+  }
+}
+
+/** The last `limit` lines, oldest first: what a crash report quotes from stderr. */
+export class LineTail {
+  private readonly kept: string[] = [];
+
+  constructor(private readonly limit: number) {}
+
+  push(line: string): void {
+    this.kept.push(line);
+    if (this.kept.length > this.limit) this.kept.shift();
+  }
+
+  lines(): readonly string[] {
+    return [...this.kept];
+  }
+}
