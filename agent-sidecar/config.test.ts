@@ -14,6 +14,8 @@ describe("loadSidecarConfig", () => {
     expect(config.listen).toBe(`${config.sharedDir}/sidecar.sock`);
     expect(config.sidecarToken.length).toBeGreaterThanOrEqual(32);
     expect(config.inputs.size).toBe(0);
+    expect(config.plainBridge).toBe("");
+    expect(loadSidecarConfig({ ...minimal, MENTATLAB_PLAIN_BRIDGE: "/mentatlab/shared/plain" }).plainBridge).toBe("/mentatlab/shared/plain");
   });
 
   it("parses inputs as proto JSON PinValues, params and output pin types", () => {

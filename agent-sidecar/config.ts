@@ -36,6 +36,8 @@ export interface SidecarConfig extends NodeAttempt {
   readonly inlineMaxBytes: number;
   /** Stderr lines of a crashed agent kept for the failure report. */
   readonly stderrTailLines: number;
+  /** Bridge directory of a plain agent in another container (see plain-bridge.ts); empty when not bridging. */
+  readonly plainBridge: string;
 }
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -70,6 +72,7 @@ export function loadSidecarConfig(env: Env): SidecarConfig {
     reconnectGiveUpMs: integer(env, "MENTATLAB_RECONNECT_GIVE_UP_MS", 5 * 60 * 1000, 1),
     inlineMaxBytes: integer(env, "MENTATLAB_INLINE_MAX_BYTES", 64 * 1024, 0),
     stderrTailLines: integer(env, "MENTATLAB_STDERR_TAIL_LINES", 20, 1),
+    plainBridge: env.MENTATLAB_PLAIN_BRIDGE ?? "",
   };
 }
 

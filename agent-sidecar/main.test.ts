@@ -6,8 +6,10 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { createClient } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { LogLevel } from "../gen/mentatlab/v1/common_pb.js";
 import { SidecarService } from "../gen/mentatlab/v1/sidecar_pb.js";
 import { createSidecarTransport } from "../sdk/sidecar-transport.js";
+import { plainBridgeScript } from "../services/orchestrator/kubernetes/plain-bridge.js";
 import { startDataPlane, type DataPlane } from "./testing/data-plane.js";
 
 const main = fileURLToPath(new URL("./main.ts", import.meta.url));
@@ -83,5 +85,54 @@ describe("agent-sidecar CLI", () => {
     expect(inputs.inputs.note?.value).toEqual({ case: "text", value: "ready" });
     child.kill("SIGTERM");
     expect((await finished).code).toBe(0);
+  });
+
+  it("in bridge mode (a Job's native sidecar): runs the agent container's plain agent, lets it exit once delivered, then waits for SIGTERM", async () => {
+    const shared = join(dir, "bridged");
+    const bridge = join(shared, "plain");
+    const wrapper = spawn("/bin/sh", ["-c", plainBridgeScript, "agent", process.execPath, "test/agents/echo.mjs"], {
+      cwd: repo,
+      env: { PATH: process.env.PATH, MENTATLAB_PLAIN_BRIDGE: bridge },
+      stdio: "ignore",
+    });
+    const wrapperExit = new Promise<number | null>((resolve) => wrapper.on("exit", (code) => resolve(code)));
+    const before = plane.reported.length;
+    const { child, finished } = sidecarProcess([], {
+      ...nodeEnv("bridged"),
+      MENTATLAB_SHARED_DIR: shared,
+      MENTATLAB_PLAIN_BRIDGE: bridge,
+      MENTATLAB_INPUTS_JSON: '{"text": {"text": "hi"}}',
+      MENTATLAB_OUTPUT_PINS_JSON: '{"text": "text", "spec_seen": "json"}',
+    });
+    expect(await wrapperExit).toBe(0);
+    expect(await readFile(join(bridge, "delivered"), "utf8")).toBe("");
+    expect((await readFile(join(shared, "sidecar.ready"), "utf8")).trim()).toBe(join(shared, "sidecar.sock"));
+    const output = plane.reported.slice(before).find((event) => event.event.case === "output" && event.event.value.pin === "text");
+    expect(output?.event.case === "output" && output.event.value.value?.value).toEqual({ case: "text", value: "hi" });
+    // A native sidecar that exits on its own while the pod runs is restarted: it waits for SIGTERM.
+    await sleep(200);
+    expect(child.exitCode).toBeNull();
+    child.kill("SIGTERM");
+    expect((await finished).code).toBe(0);
+  });
+
+  it("in bridge mode, on SIGTERM before the agent exits (Job deadline): reports the node stopped and exits", async () => {
+    const shared = join(dir, "bridged-stopped");
+    const bridge = join(shared, "plain");
+    const wrapper = spawn("/bin/sh", ["-c", plainBridgeScript, "agent", process.execPath, "test/agents/sleep.mjs"], {
+      cwd: repo,
+      env: { PATH: process.env.PATH, MENTATLAB_PLAIN_BRIDGE: bridge },
+      stdio: "ignore",
+      // Its own process group, so the test can end the agent with it, as deleting the Job would.
+      detached: true,
+    });
+    const before = plane.reported.length;
+    const { child, finished } = sidecarProcess([], { ...nodeEnv("bridged-stopped"), MENTATLAB_SHARED_DIR: shared, MENTATLAB_PLAIN_BRIDGE: bridge, MENTATLAB_PARAMS_JSON: '{"ms": 60000}' });
+    for (let waited = 0; waited < 15_000 && !(await readFile(join(bridge, "stdout.ndjson")).then(() => true, () => false)); waited += 50) await sleep(50);
+    child.kill("SIGTERM");
+    expect((await finished).code).toBe(0);
+    const errors = plane.reported.slice(before).filter((event) => event.event.case === "log" && event.event.value.level === LogLevel.ERROR);
+    expect(errors.map((event) => event.event.case === "log" && event.event.value.message)).toEqual(["the agent was stopped: the run was cancelled or timed out"]);
+    process.kill(-wrapper.pid!, "SIGKILL");
   });
 });

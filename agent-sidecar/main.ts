@@ -5,14 +5,16 @@
  * MENTATLAB_INPUTS_JSON or, when a plain-contract executor started it, from `{"spec", "context"}` on
  * stdin; in that case the outputs are also printed as the contract's final `{"result": …}` line.
  * `agent-sidecar` alone serves the SidecarService until SIGTERM, for pods where the agent is its own
- * container (it then shares MENTATLAB_SIDECAR_TOKEN with the agent through a Secret).
+ * container (it then shares MENTATLAB_SIDECAR_TOKEN with the agent through a Secret). With
+ * MENTATLAB_PLAIN_BRIDGE set it runs that container's plain-contract agent through the file bridge.
  */
 import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { text } from "node:stream/consumers";
-import { loadSidecarConfig } from "./config.js";
+import { loadSidecarConfig, type SidecarConfig } from "./config.js";
 import { parsePlainInvocation, plainResult, withPlainInvocation } from "./plain-invocation.js";
-import { runAgentWithSidecar, startSidecar } from "./sidecar.js";
+import { bridgeDelivered, markBridgeDelivered } from "./plain-bridge.js";
+import { runAgentWithSidecar, runBridgedAgentWithSidecar, startSidecar } from "./sidecar.js";
 
 async function main(argv: readonly string[]): Promise<number> {
   const separator = argv.indexOf("--");
@@ -36,6 +38,7 @@ async function main(argv: readonly string[]): Promise<number> {
     }
     return outcome.exitCode;
   }
+  if (config.plainBridge) return runBridge(config.plainBridge, config);
   const sidecar = await startSidecar(config);
   // The agent container waits for this file before dialling: start-up ordering without a probe.
   await writeFile(join(config.sharedDir, "sidecar.ready"), `${sidecar.address}\n`);
@@ -45,6 +48,40 @@ async function main(argv: readonly string[]): Promise<number> {
     process.once("SIGINT", resolve);
   });
   await sidecar.close();
+  return 0;
+}
+
+/**
+ * Bridge mode, as a native sidecar: kubelet restarts a native sidecar that exits while the agent
+ * container runs, and SIGTERMs it only after the agent container ended. So the sidecar delivers
+ * everything first, then marks the bridge delivered (the agent container waits for that before it
+ * exits), then waits for SIGTERM. A SIGTERM earlier (Job deadline or deletion) stops following the agent,
+ * and the failure is reported and flushed before exiting.
+ */
+async function runBridge(dir: string, config: SidecarConfig): Promise<number> {
+  const stopped = new AbortController();
+  // Signal listeners alone do not keep Node running once the SidecarService is closed.
+  const keepAlive = setInterval(() => undefined, 60_000);
+  const terminated = new Promise<void>((resolve) => {
+    const stop = () => {
+      clearInterval(keepAlive);
+      stopped.abort();
+      resolve();
+    };
+    process.once("SIGTERM", stop);
+    process.once("SIGINT", stop);
+  });
+  // Restarted after delivering: running again would report the node twice.
+  if (!(await bridgeDelivered(dir))) {
+    const outcome = await runBridgedAgentWithSidecar(config, dir, {
+      signal: stopped.signal,
+      onReady: (sidecar) => writeFile(join(config.sharedDir, "sidecar.ready"), `${sidecar.address}\n`),
+    });
+    if (outcome.failure) process.stderr.write(`agent-sidecar: ${outcome.failure}\n`);
+    await markBridgeDelivered(dir);
+  }
+  await terminated;
+  // The node's outcome is in its reports; a native sidecar's own exit code decides nothing.
   return 0;
 }
 

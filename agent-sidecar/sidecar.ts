@@ -11,7 +11,9 @@ import { createGatewayClients, createGatewayTransport } from "./gateway-clients.
 import { prepareLocalInputs } from "./local-inputs.js";
 import { OutputPublisher } from "./output-publisher.js";
 import { OutputStreams } from "./output-streams.js";
-import { runPlainAgent, transientExitCode } from "./plain-agent.js";
+import { runPlainAgent, transientExitCode, type PlainAgentExit } from "./plain-agent.js";
+import { runBridgedAgent } from "./plain-bridge.js";
+import type { PlainStdoutHandlers } from "./plain-stdout.js";
 import { publishPlainOutput, publishPlainResult } from "./result-outputs.js";
 import { logEvent, plainValue } from "../services/orchestrator/plain-contract.js";
 import { isTransient, type Backoff } from "./retry.js";
@@ -156,6 +158,52 @@ export async function runAgentWithSidecar(
     readonly cwd?: string;
   } = {},
 ): Promise<AgentOutcome> {
+  return withSidecar(config, options, (sidecar) => {
+    // The run token is the sidecar's credential; the agent only ever gets the pod-local one.
+    const { MENTATLAB_RUN_TOKEN: _runToken, MENTATLAB_INPUTS_JSON: _inputs, ...inherited } = options.baseEnv ?? process.env;
+    const cwd = options.cwd ?? sidecar.workDir;
+    return runPlain(config, sidecar, { signal: options.signal, cwd }, (io) =>
+      runPlainAgent({
+        ...io,
+        command,
+        cwd,
+        env: { ...inherited, ...sidecar.agentEnv, INPUT_SPEC: JSON.stringify(io.stdin.spec), INPUT_CONTEXT: JSON.stringify(io.stdin.context) },
+      }),
+    );
+  });
+}
+
+/**
+ * Runs a plain-contract agent living in another container of the pod, through the file bridge in
+ * `bridgeDir` on the shared volume (agent-sidecar/plain-bridge.ts): the same spec, events, outputs and
+ * failure reports as `runAgentWithSidecar`. Relative paths in the agent's result are taken relative to
+ * the node's work dir, the only directory both containers see. `onReady` is called once inputs are
+ * local and the SidecarService serves, before the spec is handed over.
+ */
+export async function runBridgedAgentWithSidecar(
+  config: SidecarConfig,
+  bridgeDir: string,
+  options: SidecarOptions & {
+    /** Stops following the agent (SIGTERM: the Job is being deleted); the node then fails. */
+    readonly signal?: AbortSignal;
+    readonly onReady?: (sidecar: RunningSidecar) => Promise<void>;
+    readonly pollMs?: number;
+  } = {},
+): Promise<AgentOutcome> {
+  return withSidecar(config, options, async (sidecar) => {
+    await options.onReady?.(sidecar);
+    return runPlain(config, sidecar, { signal: options.signal, cwd: sidecar.workDir }, (io) =>
+      runBridgedAgent({ ...io, dir: bridgeDir, pollMs: options.pollMs }),
+    );
+  });
+}
+
+/** Starts a sidecar, runs `body` beside it, closes it with the outcome's failure and collects the outputs. */
+async function withSidecar(
+  config: SidecarConfig,
+  options: SidecarOptions,
+  body: (sidecar: RunningSidecar) => Promise<Omit<AgentOutcome, "outputs">>,
+): Promise<AgentOutcome> {
   let sidecar: RunningSidecar;
   try {
     sidecar = await startSidecar(config, options);
@@ -168,7 +216,7 @@ export async function runAgentWithSidecar(
   }
   let outcome: Omit<AgentOutcome, "outputs">;
   try {
-    outcome = await runWrapped(config, command, sidecar, { baseEnv: options.baseEnv ?? process.env, signal: options.signal, cwd: options.cwd ?? sidecar.workDir });
+    outcome = await body(sidecar);
   } catch (error) {
     outcome = { exitCode: isTransient(error) ? transientExitCode : 1, failure: `sidecar failed: ${messageOf(error)}` };
   }
@@ -180,32 +228,25 @@ export async function runAgentWithSidecar(
   return { ...outcome, outputs: Object.fromEntries(sidecar.outputs.outputs) };
 }
 
-async function runWrapped(
+/** What a plain agent's runner gets: the spec to hand over and where its events and outputs go. */
+interface PlainIo extends PlainStdoutHandlers {
+  readonly stdin: { spec: JsonObject; context: JsonObject };
+  readonly signal: AbortSignal;
+  readonly stderrTailLines: number;
+}
+
+/** Runs a plain agent by `launch` (wrapped or bridged), forwarding its events and judging its exit. */
+async function runPlain(
   config: SidecarConfig,
-  command: readonly string[],
   sidecar: RunningSidecar,
-  options: {
-    readonly baseEnv: Readonly<Record<string, string | undefined>>;
-    readonly signal: AbortSignal | undefined;
-    readonly cwd: string;
-  },
+  options: { readonly signal: AbortSignal | undefined; readonly cwd: string },
+  launch: (io: PlainIo) => Promise<PlainAgentExit>,
 ): Promise<Omit<AgentOutcome, "outputs">> {
   const { reporter } = sidecar;
-  // The run token is the sidecar's credential; the agent only ever gets the pod-local one.
-  const { MENTATLAB_RUN_TOKEN: _runToken, MENTATLAB_INPUTS_JSON: _inputs, ...inherited } = options.baseEnv;
-  const stdin = plainSpec(config, sidecar);
   const stop = options.signal ? AbortSignal.any([options.signal, reporter.cancelled]) : reporter.cancelled;
   const published: Promise<void>[] = [];
-  const exit = await runPlainAgent({
-    command,
-    cwd: options.cwd,
-    env: {
-      ...inherited,
-      ...sidecar.agentEnv,
-      INPUT_SPEC: JSON.stringify(stdin.spec),
-      INPUT_CONTEXT: JSON.stringify(stdin.context),
-    },
-    stdin,
+  const exit = await launch({
+    stdin: plainSpec(config, sidecar),
     stderrTailLines: config.stderrTailLines,
     signal: stop,
     onEvent: (event) => {

@@ -1,0 +1,162 @@
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { toJson } from "@bufbuild/protobuf";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { LogLevel, PinValueSchema, type AgentEvent } from "../gen/mentatlab/v1/common_pb.js";
+import { buildJob } from "../services/orchestrator/kubernetes/job-spec.js";
+import { testConfig, testTask } from "../services/orchestrator/kubernetes/testing.js";
+import { loadSidecarConfig } from "./config.js";
+import { bridgeFiles, markBridgeDelivered } from "./plain-bridge.js";
+import { runBridgedAgentWithSidecar, type AgentOutcome } from "./sidecar.js";
+import { startDataPlane, type DataPlane } from "./testing/data-plane.js";
+
+const repo = new URL("..", import.meta.url).pathname;
+/** The Job's shared volume, which the tests map onto a directory of their own. */
+const podSharedDir = "/mentatlab/shared";
+
+interface BridgedRun {
+  readonly outcome: AgentOutcome;
+  /** Exit code of the agent container (the wrapper). */
+  readonly containerExit: number | null;
+  /** Events the sidecar reported for the node. */
+  readonly events: AgentEvent[];
+  readonly sharedDir: string;
+}
+
+describe("a plain agent behind the file bridge, as in a Kubernetes Job", () => {
+  let dir: string;
+  let plane: DataPlane;
+  let nodeCount = 0;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "bridge-"));
+    plane = await startDataPlane(join(dir, "data"));
+  });
+  afterAll(async () => {
+    await plane?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /**
+   * Runs the agent container exactly as the Job builder specifies it (its argv and env, the shared
+   * volume mapped onto a local directory) as one child process, and the sidecar in bridge mode in process.
+   */
+  async function runAsJob(
+    command: string[],
+    sidecarEnv: Record<string, string>,
+    whileRunning?: (events: () => AgentEvent[], sharedDir: string) => Promise<void>,
+  ): Promise<BridgedRun> {
+    const nodeId = `node${++nodeCount}`;
+    const sharedDir = join(dir, nodeId);
+    const task = testTask({ nodeId });
+    task.agent.command = command;
+    const job = buildJob(task, testConfig());
+    const local = (value: string) => value.replaceAll(podSharedDir, sharedDir);
+    const [agent] = job.spec!.template.spec!.containers;
+    const sidecar = job.spec!.template.spec!.initContainers![0]!;
+    const argv = agent!.command!;
+    const agentEnv = Object.fromEntries((agent!.env ?? []).filter((e) => e.value !== undefined).map((e) => [e.name, local(e.value!)]));
+    const bridgeDir = local(sidecar.env!.find((e) => e.name === "MENTATLAB_PLAIN_BRIDGE")!.value!);
+
+    // The agent container starts first here, to show it waits for the sidecar's spec.
+    const container = spawn(argv[0]!, argv.slice(1), { cwd: repo, env: { PATH: process.env.PATH, ...agentEnv }, stdio: "ignore" });
+    const containerExited = once(container, "exit") as Promise<[number | null]>;
+    const reportedBefore = plane.reported.length;
+    const events = () => plane.reported.slice(reportedBefore);
+    const config = loadSidecarConfig({
+      MENTATLAB_RUN_ID: "run-1",
+      MENTATLAB_NODE_ID: nodeId,
+      MENTATLAB_GATEWAY_URL: plane.url,
+      MENTATLAB_RUN_TOKEN: plane.runToken("run-1", nodeId),
+      MENTATLAB_SHARED_DIR: sharedDir,
+      MENTATLAB_PLAIN_BRIDGE: bridgeDir,
+      ...sidecarEnv,
+    });
+    const running = runBridgedAgentWithSidecar(config, config.plainBridge, { pollMs: 20 });
+    await whileRunning?.(events, sharedDir);
+    const outcome = await running;
+    // The agent container outlives the agent until the sidecar says it delivered everything.
+    expect(container.exitCode).toBeNull();
+    await markBridgeDelivered(bridgeDir);
+    const [containerExit] = await containerExited;
+    return { outcome, containerExit, events: events(), sharedDir };
+  }
+
+  const node = process.execPath;
+
+  it("runs the echo agent: spec in, events forwarded, final result turned into outputs", async () => {
+    const run = await runAsJob([node, "test/agents/echo.mjs"], {
+      MENTATLAB_INPUTS_JSON: JSON.stringify({ text: { text: "hello" } }),
+      MENTATLAB_PARAMS_JSON: JSON.stringify({ suffix: "!" }),
+      MENTATLAB_OUTPUT_PINS_JSON: JSON.stringify({ text: "text", spec_seen: "json" }),
+    });
+    expect(run.outcome.failure).toBeUndefined();
+    expect(run.containerExit).toBe(0);
+    expect(run.outcome.outputs.text?.value).toEqual({ case: "text", value: "hello!" });
+    expect(toJson(PinValueSchema, run.outcome.outputs.spec_seen!)).toEqual({ json: { agent_id: "", params: { suffix: "!" } } });
+    const cases = run.events.map((event) => event.event.case);
+    expect(cases.slice(0, 4)).toEqual(["log", "progress", "log", "metric"]);
+    expect(run.events[2]?.event.value).toMatchObject({ message: "not json: kept as a log line" });
+    const outputs = run.events.filter((event) => event.event.case === "output").map((event) => event.event.case === "output" && event.event.value.pin);
+    expect(outputs.sort()).toEqual(["spec_seen", "text"]);
+  });
+
+  it("forwards events while the agent still runs, reads a last line without a newline, uploads a result file from the shared dir", async () => {
+    const script = `
+      const fs = require("node:fs"), path = require("node:path");
+      const { context } = JSON.parse(fs.readFileSync(0, "utf8"));
+      process.stdout.write(JSON.stringify({ type: "progress", data: { percent: 30 } }) + "\\n");
+      const go = path.join(context.shared_dir, "go");
+      const wait = () => fs.existsSync(go) ? finish() : setTimeout(wait, 10);
+      const finish = () => {
+        const out = path.join(context.work_dir, "out.bin");
+        fs.writeFileSync(out, Buffer.alloc(100_000, 7));
+        process.stdout.write(JSON.stringify({ result: { blob: { path: out, mime_type: "application/octet-stream" } } }));
+      };
+      wait();`;
+    const run = await runAsJob([node, "-e", script], { MENTATLAB_OUTPUT_PINS_JSON: JSON.stringify({ blob: "binary" }) }, async (events, sharedDir) => {
+      for (let waited = 0; waited < 5_000 && !events().some((event) => event.event.case === "progress"); waited += 10) await sleep(10);
+      expect(events().some((event) => event.event.case === "progress")).toBe(true);
+      await writeFile(join(sharedDir, "go"), "");
+    });
+    expect(run.outcome.failure).toBeUndefined();
+    const blob = run.outcome.outputs.blob?.value;
+    expect(blob?.case).toBe("media");
+    expect(blob?.case === "media" && Number(blob.value.sizeBytes)).toBe(100_000);
+  });
+
+  it("reports a crash with the agent's exit code and last stderr lines", async () => {
+    const run = await runAsJob([node, "test/agents/crash.mjs"], {});
+    expect(run.containerExit).toBe(1);
+    expect(run.outcome.exitCode).toBe(1);
+    expect(run.outcome.failure).toContain("agent exited with code 1");
+    expect(run.outcome.failure).toContain("last stderr lines:\nTraceback (most recent call last):\n  agent.py line 3\nValueError: model file missing");
+    const errors = run.events.filter((event) => event.event.case === "log" && event.event.value.level === LogLevel.ERROR);
+    expect(errors.at(-1)?.event.value).toMatchObject({ message: run.outcome.failure });
+  });
+
+  it("reports exit 3 as transient, in the sidecar's outcome and the agent container's exit code", async () => {
+    const run = await runAsJob([node, "test/agents/flaky.mjs"], {
+      MENTATLAB_PARAMS_JSON: JSON.stringify({ succeed_on: 2 }),
+      MENTATLAB_OUTPUT_PINS_JSON: JSON.stringify({ text: "text" }),
+    });
+    expect(run.containerExit).toBe(3);
+    expect(run.outcome.exitCode).toBe(3);
+    expect(run.outcome.failure).toContain("agent exited with code 3: busy on attempt 1");
+  });
+
+  it("passes a manifest command with quotes, spaces and $(...) through literally", async () => {
+    const args = ["it's \"quoted\"", "two  spaces", "$(touch pwned)", "`touch pwned`", "$HOME", "*", "a;b|c&&d", ""];
+    const run = await runAsJob([node, "-e", "console.log(JSON.stringify({ result: { argv: process.argv.slice(1) } }))", ...args], {
+      MENTATLAB_OUTPUT_PINS_JSON: JSON.stringify({ argv: "json" }),
+    });
+    expect(run.outcome.failure).toBeUndefined();
+    expect(toJson(PinValueSchema, run.outcome.outputs.argv!)).toEqual({ json: args });
+    await expect(readFile(join(repo, "pwned"))).rejects.toThrow(/ENOENT/);
+    expect(await readFile(join(run.sharedDir, "plain", bridgeFiles.exitCode), "utf8")).toBe("0\n");
+  });
+});

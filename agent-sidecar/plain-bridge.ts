@@ -1,0 +1,168 @@
+import { createReadStream } from "node:fs";
+import { access, mkdir, open, readFile, rename, writeFile, type FileHandle } from "node:fs/promises";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { StringDecoder } from "node:string_decoder";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { JsonValue } from "@bufbuild/protobuf";
+import type { PlainAgentExit } from "./plain-agent.js";
+import { LineTail, PlainStdoutReader, type PlainStdoutHandlers } from "./plain-stdout.js";
+
+/**
+ * The files of the plain-contract bridge on the shared volume (see
+ * services/orchestrator/kubernetes/plain-bridge.ts for the agent container's side).
+ */
+export const bridgeFiles = {
+  /** `{"spec","context"}`, written by the sidecar (atomically); the agent container waits for it. */
+  stdin: "stdin.json",
+  /** The agent's stdout, appended to as it runs. */
+  stdout: "stdout.ndjson",
+  /** The agent's stderr. */
+  stderr: "stderr.log",
+  /** The agent's exit code, written (atomically) by the agent container once the agent has exited. */
+  exitCode: "exit-code",
+  /** Written by the sidecar once everything is delivered; the agent container exits only then. */
+  delivered: "delivered",
+} as const;
+
+export interface BridgedAgentOptions extends PlainStdoutHandlers {
+  /** The bridge directory on the shared volume (MENTATLAB_PLAIN_BRIDGE). */
+  readonly dir: string;
+  /** Written to `stdin.json` as one JSON document. */
+  readonly stdin: JsonValue;
+  /** Stderr lines kept for the failure report. */
+  readonly stderrTailLines: number;
+  /** Stops following; the agent container is not ours to stop (the orchestrator deletes the Job). */
+  readonly signal?: AbortSignal;
+  /** How often the growing stdout and the exit code are looked at. */
+  readonly pollMs?: number;
+}
+
+/**
+ * Runs a plain-contract agent that lives in another container: hands it its spec through the shared
+ * volume, follows its stdout file as it grows (with the same line reader as a wrapped agent), and
+ * resolves once its exit code appears and the rest of its stdout is read. On abort it resolves at once
+ * with no exit code.
+ */
+export async function runBridgedAgent(options: BridgedAgentOptions): Promise<PlainAgentExit> {
+  const path = (name: string) => join(options.dir, name);
+  await mkdir(options.dir, { recursive: true });
+  // A restarted sidecar must not hand a running agent a second spec.
+  if (!(await exists(path(bridgeFiles.stdin)))) {
+    const temp = path(`${bridgeFiles.stdin}.tmp`);
+    await writeFile(temp, `${JSON.stringify(options.stdin)}\n`);
+    await rename(temp, path(bridgeFiles.stdin));
+  }
+  const stdout = new PlainStdoutReader(options);
+  const follower = new LineFollower(path(bridgeFiles.stdout), (line) => stdout.line(line));
+  const pollMs = options.pollMs ?? 100;
+  try {
+    for (;;) {
+      if (options.signal?.aborted) {
+        await follower.readNew();
+        return { exitCode: null, exitSignal: null, ...stdout.summary(), stderrTail: [] };
+      }
+      // Looked at before the last read: once the exit code is there, stdout is complete.
+      const exitCode = await readExitCode(path(bridgeFiles.exitCode));
+      await follower.readNew();
+      if (exitCode !== undefined) {
+        follower.end();
+        return { exitCode, exitSignal: null, ...stdout.summary(), stderrTail: await tailOf(path(bridgeFiles.stderr), options.stderrTailLines) };
+      }
+      await sleep(pollMs, undefined, { signal: options.signal }).catch(() => undefined);
+    }
+  } finally {
+    await follower.close();
+  }
+}
+
+/** Tells the agent container everything is delivered, so it may exit (and the pod complete). */
+export async function markBridgeDelivered(dir: string): Promise<void> {
+  const temp = join(dir, `${bridgeFiles.delivered}.tmp`);
+  await writeFile(temp, "");
+  await rename(temp, join(dir, bridgeFiles.delivered));
+}
+
+export async function bridgeDelivered(dir: string): Promise<boolean> {
+  return exists(join(dir, bridgeFiles.delivered));
+}
+
+/** Reads a file that grows, by offset, handing over complete lines and keeping a partial last one. */
+class LineFollower {
+  private handle: FileHandle | undefined;
+  private offset = 0;
+  private partial = "";
+  private readonly decoder = new StringDecoder("utf8");
+  private readonly buffer = Buffer.alloc(64 * 1024);
+
+  constructor(
+    private readonly path: string,
+    private readonly onLine: (line: string) => void,
+  ) {}
+
+  async readNew(): Promise<void> {
+    if (!this.handle) {
+      try {
+        this.handle = await open(this.path, "r");
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === "ENOENT") return;
+        throw error;
+      }
+    }
+    for (;;) {
+      const { bytesRead } = await this.handle.read(this.buffer, 0, this.buffer.length, this.offset);
+      if (bytesRead === 0) return;
+      this.offset += bytesRead;
+      this.take(this.decoder.write(this.buffer.subarray(0, bytesRead)));
+    }
+  }
+
+  /** The stream is complete: a last line without a newline is still a line. */
+  end(): void {
+    const rest = this.partial + this.decoder.end();
+    this.partial = "";
+    if (rest !== "") this.onLine(rest.replace(/\r$/, ""));
+  }
+
+  async close(): Promise<void> {
+    await this.handle?.close();
+    this.handle = undefined;
+  }
+
+  private take(text: string): void {
+    const lines = (this.partial + text).split("\n");
+    this.partial = lines.pop() ?? "";
+    for (const line of lines) this.onLine(line.replace(/\r$/, ""));
+  }
+}
+
+async function readExitCode(path: string): Promise<number | undefined> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw error;
+  }
+  const code = Number(text.trim());
+  // The wrapper writes it atomically, so anything unreadable is a broken wrapper, not a half-written file.
+  return Number.isInteger(code) ? code : 1;
+}
+
+/** The last lines of a file, read as a stream: stderr may be large. */
+async function tailOf(path: string, limit: number): Promise<readonly string[]> {
+  if (!(await exists(path))) return [];
+  const tail = new LineTail(limit);
+  const lines = createInterface({ input: createReadStream(path), crlfDelay: Infinity });
+  for await (const line of lines) tail.push(line);
+  return tail.lines();
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
