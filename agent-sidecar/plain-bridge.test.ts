@@ -49,11 +49,13 @@ describe("a plain agent behind the file bridge, as in a Kubernetes Job", () => {
     command: string[],
     sidecarEnv: Record<string, string>,
     whileRunning?: (events: () => AgentEvent[], sharedDir: string) => Promise<void>,
+    manifestEnv: Record<string, string> = {},
   ): Promise<BridgedRun> {
     const nodeId = `node${++nodeCount}`;
     const sharedDir = join(dir, nodeId);
     const task = testTask({ nodeId });
     task.agent.command = command;
+    task.agent.env = manifestEnv;
     const job = buildJob(task, testConfig());
     const local = (value: string) => value.replaceAll(podSharedDir, sharedDir);
     const [agent] = job.spec!.template.spec!.containers;
@@ -103,6 +105,21 @@ describe("a plain agent behind the file bridge, as in a Kubernetes Job", () => {
     expect(run.events[2]?.event.value).toMatchObject({ message: "not json: kept as a log line" });
     const outputs = run.events.filter((event) => event.event.case === "output").map((event) => event.event.case === "output" && event.event.value.pin);
     expect(outputs.sort()).toEqual(["spec_seen", "text"]);
+  });
+
+  it("gives the agent INPUT_SPEC and INPUT_CONTEXT, as a wrapped agent gets them", async () => {
+    const run = await runAsJob(
+      [node, "test/agents/echo.mjs"],
+      {
+        MENTATLAB_INPUTS_JSON: JSON.stringify({ text: { text: "from env" } }),
+        MENTATLAB_PARAMS_JSON: JSON.stringify({ suffix: "?" }),
+        MENTATLAB_OUTPUT_PINS_JSON: JSON.stringify({ text: "text", spec_seen: "json" }),
+      },
+      undefined,
+      { FROM_ENV: "1" },
+    );
+    expect(run.outcome.failure).toBeUndefined();
+    expect(run.outcome.outputs.text?.value).toEqual({ case: "text", value: "from env?" });
   });
 
   it("forwards events while the agent still runs, reads a last line without a newline, uploads a result file from the shared dir", async () => {

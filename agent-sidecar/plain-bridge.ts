@@ -13,8 +13,11 @@ import { LineTail, PlainStdoutReader, type PlainStdoutHandlers } from "./plain-s
  * services/orchestrator/kubernetes/plain-bridge.ts for the agent container's side).
  */
 export const bridgeFiles = {
-  /** `{"spec","context"}`, written by the sidecar (atomically); the agent container waits for it. */
+  /** `{"spec","context"}`, written by the sidecar (atomically, last); the agent container waits for it. */
   stdin: "stdin.json",
+  /** The spec and context alone, which the agent container passes on as INPUT_SPEC and INPUT_CONTEXT. */
+  spec: "spec.json",
+  context: "context.json",
   /** The agent's stdout, appended to as it runs. */
   stdout: "stdout.ndjson",
   /** The agent's stderr. */
@@ -28,8 +31,8 @@ export const bridgeFiles = {
 export interface BridgedAgentOptions extends PlainStdoutHandlers {
   /** The bridge directory on the shared volume (MENTATLAB_PLAIN_BRIDGE). */
   readonly dir: string;
-  /** Written to `stdin.json` as one JSON document. */
-  readonly stdin: JsonValue;
+  /** Written to `stdin.json` as one JSON document, and its parts to `spec.json` and `context.json`. */
+  readonly stdin: { readonly spec: JsonValue; readonly context: JsonValue };
   /** Stderr lines kept for the failure report. */
   readonly stderrTailLines: number;
   /** Stops following; the agent container is not ours to stop (the orchestrator deletes the Job). */
@@ -49,9 +52,9 @@ export async function runBridgedAgent(options: BridgedAgentOptions): Promise<Pla
   await mkdir(options.dir, { recursive: true });
   // A restarted sidecar must not hand a running agent a second spec.
   if (!(await exists(path(bridgeFiles.stdin)))) {
-    const temp = path(`${bridgeFiles.stdin}.tmp`);
-    await writeFile(temp, `${JSON.stringify(options.stdin)}\n`);
-    await rename(temp, path(bridgeFiles.stdin));
+    await writeAtomically(path(bridgeFiles.spec), JSON.stringify(options.stdin.spec));
+    await writeAtomically(path(bridgeFiles.context), JSON.stringify(options.stdin.context));
+    await writeAtomically(path(bridgeFiles.stdin), `${JSON.stringify(options.stdin)}\n`);
   }
   const stdout = new PlainStdoutReader(options);
   const follower = new LineFollower(path(bridgeFiles.stdout), (line) => stdout.line(line));
@@ -78,9 +81,13 @@ export async function runBridgedAgent(options: BridgedAgentOptions): Promise<Pla
 
 /** Tells the agent container everything is delivered, so it may exit (and the pod complete). */
 export async function markBridgeDelivered(dir: string): Promise<void> {
-  const temp = join(dir, `${bridgeFiles.delivered}.tmp`);
-  await writeFile(temp, "");
-  await rename(temp, join(dir, bridgeFiles.delivered));
+  await writeAtomically(join(dir, bridgeFiles.delivered), "");
+}
+
+/** The other container polls for these files, so it must never see one half-written. */
+async function writeAtomically(path: string, text: string): Promise<void> {
+  await writeFile(`${path}.tmp`, text);
+  await rename(`${path}.tmp`, path);
 }
 
 export async function bridgeDelivered(dir: string): Promise<boolean> {

@@ -12,7 +12,8 @@ export const deliveryWaitSeconds = 600;
 
 /**
  * Waits for the spec, runs the agent (`"$@"`: the manifest's command as positional arguments, never
- * interpolated) with its stdio on the bridge files, publishes its exit code atomically, then waits until
+ * interpolated) with its stdio on the bridge files and INPUT_SPEC/INPUT_CONTEXT set as a wrapped agent
+ * gets them, publishes its exit code atomically, then waits until
  * the sidecar has delivered everything (bounded, so a dead sidecar cannot hold the pod) and exits with
  * the agent's code. The sidecar is ready before this container starts (its startup probe), so the wait
  * for the spec is short. Fractional `sleep` works in coreutils and busybox.
@@ -20,7 +21,7 @@ export const deliveryWaitSeconds = 600;
 export const plainBridgeScript = [
   'b="$MENTATLAB_PLAIN_BRIDGE"',
   'while [ ! -f "$b/stdin.json" ]; do sleep 0.1; done',
-  '"$@" < "$b/stdin.json" > "$b/stdout.ndjson" 2> "$b/stderr.log"',
+  'INPUT_SPEC="$(cat "$b/spec.json")" INPUT_CONTEXT="$(cat "$b/context.json")" "$@" < "$b/stdin.json" > "$b/stdout.ndjson" 2> "$b/stderr.log"',
   "code=$?",
   'printf "%s\\n" "$code" > "$b/exit-code.tmp" && mv -f "$b/exit-code.tmp" "$b/exit-code"',
   "waited=0",
