@@ -2,7 +2,7 @@ import type { DescMethod, DescService } from "@bufbuild/protobuf";
 import { createClient, type CallOptions, type HandlerContext, type ServiceImpl, type Transport } from "@connectrpc/connect";
 
 /** Request headers that carry the caller's identity and tracing to the owning service. */
-const forwardedHeaders = ["authorization", "traceparent", "tracestate", "x-request-id"];
+export const forwardedHeaders = ["authorization", "traceparent", "tracestate", "x-request-id"];
 
 /**
  * Builds a handler for every method of `service` that forwards the call to `upstream`, the process that

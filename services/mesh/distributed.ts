@@ -7,6 +7,8 @@ import { StorageService } from "../../gen/mentatlab/v1/storage_pb.js";
 import { StreamService } from "../../gen/mentatlab/v1/stream_pb.js";
 import { forwardingImpl } from "../gateway/forward.js";
 import { proxyRoute } from "../gateway/http-proxy.js";
+import { relaySubscribe } from "../gateway/subscribe-relay.js";
+import { UpstreamSession } from "../gateway/upstream-session.js";
 import { createOrchestrator } from "../orchestrator/index.js";
 import { orchestratorConfigFromEnv } from "../orchestrator/config.js";
 import { readServerConfig } from "../server/config.js";
@@ -100,6 +102,7 @@ export async function startGateway(env: Env): Promise<MeshProcess> {
     const url = requiredUrl(env, serviceUrlVariable[process]);
     return { process, url, transport: peerTransport(url, security.tracing.clientInterceptors) };
   });
+  const streamSession = new UpstreamSession(requiredUrl(env, serviceUrlVariable.stream));
   return serveMeshProcess(serverConfig, security, telemetry, {
     routes: (router) => {
       for (const { process, transport } of upstreams) {
@@ -111,6 +114,8 @@ export async function startGateway(env: Env): Promise<MeshProcess> {
     httpRoutes: upstreams.flatMap(({ process, url }) =>
       httpPathsOwned[process].flatMap((prefix) => [proxyRoute("GET", prefix, url), proxyRoute("HEAD", prefix, url)]),
     ),
-    close: async () => {},
+    // Subscribe skips the generic forwarder on gRPC and binary Connect over HTTP/2: events pass through as encoded upstream.
+    encodedStreams: [relaySubscribe(streamSession, serverConfig.readMaxBytes)],
+    close: async () => streamSession.close(),
   });
 }
