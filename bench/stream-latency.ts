@@ -3,7 +3,9 @@
 // BENCH_SUBSCRIBERS (comma-separated fan-outs, default 100), BENCH_CONNECTIONS (subscriber HTTP/2 connections, default 10),
 // BENCH_BACKENDS (default "memory,redis"), BENCH_SUBSCRIBE_PATHS (default "encoded"; "connect,encoded"
 // compares Subscribe through Connect alone with the encoded fast path, interleaved so machine load hits
-// both alike), REDIS_URL (default: a private redis-server).
+// both alike), REDIS_URL (default: a private redis-server), BENCH_VIA_GATEWAY (1: subscribers and the
+// producer go through a gateway in this process, as the distributed mesh's gateway forwards: "connect"
+// then means the generic Connect forwarder, "encoded" the Subscribe relay; the stream server keeps its fast path).
 // The server runs in this process and the clients in a child process, so each has a core, as a
 // server and its remote clients would; latency is measured against the shared wall clock. Subscribers
 // speak the Connect protocol on raw HTTP/2 streams (see leanSubscribe); the producer is a Connect client.
@@ -25,6 +27,11 @@ import {
   StreamService,
   SubscribeRequestSchema,
 } from "../gen/mentatlab/v1/stream_pb.js";
+import { forwardingImpl } from "../services/gateway/forward.js";
+import { relaySubscribe } from "../services/gateway/subscribe-relay.js";
+import { UpstreamSession } from "../services/gateway/upstream-session.js";
+import { peerTransport } from "../services/mesh/distributed.js";
+import { type RunningServer, startServer } from "../services/server/server.js";
 import { type Backend, type SubscribePath, benchRedis, machineLoad, MiB, percentile, sleep, startStreamServer } from "./stream-bench-support.js";
 
 interface Settings {
@@ -175,8 +182,30 @@ function serverSide(histogram: Histogram): string {
   return `${bound(50)} / ${bound(99)}`;
 }
 
+const viaGateway = process.env.BENCH_VIA_GATEWAY === "1";
+
+/** A gateway in front of `upstreamUrl` serving Subscribe on `path`, as the distributed mesh's gateway does. */
+async function startBenchGateway(upstreamUrl: string, path: SubscribePath): Promise<{ server: RunningServer; close(): Promise<void> }> {
+  const upstream = new UpstreamSession(upstreamUrl);
+  const server = await startServer({
+    port: 0,
+    routes: (router) => router.service(StreamService, forwardingImpl(StreamService, peerTransport(upstreamUrl))),
+    uncompressedServices: [StreamService.typeName],
+    encodedStreams: path === "encoded" ? [relaySubscribe(upstream, 8 * MiB)] : [],
+    shutdownGraceMs: 1_000,
+  });
+  return {
+    server,
+    async close() {
+      await server.close();
+      upstream.close();
+    },
+  };
+}
+
 async function run(backend: Backend, path: SubscribePath, redisUrl: string | undefined, settings: Omit<Settings, "url">): Promise<string> {
-  const bench = await startStreamServer(backend, redisUrl, {}, path);
+  const bench = await startStreamServer(backend, redisUrl, {}, viaGateway ? "encoded" : path);
+  const gateway = viaGateway ? await startBenchGateway(bench.server.url, path) : undefined;
   let rssSampler: NodeJS.Timeout | undefined;
   try {
     const cpuBefore = process.cpuUsage();
@@ -184,7 +213,7 @@ async function run(backend: Backend, path: SubscribePath, redisUrl: string | und
     let peakRss = process.memoryUsage.rss();
     rssSampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage.rss())), 100);
     const clients = fork(fileURLToPath(import.meta.url), [], {
-      env: { ...process.env, BENCH_CLIENT_SETTINGS: JSON.stringify({ ...settings, url: bench.server.url }) },
+      env: { ...process.env, BENCH_CLIENT_SETTINGS: JSON.stringify({ ...settings, url: (gateway ?? bench).server.url }) },
     });
     const measured = await new Promise<Measured>((resolve, reject) => {
       clients.once("message", (message) => resolve(message as Measured));
@@ -212,6 +241,7 @@ async function run(backend: Backend, path: SubscribePath, redisUrl: string | und
     ].join(" | ");
   } finally {
     clearInterval(rssSampler);
+    await gateway?.close();
     await bench.close();
   }
 }
@@ -230,7 +260,7 @@ if (!process.env.BENCH_CLIENT_SETTINGS) {
     console.log(
       `stream latency: ${base.rate} msg/s for ${base.seconds} s (first ${WARMUP_MS} ms not measured), ` +
         `${PAYLOAD_BYTES}-byte payloads, subscribers on up to ${base.connections} HTTP/2 connections, ` +
-        "Connect protocol; server in this process, clients in a child process",
+        `Connect protocol; server${viaGateway ? " behind a gateway, both" : ""} in this process, clients in a child process`,
     );
     console.log(machineLoad());
     console.log("subscribers | backend | subscribe path | p50 ms | p99 ms | max ms | deliveries measured | publish→ack p50 / p99 ms | server store→hand-off p50 / p99 ms | CPU server / clients | server RSS MiB, peak so far in this process | load (1 min)");
