@@ -237,7 +237,22 @@ describe("Subscribe through the distributed gateway", () => {
     expect(relayed.rstCode).toBe(constants.NGHTTP2_CANCEL);
   });
 
-  it("ends open streams with UNAVAILABLE when the gateway shuts down or loses the stream process", async () => {
+  it("ends the stream with UNAVAILABLE when the connection to the stream process is lost", async () => {
+    const mesh = await startMesh();
+    const streamId = await streamWith(mesh, [text.encode("first")], PinType.TEXT, false);
+    const upstream = new UpstreamSession(mesh.stream.url);
+    const gateway = await startRelayGateway(mesh, upstream);
+    const call = rawGrpcJsCall(gateway.url, create(SubscribeRequestSchema, { streamId }), alice);
+    await new Promise((resolve) => call.once("data", resolve));
+    const ending = new Promise<grpc.ServiceError>((resolve, reject) => {
+      call.on("error", resolve);
+      call.on("end", () => reject(new Error("the subscription ended OK")));
+    });
+    upstream.get().socket.destroy();
+    expect((await ending).code).toBe(grpc.status.UNAVAILABLE);
+  });
+
+  it("ends open streams with UNAVAILABLE when the gateway or the stream process shuts down", async () => {
     for (const stop of ["gateway", "stream"] as const) {
       const mesh = await startMesh();
       const streamId = await streamWith(mesh, [text.encode("first")], PinType.TEXT, false);
