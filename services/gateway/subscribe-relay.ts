@@ -6,6 +6,7 @@ import { constants, type IncomingHttpHeaders } from "node:http2";
 import { StreamService, SubscribeRequestSchema } from "../../gen/mentatlab/v1/stream_pb.js";
 import { type EncodedServerStream, envelope } from "../server/encoded-streams.js";
 import { EnvelopeSplitter } from "./envelope-splitter.js";
+import { injectTraceContext } from "../shared/telemetry/index.js";
 import { forwardedHeaders } from "./forward.js";
 import type { UpstreamSession } from "./upstream-session.js";
 
@@ -105,6 +106,8 @@ function requestHeaders(path: string, wire: Wire, context: HandlerContext): Reco
     const value = context.requestHeader.get(name);
     if (value !== null) headers[name] = value;
   }
+  // With tracing on, the stream process's span becomes a child of this gateway call's span.
+  injectTraceContext(headers);
   const timeoutMs = context.timeoutMs();
   return timeoutMs === undefined ? headers : { ...headers, ...wire.timeoutHeader(timeoutMs) };
 }

@@ -6,3 +6,4 @@ export { registerStorageMetrics } from "./storage-instruments.js";
 export { registerStreamMetrics } from "./stream-instruments.js";
 export { createTelemetry, type Telemetry } from "./telemetry.js";
 export { startTracing, type Tracing } from "./tracing.js";
+export { injectTraceContext } from "./tracing-client-interceptor.js";
