@@ -21,7 +21,7 @@ import { storageConfigFromEnv } from "../storage/config.js";
 import { createStreams } from "../stream/index.js";
 import { streamConfigFromEnv } from "../stream/config.js";
 import { meshSecurity } from "./security.js";
-import { serveMeshProcess, type MeshProcess } from "./serve.js";
+import { builtWebUi, serveMeshProcess, type MeshProcess } from "./serve.js";
 import { httpPathsOwned, serviceOwners, serviceProcesses, serviceUrlVariable, type ServiceProcess } from "./topology.js";
 
 /** A gRPC (h2c) transport to a peer process: the internal hop of the distributed mesh. */
@@ -104,6 +104,8 @@ export async function startGateway(env: Env): Promise<MeshProcess> {
   });
   const streamSession = new UpstreamSession(requiredUrl(env, serviceUrlVariable.stream));
   return serveMeshProcess(serverConfig, security, telemetry, {
+    // The gateway is the distributed mesh's front door, so it serves the web UI as the embedded one does.
+    staticDir: builtWebUi(),
     routes: (router) => {
       for (const { process, transport } of upstreams) {
         for (const service of serviceOwners[process] as readonly DescService[]) {

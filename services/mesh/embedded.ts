@@ -1,8 +1,5 @@
 import { createClient, createRouterTransport, type ConnectRouter } from "@connectrpc/connect";
-import { existsSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { OrchestratorService } from "../../gen/mentatlab/v1/orchestrator_pb.js";
 import { AgentRegistryService } from "../../gen/mentatlab/v1/registry_pb.js";
 import { StorageService } from "../../gen/mentatlab/v1/storage_pb.js";
@@ -17,7 +14,7 @@ import { storageConfigFromEnv } from "../storage/config.js";
 import { createStreams } from "../stream/index.js";
 import { streamConfigFromEnv } from "../stream/config.js";
 import { meshSecurity } from "./security.js";
-import { serveMeshProcess, type MeshProcess } from "./serve.js";
+import { builtWebUi, serveMeshProcess, type MeshProcess } from "./serve.js";
 
 export interface EmbeddedOptions {
   /** Environment to read configuration from; defaults to `process.env`. */
@@ -49,7 +46,6 @@ function urlHost(host: string): string {
   return host.includes(":") ? `[${host}]` : host;
 }
 
-const webDist = fileURLToPath(new URL("../../web/dist", import.meta.url));
 
 /**
  * Every service in one process on one port, with embedded backends: files under the data dir, streams
@@ -106,7 +102,7 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
     },
     httpRoutes: [...storage.routes, ...streams.routes],
     encodedStreams: streams.encodedStreams,
-    staticDir: existsSync(join(webDist, "index.html")) ? webDist : undefined,
+    staticDir: builtWebUi(),
     async close() {
       await orchestrator.close();
       await streams.close();

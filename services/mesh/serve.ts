@@ -1,4 +1,7 @@
 import type { ConnectRouter } from "@connectrpc/connect";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import type { ServerConfig } from "../server/config.js";
 import type { EncodedServerStream } from "../server/encoded-streams.js";
 import { startServer, type RunningServer } from "../server/server.js";
@@ -6,6 +9,13 @@ import type { HttpRoute } from "../shared/http-route.js";
 import type { Telemetry } from "../shared/telemetry/index.js";
 import type { MeshSecurity } from "./security.js";
 import { mediaServices } from "./topology.js";
+
+const webDist = fileURLToPath(new URL("../../web/dist", import.meta.url));
+
+/** The web UI `npm start` builds into web/dist, when it has been built. */
+export function builtWebUi(): string | undefined {
+  return existsSync(join(webDist, "index.html")) ? webDist : undefined;
+}
 
 /** One running process of the mesh, embedded or distributed. */
 export interface MeshProcess {
@@ -18,6 +28,7 @@ export interface MeshProcess {
 export interface MeshApp {
   readonly routes: (router: ConnectRouter) => void;
   readonly httpRoutes: readonly HttpRoute[];
+  /** Files served at `/` (the web UI) unless `MENTATLAB_WEB_DIR` names others. */
   readonly staticDir?: string | undefined;
   /** Server streams the app also serves pre-encoded (see `ServerOptions.encodedStreams`). */
   readonly encodedStreams?: readonly EncodedServerStream[];
