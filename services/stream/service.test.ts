@@ -1,9 +1,9 @@
 import { gunzipSync } from "node:zlib";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { PinType } from "../../gen/mentatlab/v1/common_pb.js";
 import { type PublishResponse, StreamAnnouncementKind, StreamState } from "../../gen/mentatlab/v1/stream_pb.js";
-import { createStreams, type StreamRuntime } from "./index.js";
+
 import {
   clientFor,
   collectEvents,
@@ -11,20 +11,11 @@ import {
   type PublishMessage,
   payloadTexts,
   Pushable,
-  testStreamConfig,
+  runtimesClosedAfterEach,
   within,
 } from "./testing.js";
-import type { StreamConfig } from "./config.js";
 
-const runtimes: StreamRuntime[] = [];
-async function runtime(overrides: Partial<StreamConfig> = {}): Promise<StreamRuntime> {
-  const r = await createStreams(testStreamConfig(overrides));
-  runtimes.push(r);
-  return r;
-}
-afterEach(async () => {
-  await Promise.all(runtimes.splice(0).map((r) => r.close()));
-});
+const runtime = runtimesClosedAfterEach();
 
 async function errorOf(promise: Promise<unknown>): Promise<ConnectError | undefined> {
   try {

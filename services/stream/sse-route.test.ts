@@ -1,20 +1,11 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { PinType } from "../../gen/mentatlab/v1/common_pb.js";
 import { testPrincipal } from "../../test/support/in-memory.js";
 import type { Principal } from "../shared/principal.js";
-import type { StreamConfig } from "./config.js";
-import { createStreams, type StreamRuntime } from "./index.js";
-import { clientFor, testStreamConfig, within } from "./testing.js";
+import type { StreamRuntime } from "./index.js";
+import { clientFor, runtimesClosedAfterEach, within } from "./testing.js";
 
-const runtimes: StreamRuntime[] = [];
-async function runtime(overrides: Partial<StreamConfig> = {}): Promise<StreamRuntime> {
-  const r = await createStreams(testStreamConfig(overrides));
-  runtimes.push(r);
-  return r;
-}
-afterEach(async () => {
-  await Promise.all(runtimes.splice(0).map((r) => r.close()));
-});
+const runtime = runtimesClosedAfterEach();
 
 function get(
   r: StreamRuntime,

@@ -4,12 +4,26 @@ import { type PublishRequestSchema, type StreamEvent, StreamService } from "../.
 import { inMemoryClient, testPrincipal } from "../../test/support/in-memory.js";
 import type { Principal } from "../shared/principal.js";
 import { type StreamConfig, streamConfigFromEnv } from "./config.js";
-import type { StreamRuntime } from "./index.js";
+import { afterEach } from "vitest";
+import { createStreams, type StreamRuntime } from "./index.js";
 
 // Helpers for this folder's tests only.
 
 export function testStreamConfig(overrides: Partial<StreamConfig> = {}): StreamConfig {
   return { ...streamConfigFromEnv({}), sweepIntervalMs: 3_600_000, ...overrides };
+}
+
+/** A factory of stream runtimes for one test file; every runtime it made is closed after each test. */
+export function runtimesClosedAfterEach(): (overrides?: Partial<StreamConfig>) => Promise<StreamRuntime> {
+  const runtimes: StreamRuntime[] = [];
+  afterEach(async () => {
+    await Promise.all(runtimes.splice(0).map((r) => r.close()));
+  });
+  return async (overrides = {}) => {
+    const r = await createStreams(testStreamConfig(overrides));
+    runtimes.push(r);
+    return r;
+  };
 }
 
 export function clientFor(runtime: StreamRuntime, principal: Partial<Principal> = {}): Client<typeof StreamService> {
