@@ -3,7 +3,6 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
 import { PinType } from "../../gen/mentatlab/v1/common_pb.js";
 import { type PublishResponse, StreamAnnouncementKind, StreamState } from "../../gen/mentatlab/v1/stream_pb.js";
-
 import {
   clientFor,
   collectEvents,
