@@ -1,6 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
-import { envelope } from "../server/encoded-streams.js";
+import { envelope } from "../server/fast-path/index.js";
 import { EnvelopeSplitter } from "./envelope-splitter.js";
 
 const messages = [new Uint8Array([1, 2, 3]), new Uint8Array(0), new Uint8Array(300).fill(7)];

@@ -14,7 +14,7 @@ import { startGateway, startServiceProcess, type MeshProcess } from "../mesh/dis
 import { meshSecurity } from "../mesh/security.js";
 import { serveMeshProcess } from "../mesh/serve.js";
 import { readServerConfig } from "../server/config.js";
-import { envelope } from "../server/encoded-streams.js";
+import { envelope } from "../server/fast-path/index.js";
 import { createTelemetry } from "../shared/telemetry/index.js";
 import { relaySubscribe } from "./subscribe-relay.js";
 import { UpstreamSession } from "./upstream-session.js";

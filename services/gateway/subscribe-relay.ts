@@ -4,7 +4,7 @@ import { endStreamFromJson, endStreamFlag } from "@connectrpc/connect/protocol-c
 import { codeFromHttpStatus, findTrailerError } from "@connectrpc/connect/protocol-grpc";
 import { constants, type IncomingHttpHeaders } from "node:http2";
 import { StreamService, SubscribeRequestSchema } from "../../gen/mentatlab/v1/stream_pb.js";
-import { type EncodedServerStream, envelope } from "../server/encoded-streams.js";
+import { type EncodedServerStream, envelope } from "../server/fast-path/index.js";
 import { EnvelopeSplitter } from "./envelope-splitter.js";
 import { injectTraceContext } from "../shared/telemetry/index.js";
 import { forwardedHeaders } from "./forward.js";

@@ -12,7 +12,7 @@ import { UpstreamSession } from "../gateway/upstream-session.js";
 import { createOrchestrator } from "../orchestrator/index.js";
 import { orchestratorConfigFromEnv } from "../orchestrator/config.js";
 import { readServerConfig } from "../server/config.js";
-import type { EncodedServerStream } from "../server/encoded-streams.js";
+import type { EncodedServerStream } from "../server/fast-path/index.js";
 import type { Env } from "../shared/config.js";
 import type { HttpRoute } from "../shared/http-route.js";
 import { createTelemetry, registerOrchestratorMetrics, registerStorageMetrics, registerStreamMetrics } from "../shared/telemetry/index.js";

@@ -3,7 +3,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { ServerConfig } from "../server/config.js";
-import type { EncodedServerStream } from "../server/encoded-streams.js";
+import type { EncodedServerStream } from "../server/fast-path/index.js";
 import { startServer, type RunningServer } from "../server/server.js";
 import type { HttpRoute } from "../shared/http-route.js";
 import type { Telemetry } from "../shared/telemetry/index.js";

@@ -1,16 +1,25 @@
 import type { DescMethod, DescService } from "@bufbuild/protobuf";
-import { Code, ConnectError, type ConnectRouter, type Interceptor, type MethodImpl } from "@connectrpc/connect";
+import {
+  Code,
+  ConnectError,
+  type ConnectRouter,
+  createMethodImplSpec,
+  createServiceImplSpec,
+  type Interceptor,
+  type MethodImpl,
+  type MethodImplSpec,
+} from "@connectrpc/connect";
 import type { UniversalHandlerOptions } from "@connectrpc/connect/protocol";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { createServer as createHttp1Server } from "node:http";
-import { createServer as createHttp2Server } from "node:http2";
+import { createServer as createHttp2Server, type IncomingHttpHeaders, type ServerHttp2Stream } from "node:http2";
 import { Health } from "../../gen/grpc/health/v1/health_pb.js";
 import type { HttpRoute } from "../shared/http-route.js";
 import type { Principal } from "../shared/principal.js";
 import { MIB, serverDefaults } from "./config.js";
 import { createCorsPolicy } from "./cors.js";
 import { createHealthRegistry, mountHealth, ServingStatus, type HealthRegistry } from "./health.js";
-import { createEncodedStreamDispatcher, type EncodedServerStream } from "./encoded-streams.js";
+import { createFastPath, type EncodedServerStream } from "./fast-path/index.js";
 import { createHttpRouteDispatcher, writePlain } from "./http-routes.js";
 import type { NodeRequest, NodeResponse } from "./node-fetch-bridge.js";
 import { listenOnePort } from "./one-port.js";
@@ -48,8 +57,8 @@ export interface ServerOptions {
   /** Web UI files served at `/` (GET and HEAD). */
   staticDir?: string | undefined;
   /**
-   * Server streams also served on a fast path for gRPC and binary Connect over HTTP/2, writing
-   * pre-encoded messages after the same interceptors; the procedure must be mounted by `routes` too.
+   * Server streams whose fast-path handler writes pre-encoded messages (gRPC and binary Connect over
+   * HTTP/2), after the same interceptors; `routes` mounts the procedure for the other protocols.
    */
   encodedStreams?: readonly EncodedServerStream[];
 }
@@ -81,19 +90,25 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const shutdown = new AbortController();
   const health = createHealthRegistry();
 
+  const mounted: MethodImplSpec[] = [];
   const rpcHandler = connectNodeAdapter({
-    routes: (router) => mountAll(router, options, health),
+    routes: (router) => mountAll(router, options, health, mounted),
     interceptors: [failTruncatedStreams, ...(options.interceptors ?? [])],
     readMaxBytes: options.readMaxBytes ?? serverDefaults.readMaxBytes,
     writeMaxBytes: options.writeMaxBytes ?? serverDefaults.writeMaxBytes,
     shutdownSignal: shutdown.signal,
     fallback: plainHttpHandler(options, maxRequestBodyBytes, shutdown.signal),
   });
-  const encodedStream = createEncodedStreamDispatcher(options.encodedStreams ?? [], {
-    interceptors: options.interceptors ?? [],
-    readMaxBytes: options.readMaxBytes ?? serverDefaults.readMaxBytes,
-    shutdownSignal: shutdown.signal,
-  });
+  const fastPath = createFastPath(
+    { methods: mounted, encodedStreams: options.encodedStreams ?? [] },
+    {
+      interceptors: options.interceptors ?? [],
+      readMaxBytes: options.readMaxBytes ?? serverDefaults.readMaxBytes,
+      writeMaxBytes: options.writeMaxBytes ?? serverDefaults.writeMaxBytes,
+      shutdownSignal: shutdown.signal,
+      uncompressedServices: new Set(options.uncompressedServices ?? []),
+    },
+  );
   const cors = createCorsPolicy(options.corsAllowedOrigins ?? []);
   const handle = (req: NodeRequest, res: NodeResponse) => {
     const decision = cors(req.method ?? "GET", (name) => headerValue(req, name));
@@ -112,7 +127,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       case "none":
         break;
     }
-    if (!encodedStream(req, res)) rpcHandler(req, res);
+    rpcHandler(req, res);
   };
 
   // No whole-request deadline: a media upload over HTTP/1.1 may rightly take longer than Node's
@@ -121,6 +136,14 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   // A 32 MiB connection window lets a session buffer more than the 10 MB default allowance (in MB).
   const http2 = createHttp2Server({ settings: { initialWindowSize: http2StreamWindow }, maxSessionMemory: 64 }, handle);
   http2.on("session", (session) => session.setLocalWindowSize(http2ConnectionWindow));
+  // gRPC and binary Connect calls are taken from the raw 'stream' event, before Node builds the
+  // request/response compatibility objects Connect works on; everything else goes on to those.
+  const compatibility = http2.listeners("stream") as ((...args: unknown[]) => void)[];
+  http2.removeAllListeners("stream");
+  http2.on("stream", (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, ...rest: unknown[]) => {
+    if (fastPath(stream, headers)) return;
+    for (const listener of compatibility) listener.call(http2, stream, headers, ...rest);
+  });
   const listener = await listenOnePort(host, options.port, http1, http2);
 
   let closed: Promise<void> | undefined;
@@ -143,8 +166,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   };
 }
 
-/** Mounts the caller's services (media ones without compression), then health and reflection. */
-function mountAll(router: ConnectRouter, options: ServerOptions, health: HealthRegistry): void {
+/**
+ * Mounts the caller's services (media ones without compression), then health and reflection, and
+ * collects every implementation in `mounted` for the fast path.
+ */
+function mountAll(router: ConnectRouter, options: ServerOptions, health: HealthRegistry, mounted: MethodImplSpec[]): void {
   const uncompressed = new Set(options.uncompressedServices ?? []);
   const withCompression = <O extends object>(typeName: string, handlerOptions: O | undefined) =>
     uncompressed.has(typeName) ? { ...handlerOptions, acceptCompression: [] } : handlerOptions;
@@ -154,19 +180,21 @@ function mountAll(router: ConnectRouter, options: ServerOptions, health: HealthR
     },
     service(service, implementation, handlerOptions) {
       router.service(service, implementation, withCompression(service.typeName, handlerOptions));
+      mounted.push(...Object.values(createServiceImplSpec(service, implementation).methods));
       return mounting;
     },
     rpc<M extends DescMethod>(method: M, implementation: MethodImpl<M>, handlerOptions?: Partial<UniversalHandlerOptions>) {
       router.rpc(method, implementation, withCompression(method.parent.typeName, handlerOptions));
+      mounted.push(createMethodImplSpec(method, implementation));
       return mounting;
     },
   };
   options.routes(mounting);
-  mountHealth(router, health);
+  mountHealth(mounting, health);
   const services = new Map<string, DescService>();
   for (const handler of router.handlers) services.set(handler.service.typeName, handler.service);
   for (const typeName of services.keys()) health.set(typeName, ServingStatus.SERVING);
-  mountReflection(router, [...services.values()]);
+  mountReflection(mounting, [...services.values()]);
 }
 
 /** Everything that is not an RPC: plain-HTTP routes, then the web UI's files. */

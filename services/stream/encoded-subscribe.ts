@@ -1,6 +1,6 @@
 import { toBinary } from "@bufbuild/protobuf";
 import { type StreamEvent, StreamEventSchema, StreamService } from "../../gen/mentatlab/v1/stream_pb.js";
-import { type EncodedServerStream, envelope } from "../server/encoded-streams.js";
+import { type EncodedServerStream, envelope } from "../server/fast-path/index.js";
 import { principalOf } from "../shared/principal.js";
 import type { StreamMetrics } from "./metrics.js";
 import type { StreamRegistry } from "./registry.js";

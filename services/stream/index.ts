@@ -1,6 +1,6 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { StreamService } from "../../gen/mentatlab/v1/stream_pb.js";
-import type { EncodedServerStream } from "../server/encoded-streams.js";
+import type { EncodedServerStream } from "../server/fast-path/index.js";
 import type { HttpRoute } from "../shared/http-route.js";
 import type { StreamConfig } from "./config.js";
 import { encodedSubscribe } from "./encoded-subscribe.js";

@@ -8,9 +8,9 @@ import {
   HealthCheckRequestSchema,
   HealthCheckResponse_ServingStatus as Status,
   HealthCheckResponseSchema,
-} from "../../gen/grpc/health/v1/health_pb.js";
-import { type EncodedServerStream, envelope } from "./encoded-streams.js";
-import { type RunningServer, startServer } from "./server.js";
+} from "../../../gen/grpc/health/v1/health_pb.js";
+import { type EncodedServerStream, envelope } from "./index.js";
+import { type RunningServer, startServer } from "../server.js";
 
 // The fast path answers Health.Watch with SERVICE_UNKNOWN where the Connect handler says SERVING, so a
 // client can tell which of the two served it.

@@ -1,0 +1,251 @@
+import { type DescMessage, fromBinary, type Message, toBinary } from "@bufbuild/protobuf";
+import {
+  Code,
+  ConnectError,
+  createContextKey,
+  createContextValues,
+  createHandlerContext,
+  type HandlerContext,
+  type Interceptor,
+  type MethodImplSpec,
+} from "@connectrpc/connect";
+import { invokeUnaryImplementation, transformInvokeImplementation } from "@connectrpc/connect/protocol";
+import type { IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
+import { CallWriter } from "./call-writer.js";
+import { BatchingSink, type EncodedServerStream } from "./encoded-stream.js";
+import { compressedFlag, envelope, envelopeSegments, flaggedEnvelope } from "./framing.js";
+import { asConnectError, connectUnary, protocolOf, type WireProtocol } from "./protocols.js";
+import { compressMinBytes, gzip, negotiateGzip } from "./response-compression.js";
+import { flaggedMessage, readBody, readEnvelopes, singleEnvelope } from "./request-body.js";
+
+export interface FastPathOptions {
+  /** The same interceptors Connect runs, outermost first. */
+  readonly interceptors: readonly Interceptor[];
+  readonly readMaxBytes: number;
+  readonly writeMaxBytes: number;
+  /** Aborted when the server gives up on draining: open calls end with its reason. */
+  readonly shutdownSignal: AbortSignal;
+  /** Type names of services whose responses are never compressed (media). */
+  readonly uncompressedServices: ReadonlySet<string>;
+}
+
+/** Takes an HTTP/2 stream when it can serve it; false hands it to Connect. */
+export type FastPath = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => boolean;
+
+/** The procedures the fast path serves: every implementation mounted, plus pre-encoded server streams. */
+export interface FastPathProcedures {
+  readonly methods: readonly MethodImplSpec[];
+  readonly encodedStreams: readonly EncodedServerStream[];
+}
+
+/** The sink a pre-encoded stream's handler writes to, handed to it through the call's context values. */
+const encodedSinkKey = createContextKey<BatchingSink | undefined>(undefined, { description: "fast-path encoded sink" });
+/** Implementations made by `encodedSpec`, which need a sink. */
+const encodedSpecs = new WeakSet<MethodImplSpec>();
+
+/** The options as each call uses them (connect-es takes its interceptors as a mutable array). */
+type CallOptions = Omit<FastPathOptions, "interceptors"> & { readonly interceptors: Interceptor[] };
+
+/** What one call needs at hand, besides its stream. */
+interface Call {
+  readonly spec: MethodImplSpec;
+  readonly protocol: WireProtocol;
+  readonly context: HandlerContext;
+  readonly writer: CallWriter;
+  readonly stream: ServerHttp2Stream;
+  /** Whether responses of 1 KiB and more are gzip'd. */
+  readonly gzip: boolean;
+}
+
+/**
+ * The wire-speed core: every RPC shape (unary, client, server and bidi streaming) served straight on
+ * node:http2 streams for gRPC and binary Connect, with the same interceptors, limits, deadlines,
+ * cancellation and shutdown as connect-node, but without its generic stream pipeline: messages are
+ * framed once, bulk bytes are written as the handler's own buffers, and received messages are
+ * parsed from views of the received chunks. Handlers cannot tell which path served them.
+ */
+export function createFastPath(procedures: FastPathProcedures, fastPathOptions: FastPathOptions): FastPath {
+  const options: CallOptions = { ...fastPathOptions, interceptors: [...fastPathOptions.interceptors] };
+  const byPath = new Map<string, MethodImplSpec>();
+  for (const spec of procedures.methods) byPath.set(pathOf(spec.method), spec);
+  for (const encoded of procedures.encodedStreams) byPath.set(pathOf(encoded.method), encodedSpec(encoded));
+  return (stream, headers) => {
+    const path = headers[":path"];
+    const spec = path === undefined ? undefined : byPath.get(path);
+    const protocol = spec && protocolOf(headers);
+    // A cross-origin call needs the CORS answer the Connect path gives.
+    if (!spec || !protocol || headers.origin !== undefined) return false;
+    // Connect's unary and streaming protocols each fit one kind of method; Connect answers a mismatch.
+    if ((protocol === connectUnary) !== (spec.kind === "unary")) return false;
+    void serveCall(spec, protocol, stream, headers, options);
+    return true;
+  };
+}
+
+async function serveCall(
+  spec: MethodImplSpec,
+  protocol: WireProtocol,
+  stream: ServerHttp2Stream,
+  headers: IncomingHttpHeaders,
+  options: CallOptions,
+): Promise<void> {
+  const clientGone = new AbortController();
+  stream.once("close", () => clientGone.abort(new ConnectError("the client closed the stream", Code.Canceled)));
+  stream.on("error", () => undefined);
+  const timeout = protocol.parseTimeout(headers);
+  const contextValues = createContextValues();
+  const context = createHandlerContext({
+    service: spec.method.parent,
+    method: spec.method,
+    protocolName: protocol.name,
+    requestMethod: "POST",
+    url: `http://${headers[":authority"] ?? "localhost"}${headers[":path"]}`,
+    requestHeader: requestHeaders(headers),
+    requestSignal: clientGone.signal,
+    shutdownSignal: options.shutdownSignal,
+    contextValues,
+    ...(timeout.timeoutMs === undefined ? {} : { timeoutMs: timeout.timeoutMs }),
+  });
+  const gzipResponses = negotiateGzip(protocol, headers, !options.uncompressedServices.has(spec.method.parent.typeName));
+  if (gzipResponses && protocol.enveloped) context.responseHeader.set(protocol.encodingHeader, "gzip");
+  const writer = new CallWriter(stream, protocol, context.responseHeader);
+  const call: Call = { spec, protocol, context, stream, writer, gzip: gzipResponses };
+  if (encodedSpecs.has(spec)) contextValues.set(encodedSinkKey, new BatchingSink(call.writer));
+  try {
+    if (timeout.error) throw timeout.error;
+    if (spec.kind === "unary") await serveUnary(call, options);
+    else await serveStreaming(call, options);
+  } catch (err) {
+    const error = asConnectError(err);
+    context.abort(error);
+    end(call, undefined, error);
+  } finally {
+    context.abort();
+  }
+}
+
+async function serveUnary(call: Call, options: CallOptions): Promise<void> {
+  const { context } = call;
+  const spec = call.spec as Extract<MethodImplSpec, { kind: "unary" }>;
+  const body = await readBody(call.stream, options.readMaxBytes + (call.protocol.enveloped ? 5 : 0));
+  const input = parseMessage(spec.method.input, call.protocol.enveloped ? singleEnvelope(body, "unary") : body);
+  const output = await invokeUnaryImplementation(spec, context, input, options.interceptors);
+  const encoded = toBinary(spec.method.output, output);
+  checkWriteLimit(encoded.byteLength, options.writeMaxBytes);
+  if (!call.gzip || encoded.byteLength < compressMinBytes) {
+    end(call, encoded, undefined);
+    return;
+  }
+  const compressed = await gzip(encoded);
+  if (call.protocol === connectUnary) {
+    context.responseHeader.set(connectUnary.encodingHeader, "gzip");
+    end(call, compressed, undefined);
+  } else {
+    call.writer.write([flaggedEnvelope(compressedFlag, compressed)]);
+    end(call, undefined, undefined);
+  }
+}
+
+async function serveStreaming(call: Call, options: CallOptions): Promise<void> {
+  const { spec, context, writer } = call;
+  const input = spec.kind === "server_streaming" ? singleInput(call, options) : streamedInput(call, options);
+  const output = transformInvokeImplementation(spec, context, options.interceptors)(input);
+  for await (const message of output) {
+    const segments = call.gzip ? await compressedSegments(spec.method.output, message as Message) : envelopeSegments(spec.method.output, message as Message);
+    let size = 0;
+    for (const segment of segments) size += segment.byteLength;
+    checkWriteLimit(size - 5, options.writeMaxBytes);
+    if (!writer.write(segments)) await writer.drained();
+  }
+  // A handler that returns once its call was aborted would end the stream OK: silently truncated.
+  context.signal.throwIfAborted();
+  end(call, undefined, undefined);
+}
+
+/** Ends the call with OK (and, for unary calls, its encoded `message`) or with `error`. */
+function end(call: Call, message: Uint8Array | undefined, error: ConnectError | undefined): void {
+  const { writer, context, protocol } = call;
+  if (protocol === connectUnary) {
+    writer.endUnary(message, context.responseTrailer, error);
+    return;
+  }
+  if (message) writer.write([envelope(message)]);
+  writer.endStream(context.responseTrailer, error);
+}
+
+/** A message gzip'd when it is worth it, else as it is. */
+async function compressedSegments(schema: DescMessage, message: Message): Promise<Uint8Array[]> {
+  const bytes = toBinary(schema, message);
+  if (bytes.byteLength < compressMinBytes) return [envelope(bytes)];
+  return [flaggedEnvelope(compressedFlag, await gzip(bytes))];
+}
+
+/** The one request message of a server stream, read whole (it is small). */
+async function* singleInput(call: Call, options: CallOptions): AsyncIterable<Message> {
+  const body = await readBody(call.stream, options.readMaxBytes + 5);
+  yield parseMessage(call.spec.method.input, singleEnvelope(body, "server-streaming"));
+}
+
+/** The request messages of a client or bidi stream, parsed as they arrive. */
+async function* streamedInput(call: Call, options: CallOptions): AsyncIterable<Message> {
+  for await (const received of readEnvelopes(call.stream, options.readMaxBytes)) {
+    if (received.flags !== 0) throw flaggedMessage(received.flags);
+    yield parseMessage(call.spec.method.input, received.data);
+  }
+}
+
+function parseMessage(schema: DescMessage, bytes: Uint8Array): Message {
+  try {
+    return fromBinary(schema, bytes);
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new ConnectError(`the request is not a valid ${schema.typeName} message in protobuf binary: ${reason}`, Code.InvalidArgument);
+  }
+}
+
+function checkWriteLimit(size: number, writeMaxBytes: number): void {
+  if (size > writeMaxBytes) {
+    throw new ConnectError(
+      `a response message of ${size} bytes is larger than the server's limit of ${writeMaxBytes} bytes (MENTATLAB_WRITE_MAX_BYTES)`,
+      Code.ResourceExhausted,
+    );
+  }
+}
+
+/**
+ * A pre-encoded server stream as a method implementation the fast path runs like any other: its
+ * messages go straight to the call's writer, so the implementation yields none of its own.
+ */
+function encodedSpec(encoded: EncodedServerStream): MethodImplSpec {
+  const spec = {
+    kind: "server_streaming",
+    method: encoded.method,
+    impl: async function* (request: Message, context: HandlerContext) {
+      const sink = context.values.get(encodedSinkKey);
+      if (!sink) throw new ConnectError("a pre-encoded stream was called outside the fast path", Code.Internal);
+      try {
+        await encoded.serve(request as never, context, sink);
+      } finally {
+        sink.flush();
+      }
+    },
+  } as MethodImplSpec;
+  encodedSpecs.add(spec);
+  return spec;
+}
+
+function pathOf(method: { readonly parent: { readonly typeName: string }; readonly name: string }): string {
+  return `/${method.parent.typeName}/${method.name}`;
+}
+
+function requestHeaders(headers: IncomingHttpHeaders): Headers {
+  const out = new Headers();
+  for (const name in headers) {
+    if (name.charCodeAt(0) === 58 /* ":" */) continue;
+    const value = headers[name];
+    if (value === undefined) continue;
+    if (Array.isArray(value)) for (const item of value) out.append(name, item);
+    else out.append(name, value);
+  }
+  return out;
+}

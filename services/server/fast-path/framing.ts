@@ -1,0 +1,178 @@
+import { type DescField, type DescMessage, type Message, ScalarType, toBinary } from "@bufbuild/protobuf";
+
+/**
+ * The one place that knows how messages are framed on the wire: the 5-byte envelope of gRPC and the
+ * Connect streaming protocol (flags, big-endian length), and how a message becomes the bytes after it.
+ */
+
+/** Envelope flag: the message is compressed (never sent by this path; refused when received). */
+export const compressedFlag = 0x01;
+/** Envelope flag of the Connect protocol's end-of-stream message (JSON with the status). */
+export const endStreamFlag = 0x02;
+export const envelopeHeaderBytes = 5;
+
+/** A message as gRPC and Connect frame it: flags byte 0, big-endian length, message bytes. */
+export function envelope(message: Uint8Array): Uint8Array {
+  return flaggedEnvelope(0, message);
+}
+
+/** An envelope with `flags` set (compressed, or Connect's end of stream). */
+export function flaggedEnvelope(flags: number, message: Uint8Array): Uint8Array {
+  const framed = Buffer.allocUnsafe(envelopeHeaderBytes + message.byteLength);
+  framed[0] = flags;
+  framed.writeUInt32BE(message.byteLength, 1);
+  framed.set(message, envelopeHeaderBytes);
+  return framed;
+}
+
+/**
+ * Bytes fields at least this long are written as the buffer the handler gave (a file or S3 chunk),
+ * beside the encoding of the rest of the message, instead of being copied into a new one.
+ */
+const bulkBytesThreshold = 16 * 1024;
+
+/**
+ * One enveloped message as the buffers to write, in order. A small message is one buffer; one that
+ * carries a bulk bytes field (top level, or one message field deep as in `DownloadResponse.chunk.data`)
+ * is the envelope header with the encoding of everything else, then the bulk bytes themselves.
+ * Protobuf allows fields in any order, so moving the bulk field last changes no decoded value.
+ */
+export function envelopeSegments(schema: DescMessage, message: Message): Uint8Array[] {
+  const bulk = findBulkField(schema, message);
+  if (!bulk) return [envelope(toBinary(schema, message))];
+  const data = bulk.holder.get();
+  let rest: Uint8Array;
+  let prefix: Uint8Array;
+  if (!bulk.outer) {
+    bulk.holder.set(emptyBytes);
+    try {
+      rest = toBinary(schema, message);
+    } finally {
+      bulk.holder.set(data);
+    }
+    prefix = lengthDelimitedKey(bulk.field.number, data.byteLength);
+    return [framedPrefix(rest, prefix, data.byteLength), data];
+  }
+  const inner = bulk.outer.holder.get();
+  bulk.holder.set(emptyBytes);
+  let innerRest: Uint8Array;
+  try {
+    innerRest = toBinary(bulk.outer.field.message!, inner);
+    bulk.outer.holder.clear();
+    try {
+      rest = toBinary(schema, message);
+    } finally {
+      bulk.outer.holder.restore();
+    }
+  } finally {
+    bulk.holder.set(data);
+  }
+  const dataKey = lengthDelimitedKey(bulk.field.number, data.byteLength);
+  const innerLength = innerRest.byteLength + dataKey.byteLength + data.byteLength;
+  const outerKey = lengthDelimitedKey(bulk.outer.field.number, innerLength);
+  const head = Buffer.concat([rest, outerKey, innerRest, dataKey]);
+  return [framedPrefix(head, new Uint8Array(0), data.byteLength), data];
+}
+
+const emptyBytes = new Uint8Array(0);
+
+/** The envelope header for `head + tail + bulkLength` bytes, followed by `head` and `tail`. */
+function framedPrefix(head: Uint8Array, tail: Uint8Array, bulkLength: number): Uint8Array {
+  const length = head.byteLength + tail.byteLength + bulkLength;
+  const out = Buffer.allocUnsafe(envelopeHeaderBytes + head.byteLength + tail.byteLength);
+  out[0] = 0;
+  out.writeUInt32BE(length, 1);
+  out.set(head, envelopeHeaderBytes);
+  out.set(tail, envelopeHeaderBytes + head.byteLength);
+  return out;
+}
+
+/** The tag of a length-delimited field and the varint length that follows it. */
+function lengthDelimitedKey(fieldNumber: number, length: number): Uint8Array {
+  const bytes: number[] = [];
+  for (let value of [(fieldNumber << 3) | 2, length]) {
+    while (value > 0x7f) {
+      bytes.push((value & 0x7f) | 0x80);
+      value >>>= 7;
+    }
+    bytes.push(value);
+  }
+  return Uint8Array.from(bytes);
+}
+
+/** Reads and writes one field's value in a message, whether the field is in a oneof or not. */
+interface FieldHolder<T> {
+  get(): T;
+  set(value: T): void;
+  /** Unsets the field (for a oneof: no case) until `restore`. */
+  clear(): void;
+  restore(): void;
+}
+
+interface BulkField {
+  readonly field: DescField;
+  readonly holder: FieldHolder<Uint8Array>;
+  /** The message field holding `field`, when the bulk bytes sit one level down. */
+  readonly outer?: { readonly field: DescField & { message?: DescMessage }; readonly holder: FieldHolder<Message> };
+}
+
+function findBulkField(schema: DescMessage, message: Message): BulkField | undefined {
+  for (const field of schema.fields) {
+    const holder = holderOf<unknown>(message, field);
+    if (!holder) continue;
+    if (isBulkBytes(field, holder.get())) return { field, holder: holder as FieldHolder<Uint8Array> };
+    if (field.fieldKind !== "message") continue;
+    const inner = holder.get() as Message;
+    for (const innerField of field.message.fields) {
+      const innerHolder = holderOf<unknown>(inner, innerField);
+      if (innerHolder && isBulkBytes(innerField, innerHolder.get())) {
+        return {
+          field: innerField,
+          holder: innerHolder as FieldHolder<Uint8Array>,
+          outer: { field, holder: holder as FieldHolder<Message> },
+        };
+      }
+    }
+  }
+  return undefined;
+}
+
+function isBulkBytes(field: DescField, value: unknown): value is Uint8Array {
+  return field.fieldKind === "scalar" && field.scalar === ScalarType.BYTES && value instanceof Uint8Array && value.byteLength >= bulkBytesThreshold;
+}
+
+/** A holder for `field` when it is set in `message`, else undefined. */
+function holderOf<T>(message: Message, field: DescField): FieldHolder<T> | undefined {
+  const record = message as unknown as Record<string, unknown>;
+  if (field.oneof) {
+    const name = field.oneof.localName;
+    const selected = record[name] as { case: string | undefined; value?: T };
+    if (selected.case !== field.localName) return undefined;
+    return {
+      get: () => selected.value as T,
+      set: (value) => {
+        selected.value = value;
+      },
+      clear: () => {
+        record[name] = { case: undefined };
+      },
+      restore: () => {
+        record[name] = selected;
+      },
+    };
+  }
+  const value = record[field.localName];
+  if (value === undefined) return undefined;
+  return {
+    get: () => record[field.localName] as T,
+    set: (next) => {
+      record[field.localName] = next;
+    },
+    clear: () => {
+      record[field.localName] = undefined;
+    },
+    restore: () => {
+      record[field.localName] = value;
+    },
+  };
+}

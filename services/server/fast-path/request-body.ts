@@ -1,0 +1,126 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { Readable } from "node:stream";
+import { compressedFlag, envelopeHeaderBytes } from "./framing.js";
+
+/** One enveloped message as received: its flags and a view of its bytes. */
+export interface ReceivedEnvelope {
+  readonly flags: number;
+  readonly data: Uint8Array;
+}
+
+/** The whole request body, refused with RESOURCE_EXHAUSTED past `limit` bytes. */
+export function readBody(body: Readable, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.byteLength;
+      if (size > limit) {
+        cleanup();
+        body.resume();
+        reject(new ConnectError(`the request is larger than the server's limit of ${limit} bytes (MENTATLAB_READ_MAX_BYTES)`, Code.ResourceExhausted));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => {
+      cleanup();
+      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+    };
+    const onClose = () => {
+      cleanup();
+      reject(new ConnectError("the client closed the stream before sending its request", Code.Canceled));
+    };
+    const cleanup = () => {
+      body.off("data", onData);
+      body.off("end", onEnd);
+      body.off("close", onClose);
+    };
+    body.on("data", onData);
+    body.once("end", onEnd);
+    body.once("close", onClose);
+  });
+}
+
+/** The single message a unary or server-streaming request carries in its one envelope. */
+export function singleEnvelope(body: Buffer, methodKind: string): Uint8Array {
+  if (body.byteLength < envelopeHeaderBytes) {
+    throw new ConnectError(`protocol error: missing input message for ${methodKind} method`, Code.Unimplemented);
+  }
+  const flags = body[0]!;
+  const length = body.readUInt32BE(1);
+  if (flags !== 0) throw flaggedMessage(flags);
+  if (body.byteLength > envelopeHeaderBytes + length) {
+    throw new ConnectError(`protocol error: received extra input message for ${methodKind} method`, Code.Unimplemented);
+  }
+  if (body.byteLength < envelopeHeaderBytes + length) {
+    throw new ConnectError("protocol error: the request ended inside its message", Code.InvalidArgument);
+  }
+  return body.subarray(envelopeHeaderBytes);
+}
+
+/**
+ * Splits a request body into envelopes as its bytes arrive, pulling only as fast as the handler
+ * reads (HTTP/2 flow control holds the client back meanwhile). A message inside one received chunk
+ * is handed over as a view of it; one spread over several is gathered into a buffer of its size.
+ */
+export async function* readEnvelopes(body: AsyncIterable<Buffer>, readMaxBytes: number): AsyncGenerator<ReceivedEnvelope> {
+  const header = Buffer.allocUnsafe(envelopeHeaderBytes);
+  let headerFill = 0;
+  let flags = 0;
+  let message: Buffer | undefined;
+  let messageFill = 0;
+  for await (const chunk of body) {
+    let pos = 0;
+    while (pos < chunk.byteLength) {
+      if (message === undefined) {
+        let length: number;
+        if (headerFill === 0 && chunk.byteLength - pos >= envelopeHeaderBytes) {
+          flags = chunk[pos]!;
+          length = chunk.readUInt32BE(pos + 1);
+          pos += envelopeHeaderBytes;
+        } else {
+          const taken = Math.min(envelopeHeaderBytes - headerFill, chunk.byteLength - pos);
+          chunk.copy(header, headerFill, pos, pos + taken);
+          headerFill += taken;
+          pos += taken;
+          if (headerFill < envelopeHeaderBytes) break;
+          headerFill = 0;
+          flags = header[0]!;
+          length = header.readUInt32BE(1);
+        }
+        if (length > readMaxBytes) {
+          throw new ConnectError(
+            `a request message of ${length} bytes is larger than the server's limit of ${readMaxBytes} bytes (MENTATLAB_READ_MAX_BYTES)`,
+            Code.ResourceExhausted,
+          );
+        }
+        if (chunk.byteLength - pos >= length) {
+          yield { flags, data: chunk.subarray(pos, pos + length) };
+          pos += length;
+          continue;
+        }
+        message = Buffer.allocUnsafe(length);
+        messageFill = 0;
+      }
+      const taken = Math.min(message.byteLength - messageFill, chunk.byteLength - pos);
+      chunk.copy(message, messageFill, pos, pos + taken);
+      messageFill += taken;
+      pos += taken;
+      if (messageFill === message.byteLength) {
+        yield { flags, data: message };
+        message = undefined;
+      }
+    }
+  }
+  if (message !== undefined || headerFill > 0) {
+    throw new ConnectError("protocol error: the request ended inside a message", Code.InvalidArgument);
+  }
+}
+
+/** The error for a received envelope with flags: this path takes only uncompressed data messages. */
+export function flaggedMessage(flags: number): ConnectError {
+  return (flags & compressedFlag) !== 0
+    ? new ConnectError("protocol error: received a compressed message without a message encoding", Code.InvalidArgument)
+    : new ConnectError(`protocol error: received a message with unexpected flags ${flags}`, Code.InvalidArgument);
+}
