@@ -76,7 +76,10 @@ describe("@grpc/grpc-js with @grpc/proto-loader", () => {
     expect(parts.flatMap((p) => (p.chunk ? [p.chunk.data.toString()] : [])).join("")).toBe(target.object.text);
   });
 
-  it("sees UNAUTHENTICATED without a key", async () => {
-    await expect(unary(storage, "GetUsage", {})).rejects.toMatchObject({ code: grpc.status.UNAUTHENTICATED });
+  it("sees UNAUTHENTICATED without a key, its message readable as the server wrote it", async () => {
+    await expect(unary(storage, "GetUsage", {})).rejects.toMatchObject({
+      code: grpc.status.UNAUTHENTICATED,
+      details: "missing or invalid credentials: send `Authorization: Bearer <api key>`",
+    });
   });
 });

@@ -38,5 +38,6 @@ with grpc.insecure_channel(address) as channel:
         report["without_key"] = "OK"
     except grpc.RpcError as error:
         report["without_key"] = error.code().name
+        report["without_key_message"] = error.details()
 
 print(json.dumps(report))

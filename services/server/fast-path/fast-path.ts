@@ -76,7 +76,7 @@ export function createFastPath(procedures: FastPathProcedures, fastPathOptions: 
     // A cross-origin call needs the CORS answer the Connect path gives.
     if (!spec || !protocol || headers.origin !== undefined) return false;
     // Connect's unary and streaming protocols each fit one kind of method; Connect answers a mismatch.
-    if ((protocol === connectUnary) !== (spec.kind === "unary")) return false;
+    if (protocol.kind !== "grpc" && (protocol === connectUnary) !== (spec.kind === "unary")) return false;
     void serveCall(spec, protocol, stream, headers, options);
     return true;
   };
