@@ -69,6 +69,8 @@ export interface RunningServer {
   readonly port: number;
   /** Serving status reported by `grpc.health.v1.Health`. */
   readonly health: HealthRegistry;
+  /** Calls served on the HTTP/2 fast path, by `<protocol> <path>`; the others went through Connect. */
+  readonly fastPathCalls: ReadonlyMap<string, number>;
   /** Graceful shutdown: stop accepting, drain up to the grace period, then end what is left with an error. */
   close(): Promise<void>;
 }
@@ -141,7 +143,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const compatibility = http2.listeners("stream") as ((...args: unknown[]) => void)[];
   http2.removeAllListeners("stream");
   http2.on("stream", (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, ...rest: unknown[]) => {
-    if (fastPath(stream, headers)) return;
+    if (fastPath.take(stream, headers)) return;
     for (const listener of compatibility) listener.call(http2, stream, headers, ...rest);
   });
   const listener = await listenOnePort(host, options.port, http1, http2);
@@ -162,6 +164,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     url: `http://${urlHost}:${listener.port}`,
     port: listener.port,
     health,
+    fastPathCalls: fastPath.taken,
     close: () => (closed ??= close()),
   };
 }

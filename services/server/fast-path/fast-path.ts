@@ -29,8 +29,12 @@ export interface FastPathOptions {
   readonly uncompressedServices: ReadonlySet<string>;
 }
 
-/** Takes an HTTP/2 stream when it can serve it; false hands it to Connect. */
-export type FastPath = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => boolean;
+export interface FastPath {
+  /** Takes an HTTP/2 stream when it can serve it; false hands it to Connect. */
+  take(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): boolean;
+  /** Calls taken so far, by `<protocol> <path>` (e.g. `grpc /pkg.Service/Method`), for operators and tests. */
+  readonly taken: ReadonlyMap<string, number>;
+}
 
 /** The procedures the fast path serves: every implementation mounted, plus pre-encoded server streams. */
 export interface FastPathProcedures {
@@ -69,17 +73,25 @@ export function createFastPath(procedures: FastPathProcedures, fastPathOptions: 
   const byPath = new Map<string, MethodImplSpec>();
   for (const spec of procedures.methods) byPath.set(pathOf(spec.method), spec);
   for (const encoded of procedures.encodedStreams) byPath.set(pathOf(encoded.method), encodedSpec(encoded));
-  return (stream, headers) => {
+  const taken = new Map<string, number>();
+  const take = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders): boolean => {
     const path = headers[":path"];
-    const spec = path === undefined ? undefined : byPath.get(path);
-    const protocol = spec && protocolOf(headers);
+    const protocol = protocolOf(headers);
     // A cross-origin call needs the CORS answer the Connect path gives.
-    if (!spec || !protocol || headers.origin !== undefined) return false;
+    if (path === undefined || !protocol || headers.origin !== undefined) return false;
+    const spec = byPath.get(path);
+    if (!spec) {
+      answerUnknownMethod(stream, protocol, path);
+      return true;
+    }
     // Connect's unary and streaming protocols each fit one kind of method; Connect answers a mismatch.
     if (protocol.kind !== "grpc" && (protocol === connectUnary) !== (spec.kind === "unary")) return false;
+    const key = `${protocol.kind} ${path}`;
+    taken.set(key, (taken.get(key) ?? 0) + 1);
     void serveCall(spec, protocol, stream, headers, options);
     return true;
   };
+  return { take, taken };
 }
 
 async function serveCall(
@@ -119,6 +131,8 @@ async function serveCall(
     const error = asConnectError(err);
     context.abort(error);
     end(call, undefined, error);
+    // Whatever the client still sends is read and dropped, so it is not stuck writing and sees the status.
+    stream.resume();
   } finally {
     context.abort();
   }
@@ -162,6 +176,19 @@ async function serveStreaming(call: Call, options: CallOptions): Promise<void> {
   end(call, undefined, undefined);
 }
 
+/** An RPC of a service this server does not serve, answered in the caller's protocol. */
+function answerUnknownMethod(stream: ServerHttp2Stream, protocol: WireProtocol, path: string): void {
+  stream.on("error", () => undefined);
+  const error = new ConnectError(
+    `${path.slice(1)} is not served on this port: check the service name and the server address (pod-local services such as the SidecarService are served by the agent sidecar)`,
+    Code.Unimplemented,
+  );
+  const writer = new CallWriter(stream, protocol, new Headers());
+  if (protocol === connectUnary) writer.endUnary(undefined, new Headers(), error);
+  else writer.endStream(new Headers(), error);
+  stream.resume();
+}
+
 /** Ends the call with OK (and, for unary calls, its encoded `message`) or with `error`. */
 function end(call: Call, message: Uint8Array | undefined, error: ConnectError | undefined): void {
   const { writer, context, protocol } = call;
@@ -188,7 +215,9 @@ async function* singleInput(call: Call, options: CallOptions): AsyncIterable<Mes
 
 /** The request messages of a client or bidi stream, parsed as they arrive. */
 async function* streamedInput(call: Call, options: CallOptions): AsyncIterable<Message> {
-  for await (const received of readEnvelopes(call.stream, options.readMaxBytes)) {
+  // Left open when the handler stops reading early, so the error it answers with still reaches the client.
+  const body = call.stream.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>;
+  for await (const received of readEnvelopes(body, options.readMaxBytes)) {
     if (received.flags !== 0) throw flaggedMessage(received.flags);
     yield parseMessage(call.spec.method.input, received.data);
   }
