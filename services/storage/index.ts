@@ -3,6 +3,7 @@ import { Redis } from "ioredis";
 import { BucketClass } from "../../gen/mentatlab/v1/common_pb.js";
 import type { StorageService } from "../../gen/mentatlab/v1/storage_pb.js";
 import type { HttpRoute } from "../shared/http-route.js";
+import { openDatabase } from "../shared/sqlite.js";
 import { createBlobStore } from "./backend.js";
 import type { BlobStore } from "./blob-store.js";
 import type { StorageConfig } from "./config.js";
@@ -17,6 +18,7 @@ import { StorageMetrics } from "./metrics.js";
 import { MemoryQuotaStore, type QuotaStore } from "./quota-store.js";
 import { RedisQuotaStore } from "./redis-quota-store.js";
 import { RedisRefCacheL2 } from "./redis-ref-cache.js";
+import { SqliteQuotaStore } from "./sqlite-quota-store.js";
 import { RefCache } from "./ref-cache.js";
 import { BlobRefIndex } from "./ref-index.js";
 import { RefRemover } from "./ref-remover.js";
@@ -78,7 +80,9 @@ export async function createStorage(config: StorageConfig, overrides: StorageOve
   const redis = config.redisUrl ? await connectRedis(config.redisUrl) : undefined;
   const limits = { userBytes: config.userQuotaBytes, workspaceBytes: config.workspaceQuotaBytes };
   const metrics = new StorageMetrics();
-  const quotas: QuotaStore = new MeteredQuotaStore(redis ? new RedisQuotaStore(redis, limits) : new MemoryQuotaStore(limits), metrics);
+  const db = !redis && config.databaseFile ? openDatabase(config.databaseFile) : undefined;
+  const backing = redis ? new RedisQuotaStore(redis, limits) : db ? new SqliteQuotaStore(db, limits) : new MemoryQuotaStore(limits);
+  const quotas: QuotaStore = new MeteredQuotaStore(backing, metrics);
   // Across replicas, chunks of one upload and uploads of one digest must exclude each other through Redis.
   const newLock = (): KeyedLock => (redis ? new RedisKeyedLock(redis) : new LocalKeyedLock());
   const index = new BlobRefIndex(store);
@@ -152,6 +156,7 @@ export async function createStorage(config: StorageConfig, overrides: StorageOve
       await sweeper.stop();
       await quotas.close();
       redis?.disconnect();
+      db?.close();
       await store.close();
     },
   };
