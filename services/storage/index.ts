@@ -81,11 +81,13 @@ export async function createStorage(config: StorageConfig, overrides: StorageOve
   const limits = { userBytes: config.userQuotaBytes, workspaceBytes: config.workspaceQuotaBytes };
   const metrics = new StorageMetrics();
   const db = !redis && config.databaseFile ? openDatabase(config.databaseFile) : undefined;
-  const backing = redis ? new RedisQuotaStore(redis, limits) : db ? new SqliteQuotaStore(db, limits) : new MemoryQuotaStore(limits);
+  const embeddedQuotas = db && new SqliteQuotaStore(db, limits);
+  const backing = redis ? new RedisQuotaStore(redis, limits) : (embeddedQuotas ?? new MemoryQuotaStore(limits));
   const quotas: QuotaStore = new MeteredQuotaStore(backing, metrics);
   // Across replicas, chunks of one upload and uploads of one digest must exclude each other through Redis.
   const newLock = (): KeyedLock => (redis ? new RedisKeyedLock(redis) : new LocalKeyedLock());
   const index = new BlobRefIndex(store);
+  await embeddedQuotas?.chargeExisting(index.all());
   const refs = new RefCache(
     index,
     redis ? new RedisRefCacheL2(redis) : undefined,
