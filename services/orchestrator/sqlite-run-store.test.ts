@@ -49,3 +49,17 @@ describe("SqliteRunStore across a reopen of its file", () => {
     second.close();
   });
 });
+
+describe("SqliteRunStore once closed", () => {
+  it("refuses appends as a lost lease would, so a driver flushing during shutdown stops quietly", async () => {
+    const db = openDatabase(join(dir, "closed.db"));
+    const store = new SqliteRunStore(db, 3600);
+    const run = create(RunSchema, { runId: newRunId(Date.now()), workspace: "ws", state: RunState.PENDING, lastEventSeq: 1n });
+    await store.create(run, [], "");
+    expect(await store.acquireLease(run.runId, "me", 60_000)).toBe(true);
+    await store.close();
+    db.close();
+    const late = create(RunEventSchema, { seq: 1n, runId: run.runId, event: { case: "runState", value: { state: RunState.RUNNING } } });
+    expect(await store.append(run.runId, "me", [late], run)).toBe(false);
+  });
+});

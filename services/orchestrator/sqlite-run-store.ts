@@ -66,6 +66,7 @@ export class SqliteRunStore implements RunStore {
   private readonly unfinishedIds: StatementSync;
   private readonly purge: StatementSync;
   private readonly finishedRunTtlMs: number;
+  private closed = false;
 
   /** A finished run (snapshot and events) is dropped `finishedRunTtlSeconds` after its final event. */
   constructor(
@@ -129,6 +130,8 @@ export class SqliteRunStore implements RunStore {
   }
 
   async append(runId: string, owner: string, events: readonly RunEvent[], snapshot: Run): Promise<boolean> {
+    // A driver still flushing while the process shuts down is told, as if its lease were lost, to stop.
+    if (this.closed) return false;
     const final = isFinalRunState(snapshot.state);
     const appended = databaseCall(WHAT, () =>
       inTransaction(this.db, () => {
@@ -198,8 +201,9 @@ export class SqliteRunStore implements RunStore {
     return rows.map((row) => row.run_id);
   }
 
-  /** Stops notifying; the database connection belongs to whoever opened it. */
+  /** Stops notifying and refuses further appends; the database connection belongs to whoever opened it. */
   async close(): Promise<void> {
+    this.closed = true;
     this.listeners.clear();
   }
 
