@@ -49,6 +49,18 @@ export function inTransaction<T>(db: DatabaseSync, body: () => T): T {
 }
 
 /**
+ * Runs `body` (an import of what an older version kept elsewhere) once per database file: it is
+ * recorded as done only after it finished, so one cut short by a crash runs again at the next start
+ * and must be safe to repeat.
+ */
+export async function once(db: DatabaseSync, name: string, body: () => Promise<void>): Promise<void> {
+  db.exec("CREATE TABLE IF NOT EXISTS done_once (name TEXT PRIMARY KEY, done_at_ms INTEGER NOT NULL) WITHOUT ROWID");
+  if (db.prepare("SELECT 1 FROM done_once WHERE name = ?").get(name)) return;
+  await body();
+  db.prepare("INSERT OR REPLACE INTO done_once (name, done_at_ms) VALUES (?, ?)").run(name, Date.now());
+}
+
+/**
  * Runs a database call; a failure of the database itself (busy past the timeout, disk full, file
  * gone) becomes UNAVAILABLE naming `what`, never INTERNAL. The cause is logged, not sent: its text
  * can name server paths.

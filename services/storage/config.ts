@@ -33,7 +33,7 @@ export interface StorageConfig {
   readonly backend: BackendConfig;
   /** Redis for quotas and the L2 reference cache; absent keeps both in this process. */
   readonly redisUrl: string | undefined;
-  /** Without Redis, the embedded database file that keeps quotas across restarts; absent keeps them in memory. */
+  /** Without Redis, the embedded database file that keeps quotas and the ref index; absent keeps quotas in memory and refs as blob-store documents. */
   readonly databaseFile: string | undefined;
   readonly limits: SizeLimits;
   readonly userQuotaBytes: number;

@@ -1,3 +1,4 @@
+import type { DatabaseSync } from "node:sqlite";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { Redis } from "ioredis";
 import { BucketClass } from "../../gen/mentatlab/v1/common_pb.js";
@@ -19,8 +20,9 @@ import { MemoryQuotaStore, type QuotaStore } from "./quota-store.js";
 import { RedisQuotaStore } from "./redis-quota-store.js";
 import { RedisRefCacheL2 } from "./redis-ref-cache.js";
 import { SqliteQuotaStore } from "./sqlite-quota-store.js";
+import { SqliteRefIndex } from "./sqlite-ref-index.js";
 import { RefCache } from "./ref-cache.js";
-import { BlobRefIndex } from "./ref-index.js";
+import { BlobRefIndex, type RefIndex } from "./ref-index.js";
 import { RefRemover } from "./ref-remover.js";
 import { ResumableUploads } from "./resumable-uploads.js";
 import { applyLifecycle, type LifecycleOutcome } from "./s3-lifecycle.js";
@@ -69,6 +71,13 @@ async function connectRedis(url: string): Promise<Redis> {
   return redis;
 }
 
+/** The ref index in the embedded database, holding the refs an earlier version kept as documents. */
+async function embeddedRefIndex(db: DatabaseSync, store: BlobStore): Promise<RefIndex> {
+  const index = new SqliteRefIndex(db);
+  await index.importFrom(new BlobRefIndex(store));
+  return index;
+}
+
 /** Replacements for what the configuration would build, for tests and benchmarks that instrument a backend. */
 export interface StorageOverrides {
   readonly blobStore?: BlobStore;
@@ -86,7 +95,7 @@ export async function createStorage(config: StorageConfig, overrides: StorageOve
   const quotas: QuotaStore = new MeteredQuotaStore(backing, metrics);
   // Across replicas, chunks of one upload and uploads of one digest must exclude each other through Redis.
   const newLock = (): KeyedLock => (redis ? new RedisKeyedLock(redis) : new LocalKeyedLock());
-  const index = new BlobRefIndex(store);
+  const index = db ? await embeddedRefIndex(db, store) : new BlobRefIndex(store);
   await embeddedQuotas?.chargeExisting(index.all());
   const refs = new RefCache(
     index,

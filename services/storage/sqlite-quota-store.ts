@@ -1,5 +1,5 @@
 import type { DatabaseSync, StatementSync } from "node:sqlite";
-import { databaseCall, inTransaction } from "../shared/sqlite.js";
+import { databaseCall, inTransaction, once } from "../shared/sqlite.js";
 import { isExpired } from "./ingest.js";
 import type { Lease, QuotaLimits, QuotaStore, Reservation, Usage } from "./quota-store.js";
 import type { StoredRef } from "./ref-index.js";
@@ -19,10 +19,6 @@ CREATE TABLE IF NOT EXISTS quota_leases (
   expires_at_ms INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS quota_leases_by_expiry ON quota_leases (expires_at_ms);
-CREATE TABLE IF NOT EXISTS quota_facts (
-  name TEXT PRIMARY KEY,
-  value TEXT NOT NULL
-) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS quota_charges (
   workspace TEXT NOT NULL,
   ref_id TEXT NOT NULL,
@@ -154,21 +150,16 @@ export class SqliteQuotaStore implements QuotaStore {
   }
 
   /**
-   * Charges every live ref the index holds, once per database: objects stored before the quotas were
-   * kept here (in memory, then lost) count again. Charging a ref twice does nothing, so an import cut
-   * short by a crash simply runs again at the next start.
+   * Charges every live ref the index holds, once per database: objects stored before quotas were kept
+   * here (in memory, then lost) count again. Charging a ref twice does nothing, so a repeat is harmless.
    */
-  async chargeExisting(refs: AsyncIterable<StoredRef>, nowMs = Date.now()): Promise<number> {
-    const done = databaseCall(WHAT, () => this.db.prepare("SELECT 1 FROM quota_facts WHERE name = 'refs_charged'").get());
-    if (done) return 0;
-    let charged = 0;
-    for await (const { ref } of refs) {
-      if (isExpired(ref, nowMs)) continue;
-      await this.commit({ id: `import_${ref.id}`, user: ref.owner, workspace: ref.workspace }, ref.id, Number(ref.sizeBytes));
-      charged += 1;
-    }
-    databaseCall(WHAT, () => this.db.prepare("INSERT OR REPLACE INTO quota_facts (name, value) VALUES ('refs_charged', ?)").run(String(nowMs)));
-    return charged;
+  async chargeExisting(refs: AsyncIterable<StoredRef>, nowMs = Date.now()): Promise<void> {
+    await once(this.db, "quota: charge stored refs", async () => {
+      for await (const { ref } of refs) {
+        if (isExpired(ref, nowMs)) continue;
+        await this.commit({ id: `import_${ref.id}`, user: ref.owner, workspace: ref.workspace }, ref.id, Number(ref.sizeBytes));
+      }
+    });
   }
 
   async usage(user: string, workspace: string): Promise<Usage> {

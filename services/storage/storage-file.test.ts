@@ -29,17 +29,18 @@ describe("StorageService on the file backend only", () => {
     expect((await client.getUsage({})).userUsedBytes).toBe(0n);
   });
 
-  it("charges objects stored before the embedded database existed, once", async () => {
+  it("finds and charges objects stored before the embedded database existed, once", async () => {
     const dir = makeTempDir("storage-import");
     const backend = { freshEnv: async () => ({ STORAGE_DIR: join(dir, "objects") }), dispose: async () => {} };
     try {
       const before = await startRuntime(backend, { MENTATLAB_DATABASE: "memory" });
-      await before.client("ivan", "ws-import").upload(uploadStream({}, randomBytes(3000)));
+      const { ref } = await before.client("ivan", "ws-import").upload(uploadStream({}, randomBytes(3000)));
       await before.client("ivan", "ws-import").upload(uploadStream({}, randomBytes(4000)));
       await before.close();
       for (let start = 0; start < 2; start++) {
         const after = await startRuntime(backend, { MENTATLAB_DATABASE: join(dir, "mentatlab.db") });
         expect(await after.client("ivan", "ws-import").getUsage({})).toMatchObject({ userUsedBytes: 7000n, workspaceUsedBytes: 7000n, workspaceObjectCount: 2n });
+        expect((await after.client("ivan", "ws-import").stat({ refId: ref!.id })).ref?.sizeBytes).toBe(3000n);
         await after.close();
       }
     } finally {
