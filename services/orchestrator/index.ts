@@ -12,7 +12,7 @@ import { RedisAgentStore } from "../registry/redis-agent-store.js";
 import { SqliteAgentStore } from "../registry/sqlite-agent-store.js";
 import { createRegistryService } from "../registry/registry-service.js";
 import type { RunTokenSigner } from "../shared/run-token.js";
-import { openDatabase } from "../shared/sqlite.js";
+import { once, openDatabase } from "../shared/sqlite.js";
 import type { OrchestratorConfig } from "./config.js";
 import type { Executor } from "./executor.js";
 import { LocalExecutor } from "./local-executor.js";
@@ -121,8 +121,10 @@ export async function createOrchestrator(config: OrchestratorConfig, deps: Orche
 /** The agents table of the embedded database; a registry file kept before it existed is imported once. */
 async function embeddedAgentStore(db: DatabaseSync, registryFile: string | undefined): Promise<SqliteAgentStore> {
   const store = new SqliteAgentStore(db);
-  if (registryFile && store.isEmpty()) {
-    for (const manifest of await new MemoryAgentStore(registryFile).list("")) await store.put(manifest);
+  if (registryFile) {
+    await once(db, "agents: import the registry file", async () => {
+      for (const manifest of await new MemoryAgentStore(registryFile).list("")) await store.put(manifest);
+    });
   }
   return store;
 }

@@ -20,7 +20,6 @@ export class SqliteAgentStore implements AgentStore {
   private readonly upsert: StatementSync;
   private readonly byId: StatementSync;
   private readonly byPrefix: StatementSync;
-  private readonly count: StatementSync;
 
   constructor(db: DatabaseSync) {
     databaseCall(WHAT, () => db.exec(SCHEMA));
@@ -28,12 +27,6 @@ export class SqliteAgentStore implements AgentStore {
     this.byId = db.prepare("SELECT manifest FROM agents WHERE id = ?");
     // substr rather than LIKE: ids may hold `_`, which LIKE reads as a wildcard.
     this.byPrefix = db.prepare("SELECT manifest FROM agents WHERE substr(id, 1, length(?1)) = ?1");
-    this.count = db.prepare("SELECT count(*) AS n FROM agents");
-  }
-
-  /** True while no manifest was ever stored (a registry file from before may be imported then). */
-  isEmpty(): boolean {
-    return databaseCall(WHAT, () => (this.count.get() as { n: number }).n === 0);
   }
 
   async put(manifest: AgentManifest): Promise<void> {
