@@ -48,8 +48,9 @@ function urlHost(host: string): string {
 
 
 /**
- * Every service in one process on one port, with embedded backends: files under the data dir, streams
- * and runs in memory (or Redis and S3 when their variables are set). The services still talk to each
+ * Every service in one process on one port, with embedded backends: objects as files under the data
+ * dir, quotas, refs, runs and agents in the embedded database beside them, streams in memory (or Redis and S3
+ * when their variables are set). The services still talk to each
  * other only through Connect clients, here over an in-memory transport that runs the same auth.
  */
 export async function startEmbedded(options: EmbeddedOptions = {}): Promise<EmbeddedMesh> {

@@ -2,9 +2,10 @@ import { describe, expect, it } from "vitest";
 import { orchestratorConfigFromEnv } from "./config.js";
 
 describe("orchestratorConfigFromEnv", () => {
-  it("needs no variables and keeps the registry in the data dir", () => {
+  it("needs no variables and keeps runs and agents in the data dir's database", () => {
     const config = orchestratorConfigFromEnv({}, "/data");
-    expect(config).toMatchObject({ redisUrl: "", registryFile: "/data/agents.json", maxConcurrentNodes: 8, defaultNodeTimeoutMs: 600_000, inlineThresholdBytes: 262_144, executor: "local", memoryLimits: true });
+    expect(orchestratorConfigFromEnv({ MENTATLAB_DATABASE: "memory" }, "/data").databaseFile).toBeUndefined();
+    expect(config).toMatchObject({ redisUrl: "", databaseFile: "/data/mentatlab.db", registryFile: "/data/agents.json", maxConcurrentNodes: 8, defaultNodeTimeoutMs: 600_000, inlineThresholdBytes: 262_144, executor: "local", memoryLimits: true });
   });
 
   it("reads every variable", () => {
@@ -12,7 +13,7 @@ describe("orchestratorConfigFromEnv", () => {
       { REDIS_URL: "redis://127.0.0.1:1", ORCHESTRATOR_REGISTRY_FILE: "none", ORCHESTRATOR_MAX_CONCURRENT_NODES: "3", ORCHESTRATOR_NODE_TIMEOUT_SECONDS: "1.5", ORCHESTRATOR_MEMORY_LIMITS: "false", ORCHESTRATOR_AGENT_ENV: "PATH, LANG", ORCHESTRATOR_EXECUTOR: "noop" },
       "/data",
     );
-    expect(config).toMatchObject({ redisUrl: "redis://127.0.0.1:1", registryFile: undefined, maxConcurrentNodes: 3, defaultNodeTimeoutMs: 1500, memoryLimits: false, agentEnvPassthrough: ["PATH", "LANG"], executor: "noop" });
+    expect(config).toMatchObject({ redisUrl: "redis://127.0.0.1:1", databaseFile: undefined, registryFile: undefined, maxConcurrentNodes: 3, defaultNodeTimeoutMs: 1500, memoryLimits: false, agentEnvPassthrough: ["PATH", "LANG"], executor: "noop" });
     expect(orchestratorConfigFromEnv({ MENTATLAB_REDIS_URL: "redis://a", REDIS_URL: "redis://b" }, "/d").redisUrl).toBe("redis://a");
   });
 

@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import { databaseFileFromEnv } from "../shared/sqlite.js";
 import { type KubernetesExecutorConfig, kubernetesExecutorConfigFromEnv } from "./kubernetes/config.js";
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -9,7 +10,9 @@ export interface OrchestratorConfig {
   readonly redisUrl: string;
   /** `ORCHESTRATOR_REDIS_PREFIX`, default `mentatlab:`: prefix of every Redis key. */
   readonly redisKeyPrefix: string;
-  /** `ORCHESTRATOR_REGISTRY_FILE`, default `<dataDir>/agents.json`: embedded registry persistence; `none` keeps it in memory only. */
+  /** `MENTATLAB_DATABASE`, default `<dataDir>/mentatlab.db`: without Redis, runs and agents live in this SQLite file; undefined (`memory`, or Redis set) keeps them elsewhere. */
+  readonly databaseFile: string | undefined;
+  /** `ORCHESTRATOR_REGISTRY_FILE`, default `<dataDir>/agents.json`: the registry's JSON file with `MENTATLAB_DATABASE=memory` (`none` keeps it in memory only); an embedded database imports it once. */
   readonly registryFile: string | undefined;
   /** `ORCHESTRATOR_MAX_CONCURRENT_NODES`, default 8: node attempts running at once in this process, across runs. */
   readonly maxConcurrentNodes: number;
@@ -27,7 +30,7 @@ export interface OrchestratorConfig {
   readonly memoryLimits: boolean;
   /** `ORCHESTRATOR_AGENT_ENV`, default `PATH,HOME,LANG,TZ,TMPDIR`: orchestrator variables passed through to local agents. */
   readonly agentEnvPassthrough: readonly string[];
-  /** `ORCHESTRATOR_FINISHED_RUN_TTL_SECONDS`, default 604800 (7 days): Redis keeps a finished run this long. */
+  /** `ORCHESTRATOR_FINISHED_RUN_TTL_SECONDS`, default 604800 (7 days): Redis and the embedded database keep a finished run this long. */
   readonly finishedRunTtlSeconds: number;
   /** `ORCHESTRATOR_MEMORY_MAX_FINISHED_RUNS`, default 1000: the in-memory store keeps this many finished runs. */
   readonly memoryMaxFinishedRuns: number;
@@ -41,8 +44,10 @@ export function orchestratorConfigFromEnv(env: Env, dataDir: string): Orchestrat
   const registryFile = env.ORCHESTRATOR_REGISTRY_FILE ?? join(dataDir, "agents.json");
   const executor = env.ORCHESTRATOR_EXECUTOR ?? "local";
   if (executor !== "local" && executor !== "noop" && executor !== "kubernetes") throw new Error(`ORCHESTRATOR_EXECUTOR must be local, kubernetes or noop, not "${executor}"`);
+  const redisUrl = env.MENTATLAB_REDIS_URL ?? env.REDIS_URL ?? "";
   return {
-    redisUrl: env.MENTATLAB_REDIS_URL ?? env.REDIS_URL ?? "",
+    redisUrl,
+    databaseFile: redisUrl ? undefined : databaseFileFromEnv(env, dataDir),
     redisKeyPrefix: env.ORCHESTRATOR_REDIS_PREFIX ?? "mentatlab:",
     registryFile: registryFile === "none" ? undefined : registryFile,
     maxConcurrentNodes: positive(env, "ORCHESTRATOR_MAX_CONCURRENT_NODES", 8),

@@ -1,3 +1,4 @@
+import type { DatabaseSync } from "node:sqlite";
 import type { Client, ServiceImpl } from "@connectrpc/connect";
 import { Redis } from "ioredis";
 import type { OrchestratorService } from "../../gen/mentatlab/v1/orchestrator_pb.js";
@@ -8,8 +9,10 @@ import { AgentCatalog } from "../registry/agent-catalog.js";
 import type { AgentStore } from "../registry/agent-store.js";
 import { MemoryAgentStore } from "../registry/memory-agent-store.js";
 import { RedisAgentStore } from "../registry/redis-agent-store.js";
+import { SqliteAgentStore } from "../registry/sqlite-agent-store.js";
 import { createRegistryService } from "../registry/registry-service.js";
 import type { RunTokenSigner } from "../shared/run-token.js";
+import { once, openDatabase } from "../shared/sqlite.js";
 import type { OrchestratorConfig } from "./config.js";
 import type { Executor } from "./executor.js";
 import { LocalExecutor } from "./local-executor.js";
@@ -21,6 +24,7 @@ import { createOrchestratorService } from "./orchestrator-service.js";
 import { RedisRunStore } from "./redis-run-store.js";
 import { RunEngine } from "./run-engine.js";
 import type { RunStore } from "./run-store.js";
+import { SqliteRunStore } from "./sqlite-run-store.js";
 import { streamServiceOpener } from "./stream-opener.js";
 
 export type { Executor, ExecutorEvent, ExecutionOutcome, NodeTask } from "./executor.js";
@@ -47,19 +51,25 @@ export interface OrchestratorRuntime {
 }
 
 /**
- * The orchestrator process's two services over shared stores: in memory (agents optionally persisted
- * to a JSON file) by default, in Redis when `redisUrl` is set, in which case this replica also adopts
- * unfinished runs that no live replica holds.
+ * The orchestrator process's two services over shared stores: in the embedded database by default,
+ * in Redis when `redisUrl` is set, in memory (agents optionally persisted to a JSON file) when the
+ * database is turned off. With Redis or the database, unfinished runs that no live process holds are
+ * adopted, so runs outlive a crash or a restart.
  */
 export async function createOrchestrator(config: OrchestratorConfig, deps: OrchestratorDeps): Promise<OrchestratorRuntime> {
   let agents: AgentStore;
   let runs: RunStore;
   let redis: Redis | undefined;
+  let db: DatabaseSync | undefined;
   if (config.redisUrl) {
     redis = new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 3 });
     await redis.connect();
     agents = new RedisAgentStore(redis, config.redisKeyPrefix);
     runs = await RedisRunStore.connect(redis, config.redisKeyPrefix, config.finishedRunTtlSeconds);
+  } else if (config.databaseFile) {
+    db = openDatabase(config.databaseFile);
+    agents = await embeddedAgentStore(db, config.registryFile);
+    runs = new SqliteRunStore(db, config.finishedRunTtlSeconds);
   } else {
     agents = new MemoryAgentStore(config.registryFile);
     runs = new MemoryRunStore(config.memoryMaxFinishedRuns);
@@ -89,7 +99,8 @@ export async function createOrchestrator(config: OrchestratorConfig, deps: Orche
     media,
     runTokens: deps.runTokens,
     config,
-    recover: Boolean(config.redisUrl),
+    // Durable stores outlive this process: runs it or a crashed predecessor left unfinished are adopted.
+    recover: Boolean(config.redisUrl || db),
     metrics,
   });
   return {
@@ -102,6 +113,18 @@ export async function createOrchestrator(config: OrchestratorConfig, deps: Orche
       await runs.close();
       await agents.close();
       await redis?.quit();
+      db?.close();
     },
   };
+}
+
+/** The agents table of the embedded database; a registry file kept before it existed is imported once. */
+async function embeddedAgentStore(db: DatabaseSync, registryFile: string | undefined): Promise<SqliteAgentStore> {
+  const store = new SqliteAgentStore(db);
+  if (registryFile) {
+    await once(db, "agents: import the registry file", async () => {
+      for (const manifest of await new MemoryAgentStore(registryFile).list("")) await store.put(manifest);
+    });
+  }
+  return store;
 }

@@ -4,10 +4,13 @@ import { storageConfigFromEnv } from "./config.js";
 const secret = { MENTATLAB_PRESIGN_SECRET: "0123456789abcdef" };
 
 describe("storageConfigFromEnv", () => {
-  it("defaults to files under the data dir, in-memory quotas and the documented limits", () => {
+  it("defaults to files under the data dir, quotas in the embedded database and the documented limits", () => {
     const config = storageConfigFromEnv({ ...secret, PORT: "7000" }, "/data");
     expect(config.backend).toEqual({ kind: "file", root: "/data/storage" });
     expect(config.redisUrl).toBeUndefined();
+    expect(config.databaseFile).toBe("/data/mentatlab.db");
+    expect(storageConfigFromEnv({ ...secret, MENTATLAB_DATABASE: "memory" }, "/data").databaseFile).toBeUndefined();
+    expect(storageConfigFromEnv({ ...secret, MENTATLAB_DATABASE: "/var/lib/ml.db" }, "/data").databaseFile).toBe("/var/lib/ml.db");
     expect(config.clamd).toBeUndefined();
     expect(config.publicUrl).toBe("http://127.0.0.1:7000");
     expect([config.userQuotaBytes, config.workspaceQuotaBytes]).toEqual([10e9, 100e9]);
@@ -22,6 +25,7 @@ describe("storageConfigFromEnv", () => {
     expect(config.backend).toMatchObject({ kind: "s3", endpoint: "http://127.0.0.1:9000", bucket: "media", region: "us-east-1" });
     expect(config.clamd).toEqual({ kind: "tcp", host: "127.0.0.1", port: 3310, timeoutMs: 30_000 });
     expect(config.redisUrl).toBe("redis://127.0.0.1:6379");
+    expect(config.databaseFile).toBeUndefined();
   });
 
   it("refuses incomplete or malformed settings with the variable's name", () => {

@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import { databaseFileFromEnv } from "../shared/sqlite.js";
 
 /** Which object store holds the bytes. */
 export type BackendConfig =
@@ -30,8 +31,10 @@ export interface SizeLimits {
 
 export interface StorageConfig {
   readonly backend: BackendConfig;
-  /** Redis for quotas and the L2 reference cache; absent keeps both in memory (single process). */
+  /** Redis for quotas and the L2 reference cache; absent keeps both in this process. */
   readonly redisUrl: string | undefined;
+  /** Without Redis, the embedded database file that keeps quotas and the ref index; absent keeps quotas in memory and refs as blob-store documents. */
+  readonly databaseFile: string | undefined;
   readonly limits: SizeLimits;
   readonly userQuotaBytes: number;
   readonly workspaceQuotaBytes: number;
@@ -102,6 +105,7 @@ export function storageConfigFromEnv(env: Env, dataDir: string): StorageConfig {
   return {
     backend: backendFromEnv(env, dataDir),
     redisUrl: env.REDIS_URL || undefined,
+    databaseFile: env.REDIS_URL ? undefined : databaseFileFromEnv(env, dataDir),
     limits: {
       image: integer(env, "STORAGE_MAX_IMAGE_BYTES", 50 * MiB),
       audio: integer(env, "STORAGE_MAX_AUDIO_BYTES", 500 * MiB),

@@ -1,8 +1,10 @@
+import type { DatabaseSync } from "node:sqlite";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { Redis } from "ioredis";
 import { BucketClass } from "../../gen/mentatlab/v1/common_pb.js";
 import type { StorageService } from "../../gen/mentatlab/v1/storage_pb.js";
 import type { HttpRoute } from "../shared/http-route.js";
+import { openDatabase } from "../shared/sqlite.js";
 import { createBlobStore } from "./backend.js";
 import type { BlobStore } from "./blob-store.js";
 import type { StorageConfig } from "./config.js";
@@ -17,8 +19,10 @@ import { StorageMetrics } from "./metrics.js";
 import { MemoryQuotaStore, type QuotaStore } from "./quota-store.js";
 import { RedisQuotaStore } from "./redis-quota-store.js";
 import { RedisRefCacheL2 } from "./redis-ref-cache.js";
+import { SqliteQuotaStore } from "./sqlite-quota-store.js";
+import { SqliteRefIndex } from "./sqlite-ref-index.js";
 import { RefCache } from "./ref-cache.js";
-import { BlobRefIndex } from "./ref-index.js";
+import { BlobRefIndex, type RefIndex } from "./ref-index.js";
 import { RefRemover } from "./ref-remover.js";
 import { ResumableUploads } from "./resumable-uploads.js";
 import { applyLifecycle, type LifecycleOutcome } from "./s3-lifecycle.js";
@@ -67,6 +71,13 @@ async function connectRedis(url: string): Promise<Redis> {
   return redis;
 }
 
+/** The ref index in the embedded database, holding the refs an earlier version kept as documents. */
+async function embeddedRefIndex(db: DatabaseSync, store: BlobStore): Promise<RefIndex> {
+  const index = new SqliteRefIndex(db);
+  await index.importFrom(new BlobRefIndex(store));
+  return index;
+}
+
 /** Replacements for what the configuration would build, for tests and benchmarks that instrument a backend. */
 export interface StorageOverrides {
   readonly blobStore?: BlobStore;
@@ -78,10 +89,14 @@ export async function createStorage(config: StorageConfig, overrides: StorageOve
   const redis = config.redisUrl ? await connectRedis(config.redisUrl) : undefined;
   const limits = { userBytes: config.userQuotaBytes, workspaceBytes: config.workspaceQuotaBytes };
   const metrics = new StorageMetrics();
-  const quotas: QuotaStore = new MeteredQuotaStore(redis ? new RedisQuotaStore(redis, limits) : new MemoryQuotaStore(limits), metrics);
+  const db = !redis && config.databaseFile ? openDatabase(config.databaseFile) : undefined;
+  const embeddedQuotas = db && new SqliteQuotaStore(db, limits);
+  const backing = redis ? new RedisQuotaStore(redis, limits) : (embeddedQuotas ?? new MemoryQuotaStore(limits));
+  const quotas: QuotaStore = new MeteredQuotaStore(backing, metrics);
   // Across replicas, chunks of one upload and uploads of one digest must exclude each other through Redis.
   const newLock = (): KeyedLock => (redis ? new RedisKeyedLock(redis) : new LocalKeyedLock());
-  const index = new BlobRefIndex(store);
+  const index = db ? await embeddedRefIndex(db, store) : new BlobRefIndex(store);
+  await embeddedQuotas?.chargeExisting(index.all());
   const refs = new RefCache(
     index,
     redis ? new RedisRefCacheL2(redis) : undefined,
@@ -152,6 +167,7 @@ export async function createStorage(config: StorageConfig, overrides: StorageOve
       await sweeper.stop();
       await quotas.close();
       redis?.disconnect();
+      db?.close();
       await store.close();
     },
   };

@@ -40,7 +40,7 @@ export interface Uploader {
   readonly workspace: string;
 }
 
-// Without a declared size, quota is reserved ahead in steps of this much as bytes arrive.
+// Without a declared size, quota is reserved ahead in steps of this much (or what is left) as bytes arrive.
 const RESERVE_STEP = 8 * 1024 * 1024;
 
 function refused(message: string, code: Code): ConnectError {
@@ -139,7 +139,7 @@ export class Ingestor {
           if (total > limit) {
             throw refused(`upload is over the ${limit}-byte limit for ${mediaKindOf(mimeType)} uploads`, Code.ResourceExhausted);
           }
-          if (declaredSize === 0) await reservation.ensure(Math.min(limit, Math.ceil(total / RESERVE_STEP) * RESERVE_STEP));
+          if (declaredSize === 0) await reservation.ensureAhead(total, Math.min(limit, Math.ceil(total / RESERVE_STEP) * RESERVE_STEP));
           else await reservation.keepAlive();
           hash.update(chunk);
           await activeScan?.write(chunk);

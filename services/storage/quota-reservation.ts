@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { Lease, QuotaStore } from "./quota-store.js";
+import type { Lease, QuotaStore, Reservation } from "./quota-store.js";
 
 /** A streamed upload's quota hold lapses this long after its last chunk (the uploader crashed). */
 export const STREAM_LEASE_MS = 10 * 60 * 1000;
@@ -30,18 +30,42 @@ export class QuotaReservation {
 
   /** Makes sure at least `total` bytes are held; RESOURCE_EXHAUSTED with usage and limit when over quota. */
   async ensure(total: number): Promise<void> {
-    if (total <= this.held && this.held > 0) return;
-    const extra = Math.max(0, total - this.held);
-    const outcome = await this.quotas.reserve(this.lease, extra, Date.now() + this.leaseMs);
-    this.lastRenewMs = Date.now();
-    if (!outcome.granted) {
-      const who = outcome.scope === "user" ? `user ${this.lease.user}` : `workspace ${this.lease.workspace}`;
-      throw new ConnectError(
-        `storage quota exceeded: ${who} uses ${outcome.usedBytes} of ${outcome.limitBytes} bytes and this upload needs ${extra} more; delete objects or ask for a larger quota`,
-        Code.ResourceExhausted,
-      );
+    await this.ensureAhead(total, total);
+  }
+
+  /**
+   * Makes sure at least `needed` bytes are held, holding up to `ahead` so that later calls need no
+   * round trip. Near a quota the hold ahead shrinks to what is left, so an upload is refused only when
+   * `needed` itself does not fit.
+   */
+  async ensureAhead(needed: number, ahead: number): Promise<void> {
+    if (needed <= this.held && this.held > 0) {
+      await this.keepAlive();
+      return;
     }
-    this.held = Math.max(total, this.held);
+    let target = Math.max(needed, ahead);
+    for (;;) {
+      const extra = Math.max(0, target - this.held);
+      const outcome = await this.quotas.reserve(this.lease, extra, Date.now() + this.leaseMs);
+      this.lastRenewMs = Date.now();
+      if (outcome.granted) {
+        this.held = Math.max(target, this.held);
+        return;
+      }
+      // The refusal says how full the quota is, so the next try asks for no more than is left.
+      const left = outcome.limitBytes - outcome.usedBytes;
+      const smaller = Math.max(needed, Math.min(target, this.held + left));
+      if (smaller >= target) throw this.exceeded(outcome, Math.max(0, needed - this.held));
+      target = smaller;
+    }
+  }
+
+  private exceeded(outcome: Extract<Reservation, { granted: false }>, extra: number): ConnectError {
+    const who = outcome.scope === "user" ? `user ${this.lease.user}` : `workspace ${this.lease.workspace}`;
+    return new ConnectError(
+      `storage quota exceeded: ${who} uses ${outcome.usedBytes} of ${outcome.limitBytes} bytes and this upload needs ${extra} more; delete objects or ask for a larger quota`,
+      Code.ResourceExhausted,
+    );
   }
 
   /** Pushes the lease's expiry forward, at most every third of its length. */

@@ -44,6 +44,14 @@ function leaseOf(session: UploadSession): Lease {
   return { id: session.id, user: session.user, workspace: session.workspace };
 }
 
+/** A chunk running past the declared size is a client's mistake it can correct by resending; the upload stays open. */
+function checkDeclaredSize(session: UploadSession, end: number): void {
+  const declared = Number(session.header.sizeBytes);
+  if (declared > 0 && end > declared) {
+    throw new ConnectError(`chunk would end at byte ${end}, past the declared size of ${declared} bytes`, Code.InvalidArgument);
+  }
+}
+
 function notFound(id: string): ConnectError {
   return new ConnectError(`no upload "${id}" in progress in this workspace (it may have expired)`, Code.NotFound);
 }
@@ -125,8 +133,11 @@ export class ResumableUploads {
       // Bytes below the committed offset were already stored: re-sent chunks are no-ops.
       if (end <= session.committed) return session.committed;
       const data = req.data.subarray(session.committed - offset);
-      if (session.committed === 0) session.sniffedMimeType = await this.sniffFirstChunk(session, data);
-      this.checkGrowth(session, end);
+      checkDeclaredSize(session, end);
+      await this.refusingDiscards(session, async () => {
+        if (session.committed === 0) session.sniffedMimeType = await this.sniffFirstChunk(session, data);
+        this.checkLimit(session, end);
+      });
       const reservation = this.reservationOf(session);
       await reservation.ensure(end);
       session.reservedBytes = reservation.heldBytes;
@@ -138,14 +149,22 @@ export class ResumableUploads {
     });
   }
 
-  private checkGrowth(session: UploadSession, end: number): void {
-    const declared = Number(session.header.sizeBytes);
-    if (declared > 0 && end > declared) {
-      throw new ConnectError(
-        `chunk would end at byte ${end}, past the declared size of ${declared} bytes`,
-        Code.InvalidArgument,
-      );
+  /**
+   * Runs checks of what the bytes are. An upload they refuse cannot succeed whatever is sent next (the
+   * committed bytes fix its type, and its size only grows), so it ends there: its parts are removed
+   * and its quota is given back at once, rather than held until the session expires.
+   */
+  private async refusingDiscards(session: UploadSession, checks: () => Promise<void>): Promise<void> {
+    try {
+      await checks();
+    } catch (err) {
+      if (!(err instanceof ConnectError)) throw err;
+      await this.discard(session);
+      throw new ConnectError(`${err.rawMessage}; upload ${session.id} was discarded, start a new one`, err.code);
     }
+  }
+
+  private checkLimit(session: UploadSession, end: number): void {
     const type = session.sniffedMimeType ?? session.header.mimeType;
     const limit = this.deps.ingestor.limitFor(type);
     if (end > limit) {

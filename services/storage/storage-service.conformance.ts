@@ -297,7 +297,15 @@ export function describeStorageServiceConformance(name: string, factory: () => P
       const over = await codeOf(client.createUpload({ header: { mimeType: "image/png", sizeBytes: BigInt(2 * MiB) } }));
       expect(over.code).toBe(Code.ResourceExhausted);
       const typed = await client.createUpload({ header: { mimeType: "audio/wav", sizeBytes: BigInt(media.png.length) } });
-      expect((await codeOf(client.uploadChunk({ uploadId: typed.uploadId, offset: 0n, data: media.png }))).code).toBe(Code.InvalidArgument);
+      expect((await client.getUsage({})).userUsedBytes).toBe(BigInt(media.png.length));
+      // A refused chunk ends the upload at once: nothing stays charged until the session would expire.
+      const mismatch = await codeOf(client.uploadChunk({ uploadId: typed.uploadId, offset: 0n, data: media.png }));
+      expect(mismatch.code).toBe(Code.InvalidArgument);
+      expect(mismatch.message).toContain("was discarded, start a new one");
+      expect(await client.getUsage({})).toMatchObject({ userUsedBytes: 0n, workspaceUsedBytes: 0n });
+      expect((await codeOf(client.getUploadStatus({ uploadId: typed.uploadId }))).code).toBe(Code.NotFound);
+      expect((await codeOf(client.uploadChunk({ uploadId: typed.uploadId, offset: 0n, data: media.png }))).code).toBe(Code.NotFound);
+      expect(await keysUnder(sut.store, `uploads/${typed.uploadId}/`)).toEqual([]);
 
       // Undeclared type: once the first chunk shows an image, the image limit (1 MiB here) applies.
       const sniffed = await client.createUpload({ header: {} });
@@ -306,7 +314,8 @@ export function describeStorageServiceConformance(name: string, factory: () => P
       const pastLimit = await codeOf(client.uploadChunk({ uploadId: sniffed.uploadId, offset: BigInt(imageHead.length), data: randomBytes(600 * KiB) }));
       expect(pastLimit.code).toBe(Code.ResourceExhausted);
       expect(pastLimit.message).toContain("limit for image uploads");
-      await client.abortUpload({ uploadId: sniffed.uploadId });
+      expect((await codeOf(client.getUploadStatus({ uploadId: sniffed.uploadId }))).code).toBe(Code.NotFound);
+      expect(await keysUnder(sut.store, `uploads/${sniffed.uploadId}/`)).toEqual([]);
 
       const bytes = randomBytes(10 * KiB);
       const bad = await client.createUpload({ header: { sizeBytes: BigInt(bytes.length) } });
@@ -318,7 +327,6 @@ export function describeStorageServiceConformance(name: string, factory: () => P
       await client.uploadChunk({ uploadId: aborted.uploadId, offset: 0n, data: bytes.subarray(0, 5000) });
       await client.abortUpload({ uploadId: aborted.uploadId });
       expect(await keysUnder(sut.store, `uploads/${aborted.uploadId}/`)).toEqual([]);
-      await client.abortUpload({ uploadId: typed.uploadId });
       expect(await client.getUsage({})).toMatchObject({ userUsedBytes: 0n, workspaceUsedBytes: 0n });
       expect(await keysUnder(sut.store, "media/ws-resume-bad/")).toEqual([]);
     });
@@ -357,6 +365,34 @@ export function describeStorageServiceConformance(name: string, factory: () => P
         expect((await client.getUsage({})).userUsedBytes).toBe(BigInt(ok * size));
       } finally {
         await small.close();
+      }
+    });
+
+    it("accepts uploads of unknown size up to the last byte of the quota", async () => {
+      // Far less room than one 8 MiB reservation step: what is left bounds the step.
+      const tight = await startRuntime(backend, { STORAGE_USER_QUOTA_BYTES: String(MiB), STORAGE_WORKSPACE_QUOTA_BYTES: String(10 * MiB) });
+      try {
+        const client = tight.client("hana", "ws-tight");
+        await client.upload(uploadStream({ sizeBytes: BigInt(MiB - 1500) }, randomBytes(MiB - 1500)));
+        const streamed = await client.upload(uploadStream({}, randomBytes(1000), 100));
+        expect(streamed.ref?.sizeBytes).toBe(1000n);
+        expect((await client.getUsage({})).userUsedBytes).toBe(BigInt(MiB - 500));
+
+        const over = await codeOf(client.upload(uploadStream({}, randomBytes(501), 100)));
+        expect(over.code).toBe(Code.ResourceExhausted);
+        expect(over.message).toContain(`uses ${MiB - 500} of ${MiB} bytes`);
+        expect((await client.getUsage({})).userUsedBytes).toBe(BigInt(MiB - 500));
+
+        const resumable = await client.createUpload({ header: {} });
+        const last = randomBytes(500);
+        await client.uploadChunk({ uploadId: resumable.uploadId, offset: 0n, data: last.subarray(0, 200) });
+        await client.uploadChunk({ uploadId: resumable.uploadId, offset: 200n, data: last.subarray(200) });
+        const done = await client.completeUpload({ uploadId: resumable.uploadId, sha256: sha256(last) });
+        expect(done.ref?.sizeBytes).toBe(500n);
+        expect(await client.getUsage({})).toMatchObject({ userUsedBytes: BigInt(MiB), workspaceObjectCount: 3n });
+        expect((await codeOf(client.upload(uploadStream({}, randomBytes(1))))).code).toBe(Code.ResourceExhausted);
+      } finally {
+        await tight.close();
       }
     });
 

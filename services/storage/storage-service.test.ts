@@ -2,7 +2,7 @@ import { Redis } from "ioredis";
 import { type RedisServer, type S3Server, makeTempDir, removeTempDir, startRedis, startS3 } from "../../test/harness/index.js";
 import { describeStorageServiceConformance } from "./storage-service.conformance.js";
 
-describeStorageServiceConformance("file backend, in-memory quotas and cache", async () => {
+describeStorageServiceConformance("file backend, quotas and refs in SQLite, in-process cache", async () => {
   const root = makeTempDir("storage-file");
   let n = 0;
   return {
