@@ -96,7 +96,11 @@ async function serve(): Promise<void> {
   );
   const endpoints: Endpoints = { embedded: embedded.server.port, gateway: gateway.server.port, bare: barePort };
   process.stdout.write(`${JSON.stringify(endpoints)}\n`);
-  process.stdin.resume();
+  // Each line from the parent asks for the CPU time this process has used so far, in microseconds.
+  createInterface({ input: process.stdin }).on("line", () => {
+    const used = process.cpuUsage();
+    process.stdout.write(`${used.user + used.system}\n`);
+  });
   await once(process.stdin, "end");
   bare.forceShutdown();
   await gateway.close();
@@ -106,8 +110,8 @@ async function serve(): Promise<void> {
   removeTempDir(dir);
 }
 
-/** Calls per second `client` sustains with CONCURRENCY calls in flight for SECONDS. */
-async function rate(client: grpc.Client): Promise<number> {
+/** Calls per second `client` sustains with CONCURRENCY calls in flight for SECONDS, and how many it made. */
+async function rate(client: grpc.Client): Promise<{ perSecond: number; calls: number }> {
   const request = Buffer.from(toBinary(GetUsageRequestSchema, create(GetUsageRequestSchema)));
   const metadata = new grpc.Metadata();
   metadata.set("authorization", `Bearer ${API_KEY}`);
@@ -127,27 +131,39 @@ async function rate(client: grpc.Client): Promise<number> {
   };
   const started = performance.now();
   await Promise.all(Array.from({ length: CONCURRENCY }, loop));
-  return calls / ((performance.now() - started) / 1000);
+  return { perSecond: calls / ((performance.now() - started) / 1000), calls };
 }
 
 /** Parent process: one grpc-js client per server, timed in interleaved rounds. */
 async function measure(): Promise<void> {
   const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(import.meta.url), "serve"], { stdio: ["pipe", "pipe", "inherit"] });
-  const [line] = (await once(createInterface({ input: child.stdout! }), "line")) as [string];
-  const ports = JSON.parse(line) as Endpoints;
+  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+  const ports = JSON.parse((await lines.next()).value as string) as Endpoints;
+  const serverCpuMicros = async () => {
+    child.stdin!.write("cpu\n");
+    return Number((await lines.next()).value);
+  };
   const clients = [ports.embedded, ports.gateway, ports.bare].map((port) => new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure()));
   for (const client of clients) await rate(client);
   const rates: number[][] = clients.map(() => []);
+  // Server CPU per call does not depend on how busy the rest of the machine is, unlike calls per second.
+  const cpuPerCall: number[][] = clients.map(() => []);
   for (let run = 0; run < RUNS; run++) {
-    for (const [index, client] of clients.entries()) rates[index]!.push(await rate(client));
+    for (const [index, client] of clients.entries()) {
+      const before = await serverCpuMicros();
+      const { perSecond, calls } = await rate(client);
+      cpuPerCall[index]!.push(((await serverCpuMicros()) - before) / calls);
+      rates[index]!.push(perSecond);
+    }
   }
   const [embedded, gateway, bare] = rates.map(median) as [number, number, number];
+  const [embeddedCpu, gatewayCpu, bareCpu] = cpuPerCall.map(median) as [number, number, number];
   console.log(`unary ${PATH}, grpc-js client, concurrency ${CONCURRENCY}, median of ${RUNS} interleaved ${SECONDS} s runs (${machineLoad()})`);
-  console.log(`  embedded mesh (auth + permission + protovalidate): ${embedded.toFixed(0)} calls/s`);
-  console.log(`  distributed gateway -> storage process:            ${gateway.toFixed(0)} calls/s`);
-  console.log(`  bare grpc-js server, same storage code:            ${bare.toFixed(0)} calls/s`);
-  console.log(`  ratio embedded / grpc-js: ${(embedded / bare).toFixed(2)}`);
-  console.log(`  ratio gateway / grpc-js:  ${(gateway / bare).toFixed(2)}`);
+  console.log(`  embedded mesh (auth + permission + protovalidate): ${embedded.toFixed(0)} calls/s, ${embeddedCpu.toFixed(0)} µs server CPU per call`);
+  console.log(`  distributed gateway -> storage process:            ${gateway.toFixed(0)} calls/s, ${gatewayCpu.toFixed(0)} µs server CPU per call (both processes)`);
+  console.log(`  bare grpc-js server, same storage code:            ${bare.toFixed(0)} calls/s, ${bareCpu.toFixed(0)} µs server CPU per call`);
+  console.log(`  ratio embedded / grpc-js: ${(embedded / bare).toFixed(2)} (CPU per call ${(bareCpu / embeddedCpu).toFixed(2)})`);
+  console.log(`  ratio gateway / grpc-js:  ${(gateway / bare).toFixed(2)} (CPU per call ${(bareCpu / gatewayCpu).toFixed(2)})`);
   for (const client of clients) client.close();
   child.stdin!.end();
   await once(child, "exit");

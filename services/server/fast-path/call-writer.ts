@@ -103,7 +103,8 @@ export class CallWriter {
   }
 }
 
-function toHttp2Headers(headers: Headers): OutgoingHttpHeaders {
+function toHttp2Headers(headers: Headers | OutgoingHttpHeaders): OutgoingHttpHeaders {
+  if (!(headers instanceof Headers)) return headers;
   const out: OutgoingHttpHeaders = {};
   headers.forEach((value, name) => {
     out[name] = value;

@@ -102,7 +102,10 @@ async function serveCall(
   options: CallOptions,
 ): Promise<void> {
   const clientGone = new AbortController();
-  stream.once("close", () => clientGone.abort(new ConnectError("the client closed the stream", Code.Canceled)));
+  let finished = false;
+  stream.once("close", () => {
+    if (!finished) clientGone.abort(new ConnectError("the client closed the stream", Code.Canceled));
+  });
   stream.on("error", () => undefined);
   const timeout = protocol.parseTimeout(headers);
   const contextValues = createContextValues();
@@ -134,9 +137,14 @@ async function serveCall(
     // Whatever the client still sends is read and dropped, so it is not stuck writing and sees the status.
     stream.resume();
   } finally {
-    context.abort();
+    finished = true;
+    context.abort(callEnded);
   }
 }
+
+// Aborting a call's signal once it is over releases its timers and listeners; a shared reason spares
+// building (and capturing the stack of) a new DOMException per call. Not a ConnectError: nothing failed.
+const callEnded = new DOMException("the call has ended", "AbortError");
 
 async function serveUnary(call: Call, options: CallOptions): Promise<void> {
   const { context } = call;

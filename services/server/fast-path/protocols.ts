@@ -21,7 +21,8 @@ export const grpc = {
   encodingHeader: "grpc-encoding",
   parseTimeout: (headers: IncomingHttpHeaders) => parseGrpcTimeout(single(headers["grpc-timeout"]), Number.MAX_SAFE_INTEGER),
   /** The trailers that end a call with `error`, or OK. */
-  trailers(trailer: Headers, error: ConnectError | undefined): Headers {
+  trailers(trailer: Headers, error: ConnectError | undefined): Headers | typeof okTrailers {
+    if (!error && isEmpty(trailer)) return okTrailers;
     const out = setTrailerStatus(new Headers(trailer), error);
     // The gRPC spec percent-encodes only '%' and bytes outside printable ASCII: grpc-js shows any
     // other escape (`%3A` for ':') to its users as is.
@@ -91,6 +92,14 @@ export function encodeGrpcMessage(message: string): string {
     out += byte < 0x20 || byte > 0x7e || byte === 0x25 ? `%${byte.toString(16).toUpperCase().padStart(2, "0")}` : String.fromCharCode(byte);
   }
   return out;
+}
+
+/** The trailers of a call that ended OK and set none of its own: the common case, built once. */
+const okTrailers = { "grpc-status": "0" } as const;
+
+function isEmpty(headers: Headers): boolean {
+  for (const _ of headers.keys()) return false;
+  return true;
 }
 
 function identity(value: string | string[] | undefined): boolean {

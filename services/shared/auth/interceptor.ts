@@ -1,8 +1,16 @@
-import { getOption } from "@bufbuild/protobuf";
+import { type DescMethod, getOption } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { required_permission } from "../../../gen/mentatlab/v1/options_pb.js";
 import { principalKey } from "../principal.js";
 import type { Authenticator } from "./authenticator.js";
+
+// Read once per method: the option lookup decodes the method's options on every call otherwise.
+const permissions = new WeakMap<DescMethod, string>();
+function permissionOf(method: DescMethod): string {
+  let permission = permissions.get(method);
+  if (permission === undefined) permissions.set(method, (permission = getOption(method, required_permission)));
+  return permission;
+}
 
 /**
  * The one place every RPC is authenticated and authorised: it reads the permission the method declares
@@ -20,7 +28,7 @@ export function authInterceptor(authenticator: Authenticator, openServices: Read
         Code.Unauthenticated,
       );
     }
-    const permission = getOption(req.method, required_permission);
+    const permission = permissionOf(req.method);
     if (!permission) {
       throw new ConnectError(`${req.method.parent.typeName}.${req.method.name} declares no permission`, Code.Internal);
     }
