@@ -1,12 +1,13 @@
-// Download throughput through the StorageService (gRPC over h2c, 64 KiB chunks) as a ratio to a raw
-// node:http2 stream and to a bare @grpc/grpc-js server-streaming server, all measured in this run on
-// the same bytes from local disk. The three servers run in a child process and the clients here, so
-// each side has its own core as in a deployment. Usage: npx tsx bench/storage-download.ts
-// (BENCH_MIB=256 BENCH_RUNS=5)
+// Download throughput through the StorageService (64 KiB chunks) over gRPC and binary Connect on h2c,
+// as a ratio to a raw node:http2 stream and to a bare @grpc/grpc-js server-streaming server, all
+// measured in this run on the same bytes from local disk. Every contender is read by the same lean
+// HTTP/2 client (it counts bytes and checks the status, decoding nothing), so the figures are the
+// servers'. The servers run in a child process and the client here, so each side has its own core as
+// in a deployment. Usage: npx tsx bench/storage-download.ts (BENCH_MIB=256 BENCH_RUNS=5)
 import { spawn } from "node:child_process";
 import { createReadStream, createWriteStream } from "node:fs";
 import { once } from "node:events";
-import { connect, createServer } from "node:http2";
+import { type ClientHttp2Session, connect, createServer, type IncomingHttpHeaders } from "node:http2";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -14,10 +15,15 @@ import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
-import { create } from "@bufbuild/protobuf";
-import { UploadHeaderSchema, UploadRequestSchema } from "../gen/mentatlab/v1/storage_pb.js";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { DownloadRequestSchema, StorageService, UploadHeaderSchema, UploadRequestSchema } from "../gen/mentatlab/v1/storage_pb.js";
+import { startGateway, startServiceProcess } from "../services/mesh/distributed.js";
+import { envelope } from "../services/server/fast-path/index.js";
 import { makeTempDir, removeTempDir } from "../test/harness/index.js";
-import { envNumber, interleavedThroughput, MiB, pseudoRandomChunks, startStorageServer, storageClient } from "./storage-bench-support.js";
+import { envNumber, interleavedThroughput, MiB, pseudoRandomChunks } from "./storage-bench-support.js";
+import { machineLoad } from "./stream-bench-support.js";
 
 const SIZE = envNumber("BENCH_MIB", 256) * MiB;
 const RUNS = envNumber("BENCH_RUNS", 5);
@@ -26,12 +32,15 @@ const STREAM_WINDOW = 4 * MiB;
 const CONNECTION_WINDOW = 32 * MiB;
 
 interface Endpoints {
-  readonly storageUrl: string;
+  /** The storage process of the distributed mesh (authentication on), and the gateway in front of it. */
+  readonly storagePort: number;
+  readonly gatewayPort: number;
   readonly refId: string;
   readonly rawPort: number;
   readonly grpcPort: number;
 }
 
+const API_KEY = "bench-download-key-0123456789";
 const identity = (b: Buffer): Buffer => b;
 const definition: grpc.ServiceDefinition = {
   download: {
@@ -45,18 +54,37 @@ const definition: grpc.ServiceDefinition = {
   },
 };
 
-/** Child process: the three servers over the same bytes; prints their endpoints, exits when stdin closes. */
+/** Child process: the servers over the same bytes; prints their endpoints, exits when stdin closes. */
 async function serve(): Promise<void> {
   const dir = makeTempDir("storage-download-bench");
   const file = join(dir, "object.bin");
   await pipeline(Readable.from(pseudoRandomChunks(SIZE, MiB)), createWriteStream(file));
 
-  const storage = await startStorageServer({ STORAGE_DIR: join(dir, "storage") });
+  const env = {
+    MENTATLAB_API_KEYS: `${API_KEY}=bench@ws-bench:admin`,
+    MENTATLAB_TOKEN_SECRET: "download-bench-token-secret-0123456789",
+    MENTATLAB_PRESIGN_SECRET: "download-bench-presign-secret-0123",
+    STORAGE_SWEEP_INTERVAL_MS: "0",
+    STORAGE_USER_QUOTA_BYTES: String(64 * 1024 * MiB),
+    STORAGE_WORKSPACE_QUOTA_BYTES: String(64 * 1024 * MiB),
+    STORAGE_MAX_OTHER_BYTES: String(8 * 1024 * MiB),
+    PORT: "0",
+  };
+  const storage = await startServiceProcess("storage", { ...env, MENTATLAB_DATA_DIR: join(dir, "storage") });
+  // The gateway needs every upstream's address; this benchmark calls only storage.
+  const gateway = await startGateway({
+    ...env,
+    MENTATLAB_DATA_DIR: join(dir, "gateway"),
+    MENTATLAB_STORAGE_URL: storage.url,
+    MENTATLAB_STREAM_URL: storage.url,
+    MENTATLAB_ORCHESTRATOR_URL: storage.url,
+  });
+  const client = createClient(StorageService, createGrpcTransport({ baseUrl: storage.url }));
   async function* uploadRequests() {
     yield create(UploadRequestSchema, { part: { case: "header", value: create(UploadHeaderSchema, { sizeBytes: BigInt(SIZE) }) } });
     for await (const chunk of pseudoRandomChunks(SIZE, MiB)) yield create(UploadRequestSchema, { part: { case: "chunk", value: chunk } });
   }
-  const { ref } = await storage.client.upload(uploadRequests());
+  const { ref } = await client.upload(uploadRequests(), { headers: { authorization: `Bearer ${API_KEY}` } });
 
   const h2 = createServer({ settings: { initialWindowSize: STREAM_WINDOW } }, (_req, res) => {
     createReadStream(file, { highWaterMark: CHUNK }).pipe(res);
@@ -78,7 +106,8 @@ async function serve(): Promise<void> {
     grpcServer.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
   );
   const endpoints: Endpoints = {
-    storageUrl: storage.server.url,
+    storagePort: storage.server.port,
+    gatewayPort: gateway.server.port,
     refId: ref!.id,
     rawPort: (h2.address() as AddressInfo).port,
     grpcPort,
@@ -88,65 +117,78 @@ async function serve(): Promise<void> {
   await once(process.stdin, "end");
   grpcServer.forceShutdown();
   h2.close();
+  await gateway.close();
   await storage.close();
   removeTempDir(dir);
 }
 
-/** Parent process: the clients, timing each contender. */
+/** A lean HTTP/2 client with a media client's windows: it counts response bytes and checks the status. */
+async function leanSession(port: number): Promise<ClientHttp2Session> {
+  const session = connect(`http://127.0.0.1:${port}`, { settings: { initialWindowSize: STREAM_WINDOW } });
+  await once(session, "connect");
+  session.setLocalWindowSize(CONNECTION_WINDOW);
+  return session;
+}
+
+/** One call: POSTs `body` (or GETs when there is none) and returns how many body bytes came back. */
+async function leanCall(session: ClientHttp2Session, path: string, contentType?: string, body?: Uint8Array): Promise<number> {
+  const headers = contentType
+    ? { ":method": "POST", ":path": path, "content-type": contentType, te: "trailers", authorization: `Bearer ${API_KEY}` }
+    : { ":path": path };
+  const req = session.request(headers);
+  let trailers: IncomingHttpHeaders = {};
+  let status: IncomingHttpHeaders = {};
+  req.once("response", (received) => (status = received));
+  req.once("trailers", (received) => (trailers = received));
+  req.end(body);
+  let received = 0;
+  for await (const chunk of req) received += (chunk as Buffer).byteLength;
+  const grpcStatus = trailers["grpc-status"] ?? status["grpc-status"];
+  if (contentType?.startsWith("application/grpc") && grpcStatus !== "0") {
+    throw new Error(`${path} ended with grpc-status ${String(grpcStatus)}: ${String(trailers["grpc-message"] ?? status["grpc-message"])}`);
+  }
+  return received;
+}
+
+/** Parent process: the client, timing each contender. */
 async function measure(): Promise<void> {
   const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(import.meta.url), "serve"], {
     stdio: ["pipe", "pipe", "inherit"],
   });
   const [line] = (await once(createInterface({ input: child.stdout! }), "line")) as [string];
   const endpoints = JSON.parse(line) as Endpoints;
+  const downloadPath = `/${StorageService.typeName}/${StorageService.method.download.name}`;
+  const request = envelope(toBinary(DownloadRequestSchema, create(DownloadRequestSchema, { refId: endpoints.refId, chunkBytes: CHUNK })));
 
-  const storage = storageClient(endpoints.storageUrl);
-  async function viaStorage(): Promise<void> {
-    let received = 0;
-    for await (const msg of storage.download({ refId: endpoints.refId, chunkBytes: CHUNK })) {
-      if (msg.part.case === "chunk") received += msg.part.value.data.byteLength;
-    }
-    if (received !== SIZE) throw new Error(`storage sent ${received} of ${SIZE} bytes`);
-  }
-
-  const h2Session = connect(`http://127.0.0.1:${endpoints.rawPort}`, { settings: { initialWindowSize: STREAM_WINDOW } });
-  await once(h2Session, "connect");
-  h2Session.setLocalWindowSize(CONNECTION_WINDOW);
-  async function viaRawHttp2(): Promise<void> {
-    const req = h2Session.request({ ":path": "/" });
-    let received = 0;
-    for await (const chunk of req) received += (chunk as Buffer).byteLength;
-    if (received !== SIZE) throw new Error(`raw http2 sent ${received} of ${SIZE} bytes`);
-  }
-
-  const GrpcClient = grpc.makeGenericClientConstructor(definition, "Bench");
-  const grpcClient = new GrpcClient(`127.0.0.1:${endpoints.grpcPort}`, grpc.credentials.createInsecure());
-  async function viaGrpcJs(): Promise<void> {
-    const call = (grpcClient as unknown as { download(req: Buffer): grpc.ClientReadableStream<Buffer> }).download(Buffer.alloc(0));
-    let received = 0;
-    for await (const chunk of call) received += (chunk as Buffer).byteLength;
-    if (received !== SIZE) throw new Error(`grpc-js sent ${received} of ${SIZE} bytes`);
-  }
-
-  // One warm-up each, then RUNS interleaved timed runs each; the median is reported.
-  await viaStorage();
-  await viaRawHttp2();
-  await viaGrpcJs();
-  const [storageRate, rawRate, grpcRate] = (await interleavedThroughput(RUNS, SIZE, [viaStorage, viaRawHttp2, viaGrpcJs])) as [
-    number,
-    number,
-    number,
+  const sessions = await Promise.all([endpoints.storagePort, endpoints.storagePort, endpoints.gatewayPort, endpoints.rawPort, endpoints.grpcPort].map(leanSession));
+  const [grpcSession, connectSession, gatewaySession, rawSession, bareSession] = sessions as [ClientHttp2Session, ClientHttp2Session, ClientHttp2Session, ClientHttp2Session, ClientHttp2Session];
+  const atLeastSize = (who: string) => (received: number) => {
+    if (received < SIZE) throw new Error(`${who} sent ${received} of ${SIZE} bytes`);
+  };
+  const contenders = [
+    async () => atLeastSize("storage over gRPC")(await leanCall(grpcSession, downloadPath, "application/grpc", request)),
+    async () => atLeastSize("storage over Connect")(await leanCall(connectSession, downloadPath, "application/connect+proto", request)),
+    async () => atLeastSize("the gateway")(await leanCall(gatewaySession, downloadPath, "application/grpc", request)),
+    async () => atLeastSize("raw http2")(await leanCall(rawSession, "/")),
+    async () => atLeastSize("grpc-js")(await leanCall(bareSession, "/bench.Bench/Download", "application/grpc", envelope(new Uint8Array(0)))),
   ];
 
-  console.log(`download of ${SIZE / MiB} MiB from local disk, 64 KiB chunks, server and client in separate processes, median of ${RUNS} interleaved runs`);
-  console.log(`  StorageService (connect-node, gRPC h2c): ${storageRate.toFixed(0)} MB/s`);
-  console.log(`  raw node:http2 stream (tuned windows):   ${rawRate.toFixed(0)} MB/s`);
-  console.log(`  bare grpc-js server streaming:           ${grpcRate.toFixed(0)} MB/s`);
-  console.log(`  ratio storage / raw http2: ${(storageRate / rawRate).toFixed(2)}`);
-  console.log(`  ratio storage / grpc-js:   ${(storageRate / grpcRate).toFixed(2)}`);
+  // One warm-up each, then RUNS interleaved timed runs each; the median is reported.
+  for (const contender of contenders) await contender();
+  const [grpcRate, connectRate, gatewayRate, rawRate, bareRate] = (await interleavedThroughput(RUNS, SIZE, contenders)) as [number, number, number, number, number];
 
-  grpcClient.close();
-  h2Session.close();
+  console.log(`download of ${SIZE / MiB} MiB from local disk, 64 KiB chunks, lean HTTP/2 client in another process, median of ${RUNS} interleaved runs (${machineLoad()})`);
+  console.log(`  StorageService, gRPC h2c:                 ${grpcRate.toFixed(0)} MB/s`);
+  console.log(`  StorageService, Connect binary h2c:       ${connectRate.toFixed(0)} MB/s`);
+  console.log(`  through the distributed gateway (gRPC):   ${gatewayRate.toFixed(0)} MB/s`);
+  console.log(`  raw node:http2 stream (tuned windows):    ${rawRate.toFixed(0)} MB/s`);
+  console.log(`  bare grpc-js server streaming:            ${bareRate.toFixed(0)} MB/s`);
+  console.log(`  ratio gRPC / grpc-js:      ${(grpcRate / bareRate).toFixed(2)}`);
+  console.log(`  ratio gRPC / raw http2:    ${(grpcRate / rawRate).toFixed(2)}`);
+  console.log(`  ratio Connect / grpc-js:   ${(connectRate / bareRate).toFixed(2)}`);
+  console.log(`  ratio gateway / direct:    ${(gatewayRate / grpcRate).toFixed(2)}`);
+
+  for (const session of sessions) session.close();
   child.stdin!.end();
   await once(child, "exit");
 }
