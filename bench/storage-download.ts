@@ -4,13 +4,11 @@
 // HTTP/2 client (it counts bytes and checks the status, decoding nothing), so the figures are the
 // servers'. The servers run in a child process and the client here, so each side has its own core as
 // in a deployment. Usage: npx tsx bench/storage-download.ts (BENCH_MIB=256 BENCH_RUNS=5)
-import { spawn } from "node:child_process";
 import { createReadStream, createWriteStream } from "node:fs";
 import { once } from "node:events";
 import { type ClientHttp2Session, connect, createServer, type IncomingHttpHeaders } from "node:http2";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { fileURLToPath } from "node:url";
@@ -22,8 +20,9 @@ import { DownloadRequestSchema, StorageService, UploadHeaderSchema, UploadReques
 import { startGateway, startServiceProcess } from "../services/mesh/distributed.js";
 import { envelope } from "../services/server/fast-path/index.js";
 import { makeTempDir, removeTempDir } from "../test/harness/index.js";
-import { envNumber, interleavedThroughput, MiB, pseudoRandomChunks } from "./storage-bench-support.js";
+import { envNumber, interleavedThroughput, median, MiB, pseudoRandomChunks } from "./storage-bench-support.js";
 import { machineLoad } from "./stream-bench-support.js";
+import { serveBenchChild, startBenchChild } from "./bench-child.js";
 
 const SIZE = envNumber("BENCH_MIB", 256) * MiB;
 const RUNS = envNumber("BENCH_RUNS", 5);
@@ -112,9 +111,7 @@ async function serve(): Promise<void> {
     rawPort: (h2.address() as AddressInfo).port,
     grpcPort,
   };
-  process.stdout.write(`${JSON.stringify(endpoints)}\n`);
-  process.stdin.resume();
-  await once(process.stdin, "end");
+  await serveBenchChild(endpoints);
   grpcServer.forceShutdown();
   h2.close();
   await gateway.close();
@@ -152,11 +149,8 @@ async function leanCall(session: ClientHttp2Session, path: string, contentType?:
 
 /** Parent process: the client, timing each contender. */
 async function measure(): Promise<void> {
-  const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(import.meta.url), "serve"], {
-    stdio: ["pipe", "pipe", "inherit"],
-  });
-  const [line] = (await once(createInterface({ input: child.stdout! }), "line")) as [string];
-  const endpoints = JSON.parse(line) as Endpoints;
+  const child = await startBenchChild<Endpoints>(fileURLToPath(import.meta.url));
+  const { endpoints } = child;
   const downloadPath = `/${StorageService.typeName}/${StorageService.method.download.name}`;
   const request = envelope(toBinary(DownloadRequestSchema, create(DownloadRequestSchema, { refId: endpoints.refId, chunkBytes: CHUNK })));
 
@@ -175,22 +169,30 @@ async function measure(): Promise<void> {
 
   // One warm-up each, then RUNS interleaved timed runs each; the median is reported.
   for (const contender of contenders) await contender();
-  const [grpcRate, connectRate, gatewayRate, rawRate, bareRate] = (await interleavedThroughput(RUNS, SIZE, contenders)) as [number, number, number, number, number];
+  // Server CPU per megabyte, beside the rates: it holds when the machine is busy, wall-clock rates do not.
+  const cpuPerMB: number[][] = contenders.map(() => []);
+  const timed = contenders.map((contender, index) => async () => {
+    const before = await child.cpuMicros();
+    await contender();
+    cpuPerMB[index]!.push(((await child.cpuMicros()) - before) / 1000 / (SIZE / 1e6));
+  });
+  const [grpcRate, connectRate, gatewayRate, rawRate, bareRate] = (await interleavedThroughput(RUNS, SIZE, timed)) as [number, number, number, number, number];
+  const [grpcCpu, connectCpu, gatewayCpu, rawCpu, bareCpu] = cpuPerMB.map(median) as [number, number, number, number, number];
 
   console.log(`download of ${SIZE / MiB} MiB from local disk, 64 KiB chunks, lean HTTP/2 client in another process, median of ${RUNS} interleaved runs (${machineLoad()})`);
-  console.log(`  StorageService, gRPC h2c:                 ${grpcRate.toFixed(0)} MB/s`);
-  console.log(`  StorageService, Connect binary h2c:       ${connectRate.toFixed(0)} MB/s`);
-  console.log(`  through the distributed gateway (gRPC):   ${gatewayRate.toFixed(0)} MB/s`);
-  console.log(`  raw node:http2 stream (tuned windows):    ${rawRate.toFixed(0)} MB/s`);
-  console.log(`  bare grpc-js server streaming:            ${bareRate.toFixed(0)} MB/s`);
+  const row = (label: string, rate: number, cpu: number) => console.log(`  ${label.padEnd(40)} ${rate.toFixed(0).padStart(5)} MB/s  ${cpu.toFixed(2)} ms server CPU per MB`);
+  row("StorageService, gRPC h2c:", grpcRate, grpcCpu);
+  row("StorageService, Connect binary h2c:", connectRate, connectCpu);
+  row("through the distributed gateway (gRPC):", gatewayRate, gatewayCpu);
+  row("raw node:http2 stream (tuned windows):", rawRate, rawCpu);
+  row("bare grpc-js server streaming:", bareRate, bareCpu);
   console.log(`  ratio gRPC / grpc-js:      ${(grpcRate / bareRate).toFixed(2)}`);
   console.log(`  ratio gRPC / raw http2:    ${(grpcRate / rawRate).toFixed(2)}`);
   console.log(`  ratio Connect / grpc-js:   ${(connectRate / bareRate).toFixed(2)}`);
   console.log(`  ratio gateway / direct:    ${(gatewayRate / grpcRate).toFixed(2)}`);
 
   for (const session of sessions) session.close();
-  child.stdin!.end();
-  await once(child, "exit");
+  await child.stop();
 }
 
 if (process.argv[2] === "serve") await serve();

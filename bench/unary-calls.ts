@@ -1,13 +1,9 @@
 // Unary calls per second: StorageService/GetUsage through the embedded mesh (API key auth, permission
 // check and protovalidate on) and through the distributed gateway (gateway -> storage process), as a
 // ratio to a bare @grpc/grpc-js server answering the same method with the same storage code, all
-// driven by the same grpc-js client at the same concurrency. Servers run in a child process, the client
-// here, so each side has a core. Usage: npx tsx bench/unary-calls.ts (BENCH_SECONDS=3 BENCH_RUNS=3
-// BENCH_CONCURRENCY=32)
-import { spawn } from "node:child_process";
-import { once } from "node:events";
+// driven by the same grpc-js client at the same concurrency, with the servers' CPU time per call.
+// Usage: npx tsx bench/unary-calls.ts (BENCH_SECONDS=3 BENCH_RUNS=3 BENCH_CONCURRENCY=32)
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
@@ -20,6 +16,7 @@ import { storageConfigFromEnv } from "../services/storage/config.js";
 import { createStorage } from "../services/storage/index.js";
 import { makeTempDir, removeTempDir } from "../test/harness/index.js";
 import { testPrincipal } from "../test/support/in-memory.js";
+import { serveBenchChild, startBenchChild } from "./bench-child.js";
 import { envNumber, median } from "./storage-bench-support.js";
 import { machineLoad } from "./stream-bench-support.js";
 
@@ -95,13 +92,7 @@ async function serve(): Promise<void> {
     bare.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
   );
   const endpoints: Endpoints = { embedded: embedded.server.port, gateway: gateway.server.port, bare: barePort };
-  process.stdout.write(`${JSON.stringify(endpoints)}\n`);
-  // Each line from the parent asks for the CPU time this process has used so far, in microseconds.
-  createInterface({ input: process.stdin }).on("line", () => {
-    const used = process.cpuUsage();
-    process.stdout.write(`${used.user + used.system}\n`);
-  });
-  await once(process.stdin, "end");
+  await serveBenchChild(endpoints);
   bare.forceShutdown();
   await gateway.close();
   await storageProcess.close();
@@ -136,13 +127,8 @@ async function rate(client: grpc.Client): Promise<{ perSecond: number; calls: nu
 
 /** Parent process: one grpc-js client per server, timed in interleaved rounds. */
 async function measure(): Promise<void> {
-  const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(import.meta.url), "serve"], { stdio: ["pipe", "pipe", "inherit"] });
-  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
-  const ports = JSON.parse((await lines.next()).value as string) as Endpoints;
-  const serverCpuMicros = async () => {
-    child.stdin!.write("cpu\n");
-    return Number((await lines.next()).value);
-  };
+  const child = await startBenchChild<Endpoints>(fileURLToPath(import.meta.url));
+  const ports = child.endpoints;
   const clients = [ports.embedded, ports.gateway, ports.bare].map((port) => new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure()));
   for (const client of clients) await rate(client);
   const rates: number[][] = clients.map(() => []);
@@ -150,9 +136,9 @@ async function measure(): Promise<void> {
   const cpuPerCall: number[][] = clients.map(() => []);
   for (let run = 0; run < RUNS; run++) {
     for (const [index, client] of clients.entries()) {
-      const before = await serverCpuMicros();
+      const before = await child.cpuMicros();
       const { perSecond, calls } = await rate(client);
-      cpuPerCall[index]!.push(((await serverCpuMicros()) - before) / calls);
+      cpuPerCall[index]!.push(((await child.cpuMicros()) - before) / calls);
       rates[index]!.push(perSecond);
     }
   }
@@ -165,8 +151,7 @@ async function measure(): Promise<void> {
   console.log(`  ratio embedded / grpc-js: ${(embedded / bare).toFixed(2)} (CPU per call ${(bareCpu / embeddedCpu).toFixed(2)})`);
   console.log(`  ratio gateway / grpc-js:  ${(gateway / bare).toFixed(2)} (CPU per call ${(bareCpu / gatewayCpu).toFixed(2)})`);
   for (const client of clients) client.close();
-  child.stdin!.end();
-  await once(child, "exit");
+  await child.stop();
 }
 
 if (process.argv[2] === "serve") await serve();
