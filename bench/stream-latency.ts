@@ -28,7 +28,7 @@ import {
   SubscribeRequestSchema,
 } from "../gen/mentatlab/v1/stream_pb.js";
 import { forwardingImpl } from "../services/gateway/forward.js";
-import { relaySubscribe } from "../services/gateway/subscribe-relay.js";
+import { relayService } from "../services/gateway/relay.js";
 import { UpstreamSession } from "../services/gateway/upstream-session.js";
 import { peerTransport } from "../services/mesh/distributed.js";
 import { type RunningServer, startServer } from "../services/server/server.js";
@@ -191,7 +191,7 @@ async function startBenchGateway(upstreamUrl: string, path: SubscribePath): Prom
     port: 0,
     routes: (router) => router.service(StreamService, forwardingImpl(StreamService, peerTransport(upstreamUrl))),
     uncompressedServices: [StreamService.typeName],
-    encodedStreams: path === "encoded" ? [relaySubscribe(upstream, 8 * MiB)] : [],
+    relays: path === "encoded" ? relayService(StreamService, upstream, "stream", 8 * MiB) : [],
     shutdownGraceMs: 1_000,
   });
   return {

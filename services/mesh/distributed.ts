@@ -7,7 +7,7 @@ import { StorageService } from "../../gen/mentatlab/v1/storage_pb.js";
 import { StreamService } from "../../gen/mentatlab/v1/stream_pb.js";
 import { forwardingImpl } from "../gateway/forward.js";
 import { proxyRoute } from "../gateway/http-proxy.js";
-import { relaySubscribe } from "../gateway/subscribe-relay.js";
+import { relayService } from "../gateway/relay.js";
 import { UpstreamSession } from "../gateway/upstream-session.js";
 import { createOrchestrator } from "../orchestrator/index.js";
 import { orchestratorConfigFromEnv } from "../orchestrator/config.js";
@@ -100,24 +100,32 @@ export async function startGateway(env: Env): Promise<MeshProcess> {
   const telemetry = createTelemetry(env);
   const upstreams = serviceProcesses.map((process) => {
     const url = requiredUrl(env, serviceUrlVariable[process]);
-    return { process, url, transport: peerTransport(url, security.tracing.clientInterceptors) };
+    return {
+      process,
+      url,
+      services: serviceOwners[process] as readonly DescService[],
+      transport: peerTransport(url, security.tracing.clientInterceptors),
+      session: new UpstreamSession(url),
+    };
   });
-  const streamSession = new UpstreamSession(requiredUrl(env, serviceUrlVariable.stream));
   return serveMeshProcess(serverConfig, security, telemetry, {
     // The gateway is the distributed mesh's front door, so it serves the web UI as the embedded one does.
     staticDir: builtWebUi(),
+    // HTTP/1.1, gRPC-web, JSON and compressed calls go through the generic Connect forwarder...
     routes: (router) => {
-      for (const { process, transport } of upstreams) {
-        for (const service of serviceOwners[process] as readonly DescService[]) {
-          router.service(service, forwardingImpl(service, transport));
-        }
+      for (const { services, transport } of upstreams) {
+        for (const service of services) router.service(service, forwardingImpl(service, transport));
       }
     },
+    // ...and gRPC and binary Connect over HTTP/2 are relayed on the fast path, messages left encoded.
+    relays: upstreams.flatMap(({ process, services, session }) =>
+      services.flatMap((service) => relayService(service, session, process, serverConfig.readMaxBytes)),
+    ),
     httpRoutes: upstreams.flatMap(({ process, url }) =>
       httpPathsOwned[process].flatMap((prefix) => [proxyRoute("GET", prefix, url), proxyRoute("HEAD", prefix, url)]),
     ),
-    // Subscribe skips the generic forwarder on gRPC and binary Connect over HTTP/2: events pass through as encoded upstream.
-    encodedStreams: [relaySubscribe(streamSession, serverConfig.readMaxBytes)],
-    close: async () => streamSession.close(),
+    close: async () => {
+      for (const { session } of upstreams) session.close();
+    },
   });
 }

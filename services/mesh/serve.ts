@@ -3,7 +3,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { ServerConfig } from "../server/config.js";
-import type { EncodedServerStream } from "../server/fast-path/index.js";
+import type { EncodedRelay, EncodedServerStream } from "../server/fast-path/index.js";
 import { startServer, type RunningServer } from "../server/server.js";
 import type { HttpRoute } from "../shared/http-route.js";
 import type { Telemetry } from "../shared/telemetry/index.js";
@@ -32,6 +32,8 @@ export interface MeshApp {
   readonly staticDir?: string | undefined;
   /** Server streams the app also serves pre-encoded (see `ServerOptions.encodedStreams`). */
   readonly encodedStreams?: readonly EncodedServerStream[];
+  /** Procedures the app relays still encoded (see `ServerOptions.relays`). */
+  readonly relays?: readonly EncodedRelay[];
   close(): Promise<void>;
 }
 
@@ -55,6 +57,7 @@ export async function serveMeshProcess(
     uncompressedServices: mediaServices,
     staticDir: config.staticDir ?? app.staticDir,
     encodedStreams: app.encodedStreams ?? [],
+    relays: app.relays ?? [],
   });
   return {
     url: server.url,

@@ -19,7 +19,7 @@ import type { Principal } from "../shared/principal.js";
 import { MIB, serverDefaults } from "./config.js";
 import { createCorsPolicy } from "./cors.js";
 import { createHealthRegistry, mountHealth, ServingStatus, type HealthRegistry } from "./health.js";
-import { createFastPath, type EncodedServerStream } from "./fast-path/index.js";
+import { createFastPath, type EncodedRelay, type EncodedServerStream } from "./fast-path/index.js";
 import { createHttpRouteDispatcher, writePlain } from "./http-routes.js";
 import type { NodeRequest, NodeResponse } from "./node-fetch-bridge.js";
 import { listenOnePort } from "./one-port.js";
@@ -61,6 +61,11 @@ export interface ServerOptions {
    * HTTP/2), after the same interceptors; `routes` mounts the procedure for the other protocols.
    */
   encodedStreams?: readonly EncodedServerStream[];
+  /**
+   * Procedures relayed still encoded on the fast path (gRPC and binary Connect over HTTP/2), after the
+   * same interceptors; `routes` mounts them too, for the other protocols.
+   */
+  relays?: readonly EncodedRelay[];
 }
 
 export interface RunningServer {
@@ -102,7 +107,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     fallback: plainHttpHandler(options, maxRequestBodyBytes, shutdown.signal),
   });
   const fastPath = createFastPath(
-    { methods: mounted, encodedStreams: options.encodedStreams ?? [] },
+    { methods: mounted, encodedStreams: options.encodedStreams ?? [], relays: options.relays ?? [] },
     {
       interceptors: options.interceptors ?? [],
       readMaxBytes: options.readMaxBytes ?? serverDefaults.readMaxBytes,

@@ -1,4 +1,4 @@
-import type { DescMethodServerStreaming, MessageShape } from "@bufbuild/protobuf";
+import type { DescMethod, DescMethodServerStreaming, MessageShape } from "@bufbuild/protobuf";
 import type { HandlerContext } from "@connectrpc/connect";
 import type { CallWriter } from "./call-writer.js";
 
@@ -66,4 +66,34 @@ export class BatchingSink implements EncodedSink {
     this.pendingBytes = 0;
     if (!this.writer.write(batch)) this.blocked = true;
   }
+}
+
+/**
+ * A procedure of any shape whose messages the fast path passes on still encoded (the distributed
+ * gateway relaying a call to the process that owns it). The interceptors still see every request
+ * message decoded, as for any other call, and refuse what they would refuse; what they accept is
+ * handed on as the bytes it arrived as.
+ */
+export interface EncodedRelay<M extends DescMethod = DescMethod> {
+  readonly method: M;
+  /**
+   * Serves one call: `requests` yields each accepted request message's bytes (no envelope prefix);
+   * every response message goes to `out` as an envelope, exactly one for unary and client-streaming
+   * methods. Resolving ends the call with OK; a rejection (a ConnectError) ends it with that error.
+   */
+  serve(requests: AsyncIterable<Uint8Array>, context: HandlerContext, out: EncodedSink): Promise<void>;
+}
+
+/** An EncodedSink that keeps what it is given: the response of a unary relay, framed by the call's protocol. */
+export class CapturingSink implements EncodedSink {
+  readonly envelopes: Uint8Array[] = [];
+
+  write(envelope: Uint8Array): boolean {
+    this.envelopes.push(envelope);
+    return true;
+  }
+
+  async ready(): Promise<void> {}
+
+  flush(): void {}
 }

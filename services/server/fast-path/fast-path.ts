@@ -2,7 +2,6 @@ import { type DescMessage, fromBinary, type Message, toBinary } from "@bufbuild/
 import {
   Code,
   ConnectError,
-  createContextKey,
   createContextValues,
   createHandlerContext,
   type HandlerContext,
@@ -12,7 +11,8 @@ import {
 import { invokeUnaryImplementation, transformInvokeImplementation } from "@connectrpc/connect/protocol";
 import type { IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
 import { CallWriter } from "./call-writer.js";
-import { BatchingSink, type EncodedServerStream } from "./encoded-stream.js";
+import { BatchingSink, CapturingSink, type EncodedRelay, type EncodedServerStream } from "./encoded-stream.js";
+import { encodedKindOf, encodedSinkKey, encodedStreamSpec, rememberReceivedBytes, relaySpec } from "./encoded-specs.js";
 import { compressedFlag, envelope, envelopeSegments, flaggedEnvelope } from "./framing.js";
 import { asConnectError, connectUnary, protocolOf, type WireProtocol } from "./protocols.js";
 import { compressMinBytes, gzip, negotiateGzip } from "./response-compression.js";
@@ -36,16 +36,15 @@ export interface FastPath {
   readonly taken: ReadonlyMap<string, number>;
 }
 
-/** The procedures the fast path serves: every implementation mounted, plus pre-encoded server streams. */
+/**
+ * The procedures the fast path serves: every implementation mounted, pre-encoded server streams, and
+ * relays (each of the last two takes the place of the mounted implementation of its method here).
+ */
 export interface FastPathProcedures {
   readonly methods: readonly MethodImplSpec[];
   readonly encodedStreams: readonly EncodedServerStream[];
+  readonly relays: readonly EncodedRelay[];
 }
-
-/** The sink a pre-encoded stream's handler writes to, handed to it through the call's context values. */
-const encodedSinkKey = createContextKey<BatchingSink | undefined>(undefined, { description: "fast-path encoded sink" });
-/** Implementations made by `encodedSpec`, which need a sink. */
-const encodedSpecs = new WeakSet<MethodImplSpec>();
 
 /** The options as each call uses them (connect-es takes its interceptors as a mutable array). */
 type CallOptions = Omit<FastPathOptions, "interceptors"> & { readonly interceptors: Interceptor[] };
@@ -59,6 +58,8 @@ interface Call {
   readonly stream: ServerHttp2Stream;
   /** Whether responses of 1 KiB and more are gzip'd. */
   readonly gzip: boolean;
+  /** Set for a relay whose one response message is framed once the call is over (unary, client streaming). */
+  readonly captured?: CapturingSink;
 }
 
 /**
@@ -72,7 +73,8 @@ export function createFastPath(procedures: FastPathProcedures, fastPathOptions: 
   const options: CallOptions = { ...fastPathOptions, interceptors: [...fastPathOptions.interceptors] };
   const byPath = new Map<string, MethodImplSpec>();
   for (const spec of procedures.methods) byPath.set(pathOf(spec.method), spec);
-  for (const encoded of procedures.encodedStreams) byPath.set(pathOf(encoded.method), encodedSpec(encoded));
+  for (const encoded of procedures.encodedStreams) byPath.set(pathOf(encoded.method), encodedStreamSpec(encoded));
+  for (const relay of procedures.relays) byPath.set(pathOf(relay.method), relaySpec(relay));
   const taken = new Map<string, number>();
   const take = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders): boolean => {
     const path = headers[":path"];
@@ -124,8 +126,10 @@ async function serveCall(
   const gzipResponses = negotiateGzip(protocol, headers, !options.uncompressedServices.has(spec.method.parent.typeName));
   if (gzipResponses && protocol.enveloped) context.responseHeader.set(protocol.encodingHeader, "gzip");
   const writer = new CallWriter(stream, protocol, context.responseHeader);
-  const call: Call = { spec, protocol, context, stream, writer, gzip: gzipResponses };
-  if (encodedSpecs.has(spec)) contextValues.set(encodedSinkKey, new BatchingSink(call.writer));
+  const encoded = encodedKindOf(spec);
+  const captured = encoded === "relay" && (spec.kind === "unary" || spec.kind === "client_streaming") ? new CapturingSink() : undefined;
+  if (encoded) contextValues.set(encodedSinkKey, captured ?? new BatchingSink(writer));
+  const call: Call = { spec, protocol, context, stream, writer, gzip: gzipResponses && !encoded, ...(captured ? { captured } : {}) };
   try {
     if (timeout.error) throw timeout.error;
     if (spec.kind === "unary") await serveUnary(call, options);
@@ -150,9 +154,9 @@ async function serveUnary(call: Call, options: CallOptions): Promise<void> {
   const { context } = call;
   const spec = call.spec as Extract<MethodImplSpec, { kind: "unary" }>;
   const body = await readBody(call.stream, options.readMaxBytes + (call.protocol.enveloped ? 5 : 0));
-  const input = parseMessage(spec.method.input, call.protocol.enveloped ? singleEnvelope(body, "unary") : body);
+  const input = parseRequest(call, call.protocol.enveloped ? singleEnvelope(body, "unary") : body);
   const output = await invokeUnaryImplementation(spec, context, input, options.interceptors);
-  const encoded = toBinary(spec.method.output, output);
+  const encoded = call.captured ? capturedResponse(call.captured) : toBinary(spec.method.output, output);
   checkWriteLimit(encoded.byteLength, options.writeMaxBytes);
   if (!call.gzip || encoded.byteLength < compressMinBytes) {
     end(call, encoded, undefined);
@@ -172,6 +176,14 @@ async function serveStreaming(call: Call, options: CallOptions): Promise<void> {
   const { spec, context, writer } = call;
   const input = spec.kind === "server_streaming" ? singleInput(call, options) : streamedInput(call, options);
   const output = transformInvokeImplementation(spec, context, options.interceptors)(input);
+  if (encodedKindOf(spec)) {
+    // The implementation wrote its response to the call's sink; what it yields is a placeholder.
+    for await (const _ of output) void _;
+    if (call.captured) writer.write([envelope(capturedResponse(call.captured))]);
+    context.signal.throwIfAborted();
+    end(call, undefined, undefined);
+    return;
+  }
   for await (const message of output) {
     const segments = call.gzip ? await compressedSegments(spec.method.output, message as Message) : envelopeSegments(spec.method.output, message as Message);
     let size = 0;
@@ -218,7 +230,7 @@ async function compressedSegments(schema: DescMessage, message: Message): Promis
 /** The one request message of a server stream, read whole (it is small). */
 async function* singleInput(call: Call, options: CallOptions): AsyncIterable<Message> {
   const body = await readBody(call.stream, options.readMaxBytes + 5);
-  yield parseMessage(call.spec.method.input, singleEnvelope(body, "server-streaming"));
+  yield parseRequest(call, singleEnvelope(body, "server-streaming"));
 }
 
 /** The request messages of a client or bidi stream, parsed as they arrive. */
@@ -227,8 +239,23 @@ async function* streamedInput(call: Call, options: CallOptions): AsyncIterable<M
   const body = call.stream.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>;
   for await (const received of readEnvelopes(body, options.readMaxBytes)) {
     if (received.flags !== 0) throw flaggedMessage(received.flags);
-    yield parseMessage(call.spec.method.input, received.data);
+    yield parseRequest(call, received.data);
   }
+}
+
+/** A request message of the call, decoded; a relay also keeps the bytes to pass on. */
+function parseRequest(call: Call, bytes: Uint8Array): Message {
+  const message = parseMessage(call.spec.method.input, bytes);
+  if (encodedKindOf(call.spec) === "relay") rememberReceivedBytes(message, bytes);
+  return message;
+}
+
+/** The one response message a unary or client-streaming relay received, without its envelope prefix. */
+function capturedResponse(sink: CapturingSink): Uint8Array {
+  const [only, ...more] = sink.envelopes;
+  if (!only || more.length > 0) throw new ConnectError(`the upstream sent ${sink.envelopes.length} response messages where one was due`, Code.Unavailable);
+  if (only[0] !== 0) throw flaggedMessage(only[0]!);
+  return only.subarray(5);
 }
 
 function parseMessage(schema: DescMessage, bytes: Uint8Array): Message {
@@ -247,28 +274,6 @@ function checkWriteLimit(size: number, writeMaxBytes: number): void {
       Code.ResourceExhausted,
     );
   }
-}
-
-/**
- * A pre-encoded server stream as a method implementation the fast path runs like any other: its
- * messages go straight to the call's writer, so the implementation yields none of its own.
- */
-function encodedSpec(encoded: EncodedServerStream): MethodImplSpec {
-  const spec = {
-    kind: "server_streaming",
-    method: encoded.method,
-    impl: async function* (request: Message, context: HandlerContext) {
-      const sink = context.values.get(encodedSinkKey);
-      if (!sink) throw new ConnectError("a pre-encoded stream was called outside the fast path", Code.Internal);
-      try {
-        await encoded.serve(request as never, context, sink);
-      } finally {
-        sink.flush();
-      }
-    },
-  } as MethodImplSpec;
-  encodedSpecs.add(spec);
-  return spec;
 }
 
 function pathOf(method: { readonly parent: { readonly typeName: string }; readonly name: string }): string {

@@ -2,10 +2,12 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import type { Readable } from "node:stream";
 import { compressedFlag, envelopeHeaderBytes } from "./framing.js";
 
-/** One enveloped message as received: its flags and a view of its bytes. */
+/** One enveloped message as received: its flags, a view of its bytes, and of them with their 5-byte prefix. */
 export interface ReceivedEnvelope {
   readonly flags: number;
   readonly data: Uint8Array;
+  /** The whole envelope, to pass on as it arrived. */
+  readonly framed: Uint8Array;
 }
 
 /** The whole request body, refused with RESOURCE_EXHAUSTED past `limit` bytes. */
@@ -60,14 +62,15 @@ export function singleEnvelope(body: Buffer, methodKind: string): Uint8Array {
 }
 
 /**
- * Splits a request body into envelopes as its bytes arrive, pulling only as fast as the handler
- * reads (HTTP/2 flow control holds the client back meanwhile). A message inside one received chunk
- * is handed over as a view of it; one spread over several is gathered into a buffer of its size.
+ * Splits a body of envelopes into messages as its bytes arrive, pulling only as fast as the reader
+ * reads (HTTP/2 flow control holds the sender back meanwhile). An envelope inside one received chunk
+ * is handed over as a view of it; one spread over several is gathered, once, into a buffer of its size.
  */
 export async function* readEnvelopes(body: AsyncIterable<Buffer>, readMaxBytes: number): AsyncGenerator<ReceivedEnvelope> {
   const header = Buffer.allocUnsafe(envelopeHeaderBytes);
   let headerFill = 0;
   let flags = 0;
+  // An envelope being gathered, its prefix included; `messageFill` counts the bytes in it so far.
   let message: Buffer | undefined;
   let messageFill = 0;
   for await (const chunk of body) {
@@ -75,6 +78,7 @@ export async function* readEnvelopes(body: AsyncIterable<Buffer>, readMaxBytes: 
     while (pos < chunk.byteLength) {
       if (message === undefined) {
         let length: number;
+        const start = pos;
         if (headerFill === 0 && chunk.byteLength - pos >= envelopeHeaderBytes) {
           flags = chunk[pos]!;
           length = chunk.readUInt32BE(pos + 1);
@@ -95,20 +99,22 @@ export async function* readEnvelopes(body: AsyncIterable<Buffer>, readMaxBytes: 
             Code.ResourceExhausted,
           );
         }
-        if (chunk.byteLength - pos >= length) {
-          yield { flags, data: chunk.subarray(pos, pos + length) };
+        if (pos - start === envelopeHeaderBytes && chunk.byteLength - pos >= length) {
+          yield { flags, data: chunk.subarray(pos, pos + length), framed: chunk.subarray(start, pos + length) };
           pos += length;
           continue;
         }
-        message = Buffer.allocUnsafe(length);
-        messageFill = 0;
+        message = Buffer.allocUnsafe(envelopeHeaderBytes + length);
+        message[0] = flags;
+        message.writeUInt32BE(length, 1);
+        messageFill = envelopeHeaderBytes;
       }
       const taken = Math.min(message.byteLength - messageFill, chunk.byteLength - pos);
       chunk.copy(message, messageFill, pos, pos + taken);
       messageFill += taken;
       pos += taken;
       if (messageFill === message.byteLength) {
-        yield { flags, data: message };
+        yield { flags, data: message.subarray(envelopeHeaderBytes), framed: message };
         message = undefined;
       }
     }

@@ -16,7 +16,7 @@ import { serveMeshProcess } from "../mesh/serve.js";
 import { readServerConfig } from "../server/config.js";
 import { envelope } from "../server/fast-path/index.js";
 import { createTelemetry } from "../shared/telemetry/index.js";
-import { relaySubscribe } from "./subscribe-relay.js";
+import { relayService } from "./relay.js";
 import { UpstreamSession } from "./upstream-session.js";
 
 // A stream process and a gateway, started in this process the way `mentatlab serve` starts them:
@@ -128,13 +128,13 @@ const summary = (err: ConnectError) => ({
   details: err.details.map((d) => ("desc" in d ? d.desc.typeName : d.type)),
 });
 
-/** A gateway serving only the relay, as startGateway serves it, with its upstream connection in view. */
+/** A gateway serving only the stream service's relays, as startGateway serves them, with its upstream connection in view. */
 async function startRelayGateway(mesh: Mesh, upstream: UpstreamSession): Promise<MeshProcess> {
   const security = meshSecurity(mesh.env, { allowDevKey: false, process: "gateway" });
   const gateway = await serveMeshProcess(readServerConfig(mesh.env), security, createTelemetry(mesh.env), {
     routes: () => undefined,
     httpRoutes: [],
-    encodedStreams: [relaySubscribe(upstream, 8 * 1024 * 1024)],
+    relays: relayService(StreamService, upstream, "stream", 8 * 1024 * 1024),
     close: async () => upstream.close(),
   });
   cleanups.push(() => gateway.close());

@@ -1,0 +1,132 @@
+import type { DescMethod, DescService } from "@bufbuild/protobuf";
+import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
+import { codeFromHttpStatus, findTrailerError } from "@connectrpc/connect/protocol-grpc";
+import { type ClientHttp2Stream, constants, type IncomingHttpHeaders } from "node:http2";
+import { type EncodedRelay, readEnvelopes } from "../server/fast-path/index.js";
+import { injectTraceContext } from "../shared/telemetry/index.js";
+import { forwardedHeaders } from "./forward.js";
+import type { UpstreamSession } from "./upstream-session.js";
+
+/**
+ * Every method of `service`, relayed by the gateway on the fast path to the process that owns it (see
+ * `relayMethod`). Calls the fast path does not take (HTTP/1.1, gRPC-web, JSON) use the Connect
+ * forwarder mounted beside it.
+ */
+export function relayService(service: DescService, upstream: UpstreamSession, owner: string, readMaxBytes: number): EncodedRelay[] {
+  return service.methods.map((method) => relayMethod(method, upstream, owner, readMaxBytes));
+}
+
+/**
+ * One method at the gateway of the distributed mesh, relayed still encoded: once the gateway's
+ * interceptors have accepted the call (and each request message), it is made to the owning process
+ * over gRPC on a shared HTTP/2 connection; request messages go up as the bytes they arrived as and
+ * the upstream's response envelopes come back as they arrived, never decoded or re-encoded. Each side's
+ * pace reaches the other through HTTP/2 flow control. The upstream's status becomes the call's, and a
+ * lost upstream is UNAVAILABLE.
+ */
+export function relayMethod(method: DescMethod, upstream: UpstreamSession, owner: string, readMaxBytes: number): EncodedRelay {
+  const path = `/${method.parent.typeName}/${method.name}`;
+  return {
+    method,
+    async serve(requests, context, out) {
+      context.signal.throwIfAborted();
+      const call = upstream.request(upstreamHeaders(path, context));
+      const cancel = () => call.close(constants.NGHTTP2_CANCEL);
+      context.signal.addEventListener("abort", cancel, { once: true });
+      let headers: IncomingHttpHeaders = {};
+      let trailers: IncomingHttpHeaders | undefined;
+      call.once("response", (received) => (headers = received));
+      call.once("trailers", (received) => (trailers = received));
+      // A request the interceptors refuse (or a client that goes away) ends the upstream call too;
+      // that refusal, not the cancelled upstream, is what the caller is told.
+      let sendFailure: unknown;
+      const sending = sendRequests(call, requests).catch((err: unknown) => {
+        sendFailure = err;
+        cancel();
+      });
+      let readToEnd = false;
+      try {
+        const body = call.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>;
+        for await (const { flags, framed } of readEnvelopes(body, readMaxBytes)) {
+          if (flags !== 0) throw new ConnectError(`the ${owner} process sent a compressed or flagged message`, Code.Unavailable);
+          if (!out.write(framed)) await out.ready();
+        }
+        readToEnd = true;
+      } catch (err) {
+        if (sendFailure !== undefined) throw sendFailure;
+        context.signal.throwIfAborted();
+        if (err instanceof ConnectError) throw err;
+        throw new ConnectError(`lost the connection to the ${owner} process; retry`, Code.Unavailable, undefined, undefined, err);
+      } finally {
+        context.signal.removeEventListener("abort", cancel);
+        if (!readToEnd) cancel();
+      }
+      if (sendFailure !== undefined) throw sendFailure;
+      context.signal.throwIfAborted();
+      const error = outcome(owner, Number(headers[":status"]), headers, trailers);
+      if (error) throw error;
+      // The upstream answered OK: whatever the request side still has to say is of no use now.
+      void sending;
+    },
+  };
+}
+
+/** Writes each request message up as an envelope, waiting while the upstream's window is full. */
+async function sendRequests(call: ClientHttp2Stream, requests: AsyncIterable<Uint8Array>): Promise<void> {
+  for await (const message of requests) {
+    if (call.closed || call.destroyed) return;
+    const prefix = Buffer.allocUnsafe(5);
+    prefix[0] = 0;
+    prefix.writeUInt32BE(message.byteLength, 1);
+    call.cork();
+    call.write(prefix);
+    const more = call.write(message);
+    call.uncork();
+    if (!more) await drained(call);
+  }
+  if (!call.closed && !call.destroyed) call.end();
+}
+
+function drained(call: ClientHttp2Stream): Promise<void> {
+  if (call.closed || call.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      call.off("drain", done);
+      call.off("close", done);
+      resolve();
+    };
+    call.once("drain", done);
+    call.once("close", done);
+  });
+}
+
+function upstreamHeaders(path: string, context: HandlerContext): Record<string, string> {
+  const headers: Record<string, string> = { ":method": "POST", ":path": path, "content-type": "application/grpc+proto", te: "trailers" };
+  for (const name of forwardedHeaders) {
+    const value = context.requestHeader.get(name);
+    if (value !== null) headers[name] = value;
+  }
+  // With tracing on, the owning process's span becomes a child of this gateway call's span.
+  injectTraceContext(headers);
+  const timeoutMs = context.timeoutMs();
+  if (timeoutMs !== undefined) headers["grpc-timeout"] = `${Math.max(1, Math.ceil(timeoutMs))}m`;
+  return headers;
+}
+
+/** The upstream call's outcome once its body is read: an error, or undefined for OK. */
+function outcome(owner: string, status: number, headers: IncomingHttpHeaders, trailers: IncomingHttpHeaders | undefined): ConnectError | undefined {
+  if (status !== 200) return new ConnectError(`the ${owner} process answered HTTP ${status}`, codeFromHttpStatus(status));
+  // A trailers-only response carries its status in the headers.
+  const statusSource = trailers ?? (headers["grpc-status"] !== undefined ? headers : undefined);
+  if (!statusSource) return new ConnectError(`the ${owner} process ended the call without a status; retry`, Code.Unavailable);
+  return findTrailerError(toHeaders(statusSource));
+}
+
+function toHeaders(incoming: IncomingHttpHeaders): Headers {
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(incoming)) {
+    if (name.startsWith(":") || value === undefined) continue;
+    for (const item of Array.isArray(value) ? value : [value]) headers.append(name, String(item));
+  }
+  return headers;
+}
