@@ -10,7 +10,7 @@ import {
 import { announcedRetry, type CommandContext } from "./context.js";
 import { ExitCode } from "./exit-codes.js";
 import { describePinValue, enumLabel, formatTime } from "./format.js";
-import { withRetries } from "./retry.js";
+import { followSequenced } from "../../shared/resume.js";
 
 const finalStates: ReadonlySet<RunState> = new Set([RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED]);
 
@@ -21,15 +21,16 @@ const finalStates: ReadonlySet<RunState> = new Set([RunState.SUCCEEDED, RunState
 export async function watchRun(ctx: CommandContext, runId: string, afterSeq = 0n): Promise<RunState> {
   let last = afterSeq;
   let final: RunState | undefined;
-  await withRetries(announcedRetry(ctx, () => `watch of run ${runId} after event ${last}`), async (_attempt, progressed) => {
-    for await (const event of ctx.clients.orchestrator.watchRun({ runId, afterSeq: last })) {
-      if (event.seq <= last) continue;
-      last = event.seq;
-      progressed();
-      if (!(ctx.printer.format === "text" && isHeartbeat(event))) await ctx.printer.event(RunEventSchema, event, describeRunEvent);
-      if (event.event.case === "runState" && finalStates.has(event.event.value.state)) final = event.event.value.state;
-    }
-  });
+  const events = followSequenced(
+    { open: (after, signal) => ctx.clients.orchestrator.watchRun({ runId, afterSeq: after }, { signal }), seqOf: (event) => event.seq },
+    afterSeq,
+    announcedRetry(ctx, () => `watch of run ${runId} after event ${last}`),
+  );
+  for await (const event of events) {
+    last = event.seq;
+    if (!(ctx.printer.format === "text" && isHeartbeat(event))) await ctx.printer.event(RunEventSchema, event, describeRunEvent);
+    if (event.event.case === "runState" && finalStates.has(event.event.value.state)) final = event.event.value.state;
+  }
   // The stream ends after the final event; should it end early (e.g. retention), ask for the state.
   if (final === undefined) final = (await ctx.clients.orchestrator.getRun({ runId })).run?.state ?? RunState.UNSPECIFIED;
   return final;
