@@ -48,6 +48,8 @@ export async function writeLine(stream: NodeJS.WritableStream, text: string): Pr
   const line = text.endsWith("\n") ? text : `${text}\n`;
   const bar = barsOnScreen.get(stream);
   if (!bar) return writeOut(stream, line);
-  await writeOut(stream, `\r\x1b[2K${line}`);
+  // The bar saved the cursor where it started and goes back there when it stops; saving it again
+  // (ESC 7) on the line it now occupies keeps the bar from climbing back over the text.
+  await writeOut(stream, `\r\x1b[2K${line}\x1b7`);
   bar.render();
 }
