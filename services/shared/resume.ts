@@ -8,10 +8,12 @@ import { Code, ConnectError } from "@connectrpc/connect";
 export interface ResumePolicy {
   readonly initialDelayMs: number;
   readonly maxDelayMs: number;
-  /** Gives up once this long has passed without progress (a server restart must fit inside it). */
+  /** Gives up once the call has failed for this long without progress (a server restart must fit inside it). */
   readonly giveUpAfterMs: number;
   /** Told before each pause, so a waiting client is never silent about why. */
   readonly onRetry?: ((error: unknown, delayMs: number) => void) | undefined;
+  /** Which failures are worth another attempt; connection loss (`isConnectionLoss`) unless set. */
+  readonly retryable?: ((error: unknown) => boolean) | undefined;
 }
 
 export const defaultResumePolicy: ResumePolicy = { initialDelayMs: 200, maxDelayMs: 5_000, giveUpAfterMs: 60_000 };
@@ -28,22 +30,25 @@ export function isConnectionLoss(error: unknown): boolean {
   return connect.code === Code.Unknown && (error instanceof TypeError || connect.cause instanceof TypeError);
 }
 
-/** Counts failures and the time since the last progress; says how long to wait, or that it is time to stop. */
+/**
+ * Counts failures since the last progress and how long they have lasted; says how long to wait, or
+ * that it is time to stop. The budget starts at the first failure, so a watch that sat idle for an
+ * hour still gets all of it when its connection drops.
+ */
 class RetryClock {
   private failures = 0;
-  private deadline: number;
+  private deadline: number | undefined;
 
-  constructor(private readonly policy: ResumePolicy) {
-    this.deadline = Date.now() + policy.giveUpAfterMs;
-  }
+  constructor(private readonly policy: ResumePolicy) {}
 
   progressed(): void {
     this.failures = 0;
-    this.deadline = Date.now() + this.policy.giveUpAfterMs;
+    this.deadline = undefined;
   }
 
   /** The pause before the next attempt, or undefined once the budget is spent. */
   nextDelay(): number | undefined {
+    this.deadline ??= Date.now() + this.policy.giveUpAfterMs;
     const left = this.deadline - Date.now();
     if (left <= 0) return undefined;
     const delay = Math.min(this.policy.maxDelayMs, this.policy.initialDelayMs * 2 ** this.failures);
@@ -69,7 +74,7 @@ function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
 
 /** Waits before the next attempt after `error`, or rethrows it when it is not worth retrying. */
 async function waitOrThrow(clock: RetryClock, policy: ResumePolicy, error: unknown, signal: AbortSignal | undefined): Promise<void> {
-  if (signal?.aborted || !isConnectionLoss(error)) throw error;
+  if (signal?.aborted || !(policy.retryable ?? isConnectionLoss)(error)) throw error;
   const delay = clock.nextDelay();
   if (delay === undefined) throw error;
   policy.onRetry?.(error, delay);
@@ -101,6 +106,19 @@ export interface SequencedStream<E> {
   /** Opens the call for the events after `afterSeq`. */
   open(afterSeq: bigint, signal: AbortSignal | undefined): AsyncIterable<E>;
   seqOf(event: E): bigint;
+  /**
+   * The event after which the server rightly ends the call (stream_end, a run's final state). When set,
+   * a call that ends before it is treated as a lost connection and reopened, since a server that is
+   * shutting down may end calls as if they were done.
+   */
+  isLast?(event: E): boolean;
+}
+
+/** A stream call that ended before its last event. */
+class EndedEarly extends ConnectError {
+  constructor(afterSeq: bigint) {
+    super(`the server ended the call after event ${afterSeq}, before its last event`, Code.Unavailable);
+  }
 }
 
 /**
@@ -124,7 +142,9 @@ export async function* followSequenced<E>(
         last = seq;
         clock.progressed();
         yield event;
+        if (stream.isLast?.(event)) return;
       }
+      if (stream.isLast) throw new EndedEarly(last);
       return;
     } catch (error) {
       await waitOrThrow(clock, policy, error, signal);

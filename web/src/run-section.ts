@@ -1,11 +1,11 @@
 import { NodeState, RunState, type RunEvent } from "../../gen/mentatlab/v1/orchestrator_pb.js";
 import type { PinValue } from "../../gen/mentatlab/v1/common_pb.js";
 import { followSequenced } from "../../services/shared/resume.js";
+import { finalRunStates, watchRunCall } from "../../services/shared/watched-calls.js";
 import type { Api } from "./api.js";
 import { byId, el, enumWord, showError, showStatus } from "./dom.js";
 import { announcedResume } from "./resume.js";
 
-const finalStates = new Set([RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED]);
 
 export interface RunSection {
   /** Follows `runId`, replacing whatever run was on screen. */
@@ -55,7 +55,7 @@ export function initRunSection(api: () => Api): RunSection {
 async function follow(api: Api, runId: string, signal: AbortSignal): Promise<void> {
   let last = 0n;
   const events = followSequenced(
-    { open: (after, callSignal) => api.orchestrator.watchRun({ runId, afterSeq: after }, { signal: callSignal }), seqOf: (event) => event.seq },
+    watchRunCall(api.orchestrator, runId),
     0n,
     announcedResume(() => `run ${runId} after event ${last}`),
     signal,
@@ -75,7 +75,7 @@ function show(event: RunEvent): void {
       state.textContent = enumWord(RunState, e.value.state) + (e.value.reason ? ` (${e.value.reason})` : "");
       state.className = `state-${enumWord(RunState, e.value.state)}`;
       text = `${enumWord(RunState, e.value.state)}${e.value.reason ? `: ${e.value.reason}` : ""}`;
-      if (finalStates.has(e.value.state)) showStatus(`Run ${event.runId} ${enumWord(RunState, e.value.state)}.`);
+      if (finalRunStates.has(e.value.state)) showStatus(`Run ${event.runId} ${enumWord(RunState, e.value.state)}.`);
       break;
     }
     case "nodeState":

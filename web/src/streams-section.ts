@@ -4,7 +4,7 @@ import { StreamState, type StreamInfo } from "../../gen/mentatlab/v1/stream_pb.j
 import { formatBytes } from "../../services/shared/format-bytes.js";
 import type { Api } from "./api.js";
 import { followDeduplicated, followSequenced } from "../../services/shared/resume.js";
-import { announcementKey } from "../../services/shared/stream-announcements.js";
+import { announcementKey, subscribeCall } from "../../services/shared/watched-calls.js";
 import { byId, el, enumWord, showError, showStatus } from "./dom.js";
 import { announcedResume } from "./resume.js";
 
@@ -75,7 +75,7 @@ async function followStream(api: Api, info: StreamInfo, signal: AbortSignal): Pr
   let last = 0n;
   let ended = false;
   const events = followSequenced(
-    { open: (after, callSignal) => api.stream.subscribe({ streamId, afterSeq: after }, { signal: callSignal }), seqOf: (event) => event.seq },
+    subscribeCall(api.stream, streamId),
     0n,
     announcedResume(() => `stream ${streamId} after event ${last}`),
     signal,

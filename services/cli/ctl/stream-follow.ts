@@ -4,6 +4,7 @@ import { announcedRetry, type CommandContext } from "./context.js";
 import { CliError } from "./exit-codes.js";
 import { writeOut } from "./io.js";
 import { followSequenced } from "../../shared/resume.js";
+import { subscribeCall } from "../../shared/watched-calls.js";
 
 export interface FollowResult {
   /** Sequence number of the last event seen: pass it as `--from` to continue later. */
@@ -27,7 +28,7 @@ export async function followStream(
   let payloadBytes = 0;
   let ended = false;
   const events = followSequenced(
-    { open: (after, signal) => ctx.clients.stream.subscribe({ streamId, afterSeq: after, acceptGzip: true }, { signal }), seqOf: (event) => event.seq },
+    subscribeCall(ctx.clients.stream, streamId, true),
     fromSeq,
     announcedRetry(ctx, () => `stream ${streamId} after event ${last}`),
   );

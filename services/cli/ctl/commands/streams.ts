@@ -20,7 +20,7 @@ import { announcedRetry } from "../context.js";
 import { CliError, ExitCode } from "../exit-codes.js";
 import { columns, enumLabel, formatTime, table } from "../format.js";
 import { followDeduplicated } from "../../../shared/resume.js";
-import { announcementKey } from "../../../shared/stream-announcements.js";
+import { announcementKey } from "../../../shared/watched-calls.js";
 import { followStream } from "../stream-follow.js";
 import { sequenceNumber } from "./runs.js";
 
