@@ -356,6 +356,18 @@ describe("mentatctl after a dropped connection", () => {
     }
   });
 
+  it("says how to upload resumably when a streaming upload's connection breaks, and that command works", async () => {
+    const file = randomFile("streamed-cut.bin", 4 * 1024 * 1024);
+    proxy.cutAfter(1_500_000, "upload");
+    const broken = await ctl(["--output", "json", "upload", file.path], viaProxy());
+    expect(broken.code).toBe(1);
+    const hint = /to upload so that it resumes: (.+)\n/.exec(broken.stderr)?.[1];
+    expect(hint, broken.stderr).toBe(`mentatctl --output json upload ${file.path} --resumable`);
+    const again = await ctl(hint!.split(" ").slice(1), viaProxy());
+    expect(again.code, again.stderr).toBe(0);
+    expect(uploadedRef(again.stdout).sha256).toBe(file.sha256);
+  });
+
   it("follows a stream to a file, exactly once across a disconnect and from a later sequence number", async () => {
     const streams = adminClient(StreamService);
     const { stream } = await streams.initStream({ payloadType: PinType.BINARY, mimeType: "application/octet-stream" });
