@@ -114,10 +114,10 @@ export interface SequencedStream<E> {
   isLast?(event: E): boolean;
 }
 
-/** A stream call that ended before its last event. */
+/** A stream call that ended before its last event, as a server shutting down may end it. */
 class EndedEarly extends ConnectError {
-  constructor(afterSeq: bigint) {
-    super(`the server ended the call after event ${afterSeq}, before its last event`, Code.Unavailable);
+  constructor(message: string) {
+    super(message, Code.Unavailable);
   }
 }
 
@@ -144,7 +144,7 @@ export async function* followSequenced<E>(
         yield event;
         if (stream.isLast?.(event)) return;
       }
-      if (stream.isLast) throw new EndedEarly(last);
+      if (stream.isLast) throw new EndedEarly(`the server ended the call after event ${last}, before its last event`);
       return;
     } catch (error) {
       await waitOrThrow(clock, policy, error, signal);
@@ -155,6 +155,7 @@ export async function* followSequenced<E>(
 /**
  * Follows a server stream without sequence numbers whose reopened call repeats what is still current
  * (WatchStreams announces every open stream first): events whose `keyOf` was seen already are dropped.
+ * Such a watch has no last event, so a call the server ends is reopened like a lost one.
  */
 export async function* followDeduplicated<E>(
   open: (signal: AbortSignal | undefined) => AsyncIterable<E>,
@@ -173,7 +174,7 @@ export async function* followDeduplicated<E>(
         seen.add(key);
         yield event;
       }
-      return;
+      throw new EndedEarly("the server ended a watch that never ends by itself");
     } catch (error) {
       await waitOrThrow(clock, policy, error, signal);
     }
