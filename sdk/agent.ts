@@ -21,6 +21,8 @@ import {
   type WriteOutputStreamRequest,
 } from "../gen/mentatlab/v1/sidecar_pb.js";
 import { StreamService } from "../gen/mentatlab/v1/stream_pb.js";
+import { defaultResumePolicy, followSequenced } from "../services/shared/resume.js";
+import { subscribeCall } from "../services/shared/watched-calls.js";
 import { BytesOutput, FileOutput, type OutputValue } from "./outputs.js";
 import { createSidecarTransport, sidecarAddressFromEnv, type SidecarAddress } from "./sidecar-transport.js";
 
@@ -230,12 +232,14 @@ export class Agent {
   /**
    * Follows the live stream on input `pin` (a `stream` edge) from its start, or after `afterSeq`: the
    * payloads in order, each once, ending with the stream (throwing if it ended with stream_error). The
-   * sidecar resumes the subscription through network blips.
+   * sidecar resumes its subscription through network blips; should the call to the sidecar itself
+   * break, this resumes it after the last event passed on.
    */
   async *followStream(pin: string, afterSeq = 0n): AsyncGenerator<Uint8Array> {
     const input = (await this.inputs()).inputs[pin];
     if (input?.value.case !== "stream") throw new Error(`input ${pin} is not a stream`);
-    for await (const event of this.streams.subscribe({ streamId: input.value.value.streamId, afterSeq }, { signal: this.signal })) {
+    const events = followSequenced(subscribeCall(this.streams, input.value.value.streamId), afterSeq, defaultResumePolicy, this.signal);
+    for await (const event of events) {
       if (event.event.case === "data") yield event.event.value.data;
       if (event.event.case === "error") throw new Error(`stream ${pin} failed: ${event.event.value.message}`);
       if (event.event.case === "end") return;

@@ -9,8 +9,8 @@ const webDir = dirname(fileURLToPath(import.meta.url));
 export const defaultWebDist = join(webDir, "dist");
 
 /**
- * Bundles the web UI into `outDir`: `app.js` (one ES module with its sourcemap), `index.html`
- * and `style.css`. Returns the folder, ready to be served as static files.
+ * Bundles the web UI into `outDir`: `app.js` (one ES module with its sourcemap), `index.html`,
+ * `style.css` and `favicon.ico`. Returns the folder, ready to be served as static files.
  */
 export async function buildWeb(outDir: string = defaultWebDist): Promise<string> {
   const out = resolve(outDir);
@@ -27,7 +27,7 @@ export async function buildWeb(outDir: string = defaultWebDist): Promise<string>
     legalComments: "none",
     logLevel: "warning",
   });
-  await Promise.all(["index.html", "style.css"].map((file) => copyFile(join(webDir, file), join(out, file))));
+  await Promise.all(["index.html", "style.css", "favicon.ico"].map((file) => copyFile(join(webDir, file), join(out, file))));
   return out;
 }
 

@@ -19,6 +19,9 @@ const chromiumPath = "/usr/bin/chromium";
 const shoutAgentDir = fileURLToPath(new URL("../services/cli/ctl/testdata", import.meta.url));
 const uploadScreenshot = "/tmp/mentatlab-web-upload.png";
 const screenshot = "/tmp/mentatlab-web.png";
+const phoneScreenshot = "/tmp/mentatlab-web-390.png";
+/** Every response of 400 or more and every console error the pages produced, for the final check. */
+const pageFaults: string[] = [];
 
 let work: string;
 let mesh: EmbeddedMesh;
@@ -40,6 +43,12 @@ beforeAll(async () => {
     args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
   });
   page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+  page.on("response", (response) => {
+    if (response.status() >= 400) pageFaults.push(`${response.status()} ${response.url()}`);
+  });
+  page.on("console", (message) => {
+    if (message.type() === "error") pageFaults.push(`console: ${message.text()}`);
+  });
 });
 
 afterAll(async () => {
@@ -71,12 +80,33 @@ async function registerShoutAgent(): Promise<void> {
 }
 
 describe("web UI in a real browser", () => {
+  it("shows only the sign-in form before sign-in, with the page's icon", async () => {
+    await page.goto(mesh.url);
+    await page.getByLabel("API key").waitFor({ state: "visible" });
+    // Headless Chromium does not fetch icons itself: fetch the one the page names, and the path browsers try.
+    const iconHref = await page.locator('link[rel="icon"]').evaluate((link: HTMLLinkElement) => link.href);
+    for (const url of [iconHref, `${mesh.url}/favicon.ico`]) {
+      const icon = await page.evaluate(async (href) => {
+        const response = await fetch(href);
+        return { status: response.status, type: response.headers.get("content-type"), bytes: (await response.arrayBuffer()).byteLength };
+      }, url);
+      expect(icon, url).toEqual({ status: 200, type: "image/x-icon", bytes: expect.any(Number) });
+      expect(icon.bytes).toBeGreaterThan(0);
+    }
+    expect(await page.getByRole("navigation", { name: "Sections" }).isVisible()).toBe(false);
+    expect(await page.getByRole("link", { name: "Media" }).isVisible()).toBe(false);
+    expect(await page.getByRole("button", { name: "Sign out" }).isVisible()).toBe(false);
+    expect(await page.locator("#app").isVisible()).toBe(false);
+  });
+
   it("refuses a wrong key and keeps the app hidden", async () => {
     await page.goto(mesh.url);
     await page.getByLabel("API key").fill("mlk_wrong_key_0000000000");
     await page.getByRole("button", { name: "Sign in" }).click();
     await expect.poll(() => page.locator("#status").textContent()).toMatch(/Could not sign in: Unauthenticated/);
     expect(await page.locator("#app").isHidden()).toBe(true);
+    // The refused key's 401 is this test's point, not a fault of the page.
+    pageFaults.length = 0;
   });
 
   it("signs in with a pasted key, lists agents, uploads a PNG and shows its preview", async () => {
@@ -113,6 +143,32 @@ describe("web UI in a real browser", () => {
     expect(await page.locator("#run-events").textContent()).toContain("shout: progress 50% halfway");
     expect(await page.locator("#run-events").textContent()).toContain("run: succeeded");
     expect(await page.locator("#run-nodes").textContent()).toContain("100%");
+    expect(await page.getByRole("navigation", { name: "Sections" }).isVisible()).toBe(true);
+  });
+
+  it("clears the previous run from the screen when a new flow is submitted", async () => {
+    expect(await page.locator("#run-state").textContent()).toBe("succeeded");
+    await page.getByLabel("Flow (YAML or JSON)").fill(
+      ["apiVersion: v1", "kind: Flow", "meta: { id: broken, name: Broken }", "graph:", "  nodes:", "    - id: lost", "      agent: org.mentatlab.test.no-such-agent"].join("\n"),
+    );
+    await page.getByRole("button", { name: "Submit and watch" }).click();
+    await page.locator("#flow-violations li").first().waitFor({ state: "visible" });
+    expect(await page.locator("#run-state").textContent()).toBe("–");
+    expect(await page.locator("#run-state").getAttribute("class")).toBe("");
+    expect(await page.locator("#run-events li").count()).toBe(0);
+    expect(await page.locator("#run-nodes tbody tr").count()).toBe(0);
+    expect(await page.locator("#run-id").inputValue()).toBe("");
+
+    await page.getByLabel("Flow (YAML or JSON)").fill(
+      ["apiVersion: v1", "kind: Flow", "meta: { id: shout, name: Shout }", "graph:", "  nodes:", "    - id: shout", "      agent: org.mentatlab.test.shout"].join("\n"),
+    );
+    await page.locator("#flow-inputs").fill("shout.text=second run");
+    await page.getByRole("button", { name: "Submit and watch" }).click();
+    await expect.poll(() => page.locator("#run-state").textContent(), { timeout: 15_000 }).toBe("succeeded");
+    expect(await page.locator("#flow-violations li").count()).toBe(0);
+    const events = await page.locator("#run-events").textContent();
+    expect(events).toContain('output text = "SECOND RUN!"');
+    expect(events).not.toContain("HELLO FROM THE BROWSER");
   });
 
   it("announces a stream live and follows its text", async () => {
@@ -146,6 +202,35 @@ describe("web UI in a real browser", () => {
     await expect.poll(() => audio.evaluate((a: HTMLAudioElement) => (a.readyState >= 1 ? a.duration : 0)), { timeout: 10_000 }).toBeCloseTo(0.5, 2);
 
     await page.screenshot({ path: screenshot, fullPage: true });
+  });
+
+  it("fits a 390 px phone screen: no table widens the page", async () => {
+    // A live stream with its long id and run-less producer, so the streams table has a row to lay out.
+    await clients().stream.initStream({ payloadType: PinType.TEXT, mimeType: "text/plain" });
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.reload();
+    await page.locator("#app").waitFor({ state: "visible" });
+    await expect.poll(() => page.locator("#streams-table tbody tr").count()).toBeGreaterThan(0);
+    await expect.poll(() => page.locator("#agents-table tbody tr").count()).toBeGreaterThan(0);
+    const widest = await page.evaluate(() =>
+      Array.from(document.querySelectorAll("body *"))
+        // A table may be wider than the screen inside its own scrolling box, which must not be.
+        .filter((node) => node.classList.contains("table-scroll") || node.closest(".table-scroll") === null)
+        .map((node) => ({ node: `${node.tagName.toLowerCase()}#${node.id}.${node.className}`, right: Math.round(node.getBoundingClientRect().right) }))
+        .filter((found) => found.right > 390),
+    );
+    expect(widest, "elements reaching past the screen's right edge").toEqual([]);
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    for (const table of ["#agents-table", "#run-nodes", "#streams-table"]) {
+      const box = await page.locator(table).locator("xpath=..").boundingBox();
+      expect(box, table).not.toBeNull();
+      expect(box!.x + box!.width, table).toBeLessThanOrEqual(390);
+    }
+    await page.screenshot({ path: phoneScreenshot, fullPage: true });
+  });
+
+  it("produced no failed request and no console error on any page", () => {
+    expect(pageFaults).toEqual([]);
   });
 });
 

@@ -1,6 +1,7 @@
 import { Command, InvalidArgumentError } from "commander";
 import { startEmbedded } from "../mesh/embedded.js";
 import { startGateway, startServiceProcess, type MeshProcess } from "../mesh/distributed.js";
+import { listenFailureMessage } from "../mesh/listen-failure.js";
 import { serviceProcesses, type ServiceProcess } from "../mesh/topology.js";
 import { installSignalHandlers } from "../server/server.js";
 
@@ -41,4 +42,11 @@ program
   .argument("[target]", `one of ${targets.join(", ")}`, parseTarget, "embedded")
   .action(serve);
 
-await program.parseAsync(process.argv);
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  const listenFailure = listenFailureMessage(error);
+  if (!listenFailure) throw error;
+  console.error(`mentatlab: ${listenFailure}`);
+  process.exitCode = 1;
+}

@@ -48,25 +48,35 @@ export async function serveMeshProcess(
   telemetry: Telemetry,
   app: MeshApp,
 ): Promise<MeshProcess> {
-  const server = await startServer({
-    ...config,
-    routes: app.routes,
-    interceptors: security.interceptors,
-    httpRoutes: [...app.httpRoutes, ...telemetry.routes],
-    authenticateHttp: async (request) => security.authenticator.authenticate(request.headers.get("authorization")),
-    uncompressedServices: mediaServices,
-    staticDir: config.staticDir ?? app.staticDir,
-    encodedStreams: app.encodedStreams ?? [],
-    relays: app.relays ?? [],
-  });
+  const closeBackends = async () => {
+    await app.close();
+    await telemetry.shutdown();
+    await security.tracing.shutdown();
+  };
+  let server: RunningServer;
+  try {
+    server = await startServer({
+      ...config,
+      routes: app.routes,
+      interceptors: security.interceptors,
+      httpRoutes: [...app.httpRoutes, ...telemetry.routes],
+      authenticateHttp: async (request) => security.authenticator.authenticate(request.headers.get("authorization")),
+      uncompressedServices: mediaServices,
+      staticDir: config.staticDir ?? app.staticDir,
+      encodedStreams: app.encodedStreams ?? [],
+      relays: app.relays ?? [],
+    });
+  } catch (error) {
+    // A port already taken must not leave the backends (agent processes, Redis clients, timers) running.
+    await closeBackends();
+    throw error;
+  }
   return {
     url: server.url,
     server,
     async close() {
       await server.close();
-      await app.close();
-      await telemetry.shutdown();
-      await security.tracing.shutdown();
+      await closeBackends();
     },
   };
 }

@@ -197,6 +197,8 @@ export class RunDriver {
     node.endedAt = undefined;
     node.error = "";
     node.progressPercent = 0;
+    // Each attempt reports its own outputs; a failed attempt's values must not stand in for this one's.
+    node.outputs = {};
     if (this.run.state === RunState.PENDING) {
       this.run.state = RunState.RUNNING;
       this.emit("", { case: "runState", value: create(RunStateChangedSchema, { state: RunState.RUNNING }) });
@@ -243,10 +245,7 @@ export class RunDriver {
     }
     outcome ??= { kind: "failed", reason: "the executor ended without an outcome", transient: false };
     if (outcome.kind === "succeeded") {
-      for (const [pin, value] of Object.entries(outcome.outputs)) {
-        node.outputs[pin] = value;
-        this.emit(id, { case: "agent", value: outputEvent(pin, value) });
-      }
+      for (const [pin, value] of Object.entries(outcome.outputs)) this.recordOutput(node, pin, value);
       node.progressPercent = 100;
       this.settle(node, NodeState.SUCCEEDED, "");
       return;
@@ -305,7 +304,10 @@ export class RunDriver {
         node.progressPercent = event.event.value.percent;
         break;
       case "output":
-        if (event.event.value.value) this.recordOutput(node, event.event.value.pin, event.event.value.value, false);
+        if (event.event.value.value) {
+          this.recordOutput(node, event.event.value.pin, event.event.value.value, event);
+          return;
+        }
         break;
       default:
         break;
@@ -313,9 +315,15 @@ export class RunDriver {
     this.emit(node.nodeId, { case: "agent", value: event });
   }
 
-  private recordOutput(node: NodeRun, pin: string, value: PinValue, emit = true): void {
+  /**
+   * Keeps the first value an output pin gets in this attempt and tells watchers once: the same pin
+   * comes back from the sidecar's live report, the final result repeating it, and (for streams) the
+   * StreamRef opened before the agent started.
+   */
+  private recordOutput(node: NodeRun, pin: string, value: PinValue, event: AgentEvent = outputEvent(pin, value)): void {
+    if (pin in node.outputs) return;
     node.outputs[pin] = value;
-    if (emit) this.emit(node.nodeId, { case: "agent", value: outputEvent(pin, value) });
+    this.emit(node.nodeId, { case: "agent", value: event });
     if (value.value.case === "stream") for (const next of this.plan.nodes.get(node.nodeId)?.downstream ?? []) this.candidates.add(next);
   }
 

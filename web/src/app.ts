@@ -19,7 +19,7 @@ const agents = initAgentsSection(currentApi);
 const runs = initRunSection(currentApi);
 const streams = initStreamsSection(currentApi);
 initMediaSection(currentApi);
-initFlowSection(currentApi, runs.watch);
+initFlowSection(currentApi, runs);
 
 /** Checks the key with a call every role may make, then shows the app. */
 async function signIn(key: string): Promise<void> {
@@ -55,6 +55,7 @@ byId("sign-in-form", HTMLFormElement).addEventListener("submit", (event) => {
 
 byId("sign-out", HTMLButtonElement).addEventListener("click", () => {
   live?.abort();
+  runs.clear();
   session.clear();
   api = undefined;
   showSignedIn(false);

@@ -3,22 +3,25 @@ import { ValueSchema } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { PinValueSchema } from "../../gen/mentatlab/v1/common_pb.js";
 import type { Api } from "./api.js";
+import type { RunSection } from "./run-section.js";
 import { byId, el, showError, showStatus } from "./dom.js";
 
 type PinValueInit = MessageInitShape<typeof PinValueSchema>;
 
 /** Pastes a flow and its inputs, validates, submits, and hands the run to the run watcher. */
-export function initFlowSection(api: () => Api, watch: (runId: string) => void): void {
+export function initFlowSection(api: () => Api, runs: RunSection): void {
   const form = byId("flow-form", HTMLFormElement);
   const violations = byId("flow-violations", HTMLUListElement);
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     violations.replaceChildren();
+    // A new submit starts from a clean run section: the previous run's state must not pass for this one's.
+    runs.clear();
     submit(api(), byId("flow-text", HTMLTextAreaElement).value, byId("flow-inputs", HTMLTextAreaElement).value, violations)
       .then((runId) => {
         if (runId === undefined) return;
         showStatus(`Run ${runId} submitted.`);
-        watch(runId);
+        runs.watch(runId);
         byId("runs", HTMLElement).scrollIntoView({ behavior: "smooth" });
       })
       .catch(showError);

@@ -1,26 +1,39 @@
-import { Code, ConnectError } from "@connectrpc/connect";
 import { NodeState, RunState, type RunEvent } from "../../gen/mentatlab/v1/orchestrator_pb.js";
 import type { PinValue } from "../../gen/mentatlab/v1/common_pb.js";
+import { followSequenced } from "../../services/shared/resume.js";
+import { finalRunStates, watchRunCall } from "../../services/shared/watched-calls.js";
 import type { Api } from "./api.js";
 import { byId, el, enumWord, showError, showStatus } from "./dom.js";
+import { announcedResume } from "./resume.js";
 
-const finalStates = new Set([RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED]);
-const maxRetries = 5;
+
+export interface RunSection {
+  /** Follows `runId`, replacing whatever run was on screen. */
+  watch(runId: string): void;
+  /** Stops following and empties the section, so nothing of the previous run stays on screen. */
+  clear(): void;
+}
 
 /** Follows one run live: its state, a row per node, and every event. Watching another run stops the first. */
-export function initRunSection(api: () => Api): { watch(runId: string): void } {
+export function initRunSection(api: () => Api): RunSection {
   const form = byId("run-form", HTMLFormElement);
   const input = byId("run-id", HTMLInputElement);
   let current: AbortController | undefined;
 
-  const watch = (runId: string) => {
+  const clear = (stateText = "–") => {
     current?.abort();
+    current = undefined;
+    const state = byId("run-state", HTMLElement);
+    state.textContent = stateText;
+    state.className = "";
+    byId("run-events", HTMLOListElement).replaceChildren();
+    byId("run-nodes", HTMLTableElement).tBodies[0]?.replaceChildren();
+  };
+  const watch = (runId: string) => {
+    clear("connecting…");
     const controller = new AbortController();
     current = controller;
     input.value = runId;
-    byId("run-state", HTMLElement).textContent = "connecting…";
-    byId("run-events", HTMLOListElement).replaceChildren();
-    byId("run-nodes", HTMLTableElement).tBodies[0]?.replaceChildren();
     follow(api(), runId, controller.signal).catch((err: unknown) => {
       if (!controller.signal.aborted) showError(err);
     });
@@ -29,28 +42,27 @@ export function initRunSection(api: () => Api): { watch(runId: string): void } {
     event.preventDefault();
     if (input.value.trim() !== "") watch(input.value.trim());
   });
-  return { watch };
+  return {
+    watch,
+    clear: () => {
+      clear();
+      input.value = "";
+    },
+  };
 }
 
 /** Streams WatchRun; after a dropped connection it resumes after the last event shown. */
 async function follow(api: Api, runId: string, signal: AbortSignal): Promise<void> {
   let last = 0n;
-  let failures = 0;
-  for (;;) {
-    try {
-      for await (const event of api.orchestrator.watchRun({ runId, afterSeq: last }, { signal })) {
-        if (event.seq <= last) continue;
-        last = event.seq;
-        failures = 0;
-        show(event);
-      }
-      return;
-    } catch (err) {
-      const code = ConnectError.from(err).code;
-      if (signal.aborted || !(code === Code.Unavailable || code === Code.Unknown) || ++failures > maxRetries) throw err;
-      showStatus(`Connection to run ${runId} lost; resuming after event ${last}…`);
-      await new Promise((resolve) => setTimeout(resolve, 250 * 2 ** failures));
-    }
+  const events = followSequenced(
+    watchRunCall(api.orchestrator, runId),
+    0n,
+    announcedResume(() => `run ${runId} after event ${last}`),
+    signal,
+  );
+  for await (const event of events) {
+    last = event.seq;
+    show(event);
   }
 }
 
@@ -63,7 +75,7 @@ function show(event: RunEvent): void {
       state.textContent = enumWord(RunState, e.value.state) + (e.value.reason ? ` (${e.value.reason})` : "");
       state.className = `state-${enumWord(RunState, e.value.state)}`;
       text = `${enumWord(RunState, e.value.state)}${e.value.reason ? `: ${e.value.reason}` : ""}`;
-      if (finalStates.has(e.value.state)) showStatus(`Run ${event.runId} ${enumWord(RunState, e.value.state)}.`);
+      if (finalRunStates.has(e.value.state)) showStatus(`Run ${event.runId} ${enumWord(RunState, e.value.state)}.`);
       break;
     }
     case "nodeState":

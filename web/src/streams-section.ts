@@ -3,9 +3,10 @@ import { PinType } from "../../gen/mentatlab/v1/common_pb.js";
 import { StreamState, type StreamInfo } from "../../gen/mentatlab/v1/stream_pb.js";
 import { formatBytes } from "../../services/shared/format-bytes.js";
 import type { Api } from "./api.js";
+import { followDeduplicated, followSequenced } from "../../services/shared/resume.js";
+import { announcementKey, subscribeCall } from "../../services/shared/watched-calls.js";
 import { byId, el, enumWord, showError, showStatus } from "./dom.js";
-
-const maxRetries = 5;
+import { announcedResume } from "./resume.js";
 
 /**
  * Streams of the workspace, kept live by WatchStreams, and one followed stream: text payloads are
@@ -33,12 +34,10 @@ export function initStreamsSection(api: () => Api): { start(signal: AbortSignal)
 async function announcements(api: Api, signal: AbortSignal, follow: (info: StreamInfo) => void): Promise<void> {
   const body = byId("streams-table", HTMLTableElement).tBodies[0] as HTMLTableSectionElement;
   body.replaceChildren();
-  await retrying(signal, "stream list", async (progressed) => {
-    for await (const { stream } of api.stream.watchStreams({}, { signal })) {
-      progressed();
-      if (stream?.ref) upsertRow(body, stream, follow);
-    }
-  });
+  const live = followDeduplicated((callSignal) => api.stream.watchStreams({}, { signal: callSignal }), announcementKey, announcedResume(() => "the stream list"), signal);
+  for await (const { stream } of live) {
+    if (stream?.ref) upsertRow(body, stream, follow);
+  }
 }
 
 function upsertRow(body: HTMLTableSectionElement, info: StreamInfo, follow: (info: StreamInfo) => void): void {
@@ -75,26 +74,29 @@ async function followStream(api: Api, info: StreamInfo, signal: AbortSignal): Pr
   let received = 0;
   let last = 0n;
   let ended = false;
-  await retrying(signal, `stream ${streamId}`, async (progressed) => {
-    for await (const event of api.stream.subscribe({ streamId, afterSeq: last }, { signal })) {
-      if (event.seq <= last) continue;
-      last = event.seq;
-      progressed();
-      const e = event.event;
-      if (e.case === "data") {
-        received += e.value.data.byteLength;
-        if (isText) textOut.textContent += decoder.decode(e.value.data, { stream: true });
-        else {
-          parts.push(new Uint8Array(e.value.data));
-          textOut.textContent = `${formatBytes(received)} received…`;
-        }
-      } else if (e.case === "error") {
-        throw new ConnectError(`stream failed: ${e.value.message}`, Code.Aborted);
-      } else if (e.case === "end") {
-        ended = true;
+  const events = followSequenced(
+    subscribeCall(api.stream, streamId),
+    0n,
+    announcedResume(() => `stream ${streamId} after event ${last}`),
+    signal,
+  );
+  for await (const event of events) {
+    last = event.seq;
+    const e = event.event;
+    if (e.case === "data") {
+      received += e.value.data.byteLength;
+      if (isText) textOut.textContent += decoder.decode(e.value.data, { stream: true });
+      else {
+        parts.push(new Uint8Array(e.value.data));
+        textOut.textContent = `${formatBytes(received)} received…`;
       }
+    } else if (e.case === "error") {
+      // Not a lost connection: the producer failed the stream, so this ends the follow.
+      throw new ConnectError(`stream failed: ${e.value.message}`, Code.FailedPrecondition);
+    } else if (e.case === "end") {
+      ended = true;
     }
-  });
+  }
   if (!ended) return;
   if (!isText && parts.length > 0) {
     textOut.textContent = `${formatBytes(received)} received; the stream is complete.`;
@@ -106,19 +108,4 @@ async function followStream(api: Api, info: StreamInfo, signal: AbortSignal): Pr
     );
   }
   showStatus(`Stream ${streamId} ended after ${formatBytes(received)}.`);
-}
-
-/** Runs `step` again after a dropped connection; `step` resumes from what it already saw. */
-async function retrying(signal: AbortSignal, what: string, step: (progressed: () => void) => Promise<void>): Promise<void> {
-  let failures = 0;
-  for (;;) {
-    try {
-      return await step(() => (failures = 0));
-    } catch (err) {
-      const code = ConnectError.from(err).code;
-      if (signal.aborted || !(code === Code.Unavailable || code === Code.Unknown) || ++failures > maxRetries) throw err;
-      showStatus(`Connection to ${what} lost; resuming…`);
-      await new Promise((resolve) => setTimeout(resolve, 250 * 2 ** failures));
-    }
-  }
 }

@@ -8,7 +8,7 @@ describe("ctlConfig", () => {
   const empty = mkdtempSync(join(tmpdir(), "ctl-config-"));
 
   it("defaults to the local gateway over HTTP/2 with text output and no key", () => {
-    expect(ctlConfig({}, {}, empty)).toEqual({ url: defaultUrl, apiKey: undefined, httpVersion: "2", output: "text" });
+    expect(ctlConfig({}, {}, empty)).toEqual({ url: defaultUrl, apiKey: undefined, httpVersion: "2", output: "text", retrySeconds: 60 });
   });
 
   it("takes flags over environment variables", () => {
@@ -19,6 +19,7 @@ describe("ctlConfig", () => {
       apiKey: "from-flag",
       httpVersion: "1.1",
       output: "text",
+      retrySeconds: 60,
     });
   });
 
@@ -38,5 +39,10 @@ describe("ctlConfig", () => {
     expect(() => ctlConfig({ output: "yaml" }, {}, empty)).toThrow(/"json" or "text"/);
     expect(() => ctlConfig({}, { MENTATLAB_HTTP_VERSION: "3" }, empty)).toThrow(/"1.1" or "2"/);
     expect(() => ctlConfig({ url: "127.0.0.1:8080" }, {}, empty)).toThrow(/http:\/\//);
+    expect(() => ctlConfig({}, { MENTATLAB_RETRY_SECONDS: "a minute" }, empty)).toThrow(/MENTATLAB_RETRY_SECONDS must be a number of seconds/);
+  });
+
+  it("reads how long to retry a lost connection from MENTATLAB_RETRY_SECONDS", () => {
+    expect(ctlConfig({}, { MENTATLAB_RETRY_SECONDS: "300" }, empty).retrySeconds).toBe(300);
   });
 });

@@ -14,6 +14,8 @@ export interface CtlConfig {
   readonly httpVersion: HttpVersion;
   /** How results are printed (`--output`, `MENTATLAB_OUTPUT`, default `text`). */
   readonly output: OutputFormat;
+  /** How long a transfer or watch keeps retrying without progress (`MENTATLAB_RETRY_SECONDS`, default 60). */
+  readonly retrySeconds: number;
 }
 
 /** Flags given on the command line; each one, when set, overrides its environment variable. */
@@ -25,6 +27,8 @@ export interface CtlFlags {
 }
 
 export const defaultUrl = "http://127.0.0.1:8080";
+/** Long enough for a server restart (or a gateway rollout) to finish under a running transfer. */
+export const defaultRetrySeconds = 60;
 
 /**
  * Resolves the configuration. Without `--key` or `MENTATLAB_API_KEY` the development admin key is
@@ -44,7 +48,12 @@ export function ctlConfig(flags: CtlFlags, env: Readonly<Record<string, string |
   if (!/^https?:\/\/[^/]+/.test(url)) {
     throw new Error(`gateway URL must start with http:// or https://, got "${url}"`);
   }
-  return { url, apiKey: flags.key ?? nonEmpty(env.MENTATLAB_API_KEY) ?? devKey(env, cwd), httpVersion, output };
+  const retryText = nonEmpty(env.MENTATLAB_RETRY_SECONDS) ?? String(defaultRetrySeconds);
+  const retrySeconds = Number(retryText);
+  if (!/^\d+(\.\d+)?$/.test(retryText) || retrySeconds > 86_400) {
+    throw new Error(`MENTATLAB_RETRY_SECONDS must be a number of seconds from 0 to 86400, got "${retryText}"`);
+  }
+  return { url, apiKey: flags.key ?? nonEmpty(env.MENTATLAB_API_KEY) ?? devKey(env, cwd), httpVersion, output, retrySeconds };
 }
 
 function devKey(env: Readonly<Record<string, string | undefined>>, cwd: string): string | undefined {

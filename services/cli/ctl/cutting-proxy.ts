@@ -1,4 +1,6 @@
+import { once } from "node:events";
 import { createConnection, createServer, type Socket } from "node:net";
+import { setTimeout as sleep } from "node:timers/promises";
 
 /** A loopback TCP proxy that can drop a connection mid-transfer, to prove that transfers resume. */
 export interface CuttingProxy {
@@ -11,7 +13,12 @@ export interface CuttingProxy {
   close(): Promise<void>;
 }
 
-export async function startCuttingProxy(target: string): Promise<CuttingProxy> {
+export interface CuttingProxyOptions {
+  /** Paces what the target sends, so a test can act while a transfer is under way. */
+  readonly downloadBytesPerSecond?: number;
+}
+
+export async function startCuttingProxy(target: string, options: CuttingProxyOptions = {}): Promise<CuttingProxy> {
   const { hostname, port } = new URL(target);
   let armed: { remaining: number; direction: "upload" | "download" } | undefined;
   let cuts = 0;
@@ -28,9 +35,16 @@ export async function startCuttingProxy(target: string): Promise<CuttingProxy> {
           return;
         }
       }
-      if (!to.write(chunk)) {
+      const rate = direction === "download" ? options.downloadBytesPerSecond : undefined;
+      const waits: Promise<unknown>[] = [];
+      if (!to.write(chunk)) waits.push(once(to, "drain"));
+      if (rate !== undefined) waits.push(sleep((chunk.byteLength * 1000) / rate));
+      if (waits.length > 0) {
         from.pause();
-        to.once("drain", () => from.resume());
+        void Promise.all(waits).then(
+          () => from.resume(),
+          () => from.destroy(),
+        );
       }
     });
     from.on("end", () => to.end());

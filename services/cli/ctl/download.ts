@@ -5,7 +5,7 @@ import type { Client } from "@connectrpc/connect";
 import type { MediaRef } from "../../../gen/mentatlab/v1/common_pb.js";
 import type { StorageService } from "../../../gen/mentatlab/v1/storage_pb.js";
 import { writeOut } from "./io.js";
-import { withRetries, type RetryOptions } from "./retry.js";
+import { withResume, type ResumePolicy } from "../../shared/resume.js";
 
 /** Where downloaded bytes go. */
 export type DownloadTarget =
@@ -13,7 +13,7 @@ export type DownloadTarget =
   | { readonly kind: "stream"; readonly stream: NodeJS.WritableStream };
 
 export interface DownloadOptions {
-  readonly retry: RetryOptions;
+  readonly retry: ResumePolicy;
   /** Called with the object once its header arrives, and with bytes written so far. */
   readonly onHeader?: (ref: MediaRef, offset: number) => void;
   readonly onProgress?: (written: number) => void;
@@ -59,7 +59,7 @@ async function downloadInto(
   options: DownloadOptions,
 ): Promise<MediaRef> {
   let ref: MediaRef | undefined;
-  await withRetries(options.retry, async (_attempt, progressed) => {
+  await withResume(options.retry, async (progressed) => {
     for await (const message of storage.download({ refId, offset: BigInt(sink.written) })) {
       const part = message.part;
       if (part.case === "header") {

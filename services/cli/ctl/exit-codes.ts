@@ -31,12 +31,3 @@ export function describeError(err: unknown): string {
   if (err instanceof Error) return `error: ${err.message}`;
   return `error: ${String(err)}`;
 }
-
-// Failures a retry can fix: the connection dropped or the server was briefly away. connect-node reports
-// a lost HTTP/2 connection as Canceled (its streams are reset with CANCEL); mentatctl never cancels a
-// call itself, so Canceled always means the transport gave way.
-const transientCodes: ReadonlySet<Code> = new Set([Code.Unavailable, Code.DeadlineExceeded, Code.Aborted, Code.Canceled]);
-
-export function isTransient(err: unknown): boolean {
-  return transientCodes.has(ConnectError.from(err).code);
-}

@@ -190,6 +190,14 @@ describe("mentatctl errors", () => {
     expect(failure?.code).toBe(1);
   });
 
+  it("exits 1, not 2, when a file it was given does not exist: the command line itself was fine", async () => {
+    for (const args of [["upload", "no-such.bin"], ["agents", "register", "no-such.yaml"], ["run", join(testdata, "shout-flow.yaml"), "--input", "shout.text=@no-such.txt"]]) {
+      const missing = await ctl(args);
+      expect(missing.code, args.join(" ")).toBe(1);
+      expect(missing.stderr).toBe(`error: ${args.at(-1)?.replace(/^.*@/, "")} is not a readable file\n`);
+    }
+  });
+
   it("exits 2 on a bad command line", async () => {
     const bad = await ctl(["upload"]);
     expect(bad.code).toBe(2);
@@ -334,7 +342,7 @@ describe("mentatctl after a dropped connection", () => {
     const up = await ctl(["--output", "json", "--http1", "upload", file.path], viaProxy());
     expect(up.code).toBe(0);
     expect(proxy.cuts).toBe(cutsBefore + 1);
-    expect(up.stderr).toMatch(/upload of cut\.bin interrupted \(\[\w+\] .*\); resuming/);
+    expect(up.stderr).toMatch(/upload of cut\.bin interrupted \(\[\w+\] .*\); retrying in [\d.]+ s/);
     const ref = uploadedRef(up.stdout);
     expect(ref.sha256).toBe(file.sha256);
 
@@ -343,9 +351,21 @@ describe("mentatctl after a dropped connection", () => {
       proxy.cutAfter(2_000_000, "download");
       const down = await ctl([...flags, "download", ref.id, "-o", out], viaProxy());
       expect(down.code, down.stderr).toBe(0);
-      expect(down.stderr).toMatch(new RegExp(`download of ${ref.id} interrupted .*; resuming`));
+      expect(down.stderr).toMatch(new RegExp(`download of ${ref.id} interrupted .*; retrying in [\\d.]+ s`));
       expect(readFileSync(out).equals(readFileSync(file.path))).toBe(true);
     }
+  });
+
+  it("says how to upload resumably when a streaming upload's connection breaks, and that command works", async () => {
+    const file = randomFile("streamed-cut.bin", 4 * 1024 * 1024);
+    proxy.cutAfter(1_500_000, "upload");
+    const broken = await ctl(["--output", "json", "upload", file.path], viaProxy());
+    expect(broken.code).toBe(1);
+    const hint = /to upload so that it resumes: (.+)\n/.exec(broken.stderr)?.[1];
+    expect(hint, broken.stderr).toBe(`mentatctl --output json upload ${file.path} --resumable`);
+    const again = await ctl(hint!.split(" ").slice(1), viaProxy());
+    expect(again.code, again.stderr).toBe(0);
+    expect(uploadedRef(again.stdout).sha256).toBe(file.sha256);
   });
 
   it("follows a stream to a file, exactly once across a disconnect and from a later sequence number", async () => {
@@ -362,7 +382,7 @@ describe("mentatctl after a dropped connection", () => {
     proxy.cutAfter(1_000_000, "download");
     const followed = await ctl(["streams", "follow", streamId, "-o", out], viaProxy());
     expect(followed.code, followed.stderr).toBe(0);
-    expect(followed.stderr).toMatch(new RegExp(`stream ${streamId} after event \\d+ interrupted .*; resuming`));
+    expect(followed.stderr).toMatch(new RegExp(`stream ${streamId} after event \\d+ interrupted .*; retrying in [\\d.]+ s`));
     expect(readFileSync(out).equals(Buffer.concat(chunks))).toBe(true);
 
     // Events are numbered from 1 with stream_start first, so data chunk n is event n + 1.

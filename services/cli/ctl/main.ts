@@ -5,12 +5,12 @@ import { registerRunCommands } from "./commands/runs.js";
 import { registerStorageCommands } from "./commands/storage.js";
 import { registerStreamCommands } from "./commands/streams.js";
 import type { ActionRunner } from "./action.js";
-import { ctlConfig, defaultUrl, type CtlFlags } from "./config.js";
+import { defaultResumePolicy } from "../../shared/resume.js";
+import { ctlConfig, defaultRetrySeconds, defaultUrl, type CtlFlags } from "./config.js";
 import { openConnection } from "./connection.js";
 import { CliError, describeError, ExitCode } from "./exit-codes.js";
 import { processIo, writeOut, type CliIo } from "./io.js";
 import { Printer } from "./output.js";
-import { defaultRetry } from "./retry.js";
 
 const exitCodeHelp = `
 Environment:
@@ -19,6 +19,7 @@ Environment:
   MENTATLAB_DATA_DIR     where the dev key is looked for (default .mentatlab)
   MENTATLAB_HTTP_VERSION 2 or 1.1 (default 2)
   MENTATLAB_OUTPUT       text or json (default text)
+  MENTATLAB_RETRY_SECONDS how long transfers and watches retry a lost connection (default ${defaultRetrySeconds})
 
 Exit codes: 0 ok, 1 request failed / invalid / run failed, 2 bad command line, 3 run cancelled.`;
 
@@ -33,7 +34,8 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
     const connection = openConnection(config);
     try {
       const printer = new Printer(io, config.output);
-      exitCode = (await action({ io, config, clients: connection.clients, printer, retry: defaultRetry })) ?? ExitCode.ok;
+      const retry = { ...defaultResumePolicy, giveUpAfterMs: config.retrySeconds * 1000 };
+      exitCode = (await action({ io, config, clients: connection.clients, printer, retry, args: argv.slice(2) })) ?? ExitCode.ok;
     } finally {
       connection.close();
     }

@@ -1,5 +1,6 @@
 import { toJson, toJsonString, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import type { OutputFormat } from "./config.js";
+import { writeLine } from "./progress.js";
 import { writeOut, type CliIo } from "./io.js";
 
 /**
@@ -27,7 +28,7 @@ export class Printer {
 
   /** Commentary for the person at the terminal. */
   async note(text: string): Promise<void> {
-    await writeOut(this.io.stderr, ensureNewline(text));
+    await writeLine(this.io.stderr, text);
   }
 }
 

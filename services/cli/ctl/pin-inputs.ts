@@ -99,8 +99,8 @@ async function statRef(ctx: CommandContext, refId: string): Promise<MediaRef> {
 async function readSmallFile(ctx: CommandContext, file: string): Promise<string> {
   const path = resolve(ctx.io.cwd, file);
   const info = await stat(path).catch(() => undefined);
-  if (!info?.isFile()) throw new CliError(`${file} is not a readable file`, ExitCode.usage);
-  if (info.size > maxInlineBytes) throw new CliError(`${file} is larger than 1 MiB: too big to pass inline on a text or json pin`, ExitCode.usage);
+  if (!info?.isFile()) throw new CliError(`${file} is not a readable file`);
+  if (info.size > maxInlineBytes) throw new CliError(`${file} is larger than 1 MiB: too big to pass inline on a text or json pin`);
   return readFile(path, "utf8");
 }
 

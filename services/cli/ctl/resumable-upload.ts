@@ -5,13 +5,13 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { UploadHeaderSchema, StorageService } from "../../../gen/mentatlab/v1/storage_pb.js";
 import { chunkBytesFor, ResumableUpload, type UploadResult } from "../../storage/client/resumable-upload.js";
 import type { IncrementalSha256, UploadSource } from "../../storage/client/ordered-hasher.js";
-import { withRetries, type RetryOptions } from "./retry.js";
+import { withResume, type ResumePolicy } from "../../shared/resume.js";
 
 export interface ResumableUploadOptions {
   readonly header: MessageInitShape<typeof UploadHeaderSchema>;
   /** Continue an upload an earlier invocation started instead of creating one. */
   readonly uploadId?: string | undefined;
-  readonly retry: RetryOptions;
+  readonly retry: ResumePolicy;
   /** Called with the id as soon as it is known, so a failure can say how to resume. */
   readonly onStarted?: (uploadId: string, committedOffset: number) => void;
   readonly onProgress?: (committed: number) => void;
@@ -33,8 +33,10 @@ export async function resumableUpload(
     const { upload, committedOffset } = await start(storage, source, options);
     options.onStarted?.(upload.uploadId, committedOffset);
     let offset = committedOffset;
-    await withRetries(options.retry, async (attempt, progressed) => {
-      if (attempt > 1) offset = await upload.committedOffset();
+    let resuming = false;
+    await withResume(options.retry, async (progressed) => {
+      if (resuming) offset = await upload.committedOffset();
+      resuming = true;
       options.onProgress?.(offset);
       await upload.sendFrom(offset, (committed) => {
         options.onProgress?.(committed);

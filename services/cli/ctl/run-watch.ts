@@ -10,28 +10,32 @@ import {
 import { announcedRetry, type CommandContext } from "./context.js";
 import { ExitCode } from "./exit-codes.js";
 import { describePinValue, enumLabel, formatTime } from "./format.js";
-import { withRetries } from "./retry.js";
+import { followSequenced } from "../../shared/resume.js";
+import { finalRunStates, watchRunCall } from "../../shared/watched-calls.js";
 
-const finalStates: ReadonlySet<RunState> = new Set([RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED]);
 
 /**
  * Follows a run's events live until its final state, printing each one. After a dropped connection
  * it resumes after the last sequence number it printed, so no event is shown twice or lost.
  */
 export async function watchRun(ctx: CommandContext, runId: string, afterSeq = 0n): Promise<RunState> {
+  if (afterSeq > 0n) {
+    // Asked to start after the final event: there is nothing left to wait for.
+    const { run } = await ctx.clients.orchestrator.getRun({ runId });
+    if (run && finalRunStates.has(run.state) && run.lastEventSeq <= afterSeq) return run.state;
+  }
   let last = afterSeq;
-  let final: RunState | undefined;
-  await withRetries(announcedRetry(ctx, () => `watch of run ${runId} after event ${last}`), async (_attempt, progressed) => {
-    for await (const event of ctx.clients.orchestrator.watchRun({ runId, afterSeq: last })) {
-      if (event.seq <= last) continue;
-      last = event.seq;
-      progressed();
-      if (!(ctx.printer.format === "text" && isHeartbeat(event))) await ctx.printer.event(RunEventSchema, event, describeRunEvent);
-      if (event.event.case === "runState" && finalStates.has(event.event.value.state)) final = event.event.value.state;
-    }
-  });
-  // The stream ends after the final event; should it end early (e.g. retention), ask for the state.
-  if (final === undefined) final = (await ctx.clients.orchestrator.getRun({ runId })).run?.state ?? RunState.UNSPECIFIED;
+  let final: RunState = RunState.UNSPECIFIED;
+  const events = followSequenced(
+    watchRunCall(ctx.clients.orchestrator, runId),
+    afterSeq,
+    announcedRetry(ctx, () => `watch of run ${runId} after event ${last}`),
+  );
+  for await (const event of events) {
+    last = event.seq;
+    if (!(ctx.printer.format === "text" && isHeartbeat(event))) await ctx.printer.event(RunEventSchema, event, describeRunEvent);
+    if (event.event.case === "runState" && finalRunStates.has(event.event.value.state)) final = event.event.value.state;
+  }
   return final;
 }
 

@@ -3,7 +3,8 @@ import type { StreamEvent } from "../../../gen/mentatlab/v1/stream_pb.js";
 import { announcedRetry, type CommandContext } from "./context.js";
 import { CliError } from "./exit-codes.js";
 import { writeOut } from "./io.js";
-import { withRetries } from "./retry.js";
+import { followSequenced } from "../../shared/resume.js";
+import { subscribeCall } from "../../shared/watched-calls.js";
 
 export interface FollowResult {
   /** Sequence number of the last event seen: pass it as `--from` to continue later. */
@@ -26,22 +27,23 @@ export async function followStream(
   let last = fromSeq;
   let payloadBytes = 0;
   let ended = false;
-  await withRetries(announcedRetry(ctx, () => `stream ${streamId} after event ${last}`), async (_attempt, progressed) => {
-    for await (const event of ctx.clients.stream.subscribe({ streamId, afterSeq: last, acceptGzip: true })) {
-      if (event.seq <= last) continue;
-      const e = event.event;
-      if (e.case === "data") {
-        const bytes = e.value.contentEncoding === "gzip" ? gunzipSync(e.value.data) : e.value.data;
-        await writeOut(out, bytes);
-        payloadBytes += bytes.byteLength;
-      }
-      last = event.seq;
-      progressed();
-      await onEvent?.(event);
-      if (e.case === "error") throw new CliError(`stream ${streamId} failed after event ${event.seq}: [${e.value.code}] ${e.value.message}`);
-      if (e.case === "end") ended = true;
+  const events = followSequenced(
+    subscribeCall(ctx.clients.stream, streamId, true),
+    fromSeq,
+    announcedRetry(ctx, () => `stream ${streamId} after event ${last}`),
+  );
+  for await (const event of events) {
+    const e = event.event;
+    if (e.case === "data") {
+      const bytes = e.value.contentEncoding === "gzip" ? gunzipSync(e.value.data) : e.value.data;
+      await writeOut(out, bytes);
+      payloadBytes += bytes.byteLength;
     }
-  });
+    last = event.seq;
+    await onEvent?.(event);
+    if (e.case === "error") throw new CliError(`stream ${streamId} failed after event ${event.seq}: [${e.value.code}] ${e.value.message}`);
+    if (e.case === "end") ended = true;
+  }
   if (!ended) throw new CliError(`stream ${streamId} closed before stream_end; rerun with --from ${last} to continue`);
   return { lastSeq: last, payloadBytes };
 }

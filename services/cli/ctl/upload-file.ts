@@ -2,8 +2,9 @@ import { basename, resolve } from "node:path";
 import { stat } from "node:fs/promises";
 import { BucketClass } from "../../../gen/mentatlab/v1/common_pb.js";
 import type { UploadResult } from "../../storage/client/resumable-upload.js";
-import { announcedRetry, type CommandContext } from "./context.js";
-import { CliError, ExitCode } from "./exit-codes.js";
+import { isConnectionLoss } from "../../shared/resume.js";
+import { announcedRetry, continueCommand, type CommandContext } from "./context.js";
+import { CliError } from "./exit-codes.js";
 import { sha256OfFile } from "./file-chunks.js";
 import { byteProgress } from "./progress.js";
 import { resumableUpload } from "./resumable-upload.js";
@@ -27,7 +28,7 @@ export interface UploadFileOptions {
 export async function uploadFile(ctx: CommandContext, file: string, options: UploadFileOptions = {}): Promise<UploadResult> {
   const path = resolve(ctx.io.cwd, file);
   const info = await stat(path).catch(() => undefined);
-  if (!info?.isFile()) throw new CliError(`${file} is not a readable file`, ExitCode.usage);
+  if (!info?.isFile()) throw new CliError(`${file} is not a readable file`);
   const header = {
     filename: basename(path),
     mimeType: options.mimeType ?? "",
@@ -52,7 +53,7 @@ export async function uploadFile(ctx: CommandContext, file: string, options: Upl
     } finally {
       progress.stop();
       if (!finished && uploadId !== undefined) {
-        await ctx.printer.note(`upload ${uploadId} stopped; rerun with --upload-id ${uploadId} to resume it`);
+        await ctx.printer.note(`upload ${uploadId} stopped; to continue: ${continueCommand(ctx, [["--upload-id", uploadId]])}`);
       }
     }
   }
@@ -62,6 +63,11 @@ export async function uploadFile(ctx: CommandContext, file: string, options: Upl
   const progress = byteProgress(ctx.io, `upload ${name}`, info.size);
   try {
     return await streamingUpload(ctx.clients.storage, path, { ...header, sha256 }, (sent) => progress.update(sent));
+  } catch (err) {
+    progress.stop();
+    // One client-streaming call cannot pick up where it broke; the resumable calls can.
+    if (isConnectionLoss(err)) await ctx.printer.note(`upload of ${name} interrupted; to upload so that it resumes: ${continueCommand(ctx, [["--resumable"]])}`);
+    throw err;
   } finally {
     progress.stop();
   }

@@ -19,9 +19,9 @@ export interface DistributedMesh extends MeshUnderTest {
 
 /**
  * Starts every part as its own `mentatlab serve <part>` process, sharing Redis (streams, runs, quotas,
- * caches) and the S3 server (objects), configured only through the environment.
+ * caches) and the S3 server (objects), configured only through the environment (`extraEnv` adds to it).
  */
-export async function startDistributedMesh(apiKey: string): Promise<DistributedMesh> {
+export async function startDistributedMesh(apiKey: string, extraEnv: Readonly<Record<string, string>> = {}): Promise<DistributedMesh> {
   const [redis, s3] = await Promise.all([startRedis(), startS3()]);
   const dataDir = makeTempDir("e2e-distributed-");
   const ports = { storage: await freePort(), stream: await freePort(), orchestrator: await freePort(), gateway: await freePort() };
@@ -44,6 +44,7 @@ export async function startDistributedMesh(apiKey: string): Promise<DistributedM
     MENTATLAB_STREAM_URL: url("stream"),
     MENTATLAB_ORCHESTRATOR_URL: url("orchestrator"),
     MENTATLAB_GATEWAY_URL: url("gateway"),
+    ...extraEnv,
   };
   const processes = new Map<Part, ManagedProcess>();
   const start = async (part: Part) => {

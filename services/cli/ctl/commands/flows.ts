@@ -8,7 +8,7 @@ import { ExitCode } from "../exit-codes.js";
 import { readFlowFile } from "../flow-file.js";
 import { describeViolation } from "../format.js";
 import { parseInputSpec, resolveInputs, type PinValueInit } from "../pin-inputs.js";
-import { withRetries } from "../retry.js";
+import { withResume } from "../../../shared/resume.js";
 import { describeRun } from "../run-format.js";
 import { exitCodeForRun, watchRun } from "../run-watch.js";
 
@@ -65,7 +65,7 @@ export function registerFlowCommands(program: Command, run: ActionRunner): void 
 async function submit(ctx: CommandContext, text: string, inputs: Record<string, PinValueInit>, labels: Record<string, string>) {
   // The same request id on every attempt: a retried submit returns the run the first one started.
   const requestId = randomUUID();
-  const { run } = await withRetries(ctx.retry, () =>
+  const { run } = await withResume(ctx.retry, () =>
     ctx.clients.orchestrator.submitFlow({ source: { source: { case: "text", value: text } }, inputs, labels, requestId }),
   );
   return run ?? create(RunSchema);

@@ -1,10 +1,12 @@
+import { stat } from "node:fs/promises";
 import { basename, resolve } from "node:path";
 import type { Command } from "commander";
 import { DeleteResponseSchema, GetUsageResponseSchema, UploadResponseSchema } from "../../../../gen/mentatlab/v1/storage_pb.js";
-import { MediaRefSchema } from "../../../../gen/mentatlab/v1/common_pb.js";
+import { type MediaRef, MediaRefSchema } from "../../../../gen/mentatlab/v1/common_pb.js";
 import { formatBytes } from "../../../shared/format-bytes.js";
 import type { ActionRunner } from "../action.js";
-import { announcedRetry } from "../context.js";
+import { isConnectionLoss } from "../../../shared/resume.js";
+import { announcedRetry, continueCommand } from "../context.js";
 import { download } from "../download.js";
 import { describeMediaRef, table } from "../format.js";
 import { byteProgress, type Progress } from "../progress.js";
@@ -44,13 +46,21 @@ export function registerStorageCommands(program: Command, run: ActionRunner): vo
           onHeader: (ref: { sizeBytes: bigint }, offset: number) => (progress = byteProgress(ctx.io, `download ${refId}`, Number(ref.sizeBytes), offset)),
           onProgress: (written: number) => progress?.update(written),
         };
+        const target = out === "-" ? { kind: "stream" as const, stream: ctx.io.stdout } : { kind: "file" as const, path: resolve(ctx.io.cwd, out), resume: opts.resume ?? false };
+        let ref: MediaRef;
         try {
-          const target = out === "-" ? { kind: "stream" as const, stream: ctx.io.stdout } : { kind: "file" as const, path: resolve(ctx.io.cwd, out), resume: opts.resume ?? false };
-          const ref = await download(ctx.clients.storage, refId, target, options);
-          if (out !== "-") await ctx.printer.note(`wrote ${formatBytes(ref.sizeBytes)} to ${out} (sha256 ${ref.sha256} verified)`);
+          ref = await download(ctx.clients.storage, refId, target, options);
+        } catch (err) {
+          progress?.stop();
+          const kept = target.kind === "file" ? ((await stat(`${target.path}.part`).catch(() => undefined))?.size ?? 0) : 0;
+          if (kept > 0 && isConnectionLoss(err)) {
+            await ctx.printer.note(`download stopped with ${formatBytes(kept)} kept in ${out}.part; to continue: ${continueCommand(ctx, [["--out", out], ["--resume"]], { "-o": "--out" })}`);
+          }
+          throw err;
         } finally {
           progress?.stop();
         }
+        if (out !== "-") await ctx.printer.note(`wrote ${formatBytes(ref.sizeBytes)} to ${out} (sha256 ${ref.sha256} verified)`);
       }),
     );
 

@@ -19,7 +19,8 @@ import type { ActionRunner } from "../action.js";
 import { announcedRetry } from "../context.js";
 import { CliError, ExitCode } from "../exit-codes.js";
 import { columns, enumLabel, formatTime, table } from "../format.js";
-import { withRetries } from "../retry.js";
+import { followDeduplicated } from "../../../shared/resume.js";
+import { announcementKey } from "../../../shared/watched-calls.js";
 import { followStream } from "../stream-follow.js";
 import { sequenceNumber } from "./runs.js";
 
@@ -83,14 +84,16 @@ export function registerStreamCommands(program: Command, run: ActionRunner): voi
     .option("--state <state...>", `only streams in these states (${Object.keys(stateNames).join(", ")})`)
     .action((opts: FilterFlags, command: Command) =>
       run(command, async (ctx) => {
-        await withRetries(announcedRetry(ctx, () => "stream announcements"), async (_attempt, progressed) => {
-          for await (const announcement of ctx.clients.stream.watchStreams({ filter: filterOf(opts) })) {
-            progressed();
-            await ctx.printer.event(WatchStreamsResponseSchema, announcement, (a) =>
-              `${enumLabel(StreamAnnouncementKindSchema, a.kind)}  ${a.stream ? `${a.stream.ref?.streamId ?? ""}  ${enumLabel(StreamStateSchema, a.stream.state)}  ${a.stream.ref?.mimeType ?? ""}  ${producer(a.stream)}` : ""}`,
-            );
-          }
-        });
+        const announcements = followDeduplicated(
+          (signal) => ctx.clients.stream.watchStreams({ filter: filterOf(opts) }, { signal }),
+          announcementKey,
+          announcedRetry(ctx, () => "stream announcements"),
+        );
+        for await (const announcement of announcements) {
+          await ctx.printer.event(WatchStreamsResponseSchema, announcement, (a) =>
+            `${enumLabel(StreamAnnouncementKindSchema, a.kind)}  ${a.stream ? `${a.stream.ref?.streamId ?? ""}  ${enumLabel(StreamStateSchema, a.stream.state)}  ${a.stream.ref?.mimeType ?? ""}  ${producer(a.stream)}` : ""}`,
+          );
+        }
       }),
     );
 
