@@ -1,8 +1,7 @@
-import { getOption } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
-import { required_permission } from "../../../gen/mentatlab/v1/options_pb.js";
 import { principalKey } from "../principal.js";
 import type { Authenticator } from "./authenticator.js";
+import { permissionRefusal } from "./method-permission.js";
 
 /**
  * The one place every RPC is authenticated and authorised: it reads the permission the method declares
@@ -20,17 +19,8 @@ export function authInterceptor(authenticator: Authenticator, openServices: Read
         Code.Unauthenticated,
       );
     }
-    const permission = getOption(req.method, required_permission);
-    if (!permission) {
-      throw new ConnectError(`${req.method.parent.typeName}.${req.method.name} declares no permission`, Code.Internal);
-    }
-    if (!principal.permissions.has(permission)) {
-      throw new ConnectError(
-        `${principal.user}@${principal.workspace} lacks permission "${permission}" required by ` +
-          `${req.method.parent.typeName}/${req.method.name} (roles: ${principal.roles.join(", ") || "none"})`,
-        Code.PermissionDenied,
-      );
-    }
+    const refusal = permissionRefusal(principal, req.method);
+    if (refusal) throw refusal;
     req.contextValues.set(principalKey, principal);
     return next(req);
   };
