@@ -13,10 +13,12 @@ type ClientConstructor = new (address: string, credentials: grpc.ChannelCredenti
 let target: InteropTarget;
 let health: DynamicClient;
 let storage: DynamicClient;
+let orchestrator: DynamicClient;
+let streams: DynamicClient;
 
 beforeAll(async () => {
   target = await startInteropTarget();
-  const definition = await protoLoader.load(["grpc/health/v1/health.proto", "mentatlab/v1/storage.proto"], {
+  const definition = await protoLoader.load(["grpc/health/v1/health.proto", "mentatlab/v1/storage.proto", "mentatlab/v1/orchestrator.proto", "mentatlab/v1/stream.proto"], {
     includeDirs: [join(process.cwd(), "proto"), join(process.cwd(), "proto-deps")],
     longs: String,
     enums: String,
@@ -25,15 +27,19 @@ beforeAll(async () => {
   });
   const loaded = grpc.loadPackageDefinition(definition) as unknown as {
     grpc: { health: { v1: { Health: ClientConstructor } } };
-    mentatlab: { v1: { StorageService: ClientConstructor } };
+    mentatlab: { v1: { StorageService: ClientConstructor; OrchestratorService: ClientConstructor; StreamService: ClientConstructor } };
   };
   const address = `127.0.0.1:${target.port}`;
   health = new loaded.grpc.health.v1.Health(address, grpc.credentials.createInsecure());
   storage = new loaded.mentatlab.v1.StorageService(address, grpc.credentials.createInsecure());
+  orchestrator = new loaded.mentatlab.v1.OrchestratorService(address, grpc.credentials.createInsecure());
+  streams = new loaded.mentatlab.v1.StreamService(address, grpc.credentials.createInsecure());
 });
 afterAll(async () => {
   health?.close();
   storage?.close();
+  orchestrator?.close();
+  streams?.close();
   await target.close();
 });
 
@@ -79,4 +85,21 @@ describe("@grpc/grpc-js with @grpc/proto-loader", () => {
   it("sees UNAUTHENTICATED without a key", async () => {
     await expect(unary(storage, "GetUsage", {})).rejects.toMatchObject({ code: grpc.status.UNAUTHENTICATED });
   });
+
+  // 200 undefined enum values are 200 violations: listed whole, the status overflowed the HTTP/2 trailer.
+  const undefinedStates = Array.from({ length: 200 }, (_, i) => 1000 + i);
+  for (const [name, call] of [
+    ["ListRuns with 200 bad states", () => unary(orchestrator, "ListRuns", { states: undefinedStates }, withKey())],
+    ["ListStreams with 200 bad filter states", () => unary(streams, "ListStreams", { filter: { states: undefinedStates } }, withKey())],
+  ] as const) {
+    it(`receives INVALID_ARGUMENT, not a reset stream, for ${name}`, async () => {
+      const error = await call().then(
+        () => undefined,
+        (err: grpc.ServiceError) => err,
+      );
+      expect(error?.code).toBe(grpc.status.INVALID_ARGUMENT);
+      expect(error?.details).toMatch(/and 180 more$/);
+      expect(error?.details.length).toBeLessThan(4096);
+    });
+  }
 });
