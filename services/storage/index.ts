@@ -95,6 +95,7 @@ export async function createStorage(config: StorageConfig, overrides: StorageOve
     scanner: config.clamd ? new ClamdScanner(config.clamd) : undefined,
     extractor: new MetadataExtractor(store, config.ffprobePath),
     limits: config.limits,
+    ceilings: config.ceilings,
     ttlSeconds: (bucketClass) => (bucketClass === BucketClass.TEMP ? config.tempTtlSeconds : config.mediaTtlSeconds),
     metrics,
     digestLock: newLock(),

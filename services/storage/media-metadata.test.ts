@@ -5,7 +5,7 @@ import { MediaConstraintsSchema, MediaMetadataSchema } from "../../gen/mentatlab
 import { makeTempDir, removeTempDir } from "../../test/harness/index.js";
 import { FileBlobStore } from "./file-blob-store.js";
 import { type MediaFixtures, makeMediaFixtures } from "./media-fixtures.js";
-import { constraintViolations, MetadataExtractor, mimeTypeAccepted } from "./media-metadata.js";
+import { ceilingViolations, constraintViolations, MetadataExtractor, mimeTypeAccepted } from "./media-metadata.js";
 
 describe("MetadataExtractor", () => {
   let dir: string;
@@ -73,5 +73,24 @@ describe("constraintViolations", () => {
     expect(mimeTypeAccepted("image/png", ["image/*"])).toBe(true);
     expect(mimeTypeAccepted("image/png", ["audio/*", "image/jpeg"])).toBe(false);
     expect(mimeTypeAccepted("image/png", [])).toBe(true);
+  });
+});
+
+describe("ceilingViolations", () => {
+  const ceilings = { maxDimensionPx: 1000, maxPixels: 500_000, maxDurationSeconds: 60 };
+
+  it("names each ceiling exceeded and the variable that raises it", () => {
+    const meta = create(MediaMetadataSchema, { width: 1200, height: 800, durationSeconds: 61 });
+    expect(ceilingViolations(meta, ceilings)).toEqual([
+      "1200 × 800 px is over the 1000-px limit per side (STORAGE_MAX_DIMENSION_PX)",
+      "960000 pixels per frame are over the limit of 500000 (STORAGE_MAX_PIXELS)",
+      "duration 61.000 s is over the 60-s limit (STORAGE_MAX_DURATION_SECONDS)",
+    ]);
+  });
+
+  it("accepts what fits, and a ceiling of 0 is off", () => {
+    expect(ceilingViolations(create(MediaMetadataSchema, { width: 1000, height: 500, durationSeconds: 60 }), ceilings)).toEqual([]);
+    const off = { maxDimensionPx: 0, maxPixels: 0, maxDurationSeconds: 0 };
+    expect(ceilingViolations(create(MediaMetadataSchema, { width: 2 ** 31 - 1, height: 2 ** 31 - 1, durationSeconds: 1e9 }), off)).toEqual([]);
   });
 });
