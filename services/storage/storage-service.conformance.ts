@@ -415,7 +415,7 @@ export function describeStorageServiceConformance(name: string, factory: () => P
         expect((await client.getUsage({})).userUsedBytes).toBe(3000n + 3000n + 4000n);
         await new Promise((r) => setTimeout(r, 1100));
         expect((await codeOf(client.stat({ refId: temp!.id }))).code).toBe(Code.NotFound);
-        expect(await short.runtime.sweep()).toEqual({ expiredObjects: 1, abandonedUploads: 1, reclaimedLeases: 0, orphanedBlobs: 0 });
+        expect(await short.runtime.sweep()).toEqual({ expiredObjects: 1, abandonedUploads: 1, reclaimedLeases: 0, orphanedBlobs: 0, staleTemporaries: 0 });
         expect(await keysUnder(short.store, "temp/")).toEqual([]);
         expect(await keysUnder(short.store, "uploads/")).toEqual([]);
         expect(await client.getUsage({})).toMatchObject({ userUsedBytes: 3000n, workspaceObjectCount: 1n });

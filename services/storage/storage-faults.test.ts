@@ -1,0 +1,112 @@
+import { existsSync, readdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Code } from "@connectrpc/connect";
+import { afterEach, describe, expect, it } from "vitest";
+import type { UploadRequest } from "../../gen/mentatlab/v1/storage_pb.js";
+import { makeTempDir, removeTempDir, spawnManaged, startS3, waitUntilReady, type S3Server } from "../../test/harness/index.js";
+import { codeOf, downloadAll, type RuntimeUnderTest, startRuntime, uploadStream } from "./storage-service.conformance.js";
+
+const MiB = 1024 * 1024;
+const fileBlobStoreModule = fileURLToPath(new URL("./file-blob-store.ts", import.meta.url));
+
+let sut: RuntimeUnderTest | undefined;
+let s3: S3Server | undefined;
+let dir: string | undefined;
+afterEach(async () => {
+  await sut?.close();
+  await s3?.stop();
+  if (dir) removeTempDir(dir);
+  sut = s3 = dir = undefined;
+});
+
+/** An upload header then `chunks` 1 MiB chunks, calling `afterChunk(i)` once each chunk is taken. */
+async function* slowUpload(chunks: number, afterChunk: (i: number) => Promise<void>): AsyncGenerator<UploadRequest> {
+  const [header] = await Array.fromAsync(uploadStream({ mimeType: "application/octet-stream" }, new Uint8Array(0)));
+  yield header!;
+  for (let i = 0; i < chunks; i++) {
+    yield { $typeName: "mentatlab.v1.UploadRequest", part: { case: "chunk", value: new Uint8Array(MiB).fill(i) } };
+    await afterChunk(i);
+  }
+}
+
+function expectObjectStorageUnavailable(refusal: { code: Code | undefined; message: string }, secretPlace: string): void {
+  expect(refusal.code).toBe(Code.Unavailable);
+  expect(refusal.message).toContain("object storage is unavailable");
+  expect(refusal.message).not.toContain(secretPlace);
+}
+
+describe("object storage faults", () => {
+  it("answers UNAVAILABLE, naming object storage, when the S3 server is killed mid-upload", async () => {
+    s3 = await startS3();
+    const server = s3;
+    sut = await startRuntime(
+      {
+        freshEnv: async () => ({
+          S3_ENDPOINT: server.endpoint,
+          S3_BUCKET: server.bucket,
+          AWS_ACCESS_KEY_ID: server.accessKeyId,
+          AWS_SECRET_ACCESS_KEY: server.secretAccessKey,
+        }),
+        dispose: async () => {},
+      },
+      { STORAGE_MAX_OTHER_BYTES: String(64 * MiB) },
+    );
+    const client = sut.client("sam", "ws-s3-killed");
+    let killedAt = 0;
+    // Past the first 5 MiB part, so the multipart upload is under way when the server dies.
+    const upload = client.upload(
+      slowUpload(24, async (i) => {
+        if (i === 7) {
+          await server.kill();
+          killedAt = Date.now();
+        }
+      }),
+    );
+    const refusal = await codeOf(upload);
+    expect(Date.now() - killedAt).toBeLessThan(15_000);
+    expectObjectStorageUnavailable(refusal, server.endpoint);
+    expect(await client.getUsage({})).toMatchObject({ userUsedBytes: 0n, workspaceObjectCount: 0n });
+  });
+
+  it("answers UNAVAILABLE when the storage root is gone, and does not recreate it", async () => {
+    dir = makeTempDir("storage-root-gone-");
+    const root = join(dir, "storage");
+    sut = await startRuntime({ freshEnv: async () => ({ STORAGE_DIR: root }), dispose: async () => {} });
+    const client = sut.client("rita", "ws-root-gone");
+    const { ref } = await client.upload(uploadStream({}, new TextEncoder().encode("stored before the fault\n")));
+    rmSync(root, { recursive: true, force: true });
+
+    const started = Date.now();
+    expectObjectStorageUnavailable(await codeOf(client.upload(uploadStream({}, new TextEncoder().encode("after\n")))), root);
+    expectObjectStorageUnavailable(await codeOf(downloadAll(client, ref!.id)), root);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    // An empty store in its place would quietly lose every object; the volume has to come back instead.
+    expect(existsSync(root)).toBe(false);
+    expect((await client.getUsage({})).userUsedBytes).toBe(ref!.sizeBytes);
+  });
+
+  it("sweeps the temp file a killed write left in .incoming, once it is past the grace period", async () => {
+    dir = makeTempDir("storage-incoming-");
+    const root = join(dir, "storage");
+    const incoming = join(root, ".incoming");
+    // A process writing through the file store, killed mid-write as a crash or an OOM kill would.
+    const writer = spawnManaged(process.execPath, [
+      "--import", "tsx", "--input-type=module", "-e",
+      `import { FileBlobStore } from ${JSON.stringify(fileBlobStoreModule)};
+       const store = new FileBlobStore(${JSON.stringify(root)});
+       await store.write("media/ws/never-finished", (async function* () {
+         for (;;) { yield new Uint8Array(64 * 1024); await new Promise((r) => setTimeout(r, 20)); }
+       })());`,
+    ]);
+    await waitUntilReady("an interrupted writer", writer, async () => existsSync(incoming) && readdirSync(incoming).length > 0);
+    await writer.terminate("SIGKILL");
+    expect(readdirSync(incoming)).toHaveLength(1);
+
+    sut = await startRuntime({ freshEnv: async () => ({ STORAGE_DIR: root }), dispose: async () => {} });
+    expect((await sut.runtime.sweep()).staleTemporaries).toBe(0);
+    expect(readdirSync(incoming)).toHaveLength(1);
+    expect((await sut.runtime.sweep(Date.now() + 2 * 3_600_000)).staleTemporaries).toBe(1);
+    expect(readdirSync(incoming)).toEqual([]);
+  });
+});
