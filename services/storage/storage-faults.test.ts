@@ -22,8 +22,8 @@ afterEach(async () => {
 
 /** An upload header then `chunks` 1 MiB chunks, calling `afterChunk(i)` once each chunk is taken. */
 async function* slowUpload(chunks: number, afterChunk: (i: number) => Promise<void>): AsyncGenerator<UploadRequest> {
-  const [header] = await Array.fromAsync(uploadStream({ mimeType: "application/octet-stream" }, new Uint8Array(0)));
-  yield header!;
+  const { value: header } = await uploadStream({ mimeType: "application/octet-stream" }, new Uint8Array(0)).next();
+  if (header) yield header;
   for (let i = 0; i < chunks; i++) {
     yield { $typeName: "mentatlab.v1.UploadRequest", part: { case: "chunk", value: new Uint8Array(MiB).fill(i) } };
     await afterChunk(i);

@@ -7,8 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BucketClass, PinType } from "../../gen/mentatlab/v1/common_pb.js";
 import { StorageService } from "../../gen/mentatlab/v1/storage_pb.js";
 import { StreamService } from "../../gen/mentatlab/v1/stream_pb.js";
-import { startEmbedded, type EmbeddedMesh } from "../../services/mesh/embedded.js";
+import { startEmbedded } from "../../services/mesh/embedded.js";
 import { httpPathsOwned } from "../../services/mesh/topology.js";
+import { startDistributedMesh } from "../e2e/support/distributed-mesh.js";
 
 const keys = {
   consumer: "key-consumer-0123456789",
@@ -32,8 +33,11 @@ interface RouteCase {
 }
 
 const objectText = "bytes only storage:download may read\n";
-let mesh: EmbeddedMesh;
-let dataDir: string;
+const keyEntries = [
+  `${keys.consumer}=carl@acme:multimodal_consumer`,
+  `${keys.producer}=pat@acme:multimodal_producer`,
+  `${keys.admin}=ada@acme:admin`,
+];
 let refId: string;
 let streamId: string;
 
@@ -73,25 +77,39 @@ const routes: readonly RouteCase[] = [
     permission: "public",
     allowed: new Set(callers),
     path: () => "/metrics",
-    check: async (response) => expect(await response.text()).toContain("storage_usage_bytes"),
+    // Each process exports its own metrics: the gateway's are not the storage process's.
+    check: async (response) => {
+      expect(response.headers.get("content-type")).toContain("text/plain; version=0.0.4");
+      expect(await response.text()).toContain("# HELP target_info");
+    },
   },
 ];
 
-beforeAll(async () => {
-  dataDir = await mkdtemp(join(tmpdir(), "http-route-matrix-"));
-  mesh = await startEmbedded({
-    port: 0,
-    dataDir,
-    env: {
-      PATH: process.env.PATH,
-      MENTATLAB_API_KEYS: [
-        `${keys.consumer}=carl@acme:multimodal_consumer`,
-        `${keys.producer}=pat@acme:multimodal_producer`,
-        `${keys.admin}=ada@acme:admin`,
-      ].join(","),
+/** Where the routes are served: the embedded mesh itself, or the distributed gateway proxying them. */
+const topologies: readonly { name: string; start(): Promise<{ url: string; close(): Promise<void> }> }[] = [
+  {
+    name: "embedded mesh",
+    async start() {
+      const dataDir = await mkdtemp(join(tmpdir(), "http-route-matrix-"));
+      const mesh = await startEmbedded({ port: 0, dataDir, env: { PATH: process.env.PATH, MENTATLAB_API_KEYS: keyEntries.join(",") } });
+      return {
+        url: mesh.url,
+        async close() {
+          await mesh.close();
+          await rm(dataDir, { recursive: true, force: true });
+        },
+      };
     },
-  });
-  const transport = createConnectTransport({ baseUrl: mesh.url, httpVersion: "2" });
+  },
+  {
+    name: "distributed gateway",
+    start: () => startDistributedMesh("key-dist-admin-0123456789", keyEntries),
+  },
+];
+
+/** An object and an ended stream in workspace acme, made by the producer, for the routes to serve. */
+async function makeFixtures(url: string): Promise<void> {
+  const transport = createConnectTransport({ baseUrl: url, httpVersion: "2" });
   const asProducer = { headers: { authorization: `Bearer ${keys.producer}` } };
   const bytes = new TextEncoder().encode(objectText);
   const uploaded = await createClient(StorageService, transport).upload(
@@ -107,22 +125,26 @@ beforeAll(async () => {
   streamId = init.stream?.ref?.streamId ?? "";
   await streams.publishBatch({ streamId, payloads: [{ data: new TextEncoder().encode("a live token") }] }, asProducer);
   await streams.closeStream({ streamId }, asProducer);
-});
-
-afterAll(async () => {
-  await mesh?.close();
-  await rm(dataDir, { recursive: true, force: true });
-});
-
-async function request(route: RouteCase, caller: Caller): Promise<Response> {
-  const headers: Record<string, string> = caller === "none" ? {} : { authorization: `Bearer ${keys[caller]}` };
-  return fetch(`${mesh.url}${route.path()}`, { method: route.method, headers, signal: AbortSignal.timeout(5_000) });
 }
 
-describe("every plain-HTTP route × every caller", () => {
-  it("covers every plain-HTTP path a mesh process serves", () => {
-    const served = new Set([...Object.values(httpPathsOwned).flat(), "/metrics"]);
-    expect(new Set(routes.map((route) => route.prefix))).toEqual(served);
+async function request(url: string, route: RouteCase, caller: Caller): Promise<Response> {
+  const headers: Record<string, string> = caller === "none" ? {} : { authorization: `Bearer ${keys[caller]}` };
+  return fetch(`${url}${route.path()}`, { method: route.method, headers, signal: AbortSignal.timeout(5_000) });
+}
+
+it("the matrix covers every plain-HTTP path a mesh process serves", () => {
+  const served = new Set([...Object.values(httpPathsOwned).flat(), "/metrics"]);
+  expect(new Set(routes.map((route) => route.prefix))).toEqual(served);
+});
+
+describe.each(topologies)("every plain-HTTP route × every caller: $name", (topology) => {
+  let mesh: { url: string; close(): Promise<void> };
+  beforeAll(async () => {
+    mesh = await topology.start();
+    await makeFixtures(mesh.url);
+  }, 60_000);
+  afterAll(async () => {
+    await mesh?.close();
   });
 
   for (const route of routes) {
@@ -131,7 +153,7 @@ describe("every plain-HTTP route × every caller", () => {
         const allowed = route.allowed.has(caller);
         const refusal = caller === "none" ? "401" : `403 naming "${route.permission}"`;
         it(`${caller} → ${allowed ? "served" : refusal}`, async () => {
-          const response = await request(route, caller);
+          const response = await request(mesh.url, route, caller);
           if (allowed) {
             expect(response.status).toBe(200);
             await route.check(response);
@@ -153,7 +175,7 @@ describe("every plain-HTTP route × every caller", () => {
 
   it("a producer's key gets no byte of an object through the media route, while Download refuses it too", async () => {
     const media = routes[0]!;
-    const response = await request(media, "producer");
+    const response = await request(mesh.url, media, "producer");
     expect(await response.text()).not.toContain(objectText.trim());
     const transport = createConnectTransport({ baseUrl: mesh.url, httpVersion: "2" });
     const download = createClient(StorageService, transport).download({ refId }, { headers: { authorization: `Bearer ${keys.producer}` } });

@@ -19,9 +19,10 @@ export interface DistributedMesh extends MeshUnderTest {
 
 /**
  * Starts every part as its own `mentatlab serve <part>` process, sharing Redis (streams, runs, quotas,
- * caches) and the S3 server (objects), configured only through the environment.
+ * caches) and the S3 server (objects), configured only through the environment. `moreApiKeys` are
+ * further `KEY=USER@WORKSPACE:ROLE` entries, for tests that need other roles.
  */
-export async function startDistributedMesh(apiKey: string): Promise<DistributedMesh> {
+export async function startDistributedMesh(apiKey: string, moreApiKeys: readonly string[] = []): Promise<DistributedMesh> {
   const [redis, s3] = await Promise.all([startRedis(), startS3()]);
   const dataDir = makeTempDir("e2e-distributed-");
   const ports = { storage: await freePort(), stream: await freePort(), orchestrator: await freePort(), gateway: await freePort() };
@@ -30,7 +31,7 @@ export async function startDistributedMesh(apiKey: string): Promise<DistributedM
     PATH: process.env.PATH,
     HOME: process.env.HOME,
     MENTATLAB_DATA_DIR: dataDir,
-    MENTATLAB_API_KEYS: `${apiKey}=dave@ws-dist:admin`,
+    MENTATLAB_API_KEYS: [`${apiKey}=dave@ws-dist:admin`, ...moreApiKeys].join(","),
     MENTATLAB_TOKEN_SECRET: "e2e-distributed-token-secret-0123",
     MENTATLAB_PRESIGN_SECRET: "e2e-distributed-presign-secret-0123",
     MENTATLAB_SHUTDOWN_GRACE_MS: "500",
