@@ -4,6 +4,7 @@ import { fileURLToPath } from "node:url";
 import { Code } from "@connectrpc/connect";
 import { afterEach, describe, expect, it } from "vitest";
 import type { UploadRequest } from "../../gen/mentatlab/v1/storage_pb.js";
+import { testPrincipal } from "../../test/support/in-memory.js";
 import { makeTempDir, removeTempDir, spawnManaged, startS3, waitUntilReady, type S3Server } from "../../test/harness/index.js";
 import { codeOf, downloadAll, type RuntimeUnderTest, startRuntime, uploadStream } from "./storage-service.conformance.js";
 
@@ -80,6 +81,13 @@ describe("object storage faults", () => {
     const started = Date.now();
     expectObjectStorageUnavailable(await codeOf(client.upload(uploadStream({}, new TextEncoder().encode("after\n")))), root);
     expectObjectStorageUnavailable(await codeOf(downloadAll(client, ref!.id)), root);
+    const media = sut.runtime.routes.find((route) => route.method === "GET")!;
+    const viaHttp = await media.handle(new Request(`http://127.0.0.1/media/ws-root-gone/${ref!.id}`), {
+      principal: testPrincipal({ user: "rita", workspace: "ws-root-gone" }),
+      signal: AbortSignal.timeout(5_000),
+    });
+    expect(viaHttp.status).toBe(503);
+    expect(await viaHttp.text()).toContain("object storage is unavailable");
     expect(Date.now() - started).toBeLessThan(5_000);
     // An empty store in its place would quietly lose every object; the volume has to come back instead.
     expect(existsSync(root)).toBe(false);
