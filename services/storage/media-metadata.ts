@@ -28,7 +28,10 @@ interface ProbeOutput {
   format?: { format_name?: string; duration?: string; bit_rate?: string };
 }
 
-/** What `execFile` rejects with: a spawn error (`code` a string), or a failed run with its output. */
+/**
+ * What the probe rejects with: a spawn error (`code` a string), a failed run with its output, or the
+ * SyntaxError of output that was not JSON (no `code`).
+ */
 interface ProbeError extends Error {
   readonly code?: string | number | null;
   readonly killed?: boolean;
@@ -50,7 +53,8 @@ function probeFailure(err: ProbeError, location: string, mimeType: string): Conn
     // "[wav @ 0x55d…] no 'data' tag found": the demuxer's address means nothing to the client either.
     .map((line) => line.replaceAll(location, "").replace(/^\s*:\s*/, "").replace(/^\[[^\]]* @ 0x[0-9a-f]+\]\s*/, "").trim())
     .find((line) => line !== "");
-  const detail = reason ?? (err.killed ? "ffprobe took too long to read it" : `ffprobe exited with code ${err.code}`);
+  const silent = typeof err.code === "number" ? `ffprobe exited with code ${err.code}` : "ffprobe described no stream in it";
+  const detail = reason ?? (err.killed ? "ffprobe took too long to read it" : silent);
   return new ConnectError(`the ${mimeType} content could not be decoded: ${detail}`, Code.InvalidArgument);
 }
 
@@ -149,7 +153,8 @@ export function ceilingViolations(meta: MediaMetadata, ceilings: MediaCeilings):
   }
   const pixels = meta.width * meta.height;
   if (over(ceilings.maxPixels, pixels)) {
-    out.push(`${pixels} pixels per frame are over the limit of ${ceilings.maxPixels} (${ceilingVariables.maxPixels})`);
+    // As a bigint: 2^31-1 squared is past a double's exact integers.
+    out.push(`${BigInt(meta.width) * BigInt(meta.height)} pixels per frame are over the limit of ${ceilings.maxPixels} (${ceilingVariables.maxPixels})`);
   }
   if (over(ceilings.maxDurationSeconds, meta.durationSeconds)) {
     out.push(`duration ${meta.durationSeconds.toFixed(3)} s is over the ${ceilings.maxDurationSeconds}-s limit (${ceilingVariables.maxDurationSeconds})`);
