@@ -54,6 +54,7 @@ describe("object storage faults", () => {
       { STORAGE_MAX_OTHER_BYTES: String(64 * MiB) },
     );
     const client = sut.client("sam", "ws-s3-killed");
+    const { ref: storedBefore } = await client.upload(uploadStream({}, new TextEncoder().encode("stored before the crash\n")));
     let killedAt = 0;
     // Past the first 5 MiB part, so the multipart upload is under way when the server dies.
     const upload = client.upload(
@@ -67,7 +68,10 @@ describe("object storage faults", () => {
     const refusal = await codeOf(upload);
     expect(Date.now() - killedAt).toBeLessThan(15_000);
     expectObjectStorageUnavailable(refusal, server.endpoint);
-    expect(await client.getUsage({})).toMatchObject({ userUsedBytes: 0n, workspaceObjectCount: 0n });
+    expectObjectStorageUnavailable(await codeOf(downloadAll(client, storedBefore!.id)), server.endpoint);
+    expect(Date.now() - killedAt).toBeLessThan(20_000);
+    // Only the object stored before the crash is charged: the interrupted upload gave its reservation back.
+    expect(await client.getUsage({})).toMatchObject({ userUsedBytes: storedBefore!.sizeBytes, workspaceObjectCount: 1n });
   });
 
   it("answers UNAVAILABLE when the storage root is gone, and does not recreate it", async () => {
