@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { type Violation, ViolationSchema } from "../../gen/mentatlab/v1/common_pb.js";
-import { listViolations } from "../shared/validation.js";
+import { listViolations } from "../shared/violation-list.js";
 
 /** Collects every problem found while reading or validating a document, so all are reported at once. */
 export class Violations {

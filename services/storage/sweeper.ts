@@ -23,10 +23,10 @@ const OBJECT_PREFIXES = ["media/", "temp/"];
 const ORPHAN_GRACE_MS = 60 * 60 * 1000;
 
 /**
- * Removes expired objects (giving their quota back), abandoned resumable uploads, and temp files
- * of interrupted writes. The file backend
- * has no lifecycle rules, so this is its only expiry; on S3 it enforces the sub-day `temp` TTL that
- * lifecycle rules (whole days) cannot, and keeps the index and quotas in step with what S3 expires.
+ * Removes expired objects (giving their quota back), abandoned resumable uploads, and temp files of
+ * interrupted writes. The file backend has no lifecycle rules, so this is its only expiry; on S3 it
+ * enforces the sub-day `temp` TTL that lifecycle rules (whole days) cannot, and keeps the index and
+ * quotas in step with what S3 expires.
  */
 export class Sweeper {
   private timer: NodeJS.Timeout | undefined;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { listViolations, MAX_LISTED_VIOLATIONS, MAX_VIOLATION_MESSAGE_CHARS } from "./validation.js";
+import { listViolations, MAX_LISTED_VIOLATIONS, MAX_VIOLATION_MESSAGE_CHARS } from "./violation-list.js";
 
 describe("listViolations", () => {
   it("lists every violation when there are few", () => {
