@@ -19,7 +19,7 @@ const keys = {
 type Caller = "none" | keyof typeof keys;
 const callers: readonly Caller[] = ["none", "consumer", "producer", "admin"];
 
-/** Who each route lets through: the role holding its RPC's permission, as DESIGN.md gives the roles. */
+/** Who each route lets through: the roles holding its RPC's permission (the roles as auth-matrix.test.ts writes them out). */
 interface RouteCase {
   readonly method: "GET" | "HEAD";
   readonly prefix: string;
@@ -132,7 +132,8 @@ async function request(url: string, route: RouteCase, caller: Caller): Promise<R
   return fetch(`${url}${route.path()}`, { method: route.method, headers, signal: AbortSignal.timeout(5_000) });
 }
 
-it("the matrix covers every plain-HTTP path a mesh process serves", () => {
+// The web UI's files at `/` are public by nature and serve no workspace data, so they have no row.
+it("the matrix covers every plain-HTTP path the services and the metrics endpoint serve", () => {
   const served = new Set([...Object.values(httpPathsOwned).flat(), "/metrics"]);
   expect(new Set(routes.map((route) => route.prefix))).toEqual(served);
 });
