@@ -12,6 +12,8 @@ export type BackendConfig =
       readonly secretAccessKey: string | undefined;
       /** Storage class media objects move to after `archiveAfterSeconds`; empty skips the transition. */
       readonly archiveStorageClass: string;
+      /** Longest wait for the answer to one S3 request (a part upload included). */
+      readonly requestTimeoutMs: number;
     };
 
 /** Where a malware scanner listens; absent when scanning is off. */
@@ -110,6 +112,7 @@ function backendFromEnv(env: Env, dataDir: string): BackendConfig {
       accessKeyId: env.AWS_ACCESS_KEY_ID,
       secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
       archiveStorageClass: env.S3_ARCHIVE_STORAGE_CLASS ?? "GLACIER",
+      requestTimeoutMs: integer(env, "S3_REQUEST_TIMEOUT_MS", 10_000),
     };
   }
   return { kind: "file", root: env.STORAGE_DIR ?? join(dataDir, "storage") };

@@ -74,6 +74,47 @@ describe("object storage faults", () => {
     expect(await client.getUsage({})).toMatchObject({ userUsedBytes: storedBefore!.sizeBytes, workspaceObjectCount: 1n });
   });
 
+  it("answers UNAVAILABLE in bounded time when the S3 server hangs, mid-upload and on download", async () => {
+    s3 = await startS3();
+    const server = s3;
+    sut = await startRuntime(
+      {
+        freshEnv: async () => ({
+          S3_ENDPOINT: server.endpoint,
+          S3_BUCKET: server.bucket,
+          AWS_ACCESS_KEY_ID: server.accessKeyId,
+          AWS_SECRET_ACCESS_KEY: server.secretAccessKey,
+          S3_REQUEST_TIMEOUT_MS: "1000",
+        }),
+        dispose: async () => {},
+      },
+      { STORAGE_MAX_OTHER_BYTES: String(64 * MiB) },
+    );
+    const client = sut.client("hal", "ws-s3-hung");
+    const { ref: storedBefore } = await client.upload(uploadStream({}, new TextEncoder().encode("stored before the hang\n")));
+    let frozenAt = 0;
+    try {
+      const upload = codeOf(
+        client.upload(
+          slowUpload(24, async (i) => {
+            if (i === 7) {
+              server.freeze();
+              frozenAt = Date.now();
+            }
+          }),
+        ),
+      );
+      expectObjectStorageUnavailable(await upload, server.endpoint);
+      // Three attempts of at most a second each, the SDK's retries and backoff, with room for a loaded machine.
+      expect(Date.now() - frozenAt).toBeLessThan(15_000);
+      const downloadStarted = Date.now();
+      expectObjectStorageUnavailable(await codeOf(downloadAll(client, storedBefore!.id)), server.endpoint);
+      expect(Date.now() - downloadStarted).toBeLessThan(15_000);
+    } finally {
+      server.thaw();
+    }
+  });
+
   it("answers UNAVAILABLE when the storage root is gone, and does not recreate it", async () => {
     dir = makeTempDir("storage-root-gone-");
     const root = join(dir, "storage");

@@ -19,6 +19,10 @@ export interface S3Server {
   stop(): Promise<void>;
   /** SIGKILLs the server, as a crash would, for fault tests. */
   kill(): Promise<void>;
+  /** SIGSTOPs the server: connections stay open and nothing answers, as with a hung host. */
+  freeze(): void;
+  /** SIGCONTs a frozen server. */
+  thaw(): void;
 }
 
 const SERVER_SCRIPT = fileURLToPath(new URL("./s3-server.ts", import.meta.url));
@@ -97,6 +101,12 @@ export async function startS3(): Promise<S3Server> {
       stopped = true;
       admin.destroy();
       await proc.terminate("SIGKILL");
+    },
+    freeze() {
+      proc.child.kill("SIGSTOP");
+    },
+    thaw() {
+      proc.child.kill("SIGCONT");
     },
   };
 }
