@@ -26,7 +26,7 @@ describe("storageConfigFromEnv", () => {
       { ...secret, S3_ENDPOINT: "http://127.0.0.1:9000", S3_BUCKET: "media", CLAMD_HOST: "127.0.0.1", REDIS_URL: "redis://127.0.0.1:6379" },
       "/data",
     );
-    expect(config.backend).toMatchObject({ kind: "s3", endpoint: "http://127.0.0.1:9000", bucket: "media", region: "us-east-1" });
+    expect(config.backend).toMatchObject({ kind: "s3", endpoint: "http://127.0.0.1:9000", bucket: "media", region: "us-east-1", requestTimeoutMs: 10_000 });
     expect(config.clamd).toEqual({ kind: "tcp", host: "127.0.0.1", port: 3310, timeoutMs: 30_000 });
     expect(config.redisUrl).toBe("redis://127.0.0.1:6379");
   });
