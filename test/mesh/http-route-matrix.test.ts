@@ -23,8 +23,10 @@ const callers: readonly Caller[] = ["none", "consumer", "producer", "admin"];
 interface RouteCase {
   readonly method: "GET" | "HEAD";
   readonly prefix: string;
+  /** The RPC serving the same data, whose permission the route must require. */
   readonly rpc: string;
-  readonly permission: string | "public";
+  /** That RPC's permission, or "public" for a route open to every caller. */
+  readonly permission: string;
   readonly allowed: ReadonlySet<Caller>;
   /** The path to request, known once the fixtures exist. */
   path(): string;
