@@ -134,8 +134,9 @@ export function storageConfigFromEnv(env: Env, dataDir: string): StorageConfig {
       other: integer(env, "STORAGE_MAX_OTHER_BYTES", 1024 * MiB),
     },
     ceilings: {
-      // JPEG's own maximum; sharp (the image agents' library) refuses more than 16383² pixels by default.
+      // JPEG's own maximum side.
       maxDimensionPx: integer(env, ceilingVariables.maxDimensionPx, 65_535),
+      // What sharp, the image agents' library, accepts by default.
       maxPixels: integer(env, ceilingVariables.maxPixels, 16_383 * 16_383),
       maxDurationSeconds: integer(env, ceilingVariables.maxDurationSeconds, 86_400),
     },
