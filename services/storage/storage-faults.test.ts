@@ -74,6 +74,37 @@ describe("object storage faults", () => {
     expect(await client.getUsage({})).toMatchObject({ userUsedBytes: storedBefore!.sizeBytes, workspaceObjectCount: 1n });
   });
 
+  it("ends a Download with UNAVAILABLE, not a silent truncation, when the S3 server dies mid-stream", async () => {
+    s3 = await startS3();
+    const server = s3;
+    sut = await startRuntime(
+      {
+        freshEnv: async () => ({
+          S3_ENDPOINT: server.endpoint,
+          S3_BUCKET: server.bucket,
+          AWS_ACCESS_KEY_ID: server.accessKeyId,
+          AWS_SECRET_ACCESS_KEY: server.secretAccessKey,
+        }),
+        dispose: async () => {},
+      },
+      { STORAGE_MAX_OTHER_BYTES: String(64 * MiB) },
+    );
+    const client = sut.client("dora", "ws-s3-died-reading");
+    const { ref } = await client.upload(slowUpload(48, async () => {}));
+    let received = 0;
+    const reading = (async () => {
+      for await (const message of client.download({ refId: ref!.id, chunkBytes: 64 * 1024 })) {
+        if (message.part.case !== "chunk") continue;
+        received += message.part.value.data.byteLength;
+        // A slow reader: the server holds the S3 response open, far from its end, when S3 dies.
+        if (received === 64 * 1024) await server.kill();
+        await new Promise((r) => setTimeout(r, 1));
+      }
+    })();
+    expectObjectStorageUnavailable(await codeOf(reading), server.endpoint);
+    expect(received).toBeLessThan(48 * MiB);
+  });
+
   it("answers UNAVAILABLE in bounded time when the S3 server hangs, mid-upload and on download", async () => {
     s3 = await startS3();
     const server = s3;
