@@ -1,9 +1,11 @@
+import { rmSync } from "node:fs";
 import { create } from "@bufbuild/protobuf";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { MediaConstraintsSchema, MediaMetadataSchema } from "../../gen/mentatlab/v1/common_pb.js";
 import { makeTempDir, removeTempDir } from "../../test/harness/index.js";
 import { FileBlobStore } from "./file-blob-store.js";
+import { FaultReportingBlobStore } from "./object-storage-faults.js";
 import { type MediaFixtures, makeMediaFixtures } from "./media-fixtures.js";
 import { ceilingViolations, constraintViolations, MetadataExtractor, mimeTypeAccepted } from "./media-metadata.js";
 
@@ -48,6 +50,25 @@ describe("MetadataExtractor", () => {
     const err = await extractor.extract("bad.wav", "audio/wav").catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ConnectError);
     expect((err as ConnectError).code).toBe(Code.InvalidArgument);
+  });
+});
+
+describe("MetadataExtractor when the store fails", () => {
+  it("reports the store's fault, not undecodable media, when the bytes vanish with the storage root", async () => {
+    const dir = makeTempDir("meta-root-gone");
+    try {
+      const media = await makeMediaFixtures(dir);
+      const root = `${dir}/blobs`;
+      const store = new FaultReportingBlobStore(new FileBlobStore(root));
+      await store.write("wav", [media.wav]);
+      rmSync(root, { recursive: true, force: true });
+      const err = await new MetadataExtractor(store, "ffprobe").extract("wav", "audio/wav").catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ConnectError);
+      expect((err as ConnectError).code).toBe(Code.Unavailable);
+      expect((err as ConnectError).rawMessage).toContain("object storage is unavailable");
+    } finally {
+      removeTempDir(dir);
+    }
   });
 });
 

@@ -105,6 +105,8 @@ export class MetadataExtractor {
       );
       output = JSON.parse(stdout) as ProbeOutput;
     } catch (err) {
+      // ffprobe cannot tell a store that stopped answering from bad bytes; the store can (UNAVAILABLE).
+      await this.store.stat(key);
       throw probeFailure(err as ProbeError, location, mimeType);
     }
     const streams = output.streams ?? [];
