@@ -18,7 +18,7 @@ import {
 import type { AgentCatalog } from "../registry/agent-catalog.js";
 import { isMediaPinType } from "../registry/names.js";
 import { decodeRunPageToken, encodeRunPageToken, pageSizeOf } from "../registry/page-token.js";
-import { describeViolations, Violations } from "../registry/violations.js";
+import { Violations, violationsError } from "../registry/violations.js";
 import { principalOf } from "../shared/principal.js";
 import { mediaViolations } from "./edge-processor.js";
 import { parseFlowText } from "./flow-parse.js";
@@ -73,8 +73,9 @@ async function checkSource(source: FlowSource | undefined, inputs: Readonly<Reco
 }
 
 function invalidFlow(violations: Violation[]): ConnectError {
-  return new ConnectError(`flow has ${violations.length} violation(s): ${describeViolations(violations)}`, Code.InvalidArgument, undefined, [
-    { desc: ValidateFlowResponseSchema, value: { valid: false, violations } },
+  const { message, listed } = violationsError("flow", violations, "ValidateFlow");
+  return new ConnectError(message, Code.InvalidArgument, undefined, [
+    { desc: ValidateFlowResponseSchema, value: { valid: false, violations: listed } },
   ]);
 }
 

@@ -14,7 +14,7 @@ import { agentKey, type AgentStore } from "./agent-store.js";
 import { parseManifestText } from "./manifest-parse.js";
 import { validateManifest } from "./manifest-validate.js";
 import { decodePageToken, encodePageToken, pageSizeOf } from "./page-token.js";
-import { describeViolations } from "./violations.js";
+import { violationsError } from "./violations.js";
 
 interface CheckedManifest {
   readonly manifest: AgentManifest | undefined;
@@ -58,12 +58,10 @@ export function createRegistryService(store: AgentStore): ServiceImpl<typeof Age
     async registerAgent(req) {
       const { manifest, violations } = checkManifest(req.source);
       if (!manifest || violations.length > 0) {
-        throw new ConnectError(
-          `manifest has ${violations.length} violation(s): ${describeViolations(violations)}`,
-          Code.InvalidArgument,
-          undefined,
-          [{ desc: ValidateManifestResponseSchema, value: { valid: false, violations, manifest } }],
-        );
+        const { message, listed } = violationsError("manifest", violations, "ValidateManifest");
+        throw new ConnectError(message, Code.InvalidArgument, undefined, [
+          { desc: ValidateManifestResponseSchema, value: { valid: false, violations: listed, manifest } },
+        ]);
       }
       const stored: AgentManifest = { ...manifest, registeredAt: timestampNow() };
       await store.put(stored);

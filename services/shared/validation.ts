@@ -1,10 +1,11 @@
 import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
 import { createValidator, violationsToProto } from "@bufbuild/protovalidate";
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import { listViolations } from "./violation-list.js";
 
 /**
  * Checks every request message against the protovalidate rules written in the protos, once, at the
- * edge: a bad request ends with INVALID_ARGUMENT listing every broken rule before a handler runs.
+ * edge: a bad request ends with INVALID_ARGUMENT listing the broken rules before a handler runs.
  * Streamed requests are checked message by message as they arrive.
  */
 export function validationInterceptor(): Interceptor {
@@ -13,10 +14,12 @@ export function validationInterceptor(): Interceptor {
     const result = validator.validate(schema, message);
     if (result.kind === "valid") return;
     if (result.kind === "error") throw new ConnectError(result.error.message, Code.Internal);
-    // The details carry buf.validate.Violations so generated clients can show each field's problem.
-    const [violations, violationsSchema] = violationsToProto(result.violations);
+    const { message: text, listed } = listViolations(`invalid ${schema.name}: `, result.violations.map((v) => v.toString()));
+    // The details carry buf.validate.Violations so generated clients can show each field's problem;
+    // the listed ones only, as they share the trailer with the message.
+    const [violations, violationsSchema] = violationsToProto(result.violations.slice(0, listed));
     throw new ConnectError(
-      `invalid ${schema.name}: ${result.violations.map((v) => v.toString()).join("; ")}`,
+      text,
       Code.InvalidArgument,
       undefined,
       [{ desc: violationsSchema, value: violations }],

@@ -10,7 +10,7 @@ describeBlobStoreConformance("file", async () => {
 
 describeBlobStoreConformance("s3 (fauxqs)", async () => {
   const s3 = await startS3();
-  const store = new S3BlobStore({ ...s3, partBytes: 5 * 1024 * 1024 });
+  const store = new S3BlobStore({ ...s3, partBytes: 5 * 1024 * 1024, requestTimeoutMs: 15_000 });
   return {
     store,
     dispose: async () => {

@@ -42,6 +42,12 @@ export interface BlobStore {
   list(prefix: string): AsyncIterable<BlobInfo>;
   /** A location ffprobe can open and seek in: a local path or a short-lived http URL. */
   probeLocation(key: string): Promise<string>;
+  /**
+   * Backends whose writes go through temp files: removes those a write interrupted by a crash left
+   * behind, untouched since `olderThan`; returns how many. (S3 needs none: lifecycle rules abort
+   * incomplete multipart uploads.)
+   */
+  removeStaleTemporaries?(olderThan: Date): Promise<number>;
   /** A presigned PUT for `key`, when the backend supports direct uploads; undefined otherwise. */
   presignPut(key: string, ttlSeconds: number): Promise<PresignedPut | undefined>;
   close(): Promise<void>;

@@ -15,6 +15,13 @@ describe("storageConfigFromEnv", () => {
     expect(config.publicUrl).toBe("http://127.0.0.1:7000");
     expect([config.userQuotaBytes, config.workspaceQuotaBytes]).toEqual([10e9, 100e9]);
     expect([config.mediaTtlSeconds, config.mediaArchiveAfterSeconds, config.tempTtlSeconds]).toEqual([604_800, 86_400, 3_600]);
+    expect(config.ceilings).toEqual({ maxDimensionPx: 65_535, maxPixels: 268_402_689, maxDurationSeconds: 86_400 });
+  });
+
+  it("reads the media ceilings from their variables", () => {
+    const env = { ...secret, STORAGE_MAX_DIMENSION_PX: "4096", STORAGE_MAX_PIXELS: "0", STORAGE_MAX_DURATION_SECONDS: "60" };
+    expect(storageConfigFromEnv(env, "/data").ceilings).toEqual({ maxDimensionPx: 4096, maxPixels: 0, maxDurationSeconds: 60 });
+    expect(() => storageConfigFromEnv({ ...secret, STORAGE_MAX_DIMENSION_PX: "-1" }, "/data")).toThrow("STORAGE_MAX_DIMENSION_PX");
   });
 
   it("picks S3 when an endpoint and bucket are set, and clamd by socket or host", () => {
@@ -22,7 +29,7 @@ describe("storageConfigFromEnv", () => {
       { ...secret, S3_ENDPOINT: "http://127.0.0.1:9000", S3_BUCKET: "media", CLAMD_HOST: "127.0.0.1", REDIS_URL: "redis://127.0.0.1:6379" },
       "/data",
     );
-    expect(config.backend).toMatchObject({ kind: "s3", endpoint: "http://127.0.0.1:9000", bucket: "media", region: "us-east-1" });
+    expect(config.backend).toMatchObject({ kind: "s3", endpoint: "http://127.0.0.1:9000", bucket: "media", region: "us-east-1", requestTimeoutMs: 10_000 });
     expect(config.clamd).toEqual({ kind: "tcp", host: "127.0.0.1", port: 3310, timeoutMs: 30_000 });
     expect(config.redisUrl).toBe("redis://127.0.0.1:6379");
     expect(config.databaseFile).toBeUndefined();

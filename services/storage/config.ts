@@ -13,6 +13,8 @@ export type BackendConfig =
       readonly secretAccessKey: string | undefined;
       /** Storage class media objects move to after `archiveAfterSeconds`; empty skips the transition. */
       readonly archiveStorageClass: string;
+      /** Longest wait for the answer to one S3 request (a part upload included). */
+      readonly requestTimeoutMs: number;
     };
 
 /** Where a malware scanner listens; absent when scanning is off. */
@@ -29,6 +31,26 @@ export interface SizeLimits {
   readonly other: number;
 }
 
+/**
+ * Server-wide ceilings on what a media header may claim, applied to every upload whatever its pin says:
+ * a PNG header can claim 2^31-1 × 2^31-1 pixels, which no downstream agent could decode. 0 turns one off.
+ */
+export interface MediaCeilings {
+  /** Widest or tallest image or video frame, in pixels. */
+  readonly maxDimensionPx: number;
+  /** Most pixels in one image or video frame (width × height). */
+  readonly maxPixels: number;
+  /** Longest audio or video, in seconds. */
+  readonly maxDurationSeconds: number;
+}
+
+/** The variable that sets each ceiling, named in refusals so an operator knows what to raise. */
+export const ceilingVariables: Readonly<Record<keyof MediaCeilings, string>> = {
+  maxDimensionPx: "STORAGE_MAX_DIMENSION_PX",
+  maxPixels: "STORAGE_MAX_PIXELS",
+  maxDurationSeconds: "STORAGE_MAX_DURATION_SECONDS",
+};
+
 export interface StorageConfig {
   readonly backend: BackendConfig;
   /** Redis for quotas and the L2 reference cache; absent keeps both in this process. */
@@ -36,6 +58,7 @@ export interface StorageConfig {
   /** Without Redis, the embedded database file that keeps quotas and the ref index; absent keeps quotas in memory and refs as blob-store documents. */
   readonly databaseFile: string | undefined;
   readonly limits: SizeLimits;
+  readonly ceilings: MediaCeilings;
   readonly userQuotaBytes: number;
   readonly workspaceQuotaBytes: number;
   readonly clamd: ClamdConfig | undefined;
@@ -92,6 +115,7 @@ function backendFromEnv(env: Env, dataDir: string): BackendConfig {
       accessKeyId: env.AWS_ACCESS_KEY_ID,
       secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
       archiveStorageClass: env.S3_ARCHIVE_STORAGE_CLASS ?? "GLACIER",
+      requestTimeoutMs: integer(env, "S3_REQUEST_TIMEOUT_MS", 10_000),
     };
   }
   return { kind: "file", root: env.STORAGE_DIR ?? join(dataDir, "storage") };
@@ -112,6 +136,13 @@ export function storageConfigFromEnv(env: Env, dataDir: string): StorageConfig {
       video: integer(env, "STORAGE_MAX_VIDEO_BYTES", 5 * 1024 * MiB),
       text: integer(env, "STORAGE_MAX_TEXT_BYTES", 10 * MiB),
       other: integer(env, "STORAGE_MAX_OTHER_BYTES", 1024 * MiB),
+    },
+    ceilings: {
+      // JPEG's own maximum side.
+      maxDimensionPx: integer(env, ceilingVariables.maxDimensionPx, 65_535),
+      // What sharp, the image agents' library, accepts by default.
+      maxPixels: integer(env, ceilingVariables.maxPixels, 16_383 * 16_383),
+      maxDurationSeconds: integer(env, ceilingVariables.maxDurationSeconds, 86_400),
     },
     userQuotaBytes: integer(env, "STORAGE_USER_QUOTA_BYTES", 10 * GB),
     workspaceQuotaBytes: integer(env, "STORAGE_WORKSPACE_QUOTA_BYTES", 100 * GB),

@@ -7,13 +7,14 @@ import type { HttpRoute } from "../shared/http-route.js";
 import { openDatabase } from "../shared/sqlite.js";
 import { createBlobStore } from "./backend.js";
 import type { BlobStore } from "./blob-store.js";
-import type { StorageConfig } from "./config.js";
+import type { ClamdConfig, StorageConfig } from "./config.js";
 import { Ingestor } from "./ingest.js";
 import { type KeyedLock, LocalKeyedLock } from "./keyed-lock.js";
 import { RedisKeyedLock } from "./redis-keyed-lock.js";
 import { ClamdScanner } from "./malware-scanner.js";
 import { createMediaRoutes } from "./media-route.js";
 import { MetadataExtractor } from "./media-metadata.js";
+import { FaultReportingBlobStore } from "./object-storage-faults.js";
 import { MeteredQuotaStore } from "./metered-quota-store.js";
 import { StorageMetrics } from "./metrics.js";
 import { MemoryQuotaStore, type QuotaStore } from "./quota-store.js";
@@ -78,6 +79,13 @@ async function embeddedRefIndex(db: DatabaseSync, store: BlobStore): Promise<Ref
   return index;
 }
 
+/** The start-up line saying whether uploads are scanned: scanning is opt-in, so its absence must be visible. */
+export function scanningNotice(clamd: ClamdConfig | undefined): string {
+  if (!clamd) return "storage: uploads are NOT scanned for malware (set CLAMD_SOCKET or CLAMD_HOST to scan them with clamd)";
+  const where = clamd.kind === "socket" ? `socket ${clamd.path}` : `${clamd.host}:${clamd.port}`;
+  return `storage: uploads are scanned for malware by clamd at ${where}; while it is unreachable uploads are refused`;
+}
+
 /** Replacements for what the configuration would build, for tests and benchmarks that instrument a backend. */
 export interface StorageOverrides {
   readonly blobStore?: BlobStore;
@@ -85,7 +93,8 @@ export interface StorageOverrides {
 
 /** Builds the StorageService on the configured backends and starts its expiry sweeper. */
 export async function createStorage(config: StorageConfig, overrides: StorageOverrides = {}): Promise<StorageRuntime> {
-  const store = overrides.blobStore ?? createBlobStore(config.backend);
+  const backend = overrides.blobStore ?? createBlobStore(config.backend);
+  const store: BlobStore = new FaultReportingBlobStore(backend);
   const redis = config.redisUrl ? await connectRedis(config.redisUrl) : undefined;
   const limits = { userBytes: config.userQuotaBytes, workspaceBytes: config.workspaceQuotaBytes };
   const metrics = new StorageMetrics();
@@ -110,6 +119,7 @@ export async function createStorage(config: StorageConfig, overrides: StorageOve
     scanner: config.clamd ? new ClamdScanner(config.clamd) : undefined,
     extractor: new MetadataExtractor(store, config.ffprobePath),
     limits: config.limits,
+    ceilings: config.ceilings,
     ttlSeconds: (bucketClass) => (bucketClass === BucketClass.TEMP ? config.tempTtlSeconds : config.mediaTtlSeconds),
     metrics,
     digestLock: newLock(),
@@ -126,9 +136,9 @@ export async function createStorage(config: StorageConfig, overrides: StorageOve
   const signer = new UrlSigner(config.presignSecret);
 
   let lifecycle: LifecycleOutcome | undefined;
-  if (store instanceof S3BlobStore && config.backend.kind === "s3") {
+  if (backend instanceof S3BlobStore && config.backend.kind === "s3") {
     const days = (seconds: number) => Math.max(1, Math.ceil(seconds / DAY));
-    lifecycle = await applyLifecycle(store.client, store.bucket, {
+    lifecycle = await applyLifecycle(backend.client, backend.bucket, {
       mediaExpireDays: days(config.mediaTtlSeconds),
       mediaArchiveDays: days(config.mediaArchiveAfterSeconds),
       tempExpireDays: days(config.tempTtlSeconds),
@@ -143,6 +153,8 @@ export async function createStorage(config: StorageConfig, overrides: StorageOve
       );
     }
   }
+
+  console.info(scanningNotice(config.clamd));
 
   const sweeper = new Sweeper(store, index, remover, uploads, quotas);
   sweeper.start(config.sweepIntervalMs, (err) => console.error("storage: expiry sweep failed:", err));

@@ -5,13 +5,13 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { BucketClass, MediaMetadataSchema, type MediaRef, MediaRefSchema } from "../../gen/mentatlab/v1/common_pb.js";
 import type { UploadHeader } from "../../gen/mentatlab/v1/storage_pb.js";
 import type { BlobStore, ByteSource } from "./blob-store.js";
-import type { SizeLimits } from "./config.js";
+import type { MediaCeilings, SizeLimits } from "./config.js";
 import { resolveMimeType, SNIFF_BYTES } from "./content-type.js";
 import { newObjectKey, newRefId } from "./keys.js";
 import type { KeyedLock } from "./keyed-lock.js";
 import type { MalwareScanner, ScanSession } from "./malware-scanner.js";
 import { mediaKindOf } from "./media-kind.js";
-import { constraintViolations, type MetadataExtractor, mimeTypeAccepted } from "./media-metadata.js";
+import { ceilingViolations, constraintViolations, type MetadataExtractor, mimeTypeAccepted } from "./media-metadata.js";
 import type { StorageMetrics } from "./metrics.js";
 import type { QuotaReservation } from "./quota-reservation.js";
 import type { RefCache } from "./ref-cache.js";
@@ -24,6 +24,7 @@ export interface IngestDeps {
   readonly scanner: MalwareScanner | undefined;
   readonly extractor: MetadataExtractor;
   readonly limits: SizeLimits;
+  readonly ceilings: MediaCeilings;
   readonly ttlSeconds: (bucketClass: BucketClass) => number;
   readonly metrics: StorageMetrics;
   readonly digestLock: KeyedLock;
@@ -176,6 +177,10 @@ export class Ingestor {
           return { ref: existing, deduplicated: true };
         }
         const metadata = await this.deps.extractor.extract(blobKey, mimeType);
+        const overCeilings = ceilingViolations(metadata, this.deps.ceilings);
+        if (overCeilings.length > 0) {
+          throw refused(`the ${mimeType} object is over the server's limits: ${overCeilings.join("; ")}`, Code.InvalidArgument);
+        }
         const now = Date.now();
         const ttl = this.deps.ttlSeconds(bucketClass);
         const ref = create(MediaRefSchema, {

@@ -1,11 +1,13 @@
+import { rmSync } from "node:fs";
 import { create } from "@bufbuild/protobuf";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { MediaConstraintsSchema, MediaMetadataSchema } from "../../gen/mentatlab/v1/common_pb.js";
 import { makeTempDir, removeTempDir } from "../../test/harness/index.js";
 import { FileBlobStore } from "./file-blob-store.js";
+import { FaultReportingBlobStore } from "./object-storage-faults.js";
 import { type MediaFixtures, makeMediaFixtures } from "./media-fixtures.js";
-import { constraintViolations, MetadataExtractor, mimeTypeAccepted } from "./media-metadata.js";
+import { ceilingViolations, constraintViolations, MetadataExtractor, mimeTypeAccepted } from "./media-metadata.js";
 
 describe("MetadataExtractor", () => {
   let dir: string;
@@ -51,6 +53,25 @@ describe("MetadataExtractor", () => {
   });
 });
 
+describe("MetadataExtractor when the store fails", () => {
+  it("reports the store's fault, not undecodable media, when the bytes vanish with the storage root", async () => {
+    const dir = makeTempDir("meta-root-gone");
+    try {
+      const media = await makeMediaFixtures(dir);
+      const root = `${dir}/blobs`;
+      const store = new FaultReportingBlobStore(new FileBlobStore(root));
+      await store.write("wav", [media.wav]);
+      rmSync(root, { recursive: true, force: true });
+      const err = await new MetadataExtractor(store, "ffprobe").extract("wav", "audio/wav").catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ConnectError);
+      expect((err as ConnectError).code).toBe(Code.Unavailable);
+      expect((err as ConnectError).rawMessage).toContain("object storage is unavailable");
+    } finally {
+      removeTempDir(dir);
+    }
+  });
+});
+
 describe("constraintViolations", () => {
   it("lists every limit the metadata breaks", () => {
     const meta = create(MediaMetadataSchema, { width: 800, height: 600, durationSeconds: 12, sampleRate: 48000, channels: 2 });
@@ -73,5 +94,24 @@ describe("constraintViolations", () => {
     expect(mimeTypeAccepted("image/png", ["image/*"])).toBe(true);
     expect(mimeTypeAccepted("image/png", ["audio/*", "image/jpeg"])).toBe(false);
     expect(mimeTypeAccepted("image/png", [])).toBe(true);
+  });
+});
+
+describe("ceilingViolations", () => {
+  const ceilings = { maxDimensionPx: 1000, maxPixels: 500_000, maxDurationSeconds: 60 };
+
+  it("names each ceiling exceeded and the variable that raises it", () => {
+    const meta = create(MediaMetadataSchema, { width: 1200, height: 800, durationSeconds: 61 });
+    expect(ceilingViolations(meta, ceilings)).toEqual([
+      "1200 × 800 px is over the 1000-px limit per side (STORAGE_MAX_DIMENSION_PX)",
+      "960000 pixels per frame are over the limit of 500000 (STORAGE_MAX_PIXELS)",
+      "duration 61.000 s is over the 60-s limit (STORAGE_MAX_DURATION_SECONDS)",
+    ]);
+  });
+
+  it("accepts what fits, and a ceiling of 0 is off", () => {
+    expect(ceilingViolations(create(MediaMetadataSchema, { width: 1000, height: 500, durationSeconds: 60 }), ceilings)).toEqual([]);
+    const off = { maxDimensionPx: 0, maxPixels: 0, maxDurationSeconds: 0 };
+    expect(ceilingViolations(create(MediaMetadataSchema, { width: 2 ** 31 - 1, height: 2 ** 31 - 1, durationSeconds: 1e9 }), off)).toEqual([]);
   });
 });

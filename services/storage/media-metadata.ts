@@ -5,6 +5,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { imageSize } from "image-size";
 import { type MediaConstraints, type MediaMetadata, MediaMetadataSchema } from "../../gen/mentatlab/v1/common_pb.js";
 import type { BlobStore, ByteSource } from "./blob-store.js";
+import { ceilingVariables, type MediaCeilings } from "./config.js";
 import { mediaKindOf } from "./media-kind.js";
 
 const run = promisify(execFile);
@@ -25,6 +26,36 @@ interface ProbeStream {
 interface ProbeOutput {
   streams?: ProbeStream[];
   format?: { format_name?: string; duration?: string; bit_rate?: string };
+}
+
+/**
+ * What the probe rejects with: a spawn error (`code` a string), a failed run with its output, or the
+ * SyntaxError of output that was not JSON (no `code`).
+ */
+interface ProbeError extends Error {
+  readonly code?: string | number | null;
+  readonly killed?: boolean;
+  readonly stderr?: string;
+}
+
+/**
+ * The client's error for a failed ffprobe run, saying what is wrong with the bytes. ffprobe names its
+ * input in its messages, and that input is a server path or a signed object-store URL: neither may
+ * reach a client, so it is cut out, and the command line (in `message`) is never quoted.
+ */
+function probeFailure(err: ProbeError, location: string, mimeType: string): ConnectError {
+  if (typeof err.code === "string") {
+    console.error(`storage: ffprobe could not be started (set FFPROBE_PATH): ${err.message}`);
+    return new ConnectError("media metadata cannot be read right now: the server's ffprobe could not be started", Code.Unavailable);
+  }
+  const reason = (err.stderr ?? "")
+    .split("\n")
+    // "[wav @ 0x55d…] no 'data' tag found": the demuxer's address means nothing to the client either.
+    .map((line) => line.replaceAll(location, "").replace(/^\s*:\s*/, "").replace(/^\[[^\]]* @ 0x[0-9a-f]+\]\s*/, "").trim())
+    .find((line) => line !== "");
+  const silent = typeof err.code === "number" ? `ffprobe exited with code ${err.code}` : "ffprobe described no stream in it";
+  const detail = reason ?? (err.killed ? "ffprobe took too long to read it" : silent);
+  return new ConnectError(`the ${mimeType} content could not be decoded: ${detail}`, Code.InvalidArgument);
 }
 
 function ratio(text: string | undefined): number {
@@ -74,8 +105,9 @@ export class MetadataExtractor {
       );
       output = JSON.parse(stdout) as ProbeOutput;
     } catch (err) {
-      const detail = (err as { stderr?: string }).stderr?.trim().split("\n")[0] ?? (err as Error).message;
-      throw new ConnectError(`the ${mimeType} content could not be decoded: ${detail}`, Code.InvalidArgument);
+      // ffprobe cannot tell a store that stopped answering from bad bytes; the store can (UNAVAILABLE).
+      await this.store.stat(key);
+      throw probeFailure(err as ProbeError, location, mimeType);
     }
     const streams = output.streams ?? [];
     const video = streams.find((s) => s.codec_type === "video");
@@ -111,6 +143,25 @@ export function mimeTypeAccepted(mimeType: string, accepted: readonly string[]):
     const want = a.trim().toLowerCase();
     return want === mimeType || want === "*/*" || want === `${type}/*`;
   });
+}
+
+/** Every way the object's metadata exceeds the server's ceilings, as sentences naming the variable to raise. */
+export function ceilingViolations(meta: MediaMetadata, ceilings: MediaCeilings): string[] {
+  const out: string[] = [];
+  const over = (limit: number, value: number) => limit > 0 && value > limit;
+  const side = Math.max(meta.width, meta.height);
+  if (over(ceilings.maxDimensionPx, side)) {
+    out.push(`${meta.width} × ${meta.height} px is over the ${ceilings.maxDimensionPx}-px limit per side (${ceilingVariables.maxDimensionPx})`);
+  }
+  const pixels = meta.width * meta.height;
+  if (over(ceilings.maxPixels, pixels)) {
+    // As a bigint: 2^31-1 squared is past a double's exact integers.
+    out.push(`${BigInt(meta.width) * BigInt(meta.height)} pixels per frame are over the limit of ${ceilings.maxPixels} (${ceilingVariables.maxPixels})`);
+  }
+  if (over(ceilings.maxDurationSeconds, meta.durationSeconds)) {
+    out.push(`duration ${meta.durationSeconds.toFixed(3)} s is over the ${ceilings.maxDurationSeconds}-s limit (${ceilingVariables.maxDurationSeconds})`);
+  }
+  return out;
 }
 
 /** Every way the object breaks the pin's limits, as sentences; empty when it fits. */

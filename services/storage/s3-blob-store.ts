@@ -25,6 +25,12 @@ export interface S3BlobStoreOptions {
   readonly partBytes?: number;
   /** Parts uploaded in parallel; memory held is about partBytes × queueSize. */
   readonly queueSize?: number;
+  /**
+   * Longest wait for an answer to one S3 request, its own body (a part) included; a hung server fails
+   * the call after at most a few of these (the SDK's retries) instead of holding it forever. The
+   * body of a download is not bounded by it: a slow reader may take as long as it likes.
+   */
+  readonly requestTimeoutMs: number;
 }
 
 const MiB = 1024 * 1024;
@@ -56,6 +62,8 @@ export class S3BlobStore implements BlobStore {
       // real S3) and frame streamed bodies as aws-chunked on some servers; our own sha256 covers integrity.
       requestChecksumCalculation: "WHEN_REQUIRED",
       responseChecksumValidation: "WHEN_REQUIRED",
+      // Without throwOnRequestTimeout the handler only logs a warning when the deadline passes.
+      requestHandler: { requestTimeout: opts.requestTimeoutMs, throwOnRequestTimeout: true },
       ...(opts.accessKeyId && opts.secretAccessKey
         ? { credentials: { accessKeyId: opts.accessKeyId, secretAccessKey: opts.secretAccessKey } }
         : {}),

@@ -95,4 +95,37 @@ describe("StorageService on the real one-port server", () => {
     expect(bearer.headers.get("etag")).toBe(`"${ref!.sha256}"`);
     expect(bearer.headers.get("content-length")).toBe(String(bytes.length));
   });
+
+  it("takes a presigned link only in the one spelling it was issued in", async () => {
+    const client = createClient(StorageService, createGrpcTransport({ baseUrl: server.url }));
+    const { ref } = await client.upload(uploadStream({}, new TextEncoder().encode("shared once\n")));
+    const link = new URL((await client.presign({ refId: ref!.id })).url);
+    const expires = link.searchParams.get("expires")!;
+    const sig = link.searchParams.get("sig")!;
+    const [, , workspace, refId] = link.pathname.split("/");
+    const at = (path: string, query: string) => fetch(`${server.url}${path}?${query}`);
+    const issuedPath = `/media/${workspace}/${refId}`;
+    expect((await at(issuedPath, `expires=${expires}&sig=${sig}`)).status).toBe(200);
+
+    const expirySpellings = {
+      hex: `0x${Number(expires).toString(16)}`,
+      exponent: `${Number(expires) / 1e9}e9`,
+      "trailing .0": `${expires}.0`,
+      "leading space": `%20${expires}`,
+      "leading zero": `0${expires}`,
+      "plus sign": `%2B${expires}`,
+    };
+    for (const [name, spelling] of Object.entries(expirySpellings)) {
+      expect(Number(decodeURIComponent(spelling).trim()), name).toBe(Number(expires));
+      expect((await at(issuedPath, `expires=${spelling}&sig=${sig}`)).status, name).toBe(403);
+    }
+    const doubled = await at(issuedPath, `expires=${expires}&sig=${sig}&expires=${expires}`);
+    expect(doubled.status).toBe(403);
+
+    // Each names the same workspace "ws-test", with needless or lower-case escapes.
+    for (const encoded of ["%77s-test", "ws%2Dtest", "ws%2dtest"]) {
+      expect(decodeURIComponent(encoded)).toBe(workspace);
+      expect((await at(`/media/${encoded}/${refId}`, `expires=${expires}&sig=${sig}`)).status, encoded).toBe(404);
+    }
+  });
 });

@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
+import { tmpdir } from "node:os";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Client } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -30,6 +31,20 @@ const BASE_ENV = {
   STORAGE_MAX_TEXT_BYTES: String(64 * KiB),
   STORAGE_MAX_OTHER_BYTES: String(16 * MiB),
 };
+
+/** The first bytes of a PNG whose header claims `width` × `height` pixels (image-size reads no further). */
+export function pngClaiming(width: number, height: number): Buffer {
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr.set([8, 2, 0, 0, 0], 8);
+  const chunk = (type: string, data: Buffer) => {
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(data.length);
+    return Buffer.concat([length, Buffer.from(type, "latin1"), data, Buffer.alloc(4)]);
+  };
+  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk("IHDR", ihdr), chunk("IEND", Buffer.alloc(0))]);
+}
 
 export function sha256(bytes: Uint8Array): string {
   return createHash("sha256").update(bytes).digest("hex");
@@ -265,6 +280,35 @@ export function describeStorageServiceConformance(name: string, factory: () => P
       expect(await client.getUsage({})).toMatchObject({ userUsedBytes: 0n, workspaceUsedBytes: 0n, workspaceObjectCount: 0n });
     });
 
+    it("refuses a header claiming more pixels than the server's ceiling, even with no pin limit", async () => {
+      const client = sut.client("carol", "ws-ceiling");
+      const huge = await codeOf(client.upload(uploadStream({}, pngClaiming(2 ** 31 - 1, 2 ** 31 - 1))));
+      expect(huge.code).toBe(Code.InvalidArgument);
+      expect(huge.message).toContain("2147483647 × 2147483647 px is over the 65535-px limit per side (STORAGE_MAX_DIMENSION_PX)");
+      expect(huge.message).toContain("4611686014132420609 pixels per frame are over the limit of 268402689 (STORAGE_MAX_PIXELS)");
+      expect(await keysUnder(sut.store, "media/ws-ceiling/")).toEqual([]);
+      expect((await client.getUsage({})).userUsedBytes).toBe(0n);
+    });
+
+    it("says what is wrong with undecodable media without naming a server path or URL", async () => {
+      const client = sut.client("carol", "ws-undecodable");
+      const backendPlace = sut.config.backend.kind === "file" ? sut.config.backend.root : sut.config.backend.endpoint;
+      for (const [mimeType, bytes] of [
+        // ffprobe's own message for these names its input: "<path or URL>: Invalid data found when processing input".
+        ["audio/wav", media.wav.subarray(0, 20)],
+        ["audio/wav", media.wav.subarray(0, 40)],
+        ["video/mp4", media.mp4.subarray(0, Math.floor(media.mp4.length / 3))],
+      ] as const) {
+        const refused = await codeOf(client.upload(uploadStream({ mimeType }, bytes)));
+        expect(refused.code, mimeType).toBe(Code.InvalidArgument);
+        expect(refused.message, mimeType).toMatch(new RegExp(`^the ${mimeType} content could not be decoded: \\w`));
+        expect(refused.message, mimeType).not.toContain(backendPlace);
+        expect(refused.message, mimeType).not.toContain(tmpdir());
+        expect(refused.message, mimeType).not.toMatch(/(^|[\s:'"(])\/[^\s]+|https?:/);
+      }
+      expect(await keysUnder(sut.store, "media/ws-undecodable/")).toEqual([]);
+    });
+
     it("resumes chunked uploads by offset, idempotently, and cleans up after completion", async () => {
       const client = sut.client("dave", "ws-resume");
       const bytes = randomBytes(700 * KiB);
@@ -407,7 +451,7 @@ export function describeStorageServiceConformance(name: string, factory: () => P
         expect((await client.getUsage({})).userUsedBytes).toBe(3000n + 3000n + 4000n);
         await new Promise((r) => setTimeout(r, 1100));
         expect((await codeOf(client.stat({ refId: temp!.id }))).code).toBe(Code.NotFound);
-        expect(await short.runtime.sweep()).toEqual({ expiredObjects: 1, abandonedUploads: 1, reclaimedLeases: 0, orphanedBlobs: 0 });
+        expect(await short.runtime.sweep()).toEqual({ expiredObjects: 1, abandonedUploads: 1, reclaimedLeases: 0, orphanedBlobs: 0, staleTemporaries: 0 });
         expect(await keysUnder(short.store, "temp/")).toEqual([]);
         expect(await keysUnder(short.store, "uploads/")).toEqual([]);
         expect(await client.getUsage({})).toMatchObject({ userUsedBytes: 3000n, workspaceObjectCount: 1n });

@@ -13,17 +13,20 @@ export interface SweepResult {
   readonly reclaimedLeases: number;
   /** Bytes no ref points at (left by a crash between storing and registering), past the grace period. */
   readonly orphanedBlobs: number;
+  /** Temp files of writes a crash interrupted (file backend), past the grace period. */
+  readonly staleTemporaries: number;
 }
 
 const OBJECT_PREFIXES = ["media/", "temp/"];
 
-/** Unreferenced blobs younger than this may belong to an upload still being registered. */
+/** Unreferenced blobs and temp files younger than this may belong to an upload still under way. */
 const ORPHAN_GRACE_MS = 60 * 60 * 1000;
 
 /**
- * Removes expired objects (giving their quota back) and abandoned resumable uploads. The file backend
- * has no lifecycle rules, so this is its only expiry; on S3 it enforces the sub-day `temp` TTL that
- * lifecycle rules (whole days) cannot, and keeps the index and quotas in step with what S3 expires.
+ * Removes expired objects (giving their quota back), abandoned resumable uploads, and temp files of
+ * interrupted writes. The file backend has no lifecycle rules, so this is its only expiry; on S3 it
+ * enforces the sub-day `temp` TTL that lifecycle rules (whole days) cannot, and keeps the index and
+ * quotas in step with what S3 expires.
  */
 export class Sweeper {
   private timer: NodeJS.Timeout | undefined;
@@ -65,8 +68,9 @@ export class Sweeper {
         orphanedBlobs += 1;
       }
     }
+    const staleTemporaries = (await this.store.removeStaleTemporaries?.(new Date(now - ORPHAN_GRACE_MS))) ?? 0;
     const reclaimedLeases = await this.quotas.reclaimExpired(now);
-    return { expiredObjects, abandonedUploads, reclaimedLeases, orphanedBlobs };
+    return { expiredObjects, abandonedUploads, reclaimedLeases, orphanedBlobs, staleTemporaries };
   }
 
   /** Sweeps every `intervalMs` until `stop()`; errors are reported and the next sweep tries again. */

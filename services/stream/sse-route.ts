@@ -7,7 +7,9 @@ import {
   StreamEndSchema,
   StreamErrorSchema,
   StreamInfoSchema,
+  StreamService,
 } from "../../gen/mentatlab/v1/stream_pb.js";
+import { permissionRefusal } from "../shared/auth/method-permission.js";
 import type { HttpRoute, HttpRouteContext } from "../shared/http-route.js";
 import { isTextual } from "./chunking.js";
 import { codeName } from "./events.js";
@@ -48,9 +50,9 @@ export function createSseRoute(registry: StreamRegistry, metrics: StreamMetrics,
     if (!principal) {
       throw new ConnectError("send `Authorization: Bearer <api key>` to read a stream", Code.Unauthenticated);
     }
-    if (!principal.permissions.has("stream:subscribe") && !principal.permissions.has("*")) {
-      throw new ConnectError("reading streams needs the stream:subscribe permission", Code.PermissionDenied);
-    }
+    // The event view hands out what Subscribe does, so it needs what Subscribe needs.
+    const refusal = permissionRefusal(principal, StreamService.method.subscribe);
+    if (refusal) throw refusal;
     const url = new URL(request.url);
     const match = SSE_PATH.exec(url.pathname);
     if (!match?.[1]) {

@@ -57,7 +57,7 @@ describe("the project's clients through a gateway crash", () => {
   beforeAll(async () => {
     const executablePath = requireTool("/usr/bin/chromium", "install it with `apt-get install -y chromium`");
     const webDir = await buildWeb(join(makeTempDir("client-resume-web"), "dist"));
-    mesh = await startDistributedMesh(apiKey, { MENTATLAB_WEB_DIR: webDir });
+    mesh = await startDistributedMesh(apiKey, { extraEnv: { MENTATLAB_WEB_DIR: webDir } });
     viaGateway = meshClients(mesh);
     for (const manifest of manifests) await registerManifest(viaGateway, manifest);
     browser = await chromium.launch({ executablePath, args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"] });

@@ -17,6 +17,12 @@ export interface S3Server {
   /** Creates a bucket through the S3 API and returns its name. */
   createBucket(name: string): Promise<string>;
   stop(): Promise<void>;
+  /** SIGKILLs the server, as a crash would, for fault tests. */
+  kill(): Promise<void>;
+  /** SIGSTOPs the server: connections stay open and nothing answers, as with a hung host. */
+  freeze(): void;
+  /** SIGCONTs a frozen server. */
+  thaw(): void;
 }
 
 const SERVER_SCRIPT = fileURLToPath(new URL("./s3-server.ts", import.meta.url));
@@ -90,6 +96,17 @@ export async function startS3(): Promise<S3Server> {
       admin.destroy();
       proc.child.stdin?.end();
       await proc.terminate("SIGTERM", 5_000);
+    },
+    async kill() {
+      stopped = true;
+      admin.destroy();
+      await proc.terminate("SIGKILL");
+    },
+    freeze() {
+      proc.child.kill("SIGSTOP");
+    },
+    thaw() {
+      proc.child.kill("SIGCONT");
     },
   };
 }

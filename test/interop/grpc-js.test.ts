@@ -13,10 +13,13 @@ type ClientConstructor = new (address: string, credentials: grpc.ChannelCredenti
 let target: InteropTarget;
 let health: DynamicClient;
 let storage: DynamicClient;
+let orchestrator: DynamicClient;
+let streams: DynamicClient;
+let registry: DynamicClient;
 
 beforeAll(async () => {
   target = await startInteropTarget();
-  const definition = await protoLoader.load(["grpc/health/v1/health.proto", "mentatlab/v1/storage.proto"], {
+  const definition = await protoLoader.load(["grpc/health/v1/health.proto", "mentatlab/v1/storage.proto", "mentatlab/v1/orchestrator.proto", "mentatlab/v1/stream.proto", "mentatlab/v1/registry.proto"], {
     includeDirs: [join(process.cwd(), "proto"), join(process.cwd(), "proto-deps")],
     longs: String,
     enums: String,
@@ -25,15 +28,21 @@ beforeAll(async () => {
   });
   const loaded = grpc.loadPackageDefinition(definition) as unknown as {
     grpc: { health: { v1: { Health: ClientConstructor } } };
-    mentatlab: { v1: { StorageService: ClientConstructor } };
+    mentatlab: { v1: { StorageService: ClientConstructor; OrchestratorService: ClientConstructor; StreamService: ClientConstructor; AgentRegistryService: ClientConstructor } };
   };
   const address = `127.0.0.1:${target.port}`;
   health = new loaded.grpc.health.v1.Health(address, grpc.credentials.createInsecure());
   storage = new loaded.mentatlab.v1.StorageService(address, grpc.credentials.createInsecure());
+  orchestrator = new loaded.mentatlab.v1.OrchestratorService(address, grpc.credentials.createInsecure());
+  streams = new loaded.mentatlab.v1.StreamService(address, grpc.credentials.createInsecure());
+  registry = new loaded.mentatlab.v1.AgentRegistryService(address, grpc.credentials.createInsecure());
 });
 afterAll(async () => {
   health?.close();
   storage?.close();
+  orchestrator?.close();
+  streams?.close();
+  registry?.close();
   await target.close();
 });
 
@@ -82,4 +91,29 @@ describe("@grpc/grpc-js with @grpc/proto-loader", () => {
       details: "missing or invalid credentials: send `Authorization: Bearer <api key>`",
     });
   });
+
+  // Hundreds of violations, listed whole, overflowed the HTTP/2 trailer: the stream was reset, no status.
+  const undefinedStates = Array.from({ length: 200 }, (_, i) => 1000 + i);
+  const unknownAgents = Array.from({ length: 300 }, (_, i) => `{id: n${i}, agent: org.test.unknown${i}}`).join(", ");
+  const badManifest = ["id: not a reverse dns id", "version: nope", "inputs:", ...Array.from({ length: 300 }, (_, i) => `  - {name: "bad name ${i}", type: nonsense}`)].join("\n");
+  for (const [name, call, ending] of [
+    ["ListRuns with 200 bad states", () => unary(orchestrator, "ListRuns", { states: undefinedStates }, withKey()), /and 180 more$/],
+    ["ListStreams with 200 bad filter states", () => unary(streams, "ListStreams", { filter: { states: undefinedStates } }, withKey()), /and 180 more$/],
+    [
+      "SubmitFlow with 300 unknown agents",
+      () => unary(orchestrator, "SubmitFlow", { source: { text: `apiVersion: v1\nkind: Flow\nmeta: {id: t}\ngraph:\n  nodes: [${unknownAgents}]\n  edges: []` } }, withKey()),
+      /and \d+ more \(ValidateFlow lists every one\)$/,
+    ],
+    ["RegisterAgent with 600 violations", () => unary(registry, "RegisterAgent", { source: { text: badManifest } }, withKey()), /and \d+ more \(ValidateManifest lists every one\)$/],
+  ] as const) {
+    it(`receives INVALID_ARGUMENT, not a reset stream, for ${name}`, async () => {
+      const error = await call().then(
+        () => undefined,
+        (err: grpc.ServiceError) => err,
+      );
+      expect(error?.code).toBe(grpc.status.INVALID_ARGUMENT);
+      expect(error?.details).toMatch(ending);
+      expect(error?.details.length).toBeLessThan(4096);
+    });
+  }
 });

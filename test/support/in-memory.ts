@@ -1,14 +1,15 @@
 import type { DescService } from "@bufbuild/protobuf";
 import { createClient, createRouterTransport, type Client, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
+import { permissions } from "../../services/shared/auth/roles.js";
 import { principalKey, type Principal } from "../../services/shared/principal.js";
 
-/** A principal for tests; permissions default to everything the roles would need. */
+/** A principal for tests; permissions default to every permission an RPC can require. */
 export function testPrincipal(overrides: Partial<Principal> & { permissions?: Iterable<string> } = {}): Principal {
   return {
     user: overrides.user ?? "alice",
     workspace: overrides.workspace ?? "ws-test",
     roles: overrides.roles ?? ["admin"],
-    permissions: new Set(overrides.permissions ?? ["*"]),
+    permissions: new Set(overrides.permissions ?? permissions),
     ...(overrides.run ? { run: overrides.run } : {}),
   };
 }

@@ -19,9 +19,15 @@ export interface DistributedMesh extends MeshUnderTest {
 
 /**
  * Starts every part as its own `mentatlab serve <part>` process, sharing Redis (streams, runs, quotas,
- * caches) and the S3 server (objects), configured only through the environment (`extraEnv` adds to it).
+ * caches) and the S3 server (objects), configured only through the environment. `options.extraEnv`
+ * adds to that environment; `options.moreApiKeys` are further `KEY=USER@WORKSPACE:ROLE` entries, for
+ * tests that need other roles.
  */
-export async function startDistributedMesh(apiKey: string, extraEnv: Readonly<Record<string, string>> = {}): Promise<DistributedMesh> {
+export async function startDistributedMesh(
+  apiKey: string,
+  options: { readonly extraEnv?: Readonly<Record<string, string>>; readonly moreApiKeys?: readonly string[] } = {},
+): Promise<DistributedMesh> {
+  const { extraEnv = {}, moreApiKeys = [] } = options;
   const [redis, s3] = await Promise.all([startRedis(), startS3()]);
   const dataDir = makeTempDir("e2e-distributed-");
   const ports = { storage: await freePort(), stream: await freePort(), orchestrator: await freePort(), gateway: await freePort() };
@@ -30,7 +36,7 @@ export async function startDistributedMesh(apiKey: string, extraEnv: Readonly<Re
     PATH: process.env.PATH,
     HOME: process.env.HOME,
     MENTATLAB_DATA_DIR: dataDir,
-    MENTATLAB_API_KEYS: `${apiKey}=dave@ws-dist:admin`,
+    MENTATLAB_API_KEYS: [`${apiKey}=dave@ws-dist:admin`, ...moreApiKeys].join(","),
     MENTATLAB_TOKEN_SECRET: "e2e-distributed-token-secret-0123",
     MENTATLAB_PRESIGN_SECRET: "e2e-distributed-presign-secret-0123",
     MENTATLAB_SHUTDOWN_GRACE_MS: "500",
