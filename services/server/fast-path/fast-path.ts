@@ -37,8 +37,8 @@ export interface FastPath {
 }
 
 /**
- * The procedures the fast path serves: every implementation mounted, pre-encoded server streams, and
- * relays (each of the last two takes the place of the mounted implementation of its method here).
+ * The procedures the fast path serves: every implementation mounted, relays, and pre-encoded server
+ * streams, each taking the place of those before it for the same method.
  */
 export interface FastPathProcedures {
   readonly methods: readonly MethodImplSpec[];
@@ -73,8 +73,8 @@ export function createFastPath(procedures: FastPathProcedures, fastPathOptions: 
   const options: CallOptions = { ...fastPathOptions, interceptors: [...fastPathOptions.interceptors] };
   const byPath = new Map<string, MethodImplSpec>();
   for (const spec of procedures.methods) byPath.set(pathOf(spec.method), spec);
-  for (const encoded of procedures.encodedStreams) byPath.set(pathOf(encoded.method), encodedStreamSpec(encoded));
   for (const relay of procedures.relays) byPath.set(pathOf(relay.method), relaySpec(relay));
+  for (const encoded of procedures.encodedStreams) byPath.set(pathOf(encoded.method), encodedStreamSpec(encoded));
   const taken = new Map<string, number>();
   const take = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders): boolean => {
     const path = headers[":path"];
