@@ -25,6 +25,8 @@ export interface OrchestratorConfig {
   readonly killGraceMs: number;
   /** `ORCHESTRATOR_MEMORY_LIMITS`, default true: cap agents' memory at their resolved resources. */
   readonly memoryLimits: boolean;
+  /** `ORCHESTRATOR_AGENT_NICE`, default 10: niceness local agents run at above the orchestrator's own (capped at 19); 0 keeps the mesh's priority. */
+  readonly agentNiceIncrement: number;
   /** `ORCHESTRATOR_AGENT_ENV`, default `PATH,HOME,LANG,TZ,TMPDIR`: orchestrator variables passed through to local agents. */
   readonly agentEnvPassthrough: readonly string[];
   /** `ORCHESTRATOR_FINISHED_RUN_TTL_SECONDS`, default 604800 (7 days): Redis keeps a finished run this long. */
@@ -52,6 +54,7 @@ export function orchestratorConfigFromEnv(env: Env, dataDir: string): Orchestrat
     recoveryIntervalMs: positive(env, "ORCHESTRATOR_RECOVERY_INTERVAL_MS", 2000),
     killGraceMs: positive(env, "ORCHESTRATOR_KILL_GRACE_MS", 2000),
     memoryLimits: (env.ORCHESTRATOR_MEMORY_LIMITS ?? "true") !== "false",
+    agentNiceIncrement: niceIncrement(env, "ORCHESTRATOR_AGENT_NICE", 10),
     agentEnvPassthrough: (env.ORCHESTRATOR_AGENT_ENV ?? "PATH,HOME,LANG,TZ,TMPDIR").split(",").map((s) => s.trim()).filter(Boolean),
     finishedRunTtlSeconds: positive(env, "ORCHESTRATOR_FINISHED_RUN_TTL_SECONDS", 7 * 24 * 3600),
     memoryMaxFinishedRuns: positive(env, "ORCHESTRATOR_MEMORY_MAX_FINISHED_RUNS", 1000),
@@ -65,5 +68,13 @@ function positive(env: Env, name: string, fallback: number): number {
   if (raw === undefined || raw === "") return fallback;
   const value = Number(raw);
   if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number, not "${raw}"`);
+  return value;
+}
+
+function niceIncrement(env: Env, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 0 || value > 19) throw new Error(`${name} must be a whole number from 0 to 19, not "${raw}"`);
   return value;
 }

@@ -76,6 +76,7 @@ export async function createOrchestrator(config: OrchestratorConfig, deps: Orche
           media,
           killGraceMs: config.killGraceMs,
           memoryLimits: config.memoryLimits,
+          agentNiceIncrement: config.agentNiceIncrement,
           ...(deps.gatewayUrl ? { gatewayUrl: deps.gatewayUrl } : {}),
           baseEnv: Object.fromEntries(config.agentEnvPassthrough.map((name) => [name, process.env[name]])),
         }));

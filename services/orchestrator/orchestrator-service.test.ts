@@ -1,3 +1,4 @@
+import { getPriority } from "node:os";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
@@ -15,6 +16,7 @@ const manifests = [
   testAgentManifest("org.test.flaky", "flaky.mjs", `inputs: [{name: text, type: text}]\noutputs: [{name: text, type: text}]`),
   testAgentManifest("org.test.sleep", "sleep.mjs", `inputs: [{name: text, type: text}]\noutputs: [{name: text, type: text}]`),
   testAgentManifest("org.test.crash", "crash.mjs", `inputs: [{name: text, type: text}]\noutputs: [{name: text, type: text}]`),
+  testAgentManifest("org.test.priority", "priority.mjs", "outputs: [{name: nice, type: json}]"),
   testAgentManifest("org.test.envecho", "echo.mjs", `${textIn}\noutputs: [{name: text, type: text}, {name: spec_seen, type: json}]`, "env: {FROM_ENV: '1'}"),
 ];
 
@@ -133,6 +135,19 @@ describe("running flows with plain-contract agents", () => {
     expect(run?.error).toBe('node "s" failed: timed out after 1 s');
     const pid = pidFrom(events);
     await expectDead(pid);
+  });
+
+  it.each([
+    { config: {}, increment: 10 },
+    { config: { agentNiceIncrement: 3 }, increment: 3 },
+    { config: { agentNiceIncrement: 0 }, increment: 0 },
+  ])("runs agents, and what they start, $increment nicer than the mesh", async ({ config, increment }) => {
+    const client = await start({ config });
+    const runId = (await client.submitFlow({ source: flow(`[{id: p, agent: org.test.priority}]`) })).run?.runId ?? "";
+    await watchAll(client, runId);
+    const output = (await client.getRun({ runId })).run?.outputs["p.nice"]?.value;
+    const expected = Math.min(19, getPriority() + increment);
+    expect(output?.case === "json" && jsonOf(output.value)).toEqual({ own: expected, child: expected });
   });
 
   it("caps a non-Node agent's memory at its resolved resources", async () => {

@@ -32,7 +32,7 @@ const catalog = new AgentCatalog(new RedisAgentStore(redis, prefix));
 const engine = new RunEngine({
   store,
   catalog,
-  executor: new LocalExecutor({ killGraceMs: config.killGraceMs, memoryLimits: true, baseEnv: { PATH: env.PATH } }),
+  executor: new LocalExecutor({ killGraceMs: config.killGraceMs, memoryLimits: true, agentNiceIncrement: config.agentNiceIncrement, baseEnv: { PATH: env.PATH } }),
   streams: undefined,
   media: undefined,
   runTokens: new RunTokenSigner(env.TOKEN_SECRET ?? "replica-test-secret-0123"),
