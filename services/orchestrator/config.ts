@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import { redisTimeoutMsFromEnv } from "../shared/redis.js";
 import { type KubernetesExecutorConfig, kubernetesExecutorConfigFromEnv } from "./kubernetes/config.js";
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -9,6 +10,8 @@ export interface OrchestratorConfig {
   readonly redisUrl: string;
   /** `ORCHESTRATOR_REDIS_PREFIX`, default `mentatlab:`: prefix of every Redis key. */
   readonly redisKeyPrefix: string;
+  /** `REDIS_TIMEOUT_MS`, default 2000: longest any call waits on Redis before it answers UNAVAILABLE. */
+  readonly redisTimeoutMs: number;
   /** `ORCHESTRATOR_REGISTRY_FILE`, default `<dataDir>/agents.json`: embedded registry persistence; `none` keeps it in memory only. */
   readonly registryFile: string | undefined;
   /** `ORCHESTRATOR_MAX_CONCURRENT_NODES`, default 8: node attempts running at once in this process, across runs. */
@@ -46,6 +49,7 @@ export function orchestratorConfigFromEnv(env: Env, dataDir: string): Orchestrat
   return {
     redisUrl: env.MENTATLAB_REDIS_URL ?? env.REDIS_URL ?? "",
     redisKeyPrefix: env.ORCHESTRATOR_REDIS_PREFIX ?? "mentatlab:",
+    redisTimeoutMs: redisTimeoutMsFromEnv(env),
     registryFile: registryFile === "none" ? undefined : registryFile,
     maxConcurrentNodes: positive(env, "ORCHESTRATOR_MAX_CONCURRENT_NODES", 8),
     defaultNodeTimeoutMs: positive(env, "ORCHESTRATOR_NODE_TIMEOUT_SECONDS", 600) * 1000,

@@ -1,5 +1,5 @@
 import type { Client, ServiceImpl } from "@connectrpc/connect";
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
 import type { OrchestratorService } from "../../gen/mentatlab/v1/orchestrator_pb.js";
 import type { AgentRegistryService } from "../../gen/mentatlab/v1/registry_pb.js";
 import type { StorageService } from "../../gen/mentatlab/v1/storage_pb.js";
@@ -9,6 +9,7 @@ import type { AgentStore } from "../registry/agent-store.js";
 import { MemoryAgentStore } from "../registry/memory-agent-store.js";
 import { RedisAgentStore } from "../registry/redis-agent-store.js";
 import { createRegistryService } from "../registry/registry-service.js";
+import { connectRedis } from "../shared/redis.js";
 import type { RunTokenSigner } from "../shared/run-token.js";
 import type { OrchestratorConfig } from "./config.js";
 import type { Executor } from "./executor.js";
@@ -56,8 +57,7 @@ export async function createOrchestrator(config: OrchestratorConfig, deps: Orche
   let runs: RunStore;
   let redis: Redis | undefined;
   if (config.redisUrl) {
-    redis = new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 3 });
-    await redis.connect();
+    redis = await connectRedis(config.redisUrl, { user: "orchestrator", timeoutMs: config.redisTimeoutMs });
     agents = new RedisAgentStore(redis, config.redisKeyPrefix);
     runs = await RedisRunStore.connect(redis, config.redisKeyPrefix, config.finishedRunTtlSeconds);
   } else {

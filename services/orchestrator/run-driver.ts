@@ -47,6 +47,8 @@ type Readiness = { kind: "ready" } | { kind: "wait" } | { kind: "skip"; reason: 
 const finalNodeStates: ReadonlySet<NodeState> = new Set([NodeState.SUCCEEDED, NodeState.FAILED, NodeState.CANCELLED, NodeState.SKIPPED]);
 /** Margin on a run token's lifetime beyond the attempt's timeout, for uploads after the agent ends. */
 const tokenMarginSeconds = 300;
+/** Between attempts to write a run's events while the store is down. */
+const storeRetryMs = 200;
 
 /**
  * Drives one run on the replica holding its lease: starts each node when all its inputs are ready
@@ -383,7 +385,17 @@ export class RunDriver {
       while (this.pending.length > 0) {
         const batch = this.pending;
         this.pending = [];
-        const ok = await this.deps.store.append(this.run.runId, this.deps.owner, batch, this.run);
+        let ok: boolean;
+        try {
+          ok = await this.deps.store.append(this.run.runId, this.deps.owner, batch, this.run);
+        } catch {
+          // The store is down: keep the events, in order, and write them once it is back (or stop
+          // when the lease turns out lost).
+          this.pending = [...batch, ...this.pending];
+          await new Promise((resolve) => setTimeout(resolve, storeRetryMs));
+          if (this.stopped) return;
+          continue;
+        }
         if (!ok) {
           this.abandon();
           return;

@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import { redisTimeoutMsFromEnv } from "../shared/redis.js";
 
 /** Which object store holds the bytes. */
 export type BackendConfig =
@@ -32,6 +33,8 @@ export interface StorageConfig {
   readonly backend: BackendConfig;
   /** Redis for quotas and the L2 reference cache; absent keeps both in memory (single process). */
   readonly redisUrl: string | undefined;
+  /** Longest any call waits on Redis before it answers UNAVAILABLE. */
+  readonly redisTimeoutMs: number;
   readonly limits: SizeLimits;
   readonly userQuotaBytes: number;
   readonly workspaceQuotaBytes: number;
@@ -102,6 +105,7 @@ export function storageConfigFromEnv(env: Env, dataDir: string): StorageConfig {
   return {
     backend: backendFromEnv(env, dataDir),
     redisUrl: env.REDIS_URL || undefined,
+    redisTimeoutMs: redisTimeoutMsFromEnv(env),
     limits: {
       image: integer(env, "STORAGE_MAX_IMAGE_BYTES", 50 * MiB),
       audio: integer(env, "STORAGE_MAX_AUDIO_BYTES", 500 * MiB),

@@ -1,8 +1,8 @@
 import type { ServiceImpl } from "@connectrpc/connect";
-import { Redis } from "ioredis";
 import { BucketClass } from "../../gen/mentatlab/v1/common_pb.js";
 import type { StorageService } from "../../gen/mentatlab/v1/storage_pb.js";
 import type { HttpRoute } from "../shared/http-route.js";
+import { connectRedis } from "../shared/redis.js";
 import { createBlobStore } from "./backend.js";
 import type { BlobStore } from "./blob-store.js";
 import type { StorageConfig } from "./config.js";
@@ -46,27 +46,6 @@ export interface StorageRuntime {
 
 const DAY = 86_400;
 
-/** A Redis client that fails commands at once while disconnected (UNAVAILABLE to callers) and reconnects quickly. */
-async function connectRedis(url: string): Promise<Redis> {
-  const redis = new Redis(url, {
-    lazyConnect: true,
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 1,
-    retryStrategy: (attempt) => Math.min(attempt * 50, 500),
-  });
-  let reported = false;
-  redis.on("error", (err: Error) => {
-    if (reported) return;
-    reported = true;
-    console.warn(`storage: Redis unreachable (${err.message}); quota calls answer UNAVAILABLE until it is back`);
-  });
-  redis.on("ready", () => {
-    reported = false;
-  });
-  await redis.connect();
-  return redis;
-}
-
 /** Replacements for what the configuration would build, for tests and benchmarks that instrument a backend. */
 export interface StorageOverrides {
   readonly blobStore?: BlobStore;
@@ -75,7 +54,7 @@ export interface StorageOverrides {
 /** Builds the StorageService on the configured backends and starts its expiry sweeper. */
 export async function createStorage(config: StorageConfig, overrides: StorageOverrides = {}): Promise<StorageRuntime> {
   const store = overrides.blobStore ?? createBlobStore(config.backend);
-  const redis = config.redisUrl ? await connectRedis(config.redisUrl) : undefined;
+  const redis = config.redisUrl ? await connectRedis(config.redisUrl, { user: "storage", timeoutMs: config.redisTimeoutMs }) : undefined;
   const limits = { userBytes: config.userQuotaBytes, workspaceBytes: config.workspaceQuotaBytes };
   const metrics = new StorageMetrics();
   const quotas: QuotaStore = new MeteredQuotaStore(redis ? new RedisQuotaStore(redis, limits) : new MemoryQuotaStore(limits), metrics);
