@@ -371,6 +371,8 @@ export class RedisStreamRegistry implements StreamRegistry {
   async announcements(workspace: string, signal: AbortSignal): Promise<AsyncIterable<Announcement>> {
     const hub = this.announcementHub();
     await hub.ready.catch(storeUnavailable);
+    // The hub may have failed since it got ready; its watchers were told then, this one would never be.
+    hub.stop.signal.throwIfAborted();
     const watcher: Watcher = {
       workspace,
       queue: new AsyncQueue<Announcement>(WATCH_BACKLOG, () => hub.watchers.delete(watcher)),
