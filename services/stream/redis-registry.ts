@@ -81,7 +81,7 @@ class Keys {
   get announcements(): string {
     return `${this.prefix}announce`;
   }
-  /** Since when (ms) this Redis has held the streams' data; set by the first registry to reach it empty. */
+  /** Since when (ms) this Redis has held the streams' data (see `dataSinceMs`). */
   get dataSince(): string {
     return `${this.prefix}data-since`;
   }
@@ -479,12 +479,9 @@ export class RedisStreamRegistry implements StreamRegistry {
       window.push(event);
       return !isTerminal(event);
     };
-    void followRedisStream(connection, eventsKey, `${last.seq}-0`, onEntry, stop.signal, stillOpen)
-      .catch((err: unknown) => {
-        if (stop.signal.aborted) return;
-        this.dropTail(key, err);
-      })
-      .finally(() => connection.disconnect());
+    void followRedisStream(connection, eventsKey, `${last.seq}-0`, onEntry, stop.signal, stillOpen).catch((err: unknown) =>
+      this.dropTail(key, err),
+    );
   }
 
   private releaseTail(key: StreamKey, tail: Tail): void {
@@ -534,11 +531,10 @@ export class RedisStreamRegistry implements StreamRegistry {
       }
       return true;
     };
-    void followRedisStream(connection, this.keys.announcements, newest ? String(newest[0]) : "0-0", onEntry, stop.signal)
-      .catch((err: unknown) => {
-        if (!stop.signal.aborted) stop.abort(followInterrupted(err));
-      })
-      .finally(() => connection.disconnect());
+    const fromId = newest ? String(newest[0]) : "0-0";
+    void followRedisStream(connection, this.keys.announcements, fromId, onEntry, stop.signal).catch((err: unknown) =>
+      stop.abort(followInterrupted(err)),
+    );
   }
 }
 

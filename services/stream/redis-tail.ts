@@ -25,11 +25,12 @@ function entriesOf(reply: XreadReply): [Buffer, Buffer[]][] {
 }
 
 /**
- * Follows one Redis stream with XREAD BLOCK on its own connection from `fromId`, handing each entry to
- * `onEntry` until it returns false or `signal` aborts. Each time a read waits `blockMs` with nothing new,
- * `onIdle` may check that what is followed still exists. Rejects with the error when the connection
- * fails (Redis down, restarted, not answering): callers tell their readers, who resume from the last
- * seq they got, rather than leave them waiting on a read that may never come.
+ * Follows one Redis stream with XREAD BLOCK on `connection`, its own, from `fromId`, handing each
+ * entry to `onEntry` until it returns false or `signal` aborts. Each time a read waits with nothing
+ * new, `onIdle` may check that what is followed still exists. Rejects when the connection fails
+ * (Redis down, restarted, not answering): callers tell their readers, who resume from the last seq
+ * they got, rather than leave them waiting on a read that may never come. The connection is closed
+ * when this ends, and at once when `signal` aborts.
  */
 export async function followRedisStream(
   connection: Redis,
@@ -39,17 +40,26 @@ export async function followRedisStream(
   signal: AbortSignal,
   onIdle: () => Promise<void> = async () => undefined,
 ): Promise<void> {
+  const hangUp = (): void => connection.disconnect();
+  signal.addEventListener("abort", hangUp, { once: true });
   const blockMs = blockingReadMs(connection);
   let lastId = fromId;
-  while (!signal.aborted) {
-    const reply = (await connection.xreadBuffer("COUNT", READ_COUNT, "BLOCK", blockMs, "STREAMS", key, lastId)) as XreadReply;
-    if (signal.aborted) return;
-    const entries = entriesOf(reply);
-    if (entries.length === 0) await onIdle();
-    for (const [id, flat] of entries) {
-      const entry = entryOf(id, flat);
-      lastId = entry.id;
-      if (!onEntry(entry)) return;
+  try {
+    while (!signal.aborted) {
+      const reply = (await connection.xreadBuffer("COUNT", READ_COUNT, "BLOCK", blockMs, "STREAMS", key, lastId)) as XreadReply;
+      if (signal.aborted) return;
+      const entries = entriesOf(reply);
+      if (entries.length === 0) await onIdle();
+      for (const [id, flat] of entries) {
+        const entry = entryOf(id, flat);
+        lastId = entry.id;
+        if (!onEntry(entry)) return;
+      }
     }
+  } catch (err) {
+    if (!signal.aborted) throw err;
+  } finally {
+    signal.removeEventListener("abort", hangUp);
+    connection.disconnect();
   }
 }
