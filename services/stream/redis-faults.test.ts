@@ -1,9 +1,12 @@
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
 import { Redis } from "ioredis";
 import { afterEach, describe, expect, it } from "vitest";
 import { PinType } from "../../gen/mentatlab/v1/common_pb.js";
-import type { StreamEvent } from "../../gen/mentatlab/v1/stream_pb.js";
+import { type StreamEvent, StreamService } from "../../gen/mentatlab/v1/stream_pb.js";
 import { type RedisServer, startRedis } from "../../test/harness/index.js";
+import { attachPrincipal, testPrincipal } from "../../test/support/in-memory.js";
+import { type RunningServer, startServer } from "../server/server.js";
 import { createStreams, type StreamRuntime } from "./index.js";
 import { newStreamId } from "./stream-id.js";
 import { clientFor, dataMessage, type PublishMessage, Pushable, testStreamConfig, within } from "./testing.js";
@@ -21,7 +24,9 @@ const OUTAGE_MS = 3_000;
 
 const servers: RedisServer[] = [];
 const runtimes: StreamRuntime[] = [];
+const listening: RunningServer[] = [];
 afterEach(async () => {
+  await Promise.all(listening.splice(0).map((l) => l.close()));
   await Promise.all(runtimes.splice(0).map((r) => r.close()));
   await Promise.all(servers.splice(0).map((s) => s.stop()));
 });
@@ -39,6 +44,23 @@ async function replicas(redis: RedisServer): Promise<[StreamRuntime, StreamRunti
   const pair: [StreamRuntime, StreamRuntime] = [await createStreams(config), await createStreams(config)];
   runtimes.push(...pair);
   return pair;
+}
+
+/** `runtime` on the one-port server, Subscribe on its encoded fast path, as the mesh serves it. */
+async function listen(runtime: StreamRuntime): Promise<RunningServer> {
+  const principal = testPrincipal({ user: "alice", workspace: "ws-faults" });
+  const server = await startServer({
+    port: 0,
+    routes: (router) => router.service(StreamService, runtime.impl),
+    interceptors: [attachPrincipal(principal)],
+    httpRoutes: runtime.routes,
+    encodedStreams: runtime.encodedStreams,
+    authenticateHttp: async () => principal,
+    uncompressedServices: [StreamService.typeName],
+    shutdownGraceMs: 500,
+  });
+  listening.push(server);
+  return server;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -341,5 +363,40 @@ describe("stream service with Redis killed, restarted, frozen or emptied", () =>
     await client.closeStream({ streamId });
     expect(await within(follower.done, 5_000, "follower")).toBeUndefined();
     expectGapFree(follower.events, 1);
+  });
+
+  it("over real sockets: gRPC subscribers and watchers hear UNAVAILABLE, then DATA_LOSS after an empty restart, as SSE readers do", async () => {
+    const redis = await redisServer(false);
+    const [runtime] = await replicas(redis);
+    const server = await listen(runtime);
+    const grpc = createClient(StreamService, createGrpcTransport({ baseUrl: server.url }));
+    const streamId = (await grpc.initStream({ payloadType: PinType.TEXT })).stream?.ref?.streamId ?? "";
+    await grpc.publishBatch({ streamId, payloads: [{ data: new TextEncoder().encode(label(1)), clientSeq: 1n }] });
+    const live = grpc.subscribe({ streamId })[Symbol.asyncIterator]();
+    expect((await within(live.next(), 5_000, "stream_start")).value?.event.case).toBe("start");
+    expect((await within(live.next(), 5_000, "stream_data")).value?.event.case).toBe("data");
+    const watch = grpc.watchStreams({})[Symbol.asyncIterator]();
+    expect((await within(watch.next(), 5_000, "announcement")).value?.stream?.ref?.streamId).toBe(streamId);
+
+    await redis.shutdown();
+    const downAt = Date.now();
+    const subscribeError = await within(live.next().then(() => undefined, errorOf), BOUND_MS + SLACK_MS, "Subscribe");
+    const watchError = await within(watch.next().then(() => undefined, errorOf), BOUND_MS + SLACK_MS, "WatchStreams");
+    expect([subscribeError?.code, watchError?.code]).toEqual([Code.Unavailable, Code.Unavailable]);
+    expect(subscribeError?.rawMessage).toContain("resubscribe with after_seq");
+    expect(Date.now() - downAt).toBeLessThanOrEqual(BOUND_MS + SLACK_MS);
+
+    await redis.start();
+    const backAt = Date.now();
+    let resubscribed: ConnectError | undefined;
+    do {
+      await sleep(50);
+      resubscribed = await grpc.subscribe({ streamId, afterSeq: 2n })[Symbol.asyncIterator]().next().then(() => undefined, errorOf);
+    } while (resubscribed?.code === Code.Unavailable && Date.now() - backAt < BACK_WITHIN_MS);
+    expect(resubscribed?.code).toBe(Code.DataLoss);
+    expect(resubscribed?.rawMessage).toContain(`the data of stream "${streamId}" was lost`);
+    const sse = await fetch(`${server.url}/streams/${streamId}/events`, { headers: { "last-event-id": "2" } });
+    expect(sse.status).toBe(500);
+    expect(await sse.json()).toMatchObject({ code: "data_loss" });
   });
 });
