@@ -30,7 +30,7 @@ afterEach(async () => {
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const errorOf = (err: unknown) => ConnectError.from(err);
 
-describe("orchestrator with Redis killed mid-run", () => {
+describe("orchestrator when Redis fails mid-run", () => {
   it("WatchRun and GetRun answer UNAVAILABLE within the bound, work again once Redis is back, and the resumed watch misses nothing", async () => {
     redisServer = await startRedis({ persistence: true, appendfsync: "always" });
     redis = await connectRedis(redisServer.url, { user: "orchestrator", timeoutMs: BOUND_MS });
@@ -79,5 +79,33 @@ describe("orchestrator with Redis killed mid-run", () => {
     const run = (await client.getRun({ runId })).run;
     expect(run?.state).toBe(RunState.SUCCEEDED);
     expect(run?.outputs["s.text"]?.value).toEqual({ case: "text", value: "slept: x" });
+  });
+
+  it("a run being watched whose data Redis lost (FLUSHALL under a live watch) ends the watch with DATA_LOSS, not a hang", async () => {
+    redisServer = await startRedis();
+    redis = await connectRedis(redisServer.url, { user: "orchestrator", timeoutMs: BOUND_MS });
+    orch = new TestOrchestrator({ store: await RedisRunStore.connect(redis, "lost:") });
+    await orch.register(testAgentManifest("org.test.sleep", "sleep.mjs", "inputs: [{name: text, type: text}]\noutputs: [{name: text, type: text}]"));
+    const client = orch.client();
+    const flow = "kind: Flow\ngraph:\n  nodes: [{id: s, agent: org.test.sleep, params: {ms: 3000}}]\n  edges: []";
+    const runId = (await client.submitFlow({ source: { source: { case: "text", value: flow } }, inputs: { "s.text": text("x") } })).run?.runId ?? "";
+    let flushedAt = 0;
+    const outcome = await (async () => {
+      try {
+        for await (const event of client.watchRun({ runId })) {
+          if (event.nodeId === "s" && event.event.case === "nodeState" && !flushedAt) {
+            await redis?.flushall();
+            flushedAt = Date.now();
+          }
+        }
+        return undefined;
+      } catch (err) {
+        return errorOf(err);
+      }
+    })();
+    expect(outcome?.code).toBe(Code.DataLoss);
+    expect(outcome?.rawMessage).toContain(`the data of run "${runId}" was lost`);
+    // Watches poll the store once a second when nothing happens.
+    expect(Date.now() - flushedAt).toBeLessThanOrEqual(1_000 + BOUND_MS + SLACK_MS);
   });
 });
