@@ -9,7 +9,7 @@ import { stateTrail, TestOrchestrator, testAgentManifest, text } from "./testing
 
 // A run driven through a Redis kill -9: WatchRun and the unary calls answer UNAVAILABLE within the
 // bound (REDIS_TIMEOUT_MS, here 1 s) while Redis is away, the run goes on, and a watcher resuming
-// from its last seq sees every event once.
+// from its last seq sees every event once. A run whose data Redis lost ends its watch with DATA_LOSS.
 
 const BOUND_MS = 1_000;
 // How late past the bound a call may report on a loaded 2-core machine (timers, event loop).

@@ -85,7 +85,7 @@ export class RedisRunStore implements RunStore {
    * A finished run (snapshot and events) expires `finishedRunTtlSeconds` after its final event.
    */
   static async connect(redis: Redis, prefix: string, finishedRunTtlSeconds = 7 * 24 * 3600): Promise<RedisRunStore> {
-    const subscriber = await dedicatedConnection(redis, "orchestrator").catch(unavailable);
+    const subscriber = await dedicatedConnection(redis).catch(unavailable);
     const store = new RedisRunStore(redis, subscriber, prefix, Math.max(1, Math.ceil(finishedRunTtlSeconds)));
     subscriber.on("message", (channel: string, message: string) => store.dispatch(channel, message));
     // Notifications sent while the subscription was down are gone: watchers read the store at once,

@@ -49,9 +49,10 @@ export async function connectRedis(url: string, options: RedisClientOptions): Pr
  * SUBSCRIBE). A blocking read must block for less than the command timeout (`blockingReadMs`), or it
  * reads as a fault.
  */
-export async function dedicatedConnection(redis: Redis, user: string): Promise<Redis> {
+export async function dedicatedConnection(redis: Redis): Promise<Redis> {
   const connection = redis.duplicate({ lazyConnect: true });
-  reportOutages(connection, user);
+  // Its failures reach its readers; the outage itself is logged once, by the connection it came from.
+  connection.on("error", () => undefined);
   try {
     await connection.connect();
   } catch (err) {

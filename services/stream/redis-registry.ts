@@ -469,7 +469,7 @@ export class RedisStreamRegistry implements StreamRegistry {
     const last = decodeEvent(entryOf(newest[0], newest[1]));
     window.push(last);
     if (isTerminal(last)) return;
-    const connection = await dedicatedConnection(this.redis, "stream").catch(storeUnavailable);
+    const connection = await dedicatedConnection(this.redis).catch(storeUnavailable);
     const stillOpen = async (): Promise<void> => {
       // An open stream never expires: gone means Redis lost it (restarted empty, flushed, evicted).
       if ((await this.redis.exists(this.keys.meta(key))) === 0) throw streamDataLost(key.id, await this.dataSinceMs());
@@ -519,7 +519,7 @@ export class RedisStreamRegistry implements StreamRegistry {
   /** One connection per process follows the announcements and hands each to the watchers of its workspace. */
   private async followAnnouncements(watchers: ReadonlySet<Watcher>, stop: AbortController): Promise<void> {
     const [newest] = await this.redis.xrevrangeBuffer(this.keys.announcements, "+", "-", "COUNT", 1);
-    const connection = await dedicatedConnection(this.redis, "stream");
+    const connection = await dedicatedConnection(this.redis);
     const onEntry = (entry: StreamEntry): boolean => {
       const workspace = entry.fields.get("w")?.toString("utf8");
       const announcement = fromBinary(WatchStreamsResponseSchema, entry.fields.get("a") ?? new Uint8Array());
