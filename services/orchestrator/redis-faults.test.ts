@@ -73,7 +73,10 @@ describe("orchestrator when Redis fails mid-run", () => {
       await sleep(20);
     }
 
-    for await (const event of client.watchRun({ runId, afterSeq: events.at(-1)?.seq ?? 0n })) events.push(event);
+    const resumed = (async () => {
+      for await (const event of client.watchRun({ runId, afterSeq: events.at(-1)?.seq ?? 0n })) events.push(event);
+    })();
+    await Promise.race([resumed, sleep(15_000).then(() => Promise.reject(new Error("the run never finished after Redis came back")))]);
     expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => BigInt(i + 1)));
     expect(stateTrail(events)).toEqual(["run PENDING", "run RUNNING", "s RUNNING 1", "s SUCCEEDED 1", "run SUCCEEDED"]);
     const run = (await client.getRun({ runId })).run;

@@ -70,6 +70,8 @@ export class RunDriver {
   private pending: RunEvent[] = [];
   private flushing: Promise<void> | undefined;
   private stopped = false;
+  /** Set by `abandon`, even after the run finished: its remaining events are no longer this replica's to write. */
+  private abandoned = false;
 
   constructor(
     private readonly run: Run,
@@ -114,6 +116,7 @@ export class RunDriver {
 
   /** Stops work without writing anything: the lease is gone (or the process closes) and another replica takes over. */
   abandon(): void {
+    this.abandoned = true;
     if (this.stopped) return;
     this.stopped = true;
     this.stopAll("abandoned");
@@ -377,6 +380,23 @@ export class RunDriver {
     void this.flush();
   }
 
+  /**
+   * The events the store does not hold yet. A write whose reply was lost to a failing store may have
+   * landed; resending it would be refused as out of order and cost this replica the run.
+   */
+  private async notYetStored(events: RunEvent[]): Promise<RunEvent[]> {
+    const first = events[0];
+    if (!first) return events;
+    try {
+      const stored = await this.deps.store.events(this.run.runId, first.seq - 1n, events.length);
+      const storedUpTo = stored.at(-1)?.seq ?? first.seq - 1n;
+      return events.filter((event) => event.seq > storedUpTo);
+    } catch {
+      // Still down: the next write attempt fails as well and brings us back here.
+      return events;
+    }
+  }
+
   /** Writes pending events in order, batching whatever accumulates while a write is in flight. */
   private flush(): Promise<void> {
     this.flushing ??= (async () => {
@@ -393,7 +413,8 @@ export class RunDriver {
           // when the lease turns out lost).
           this.pending = [...batch, ...this.pending];
           await new Promise((resolve) => setTimeout(resolve, storeRetryMs));
-          if (this.stopped) return;
+          if (this.abandoned) return;
+          this.pending = await this.notYetStored(this.pending);
           continue;
         }
         if (!ok) {
