@@ -267,7 +267,7 @@ export class RedisStreamRegistry implements StreamRegistry {
         const record = records[i];
         if (!record) {
           // The stream expired after its end; drop it from the index lazily.
-          await this.redis.zrem(index, id);
+          await this.redis.zrem(index, id).catch(storeUnavailable);
           continue;
         }
         if (!matchesList(record.info, query)) continue;
