@@ -39,7 +39,6 @@ const cancelWaitMs = 2000;
 const watchPollMs = 1000;
 const watchBatch = 500;
 
-/** Parses the flow (text or structured) and checks it, with submitted media checked against their pins' limits. */
 function runDataLost(runId: string): ConnectError {
   return new ConnectError(
     `the data of run "${runId}" was lost: the run store (Redis) no longer holds it although the run had not finished ` +
@@ -48,6 +47,7 @@ function runDataLost(runId: string): ConnectError {
   );
 }
 
+/** Parses the flow (text or structured) and checks it, with submitted media checked against their pins' limits. */
 async function checkSource(source: FlowSource | undefined, inputs: Readonly<Record<string, PinValue>>, catalog: AgentCatalog): Promise<{ flow: Flow | undefined } & FlowCheck> {
   let flow: Flow | undefined;
   const parseViolations: Violation[] = [];
