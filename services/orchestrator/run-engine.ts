@@ -33,7 +33,8 @@ export class RunEngine {
   constructor(private readonly deps: RunEngineDeps) {
     this.slots = new Semaphore(deps.config.maxConcurrentNodes);
     this.unsubscribe = [
-      // A cancel that cannot be read now stays stored and is applied when the run is next adopted.
+      // Redis failed between announcing a cancel and this read of its reason: the request stays stored,
+      // and is applied when the run is next adopted or cancelled again; crashing the process would not help.
       deps.store.onCancelRequested((runId) => void this.applyCancel(runId).catch(() => undefined)),
       // Reports a sidecar sent to another replica; stale or unknown ones are dropped by the driver.
       deps.store.onReport((report) => void this.drivers.get(report.runId)?.report(report.nodeId, report.attempt, report.events)),
