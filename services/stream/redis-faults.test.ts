@@ -138,6 +138,29 @@ function follow(runtime: StreamRuntime, streamId: string): Follower {
   return { events, attempts, codes, done };
 }
 
+/** Watches announcements until `stop` aborts, reopening the watch after UNAVAILABLE as a client would. */
+function watchAnnouncements(runtime: StreamRuntime, stop: AbortSignal): { attempts: Attempt[]; codes: Code[]; done: Promise<void> } {
+  const attempts: Attempt[] = [];
+  const codes: Code[] = [];
+  const done = (async () => {
+    while (!stop.aborted) {
+      const attempt = attemptStarted(attempts);
+      try {
+        for await (const announcement of clientFor(runtime).watchStreams({}, { signal: stop })) {
+          void announcement;
+          sawLife(attempt);
+        }
+        sawLife(attempt, true);
+      } catch (err) {
+        sawLife(attempt, true);
+        if (!stop.aborted) codes.push(errorOf(err).code);
+      }
+      await sleep(50);
+    }
+  })();
+  return { attempts, codes, done };
+}
+
 function dataLabels(events: readonly StreamEvent[]): string[] {
   return events.flatMap((e) => (e.event.case === "data" ? [new TextDecoder().decode(e.event.value.data)] : []));
 }
@@ -194,6 +217,8 @@ describe("stream service with Redis killed, restarted, frozen or emptied", () =>
     const [a, b] = await replicas(redis);
     const streamId = (await clientFor(a).initStream({ payloadType: PinType.TEXT })).stream?.ref?.streamId ?? "";
     const followers = [follow(b, streamId), follow(b, streamId), follow(a, streamId)];
+    const stopWatching = new AbortController();
+    const watcher = watchAnnouncements(b, stopWatching.signal);
     const count = 300;
     let killedAt = 0;
     let backAt = 0;
@@ -224,6 +249,11 @@ describe("stream service with Redis killed, restarted, frozen or emptied", () =>
       expect(longestSilence(follower.attempts, killedAt, backAt)).toBeLessThanOrEqual(BOUND_MS + SLACK_MS);
       expectGapFree(follower.events, count);
     }
+    stopWatching.abort();
+    await watcher.done;
+    expect(watcher.codes).toContain(Code.Unavailable);
+    expect(watcher.codes.every((c) => c === Code.Unavailable)).toBe(true);
+    expect(longestSilence(watcher.attempts, killedAt, backAt)).toBeLessThanOrEqual(BOUND_MS + SLACK_MS);
     // What was acknowledged came back from the append-only file, not from a replica's memory.
     const [fresh] = await replicas(redis);
     const replay: StreamEvent[] = [];
