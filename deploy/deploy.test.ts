@@ -164,6 +164,15 @@ describe("deploy/kustomize, checked from the files (no kubectl needed)", () => {
     expect(binding?.subjects?.map((s) => s.name)).toEqual(["mentatlab-orchestrator"]);
   });
 
+  it("the dev overlay's Redis fsyncs every write to an append-only file on its volume before replying", () => {
+    const redis = named(resources, "StatefulSet", "mentatlab-redis");
+    const container = redis && podSpecOf(redis)?.containers[0];
+    const args = container?.args ?? [];
+    const setting = (name: string) => args[args.indexOf(`--${name}`) + 1];
+    expect([setting("appendonly"), setting("appendfsync")]).toEqual(["yes", "always"]);
+    expect(container?.volumeMounts?.find((m) => m.name === "data")?.mountPath).toBe(setting("dir"));
+  });
+
   it("only the gateway is reachable from anywhere", () => {
     expect(networkPolicyProblems(resources)).toEqual([]);
     const services = byKind(resources, "Service") as unknown as V1Service[];

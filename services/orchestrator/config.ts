@@ -1,5 +1,6 @@
 import { join } from "node:path";
 import { databaseFileFromEnv } from "../shared/sqlite.js";
+import { redisTimeoutMsFromEnv } from "../shared/redis.js";
 import { type KubernetesExecutorConfig, kubernetesExecutorConfigFromEnv } from "./kubernetes/config.js";
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -12,6 +13,8 @@ export interface OrchestratorConfig {
   readonly redisKeyPrefix: string;
   /** `MENTATLAB_DATABASE`, default `<dataDir>/mentatlab.db`: without Redis, runs and agents live in this SQLite file; undefined (`memory`, or Redis set) keeps them elsewhere. */
   readonly databaseFile: string | undefined;
+  /** `REDIS_TIMEOUT_MS`, default 2000: longest any call waits on Redis before it answers UNAVAILABLE. */
+  readonly redisTimeoutMs: number;
   /** `ORCHESTRATOR_REGISTRY_FILE`, default `<dataDir>/agents.json`: the registry's JSON file with `MENTATLAB_DATABASE=memory` (`none` keeps it in memory only); an embedded database imports it once. */
   readonly registryFile: string | undefined;
   /** `ORCHESTRATOR_MAX_CONCURRENT_NODES`, default 8: node attempts running at once in this process, across runs. */
@@ -28,6 +31,8 @@ export interface OrchestratorConfig {
   readonly killGraceMs: number;
   /** `ORCHESTRATOR_MEMORY_LIMITS`, default true: cap agents' memory at their resolved resources. */
   readonly memoryLimits: boolean;
+  /** `ORCHESTRATOR_AGENT_NICE`, default 10: niceness local agents run at above the orchestrator's own (capped at 19); 0 keeps the mesh's priority. */
+  readonly agentNiceIncrement: number;
   /** `ORCHESTRATOR_AGENT_ENV`, default `PATH,HOME,LANG,TZ,TMPDIR`: orchestrator variables passed through to local agents. */
   readonly agentEnvPassthrough: readonly string[];
   /** `ORCHESTRATOR_FINISHED_RUN_TTL_SECONDS`, default 604800 (7 days): Redis and the embedded database keep a finished run this long. */
@@ -49,6 +54,7 @@ export function orchestratorConfigFromEnv(env: Env, dataDir: string): Orchestrat
     redisUrl,
     databaseFile: redisUrl ? undefined : databaseFileFromEnv(env, dataDir),
     redisKeyPrefix: env.ORCHESTRATOR_REDIS_PREFIX ?? "mentatlab:",
+    redisTimeoutMs: redisTimeoutMsFromEnv(env),
     registryFile: registryFile === "none" ? undefined : registryFile,
     maxConcurrentNodes: positive(env, "ORCHESTRATOR_MAX_CONCURRENT_NODES", 8),
     defaultNodeTimeoutMs: positive(env, "ORCHESTRATOR_NODE_TIMEOUT_SECONDS", 600) * 1000,
@@ -57,6 +63,7 @@ export function orchestratorConfigFromEnv(env: Env, dataDir: string): Orchestrat
     recoveryIntervalMs: positive(env, "ORCHESTRATOR_RECOVERY_INTERVAL_MS", 2000),
     killGraceMs: positive(env, "ORCHESTRATOR_KILL_GRACE_MS", 2000),
     memoryLimits: (env.ORCHESTRATOR_MEMORY_LIMITS ?? "true") !== "false",
+    agentNiceIncrement: niceIncrement(env, "ORCHESTRATOR_AGENT_NICE", 10),
     agentEnvPassthrough: (env.ORCHESTRATOR_AGENT_ENV ?? "PATH,HOME,LANG,TZ,TMPDIR").split(",").map((s) => s.trim()).filter(Boolean),
     finishedRunTtlSeconds: positive(env, "ORCHESTRATOR_FINISHED_RUN_TTL_SECONDS", 7 * 24 * 3600),
     memoryMaxFinishedRuns: positive(env, "ORCHESTRATOR_MEMORY_MAX_FINISHED_RUNS", 1000),
@@ -70,5 +77,13 @@ function positive(env: Env, name: string, fallback: number): number {
   if (raw === undefined || raw === "") return fallback;
   const value = Number(raw);
   if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number, not "${raw}"`);
+  return value;
+}
+
+function niceIncrement(env: Env, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 0 || value > 19) throw new Error(`${name} must be a whole number from 0 to 19, not "${raw}"`);
   return value;
 }

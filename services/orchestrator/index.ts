@@ -1,6 +1,6 @@
 import type { DatabaseSync } from "node:sqlite";
 import type { Client, ServiceImpl } from "@connectrpc/connect";
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
 import type { OrchestratorService } from "../../gen/mentatlab/v1/orchestrator_pb.js";
 import type { AgentRegistryService } from "../../gen/mentatlab/v1/registry_pb.js";
 import type { StorageService } from "../../gen/mentatlab/v1/storage_pb.js";
@@ -11,6 +11,7 @@ import { MemoryAgentStore } from "../registry/memory-agent-store.js";
 import { RedisAgentStore } from "../registry/redis-agent-store.js";
 import { SqliteAgentStore } from "../registry/sqlite-agent-store.js";
 import { createRegistryService } from "../registry/registry-service.js";
+import { connectRedis } from "../shared/redis.js";
 import type { RunTokenSigner } from "../shared/run-token.js";
 import { once, openDatabase } from "../shared/sqlite.js";
 import type { OrchestratorConfig } from "./config.js";
@@ -62,8 +63,7 @@ export async function createOrchestrator(config: OrchestratorConfig, deps: Orche
   let redis: Redis | undefined;
   let db: DatabaseSync | undefined;
   if (config.redisUrl) {
-    redis = new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 3 });
-    await redis.connect();
+    redis = await connectRedis(config.redisUrl, { user: "orchestrator", timeoutMs: config.redisTimeoutMs });
     agents = new RedisAgentStore(redis, config.redisKeyPrefix);
     runs = await RedisRunStore.connect(redis, config.redisKeyPrefix, config.finishedRunTtlSeconds);
   } else if (config.databaseFile) {
@@ -86,6 +86,7 @@ export async function createOrchestrator(config: OrchestratorConfig, deps: Orche
           media,
           killGraceMs: config.killGraceMs,
           memoryLimits: config.memoryLimits,
+          agentNiceIncrement: config.agentNiceIncrement,
           ...(deps.gatewayUrl ? { gatewayUrl: deps.gatewayUrl } : {}),
           baseEnv: Object.fromEntries(config.agentEnvPassthrough.map((name) => [name, process.env[name]])),
         }));

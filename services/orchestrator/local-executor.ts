@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { accessSync, constants, createReadStream, statSync } from "node:fs";
+import { getPriority, setPriority } from "node:os";
 import { basename, delimiter, isAbsolute, join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { create } from "@bufbuild/protobuf";
@@ -23,6 +24,8 @@ export interface LocalExecutorOptions {
   readonly killGraceMs: number;
   /** Apply memory caps (prlimit / --max-old-space-size). */
   readonly memoryLimits: boolean;
+  /** Niceness added to this process's own for every agent (capped at 19), so agents yield the CPU to the mesh; 0 keeps the mesh's priority. */
+  readonly agentNiceIncrement: number;
 }
 
 /** Exit code an agent uses for a failure worth retrying. */
@@ -30,6 +33,8 @@ export const transientExitCode = 3;
 /** The environment copies of spec and context are skipped above this (Linux caps one env string at 128 KiB); stdin always carries it. */
 const maxEnvValueBytes = 100 * 1024;
 const stderrTailBytes = 4096;
+/** The lowest CPU priority (highest niceness) on POSIX systems. */
+const maxNice = 19;
 
 /** util-linux helpers, where the OS has them (Linux); elsewhere agents run without a memory cap or death signal. */
 const tools = { setpriv: findOnPath("setpriv"), prlimit: findOnPath("prlimit") };
@@ -56,6 +61,9 @@ function findOnPath(name: string): string | undefined {
  * NODE_OPTIONS, because V8 reserves far more address space than it uses and dies under RLIMIT_AS;
  * every other agent runs under `prlimit --as`, which caps virtual memory (stricter than RSS).
  * Without util-linux (not Linux) agents run uncapped and without the death signal.
+ *
+ * CPU priority: each agent runs `agentNiceIncrement` nicer than the mesh, so a busy flow cannot take
+ * the cores from live stream delivery. Raising niceness needs no privilege.
  */
 export class LocalExecutor implements Executor {
   constructor(private readonly options: LocalExecutorOptions) {}
@@ -158,7 +166,22 @@ export class LocalExecutor implements Executor {
     }
     if (tools.setpriv) argv.unshift(tools.setpriv, "--pdeathsig", "KILL", "--");
     const [file, ...rest] = argv as [string, ...string[]];
-    return spawn(file, rest, { cwd, env, detached: true, stdio: ["pipe", "pipe", "pipe"] });
+    const child = spawn(file, rest, { cwd, env, detached: true, stdio: ["pipe", "pipe", "pipe"] });
+    this.lowerPriority(child);
+    return child;
+  }
+
+  // setpriv and prlimit exec into the agent under this same pid, which keeps the niceness, and
+  // whatever the agent starts inherits it.
+  private lowerPriority(child: ChildProcess): void {
+    if (child.pid === undefined || this.options.agentNiceIncrement === 0) return;
+    const nice = Math.min(maxNice, getPriority() + this.options.agentNiceIncrement);
+    try {
+      setPriority(child.pid, nice);
+    } catch (err) {
+      // An agent that already exited has no priority to set; its exit status tells what happened.
+      if ((err as NodeJS.ErrnoException).code !== "ESRCH") throw err;
+    }
   }
 
   private killGroup(child: ChildProcess): void {

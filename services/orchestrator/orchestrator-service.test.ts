@@ -1,3 +1,4 @@
+import { getPriority } from "node:os";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
@@ -5,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { AgentEventSchema, LogLevel, ProgressEventSchema } from "../../gen/mentatlab/v1/common_pb.js";
 import { NodeState, type RunEvent, RunState, ValidateFlowResponseSchema } from "../../gen/mentatlab/v1/orchestrator_pb.js";
 import { StreamService } from "../../gen/mentatlab/v1/stream_pb.js";
+import { MemoryRunStore } from "./memory-run-store.js";
 import { jsonOf } from "./pin-values.js";
 import { streamServiceOpener } from "./stream-opener.js";
 import { expectDead, stateTrail, TestOrchestrator, testAgentManifest, text, watchAll } from "./testing.js";
@@ -15,6 +17,7 @@ const manifests = [
   testAgentManifest("org.test.flaky", "flaky.mjs", `inputs: [{name: text, type: text}]\noutputs: [{name: text, type: text}]`),
   testAgentManifest("org.test.sleep", "sleep.mjs", `inputs: [{name: text, type: text}]\noutputs: [{name: text, type: text}]`),
   testAgentManifest("org.test.crash", "crash.mjs", `inputs: [{name: text, type: text}]\noutputs: [{name: text, type: text}]`),
+  testAgentManifest("org.test.priority", "priority.mjs", "outputs: [{name: nice, type: json}]"),
   testAgentManifest("org.test.envecho", "echo.mjs", `${textIn}\noutputs: [{name: text, type: text}, {name: spec_seen, type: json}]`, "env: {FROM_ENV: '1'}"),
 ];
 
@@ -135,6 +138,19 @@ describe("running flows with plain-contract agents", () => {
     await expectDead(pid);
   });
 
+  it.each([
+    { config: {}, increment: 10 },
+    { config: { agentNiceIncrement: 3 }, increment: 3 },
+    { config: { agentNiceIncrement: 0 }, increment: 0 },
+  ])("runs agents, and what they start, $increment nicer than the mesh", async ({ config, increment }) => {
+    const client = await start({ config });
+    const runId = (await client.submitFlow({ source: flow(`[{id: p, agent: org.test.priority}]`) })).run?.runId ?? "";
+    await watchAll(client, runId);
+    const output = (await client.getRun({ runId })).run?.outputs["p.nice"]?.value;
+    const expected = Math.min(19, getPriority() + increment);
+    expect(output?.case === "json" && jsonOf(output.value)).toEqual({ own: expected, child: expected });
+  });
+
   it("caps a non-Node agent's memory at its resolved resources", async () => {
     const client = await start();
     await orch.register(`id: org.test.hog\nversion: 1.0.0\ncommand: [python3, -c, "x = bytearray(512 * 1024 * 1024); print('{\\"result\\": {}}')"]\nresources: {memory: 128Mi}`);
@@ -186,7 +202,41 @@ describe("cancelling", () => {
   });
 });
 
+/** The in-memory store with write faults injected: `failing` writes throw, `lostReplies` land and then throw. */
+class FaultyWritesRunStore extends MemoryRunStore {
+  failing = 0;
+  lostReplies = 0;
+
+  override async append(...args: Parameters<MemoryRunStore["append"]>): Promise<boolean> {
+    if (this.failing > 0) {
+      this.failing--;
+      throw new ConnectError("the run store is unavailable (injected)", Code.Unavailable);
+    }
+    const stored = await super.append(...args);
+    if (this.lostReplies > 0) {
+      this.lostReplies--;
+      throw new ConnectError("the run store is unavailable (reply lost, injected)", Code.Unavailable);
+    }
+    return stored;
+  }
+}
+
 describe("resuming", () => {
+  it("writes a run's events once the store answers again, never resending those whose reply was lost", async () => {
+    const store = new FaultyWritesRunStore();
+    const client = await start({ store });
+    // The first writes fail, then one lands with its reply lost while the run still has work to do.
+    store.failing = 2;
+    store.lostReplies = 1;
+    const nodes = `[{id: a, agent: org.test.sleep, params: {ms: 500}}, {id: b, agent: org.test.echo}]`;
+    const runId = (await client.submitFlow({ source: flow(nodes, `[{from: a.text, to: b.text}]`), inputs: { "a.text": text("hi") } })).run?.runId ?? "";
+    const events = await Promise.race([watchAll(client, runId), new Promise<never>((_, fail) => setTimeout(() => fail(new Error("the run never finished")), 10_000))]);
+    expect([store.failing, store.lostReplies]).toEqual([0, 0]);
+    expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => BigInt(i + 1)));
+    expect(stateTrail(events)).toEqual(["run PENDING", "run RUNNING", "a RUNNING 1", "a SUCCEEDED 1", "b RUNNING 1", "b SUCCEEDED 1", "run SUCCEEDED"]);
+    expect((await client.getRun({ runId })).run?.outputs["b.text"]?.value).toEqual({ case: "text", value: "slept: hi" });
+  });
+
   it("re-runs the in-flight node of an abandoned run, and fails a run whose agents are gone with the reason", async () => {
     const client = await start();
     const submit = async () => {

@@ -39,6 +39,14 @@ const cancelWaitMs = 2000;
 const watchPollMs = 1000;
 const watchBatch = 500;
 
+function runDataLost(runId: string): ConnectError {
+  return new ConnectError(
+    `the data of run "${runId}" was lost: the run store (Redis) no longer holds it although the run had not finished ` +
+      "(it restarted without its data); submit the flow again",
+    Code.DataLoss,
+  );
+}
+
 /** Parses the flow (text or structured) and checks it, with submitted media checked against their pins' limits. */
 async function checkSource(source: FlowSource | undefined, inputs: Readonly<Record<string, PinValue>>, catalog: AgentCatalog): Promise<{ flow: Flow | undefined } & FlowCheck> {
   let flow: Flow | undefined;
@@ -176,6 +184,9 @@ export function createOrchestratorService({ store, catalog, engine }: Orchestrat
           }
           if (events.length === watchBatch || notified) continue;
           if (isFinalRunState(run.state) && after >= run.lastEventSeq) return;
+          // A run being watched only leaves the store when the store lost it (Redis restarted empty):
+          // say so rather than wait for events that cannot come.
+          if (!(await store.get(run.runId))) throw runDataLost(run.runId);
           await new Promise<void>((resolve) => {
             const done = () => {
               clearTimeout(timer);

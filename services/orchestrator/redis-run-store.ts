@@ -9,8 +9,11 @@ import {
   RunSchema,
   type RunState,
 } from "../../gen/mentatlab/v1/orchestrator_pb.js";
+import { dedicatedConnection, redisUnavailable } from "../shared/redis.js";
 import { isFinalRunState, type RunPage, type RunStore } from "./run-store.js";
 import { RunStoreListeners } from "./run-store-listeners.js";
+
+const unavailable = redisUnavailable("the run store");
 
 /** How long a SubmitFlow request_id keeps answering with its run. */
 const idempotencyTtlSeconds = 24 * 3600;
@@ -82,10 +85,14 @@ export class RedisRunStore implements RunStore {
    * A finished run (snapshot and events) expires `finishedRunTtlSeconds` after its final event.
    */
   static async connect(redis: Redis, prefix: string, finishedRunTtlSeconds = 7 * 24 * 3600): Promise<RedisRunStore> {
-    const subscriber = redis.duplicate();
+    const subscriber = await dedicatedConnection(redis).catch(unavailable);
     const store = new RedisRunStore(redis, subscriber, prefix, Math.max(1, Math.ceil(finishedRunTtlSeconds)));
     subscriber.on("message", (channel: string, message: string) => store.dispatch(channel, message));
-    await subscriber.subscribe(store.eventsChannel, store.cancelChannel, store.reportChannel);
+    // Notifications sent while the subscription was down are gone: watchers read the store at once,
+    // which fails (UNAVAILABLE) while Redis is away and catches up once it is back.
+    subscriber.on("close", () => store.listeners.wakeAllWatchers());
+    subscriber.on("ready", () => store.listeners.wakeAllWatchers());
+    await subscriber.subscribe(store.eventsChannel, store.cancelChannel, store.reportChannel).catch(unavailable);
     return store;
   }
 
@@ -103,7 +110,7 @@ export class RedisRunStore implements RunStore {
       idempotencyKey ? "1" : "0",
       idempotencyTtlSeconds,
       ...events.map((e) => Buffer.from(toBinary(RunEventSchema, e))),
-    )) as string | null;
+    ).catch(unavailable)) as string | null;
     if (existing) {
       const stored = await this.get(existing);
       if (stored) return { run: stored, created: false };
@@ -112,7 +119,7 @@ export class RedisRunStore implements RunStore {
   }
 
   async get(runId: string): Promise<Run | undefined> {
-    const bytes = await this.redis.getBuffer(this.runKey(runId));
+    const bytes = await this.redis.getBuffer(this.runKey(runId)).catch(unavailable);
     return bytes ? fromBinary(RunSchema, bytes) : undefined;
   }
 
@@ -120,11 +127,13 @@ export class RedisRunStore implements RunStore {
     const runs: Run[] = [];
     let cursor = after ? `(${after}` : "+";
     for (;;) {
-      const ids = await this.redis.zrange(this.workspaceKey(workspace), cursor, "-", "BYLEX", "REV", "LIMIT", 0, Math.max(pageSize * 2, 50));
+      const ids = await this.redis
+        .zrange(this.workspaceKey(workspace), cursor, "-", "BYLEX", "REV", "LIMIT", 0, Math.max(pageSize * 2, 50))
+        .catch(unavailable);
       if (ids.length === 0) return { runs, nextAfter: "" };
-      const snapshots = await this.redis.mgetBuffer(...ids.map((id) => this.runKey(id)));
+      const snapshots = await this.redis.mgetBuffer(...ids.map((id) => this.runKey(id))).catch(unavailable);
       const expired = ids.filter((_, i) => !snapshots[i]);
-      if (expired.length > 0) await this.redis.zrem(this.workspaceKey(workspace), ...expired);
+      if (expired.length > 0) await this.redis.zrem(this.workspaceKey(workspace), ...expired).catch(unavailable);
       for (const bytes of snapshots) {
         if (!bytes) continue;
         const run = fromBinary(RunSchema, bytes);
@@ -157,15 +166,15 @@ export class RedisRunStore implements RunStore {
       snapshotBytes,
       this.finishedRunTtlSeconds,
       ...eventBytes,
-    );
+    ).catch(unavailable);
     if (ok !== 1) return false;
-    await this.redis.publish(this.eventsChannel, runId);
+    await this.redis.publish(this.eventsChannel, runId).catch(unavailable);
     return true;
   }
 
   async events(runId: string, afterSeq: bigint, limit: number): Promise<RunEvent[]> {
     const start = Number(afterSeq);
-    const items = await this.redis.lrangeBuffer(this.eventsKey(runId), start, start + limit - 1);
+    const items = await this.redis.lrangeBuffer(this.eventsKey(runId), start, start + limit - 1).catch(unavailable);
     return items.map((bytes) => fromBinary(RunEventSchema, bytes));
   }
 
@@ -174,20 +183,20 @@ export class RedisRunStore implements RunStore {
   }
 
   async acquireLease(runId: string, owner: string, ttlMs: number): Promise<boolean> {
-    return (await this.redis.eval(acquireScript, 2, this.leaseKey(runId), this.runKey(runId), owner, Math.ceil(ttlMs))) === 1;
+    return (await this.redis.eval(acquireScript, 2, this.leaseKey(runId), this.runKey(runId), owner, Math.ceil(ttlMs)).catch(unavailable)) === 1;
   }
 
   async releaseLease(runId: string, owner: string): Promise<void> {
-    await this.redis.eval(releaseScript, 1, this.leaseKey(runId), owner);
+    await this.redis.eval(releaseScript, 1, this.leaseKey(runId), owner).catch(unavailable);
   }
 
   async requestCancel(runId: string, reason: string): Promise<void> {
-    await this.redis.set(this.key(`run:${runId}:cancel`), reason, "NX");
-    await this.redis.publish(this.cancelChannel, runId);
+    await this.redis.set(this.key(`run:${runId}:cancel`), reason, "NX").catch(unavailable);
+    await this.redis.publish(this.cancelChannel, runId).catch(unavailable);
   }
 
   async cancelRequest(runId: string): Promise<string | undefined> {
-    return (await this.redis.get(this.key(`run:${runId}:cancel`))) ?? undefined;
+    return (await this.redis.get(this.key(`run:${runId}:cancel`)).catch(unavailable)) ?? undefined;
   }
 
   onCancelRequested(listener: (runId: string) => void): () => void {
@@ -195,7 +204,9 @@ export class RedisRunStore implements RunStore {
   }
 
   async forwardReport(report: ReportNodeEventsRequest): Promise<void> {
-    await this.redis.publish(this.reportChannel, Buffer.from(toBinary(ReportNodeEventsRequestSchema, report)).toString("base64"));
+    await this.redis
+      .publish(this.reportChannel, Buffer.from(toBinary(ReportNodeEventsRequestSchema, report)).toString("base64"))
+      .catch(unavailable);
   }
 
   onReport(listener: (report: ReportNodeEventsRequest) => void): () => void {
@@ -203,12 +214,12 @@ export class RedisRunStore implements RunStore {
   }
 
   async unfinished(): Promise<string[]> {
-    return this.redis.smembers(this.key("runs:unfinished"));
+    return this.redis.smembers(this.key("runs:unfinished")).catch(unavailable);
   }
 
   async close(): Promise<void> {
     this.listeners.clear();
-    await this.subscriber.quit();
+    await this.subscriber.quit().catch(() => undefined);
   }
 
   private dispatch(channel: string, message: string): void {

@@ -47,6 +47,8 @@ type Readiness = { kind: "ready" } | { kind: "wait" } | { kind: "skip"; reason: 
 const finalNodeStates: ReadonlySet<NodeState> = new Set([NodeState.SUCCEEDED, NodeState.FAILED, NodeState.CANCELLED, NodeState.SKIPPED]);
 /** Margin on a run token's lifetime beyond the attempt's timeout, for uploads after the agent ends. */
 const tokenMarginSeconds = 300;
+/** Between attempts to write a run's events while the store is down. */
+const storeRetryMs = 200;
 
 /**
  * Drives one run on the replica holding its lease: starts each node when all its inputs are ready
@@ -68,6 +70,8 @@ export class RunDriver {
   private pending: RunEvent[] = [];
   private flushing: Promise<void> | undefined;
   private stopped = false;
+  /** Set by `abandon`, even after the run finished: its remaining events are no longer this replica's to write. */
+  private abandoned = false;
 
   constructor(
     private readonly run: Run,
@@ -112,6 +116,7 @@ export class RunDriver {
 
   /** Stops work without writing anything: the lease is gone (or the process closes) and another replica takes over. */
   abandon(): void {
+    this.abandoned = true;
     if (this.stopped) return;
     this.stopped = true;
     this.stopAll("abandoned");
@@ -383,6 +388,23 @@ export class RunDriver {
     void this.flush();
   }
 
+  /**
+   * The events the store does not hold yet. A write whose reply was lost to a failing store may have
+   * landed; resending it would be refused as out of order and cost this replica the run.
+   */
+  private async notYetStored(events: RunEvent[]): Promise<RunEvent[]> {
+    const first = events[0];
+    if (!first) return events;
+    try {
+      const stored = await this.deps.store.events(this.run.runId, first.seq - 1n, events.length);
+      const storedUpTo = stored.at(-1)?.seq ?? first.seq - 1n;
+      return events.filter((event) => event.seq > storedUpTo);
+    } catch {
+      // Still down: the next write attempt fails as well and brings us back here.
+      return events;
+    }
+  }
+
   /** Writes pending events in order, batching whatever accumulates while a write is in flight. */
   private flush(): Promise<void> {
     this.flushing ??= (async () => {
@@ -391,7 +413,18 @@ export class RunDriver {
       while (this.pending.length > 0) {
         const batch = this.pending;
         this.pending = [];
-        const ok = await this.deps.store.append(this.run.runId, this.deps.owner, batch, this.run);
+        let ok: boolean;
+        try {
+          ok = await this.deps.store.append(this.run.runId, this.deps.owner, batch, this.run);
+        } catch {
+          // The store is down: keep the events, in order, and write them once it is back (or stop
+          // when the lease turns out lost).
+          this.pending = [...batch, ...this.pending];
+          await new Promise((resolve) => setTimeout(resolve, storeRetryMs));
+          if (this.abandoned) return;
+          this.pending = await this.notYetStored(this.pending);
+          continue;
+        }
         if (!ok) {
           this.abandon();
           return;

@@ -33,12 +33,17 @@ export class RunEngine {
   constructor(private readonly deps: RunEngineDeps) {
     this.slots = new Semaphore(deps.config.maxConcurrentNodes);
     this.unsubscribe = [
-      deps.store.onCancelRequested((runId) => void this.applyCancel(runId)),
+      // Redis failed between announcing a cancel and this read of its reason: the request stays stored,
+      // and is applied when the run is next adopted or cancelled again; crashing the process would not help.
+      deps.store.onCancelRequested((runId) => void this.applyCancel(runId).catch(() => undefined)),
       // Reports a sidecar sent to another replica; stale or unknown ones are dropped by the driver.
       deps.store.onReport((report) => void this.drivers.get(report.runId)?.report(report.nodeId, report.attempt, report.events)),
     ];
-    this.timers.push(setInterval(() => void this.renewLeases(), Math.max(100, deps.config.leaseTtlMs / 3)));
-    if (deps.recover) this.timers.push(setInterval(() => void this.recover(), deps.config.recoveryIntervalMs));
+    // While the store is down renewals and recovery fail and are tried again on the next tick; a lease
+    // that lapsed meanwhile is found lost (and its run abandoned) by the first renewal that gets through.
+    const untilNextTick = (): undefined => undefined;
+    this.timers.push(setInterval(() => void this.renewLeases().catch(untilNextTick), Math.max(100, deps.config.leaseTtlMs / 3)));
+    if (deps.recover) this.timers.push(setInterval(() => void this.recover().catch(untilNextTick), deps.config.recoveryIntervalMs));
     for (const timer of this.timers) timer.unref();
   }
 

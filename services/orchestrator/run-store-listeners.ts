@@ -36,6 +36,11 @@ export class RunStoreListeners {
     for (const listener of this.watchers.get(runId) ?? []) listener();
   }
 
+  /** Tells every watcher to look at the store again, e.g. after notifications may have been missed. */
+  wakeAllWatchers(): void {
+    for (const set of this.watchers.values()) for (const listener of set) listener();
+  }
+
   cancelRequested(runId: string): void {
     for (const listener of this.cancelListeners) listener(runId);
   }

@@ -4,10 +4,10 @@
 // Env: REDIS_URL, REDIS_PREFIX, TOKEN_SECRET, LEASE_TTL_MS, RECOVERY_INTERVAL_MS.
 import { createServer } from "node:http";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
-import { Redis } from "ioredis";
 import { OrchestratorService } from "../../gen/mentatlab/v1/orchestrator_pb.js";
 import { AgentCatalog } from "../registry/agent-catalog.js";
 import { RedisAgentStore } from "../registry/redis-agent-store.js";
+import { connectRedis } from "../shared/redis.js";
 import { RunTokenSigner } from "../shared/run-token.js";
 import { orchestratorConfigFromEnv } from "./config.js";
 import { LocalExecutor } from "./local-executor.js";
@@ -26,13 +26,13 @@ const config = {
   recoveryIntervalMs: Number(env.RECOVERY_INTERVAL_MS ?? 250),
   killGraceMs: 200,
 };
-const redis = new Redis(config.redisUrl);
+const redis = await connectRedis(config.redisUrl, { user: "orchestrator", timeoutMs: config.redisTimeoutMs });
 const store = await RedisRunStore.connect(redis, prefix);
 const catalog = new AgentCatalog(new RedisAgentStore(redis, prefix));
 const engine = new RunEngine({
   store,
   catalog,
-  executor: new LocalExecutor({ killGraceMs: config.killGraceMs, memoryLimits: true, baseEnv: { PATH: env.PATH } }),
+  executor: new LocalExecutor({ killGraceMs: config.killGraceMs, memoryLimits: true, agentNiceIncrement: config.agentNiceIncrement, baseEnv: { PATH: env.PATH } }),
   streams: undefined,
   media: undefined,
   runTokens: new RunTokenSigner(env.TOKEN_SECRET ?? "replica-test-secret-0123"),

@@ -58,7 +58,7 @@ export class TestOrchestrator {
     this.engine = new RunEngine({
       store: this.store,
       catalog,
-      executor: options.executor ?? new LocalExecutor({ killGraceMs: this.config.killGraceMs, memoryLimits: true, baseEnv: { PATH: process.env.PATH }, media: options.media }),
+      executor: options.executor ?? new LocalExecutor({ killGraceMs: this.config.killGraceMs, memoryLimits: true, agentNiceIncrement: this.config.agentNiceIncrement, baseEnv: { PATH: process.env.PATH }, media: options.media }),
       streams: options.streams,
       media: options.media,
       runTokens: this.runTokens,

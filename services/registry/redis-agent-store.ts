@@ -1,7 +1,10 @@
 import { fromJsonString, toJsonString } from "@bufbuild/protobuf";
 import type { Redis } from "ioredis";
 import { type AgentManifest, AgentManifestSchema } from "../../gen/mentatlab/v1/registry_pb.js";
+import { redisUnavailable } from "../shared/redis.js";
 import { agentKey, type AgentStore } from "./agent-store.js";
+
+const unavailable = redisUnavailable("the agent registry");
 
 /**
  * Manifests in one Redis hash (`<prefix>agents`, field `id@version`), shared by every orchestrator
@@ -18,7 +21,7 @@ export class RedisAgentStore implements AgentStore {
   }
 
   async put(manifest: AgentManifest): Promise<void> {
-    await this.redis.hset(this.key, agentKey(manifest), toJsonString(AgentManifestSchema, manifest));
+    await this.redis.hset(this.key, agentKey(manifest), toJsonString(AgentManifestSchema, manifest)).catch(unavailable);
   }
 
   async versions(id: string): Promise<AgentManifest[]> {
@@ -26,7 +29,7 @@ export class RedisAgentStore implements AgentStore {
   }
 
   async list(idPrefix: string): Promise<AgentManifest[]> {
-    const all = await this.redis.hgetall(this.key);
+    const all = await this.redis.hgetall(this.key).catch(unavailable);
     return Object.entries(all)
       .filter(([field]) => field.startsWith(idPrefix))
       .map(([, json]) => fromJsonString(AgentManifestSchema, json));

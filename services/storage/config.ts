@@ -1,5 +1,6 @@
 import { join } from "node:path";
 import { databaseFileFromEnv } from "../shared/sqlite.js";
+import { redisTimeoutMsFromEnv } from "../shared/redis.js";
 
 /** Which object store holds the bytes. */
 export type BackendConfig =
@@ -57,6 +58,8 @@ export interface StorageConfig {
   readonly redisUrl: string | undefined;
   /** Without Redis, the embedded database file that keeps quotas and the ref index; absent keeps quotas in memory and refs as blob-store documents. */
   readonly databaseFile: string | undefined;
+  /** Longest any call waits on Redis before it answers UNAVAILABLE. */
+  readonly redisTimeoutMs: number;
   readonly limits: SizeLimits;
   readonly ceilings: MediaCeilings;
   readonly userQuotaBytes: number;
@@ -130,6 +133,7 @@ export function storageConfigFromEnv(env: Env, dataDir: string): StorageConfig {
     backend: backendFromEnv(env, dataDir),
     redisUrl: env.REDIS_URL || undefined,
     databaseFile: env.REDIS_URL ? undefined : databaseFileFromEnv(env, dataDir),
+    redisTimeoutMs: redisTimeoutMsFromEnv(env),
     limits: {
       image: integer(env, "STORAGE_MAX_IMAGE_BYTES", 50 * MiB),
       audio: integer(env, "STORAGE_MAX_AUDIO_BYTES", 500 * MiB),

@@ -1,10 +1,10 @@
 import type { DatabaseSync } from "node:sqlite";
 import type { ServiceImpl } from "@connectrpc/connect";
-import { Redis } from "ioredis";
 import { BucketClass } from "../../gen/mentatlab/v1/common_pb.js";
 import type { StorageService } from "../../gen/mentatlab/v1/storage_pb.js";
 import type { HttpRoute } from "../shared/http-route.js";
 import { openDatabase } from "../shared/sqlite.js";
+import { connectRedis } from "../shared/redis.js";
 import { createBlobStore } from "./backend.js";
 import type { BlobStore } from "./blob-store.js";
 import type { ClamdConfig, StorageConfig } from "./config.js";
@@ -51,27 +51,6 @@ export interface StorageRuntime {
 
 const DAY = 86_400;
 
-/** A Redis client that fails commands at once while disconnected (UNAVAILABLE to callers) and reconnects quickly. */
-async function connectRedis(url: string): Promise<Redis> {
-  const redis = new Redis(url, {
-    lazyConnect: true,
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 1,
-    retryStrategy: (attempt) => Math.min(attempt * 50, 500),
-  });
-  let reported = false;
-  redis.on("error", (err: Error) => {
-    if (reported) return;
-    reported = true;
-    console.warn(`storage: Redis unreachable (${err.message}); quota calls answer UNAVAILABLE until it is back`);
-  });
-  redis.on("ready", () => {
-    reported = false;
-  });
-  await redis.connect();
-  return redis;
-}
-
 /** The ref index in the embedded database, holding the refs an earlier version kept as documents. */
 async function embeddedRefIndex(db: DatabaseSync, store: BlobStore): Promise<RefIndex> {
   const index = new SqliteRefIndex(db);
@@ -95,7 +74,7 @@ export interface StorageOverrides {
 export async function createStorage(config: StorageConfig, overrides: StorageOverrides = {}): Promise<StorageRuntime> {
   const backend = overrides.blobStore ?? createBlobStore(config.backend);
   const store: BlobStore = new FaultReportingBlobStore(backend);
-  const redis = config.redisUrl ? await connectRedis(config.redisUrl) : undefined;
+  const redis = config.redisUrl ? await connectRedis(config.redisUrl, { user: "storage", timeoutMs: config.redisTimeoutMs }) : undefined;
   const limits = { userBytes: config.userQuotaBytes, workspaceBytes: config.workspaceQuotaBytes };
   const metrics = new StorageMetrics();
   const db = !redis && config.databaseFile ? openDatabase(config.databaseFile) : undefined;

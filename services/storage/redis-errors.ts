@@ -1,4 +1,4 @@
-import { Code, ConnectError } from "@connectrpc/connect";
+import { redisUnavailable } from "../shared/redis.js";
 
 /**
  * Runs a Redis call; a failure of Redis itself becomes UNAVAILABLE (retryable), naming what was being
@@ -8,8 +8,6 @@ export async function unavailableOnError<T>(what: string, call: () => Promise<T>
   try {
     return await call();
   } catch (err) {
-    if (err instanceof ConnectError) throw err;
-    console.error(`storage: ${what} (Redis) failed:`, err);
-    throw new ConnectError(`${what} is unavailable; retry shortly`, Code.Unavailable, undefined, undefined, err);
+    return redisUnavailable(what)(err);
   }
 }

@@ -6,6 +6,7 @@ describe("streamConfigFromEnv", () => {
     expect(streamConfigFromEnv({})).toEqual({
       redisUrl: undefined,
       redisKeyPrefix: "ml:stream:",
+      redisTimeoutMs: 2_000,
       maxOpenStreamsPerUser: 10,
       maxDurationMs: 3_600_000,
       retainedMs: 300_000,
@@ -23,6 +24,7 @@ describe("streamConfigFromEnv", () => {
     const config = streamConfigFromEnv({
       REDIS_URL: "redis://127.0.0.1:6380",
       STREAM_REDIS_PREFIX: "mesh2:",
+      REDIS_TIMEOUT_MS: "750",
       STREAM_MAX_OPEN_PER_USER: "3",
       STREAM_MAX_DURATION_SECONDS: "60",
       STREAM_RETAINED_SECONDS: "30",
@@ -37,6 +39,7 @@ describe("streamConfigFromEnv", () => {
     expect(config).toEqual({
       redisUrl: "redis://127.0.0.1:6380",
       redisKeyPrefix: "mesh2:",
+      redisTimeoutMs: 750,
       maxOpenStreamsPerUser: 3,
       maxDurationMs: 60_000,
       retainedMs: 30_000,
@@ -53,5 +56,6 @@ describe("streamConfigFromEnv", () => {
   it("names the variable that holds a bad value", () => {
     expect(() => streamConfigFromEnv({ STREAM_MAX_OPEN_PER_USER: "ten" })).toThrow(/STREAM_MAX_OPEN_PER_USER.*"ten"/);
     expect(() => streamConfigFromEnv({ STREAM_RETAINED_SECONDS: "-5" })).toThrow(/STREAM_RETAINED_SECONDS/);
+    expect(() => streamConfigFromEnv({ REDIS_TIMEOUT_MS: "2s" })).toThrow(/REDIS_TIMEOUT_MS.*"2s"/);
   });
 });

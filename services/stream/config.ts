@@ -1,9 +1,13 @@
+import { redisTimeoutMsFromEnv } from "../shared/redis.js";
+
 /** Settings of the stream service, read once from the environment. */
 export interface StreamConfig {
   /** Redis URL for the shared Redis Streams registry; unset keeps everything in this process's memory. */
   readonly redisUrl: string | undefined;
   /** Prefix of every Redis key the registry writes, so several meshes can share one Redis. */
   readonly redisKeyPrefix: string;
+  /** Longest any call waits on Redis before it answers UNAVAILABLE. */
+  readonly redisTimeoutMs: number;
   /** Streams one user may have open at once in a workspace. */
   readonly maxOpenStreamsPerUser: number;
   /** Longest a stream may stay open before it is ended with stream_error. */
@@ -43,6 +47,7 @@ export function streamConfigFromEnv(env: Env): StreamConfig {
   return {
     redisUrl: redisUrl ? redisUrl : undefined,
     redisKeyPrefix: env.STREAM_REDIS_PREFIX ?? "ml:stream:",
+    redisTimeoutMs: redisTimeoutMsFromEnv(env),
     maxOpenStreamsPerUser: Math.floor(positiveNumber(env, "STREAM_MAX_OPEN_PER_USER", 10)),
     maxDurationMs: positiveNumber(env, "STREAM_MAX_DURATION_SECONDS", 3600) * 1000,
     retainedMs: positiveNumber(env, "STREAM_RETAINED_SECONDS", 300) * 1000,

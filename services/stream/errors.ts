@@ -1,5 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { StreamState } from "../../gen/mentatlab/v1/stream_pb.js";
+import { redisUnavailable } from "../shared/redis.js";
 
 // One place for the messages, so both registry backends and the handlers say the same thing.
 
@@ -53,14 +54,28 @@ export function serviceClosing(): ConnectError {
  * Rethrows a failure of the shared store (Redis down or restarting) as UNAVAILABLE, which clients
  * retry, instead of the INTERNAL an unknown error would become. ConnectErrors pass unchanged.
  */
-export function storeUnavailable(err: unknown): never {
-  if (err instanceof ConnectError) throw err;
-  throw new ConnectError(
-    `the stream store is unavailable (${err instanceof Error ? err.message : String(err)}); retry shortly`,
+export const storeUnavailable: (err: unknown) => never = redisUnavailable("the stream store");
+
+/** Why live subscribers of a stream stop when this process loses Redis while following it. */
+export function followInterrupted(err: unknown): ConnectError {
+  if (err instanceof ConnectError) return err;
+  return new ConnectError(
+    `the stream store is unavailable (${err instanceof Error ? err.message : String(err)}); ` +
+      "resubscribe with after_seq set to the last seq you received once it is back",
     Code.Unavailable,
     undefined,
     undefined,
     err,
+  );
+}
+
+/** A stream created before the store (Redis) restarted without its data: its events are gone for good. */
+export function streamDataLost(streamId: string, storeEmptySinceMs: number): ConnectError {
+  return new ConnectError(
+    `the data of stream "${streamId}" was lost: the stream store (Redis) came back without its data at ` +
+      `${new Date(storeEmptySinceMs).toISOString()}, after the stream was created; the stream did not end, ` +
+      "but its events cannot be recovered: open a new stream with InitStream",
+    Code.DataLoss,
   );
 }
 

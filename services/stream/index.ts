@@ -38,7 +38,11 @@ function retentionOf(config: StreamConfig): Retention {
 /** Redis Streams when REDIS_URL is set (replicas share streams), this process's memory otherwise. */
 export async function createStreamRegistry(config: StreamConfig): Promise<StreamRegistry> {
   if (config.redisUrl) {
-    return RedisStreamRegistry.connect(config.redisUrl, { ...retentionOf(config), keyPrefix: config.redisKeyPrefix });
+    return RedisStreamRegistry.connect(
+      config.redisUrl,
+      { ...retentionOf(config), keyPrefix: config.redisKeyPrefix, maxDurationMs: config.maxDurationMs },
+      config.redisTimeoutMs,
+    );
   }
   return new MemoryStreamRegistry(retentionOf(config));
 }

@@ -21,7 +21,7 @@ afterAll(async () => {
 
 // A prefix per registry keeps tests apart while they share one server.
 describeStreamRegistryConformance("redis", (retention) =>
-  RedisStreamRegistry.connect(redis.url, { ...retention, keyPrefix: `t${++registries}:` }),
+  RedisStreamRegistry.connect(redis.url, { ...retention, keyPrefix: `t${++registries}:`, maxDurationMs: 3_600_000 }, 2_000),
 );
 
 describe("RedisStreamRegistry when Redis is down", () => {
@@ -30,7 +30,7 @@ describe("RedisStreamRegistry when Redis is down", () => {
     // No retries, so the failure shows at once instead of after ioredis's reconnect budget.
     const client = new Redis(own.url, { maxRetriesPerRequest: 0, retryStrategy: () => null });
     client.on("error", () => undefined);
-    const registry = new RedisStreamRegistry(client, { ...defaultTestRetention, keyPrefix: "down:" });
+    const registry = new RedisStreamRegistry(client, { ...defaultTestRetention, keyPrefix: "down:", maxDurationMs: 3_600_000 });
     try {
       const id = newStreamId(Date.now());
       const info = create(StreamInfoSchema, { ref: { streamId: id, workspace: "ws", payloadType: PinType.TEXT }, owner: "a" });

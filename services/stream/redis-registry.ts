@@ -1,7 +1,7 @@
 import { clone, create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
 import {
   StreamAnnouncementKind,
   type StreamEvent,
@@ -11,13 +11,16 @@ import {
   StreamState,
   WatchStreamsResponseSchema,
 } from "../../gen/mentatlab/v1/stream_pb.js";
+import { connectRedis, dedicatedConnection } from "../shared/redis.js";
 import { AsyncQueue } from "./async-queue.js";
 import {
   behindRetained,
+  followInterrupted,
   maxDurationMessage,
   maxDurationReached,
   serviceClosing,
   storeUnavailable,
+  streamDataLost,
   streamEnded,
   streamNotFound,
   tooManyOpenStreams,
@@ -40,11 +43,13 @@ import type {
   StreamRecord,
   StreamRegistry,
 } from "./registry.js";
-import { isStreamId } from "./stream-id.js";
+import { isStreamId, streamCreatedMs } from "./stream-id.js";
 
 export interface RedisRegistryOptions extends Retention {
   /** Prefix of every key, e.g. `ml:stream:`. */
   readonly keyPrefix: string;
+  /** Longest a stream stays open: with `endedTtlMs`, how long a missing stream could have lived. */
+  readonly maxDurationMs: number;
 }
 
 const ANNOUNCE_MAX_LEN = 10_000;
@@ -76,6 +81,10 @@ class Keys {
   get announcements(): string {
     return `${this.prefix}announce`;
   }
+  /** Since when (ms) this Redis has held the streams' data (see `dataSinceMs`). */
+  get dataSince(): string {
+    return `${this.prefix}data-since`;
+  }
   openMember(key: StreamKey): string {
     return `${encodeURIComponent(key.workspace)} ${key.id}`;
   }
@@ -88,8 +97,8 @@ class Keys {
 interface Tail {
   readonly window: EventWindow;
   readonly ready: Promise<void>;
+  /** Aborted when this process stops following the stream, with the error its readers get if it failed. */
   readonly stop: AbortController;
-  readonly connection: Redis;
   refs: number;
 }
 
@@ -101,7 +110,7 @@ interface Watcher {
 interface AnnouncementHub {
   readonly ready: Promise<void>;
   readonly watchers: Set<Watcher>;
-  readonly connection: Redis;
+  readonly stop: AbortController;
 }
 
 function tailKey(key: StreamKey): string {
@@ -147,12 +156,24 @@ export class RedisStreamRegistry implements StreamRegistry {
     this.keys = new Keys(options.keyPrefix);
   }
 
-  static async connect(url: string, options: RedisRegistryOptions): Promise<RedisStreamRegistry> {
-    const redis = new Redis(url, { lazyConnect: true });
-    // Without a listener ioredis reports connection errors as unhandled; it reconnects on its own.
-    redis.on("error", () => undefined);
-    await redis.connect();
-    return new RedisStreamRegistry(redis, options);
+  /** `timeoutMs` bounds every wait on Redis (connectRedis). */
+  static async connect(url: string, options: RedisRegistryOptions, timeoutMs: number): Promise<RedisStreamRegistry> {
+    const redis = await connectRedis(url, { user: "stream", timeoutMs });
+    const registry = new RedisStreamRegistry(redis, options);
+    await registry.dataSinceMs();
+    return registry;
+  }
+
+  /**
+   * Since when this Redis has held the streams' data. The mark is set when a registry first finds it
+   * missing and by every stream created, so a Redis that came back empty gets a new one before its
+   * first new stream, and streams created before it read as lost, not as unknown.
+   */
+  private async dataSinceMs(): Promise<number> {
+    const mark = await this.redis.get(this.keys.dataSince).catch(storeUnavailable);
+    if (mark !== null) return Number(mark);
+    await this.redis.set(this.keys.dataSince, Date.now(), "NX").catch(storeUnavailable);
+    return Number(await this.redis.get(this.keys.dataSince).catch(storeUnavailable));
   }
 
   async create(info: StreamInfo, deadlineMs: number, maxOpenPerOwner: number, timeMs: number): Promise<StreamInfo> {
@@ -171,6 +192,7 @@ export class RedisStreamRegistry implements StreamRegistry {
         this.keys.open,
         this.keys.workspaceIndex(key.workspace),
         this.keys.announcements,
+        this.keys.dataSince,
       ],
       [
         key.id,
@@ -194,7 +216,25 @@ export class RedisStreamRegistry implements StreamRegistry {
   async get(key: StreamKey): Promise<StreamRecord | undefined> {
     if (!isStreamId(key.id)) return undefined;
     const [record] = await this.getMany([key]);
+    if (!record) await this.throwIfLost(key);
     return record;
+  }
+
+  /**
+   * Throws DATA_LOSS for a missing stream that was created before Redis last came back empty and
+   * could still have been open or readable then; a stream that simply ended and expired, or never
+   * existed, is left to the caller's NOT_FOUND.
+   */
+  private async throwIfLost(key: StreamKey): Promise<void> {
+    const since = await this.dataSinceMs();
+    const createdMs = streamCreatedMs(key.id);
+    const couldLiveUntilMs = createdMs + this.options.maxDurationMs + this.options.endedTtlMs;
+    if (createdMs < since && couldLiveUntilMs >= since) throw streamDataLost(key.id, since);
+  }
+
+  private async notFoundOrLost(key: StreamKey): Promise<never> {
+    await this.throwIfLost(key);
+    throw streamNotFound(key.id);
   }
 
   /** Several streams' records in one round trip; each stream's hash and first entry read atomically. */
@@ -227,7 +267,7 @@ export class RedisStreamRegistry implements StreamRegistry {
         const record = records[i];
         if (!record) {
           // The stream expired after its end; drop it from the index lazily.
-          await this.redis.zrem(index, id);
+          await this.redis.zrem(index, id).catch(storeUnavailable);
           continue;
         }
         if (!matchesList(record.info, query)) continue;
@@ -317,21 +357,22 @@ export class RedisStreamRegistry implements StreamRegistry {
   }
 
   async events(key: StreamKey, afterSeq: bigint, signal: AbortSignal): Promise<AsyncIterable<StreamEvent>> {
-    if (!isStreamId(key.id) || (await this.redis.exists(this.keys.meta(key)).catch(storeUnavailable)) === 0) {
-      throw streamNotFound(key.id);
-    }
+    if (!isStreamId(key.id)) throw streamNotFound(key.id);
+    if ((await this.redis.exists(this.keys.meta(key)).catch(storeUnavailable)) === 0) await this.notFoundOrLost(key);
     const tail = await this.acquireTail(key);
     return follow(
       { window: tail.window, fetchAfter: (after, limit) => this.fetchAfter(key, after, limit) },
       afterSeq,
-      AbortSignal.any([signal, this.closing.signal]),
-      () => this.releaseTail(key),
+      AbortSignal.any([signal, this.closing.signal, tail.stop.signal]),
+      () => this.releaseTail(key, tail),
     );
   }
 
   async announcements(workspace: string, signal: AbortSignal): Promise<AsyncIterable<Announcement>> {
     const hub = this.announcementHub();
-    await hub.ready;
+    await hub.ready.catch(storeUnavailable);
+    // The hub may have failed since it got ready; its watchers were told then, this one would never be.
+    hub.stop.signal.throwIfAborted();
     const watcher: Watcher = {
       workspace,
       queue: new AsyncQueue<Announcement>(WATCH_BACKLOG, () => hub.watchers.delete(watcher)),
@@ -360,12 +401,9 @@ export class RedisStreamRegistry implements StreamRegistry {
 
   async close(): Promise<void> {
     this.closing.abort(serviceClosing());
-    for (const tail of this.tails.values()) {
-      tail.stop.abort();
-      tail.connection.disconnect();
-    }
+    for (const tail of this.tails.values()) tail.stop.abort(serviceClosing());
     this.tails.clear();
-    this.hub?.connection.disconnect();
+    this.hub?.stop.abort(serviceClosing());
     await this.redis.quit().catch(() => undefined);
   }
 
@@ -376,7 +414,7 @@ export class RedisStreamRegistry implements StreamRegistry {
     const events = entries.map(([id, flat]) => decodeEvent(entryOf(id, flat)));
     const first = events[0];
     if (!first) {
-      if ((await this.redis.exists(this.keys.meta(key))) === 0) throw streamNotFound(key.id);
+      if ((await this.redis.exists(this.keys.meta(key)).catch(storeUnavailable)) === 0) await this.notFoundOrLost(key);
       return [];
     }
     if (first.seq !== afterSeq + 1n) throw behindRetained(key.id, afterSeq, first.seq);
@@ -402,85 +440,101 @@ export class RedisStreamRegistry implements StreamRegistry {
     const mapKey = tailKey(key);
     let tail = this.tails.get(mapKey);
     if (!tail) {
-      const connection = this.redis.duplicate({ maxRetriesPerRequest: null });
-      connection.on("error", () => undefined);
       const window = new EventWindow({
         maxEvents: this.options.retainedMaxEvents,
         maxBytes: Math.min(TAIL_WINDOW_BYTES, this.options.retainedMaxBytes),
       });
       const stop = new AbortController();
-      tail = { window, stop, connection, refs: 0, ready: this.startTail(key, connection, window, stop.signal) };
+      tail = { window, stop, refs: 0, ready: this.startTail(key, window, stop) };
       this.tails.set(mapKey, tail);
     }
     tail.refs++;
     try {
       await tail.ready;
     } catch (err) {
-      this.releaseTail(key);
+      this.releaseTail(key, tail);
       throw err;
     }
     return tail;
   }
 
-  private async startTail(key: StreamKey, connection: Redis, window: EventWindow, signal: AbortSignal): Promise<void> {
+  /**
+   * Reads the newest event, then follows the stream on a connection of its own. When that fails
+   * (Redis lost, or the stream's data gone while it was open) every reader is told at once.
+   */
+  private async startTail(key: StreamKey, window: EventWindow, stop: AbortController): Promise<void> {
     const eventsKey = this.keys.events(key);
     const [newest] = await this.redis.xrevrangeBuffer(eventsKey, "+", "-", "COUNT", 1).catch(storeUnavailable);
-    if (!newest) throw streamNotFound(key.id);
+    if (!newest) return this.notFoundOrLost(key);
     const last = decodeEvent(entryOf(newest[0], newest[1]));
     window.push(last);
-    if (isTerminal(last)) {
-      connection.disconnect();
-      return;
-    }
-    void followRedisStream(
-      connection,
-      eventsKey,
-      `${last.seq}-0`,
-      (entry) => {
-        const event = decodeEvent(entry);
-        window.push(event);
-        return !isTerminal(event);
-      },
-      signal,
-    ).finally(() => connection.disconnect());
+    if (isTerminal(last)) return;
+    const connection = await dedicatedConnection(this.redis).catch(storeUnavailable);
+    const stillOpen = async (): Promise<void> => {
+      // An open stream never expires: gone means Redis lost it (restarted empty, flushed, evicted).
+      if ((await this.redis.exists(this.keys.meta(key))) === 0) throw streamDataLost(key.id, await this.dataSinceMs());
+    };
+    const onEntry = (entry: StreamEntry): boolean => {
+      const event = decodeEvent(entry);
+      window.push(event);
+      return !isTerminal(event);
+    };
+    void followRedisStream(connection, eventsKey, `${last.seq}-0`, onEntry, stop.signal, stillOpen).catch((err: unknown) =>
+      this.dropTail(key, err),
+    );
   }
 
-  private releaseTail(key: StreamKey): void {
+  private releaseTail(key: StreamKey, tail: Tail): void {
+    if (--tail.refs > 0) return;
+    tail.stop.abort();
+    const mapKey = tailKey(key);
+    if (this.tails.get(mapKey) === tail) this.tails.delete(mapKey);
+  }
+
+  /** Fails the readers of a tail whose connection failed; the next subscriber starts a fresh one. */
+  private dropTail(key: StreamKey, err: unknown): void {
     const mapKey = tailKey(key);
     const tail = this.tails.get(mapKey);
-    if (!tail || --tail.refs > 0) return;
-    tail.stop.abort();
-    tail.connection.disconnect();
+    if (!tail) return;
     this.tails.delete(mapKey);
+    tail.stop.abort(followInterrupted(err));
   }
 
   private announcementHub(): AnnouncementHub {
     if (this.hub) return this.hub;
-    const connection = this.redis.duplicate({ maxRetriesPerRequest: null });
-    connection.on("error", () => undefined);
     const watchers = new Set<Watcher>();
-    const ready = (async () => {
-      const [newest] = await this.redis.xrevrangeBuffer(this.keys.announcements, "+", "-", "COUNT", 1);
-      void followRedisStream(
-        connection,
-        this.keys.announcements,
-        newest ? String(newest[0]) : "0-0",
-        (entry) => {
-          const workspace = entry.fields.get("w")?.toString("utf8");
-          const announcement = fromBinary(WatchStreamsResponseSchema, entry.fields.get("a") ?? new Uint8Array());
-          if (!announcement.stream) return true;
-          for (const watcher of watchers) {
-            if (watcher.workspace === workspace) {
-              watcher.queue.push({ kind: announcement.kind, stream: clone(StreamInfoSchema, announcement.stream) });
-            }
-          }
-          return true;
-        },
-        this.closing.signal,
-      );
-    })();
-    this.hub = { ready, watchers, connection };
-    return this.hub;
+    const stop = new AbortController();
+    const hub: AnnouncementHub = { watchers, stop, ready: this.followAnnouncements(watchers, stop) };
+    this.hub = hub;
+    const fail = (err: unknown): void => {
+      if (this.hub === hub) this.hub = undefined;
+      if (!stop.signal.aborted) stop.abort(followInterrupted(err));
+      for (const watcher of watchers) watcher.queue.fail(stop.signal.reason);
+    };
+    hub.ready.catch(fail);
+    stop.signal.addEventListener("abort", () => fail(stop.signal.reason), { once: true });
+    return hub;
+  }
+
+  /** One connection per process follows the announcements and hands each to the watchers of its workspace. */
+  private async followAnnouncements(watchers: ReadonlySet<Watcher>, stop: AbortController): Promise<void> {
+    const [newest] = await this.redis.xrevrangeBuffer(this.keys.announcements, "+", "-", "COUNT", 1);
+    const connection = await dedicatedConnection(this.redis);
+    const onEntry = (entry: StreamEntry): boolean => {
+      const workspace = entry.fields.get("w")?.toString("utf8");
+      const announcement = fromBinary(WatchStreamsResponseSchema, entry.fields.get("a") ?? new Uint8Array());
+      if (!announcement.stream) return true;
+      for (const watcher of watchers) {
+        if (watcher.workspace === workspace) {
+          watcher.queue.push({ kind: announcement.kind, stream: clone(StreamInfoSchema, announcement.stream) });
+        }
+      }
+      return true;
+    };
+    const fromId = newest ? String(newest[0]) : "0-0";
+    void followRedisStream(connection, this.keys.announcements, fromId, onEntry, stop.signal).catch((err: unknown) =>
+      stop.abort(followInterrupted(err)),
+    );
   }
 }
 

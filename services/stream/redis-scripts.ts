@@ -35,7 +35,8 @@ export class LuaScript {
 /**
  * Creates a stream: refuses when the owner is at the open-stream limit, stores the description and
  * stream_start as seq 1, indexes it and announces it, all atomically so concurrent replicas agree.
- * KEYS: meta, events, owner's open set, open-by-deadline zset, workspace index, announcements.
+ * A Redis that holds no data-since mark (it restarted empty) gets one no later than its first stream.
+ * KEYS: meta, events, owner's open set, open-by-deadline zset, workspace index, announcements, data-since.
  * ARGV: id, info, deadline ms, max open, start event, time ms, maxlen, open member, announce maxlen,
  * workspace, announcement.
  */
@@ -49,9 +50,10 @@ redis.call('SADD', KEYS[3], ARGV[1])
 redis.call('ZADD', KEYS[4], ARGV[3], ARGV[8])
 redis.call('ZADD', KEYS[5], 0, ARGV[1])
 redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[9], '*', 'w', ARGV[10], 'a', ARGV[11])
+redis.call('SET', KEYS[7], ARGV[6], 'NX')
 return {'ok'}
 `,
-  6,
+  7,
 );
 
 /**

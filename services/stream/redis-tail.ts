@@ -1,5 +1,5 @@
-import { setTimeout as sleep } from "node:timers/promises";
 import type { Redis } from "ioredis";
+import { blockingReadMs } from "../shared/redis.js";
 
 /** One entry of a Redis stream: its id and its field/value pairs as raw bytes. */
 export interface StreamEntry {
@@ -7,9 +7,7 @@ export interface StreamEntry {
   readonly fields: ReadonlyMap<string, Buffer>;
 }
 
-const BLOCK_MS = 5_000;
 const READ_COUNT = 512;
-const RETRY_DELAY_MS = 100;
 
 export function entryOf(id: Buffer | string, flat: readonly Buffer[]): StreamEntry {
   const fields = new Map<string, Buffer>();
@@ -27,9 +25,12 @@ function entriesOf(reply: XreadReply): [Buffer, Buffer[]][] {
 }
 
 /**
- * Follows one Redis stream with XREAD BLOCK on its own connection from `fromId`, handing each entry to
- * `onEntry` until it returns false or `signal` aborts. Survives reconnects: it always resumes after the
- * last id it handed out, so a Redis restart loses nothing that Redis kept.
+ * Follows one Redis stream with XREAD BLOCK on `connection`, its own, from `fromId`, handing each
+ * entry to `onEntry` until it returns false or `signal` aborts. Each time a read waits with nothing
+ * new, `onIdle` may check that what is followed still exists. Rejects when the connection fails
+ * (Redis down, restarted, not answering): callers tell their readers, who resume from the last seq
+ * they got, rather than leave them waiting on a read that may never come. The connection is closed
+ * when this ends, and at once when `signal` aborts.
  */
 export async function followRedisStream(
   connection: Redis,
@@ -37,21 +38,28 @@ export async function followRedisStream(
   fromId: string,
   onEntry: (entry: StreamEntry) => boolean,
   signal: AbortSignal,
+  onIdle: () => Promise<void> = async () => undefined,
 ): Promise<void> {
+  const hangUp = (): void => connection.disconnect();
+  signal.addEventListener("abort", hangUp, { once: true });
+  const blockMs = blockingReadMs(connection);
   let lastId = fromId;
-  while (!signal.aborted) {
-    let reply: XreadReply;
-    try {
-      reply = (await connection.xreadBuffer("COUNT", READ_COUNT, "BLOCK", BLOCK_MS, "STREAMS", key, lastId)) as XreadReply;
-    } catch {
+  try {
+    while (!signal.aborted) {
+      const reply = (await connection.xreadBuffer("COUNT", READ_COUNT, "BLOCK", blockMs, "STREAMS", key, lastId)) as XreadReply;
       if (signal.aborted) return;
-      await sleep(RETRY_DELAY_MS);
-      continue;
+      const entries = entriesOf(reply);
+      if (entries.length === 0) await onIdle();
+      for (const [id, flat] of entries) {
+        const entry = entryOf(id, flat);
+        lastId = entry.id;
+        if (!onEntry(entry)) return;
+      }
     }
-    for (const [id, flat] of entriesOf(reply)) {
-      const entry = entryOf(id, flat);
-      lastId = entry.id;
-      if (!onEntry(entry)) return;
-    }
+  } catch (err) {
+    if (!signal.aborted) throw err;
+  } finally {
+    signal.removeEventListener("abort", hangUp);
+    connection.disconnect();
   }
 }

@@ -13,3 +13,8 @@ const STREAM_ID = /^st_[0-9a-f]{28}$/;
 export function isStreamId(value: string): boolean {
   return STREAM_ID.test(value);
 }
+
+/** When a stream with this id (one `isStreamId` accepts) was created, in ms since the epoch. */
+export function streamCreatedMs(id: string): number {
+  return Number.parseInt(id.slice(3, 15), 16);
+}

@@ -6,6 +6,11 @@ import { requireTool } from "./require.js";
 export interface StartRedisOptions {
   /** Append-only file on, so data survives `restart()` and `kill()` + `start()`. Default false. */
   persistence?: boolean;
+  /**
+   * When Redis fsyncs the append-only file: Redis' default `everysec` can lose acknowledged writes
+   * even to a `kill()` when the disk is slow; `always` fsyncs before replying.
+   */
+  appendfsync?: "always" | "everysec" | "no";
 }
 
 export interface RedisServer {
@@ -24,6 +29,10 @@ export interface RedisServer {
   kill(): Promise<void>;
   /** `shutdown()` then `start()` on the same port and dir. */
   restart(): Promise<void>;
+  /** SIGSTOP: the server keeps its connections open but answers nothing, like a hung host. */
+  freeze(): void;
+  /** SIGCONT after `freeze()`. */
+  thaw(): void;
   /** Final teardown: stops the process and deletes the dir. Idempotent. */
   stop(): Promise<void>;
 }
@@ -49,7 +58,7 @@ export function pingRedis(port: number, timeoutMs = 1_000): Promise<boolean> {
   });
 }
 
-function redisArgs(port: number, dir: string, persistence: boolean): string[] {
+function redisArgs(port: number, dir: string, persistence: boolean, appendfsync: string): string[] {
   return [
     "--port", String(port),
     "--bind", LOOPBACK,
@@ -59,6 +68,7 @@ function redisArgs(port: number, dir: string, persistence: boolean): string[] {
     "--logfile", "",
     "--save", "",
     "--appendonly", persistence ? "yes" : "no",
+    "--appendfsync", appendfsync,
   ];
 }
 
@@ -67,12 +77,13 @@ const ADDRESS_IN_USE = /Address already in use/i;
 export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisServer> {
   const binary = requireTool("redis-server", INSTALL_HINT);
   const persistence = opts.persistence ?? false;
+  const appendfsync = opts.appendfsync ?? "everysec";
   const dir = makeTempDir("redis");
   let proc: ManagedProcess | undefined;
   let stopped = false;
 
   async function launch(port: number): Promise<ManagedProcess> {
-    const p = spawnManaged(binary, redisArgs(port, dir, persistence), { cwd: dir });
+    const p = spawnManaged(binary, redisArgs(port, dir, persistence, appendfsync), { cwd: dir });
     // A short ping timeout: a live redis answers at once (even `-LOADING`), and a stranger that
     // holds the port and stays silent must not stretch each attempt.
     await waitUntilReady(`redis-server on ${LOOPBACK}:${port}`, p, () => pingRedis(port, 250));
@@ -127,6 +138,12 @@ export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisSer
     async restart() {
       await server.shutdown();
       await server.start();
+    },
+    freeze() {
+      proc?.child.kill("SIGSTOP");
+    },
+    thaw() {
+      proc?.child.kill("SIGCONT");
     },
     async stop() {
       if (stopped) return;
