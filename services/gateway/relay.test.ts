@@ -9,7 +9,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { PinType } from "../../gen/mentatlab/v1/common_pb.js";
-import { StreamEventSchema, StreamService, SubscribeRequestSchema, type SubscribeRequest } from "../../gen/mentatlab/v1/stream_pb.js";
+import {
+  PublishRequestSchema,
+  StreamEventSchema,
+  StreamService,
+  SubscribeRequestSchema,
+  type SubscribeRequest,
+} from "../../gen/mentatlab/v1/stream_pb.js";
 import { startGateway, startServiceProcess, type MeshProcess } from "../mesh/distributed.js";
 import { meshSecurity } from "../mesh/security.js";
 import { serveMeshProcess } from "../mesh/serve.js";
@@ -155,7 +161,7 @@ class RecordingSession extends UpstreamSession {
 const text = new TextEncoder();
 const payloads = [text.encode("hello"), text.encode("lorem ipsum ".repeat(400)), text.encode("π ≈ 3.14159"), new Uint8Array(0), text.encode("end")];
 
-describe("Subscribe through the distributed gateway", () => {
+describe("calls relayed through the distributed gateway", () => {
   it("delivers byte-identical events to gRPC, Connect and grpc-js subscribers, resumed and gzip'd", async () => {
     const mesh = await startMesh();
     const streamId = await streamWith(mesh, payloads);
@@ -269,4 +275,44 @@ describe("Subscribe through the distributed gateway", () => {
       expect((await ending).code).toBe(grpc.status.UNAVAILABLE);
     }
   });
+
+  it("relays a Publish stream message by message, and a message the gateway refuses ends it with nothing of it stored", async () => {
+    const mesh = await startMesh();
+    const relayed = client(mesh.gateway.url, "grpc");
+    const init = await relayed.initStream({ payloadType: PinType.TEXT, mimeType: "text/plain" }, auth(alice));
+    const streamId = init.stream?.ref?.streamId ?? "";
+    const tooManyAttributes = Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`k${i}`, "v"]));
+    async function* requests() {
+      yield create(PublishRequestSchema, { part: { case: "open", value: { streamId } } });
+      for (let clientSeq = 1n; clientSeq <= 3n; clientSeq++) {
+        yield create(PublishRequestSchema, { part: { case: "data", value: { data: text.encode(`payload ${clientSeq}`), clientSeq } } });
+      }
+      // Give the three a moment to be stored before the refused one arrives.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      yield create(PublishRequestSchema, { part: { case: "data", value: { data: text.encode("refused"), clientSeq: 4n, attributes: tooManyAttributes } } });
+    }
+    const acks: bigint[] = [];
+    const publishing = (async () => {
+      for await (const response of relayed.publish(requests(), auth(alice))) {
+        if (response.event.case === "ack") acks.push(response.event.value.lastClientSeq);
+      }
+    })();
+    const refusal = await publishing.then(
+      () => undefined,
+      (err: unknown) => ConnectError.from(err),
+    );
+    expect(refusal?.code).toBe(Code.InvalidArgument);
+    expect(refusal?.rawMessage).toContain("attributes");
+    await client(mesh.stream.url, "grpc").closeStream({ streamId }, auth(alice));
+    const stored: string[] = [];
+    for await (const event of client(mesh.stream.url, "grpc").subscribe({ streamId }, auth(alice))) {
+      if (event.event.case === "data") stored.push(new TextDecoder().decode(event.event.value.data));
+    }
+    expect(stored).toEqual(["payload 1", "payload 2", "payload 3"]);
+    // Every call above went through the gateway's fast path, as relays.
+    for (const method of ["InitStream", "Publish"]) {
+      expect(mesh.gateway.server.fastPathCalls.get(`grpc /${StreamService.typeName}/${method}`)).toBeGreaterThan(0);
+    }
+  });
 });
+
