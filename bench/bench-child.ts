@@ -6,6 +6,8 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { createInterface } from "node:readline";
 
+const marker = "bench-child: ";
+
 export interface BenchChild<E> {
   /** What the child's servers listen on. */
   readonly endpoints: E;
@@ -19,10 +21,14 @@ export interface BenchChild<E> {
 export async function startBenchChild<E>(script: string, env: NodeJS.ProcessEnv = process.env): Promise<BenchChild<E>> {
   const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", script, "serve"], { stdio: ["pipe", "pipe", "inherit"], env });
   const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
-  const next = async () => {
-    const line = await lines.next();
-    if (line.done) throw new Error(`benchmark child ${script} exited early`);
-    return line.value;
+  // The servers log to stdout too (start-up notices): only lines with the marker are the child's answers.
+  const next = async (): Promise<string> => {
+    for (;;) {
+      const line = await lines.next();
+      if (line.done) throw new Error(`benchmark child ${script} exited early`);
+      if (line.value.startsWith(marker)) return line.value.slice(marker.length);
+      process.stderr.write(`${line.value}\n`);
+    }
   };
   const endpoints = JSON.parse(await next()) as E;
   return {
@@ -40,11 +46,11 @@ export async function startBenchChild<E>(script: string, env: NodeJS.ProcessEnv 
 
 /** In the child: announces `endpoints`, answers CPU queries, and resolves once the parent lets go. */
 export async function serveBenchChild(endpoints: unknown): Promise<void> {
-  process.stdout.write(`${JSON.stringify(endpoints)}\n`);
+  process.stdout.write(`${marker}${JSON.stringify(endpoints)}\n`);
   const input = createInterface({ input: process.stdin });
   input.on("line", () => {
     const used = process.cpuUsage();
-    process.stdout.write(`${used.user + used.system}\n`);
+    process.stdout.write(`${marker}${used.user + used.system}\n`);
   });
   await once(input, "close");
 }
