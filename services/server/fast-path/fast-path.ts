@@ -103,11 +103,6 @@ async function serveCall(
   headers: IncomingHttpHeaders,
   options: CallOptions,
 ): Promise<void> {
-  const clientGone = new AbortController();
-  let finished = false;
-  stream.once("close", () => {
-    if (!finished) clientGone.abort(new ConnectError("the client closed the stream", Code.Canceled));
-  });
   stream.on("error", () => undefined);
   const timeout = protocol.parseTimeout(headers);
   const contextValues = createContextValues();
@@ -118,7 +113,6 @@ async function serveCall(
     requestMethod: "POST",
     url: `http://${headers[":authority"] ?? "localhost"}${headers[":path"]}`,
     requestHeader: requestHeaders(headers),
-    requestSignal: clientGone.signal,
     shutdownSignal: options.shutdownSignal,
     contextValues,
     ...(timeout.timeoutMs === undefined ? {} : { timeoutMs: timeout.timeoutMs }),
@@ -130,6 +124,11 @@ async function serveCall(
   const captured = encoded === "relay" && (spec.kind === "unary" || spec.kind === "client_streaming") ? new CapturingSink() : undefined;
   if (encoded) contextValues.set(encodedSinkKey, captured ?? new BatchingSink(writer));
   const call: Call = { spec, protocol, context, stream, writer, gzip: gzipResponses && !encoded, ...(captured ? { captured } : {}) };
+  // A client that goes away aborts the call's signal directly: no signal of its own to link per call.
+  let finished = false;
+  stream.once("close", () => {
+    if (!finished) context.abort(new ConnectError("the client closed the stream", Code.Canceled));
+  });
   try {
     if (timeout.error) throw timeout.error;
     if (spec.kind === "unary") await serveUnary(call, options);
