@@ -17,9 +17,9 @@ export interface BenchChild<E> {
   stop(): Promise<void>;
 }
 
-/** Starts `script serve` in a child process and reads the endpoints it announces. */
-export async function startBenchChild<E>(script: string, env: NodeJS.ProcessEnv = process.env): Promise<BenchChild<E>> {
-  const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", script, "serve"], { stdio: ["pipe", "pipe", "inherit"], env });
+/** Starts `script <mode>` in a child process and reads the endpoints it announces. */
+export async function startBenchChild<E>(script: string, env: NodeJS.ProcessEnv = process.env, mode = "serve"): Promise<BenchChild<E>> {
+  const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", script, mode], { stdio: ["pipe", "pipe", "inherit"], env });
   const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
   // The servers log to stdout too (start-up notices): only lines with the marker are the child's answers.
   const next = async (): Promise<string> => {
