@@ -2,7 +2,7 @@ import type { DescMethod, DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
 import { codeFromHttpStatus, findTrailerError } from "@connectrpc/connect/protocol-grpc";
 import { type ClientHttp2Stream, constants, type IncomingHttpHeaders } from "node:http2";
-import { type EncodedRelay, readEnvelopes } from "../server/fast-path/index.js";
+import { type EncodedRelay, type EncodedSink, EnvelopeBoundaries, readEnvelopes } from "../server/fast-path/index.js";
 import { injectTraceContext } from "../shared/telemetry/index.js";
 import { forwardedHeaders } from "./forward.js";
 import type { UpstreamSession } from "./upstream-session.js";
@@ -26,6 +26,9 @@ export function relayService(service: DescService, upstream: UpstreamSession, ow
  */
 export function relayMethod(method: DescMethod, upstream: UpstreamSession, owner: string, readMaxBytes: number): EncodedRelay {
   const path = `/${method.parent.typeName}/${method.name}`;
+  // A unary or client-streaming answer is framed again by the caller's protocol, so it is read as a message;
+  // a stream of them goes on as the bytes arrive.
+  const oneResponse = method.methodKind === "unary" || method.methodKind === "client_streaming";
   return {
     method,
     async serve(requests, context, out) {
@@ -46,10 +49,14 @@ export function relayMethod(method: DescMethod, upstream: UpstreamSession, owner
       });
       let readToEnd = false;
       try {
-        const body = call.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>;
-        for await (const { flags, framed } of readEnvelopes(body, readMaxBytes)) {
-          if (flags !== 0) throw new ConnectError(`the ${owner} process sent a compressed or flagged message`, Code.Unavailable);
-          if (!out.write(framed)) await out.ready();
+        if (oneResponse) {
+          const body = call.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>;
+          for await (const { flags, framed } of readEnvelopes(body, readMaxBytes)) {
+            if (flags !== 0) throw new ConnectError(`the ${owner} process sent a compressed or flagged message`, Code.Unavailable);
+            out.write(framed);
+          }
+        } else {
+          await passThrough(call, out, owner);
         }
         readToEnd = true;
       } catch (err) {
@@ -69,6 +76,45 @@ export function relayMethod(method: DescMethod, upstream: UpstreamSession, owner
       void sending;
     },
   };
+}
+
+/**
+ * Passes a response stream's bytes on as they arrive (gRPC and Connect frame data messages alike), in
+ * the chunks HTTP/2 delivered, without gathering messages split across frames; only their boundaries
+ * are followed, to tell a stream cut inside a message. Read in flowing mode, paused while the caller's
+ * connection is full: an async iterator would concatenate (copy) whatever chunks had queued up.
+ */
+function passThrough(body: ClientHttp2Stream, out: EncodedSink, owner: string): Promise<void> {
+  const boundaries = new EnvelopeBoundaries();
+  return new Promise((resolve, reject) => {
+    const fail = (error: unknown) => {
+      body.off("data", onData);
+      body.pause();
+      reject(error);
+    };
+    const onData = (chunk: Buffer) => {
+      try {
+        boundaries.push(chunk);
+      } catch (err) {
+        fail(new ConnectError(`the ${owner} process sent ${err instanceof Error ? err.message : String(err)}`, Code.Unavailable));
+        return;
+      }
+      if (!out.write(chunk)) {
+        body.pause();
+        out.ready().then(() => body.resume(), fail);
+      }
+    };
+    body.on("data", onData);
+    body.once("error", fail);
+    body.once("end", () => {
+      if (boundaries.midMessage) fail(new ConnectError(`the connection to the ${owner} process ended inside a message; retry`, Code.Unavailable));
+      else resolve();
+    });
+    // Reset or lost before the end: 'close' without 'end'.
+    body.once("close", () => {
+      if (!body.readableEnded) fail(new ConnectError(`lost the connection to the ${owner} process; retry`, Code.Unavailable));
+    });
+  });
 }
 
 /** Writes each request message up as an envelope, waiting while the upstream's window is full. */
