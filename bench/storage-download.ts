@@ -6,7 +6,7 @@
 // in a deployment. Usage: npx tsx bench/storage-download.ts (BENCH_MIB=256 BENCH_RUNS=5)
 import { createReadStream, createWriteStream } from "node:fs";
 import { once } from "node:events";
-import { type ClientHttp2Session, connect, createServer, type IncomingHttpHeaders } from "node:http2";
+import { type ClientHttp2Session, createServer } from "node:http2";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { Readable } from "node:stream";
@@ -23,6 +23,7 @@ import { makeTempDir, removeTempDir } from "../test/harness/index.js";
 import { envNumber, interleavedThroughput, median, MiB, pseudoRandomChunks } from "./storage-bench-support.js";
 import { machineLoad } from "./stream-bench-support.js";
 import { serveBenchChild, startBenchChild } from "./bench-child.js";
+import { leanCall, leanSession } from "./lean-client.js";
 
 const SIZE = envNumber("BENCH_MIB", 256) * MiB;
 const RUNS = envNumber("BENCH_RUNS", 5);
@@ -129,34 +130,6 @@ async function serve(): Promise<void> {
   removeTempDir(dir);
 }
 
-/** A lean HTTP/2 client with a media client's windows: it counts response bytes and checks the status. */
-async function leanSession(port: number): Promise<ClientHttp2Session> {
-  const session = connect(`http://127.0.0.1:${port}`, { settings: { initialWindowSize: STREAM_WINDOW } });
-  await once(session, "connect");
-  session.setLocalWindowSize(CONNECTION_WINDOW);
-  return session;
-}
-
-/** One call: POSTs `body` (or GETs when there is none) and returns how many body bytes came back. */
-async function leanCall(session: ClientHttp2Session, path: string, contentType?: string, body?: Uint8Array): Promise<number> {
-  const headers = contentType
-    ? { ":method": "POST", ":path": path, "content-type": contentType, te: "trailers", authorization: `Bearer ${API_KEY}` }
-    : { ":path": path };
-  const req = session.request(headers);
-  let trailers: IncomingHttpHeaders = {};
-  let status: IncomingHttpHeaders = {};
-  req.once("response", (received) => (status = received));
-  req.once("trailers", (received) => (trailers = received));
-  req.end(body);
-  let received = 0;
-  for await (const chunk of req) received += (chunk as Buffer).byteLength;
-  const grpcStatus = trailers["grpc-status"] ?? status["grpc-status"];
-  if (contentType?.startsWith("application/grpc") && grpcStatus !== "0") {
-    throw new Error(`${path} ended with grpc-status ${String(grpcStatus)}: ${String(trailers["grpc-message"] ?? status["grpc-message"])}`);
-  }
-  return received;
-}
-
 /** Parent process: the client, timing each contender. */
 async function measure(): Promise<void> {
   const child = await startBenchChild<Endpoints>(fileURLToPath(import.meta.url));
@@ -165,19 +138,20 @@ async function measure(): Promise<void> {
   const gatewayChild = await startBenchChild<{ gatewayPort: number }>(fileURLToPath(import.meta.url), gatewayEnv, "serve-gateway");
   const { gatewayPort } = gatewayChild.endpoints;
   const downloadPath = `/${StorageService.typeName}/${StorageService.method.download.name}`;
+  const authorization = `Bearer ${API_KEY}`;
   const request = envelope(toBinary(DownloadRequestSchema, create(DownloadRequestSchema, { refId: endpoints.refId, chunkBytes: CHUNK })));
 
   const sessions = await Promise.all([endpoints.storagePort, endpoints.storagePort, gatewayPort, endpoints.rawPort, endpoints.grpcPort].map(leanSession));
   const [grpcSession, connectSession, gatewaySession, rawSession, bareSession] = sessions as [ClientHttp2Session, ClientHttp2Session, ClientHttp2Session, ClientHttp2Session, ClientHttp2Session];
-  const atLeastSize = (who: string) => (received: number) => {
+  const atLeastSize = (who: string) => ({ received }: { received: number }) => {
     if (received < SIZE) throw new Error(`${who} sent ${received} of ${SIZE} bytes`);
   };
   const contenders = [
-    async () => atLeastSize("storage over gRPC")(await leanCall(grpcSession, downloadPath, "application/grpc", request)),
-    async () => atLeastSize("storage over Connect")(await leanCall(connectSession, downloadPath, "application/connect+proto", request)),
-    async () => atLeastSize("the gateway")(await leanCall(gatewaySession, downloadPath, "application/grpc", request)),
-    async () => atLeastSize("raw http2")(await leanCall(rawSession, "/")),
-    async () => atLeastSize("grpc-js")(await leanCall(bareSession, "/bench.Bench/Download", "application/grpc", envelope(new Uint8Array(0)))),
+    async () => atLeastSize("storage over gRPC")(await leanCall(grpcSession, { path: downloadPath, contentType: "application/grpc", authorization, body: request })),
+    async () => atLeastSize("storage over Connect")(await leanCall(connectSession, { path: downloadPath, contentType: "application/connect+proto", authorization, body: request })),
+    async () => atLeastSize("the gateway")(await leanCall(gatewaySession, { path: downloadPath, contentType: "application/grpc", authorization, body: request })),
+    async () => atLeastSize("raw http2")(await leanCall(rawSession, { path: "/" })),
+    async () => atLeastSize("grpc-js")(await leanCall(bareSession, { path: "/bench.Bench/Download", contentType: "application/grpc", body: envelope(new Uint8Array(0)) })),
   ];
 
   // One warm-up each, then RUNS interleaved timed runs each; the median is reported.
