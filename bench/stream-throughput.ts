@@ -1,14 +1,23 @@
 // Throughput of one video stream (64 KiB chunks) to 1 and to 10 subscribers, as a ratio to raw
-// node:http2 sending the same bytes to the same number of clients in the same run.
+// node:http2 sending the same bytes to the same number of clients in the same run. The servers run in
+// a child process; the producer and the subscribers here are lean HTTP/2 clients (they frame and count
+// bytes, decoding nothing), so the figures are the server's.
 // `npx tsx bench/stream-throughput.ts`; BENCH_MIB (per subscriber, default 128), BENCH_SUBSCRIBERS
 // (default "1,10"), BENCH_BACKENDS (default "memory,redis"), BENCH_SUBSCRIBE_PATHS (default "encoded";
-// "connect,encoded" adds Subscribe through Connect alone), REDIS_URL (default: a private redis-server).
+// "connect,encoded" adds Subscribe through the generic fast path, each event encoded per subscriber),
+// REDIS_URL (default: a private redis-server).
 import { randomBytes } from "node:crypto";
 import { type ClientHttp2Session, connect, createServer, type ServerHttp2Stream } from "node:http2";
 import { performance } from "node:perf_hooks";
-import { create, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
+import { fileURLToPath } from "node:url";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
 import { PinType } from "../gen/mentatlab/v1/common_pb.js";
-import { type PublishRequestSchema, StreamService, SubscribeRequestSchema } from "../gen/mentatlab/v1/stream_pb.js";
+import { PublishRequestSchema, StreamService, SubscribeRequestSchema } from "../gen/mentatlab/v1/stream_pb.js";
+import { envelope } from "../services/server/fast-path/index.js";
+import { serveBenchChild, startBenchChild } from "./bench-child.js";
+import { leanCall } from "./lean-client.js";
 import { type Backend, type SubscribePath, benchRedis, machineLoad, MiB, startStreamServer } from "./stream-bench-support.js";
 
 const CHUNK = 64 * 1024;
@@ -37,8 +46,8 @@ async function drainBody(stream: AsyncIterable<Buffer>): Promise<number> {
   return bytes;
 }
 
-/** The same chunks from a bare node:http2 server, with backpressure and the same windows: the ceiling. */
-async function rawHttp2(subscribers: number): Promise<number> {
+/** Child process: a bare node:http2 server writing the chunks, with backpressure and the same windows: the ceiling. */
+async function serveRaw(): Promise<void> {
   const server = createServer({ settings: { initialWindowSize: 4 * MiB } });
   server.on("session", (s) => s.setLocalWindowSize(32 * MiB));
   server.on("stream", (stream: ServerHttp2Stream) => {
@@ -57,15 +66,30 @@ async function rawHttp2(subscribers: number): Promise<number> {
     pump();
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
+  await serveBenchChild({ port: (server.address() as { port: number }).port });
+  server.close();
+}
+
+async function rawHttp2(port: number, subscribers: number): Promise<number> {
   const sessions = await Promise.all(Array.from({ length: subscribers }, () => session(`http://127.0.0.1:${port}`)));
   const start = performance.now();
   const received = await Promise.all(sessions.map((s) => drainBody(s.request({ ":path": "/" }).end())));
   const seconds = (performance.now() - start) / 1000;
   for (const s of sessions) s.close();
-  server.close();
   if (received.some((bytes) => bytes !== chunks * CHUNK)) throw new Error("raw http2 lost bytes");
   return (chunks * CHUNK) / MiB / seconds;
+}
+
+/** Child process: the StreamService on `BENCH_BACKEND`, everything retained so no subscriber is cut off. */
+async function serveStreams(): Promise<void> {
+  const bench = await startStreamServer(
+    process.env.BENCH_BACKEND as Backend,
+    process.env.REDIS_URL,
+    { retainedMaxEvents: chunks * 2, retainedMaxBytes: chunks * CHUNK * 2 },
+    process.env.BENCH_SUBSCRIBE_PATH as SubscribePath,
+  );
+  await serveBenchChild({ url: bench.server.url });
+  await bench.close();
 }
 
 /**
@@ -73,17 +97,14 @@ async function rawHttp2(subscribers: number): Promise<number> {
  * decoding: the client costs what a remote one would, and the figure measures the server.
  */
 async function leanSubscribe(s: ClientHttp2Session, streamId: string): Promise<number> {
-  const request = toBinary(SubscribeRequestSchema, create(SubscribeRequestSchema, { streamId }));
-  const envelope = Buffer.alloc(5 + request.byteLength);
-  envelope.writeUInt32BE(request.byteLength, 1);
-  envelope.set(request, 5);
+  const request = envelope(toBinary(SubscribeRequestSchema, create(SubscribeRequestSchema, { streamId })));
   const stream = s.request({
     ":method": "POST",
     ":path": `/${StreamService.typeName}/${StreamService.method.subscribe.name}`,
     "content-type": "application/connect+proto",
     "connect-protocol-version": "1",
   });
-  stream.end(envelope);
+  stream.end(request);
   let messageBytes = 0;
   let pending: Buffer = Buffer.alloc(0);
   // Pieces of a message still incomplete: joined once it is whole, not on every DATA frame.
@@ -111,57 +132,66 @@ async function leanSubscribe(s: ClientHttp2Session, streamId: string): Promise<n
   return messageBytes;
 }
 
-async function streamService(backend: Backend, path: SubscribePath, redisUrl: string | undefined, subscribers: number): Promise<number> {
-  // Everything stays retained, so a subscriber that falls behind the producer is not cut off.
-  const bench = await startStreamServer(
-    backend,
-    redisUrl,
-    { retainedMaxEvents: chunks * 2, retainedMaxBytes: chunks * CHUNK * 2 },
-    path,
-  );
-  try {
-    const producer = bench.client();
-    const id = (await producer.initStream({ payloadType: PinType.VIDEO, mimeType: "video/mp4" })).stream?.ref?.streamId ?? "";
-    const sessions = await Promise.all(Array.from({ length: subscribers }, () => session(bench.server.url)));
-    const start = performance.now();
-    const received = Promise.all(sessions.map((s) => leanSubscribe(s, id)));
-    async function* messages(): AsyncGenerator<MessageInitShape<typeof PublishRequestSchema>> {
-      yield { part: { case: "open", value: { streamId: id } } };
-      for (let i = 1; i <= chunks; i++) yield { part: { case: "data", value: { data: chunk, clientSeq: BigInt(i) } } };
+/** The producer's Publish call on a raw HTTP/2 stream: each chunk framed once, acknowledgements drained. */
+async function leanPublish(s: ClientHttp2Session, streamId: string): Promise<void> {
+  async function* requests(): AsyncGenerator<Uint8Array> {
+    yield envelope(toBinary(PublishRequestSchema, create(PublishRequestSchema, { part: { case: "open", value: { streamId } } })));
+    for (let i = 1; i <= chunks; i++) {
+      yield envelope(toBinary(PublishRequestSchema, create(PublishRequestSchema, { part: { case: "data", value: { data: chunk, clientSeq: BigInt(i) } } })));
     }
-    for await (const response of producer.publish(messages())) void response;
-    await producer.closeStream({ streamId: id });
-    const bytes = await received;
-    const seconds = (performance.now() - start) / 1000;
-    for (const s of sessions) s.close();
-    // Each message carries a little framing around its chunk.
-    if (bytes.some((b) => b < chunks * CHUNK)) throw new Error(`a subscriber got less than was published: ${bytes}`);
-    return (chunks * CHUNK) / MiB / seconds;
+  }
+  await leanCall(s, { path: `/${StreamService.typeName}/${StreamService.method.publish.name}`, contentType: "application/grpc", body: requests() });
+}
+
+async function streamService(url: string, subscribers: number): Promise<number> {
+  const control = createClient(StreamService, createGrpcTransport({ baseUrl: url }));
+  const id = (await control.initStream({ payloadType: PinType.VIDEO, mimeType: "video/mp4" })).stream?.ref?.streamId ?? "";
+  const producer = await session(url);
+  const sessions = await Promise.all(Array.from({ length: subscribers }, () => session(url)));
+  const start = performance.now();
+  const received = Promise.all(sessions.map((s) => leanSubscribe(s, id)));
+  await leanPublish(producer, id);
+  await control.closeStream({ streamId: id });
+  const bytes = await received;
+  const seconds = (performance.now() - start) / 1000;
+  for (const s of [producer, ...sessions]) s.close();
+  // Each message carries a little framing around its chunk.
+  if (bytes.some((b) => b < chunks * CHUNK)) throw new Error(`a subscriber got less than was published: ${bytes}`);
+  return (chunks * CHUNK) / MiB / seconds;
+}
+
+async function measure(): Promise<void> {
+  const script = fileURLToPath(import.meta.url);
+  const redis = backends.includes("redis") ? await benchRedis() : undefined;
+  const raw = await startBenchChild<{ port: number }>(script, process.env, "serve-raw");
+  try {
+    console.log(
+      `stream throughput: ${totalMiB} MiB of 64 KiB chunks per subscriber; MiB/s each subscriber received ` +
+        "(publish start → last stream_end); raw = bare node:http2 writing the same chunks; servers in a child process, lean clients",
+    );
+    console.log(machineLoad());
+    console.log("subscribers | raw http2 MiB/s | backend | subscribe path | StreamService MiB/s | ratio | aggregate MiB/s | aggregate / single raw");
+    console.log("--- | --- | --- | --- | --- | --- | --- | ---");
+    const singleRaw = await rawHttp2(raw.endpoints.port, 1);
+    for (const subscribers of fanouts) {
+      const rawRate = subscribers === 1 ? singleRaw : await rawHttp2(raw.endpoints.port, subscribers);
+      for (const backend of backends) {
+        for (const path of paths) {
+          const env = { ...process.env, BENCH_BACKEND: backend, BENCH_SUBSCRIBE_PATH: path, ...(redis ? { REDIS_URL: redis.url } : {}) };
+          const server = await startBenchChild<{ url: string }>(script, env, "serve-streams");
+          const ours = await streamService(server.endpoints.url, subscribers).finally(() => server.stop());
+          console.log(
+            `${subscribers} | ${rawRate.toFixed(0)} | ${backend} | ${path} | ${ours.toFixed(0)} | ${(ours / rawRate).toFixed(2)} | ${(ours * subscribers).toFixed(0)} | ${((ours * subscribers) / singleRaw).toFixed(2)}`,
+          );
+        }
+      }
+    }
   } finally {
-    await bench.close();
+    await raw.stop();
+    await redis?.stop();
   }
 }
 
-const redis = backends.includes("redis") ? await benchRedis() : undefined;
-try {
-  console.log(
-    `stream throughput: ${totalMiB} MiB of 64 KiB chunks per subscriber; MiB/s each subscriber received ` +
-      "(publish start → last stream_end); raw = bare node:http2 writing the same chunks; one process",
-  );
-  console.log(machineLoad());
-  console.log("subscribers | raw http2 MiB/s | backend | subscribe path | StreamService MiB/s | ratio | aggregate MiB/s");
-  console.log("--- | --- | --- | --- | --- | --- | ---");
-  for (const subscribers of fanouts) {
-    const raw = await rawHttp2(subscribers);
-    for (const backend of backends) {
-      for (const path of paths) {
-        const ours = await streamService(backend, path, redis?.url, subscribers);
-        console.log(
-          `${subscribers} | ${raw.toFixed(0)} | ${backend} | ${path} | ${ours.toFixed(0)} | ${(ours / raw).toFixed(2)} | ${(ours * subscribers).toFixed(0)}`,
-        );
-      }
-    }
-  }
-} finally {
-  await redis?.stop();
-}
+if (process.argv[2] === "serve-raw") await serveRaw();
+else if (process.argv[2] === "serve-streams") await serveStreams();
+else await measure();
