@@ -1,6 +1,5 @@
-import { toBinary } from "@bufbuild/protobuf";
 import { type StreamEvent, StreamEventSchema, StreamService } from "../../gen/mentatlab/v1/stream_pb.js";
-import { type EncodedServerStream, envelope } from "../server/fast-path/index.js";
+import { type EncodedServerStream, envelopeSegments } from "../server/fast-path/index.js";
 import { principalOf } from "../shared/principal.js";
 import type { StreamMetrics } from "./metrics.js";
 import type { StreamRegistry } from "./registry.js";
@@ -8,8 +7,9 @@ import { openSubscription } from "./subscription.js";
 
 // Subscribers of a stream share its event objects, so each event is encoded once for all of them;
 // gzip'd text differs, hence a second cache keyed by the original event.
-const plainEnvelopes = new WeakMap<StreamEvent, Uint8Array>();
-const gzipEnvelopes = new WeakMap<StreamEvent, Uint8Array>();
+// An envelope is kept as the buffers it is made of: a video chunk stays the producer's own buffer.
+const plainEnvelopes = new WeakMap<StreamEvent, Uint8Array[]>();
+const gzipEnvelopes = new WeakMap<StreamEvent, Uint8Array[]>();
 
 /**
  * Subscribe on the server's encoded fast path: the same subscription as the Connect handler, written
@@ -27,7 +27,7 @@ export function encodedSubscribe(
       for await (const event of subscription.feed.events) {
         let encoded = cache.get(event);
         const delivered = subscription.deliver(event);
-        if (!encoded) cache.set(event, (encoded = envelope(toBinary(StreamEventSchema, delivered))));
+        if (!encoded) cache.set(event, (encoded = envelopeSegments(StreamEventSchema, delivered)));
         if (!out.write(encoded)) await out.ready();
       }
     },

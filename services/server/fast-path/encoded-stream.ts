@@ -8,8 +8,11 @@ import type { CallWriter } from "./call-writer.js";
  * `write` return false until `ready()` resolves, so nothing is buffered without bound.
  */
 export interface EncodedSink {
-  /** Queues one enveloped message; false means wait for `ready()` before writing more. */
-  write(envelope: Uint8Array): boolean;
+  /**
+   * Queues one enveloped message, whole or as the buffers it is made of (see `envelopeSegments`);
+   * false means wait for `ready()` before writing more.
+   */
+  write(envelope: Uint8Array | readonly Uint8Array[]): boolean;
   /** Resolves once queued messages are handed to the connection and it accepts more. */
   ready(): Promise<void>;
 }
@@ -40,9 +43,11 @@ export class BatchingSink implements EncodedSink {
 
   constructor(private readonly writer: CallWriter) {}
 
-  write(envelope: Uint8Array): boolean {
-    this.pending.push(envelope);
-    this.pendingBytes += envelope.byteLength;
+  write(envelope: Uint8Array | readonly Uint8Array[]): boolean {
+    for (const part of envelope instanceof Uint8Array ? [envelope] : envelope) {
+      this.pending.push(part);
+      this.pendingBytes += part.byteLength;
+    }
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       // After the current burst of microtasks: every message ready now leaves in one write.
@@ -88,8 +93,8 @@ export interface EncodedRelay<M extends DescMethod = DescMethod> {
 export class CapturingSink implements EncodedSink {
   readonly envelopes: Uint8Array[] = [];
 
-  write(envelope: Uint8Array): boolean {
-    this.envelopes.push(envelope);
+  write(envelope: Uint8Array | readonly Uint8Array[]): boolean {
+    this.envelopes.push(envelope instanceof Uint8Array ? envelope : Buffer.concat(envelope));
     return true;
   }
 

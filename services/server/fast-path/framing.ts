@@ -176,3 +176,38 @@ function holderOf<T>(message: Message, field: DescField): FieldHolder<T> | undef
     },
   };
 }
+
+/**
+ * Follows the envelope boundaries of a byte stream without gathering any message, for a relay that
+ * passes bytes on as they arrive: it says whether the stream stopped inside a message, and refuses
+ * flagged (compressed) messages, which a relay could not pass on to a client that never asked for them.
+ */
+export class EnvelopeBoundaries {
+  private headerFill = 0;
+  private readonly header = new Uint8Array(envelopeHeaderBytes);
+  /** Bytes of the current message's body still to come. */
+  private remaining = 0;
+
+  /** Accounts for `chunk`; throws on a flagged message. */
+  push(chunk: Uint8Array): void {
+    let pos = 0;
+    while (pos < chunk.byteLength) {
+      if (this.remaining > 0) {
+        const skipped = Math.min(this.remaining, chunk.byteLength - pos);
+        this.remaining -= skipped;
+        pos += skipped;
+        continue;
+      }
+      this.header[this.headerFill++] = chunk[pos++]!;
+      if (this.headerFill < envelopeHeaderBytes) continue;
+      this.headerFill = 0;
+      if (this.header[0] !== 0) throw new Error(`a message with flags ${this.header[0]} (compressed or end-of-stream)`);
+      this.remaining = new DataView(this.header.buffer).getUint32(1);
+    }
+  }
+
+  /** True while part of a message is still to come. */
+  get midMessage(): boolean {
+    return this.headerFill > 0 || this.remaining > 0;
+  }
+}
