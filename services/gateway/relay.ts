@@ -2,7 +2,7 @@ import type { DescMethod, DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
 import { codeFromHttpStatus, findTrailerError } from "@connectrpc/connect/protocol-grpc";
 import { type ClientHttp2Stream, constants, type IncomingHttpHeaders } from "node:http2";
-import { type EncodedRelay, type EncodedSink, EnvelopeBoundaries, readEnvelopes } from "../server/fast-path/index.js";
+import { chunksOf, type EncodedRelay, type EncodedSink, EnvelopeBoundaries, readEnvelopes } from "../server/fast-path/index.js";
 import { injectTraceContext } from "../shared/telemetry/index.js";
 import { forwardedHeaders } from "./forward.js";
 import type { UpstreamSession } from "./upstream-session.js";
@@ -50,8 +50,7 @@ export function relayMethod(method: DescMethod, upstream: UpstreamSession, owner
       let readToEnd = false;
       try {
         if (oneResponse) {
-          const body = call.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>;
-          for await (const { flags, framed } of readEnvelopes(body, readMaxBytes)) {
+          for await (const { flags, framed } of readEnvelopes(chunksOf(call), readMaxBytes)) {
             if (flags !== 0) throw new ConnectError(`the ${owner} process sent a compressed or flagged message`, Code.Unavailable);
             out.write(framed);
           }

@@ -16,7 +16,7 @@ import { encodedKindOf, encodedSinkKey, encodedStreamSpec, rememberReceivedBytes
 import { compressedFlag, envelope, envelopeSegments, flaggedEnvelope } from "./framing.js";
 import { asConnectError, connectUnary, protocolOf, type WireProtocol } from "./protocols.js";
 import { compressMinBytes, gzip, negotiateGzip } from "./response-compression.js";
-import { flaggedMessage, readBody, readEnvelopes, singleEnvelope } from "./request-body.js";
+import { chunksOf, flaggedMessage, readBody, readEnvelopes, singleEnvelope } from "./request-body.js";
 
 export interface FastPathOptions {
   /** The same interceptors Connect runs, outermost first. */
@@ -235,8 +235,7 @@ async function* singleInput(call: Call, options: CallOptions): AsyncIterable<Mes
 /** The request messages of a client or bidi stream, parsed as they arrive. */
 async function* streamedInput(call: Call, options: CallOptions): AsyncIterable<Message> {
   // Left open when the handler stops reading early, so the error it answers with still reaches the client.
-  const body = call.stream.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>;
-  for await (const received of readEnvelopes(body, options.readMaxBytes)) {
+  for await (const received of readEnvelopes(chunksOf(call.stream), options.readMaxBytes)) {
     if (received.flags !== 0) throw flaggedMessage(received.flags);
     yield parseRequest(call, received.data);
   }

@@ -40,38 +40,38 @@ const bulkBytesThreshold = 16 * 1024;
 export function envelopeSegments(schema: DescMessage, message: Message): Uint8Array[] {
   const bulk = findBulkField(schema, message);
   if (!bulk) return [envelope(toBinary(schema, message))];
-  const data = bulk.holder.get();
-  let rest: Uint8Array;
-  let prefix: Uint8Array;
+  const data = read(bulk.slot) as Uint8Array;
   if (!bulk.outer) {
-    bulk.holder.set(emptyBytes);
+    write(bulk.slot, emptyBytes);
+    let rest: Uint8Array;
     try {
       rest = toBinary(schema, message);
     } finally {
-      bulk.holder.set(data);
+      write(bulk.slot, data);
     }
-    prefix = lengthDelimitedKey(bulk.field.number, data.byteLength);
-    return [framedPrefix(rest, prefix, data.byteLength), data];
+    return [framedPrefix(rest, lengthDelimitedKey(bulk.field.number, data.byteLength), data.byteLength), data];
   }
-  const inner = bulk.outer.holder.get();
-  bulk.holder.set(emptyBytes);
+  const inner = read(bulk.outer.slot) as Message;
+  const outerValue = bulk.outer.slot.record[bulk.outer.slot.key];
   let innerRest: Uint8Array;
+  let rest: Uint8Array;
+  write(bulk.slot, emptyBytes);
   try {
     innerRest = toBinary(bulk.outer.field.message!, inner);
-    bulk.outer.holder.clear();
+    bulk.outer.slot.record[bulk.outer.slot.key] = bulk.outer.slot.oneof ? { case: undefined } : undefined;
     try {
       rest = toBinary(schema, message);
     } finally {
-      bulk.outer.holder.restore();
+      bulk.outer.slot.record[bulk.outer.slot.key] = outerValue;
     }
   } finally {
-    bulk.holder.set(data);
+    write(bulk.slot, data);
   }
   const dataKey = lengthDelimitedKey(bulk.field.number, data.byteLength);
   const innerLength = innerRest.byteLength + dataKey.byteLength + data.byteLength;
   const outerKey = lengthDelimitedKey(bulk.outer.field.number, innerLength);
   const head = Buffer.concat([rest, outerKey, innerRest, dataKey]);
-  return [framedPrefix(head, new Uint8Array(0), data.byteLength), data];
+  return [framedPrefix(head, emptyBytes, data.byteLength), data];
 }
 
 const emptyBytes = new Uint8Array(0);
@@ -100,38 +100,53 @@ function lengthDelimitedKey(fieldNumber: number, length: number): Uint8Array {
   return Uint8Array.from(bytes);
 }
 
-/** Reads and writes one field's value in a message, whether the field is in a oneof or not. */
-interface FieldHolder<T> {
-  get(): T;
-  set(value: T): void;
-  /** Unsets the field (for a oneof: no case) until `restore`. */
-  clear(): void;
-  restore(): void;
+/**
+ * Where one field's value sits in a message: `record[key]`, or for a member of a oneof
+ * `record[key].value` with `key` the oneof's name. Plain data, not closures: this runs per message.
+ */
+interface Slot {
+  readonly record: Record<string, unknown>;
+  readonly key: string;
+  readonly oneof: boolean;
+}
+
+function read(slot: Slot): unknown {
+  const value = slot.record[slot.key];
+  return slot.oneof ? (value as { value?: unknown }).value : value;
+}
+
+function write(slot: Slot, value: unknown): void {
+  if (slot.oneof) (slot.record[slot.key] as { value?: unknown }).value = value;
+  else slot.record[slot.key] = value;
+}
+
+/** The slot of `field` when it is set in `message`, else undefined. */
+function slotOf(message: Message, field: DescField): Slot | undefined {
+  const record = message as unknown as Record<string, unknown>;
+  if (field.oneof) {
+    const selected = record[field.oneof.localName] as { case: string | undefined };
+    return selected.case === field.localName ? { record, key: field.oneof.localName, oneof: true } : undefined;
+  }
+  return record[field.localName] === undefined ? undefined : { record, key: field.localName, oneof: false };
 }
 
 interface BulkField {
   readonly field: DescField;
-  readonly holder: FieldHolder<Uint8Array>;
+  readonly slot: Slot;
   /** The message field holding `field`, when the bulk bytes sit one level down. */
-  readonly outer?: { readonly field: DescField & { message?: DescMessage }; readonly holder: FieldHolder<Message> };
+  readonly outer?: { readonly field: DescField & { message?: DescMessage }; readonly slot: Slot };
 }
 
 function findBulkField(schema: DescMessage, message: Message): BulkField | undefined {
   for (const field of schema.fields) {
-    const holder = holderOf<unknown>(message, field);
-    if (!holder) continue;
-    if (isBulkBytes(field, holder.get())) return { field, holder: holder as FieldHolder<Uint8Array> };
+    const slot = slotOf(message, field);
+    if (!slot) continue;
+    const value = read(slot);
+    if (isBulkBytes(field, value)) return { field, slot };
     if (field.fieldKind !== "message") continue;
-    const inner = holder.get() as Message;
     for (const innerField of field.message.fields) {
-      const innerHolder = holderOf<unknown>(inner, innerField);
-      if (innerHolder && isBulkBytes(innerField, innerHolder.get())) {
-        return {
-          field: innerField,
-          holder: innerHolder as FieldHolder<Uint8Array>,
-          outer: { field, holder: holder as FieldHolder<Message> },
-        };
-      }
+      const innerSlot = slotOf(value as Message, innerField);
+      if (innerSlot && isBulkBytes(innerField, read(innerSlot))) return { field: innerField, slot: innerSlot, outer: { field, slot } };
     }
   }
   return undefined;
@@ -139,42 +154,6 @@ function findBulkField(schema: DescMessage, message: Message): BulkField | undef
 
 function isBulkBytes(field: DescField, value: unknown): value is Uint8Array {
   return field.fieldKind === "scalar" && field.scalar === ScalarType.BYTES && value instanceof Uint8Array && value.byteLength >= bulkBytesThreshold;
-}
-
-/** A holder for `field` when it is set in `message`, else undefined. */
-function holderOf<T>(message: Message, field: DescField): FieldHolder<T> | undefined {
-  const record = message as unknown as Record<string, unknown>;
-  if (field.oneof) {
-    const name = field.oneof.localName;
-    const selected = record[name] as { case: string | undefined; value?: T };
-    if (selected.case !== field.localName) return undefined;
-    return {
-      get: () => selected.value as T,
-      set: (value) => {
-        selected.value = value;
-      },
-      clear: () => {
-        record[name] = { case: undefined };
-      },
-      restore: () => {
-        record[name] = selected;
-      },
-    };
-  }
-  const value = record[field.localName];
-  if (value === undefined) return undefined;
-  return {
-    get: () => record[field.localName] as T,
-    set: (next) => {
-      record[field.localName] = next;
-    },
-    clear: () => {
-      record[field.localName] = undefined;
-    },
-    restore: () => {
-      record[field.localName] = value;
-    },
-  };
 }
 
 /**

@@ -130,3 +130,64 @@ export function flaggedMessage(flags: number): ConnectError {
     ? new ConnectError("protocol error: received a compressed message without a message encoding", Code.InvalidArgument)
     : new ConnectError(`protocol error: received a message with unexpected flags ${flags}`, Code.InvalidArgument);
 }
+
+/** Bytes queued from a body before it is paused, so HTTP/2 flow control holds the sender back. */
+const queuedChunkBytes = 256 * 1024;
+
+/**
+ * A body's chunks one by one as they arrive. A Readable's own async iterator hands over everything
+ * queued since the last read joined into one buffer, a copy of every byte that `readEnvelopes` would
+ * then copy again to gather a message.
+ */
+export async function* chunksOf(body: Readable): AsyncGenerator<Buffer> {
+  const queue: Buffer[] = [];
+  let queued = 0;
+  let ended = false;
+  let failure: unknown;
+  let wake: (() => void) | undefined;
+  const notify = () => {
+    wake?.();
+    wake = undefined;
+  };
+  const onData = (chunk: Buffer) => {
+    queue.push(chunk);
+    queued += chunk.byteLength;
+    if (queued >= queuedChunkBytes) body.pause();
+    notify();
+  };
+  const onEnd = () => {
+    ended = true;
+    notify();
+  };
+  const onError = (err: unknown) => {
+    failure = err;
+    notify();
+  };
+  const onClose = () => {
+    if (!body.readableEnded) failure ??= new ConnectError("the peer closed the stream before the end of its messages", Code.Canceled);
+    notify();
+  };
+  body.on("data", onData);
+  body.once("end", onEnd);
+  body.once("error", onError);
+  body.once("close", onClose);
+  try {
+    for (;;) {
+      const chunk = queue.shift();
+      if (chunk) {
+        queued -= chunk.byteLength;
+        if (queued < queuedChunkBytes && body.isPaused()) body.resume();
+        yield chunk;
+        continue;
+      }
+      if (failure !== undefined) throw failure;
+      if (ended) return;
+      await new Promise<void>((resolve) => (wake = resolve));
+    }
+  } finally {
+    body.off("data", onData);
+    body.off("end", onEnd);
+    body.off("error", onError);
+    body.off("close", onClose);
+  }
+}
