@@ -60,9 +60,13 @@ async function measure(): Promise<void> {
   const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
   const ask = async (command?: string): Promise<unknown> => {
     if (command) child.stdin!.write(`${command}\n`);
-    const next = await lines.next();
-    if (next.done) throw new Error("the server process ended early");
-    return JSON.parse(next.value);
+    for (;;) {
+      const next = await lines.next();
+      if (next.done) throw new Error("the server process ended early");
+      // The server's own start-up notices share stdout with the answers, which are JSON objects.
+      if (next.value.startsWith("{")) return JSON.parse(next.value);
+      process.stderr.write(`${next.value}\n`);
+    }
   };
   const { url } = (await ask()) as { url: string };
   const client = storageClient(url);
