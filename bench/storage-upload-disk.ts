@@ -6,7 +6,6 @@
 // (BENCH_MIB=256 BENCH_RUNS=5)
 import { createHash } from "node:crypto";
 import { createWriteStream } from "node:fs";
-import { once } from "node:events";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";

@@ -2,7 +2,6 @@
 // direct @aws-sdk/lib-storage upload of the same bytes to the same S3 server, measured in this run. The
 // storage process runs in a child of its own, fed by a lean HTTP/2 client, as in a deployment.
 // Usage: npx tsx bench/storage-upload.ts  (BENCH_MIB=64 BENCH_RUNS=3)
-import { join } from "node:path";
 import { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { S3Client } from "@aws-sdk/client-s3";

@@ -3,7 +3,7 @@ import { ConnectError } from "@connectrpc/connect";
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import sharp from "sharp";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { UploadRequestSchema, DownloadResponseSchema, StatResponseSchema, GetUsageResponseSchema, UploadResponseSchema } from "../../gen/mentatlab/v1/storage_pb.js";
 import { InitStreamResponseSchema, PublishBatchResponseSchema, StreamEventSchema } from "../../gen/mentatlab/v1/stream_pb.js";
 import { ValidateManifestResponseSchema, RegisterAgentResponseSchema, ListAgentsResponseSchema } from "../../gen/mentatlab/v1/registry_pb.js";
