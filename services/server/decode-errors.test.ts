@@ -17,7 +17,7 @@ const garbage = new Uint8Array([0x0f, 0x00]);
 const validate = "/mentatlab.v1.AgentRegistryService/ValidateManifest";
 const upload = "/mentatlab.v1.StorageService/Upload";
 
-function envelope(flags: number, payload: Uint8Array): Uint8Array {
+function envelope(flags: number, payload: Uint8Array): Uint8Array<ArrayBuffer> {
   const framed = new Uint8Array(5 + payload.length);
   framed[0] = flags;
   new DataView(framed.buffer).setUint32(1, payload.length);
@@ -83,6 +83,17 @@ describe("undecodable protobuf on connect-node's protocols is INVALID_ARGUMENT",
     const trailers = grpcWebTrailers(new Uint8Array(await response.arrayBuffer()));
     expect(trailers.get("grpc-status")).toBe("3");
     expect(decodeURIComponent(trailers.get("grpc-message") ?? "")).toContain(`mentatlab.v1.${input}`);
+  });
+
+  it("an envelope flagged compressed in a request naming no encoding", async () => {
+    const response = await fetch(server.url + validate, {
+      method: "POST",
+      headers: { "content-type": "application/grpc-web+proto", "x-grpc-web": "1" },
+      body: envelope(1, garbage),
+    });
+    const trailers = grpcWebTrailers(new Uint8Array(await response.arrayBuffer()));
+    expect(trailers.get("grpc-status")).toBe("3");
+    expect(decodeURIComponent(trailers.get("grpc-message") ?? "")).toContain("flagged compressed but the request names no encoding");
   });
 
   it("gRPC with a gzip'd message (served by connect-node, not the fast path)", async () => {
