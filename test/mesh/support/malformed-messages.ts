@@ -92,7 +92,7 @@ function jsonPerField(field: DescField): MalformedMessage[] {
     case "list":
       out.push(json(`json: ${name} is not a list`, { [name]: "x" }));
       out.push(json(`json: ${name} holds ${HUGE_REPEATED} elements`, { [name]: Array(HUGE_REPEATED).fill(validJsonElement(field)) }));
-      if (field.listKind === "enum") out.push(json(`json: ${name} holds undefined enum numbers`, { [name]: [987654, 987655] }));
+      if (field.listKind === "enum") out.push(json(`json: ${name} holds undefined enum numbers`, { [name]: Array.from({ length: 200 }, (_, i) => 987654 + i) }));
       break;
     case "map":
       out.push(json(`json: ${name} is a list, not a map`, { [name]: [1] }));
@@ -120,6 +120,11 @@ function binaryPerField(field: DescField): MalformedMessage[] {
   }
   if (field.fieldKind === "enum" || (field.fieldKind === "list" && field.listKind === "enum")) {
     out.push(binary(`binary: ${name} is an undefined enum number`, (w) => w.tag(n, WireType.Varint).int32(987654)));
+    if (field.fieldKind === "list") {
+      out.push(binary(`binary: ${name} holds 200 undefined enum numbers`, (w) => {
+        for (let i = 0; i < 200; i++) w.tag(n, WireType.Varint).int32(987654 + i);
+      }));
+    }
   }
   if (field.fieldKind === "list") {
     out.push(binary(`binary: ${name} repeated ${HUGE_REPEATED} times`, (w) => {

@@ -101,15 +101,23 @@ const callTimeoutMs = 10_000;
 
 /** One HTTP/2 connection (prior knowledge, as gRPC clients use) for all h2 calls. */
 export class Http2Caller {
-  private readonly session: ClientHttp2Session;
-  constructor(baseUrl: string) {
-    this.session = http2Connect(baseUrl);
-    this.session.on("error", () => {});
+  private session: ClientHttp2Session | undefined;
+  constructor(private readonly baseUrl: string) {}
+
+  /** The live session, or a new one: a connection-level error on one call must not fail the next ones. */
+  private live(): ClientHttp2Session {
+    if (!this.session || this.session.closed || this.session.destroyed) {
+      const session = http2Connect(this.baseUrl);
+      session.on("error", () => {});
+      session.on("goaway", () => session.close());
+      this.session = session;
+    }
+    return this.session;
   }
 
   call(call: RawCall): Promise<RawResponse | { failed: string }> {
     return new Promise((resolve) => {
-      const stream = this.session.request({ ":method": call.method, ":path": call.path + (call.query ? `?${call.query}` : ""), ...call.headers });
+      const stream = this.live().request({ ":method": call.method, ":path": call.path + (call.query ? `?${call.query}` : ""), ...call.headers });
       const chunks: Buffer[] = [];
       let headers: Record<string, string | string[] | undefined> = {};
       let trailers: Record<string, string | string[] | undefined> = {};
@@ -134,7 +142,7 @@ export class Http2Caller {
   }
 
   close(): void {
-    this.session.close();
+    this.session?.close();
   }
 }
 
