@@ -4,7 +4,7 @@ import { base64Decode } from "@bufbuild/protobuf/wire";
 /**
  * Request gate for connect-node's handlers: a request whose message cannot be decoded is the
  * client's fault (INVALID_ARGUMENT), but connect-es reports it as INTERNAL, before any interceptor
- * runs. Two cases:
+ * runs. The cases:
  *
  * - Connect GET with `base64=1` and a `message` that is not base64: connect-es throws a plain Error,
  *   answered as HTTP 500. The gate runs before the query is decoded, so it checks the parameter with
