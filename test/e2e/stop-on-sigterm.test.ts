@@ -62,7 +62,9 @@ afterEach(async () => {
 
 describe("SIGTERM to the outermost process stops the server within MENTATLAB_SHUTDOWN_GRACE_MS", () => {
   it.each([
-    ["npm start", "npm", ["start"], process.env.PATH ?? ""],
+    // Without its pre-script (the Node check and the web build, done before `start` runs, not part of
+    // the process tree the signal meets), so the test leaves web/dist alone for the other tests.
+    ["npm start", "npm", ["start", "--ignore-scripts"], process.env.PATH ?? ""],
     [`bin/mentatlab.mjs serve run from a shell (its node: ${shellNode})`, `${repo}bin/mentatlab.mjs`, ["serve"], shellPath],
   ])("%s", async (_launcher, command, args, path) => {
     dataDir = makeTempDir("sigterm-");
