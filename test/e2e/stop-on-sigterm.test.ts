@@ -4,6 +4,7 @@ import { delimiter, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
+import { startEmbedded } from "../../services/mesh/embedded.js";
 import { freePort, makeTempDir, portOpen, removeTempDir, spawnManaged, waitUntilReady, type ManagedProcess } from "../harness/index.js";
 
 const repo = fileURLToPath(new URL("../../", import.meta.url));
@@ -87,5 +88,32 @@ describe("SIGTERM to the outermost process stops the server within MENTATLAB_SHU
     expect(await outer.exited).toEqual({ code: 0, signal: null });
     expect(outer.output()).toContain("SIGTERM: shutting down gracefully");
     expect(Date.now() - signalledAt).toBeLessThan(graceMs + exitMarginMs);
+  });
+
+  it(`SIGTERM to bin/mentatctl.mjs run from a shell (its node: ${shellNode}) ends the CLI it runs`, async () => {
+    dataDir = makeTempDir("sigterm-ctl-");
+    const key = "mlk_sigterm_ctl_0123456789";
+    const mesh = await startEmbedded({ port: 0, dataDir, env: { PATH: process.env.PATH, HOME: process.env.HOME, MENTATLAB_API_KEYS: `${key}=ctl@ws:admin` } });
+    try {
+      // `streams watch` runs until it is stopped.
+      started = spawnManaged(`${repo}bin/mentatctl.mjs`, ["--url", mesh.url, "--key", key, "streams", "watch"], {
+        cwd: repo,
+        env: { PATH: shellPath, HOME: process.env.HOME },
+      });
+      const outer = started;
+      const startedAt = Date.now();
+      while (descendants(outer.pid).length === 0 && outer.running && Date.now() - startedAt < 10_000) await sleep(50);
+      await sleep(1_000);
+      expect(outer.running, outer.output()).toBe(true);
+      tree = descendants(outer.pid);
+
+      outer.child.kill("SIGTERM");
+      const deadline = Date.now() + exitMarginMs;
+      while ((alive(outer.pid) || tree.some(alive)) && Date.now() < deadline) await sleep(50);
+      expect(tree.filter(alive), `processes left running:\n${outer.output()}`).toEqual([]);
+      expect(alive(outer.pid)).toBe(false);
+    } finally {
+      await mesh.close();
+    }
   });
 });
