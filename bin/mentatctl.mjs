@@ -2,7 +2,7 @@
 // Runs the TypeScript sources directly: tsx compiles them on load, so there is no build step.
 import { ensurePinnedNode } from "./pinned-node.mjs";
 
-ensurePinnedNode();
+await ensurePinnedNode();
 const { register } = await import("tsx/esm/api");
 register();
 const { main } = await import("../services/cli/ctl/main.ts");

@@ -33,6 +33,12 @@ describe("deploy/Dockerfile", () => {
     expect(stage("mesh")).toMatch(/^USER 10001:10001$/m);
   });
 
+  it("the mesh entrypoint runs the server in the process tini signals (no npm, no tsx CLI between)", () => {
+    // The image's Node is the pinned major, so bin/mentatlab.mjs serves in place rather than relaying.
+    expect(stage("mesh")).toMatch(/^ENTRYPOINT \["\/usr\/bin\/tini", "--", "node", "bin\/mentatlab\.mjs"\]$/m);
+    expect(stage("mesh")).toMatch(/^CMD \["serve", "embedded"\]$/m);
+  });
+
   it("every package the entry points load at run time is a production dependency (tsx included)", () => {
     expect(closure.packages).toContain("tsx");
     expect(closure.packages.filter((name) => !(name in manifest.dependencies))).toEqual([]);

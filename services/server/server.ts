@@ -18,6 +18,7 @@ import type { HttpRoute } from "../shared/http-route.js";
 import type { Principal } from "../shared/principal.js";
 import { MIB, serverDefaults } from "./config.js";
 import { createCorsPolicy } from "./cors.js";
+import { decodeErrorGate } from "./decode-errors.js";
 import { createHealthRegistry, mountHealth, ServingStatus, type HealthRegistry } from "./health.js";
 import { createFastPath, type EncodedRelay, type EncodedServerStream } from "./fast-path/index.js";
 import { createHttpRouteDispatcher, writePlain } from "./http-routes.js";
@@ -104,6 +105,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     readMaxBytes: options.readMaxBytes ?? serverDefaults.readMaxBytes,
     writeMaxBytes: options.writeMaxBytes ?? serverDefaults.writeMaxBytes,
     shutdownSignal: shutdown.signal,
+    requestGate: decodeErrorGate,
     fallback: plainHttpHandler(options, maxRequestBodyBytes, shutdown.signal),
   });
   const fastPath = createFastPath(

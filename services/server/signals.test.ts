@@ -18,8 +18,9 @@ function installAndGetSender(install: () => () => void): (signal: NodeJS.Signals
 }
 
 describe("installSignalHandlers", () => {
-  it("closes gracefully on SIGTERM, then exits 0; a second signal exits 1 at once", async () => {
+  it("closes gracefully on SIGTERM, then exits 0; a second signal exits 1 at once, the same one relayed twice does not", async () => {
     const exits: number[] = [];
+    let clock = 1_000;
     let finishClose: () => void = () => {};
     const closing = new Promise<void>((resolve) => (finishClose = resolve));
     let closes = 0;
@@ -31,11 +32,16 @@ describe("installSignalHandlers", () => {
           return closing;
         },
         (code) => exits.push(code),
+        () => clock,
       ),
     );
     send("SIGTERM");
     expect(closes).toBe(1);
     expect(exits).toEqual([]);
+    clock += 50;
+    send("SIGTERM");
+    expect(exits).toEqual([]);
+    clock += 1_000;
     send("SIGINT");
     expect(exits).toEqual([1]);
     finishClose();

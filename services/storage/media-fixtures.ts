@@ -15,6 +15,8 @@ export interface MediaFixtures {
   readonly wav: Buffer;
   /** 1 s of 64×48 H.264 at 10 fps in MP4. */
   readonly mp4: Buffer;
+  /** The same picture with 1 s of AAC, `moov` before `mdat` (`-movflags +faststart`), as streamed MP4s are. */
+  readonly faststartMp4: Buffer;
 }
 
 export async function makeMediaFixtures(dir: string): Promise<MediaFixtures> {
@@ -22,11 +24,16 @@ export async function makeMediaFixtures(dir: string): Promise<MediaFixtures> {
   const ffmpeg = requireTool("ffmpeg", "apt-get install -y ffmpeg");
   const wavPath = join(dir, "tone.wav");
   const mp4Path = join(dir, "clip.mp4");
+  const faststartPath = join(dir, "faststart.mp4");
   await run(sox, ["-n", "-r", "16000", "-c", "2", "-b", "16", wavPath, "synth", "1.5", "sine", "440"]);
   await run(ffmpeg, [
     "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=10", "-t", "1",
     "-pix_fmt", "yuv420p", "-c:v", "libx264", mp4Path,
   ]);
+  await run(ffmpeg, [
+    "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=10", "-f", "lavfi", "-i", "sine=frequency=440",
+    "-t", "1", "-pix_fmt", "yuv420p", "-c:v", "libx264", "-c:a", "aac", "-movflags", "+faststart", faststartPath,
+  ]);
   const png = await sharp({ create: { width: 40, height: 30, channels: 3, background: "#08f" } }).png().toBuffer();
-  return { png, wav: await readFile(wavPath), mp4: await readFile(mp4Path) };
+  return { png, wav: await readFile(wavPath), mp4: await readFile(mp4Path), faststartMp4: await readFile(faststartPath) };
 }

@@ -23,6 +23,13 @@ describe("MetadataExtractor", () => {
     await store.write("wav", [media.wav]);
     await store.write("mp4", [media.mp4]);
     await store.write("bad.wav", [media.wav.subarray(0, 40)]);
+    await store.write("faststart.mp4", [media.faststartMp4]);
+    const mdat = media.faststartMp4.indexOf("mdat");
+    expect(mdat).toBeGreaterThan(media.faststartMp4.indexOf("moov"));
+    // Cut halfway through the samples, and inside the very last sample (ffprobe reads that one short).
+    const halfway = mdat + Math.floor((media.faststartMp4.length - mdat) / 2);
+    await store.write("cut-halfway.mp4", [media.faststartMp4.subarray(0, halfway)]);
+    await store.write("cut-last-byte.mp4", [media.faststartMp4.subarray(0, media.faststartMp4.length - 1)]);
   });
   afterAll(() => removeTempDir(dir));
 
@@ -44,6 +51,22 @@ describe("MetadataExtractor", () => {
     const meta = await extractor.extract("mp4", "video/mp4");
     expect([meta.width, meta.height, meta.codec, meta.frameRate, meta.container]).toEqual([64, 48, "h264", 10, "mp4"]);
     expect(meta.durationSeconds).toBeCloseTo(1, 1);
+  });
+
+  it("reads a whole faststart MP4", async () => {
+    const meta = await extractor.extract("faststart.mp4", "video/mp4");
+    expect([meta.width, meta.height, meta.codec, meta.channels]).toEqual([64, 48, "h264", 1]);
+  });
+
+  it.each([
+    ["halfway through mdat", "cut-halfway.mp4", /stream \d \((h264|aac)\) declares \d+ samples but only \d+ are in the file/],
+    ["inside the last sample", "cut-last-byte.mp4", /"mdat" box at offset \d+ declares \d+ bytes, but only \d+ are there/],
+  ])("refuses a faststart MP4 truncated %s", async (_where, key, reason) => {
+    const err = await extractor.extract(key, "video/mp4").catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConnectError);
+    expect((err as ConnectError).code).toBe(Code.InvalidArgument);
+    expect((err as ConnectError).rawMessage).toMatch(reason);
+    expect((err as ConnectError).rawMessage).toContain("upload the complete file");
   });
 
   it("refuses media that cannot be decoded", async () => {

@@ -6,6 +6,7 @@ import { imageSize } from "image-size";
 import { type MediaConstraints, type MediaMetadata, MediaMetadataSchema } from "../../gen/mentatlab/v1/common_pb.js";
 import type { BlobStore, ByteSource } from "./blob-store.js";
 import { ceilingVariables, type MediaCeilings } from "./config.js";
+import { boxLayoutProblem } from "./isobmff-boxes.js";
 import { mediaKindOf } from "./media-kind.js";
 
 const run = promisify(execFile);
@@ -22,6 +23,10 @@ interface ProbeStream {
   channels?: number;
   avg_frame_rate?: string;
   r_frame_rate?: string;
+  /** Samples the container declares (MP4/MOV sample tables), when it declares them. */
+  nb_frames?: string;
+  /** Packets the demuxer could actually read (`-count_packets`). */
+  nb_read_packets?: string;
 }
 interface ProbeOutput {
   streams?: ProbeStream[];
@@ -94,13 +99,21 @@ export class MetadataExtractor {
     }
   }
 
+  /** ISO BMFF boxes against the stored bytes, streamed: ffprobe misses a cut inside the last sample. */
+  private async boxProblem(key: string): Promise<string | undefined> {
+    const body = await this.store.read(key);
+    return body ? boxLayoutProblem(body) : undefined;
+  }
+
   private async probe(key: string, mimeType: string): Promise<MediaMetadata> {
     const location = await this.store.probeLocation(key);
     let output: ProbeOutput;
     try {
       const { stdout } = await run(
         this.ffprobePath,
-        ["-v", "error", "-print_format", "json", "-show_format", "-show_streams", location],
+        // -count_packets demuxes every packet (reading, not decoding): samples the container
+        // declares but the bytes do not hold show up as missing packets.
+        ["-v", "error", "-count_packets", "-print_format", "json", "-show_format", "-show_streams", location],
         { maxBuffer: 4 * 1024 * 1024, timeout: 60_000 },
       );
       output = JSON.parse(stdout) as ProbeOutput;
@@ -110,10 +123,12 @@ export class MetadataExtractor {
       throw probeFailure(err as ProbeError, location, mimeType);
     }
     const streams = output.streams ?? [];
+    const formats = (output.format?.format_name ?? "").split(",");
+    const problem = missingSamples(streams) ?? (formats.includes("mp4") ? await this.boxProblem(key) : undefined);
+    if (problem) throw new ConnectError(`the ${mimeType} content is not whole: ${problem}; upload the complete file`, Code.InvalidArgument);
     const video = streams.find((s) => s.codec_type === "video");
     const audio = streams.find((s) => s.codec_type === "audio");
     const main = mediaKindOf(mimeType) === "video" ? (video ?? audio) : (audio ?? video);
-    const formats = (output.format?.format_name ?? "").split(",");
     const subtype = mimeType.split("/")[1] ?? "";
     return create(MediaMetadataSchema, {
       width: video?.width ?? 0,
@@ -127,6 +142,18 @@ export class MetadataExtractor {
       container: formats.includes(subtype) ? subtype : (formats[0] ?? ""),
     });
   }
+}
+
+/** The first stream whose declared samples are not all in the bytes, as a sentence. */
+function missingSamples(streams: readonly ProbeStream[]): string | undefined {
+  for (const [index, stream] of streams.entries()) {
+    const declared = Number(stream.nb_frames ?? 0);
+    const read = Number(stream.nb_read_packets ?? declared);
+    if (declared > 0 && read < declared) {
+      return `stream ${index} (${stream.codec_name ?? stream.codec_type ?? "unknown"}) declares ${declared} samples but only ${read} are in the file`;
+    }
+  }
+  return undefined;
 }
 
 async function collectBounded(body: ByteSource): Promise<Buffer> {

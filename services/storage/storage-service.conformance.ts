@@ -276,6 +276,11 @@ export function describeStorageServiceConformance(name: string, factory: () => P
       })()));
       expect(noHeader.code).toBe(Code.InvalidArgument);
 
+      const cut = media.faststartMp4.subarray(0, media.faststartMp4.length - 100);
+      const truncated = await codeOf(client.upload(uploadStream({ mimeType: "video/mp4" }, cut)));
+      expect(truncated.code).toBe(Code.InvalidArgument);
+      expect(truncated.message).toContain("the video/mp4 content is not whole");
+
       expect(await keysUnder(sut.store, "media/ws-bad/")).toEqual([]);
       expect(await client.getUsage({})).toMatchObject({ userUsedBytes: 0n, workspaceUsedBytes: 0n, workspaceObjectCount: 0n });
     });
