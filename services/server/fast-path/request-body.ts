@@ -46,8 +46,11 @@ export function readBody(body: Readable, limit: number): Promise<Buffer> {
 
 /** The single message a unary or server-streaming request carries in its one envelope. */
 export function singleEnvelope(body: Buffer, methodKind: string): Uint8Array {
-  if (body.byteLength < envelopeHeaderBytes) {
+  if (body.byteLength === 0) {
     throw new ConnectError(`protocol error: missing input message for ${methodKind} method`, Code.Unimplemented);
+  }
+  if (body.byteLength < envelopeHeaderBytes) {
+    throw new ConnectError("protocol error: the request ended inside its envelope's 5-byte prefix", Code.InvalidArgument);
   }
   const flags = body[0]!;
   const length = body.readUInt32BE(1);
