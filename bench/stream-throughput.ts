@@ -170,8 +170,8 @@ async function measure(): Promise<void> {
         "(publish start → last stream_end); raw = bare node:http2 writing the same chunks; servers in a child process, lean clients",
     );
     console.log(machineLoad());
-    console.log("subscribers | raw http2 MiB/s | backend | subscribe path | StreamService MiB/s | ratio | aggregate MiB/s | aggregate / single raw");
-    console.log("--- | --- | --- | --- | --- | --- | --- | ---");
+    console.log("subscribers | raw http2 MiB/s | backend | subscribe path | StreamService MiB/s | ratio | aggregate MiB/s | aggregate / single raw | server CPU ms per MiB published");
+    console.log("--- | --- | --- | --- | --- | --- | --- | --- | ---");
     const singleRaw = await rawHttp2(raw.endpoints.port, 1);
     for (const subscribers of fanouts) {
       const rawRate = subscribers === 1 ? singleRaw : await rawHttp2(raw.endpoints.port, subscribers);
@@ -179,9 +179,13 @@ async function measure(): Promise<void> {
         for (const path of paths) {
           const env = { ...process.env, BENCH_BACKEND: backend, BENCH_SUBSCRIBE_PATH: path, ...(redis ? { REDIS_URL: redis.url } : {}) };
           const server = await startBenchChild<{ url: string }>(script, env, "serve-streams");
-          const ours = await streamService(server.endpoints.url, subscribers).finally(() => server.stop());
+          const cpuBefore = await server.cpuMicros();
+          const ours = await streamService(server.endpoints.url, subscribers);
+          // Server CPU per MiB published (in, then out to every subscriber): it holds on a busy machine.
+          const cpuPerMiB = ((await server.cpuMicros()) - cpuBefore) / 1000 / totalMiB;
+          await server.stop();
           console.log(
-            `${subscribers} | ${rawRate.toFixed(0)} | ${backend} | ${path} | ${ours.toFixed(0)} | ${(ours / rawRate).toFixed(2)} | ${(ours * subscribers).toFixed(0)} | ${((ours * subscribers) / singleRaw).toFixed(2)}`,
+            `${subscribers} | ${rawRate.toFixed(0)} | ${backend} | ${path} | ${ours.toFixed(0)} | ${(ours / rawRate).toFixed(2)} | ${(ours * subscribers).toFixed(0)} | ${((ours * subscribers) / singleRaw).toFixed(2)} | ${cpuPerMiB.toFixed(1)}`,
           );
         }
       }
