@@ -125,12 +125,14 @@ const text = new TextEncoder();
 const payloadsOf = (count: number, bytes = 64) => Array.from({ length: count }, (_, i) => text.encode(`event ${i} `.padEnd(bytes, ".")));
 
 describe("Subscribe shared at the distributed gateway", () => {
-  it("gives 40 subscribers through the gateway the bytes a direct subscriber gets", async () => {
+  it("gives 40 subscribers through the gateway, on one upstream call, the bytes a direct subscriber gets", async () => {
     const mesh = await startMesh();
     const streamId = await openStream(mesh);
     const request = create(SubscribeRequestSchema, { streamId });
     const direct = await rawSubscriber(mesh.stream.url, request);
     const relayed = await Promise.all(Array.from({ length: 40 }, () => rawSubscriber(mesh.gateway.url, request)));
+    // The stream process served two Subscribe calls: the direct subscriber's and the gateway's shared one.
+    expect([...mesh.stream.server.fastPathCalls].filter(([call]) => call.endsWith(path)).reduce((sum, [, n]) => sum + n, 0)).toBe(2);
     for (let batch = 0; batch < 10; batch++) await publish(mesh, streamId, payloadsOf(20));
     await producer(mesh).closeStream({ streamId }, auth(alice));
     const expected = await direct.ended;
