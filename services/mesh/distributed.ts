@@ -7,7 +7,8 @@ import { StorageService } from "../../gen/mentatlab/v1/storage_pb.js";
 import { StreamService } from "../../gen/mentatlab/v1/stream_pb.js";
 import { forwardingImpl } from "../gateway/forward.js";
 import { proxyRoute } from "../gateway/http-proxy.js";
-import { relayService } from "../gateway/relay.js";
+import { relayMethod, relayService } from "../gateway/relay.js";
+import { sharedSubscribe } from "../gateway/shared-subscribe.js";
 import { UpstreamSession } from "../gateway/upstream-session.js";
 import { createOrchestrator } from "../orchestrator/index.js";
 import { orchestratorConfigFromEnv } from "../orchestrator/config.js";
@@ -108,7 +109,12 @@ export async function startGateway(env: Env): Promise<MeshProcess> {
       session: new UpstreamSession(url),
     };
   });
+  const streamUpstream = upstreams.find(({ process }) => process === "stream");
+  if (!streamUpstream) throw new Error("the mesh topology has no stream process");
+  const subscribeUpstream = relayMethod(StreamService.method.subscribe, streamUpstream.session, "stream", serverConfig.readMaxBytes);
   return serveMeshProcess(serverConfig, security, telemetry, {
+    // Subscribers of one stream at one position share one upstream call (it takes precedence over the relay).
+    encodedStreams: [sharedSubscribe(subscribeUpstream, streamConfigFromEnv(env).subscriberMaxLagBytes, serverConfig.readMaxBytes)],
     // The gateway is the distributed mesh's front door, so it serves the web UI as the embedded one does.
     staticDir: builtWebUi(),
     // HTTP/1.1, gRPC-web, JSON and compressed calls go through the generic Connect forwarder...

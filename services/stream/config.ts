@@ -18,6 +18,8 @@ export interface StreamConfig {
   readonly retainedMaxEvents: number;
   /** Bytes of retained payload held in memory per stream (memory registry and per-process caches). */
   readonly retainedMaxBytes: number;
+  /** Payload bytes a live subscriber may fall behind the newest event before it gets OUT_OF_RANGE. */
+  readonly subscriberMaxLagBytes: number;
   /** How long an ended stream's buffer stays readable. */
   readonly endedTtlMs: number;
   /** Publishers of audio/video measured below this are told to adapt their bitrate. */
@@ -53,6 +55,7 @@ export function streamConfigFromEnv(env: Env): StreamConfig {
     retainedMs: positiveNumber(env, "STREAM_RETAINED_SECONDS", 300) * 1000,
     retainedMaxEvents: Math.floor(positiveNumber(env, "STREAM_RETAINED_MAX_EVENTS", 10_000)),
     retainedMaxBytes: Math.floor(positiveNumber(env, "STREAM_RETAINED_MAX_BYTES", 64 * 1024 * 1024)),
+    subscriberMaxLagBytes: Math.floor(positiveNumber(env, "STREAM_SUBSCRIBER_MAX_LAG_BYTES", 8 * 1024 * 1024)),
     endedTtlMs: positiveNumber(env, "STREAM_ENDED_TTL_SECONDS", 300) * 1000,
     slowProducerBitsPerSecond: positiveNumber(env, "STREAM_SLOW_PRODUCER_BPS", 1_000_000),
     bitrateWindowMs: positiveNumber(env, "STREAM_BITRATE_WINDOW_MS", 5_000),

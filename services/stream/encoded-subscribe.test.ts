@@ -20,7 +20,7 @@ import { permissionsOf } from "../shared/auth/roles.js";
 import { RunTokenSigner } from "../shared/run-token.js";
 import { validationInterceptor } from "../shared/validation.js";
 import { createStreams, type StreamConfig, type StreamRuntime } from "./index.js";
-import { collectEvents, testStreamConfig, within } from "./testing.js";
+import { collectEvents, dataMessage, type PublishMessage, Pushable, testStreamConfig, within } from "./testing.js";
 
 // Subscribe on the server's encoded fast path (gRPC and binary Connect over HTTP/2), with the real
 // auth and validation interceptors, checked against the Connect handler (Connect over HTTP/1.1).
@@ -88,6 +88,69 @@ async function publish(producer: Client<typeof StreamService>, id: string, texts
 }
 
 const wire = (events: readonly StreamEvent[]) => events.map((event) => Buffer.from(toBinary(StreamEventSchema, event)).toString("hex"));
+
+/** Opens a Subscribe call on a raw HTTP/2 session that reads nothing: a 1 KiB window, the stream paused. */
+function stalledSubscriber(url: string, streamId: string): { received(): Promise<Buffer>; close(): void } {
+  const session = connect(url, { settings: { initialWindowSize: 1024 } });
+  const body = toBinary(SubscribeRequestSchema, create(SubscribeRequestSchema, { streamId }));
+  const stalled = session.request({
+    ":method": "POST",
+    ":path": "/mentatlab.v1.StreamService/Subscribe",
+    "content-type": "application/connect+proto",
+    authorization: "Bearer key-alice",
+  });
+  stalled.end(Buffer.concat([Buffer.from([0, 0, 0, 0, body.byteLength]), body]));
+  stalled.pause();
+  return {
+    async received() {
+      const chunks: Buffer[] = [];
+      stalled.on("data", (chunk: Buffer) => chunks.push(chunk));
+      stalled.resume();
+      await within(new Promise((resolve) => stalled.once("end", resolve)), 5_000, "the stalled subscriber's end");
+      return Buffer.concat(chunks);
+    },
+    close: () => session.close(),
+  };
+}
+
+/** The enveloped messages of a Connect streaming response, then its end-of-stream error, if any. */
+function connectStreamOf(received: Buffer): { events: number; error?: { code: string; message: string } } {
+  let offset = 0;
+  let events = 0;
+  while (offset < received.byteLength && (received[offset] ?? 0) === 0) {
+    fromBinary(StreamEventSchema, received.subarray(offset + 5, offset + 5 + received.readUInt32BE(offset + 1)));
+    offset += 5 + received.readUInt32BE(offset + 1);
+    events++;
+  }
+  expect(received[offset]).toBe(2);
+  const end = JSON.parse(received.subarray(offset + 5).toString()) as { error?: { code: string; message: string } };
+  return end.error ? { events, error: end.error } : { events };
+}
+
+/** Publishes `count` payloads one at a time on one Publish call; the time each took to be acknowledged. */
+async function ackTimes(producer: Client<typeof StreamService>, streamId: string, count: number, bytes: number): Promise<number[]> {
+  const requests = new Pushable<PublishMessage>();
+  const acks = producer.publish(requests)[Symbol.asyncIterator]();
+  requests.push({ part: { case: "open", value: { streamId } } });
+  await acks.next();
+  const times: number[] = [];
+  for (let clientSeq = 1n; clientSeq <= BigInt(count); clientSeq++) {
+    const sent = performance.now();
+    requests.push(dataMessage(new Uint8Array(bytes), clientSeq));
+    for (;;) {
+      const { value, done } = await acks.next();
+      if (done) throw new Error("Publish ended early");
+      if (value.event.case === "ack" && value.event.value.lastClientSeq >= clientSeq) break;
+    }
+    times.push(performance.now() - sent);
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  requests.end();
+  while (!(await acks.next()).done);
+  return times;
+}
+
+const median = (values: readonly number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
 
 async function failureOf(promise: Promise<unknown>): Promise<ConnectError | undefined> {
   return promise.then(
@@ -204,18 +267,7 @@ describe("Subscribe on the encoded fast path", () => {
     const { server } = await serve({ retainedMaxEvents: 20 });
     const producer = clientOf(server.url, "grpc");
     const id = await openTextStream(producer);
-    // A client that reads nothing: a 1 KiB flow-control window, and the stream paused.
-    const session = connect(server.url, { settings: { initialWindowSize: 1024 } });
-    const body = toBinary(SubscribeRequestSchema, create(SubscribeRequestSchema, { streamId: id }));
-    const request = Buffer.concat([Buffer.from([0, 0, 0, 0, body.byteLength]), body]);
-    const stalled = session.request({
-      ":method": "POST",
-      ":path": "/mentatlab.v1.StreamService/Subscribe",
-      "content-type": "application/connect+proto",
-      authorization: "Bearer key-alice",
-    });
-    stalled.end(request);
-    stalled.pause();
+    const stalled = stalledSubscriber(server.url, id);
     const fast = collectEvents(clientOf(server.url, "connect-h2").subscribe({ streamId: id }));
 
     const payload = "x".repeat(1024);
@@ -224,25 +276,43 @@ describe("Subscribe on the encoded fast path", () => {
     const fastEvents = await within(fast, 5_000, "the fast subscriber");
     expect(fastEvents.length).toBe(1002);
 
-    const chunks: Buffer[] = [];
-    stalled.on("data", (chunk: Buffer) => chunks.push(chunk));
-    stalled.resume();
-    await within(new Promise((resolve) => stalled.once("end", resolve)), 5_000, "the stalled subscriber's end");
-    session.close();
-    const received = Buffer.concat(chunks);
+    const received = await stalled.received();
+    stalled.close();
     // 1000 KiB were published; what reached it is bounded by flow control and Node's stream buffers.
     expect(received.byteLength).toBeLessThan(128 * 1024);
-    let offset = 0;
-    let seen = 0;
-    while (offset < received.byteLength && (received[offset] ?? 0) === 0) {
-      fromBinary(StreamEventSchema, received.subarray(offset + 5, offset + 5 + received.readUInt32BE(offset + 1)));
-      offset += 5 + received.readUInt32BE(offset + 1);
-      seen++;
-    }
-    expect(seen).toBeGreaterThan(0);
-    expect(received[offset]).toBe(2);
-    const end = JSON.parse(received.subarray(offset + 5).toString()) as { error?: { code: string; message: string } };
-    expect(end.error?.code).toBe("out_of_range");
-    expect(end.error?.message).toContain("the oldest available is seq");
+    const { events, error } = connectStreamOf(received);
+    expect(events).toBeGreaterThan(0);
+    expect(error?.code).toBe("out_of_range");
+    expect(error?.message).toContain("the oldest available is seq");
+  });
+
+  it("keeps acks prompt while 50 subscribers follow and a stalled one is cut off at its byte budget", async () => {
+    const { server } = await serve({ subscriberMaxLagBytes: 16 * 1024 });
+    const producer = clientOf(server.url, "grpc");
+    const quiet = await openTextStream(producer);
+    const alone = median(await ackTimes(producer, quiet, 100, 512));
+
+    const id = await openTextStream(producer);
+    const stalled = stalledSubscriber(server.url, id);
+    const followers = Array.from({ length: 50 }, () => clientOf(server.url, "connect-h2").subscribe({ streamId: id })[Symbol.asyncIterator]());
+    for (const follower of followers) expect((await within(follower.next(), 5_000, "stream_start")).value?.seq).toBe(1n);
+    const delivered = followers.map(async (follower) => {
+      let count = 1;
+      while (!(await follower.next()).done) count++;
+      return count;
+    });
+    const watched = median(await ackTimes(producer, id, 300, 512));
+    await producer.closeStream({ streamId: id });
+    for (const count of await within(Promise.all(delivered), 10_000, "the followers")) expect(count).toBe(302);
+    // Fan-out runs after the ack's turn: 50 subscribers and a stalled one cost the producer almost nothing.
+    expect(watched).toBeLessThan(alone + 20);
+
+    const { events, error } = connectStreamOf(await stalled.received());
+    stalled.close();
+    expect(events).toBeGreaterThan(0);
+    expect(events).toBeLessThan(302);
+    expect(error?.code).toBe("out_of_range");
+    expect(error?.message).toContain("fell more than 16384 bytes behind");
+    expect(error?.message).toContain("the oldest available is seq 1");
   });
 });

@@ -27,6 +27,16 @@ export function behindRetained(streamId: string, afterSeq: bigint, oldestSeq: bi
   );
 }
 
+/** A live subscriber whose connection took its events more slowly than the stream produced them. */
+export function subscriberFellBehind(streamId: string, maxLagBytes: number, lastSeq: bigint, oldestSeq: bigint): ConnectError {
+  return new ConnectError(
+    `this subscriber of stream "${streamId}" fell more than ${maxLagBytes} bytes behind its newest event after seq ` +
+      `${lastSeq}; the oldest available is seq ${oldestSeq}: resubscribe with after_seq=${lastSeq} to catch up ` +
+      `(or a later seq to skip ahead), and read faster or raise STREAM_SUBSCRIBER_MAX_LAG_BYTES`,
+    Code.OutOfRange,
+  );
+}
+
 export function tooManyOpenStreams(user: string, limit: number): ConnectError {
   return new ConnectError(
     `user "${user}" already has ${limit} open streams, the most allowed at once; close one with CloseStream first`,

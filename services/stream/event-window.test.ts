@@ -53,4 +53,36 @@ describe("EventWindow", () => {
     window.push(event(3));
     await expect(Promise.all(waiters)).resolves.toEqual([undefined, undefined]);
   });
+
+  it("wakes readers once per turn of the event loop, after the turn that pushed", async () => {
+    const window = new EventWindow({ maxEvents: 100, maxBytes: 1_000 });
+    let wakes = 0;
+    void window.changed().then(() => wakes++);
+    for (let seq = 1; seq <= 5; seq++) window.push(event(seq));
+    for (let hop = 0; hop < 20; hop++) await Promise.resolve();
+    expect(wakes).toBe(0);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(wakes).toBe(1);
+  });
+
+  it("counts a reader behind only by bytes it has had a whole wake-up to read", async () => {
+    const window = new EventWindow({ maxEvents: 100, maxBytes: 1_000 });
+    const turn = () => new Promise((resolve) => setImmediate(resolve));
+    window.push(event(1, 10));
+    window.push(event(2, 20));
+    await turn();
+    // A burst just announced is not lag yet, however large.
+    expect(window.bytesBehind(1)).toBe(0);
+    window.push(event(3, 40));
+    await turn();
+    expect(window.bytesBehind(1)).toBe(30);
+    expect(window.bytesBehind(2)).toBe(20);
+    expect(window.bytesBehind(3)).toBe(0);
+    await turn();
+    expect(window.bytesBehind(3)).toBe(0);
+    window.push(event(4, 1));
+    await turn();
+    expect(window.bytesBehind(3)).toBe(40);
+    expect(window.bytesBehind(99)).toBe(0);
+  });
 });

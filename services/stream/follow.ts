@@ -9,6 +9,10 @@ export interface RetainedEvents {
    * Throws OUT_OF_RANGE when the event right after `afterSeq` is no longer retained.
    */
   fetchAfter(afterSeq: bigint, limit: number): Promise<StreamEvent[]>;
+  /** Payload bytes a live follower may fall behind the newest event before it is cut off. */
+  readonly maxLagBytes: number;
+  /** The OUT_OF_RANGE a follower cut off after receiving `lastSeq` gets. */
+  fellBehind(lastSeq: bigint): Error;
 }
 
 const FETCH_LIMIT = 256;
@@ -18,6 +22,10 @@ const REFETCH_DELAY_MS = 20;
 /**
  * Events after `afterSeq`, in order, each once, ending after stream_end/stream_error. Reads from the
  * window while it has the next seq and falls back to the store when the follower is behind it.
+ * A follower that once caught up with the newest event and then falls more than `maxLagBytes` behind
+ * it is cut off with `fellBehind`: its backlog is bounded, and it never holds back the publisher or
+ * other followers, who read the same window at their own pace. A follower replaying history it asked
+ * for is not live yet and reads at its own pace.
  * `onDone` runs however the follower stops. One generator, no nesting: every layer of async iteration
  * costs each delivery to each subscriber several promise hops.
  */
@@ -28,6 +36,7 @@ export async function* follow(
   onDone: () => void = () => undefined,
 ): AsyncGenerator<StreamEvent> {
   let next = Number(afterSeq) + 1;
+  let live = false;
   // One abort listener per follower rather than one per wait (waits happen once per event), and no
   // Promise.race against a long-lived promise, which would keep a reaction per wait until it settles.
   let wakeEarly: (() => void) | undefined;
@@ -49,6 +58,7 @@ export async function* follow(
       if (aborted) signal.throwIfAborted();
       const event = source.window.at(next);
       if (event) {
+        if (live && source.window.bytesBehind(next) > source.maxLagBytes) throw source.fellBehind(BigInt(next - 1));
         yield event;
         if (isTerminal(event)) return;
         next++;
@@ -56,6 +66,7 @@ export async function* follow(
       }
       const first = source.window.first;
       if (first === undefined || next >= first) {
+        live = true;
         await until(source.window.changed());
         continue;
       }

@@ -32,6 +32,7 @@ function retentionOf(config: StreamConfig): Retention {
     retainedMaxEvents: config.retainedMaxEvents,
     retainedMaxBytes: config.retainedMaxBytes,
     endedTtlMs: config.endedTtlMs,
+    subscriberMaxLagBytes: config.subscriberMaxLagBytes,
   };
 }
 

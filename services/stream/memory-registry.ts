@@ -16,6 +16,7 @@ import {
   serviceClosing,
   streamEnded,
   streamNotFound,
+  subscriberFellBehind,
   tooManyOpenStreams,
 } from "./errors.js";
 import { EventWindow } from "./event-window.js";
@@ -162,6 +163,9 @@ export class MemoryStreamRegistry implements StreamRegistry {
       {
         window,
         fetchAfter: (after) => Promise.reject(behindRetained(key.id, after, BigInt(window.first ?? 1))),
+        maxLagBytes: this.retention.subscriberMaxLagBytes,
+        fellBehind: (lastSeq) =>
+          subscriberFellBehind(key.id, this.retention.subscriberMaxLagBytes, lastSeq, BigInt(window.first ?? 1)),
       },
       afterSeq,
       AbortSignal.any([signal, this.closing.signal]),

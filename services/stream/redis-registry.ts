@@ -23,6 +23,7 @@ import {
   streamDataLost,
   streamEnded,
   streamNotFound,
+  subscriberFellBehind,
   tooManyOpenStreams,
 } from "./errors.js";
 import { EventWindow, isTerminal } from "./event-window.js";
@@ -361,7 +362,14 @@ export class RedisStreamRegistry implements StreamRegistry {
     if ((await this.redis.exists(this.keys.meta(key)).catch(storeUnavailable)) === 0) await this.notFoundOrLost(key);
     const tail = await this.acquireTail(key);
     return follow(
-      { window: tail.window, fetchAfter: (after, limit) => this.fetchAfter(key, after, limit) },
+      {
+        window: tail.window,
+        fetchAfter: (after, limit) => this.fetchAfter(key, after, limit),
+        maxLagBytes: this.options.subscriberMaxLagBytes,
+        // Redis may retain older events than this process's window holds; those are available too.
+        fellBehind: (lastSeq) =>
+          subscriberFellBehind(key.id, this.options.subscriberMaxLagBytes, lastSeq, BigInt(tail.window.first ?? 1)),
+      },
       afterSeq,
       AbortSignal.any([signal, this.closing.signal, tail.stop.signal]),
       () => this.releaseTail(key, tail),

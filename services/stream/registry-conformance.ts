@@ -19,6 +19,7 @@ export const defaultTestRetention: Retention = {
   retainedMaxEvents: 10_000,
   retainedMaxBytes: 64 * 1024 * 1024,
   endedTtlMs: 300_000,
+  subscriberMaxLagBytes: 8 * 1024 * 1024,
 };
 
 function streamInfo(workspace: string, owner: string, fields: Partial<Pick<StreamInfo, "runId">> = {}): StreamInfo {
@@ -61,6 +62,16 @@ async function codeOf(promise: Promise<unknown>): Promise<Code | undefined> {
     return undefined;
   } catch (err) {
     return ConnectError.from(err).code;
+  }
+}
+
+async function codeAndMessageOf(promise: Promise<unknown>): Promise<{ code?: Code; message?: string }> {
+  try {
+    await promise;
+    return {};
+  } catch (err) {
+    const connect = ConnectError.from(err);
+    return { code: connect.code, message: connect.rawMessage };
   }
 }
 
@@ -180,6 +191,50 @@ export function describeStreamRegistryConformance(
       const results = await Promise.all(subscribers);
       const expected = Array.from({ length: 52 }, (_, i) => BigInt(i + 1));
       for (const got of results) expect(got.map((e) => e.seq)).toEqual(expected);
+    });
+
+    it("acknowledges an append before any subscriber is handed its event: fan-out is off the publish path", async () => {
+      const r = await registry();
+      const info = streamInfo("ws-a", "alice");
+      await r.create(info, Date.now() + HOUR, 10, Date.now());
+      const received: bigint[][] = Array.from({ length: 50 }, () => []);
+      const subscribers = received.map(async (seqs) => {
+        for await (const event of await r.events(keyOf(info), 0n, AbortSignal.timeout(10_000))) seqs.push(event.seq);
+      });
+      while (received.some((seqs) => seqs.length === 0)) await new Promise((resolve) => setTimeout(resolve, 5));
+      await r.append(keyOf(info), [text("payload")], Date.now());
+      // Everything the acknowledging call would still do in its turn (microtasks, nextTicks) runs first.
+      for (let hop = 0; hop < 100; hop++) await new Promise((resolve) => process.nextTick(resolve));
+      expect(received.filter((seqs) => seqs.includes(2n)).length).toBe(0);
+      await r.end(keyOf(info), {}, Date.now());
+      await Promise.all(subscribers);
+      for (const seqs of received) expect(seqs).toEqual([1n, 2n, 3n]);
+    });
+
+    it("cuts off a live subscriber that falls more than its byte budget behind, never slowing the others", async () => {
+      const r = await registry({ subscriberMaxLagBytes: 4_096 });
+      const info = streamInfo("ws-a", "alice");
+      await r.create(info, Date.now() + HOUR, 10, Date.now());
+      const stalled = (await r.events(keyOf(info), 0n, AbortSignal.timeout(10_000)))[Symbol.asyncIterator]();
+      expect((await nextWithin(stalled, 5_000)).seq).toBe(1n);
+      const caughtUp = nextWithin(stalled, 5_000);
+      const fast = collect(r.events(keyOf(info), 0n, AbortSignal.timeout(10_000)));
+      await r.append(keyOf(info), [text("first")], Date.now());
+      expect((await caughtUp).seq).toBe(2n);
+      const kilobyte = "k".repeat(1_024);
+      for (let i = 0; i < 8; i++) {
+        await r.append(keyOf(info), [text(kilobyte)], Date.now());
+        // Each append in its own turn of the event loop, as a live producer's arrive.
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      await r.end(keyOf(info), {}, Date.now());
+      expect((await fast).map((e) => e.seq)).toEqual(Array.from({ length: 11 }, (_, i) => BigInt(i + 1)));
+      const cutOff = await codeAndMessageOf(stalled.next());
+      expect(cutOff.code).toBe(Code.OutOfRange);
+      expect(cutOff.message).toContain("fell more than 4096 bytes behind its newest event after seq 2");
+      expect(cutOff.message).toContain("the oldest available is seq 1");
+      const resumed = await collect(r.events(keyOf(info), 2n, AbortSignal.timeout(5_000)));
+      expect(resumed.map((e) => e.seq)).toEqual(Array.from({ length: 9 }, (_, i) => BigInt(i + 3)));
     });
 
     it("reports OUT_OF_RANGE with the oldest retained seq to a subscriber behind the buffer", async () => {

@@ -13,6 +13,8 @@ export interface Retention {
   /** Payload bytes held in process memory per stream. */
   readonly retainedMaxBytes: number;
   readonly endedTtlMs: number;
+  /** Payload bytes a live subscriber may fall behind the newest event before it gets OUT_OF_RANGE. */
+  readonly subscriberMaxLagBytes: number;
 }
 
 /** Identifies a stream; every lookup is scoped to its workspace so one never sees another's. */

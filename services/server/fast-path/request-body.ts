@@ -66,64 +66,81 @@ export function singleEnvelope(body: Buffer, methodKind: string): Uint8Array {
 
 /**
  * Splits a body of envelopes into messages as its bytes arrive, pulling only as fast as the reader
- * reads (HTTP/2 flow control holds the sender back meanwhile). An envelope inside one received chunk
- * is handed over as a view of it; one spread over several is gathered, once, into a buffer of its size.
+ * reads (HTTP/2 flow control holds the sender back meanwhile).
  */
 export async function* readEnvelopes(body: AsyncIterable<Buffer>, readMaxBytes: number): AsyncGenerator<ReceivedEnvelope> {
-  const header = Buffer.allocUnsafe(envelopeHeaderBytes);
-  let headerFill = 0;
-  let flags = 0;
+  const assembler = new EnvelopeAssembler(readMaxBytes);
+  for await (const chunk of body) yield* assembler.push(chunk);
+  if (assembler.midMessage) throw new ConnectError("protocol error: the request ended inside a message", Code.InvalidArgument);
+}
+
+/**
+ * Cuts chunks of bytes into whole envelopes. An envelope inside one chunk is handed over as a view of
+ * it; one spread over several is gathered, once, into a buffer of its size.
+ */
+export class EnvelopeAssembler {
+  private readonly header = Buffer.allocUnsafe(envelopeHeaderBytes);
+  private headerFill = 0;
+  private flags = 0;
   // An envelope being gathered, its prefix included; `messageFill` counts the bytes in it so far.
-  let message: Buffer | undefined;
-  let messageFill = 0;
-  for await (const chunk of body) {
+  private message: Buffer | undefined;
+  private messageFill = 0;
+
+  constructor(private readonly readMaxBytes: number) {}
+
+  /** The envelopes `chunk` completes, in order; throws RESOURCE_EXHAUSTED past `readMaxBytes`. */
+  push(chunk: Buffer): ReceivedEnvelope[] {
+    const complete: ReceivedEnvelope[] = [];
     let pos = 0;
     while (pos < chunk.byteLength) {
-      if (message === undefined) {
+      if (this.message === undefined) {
         let length: number;
         const start = pos;
-        if (headerFill === 0 && chunk.byteLength - pos >= envelopeHeaderBytes) {
-          flags = chunk[pos]!;
+        if (this.headerFill === 0 && chunk.byteLength - pos >= envelopeHeaderBytes) {
+          this.flags = chunk[pos]!;
           length = chunk.readUInt32BE(pos + 1);
           pos += envelopeHeaderBytes;
         } else {
-          const taken = Math.min(envelopeHeaderBytes - headerFill, chunk.byteLength - pos);
-          chunk.copy(header, headerFill, pos, pos + taken);
-          headerFill += taken;
+          const taken = Math.min(envelopeHeaderBytes - this.headerFill, chunk.byteLength - pos);
+          chunk.copy(this.header, this.headerFill, pos, pos + taken);
+          this.headerFill += taken;
           pos += taken;
-          if (headerFill < envelopeHeaderBytes) break;
-          headerFill = 0;
-          flags = header[0]!;
-          length = header.readUInt32BE(1);
+          if (this.headerFill < envelopeHeaderBytes) break;
+          this.headerFill = 0;
+          this.flags = this.header[0]!;
+          length = this.header.readUInt32BE(1);
         }
-        if (length > readMaxBytes) {
+        if (length > this.readMaxBytes) {
           throw new ConnectError(
-            `a request message of ${length} bytes is larger than the server's limit of ${readMaxBytes} bytes (MENTATLAB_READ_MAX_BYTES)`,
+            `a message of ${length} bytes is larger than the server's limit of ${this.readMaxBytes} bytes (MENTATLAB_READ_MAX_BYTES)`,
             Code.ResourceExhausted,
           );
         }
         if (pos - start === envelopeHeaderBytes && chunk.byteLength - pos >= length) {
-          yield { flags, data: chunk.subarray(pos, pos + length), framed: chunk.subarray(start, pos + length) };
+          complete.push({ flags: this.flags, data: chunk.subarray(pos, pos + length), framed: chunk.subarray(start, pos + length) });
           pos += length;
           continue;
         }
-        message = Buffer.allocUnsafe(envelopeHeaderBytes + length);
-        message[0] = flags;
-        message.writeUInt32BE(length, 1);
-        messageFill = envelopeHeaderBytes;
+        this.message = Buffer.allocUnsafe(envelopeHeaderBytes + length);
+        this.message[0] = this.flags;
+        this.message.writeUInt32BE(length, 1);
+        this.messageFill = envelopeHeaderBytes;
       }
-      const taken = Math.min(message.byteLength - messageFill, chunk.byteLength - pos);
-      chunk.copy(message, messageFill, pos, pos + taken);
-      messageFill += taken;
+      const taken = Math.min(this.message.byteLength - this.messageFill, chunk.byteLength - pos);
+      chunk.copy(this.message, this.messageFill, pos, pos + taken);
+      this.messageFill += taken;
       pos += taken;
-      if (messageFill === message.byteLength) {
-        yield { flags, data: message.subarray(envelopeHeaderBytes), framed: message };
-        message = undefined;
+      if (this.messageFill === this.message.byteLength) {
+        complete.push({ flags: this.flags, data: this.message.subarray(envelopeHeaderBytes), framed: this.message });
+        this.message = undefined;
       }
     }
+    return complete;
   }
-  if (message !== undefined || headerFill > 0) {
-    throw new ConnectError("protocol error: the request ended inside a message", Code.InvalidArgument);
+
+  /** True while part of an envelope is still to come. */
+  get midMessage(): boolean {
+    return this.message !== undefined || this.headerFill > 0;
   }
 }
 
