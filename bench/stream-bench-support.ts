@@ -1,6 +1,6 @@
 // Shared pieces of the stream benchmarks: a StreamService on the one-port server with a fixed caller,
 // clients for it, a Redis when asked for one, and percentile maths. Benchmarks, not tests:
-// run with `npx tsx bench/stream-latency.ts` and `npx tsx bench/stream-throughput.ts`.
+// run with `npx tsx bench/stream-fanout.ts` and `npx tsx bench/stream-throughput.ts`.
 import { cpus, loadavg } from "node:os";
 import { type Client, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
