@@ -22,8 +22,8 @@ import { envelope } from "../services/server/fast-path/index.js";
 import { makeTempDir, removeTempDir } from "../test/harness/index.js";
 import { envNumber, interleavedThroughput, median, MiB, pseudoRandomChunks } from "./storage-bench-support.js";
 import { machineLoad } from "./stream-bench-support.js";
-import { serveBenchChild, startBenchChild } from "./bench-child.js";
-import { leanCall, leanSession } from "./lean-client.js";
+import { serveBenchChild, startBenchChild } from "./child-process-support.js";
+import { leanCall, leanSession } from "./lean-client-support.js";
 
 const SIZE = envNumber("BENCH_MIB", 256) * MiB;
 const RUNS = envNumber("BENCH_RUNS", 5);

@@ -15,8 +15,8 @@ import { DeleteRequestSchema, StorageService, UploadRequestSchema, UploadRespons
 import { startServiceProcess } from "../services/mesh/distributed.js";
 import { envelope } from "../services/server/fast-path/index.js";
 import { makeTempDir, removeTempDir } from "../test/harness/index.js";
-import { serveBenchChild, startBenchChild } from "./bench-child.js";
-import { leanCall, leanSession } from "./lean-client.js";
+import { serveBenchChild, startBenchChild } from "./child-process-support.js";
+import { leanCall, leanSession } from "./lean-client-support.js";
 import { envNumber, interleavedThroughput, median, MiB, pseudoRandomChunks } from "./storage-bench-support.js";
 import { machineLoad } from "./stream-bench-support.js";
 

@@ -21,7 +21,7 @@ import { createGrpcTransport } from "@connectrpc/connect-node";
 import { PinType } from "../gen/mentatlab/v1/common_pb.js";
 import { type PublishRequestSchema, StreamService, SubscribeRequestSchema } from "../gen/mentatlab/v1/stream_pb.js";
 import { startGateway, startServiceProcess } from "../services/mesh/distributed.js";
-import { type BenchChild, serveBenchChild, startBenchChild } from "./bench-child.js";
+import { type BenchChild, serveBenchChild, startBenchChild } from "./child-process-support.js";
 import { type Backend, benchRedis, machineLoad, MiB, percentile, sleep } from "./stream-bench-support.js";
 
 type Route = "direct" | "gateway";

@@ -16,8 +16,8 @@ import { createGrpcTransport } from "@connectrpc/connect-node";
 import { PinType } from "../gen/mentatlab/v1/common_pb.js";
 import { PublishRequestSchema, StreamService, SubscribeRequestSchema } from "../gen/mentatlab/v1/stream_pb.js";
 import { envelope } from "../services/server/fast-path/index.js";
-import { serveBenchChild, startBenchChild } from "./bench-child.js";
-import { leanCall } from "./lean-client.js";
+import { serveBenchChild, startBenchChild } from "./child-process-support.js";
+import { leanCall } from "./lean-client-support.js";
 import { type Backend, type SubscribePath, benchRedis, machineLoad, MiB, startStreamServer } from "./stream-bench-support.js";
 
 const CHUNK = 64 * 1024;

@@ -16,7 +16,7 @@ import { storageConfigFromEnv } from "../services/storage/config.js";
 import { createStorage } from "../services/storage/index.js";
 import { makeTempDir, removeTempDir } from "../test/harness/index.js";
 import { testPrincipal } from "../test/support/in-memory.js";
-import { serveBenchChild, startBenchChild } from "./bench-child.js";
+import { serveBenchChild, startBenchChild } from "./child-process-support.js";
 import { envNumber, median } from "./storage-bench-support.js";
 import { machineLoad } from "./stream-bench-support.js";
 
