@@ -2,9 +2,9 @@ import { redisTimeoutMsFromEnv } from "../shared/redis.js";
 
 /** Settings of the stream service, read once from the environment. */
 export interface StreamConfig {
-  /** Redis URL for the shared Redis Streams registry; unset keeps everything in this process's memory. */
+  /** Redis URL for the shared Redis Streams store; unset keeps everything in this process's memory. */
   readonly redisUrl: string | undefined;
-  /** Prefix of every Redis key the registry writes, so several meshes can share one Redis. */
+  /** Prefix of every Redis key the store writes, so several meshes can share one Redis. */
   readonly redisKeyPrefix: string;
   /** Longest any call waits on Redis before it answers UNAVAILABLE. */
   readonly redisTimeoutMs: number;
@@ -16,7 +16,7 @@ export interface StreamConfig {
   readonly retainedMs: number;
   /** How far back resuming subscribers can go, in events (Redis trims approximately, in blocks of ~100). */
   readonly retainedMaxEvents: number;
-  /** Bytes of retained payload held in memory per stream (memory registry and per-process caches). */
+  /** Bytes of retained payload held in memory per stream (memory store and per-process caches). */
   readonly retainedMaxBytes: number;
   /** Payload bytes a live subscriber may fall behind the newest event before it gets OUT_OF_RANGE. */
   readonly subscriberMaxLagBytes: number;

@@ -2,7 +2,7 @@ import { type StreamEvent, StreamEventSchema, StreamService } from "../../gen/me
 import { type EncodedServerStream, envelopeSegments } from "../server/fast-path/index.js";
 import { principalOf } from "../shared/principal.js";
 import type { StreamMetrics } from "./metrics.js";
-import type { StreamRegistry } from "./registry.js";
+import type { StreamStore } from "./stream-store.js";
 import { openSubscription } from "./subscription.js";
 
 // Subscribers of a stream share its event objects, so each event is encoded once for all of them;
@@ -16,13 +16,13 @@ const gzipEnvelopes = new WeakMap<StreamEvent, Uint8Array[]>();
  * as cached envelopes, so fan-out costs a memory copy per subscriber instead of an encode.
  */
 export function encodedSubscribe(
-  registry: StreamRegistry,
+  store: StreamStore,
   metrics: StreamMetrics,
 ): EncodedServerStream<typeof StreamService.method.subscribe> {
   return {
     method: StreamService.method.subscribe,
     async serve(request, context, out) {
-      const subscription = await openSubscription(registry, metrics, principalOf(context), request, context.signal);
+      const subscription = await openSubscription(store, metrics, principalOf(context), request, context.signal);
       const cache = subscription.gzip ? gzipEnvelopes : plainEnvelopes;
       for await (const event of subscription.feed.events) {
         let encoded = cache.get(event);

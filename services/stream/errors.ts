@@ -2,7 +2,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { StreamState } from "../../gen/mentatlab/v1/stream_pb.js";
 import { redisUnavailable } from "../shared/redis.js";
 
-// One place for the messages, so both registry backends and the handlers say the same thing.
+// One place for the messages, so both store backends and the handlers say the same thing.
 
 export function streamNotFound(streamId: string): ConnectError {
   return new ConnectError(
@@ -69,9 +69,10 @@ export const storeUnavailable: (err: unknown) => never = redisUnavailable("the s
 /** Why live subscribers of a stream stop when this process loses Redis while following it. */
 export function followInterrupted(err: unknown): ConnectError {
   if (err instanceof ConnectError) return err;
+  // The driver's message can name a server's socket path or address: it goes to the log, not the caller.
+  console.error("stream store (Redis) failed while following a stream:", err instanceof Error ? err.message : err);
   return new ConnectError(
-    `the stream store is unavailable (${err instanceof Error ? err.message : String(err)}); ` +
-      "resubscribe with after_seq set to the last seq you received once it is back",
+    "the stream store is unavailable (Redis did not answer); resubscribe with after_seq set to the last seq you received once it is back",
     Code.Unavailable,
     undefined,
     undefined,

@@ -7,9 +7,9 @@ import {
   type StreamInfo,
   StreamState,
 } from "../../gen/mentatlab/v1/stream_pb.js";
-import type { Ending, PayloadInput } from "./registry.js";
+import type { Ending, PayloadInput } from "./stream-store.js";
 
-// Builders shared by both registry backends, so stored events look the same whichever one stored them.
+// Builders shared by both store backends, so stored events look the same whichever one stored them.
 
 export function startEvent(info: StreamInfo, timeMs: number): StreamEvent {
   return create(StreamEventSchema, {

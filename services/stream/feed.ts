@@ -3,7 +3,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { type StreamEvent, type StreamInfo, StreamState } from "../../gen/mentatlab/v1/stream_pb.js";
 import { behindRetained, streamNotFound } from "./errors.js";
 import type { StreamMetrics } from "./metrics.js";
-import type { StreamKey, StreamRegistry } from "./registry.js";
+import type { StreamKey, StreamStore } from "./stream-store.js";
 
 /** A subscriber's view of one stream: its description when subscribing, then its events. */
 export interface Feed {
@@ -21,12 +21,12 @@ export interface Feed {
  * newest event or behind the retained buffer before anything is read.
  */
 export async function openFeed(
-  registry: StreamRegistry,
+  store: StreamStore,
   key: StreamKey,
   afterSeq: bigint,
   signal: AbortSignal,
 ): Promise<Feed> {
-  const record = await registry.get(key);
+  const record = await store.get(key);
   if (!record) throw streamNotFound(key.id);
   const { info } = record;
   if (afterSeq > info.lastSeq) {
@@ -40,7 +40,7 @@ export async function openFeed(
   }
   const complete = info.state !== StreamState.OPEN && afterSeq >= info.lastSeq;
   const subscribedAtMs = Date.now();
-  const events = complete ? nothing() : await registry.events(key, afterSeq, signal);
+  const events = complete ? nothing() : await store.events(key, afterSeq, signal);
   return { stream: info, events, complete, subscribedAtMs };
 }
 

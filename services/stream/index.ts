@@ -4,16 +4,16 @@ import type { EncodedServerStream } from "../server/fast-path/index.js";
 import type { HttpRoute } from "../shared/http-route.js";
 import type { StreamConfig } from "./config.js";
 import { encodedSubscribe } from "./encoded-subscribe.js";
-import { MemoryStreamRegistry } from "./memory-registry.js";
+import { MemoryStreamStore } from "./memory-stream-store.js";
 import { StreamMetrics } from "./metrics.js";
-import { RedisStreamRegistry } from "./redis-registry.js";
-import type { Retention, StreamRegistry } from "./registry.js";
-import { createStreamService } from "./service.js";
+import { RedisStreamStore } from "./redis-stream-store.js";
+import type { Retention, StreamStore } from "./stream-store.js";
+import { createStreamService } from "./stream-service.js";
 import { createSseRoute, ssePath } from "./sse-route.js";
 import { startSweeper } from "./sweeper.js";
 
 export { streamConfigFromEnv, type StreamConfig } from "./config.js";
-export type { StreamRegistry } from "./registry.js";
+export type { StreamStore } from "./stream-store.js";
 
 /** The stream service, ready to mount: RPC handlers, the Server-Sent Events route, and its metrics. */
 export interface StreamRuntime {
@@ -22,7 +22,7 @@ export interface StreamRuntime {
   /** Subscribe on the server's encoded fast path (`ServerOptions.encodedStreams`); `impl` serves it too. */
   readonly encodedStreams: EncodedServerStream[];
   readonly metrics: StreamMetrics;
-  /** Stops the sweeper and releases the registry (Redis connections); open calls end with an error. */
+  /** Stops the sweeper and releases the store (Redis connections); open calls end with an error. */
   close(): Promise<void>;
 }
 
@@ -37,29 +37,29 @@ function retentionOf(config: StreamConfig): Retention {
 }
 
 /** Redis Streams when REDIS_URL is set (replicas share streams), this process's memory otherwise. */
-export async function createStreamRegistry(config: StreamConfig): Promise<StreamRegistry> {
+export async function createStreamStore(config: StreamConfig): Promise<StreamStore> {
   if (config.redisUrl) {
-    return RedisStreamRegistry.connect(
+    return RedisStreamStore.connect(
       config.redisUrl,
       { ...retentionOf(config), keyPrefix: config.redisKeyPrefix, maxDurationMs: config.maxDurationMs },
       config.redisTimeoutMs,
     );
   }
-  return new MemoryStreamRegistry(retentionOf(config));
+  return new MemoryStreamStore(retentionOf(config));
 }
 
 export async function createStreams(config: StreamConfig): Promise<StreamRuntime> {
-  const registry = await createStreamRegistry(config);
+  const store = await createStreamStore(config);
   const metrics = new StreamMetrics();
-  const sweeper = startSweeper(registry, metrics, config.sweepIntervalMs);
+  const sweeper = startSweeper(store, metrics, config.sweepIntervalMs);
   return {
-    impl: createStreamService({ registry, limits: config, metrics, ssePath }),
-    routes: [createSseRoute(registry, metrics, config.sseKeepaliveMs)],
-    encodedStreams: [encodedSubscribe(registry, metrics)],
+    impl: createStreamService({ store, limits: config, metrics, ssePath }),
+    routes: [createSseRoute(store, metrics, config.sseKeepaliveMs)],
+    encodedStreams: [encodedSubscribe(store, metrics)],
     metrics,
     async close() {
       await sweeper.stop();
-      await registry.close();
+      await store.close();
     },
   };
 }

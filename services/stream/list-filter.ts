@@ -1,5 +1,5 @@
 import type { StreamInfo } from "../../gen/mentatlab/v1/stream_pb.js";
-import type { ListQuery } from "./registry.js";
+import type { ListQuery } from "./stream-store.js";
 
 type StreamMatch = Pick<ListQuery, "runId" | "owner" | "states">;
 

@@ -15,7 +15,7 @@ import { isTextual } from "./chunking.js";
 import { codeName } from "./events.js";
 import { countDelivery, openFeed } from "./feed.js";
 import type { StreamMetrics } from "./metrics.js";
-import type { StreamRegistry } from "./registry.js";
+import type { StreamStore } from "./stream-store.js";
 
 export const SSE_PATH_PREFIX = "/streams/";
 
@@ -32,7 +32,7 @@ const encoder = new TextEncoder();
  * EventSource. `id:` is the seq, so EventSource's automatic `Last-Event-ID` resumes without loss;
  * after the stream's end a reconnect gets 204, which tells EventSource to stop.
  */
-export function createSseRoute(registry: StreamRegistry, metrics: StreamMetrics, keepaliveMs: number): HttpRoute {
+export function createSseRoute(store: StreamStore, metrics: StreamMetrics, keepaliveMs: number): HttpRoute {
   return {
     method: "GET",
     pathPrefix: SSE_PATH_PREFIX,
@@ -62,7 +62,7 @@ export function createSseRoute(registry: StreamRegistry, metrics: StreamMetrics,
     const afterSeq = resumeSeq(request.headers.get("last-event-id"), url.searchParams.get("after_seq"));
     const stop = new AbortController();
     const signal = AbortSignal.any([context.signal, stop.signal]);
-    const feed = await openFeed(registry, { workspace: principal.workspace, id: streamId }, afterSeq, signal);
+    const feed = await openFeed(store, { workspace: principal.workspace, id: streamId }, afterSeq, signal);
     const textual = isTextual(feed.stream.ref?.payloadType ?? PinType.BINARY);
     if (feed.complete) return new Response(null, { status: 204 });
     const events = feed.events[Symbol.asyncIterator]();

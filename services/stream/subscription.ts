@@ -4,7 +4,7 @@ import type { Principal } from "../shared/principal.js";
 import { isTextual } from "./chunking.js";
 import { countDelivery, type Feed, openFeed } from "./feed.js";
 import type { StreamMetrics } from "./metrics.js";
-import type { StreamRegistry } from "./registry.js";
+import type { StreamStore } from "./stream-store.js";
 import { gzipTextEvent } from "./text-encoding.js";
 
 /** One Subscribe call's events, as its caller gets them; shared by the Connect and the encoded path. */
@@ -17,13 +17,13 @@ export interface Subscription {
 }
 
 export async function openSubscription(
-  registry: StreamRegistry,
+  store: StreamStore,
   metrics: StreamMetrics,
   principal: Principal,
   request: SubscribeRequest,
   signal: AbortSignal,
 ): Promise<Subscription> {
-  const feed = await openFeed(registry, { workspace: principal.workspace, id: request.streamId }, request.afterSeq, signal);
+  const feed = await openFeed(store, { workspace: principal.workspace, id: request.streamId }, request.afterSeq, signal);
   const gzip = request.acceptGzip && isTextual(feed.stream.ref?.payloadType ?? PinType.BINARY);
   return {
     feed,

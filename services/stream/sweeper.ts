@@ -1,7 +1,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { maxDurationMessage } from "./errors.js";
 import type { StreamMetrics } from "./metrics.js";
-import type { StreamRegistry } from "./registry.js";
+import type { StreamStore } from "./stream-store.js";
 
 export interface Sweeper {
   /** One pass, for tests and shutdown; the timer runs them on its own otherwise. */
@@ -12,25 +12,25 @@ export interface Sweeper {
 /**
  * Periodically ends streams past their maximum duration (producers that went quiet never hit the
  * check on append), trims events past the retention time and refreshes the open-stream gauge.
- * Every replica sweeps; ending is atomic in the registry, so the losers of a race see FAILED_PRECONDITION.
+ * Every replica sweeps; ending is atomic in the store, so the losers of a race see FAILED_PRECONDITION.
  */
-export function startSweeper(registry: StreamRegistry, metrics: StreamMetrics, intervalMs: number): Sweeper {
+export function startSweeper(store: StreamStore, metrics: StreamMetrics, intervalMs: number): Sweeper {
   let running: Promise<void> | undefined;
 
   async function pass(): Promise<void> {
     const now = Date.now();
-    for (const key of await registry.overdue(now)) {
-      const record = await registry.get(key);
+    for (const key of await store.overdue(now)) {
+      const record = await store.get(key);
       if (!record) continue;
       try {
-        await registry.end(key, { error: { message: maxDurationMessage(record.deadlineMs), code: Code.DeadlineExceeded } }, now);
+        await store.end(key, { error: { message: maxDurationMessage(record.deadlineMs), code: Code.DeadlineExceeded } }, now);
         metrics.countEnd(true);
       } catch (err) {
         if (ConnectError.from(err).code !== Code.FailedPrecondition) throw err;
       }
     }
-    await registry.trim(now);
-    metrics.activeStreamsCount = await registry.countOpen();
+    await store.trim(now);
+    metrics.activeStreamsCount = await store.countOpen();
   }
 
   const sweep = (): Promise<void> => {

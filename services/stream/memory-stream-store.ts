@@ -33,8 +33,8 @@ import type {
   Retention,
   StreamKey,
   StreamRecord,
-  StreamRegistry,
-} from "./registry.js";
+  StreamStore,
+} from "./stream-store.js";
 
 interface MemoryStream {
   readonly info: StreamInfo;
@@ -54,8 +54,8 @@ function mapKey(key: StreamKey): string {
   return `${key.workspace}\u0000${key.id}`;
 }
 
-/** The embedded registry: every stream of this process in memory, nothing shared. */
-export class MemoryStreamRegistry implements StreamRegistry {
+/** The embedded store: every stream of this process in memory, nothing shared. */
+export class MemoryStreamStore implements StreamStore {
   private readonly streams = new Map<string, MemoryStream>();
   private readonly openByOwner = new Map<string, number>();
   private readonly watchers = new Set<Watcher>();

@@ -24,7 +24,7 @@ import { streamEnded, streamNotFound } from "./errors.js";
 import { matchesList } from "./list-filter.js";
 import type { StreamMetrics } from "./metrics.js";
 import { ReadAhead } from "./read-ahead.js";
-import type { AppendResult, PayloadInput, StreamKey, StreamRecord, StreamRegistry } from "./registry.js";
+import type { AppendResult, PayloadInput, StreamKey, StreamRecord, StreamStore } from "./stream-store.js";
 import { isStreamId, newStreamId } from "./stream-id.js";
 import { openSubscription } from "./subscription.js";
 import { isWholeUtf8 } from "./text-encoding.js";
@@ -35,7 +35,7 @@ export type StreamLimits = Pick<
 >;
 
 export interface StreamServiceOptions {
-  readonly registry: StreamRegistry;
+  readonly store: StreamStore;
   readonly limits: StreamLimits;
   readonly metrics: StreamMetrics;
   /** Path of the Server-Sent Events view, given a stream id. */
@@ -63,14 +63,14 @@ const MIME_PREFIX: Partial<Record<PinType, { prefix: RegExp; example: string; fa
 };
 
 export function createStreamService(options: StreamServiceOptions): ServiceImpl<typeof StreamService> {
-  const { registry, limits, metrics } = options;
+  const { store, limits, metrics } = options;
   // Batch producers come back call after call; their throughput is measured across calls.
   const batchMeters = new LRUCache<string, BitrateMeter>({ max: 10_000 });
 
   const newMeter = (): BitrateMeter => new BitrateMeter(limits.slowProducerBitsPerSecond, limits.bitrateWindowMs);
 
   async function ownStream(principal: Principal, streamId: string): Promise<StreamRecord> {
-    const record = await registry.get({ workspace: principal.workspace, id: streamId });
+    const record = await store.get({ workspace: principal.workspace, id: streamId });
     if (!record) throw streamNotFound(streamId);
     if (record.info.owner !== principal.user) {
       throw new ConnectError(
@@ -87,7 +87,7 @@ export function createStreamService(options: StreamServiceOptions): ServiceImpl<
 
   async function append(key: StreamKey, payloads: PayloadInput[], now: number): Promise<AppendResult> {
     try {
-      const result = await registry.append(key, payloads, now);
+      const result = await store.append(key, payloads, now);
       metrics.streamBandwidthBytes.published += result.appendedBytes;
       return result;
     } catch (err) {
@@ -122,7 +122,7 @@ export function createStreamService(options: StreamServiceOptions): ServiceImpl<
         pin: request.pin,
         labels: request.labels,
       });
-      const stream = await registry.create(info, now + limits.maxDurationMs, limits.maxOpenStreamsPerUser, now);
+      const stream = await store.create(info, now + limits.maxDurationMs, limits.maxOpenStreamsPerUser, now);
       return {
         stream,
         publishProcedure: PUBLISH_PROCEDURE,
@@ -184,7 +184,7 @@ export function createStreamService(options: StreamServiceOptions): ServiceImpl<
     },
 
     async *subscribe(request, ctx) {
-      const subscription = await openSubscription(registry, metrics, principalOf(ctx), request, ctx.signal);
+      const subscription = await openSubscription(store, metrics, principalOf(ctx), request, ctx.signal);
       // The feed stops by throwing when ctx.signal aborts, never by returning: no silent truncation.
       for await (const event of subscription.feed.events) yield subscription.deliver(event);
     },
@@ -193,7 +193,7 @@ export function createStreamService(options: StreamServiceOptions): ServiceImpl<
       const principal = principalOf(ctx);
       await ownStream(principal, request.streamId);
       const failed = request.errorMessage !== "";
-      const stream = await registry.end(
+      const stream = await store.end(
         { workspace: principal.workspace, id: request.streamId },
         failed ? { error: { message: request.errorMessage, code: PRODUCER_CLOSED_CODE } } : {},
         Date.now(),
@@ -205,7 +205,7 @@ export function createStreamService(options: StreamServiceOptions): ServiceImpl<
 
     async getStream(request, ctx) {
       const principal = principalOf(ctx);
-      const record = await registry.get({ workspace: principal.workspace, id: request.streamId });
+      const record = await store.get({ workspace: principal.workspace, id: request.streamId });
       if (!record) throw streamNotFound(request.streamId);
       return { stream: record.info };
     },
@@ -218,7 +218,7 @@ export function createStreamService(options: StreamServiceOptions): ServiceImpl<
           Code.InvalidArgument,
         );
       }
-      const page = await registry.list(principal.workspace, {
+      const page = await store.list(principal.workspace, {
         ...filterOf(request.filter),
         pageSize: request.pageSize === 0 ? DEFAULT_PAGE_SIZE : request.pageSize,
         cursor: request.pageToken,
@@ -230,12 +230,12 @@ export function createStreamService(options: StreamServiceOptions): ServiceImpl<
       const principal = principalOf(ctx);
       const filter = filterOf(request.filter);
       // Subscribe before listing, so a stream opening in between is announced rather than missed.
-      const live = await registry.announcements(principal.workspace, ctx.signal);
+      const live = await store.announcements(principal.workspace, ctx.signal);
       const announced = new Set<string>();
       if (filter.states.length === 0 || filter.states.includes(StreamState.OPEN)) {
         let cursor = "";
         do {
-          const page = await registry.list(principal.workspace, {
+          const page = await store.list(principal.workspace, {
             ...filter,
             states: [StreamState.OPEN],
             pageSize: WATCH_PAGE_SIZE,

@@ -9,7 +9,7 @@ import {
   StreamInfoSchema,
   StreamState,
 } from "../../gen/mentatlab/v1/stream_pb.js";
-import type { Announcement, PayloadInput, Retention, StreamKey, StreamRegistry } from "./registry.js";
+import type { Announcement, PayloadInput, Retention, StreamKey, StreamStore } from "./stream-store.js";
 import { newStreamId } from "./stream-id.js";
 
 const HOUR = 3_600_000;
@@ -85,16 +85,16 @@ async function nextWithin<T>(iterator: AsyncIterator<T>, ms: number): Promise<T>
 }
 
 /**
- * The behaviour every StreamRegistry backend must show. `factory` makes a fresh, empty registry with
+ * The behaviour every StreamStore backend must show. `factory` makes a fresh, empty store with
  * the given retention; the suite closes it.
  */
-export function describeStreamRegistryConformance(
+export function describeStreamStoreConformance(
   name: string,
-  factory: (retention: Retention) => Promise<StreamRegistry>,
+  factory: (retention: Retention) => Promise<StreamStore>,
 ): void {
-  describe(`StreamRegistry conformance: ${name}`, () => {
-    const opened: StreamRegistry[] = [];
-    const registry = async (retention: Partial<Retention> = {}): Promise<StreamRegistry> => {
+  describe(`StreamStore conformance: ${name}`, () => {
+    const opened: StreamStore[] = [];
+    const store = async (retention: Partial<Retention> = {}): Promise<StreamStore> => {
       const r = await factory({ ...defaultTestRetention, ...retention });
       opened.push(r);
       return r;
@@ -104,7 +104,7 @@ export function describeStreamRegistryConformance(
     });
 
     it("creates a stream with stream_start as seq 1, visible only in its workspace", async () => {
-      const r = await registry();
+      const r = await store();
       const info = streamInfo("ws-a", "alice", { runId: "run-1" });
       const created = await r.create(info, Date.now() + HOUR, 10, Date.now());
       expect(created.state).toBe(StreamState.OPEN);
@@ -123,7 +123,7 @@ export function describeStreamRegistryConformance(
     });
 
     it("assigns gap-free seqs and delivers replayed then live events in order, ending after stream_end", async () => {
-      const r = await registry();
+      const r = await store();
       const info = streamInfo("ws-a", "alice");
       await r.create(info, Date.now() + HOUR, 10, Date.now());
       const first = await r.append(keyOf(info), [text("a"), text("b")], Date.now());
@@ -145,7 +145,7 @@ export function describeStreamRegistryConformance(
     });
 
     it("resumes after a given seq, each event once", async () => {
-      const r = await registry();
+      const r = await store();
       const info = streamInfo("ws-a", "alice");
       await r.create(info, Date.now() + HOUR, 10, Date.now());
       await r.append(keyOf(info), ["a", "b", "c", "d"].map((v) => text(v)), Date.now());
@@ -156,7 +156,7 @@ export function describeStreamRegistryConformance(
     });
 
     it("drops re-sent payloads by client seq and always stores payloads without one", async () => {
-      const r = await registry();
+      const r = await store();
       const info = streamInfo("ws-a", "alice");
       await r.create(info, Date.now() + HOUR, 10, Date.now());
       expect(await r.append(keyOf(info), [text("1", 1n), text("2", 2n), text("3", 3n)], Date.now())).toMatchObject({
@@ -182,7 +182,7 @@ export function describeStreamRegistryConformance(
     });
 
     it("fans out to many subscribers, all seeing the same sequence", async () => {
-      const r = await registry();
+      const r = await store();
       const info = streamInfo("ws-a", "alice");
       await r.create(info, Date.now() + HOUR, 10, Date.now());
       const subscribers = Array.from({ length: 20 }, () => collect(r.events(keyOf(info), 0n, AbortSignal.timeout(10_000))));
@@ -194,7 +194,7 @@ export function describeStreamRegistryConformance(
     });
 
     it("acknowledges an append before any subscriber is handed its event: fan-out is off the publish path", async () => {
-      const r = await registry();
+      const r = await store();
       const info = streamInfo("ws-a", "alice");
       await r.create(info, Date.now() + HOUR, 10, Date.now());
       const received: bigint[][] = Array.from({ length: 50 }, () => []);
@@ -212,7 +212,7 @@ export function describeStreamRegistryConformance(
     });
 
     it("cuts off a live subscriber that falls more than its byte budget behind, never slowing the others", async () => {
-      const r = await registry({ subscriberMaxLagBytes: 4_096 });
+      const r = await store({ subscriberMaxLagBytes: 4_096 });
       const info = streamInfo("ws-a", "alice");
       await r.create(info, Date.now() + HOUR, 10, Date.now());
       const stalled = (await r.events(keyOf(info), 0n, AbortSignal.timeout(10_000)))[Symbol.asyncIterator]();
@@ -238,7 +238,7 @@ export function describeStreamRegistryConformance(
     });
 
     it("reports OUT_OF_RANGE with the oldest retained seq to a subscriber behind the buffer", async () => {
-      const r = await registry({ retainedMaxEvents: 10 });
+      const r = await store({ retainedMaxEvents: 10 });
       const info = streamInfo("ws-a", "alice");
       await r.create(info, Date.now() + HOUR, 10, Date.now());
       for (let i = 0; i < 400; i++) await r.append(keyOf(info), [text(`m${i}`)], Date.now());
@@ -262,7 +262,7 @@ export function describeStreamRegistryConformance(
     });
 
     it("trims events older than the retention time but keeps the newest", async () => {
-      const r = await registry({ retainedMs: 1_000 });
+      const r = await store({ retainedMs: 1_000 });
       const info = streamInfo("ws-a", "alice");
       const t0 = Date.now();
       await r.create(info, t0 + HOUR, 10, t0);
@@ -281,7 +281,7 @@ export function describeStreamRegistryConformance(
     });
 
     it("ends with stream_error, refuses to append or end again", async () => {
-      const r = await registry();
+      const r = await store();
       const info = streamInfo("ws-a", "alice");
       await r.create(info, Date.now() + HOUR, 10, Date.now());
       await r.append(keyOf(info), [text("a")], Date.now());
@@ -295,7 +295,7 @@ export function describeStreamRegistryConformance(
     });
 
     it("answers NOT_FOUND for unknown streams and for other workspaces' streams", async () => {
-      const r = await registry();
+      const r = await store();
       const info = streamInfo("ws-a", "alice");
       await r.create(info, Date.now() + HOUR, 10, Date.now());
       const foreign = { workspace: "ws-b", id: keyOf(info).id };
@@ -308,7 +308,7 @@ export function describeStreamRegistryConformance(
     });
 
     it("limits open streams per owner within a workspace", async () => {
-      const r = await registry();
+      const r = await store();
       const a = streamInfo("ws-a", "alice");
       await r.create(a, Date.now() + HOUR, 2, Date.now());
       await r.create(streamInfo("ws-a", "alice"), Date.now() + HOUR, 2, Date.now());
@@ -323,7 +323,7 @@ export function describeStreamRegistryConformance(
     });
 
     it("ends a stream past its deadline on append with DEADLINE_EXCEEDED and lists it as overdue until then", async () => {
-      const r = await registry();
+      const r = await store();
       const t0 = Date.now();
       const info = streamInfo("ws-a", "alice");
       await r.create(info, t0 + 1_000, 10, t0);
@@ -345,7 +345,7 @@ export function describeStreamRegistryConformance(
     });
 
     it("announces streams opening and ending to watchers of the same workspace only", async () => {
-      const r = await registry();
+      const r = await store();
       const stop = new AbortController();
       const seen = (await r.announcements("ws-a", stop.signal))[Symbol.asyncIterator]();
       const other = (await r.announcements("ws-b", stop.signal))[Symbol.asyncIterator]();
@@ -367,7 +367,7 @@ export function describeStreamRegistryConformance(
     });
 
     it("lists a workspace's streams newest first, filtered and paged", async () => {
-      const r = await registry();
+      const r = await store();
       const made: StreamInfo[] = [];
       for (let i = 0; i < 5; i++) {
         const info = streamInfo("ws-a", i % 2 === 0 ? "alice" : "bob", { runId: i < 3 ? "run-1" : "run-2" });
@@ -395,7 +395,7 @@ export function describeStreamRegistryConformance(
     });
 
     it("expires an ended stream's buffer after the configured time", async () => {
-      const r = await registry({ endedTtlMs: 300 });
+      const r = await store({ endedTtlMs: 300 });
       const info = streamInfo("ws-a", "alice");
       await r.create(info, Date.now() + HOUR, 10, Date.now());
       await r.end(keyOf(info), {}, Date.now());
@@ -406,7 +406,7 @@ export function describeStreamRegistryConformance(
     });
 
     it("stops a live subscriber when its signal aborts", async () => {
-      const r = await registry();
+      const r = await store();
       const info = streamInfo("ws-a", "alice");
       await r.create(info, Date.now() + HOUR, 10, Date.now());
       const stop = new AbortController();

@@ -23,7 +23,7 @@ export interface StreamKey {
   readonly id: string;
 }
 
-/** What the registry knows about a stream beyond its public description. */
+/** What the store knows about a stream beyond its public description. */
 export interface StreamRecord {
   /** Public description, with the counters (last_seq, bytes, first retained seq) current. */
   readonly info: StreamInfo;
@@ -80,7 +80,7 @@ export interface ListPage {
  * opening and ending. Backends assign gap-free sequence numbers atomically, de-duplicate re-sent
  * payloads by client sequence number, and throw ConnectErrors (errors.ts) with the right code.
  */
-export interface StreamRegistry {
+export interface StreamStore {
   /**
    * Stores a new stream from `info` (id, workspace, owner, ...) with stream_start as seq 1 and
    * announces it. Throws RESOURCE_EXHAUSTED when the owner already has `maxOpenPerOwner` open streams.

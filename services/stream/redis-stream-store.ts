@@ -42,11 +42,11 @@ import type {
   Retention,
   StreamKey,
   StreamRecord,
-  StreamRegistry,
-} from "./registry.js";
+  StreamStore,
+} from "./stream-store.js";
 import { isStreamId, streamCreatedMs } from "./stream-id.js";
 
-export interface RedisRegistryOptions extends Retention {
+export interface RedisStreamStoreOptions extends Retention {
   /** Prefix of every key, e.g. `ml:stream:`. */
   readonly keyPrefix: string;
   /** Longest a stream stays open: with `endedTtlMs`, how long a missing stream could have lived. */
@@ -144,7 +144,7 @@ function encodeAnnouncement(kind: StreamAnnouncementKind, stream: StreamInfo): U
  * scripts, so seq assignment, de-duplication and limits hold across processes. Each process follows a
  * stream with one XREAD loop however many subscribers it has, and fans out from memory.
  */
-export class RedisStreamRegistry implements StreamRegistry {
+export class RedisStreamStore implements StreamStore {
   private readonly keys: Keys;
   private readonly tails = new Map<string, Tail>();
   private hub: AnnouncementHub | undefined;
@@ -152,21 +152,21 @@ export class RedisStreamRegistry implements StreamRegistry {
 
   constructor(
     private readonly redis: Redis,
-    private readonly options: RedisRegistryOptions,
+    private readonly options: RedisStreamStoreOptions,
   ) {
     this.keys = new Keys(options.keyPrefix);
   }
 
   /** `timeoutMs` bounds every wait on Redis (connectRedis). */
-  static async connect(url: string, options: RedisRegistryOptions, timeoutMs: number): Promise<RedisStreamRegistry> {
+  static async connect(url: string, options: RedisStreamStoreOptions, timeoutMs: number): Promise<RedisStreamStore> {
     const redis = await connectRedis(url, { user: "stream", timeoutMs });
-    const registry = new RedisStreamRegistry(redis, options);
-    await registry.dataSinceMs();
-    return registry;
+    const store = new RedisStreamStore(redis, options);
+    await store.dataSinceMs();
+    return store;
   }
 
   /**
-   * Since when this Redis has held the streams' data. The mark is set when a registry first finds it
+   * Since when this Redis has held the streams' data. The mark is set when a store first finds it
    * missing and by every stream created, so a Redis that came back empty gets a new one before its
    * first new stream, and streams created before it read as lost, not as unknown.
    */

@@ -1,4 +1,0 @@
-import { MemoryStreamRegistry } from "./memory-registry.js";
-import { describeStreamRegistryConformance } from "./registry-conformance.js";
-
-describeStreamRegistryConformance("memory", async (retention) => new MemoryStreamRegistry(retention));
