@@ -4,14 +4,16 @@
 // `npx tsx bench/stream-fanout.ts`; BENCH_SECONDS (default 5), BENCH_RATE (msg/s, default 1000),
 // BENCH_SUBSCRIBERS (default 100), BENCH_CLIENT_PROCESSES (default 4), BENCH_CONNECTIONS (HTTP/2
 // connections per client process, default 4), BENCH_BACKENDS (default "memory,redis"), BENCH_ROUTES
-// (default "direct,gateway"), REDIS_URL (default: a private redis-server).
+// (default "direct,gateway"), BENCH_BUSY_AGENTS (CPU-bound agent processes beside the mesh for a last
+// run, default 2; 0 skips it), REDIS_URL (default: a private redis-server).
 // Subscribers read Connect streaming responses on raw node:http2 streams, split envelopes and read the
 // send time the producer wrote into each payload; nothing else is decoded. The producer (in this
 // process) publishes on one Publish call through the same route and times each acknowledgement.
+import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { type ClientHttp2Session, connect } from "node:http2";
 import { connect as netConnect } from "node:net";
-import { tmpdir } from "node:os";
+import { getPriority, setPriority, tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
@@ -236,6 +238,23 @@ async function runCase(backend: Backend, route: Route, redisUrl: string | undefi
   }
 }
 
+/**
+ * CPU-bound agents beside the mesh, as the local executor runs them: busy processes at the niceness it
+ * gives agents (ORCHESTRATOR_AGENT_NICE, default 10), so the figure shows whether live delivery holds
+ * while a flow keeps both cores busy.
+ */
+function startBusyAgents(count: number): () => void {
+  const nice = Number(process.env.ORCHESTRATOR_AGENT_NICE ?? 10);
+  const agents = Array.from({ length: count }, () => {
+    const agent = spawn(process.execPath, ["-e", "for (;;) Math.sqrt(Math.random());"], { stdio: "ignore" });
+    setPriority(agent.pid!, Math.min(19, getPriority() + nice));
+    return agent;
+  });
+  return () => {
+    for (const agent of agents) agent.kill("SIGKILL");
+  };
+}
+
 const role = process.env.BENCH_ROLE;
 if (role === "stream" || role === "gateway") {
   await serveMeshPart(role);
@@ -258,6 +277,16 @@ if (role === "stream" || role === "gateway") {
     console.log("--- | --- | --- | --- | --- | --- | --- | --- | --- | ---");
     for (const backend of backends) {
       for (const route of routes) console.log(await runCase(backend, route, redis?.url, seconds, rate, subscribers));
+    }
+    const busyAgents = Number(process.env.BENCH_BUSY_AGENTS ?? 2);
+    if (busyAgents > 0) {
+      console.log(`with ${busyAgents} CPU-bound agent processes beside the mesh (nice +${process.env.ORCHESTRATOR_AGENT_NICE ?? 10}, as the local executor runs them):`);
+      const stopAgents = startBusyAgents(busyAgents);
+      try {
+        for (const backend of backends) console.log(await runCase(backend, "direct", redis?.url, seconds, rate, subscribers));
+      } finally {
+        stopAgents();
+      }
     }
     console.log(machineLoad());
   } finally {
