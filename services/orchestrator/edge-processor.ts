@@ -2,9 +2,9 @@ import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { BucketClass, type MediaConstraints, type MediaRef, PinType, type PinValue, PinValueSchema } from "../../gen/mentatlab/v1/common_pb.js";
 import type { Pin } from "../../gen/mentatlab/v1/registry_pb.js";
-import { isMediaPinType, pinTypeName } from "../registry/names.js";
+import { isMediaPin, pinTypeName } from "../../agent-contract/pins.js";
 import type { MediaStore } from "./media-store.js";
-import { jsonPinValue } from "./pin-values.js";
+import { jsonPinValue } from "../../agent-contract/pin-values.js";
 
 /** A value that cannot be handed to the downstream pin; fails the downstream node (never retried). */
 export class EdgeError extends Error {}
@@ -91,7 +91,7 @@ export async function processEdge(value: PinValue, to: Pin, ctx: EdgeContext): P
 export function mediaViolations(ref: MediaRef, pin: Pin): string[] {
   const limits: MediaConstraints | undefined = pin.media;
   const problems: string[] = [];
-  const accepted = limits?.acceptedMimeTypes.length ? limits.acceptedMimeTypes : isMediaPinType(pin.type) ? [`${pinTypeName(pin.type)}/*`] : [];
+  const accepted = limits?.acceptedMimeTypes.length ? limits.acceptedMimeTypes : isMediaPin(pin.type) ? [`${pinTypeName(pin.type)}/*`] : [];
   if (accepted.length > 0 && !accepted.some((pattern) => mimeMatches(pattern, ref.mimeType))) {
     problems.push(`type ${ref.mimeType || "(unknown)"} is not one of ${accepted.join(", ")}`);
   }

@@ -7,7 +7,7 @@ import { create } from "@bufbuild/protobuf";
 import { BucketClass, LogLevel, type PinValue, PinValueSchema } from "../../gen/mentatlab/v1/common_pb.js";
 import type { Executor, ExecutorEvent, NodeTask } from "./executor.js";
 import type { MediaStore } from "./media-store.js";
-import { logEvent, outputFromPlain, parsePlainLine, plainInput } from "./plain-contract.js";
+import { logEvent, outputFromPlain, parsePlainLine, plainInput, transientExitCode } from "../../agent-contract/plain-contract.js";
 
 export interface LocalExecutorOptions {
   /** Uploads outputs an agent wrote to local files (`{"path": ...}`); without it such outputs fail. */
@@ -28,8 +28,6 @@ export interface LocalExecutorOptions {
   readonly agentNiceIncrement: number;
 }
 
-/** Exit code an agent uses for a failure worth retrying. */
-export const transientExitCode = 3;
 /** The environment copies of spec and context are skipped above this (Linux caps one env string at 128 KiB); stdin always carries it. */
 const maxEnvValueBytes = 100 * 1024;
 const stderrTailBytes = 4096;

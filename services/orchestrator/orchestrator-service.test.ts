@@ -7,7 +7,7 @@ import { AgentEventSchema, LogLevel, ProgressEventSchema } from "../../gen/menta
 import { NodeState, type RunEvent, RunState, ValidateFlowResponseSchema } from "../../gen/mentatlab/v1/orchestrator_pb.js";
 import { StreamService } from "../../gen/mentatlab/v1/stream_pb.js";
 import { MemoryRunStore } from "./memory-run-store.js";
-import { jsonOf } from "./pin-values.js";
+import { jsonOf } from "../../agent-contract/pin-values.js";
 import { streamServiceOpener } from "./stream-opener.js";
 import { expectDead, stateTrail, TestOrchestrator, testAgentManifest, text, watchAll } from "./testing.js";
 
