@@ -1,6 +1,6 @@
 import { Redis } from "ioredis";
 import type { Env } from "./config.js";
-import { storeUnavailable } from "./store-unavailable.js";
+import { storeUnavailableError } from "./store-unavailable.js";
 
 /** How long a call may wait on Redis before it answers UNAVAILABLE (`REDIS_TIMEOUT_MS`). */
 export const DEFAULT_REDIS_TIMEOUT_MS = 2_000;
@@ -87,7 +87,7 @@ function reportOutages(redis: Redis, user: string): void {
  */
 export function redisUnavailable(what: string): (err: unknown) => never {
   return (err) => {
-    throw storeUnavailable(what, "Redis did not answer", err);
+    throw storeUnavailableError(what, "Redis did not answer", err);
   };
 }
 
@@ -96,6 +96,6 @@ export async function redisCall<T>(what: string, call: () => Promise<T>): Promis
   try {
     return await call();
   } catch (err) {
-    throw storeUnavailable(what, "Redis did not answer", err);
+    throw storeUnavailableError(what, "Redis did not answer", err);
   }
 }

@@ -2,7 +2,7 @@ import { mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import type { Env } from "./config.js";
-import { storeUnavailable } from "./store-unavailable.js";
+import { storeUnavailableError } from "./store-unavailable.js";
 
 /**
  * How long a statement waits for another connection's write transaction (the storage and orchestrator
@@ -69,7 +69,7 @@ export function databaseCall<T>(what: string, call: () => T): T {
     return call();
   } catch (err) {
     const reason = (err as { code?: unknown }).code === "ERR_SQLITE_ERROR" ? sqliteReason(err) : "it could not be reached";
-    throw storeUnavailable(what, reason, err);
+    throw storeUnavailableError(what, reason, err);
   }
 }
 

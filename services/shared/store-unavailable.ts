@@ -8,7 +8,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
  * kept as `cause`, never sent: its text can name socket paths, files and URLs. A ConnectError passes
  * unchanged: the service already said what it means.
  */
-export function storeUnavailable(what: string, reason: string, err: unknown): ConnectError {
+export function storeUnavailableError(what: string, reason: string, err: unknown): ConnectError {
   if (err instanceof ConnectError) return err;
   console.error(`${what} failed (${reason}):`, err);
   return new ConnectError(`${what} is unavailable (${reason}); retry shortly`, Code.Unavailable, undefined, undefined, err);

@@ -1,5 +1,5 @@
 import type { ConnectError } from "@connectrpc/connect";
-import { storeUnavailable } from "../shared/store-unavailable.js";
+import { storeUnavailableError } from "../shared/store-unavailable.js";
 import type { BlobInfo, BlobStore, ByteRange, ByteSource, PresignedPut } from "./blob-store.js";
 
 /**
@@ -8,7 +8,7 @@ import type { BlobInfo, BlobStore, ByteRange, ByteSource, PresignedPut } from ".
  * from the service already coded and pass unchanged.
  */
 function unavailable(action: string, err: unknown): ConnectError {
-  return storeUnavailable("object storage", `could not ${action}`, err);
+  return storeUnavailableError("object storage", `could not ${action}`, err);
 }
 
 async function guarded<T>(action: string, call: () => Promise<T>): Promise<T> {
