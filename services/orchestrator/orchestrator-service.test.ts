@@ -128,6 +128,16 @@ describe("running flows with plain-contract agents", () => {
     expect((await client.getRun({ runId })).run?.error).toMatch(/^node "src" failed: attempt error: \[unavailable\]/);
   });
 
+  it.each([
+    { code: Code.ResourceExhausted, trail: ["src RUNNING 1", "src RETRYING 1", "src RUNNING 2", "src FAILED 2"] },
+    { code: Code.InvalidArgument, trail: ["src RUNNING 1", "src FAILED 1"] },
+  ])("retries an attempt whose mesh call hit a limit that may lift, not one refused as wrong ($code)", async ({ code, trail }) => {
+    const client = await start({ streams: { open: () => Promise.reject(new ConnectError("refused (injected)", code)) } });
+    await orch.register(testAgentManifest("org.test.source", "stream-source.mjs", "outputs: [{name: live, type: stream}]", "capabilities: [streaming]"));
+    const runId = (await client.submitFlow({ source: flow(`[{id: src, agent: org.test.source, retry: {max_attempts: 2, initial_delay: 10ms}}]`) })).run?.runId ?? "";
+    expect(stateTrail(await watchAll(client, runId))).toEqual(["run PENDING", "run RUNNING", ...trail, "run FAILED"]);
+  });
+
   it("times an attempt out and kills the agent", async () => {
     const client = await start();
     const runId = (await client.submitFlow({ source: flow(`[{id: s, agent: org.test.sleep, params: {ms: 20000}, timeout: 1s}]`) })).run?.runId ?? "";
