@@ -1,5 +1,6 @@
-import { fromJson, type JsonObject } from "@bufbuild/protobuf";
+import { fromJson, type JsonObject, type JsonValue } from "@bufbuild/protobuf";
 import { StreamRefSchema, type PinValue, type StreamRef } from "../gen/mentatlab/v1/common_pb.js";
+import { isRecord } from "../agent-contract/json-record.js";
 import { pinValueFromPlain, plainValue } from "../agent-contract/plain-contract.js";
 import type { SidecarConfig } from "./config.js";
 
@@ -19,9 +20,9 @@ export interface PlainInvocation {
 
 /** Reads the plain contract's stdin document; throws a message saying what is malformed. */
 export function parsePlainInvocation(text: string): PlainInvocation {
-  let document: unknown;
+  let document: JsonValue;
   try {
-    document = JSON.parse(text);
+    document = JSON.parse(text) as JsonValue;
   } catch (error) {
     throw new Error(`stdin is not the plain contract's {"spec", "context"} JSON: ${(error as Error).message}`);
   }
@@ -62,6 +63,6 @@ export function plainResult(outputs: Readonly<Record<string, PinValue>>): JsonOb
   return { result: Object.fromEntries(Object.entries(outputs).map(([pin, value]) => [pin, plainValue(value)])) };
 }
 
-function record(value: unknown): JsonObject {
-  return value !== null && typeof value === "object" && !Array.isArray(value) ? (value as JsonObject) : {};
+function record(value: JsonValue | undefined): JsonObject {
+  return isRecord(value) ? value : {};
 }
