@@ -1,8 +1,6 @@
-import { create } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
-import { PinType, PinValueSchema, StreamRefSchema } from "../gen/mentatlab/v1/common_pb.js";
+import { PinType } from "../gen/mentatlab/v1/common_pb.js";
 import { loadSidecarConfig } from "./config.js";
-import { sidecarEnv } from "./task-env.js";
 
 const minimal = { MENTATLAB_RUN_ID: "r1", MENTATLAB_NODE_ID: "n1", MENTATLAB_RUN_TOKEN: "mlrun_x.y" };
 
@@ -39,31 +37,5 @@ describe("loadSidecarConfig", () => {
     expect(() => loadSidecarConfig({ ...minimal, MENTATLAB_INPUTS_JSON: "{" })).toThrow(/MENTATLAB_INPUTS_JSON is not valid JSON/);
     expect(() => loadSidecarConfig({ ...minimal, MENTATLAB_INPUTS_JSON: '{"a": {"nope": 1}}' })).toThrow(/MENTATLAB_INPUTS_JSON.a/);
     expect(() => loadSidecarConfig({ ...minimal, MENTATLAB_OUTPUT_PINS_JSON: '{"a": "picture"}' })).toThrow(/MENTATLAB_OUTPUT_PINS_JSON.a must be one of/);
-  });
-});
-
-describe("sidecarEnv", () => {
-  it("configures a sidecar that reads back the task it was made from", () => {
-    const stream = create(StreamRefSchema, { streamId: "s1", workspace: "ws", payloadType: PinType.AUDIO, mimeType: "audio/wav" });
-    const env = sidecarEnv({
-      runId: "r1",
-      nodeId: "tts",
-      attempt: 2,
-      workspace: "ws",
-      agentId: "org.example.tts",
-      agentVersion: "1.2.3",
-      gatewayUrl: "http://127.0.0.1:9000",
-      runToken: "mlrun_abc.def",
-      sharedDir: "/tmp/shared-r1-tts",
-      inputs: { text: create(PinValueSchema, { value: { case: "text", value: "hi" } }) },
-      params: { voice: "en" },
-      outputPins: { audio: PinType.STREAM, speech: PinType.AUDIO },
-      outputStreams: { audio: stream },
-    });
-    const config = loadSidecarConfig(env);
-    expect(config).toMatchObject({ runId: "r1", nodeId: "tts", attempt: 2, workspace: "ws", agentId: "org.example.tts", agentVersion: "1.2.3", gatewayUrl: "http://127.0.0.1:9000", runToken: "mlrun_abc.def", sharedDir: "/tmp/shared-r1-tts", params: { voice: "en" } });
-    expect(config.inputs.get("text")?.value).toEqual({ case: "text", value: "hi" });
-    expect([...config.outputPins]).toEqual([["audio", PinType.STREAM], ["speech", PinType.AUDIO]]);
-    expect(config.outputStreams.get("audio")).toEqual(stream);
   });
 });

@@ -5,7 +5,7 @@ import { create, fromJson, type JsonValue } from "@bufbuild/protobuf";
 import { timestampNow, ValueSchema, type Value } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { AgentEventSchema, PinType, PinValueSchema, type MediaConstraints, type MediaRef, type PinValue } from "../gen/mentatlab/v1/common_pb.js";
-import { isMediaPin } from "./config.js";
+import { isMediaPin } from "../agent-contract/pins.js";
 import type { NodeEventReporter } from "./event-reporter.js";
 import type { GatewayClients } from "./gateway-clients.js";
 import { pathUnder } from "./media-paths.js";

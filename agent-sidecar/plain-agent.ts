@@ -28,9 +28,6 @@ export interface PlainAgentExit extends PlainStdoutSummary {
   readonly stderrTail: readonly string[];
 }
 
-/** Exit code by which a plain agent marks a transient failure worth retrying. */
-export const transientExitCode = 3;
-
 /**
  * Runs an agent of the original plain contract: spec and context as JSON on stdin, NDJSON events on
  * stdout ending with `{"result": …}` (lines are read by the orchestrator's own contract parser, so the

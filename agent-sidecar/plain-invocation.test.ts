@@ -1,25 +1,14 @@
 import { create, toJson } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
 import { MediaRefSchema, PinType, PinValueSchema, StreamRefSchema } from "../gen/mentatlab/v1/common_pb.js";
-import { plainValue } from "../services/orchestrator/plain-contract.js";
+import { plainValue } from "../agent-contract/plain-contract.js";
 import { loadSidecarConfig } from "./config.js";
-import { parsePlainInvocation, pinValueOf, plainResult, withPlainInvocation } from "./plain-invocation.js";
+import { parsePlainInvocation, plainResult, withPlainInvocation } from "./plain-invocation.js";
 
 const ref = create(MediaRefSchema, { id: "obj-1", workspace: "ws", sizeBytes: 42n, mimeType: "image/png", sha256: "a".repeat(64) });
 const stream = create(StreamRefSchema, { streamId: "s-1", workspace: "ws", payloadType: PinType.AUDIO, mimeType: "audio/wav" });
 
 describe("plain invocation", () => {
-  it("reads back every input encoding the local executor writes", () => {
-    const values = [
-      create(PinValueSchema, { value: { case: "text", value: "hi" } }),
-      create(PinValueSchema, { value: { case: "inlineBytes", value: new Uint8Array([1, 2, 3]) } }),
-      create(PinValueSchema, { value: { case: "media", value: ref } }),
-      create(PinValueSchema, { value: { case: "stream", value: stream } }),
-      create(PinValueSchema, { value: { case: "json", value: { kind: { case: "numberValue", value: 7 } } } }),
-    ];
-    for (const value of values) expect(toJson(PinValueSchema, pinValueOf(plainValue(value)))).toEqual(toJson(PinValueSchema, value));
-  });
-
   it("takes inputs, params and output streams from stdin unless the environment set them", () => {
     const invocation = parsePlainInvocation(
       JSON.stringify({

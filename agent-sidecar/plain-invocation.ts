@@ -1,12 +1,12 @@
-import { create, fromJson, type JsonObject, type JsonValue } from "@bufbuild/protobuf";
-import { ValueSchema } from "@bufbuild/protobuf/wkt";
-import { MediaRefSchema, PinValueSchema, StreamRefSchema, type PinValue, type StreamRef } from "../gen/mentatlab/v1/common_pb.js";
-import { plainValue } from "../services/orchestrator/plain-contract.js";
+import { fromJson, type JsonObject, type JsonValue } from "@bufbuild/protobuf";
+import { StreamRefSchema, type PinValue, type StreamRef } from "../gen/mentatlab/v1/common_pb.js";
+import { isRecord } from "../agent-contract/json-record.js";
+import { pinValueFromPlain, plainValue } from "../agent-contract/plain-contract.js";
 import type { SidecarConfig } from "./config.js";
 
 /**
  * What a plain-contract executor handed the sidecar on stdin (`{"spec", "context"}`, see
- * services/orchestrator/plain-contract.ts) when the sidecar itself is the command it runs:
+ * agent-contract/plain-contract.ts) when the sidecar itself is the command it runs:
  * `agent-sidecar -- <agent>` then works under any executor that speaks the original contract.
  */
 export interface PlainInvocation {
@@ -20,9 +20,9 @@ export interface PlainInvocation {
 
 /** Reads the plain contract's stdin document; throws a message saying what is malformed. */
 export function parsePlainInvocation(text: string): PlainInvocation {
-  let document: unknown;
+  let document: JsonValue;
   try {
-    document = JSON.parse(text);
+    document = JSON.parse(text) as JsonValue;
   } catch (error) {
     throw new Error(`stdin is not the plain contract's {"spec", "context"} JSON: ${(error as Error).message}`);
   }
@@ -30,7 +30,7 @@ export function parsePlainInvocation(text: string): PlainInvocation {
   const spec = record(root.spec);
   const context = record(root.context);
   const inputs = new Map<string, PinValue>();
-  for (const [pin, value] of Object.entries(record(context.inputs))) inputs.set(pin, pinValueOf(value));
+  for (const [pin, value] of Object.entries(record(context.inputs))) inputs.set(pin, pinValueFromPlain(value));
   const outputStreams = new Map<string, StreamRef>();
   for (const [pin, value] of Object.entries(record(context.output_streams))) {
     outputStreams.set(pin, fromJson(StreamRefSchema, value, { ignoreUnknownFields: true }));
@@ -63,26 +63,6 @@ export function plainResult(outputs: Readonly<Record<string, PinValue>>): JsonOb
   return { result: Object.fromEntries(Object.entries(outputs).map(([pin, value]) => [pin, plainValue(value)])) };
 }
 
-/**
- * The inverse of the contract's input encoding: text as a string, `{"base64"}` as bytes, MediaRef JSON
- * (an object with `id` and `sha256`) as media, StreamRef JSON (with `streamId`) as a stream, else JSON.
- */
-export function pinValueOf(value: JsonValue): PinValue {
-  if (typeof value === "string") return create(PinValueSchema, { value: { case: "text", value } });
-  if (value !== null && typeof value === "object" && !Array.isArray(value)) {
-    if (typeof value.base64 === "string" && Object.keys(value).length === 1) {
-      return create(PinValueSchema, { value: { case: "inlineBytes", value: Buffer.from(value.base64, "base64") } });
-    }
-    if (typeof value.id === "string" && typeof value.sha256 === "string") {
-      return create(PinValueSchema, { value: { case: "media", value: fromJson(MediaRefSchema, value, { ignoreUnknownFields: true }) } });
-    }
-    if (typeof value.streamId === "string") {
-      return create(PinValueSchema, { value: { case: "stream", value: fromJson(StreamRefSchema, value, { ignoreUnknownFields: true }) } });
-    }
-  }
-  return create(PinValueSchema, { value: { case: "json", value: fromJson(ValueSchema, value) } });
-}
-
-function record(value: unknown): JsonObject {
-  return value !== null && typeof value === "object" && !Array.isArray(value) ? (value as JsonObject) : {};
+function record(value: JsonValue | undefined): JsonObject {
+  return isRecord(value) ? value : {};
 }

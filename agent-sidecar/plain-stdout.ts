@@ -1,6 +1,6 @@
 import type { JsonValue } from "@bufbuild/protobuf";
 import type { AgentEvent } from "../gen/mentatlab/v1/common_pb.js";
-import { parsePlainLine } from "../services/orchestrator/plain-contract.js";
+import { parsePlainLine } from "../agent-contract/plain-contract.js";
 
 /** Callbacks for what a plain agent prints on stdout. */
 export interface PlainStdoutHandlers {

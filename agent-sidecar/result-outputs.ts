@@ -2,7 +2,7 @@ import { isAbsolute, resolve } from "node:path";
 import { create, type JsonValue } from "@bufbuild/protobuf";
 import { PinType } from "../gen/mentatlab/v1/common_pb.js";
 import { PinSchema, type Pin } from "../gen/mentatlab/v1/registry_pb.js";
-import { outputFromPlain } from "../services/orchestrator/plain-contract.js";
+import { outputFromPlain } from "../agent-contract/plain-contract.js";
 import type { OutputPublisher } from "./output-publisher.js";
 
 /**

@@ -1,26 +1,13 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { isRetryable } from "../services/shared/retryable.js";
 
 /**
- * Codes a dropped connection, a restarting gateway or an overloaded server surface as. A peer that dies
- * mid-call resets its HTTP/2 streams with CANCEL, which arrives as `canceled`: callers that cancel on
- * purpose stop retrying through their own abort signal.
+ * Whether a sidecar call is worth repeating. Its calls are the attempt's own transfers (uploads,
+ * downloads, stream relays), repeatable and bounded by attempts or a give-up time, so besides what
+ * always is retryable it also retries limits that may lift and streams broken mid-transfer.
  */
-const transientCodes: ReadonlySet<Code> = new Set([
-  Code.Canceled,
-  Code.Unavailable,
-  Code.DeadlineExceeded,
-  Code.Aborted,
-  Code.Unknown,
-  Code.Internal,
-  Code.ResourceExhausted,
-]);
-
-/** Whether retrying the call may succeed: network and availability failures, not caller mistakes. */
 export function isTransient(error: unknown): boolean {
-  if (error instanceof ConnectError) return transientCodes.has(error.code);
-  // Node socket errors (ECONNRESET, EPIPE…) that escaped the transport.
-  return error instanceof Error && "code" in error && typeof error.code === "string" && error.code.startsWith("E");
+  return isRetryable(error, { limits: true, brokenStreams: true });
 }
 
 export interface Backoff {

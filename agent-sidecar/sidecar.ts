@@ -11,11 +11,11 @@ import { createGatewayClients, createGatewayTransport } from "./gateway-clients.
 import { prepareLocalInputs } from "./local-inputs.js";
 import { OutputPublisher } from "./output-publisher.js";
 import { OutputStreams } from "./output-streams.js";
-import { runPlainAgent, transientExitCode, type PlainAgentExit } from "./plain-agent.js";
+import { runPlainAgent, type PlainAgentExit } from "./plain-agent.js";
 import { runBridgedAgent } from "./plain-bridge.js";
 import type { PlainStdoutHandlers } from "./plain-stdout.js";
 import { publishPlainOutput, publishPlainResult } from "./result-outputs.js";
-import { logEvent, plainValue } from "../services/orchestrator/plain-contract.js";
+import { logEvent, plainValue, transientExitCode } from "../agent-contract/plain-contract.js";
 import { isTransient, type Backoff } from "./retry.js";
 import { sidecarAuthInterceptor } from "./sidecar-auth.js";
 import { listenHttp2 } from "./sidecar-server.js";
@@ -274,7 +274,7 @@ async function runPlain(
 
 /**
  * The plain contract's `{"spec", "context"}` (the same shape the local executor feeds, see
- * services/orchestrator/plain-contract.ts), with a `path` added to every media input: its verified
+ * agent-contract/plain-contract.ts), with a `path` added to every media input: its verified
  * local copy on the shared volume.
  */
 export function plainSpec(

@@ -1,8 +1,6 @@
 import type { DescService } from "@bufbuild/protobuf";
-import { createClient, type ConnectRouter, type Interceptor, type Transport } from "@connectrpc/connect";
+import { createClient, type Interceptor, type Transport } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import { OrchestratorService } from "../../gen/mentatlab/v1/orchestrator_pb.js";
-import { AgentRegistryService } from "../../gen/mentatlab/v1/registry_pb.js";
 import { StorageService } from "../../gen/mentatlab/v1/storage_pb.js";
 import { StreamService } from "../../gen/mentatlab/v1/stream_pb.js";
 import { forwardingImpl } from "../gateway/forward.js";
@@ -10,19 +8,18 @@ import { proxyRoute } from "../gateway/http-proxy.js";
 import { relayMethod, relayService } from "../gateway/relay.js";
 import { sharedSubscribe } from "../gateway/shared-subscribe.js";
 import { UpstreamSession } from "../gateway/upstream-session.js";
-import { createOrchestrator } from "../orchestrator/index.js";
 import { orchestratorConfigFromEnv } from "../orchestrator/config.js";
+import { orchestratorModule } from "../orchestrator/mesh-module.js";
 import { readServerConfig } from "../server/config.js";
-import type { EncodedServerStream } from "../server/fast-path/index.js";
+import type { MeshModule } from "../server/mesh-module.js";
 import type { Env } from "../shared/config.js";
-import type { HttpRoute } from "../shared/http-route.js";
-import { createTelemetry, registerOrchestratorMetrics, registerStorageMetrics, registerStreamMetrics } from "../shared/telemetry/index.js";
-import { createStorage } from "../storage/index.js";
+import { createTelemetry } from "../shared/telemetry/index.js";
 import { storageConfigFromEnv } from "../storage/config.js";
-import { createStreams } from "../stream/index.js";
+import { storageModule } from "../storage/mesh-module.js";
 import { streamConfigFromEnv } from "../stream/config.js";
-import { meshSecurity } from "./security.js";
-import { builtWebUi, serveMeshProcess, type MeshProcess } from "./serve.js";
+import { streamModule } from "../stream/mesh-module.js";
+import { meshSecurity, type MeshSecurity } from "./security.js";
+import { builtWebUi, serveMeshModules, serveMeshProcess, type MeshProcess } from "./serve.js";
 import { httpPathsOwned, serviceOwners, serviceProcesses, serviceUrlVariable, type ServiceProcess } from "./topology.js";
 
 /** A gRPC (h2c) transport to a peer process: the internal hop of the distributed mesh. */
@@ -37,58 +34,32 @@ function requiredUrl(env: Env, name: string): string {
   return url;
 }
 
+export type { MeshProcess };
+
+/** How each service process builds its one module from the environment. */
+const serviceModules: Record<ServiceProcess, (env: Env, security: MeshSecurity) => Promise<MeshModule>> = {
+  storage: (env, security) => storageModule(storageConfigFromEnv(env, security.config.dataDir)),
+  stream: (env) => streamModule(streamConfigFromEnv(env)),
+  orchestrator: (env, security) =>
+    orchestratorModule(orchestratorConfigFromEnv(env, security.config.dataDir), {
+      storage: createClient(StorageService, peerTransport(requiredUrl(env, serviceUrlVariable.storage), security.tracing.clientInterceptors)),
+      streams: createClient(StreamService, peerTransport(requiredUrl(env, serviceUrlVariable.stream), security.tracing.clientInterceptors)),
+      runTokens: security.runTokens,
+      gatewayUrl: requiredUrl(env, "MENTATLAB_GATEWAY_URL"),
+    }),
+};
+
 /**
  * Runs one service alone (`mentatlab serve storage|stream|orchestrator`). It authenticates every call
  * itself, with the same keys as the gateway, because the caller's principal scopes all its data;
  * request rules were already checked once at the gateway.
  */
-export type { MeshProcess };
-
 export async function startServiceProcess(name: ServiceProcess, env: Env): Promise<MeshProcess> {
   const security = meshSecurity(env, { allowDevKey: false, validate: false, process: name });
   const serverConfig = readServerConfig(env);
-  const { dataDir } = security.config;
   const telemetry = createTelemetry(env);
-  let mount: (router: ConnectRouter) => void;
-  let httpRoutes: HttpRoute[] = [];
-  let closeService: () => Promise<void>;
-  let encodedStreams: readonly EncodedServerStream[] = [];
-  switch (name) {
-    case "storage": {
-      const storage = await createStorage(storageConfigFromEnv(env, dataDir));
-      mount = (router) => router.service(StorageService, storage.impl);
-      httpRoutes = storage.routes;
-      registerStorageMetrics(telemetry.meter, storage.metrics);
-      closeService = () => storage.close();
-      break;
-    }
-    case "stream": {
-      const streams = await createStreams(streamConfigFromEnv(env));
-      mount = (router) => router.service(StreamService, streams.impl);
-      httpRoutes = streams.routes;
-      encodedStreams = streams.encodedStreams;
-      registerStreamMetrics(telemetry.meter, streams.metrics);
-      closeService = () => streams.close();
-      break;
-    }
-    case "orchestrator": {
-      const gatewayUrl = requiredUrl(env, "MENTATLAB_GATEWAY_URL");
-      const orchestrator = await createOrchestrator(orchestratorConfigFromEnv(env, dataDir), {
-        storage: createClient(StorageService, peerTransport(requiredUrl(env, serviceUrlVariable.storage), security.tracing.clientInterceptors)),
-        streams: createClient(StreamService, peerTransport(requiredUrl(env, serviceUrlVariable.stream), security.tracing.clientInterceptors)),
-        runTokens: security.runTokens,
-        gatewayUrl: () => gatewayUrl,
-      });
-      mount = (router) => {
-        router.service(AgentRegistryService, orchestrator.registryImpl);
-        router.service(OrchestratorService, orchestrator.orchestratorImpl);
-      };
-      registerOrchestratorMetrics(telemetry.meter, orchestrator.metrics);
-      closeService = () => orchestrator.close();
-      break;
-    }
-  }
-  return serveMeshProcess(serverConfig, security, telemetry, { routes: mount, httpRoutes, encodedStreams, close: closeService });
+  const module = await serviceModules[name](env, security);
+  return serveMeshModules(serverConfig, security, telemetry, [module]);
 }
 
 /**

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { ServerConfig } from "../server/config.js";
 import type { EncodedRelay, EncodedServerStream } from "../server/fast-path/index.js";
+import type { MeshModule } from "../server/mesh-module.js";
 import { startServer, type RunningServer } from "../server/server.js";
 import type { HttpRoute } from "../shared/http-route.js";
 import type { Telemetry } from "../shared/telemetry/index.js";
@@ -79,4 +80,29 @@ export async function serveMeshProcess(
       await closeBackends();
     },
   };
+}
+
+/**
+ * Serves service modules side by side on one port: each mounted, its metrics bound once, closed in
+ * the reverse of the order given, so a module closes before the ones it calls (list them callees first).
+ */
+export function serveMeshModules(
+  config: ServerConfig,
+  security: MeshSecurity,
+  telemetry: Telemetry,
+  modules: readonly MeshModule[],
+  options: { readonly staticDir?: string | undefined } = {},
+): Promise<MeshProcess> {
+  for (const module of modules) module.registerMetrics(telemetry.meter);
+  return serveMeshProcess(config, security, telemetry, {
+    routes: (router) => {
+      for (const module of modules) module.mount(router);
+    },
+    httpRoutes: modules.flatMap((module) => module.httpRoutes),
+    encodedStreams: modules.flatMap((module) => module.encodedStreams),
+    staticDir: options.staticDir,
+    async close() {
+      for (const module of [...modules].reverse()) await module.close();
+    },
+  });
 }

@@ -6,7 +6,7 @@ import { PinSchema } from "../../gen/mentatlab/v1/registry_pb.js";
 import { RunTokenSigner } from "../shared/run-token.js";
 import { EdgeError, type EdgeContext, processEdge } from "./edge-processor.js";
 import { type MediaStore, storageMediaStore } from "./media-store.js";
-import { jsonOf } from "./pin-values.js";
+import { jsonOf } from "../../agent-contract/pin-values.js";
 import { RealServices } from "./real-services.js";
 
 const runTokens = new RunTokenSigner("edge-test-secret-0123456789");

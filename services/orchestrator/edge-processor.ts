@@ -1,10 +1,10 @@
 import { create } from "@bufbuild/protobuf";
-import { Code, ConnectError } from "@connectrpc/connect";
 import { BucketClass, type MediaConstraints, type MediaRef, PinType, type PinValue, PinValueSchema } from "../../gen/mentatlab/v1/common_pb.js";
 import type { Pin } from "../../gen/mentatlab/v1/registry_pb.js";
-import { isMediaPinType, pinTypeName } from "../registry/names.js";
+import { jsonPinValue } from "../../agent-contract/pin-values.js";
+import { isMediaPin, pinTypeName } from "../../agent-contract/pins.js";
+import { isRetryable } from "../shared/retryable.js";
 import type { MediaStore } from "./media-store.js";
-import { jsonPinValue } from "./pin-values.js";
 
 /** A value that cannot be handed to the downstream pin; fails the downstream node (never retried). */
 export class EdgeError extends Error {}
@@ -91,7 +91,7 @@ export async function processEdge(value: PinValue, to: Pin, ctx: EdgeContext): P
 export function mediaViolations(ref: MediaRef, pin: Pin): string[] {
   const limits: MediaConstraints | undefined = pin.media;
   const problems: string[] = [];
-  const accepted = limits?.acceptedMimeTypes.length ? limits.acceptedMimeTypes : isMediaPinType(pin.type) ? [`${pinTypeName(pin.type)}/*`] : [];
+  const accepted = limits?.acceptedMimeTypes.length ? limits.acceptedMimeTypes : isMediaPin(pin.type) ? [`${pinTypeName(pin.type)}/*`] : [];
   if (accepted.length > 0 && !accepted.some((pattern) => mimeMatches(pattern, ref.mimeType))) {
     problems.push(`type ${ref.mimeType || "(unknown)"} is not one of ${accepted.join(", ")}`);
   }
@@ -123,7 +123,7 @@ async function verifiedRef(ref: MediaRef, to: Pin, ctx: EdgeContext): Promise<Me
     return await ctx.media.stat(ref.id, ctx.runToken);
   } catch (err) {
     // Storage being down is not the value's fault: let the scheduler treat it as transient.
-    if (err instanceof ConnectError && err.code === Code.Unavailable) throw err;
+    if (isRetryable(err)) throw err;
     throw new EdgeError(`media ${ref.id} for "${to.name}" cannot be read from storage: ${err instanceof Error ? err.message : String(err)}`);
   }
 }

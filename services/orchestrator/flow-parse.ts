@@ -12,7 +12,8 @@ import {
   FlowSchema,
   RetryPolicySchema,
 } from "../../gen/mentatlab/v1/orchestrator_pb.js";
-import { isRecord, parseDocument, RecordReader } from "../registry/document-reader.js";
+import { isRecord } from "../../agent-contract/json-record.js";
+import { parseDocument, RecordReader } from "../registry/document-reader.js";
 import { Violations } from "../registry/violations.js";
 
 const backoffNames: ReadonlyMap<string, BackoffKind> = new Map([

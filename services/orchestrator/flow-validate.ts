@@ -2,9 +2,9 @@ import type { PinValue, Violation } from "../../gen/mentatlab/v1/common_pb.js";
 import type { Flow, FlowNode } from "../../gen/mentatlab/v1/orchestrator_pb.js";
 import type { AgentManifest, Pin } from "../../gen/mentatlab/v1/registry_pb.js";
 import { type AgentCatalog, isResolveFailure } from "../registry/agent-catalog.js";
-import { pinTypeName } from "../registry/names.js";
+import { pinTypeName } from "../../agent-contract/pins.js";
 import { Violations } from "../registry/violations.js";
-import { pinTypesCompatible, valueFitsPin } from "./pin-compat.js";
+import { pinTypesCompatible, valueFitsPin } from "../../agent-contract/pin-compat.js";
 
 /** Where an input pin's value comes from. */
 export type InputSource = { readonly kind: "edge"; readonly node: string; readonly pin: string } | { readonly kind: "submitted"; readonly key: string };

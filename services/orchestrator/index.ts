@@ -39,7 +39,7 @@ export interface OrchestratorDeps {
   readonly executor?: Executor;
   readonly runTokens: RunTokenSigner;
   /** Where agents' sidecars reach the gateway (MENTATLAB_GATEWAY_URL for local agents). */
-  readonly gatewayUrl?: () => string;
+  readonly gatewayUrl?: string;
 }
 
 export interface OrchestratorRuntime {

@@ -7,7 +7,7 @@ import { create } from "@bufbuild/protobuf";
 import { BucketClass, LogLevel, type PinValue, PinValueSchema } from "../../gen/mentatlab/v1/common_pb.js";
 import type { Executor, ExecutorEvent, NodeTask } from "./executor.js";
 import type { MediaStore } from "./media-store.js";
-import { logEvent, outputFromPlain, parsePlainLine, plainInput } from "./plain-contract.js";
+import { logEvent, outputFromPlain, parsePlainLine, plainInput, transientExitCode } from "../../agent-contract/plain-contract.js";
 
 export interface LocalExecutorOptions {
   /** Uploads outputs an agent wrote to local files (`{"path": ...}`); without it such outputs fail. */
@@ -15,11 +15,10 @@ export interface LocalExecutorOptions {
   /** Environment passed through to every agent (PATH, HOME, ...), below the manifest's env. */
   readonly baseEnv?: Readonly<Record<string, string | undefined>>;
   /**
-   * Where an agent's sidecar reaches the mesh, handed over as MENTATLAB_GATEWAY_URL. A function because
-   * the embedded mesh learns its own URL only once it listens; it wins over a manifest's env, which
-   * cannot know the port this mesh runs on.
+   * Where an agent's sidecar reaches the mesh, handed over as MENTATLAB_GATEWAY_URL. It wins over a
+   * manifest's env, which cannot know the port this mesh runs on.
    */
-  readonly gatewayUrl?: () => string;
+  readonly gatewayUrl?: string;
   /** Between SIGTERM and SIGKILL of the agent's process group on abort. */
   readonly killGraceMs: number;
   /** Apply memory caps (prlimit / --max-old-space-size). */
@@ -28,8 +27,6 @@ export interface LocalExecutorOptions {
   readonly agentNiceIncrement: number;
 }
 
-/** Exit code an agent uses for a failure worth retrying. */
-export const transientExitCode = 3;
 /** The environment copies of spec and context are skipped above this (Linux caps one env string at 128 KiB); stdin always carries it. */
 const maxEnvValueBytes = 100 * 1024;
 const stderrTailBytes = 4096;
@@ -153,8 +150,7 @@ export class LocalExecutor implements Executor {
       MENTATLAB_NODE_ID: task.nodeId,
       MENTATLAB_ATTEMPT: String(task.attempt),
     });
-    const gatewayUrl = this.options.gatewayUrl?.();
-    if (gatewayUrl) env["MENTATLAB_GATEWAY_URL"] = gatewayUrl;
+    if (this.options.gatewayUrl) env["MENTATLAB_GATEWAY_URL"] = this.options.gatewayUrl;
     if (Buffer.byteLength(spec) <= maxEnvValueBytes) env["INPUT_SPEC"] = spec;
     if (Buffer.byteLength(context) <= maxEnvValueBytes) env["INPUT_CONTEXT"] = context;
     const argv = [program, ...args];

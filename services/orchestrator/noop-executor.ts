@@ -1,6 +1,6 @@
 import { PinType } from "../../gen/mentatlab/v1/common_pb.js";
 import type { Executor, ExecutorEvent, NodeTask } from "./executor.js";
-import { jsonPinValue, textPinValue } from "./pin-values.js";
+import { jsonPinValue, textPinValue } from "../../agent-contract/pin-values.js";
 
 /**
  * Finishes every attempt at once, in process, with an empty value of each output pin's kind. Measures

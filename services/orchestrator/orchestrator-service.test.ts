@@ -7,7 +7,7 @@ import { AgentEventSchema, LogLevel, ProgressEventSchema } from "../../gen/menta
 import { NodeState, type RunEvent, RunState, ValidateFlowResponseSchema } from "../../gen/mentatlab/v1/orchestrator_pb.js";
 import { StreamService } from "../../gen/mentatlab/v1/stream_pb.js";
 import { MemoryRunStore } from "./memory-run-store.js";
-import { jsonOf } from "./pin-values.js";
+import { jsonOf } from "../../agent-contract/pin-values.js";
 import { streamServiceOpener } from "./stream-opener.js";
 import { expectDead, stateTrail, TestOrchestrator, testAgentManifest, text, watchAll } from "./testing.js";
 
@@ -126,6 +126,16 @@ describe("running flows with plain-contract agents", () => {
     const trail = stateTrail(await watchAll(client, runId));
     expect(trail).toEqual(["run PENDING", "run RUNNING", "src RUNNING 1", "src RETRYING 1", "src RUNNING 2", "src FAILED 2", "run FAILED"]);
     expect((await client.getRun({ runId })).run?.error).toMatch(/^node "src" failed: attempt error: \[unavailable\]/);
+  });
+
+  it.each([
+    { code: Code.ResourceExhausted, trail: ["src RUNNING 1", "src RETRYING 1", "src RUNNING 2", "src FAILED 2"] },
+    { code: Code.InvalidArgument, trail: ["src RUNNING 1", "src FAILED 1"] },
+  ])("retries an attempt whose mesh call hit a limit that may lift, not one refused as wrong ($code)", async ({ code, trail }) => {
+    const client = await start({ streams: { open: () => Promise.reject(new ConnectError("refused (injected)", code)) } });
+    await orch.register(testAgentManifest("org.test.source", "stream-source.mjs", "outputs: [{name: live, type: stream}]", "capabilities: [streaming]"));
+    const runId = (await client.submitFlow({ source: flow(`[{id: src, agent: org.test.source, retry: {max_attempts: 2, initial_delay: 10ms}}]`) })).run?.runId ?? "";
+    expect(stateTrail(await watchAll(client, runId))).toEqual(["run PENDING", "run RUNNING", ...trail, "run FAILED"]);
   });
 
   it("times an attempt out and kills the agent", async () => {

@@ -16,7 +16,7 @@ import {
   ValidateFlowResponseSchema,
 } from "../../gen/mentatlab/v1/orchestrator_pb.js";
 import type { AgentCatalog } from "../registry/agent-catalog.js";
-import { isMediaPinType } from "../registry/names.js";
+import { isMediaPin } from "../../agent-contract/pins.js";
 import { decodeRunPageToken, encodeRunPageToken, pageSizeOf } from "../registry/page-token.js";
 import { Violations, violationsError } from "../registry/violations.js";
 import { principalOf } from "../shared/principal.js";
@@ -71,7 +71,7 @@ async function checkSource(source: FlowSource | undefined, inputs: Readonly<Reco
     if (value.value.case !== "media") continue;
     const dot = key.indexOf(".");
     const pin = check.plan?.nodes.get(key.slice(0, dot))?.manifest.inputs.find((p) => p.name === key.slice(dot + 1));
-    if (!pin || !isMediaPinType(pin.type)) continue;
+    if (!pin || !isMediaPin(pin.type)) continue;
     for (const problem of mediaViolations(value.value.value, pin)) {
       mediaProblems.add(`inputs["${key}"]`, "input.media_constraints", problem, "send an object that fits the pin's declared MIME types and limits");
     }

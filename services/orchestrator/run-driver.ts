@@ -1,6 +1,5 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
-import { Code, ConnectError } from "@connectrpc/connect";
 import { type AgentEvent, AgentEventSchema, OutputEventSchema, PinType, type PinValue, PinValueSchema, type StreamRef } from "../../gen/mentatlab/v1/common_pb.js";
 import {
   NodeState,
@@ -13,6 +12,7 @@ import {
   RunStateChangedSchema,
 } from "../../gen/mentatlab/v1/orchestrator_pb.js";
 import { calculateResources } from "../registry/resources.js";
+import { isRetryable } from "../shared/retryable.js";
 import type { RunTokenSigner } from "../shared/run-token.js";
 import { mayRetry, retryDelayMs } from "./backoff.js";
 import type { OrchestratorConfig } from "./config.js";
@@ -442,16 +442,13 @@ function outputEvent(pin: string, value: PinValue): AgentEvent {
   return create(AgentEventSchema, { time: timestampNow(), event: { case: "output", value: create(OutputEventSchema, { pin, value }) } });
 }
 
-/** Codes of mesh calls (storage, streams, a remote executor) that may well succeed on a later attempt. */
-const transientCodes: ReadonlySet<Code> = new Set([Code.Unavailable, Code.DeadlineExceeded, Code.ResourceExhausted, Code.Aborted]);
-
 /** An attempt that threw: bad values along an edge are final; an unreachable service is worth a retry. */
 function failureOf(err: unknown): ExecutionOutcome {
   if (err instanceof EdgeError) return { kind: "failed", reason: err.message, transient: false };
-  const connect = err instanceof ConnectError ? err : undefined;
   return {
     kind: "failed",
     reason: `attempt error: ${err instanceof Error ? err.message : String(err)}`,
-    transient: connect !== undefined && transientCodes.has(connect.code),
+    // Attempts are retried under the node's backoff policy, so a limit that may lift counts as well.
+    transient: isRetryable(err, { limits: true }),
   };
 }

@@ -1,8 +1,7 @@
 import type { JsonValue } from "@bufbuild/protobuf";
 import { parse as parseYaml } from "yaml";
+import { isRecord, type JsonRecord } from "../../agent-contract/json-record.js";
 import type { Violations } from "./violations.js";
-
-export type JsonRecord = { [key: string]: JsonValue };
 
 /** Parses YAML or JSON text (JSON is YAML) into a plain value, recording a syntax error as a violation. */
 export function parseDocument(text: string, violations: Violations): JsonValue | undefined {
@@ -12,10 +11,6 @@ export function parseDocument(text: string, violations: Violations): JsonValue |
     violations.add("", "document.syntax", `not valid YAML or JSON: ${err instanceof Error ? err.message : String(err)}`, "fix the syntax at the position given");
     return undefined;
   }
-}
-
-export function isRecord(value: JsonValue | undefined): value is JsonRecord {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 /**

@@ -10,8 +10,10 @@ import {
   type Resources,
   ResourcesSchema,
 } from "../../gen/mentatlab/v1/registry_pb.js";
-import { isRecord, parseDocument, RecordReader } from "./document-reader.js";
-import { capabilityNames, knownNames, pinTypeNames, resourceProfileNames } from "./names.js";
+import { isRecord } from "../../agent-contract/json-record.js";
+import { parseDocument, RecordReader } from "./document-reader.js";
+import { pinTypeNames } from "../../agent-contract/pins.js";
+import { capabilityNames, knownNames, resourceProfileNames } from "./names.js";
 import { parseQuantity } from "./quantity.js";
 import { Violations } from "./violations.js";
 

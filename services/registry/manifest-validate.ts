@@ -1,7 +1,7 @@
 import { valid as validSemver } from "semver";
 import { type MediaConstraints, PinType, type Violation } from "../../gen/mentatlab/v1/common_pb.js";
 import { type AgentManifest, Capability, type Pin, ResourceProfile } from "../../gen/mentatlab/v1/registry_pb.js";
-import { isMediaPinType, pinTypeName } from "./names.js";
+import { isMediaPin, pinTypeName } from "../../agent-contract/pins.js";
 import { parseQuantity } from "./quantity.js";
 import { Violations } from "./violations.js";
 
@@ -69,7 +69,7 @@ function checkPins(pins: readonly Pin[], side: "inputs" | "outputs", v: Violatio
     if (side === "outputs" && pin.required) {
       v.add(`${path}.required`, "pin.required_output", "only inputs can be required", "remove required from the output pin");
     }
-    if (isMediaPinType(pin.type)) {
+    if (isMediaPin(pin.type)) {
       if (!pin.media || pin.media.acceptedMimeTypes.length === 0) {
         v.add(`${path}.media`, "pin.media_metadata_required", `${pinTypeName(pin.type)} pin "${pin.name}" must declare its accepted MIME types and limits`, `add media: {accepted_mime_types: [${pinTypeName(pin.type)}/...], max_size_bytes: ...}`);
       }
@@ -87,7 +87,7 @@ function checkConstraints(media: MediaConstraints, type: PinType, path: string, 
   media.acceptedMimeTypes.forEach((mime, i) => {
     if (!mimeType.test(mime)) {
       v.add(`${path}.accepted_mime_types[${i}]`, "media.mime_type", `"${mime}" is not a MIME type`, "write type/subtype such as image/png or image/*");
-    } else if (isMediaPinType(type) && !mime.startsWith(`${kind}/`)) {
+    } else if (isMediaPin(type) && !mime.startsWith(`${kind}/`)) {
       v.add(`${path}.accepted_mime_types[${i}]`, "media.mime_kind", `"${mime}" is not ${kind} but the pin is`, `use ${kind}/... types only`);
     }
   });

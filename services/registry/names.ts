@@ -1,16 +1,4 @@
-import { PinType } from "../../gen/mentatlab/v1/common_pb.js";
 import { Capability, ResourceProfile } from "../../gen/mentatlab/v1/registry_pb.js";
-
-/** The lower-case names manifests and flows use for enum values. */
-export const pinTypeNames: ReadonlyMap<string, PinType> = new Map([
-  ["text", PinType.TEXT],
-  ["json", PinType.JSON],
-  ["binary", PinType.BINARY],
-  ["image", PinType.IMAGE],
-  ["audio", PinType.AUDIO],
-  ["video", PinType.VIDEO],
-  ["stream", PinType.STREAM],
-]);
 
 export const resourceProfileNames: ReadonlyMap<string, ResourceProfile> = new Map([
   ["text_processing", ResourceProfile.TEXT_PROCESSING],
@@ -27,15 +15,6 @@ export const capabilityNames: ReadonlyMap<string, Capability> = new Map([
   ["storage", Capability.STORAGE],
   ["network", Capability.NETWORK],
 ]);
-
-export function pinTypeName(type: PinType): string {
-  for (const [name, value] of pinTypeNames) if (value === type) return name;
-  return "unspecified";
-}
-
-export function isMediaPinType(type: PinType): boolean {
-  return type === PinType.IMAGE || type === PinType.AUDIO || type === PinType.VIDEO;
-}
 
 export function knownNames(names: ReadonlyMap<string, unknown>): string {
   return [...names.keys()].join(", ");

@@ -1,6 +1,6 @@
-import { Code, ConnectError } from "@connectrpc/connect";
 import { Redis } from "ioredis";
 import type { Env } from "./config.js";
+import { storeUnavailableError } from "./store-unavailable.js";
 
 /** How long a call may wait on Redis before it answers UNAVAILABLE (`REDIS_TIMEOUT_MS`). */
 export const DEFAULT_REDIS_TIMEOUT_MS = 2_000;
@@ -82,14 +82,20 @@ function reportOutages(redis: Redis, user: string): void {
 }
 
 /**
- * Turns a failure of Redis into UNAVAILABLE, which clients retry, instead of the INTERNAL an unknown
- * error would become. ConnectErrors pass unchanged. `what` names what is unavailable, e.g. "the run store".
+ * A `catch` handler that turns a failure of Redis into UNAVAILABLE (see store-unavailable.ts); `what`
+ * names what is unavailable, e.g. "the run store".
  */
 export function redisUnavailable(what: string): (err: unknown) => never {
   return (err) => {
-    if (err instanceof ConnectError) throw err;
-    // The driver's message can name a server's socket path or address: it goes to the log, not the caller.
-    console.error(`${what} (Redis) failed:`, err instanceof Error ? err.message : err);
-    throw new ConnectError(`${what} is unavailable (Redis did not answer); retry shortly`, Code.Unavailable, undefined, undefined, err);
+    throw storeUnavailableError(what, "Redis did not answer", err);
   };
+}
+
+/** Runs a Redis call; a failure of Redis itself becomes UNAVAILABLE naming `what`. */
+export async function redisCall<T>(what: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    throw storeUnavailableError(what, "Redis did not answer", err);
+  }
 }

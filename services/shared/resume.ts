@@ -1,4 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
+import { isRetryable } from "./retryable.js";
 
 /**
  * How a client carries on after losing its connection: capped exponential backoff, for as long as the
@@ -12,23 +13,11 @@ export interface ResumePolicy {
   readonly giveUpAfterMs: number;
   /** Told before each pause, so a waiting client is never silent about why. */
   readonly onRetry?: ((error: unknown, delayMs: number) => void) | undefined;
-  /** Which failures are worth another attempt; connection loss (`isConnectionLoss`) unless set. */
+  /** Which failures are worth another attempt; `isRetryable` unless set. */
   readonly retryable?: ((error: unknown) => boolean) | undefined;
 }
 
 export const defaultResumePolicy: ResumePolicy = { initialDelayMs: 200, maxDelayMs: 5_000, giveUpAfterMs: 60_000 };
-
-// A peer that dies mid-call resets its HTTP/2 streams with CANCEL, which arrives as Canceled; callers
-// that cancel on purpose stop through their own abort signal.
-const connectionLossCodes: ReadonlySet<Code> = new Set([Code.Unavailable, Code.DeadlineExceeded, Code.Aborted, Code.Canceled]);
-
-/** Whether the call failed because the connection or the server went away, not because it was wrong. */
-export function isConnectionLoss(error: unknown): boolean {
-  const connect = ConnectError.from(error);
-  if (connectionLossCodes.has(connect.code)) return true;
-  // A browser's fetch reports a refused or dropped connection only as a TypeError ("Failed to fetch").
-  return connect.code === Code.Unknown && (error instanceof TypeError || connect.cause instanceof TypeError);
-}
 
 /**
  * Counts failures since the last progress and how long they have lasted; says how long to wait, or
@@ -74,7 +63,7 @@ function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
 
 /** Waits before the next attempt after `error`, or rethrows it when it is not worth retrying. */
 async function waitOrThrow(clock: RetryClock, policy: ResumePolicy, error: unknown, signal: AbortSignal | undefined): Promise<void> {
-  if (signal?.aborted || !(policy.retryable ?? isConnectionLoss)(error)) throw error;
+  if (signal?.aborted || !(policy.retryable ?? isRetryable)(error)) throw error;
   const delay = clock.nextDelay();
   if (delay === undefined) throw error;
   policy.onRetry?.(error, delay);

@@ -1,8 +1,8 @@
 import { mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
-import { Code, ConnectError } from "@connectrpc/connect";
 import type { Env } from "./config.js";
+import { storeUnavailableError } from "./store-unavailable.js";
 
 /**
  * How long a statement waits for another connection's write transaction (the storage and orchestrator
@@ -62,17 +62,14 @@ export async function once(db: DatabaseSync, name: string, body: () => Promise<v
 
 /**
  * Runs a database call; a failure of the database itself (busy past the timeout, disk full, file
- * gone) becomes UNAVAILABLE naming `what`, never INTERNAL. The cause is logged, not sent: its text
- * can name server paths.
+ * gone) becomes UNAVAILABLE naming `what` (see store-unavailable.ts).
  */
 export function databaseCall<T>(what: string, call: () => T): T {
   try {
     return call();
   } catch (err) {
-    if (err instanceof ConnectError) throw err;
-    console.error(`${what}: database call failed:`, err);
     const reason = (err as { code?: unknown }).code === "ERR_SQLITE_ERROR" ? sqliteReason(err) : "it could not be reached";
-    throw new ConnectError(`${what} is unavailable (${reason}); retry shortly`, Code.Unavailable);
+    throw storeUnavailableError(what, reason, err);
   }
 }
 

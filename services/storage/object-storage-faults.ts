@@ -1,22 +1,20 @@
-import { Code, ConnectError } from "@connectrpc/connect";
+import type { ConnectError } from "@connectrpc/connect";
+import { storeUnavailableError } from "../shared/store-unavailable.js";
 import type { BlobInfo, BlobStore, ByteRange, ByteSource, PresignedPut } from "./blob-store.js";
 
 /**
- * The client's error for a failure of the object store itself (S3 unreachable, the storage root gone,
- * a disk error): UNAVAILABLE, which clients retry, naming object storage. The cause goes to the log
- * only: it holds paths, URLs and backend details no client should see.
+ * A failure of the object store itself (S3 unreachable, the storage root gone, a disk error) as
+ * UNAVAILABLE naming object storage. Refusals of the bytes themselves (limits, digests, scans) come
+ * from the service already coded and pass unchanged.
  */
-function unavailable(action: string, cause: unknown): ConnectError {
-  console.error(`storage: object storage failed to ${action}:`, cause);
-  return new ConnectError(`object storage is unavailable: could not ${action}; retry shortly`, Code.Unavailable, undefined, undefined, cause);
+function unavailable(action: string, err: unknown): ConnectError {
+  return storeUnavailableError("object storage", `could not ${action}`, err);
 }
 
 async function guarded<T>(action: string, call: () => Promise<T>): Promise<T> {
   try {
     return await call();
   } catch (err) {
-    // Refusals of the bytes themselves (limits, digests, scans) come from the service, already coded.
-    if (err instanceof ConnectError) throw err;
     throw unavailable(action, err);
   }
 }
@@ -25,7 +23,6 @@ async function* guardedStream<T>(action: string, source: AsyncIterable<T> | Iter
   try {
     yield* source;
   } catch (err) {
-    if (err instanceof ConnectError) throw err;
     throw unavailable(action, err);
   }
 }

@@ -2,8 +2,8 @@ import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Redis } from "ioredis";
+import { redisCall } from "../shared/redis.js";
 import { type KeyedLock, LocalKeyedLock } from "./keyed-lock.js";
-import { unavailableOnError } from "./redis-errors.js";
 
 // Only the holder's token may extend or free the lock, so a holder that outlived its lease cannot free another's.
 const EXTEND = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0`;
@@ -39,7 +39,7 @@ export class RedisKeyedLock implements KeyedLock {
       const redisKey = this.prefix + key;
       const token = randomUUID();
       const deadline = Date.now() + this.waitMs;
-      const acquire = () => unavailableOnError("the lock store", () => this.redis.set(redisKey, token, "PX", this.leaseMs, "NX"));
+      const acquire = () => redisCall("the lock store", () => this.redis.set(redisKey, token, "PX", this.leaseMs, "NX"));
       while ((await acquire()) !== "OK") {
         if (Date.now() > deadline) {
           throw new ConnectError(`"${key}" is busy with another request; retry shortly`, Code.Aborted);

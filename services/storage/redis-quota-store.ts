@@ -1,6 +1,6 @@
 import type { Redis } from "ioredis";
+import { redisCall } from "../shared/redis.js";
 import type { Lease, QuotaLimits, QuotaStore, Reservation, Usage } from "./quota-store.js";
-import { unavailableOnError } from "./redis-errors.js";
 
 // Every script runs atomically in Redis, so concurrent uploads on any replica see one consistent usage.
 // Keys derived inside the scripts (per user, per lease) assume one Redis, not a cluster.
@@ -90,7 +90,7 @@ export class RedisQuotaStore implements QuotaStore {
   ) {}
 
   private run(script: string, ...args: (string | number)[]): Promise<unknown> {
-    return unavailableOnError("the quota store", () => this.redis.eval(script, 0, this.prefix, ...args));
+    return redisCall("the quota store", () => this.redis.eval(script, 0, this.prefix, ...args));
   }
 
   async reserve(lease: Lease, bytes: number, expiresAtMs: number): Promise<Reservation> {
@@ -111,7 +111,7 @@ export class RedisQuotaStore implements QuotaStore {
   }
 
   async renew(leaseId: string, expiresAtMs: number): Promise<void> {
-    await unavailableOnError("the quota store", () => this.redis.zadd(`${this.prefix}leases`, "XX", expiresAtMs, leaseId));
+    await redisCall("the quota store", () => this.redis.zadd(`${this.prefix}leases`, "XX", expiresAtMs, leaseId));
   }
 
   async commit(lease: Lease, refId: string, bytes: number): Promise<void> {
@@ -136,7 +136,7 @@ export class RedisQuotaStore implements QuotaStore {
   }
 
   async usage(user: string, workspace: string): Promise<Usage> {
-    const [u, w, c] = await unavailableOnError("the quota store", () =>
+    const [u, w, c] = await redisCall("the quota store", () =>
       this.redis.mget(`${this.prefix}user:${user}`, `${this.prefix}ws:used:${workspace}`, `${this.prefix}ws:count:${workspace}`),
     );
     return {

@@ -1,6 +1,6 @@
 import type { Redis } from "ioredis";
+import { redisCall } from "../shared/redis.js";
 import type { RefCacheL2 } from "./ref-cache.js";
-import { unavailableOnError } from "./redis-errors.js";
 
 /**
  * The L2 ref cache in Redis, shared by every replica. Reads and fills fail soft (a cache outage only
@@ -21,6 +21,6 @@ export class RedisRefCacheL2 implements RefCacheL2 {
   }
 
   async delete(key: string): Promise<void> {
-    await unavailableOnError("the reference cache", () => this.redis.del(this.prefix + key));
+    await redisCall("the reference cache", () => this.redis.del(this.prefix + key));
   }
 }

@@ -4,6 +4,7 @@ import { fromJson, type JsonValue, type MessageInitShape } from "@bufbuild/proto
 import { ValueSchema } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { PinType, PinTypeSchema, type MediaRef, type PinValueSchema } from "../../../gen/mentatlab/v1/common_pb.js";
+import { isMediaPin } from "../../../agent-contract/pins.js";
 import type { CommandContext } from "./context.js";
 import { CliError, ExitCode } from "./exit-codes.js";
 import type { FlowNodeAgent } from "./flow-file.js";
@@ -66,7 +67,7 @@ async function resolveInput(ctx: CommandContext, spec: InputSpec, type: PinType 
     if (type === PinType.STREAM) throw new CliError(`${spec.key} is a stream pin: it can only be fed by an edge`, ExitCode.usage);
     return media((await uploadFile(ctx, value, { temp: uploadTemp })).ref);
   }
-  if (type === PinType.IMAGE || type === PinType.AUDIO || type === PinType.VIDEO || type === PinType.STREAM) {
+  if (isMediaPin(type) || type === PinType.STREAM) {
     throw new CliError(`${spec.key} is an ${enumLabel(PinTypeSchema, type)} pin: pass @file or ref:<id>, not text`, ExitCode.usage);
   }
   return literal(spec.key, value, type);

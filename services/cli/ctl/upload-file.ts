@@ -2,7 +2,7 @@ import { basename, resolve } from "node:path";
 import { stat } from "node:fs/promises";
 import { BucketClass } from "../../../gen/mentatlab/v1/common_pb.js";
 import type { UploadResult } from "../../storage/client/resumable-upload.js";
-import { isConnectionLoss } from "../../shared/resume.js";
+import { isRetryable } from "../../shared/retryable.js";
 import { announcedRetry, continueCommand, type CommandContext } from "./context.js";
 import { CliError } from "./exit-codes.js";
 import { sha256OfFile } from "./file-chunks.js";
@@ -66,7 +66,7 @@ export async function uploadFile(ctx: CommandContext, file: string, options: Upl
   } catch (err) {
     progress.stop();
     // One client-streaming call cannot pick up where it broke; the resumable calls can.
-    if (isConnectionLoss(err)) await ctx.printer.note(`upload of ${name} interrupted; to upload so that it resumes: ${continueCommand(ctx, [["--resumable"]])}`);
+    if (isRetryable(err)) await ctx.printer.note(`upload of ${name} interrupted; to upload so that it resumes: ${continueCommand(ctx, [["--resumable"]])}`);
     throw err;
   } finally {
     progress.stop();

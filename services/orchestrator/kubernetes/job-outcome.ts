@@ -1,9 +1,7 @@
 import type { V1Job, V1Pod } from "@kubernetes/client-node";
 import type { ExecutionOutcome } from "../executor.js";
+import { transientExitCode } from "../../../agent-contract/plain-contract.js";
 import { agentContainerName } from "./job-spec.js";
-
-/** Exit code of the plain contract for a failure worth retrying. */
-const transientExitCode = 3;
 
 export type JobPhase = "running" | "succeeded" | "failed";
 

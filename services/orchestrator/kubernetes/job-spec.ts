@@ -1,5 +1,5 @@
 import type { V1Container, V1EnvVar, V1Job, V1Probe, V1ResourceRequirements, V1Secret, V1SecurityContext } from "@kubernetes/client-node";
-import { sidecarEnv } from "../../../agent-sidecar/task-env.js";
+import { sidecarEnv } from "../../../agent-contract/sidecar-env.js";
 import type { NodeTask } from "../executor.js";
 import type { KubernetesExecutorConfig } from "./config.js";
 import { jobName, labelValue } from "./job-name.js";

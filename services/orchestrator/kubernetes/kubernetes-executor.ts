@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { BatchV1Api, CoreV1Api, type KubeConfig, type V1Job, type V1Pod } from "@kubernetes/client-node";
 import { LogLevel } from "../../../gen/mentatlab/v1/common_pb.js";
 import type { ExecutionOutcome, Executor, ExecutorEvent, NodeTask } from "../executor.js";
-import { logEvent } from "../plain-contract.js";
+import { logEvent } from "../../../agent-contract/plain-contract.js";
 import type { KubernetesExecutorConfig } from "./config.js";
 import { failureOf, jobPhase } from "./job-outcome.js";
 import { agentContainerName, attemptLabels, buildJob, buildRunSecret } from "./job-spec.js";

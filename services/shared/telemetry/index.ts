@@ -1,9 +1,6 @@
 export { telemetryConfigFromEnv, type TelemetryConfig } from "./config.js";
 export { createMetricsRoute } from "./metrics-route.js";
 export { exportedSeries, instrumentKinds, metricNames, seriesOf, type InstrumentKind, type MetricName } from "./metric-names.js";
-export { agentLabel, nodeStateLabel, registerOrchestratorMetrics } from "./orchestrator-instruments.js";
-export { registerStorageMetrics } from "./storage-instruments.js";
-export { registerStreamMetrics } from "./stream-instruments.js";
 export { createTelemetry, type Telemetry } from "./telemetry.js";
 export { startTracing, type Tracing } from "./tracing.js";
 export { injectTraceContext } from "./tracing-client-interceptor.js";

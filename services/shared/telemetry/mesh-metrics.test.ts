@@ -12,7 +12,7 @@ import { StorageService, UploadRequestSchema, type UploadRequest } from "../../.
 import { StreamService, type StreamEvent } from "../../../gen/mentatlab/v1/stream_pb.js";
 import { startServiceProcess } from "../../mesh/distributed.js";
 import { startEmbedded, type EmbeddedMesh } from "../../mesh/embedded.js";
-import { jsonPinValue } from "../../orchestrator/pin-values.js";
+import { jsonPinValue } from "../../../agent-contract/pin-values.js";
 import { parsePrometheusText, valueOf, type Scrape } from "./prometheus-text.js";
 
 const apiKey = "mlk_metrics_test_0123456789";

@@ -3,15 +3,15 @@ import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { describe, expect, it } from "vitest";
 import { NodeRunSchema, NodeState } from "../../../gen/mentatlab/v1/orchestrator_pb.js";
 import { OrchestratorMetrics } from "../../orchestrator/metrics.js";
+import { agentLabel, registerOrchestratorMetrics } from "../../orchestrator/metrics-instruments.js";
 import { StorageMetrics } from "../../storage/metrics.js";
+import { registerStorageMetrics } from "../../storage/metrics-instruments.js";
 import { StreamMetrics } from "../../stream/metrics.js";
+import { registerStreamMetrics } from "../../stream/metrics-instruments.js";
 import type { HttpRoute } from "../http-route.js";
 import { telemetryConfigFromEnv } from "./config.js";
 import { exportedSeries } from "./metric-names.js";
-import { agentLabel, registerOrchestratorMetrics } from "./orchestrator-instruments.js";
 import { parsePrometheusText, samplesOf, valueOf, type Scrape } from "./prometheus-text.js";
-import { registerStorageMetrics } from "./storage-instruments.js";
-import { registerStreamMetrics } from "./stream-instruments.js";
 import { createTelemetry } from "./telemetry.js";
 
 async function get(route: HttpRoute, path: string): Promise<Response> {

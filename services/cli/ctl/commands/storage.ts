@@ -5,7 +5,7 @@ import { DeleteResponseSchema, GetUsageResponseSchema, UploadResponseSchema } fr
 import { type MediaRef, MediaRefSchema } from "../../../../gen/mentatlab/v1/common_pb.js";
 import { formatBytes } from "../../../shared/format-bytes.js";
 import type { ActionRunner } from "../action.js";
-import { isConnectionLoss } from "../../../shared/resume.js";
+import { isRetryable } from "../../../shared/retryable.js";
 import { announcedRetry, continueCommand } from "../context.js";
 import { download } from "../download.js";
 import { describeMediaRef, table } from "../format.js";
@@ -53,7 +53,7 @@ export function registerStorageCommands(program: Command, run: ActionRunner): vo
         } catch (err) {
           progress?.stop();
           const kept = target.kind === "file" ? ((await stat(`${target.path}.part`).catch(() => undefined))?.size ?? 0) : 0;
-          if (kept > 0 && isConnectionLoss(err)) {
+          if (kept > 0 && isRetryable(err)) {
             await ctx.printer.note(`download stopped with ${formatBytes(kept)} kept in ${out}.part; to continue: ${continueCommand(ctx, [["--out", out], ["--resume"]], { "-o": "--out" })}`);
           }
           throw err;

@@ -1,5 +1,5 @@
 import { create, fromJson, type JsonObject, type JsonValue, toJson } from "@bufbuild/protobuf";
-import { timestampFromDate, timestampNow } from "@bufbuild/protobuf/wkt";
+import { timestampFromDate, timestampNow, ValueSchema } from "@bufbuild/protobuf/wkt";
 import {
   type AgentEvent,
   AgentEventSchema,
@@ -13,13 +13,13 @@ import {
   PinType,
   type PinValue,
   PinValueSchema,
+  type StreamRef,
   StreamRefSchema,
-} from "../../gen/mentatlab/v1/common_pb.js";
-import type { Pin } from "../../gen/mentatlab/v1/registry_pb.js";
-import { isRecord } from "../registry/document-reader.js";
-import { isMediaPinType, pinTypeName } from "../registry/names.js";
-import type { NodeTask } from "./executor.js";
+} from "../gen/mentatlab/v1/common_pb.js";
+import type { Pin } from "../gen/mentatlab/v1/registry_pb.js";
+import { isRecord } from "./json-record.js";
 import { jsonOf, jsonPinValue } from "./pin-values.js";
+import { isMediaPin, pinTypeName } from "./pins.js";
 
 /**
  * The original MentatLab agent contract, unchanged: `{"spec", "context"}` JSON on stdin (and in the
@@ -36,7 +36,22 @@ export interface PlainInput {
   readonly context: JsonObject;
 }
 
-export function plainInput(task: NodeTask): PlainInput {
+/** Exit code of an agent whose failure is transient: the attempt is worth a retry. */
+export const transientExitCode = 3;
+
+/** The node attempt a plain-contract executor describes to the agent. */
+export interface PlainTask {
+  readonly runId: string;
+  readonly nodeId: string;
+  readonly attempt: number;
+  readonly workspace: string;
+  readonly agent: { readonly id: string; readonly version: string };
+  readonly params: JsonObject;
+  readonly inputs: Readonly<Record<string, PinValue>>;
+  readonly outputStreams: Readonly<Record<string, StreamRef>>;
+}
+
+export function plainInput(task: PlainTask): PlainInput {
   return {
     spec: { agent_id: task.agent.id, agent_version: task.agent.version, params: task.params },
     context: {
@@ -65,6 +80,26 @@ export function plainValue(value: PinValue): JsonValue {
     default:
       return null;
   }
+}
+
+/**
+ * The inverse of `plainValue`: text as a string, `{"base64"}` as bytes, MediaRef JSON
+ * (an object with `id` and `sha256`) as media, StreamRef JSON (with `streamId`) as a stream, else JSON.
+ */
+export function pinValueFromPlain(value: JsonValue): PinValue {
+  if (typeof value === "string") return create(PinValueSchema, { value: { case: "text", value } });
+  if (value !== null && typeof value === "object" && !Array.isArray(value)) {
+    if (typeof value.base64 === "string" && Object.keys(value).length === 1) {
+      return create(PinValueSchema, { value: { case: "inlineBytes", value: Buffer.from(value.base64, "base64") } });
+    }
+    if (typeof value.id === "string" && typeof value.sha256 === "string") {
+      return create(PinValueSchema, { value: { case: "media", value: fromJson(MediaRefSchema, value, { ignoreUnknownFields: true }) } });
+    }
+    if (typeof value.streamId === "string") {
+      return create(PinValueSchema, { value: { case: "stream", value: fromJson(StreamRefSchema, value, { ignoreUnknownFields: true }) } });
+    }
+  }
+  return create(PinValueSchema, { value: { case: "json", value: fromJson(ValueSchema, value) } });
 }
 
 /** A media output the agent wrote to a local file; the executor (or sidecar) uploads it. */
@@ -98,7 +133,7 @@ export function outputFromPlain(pin: Pin, raw: JsonValue): PlainOutput {
     if (typeof raw === "string") return value({ case: "inlineBytes", value: Buffer.from(raw) });
     if (isRecord(raw) && typeof raw["base64"] === "string") return value({ case: "inlineBytes", value: Buffer.from(raw["base64"], "base64") });
   }
-  if (isMediaPinType(pin.type) || pin.type === PinType.BINARY) {
+  if (isMediaPin(pin.type) || pin.type === PinType.BINARY) {
     if (isRecord(raw) && typeof raw["path"] === "string") {
       const mime = raw["mime_type"] ?? raw["mimeType"];
       return { file: { path: raw["path"], mimeType: typeof mime === "string" ? mime : "" } };

@@ -1,6 +1,6 @@
 import type { Meter } from "@opentelemetry/api";
-import type { StorageMetrics } from "../../storage/metrics.js";
-import { metricNames } from "./metric-names.js";
+import { metricNames } from "../shared/telemetry/metric-names.js";
+import type { StorageMetrics } from "./metrics.js";
 
 const KiB = 1024;
 const MiB = 1024 * KiB;

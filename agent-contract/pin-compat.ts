@@ -1,5 +1,5 @@
-import { PinType, type PinValue } from "../../gen/mentatlab/v1/common_pb.js";
-import { isMediaPinType } from "../registry/names.js";
+import { PinType, type PinValue } from "../gen/mentatlab/v1/common_pb.js";
+import { isMediaPin } from "./pins.js";
 
 /**
  * Which output pin types may feed which input pin types. Same type always; beyond that only
@@ -10,7 +10,7 @@ import { isMediaPinType } from "../registry/names.js";
  */
 export function pinTypesCompatible(from: PinType, to: PinType): boolean {
   if (from === to) return true;
-  if (to === PinType.BINARY) return isMediaPinType(from);
+  if (to === PinType.BINARY) return isMediaPin(from);
   return from === PinType.TEXT && to === PinType.JSON;
 }
 
@@ -24,7 +24,7 @@ export function valueFitsPin(value: PinValue, type: PinType): boolean {
     case "inlineBytes":
       return type === PinType.BINARY;
     case "media":
-      return type === PinType.BINARY || isMediaPinType(type);
+      return type === PinType.BINARY || isMediaPin(type);
     case "stream":
       return type === PinType.STREAM;
     default:

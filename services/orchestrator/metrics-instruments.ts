@@ -1,7 +1,7 @@
 import type { Meter } from "@opentelemetry/api";
-import { NodeState } from "../../../gen/mentatlab/v1/orchestrator_pb.js";
-import type { OrchestratorMetrics } from "../../orchestrator/metrics.js";
-import { metricNames } from "./metric-names.js";
+import { NodeState } from "../../gen/mentatlab/v1/orchestrator_pb.js";
+import { metricNames } from "../shared/telemetry/metric-names.js";
+import type { OrchestratorMetrics } from "./metrics.js";
 
 /** From a quick text agent to the one-hour stream limit. */
 const durationBuckets = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600];

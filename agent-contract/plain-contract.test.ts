@@ -1,9 +1,8 @@
-import { create } from "@bufbuild/protobuf";
+import { create, toJson } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
-import { LogLevel, MediaRefSchema, PinType, PinValueSchema } from "../../gen/mentatlab/v1/common_pb.js";
-import { AgentManifestSchema, PinSchema } from "../../gen/mentatlab/v1/registry_pb.js";
-import { calculateResources } from "../registry/resources.js";
-import { outputFromPlain, parsePlainLine, plainInput } from "./plain-contract.js";
+import { LogLevel, MediaRefSchema, PinType, PinValueSchema, StreamRefSchema } from "../gen/mentatlab/v1/common_pb.js";
+import { AgentManifestSchema, PinSchema } from "../gen/mentatlab/v1/registry_pb.js";
+import { outputFromPlain, parsePlainLine, pinValueFromPlain, plainInput, plainValue } from "./plain-contract.js";
 import { jsonOf, jsonPinValue, textPinValue } from "./pin-values.js";
 
 describe("plain contract: stdout lines", () => {
@@ -59,14 +58,30 @@ describe("plain contract: values", () => {
     const agent = create(AgentManifestSchema, { id: "org.x.y", version: "1.0.0" });
     const media = create(PinValueSchema, { value: { case: "media", value: create(MediaRefSchema, { id: "obj", sizeBytes: 3n, mimeType: "image/png" }) } });
     const input = plainInput({
-      runId: "run_1", nodeId: "n", attempt: 2, workspace: "w", user: "u", agent, params: { k: 1 },
+      runId: "run_1", nodeId: "n", attempt: 2, workspace: "w", agent, params: { k: 1 },
       inputs: { t: textPinValue("x"), j: jsonPinValue({ a: 1 }), b: create(PinValueSchema, { value: { case: "inlineBytes", value: Buffer.from("hi") } }), m: media },
-      outputStreams: {}, resources: calculateResources(agent, 0), timeoutMs: 1000, runToken: "tok",
+      outputStreams: {},
     });
     expect(input.spec).toEqual({ agent_id: "org.x.y", agent_version: "1.0.0", params: { k: 1 } });
     expect(input.context).toEqual({
       run_id: "run_1", node_id: "n", attempt: 2, workspace: "w", output_streams: {},
       inputs: { t: "x", j: { a: 1 }, b: { base64: "aGk=" }, m: { id: "obj", sizeBytes: "3", mimeType: "image/png" } },
     });
+  });
+});
+
+describe("plain contract: input values", () => {
+  const ref = create(MediaRefSchema, { id: "obj-1", workspace: "ws", sizeBytes: 42n, mimeType: "image/png", sha256: "a".repeat(64) });
+  const stream = create(StreamRefSchema, { streamId: "s-1", workspace: "ws", payloadType: PinType.AUDIO, mimeType: "audio/wav" });
+
+  it("reads back every input encoding plainValue writes", () => {
+    const values = [
+      create(PinValueSchema, { value: { case: "text", value: "hi" } }),
+      create(PinValueSchema, { value: { case: "inlineBytes", value: new Uint8Array([1, 2, 3]) } }),
+      create(PinValueSchema, { value: { case: "media", value: ref } }),
+      create(PinValueSchema, { value: { case: "stream", value: stream } }),
+      create(PinValueSchema, { value: { case: "json", value: { kind: { case: "numberValue", value: 7 } } } }),
+    ];
+    for (const value of values) expect(toJson(PinValueSchema, pinValueFromPlain(plainValue(value)))).toEqual(toJson(PinValueSchema, value));
   });
 });

@@ -1,6 +1,6 @@
 import type { Meter } from "@opentelemetry/api";
-import type { StreamMetrics } from "../../stream/metrics.js";
-import { metricNames } from "./metric-names.js";
+import { metricNames } from "../shared/telemetry/metric-names.js";
+import type { StreamMetrics } from "./metrics.js";
 
 /**
  * Binds the stream service's counters to instruments on `meter`; call once per StreamRuntime.

@@ -1,6 +1,6 @@
 import { create, fromJson, type JsonValue, toJson } from "@bufbuild/protobuf";
 import { type Value, ValueSchema } from "@bufbuild/protobuf/wkt";
-import { type PinValue, PinValueSchema } from "../../gen/mentatlab/v1/common_pb.js";
+import { type PinValue, PinValueSchema } from "../gen/mentatlab/v1/common_pb.js";
 
 /** A `json` PinValue holding `json`. */
 export function jsonPinValue(json: JsonValue): PinValue {
