@@ -17,7 +17,7 @@ const maxMessageBytes = 8 * 1024 * 1024;
 
 /**
  * A gRPC transport over HTTP/2 (Publish is bidirectional, so HTTP/1.1 will not do). Compression is off:
- * media chunks are incompressible and gzip cut throughput eightfold (see NOTES.md).
+ * media chunks are incompressible and gzip cut throughput eightfold (docs/wire-speed.md).
  */
 export function createGatewayTransport(gatewayUrl: string, runToken: string): Transport {
   const bearer: Interceptor = (next) => (req) => {

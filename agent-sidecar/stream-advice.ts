@@ -1,5 +1,5 @@
 import type { AdaptOutputBitrate } from "../gen/mentatlab/v1/sidecar_pb.js";
-import { deferred } from "../services/stream/deferred.js";
+import { deferred } from "../services/shared/deferred.js";
 
 /**
  * The stream service's latest advice about one output stream, for whoever watches it. Advice is a level

@@ -1,6 +1,6 @@
 import { type ClientHttp2Session, type ClientHttp2Stream, connect, type OutgoingHttpHeaders } from "node:http2";
 
-// Node's 64 KiB default stream window stalls a relay on every large event (NOTES.md); 1 MiB keeps
+// Node's 64 KiB default stream window stalls a relay on every large event (docs/wire-speed.md); 1 MiB keeps
 // it flowing while still bounding what one slow subscriber can make the gateway hold.
 const streamWindowBytes = 1024 * 1024;
 const connectionWindowBytes = 32 * 1024 * 1024;

@@ -24,7 +24,7 @@ import { httpPathsOwned, serviceOwners, serviceProcesses, serviceUrlVariable, ty
 
 /** A gRPC (h2c) transport to a peer process: the internal hop of the distributed mesh. */
 export function peerTransport(baseUrl: string, interceptors: Interceptor[] = []): Transport {
-  // Media bytes dominate internal traffic and do not compress; see NOTES.md on gzip'd chunks.
+  // Media bytes dominate internal traffic and do not compress; see docs/wire-speed.md.
   return createGrpcTransport({ baseUrl, acceptCompression: [], sendCompression: undefined, interceptors });
 }
 

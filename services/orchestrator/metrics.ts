@@ -3,7 +3,7 @@ import { NodeState, type NodeRun } from "../../gen/mentatlab/v1/orchestrator_pb.
 /** States that end an attempt, each with the time it ran (`processing_duration_seconds`). */
 const attemptEndStates: ReadonlySet<NodeState> = new Set([NodeState.SUCCEEDED, NodeState.FAILED, NodeState.CANCELLED, NodeState.RETRYING]);
 
-/** The orchestrator's counters for the OpenTelemetry metrics named in DESIGN.md; the server wires them to exporters. */
+/** The orchestrator's counters for the OpenTelemetry metrics the README's Metrics section names; the server wires them to exporters. */
 export class OrchestratorMetrics {
   nodeAttemptsEnded = 0;
   /** Called with each ended attempt's agent (`id@version`), the state it ended in, and how long it ran. */

@@ -25,7 +25,7 @@ interface ProfileNumbers {
   readonly gpu: number;
 }
 
-/** DESIGN.md's resource profiles. */
+/** The resource profiles a manifest can name, with what each asks of the scheduler. */
 export const profileResources: Readonly<Record<Exclude<ResourceProfile, ResourceProfile.UNSPECIFIED>, ProfileNumbers>> = {
   [ResourceProfile.TEXT_PROCESSING]: { cpuCores: 0.5, memoryBytes: 1 * GiB, ephemeralStorageBytes: 1 * GiB, gpu: 0 },
   [ResourceProfile.IMAGE_PROCESSING]: { cpuCores: 2, memoryBytes: 4 * GiB, ephemeralStorageBytes: 10 * GiB, gpu: 0 },

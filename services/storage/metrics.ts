@@ -1,5 +1,5 @@
 /**
- * Counters the service keeps for the OpenTelemetry metrics named in DESIGN.md
+ * Counters the service keeps for the OpenTelemetry metrics the README's Metrics section names
  * (`reference_cache_hit_ratio`, `upload_size_bytes`, `storage_usage_bytes`); the server wires them to exporters.
  */
 export class StorageMetrics {

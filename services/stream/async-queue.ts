@@ -1,5 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { type Deferred, deferred } from "./deferred.js";
+import { type Deferred, deferred } from "../shared/deferred.js";
 
 /**
  * A bounded push-to-pull queue for one consumer of live notifications. A consumer that lets more than

@@ -27,6 +27,6 @@ export function isTextual(payloadType: PinType): boolean {
 }
 
 /** Payload types with a bitrate a producer can lower. */
-export function isMedia(payloadType: PinType): boolean {
+export function hasAdaptableBitrate(payloadType: PinType): boolean {
   return payloadType === PinType.AUDIO || payloadType === PinType.VIDEO;
 }

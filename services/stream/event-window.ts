@@ -1,5 +1,5 @@
 import type { StreamEvent } from "../../gen/mentatlab/v1/stream_pb.js";
-import { deferred } from "./deferred.js";
+import { deferred } from "../shared/deferred.js";
 
 export interface WindowLimits {
   readonly maxEvents: number;

@@ -1,4 +1,4 @@
-import { type Deferred, deferred } from "./deferred.js";
+import { type Deferred, deferred } from "../shared/deferred.js";
 
 /**
  * Pulls a client stream ahead of its handler, up to `maxBytes` buffered, so messages that arrive while

@@ -18,7 +18,7 @@ import {
 } from "../../gen/mentatlab/v1/stream_pb.js";
 import { type Principal, principalOf } from "../shared/principal.js";
 import { BitrateMeter } from "./bitrate-meter.js";
-import { isMedia, isTextual, recommendedChunkBytes } from "./chunking.js";
+import { hasAdaptableBitrate, isTextual, recommendedChunkBytes } from "./chunking.js";
 import type { StreamConfig } from "./config.js";
 import { streamEnded, streamNotFound } from "./errors.js";
 import { matchesList } from "./list-filter.js";
@@ -145,7 +145,7 @@ export function createStreamService(options: StreamServiceOptions): ServiceImpl<
       const payloadType = record.info.ref?.payloadType ?? PinType.BINARY;
       // The first ack tells a reconnecting producer where to resume.
       yield ackResponse({ lastSeq: record.info.lastSeq, lastClientSeq: record.lastClientSeq });
-      const meter = isMedia(payloadType) ? newMeter() : undefined;
+      const meter = hasAdaptableBitrate(payloadType) ? newMeter() : undefined;
       const readAhead = new ReadAhead<PublishRequest>(iterator, publishRequestBytes, PUBLISH_READ_AHEAD_BYTES);
       for (;;) {
         const batch = await readAhead.nextBatch(PUBLISH_BATCH_ITEMS);
@@ -174,7 +174,7 @@ export function createStreamService(options: StreamServiceOptions): ServiceImpl<
       const now = Date.now();
       const result = await append({ workspace: principal.workspace, id: request.streamId }, inputs, now);
       let adaptBitrate: AdaptBitrate | undefined;
-      if (isMedia(payloadType)) {
+      if (hasAdaptableBitrate(payloadType)) {
         const meterKey = `${principal.workspace}\u0000${request.streamId}`;
         let meter = batchMeters.get(meterKey);
         if (!meter) batchMeters.set(meterKey, (meter = newMeter()));

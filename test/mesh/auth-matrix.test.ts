@@ -19,7 +19,7 @@ const keys = {
 } as const;
 type Caller = "none" | keyof typeof keys;
 
-// The roles as DESIGN.md defines them (plus agent:view for both, as the README explains). Written out
+// The roles as the README defines them (plus agent:view for both, as the README explains). Written out
 // here, not imported, so the test checks the server against the design rather than against itself.
 const granted: Record<Exclude<Caller, "none">, readonly string[]> = {
   producer: ["storage:upload", "stream:create", "agent:execute_multimodal", "agent:view"],

@@ -1,5 +1,5 @@
 /**
- * Names of the instruments the mesh registers (DESIGN.md's metrics). Prometheus shows monotonic
+ * Names of the instruments the mesh registers (the metrics the README's Metrics section lists). Prometheus shows monotonic
  * counters with a `_total` suffix and histograms as `_bucket`/`_sum`/`_count` series; `seriesOf`
  * gives those names, for alert rules and dashboards.
  */
