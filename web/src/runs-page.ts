@@ -1,0 +1,115 @@
+import { timestampDate } from "@bufbuild/protobuf/wkt";
+import { RunState, type Run } from "../../gen/mentatlab/v1/orchestrator_pb.js";
+import type { Api } from "./api.js";
+import { byId, el, enumWord, showError } from "./dom.js";
+import { formatDuration } from "./run-model.js";
+
+const pageSize = 20;
+/** Most ListRuns pages read for one screen while a flow filter skips non-matching runs. */
+const maxPagesPerScreen = 10;
+const refreshEveryMs = 2000;
+
+export interface RunsPage {
+  show(): void;
+  hide(): void;
+}
+
+/** One screen of runs: what is shown and the token of the next one. */
+interface Screen {
+  readonly runs: Run[];
+  readonly nextToken: string;
+}
+
+/**
+ * The runs list: ListRuns in pages, filtered by state (on the server) and by flow id or name (here,
+ * reading further pages until a screen is full), kept fresh while shown.
+ */
+export function initRunsPage(api: () => Api): RunsPage {
+  const stateFilter = byId("runs-state", HTMLSelectElement);
+  const flowFilter = byId("runs-flow", HTMLInputElement);
+  const previous = byId("runs-previous", HTMLButtonElement);
+  const next = byId("runs-next", HTMLButtonElement);
+  const body = byId("runs-table", HTMLTableElement).tBodies[0] as HTMLTableSectionElement;
+  for (const state of [RunState.PENDING, RunState.RUNNING, RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED]) {
+    stateFilter.append(el("option", { value: String(state) }, enumWord(RunState, state)));
+  }
+  /** Tokens of the screens before this one, so Previous can go back. */
+  const tokens: string[] = [];
+  let token = "";
+  let nextToken = "";
+  let timer: ReturnType<typeof setInterval> | undefined;
+  let loading = 0;
+
+  const load = async () => {
+    const ticket = ++loading;
+    try {
+      const screen = await readScreen(api(), stateFilter.value === "" ? [] : [Number(stateFilter.value) as RunState], flowFilter.value.trim().toLowerCase(), token);
+      // A slower answer to an older query must not replace a newer one.
+      if (ticket !== loading) return;
+      nextToken = screen.nextToken;
+      next.disabled = nextToken === "";
+      previous.disabled = tokens.length === 0;
+      body.replaceChildren(...(screen.runs.length > 0 ? screen.runs.map(runRow) : [el("tr", {}, el("td", { colspan: "5" }, "No runs match."))]));
+    } catch (err) {
+      showError(err);
+    }
+  };
+  const restart = () => {
+    tokens.length = 0;
+    token = "";
+    void load();
+  };
+  stateFilter.addEventListener("change", restart);
+  flowFilter.addEventListener("input", restart);
+  next.addEventListener("click", () => {
+    tokens.push(token);
+    token = nextToken;
+    void load();
+  });
+  previous.addEventListener("click", () => {
+    token = tokens.pop() ?? "";
+    void load();
+  });
+  return {
+    show() {
+      void load();
+      clearInterval(timer);
+      timer = setInterval(() => void load(), refreshEveryMs);
+    },
+    hide() {
+      clearInterval(timer);
+      timer = undefined;
+    },
+  };
+}
+
+async function readScreen(api: Api, states: RunState[], flow: string, pageToken: string): Promise<Screen> {
+  const runs: Run[] = [];
+  let token = pageToken;
+  for (let page = 0; page < maxPagesPerScreen; page++) {
+    const answer = await api.orchestrator.listRuns({ states, pageSize, pageToken: token });
+    runs.push(...answer.runs.filter((run) => flow === "" || flowName(run).toLowerCase().includes(flow) || (run.flow?.meta?.id ?? "").toLowerCase().includes(flow)));
+    token = answer.nextPageToken;
+    if (token === "" || runs.length >= pageSize) break;
+  }
+  return { runs, nextToken: token };
+}
+
+function flowName(run: Run): string {
+  return run.flow?.meta?.name || run.flow?.meta?.id || "(unnamed flow)";
+}
+
+function runRow(run: Run): HTMLTableRowElement {
+  const word = enumWord(RunState, run.state);
+  const created = run.createdAt ? timestampDate(run.createdAt) : undefined;
+  const ended = run.endedAt ? timestampDate(run.endedAt) : undefined;
+  return el(
+    "tr",
+    { "data-run": run.runId },
+    el("td", {}, el("a", { href: `#/runs/${encodeURIComponent(run.runId)}` }, el("code", {}, run.runId))),
+    el("td", {}, flowName(run)),
+    el("td", {}, el("span", { class: `badge state-${word}` }, word)),
+    el("td", {}, created ? created.toLocaleString() : "–"),
+    el("td", {}, created ? formatDuration(created, ended) : "–"),
+  );
+}
