@@ -44,6 +44,7 @@ export function describePinValue(value: PinValue): string {
     return `${v.value.mimeType}, ${formatBytes(v.value.sizeBytes)}${shape}`;
   }
   if (v.case === "stream") return `stream ${v.value.streamId} (${v.value.mimeType || "no MIME type"})`;
+  if (v.case === "inlineBytes") return `binary, ${formatBytes(v.value.byteLength)}`;
   return "empty";
 }
 
@@ -62,6 +63,7 @@ export async function previewPinValue(api: Api, pin: string, value: PinValue): P
       figure.append(el("p", { class: "hint" }, `No preview: ${describeError(err)}`));
     }
   } else if (v.case === "stream") figure.append(streamReplayer(api, v.value, pin));
+  else if (v.case === "inlineBytes") figure.append(recordingElement(new Blob([new Uint8Array(v.value)]), `Output ${pin}`, `${pin}.bin`));
   return figure;
 }
 

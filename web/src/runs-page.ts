@@ -4,10 +4,10 @@ import type { Api } from "./api.js";
 import { byId, el, enumWord, showError } from "./dom.js";
 import { formatDuration } from "./run-model.js";
 
-const pageSize = 20;
 /** Most ListRuns pages read for one screen while a flow filter skips non-matching runs. */
 const maxPagesPerScreen = 10;
-const refreshEveryMs = 2000;
+/** ListRuns is one cheap call: polling it every second keeps the list within a second of the truth. */
+const refreshEveryMs = 1000;
 
 export interface RunsPage {
   show(): void;
@@ -27,6 +27,7 @@ interface Screen {
 export function initRunsPage(api: () => Api): RunsPage {
   const stateFilter = byId("runs-state", HTMLSelectElement);
   const flowFilter = byId("runs-flow", HTMLInputElement);
+  const pageSize = byId("runs-page-size", HTMLSelectElement);
   const previous = byId("runs-previous", HTMLButtonElement);
   const next = byId("runs-next", HTMLButtonElement);
   const body = byId("runs-table", HTMLTableElement).tBodies[0] as HTMLTableSectionElement;
@@ -43,7 +44,7 @@ export function initRunsPage(api: () => Api): RunsPage {
   const load = async () => {
     const ticket = ++loading;
     try {
-      const screen = await readScreen(api(), stateFilter.value === "" ? [] : [Number(stateFilter.value) as RunState], flowFilter.value.trim().toLowerCase(), token);
+      const screen = await readScreen(api(), Number(pageSize.value), stateFilter.value === "" ? [] : [Number(stateFilter.value) as RunState], flowFilter.value.trim().toLowerCase(), token);
       // A slower answer to an older query must not replace a newer one.
       if (ticket !== loading) return;
       nextToken = screen.nextToken;
@@ -61,6 +62,7 @@ export function initRunsPage(api: () => Api): RunsPage {
   };
   stateFilter.addEventListener("change", restart);
   flowFilter.addEventListener("input", restart);
+  pageSize.addEventListener("change", restart);
   next.addEventListener("click", () => {
     tokens.push(token);
     token = nextToken;
@@ -83,7 +85,7 @@ export function initRunsPage(api: () => Api): RunsPage {
   };
 }
 
-async function readScreen(api: Api, states: RunState[], flow: string, pageToken: string): Promise<Screen> {
+async function readScreen(api: Api, pageSize: number, states: RunState[], flow: string, pageToken: string): Promise<Screen> {
   const runs: Run[] = [];
   let token = pageToken;
   for (let page = 0; page < maxPagesPerScreen; page++) {
