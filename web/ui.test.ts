@@ -33,6 +33,8 @@ let page: Page;
 let png: string;
 /** The PNG the user dropped into the media library. */
 let swatchRefId = "";
+/** The run that succeeded with every kind of output, shown again at phone width. */
+let showcaseRunId = "";
 
 /** The describe → shout flow: an image and a caption in, every kind of preview out, a text edge between the nodes. */
 const showcaseFlow = (holdMs = 0) =>
@@ -175,21 +177,21 @@ describe("web UI in a real browser", () => {
       return transfer;
     }, bytes);
     await page.dispatchEvent("#drop-zone", "drop", { dataTransfer: dropped });
-    const bar = page.getByLabel("Upload progress of swatch.png");
-    await expect.poll(() => bar.evaluate((p: HTMLProgressElement) => p.value)).toBe(100);
+    await expect.poll(() => page.locator("#upload-list li").first().textContent()).toMatch(/^swatch\.png .*uploaded as /);
+    expect(await page.getByLabel("Upload progress of swatch.png").evaluate((p: HTMLProgressElement) => p.value)).toBe(100);
     const sha = createHash("sha256").update(readFileSync(png)).digest("hex");
-    const { ref } = await clients().storage.stat({ refId: (await page.locator("#upload-list li").first().textContent())?.match(/m_\w+/)?.[0] ?? "" });
+    const { ref } = await clients().storage.stat({ refId: (await page.locator("#upload-list li").first().textContent())?.match(/uploaded as (\S+)/)?.[1] ?? "" });
     expect(ref?.sha256).toBe(sha);
     swatchRefId = ref?.id ?? "";
     const card = page.locator(`#media-list li[data-ref="${swatchRefId}"]`);
     await expect.poll(() => card.locator("img").evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth), { timeout: 10_000 }).toBe(160);
-    expect(await card.textContent()).toContain("image/png · 1"); // size follows the type
+    expect(await card.textContent()).toContain(`image/png · ${readFileSync(png).byteLength} B`);
     expect(await card.textContent()).toContain("160 × 90");
 
     const wav = join(work, "tone.wav");
     writeFileSync(wav, sineWav(8000, 0.5));
     await page.locator("#upload-file").setInputFiles(wav);
-    await expect.poll(() => page.getByLabel("Upload progress of tone.wav").evaluate((p: HTMLProgressElement) => p.value)).toBe(100);
+    await expect.poll(() => page.locator("#upload-list li").first().textContent()).toMatch(/^tone\.wav .*uploaded as /);
     const audio = page.locator("#media-list li", { hasText: "tone.wav" }).locator("audio");
     await expect.poll(() => audio.evaluate((a: HTMLAudioElement) => (a.readyState >= 1 ? a.duration : 0)), { timeout: 10_000 }).toBeCloseTo(0.5, 2);
     await shot("media-library");
@@ -207,8 +209,9 @@ describe("web UI in a real browser", () => {
     await page.getByLabel("describe.caption (text, required)").fill("a blue swatch");
     await page.getByRole("button", { name: "Submit and watch" }).click();
 
-    await page.getByRole("heading", { name: /^Run / }).waitFor({ state: "visible" });
+    await page.getByRole("heading", { name: /^Run run_/ }).waitFor({ state: "visible" });
     expect(page.url()).toMatch(/#\/runs\/.+/);
+    showcaseRunId = decodeURIComponent(page.url().split("#/runs/")[1] ?? "");
     await expect.poll(() => page.locator("#run-state").textContent(), { timeout: 15_000 }).toBe("succeeded");
     const dagNodes = page.locator("#run-dag .dag-node");
     expect(await dagNodes.evaluateAll((nodes) => nodes.map((n) => `${n.getAttribute("data-node")}:${n.getAttribute("class")}`))).toEqual([
@@ -303,11 +306,11 @@ describe("web UI in a real browser", () => {
     await page.getByLabel("State").selectOption("cancelled");
     await expect.poll(async () => (await rows.locator(".badge").allTextContents()).join(",")).toBe("cancelled,cancelled");
     await page.getByLabel("State").selectOption("");
-    await page.getByLabel("Flow").fill("shout");
+    await page.getByLabel("Flow", { exact: true }).fill("shout");
     await expect.poll(async () => (await rows.allTextContents()).every((t) => t.includes("Shout")) && (await rows.count())).toBe(3);
-    await page.getByLabel("Flow").fill("no such flow");
+    await page.getByLabel("Flow", { exact: true }).fill("no such flow");
     await expect.poll(() => page.locator("#runs-table tbody").textContent()).toBe("No runs match.");
-    await page.getByLabel("Flow").fill("");
+    await page.getByLabel("Flow", { exact: true }).fill("");
 
     await page.getByLabel("Per page").selectOption("5");
     await expect.poll(() => rows.count()).toBe(5);
@@ -376,17 +379,16 @@ describe("web UI in a real browser", () => {
 
   it("fits a 390 px phone screen on every page", async () => {
     await page.setViewportSize({ width: 390, height: 844 });
-    const runId = (await clients().orchestrator.listRuns({ pageSize: 50 })).runs.find((r) => r.flow?.meta?.id === "web.showcase" && r.state === 3)?.runId ?? "";
     for (const [name, hash, ready] of [
       ["runs", "#/runs", "#runs-table tbody tr[data-run]"],
-      ["run", `#/runs/${runId}`, "#run-dag .dag-node.node-succeeded"],
+      ["run", `#/runs/${showcaseRunId}`, "#run-dag .dag-node.node-succeeded"],
       ["flows", "#/flows", "#flow-text"],
       ["media", "#/media", "#media-list li[data-ref]"],
       ["agents", "#/agents", "#agents-table tbody tr[data-agent]"],
       ["streams", "#/streams", "#streams-table tbody tr"],
     ] as const) {
       await page.goto(`${mesh.url}/${hash}`);
-      await page.locator(ready).first().waitFor({ state: "visible" });
+      await page.locator(ready).first().waitFor({ state: "visible", timeout: 5_000 });
       const widest = await page.evaluate(() =>
         Array.from(document.querySelectorAll("body *"))
           // A table or graph may be wider than the screen inside its own scrolling box, which must not be.

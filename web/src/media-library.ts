@@ -8,7 +8,8 @@ const runsScanned = 50;
 
 /**
  * The media the user can pick from: what this browser uploaded (ids kept in localStorage, since
- * StorageService has no listing call) and the media the workspace's recent runs took or produced.
+ * StorageService has no listing call) and the media the workspace's recent runs produced (ListRuns
+ * leaves run inputs out).
  * One object is chosen at a time for "use as input", to be placed in the flow form.
  */
 export class MediaLibrary {
@@ -39,7 +40,7 @@ export class MediaLibrary {
     for (const ref of uploaded) if (ref) found.set(ref.id, ref);
     const { runs } = await api.orchestrator.listRuns({ pageSize: runsScanned });
     for (const run of runs) {
-      const values = [...Object.values(run.inputs), ...Object.values(run.outputs), ...run.nodes.flatMap((node) => Object.values(node.outputs))];
+      const values = [...Object.values(run.outputs), ...run.nodes.flatMap((node) => Object.values(node.outputs))];
       for (const ref of values.map(mediaOf)) if (ref && !found.has(ref.id)) found.set(ref.id, ref);
     }
     return Array.from(found.values()).sort((a, b) => createdMs(b) - createdMs(a));

@@ -1,5 +1,5 @@
 import { timestampDate } from "@bufbuild/protobuf/wkt";
-import { RunState, type Run } from "../../gen/mentatlab/v1/orchestrator_pb.js";
+import { RunState, type FlowMeta, type Run } from "../../gen/mentatlab/v1/orchestrator_pb.js";
 import type { Api } from "./api.js";
 import { byId, el, enumWord, showError } from "./dom.js";
 import { formatDuration } from "./run-model.js";
@@ -16,13 +16,38 @@ export interface RunsPage {
 
 /** One screen of runs: what is shown and the token of the next one. */
 interface Screen {
-  readonly runs: Run[];
+  readonly runs: Listed[];
   readonly nextToken: string;
 }
 
 /**
+ * ListRuns leaves each run's flow out to keep pages small; its name comes from GetRun, once per
+ * run, since a run's flow never changes.
+ */
+class FlowNames {
+  readonly #known = new Map<string, Promise<FlowMeta | undefined>>();
+
+  of(api: Api, runId: string): Promise<FlowMeta | undefined> {
+    let meta = this.#known.get(runId);
+    if (!meta) {
+      meta = api.orchestrator.getRun({ runId }).then(({ run }) => run?.flow?.meta);
+      // A failed look-up is asked again on the next refresh instead of being remembered.
+      meta.catch(() => this.#known.delete(runId));
+      this.#known.set(runId, meta);
+    }
+    return meta;
+  }
+}
+
+/** A run of the list with the name and id of its flow. */
+interface Listed {
+  readonly run: Run;
+  readonly flow: FlowMeta | undefined;
+}
+
+/**
  * The runs list: ListRuns in pages, filtered by state (on the server) and by flow id or name (here,
- * reading further pages until a screen is full), kept fresh while shown.
+ * reading further pages until a screen is full), refreshed every second while shown.
  */
 export function initRunsPage(api: () => Api): RunsPage {
   const stateFilter = byId("runs-state", HTMLSelectElement);
@@ -40,11 +65,12 @@ export function initRunsPage(api: () => Api): RunsPage {
   let nextToken = "";
   let timer: ReturnType<typeof setInterval> | undefined;
   let loading = 0;
+  const names = new FlowNames();
 
   const load = async () => {
     const ticket = ++loading;
     try {
-      const screen = await readScreen(api(), Number(pageSize.value), stateFilter.value === "" ? [] : [Number(stateFilter.value) as RunState], flowFilter.value.trim().toLowerCase(), token);
+      const screen = await readScreen(api(), names, Number(pageSize.value), stateFilter.value === "" ? [] : [Number(stateFilter.value) as RunState], flowFilter.value.trim().toLowerCase(), token);
       // A slower answer to an older query must not replace a newer one.
       if (ticket !== loading) return;
       nextToken = screen.nextToken;
@@ -85,23 +111,24 @@ export function initRunsPage(api: () => Api): RunsPage {
   };
 }
 
-async function readScreen(api: Api, pageSize: number, states: RunState[], flow: string, pageToken: string): Promise<Screen> {
-  const runs: Run[] = [];
+async function readScreen(api: Api, names: FlowNames, pageSize: number, states: RunState[], flow: string, pageToken: string): Promise<Screen> {
+  const runs: Listed[] = [];
   let token = pageToken;
   for (let page = 0; page < maxPagesPerScreen; page++) {
     const answer = await api.orchestrator.listRuns({ states, pageSize, pageToken: token });
-    runs.push(...answer.runs.filter((run) => flow === "" || flowName(run).toLowerCase().includes(flow) || (run.flow?.meta?.id ?? "").toLowerCase().includes(flow)));
+    const listed = await Promise.all(answer.runs.map(async (run) => ({ run, flow: await names.of(api, run.runId) })));
+    runs.push(...listed.filter((entry) => flow === "" || flowName(entry.flow).toLowerCase().includes(flow) || (entry.flow?.id ?? "").toLowerCase().includes(flow)));
     token = answer.nextPageToken;
     if (token === "" || runs.length >= pageSize) break;
   }
   return { runs, nextToken: token };
 }
 
-function flowName(run: Run): string {
-  return run.flow?.meta?.name || run.flow?.meta?.id || "(unnamed flow)";
+function flowName(meta: FlowMeta | undefined): string {
+  return meta?.name || meta?.id || "(unnamed flow)";
 }
 
-function runRow(run: Run): HTMLTableRowElement {
+function runRow({ run, flow }: Listed): HTMLTableRowElement {
   const word = enumWord(RunState, run.state);
   const created = run.createdAt ? timestampDate(run.createdAt) : undefined;
   const ended = run.endedAt ? timestampDate(run.endedAt) : undefined;
@@ -109,7 +136,7 @@ function runRow(run: Run): HTMLTableRowElement {
     "tr",
     { "data-run": run.runId },
     el("td", {}, el("a", { href: `#/runs/${encodeURIComponent(run.runId)}` }, el("code", {}, run.runId))),
-    el("td", {}, flowName(run)),
+    el("td", {}, flowName(flow)),
     el("td", {}, el("span", { class: `badge state-${word}` }, word)),
     el("td", {}, created ? created.toLocaleString() : "–"),
     el("td", {}, created ? formatDuration(created, ended) : "–"),
