@@ -35,9 +35,11 @@ let png: string;
 let swatchRefId = "";
 /** The run that succeeded with every kind of output, shown again at phone width. */
 let showcaseRunId = "";
+/** The stream the orchestrator opened for that run's notes output. */
+let notesStreamId = "";
 
 /** The describe → shout flow: an image and a caption in, every kind of preview out, a text edge between the nodes. */
-const showcaseFlow = (holdMs = 0) =>
+const showcaseFlow = (params: { hold_ms?: number } = {}) =>
   [
     "apiVersion: v1",
     "kind: Flow",
@@ -46,7 +48,7 @@ const showcaseFlow = (holdMs = 0) =>
     "  nodes:",
     "    - id: describe",
     "      agent: org.mentatlab.test.showcase",
-    ...(holdMs > 0 ? [`      params: { hold_ms: ${holdMs} }`] : []),
+    ...(Object.keys(params).length > 0 ? [`      params: ${JSON.stringify(params)}`] : []),
     "    - id: shout",
     "      agent: org.mentatlab.test.shout",
     "  edges:",
@@ -121,6 +123,8 @@ async function registerAgents(): Promise<void> {
       "  - { name: caption, type: text }",
       "  - { name: facts, type: json }",
       "  - { name: tone, type: audio, media: { acceptedMimeTypes: [audio/wav, audio/x-wav, audio/wave] } }",
+      "  - { name: notes, type: stream }",
+      "capabilities: [streaming]",
     ],
   ];
   for (const lines of manifests) await clients().registry.registerAgent({ source: { source: { case: "text", value: lines.join("\n") } } });
@@ -230,7 +234,15 @@ describe("web UI in a real browser", () => {
     expect(await page.locator("#node-log").textContent()).toBe("describing image/png of " + readFileSync(png).byteLength + " bytes");
     expect(await page.locator("#node-progress").textContent()).toContain("100%");
     const outputs = page.locator("#node-outputs");
-    await expect.poll(() => outputs.locator("figure").count()).toBe(4);
+    await expect.poll(() => outputs.locator("figure").count()).toBe(5);
+    // The orchestrator opened a stream for the notes pin; the agent wrote nothing to it. Write and end it here.
+    notesStreamId = (await outputs.locator('[data-pin="notes"] code').textContent()) ?? "";
+    await clients().stream.publishBatch({ streamId: notesStreamId, payloads: [{ data: new TextEncoder().encode("noted along the way"), clientSeq: 1n }] });
+    await clients().stream.closeStream({ streamId: notesStreamId });
+    await outputs.getByRole("button", { name: "Show stream of notes" }).click();
+    await expect.poll(() => outputs.locator('[data-pin="notes"] pre').textContent(), { timeout: 1_000 }).toBe("19 B; the stream ended.");
+    const payload = outputs.locator('[data-pin="notes"]').getByRole("link", { name: "Download the payload" });
+    expect(await payload.evaluate(async (a: HTMLAnchorElement) => (await fetch(a.href)).text())).toBe("noted along the way");
     await expect.poll(() => outputs.locator('[data-pin="image"] img').evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth), { timeout: 10_000 }).toBe(160);
     const tone = outputs.locator('[data-pin="tone"] audio');
     await expect.poll(() => tone.evaluate((a: HTMLAudioElement) => (a.readyState >= 1 ? a.duration : 0)), { timeout: 10_000 }).toBeCloseTo(0.5, 2);
@@ -259,7 +271,7 @@ describe("web UI in a real browser", () => {
     await page.getByRole("link", { name: "Runs" }).click();
     await page.getByRole("heading", { name: "Runs" }).waitFor({ state: "visible" });
     const { run } = await orchestrator.submitFlow({
-      source: { source: { case: "text", value: showcaseFlow(20_000) } },
+      source: { source: { case: "text", value: showcaseFlow({ hold_ms: 20_000 }) } },
       inputs: { "describe.image": { value: { case: "media", value: swatch! } }, "describe.caption": { value: { case: "text", value: "held" } } },
     });
     const row = page.locator(`#runs-table tr[data-run="${run?.runId}"]`);
@@ -341,7 +353,7 @@ describe("web UI in a real browser", () => {
     await page.getByRole("button", { name: "Show the manifest of org.mentatlab.test.showcase" }).click();
     const manifest = JSON.parse((await page.locator("#agent-manifest-json").textContent()) ?? "{}");
     expect(manifest.id).toBe("org.mentatlab.test.showcase");
-    expect(manifest.outputs.map((p: { name: string }) => p.name)).toEqual(["image", "caption", "facts", "tone"]);
+    expect(manifest.outputs.map((p: { name: string }) => p.name)).toEqual(["image", "caption", "facts", "tone", "notes"]);
     await shot("agents");
   });
 
@@ -374,7 +386,12 @@ describe("web UI in a real browser", () => {
     await audioRow.getByRole("button", { name: `Follow stream ${audioId}` }).click();
     const audio = page.locator("#follow-media audio");
     await expect.poll(() => audio.evaluate((a: HTMLAudioElement) => (a.readyState >= 1 ? a.duration : 0)), { timeout: 10_000 }).toBeCloseTo(0.5, 2);
+    // A run's stream links to its run.
+    const notesRow = page.locator(`#streams-table tr[data-stream="${notesStreamId}"]`);
+    expect(await notesRow.locator("td").nth(3).textContent()).toBe(`describe.notes of run ${showcaseRunId}`);
     await shot("streams");
+    await notesRow.getByRole("link", { name: showcaseRunId }).click();
+    await expect.poll(() => page.locator("#run-title").textContent()).toBe(showcaseRunId);
   });
 
   it("fits a 390 px phone screen on every page", async () => {

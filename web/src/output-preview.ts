@@ -4,7 +4,7 @@ import type { MediaRef, PinValue, StreamRef } from "../../gen/mentatlab/v1/commo
 import { formatBytes } from "../../services/shared/format-bytes.js";
 import type { Api } from "./api.js";
 import { describeError, el } from "./dom.js";
-import { isTextStream, replayStream } from "./stream-replay.js";
+import { replayStream } from "./stream-replay.js";
 
 /**
  * The media route URL for an object. <img>, <audio> and <video> cannot send an Authorization header,
@@ -85,7 +85,7 @@ function streamReplayer(api: Api, ref: StreamRef, pin: string): HTMLElement {
         if (result.recording) {
           shown.textContent = `${formatBytes(result.bytes)}; the stream ended.`;
           media.replaceChildren(recordingElement(result.recording, `Stream of ${pin}`, `${ref.streamId}.bin`));
-        } else if (result.ended && !isTextStream(ref)) shown.textContent = "The stream ended empty.";
+        } else if (result.ended && result.bytes === 0) shown.textContent = "The stream ended empty.";
       })
       .catch((err: unknown) => (shown.textContent = `Could not replay: ${describeError(err)}`))
       .finally(() => (button.disabled = false));

@@ -1,4 +1,4 @@
-import { byId } from "./dom.js";
+import { byId, showStatus } from "./dom.js";
 
 /** A page of the app: the `<section data-page=…>` it shows, and what to start and stop with it. */
 export interface Page {
@@ -30,6 +30,8 @@ export function startRouter(pages: Record<string, Page>, fallback: string, ready
       return;
     }
     active?.hide?.();
+    // A message about the page left behind would read as news about the page arrived at.
+    if (pages[name] !== active) showStatus("");
     for (const section of document.querySelectorAll<HTMLElement>("[data-page]")) section.hidden = section.dataset.page !== name;
     for (const link of byId("nav", HTMLElement).querySelectorAll("a")) {
       const linked = parseHash(link.getAttribute("href") ?? "").name;

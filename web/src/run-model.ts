@@ -63,7 +63,10 @@ export function applyRunEvent(view: RunView, event: RunEvent): void {
     attempt.state = e.value.state;
     if (e.value.reason) attempt.reason = e.value.reason;
     if (endedNodeStates.has(e.value.state) || e.value.state === NodeState.RETRYING) attempt.endedAt = at;
-    if (e.value.state === NodeState.SUCCEEDED) node.progress = 100;
+    if (e.value.state === NodeState.SUCCEEDED) {
+      node.progress = 100;
+      node.progressMessage = "done";
+    }
     if (e.value.state === NodeState.RUNNING && e.value.attempt > 1) node.outputs.clear();
   } else if (e.case === "agent") {
     const a = e.value.event;

@@ -1,6 +1,7 @@
 // A plain-contract agent whose outputs cover every preview the run page has: it hands its image
 // back, writes a short WAV tone for the executor to upload, and reports text and JSON. With
-// params.hold_ms it waits first, so a test can watch it running and cancel it.
+// params.hold_ms it waits first, so a test can watch it running and cancel it. Its stream
+// output (notes) is opened by the orchestrator and left empty: the run page shows it ended empty.
 import { writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
