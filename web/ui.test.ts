@@ -115,6 +115,7 @@ async function registerAgents(): Promise<void> {
       "description: hands back its image with a tone, a caption and facts",
       `command: [${JSON.stringify(process.execPath)}, showcase-agent.mjs]`,
       `working_dir: ${JSON.stringify(showcaseAgentDir)}`,
+      `env: { SHOWCASE_OUT_DIR: ${JSON.stringify(work)} }`,
       "inputs:",
       "  - { name: image, type: image, required: true, description: A picture to describe., media: { acceptedMimeTypes: [image/png] } }",
       "  - { name: caption, type: text, required: true }",

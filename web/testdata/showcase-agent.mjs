@@ -33,7 +33,8 @@ wav.writeUInt16LE(16, 34);
 wav.write("data", 36);
 wav.writeUInt32LE(samples * 2, 40);
 for (let i = 0; i < samples; i++) wav.writeInt16LE(Math.round(8000 * Math.sin((2 * Math.PI * 440 * i) / sampleRate)), 44 + i * 2);
-const tone = join(tmpdir(), `showcase-tone-${context.run_id}-${context.node_id}-${context.attempt}.wav`);
+// SHOWCASE_OUT_DIR (from the manifest's env) keeps the tone in the test's own folder, removed after it.
+const tone = join(process.env.SHOWCASE_OUT_DIR ?? tmpdir(), `showcase-tone-${context.run_id}-${context.node_id}-${context.attempt}.wav`);
 writeFileSync(tone, wav);
 
 emit({ type: "progress", data: { percent: 90, message: "writing" } });
