@@ -11,7 +11,7 @@ const run = create(RunSchema, {
   flow: { graph: { nodes: [{ id: "a", agent: "org.example.a" }, { id: "b", agent: "org.example.b" }] } },
 });
 
-function event(seq: number, atMs: number, init: Omit<MessageInitShape<typeof RunEventSchema>, "seq" | "time">) {
+function event(seq: number, atMs: number, init: { nodeId?: string; event: MessageInitShape<typeof RunEventSchema>["event"] }) {
   return create(RunEventSchema, { seq: BigInt(seq), time: timestampFromMs(t0 + atMs), runId: "run_1", ...init });
 }
 const nodeState = (seq: number, atMs: number, nodeId: string, state: NodeState, attempt: number, reason = "") =>
