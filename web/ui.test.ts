@@ -199,6 +199,11 @@ describe("web UI in a real browser", () => {
     await expect.poll(() => page.locator("#upload-list li").first().textContent()).toMatch(/^tone\.wav .*uploaded as /);
     const audio = page.locator("#media-list li", { hasText: "tone.wav" }).locator("audio");
     await expect.poll(() => audio.evaluate((a: HTMLAudioElement) => (a.readyState >= 1 ? a.duration : 0)), { timeout: 10_000 }).toBeCloseTo(0.5, 2);
+    // Keyboard: Enter on the drop zone opens the file chooser.
+    const chooser = page.waitForEvent("filechooser");
+    await page.locator("#drop-zone").focus();
+    await page.keyboard.press("Enter");
+    expect((await chooser).isMultiple()).toBe(true);
     await shot("media-library");
   });
 
@@ -393,6 +398,11 @@ describe("web UI in a real browser", () => {
     await shot("streams");
     await notesRow.getByRole("link", { name: showcaseRunId }).click();
     await expect.poll(() => page.locator("#run-title").textContent()).toBe(showcaseRunId);
+    // …and the run's stream output links back to that stream, followed on the streams page.
+    await page.getByRole("button", { name: "Node describe: succeeded. Show details" }).click();
+    await page.locator('#node-outputs [data-pin="notes"]').getByRole("link", { name: "on the streams page" }).click();
+    await expect.poll(() => page.locator("#follow-name").textContent()).toBe(notesStreamId);
+    await expect.poll(() => page.locator("#follow-text").textContent()).toBe("19 B received; the stream is complete.");
   });
 
   it("fits a 390 px phone screen on every page", async () => {

@@ -32,7 +32,7 @@ const router = startRouter(
     flows: { show: () => flows.show() },
     media: { show: () => media.show() },
     agents: { show: () => void agents.refresh() },
-    streams: {},
+    streams: { show: (streamId) => streamId !== "" && streams.follow(streamId) },
   },
   "runs",
   () => api !== undefined,

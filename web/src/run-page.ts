@@ -106,7 +106,8 @@ function resetPage(runId: string): void {
   state.textContent = "loading…";
   state.className = "";
   for (const id of ["run-flow", "run-duration"]) byId(id, HTMLElement).textContent = "";
-  for (const id of ["run-dag", "run-timeline", "run-outputs"]) byId(id, HTMLElement).replaceChildren();
+  for (const id of ["run-dag", "run-timeline"]) byId(id, HTMLElement).replaceChildren();
+  byId("run-outputs", HTMLElement).replaceChildren(el("p", { class: "hint" }, "Shown when the run ends."));
   byId("run-events", HTMLOListElement).replaceChildren();
   byId("node-detail", HTMLElement).hidden = true;
   byId("run-cancel", HTMLButtonElement).disabled = true;

@@ -13,7 +13,7 @@ import { replayStream } from "./stream-replay.js";
  * Streams of the workspace, kept live by WatchStreams, and one followed stream: text payloads are
  * shown as they arrive; audio and video are played once the stream completes.
  */
-export function initStreamsSection(api: () => Api): { start(signal: AbortSignal): void } {
+export function initStreamsSection(api: () => Api): { start(signal: AbortSignal): void; follow(streamId: string): void } {
   let following: AbortController | undefined;
   const followOne = (info: StreamInfo) => {
     following?.abort();
@@ -24,6 +24,13 @@ export function initStreamsSection(api: () => Api): { start(signal: AbortSignal)
     });
   };
   return {
+    /** Follows one stream by id, as `#/streams/<id>` links from a run's outputs ask. */
+    follow(streamId) {
+      api()
+        .stream.getStream({ streamId })
+        .then(({ stream }) => stream && followOne(stream))
+        .catch(showError);
+    },
     start(signal) {
       announcements(api(), signal, followOne).catch((err: unknown) => {
         if (!signal.aborted) showError(err);
