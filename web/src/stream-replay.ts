@@ -20,7 +20,7 @@ export interface ReplayResult {
   readonly recording?: Blob;
 }
 
-export function isTextStream(ref: StreamRef): boolean {
+function isTextStream(ref: StreamRef): boolean {
   return ref.payloadType === PinType.TEXT || ref.payloadType === PinType.JSON;
 }
 
