@@ -321,6 +321,13 @@ describe("web UI in a real browser", () => {
     await expect.poll(async () => (await rows.locator(".badge").allTextContents()).filter((s) => s === "succeeded").length, { timeout: 15_000 }).toBe(4);
     for (const cells of await rows.evaluateAll((trs) => trs.map((tr) => tr.lastElementChild?.textContent ?? ""))) expect(cells).toMatch(/^\d+\.\d s$/);
 
+    // Keyboard: a focused run link keeps focus across the list's refreshes.
+    const firstLink = rows.first().getByRole("link");
+    await firstLink.focus();
+    const focusedRun = await rows.first().getAttribute("data-run");
+    await page.waitForTimeout(2_200);
+    expect(await page.evaluate(() => document.activeElement?.closest("tr")?.getAttribute("data-run"))).toBe(focusedRun);
+
     await page.getByLabel("State").selectOption("cancelled");
     await expect.poll(async () => (await rows.locator(".badge").allTextContents()).join(",")).toBe("cancelled,cancelled");
     await page.getByLabel("State").selectOption("");

@@ -76,7 +76,7 @@ export function initRunsPage(api: () => Api): RunsPage {
       nextToken = screen.nextToken;
       next.disabled = nextToken === "";
       previous.disabled = tokens.length === 0;
-      body.replaceChildren(...(screen.runs.length > 0 ? screen.runs.map(runRow) : [el("tr", {}, el("td", { colspan: "5" }, "No runs match."))]));
+      updateRows(body, screen.runs.length > 0 ? screen.runs.map(runRow) : [el("tr", {}, el("td", { colspan: "5" }, "No runs match."))]);
     } catch (err) {
       showError(err);
     }
@@ -141,4 +141,20 @@ function runRow({ run, flow }: Listed): HTMLTableRowElement {
     el("td", {}, created ? created.toLocaleString() : "–"),
     el("td", {}, created ? formatDuration(created, ended) : "–"),
   );
+}
+
+/**
+ * Replaces only the rows that changed, and gives focus back to the run link that had it: the list
+ * refreshes every second, and a keyboard user's place in it must survive that.
+ */
+function updateRows(body: HTMLTableSectionElement, rows: HTMLTableRowElement[]): void {
+  const active = document.activeElement;
+  const focusedRun = active instanceof HTMLElement && body.contains(active) ? active.closest("tr")?.dataset.run : undefined;
+  rows.forEach((row, index) => {
+    const old = body.rows.item(index);
+    if (!old) body.append(row);
+    else if (!old.isEqualNode(row)) old.replaceWith(row);
+  });
+  while (body.rows.length > rows.length) body.rows.item(rows.length)?.remove();
+  if (focusedRun && !body.contains(document.activeElement)) body.querySelector<HTMLElement>(`tr[data-run="${CSS.escape(focusedRun)}"] a`)?.focus();
 }
