@@ -63,7 +63,11 @@ export function initRunPage(api: () => Api): RunPage {
         if (controller.signal.aborted) return;
         shown = loaded;
         // Durations of what still runs grow while nothing else happens.
-        ticker = setInterval(() => shown && renderClock(shown), 1000);
+        ticker = setInterval(() => {
+          if (!shown || shown.view.endedAt) return;
+          renderClock(shown);
+          renderTimeline(byId("run-timeline", HTMLElement), shown.view);
+        }, 1000);
         return follow(api(), loaded);
       })
       .catch((err: unknown) => {
