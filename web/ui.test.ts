@@ -405,6 +405,7 @@ describe("web UI in a real browser", () => {
     await shot("streams");
     await notesRow.getByRole("link", { name: showcaseRunId }).click();
     await expect.poll(() => page.locator("#run-title").textContent()).toBe(showcaseRunId);
+    await expect.poll(() => page.locator("#run-streams").textContent()).toBe(`${notesStreamId} describe.notes, completed`);
     // …and the run's stream output links back to that stream, followed on the streams page.
     await page.getByRole("button", { name: "Node describe: succeeded. Show details" }).click();
     await page.locator('#node-outputs [data-pin="notes"]').getByRole("link", { name: "on the streams page" }).click();

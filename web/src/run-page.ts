@@ -1,6 +1,7 @@
 import { toJsonString } from "@bufbuild/protobuf";
 import { PinType, PinValueSchema } from "../../gen/mentatlab/v1/common_pb.js";
 import { NodeState, RunState, type Flow, type Run, type RunEvent } from "../../gen/mentatlab/v1/orchestrator_pb.js";
+import { StreamState } from "../../gen/mentatlab/v1/stream_pb.js";
 import { followSequenced } from "../../services/shared/resume.js";
 import { finalRunStates, watchRunCall } from "../../services/shared/watched-calls.js";
 import type { Api } from "./api.js";
@@ -110,7 +111,7 @@ function resetPage(runId: string): void {
   state.textContent = "loading…";
   state.className = "";
   for (const id of ["run-flow", "run-duration"]) byId(id, HTMLElement).textContent = "";
-  for (const id of ["run-dag", "run-timeline"]) byId(id, HTMLElement).replaceChildren();
+  for (const id of ["run-dag", "run-timeline", "run-streams"]) byId(id, HTMLElement).replaceChildren();
   byId("run-outputs", HTMLElement).replaceChildren(el("p", { class: "hint" }, "Shown when the run ends."));
   byId("run-events", HTMLOListElement).replaceChildren();
   byId("node-detail", HTMLElement).hidden = true;
@@ -159,11 +160,30 @@ async function follow(api: Api, shown: Shown): Promise<void> {
     last = event.seq;
     applyRunEvent(shown.view, event);
     showEvent(api, shown, event);
+    // A node that starts may open streams: list them while the run goes on, not only at its end.
+    if (event.event.case === "nodeState" && event.event.value.state === NodeState.RUNNING) {
+      renderRunStreams(api, shown.run.runId, shown.controller.signal).catch((err: unknown) => {
+        if (!shown.controller.signal.aborted) showError(err);
+      });
+    }
   }
   if (shown.controller.signal.aborted) return;
   // The final Run carries the run-level outputs the flow exposes.
   const { run } = await api.orchestrator.getRun({ runId: shown.run.runId }, { signal: shown.controller.signal });
   if (run) await renderRunOutputs(api, run);
+  await renderRunStreams(api, shown.run.runId, shown.controller.signal);
+}
+
+/** The streams the run's nodes opened, each linked to the streams page that follows it. */
+async function renderRunStreams(api: Api, runId: string, signal: AbortSignal): Promise<void> {
+  const { streams } = await api.stream.listStreams({ filter: { runId }, pageSize: 100 }, { signal });
+  byId("run-streams", HTMLUListElement).replaceChildren(
+    ...(streams.length > 0
+      ? streams.map((s) =>
+          el("li", {}, el("a", { href: `#/streams/${encodeURIComponent(s.ref?.streamId ?? "")}` }, el("code", {}, s.ref?.streamId ?? "")), ` ${s.nodeId}.${s.pin}, ${enumWord(StreamState, s.state)}`),
+        )
+      : [el("li", { class: "hint" }, "This run opened no streams.")]),
+  );
 }
 
 function showEvent(api: Api, shown: Shown, event: RunEvent): void {
