@@ -434,6 +434,8 @@ describe("web UI in a real browser", () => {
           .filter((found) => found.right > 390),
       );
       expect(widest, `${name}: elements reaching past the screen's right edge`).toEqual([]);
+      // The library holds the two uploads and the tone the showcase runs produced.
+      if (name === "media") await expect.poll(() => page.locator("#media-list li[data-ref]").allTextContents()).toEqual([expect.stringContaining("showcase-tone"), expect.stringContaining("tone.wav"), expect.stringContaining("swatch.png")]);
       expect(await page.evaluate(() => document.documentElement.scrollWidth), name).toBeLessThanOrEqual(390);
       await shot(`phone-${name}`);
     }

@@ -32,7 +32,7 @@ wav.writeUInt16LE(2, 32);
 wav.writeUInt16LE(16, 34);
 wav.write("data", 36);
 wav.writeUInt32LE(samples * 2, 40);
-for (let i = 0; i < samples; i++) wav.writeInt16LE(Math.round(8000 * Math.sin((2 * Math.PI * 440 * i) / sampleRate)), 44 + i * 2);
+for (let i = 0; i < samples; i++) wav.writeInt16LE(Math.round(8000 * Math.sin((2 * Math.PI * 660 * i) / sampleRate)), 44 + i * 2);
 // SHOWCASE_OUT_DIR (from the manifest's env) keeps the tone in the test's own folder, removed after it.
 const tone = join(process.env.SHOWCASE_OUT_DIR ?? tmpdir(), `showcase-tone-${context.run_id}-${context.node_id}-${context.attempt}.wav`);
 writeFileSync(tone, wav);
