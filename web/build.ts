@@ -25,6 +25,7 @@ export async function buildWeb(outDir: string = defaultWebDist): Promise<string>
     minify: true,
     sourcemap: true,
     legalComments: "none",
+    loader: { ".yaml": "text" },
     logLevel: "warning",
   });
   await Promise.all(["index.html", "style.css", "favicon.ico"].map((file) => copyFile(join(webDir, file), join(out, file))));

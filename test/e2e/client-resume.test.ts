@@ -61,7 +61,8 @@ describe("the project's clients through a gateway crash", () => {
     viaGateway = meshClients(mesh);
     for (const manifest of manifests) await registerManifest(viaGateway, manifest);
     browser = await chromium.launch({ executablePath, args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"] });
-    page = await browser.newPage();
+    // A context of its own, so a second tab can share the signed-in key.
+    page = await (await browser.newContext()).newPage();
     await page.goto(mesh.url);
     await page.getByLabel("API key").fill(apiKey);
     await page.getByRole("button", { name: "Sign in" }).click();
@@ -87,9 +88,11 @@ describe("the project's clients through a gateway crash", () => {
     }
 
     // The web UI watches the run and follows the stream; mentatctl does both too.
-    await page.getByLabel("Run id").fill(runId);
-    await page.getByRole("button", { name: "Watch", exact: true }).click();
-    await page.getByRole("button", { name: `Follow stream ${streamId}` }).click();
+    // The run page and the streams page side by side, in two tabs sharing the signed-in key.
+    await page.goto(`${mesh.url}/#/runs/${encodeURIComponent(runId)}`);
+    const streamsPage = await page.context().newPage();
+    await streamsPage.goto(`${mesh.url}/#/streams/${encodeURIComponent(streamId)}`);
+    await expect.poll(() => streamsPage.locator("#follow-name").textContent()).toBe(streamId);
     const watching = ctl(["runs", "watch", runId]);
     const following = ctl(["streams", "follow", streamId]);
 
@@ -121,7 +124,7 @@ describe("the project's clients through a gateway crash", () => {
     expect(run.outputs["reader.text"]?.value).toEqual({ case: "text", value: allTicks });
 
     // The web UI: the followed text and one line per run event.
-    await expect.poll(() => page.locator("#follow-text").textContent(), { timeout: 15_000 }).toBe(allTicks);
+    await expect.poll(() => streamsPage.locator("#follow-text").textContent(), { timeout: 15_000 }).toBe(allTicks);
     await expect.poll(() => page.locator("#run-state").textContent(), { timeout: 15_000 }).toBe("succeeded");
     const lines = await page.locator("#run-events li").allTextContents();
     expect(lines.length).toBe(visible.length);

@@ -1,9 +1,12 @@
 import { createApi, type Api } from "./api.js";
 import { initAgentsSection } from "./agents-section.js";
 import { byId, describeError, showStatus } from "./dom.js";
-import { initFlowSection } from "./flow-section.js";
-import { initMediaSection } from "./media-section.js";
-import { initRunSection } from "./run-section.js";
+import { initFlowPage } from "./flow-page.js";
+import { MediaLibrary } from "./media-library.js";
+import { initMediaPage } from "./media-page.js";
+import { startRouter } from "./router.js";
+import { initRunPage } from "./run-page.js";
+import { initRunsPage } from "./runs-page.js";
 import { session } from "./session.js";
 import { initStreamsSection } from "./streams-section.js";
 
@@ -15,11 +18,25 @@ const currentApi = (): Api => {
   return api;
 };
 
+const library = new MediaLibrary();
 const agents = initAgentsSection(currentApi);
-const runs = initRunSection(currentApi);
 const streams = initStreamsSection(currentApi);
-initMediaSection(currentApi);
-initFlowSection(currentApi, runs);
+const runs = initRunsPage(currentApi);
+const run = initRunPage(currentApi);
+const flows = initFlowPage(currentApi, library);
+const media = initMediaPage(currentApi, library);
+const router = startRouter(
+  {
+    runs: { show: () => runs.show(), hide: () => runs.hide() },
+    run: { show: (runId) => run.open(runId), hide: () => run.close() },
+    flows: { show: () => flows.show() },
+    media: { show: () => media.show() },
+    agents: { show: () => void agents.refresh() },
+    streams: { show: (streamId) => streamId !== "" && streams.follow(streamId) },
+  },
+  "runs",
+  () => api !== undefined,
+);
 
 /** Checks the key with a call every role may make, then shows the app. */
 async function signIn(key: string): Promise<void> {
@@ -36,8 +53,9 @@ async function signIn(key: string): Promise<void> {
   showStatus("Signed in.");
   live?.abort();
   live = new AbortController();
+  // The stream list follows announcements from sign-in on, so streams that end meanwhile stay listed.
   streams.start(live.signal);
-  await agents.refresh();
+  router.route();
 }
 
 function showSignedIn(signedIn: boolean): void {
@@ -55,7 +73,8 @@ byId("sign-in-form", HTMLFormElement).addEventListener("submit", (event) => {
 
 byId("sign-out", HTMLButtonElement).addEventListener("click", () => {
   live?.abort();
-  runs.clear();
+  runs.hide();
+  run.close();
   session.clear();
   api = undefined;
   showSignedIn(false);

@@ -1,18 +1,19 @@
-import { Code, ConnectError } from "@connectrpc/connect";
 import { PinType } from "../../gen/mentatlab/v1/common_pb.js";
 import { StreamState, type StreamInfo } from "../../gen/mentatlab/v1/stream_pb.js";
 import { formatBytes } from "../../services/shared/format-bytes.js";
 import type { Api } from "./api.js";
-import { followDeduplicated, followSequenced } from "../../services/shared/resume.js";
-import { announcementKey, subscribeCall } from "../../services/shared/watched-calls.js";
+import { followDeduplicated } from "../../services/shared/resume.js";
+import { announcementKey } from "../../services/shared/watched-calls.js";
 import { byId, el, enumWord, showError, showStatus } from "./dom.js";
+import { recordingElement } from "./output-preview.js";
 import { announcedResume } from "./resume.js";
+import { replayStream } from "./stream-replay.js";
 
 /**
  * Streams of the workspace, kept live by WatchStreams, and one followed stream: text payloads are
  * shown as they arrive; audio and video are played once the stream completes.
  */
-export function initStreamsSection(api: () => Api): { start(signal: AbortSignal): void } {
+export function initStreamsSection(api: () => Api): { start(signal: AbortSignal): void; follow(streamId: string): void } {
   let following: AbortController | undefined;
   const followOne = (info: StreamInfo) => {
     following?.abort();
@@ -23,6 +24,13 @@ export function initStreamsSection(api: () => Api): { start(signal: AbortSignal)
     });
   };
   return {
+    /** Follows one stream by id, as `#/streams/<id>` links from a run's outputs ask. */
+    follow(streamId) {
+      api()
+        .stream.getStream({ streamId })
+        .then(({ stream }) => stream && followOne(stream))
+        .catch(showError);
+    },
     start(signal) {
       announcements(api(), signal, followOne).catch((err: unknown) => {
         if (!signal.aborted) showError(err);
@@ -34,6 +42,9 @@ export function initStreamsSection(api: () => Api): { start(signal: AbortSignal)
 async function announcements(api: Api, signal: AbortSignal, follow: (info: StreamInfo) => void): Promise<void> {
   const body = byId("streams-table", HTMLTableElement).tBodies[0] as HTMLTableSectionElement;
   body.replaceChildren();
+  // WatchStreams repeats only the open streams; the list adds the recently ended ones still retained.
+  const { streams } = await api.stream.listStreams({ pageSize: 100 }, { signal });
+  for (const stream of [...streams].reverse()) if (stream.ref) upsertRow(body, stream, follow);
   const live = followDeduplicated((callSignal) => api.stream.watchStreams({}, { signal: callSignal }), announcementKey, announcedResume(() => "the stream list"), signal);
   for await (const { stream } of live) {
     if (stream?.ref) upsertRow(body, stream, follow);
@@ -44,7 +55,9 @@ function upsertRow(body: HTMLTableSectionElement, info: StreamInfo, follow: (inf
   const id = info.ref?.streamId ?? "";
   const button = el("button", { type: "button", class: "secondary", "aria-label": `Follow stream ${id}` }, "Follow");
   button.addEventListener("click", () => follow(info));
-  const producer = info.runId ? `${info.nodeId}.${info.pin} (run ${info.runId})` : info.owner;
+  const producer = info.runId
+    ? el("span", {}, `${info.nodeId}.${info.pin} of run `, el("a", { href: `#/runs/${encodeURIComponent(info.runId)}` }, el("code", {}, info.runId)))
+    : info.owner;
   const row = el(
     "tr",
     { "data-stream": id },
@@ -60,52 +73,21 @@ function upsertRow(body: HTMLTableSectionElement, info: StreamInfo, follow: (inf
 }
 
 async function followStream(api: Api, info: StreamInfo, signal: AbortSignal): Promise<void> {
-  const streamId = info.ref?.streamId ?? "";
-  const type = info.ref?.payloadType ?? PinType.UNSPECIFIED;
-  const isText = type === PinType.TEXT || type === PinType.JSON;
+  const ref = info.ref;
+  if (!ref) return;
   const textOut = byId("follow-text", HTMLPreElement);
   const media = byId("follow-media", HTMLDivElement);
-  byId("follow-name", HTMLElement).textContent = streamId;
+  byId("follow-name", HTMLElement).textContent = ref.streamId;
   textOut.textContent = "";
   media.replaceChildren();
-  const decoder = new TextDecoder();
-  // Browsers need the whole recording to play it from a Blob; it is the user's own stream, shown on demand.
-  const parts: Uint8Array<ArrayBuffer>[] = [];
-  let received = 0;
-  let last = 0n;
-  let ended = false;
-  const events = followSequenced(
-    subscribeCall(api.stream, streamId),
-    0n,
-    announcedResume(() => `stream ${streamId} after event ${last}`),
-    signal,
-  );
-  for await (const event of events) {
-    last = event.seq;
-    const e = event.event;
-    if (e.case === "data") {
-      received += e.value.data.byteLength;
-      if (isText) textOut.textContent += decoder.decode(e.value.data, { stream: true });
-      else {
-        parts.push(new Uint8Array(e.value.data));
-        textOut.textContent = `${formatBytes(received)} received…`;
-      }
-    } else if (e.case === "error") {
-      // Not a lost connection: the producer failed the stream, so this ends the follow.
-      throw new ConnectError(`stream failed: ${e.value.message}`, Code.FailedPrecondition);
-    } else if (e.case === "end") {
-      ended = true;
-    }
+  const result = await replayStream(api, ref, signal, {
+    onText: (chunk) => (textOut.textContent += chunk),
+    onBytes: (total) => (textOut.textContent = `${formatBytes(total)} received…`),
+  });
+  if (!result.ended) return;
+  if (result.recording) {
+    textOut.textContent = `${formatBytes(result.bytes)} received; the stream is complete.`;
+    media.replaceChildren(recordingElement(result.recording, `Recording of stream ${ref.streamId}`, `${ref.streamId}.bin`));
   }
-  if (!ended) return;
-  if (!isText && parts.length > 0) {
-    textOut.textContent = `${formatBytes(received)} received; the stream is complete.`;
-    const mime = info.ref?.mimeType || "application/octet-stream";
-    const url = URL.createObjectURL(new Blob(parts, { type: mime }));
-    const kind = mime.startsWith("video/") ? "video" : mime.startsWith("audio/") ? "audio" : undefined;
-    media.replaceChildren(
-      kind ? el(kind, { src: url, controls: "", "aria-label": `Recording of stream ${streamId}` }) : el("a", { href: url, download: `${streamId}.bin` }, "Download the payload"),
-    );
-  }
-  showStatus(`Stream ${streamId} ended after ${formatBytes(received)}.`);
+  showStatus(`Stream ${ref.streamId} ended after ${formatBytes(result.bytes)}.`);
 }

@@ -1,0 +1,124 @@
+import { fromJsonString, type MessageInitShape } from "@bufbuild/protobuf";
+import { ValueSchema } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { PinType, type MediaRef, type PinValueSchema } from "../../gen/mentatlab/v1/common_pb.js";
+import type { Flow } from "../../gen/mentatlab/v1/orchestrator_pb.js";
+import type { Pin } from "../../gen/mentatlab/v1/registry_pb.js";
+import type { Api } from "./api.js";
+import { el, enumWord } from "./dom.js";
+
+export type PinValueInit = MessageInitShape<typeof PinValueSchema>;
+
+/** An input pin of a node that no edge feeds: the user gives its value. */
+export interface UnboundInput {
+  readonly key: string;
+  readonly pin: Pin;
+}
+
+/** The inputs of `flow` that no edge binds, read from each node's agent manifest. */
+export async function unboundInputs(api: Api, flow: Flow): Promise<UnboundInput[]> {
+  const bound = new Set((flow.graph?.edges ?? []).map((edge) => edge.to));
+  const perNode = await Promise.all(
+    (flow.graph?.nodes ?? []).map(async (node) => {
+      const { agent } = await api.registry.getAgent({ id: node.agent, version: node.agentVersion });
+      return (agent?.inputs ?? []).map((pin) => ({ key: `${node.id}.${pin.name}`, pin })).filter((input) => !bound.has(input.key));
+    }),
+  );
+  return perNode.flat();
+}
+
+const mediaKinds: ReadonlyMap<PinType, string> = new Map([
+  [PinType.IMAGE, "image/"],
+  [PinType.AUDIO, "audio/"],
+  [PinType.VIDEO, "video/"],
+  [PinType.BINARY, ""],
+]);
+
+/** A field for one input: a text box for text and JSON, a choice from the media library for media. */
+interface InputField {
+  readonly input: UnboundInput;
+  readonly element: HTMLElement;
+  value(): PinValueInit | undefined;
+  /** Puts `ref` in this field when its type accepts it; says whether it did. */
+  offer(ref: MediaRef): boolean;
+}
+
+function fieldId(key: string): string {
+  return `input-${key.replace(/[^A-Za-z0-9_-]/g, "-")}`;
+}
+
+function createField(input: UnboundInput, media: readonly MediaRef[]): InputField {
+  const id = fieldId(input.key);
+  const type = enumWord(PinType, input.pin.type);
+  const label = el("label", { for: id }, el("code", {}, input.key), ` (${type}${input.pin.required ? ", required" : ""})`);
+  const hint = input.pin.description ? el("p", { class: "hint" }, input.pin.description) : "";
+  const prefix = mediaKinds.get(input.pin.type);
+  if (prefix !== undefined) {
+    const accepted = media.filter((ref) => ref.mimeType.startsWith(prefix));
+    const select = el("select", { id, "data-input": input.key }, el("option", { value: "" }, accepted.length > 0 ? "choose from the media library…" : "no media of this type yet: upload some on the Media page"));
+    for (const ref of accepted) select.append(el("option", { value: ref.id }, `${ref.filename || ref.id} (${ref.mimeType})`));
+    if (input.pin.required) select.required = true;
+    return {
+      input,
+      element: el("div", { class: "input-field" }, label, select, hint),
+      value: () => {
+        const ref = accepted.find((r) => r.id === select.value);
+        return ref ? { value: { case: "media", value: ref } } : undefined;
+      },
+      offer: (ref) => {
+        if (!ref.mimeType.startsWith(prefix)) return false;
+        if (!accepted.some((r) => r.id === ref.id)) {
+          accepted.push(ref);
+          select.append(el("option", { value: ref.id }, `${ref.filename || ref.id} (${ref.mimeType})`));
+        }
+        select.value = ref.id;
+        return true;
+      },
+    };
+  }
+  const box = el("textarea", { id, rows: input.pin.type === PinType.JSON ? "4" : "2", spellcheck: "false", "data-input": input.key });
+  if (input.pin.required) box.required = true;
+  if (input.pin.type === PinType.JSON) box.placeholder = '{"key": "value"}';
+  return {
+    input,
+    element: el("div", { class: "input-field" }, label, box, hint),
+    value: () => {
+      if (box.value === "" && !input.pin.required) return undefined;
+      if (input.pin.type !== PinType.JSON) return { value: { case: "text", value: box.value } };
+      try {
+        return { value: { case: "json", value: fromJsonString(ValueSchema, box.value) } };
+      } catch (err) {
+        throw new ConnectError(`input ${input.key} is not valid JSON: ${err instanceof Error ? err.message : String(err)}`, Code.InvalidArgument);
+      }
+    },
+    offer: () => false,
+  };
+}
+
+/** The form's fields for a flow's unbound inputs, and the pin values they hold. */
+export class InputsForm {
+  #fields: InputField[] = [];
+
+  constructor(private readonly container: HTMLFieldSetElement) {}
+
+  show(inputs: readonly UnboundInput[], media: readonly MediaRef[], note?: string): void {
+    this.#fields = inputs.map((input) => createField(input, media));
+    const legend = el("legend", {}, "Inputs");
+    const hint = el("p", { class: "hint", id: "flow-inputs-hint" }, note ?? (inputs.length === 0 ? "Every input of this flow is bound by an edge." : "Values for the inputs no edge feeds."));
+    this.container.replaceChildren(legend, hint, ...this.#fields.map((field) => field.element));
+  }
+
+  /** Places `ref` in the first field that accepts its type; returns that field's input key. */
+  offer(ref: MediaRef): string | undefined {
+    return this.#fields.find((field) => field.offer(ref))?.input.key;
+  }
+
+  values(): Record<string, PinValueInit> {
+    const values: Record<string, PinValueInit> = {};
+    for (const field of this.#fields) {
+      const value = field.value();
+      if (value) values[field.input.key] = value;
+    }
+    return values;
+  }
+}
