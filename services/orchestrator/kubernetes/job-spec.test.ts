@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { loadSidecarConfig } from "../../../agent-sidecar/config.js";
 import { ResourceProfile } from "../../../gen/mentatlab/v1/registry_pb.js";
 import { validateJob, validateSecret } from "../../../test/harness/fake-kube-apiserver.js";
 import { agentContainerName, buildJob, buildRunSecret, labelKeys, runTokenKey, sidecarContainerName, sidecarTokenKey } from "./job-spec.js";
@@ -46,17 +47,21 @@ describe("buildJob", () => {
     expect(sidecar).toMatchObject({ name: sidecarContainerName, image: "mentatlab/agent-sidecar:test", restartPolicy: "Always" });
     expect(sidecar?.startupProbe?.exec?.command?.at(-1)).toBe("/mentatlab/shared/sidecar.ready");
     expect(sidecar?.readinessProbe?.exec?.command).toEqual(sidecar?.startupProbe?.exec?.command);
-    const env = Object.fromEntries((sidecar?.env ?? []).map((e) => [e.name, e]));
-    expect(env["MENTATLAB_RUN_ID"]?.value).toBe("run_00abc1234f00dfeedbeef1234");
-    expect(env["MENTATLAB_NODE_ID"]?.value).toBe("echo_Node");
-    expect(env["MENTATLAB_ATTEMPT"]?.value).toBe("1");
-    expect(env["MENTATLAB_GATEWAY_URL"]?.value).toBe("http://mentatlab-gateway:8080");
-    expect(env["MENTATLAB_SIDECAR_LISTEN"]?.value).toBe("/mentatlab/shared/sidecar.sock");
-    expect(JSON.parse(env["MENTATLAB_INPUTS_JSON"]?.value ?? "")).toEqual({ text: { text: "hello" } });
-    expect(JSON.parse(env["MENTATLAB_OUTPUT_PINS_JSON"]?.value ?? "")).toEqual({ echo: "text" });
+    const env = Object.fromEntries((sidecar?.env ?? []).map((e) => [e.name, e.value]));
+    expect(env).toEqual({ MENTATLAB_GATEWAY_URL: "http://mentatlab-gateway:8080", MENTATLAB_SHARED_DIR: "/mentatlab/shared", MENTATLAB_SIDECAR_LISTEN: "/mentatlab/shared/sidecar.sock" });
     const name = buildJob(testTask(), testConfig()).metadata?.name;
-    expect(env["MENTATLAB_RUN_TOKEN"]?.valueFrom?.secretKeyRef).toEqual({ name, key: runTokenKey });
-    expect(env["MENTATLAB_SIDECAR_TOKEN"]?.valueFrom?.secretKeyRef).toEqual({ name, key: sidecarTokenKey });
+    expect(sidecar?.envFrom).toEqual([{ secretRef: { name } }]);
+  });
+
+  it("hands the sidecar its attempt through the Secret, whose keys the sidecar's config reads", () => {
+    const task = testTask();
+    const job = buildJob(task, testConfig());
+    const secret = buildRunSecret(task, { name: job.metadata!.name!, uid: "uid-1" }, "pod-token");
+    const sidecarEnv = Object.fromEntries((job.spec!.template.spec!.initContainers![0]!.env ?? []).map((e) => [e.name, e.value]));
+    const config = loadSidecarConfig({ ...secret.stringData, ...sidecarEnv });
+    expect(config).toMatchObject({ runId: task.runId, nodeId: "echo_Node", attempt: 1, workspace: "ws-alpha", runToken: testRunToken, sidecarToken: "pod-token", params: { shout: true }, gatewayUrl: "http://mentatlab-gateway:8080", listen: "/mentatlab/shared/sidecar.sock" });
+    expect([...config.inputs.keys()]).toEqual(["text"]);
+    expect(JSON.parse(secret.stringData!["MENTATLAB_OUTPUT_PINS_JSON"] ?? "")).toEqual({ echo: "text" });
   });
 
   it("gives the agent the sidecar's address and token, the manifest's image and env, and no run token", () => {
@@ -78,7 +83,7 @@ describe("buildJob", () => {
     expect(JSON.stringify(job)).not.toContain(testRunToken);
     const secret = buildRunSecret(task, { name: job.metadata!.name!, uid: "uid-1" }, "pod-token");
     expect(validateSecret(secret)).toEqual([]);
-    expect(secret.stringData).toEqual({ [runTokenKey]: testRunToken, [sidecarTokenKey]: "pod-token" });
+    expect(secret.stringData).toMatchObject({ [runTokenKey]: testRunToken, [sidecarTokenKey]: "pod-token" });
     expect(secret.metadata?.ownerReferences).toEqual([{ apiVersion: "batch/v1", kind: "Job", name: job.metadata?.name, uid: "uid-1", blockOwnerDeletion: true }]);
   });
 

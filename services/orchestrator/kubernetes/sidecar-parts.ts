@@ -1,0 +1,101 @@
+import type { V1Container, V1EnvVar, V1Probe, V1ResourceRequirements, V1SecurityContext, V1Volume, V1VolumeMount } from "@kubernetes/client-node";
+import { plainBridgeEnv } from "./plain-bridge.js";
+
+// What puts the agent-sidecar beside an agent, shared by the Jobs the executor builds (./job-spec.ts)
+// and the pods the injection webhook mutates (../../webhook/), so both get the same sidecar.
+
+export const sidecarContainerName = "sidecar";
+/** Keys of the attempt's Secret that the agent reads too; the Secret's other keys are the sidecar's own settings. */
+export const runTokenKey = "MENTATLAB_RUN_TOKEN";
+export const sidecarTokenKey = "MENTATLAB_SIDECAR_TOKEN";
+
+/** The emptyDir both containers share: inputs, the agent's work dir, the sidecar's socket and spill files. */
+export const sharedDir = "/mentatlab/shared";
+export const sharedVolumeName = "shared";
+const sidecarSocket = `${sharedDir}/sidecar.sock`;
+/** The sidecar writes this file once it serves (agent-sidecar/main.ts), so it doubles as its readiness signal. */
+const sidecarReadyFile = `${sharedDir}/sidecar.ready`;
+/** Where a plain-contract agent's stdio crosses between the containers (./plain-bridge.ts). */
+const plainBridgeDir = `${sharedDir}/plain`;
+
+/** The sidecar relays bytes with bounded buffers (spilling to the shared volume), so it needs little. */
+const sidecarResources: V1ResourceRequirements = {
+  requests: { cpu: "100m", memory: "128Mi" },
+  limits: { memory: "512Mi" },
+};
+
+export interface SidecarWiring {
+  readonly image: string;
+  readonly imagePullPolicy: "Always" | "IfNotPresent" | "Never";
+  /** Gateway URL as seen from inside the pod. */
+  readonly gatewayUrl: string;
+  /**
+   * The attempt's Secret: its keys are the sidecar's variables (run id, node, inputs, params, the run
+   * token…), read with envFrom, so attempt data and credentials never appear in the pod spec.
+   */
+  readonly secretName: string;
+  /** The agent runs the plain contract behind the file bridge. */
+  readonly plainBridge: boolean;
+}
+
+export const sharedVolumeMount: V1VolumeMount = { name: sharedVolumeName, mountPath: sharedDir };
+
+export function sharedVolume(sizeLimit?: string): V1Volume {
+  return { name: sharedVolumeName, emptyDir: sizeLimit ? { sizeLimit } : {} };
+}
+
+/** The native sidecar: an init container with restartPolicy Always, started before the agent and stopped once it ends. */
+export function sidecarContainer(wiring: SidecarWiring): V1Container {
+  return {
+    name: sidecarContainerName,
+    image: wiring.image,
+    imagePullPolicy: wiring.imagePullPolicy,
+    restartPolicy: "Always",
+    env: [
+      { name: "MENTATLAB_GATEWAY_URL", value: wiring.gatewayUrl },
+      { name: "MENTATLAB_SHARED_DIR", value: sharedDir },
+      { name: "MENTATLAB_SIDECAR_LISTEN", value: sidecarSocket },
+      ...bridgeEnv(wiring),
+    ],
+    envFrom: [{ secretRef: { name: wiring.secretName } }],
+    volumeMounts: [sharedVolumeMount],
+    // The agent container starts only after this probe passes, i.e. once inputs are downloaded and the socket serves.
+    startupProbe: fileProbe(sidecarReadyFile, 1, 3600),
+    readinessProbe: fileProbe(sidecarReadyFile, 10, 3),
+    resources: sidecarResources,
+    securityContext: restrictedContainer(),
+  };
+}
+
+/** What an agent container needs to find and trust its sidecar; never the run token. */
+export function agentSidecarEnv(wiring: SidecarWiring): V1EnvVar[] {
+  const fromSecret = (name: string): V1EnvVar => ({ name, valueFrom: { secretKeyRef: { name: wiring.secretName, key: name } } });
+  return [
+    { name: "MENTATLAB_SIDECAR_ADDRESS", value: sidecarSocket },
+    fromSecret(sidecarTokenKey),
+    { name: "MENTATLAB_SHARED_DIR", value: sharedDir },
+    { name: "MENTATLAB_WORK_DIR", value: `${sharedDir}/work` },
+    fromSecret("MENTATLAB_RUN_ID"),
+    fromSecret("MENTATLAB_NODE_ID"),
+    fromSecret("MENTATLAB_ATTEMPT"),
+    ...bridgeEnv(wiring),
+  ];
+}
+
+export function restrictedContainer(): V1SecurityContext {
+  return { runAsNonRoot: true, allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } };
+}
+
+function bridgeEnv(wiring: SidecarWiring): V1EnvVar[] {
+  return wiring.plainBridge ? [{ name: plainBridgeEnv, value: plainBridgeDir }] : [];
+}
+
+/** `node -e` rather than `test -f`: the sidecar image is a Node image that may have no shell. */
+function fileProbe(path: string, periodSeconds: number, failureThreshold: number): V1Probe {
+  return {
+    exec: { command: ["node", "-e", "require('node:fs').accessSync(process.argv[1])", path] },
+    periodSeconds,
+    failureThreshold,
+    timeoutSeconds: 5,
+  };
+}
