@@ -85,7 +85,7 @@ function parentOf(root: unknown, pointer: string, i: number): { parent: Containe
 
 function child(at: unknown, token: string, i: number): unknown {
   if (Array.isArray(at)) return at[arrayIndex(at, token, false, i)];
-  if (isContainer(at) && Object.hasOwn(at, token)) return at[token];
+  if (isContainer(at) && Object.hasOwn(at, token)) return (at as Record<string, unknown>)[token];
   throw new Error(`operation ${i}: no member "${token}"`);
 }
 
