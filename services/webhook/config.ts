@@ -13,6 +13,8 @@ export interface WebhookConfig {
   readonly certFile: string;
   /** `MENTATLAB_WEBHOOK_TLS_KEY_FILE`, default `/etc/mentatlab/webhook-tls/tls.key`: its PEM private key. */
   readonly keyFile: string;
+  /** `MENTATLAB_WEBHOOK_TLS_RELOAD_MS`, default 60000: how often the files are re-read, so a renewed certificate is served without a restart. */
+  readonly tlsReloadMs: number;
   /** The sidecar's image, pull policy and gateway URL: the Kubernetes executor's variables, so injected pods match the Jobs. */
   readonly sidecar: Pick<SidecarWiring, "image" | "imagePullPolicy" | "gatewayUrl">;
 }
@@ -22,11 +24,15 @@ export function webhookConfigFromEnv(env: Env): WebhookConfig {
   const rawPort = env.MENTATLAB_WEBHOOK_PORT ?? "";
   const port = rawPort === "" ? 8443 : Number(rawPort);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`MENTATLAB_WEBHOOK_PORT must be a port number (0-65535), not "${rawPort}"`);
+  const rawReload = env.MENTATLAB_WEBHOOK_TLS_RELOAD_MS ?? "";
+  const tlsReloadMs = rawReload === "" ? 60_000 : Number(rawReload);
+  if (!Number.isInteger(tlsReloadMs) || tlsReloadMs < 1) throw new Error(`MENTATLAB_WEBHOOK_TLS_RELOAD_MS must be an integer >= 1, not "${rawReload}"`);
   return {
     host: env.MENTATLAB_HOST || "127.0.0.1",
     port,
     certFile: env.MENTATLAB_WEBHOOK_TLS_CERT_FILE || "/etc/mentatlab/webhook-tls/tls.crt",
     keyFile: env.MENTATLAB_WEBHOOK_TLS_KEY_FILE || "/etc/mentatlab/webhook-tls/tls.key",
+    tlsReloadMs,
     sidecar: { image: executor.sidecarImage, imagePullPolicy: executor.imagePullPolicy, gatewayUrl: executor.gatewayUrl },
   };
 }

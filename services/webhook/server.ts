@@ -24,9 +24,24 @@ export interface RunningWebhook {
  * Stateless and side-effect free, so a dry-run review gets the same answer and changes nothing.
  */
 export async function startWebhook(config: WebhookConfig): Promise<RunningWebhook> {
-  const server = createServer({ cert: readFileSync(config.certFile), key: readFileSync(config.keyFile), minVersion: "TLSv1.2" }, (req, res) => {
+  let tls = readTls(config);
+  const server = createServer({ ...tls, minVersion: "TLSv1.2" }, (req, res) => {
     handle(req, res, config).catch((err: unknown) => reply(res, 500, { message: `mentatlab sidecar injector: ${err instanceof Error ? err.message : String(err)}` }));
   });
+  // cert-manager renews the Secret and the kubelet swaps the mounted files: new connections get the new pair.
+  const reload = setInterval(() => {
+    try {
+      const next = readTls(config);
+      if (next.cert.equals(tls.cert) && next.key.equals(tls.key)) return;
+      server.setSecureContext({ ...next, minVersion: "TLSv1.2" });
+      tls = next;
+      console.log(`mentatlab sidecar injector: serving the renewed certificate from ${config.certFile}`);
+    } catch (err) {
+      // Half-written files mid-swap, or a bad pair: keep serving the last good one and try again.
+      console.error(`mentatlab sidecar injector: could not reload the certificate: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }, config.tlsReloadMs);
+  reload.unref();
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(config.port, config.host, () => resolve());
@@ -38,6 +53,7 @@ export async function startWebhook(config: WebhookConfig): Promise<RunningWebhoo
     server,
     close: () =>
       new Promise<void>((resolve, reject) => {
+        clearInterval(reload);
         server.close((err) => (err ? reject(err) : resolve()));
         // Reviews take microseconds: idle keep-alive connections are all that is left to end.
         server.closeIdleConnections();
@@ -60,6 +76,10 @@ async function handle(req: IncomingMessage, res: ServerResponse, config: Webhook
   const target = podBeingCreated(request);
   const decision = "ignored" in target ? { kind: "ignored" as const, why: target.ignored } : decideInjection(target.pod, config.sidecar);
   reply(res, 200, admissionResponse(request.uid, decision));
+}
+
+function readTls(config: WebhookConfig): { cert: Buffer; key: Buffer } {
+  return { cert: readFileSync(config.certFile), key: readFileSync(config.keyFile) };
 }
 
 /** The body as text, or undefined once it passes the limit. */

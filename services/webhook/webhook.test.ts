@@ -1,7 +1,7 @@
 import type { V1Pod } from "@kubernetes/client-node";
 import { execFileSync } from "node:child_process";
 import { X509Certificate } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { request } from "node:https";
 import { tmpdir } from "node:os";
 import type { TLSSocket } from "node:tls";
@@ -24,14 +24,13 @@ let ca: Buffer;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "webhook-tls-"));
-  // A throwaway self-signed certificate for the loopback address, as the dev path in docs/sidecar-injection.md makes one.
-  execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=mentatlab-sidecar-injector", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", join(dir, "tls.key"), "-out", join(dir, "tls.crt")], { stdio: "ignore" });
-  ca = readFileSync(join(dir, "tls.crt"));
+  ca = makeCertificate(dir);
   const config = webhookConfigFromEnv({
     MENTATLAB_WEBHOOK_PORT: "0",
     MENTATLAB_WEBHOOK_TLS_CERT_FILE: join(dir, "tls.crt"),
     MENTATLAB_WEBHOOK_TLS_KEY_FILE: join(dir, "tls.key"),
     MENTATLAB_SIDECAR_IMAGE: "mentatlab/agent-sidecar:test",
+    MENTATLAB_WEBHOOK_TLS_RELOAD_MS: "50",
   });
   webhook = await startWebhook(config);
 });
@@ -40,6 +39,12 @@ afterAll(async () => {
   await webhook?.close();
   rmSync(dir, { recursive: true, force: true });
 });
+
+/** A throwaway self-signed certificate for the loopback address, as the dev path in docs/sidecar-injection.md makes one. */
+function makeCertificate(into: string): Buffer {
+  execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=mentatlab-sidecar-injector", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", join(into, "tls.key"), "-out", join(into, "tls.crt")], { stdio: "ignore" });
+  return readFileSync(join(into, "tls.crt"));
+}
 
 interface Reply {
   readonly status: number;
@@ -137,6 +142,31 @@ describe("sidecar injection webhook, over TLS", () => {
   it("serves the certificate from its files", async () => {
     const reply = await post("{}");
     expect(reply.peerFingerprint).toBe(new X509Certificate(ca).fingerprint256);
+  });
+
+  it("serves a renewed certificate once its files change, without a restart", async () => {
+    const renewed = mkdtempSync(join(tmpdir(), "webhook-renewed-"));
+    const next = makeCertificate(renewed);
+    // Swapped in as the kubelet does: whole files, the certificate and key renamed into place.
+    renameSync(join(renewed, "tls.key"), join(dir, "tls.key"));
+    renameSync(join(renewed, "tls.crt"), join(dir, "tls.crt"));
+    rmSync(renewed, { recursive: true, force: true });
+    const previous = ca;
+    ca = next;
+    try {
+      const fingerprint = new X509Certificate(next).fingerprint256;
+      const deadline = Date.now() + 5000;
+      let seen = "";
+      while (Date.now() < deadline && seen !== fingerprint) {
+        seen = await post("{}").then((r) => r.peerFingerprint, () => "");
+        if (seen !== fingerprint) await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(seen).toBe(fingerprint);
+      expect(fingerprint).not.toBe(new X509Certificate(previous).fingerprint256);
+    } catch (err) {
+      ca = previous;
+      throw err;
+    }
   });
 
   it("injects a labelled pod: native sidecar, shared volume, agent env; the result is a valid Pod", async () => {
