@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fromJson, type DescMessage, type JsonValue, type MessageShape } from "@bufbuild/protobuf";
@@ -60,7 +61,9 @@ export function loadSidecarConfig(env: Env): SidecarConfig {
     sharedDir,
     listen: env.MENTATLAB_SIDECAR_LISTEN || join(sharedDir, "sidecar.sock"),
     sidecarToken: env.MENTATLAB_SIDECAR_TOKEN || randomBytes(24).toString("base64url"),
-    inputs: parseMessagesByPin(env.MENTATLAB_INPUTS_JSON, "MENTATLAB_INPUTS_JSON", PinValueSchema),
+    inputs: env.MENTATLAB_INPUTS_FILE
+      ? parseMessagesByPin(readInputsFile(env.MENTATLAB_INPUTS_FILE), "MENTATLAB_INPUTS_FILE", PinValueSchema)
+      : parseMessagesByPin(env.MENTATLAB_INPUTS_JSON, "MENTATLAB_INPUTS_JSON", PinValueSchema),
     params: parseParams(env.MENTATLAB_PARAMS_JSON),
     outputPins: parseOutputPins(env.MENTATLAB_OUTPUT_PINS_JSON),
     outputStreams: parseMessagesByPin(env.MENTATLAB_OUTPUT_STREAMS_JSON, "MENTATLAB_OUTPUT_STREAMS_JSON", StreamRefSchema),
@@ -74,6 +77,15 @@ export function loadSidecarConfig(env: Env): SidecarConfig {
     stderrTailLines: integer(env, "MENTATLAB_STDERR_TAIL_LINES", 20, 1),
     plainBridge: env.MENTATLAB_PLAIN_BRIDGE ?? "",
   };
+}
+
+/** Inputs as a file (a mounted Secret): inline values may be larger than one environment string can be. */
+function readInputsFile(path: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch (err) {
+    throw new Error(`MENTATLAB_INPUTS_FILE: cannot read ${path}: ${err instanceof Error ? err.message : String(err)}`);
+  }
 }
 
 function required(env: Env, name: string): string {

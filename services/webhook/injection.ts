@@ -1,10 +1,10 @@
 import type { V1Container, V1Pod } from "@kubernetes/client-node";
-import { agentSidecarEnv, sharedVolume, sharedVolumeMount, sharedVolumeName, sidecarContainer, sidecarContainerName, type SidecarWiring } from "../orchestrator/kubernetes/sidecar-parts.js";
+import { agentSidecarEnv, attemptVolumeName, sharedVolumeMount, sharedVolumeName, sidecarContainer, sidecarContainerName, sidecarVolumes, type SidecarWiring } from "../orchestrator/kubernetes/sidecar-parts.js";
 import { appendAll, pointer, type AddOperation } from "./json-patch.js";
 
 /** The label that asks for a sidecar (the webhook's objectSelector matches it too). */
 export const injectLabel = "mentatlab.io/inject-sidecar";
-/** Names the attempt's Secret: the sidecar's settings and credentials, keys as the executor's Job Secrets have them. */
+/** Names the attempt's Secret: the sidecar's settings, inputs and credentials, keys as the executor's Job Secrets have them. */
 export const attemptSecretAnnotation = "mentatlab.io/attempt-secret";
 /** Written by the patch, so a pod seen again (a reinvocation, a re-applied manifest) is left alone. */
 export const injectedAnnotation = "mentatlab.io/sidecar-injected";
@@ -36,14 +36,15 @@ export function decideInjection(pod: V1Pod, sidecar: WebhookSidecar): InjectionD
     return { kind: "denied", message: `a pod labelled ${injectLabel}: "true" needs the annotation ${attemptSecretAnnotation} naming its attempt's Secret (a DNS-1123 subdomain), got "${secretName}"` };
   }
   const taken = [...(spec.volumes ?? []).map((v) => `volume ${v.name}`), ...[...spec.containers, ...(spec.initContainers ?? [])].map((c) => `container ${c.name}`)];
-  const clash = taken.find((what) => what === `volume ${sharedVolumeName}` || what === `container ${sidecarContainerName}`);
+  const needed = [`volume ${sharedVolumeName}`, `volume ${attemptVolumeName}`, `container ${sidecarContainerName}`];
+  const clash = taken.find((what) => needed.includes(what));
   if (clash) return { kind: "denied", message: `the pod already has a ${clash}, which the injected sidecar needs: rename it` };
 
   const wiring: SidecarWiring = { ...sidecar, secretName, plainBridge: false };
   const agentEnv = agentSidecarEnv(wiring);
   const patch: AddOperation[] = [
     ...appendAll(spec.initContainers, ["spec", "initContainers"], [sidecarContainer(wiring)]),
-    ...appendAll(spec.volumes, ["spec", "volumes"], [sharedVolume()]),
+    ...appendAll(spec.volumes, ["spec", "volumes"], sidecarVolumes(wiring)),
     ...spec.containers.flatMap((container: V1Container, i) => [
       ...appendAll(container.env, ["spec", "containers", i, "env"], agentEnv),
       ...appendAll(container.volumeMounts, ["spec", "containers", i, "volumeMounts"], [sharedVolumeMount]),

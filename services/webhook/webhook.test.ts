@@ -1,7 +1,7 @@
-import type { V1Pod } from "@kubernetes/client-node";
+import type { V1Container, V1Pod } from "@kubernetes/client-node";
 import { execFileSync } from "node:child_process";
 import { X509Certificate } from "node:crypto";
-import { mkdtempSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:https";
 import { tmpdir } from "node:os";
 import type { TLSSocket } from "node:tls";
@@ -138,6 +138,21 @@ function patched(pod: V1Pod, response: AdmissionReviewResponse["response"]): V1P
   return applyJsonPatch(pod, JSON.parse(Buffer.from(response.patch ?? "", "base64").toString("utf8")) as unknown[]);
 }
 
+/**
+ * The environment the kubelet would give `container` from a Secret named `secretName` holding
+ * `data` (and, for the inputs file, its path only): literal values and secretKeyRefs.
+ */
+function resolveEnv(container: V1Container, secretName: string, data: Record<string, string>): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const variable of container.env ?? []) {
+    const ref = variable.valueFrom?.secretKeyRef;
+    if (variable.value !== undefined) env[variable.name] = variable.value;
+    else if (ref?.name === secretName && data[ref.key] !== undefined) env[variable.name] = data[ref.key]!;
+    else if (!ref?.optional) throw new Error(`${container.name}: ${variable.name} refers to a missing key ${ref?.name}/${ref?.key}`);
+  }
+  return env;
+}
+
 describe("sidecar injection webhook, over TLS", () => {
   it("serves the certificate from its files", async () => {
     const reply = await post("{}");
@@ -179,8 +194,12 @@ describe("sidecar injection webhook, over TLS", () => {
     // The same sidecar the executor puts in its Jobs, reading the attempt's Secret.
     const job = buildJob(testTask(), testConfig());
     const jobSidecar = job.spec!.template.spec!.initContainers![0]!;
-    expect(result.spec?.initContainers).toEqual([{ ...jobSidecar, envFrom: [{ secretRef: { name: "ml-run-0123abcd-thumbnail-1" } }] }]);
-    expect(result.spec?.volumes).toEqual([{ name: "shared", emptyDir: {} }]);
+    // The Job's sidecar names its Secret after the Job; everything else is the same.
+    expect(JSON.stringify(result.spec?.initContainers)).toBe(JSON.stringify([jobSidecar]).replaceAll(job.metadata!.name!, "ml-run-0123abcd-thumbnail-1"));
+    expect(result.spec?.volumes).toEqual([
+      { name: "shared", emptyDir: {} },
+      { name: "mentatlab-attempt", secret: { secretName: "ml-run-0123abcd-thumbnail-1", items: [{ key: "inputs.json", path: "inputs.json" }], defaultMode: 0o444 } },
+    ]);
     const agent = result.spec!.containers[0]!;
     const env = Object.fromEntries((agent.env ?? []).map((e) => [e.name, e]));
     expect(env["LOG_LEVEL"]?.value).toBe("info");
@@ -197,8 +216,13 @@ describe("sidecar injection webhook, over TLS", () => {
     const sidecar = patched(pod, await admit(pod)).spec!.initContainers![0]!;
     const task = testTask();
     const secret = buildRunSecret(task, { name: "ml-run-0123abcd-thumbnail-1", uid: "u" }, "pod-token");
-    const literal = Object.fromEntries((sidecar.env ?? []).map((e) => [e.name, e.value]));
-    expect(loadSidecarConfig({ ...secret.stringData, ...literal })).toMatchObject({ runId: task.runId, nodeId: task.nodeId, runToken: testRunToken, sidecarToken: "pod-token", sharedDir: "/mentatlab/shared" });
+    const env = resolveEnv(sidecar, pod.metadata!.annotations![attemptSecretAnnotation]!, secret.stringData ?? {});
+    expect(env["MENTATLAB_INPUTS_FILE"]).toBe("/mentatlab/attempt/inputs.json");
+    // The kubelet mounts the Secret's inputs.json there; here it is a file in the test's directory.
+    writeFileSync(join(dir, "inputs.json"), secret.stringData?.["inputs.json"] ?? "");
+    const config = loadSidecarConfig({ ...env, MENTATLAB_INPUTS_FILE: join(dir, "inputs.json") });
+    expect(config).toMatchObject({ runId: task.runId, nodeId: task.nodeId, runToken: testRunToken, sidecarToken: "pod-token", sharedDir: "/mentatlab/shared", params: { shout: true } });
+    expect(config.inputs.get("text")?.value).toEqual({ case: "text", value: "hello" });
   });
 
   it("adds to arrays and annotations that already exist, keeping what is there", async () => {
@@ -208,7 +232,7 @@ describe("sidecar injection webhook, over TLS", () => {
     pod.spec!.containers[0]!.volumeMounts = [{ name: "model", mountPath: "/model" }];
     const result = patched(pod, await admit(pod));
     expect(result.spec?.initContainers?.map((c) => c.name)).toEqual(["fetch-model", "sidecar"]);
-    expect(result.spec?.volumes?.map((v) => v.name)).toEqual(["model", "shared"]);
+    expect(result.spec?.volumes?.map((v) => v.name)).toEqual(["model", "shared", "mentatlab-attempt"]);
     expect(result.spec?.containers[0]?.volumeMounts?.map((m) => m.name)).toEqual(["model", "shared"]);
     expect(result.metadata?.annotations).toMatchObject({ "example.com/keep": "yes", [injectedAnnotation]: "true" });
     expect(await validateKubeObject({ ...result, metadata: { ...result.metadata, name: "p" } } as Parameters<typeof validateKubeObject>[0])).toEqual([]);

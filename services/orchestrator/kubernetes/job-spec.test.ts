@@ -2,7 +2,8 @@ import { describe, expect, it } from "vitest";
 import { loadSidecarConfig } from "../../../agent-sidecar/config.js";
 import { ResourceProfile } from "../../../gen/mentatlab/v1/registry_pb.js";
 import { validateJob, validateSecret } from "../../../test/harness/fake-kube-apiserver.js";
-import { agentContainerName, buildJob, buildRunSecret, labelKeys, runTokenKey, sidecarContainerName, sidecarTokenKey } from "./job-spec.js";
+import { agentContainerName, buildJob, buildRunSecret, inputsKey, labelKeys, runTokenKey, sidecarContainerName, sidecarTokenKey } from "./job-spec.js";
+import { attemptEnvKeys } from "./sidecar-parts.js";
 import { plainBridgeEnv, plainBridgeScript } from "./plain-bridge.js";
 import { testConfig, testRunToken, testTask } from "./testing.js";
 
@@ -47,21 +48,37 @@ describe("buildJob", () => {
     expect(sidecar).toMatchObject({ name: sidecarContainerName, image: "mentatlab/agent-sidecar:test", restartPolicy: "Always" });
     expect(sidecar?.startupProbe?.exec?.command?.at(-1)).toBe("/mentatlab/shared/sidecar.ready");
     expect(sidecar?.readinessProbe?.exec?.command).toEqual(sidecar?.startupProbe?.exec?.command);
-    const env = Object.fromEntries((sidecar?.env ?? []).map((e) => [e.name, e.value]));
-    expect(env).toEqual({ MENTATLAB_GATEWAY_URL: "http://mentatlab-gateway:8080", MENTATLAB_SHARED_DIR: "/mentatlab/shared", MENTATLAB_SIDECAR_LISTEN: "/mentatlab/shared/sidecar.sock" });
     const name = buildJob(testTask(), testConfig()).metadata?.name;
-    expect(sidecar?.envFrom).toEqual([{ secretRef: { name } }]);
+    const literal = Object.fromEntries((sidecar?.env ?? []).filter((e) => e.value !== undefined).map((e) => [e.name, e.value]));
+    expect(literal).toEqual({
+      MENTATLAB_GATEWAY_URL: "http://mentatlab-gateway:8080",
+      MENTATLAB_SHARED_DIR: "/mentatlab/shared",
+      MENTATLAB_SIDECAR_LISTEN: "/mentatlab/shared/sidecar.sock",
+      MENTATLAB_INPUTS_FILE: "/mentatlab/attempt/inputs.json",
+    });
+    const refs = (sidecar?.env ?? []).filter((e) => e.valueFrom).map((e) => e.valueFrom?.secretKeyRef);
+    expect(refs.every((ref) => ref?.name === name)).toBe(true);
+    expect(refs.filter((ref) => !ref?.optional).map((ref) => ref?.key)).toEqual(["MENTATLAB_RUN_ID", "MENTATLAB_NODE_ID", runTokenKey, sidecarTokenKey]);
+    expect(sidecar?.volumeMounts).toContainEqual({ name: "mentatlab-attempt", mountPath: "/mentatlab/attempt", readOnly: true });
+    expect(pod.volumes).toContainEqual({ name: "mentatlab-attempt", secret: { secretName: name, items: [{ key: inputsKey, path: inputsKey }], defaultMode: 0o444 } });
   });
 
   it("hands the sidecar its attempt through the Secret, whose keys the sidecar's config reads", () => {
     const task = testTask();
     const job = buildJob(task, testConfig());
     const secret = buildRunSecret(task, { name: job.metadata!.name!, uid: "uid-1" }, "pod-token");
-    const sidecarEnv = Object.fromEntries((job.spec!.template.spec!.initContainers![0]!.env ?? []).map((e) => [e.name, e.value]));
-    const config = loadSidecarConfig({ ...secret.stringData, ...sidecarEnv });
+    const sidecar = job.spec!.template.spec!.initContainers![0]!;
+    // What the kubelet does: literal values, and each secretKeyRef looked up in the Secret.
+    const env = Object.fromEntries((sidecar.env ?? []).flatMap((e) => {
+      const value = e.value ?? secret.stringData?.[e.valueFrom?.secretKeyRef?.key ?? ""];
+      return value === undefined ? [] : [[e.name, value]];
+    }));
+    const config = loadSidecarConfig({ ...env, MENTATLAB_INPUTS_FILE: undefined, MENTATLAB_INPUTS_JSON: secret.stringData?.[inputsKey] });
     expect(config).toMatchObject({ runId: task.runId, nodeId: "echo_Node", attempt: 1, workspace: "ws-alpha", runToken: testRunToken, sidecarToken: "pod-token", params: { shout: true }, gatewayUrl: "http://mentatlab-gateway:8080", listen: "/mentatlab/shared/sidecar.sock" });
-    expect([...config.inputs.keys()]).toEqual(["text"]);
+    expect(config.inputs.get("text")?.value).toEqual({ case: "text", value: "hello" });
     expect(JSON.parse(secret.stringData!["MENTATLAB_OUTPUT_PINS_JSON"] ?? "")).toEqual({ echo: "text" });
+    // Every key the sidecar's env names is one the Secret has.
+    for (const key of attemptEnvKeys) expect(Object.keys(secret.stringData ?? {}), key).toContain(key);
   });
 
   it("gives the agent the sidecar's address and token, the manifest's image and env, and no run token", () => {
@@ -74,7 +91,9 @@ describe("buildJob", () => {
     expect(env["MENTATLAB_SIDECAR_TOKEN"]?.valueFrom?.secretKeyRef?.key).toBe(sidecarTokenKey);
     expect(env["MENTATLAB_RUN_TOKEN"]).toBeUndefined();
     const mounts = (c: typeof agent) => c?.volumeMounts?.map((m) => m.mountPath);
-    expect(mounts(agent)).toEqual(mounts(job.spec!.template.spec!.initContainers![0]));
+    expect(mounts(agent)).toEqual(["/mentatlab/shared"]);
+    // The attempt's inputs file (and so its Secret) is the sidecar's alone.
+    expect(mounts(job.spec!.template.spec!.initContainers![0])).toEqual(["/mentatlab/shared", "/mentatlab/attempt"]);
   });
 
   it("never puts the run token in the Job, only in its Secret", () => {

@@ -4,10 +4,10 @@ import type { NodeTask } from "../executor.js";
 import type { KubernetesExecutorConfig } from "./config.js";
 import { jobName, labelValue } from "./job-name.js";
 import { plainBridgeCommand } from "./plain-bridge.js";
-import { agentSidecarEnv, restrictedContainer, sharedVolume, sharedVolumeMount, sidecarContainer, sidecarTokenKey, type SidecarWiring } from "./sidecar-parts.js";
+import { agentSidecarEnv, inputsKey, restrictedContainer, sharedVolumeMount, sidecarContainer, sidecarTokenKey, sidecarVolumes, type SidecarWiring } from "./sidecar-parts.js";
 
 export const agentContainerName = "agent";
-export { runTokenKey, sidecarContainerName, sidecarTokenKey } from "./sidecar-parts.js";
+export { inputsKey, runTokenKey, sidecarContainerName, sidecarTokenKey } from "./sidecar-parts.js";
 
 /** Labels every object of one attempt carries, so a run's Jobs, pods and Secrets can be selected. */
 export const labelKeys = {
@@ -81,7 +81,7 @@ export function buildJob(task: NodeTask, config: KubernetesExecutorConfig): V1Jo
           },
           initContainers: [sidecarContainer(wiring)],
           containers: [agent],
-          volumes: [sharedVolume(task.resources.ephemeralStorage)],
+          volumes: sidecarVolumes(wiring, task.resources.ephemeralStorage),
         },
       },
     },
@@ -90,9 +90,9 @@ export function buildJob(task: NodeTask, config: KubernetesExecutorConfig): V1Jo
 
 /**
  * The attempt's Secret, owned by its Job so Kubernetes deletes them together: the sidecar's settings
- * for this attempt (inputs, however large, and params included), the run token (the sidecar's only)
- * and the pod-local token the agent presents to the sidecar. The pod reads it with envFrom and
- * secretKeyRef, so none of it is written into the Job.
+ * for this attempt, its inline inputs (a file, however large), the run token (the sidecar's only) and
+ * the pod-local token the agent presents to the sidecar. The pod reads it through secretKeyRefs and
+ * a volume, so none of it is written into the Job.
  */
 export function buildRunSecret(task: NodeTask, job: { readonly name: string; readonly uid: string }, sidecarToken: string): V1Secret {
   return {
@@ -108,9 +108,9 @@ export function buildRunSecret(task: NodeTask, job: { readonly name: string; rea
   };
 }
 
-/** The sidecar's per-attempt variables; where the gateway and the shared dir are is the pod's, not the attempt's. */
+/** The sidecar's per-attempt settings; where the gateway and the shared dir are is the pod's, not the attempt's. */
 function attemptSettings(task: NodeTask): Record<string, string> {
-  const { MENTATLAB_GATEWAY_URL: _gateway, MENTATLAB_SHARED_DIR: _shared, ...settings } = sidecarEnv({
+  const { MENTATLAB_GATEWAY_URL: _gateway, MENTATLAB_SHARED_DIR: _shared, MENTATLAB_INPUTS_JSON: inputs, ...settings } = sidecarEnv({
     runId: task.runId,
     nodeId: task.nodeId,
     attempt: task.attempt,
@@ -125,7 +125,7 @@ function attemptSettings(task: NodeTask): Record<string, string> {
     outputPins: Object.fromEntries(task.agent.outputs.map((pin) => [pin.name, pin.type])),
     outputStreams: task.outputStreams,
   });
-  return settings;
+  return { ...settings, [inputsKey]: inputs };
 }
 
 export function attemptLabels(task: Pick<NodeTask, "runId" | "nodeId" | "attempt" | "workspace">): Record<string, string> {
