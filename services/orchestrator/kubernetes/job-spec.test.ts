@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { loadSidecarConfig } from "../../../agent-sidecar/config.js";
-import { ResourceProfile } from "../../../gen/mentatlab/v1/registry_pb.js";
+import { Capability, ResourceProfile } from "../../../gen/mentatlab/v1/registry_pb.js";
 import { validateJob, validateSecret } from "../../../test/harness/fake-kube-apiserver.js";
 import { agentContainerName, buildJob, buildRunSecret, inputsKey, labelKeys, runTokenKey, sidecarContainerName, sidecarTokenKey } from "./job-spec.js";
 import { attemptEnvKeys } from "./sidecar-parts.js";
@@ -117,6 +117,27 @@ describe("buildJob", () => {
     const video = resourcesOf(ResourceProfile.VIDEO_PROCESSING);
     expect(video?.limits).toEqual({ cpu: "4000m", memory: "8Gi", "ephemeral-storage": "50Gi", "nvidia.com/gpu": "1" });
     expect(video?.requests?.["nvidia.com/gpu"]).toBe("1");
+  });
+
+  it("gives a GPU to the agents that declare the gpu capability, whatever their profile", () => {
+    const task = testTask({ profile: ResourceProfile.AUDIO_PROCESSING });
+    task.agent.capabilities = [Capability.STREAMING, Capability.GPU];
+    const resources = buildJob(task, testConfig()).spec!.template.spec!.containers[0]!.resources;
+    expect(resources?.limits).toMatchObject({ cpu: "1000m", "nvidia.com/gpu": "1" });
+    expect(resources?.requests?.["nvidia.com/gpu"]).toBe("1");
+  });
+
+  it("places GPU pods with the configured node selector, tolerations and runtime class, and only GPU pods", () => {
+    const gpuScheduling = { nodeSelector: { "cloud.google.com/gke-accelerator": "nvidia-l4" }, tolerations: [{ key: "nvidia.com/gpu", operator: "Exists", effect: "NoSchedule" }], runtimeClassName: "nvidia" };
+    const config = testConfig({ gpuScheduling });
+    const video = buildJob(testTask({ profile: ResourceProfile.VIDEO_PROCESSING }), config);
+    expect(validateJob(video)).toEqual([]);
+    expect(video.spec!.template.spec).toMatchObject(gpuScheduling);
+    const text = buildJob(testTask(), config).spec!.template.spec!;
+    expect([text.nodeSelector, text.tolerations, text.runtimeClassName]).toEqual([undefined, undefined, undefined]);
+    // The defaults tolerate the usual GPU taint and pin nothing else.
+    const defaults = buildJob(testTask({ profile: ResourceProfile.VIDEO_PROCESSING }), testConfig()).spec!.template.spec!;
+    expect([defaults.nodeSelector, defaults.tolerations, defaults.runtimeClassName]).toEqual([undefined, [{ key: "nvidia.com/gpu", operator: "Exists", effect: "NoSchedule" }], undefined]);
   });
 
   it("runs as non-root, without privilege escalation or an API token", () => {

@@ -2,6 +2,7 @@ import type { V1Container, V1EnvVar, V1Job, V1ResourceRequirements, V1Secret } f
 import { sidecarEnv } from "../../../agent-sidecar/task-env.js";
 import type { NodeTask } from "../executor.js";
 import type { KubernetesExecutorConfig } from "./config.js";
+import { gpuCount, gpuPlacement } from "./gpu-scheduling.js";
 import { jobName, labelValue } from "./job-name.js";
 import { plainBridgeCommand } from "./plain-bridge.js";
 import { agentSidecarEnv, inputsKey, restrictedContainer, sharedVolumeMount, sidecarContainer, sidecarTokenKey, sidecarVolumes, type SidecarWiring } from "./sidecar-parts.js";
@@ -72,6 +73,7 @@ export function buildJob(task: NodeTask, config: KubernetesExecutorConfig): V1Jo
           automountServiceAccountToken: false,
           ...(config.serviceAccountName ? { serviceAccountName: config.serviceAccountName } : {}),
           enableServiceLinks: false,
+          ...gpuPlacement(gpuCount(task), config.gpuScheduling),
           securityContext: {
             runAsNonRoot: true,
             runAsUser: config.runAsUser,
@@ -145,6 +147,7 @@ function agentResources(task: NodeTask): V1ResourceRequirements {
     memory: task.resources.memory,
     "ephemeral-storage": task.resources.ephemeralStorage,
   };
-  if (task.resources.gpu > 0) amounts["nvidia.com/gpu"] = String(task.resources.gpu);
+  const gpus = gpuCount(task);
+  if (gpus > 0) amounts["nvidia.com/gpu"] = String(gpus);
   return { requests: { ...amounts }, limits: { ...amounts } };
 }
