@@ -110,6 +110,14 @@ export function buildRunSecret(task: NodeTask, job: { readonly name: string; rea
   };
 }
 
+/** What the API server accepts in one Secret's values. */
+export const maxSecretBytes = 1024 * 1024;
+
+/** The size the API server counts for `secret`: its values, in bytes. */
+export function secretBytes(secret: V1Secret): number {
+  return Object.values(secret.stringData ?? {}).reduce((sum, value) => sum + Buffer.byteLength(value), 0);
+}
+
 /** The sidecar's per-attempt settings; where the gateway and the shared dir are is the pod's, not the attempt's. */
 function attemptSettings(task: NodeTask): Record<string, string> {
   const { MENTATLAB_GATEWAY_URL: _gateway, MENTATLAB_SHARED_DIR: _shared, MENTATLAB_INPUTS_JSON: inputs, ...settings } = sidecarEnv({
@@ -127,7 +135,7 @@ function attemptSettings(task: NodeTask): Record<string, string> {
     outputPins: Object.fromEntries(task.agent.outputs.map((pin) => [pin.name, pin.type])),
     outputStreams: task.outputStreams,
   });
-  return { ...settings, [inputsKey]: inputs };
+  return { ...settings, [inputsKey]: inputs ?? "{}" };
 }
 
 export function attemptLabels(task: Pick<NodeTask, "runId" | "nodeId" | "attempt" | "workspace">): Record<string, string> {
