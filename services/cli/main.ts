@@ -5,7 +5,7 @@ import { listenFailureMessage } from "../mesh/listen-failure.js";
 import { serviceProcesses, type ServiceProcess } from "../mesh/topology.js";
 import { installSignalHandlers } from "../server/server.js";
 import { webhookConfigFromEnv } from "../webhook/config.js";
-import { mutatePath, startWebhook } from "../webhook/server.js";
+import { mutatePath, type RunningWebhook, startWebhook } from "../webhook/server.js";
 
 const targets = ["embedded", "gateway", ...serviceProcesses, "webhook"] as const;
 type Target = (typeof targets)[number];
@@ -32,7 +32,15 @@ async function serve(target: Target): Promise<void> {
     return;
   }
   if (target === "webhook") {
-    const webhook = await startWebhook(webhookConfigFromEnv(process.env));
+    let webhook: RunningWebhook;
+    try {
+      webhook = await startWebhook(webhookConfigFromEnv(process.env));
+    } catch (error) {
+      // A setting to fix (a variable, the certificate's files, the port): one line naming it.
+      console.error(`mentatlab: ${listenFailureMessage(error, "MENTATLAB_WEBHOOK_PORT") ?? (error instanceof Error ? error.message : String(error))}`);
+      process.exitCode = 1;
+      return;
+    }
     installSignalHandlers(webhook, () => webhook.close());
     console.log(`mentatlab sidecar injection webhook serving AdmissionReviews on ${webhook.url}${mutatePath}`);
     return;

@@ -79,7 +79,15 @@ async function handle(req: IncomingMessage, res: ServerResponse, config: Webhook
 }
 
 function readTls(config: WebhookConfig): { cert: Buffer; key: Buffer } {
-  return { cert: readFileSync(config.certFile), key: readFileSync(config.keyFile) };
+  return { cert: readSetting("MENTATLAB_WEBHOOK_TLS_CERT_FILE", config.certFile), key: readSetting("MENTATLAB_WEBHOOK_TLS_KEY_FILE", config.keyFile) };
+}
+
+function readSetting(variable: string, path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new Error(`${variable}: cannot read ${path} (${err instanceof Error ? err.message : String(err)})`);
+  }
 }
 
 /** The body as text, or undefined once it passes the limit. */
