@@ -20,7 +20,7 @@ const optionalKeys = ["MENTATLAB_ATTEMPT", "MENTATLAB_WORKSPACE", "MENTATLAB_AGE
 export const attemptEnvKeys: readonly string[] = [...requiredKeys, ...optionalKeys];
 
 /** The emptyDir both containers share: inputs, the agent's work dir, the sidecar's socket and spill files. */
-export const sharedDir = "/mentatlab/shared";
+const sharedDir = "/mentatlab/shared";
 export const sharedVolumeName = "shared";
 /** The attempt Secret's inputs file, mounted in the sidecar only. */
 export const attemptVolumeName = "mentatlab-attempt";
