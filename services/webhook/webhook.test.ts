@@ -242,6 +242,10 @@ describe("sidecar injection webhook, over TLS", () => {
     const once = patched(jobPod(), await admit(jobPod()));
     const again = await admit(once);
     expect(again).toEqual({ uid: "705ab4f5-6393-11e8-b7cc-42010a800002", allowed: true });
+    // A pod of the executor's own Jobs already has its sidecar, label or not.
+    const template = buildJob(testTask(), testConfig()).spec!.template;
+    const executorPod = { apiVersion: "v1", kind: "Pod", metadata: { ...template.metadata, labels: { ...template.metadata?.labels, [injectLabel]: "true" } }, spec: template.spec };
+    expect(await admit(executorPod)).toEqual({ uid: "705ab4f5-6393-11e8-b7cc-42010a800002", allowed: true });
   });
 
   it("leaves an unlabelled pod (or one labelled anything but \"true\") untouched", async () => {
