@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fromJson, toJson, type DescMessage, type JsonObject, type JsonValue, type MessageShape } from "@bufbuild/protobuf";
@@ -102,7 +103,9 @@ export function readSidecarEnv(env: Env): SidecarEnvTask {
     runToken: required(env, "MENTATLAB_RUN_TOKEN"),
     sharedDir,
     listen: env.MENTATLAB_SIDECAR_LISTEN || join(sharedDir, "sidecar.sock"),
-    inputs: parseMessagesByPin(env.MENTATLAB_INPUTS_JSON, "MENTATLAB_INPUTS_JSON", PinValueSchema),
+    inputs: env.MENTATLAB_INPUTS_FILE
+      ? parseMessagesByPin(readInputsFile(env.MENTATLAB_INPUTS_FILE), "MENTATLAB_INPUTS_FILE", PinValueSchema)
+      : parseMessagesByPin(env.MENTATLAB_INPUTS_JSON, "MENTATLAB_INPUTS_JSON", PinValueSchema),
     params: parseJsonObject(env.MENTATLAB_PARAMS_JSON, "MENTATLAB_PARAMS_JSON"),
     outputPins: parseOutputPins(env.MENTATLAB_OUTPUT_PINS_JSON),
     outputStreams: parseMessagesByPin(env.MENTATLAB_OUTPUT_STREAMS_JSON, "MENTATLAB_OUTPUT_STREAMS_JSON", StreamRefSchema),
@@ -132,6 +135,15 @@ function parseJsonObject(raw: string | undefined, name: string): Record<string, 
   }
   if (!isRecord(parsed)) throw new Error(`${name} must be a JSON object`);
   return parsed;
+}
+
+/** Inputs as a file (a mounted Secret): inline values may be larger than one environment string can be. */
+function readInputsFile(path: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch (err) {
+    throw new Error(`MENTATLAB_INPUTS_FILE: cannot read ${path}: ${err instanceof Error ? err.message : String(err)}`);
+  }
 }
 
 /** A JSON object of proto-JSON messages by pin name, e.g. MENTATLAB_INPUTS_JSON. */

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { PinType } from "../gen/mentatlab/v1/common_pb.js";
 import { loadSidecarConfig } from "./config.js";
@@ -29,6 +32,23 @@ describe("loadSidecarConfig", () => {
     expect(config.params).toEqual({ width: 64 });
     expect(config.outputPins.get("thumbnail")).toBe(PinType.IMAGE);
     expect(config.outputPins.get("audio")).toBe(PinType.STREAM);
+  });
+
+  it("reads inputs from MENTATLAB_INPUTS_FILE (a mounted Secret), however large, in place of MENTATLAB_INPUTS_JSON", () => {
+    const dir = mkdtempSync(join(tmpdir(), "sidecar-inputs-"));
+    try {
+      // Over the 128 KiB Linux allows one environment string.
+      const big = "x".repeat(300 * 1024);
+      writeFileSync(join(dir, "inputs.json"), JSON.stringify({ prompt: { text: big } }));
+      const config = loadSidecarConfig({ ...minimal, MENTATLAB_INPUTS_FILE: join(dir, "inputs.json"), MENTATLAB_INPUTS_JSON: '{"other": {"text": "ignored"}}' });
+      expect([...config.inputs.keys()]).toEqual(["prompt"]);
+      expect(config.inputs.get("prompt")?.value).toEqual({ case: "text", value: big });
+      expect(() => loadSidecarConfig({ ...minimal, MENTATLAB_INPUTS_FILE: join(dir, "missing.json") })).toThrow(/MENTATLAB_INPUTS_FILE: cannot read .*missing\.json/);
+      writeFileSync(join(dir, "bad.json"), "{");
+      expect(() => loadSidecarConfig({ ...minimal, MENTATLAB_INPUTS_FILE: join(dir, "bad.json") })).toThrow(/MENTATLAB_INPUTS_FILE is not valid JSON/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("names the variable to fix", () => {

@@ -4,8 +4,10 @@ import { startGateway, startServiceProcess, type MeshProcess } from "../mesh/dis
 import { listenFailureMessage } from "../mesh/listen-failure.js";
 import { serviceProcesses, type ServiceProcess } from "../mesh/topology.js";
 import { installSignalHandlers } from "../server/server.js";
+import { webhookConfigFromEnv } from "../webhook/config.js";
+import { mutatePath, type RunningWebhook, startWebhook } from "../webhook/server.js";
 
-const targets = ["embedded", "gateway", ...serviceProcesses] as const;
+const targets = ["embedded", "gateway", ...serviceProcesses, "webhook"] as const;
 type Target = (typeof targets)[number];
 
 function parseTarget(value: string): Target {
@@ -27,6 +29,20 @@ async function serve(target: Target): Promise<void> {
     } else {
       console.log("Authenticate with `Authorization: Bearer <key>` using a key from MENTATLAB_API_KEYS.");
     }
+    return;
+  }
+  if (target === "webhook") {
+    let webhook: RunningWebhook;
+    try {
+      webhook = await startWebhook(webhookConfigFromEnv(process.env));
+    } catch (error) {
+      // A setting to fix (a variable, the certificate's files, the port): one line naming it.
+      console.error(`mentatlab: ${listenFailureMessage(error, "MENTATLAB_WEBHOOK_PORT") ?? (error instanceof Error ? error.message : String(error))}`);
+      process.exitCode = 1;
+      return;
+    }
+    installSignalHandlers(webhook, () => webhook.close());
+    console.log(`mentatlab sidecar injection webhook serving AdmissionReviews on ${webhook.url}${mutatePath}`);
     return;
   }
   const process_: MeshProcess =

@@ -140,6 +140,9 @@ export function validateSecret(secret: unknown): string[] {
   const name = s.metadata?.name ?? "";
   if (!dns1123Subdomain.test(name) || name.length > 253) problems.push(`metadata.name: "${name}" must be a DNS-1123 subdomain`);
   problems.push(...labelProblems(s.metadata, "metadata"));
+  // The API server's limit on a Secret's values (stringData is merged into data first).
+  const size = Object.values(s.data ?? {}).reduce((sum, value) => sum + Buffer.from(value, "base64").length, 0) + Object.values(s.stringData ?? {}).reduce((sum, value) => sum + Buffer.byteLength(value), 0);
+  if (size > 1024 * 1024) problems.push(`data: Too long: must have at most 1048576 bytes (has ${size})`);
   return problems;
 }
 

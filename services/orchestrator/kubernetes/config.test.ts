@@ -15,6 +15,7 @@ describe("kubernetesExecutorConfigFromEnv", () => {
       logTailLines: 20,
       deletePropagation: "Background",
       watchRetryMaxMs: 5000,
+      gpuScheduling: { nodeSelector: {}, tolerations: [{ key: "nvidia.com/gpu", operator: "Exists", effect: "NoSchedule" }], runtimeClassName: "" },
     });
   });
 
@@ -31,6 +32,9 @@ describe("kubernetesExecutorConfigFromEnv", () => {
       MENTATLAB_K8S_LOG_TAIL_LINES: "5",
       MENTATLAB_K8S_DELETE_PROPAGATION: "Foreground",
       MENTATLAB_K8S_WATCH_RETRY_MAX_MS: "100",
+      MENTATLAB_K8S_GPU_NODE_SELECTOR: "cloud.google.com/gke-accelerator=nvidia-l4, pool=gpu",
+      MENTATLAB_K8S_GPU_TOLERATIONS: '[{"key":"dedicated","operator":"Equal","value":"gpu","effect":"NoExecute","tolerationSeconds":60}]',
+      MENTATLAB_K8S_GPU_RUNTIME_CLASS: "nvidia",
     });
     expect(config).toEqual({
       namespace: "agents",
@@ -44,7 +48,13 @@ describe("kubernetesExecutorConfigFromEnv", () => {
       logTailLines: 5,
       deletePropagation: "Foreground",
       watchRetryMaxMs: 100,
+      gpuScheduling: {
+        nodeSelector: { "cloud.google.com/gke-accelerator": "nvidia-l4", pool: "gpu" },
+        tolerations: [{ key: "dedicated", operator: "Equal", value: "gpu", effect: "NoExecute", tolerationSeconds: 60 }],
+        runtimeClassName: "nvidia",
+      },
     });
+    expect(kubernetesExecutorConfigFromEnv({ MENTATLAB_K8S_GPU_TOLERATIONS: "[]" }).gpuScheduling.tolerations).toEqual([]);
   });
 
   it("rejects values that make no sense, naming the variable", () => {
@@ -54,5 +64,15 @@ describe("kubernetesExecutorConfigFromEnv", () => {
     expect(() => kubernetesExecutorConfigFromEnv({ MENTATLAB_K8S_DELETE_PROPAGATION: "Orphan" })).toThrow("MENTATLAB_K8S_DELETE_PROPAGATION");
     expect(() => kubernetesExecutorConfigFromEnv({ MENTATLAB_K8S_RUN_AS_USER: "0" })).toThrow("MENTATLAB_K8S_RUN_AS_USER");
     expect(() => kubernetesExecutorConfigFromEnv({ MENTATLAB_K8S_JOB_TTL_SECONDS: "-1" })).toThrow("MENTATLAB_K8S_JOB_TTL_SECONDS");
+    expect(() => kubernetesExecutorConfigFromEnv({ MENTATLAB_K8S_GPU_NODE_SELECTOR: "gpu" })).toThrow(/MENTATLAB_K8S_GPU_NODE_SELECTOR.*"gpu"/);
+    expect(() => kubernetesExecutorConfigFromEnv({ MENTATLAB_K8S_GPU_RUNTIME_CLASS: "Nvidia" })).toThrow("MENTATLAB_K8S_GPU_RUNTIME_CLASS");
+    const tolerations = (value: string) => () => kubernetesExecutorConfigFromEnv({ MENTATLAB_K8S_GPU_TOLERATIONS: value });
+    expect(tolerations("{")).toThrow(/MENTATLAB_K8S_GPU_TOLERATIONS.*not JSON/);
+    expect(tolerations('{"key":"a"}')).toThrow(/not an array/);
+    expect(tolerations('[{"key":"a","operator":"In"}]')).toThrow(/\[0\]\.operator must be Equal or Exists/);
+    expect(tolerations('[{"key":"a","operator":"Exists","value":"b"}]')).toThrow(/Exists takes no value/);
+    expect(tolerations('[{"key":"a","effect":"NoScheduel"}]')).toThrow(/\[0\]\.effect must be one of/);
+    expect(tolerations('[{"key":"a","tolerationSecond":5}]')).toThrow(/tolerationSecond is not a toleration field/);
+    expect(tolerations('[{"key":"a","effect":"NoSchedule","tolerationSeconds":5}]')).toThrow(/with effect NoExecute/);
   });
 });

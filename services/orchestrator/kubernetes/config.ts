@@ -1,3 +1,5 @@
+import { type GpuScheduling, gpuSchedulingFromEnv } from "./gpu-scheduling.js";
+
 type Env = Readonly<Record<string, string | undefined>>;
 
 /** Where agent Jobs go and what they are built from; every field has a default. */
@@ -24,6 +26,8 @@ export interface KubernetesExecutorConfig {
   readonly deletePropagation: "Background" | "Foreground";
   /** `MENTATLAB_K8S_WATCH_RETRY_MAX_MS`, default 5000: cap of the backoff between re-watches after a watch error. */
   readonly watchRetryMaxMs: number;
+  /** `MENTATLAB_K8S_GPU_*`: node selector, tolerations and runtime class of pods that get a GPU (./gpu-scheduling.ts). */
+  readonly gpuScheduling: GpuScheduling;
 }
 
 const pullPolicies = ["Always", "IfNotPresent", "Never"] as const;
@@ -58,6 +62,7 @@ export function kubernetesExecutorConfigFromEnv(env: Env): KubernetesExecutorCon
     logTailLines: integer(env, "MENTATLAB_K8S_LOG_TAIL_LINES", 20, 1),
     deletePropagation,
     watchRetryMaxMs: integer(env, "MENTATLAB_K8S_WATCH_RETRY_MAX_MS", 5000, 1),
+    gpuScheduling: gpuSchedulingFromEnv(env),
   };
 }
 

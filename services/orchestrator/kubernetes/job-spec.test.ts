@@ -1,7 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { ResourceProfile } from "../../../gen/mentatlab/v1/registry_pb.js";
+import { loadSidecarConfig } from "../../../agent-sidecar/config.js";
+import { Capability, ResourceProfile } from "../../../gen/mentatlab/v1/registry_pb.js";
 import { validateJob, validateSecret } from "../../../test/harness/fake-kube-apiserver.js";
-import { agentContainerName, buildJob, buildRunSecret, labelKeys, runTokenKey, sidecarContainerName, sidecarTokenKey } from "./job-spec.js";
+import { agentContainerName, buildJob, buildRunSecret, inputsKey, labelKeys, runTokenKey, sidecarContainerName, sidecarTokenKey } from "./job-spec.js";
+import { attemptEnvKeys } from "./sidecar-parts.js";
 import { plainBridgeEnv, plainBridgeScript } from "./plain-bridge.js";
 import { testConfig, testRunToken, testTask } from "./testing.js";
 
@@ -46,17 +48,37 @@ describe("buildJob", () => {
     expect(sidecar).toMatchObject({ name: sidecarContainerName, image: "mentatlab/agent-sidecar:test", restartPolicy: "Always" });
     expect(sidecar?.startupProbe?.exec?.command?.at(-1)).toBe("/mentatlab/shared/sidecar.ready");
     expect(sidecar?.readinessProbe?.exec?.command).toEqual(sidecar?.startupProbe?.exec?.command);
-    const env = Object.fromEntries((sidecar?.env ?? []).map((e) => [e.name, e]));
-    expect(env["MENTATLAB_RUN_ID"]?.value).toBe("run_00abc1234f00dfeedbeef1234");
-    expect(env["MENTATLAB_NODE_ID"]?.value).toBe("echo_Node");
-    expect(env["MENTATLAB_ATTEMPT"]?.value).toBe("1");
-    expect(env["MENTATLAB_GATEWAY_URL"]?.value).toBe("http://mentatlab-gateway:8080");
-    expect(env["MENTATLAB_SIDECAR_LISTEN"]?.value).toBe("/mentatlab/shared/sidecar.sock");
-    expect(JSON.parse(env["MENTATLAB_INPUTS_JSON"]?.value ?? "")).toEqual({ text: { text: "hello" } });
-    expect(JSON.parse(env["MENTATLAB_OUTPUT_PINS_JSON"]?.value ?? "")).toEqual({ echo: "text" });
     const name = buildJob(testTask(), testConfig()).metadata?.name;
-    expect(env["MENTATLAB_RUN_TOKEN"]?.valueFrom?.secretKeyRef).toEqual({ name, key: runTokenKey });
-    expect(env["MENTATLAB_SIDECAR_TOKEN"]?.valueFrom?.secretKeyRef).toEqual({ name, key: sidecarTokenKey });
+    const literal = Object.fromEntries((sidecar?.env ?? []).filter((e) => e.value !== undefined).map((e) => [e.name, e.value]));
+    expect(literal).toEqual({
+      MENTATLAB_GATEWAY_URL: "http://mentatlab-gateway:8080",
+      MENTATLAB_SHARED_DIR: "/mentatlab/shared",
+      MENTATLAB_SIDECAR_LISTEN: "/mentatlab/shared/sidecar.sock",
+      MENTATLAB_INPUTS_FILE: "/mentatlab/attempt/inputs.json",
+    });
+    const refs = (sidecar?.env ?? []).filter((e) => e.valueFrom).map((e) => e.valueFrom?.secretKeyRef);
+    expect(refs.every((ref) => ref?.name === name)).toBe(true);
+    expect(refs.filter((ref) => !ref?.optional).map((ref) => ref?.key)).toEqual(["MENTATLAB_RUN_ID", "MENTATLAB_NODE_ID", runTokenKey, sidecarTokenKey]);
+    expect(sidecar?.volumeMounts).toContainEqual({ name: "mentatlab-attempt", mountPath: "/mentatlab/attempt", readOnly: true });
+    expect(pod.volumes).toContainEqual({ name: "mentatlab-attempt", secret: { secretName: name, items: [{ key: inputsKey, path: inputsKey }], defaultMode: 0o444 } });
+  });
+
+  it("hands the sidecar its attempt through the Secret, whose keys the sidecar's config reads", () => {
+    const task = testTask();
+    const job = buildJob(task, testConfig());
+    const secret = buildRunSecret(task, { name: job.metadata!.name!, uid: "uid-1" }, "pod-token");
+    const sidecar = job.spec!.template.spec!.initContainers![0]!;
+    // What the kubelet does: literal values, and each secretKeyRef looked up in the Secret.
+    const env = Object.fromEntries((sidecar.env ?? []).flatMap((e) => {
+      const value = e.value ?? secret.stringData?.[e.valueFrom?.secretKeyRef?.key ?? ""];
+      return value === undefined ? [] : [[e.name, value]];
+    }));
+    const config = loadSidecarConfig({ ...env, MENTATLAB_INPUTS_FILE: undefined, MENTATLAB_INPUTS_JSON: secret.stringData?.[inputsKey] });
+    expect(config).toMatchObject({ runId: task.runId, nodeId: "echo_Node", attempt: 1, workspace: "ws-alpha", runToken: testRunToken, sidecarToken: "pod-token", params: { shout: true }, gatewayUrl: "http://mentatlab-gateway:8080", listen: "/mentatlab/shared/sidecar.sock" });
+    expect(config.inputs.get("text")?.value).toEqual({ case: "text", value: "hello" });
+    expect(JSON.parse(secret.stringData!["MENTATLAB_OUTPUT_PINS_JSON"] ?? "")).toEqual({ echo: "text" });
+    // Every key the sidecar's env names is one the Secret has.
+    for (const key of attemptEnvKeys) expect(Object.keys(secret.stringData ?? {}), key).toContain(key);
   });
 
   it("gives the agent the sidecar's address and token, the manifest's image and env, and no run token", () => {
@@ -69,7 +91,9 @@ describe("buildJob", () => {
     expect(env["MENTATLAB_SIDECAR_TOKEN"]?.valueFrom?.secretKeyRef?.key).toBe(sidecarTokenKey);
     expect(env["MENTATLAB_RUN_TOKEN"]).toBeUndefined();
     const mounts = (c: typeof agent) => c?.volumeMounts?.map((m) => m.mountPath);
-    expect(mounts(agent)).toEqual(mounts(job.spec!.template.spec!.initContainers![0]));
+    expect(mounts(agent)).toEqual(["/mentatlab/shared"]);
+    // The attempt's inputs file (and so its Secret) is the sidecar's alone.
+    expect(mounts(job.spec!.template.spec!.initContainers![0])).toEqual(["/mentatlab/shared", "/mentatlab/attempt"]);
   });
 
   it("never puts the run token in the Job, only in its Secret", () => {
@@ -78,7 +102,7 @@ describe("buildJob", () => {
     expect(JSON.stringify(job)).not.toContain(testRunToken);
     const secret = buildRunSecret(task, { name: job.metadata!.name!, uid: "uid-1" }, "pod-token");
     expect(validateSecret(secret)).toEqual([]);
-    expect(secret.stringData).toEqual({ [runTokenKey]: testRunToken, [sidecarTokenKey]: "pod-token" });
+    expect(secret.stringData).toMatchObject({ [runTokenKey]: testRunToken, [sidecarTokenKey]: "pod-token" });
     expect(secret.metadata?.ownerReferences).toEqual([{ apiVersion: "batch/v1", kind: "Job", name: job.metadata?.name, uid: "uid-1", blockOwnerDeletion: true }]);
   });
 
@@ -93,6 +117,27 @@ describe("buildJob", () => {
     const video = resourcesOf(ResourceProfile.VIDEO_PROCESSING);
     expect(video?.limits).toEqual({ cpu: "4000m", memory: "8Gi", "ephemeral-storage": "50Gi", "nvidia.com/gpu": "1" });
     expect(video?.requests?.["nvidia.com/gpu"]).toBe("1");
+  });
+
+  it("gives a GPU to the agents that declare the gpu capability, whatever their profile", () => {
+    const task = testTask({ profile: ResourceProfile.AUDIO_PROCESSING });
+    task.agent.capabilities = [Capability.STREAMING, Capability.GPU];
+    const resources = buildJob(task, testConfig()).spec!.template.spec!.containers[0]!.resources;
+    expect(resources?.limits).toMatchObject({ cpu: "1000m", "nvidia.com/gpu": "1" });
+    expect(resources?.requests?.["nvidia.com/gpu"]).toBe("1");
+  });
+
+  it("places GPU pods with the configured node selector, tolerations and runtime class, and only GPU pods", () => {
+    const gpuScheduling = { nodeSelector: { "cloud.google.com/gke-accelerator": "nvidia-l4" }, tolerations: [{ key: "nvidia.com/gpu", operator: "Exists", effect: "NoSchedule" }], runtimeClassName: "nvidia" };
+    const config = testConfig({ gpuScheduling });
+    const video = buildJob(testTask({ profile: ResourceProfile.VIDEO_PROCESSING }), config);
+    expect(validateJob(video)).toEqual([]);
+    expect(video.spec!.template.spec).toMatchObject(gpuScheduling);
+    const text = buildJob(testTask(), config).spec!.template.spec!;
+    expect([text.nodeSelector, text.tolerations, text.runtimeClassName]).toEqual([undefined, undefined, undefined]);
+    // The defaults tolerate the usual GPU taint and pin nothing else.
+    const defaults = buildJob(testTask({ profile: ResourceProfile.VIDEO_PROCESSING }), testConfig()).spec!.template.spec!;
+    expect([defaults.nodeSelector, defaults.tolerations, defaults.runtimeClassName]).toEqual([undefined, [{ key: "nvidia.com/gpu", operator: "Exists", effect: "NoSchedule" }], undefined]);
   });
 
   it("runs as non-root, without privilege escalation or an API token", () => {

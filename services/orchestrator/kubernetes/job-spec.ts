@@ -1,24 +1,14 @@
-import type { V1Container, V1EnvVar, V1Job, V1Probe, V1ResourceRequirements, V1Secret, V1SecurityContext } from "@kubernetes/client-node";
+import type { V1Container, V1EnvVar, V1Job, V1ResourceRequirements, V1Secret } from "@kubernetes/client-node";
 import { sidecarEnv } from "../../../agent-contract/sidecar-env.js";
 import type { NodeTask } from "../executor.js";
 import type { KubernetesExecutorConfig } from "./config.js";
+import { gpuCount, gpuPlacement } from "./gpu-scheduling.js";
 import { jobName, labelValue } from "./job-name.js";
-import { plainBridgeCommand, plainBridgeEnv } from "./plain-bridge.js";
+import { plainBridgeCommand } from "./plain-bridge.js";
+import { agentSidecarEnv, inputsKey, restrictedContainer, sharedVolumeMount, sidecarContainer, sidecarTokenKey, sidecarVolumes, type SidecarWiring } from "./sidecar-parts.js";
 
 export const agentContainerName = "agent";
-export const sidecarContainerName = "sidecar";
-/** Keys of the per-Job Secret. */
-export const runTokenKey = "run-token";
-export const sidecarTokenKey = "sidecar-token";
-
-/** The emptyDir both containers share: inputs, the agent's work dir, the sidecar's socket and spill files. */
-const sharedDir = "/mentatlab/shared";
-const sidecarSocket = `${sharedDir}/sidecar.sock`;
-/** The sidecar writes this file once it serves (agent-sidecar/main.ts), so it doubles as its readiness signal. */
-const sidecarReadyFile = `${sharedDir}/sidecar.ready`;
-const sharedVolume = "shared";
-/** Where a plain-contract agent's stdio crosses between the containers (./plain-bridge.ts). */
-const plainBridgeDir = `${sharedDir}/plain`;
+export { inputsKey, runTokenKey, sidecarContainerName, sidecarTokenKey } from "./sidecar-parts.js";
 
 /** Labels every object of one attempt carries, so a run's Jobs, pods and Secrets can be selected. */
 export const labelKeys = {
@@ -29,12 +19,6 @@ export const labelKeys = {
   workspace: "mentatlab.dev/workspace",
 } as const;
 const managedBy = "mentatlab-orchestrator";
-
-/** The sidecar relays bytes with bounded buffers (spilling to the shared volume), so it needs little. */
-const sidecarResources: V1ResourceRequirements = {
-  requests: { cpu: "100m", memory: "128Mi" },
-  limits: { memory: "512Mi" },
-};
 
 /** A node attempt as Kubernetes objects: the Job, and the Secret holding its credentials. */
 export function buildJob(task: NodeTask, config: KubernetesExecutorConfig): V1Job {
@@ -49,49 +33,13 @@ export function buildJob(task: NodeTask, config: KubernetesExecutorConfig): V1Jo
   // A manifest command means the plain contract: it runs behind the file bridge; without one the image's
   // entrypoint is an SDK agent talking to the sidecar's socket.
   const bridgeCommand = plainBridgeCommand(task.agent.command);
-  const bridgeEnv: V1EnvVar[] = bridgeCommand ? [{ name: plainBridgeEnv, value: plainBridgeDir }] : [];
-  const tokenFrom = (key: string): V1EnvVar["valueFrom"] => ({ secretKeyRef: { name, key } });
-  const plainSidecarEnv = Object.entries(
-    sidecarEnv({
-      runId: task.runId,
-      nodeId: task.nodeId,
-      attempt: task.attempt,
-      workspace: task.workspace,
-      agentId: task.agent.id,
-      agentVersion: task.agent.version,
-      gatewayUrl: config.gatewayUrl,
-      runToken: "",
-      sharedDir,
-      inputs: task.inputs,
-      params: task.params,
-      outputPins: Object.fromEntries(task.agent.outputs.map((pin) => [pin.name, pin.type])),
-      outputStreams: task.outputStreams,
-      listen: sidecarSocket,
-    }),
-  )
-    .filter(([key]) => key !== "MENTATLAB_RUN_TOKEN")
-    .map(([key, value]): V1EnvVar => ({ name: key, value }));
-
-  const sidecar: V1Container = {
-    name: sidecarContainerName,
+  const wiring: SidecarWiring = {
     image: config.sidecarImage,
     imagePullPolicy: config.imagePullPolicy,
-    // A native sidecar: started before the agent, stopped once the agent ends, never keeping the Job alive.
-    restartPolicy: "Always",
-    env: [
-      ...plainSidecarEnv,
-      ...bridgeEnv,
-      { name: "MENTATLAB_RUN_TOKEN", valueFrom: tokenFrom(runTokenKey) },
-      { name: "MENTATLAB_SIDECAR_TOKEN", valueFrom: tokenFrom(sidecarTokenKey) },
-    ],
-    volumeMounts: [{ name: sharedVolume, mountPath: sharedDir }],
-    // The agent container starts only after this probe passes, i.e. once inputs are downloaded and the socket serves.
-    startupProbe: fileProbe(sidecarReadyFile, 1, 3600),
-    readinessProbe: fileProbe(sidecarReadyFile, 10, 3),
-    resources: sidecarResources,
-    securityContext: containerSecurity(),
+    gatewayUrl: config.gatewayUrl,
+    secretName: name,
+    plainBridge: bridgeCommand !== undefined,
   };
-
   const agent: V1Container = {
     name: agentContainerName,
     image: task.agent.image,
@@ -101,18 +49,11 @@ export function buildJob(task: NodeTask, config: KubernetesExecutorConfig): V1Jo
       ...Object.entries(task.agent.env)
         .sort(([a], [b]) => a.localeCompare(b))
         .map(([key, value]): V1EnvVar => ({ name: key, value })),
-      { name: "MENTATLAB_SIDECAR_ADDRESS", value: sidecarSocket },
-      { name: "MENTATLAB_SIDECAR_TOKEN", valueFrom: tokenFrom(sidecarTokenKey) },
-      { name: "MENTATLAB_SHARED_DIR", value: sharedDir },
-      { name: "MENTATLAB_WORK_DIR", value: `${sharedDir}/work` },
-      { name: "MENTATLAB_RUN_ID", value: task.runId },
-      { name: "MENTATLAB_NODE_ID", value: task.nodeId },
-      { name: "MENTATLAB_ATTEMPT", value: String(task.attempt) },
-      ...bridgeEnv,
+      ...agentSidecarEnv(wiring),
     ],
-    volumeMounts: [{ name: sharedVolume, mountPath: sharedDir }],
+    volumeMounts: [sharedVolumeMount],
     resources: agentResources(task),
-    securityContext: containerSecurity(),
+    securityContext: restrictedContainer(),
   };
 
   return {
@@ -132,6 +73,7 @@ export function buildJob(task: NodeTask, config: KubernetesExecutorConfig): V1Jo
           automountServiceAccountToken: false,
           ...(config.serviceAccountName ? { serviceAccountName: config.serviceAccountName } : {}),
           enableServiceLinks: false,
+          ...gpuPlacement(gpuCount(task), config.gpuScheduling),
           securityContext: {
             runAsNonRoot: true,
             runAsUser: config.runAsUser,
@@ -139,9 +81,9 @@ export function buildJob(task: NodeTask, config: KubernetesExecutorConfig): V1Jo
             fsGroup: config.runAsUser,
             seccompProfile: { type: "RuntimeDefault" },
           },
-          initContainers: [sidecar],
+          initContainers: [sidecarContainer(wiring)],
           containers: [agent],
-          volumes: [{ name: sharedVolume, emptyDir: { sizeLimit: task.resources.ephemeralStorage } }],
+          volumes: sidecarVolumes(wiring, task.resources.ephemeralStorage),
         },
       },
     },
@@ -149,8 +91,10 @@ export function buildJob(task: NodeTask, config: KubernetesExecutorConfig): V1Jo
 }
 
 /**
- * The attempt's credentials, owned by its Job so Kubernetes deletes them with it: the run token (the
- * sidecar's only) and the pod-local token the agent presents to the sidecar.
+ * The attempt's Secret, owned by its Job so Kubernetes deletes them together: the sidecar's settings
+ * for this attempt, its inline inputs (a file, however large), the run token (the sidecar's only) and
+ * the pod-local token the agent presents to the sidecar. The pod reads it through secretKeyRefs and
+ * a volume, so none of it is written into the Job.
  */
 export function buildRunSecret(task: NodeTask, job: { readonly name: string; readonly uid: string }, sidecarToken: string): V1Secret {
   return {
@@ -162,8 +106,36 @@ export function buildRunSecret(task: NodeTask, job: { readonly name: string; rea
       labels: attemptLabels(task),
       ownerReferences: [{ apiVersion: "batch/v1", kind: "Job", name: job.name, uid: job.uid, blockOwnerDeletion: true }],
     },
-    stringData: { [runTokenKey]: task.runToken, [sidecarTokenKey]: sidecarToken },
+    stringData: { ...attemptSettings(task), [sidecarTokenKey]: sidecarToken },
   };
+}
+
+/** What the API server accepts in one Secret's values. */
+export const maxSecretBytes = 1024 * 1024;
+
+/** The size the API server counts for `secret`: its values, in bytes. */
+export function secretBytes(secret: V1Secret): number {
+  return Object.values(secret.stringData ?? {}).reduce((sum, value) => sum + Buffer.byteLength(value), 0);
+}
+
+/** The sidecar's per-attempt settings; where the gateway and the shared dir are is the pod's, not the attempt's. */
+function attemptSettings(task: NodeTask): Record<string, string> {
+  const { MENTATLAB_GATEWAY_URL: _gateway, MENTATLAB_SHARED_DIR: _shared, MENTATLAB_INPUTS_JSON: inputs, ...settings } = sidecarEnv({
+    runId: task.runId,
+    nodeId: task.nodeId,
+    attempt: task.attempt,
+    workspace: task.workspace,
+    agentId: task.agent.id,
+    agentVersion: task.agent.version,
+    gatewayUrl: "",
+    runToken: task.runToken,
+    sharedDir: "",
+    inputs: task.inputs,
+    params: task.params,
+    outputPins: Object.fromEntries(task.agent.outputs.map((pin) => [pin.name, pin.type])),
+    outputStreams: task.outputStreams,
+  });
+  return { ...settings, [inputsKey]: inputs ?? "{}" };
 }
 
 export function attemptLabels(task: Pick<NodeTask, "runId" | "nodeId" | "attempt" | "workspace">): Record<string, string> {
@@ -183,20 +155,7 @@ function agentResources(task: NodeTask): V1ResourceRequirements {
     memory: task.resources.memory,
     "ephemeral-storage": task.resources.ephemeralStorage,
   };
-  if (task.resources.gpu > 0) amounts["nvidia.com/gpu"] = String(task.resources.gpu);
+  const gpus = gpuCount(task);
+  if (gpus > 0) amounts["nvidia.com/gpu"] = String(gpus);
   return { requests: { ...amounts }, limits: { ...amounts } };
-}
-
-/** `node -e` rather than `test -f`: the sidecar image is a Node image that may have no shell. */
-function fileProbe(path: string, periodSeconds: number, failureThreshold: number): V1Probe {
-  return {
-    exec: { command: ["node", "-e", "require('node:fs').accessSync(process.argv[1])", path] },
-    periodSeconds,
-    failureThreshold,
-    timeoutSeconds: 5,
-  };
-}
-
-function containerSecurity(): V1SecurityContext {
-  return { runAsNonRoot: true, allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } };
 }

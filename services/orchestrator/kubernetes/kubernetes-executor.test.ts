@@ -1,11 +1,13 @@
+import { create } from "@bufbuild/protobuf";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { PinValueSchema } from "../../../gen/mentatlab/v1/common_pb.js";
 import { ResourceProfile } from "../../../gen/mentatlab/v1/registry_pb.js";
-import { type FakeKubeApiServer, startFakeKubeApiServer } from "../../../test/harness/fake-kube-apiserver.js";
+import { type FakeKubeApiServer, startFakeKubeApiServer, validateSecret } from "../../../test/harness/fake-kube-apiserver.js";
 import type { ExecutorEvent, NodeTask } from "../executor.js";
 import type { KubernetesExecutorConfig } from "./config.js";
 import { jobName } from "./job-name.js";
-import { buildJob, runTokenKey } from "./job-spec.js";
+import { buildJob, buildRunSecret, inputsKey, runTokenKey, sidecarTokenKey } from "./job-spec.js";
 import { KubernetesExecutor } from "./kubernetes-executor.js";
 import { testConfig, testRunToken, testTask } from "./testing.js";
 
@@ -318,5 +320,47 @@ describe("KubernetesExecutor", () => {
     expect(Date.now() - abortedAt).toBeLessThan(2000);
     await kube.close();
     expect(server.job(namespace, nameOf(task))).toBeUndefined();
+  });
+
+  describe("secrets and inline inputs", () => {
+    // 200 KiB of text: more than one environment string may hold, less than a Secret.
+    const marker = "INLINE-INPUT-3f9c1e";
+    const largeInput = () => create(PinValueSchema, { value: { case: "text", value: `${marker} ${"lorem ipsum ".repeat(17_000)}` } });
+
+    for (const outcome of [{ result: "succeed" }, { result: "fail", exitCode: 1 }] as const) {
+      it(`appear only in the attempt's Secret, never in the Job, its pod, other requests or the run's events (${outcome.result})`, async () => {
+        const task = testTask({ inputs: { text: largeInput() } });
+        server.script(nameOf(task), { outcome, logs: ["agent started", "agent done"] });
+        const events = await collect(executor().execute(task, new AbortController().signal));
+        const secret = server.secret(namespace, nameOf(task));
+        const sidecarToken = secret?.stringData?.[sidecarTokenKey] ?? "";
+        expect(secret?.stringData?.[runTokenKey]).toBe(testRunToken);
+        expect(secret?.stringData?.[inputsKey]).toContain(marker);
+        expect(sidecarToken.length).toBeGreaterThanOrEqual(32);
+
+        const secretCreations = server.requests.filter((r) => r.method === "POST" && r.path.endsWith("/secrets"));
+        expect(secretCreations).toHaveLength(1);
+        const everythingElse = JSON.stringify([
+          server.requests.filter((r) => !secretCreations.includes(r)),
+          server.job(namespace, nameOf(task)),
+          server.pods(namespace),
+          events,
+        ], (_key, value: unknown) => (typeof value === "bigint" ? String(value) : value));
+        expect(everythingElse).toContain(nameOf(task));
+        for (const secretValue of [testRunToken, sidecarToken, marker]) expect(everythingElse).not.toContain(secretValue);
+      });
+    }
+
+    it("refuses inline inputs larger than a Secret holds, before creating anything", async () => {
+      const task = testTask({ inputs: { text: create(PinValueSchema, { value: { case: "text", value: "x".repeat(1024 * 1024 + 1) } }) } });
+      const events = await collect(executor().execute(task, new AbortController().signal));
+      expect(outcomeOf(events)).toEqual([{ kind: "failed", reason: expect.stringMatching(/node echo_Node take \d+ bytes, over the 1048576 a Kubernetes Secret holds: pass large values as media/), transient: false }]);
+      expect(server.requests.filter((r) => r.method === "POST")).toEqual([]);
+    });
+
+    it("the fake API server refuses a Secret over 1 MiB, as a real one does", () => {
+      const secret = buildRunSecret(testTask({ inputs: { text: create(PinValueSchema, { value: { case: "text", value: "x".repeat(1024 * 1024) } }) } }), { name: "s", uid: "u" }, "t");
+      expect(validateSecret(secret).join("\n")).toMatch(/data: Too long: must have at most 1048576 bytes/);
+    });
   });
 });

@@ -5,7 +5,7 @@ import type { ExecutionOutcome, Executor, ExecutorEvent, NodeTask } from "../exe
 import { logEvent } from "../../../agent-contract/plain-contract.js";
 import type { KubernetesExecutorConfig } from "./config.js";
 import { failureOf, jobPhase } from "./job-outcome.js";
-import { agentContainerName, attemptLabels, buildJob, buildRunSecret } from "./job-spec.js";
+import { agentContainerName, attemptLabels, buildJob, buildRunSecret, maxSecretBytes, secretBytes } from "./job-spec.js";
 import { merge } from "./merge.js";
 import { podChange } from "./pod-notices.js";
 import { describeApiError, type WatchUpdate, watchResource } from "./resource-watch.js";
@@ -44,6 +44,13 @@ export class KubernetesExecutor implements Executor {
     const { namespace } = this.options.config;
     const desired = buildJob(task, this.options.config);
     const name = desired.metadata?.name ?? "";
+    const sidecarToken = randomBytes(24).toString("base64url");
+    const secret = buildRunSecret(task, { name, uid: "" }, sidecarToken);
+    // Refused before any object exists: the API server would take the Job, then refuse its Secret.
+    if (secretBytes(secret) > maxSecretBytes) {
+      yield { kind: "failed", reason: `the inline inputs and settings of node ${task.nodeId} take ${secretBytes(secret)} bytes, over the ${maxSecretBytes} a Kubernetes Secret holds: pass large values as media (upload them and bind the MediaRef)`, transient: false };
+      return;
+    }
 
     const created = await this.createOrAdopt(task, desired);
     if (created.kind === "failed") {
@@ -55,7 +62,7 @@ export class KubernetesExecutor implements Executor {
     let jobEnded = false;
     try {
       yield { kind: "agent", event: logEvent(LogLevel.INFO, created.adopted ? `adopted Job ${namespace}/${name}, created earlier for this attempt` : `created Job ${namespace}/${name}`) };
-      const secretFailure = await this.createSecret(task, name, created.uid);
+      const secretFailure = await this.createSecret(task, name, created.uid, sidecarToken);
       if (secretFailure) {
         yield secretFailure;
         return;
@@ -160,10 +167,10 @@ export class KubernetesExecutor implements Executor {
   }
 
   /** The attempt's credentials; an adopted Job may already have its Secret, which stays valid for the same attempt. */
-  private async createSecret(task: NodeTask, name: string, uid: string): Promise<Extract<ExecutionOutcome, { kind: "failed" }> | undefined> {
+  private async createSecret(task: NodeTask, name: string, uid: string, sidecarToken: string): Promise<Extract<ExecutionOutcome, { kind: "failed" }> | undefined> {
     const { namespace } = this.options.config;
     try {
-      await this.core.createNamespacedSecret({ namespace, body: buildRunSecret(task, { name, uid }, randomBytes(24).toString("base64url")) });
+      await this.core.createNamespacedSecret({ namespace, body: buildRunSecret(task, { name, uid }, sidecarToken) });
       return undefined;
     } catch (err) {
       return codeOf(err) === 409 ? undefined : apiFailure(`could not create Secret ${namespace}/${name}`, err);

@@ -1,0 +1,38 @@
+import { kubernetesExecutorConfigFromEnv } from "../orchestrator/kubernetes/config.js";
+import type { SidecarWiring } from "../orchestrator/kubernetes/sidecar-parts.js";
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** Where the injection webhook listens, its TLS files, and the sidecar it injects; every field has a default. */
+export interface WebhookConfig {
+  /** `MENTATLAB_HOST`, default `127.0.0.1` (`0.0.0.0` in a container). */
+  readonly host: string;
+  /** `MENTATLAB_WEBHOOK_PORT`, default 8443 (0 = any free port). */
+  readonly port: number;
+  /** `MENTATLAB_WEBHOOK_TLS_CERT_FILE`, default `/etc/mentatlab/webhook-tls/tls.crt`: PEM certificate (chain), e.g. from a mounted cert-manager Secret. */
+  readonly certFile: string;
+  /** `MENTATLAB_WEBHOOK_TLS_KEY_FILE`, default `/etc/mentatlab/webhook-tls/tls.key`: its PEM private key. */
+  readonly keyFile: string;
+  /** `MENTATLAB_WEBHOOK_TLS_RELOAD_MS`, default 60000: how often the files are re-read, so a renewed certificate is served without a restart. */
+  readonly tlsReloadMs: number;
+  /** The sidecar's image, pull policy and gateway URL: the Kubernetes executor's variables, so injected pods match the Jobs. */
+  readonly sidecar: Pick<SidecarWiring, "image" | "imagePullPolicy" | "gatewayUrl">;
+}
+
+export function webhookConfigFromEnv(env: Env): WebhookConfig {
+  const executor = kubernetesExecutorConfigFromEnv(env);
+  const rawPort = env.MENTATLAB_WEBHOOK_PORT ?? "";
+  const port = rawPort === "" ? 8443 : Number(rawPort);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`MENTATLAB_WEBHOOK_PORT must be a port number (0-65535), not "${rawPort}"`);
+  const rawReload = env.MENTATLAB_WEBHOOK_TLS_RELOAD_MS ?? "";
+  const tlsReloadMs = rawReload === "" ? 60_000 : Number(rawReload);
+  if (!Number.isInteger(tlsReloadMs) || tlsReloadMs < 1) throw new Error(`MENTATLAB_WEBHOOK_TLS_RELOAD_MS must be an integer >= 1, not "${rawReload}"`);
+  return {
+    host: env.MENTATLAB_HOST || "127.0.0.1",
+    port,
+    certFile: env.MENTATLAB_WEBHOOK_TLS_CERT_FILE || "/etc/mentatlab/webhook-tls/tls.crt",
+    keyFile: env.MENTATLAB_WEBHOOK_TLS_KEY_FILE || "/etc/mentatlab/webhook-tls/tls.key",
+    tlsReloadMs,
+    sidecar: { image: executor.sidecarImage, imagePullPolicy: executor.imagePullPolicy, gatewayUrl: executor.gatewayUrl },
+  };
+}
