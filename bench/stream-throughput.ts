@@ -80,12 +80,12 @@ async function rawHttp2(port: number, subscribers: number): Promise<number> {
   return (chunks * CHUNK) / MiB / seconds;
 }
 
-/** Child process: the StreamService on `BENCH_BACKEND`, everything retained so no subscriber is cut off. */
+/** Child process: the StreamService on `BENCH_BACKEND`, everything retained and no lag bound, so no subscriber is cut off. */
 async function serveStreams(): Promise<void> {
   const bench = await startStreamServer(
     process.env.BENCH_BACKEND as Backend,
     process.env.REDIS_URL,
-    { retainedMaxEvents: chunks * 2, retainedMaxBytes: chunks * CHUNK * 2 },
+    { retainedMaxEvents: chunks * 2, retainedMaxBytes: chunks * CHUNK * 2, subscriberMaxLagBytes: chunks * CHUNK * 2 },
     process.env.BENCH_SUBSCRIBE_PATH as SubscribePath,
   );
   await serveBenchChild({ url: bench.server.url });
