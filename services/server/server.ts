@@ -26,6 +26,7 @@ import type { NodeRequest, NodeResponse } from "./node-fetch-bridge.js";
 import { listenOnePort } from "./one-port.js";
 import { mountReflection, reflectionServices } from "./reflection.js";
 import { staticFilesRoute } from "./static-files.js";
+import { answerUnknownProcedure } from "./unknown-procedure.js";
 import { failTruncatedStreams } from "./truncation-guard.js";
 
 export { installSignalHandlers } from "./signals.js";
@@ -207,7 +208,7 @@ function mountAll(router: ConnectRouter, options: ServerOptions, health: HealthR
   mountReflection(mounting, [...services.values()]);
 }
 
-/** Everything that is not an RPC: plain-HTTP routes, then the web UI's files. */
+/** Everything that is not an RPC of a mounted service: unknown procedures, plain-HTTP routes, then the web UI's files. */
 function plainHttpHandler(options: ServerOptions, maxRequestBodyBytes: number, shutdownSignal: AbortSignal) {
   const dispatch = createHttpRouteDispatcher(options.httpRoutes ?? [], {
     maxRequestBodyBytes,
@@ -216,7 +217,9 @@ function plainHttpHandler(options: ServerOptions, maxRequestBodyBytes: number, s
     ...(options.authenticateHttp ? { authenticate: options.authenticateHttp } : {}),
   });
   // connect-node types the response without `write`; it hands over Node's full response object.
-  return (req: NodeRequest, res: Omit<NodeResponse, "write">) => void dispatch(req, res as NodeResponse);
+  return (req: NodeRequest, res: Omit<NodeResponse, "write">) => {
+    if (!answerUnknownProcedure(req, res as NodeResponse)) void dispatch(req, res as NodeResponse);
+  };
 }
 
 function headerValue(req: NodeRequest, name: string): string | undefined {

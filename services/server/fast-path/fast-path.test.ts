@@ -199,3 +199,23 @@ function rawCall(session: ReturnType<typeof connect>, path: string, contentType:
     stream.end(body);
   });
 }
+
+describe("a procedure this server does not serve", () => {
+  const sidecar = "/mentatlab.v1.SidecarService/GetInputs";
+  it("is UNIMPLEMENTED, in the caller's protocol, over every transport Connect serves too", async () => {
+    const grpcWeb = await fetch(`${server.url}${sidecar}`, { method: "POST", headers: { "content-type": "application/grpc-web+proto" }, body: new Uint8Array(5) });
+    expect(grpcWeb.headers.get("grpc-status")).toBe(String(Code.Unimplemented));
+    const connectJson = await fetch(`${server.url}${sidecar}`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
+    expect(connectJson.status).toBe(404);
+    expect(await connectJson.json()).toMatchObject({ code: "unimplemented", message: expect.stringContaining("SidecarService/GetInputs is not served on this port") });
+    const connectStream = await fetch(`${server.url}${sidecar}`, { method: "POST", headers: { "content-type": "application/connect+json" }, body: new Uint8Array(5) });
+    const end = Buffer.from(await connectStream.arrayBuffer());
+    expect(end[0]).toBe(2);
+    expect(JSON.parse(end.subarray(5).toString())).toMatchObject({ error: { code: "unimplemented" } });
+  });
+
+  it("leaves plain-HTTP paths alone", async () => {
+    const plain = await fetch(`${server.url}/media/ws/none`);
+    expect(plain.headers.get("grpc-status")).toBeNull();
+  });
+});

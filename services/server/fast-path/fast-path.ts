@@ -13,6 +13,7 @@ import type { IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
 import { CallWriter } from "./call-writer.js";
 import { BatchingSink, CapturingSink, type EncodedRelay, type EncodedServerStream } from "./encoded-stream.js";
 import { encodedKindOf, encodedSinkKey, encodedStreamSpec, rememberReceivedBytes, relaySpec } from "./encoded-specs.js";
+import { unknownProcedure } from "../unknown-procedure.js";
 import { compressedFlag, envelope, envelopeSegments, flaggedEnvelope } from "./framing.js";
 import { asConnectError, connectUnary, protocolOf, type WireProtocol } from "./protocols.js";
 import { compressMinBytes, gzip, negotiateGzip } from "./response-compression.js";
@@ -198,10 +199,7 @@ async function serveStreaming(call: Call, options: CallOptions): Promise<void> {
 /** An RPC of a service this server does not serve, answered in the caller's protocol. */
 function answerUnknownMethod(stream: ServerHttp2Stream, protocol: WireProtocol, path: string): void {
   stream.on("error", () => undefined);
-  const error = new ConnectError(
-    `${path.slice(1)} is not served on this port: check the service name and the server address (pod-local services such as the SidecarService are served by the agent sidecar)`,
-    Code.Unimplemented,
-  );
+  const error = unknownProcedure(path);
   const writer = new CallWriter(stream, protocol, new Headers());
   if (protocol === connectUnary) writer.endUnary(undefined, new Headers(), error);
   else writer.endStream(new Headers(), error);
