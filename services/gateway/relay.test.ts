@@ -2,12 +2,9 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, type Client, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import * as grpc from "@grpc/grpc-js";
-import { type ClientHttp2Stream, connect, constants, type OutgoingHttpHeaders } from "node:http2";
+import { connect, constants } from "node:http2";
 import { once } from "node:events";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { PinType } from "../../gen/mentatlab/v1/common_pb.js";
 import {
   PublishRequestSchema,
@@ -16,54 +13,25 @@ import {
   SubscribeRequestSchema,
   type SubscribeRequest,
 } from "../../gen/mentatlab/v1/stream_pb.js";
-import { startGateway, startServiceProcess, type MeshProcess } from "../mesh/distributed.js";
+import type { MeshProcess } from "../mesh/distributed.js";
 import { meshSecurity } from "../mesh/security.js";
 import { serveMeshProcess } from "../mesh/serve.js";
 import { readServerConfig } from "../server/config.js";
 import { envelope } from "../server/fast-path/index.js";
 import { createTelemetry } from "../shared/telemetry/index.js";
 import { relayService } from "./relay.js";
+import { cleanupsAfterEach, type GatewayMesh, keys, RecordingSession, startGatewayMesh } from "./testing.js";
 import { UpstreamSession } from "./upstream-session.js";
 
 // A stream process and a gateway, started in this process the way `mentatlab serve` starts them:
 // every subscriber is compared with one that subscribes to the stream process directly.
 
-const alice = "key-alice-0123456789";
-const olga = "key-olga-0123456789";
 const path = `/${StreamService.typeName}/${StreamService.method.subscribe.name}`;
 
-interface Mesh {
-  readonly stream: MeshProcess;
-  gateway: MeshProcess;
-  readonly env: Record<string, string>;
-}
+const onCleanup = cleanupsAfterEach();
+const { alice, olga } = keys;
+const startMesh = (extra: Record<string, string> = {}) => startGatewayMesh(onCleanup, extra);
 
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-async function startMesh(extra: Record<string, string> = {}): Promise<Mesh> {
-  const dataDir = mkdtempSync(join(tmpdir(), "gateway-relay-"));
-  cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
-  const env: Record<string, string> = {
-    MENTATLAB_DATA_DIR: dataDir,
-    MENTATLAB_API_KEYS: `${alice}=alice@ws-a:admin,${olga}=olga@ws-b:admin`,
-    MENTATLAB_TOKEN_SECRET: "gateway-relay-token-secret-0123456789",
-    MENTATLAB_PRESIGN_SECRET: "gateway-relay-presign-secret-0123456789",
-    MENTATLAB_SHUTDOWN_GRACE_MS: "200",
-    MENTATLAB_HOST: "127.0.0.1",
-    PORT: "0",
-    ...extra,
-  };
-  const stream = await startServiceProcess("stream", env);
-  cleanups.push(() => stream.close());
-  const peers = { ...env, MENTATLAB_STREAM_URL: stream.url, MENTATLAB_STORAGE_URL: "http://127.0.0.1:9", MENTATLAB_ORCHESTRATOR_URL: "http://127.0.0.1:9" };
-  const gateway = await startGateway(peers);
-  const mesh: Mesh = { stream, gateway, env: peers };
-  cleanups.push(() => mesh.gateway.close());
-  return mesh;
-}
 
 function client(baseUrl: string, kind: "grpc" | "connect"): Client<typeof StreamService> {
   const transport: Transport =
@@ -76,7 +44,7 @@ function client(baseUrl: string, kind: "grpc" | "connect"): Client<typeof Stream
 const auth = (key: string) => ({ headers: { authorization: `Bearer ${key}` } });
 
 /** A stream in alice's workspace holding `payloads`, ended when `close` is set. */
-async function streamWith(mesh: Mesh, payloads: Uint8Array[], type = PinType.TEXT, close = true): Promise<string> {
+async function streamWith(mesh: GatewayMesh, payloads: Uint8Array[], type = PinType.TEXT, close = true): Promise<string> {
   const direct = client(mesh.stream.url, "grpc");
   const init = await direct.initStream({ payloadType: type, mimeType: "text/plain" }, auth(alice));
   const streamId = init.stream?.ref?.streamId ?? "";
@@ -90,7 +58,7 @@ async function streamWith(mesh: Mesh, payloads: Uint8Array[], type = PinType.TEX
 /** A grpc-js Subscribe call whose events arrive as their bytes, undecoded. */
 function rawGrpcJsCall(baseUrl: string, request: SubscribeRequest, key: string): grpc.ClientReadableStream<Buffer> {
   const grpcClient = new grpc.Client(new URL(baseUrl).host, grpc.credentials.createInsecure());
-  cleanups.push(() => grpcClient.close());
+  onCleanup(() => grpcClient.close());
   const metadata = new grpc.Metadata();
   metadata.set("authorization", `Bearer ${key}`);
   return grpcClient.makeServerStreamRequest(
@@ -135,7 +103,7 @@ const summary = (err: ConnectError) => ({
 });
 
 /** A gateway serving only the stream service's relays, as startGateway serves them, with its upstream connection in view. */
-async function startRelayGateway(mesh: Mesh, upstream: UpstreamSession): Promise<MeshProcess> {
+async function startRelayGateway(mesh: GatewayMesh, upstream: UpstreamSession): Promise<MeshProcess> {
   const security = meshSecurity(mesh.env, { allowDevKey: false, process: "gateway" });
   const gateway = await serveMeshProcess(readServerConfig(mesh.env), security, createTelemetry(mesh.env), {
     routes: () => undefined,
@@ -143,20 +111,10 @@ async function startRelayGateway(mesh: Mesh, upstream: UpstreamSession): Promise
     relays: relayService(StreamService, upstream, "stream", 8 * 1024 * 1024),
     close: async () => upstream.close(),
   });
-  cleanups.push(() => gateway.close());
+  onCleanup(() => gateway.close());
   return gateway;
 }
 
-/** Keeps every upstream call it starts, to see how each ended. */
-class RecordingSession extends UpstreamSession {
-  readonly calls: ClientHttp2Stream[] = [];
-
-  override request(headers: OutgoingHttpHeaders): ClientHttp2Stream {
-    const call = super.request(headers);
-    this.calls.push(call);
-    return call;
-  }
-}
 
 const text = new TextEncoder();
 const payloads = [text.encode("hello"), text.encode("lorem ipsum ".repeat(400)), text.encode("π ≈ 3.14159"), new Uint8Array(0), text.encode("end")];
@@ -208,7 +166,7 @@ describe("calls relayed through the distributed gateway", () => {
     const gateway = await startRelayGateway(mesh, upstream);
 
     const session = connect(gateway.url);
-    cleanups.push(() => void session.destroy());
+    onCleanup(() => void session.destroy());
     const call = session.request({ ":method": "POST", ":path": path, "content-type": "application/grpc", te: "trailers", authorization: `Bearer ${alice}` });
     call.end(envelope(toBinary(SubscribeRequestSchema, create(SubscribeRequestSchema, { streamId }))));
     call.pause();

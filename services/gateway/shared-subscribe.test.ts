@@ -2,15 +2,12 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import { createClient, type Client } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import * as grpc from "@grpc/grpc-js";
-import { type ClientHttp2Stream, connect, constants, type OutgoingHttpHeaders } from "node:http2";
+import { connect, constants } from "node:http2";
 import { once } from "node:events";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { PinType } from "../../gen/mentatlab/v1/common_pb.js";
 import { StreamService, SubscribeRequestSchema, type SubscribeRequest } from "../../gen/mentatlab/v1/stream_pb.js";
-import { startGateway, startServiceProcess, type MeshProcess } from "../mesh/distributed.js";
+import type { MeshProcess } from "../mesh/distributed.js";
 import { meshSecurity } from "../mesh/security.js";
 import { serveMeshProcess } from "../mesh/serve.js";
 import { readServerConfig } from "../server/config.js";
@@ -18,60 +15,20 @@ import { envelope } from "../server/fast-path/index.js";
 import { createTelemetry } from "../shared/telemetry/index.js";
 import { relayMethod } from "./relay.js";
 import { sharedSubscribe } from "./shared-subscribe.js";
-import { UpstreamSession } from "./upstream-session.js";
+import { cleanupsAfterEach, type GatewayMesh, keys, RecordingSession, startGatewayMesh } from "./testing.js";
 
 // A real stream process behind a real gateway: many subscribers of one stream, one upstream call.
 
-const alice = "key-alice-0123456789";
-const bob = "key-bob-0123456789";
-const olga = "key-olga-0123456789";
 const path = `/${StreamService.typeName}/${StreamService.method.subscribe.name}`;
 
-interface Mesh {
-  readonly stream: MeshProcess;
-  readonly gateway: MeshProcess;
-  readonly env: Record<string, string>;
-}
+const onCleanup = cleanupsAfterEach();
+const { alice, bob, olga } = keys;
+const startMesh = (extra: Record<string, string> = {}) => startGatewayMesh(onCleanup, extra);
 
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
 
-async function startMesh(extra: Record<string, string> = {}): Promise<Mesh> {
-  const dataDir = mkdtempSync(join(tmpdir(), "gateway-shared-"));
-  cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
-  const env: Record<string, string> = {
-    MENTATLAB_DATA_DIR: dataDir,
-    MENTATLAB_API_KEYS: `${alice}=alice@ws-a:admin,${bob}=bob@ws-a:admin,${olga}=olga@ws-b:admin`,
-    MENTATLAB_TOKEN_SECRET: "gateway-shared-token-secret-0123456789",
-    MENTATLAB_PRESIGN_SECRET: "gateway-shared-presign-secret-0123456789",
-    MENTATLAB_SHUTDOWN_GRACE_MS: "200",
-    MENTATLAB_HOST: "127.0.0.1",
-    PORT: "0",
-    ...extra,
-  };
-  const stream = await startServiceProcess("stream", env);
-  cleanups.push(() => stream.close());
-  const peers = { ...env, MENTATLAB_STREAM_URL: stream.url, MENTATLAB_STORAGE_URL: "http://127.0.0.1:9", MENTATLAB_ORCHESTRATOR_URL: "http://127.0.0.1:9" };
-  const gateway = await startGateway(peers);
-  cleanups.push(() => gateway.close());
-  return { stream, gateway, env: peers };
-}
-
-/** Keeps every upstream call it starts, to count them and see how each ended. */
-class RecordingSession extends UpstreamSession {
-  readonly calls: ClientHttp2Stream[] = [];
-
-  override request(headers: OutgoingHttpHeaders): ClientHttp2Stream {
-    const call = super.request(headers);
-    this.calls.push(call);
-    return call;
-  }
-}
 
 /** A gateway serving Subscribe as startGateway does, with its upstream calls in view. */
-async function startSharingGateway(mesh: Mesh, upstream: RecordingSession, maxLagBytes = 8 * 1024 * 1024): Promise<MeshProcess> {
+async function startSharingGateway(mesh: GatewayMesh, upstream: RecordingSession, maxLagBytes = 8 * 1024 * 1024): Promise<MeshProcess> {
   const security = meshSecurity(mesh.env, { allowDevKey: false, process: "gateway" });
   const gateway = await serveMeshProcess(readServerConfig(mesh.env), security, createTelemetry(mesh.env), {
     routes: () => undefined,
@@ -79,29 +36,29 @@ async function startSharingGateway(mesh: Mesh, upstream: RecordingSession, maxLa
     encodedStreams: [sharedSubscribe(relayMethod(StreamService.method.subscribe, upstream, "stream", 8 * 1024 * 1024), maxLagBytes, 8 * 1024 * 1024)],
     close: async () => upstream.close(),
   });
-  cleanups.push(() => gateway.close());
+  onCleanup(() => gateway.close());
   return gateway;
 }
 
 const auth = (key: string) => ({ headers: { authorization: `Bearer ${key}` } });
 
-function producer(mesh: Mesh): Client<typeof StreamService> {
+function producer(mesh: GatewayMesh): Client<typeof StreamService> {
   return createClient(StreamService, createGrpcTransport({ baseUrl: mesh.stream.url, acceptCompression: [] }));
 }
 
-async function openStream(mesh: Mesh, type = PinType.TEXT): Promise<string> {
+async function openStream(mesh: GatewayMesh, type = PinType.TEXT): Promise<string> {
   const init = await producer(mesh).initStream({ payloadType: type, mimeType: "text/plain" }, auth(alice));
   return init.stream?.ref?.streamId ?? "";
 }
 
-async function publish(mesh: Mesh, streamId: string, payloads: readonly Uint8Array[]): Promise<void> {
+async function publish(mesh: GatewayMesh, streamId: string, payloads: readonly Uint8Array[]): Promise<void> {
   await producer(mesh).publishBatch({ streamId, payloads: payloads.map((data) => ({ data })) }, auth(alice));
 }
 
 /** A grpc-js Subscribe call taking each event as its bytes; resolves at the first event. */
 async function rawSubscriber(baseUrl: string, request: SubscribeRequest, key = alice) {
   const grpcClient = new grpc.Client(new URL(baseUrl).host, grpc.credentials.createInsecure());
-  cleanups.push(() => grpcClient.close());
+  onCleanup(() => grpcClient.close());
   const metadata = new grpc.Metadata();
   metadata.set("authorization", `Bearer ${key}`);
   const call = grpcClient.makeServerStreamRequest(
@@ -196,7 +153,7 @@ describe("Subscribe shared at the distributed gateway", () => {
     const fast = await Promise.all(Array.from({ length: 5 }, () => rawSubscriber(gateway.url, request)));
     // A reader that reads nothing: a 1 KiB flow-control window, and the stream paused.
     const session = connect(gateway.url, { settings: { initialWindowSize: 1024 } });
-    cleanups.push(() => void session.destroy());
+    onCleanup(() => void session.destroy());
     const stalled = session.request({ ":method": "POST", ":path": path, "content-type": "application/grpc", te: "trailers", authorization: `Bearer ${alice}` });
     stalled.end(envelope(toBinary(SubscribeRequestSchema, request)));
     stalled.pause();
