@@ -272,5 +272,20 @@ describe("calls relayed through the distributed gateway", () => {
       expect(mesh.gateway.server.fastPathCalls.get(`grpc /${StreamService.typeName}/${method}`)).toBeGreaterThan(0);
     }
   });
+
+  it("answers a unary call with UNAVAILABLE, at once, while the owning process is down", async () => {
+    const mesh = await startMesh();
+    await mesh.stream.close();
+    const started = Date.now();
+    const refusal = await client(mesh.gateway.url, "grpc")
+      .initStream({ payloadType: PinType.TEXT, mimeType: "text/plain" }, auth(alice))
+      .then(
+        () => undefined,
+        (err: unknown) => ConnectError.from(err),
+      );
+    expect(refusal?.code).toBe(Code.Unavailable);
+    expect(refusal?.rawMessage).toContain("stream process");
+    expect(Date.now() - started).toBeLessThan(2_000);
+  });
 });
 

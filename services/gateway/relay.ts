@@ -61,7 +61,8 @@ export function relayMethod(method: DescMethod, upstream: UpstreamSession, owner
       } catch (err) {
         if (sendFailure !== undefined) throw sendFailure;
         context.signal.throwIfAborted();
-        if (err instanceof ConnectError) throw err;
+        // CANCELED here is the upstream stream closing under us (the caller's own abort was ruled out above).
+        if (err instanceof ConnectError && err.code !== Code.Canceled) throw err;
         throw new ConnectError(`lost the connection to the ${owner} process; retry`, Code.Unavailable, undefined, undefined, err);
       } finally {
         context.signal.removeEventListener("abort", cancel);
