@@ -2,7 +2,7 @@ import type { DescMethod, DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
 import { codeFromHttpStatus, findTrailerError } from "@connectrpc/connect/protocol-grpc";
 import { type ClientHttp2Stream, constants, type IncomingHttpHeaders } from "node:http2";
-import { chunksOf, type EncodedRelay, type EncodedSink, EnvelopeBoundaries, readEnvelopes } from "../server/fast-path/index.js";
+import { type EncodedRelay, type EncodedSink, EnvelopeAssembler, EnvelopeBoundaries, readBody } from "../server/fast-path/index.js";
 import { injectTraceContext } from "../shared/telemetry/index.js";
 import { forwardedHeaders } from "./forward.js";
 import type { UpstreamSession } from "./upstream-session.js";
@@ -34,6 +34,8 @@ export function relayMethod(method: DescMethod, upstream: UpstreamSession, owner
     async serve(requests, context, out) {
       context.signal.throwIfAborted();
       const call = upstream.request(upstreamHeaders(path, context));
+      // A refused or lost connection surfaces as the reads below failing; an unheard 'error' would crash.
+      call.on("error", () => undefined);
       const cancel = () => call.close(constants.NGHTTP2_CANCEL);
       context.signal.addEventListener("abort", cancel, { once: true });
       let headers: IncomingHttpHeaders = {};
@@ -50,10 +52,13 @@ export function relayMethod(method: DescMethod, upstream: UpstreamSession, owner
       let readToEnd = false;
       try {
         if (oneResponse) {
-          for await (const { flags, framed } of readEnvelopes(chunksOf(call), readMaxBytes)) {
+          // One small answer: read whole, then cut (no per-chunk generators on the unary hot path).
+          const assembler = new EnvelopeAssembler(readMaxBytes);
+          for (const { flags, framed } of assembler.push(await readBody(call, readMaxBytes + 5))) {
             if (flags !== 0) throw new ConnectError(`the ${owner} process sent a compressed or flagged message`, Code.Unavailable);
             out.write(framed);
           }
+          if (assembler.midMessage) throw new ConnectError(`the ${owner} process's answer ended inside a message; retry`, Code.Unavailable);
         } else {
           await passThrough(call, out, owner);
         }

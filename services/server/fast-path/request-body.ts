@@ -31,16 +31,22 @@ export function readBody(body: Readable, limit: number): Promise<Buffer> {
     };
     const onClose = () => {
       cleanup();
-      reject(new ConnectError("the client closed the stream before sending its request", Code.Canceled));
+      reject(new ConnectError("the peer closed the stream before the end of its message", Code.Canceled));
+    };
+    const onError = (err: unknown) => {
+      cleanup();
+      reject(new ConnectError("the stream failed before the end of its message", Code.Canceled, undefined, undefined, err));
     };
     const cleanup = () => {
       body.off("data", onData);
       body.off("end", onEnd);
       body.off("close", onClose);
+      body.off("error", onError);
     };
     body.on("data", onData);
     body.once("end", onEnd);
     body.once("close", onClose);
+    body.once("error", onError);
   });
 }
 
