@@ -51,7 +51,8 @@ export function runPlainAgent(options: PlainAgentOptions): Promise<PlainAgentExi
 
   const stdoutDone = new Promise<void>((resolve) => {
     const lines = createInterface({ input: child.stdout, crlfDelay: Infinity });
-    lines.on("line", (line) => stdout.line(line));
+    // A wrapped agent's progress is not recorded anywhere; delivery errors surface at the final flush.
+    lines.on("line", (line) => void stdout.line(line).catch(() => undefined));
     lines.on("close", resolve);
   });
   const stderrDone = new Promise<void>((resolve) => {

@@ -251,11 +251,15 @@ async function runPlain(
     signal: stop,
     onEvent: (event) => {
       reporter.enqueue(event);
+      const delivered = reporter.flush();
       // Delivery errors surface at the final flush; events keep queueing meanwhile.
-      reporter.flush().catch(() => undefined);
+      delivered.catch(() => undefined);
+      return delivered;
     },
     onOutput: (pin, raw) => {
-      published.push(publishPlainOutput(pin, raw, sidecar.outputPins, sidecar.outputs, options.cwd));
+      const output = publishPlainOutput(pin, raw, sidecar.outputPins, sidecar.outputs, options.cwd);
+      published.push(output);
+      return output;
     },
   });
   await Promise.all(published);

@@ -1,0 +1,75 @@
+import { readFile } from "node:fs/promises";
+import type { JsonValue } from "@bufbuild/protobuf";
+import { writeAtomically } from "./atomic-write.js";
+import type { PlainStdoutSummary } from "./plain-stdout.js";
+
+/**
+ * How far a bridged sidecar reported the agent's stdout, kept on the shared volume so that a sidecar
+ * restarted mid-run (kubelet restarts a native sidecar that died) resumes there instead of reporting
+ * the same events twice.
+ */
+export interface BridgeProgress {
+  /** Bytes of stdout whose lines' events are acknowledged by the orchestrator; always a line end. */
+  readonly offset: number;
+  /** What those lines said (the result line, the last error), since the successor does not read them. */
+  readonly summary: PlainStdoutSummary;
+}
+
+/** The progress a previous sidecar of this pod recorded, if any. */
+export async function readBridgeProgress(path: string): Promise<BridgeProgress | undefined> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw error;
+  }
+  // Written atomically by us: anything else in it is a broken volume, not a half-written file.
+  const parsed = JSON.parse(text) as { offset?: unknown; result?: JsonValue; hasResult?: unknown; errorMessage?: unknown };
+  const { offset, result, hasResult, errorMessage } = parsed;
+  if (typeof offset !== "number" || !Number.isSafeInteger(offset) || offset < 0 || typeof hasResult !== "boolean" || typeof errorMessage !== "string") {
+    throw new Error(`${path} is not a progress record: ${text.slice(0, 80)}`);
+  }
+  return { offset, summary: { result, hasResult, errorMessage } };
+}
+
+/**
+ * Records progress in order, each step only once what it covers is acknowledged and every earlier step
+ * was recorded; steps that pile up while a write is under way collapse into the latest.
+ */
+export class BridgeProgressRecorder {
+  private acknowledged: Promise<void> = Promise.resolve();
+  private writing: Promise<void> = Promise.resolve();
+  private next: BridgeProgress | undefined;
+
+  constructor(private readonly path: string) {}
+
+  /**
+   * Records `progress` once `delivered` resolves. A delivery that failed stops recording for good: the
+   * lines from there on were perhaps not reported, so a successor must read them again.
+   */
+  after(delivered: Promise<void>, progress: BridgeProgress): void {
+    // The failure is the reporter's to surface (at its final flush), not this bookkeeping's.
+    delivered.catch(() => undefined);
+    this.acknowledged = this.acknowledged.then(() => delivered).then(() => this.record(progress));
+    this.acknowledged.catch(() => undefined);
+  }
+
+  /** Waits until every acknowledged step is written; throws if a write failed. */
+  async settle(): Promise<void> {
+    await this.acknowledged.catch(() => undefined);
+    await this.writing;
+  }
+
+  private record(progress: BridgeProgress): void {
+    const queued = this.next !== undefined;
+    this.next = progress;
+    if (queued) return;
+    this.writing = this.writing.then(() => {
+      const { offset, summary } = this.next!;
+      this.next = undefined;
+      return writeAtomically(this.path, JSON.stringify({ offset, ...summary }));
+    });
+    this.writing.catch(() => undefined);
+  }
+}
