@@ -13,6 +13,8 @@ export interface BridgeProgress {
   readonly offset: number;
   /** What those lines said (the result line, the last error), since the successor does not read them. */
   readonly summary: PlainStdoutSummary;
+  /** Pins of the result whose outputs are acknowledged (they are published once the agent exited). */
+  readonly resultPins: readonly string[];
 }
 
 /** The progress a previous sidecar of this pod recorded, if any. */
@@ -25,12 +27,20 @@ export async function readBridgeProgress(path: string): Promise<BridgeProgress |
     throw error;
   }
   // Written atomically by us: anything else in it is a broken volume, not a half-written file.
-  const parsed = JSON.parse(text) as { offset?: unknown; result?: JsonValue; hasResult?: unknown; errorMessage?: unknown };
-  const { offset, result, hasResult, errorMessage } = parsed;
-  if (typeof offset !== "number" || !Number.isSafeInteger(offset) || offset < 0 || typeof hasResult !== "boolean" || typeof errorMessage !== "string") {
+  const parsed = JSON.parse(text) as { offset?: unknown; result?: JsonValue; hasResult?: unknown; errorMessage?: unknown; resultPins?: unknown };
+  const { offset, result, hasResult, errorMessage, resultPins } = parsed;
+  if (
+    typeof offset !== "number" ||
+    !Number.isSafeInteger(offset) ||
+    offset < 0 ||
+    typeof hasResult !== "boolean" ||
+    typeof errorMessage !== "string" ||
+    !Array.isArray(resultPins) ||
+    !resultPins.every((pin) => typeof pin === "string")
+  ) {
     throw new Error(`${path} is not a progress record: ${text.slice(0, 80)}`);
   }
-  return { offset, summary: { result, hasResult, errorMessage } };
+  return { offset, summary: { result, hasResult, errorMessage }, resultPins };
 }
 
 /**
@@ -41,18 +51,41 @@ export class BridgeProgressRecorder {
   private acknowledged: Promise<void> = Promise.resolve();
   private writing: Promise<void> = Promise.resolve();
   private next: BridgeProgress | undefined;
+  /** The latest progress handed to the writer. */
+  private latest: BridgeProgress;
 
-  constructor(private readonly path: string) {}
+  /** `resumed` is what the previous sidecar recorded, if any. */
+  constructor(
+    private readonly path: string,
+    resumed: BridgeProgress | undefined,
+  ) {
+    this.latest = resumed ?? { offset: 0, summary: { result: undefined, hasResult: false, errorMessage: "" }, resultPins: [] };
+  }
+
+  /** Result pins published already, by this sidecar or a previous one. */
+  get publishedResultPins(): ReadonlySet<string> {
+    return new Set(this.latest.resultPins);
+  }
 
   /**
-   * Records `progress` once `delivered` resolves. A delivery that failed stops recording for good: the
-   * lines from there on were perhaps not reported, so a successor must read them again.
+   * Records how far stdout is reported once `delivered` resolves. A delivery that failed stops recording
+   * for good: the lines from there on were perhaps not reported, so a successor must read them again.
    */
-  after(delivered: Promise<void>, progress: BridgeProgress): void {
+  after(delivered: Promise<void>, progress: Omit<BridgeProgress, "resultPins">): void {
     // The failure is the reporter's to surface (at its final flush), not this bookkeeping's.
     delivered.catch(() => undefined);
-    this.acknowledged = this.acknowledged.then(() => delivered).then(() => this.record(progress));
+    this.acknowledged = this.acknowledged.then(() => delivered).then(() => this.record({ ...progress, resultPins: this.latest.resultPins }));
     this.acknowledged.catch(() => undefined);
+  }
+
+  /**
+   * Records, and waits until it is written, that the output of a result pin is acknowledged; called
+   * once stdout is read, so the offset recorded with it is final.
+   */
+  async resultPublished(pin: string): Promise<void> {
+    await this.settle();
+    this.record({ ...this.latest, resultPins: [...this.latest.resultPins, pin] });
+    await this.writing;
   }
 
   /** Waits until every acknowledged step is written; throws if a write failed. */
@@ -62,13 +95,14 @@ export class BridgeProgressRecorder {
   }
 
   private record(progress: BridgeProgress): void {
+    this.latest = progress;
     const queued = this.next !== undefined;
     this.next = progress;
     if (queued) return;
     this.writing = this.writing.then(() => {
-      const { offset, summary } = this.next!;
+      const { offset, summary, resultPins } = this.next!;
       this.next = undefined;
-      return writeAtomically(this.path, JSON.stringify({ offset, ...summary }));
+      return writeAtomically(this.path, JSON.stringify({ offset, ...summary, resultPins }));
     });
     this.writing.catch(() => undefined);
   }

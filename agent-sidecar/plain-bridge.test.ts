@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { access, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { access, mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -65,7 +65,13 @@ describe("a plain agent behind the file bridge, as in a Kubernetes Job", () => {
     const containerExited = once(container, "exit") as Promise<[number | null]>;
     const reportedBefore = plane.reported.length;
     const events = () => plane.reported.slice(reportedBefore);
-    const sidecarEnv = (env: Record<string, string>): Record<string, string> => ({
+    const sidecarEnv = (env: Record<string, string>) => sidecarEnvOf(nodeId, sharedDir, bridgeDir, env);
+    return { container, containerExited, events, sharedDir, bridgeDir, sidecarEnv };
+  }
+
+  /** The sidecar's environment in the Job, with the shared volume mapped onto `sharedDir`. */
+  function sidecarEnvOf(nodeId: string, sharedDir: string, bridgeDir: string, env: Record<string, string>): Record<string, string> {
+    return {
       MENTATLAB_RUN_ID: "run-1",
       MENTATLAB_NODE_ID: nodeId,
       MENTATLAB_GATEWAY_URL: plane.url,
@@ -73,8 +79,7 @@ describe("a plain agent behind the file bridge, as in a Kubernetes Job", () => {
       MENTATLAB_SHARED_DIR: sharedDir,
       MENTATLAB_PLAIN_BRIDGE: bridgeDir,
       ...env,
-    });
-    return { container, containerExited, events, sharedDir, bridgeDir, sidecarEnv };
+    };
   }
 
   /** Runs a pod (see startPod) with the sidecar in bridge mode in process. */
@@ -239,6 +244,30 @@ describe("a plain agent behind the file bridge, as in a Kubernetes Job", () => {
       ["early", "e"],
       ["late", "from the result"],
     ]);
+  });
+
+  it("publishes, after a restart while publishing the result, only the result pins not yet acknowledged", async () => {
+    // The bridge dir as a sidecar leaves it when it dies after publishing pin "a" of the result: the
+    // agent exited, every line is reported.
+    const nodeId = `node${++nodeCount}`;
+    const sharedDir = join(dir, nodeId);
+    const bridgeDir = join(sharedDir, "plain");
+    await mkdir(bridgeDir, { recursive: true });
+    const result = { a: "first", b: "second" };
+    const stdout = `${JSON.stringify({ type: "progress", data: { percent: 50 } })}\n${JSON.stringify({ result })}\n`;
+    await writeFile(join(bridgeDir, bridgeFiles.stdin), "{}\n");
+    await writeFile(join(bridgeDir, bridgeFiles.stdout), stdout);
+    await writeFile(join(bridgeDir, bridgeFiles.exitCode), "0\n");
+    const offset = Buffer.byteLength(stdout);
+    await writeFile(join(bridgeDir, bridgeFiles.reported), JSON.stringify({ offset, result, hasResult: true, errorMessage: "", resultPins: ["a"] }));
+
+    const reportedBefore = plane.reported.length;
+    const config = loadSidecarConfig(sidecarEnvOf(nodeId, sharedDir, bridgeDir, { MENTATLAB_OUTPUT_PINS_JSON: JSON.stringify({ a: "text", b: "text" }) }));
+    const outcome = await runBridgedAgentWithSidecar(config, bridgeDir, { pollMs: 20 });
+    expect(outcome.failure).toBeUndefined();
+    const events = plane.reported.slice(reportedBefore);
+    expect(events.map((event) => event.event.case === "output" && event.event.value.pin)).toEqual(["b"]);
+    expect(JSON.parse(await readFile(join(bridgeDir, bridgeFiles.reported), "utf8"))).toMatchObject({ offset, resultPins: ["a", "b"] });
   });
 });
 

@@ -62,7 +62,7 @@ export async function runBridgedAgent(options: BridgedAgentOptions): Promise<Pla
   }
   const resumed = await readBridgeProgress(path(bridgeFiles.reported));
   const stdout = new PlainStdoutReader(options, resumed?.summary);
-  const progress = new BridgeProgressRecorder(path(bridgeFiles.reported));
+  const progress = new BridgeProgressRecorder(path(bridgeFiles.reported), resumed);
   const follower = new LineFollower(
     path(bridgeFiles.stdout),
     (line, end) => {
@@ -86,7 +86,13 @@ export async function runBridgedAgent(options: BridgedAgentOptions): Promise<Pla
         follower.end();
         // The result is published next; a sidecar restarted meanwhile must not report these lines again.
         await progress.settle();
-        return { exitCode, exitSignal: null, ...stdout.summary(), stderrTail: await tailOf(path(bridgeFiles.stderr), options.stderrTailLines) };
+        return {
+          exitCode,
+          exitSignal: null,
+          ...stdout.summary(),
+          stderrTail: await tailOf(path(bridgeFiles.stderr), options.stderrTailLines),
+          resultProgress: { published: progress.publishedResultPins, record: (pin) => progress.resultPublished(pin) },
+        };
       }
       await sleep(pollMs, undefined, { signal: options.signal }).catch(() => undefined);
     }

@@ -271,7 +271,7 @@ async function runPlain(
     return { exitCode: exit.exitCode ?? 1, failure: `agent ${how}${detail}${tail}` };
   }
   if (exit.hasResult && exit.result !== undefined) {
-    await publishPlainResult(exit.result, sidecar.outputPins, sidecar.outputs, options.cwd);
+    await publishPlainResult(exit.result, sidecar.outputPins, sidecar.outputs, options.cwd, exit.resultProgress);
   }
   return { exitCode: 0 };
 }
