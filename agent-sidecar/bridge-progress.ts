@@ -50,9 +50,10 @@ export async function readBridgeProgress(path: string): Promise<BridgeProgress |
 export class BridgeProgressRecorder {
   private acknowledged: Promise<void> = Promise.resolve();
   private writing: Promise<void> = Promise.resolve();
-  private next: BridgeProgress | undefined;
   /** The latest progress handed to the writer. */
   private latest: BridgeProgress;
+  /** Whether a write not yet started will take `latest`. */
+  private queued = false;
 
   /** `resumed` is what the previous sidecar recorded, if any. */
   constructor(
@@ -96,12 +97,11 @@ export class BridgeProgressRecorder {
 
   private record(progress: BridgeProgress): void {
     this.latest = progress;
-    const queued = this.next !== undefined;
-    this.next = progress;
-    if (queued) return;
+    if (this.queued) return;
+    this.queued = true;
     this.writing = this.writing.then(() => {
-      const { offset, summary, resultPins } = this.next!;
-      this.next = undefined;
+      this.queued = false;
+      const { offset, summary, resultPins } = this.latest;
       return writeAtomically(this.path, JSON.stringify({ offset, ...summary, resultPins }));
     });
     this.writing.catch(() => undefined);
