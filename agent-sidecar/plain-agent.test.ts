@@ -31,7 +31,9 @@ describe("runPlainAgent", () => {
       env: {},
       cwd,
       stdin: { spec: { text: "hello" }, context: {} },
-      onEvent: (event) => events.push(event),
+      onEvent: (event) => {
+        events.push(event);
+      },
       stderrTailLines: 5,
     });
     expect(exit.exitCode).toBe(0);

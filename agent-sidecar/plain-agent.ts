@@ -2,6 +2,7 @@ import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import type { JsonValue } from "@bufbuild/protobuf";
 import { LineTail, PlainStdoutReader, type PlainStdoutHandlers, type PlainStdoutSummary } from "./plain-stdout.js";
+import type { ResultProgress } from "./result-outputs.js";
 
 export interface PlainAgentOptions extends PlainStdoutHandlers {
   /** Program and arguments. */
@@ -26,6 +27,8 @@ export interface PlainAgentExit extends PlainStdoutSummary {
   readonly exitSignal: NodeJS.Signals | null;
   /** The last stderr lines, oldest first. */
   readonly stderrTail: readonly string[];
+  /** A bridged agent's record of the result pins published, which survives a sidecar restart. */
+  readonly resultProgress?: ResultProgress;
 }
 
 /**
@@ -51,7 +54,8 @@ export function runPlainAgent(options: PlainAgentOptions): Promise<PlainAgentExi
 
   const stdoutDone = new Promise<void>((resolve) => {
     const lines = createInterface({ input: child.stdout, crlfDelay: Infinity });
-    lines.on("line", (line) => stdout.line(line));
+    // A wrapped agent's progress is not recorded anywhere; delivery errors surface at the final flush.
+    lines.on("line", (line) => void stdout.line(line).catch(() => undefined));
     lines.on("close", resolve);
   });
   const stderrDone = new Promise<void>((resolve) => {

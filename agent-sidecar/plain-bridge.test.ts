@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { access, mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -42,15 +42,11 @@ describe("a plain agent behind the file bridge, as in a Kubernetes Job", () => {
   });
 
   /**
-   * Runs the agent container exactly as the Job builder specifies it (its argv and env, the shared
-   * volume mapped onto a local directory) as one child process, and the sidecar in bridge mode in process.
+   * Starts the agent container exactly as the Job builder specifies it (its argv and env, the shared
+   * volume mapped onto a local directory) as one child process; the sidecar is the caller's to start,
+   * with the environment `sidecarEnv` gives.
    */
-  async function runAsJob(
-    command: string[],
-    sidecarEnv: Record<string, string>,
-    whileRunning?: (events: () => AgentEvent[], sharedDir: string) => Promise<void>,
-    manifestEnv: Record<string, string> = {},
-  ): Promise<BridgedRun> {
+  function startPod(command: string[], manifestEnv: Record<string, string>) {
     const nodeId = `node${++nodeCount}`;
     const sharedDir = join(dir, nodeId);
     const task = testTask({ nodeId });
@@ -69,15 +65,32 @@ describe("a plain agent behind the file bridge, as in a Kubernetes Job", () => {
     const containerExited = once(container, "exit") as Promise<[number | null]>;
     const reportedBefore = plane.reported.length;
     const events = () => plane.reported.slice(reportedBefore);
-    const config = loadSidecarConfig({
+    const sidecarEnv = (env: Record<string, string>) => sidecarEnvOf(nodeId, sharedDir, bridgeDir, env);
+    return { container, containerExited, events, sharedDir, bridgeDir, sidecarEnv };
+  }
+
+  /** The sidecar's environment in the Job, with the shared volume mapped onto `sharedDir`. */
+  function sidecarEnvOf(nodeId: string, sharedDir: string, bridgeDir: string, env: Record<string, string>): Record<string, string> {
+    return {
       MENTATLAB_RUN_ID: "run-1",
       MENTATLAB_NODE_ID: nodeId,
       MENTATLAB_GATEWAY_URL: plane.url,
       MENTATLAB_RUN_TOKEN: plane.runToken("run-1", nodeId),
       MENTATLAB_SHARED_DIR: sharedDir,
       MENTATLAB_PLAIN_BRIDGE: bridgeDir,
-      ...sidecarEnv,
-    });
+      ...env,
+    };
+  }
+
+  /** Runs a pod (see startPod) with the sidecar in bridge mode in process. */
+  async function runAsJob(
+    command: string[],
+    sidecarEnv: Record<string, string>,
+    whileRunning?: (events: () => AgentEvent[], sharedDir: string) => Promise<void>,
+    manifestEnv: Record<string, string> = {},
+  ): Promise<BridgedRun> {
+    const { container, containerExited, events, sharedDir, bridgeDir, ...pod } = startPod(command, manifestEnv);
+    const config = loadSidecarConfig(pod.sidecarEnv(sidecarEnv));
     const running = runBridgedAgentWithSidecar(config, config.plainBridge, { pollMs: 20 });
     await whileRunning?.(events, sharedDir);
     const outcome = await running;
@@ -176,4 +189,93 @@ describe("a plain agent behind the file bridge, as in a Kubernetes Job", () => {
     await expect(readFile(join(repo, "pwned"))).rejects.toThrow(/ENOENT/);
     expect(await readFile(join(run.sharedDir, "plain", bridgeFiles.exitCode), "utf8")).toBe("0\n");
   });
+
+  it("resumes after a sidecar killed mid-run where it recorded it reported: every event, output and the result once", async () => {
+    // The result comes before the kill and more events after it: a successor must neither lose the
+    // result it does not read again nor report again what its predecessor had acknowledged.
+    const script = `
+      const fs = require("node:fs"), path = require("node:path");
+      const { context } = JSON.parse(fs.readFileSync(0, "utf8"));
+      const say = (line) => process.stdout.write(JSON.stringify(line) + "\\n");
+      say({ type: "progress", data: { percent: 10 } });
+      say({ type: "log", message: "before the kill, héhé" });
+      say({ type: "output", data: { pin: "early", value: "e" } });
+      say({ result: { late: "from the result" } });
+      const go = path.join(context.shared_dir, "go");
+      const wait = () => fs.existsSync(go) ? finish() : setTimeout(wait, 10);
+      const finish = () => {
+        say({ type: "progress", data: { percent: 90 } });
+        say({ type: "log", message: "after the restart" });
+      };
+      wait();`;
+    const pod = startPod([node, "-e", script], {});
+    const env = { PATH: process.env.PATH, ...pod.sidecarEnv({ MENTATLAB_OUTPUT_PINS_JSON: JSON.stringify({ early: "text", late: "text" }) }) };
+    // The sidecar as its own process, so it can die as a crashed container does: no goodbye.
+    const startSidecar = () => spawn(node, ["--import", "tsx", join(repo, "agent-sidecar/main.ts")], { cwd: repo, env, stdio: "ignore" });
+    const stdoutPath = join(pod.bridgeDir, bridgeFiles.stdout);
+    const reportedPath = join(pod.bridgeDir, bridgeFiles.reported);
+
+    const first = startSidecar();
+    await until(async () => {
+      const progress = await readFile(reportedPath, "utf8").catch(() => "{}");
+      const { offset } = JSON.parse(progress) as { offset?: number };
+      return offset !== undefined && offset === (await stat(stdoutPath)).size;
+    });
+    expect(JSON.parse(await readFile(reportedPath, "utf8"))).toMatchObject({ hasResult: true, result: { late: "from the result" } });
+    first.kill("SIGKILL");
+    await once(first, "exit");
+    const beforeRestart = pod.events().length;
+
+    const second = startSidecar();
+    await writeFile(join(pod.sharedDir, "go"), "");
+    await until(() => access(join(pod.bridgeDir, bridgeFiles.delivered)).then(() => true, () => false));
+    second.kill("SIGTERM");
+    expect(await once(second, "exit")).toEqual([0, null]);
+    expect(await pod.containerExited).toEqual([0, null]);
+
+    const events = pod.events();
+    expect(beforeRestart).toBe(4);
+    const progress = events.flatMap((event) => (event.event.case === "progress" ? [event.event.value.percent] : []));
+    expect(progress).toEqual([10, 90]);
+    const logs = events.flatMap((event) => (event.event.case === "log" ? [event.event.value.message] : []));
+    expect(logs).toEqual(["before the kill, héhé", "output early", "after the restart"]);
+    const outputs = events.flatMap((event) => (event.event.case === "output" ? [[event.event.value.pin, event.event.value.value?.value.value]] : []));
+    expect(outputs).toEqual([
+      ["early", "e"],
+      ["late", "from the result"],
+    ]);
+  });
+
+  it("publishes, after a restart while publishing the result, only the result pins not yet acknowledged", async () => {
+    // The bridge dir as a sidecar leaves it when it dies after publishing pin "a" of the result: the
+    // agent exited, every line is reported.
+    const nodeId = `node${++nodeCount}`;
+    const sharedDir = join(dir, nodeId);
+    const bridgeDir = join(sharedDir, "plain");
+    await mkdir(bridgeDir, { recursive: true });
+    const result = { a: "first", b: "second" };
+    const stdout = `${JSON.stringify({ type: "progress", data: { percent: 50 } })}\n${JSON.stringify({ result })}\n`;
+    await writeFile(join(bridgeDir, bridgeFiles.stdin), "{}\n");
+    await writeFile(join(bridgeDir, bridgeFiles.stdout), stdout);
+    await writeFile(join(bridgeDir, bridgeFiles.exitCode), "0\n");
+    const offset = Buffer.byteLength(stdout);
+    await writeFile(join(bridgeDir, bridgeFiles.reported), JSON.stringify({ offset, result, hasResult: true, errorMessage: "", resultPins: ["a"] }));
+
+    const reportedBefore = plane.reported.length;
+    const config = loadSidecarConfig(sidecarEnvOf(nodeId, sharedDir, bridgeDir, { MENTATLAB_OUTPUT_PINS_JSON: JSON.stringify({ a: "text", b: "text" }) }));
+    const outcome = await runBridgedAgentWithSidecar(config, bridgeDir, { pollMs: 20 });
+    expect(outcome.failure).toBeUndefined();
+    const events = plane.reported.slice(reportedBefore);
+    expect(events.map((event) => event.event.case === "output" && event.event.value.pin)).toEqual(["b"]);
+    expect(JSON.parse(await readFile(join(bridgeDir, bridgeFiles.reported), "utf8"))).toMatchObject({ offset, resultPins: ["a", "b"] });
+  });
 });
+
+/** Polls `condition` until it holds, for at most 20 s (two sidecar start-ups under load). */
+async function until(condition: () => Promise<boolean>): Promise<void> {
+  for (let waited = 0; waited < 20_000; waited += 20) {
+    if (await condition()) return;
+    await sleep(20);
+  }
+  throw new Error("timed out");
+}

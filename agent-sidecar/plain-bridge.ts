@@ -1,10 +1,11 @@
 import { createReadStream } from "node:fs";
-import { access, mkdir, open, readFile, rename, writeFile, type FileHandle } from "node:fs/promises";
+import { access, mkdir, open, readFile, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { StringDecoder } from "node:string_decoder";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { JsonValue } from "@bufbuild/protobuf";
+import { writeAtomically } from "./atomic-write.js";
+import { BridgeProgressRecorder, readBridgeProgress } from "./bridge-progress.js";
 import type { PlainAgentExit } from "./plain-agent.js";
 import { LineTail, PlainStdoutReader, type PlainStdoutHandlers } from "./plain-stdout.js";
 
@@ -26,6 +27,8 @@ export const bridgeFiles = {
   exitCode: "exit-code",
   /** Written by the sidecar once everything is delivered; the agent container exits only then. */
   delivered: "delivered",
+  /** How far the sidecar reported stdout (agent-sidecar/bridge-progress.ts), for a restarted sidecar. */
+  reported: "reported.json",
 } as const;
 
 export interface BridgedAgentOptions extends PlainStdoutHandlers {
@@ -44,8 +47,9 @@ export interface BridgedAgentOptions extends PlainStdoutHandlers {
 /**
  * Runs a plain-contract agent that lives in another container: hands it its spec through the shared
  * volume, follows its stdout file as it grows (with the same line reader as a wrapped agent), and
- * resolves once its exit code appears and the rest of its stdout is read. On abort it resolves at once
- * with no exit code.
+ * resolves once its exit code appears, the rest of its stdout is read and its events are acknowledged.
+ * A sidecar restarted mid-run resumes after the lines its predecessor recorded as reported. On abort it
+ * resolves at once with no exit code.
  */
 export async function runBridgedAgent(options: BridgedAgentOptions): Promise<PlainAgentExit> {
   const path = (name: string) => join(options.dir, name);
@@ -56,8 +60,18 @@ export async function runBridgedAgent(options: BridgedAgentOptions): Promise<Pla
     await writeAtomically(path(bridgeFiles.context), JSON.stringify(options.stdin.context));
     await writeAtomically(path(bridgeFiles.stdin), `${JSON.stringify(options.stdin)}\n`);
   }
-  const stdout = new PlainStdoutReader(options);
-  const follower = new LineFollower(path(bridgeFiles.stdout), (line) => stdout.line(line));
+  const resumed = await readBridgeProgress(path(bridgeFiles.reported));
+  const stdout = new PlainStdoutReader(options, resumed?.summary);
+  const progress = new BridgeProgressRecorder(path(bridgeFiles.reported), resumed);
+  const follower = new LineFollower(
+    path(bridgeFiles.stdout),
+    (line, end) => {
+      const acknowledged = stdout.line(line);
+      // The reader takes a line's result or error in synchronously, so this summary includes it.
+      progress.after(acknowledged, { offset: end, summary: stdout.summary() });
+    },
+    resumed?.offset ?? 0,
+  );
   const pollMs = options.pollMs ?? 100;
   try {
     for (;;) {
@@ -70,7 +84,15 @@ export async function runBridgedAgent(options: BridgedAgentOptions): Promise<Pla
       await follower.readNew();
       if (exitCode !== undefined) {
         follower.end();
-        return { exitCode, exitSignal: null, ...stdout.summary(), stderrTail: await tailOf(path(bridgeFiles.stderr), options.stderrTailLines) };
+        // The result is published next; a sidecar restarted meanwhile must not report these lines again.
+        await progress.settle();
+        return {
+          exitCode,
+          exitSignal: null,
+          ...stdout.summary(),
+          stderrTail: await tailOf(path(bridgeFiles.stderr), options.stderrTailLines),
+          resultProgress: { published: progress.publishedResultPins, record: (pin) => progress.resultPublished(pin) },
+        };
       }
       await sleep(pollMs, undefined, { signal: options.signal }).catch(() => undefined);
     }
@@ -84,28 +106,29 @@ export async function markBridgeDelivered(dir: string): Promise<void> {
   await writeAtomically(join(dir, bridgeFiles.delivered), "");
 }
 
-/** The other container polls for these files, so it must never see one half-written. */
-async function writeAtomically(path: string, text: string): Promise<void> {
-  await writeFile(`${path}.tmp`, text);
-  await rename(`${path}.tmp`, path);
-}
-
 export async function bridgeDelivered(dir: string): Promise<boolean> {
   return exists(join(dir, bridgeFiles.delivered));
 }
 
-/** Reads a file that grows, by offset, handing over complete lines and keeping a partial last one. */
+/**
+ * Reads a file that grows, by offset, handing over complete lines with the offset just after each and
+ * keeping a partial last one. Lines are cut as bytes, so every offset handed over is a line end.
+ */
 class LineFollower {
   private handle: FileHandle | undefined;
-  private offset = 0;
-  private partial = "";
-  private readonly decoder = new StringDecoder("utf8");
+  /** Bytes of the file read so far. */
+  private offset: number;
+  /** Read bytes after the last newline. */
+  private partial = Buffer.alloc(0);
   private readonly buffer = Buffer.alloc(64 * 1024);
 
   constructor(
     private readonly path: string,
-    private readonly onLine: (line: string) => void,
-  ) {}
+    private readonly onLine: (line: string, end: number) => void,
+    start: number,
+  ) {
+    this.offset = start;
+  }
 
   async readNew(): Promise<void> {
     if (!this.handle) {
@@ -120,15 +143,14 @@ class LineFollower {
       const { bytesRead } = await this.handle.read(this.buffer, 0, this.buffer.length, this.offset);
       if (bytesRead === 0) return;
       this.offset += bytesRead;
-      this.take(this.decoder.write(this.buffer.subarray(0, bytesRead)));
+      this.take(this.buffer.subarray(0, bytesRead));
     }
   }
 
   /** The stream is complete: a last line without a newline is still a line. */
   end(): void {
-    const rest = this.partial + this.decoder.end();
-    this.partial = "";
-    if (rest !== "") this.onLine(rest.replace(/\r$/, ""));
+    if (this.partial.length > 0) this.emit(this.partial, this.offset);
+    this.partial = Buffer.alloc(0);
   }
 
   async close(): Promise<void> {
@@ -136,10 +158,20 @@ class LineFollower {
     this.handle = undefined;
   }
 
-  private take(text: string): void {
-    const lines = (this.partial + text).split("\n");
-    this.partial = lines.pop() ?? "";
-    for (const line of lines) this.onLine(line.replace(/\r$/, ""));
+  private take(chunk: Buffer): void {
+    const bytes = this.partial.length > 0 ? Buffer.concat([this.partial, chunk]) : chunk;
+    const first = this.offset - bytes.length;
+    let start = 0;
+    for (let newline = bytes.indexOf(0x0a); newline !== -1; newline = bytes.indexOf(0x0a, start)) {
+      this.emit(bytes.subarray(start, newline), first + newline + 1);
+      start = newline + 1;
+    }
+    // A copy: the read buffer is reused.
+    this.partial = Buffer.from(bytes.subarray(start));
+  }
+
+  private emit(bytes: Buffer, end: number): void {
+    this.onLine(bytes.toString("utf8").replace(/\r$/, ""), end);
   }
 }
 

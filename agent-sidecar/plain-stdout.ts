@@ -2,12 +2,15 @@ import type { JsonValue } from "@bufbuild/protobuf";
 import type { AgentEvent } from "../gen/mentatlab/v1/common_pb.js";
 import { parsePlainLine } from "../agent-contract/plain-contract.js";
 
-/** Callbacks for what a plain agent prints on stdout. */
+/**
+ * Callbacks for what a plain agent prints on stdout. A returned promise resolves once the orchestrator
+ * acknowledged what the line caused, which is how far a bridged sidecar may record it reported.
+ */
 export interface PlainStdoutHandlers {
   /** Called for every event line, in order. */
-  readonly onEvent: (event: AgentEvent) => void;
+  readonly onEvent: (event: AgentEvent) => void | Promise<void>;
   /** Called for an `{"type": "output", "data": {"pin", "value"}}` line, after its event. */
-  readonly onOutput?: (pin: string, raw: JsonValue) => void;
+  readonly onOutput?: (pin: string, raw: JsonValue) => void | Promise<void>;
 }
 
 /** What a plain agent's stdout said by the end: its result and its last error message. */
@@ -26,12 +29,21 @@ export interface PlainStdoutSummary {
  */
 export class PlainStdoutReader {
   private result: JsonValue | undefined;
-  private hasResult = false;
-  private errorMessage = "";
+  private hasResult: boolean;
+  private errorMessage: string;
 
-  constructor(private readonly handlers: PlainStdoutHandlers) {}
+  /** `resumed` is the summary of the lines a restarted bridged sidecar does not read again. */
+  constructor(
+    private readonly handlers: PlainStdoutHandlers,
+    resumed: PlainStdoutSummary = { result: undefined, hasResult: false, errorMessage: "" },
+  ) {
+    this.result = resumed.result;
+    this.hasResult = resumed.hasResult;
+    this.errorMessage = resumed.errorMessage;
+  }
 
-  line(line: string): void {
+  /** Handles one line; resolves once everything it caused is acknowledged (see PlainStdoutHandlers). */
+  async line(line: string): Promise<void> {
     const parsed = parsePlainLine(line);
     if (!parsed) return;
     if (parsed.kind === "result") {
@@ -39,9 +51,10 @@ export class PlainStdoutReader {
       this.hasResult = true;
       return;
     }
-    this.handlers.onEvent(parsed.event);
-    if (parsed.kind === "output") this.handlers.onOutput?.(parsed.pin, parsed.raw);
     if (parsed.kind === "error") this.errorMessage = parsed.message;
+    const acknowledged = [this.handlers.onEvent(parsed.event)];
+    if (parsed.kind === "output") acknowledged.push(this.handlers.onOutput?.(parsed.pin, parsed.raw));
+    await Promise.all(acknowledged);
   }
 
   summary(): PlainStdoutSummary {

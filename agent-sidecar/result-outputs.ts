@@ -28,18 +28,36 @@ export async function publishPlainOutput(
   await outputs.putFile(name, path, out.file.mimeType);
 }
 
-/** Publishes every pin of a plain agent's final result, which must be an object keyed by output pin. */
+/**
+ * Where a bridged sidecar keeps which result pins are published, so that one restarted while publishing
+ * the result publishes only the rest (agent-sidecar/bridge-progress.ts).
+ */
+export interface ResultProgress {
+  readonly published: ReadonlySet<string>;
+  /** Records that a pin's output is acknowledged; resolves once that is on the shared volume. */
+  record(pin: string): Promise<void>;
+}
+
+/**
+ * Publishes every pin of a plain agent's final result, which must be an object keyed by output pin, but
+ * for those `progress` says are published already.
+ */
 export async function publishPlainResult(
   result: JsonValue,
   outputPins: ReadonlyMap<string, PinType>,
   outputs: OutputPublisher,
   workDir: string,
+  progress?: ResultProgress,
 ): Promise<void> {
   if (result === null) return;
   if (typeof result !== "object" || Array.isArray(result)) {
     throw new Error(`the result must be an object keyed by output pin name, got ${JSON.stringify(result).slice(0, 80)}`);
   }
-  for (const [name, raw] of Object.entries(result)) await publishPlainOutput(name, raw, outputPins, outputs, workDir);
+  for (const [name, raw] of Object.entries(result)) {
+    if (progress?.published.has(name)) continue;
+    await publishPlainOutput(name, raw, outputPins, outputs, workDir);
+    await progress?.record(name);
+  }
 }
 
 /**

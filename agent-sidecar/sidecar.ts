@@ -251,11 +251,15 @@ async function runPlain(
     signal: stop,
     onEvent: (event) => {
       reporter.enqueue(event);
+      const delivered = reporter.flush();
       // Delivery errors surface at the final flush; events keep queueing meanwhile.
-      reporter.flush().catch(() => undefined);
+      delivered.catch(() => undefined);
+      return delivered;
     },
     onOutput: (pin, raw) => {
-      published.push(publishPlainOutput(pin, raw, sidecar.outputPins, sidecar.outputs, options.cwd));
+      const output = publishPlainOutput(pin, raw, sidecar.outputPins, sidecar.outputs, options.cwd);
+      published.push(output);
+      return output;
     },
   });
   await Promise.all(published);
@@ -267,7 +271,7 @@ async function runPlain(
     return { exitCode: exit.exitCode ?? 1, failure: `agent ${how}${detail}${tail}` };
   }
   if (exit.hasResult && exit.result !== undefined) {
-    await publishPlainResult(exit.result, sidecar.outputPins, sidecar.outputs, options.cwd);
+    await publishPlainResult(exit.result, sidecar.outputPins, sidecar.outputs, options.cwd, exit.resultProgress);
   }
   return { exitCode: 0 };
 }
