@@ -35,6 +35,7 @@ describe("config readers", () => {
     expect(error(() => numberVar({ N: "0" }, "N", 1, { exclusiveMin: 0 })).message).toBe('N must be a positive number, not "0"');
     expect(error(() => numberVar({ N: "x" }, "N", 1, { min: 2 })).message).toBe('N must be a number >= 2, not "x"');
     expect(error(() => portVar({ PORT: "abc" }, "PORT", 1)).message).toBe('PORT must be a port number (0-65535), not "abc"');
+    expect(new ConfigError("L", "a JSON list", "[1,", "not JSON").message).toBe("L must be a JSON list: not JSON");
     const choice = error(() => choiceVar({ N: "c" }, "N", ["a", "b"], "a"));
     expect(choice).toMatchObject({ variable: "N", allowed: "one of a, b", value: "c", name: "ConfigError" });
   });

@@ -10,14 +10,18 @@
 /** The environment a config reader sees: `process.env` at the composition root, a literal in tests. */
 export type Env = Readonly<Record<string, string | undefined>>;
 
-/** A variable set to a value it does not allow; the message names both and what is allowed. */
+/**
+ * A variable set to a value it does not allow. The message names the variable and what it allows,
+ * then either the value or, for a structured value too long to quote (JSON, lists), what is wrong in it.
+ */
 export class ConfigError extends Error {
   constructor(
     readonly variable: string,
     readonly allowed: string,
     readonly value: string,
+    reason?: string,
   ) {
-    super(`${variable} must be ${allowed}, not ${JSON.stringify(value)}`);
+    super(`${variable} must be ${allowed}${reason === undefined ? `, not ${JSON.stringify(value)}` : `: ${reason}`}`);
     this.name = "ConfigError";
   }
 }
