@@ -39,6 +39,8 @@ export interface SidecarTask extends NodeAttempt {
   readonly listen?: string;
 }
 
+// The same type as services/shared/env.ts's Env, declared again because the contract imports nothing
+// but gen/ (import-boundaries.test.ts); the two are structurally identical, so either is accepted.
 export type Env = Readonly<Record<string, string | undefined>>;
 
 /**

@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
-import { readSidecarEnv, type Env, type SidecarEnvTask } from "../agent-contract/sidecar-env.js";
+import { readSidecarEnv, type SidecarEnvTask } from "../agent-contract/sidecar-env.js";
+import { integerVar, type Env } from "../services/shared/env.js";
 
 export type { Env };
 
@@ -32,22 +33,14 @@ export function loadSidecarConfig(env: Env): SidecarConfig {
   return {
     ...readSidecarEnv(env),
     sidecarToken: env.MENTATLAB_SIDECAR_TOKEN || randomBytes(24).toString("base64url"),
-    downloadAttempts: integer(env, "MENTATLAB_DOWNLOAD_ATTEMPTS", 5, 1),
-    uploadAttempts: integer(env, "MENTATLAB_UPLOAD_ATTEMPTS", 3, 1),
-    streamMemoryBytes: integer(env, "MENTATLAB_STREAM_MEMORY_BYTES", 4 * 1024 * 1024, 0),
-    streamBufferBytes: integer(env, "MENTATLAB_STREAM_BUFFER_BYTES", 1024 * 1024 * 1024, 1),
-    reconnectMaxDelayMs: integer(env, "MENTATLAB_RECONNECT_MAX_DELAY_MS", 2000, 1),
-    reconnectGiveUpMs: integer(env, "MENTATLAB_RECONNECT_GIVE_UP_MS", 5 * 60 * 1000, 1),
-    inlineMaxBytes: integer(env, "MENTATLAB_INLINE_MAX_BYTES", 64 * 1024, 0),
-    stderrTailLines: integer(env, "MENTATLAB_STDERR_TAIL_LINES", 20, 1),
+    downloadAttempts: integerVar(env, "MENTATLAB_DOWNLOAD_ATTEMPTS", 5, { min: 1 }),
+    uploadAttempts: integerVar(env, "MENTATLAB_UPLOAD_ATTEMPTS", 3, { min: 1 }),
+    streamMemoryBytes: integerVar(env, "MENTATLAB_STREAM_MEMORY_BYTES", 4 * 1024 * 1024),
+    streamBufferBytes: integerVar(env, "MENTATLAB_STREAM_BUFFER_BYTES", 1024 * 1024 * 1024, { min: 1 }),
+    reconnectMaxDelayMs: integerVar(env, "MENTATLAB_RECONNECT_MAX_DELAY_MS", 2000, { min: 1 }),
+    reconnectGiveUpMs: integerVar(env, "MENTATLAB_RECONNECT_GIVE_UP_MS", 5 * 60 * 1000, { min: 1 }),
+    inlineMaxBytes: integerVar(env, "MENTATLAB_INLINE_MAX_BYTES", 64 * 1024),
+    stderrTailLines: integerVar(env, "MENTATLAB_STDERR_TAIL_LINES", 20, { min: 1 }),
     plainBridge: env.MENTATLAB_PLAIN_BRIDGE ?? "",
   };
-}
-
-function integer(env: Env, name: string, fallback: number, min: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === "") return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min) throw new Error(`${name} must be an integer >= ${min}, got "${raw}"`);
-  return value;
 }

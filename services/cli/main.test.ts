@@ -22,20 +22,29 @@ async function busyPort(): Promise<number> {
   return address.port;
 }
 
-// `npm start` runs exactly this command (after building the web UI).
-it("npm start on a port already in use says so in one line naming PORT, and exits 1", async () => {
-  const port = await busyPort();
-  const serve = spawnManaged(tsx, ["services/cli/main.ts", "serve"], {
-    cwd: repoRoot,
-    env: { ...process.env, PORT: String(port), MENTATLAB_DATA_DIR: makeTempDir("busy-port") },
-  });
+/** Runs `mentatlab serve` with `env` added and returns its exit code and stderr once it exits. */
+async function serveUntilExit(env: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
+  const serve = spawnManaged(tsx, ["services/cli/main.ts", "serve"], { cwd: repoRoot, env: { ...process.env, ...env } });
   let stderr = "";
   serve.child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString("utf8")));
   const status = await Promise.race([
     serve.exited,
     new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`still running:\n${serve.output()}`)), 30_000)),
   ]);
-  expect(status.code).toBe(1);
+  return { code: status.code, stderr };
+}
+
+it("mentatlab serve with a bad setting says so in one line naming the variable, and exits 1", async () => {
+  const { code, stderr } = await serveUntilExit({ PORT: "abc", MENTATLAB_DATA_DIR: makeTempDir("bad-port") });
+  expect(code).toBe(1);
+  expect(stderr).toBe('mentatlab: PORT must be a port number (0-65535), not "abc"\n');
+}, 40_000);
+
+// `npm start` runs exactly this command (after building the web UI).
+it("npm start on a port already in use says so in one line naming PORT, and exits 1", async () => {
+  const port = await busyPort();
+  const { code, stderr } = await serveUntilExit({ PORT: String(port), MENTATLAB_DATA_DIR: makeTempDir("busy-port") });
+  expect(code).toBe(1);
   expect(stderr).toBe(
     `mentatlab: cannot listen on ${LOOPBACK}:${port}: the port is already in use; stop what holds it or set PORT to a free port (PORT=0 picks any)\n`,
   );

@@ -4,6 +4,7 @@ import { startGateway, startServiceProcess, type MeshProcess } from "../mesh/dis
 import { listenFailureMessage } from "../mesh/listen-failure.js";
 import { serviceProcesses, type ServiceProcess } from "../mesh/topology.js";
 import { installSignalHandlers } from "../server/server.js";
+import { ConfigError } from "../shared/env.js";
 import { webhookConfigFromEnv } from "../webhook/config.js";
 import { mutatePath, type RunningWebhook, startWebhook } from "../webhook/server.js";
 
@@ -58,11 +59,17 @@ program
   .argument("[target]", `one of ${targets.join(", ")}`, parseTarget, "embedded")
   .action(serve);
 
+// A bad setting (a variable's value, a port it cannot take) is the operator's to fix: one line naming
+// it and exit code 1. Anything else is a bug and keeps its stack trace.
+function startupFailureMessage(error: unknown): string | undefined {
+  return listenFailureMessage(error) ?? (error instanceof ConfigError ? error.message : undefined);
+}
+
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
-  const listenFailure = listenFailureMessage(error);
-  if (!listenFailure) throw error;
-  console.error(`mentatlab: ${listenFailure}`);
+  const failure = startupFailureMessage(error);
+  if (!failure) throw error;
+  console.error(`mentatlab: ${failure}`);
   process.exitCode = 1;
 }

@@ -12,7 +12,7 @@ import { orchestratorConfigFromEnv } from "../orchestrator/config.js";
 import { orchestratorModule } from "../orchestrator/mesh-module.js";
 import { readServerConfig } from "../server/config.js";
 import type { MeshModule } from "../server/mesh-module.js";
-import type { Env } from "../shared/config.js";
+import type { Env } from "../shared/env.js";
 import { createTelemetry } from "../shared/telemetry/index.js";
 import { storageConfigFromEnv } from "../storage/config.js";
 import { storageModule } from "../storage/mesh-module.js";

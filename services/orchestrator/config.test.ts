@@ -20,6 +20,6 @@ describe("orchestratorConfigFromEnv", () => {
   it("rejects values that make no sense, naming the variable", () => {
     expect(() => orchestratorConfigFromEnv({ ORCHESTRATOR_MAX_CONCURRENT_NODES: "0" }, "/d")).toThrow("ORCHESTRATOR_MAX_CONCURRENT_NODES");
     expect(() => orchestratorConfigFromEnv({ ORCHESTRATOR_EXECUTOR: "k8s" }, "/d")).toThrow("ORCHESTRATOR_EXECUTOR");
-    for (const nice of ["-1", "20", "2.5"]) expect(() => orchestratorConfigFromEnv({ ORCHESTRATOR_AGENT_NICE: nice }, "/d")).toThrow("ORCHESTRATOR_AGENT_NICE must be a whole number from 0 to 19");
+    for (const nice of ["-1", "20", "2.5"]) expect(() => orchestratorConfigFromEnv({ ORCHESTRATOR_AGENT_NICE: nice }, "/d")).toThrow(`ORCHESTRATOR_AGENT_NICE must be an integer from 0 to 19, not "${nice}"`);
   });
 });

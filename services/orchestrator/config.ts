@@ -1,9 +1,8 @@
 import { join } from "node:path";
 import { databaseFileFromEnv } from "../shared/sqlite.js";
 import { redisTimeoutMsFromEnv } from "../shared/redis.js";
+import { choiceVar, integerVar, numberVar, type Env } from "../shared/env.js";
 import { type KubernetesExecutorConfig, kubernetesExecutorConfigFromEnv } from "./kubernetes/config.js";
-
-type Env = Readonly<Record<string, string | undefined>>;
 
 /** Orchestrator (and agent registry) settings; every field has a default so the embedded runtime needs none. */
 export interface OrchestratorConfig {
@@ -47,8 +46,7 @@ export interface OrchestratorConfig {
 
 export function orchestratorConfigFromEnv(env: Env, dataDir: string): OrchestratorConfig {
   const registryFile = env.ORCHESTRATOR_REGISTRY_FILE ?? join(dataDir, "agents.json");
-  const executor = env.ORCHESTRATOR_EXECUTOR ?? "local";
-  if (executor !== "local" && executor !== "noop" && executor !== "kubernetes") throw new Error(`ORCHESTRATOR_EXECUTOR must be local, kubernetes or noop, not "${executor}"`);
+  const executor = choiceVar(env, "ORCHESTRATOR_EXECUTOR", ["local", "kubernetes", "noop"], "local");
   const redisUrl = env.MENTATLAB_REDIS_URL ?? env.REDIS_URL ?? "";
   return {
     redisUrl,
@@ -56,34 +54,18 @@ export function orchestratorConfigFromEnv(env: Env, dataDir: string): Orchestrat
     redisKeyPrefix: env.ORCHESTRATOR_REDIS_PREFIX ?? "mentatlab:",
     redisTimeoutMs: redisTimeoutMsFromEnv(env),
     registryFile: registryFile === "none" ? undefined : registryFile,
-    maxConcurrentNodes: positive(env, "ORCHESTRATOR_MAX_CONCURRENT_NODES", 8),
-    defaultNodeTimeoutMs: positive(env, "ORCHESTRATOR_NODE_TIMEOUT_SECONDS", 600) * 1000,
-    inlineThresholdBytes: positive(env, "ORCHESTRATOR_INLINE_THRESHOLD_BYTES", 256 * 1024),
-    leaseTtlMs: positive(env, "ORCHESTRATOR_LEASE_TTL_MS", 5000),
-    recoveryIntervalMs: positive(env, "ORCHESTRATOR_RECOVERY_INTERVAL_MS", 2000),
-    killGraceMs: positive(env, "ORCHESTRATOR_KILL_GRACE_MS", 2000),
+    maxConcurrentNodes: numberVar(env, "ORCHESTRATOR_MAX_CONCURRENT_NODES", 8, { exclusiveMin: 0 }),
+    defaultNodeTimeoutMs: numberVar(env, "ORCHESTRATOR_NODE_TIMEOUT_SECONDS", 600, { exclusiveMin: 0 }) * 1000,
+    inlineThresholdBytes: numberVar(env, "ORCHESTRATOR_INLINE_THRESHOLD_BYTES", 256 * 1024, { exclusiveMin: 0 }),
+    leaseTtlMs: numberVar(env, "ORCHESTRATOR_LEASE_TTL_MS", 5000, { exclusiveMin: 0 }),
+    recoveryIntervalMs: numberVar(env, "ORCHESTRATOR_RECOVERY_INTERVAL_MS", 2000, { exclusiveMin: 0 }),
+    killGraceMs: numberVar(env, "ORCHESTRATOR_KILL_GRACE_MS", 2000, { exclusiveMin: 0 }),
     memoryLimits: (env.ORCHESTRATOR_MEMORY_LIMITS ?? "true") !== "false",
-    agentNiceIncrement: niceIncrement(env, "ORCHESTRATOR_AGENT_NICE", 10),
+    agentNiceIncrement: integerVar(env, "ORCHESTRATOR_AGENT_NICE", 10, { max: 19 }),
     agentEnvPassthrough: (env.ORCHESTRATOR_AGENT_ENV ?? "PATH,HOME,LANG,TZ,TMPDIR").split(",").map((s) => s.trim()).filter(Boolean),
-    finishedRunTtlSeconds: positive(env, "ORCHESTRATOR_FINISHED_RUN_TTL_SECONDS", 7 * 24 * 3600),
-    memoryMaxFinishedRuns: positive(env, "ORCHESTRATOR_MEMORY_MAX_FINISHED_RUNS", 1000),
+    finishedRunTtlSeconds: numberVar(env, "ORCHESTRATOR_FINISHED_RUN_TTL_SECONDS", 7 * 24 * 3600, { exclusiveMin: 0 }),
+    memoryMaxFinishedRuns: numberVar(env, "ORCHESTRATOR_MEMORY_MAX_FINISHED_RUNS", 1000, { exclusiveMin: 0 }),
     executor,
     kubernetes: executor === "kubernetes" ? kubernetesExecutorConfigFromEnv(env) : undefined,
   };
-}
-
-function positive(env: Env, name: string, fallback: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === "") return fallback;
-  const value = Number(raw);
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number, not "${raw}"`);
-  return value;
-}
-
-function niceIncrement(env: Env, name: string, fallback: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === "") return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < 0 || value > 19) throw new Error(`${name} must be a whole number from 0 to 19, not "${raw}"`);
-  return value;
 }

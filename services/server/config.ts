@@ -1,3 +1,5 @@
+import { integerVar, portVar, stringVar, type Env } from "../shared/env.js";
+
 /** Server settings that come from the environment; the lead maps them onto `ServerOptions`. */
 export interface ServerConfig {
   /** Interface to bind: loopback unless the operator opts into exposing the port. */
@@ -29,8 +31,6 @@ export const serverDefaults = {
   shutdownGraceMs: 10_000,
 } as const;
 
-type Env = Readonly<Record<string, string | undefined>>;
-
 /** Reads the server's environment variables, applying the documented defaults. */
 export function readServerConfig(env: Env): ServerConfig {
   const origins = (env.MENTATLAB_CORS_ORIGINS ?? "")
@@ -38,28 +38,13 @@ export function readServerConfig(env: Env): ServerConfig {
     .map((origin) => origin.trim())
     .filter((origin) => origin !== "");
   return {
-    host: nonEmpty(env.MENTATLAB_HOST) ?? serverDefaults.host,
-    port: integer(env, "PORT", serverDefaults.port, 0, 65_535),
+    host: stringVar(env, "MENTATLAB_HOST") ?? serverDefaults.host,
+    port: portVar(env, "PORT", serverDefaults.port),
     corsAllowedOrigins: origins,
-    readMaxBytes: integer(env, "MENTATLAB_READ_MAX_BYTES", serverDefaults.readMaxBytes, 1, 0xffffffff),
-    writeMaxBytes: integer(env, "MENTATLAB_WRITE_MAX_BYTES", serverDefaults.writeMaxBytes, 1, 0xffffffff),
-    maxRequestBodyBytes: integer(env, "MENTATLAB_MAX_REQUEST_BODY_BYTES", serverDefaults.maxRequestBodyBytes, 0, Number.MAX_SAFE_INTEGER),
-    shutdownGraceMs: integer(env, "MENTATLAB_SHUTDOWN_GRACE_MS", serverDefaults.shutdownGraceMs, 0, 3_600_000),
-    staticDir: nonEmpty(env.MENTATLAB_WEB_DIR),
+    readMaxBytes: integerVar(env, "MENTATLAB_READ_MAX_BYTES", serverDefaults.readMaxBytes, { min: 1, max: 0xffffffff }),
+    writeMaxBytes: integerVar(env, "MENTATLAB_WRITE_MAX_BYTES", serverDefaults.writeMaxBytes, { min: 1, max: 0xffffffff }),
+    maxRequestBodyBytes: integerVar(env, "MENTATLAB_MAX_REQUEST_BODY_BYTES", serverDefaults.maxRequestBodyBytes),
+    shutdownGraceMs: integerVar(env, "MENTATLAB_SHUTDOWN_GRACE_MS", serverDefaults.shutdownGraceMs, { max: 3_600_000 }),
+    staticDir: stringVar(env, "MENTATLAB_WEB_DIR"),
   };
-}
-
-function nonEmpty(value: string | undefined): string | undefined {
-  const trimmed = value?.trim();
-  return trimmed === "" ? undefined : trimmed;
-}
-
-function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
-  const raw = nonEmpty(env[name]);
-  if (raw === undefined) return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new Error(`${name} must be an integer between ${min} and ${max}, got "${raw}"`);
-  }
-  return value;
 }

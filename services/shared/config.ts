@@ -1,8 +1,10 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import type { Env } from "./env.js";
 
-export type Env = Readonly<Record<string, string | undefined>>;
+// The one Env type lives in ./env.ts with its readers; re-exported for the importers of this module.
+export type { Env };
 
 /**
  * Settings every MentatLab process shares. The listening socket is configured by the server's own

@@ -1,5 +1,5 @@
 import { Redis } from "ioredis";
-import type { Env } from "./config.js";
+import { integerVar, type Env } from "./env.js";
 import { storeUnavailableError } from "./store-unavailable.js";
 
 /** How long a call may wait on Redis before it answers UNAVAILABLE (`REDIS_TIMEOUT_MS`). */
@@ -8,13 +8,7 @@ export const DEFAULT_REDIS_TIMEOUT_MS = 2_000;
 const MAX_RECONNECT_DELAY_MS = 500;
 
 export function redisTimeoutMsFromEnv(env: Env): number {
-  const raw = env.REDIS_TIMEOUT_MS;
-  if (raw === undefined || raw.trim() === "") return DEFAULT_REDIS_TIMEOUT_MS;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < 10) {
-    throw new Error(`REDIS_TIMEOUT_MS must be a whole number of milliseconds, at least 10, got "${raw}"`);
-  }
-  return value;
+  return integerVar(env, "REDIS_TIMEOUT_MS", DEFAULT_REDIS_TIMEOUT_MS, { min: 10 });
 }
 
 export interface RedisClientOptions {

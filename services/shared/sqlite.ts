@@ -1,7 +1,7 @@
 import { mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
-import type { Env } from "./config.js";
+import type { Env } from "./env.js";
 import { storeUnavailableError } from "./store-unavailable.js";
 
 /**

@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import { databaseFileFromEnv } from "../shared/sqlite.js";
 import { redisTimeoutMsFromEnv } from "../shared/redis.js";
+import { integerVar, portVar, type Env } from "../shared/env.js";
 
 /** Which object store holds the bytes. */
 export type BackendConfig =
@@ -85,25 +86,13 @@ export interface StorageConfig {
   readonly ffprobePath: string;
 }
 
-type Env = Record<string, string | undefined>;
-
 const MiB = 1024 * 1024;
 const GB = 1000 * 1000 * 1000;
 
-function integer(env: Env, name: string, fallback: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw.trim() === "") return fallback;
-  const value = Number(raw);
-  if (!Number.isSafeInteger(value) || value < 0) {
-    throw new Error(`${name} must be a non-negative integer, got ${JSON.stringify(raw)}`);
-  }
-  return value;
-}
-
 function clamdFromEnv(env: Env): ClamdConfig | undefined {
-  const timeoutMs = integer(env, "CLAMD_TIMEOUT_MS", 30_000);
+  const timeoutMs = integerVar(env, "CLAMD_TIMEOUT_MS", 30_000);
   if (env.CLAMD_SOCKET) return { kind: "socket", path: env.CLAMD_SOCKET, timeoutMs };
-  if (env.CLAMD_HOST) return { kind: "tcp", host: env.CLAMD_HOST, port: integer(env, "CLAMD_PORT", 3310), timeoutMs };
+  if (env.CLAMD_HOST) return { kind: "tcp", host: env.CLAMD_HOST, port: integerVar(env, "CLAMD_PORT", 3310), timeoutMs };
   return undefined;
 }
 
@@ -118,7 +107,7 @@ function backendFromEnv(env: Env, dataDir: string): BackendConfig {
       accessKeyId: env.AWS_ACCESS_KEY_ID,
       secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
       archiveStorageClass: env.S3_ARCHIVE_STORAGE_CLASS ?? "GLACIER",
-      requestTimeoutMs: integer(env, "S3_REQUEST_TIMEOUT_MS", 10_000),
+      requestTimeoutMs: integerVar(env, "S3_REQUEST_TIMEOUT_MS", 10_000),
     };
   }
   return { kind: "file", root: env.STORAGE_DIR ?? join(dataDir, "storage") };
@@ -128,40 +117,40 @@ function backendFromEnv(env: Env, dataDir: string): BackendConfig {
 export function storageConfigFromEnv(env: Env, dataDir: string): StorageConfig {
   const presignSecret = env.MENTATLAB_PRESIGN_SECRET ?? "";
   if (presignSecret.length < 16) throw new Error("MENTATLAB_PRESIGN_SECRET must be at least 16 characters");
-  const port = env.PORT ?? "8080";
+  const port = portVar(env, "PORT", 8080);
   return {
     backend: backendFromEnv(env, dataDir),
     redisUrl: env.REDIS_URL || undefined,
     databaseFile: env.REDIS_URL ? undefined : databaseFileFromEnv(env, dataDir),
     redisTimeoutMs: redisTimeoutMsFromEnv(env),
     limits: {
-      image: integer(env, "STORAGE_MAX_IMAGE_BYTES", 50 * MiB),
-      audio: integer(env, "STORAGE_MAX_AUDIO_BYTES", 500 * MiB),
-      video: integer(env, "STORAGE_MAX_VIDEO_BYTES", 5 * 1024 * MiB),
-      text: integer(env, "STORAGE_MAX_TEXT_BYTES", 10 * MiB),
-      other: integer(env, "STORAGE_MAX_OTHER_BYTES", 1024 * MiB),
+      image: integerVar(env, "STORAGE_MAX_IMAGE_BYTES", 50 * MiB),
+      audio: integerVar(env, "STORAGE_MAX_AUDIO_BYTES", 500 * MiB),
+      video: integerVar(env, "STORAGE_MAX_VIDEO_BYTES", 5 * 1024 * MiB),
+      text: integerVar(env, "STORAGE_MAX_TEXT_BYTES", 10 * MiB),
+      other: integerVar(env, "STORAGE_MAX_OTHER_BYTES", 1024 * MiB),
     },
     ceilings: {
       // JPEG's own maximum side.
-      maxDimensionPx: integer(env, ceilingVariables.maxDimensionPx, 65_535),
+      maxDimensionPx: integerVar(env, ceilingVariables.maxDimensionPx, 65_535),
       // What sharp, the image agents' library, accepts by default.
-      maxPixels: integer(env, ceilingVariables.maxPixels, 16_383 * 16_383),
-      maxDurationSeconds: integer(env, ceilingVariables.maxDurationSeconds, 86_400),
+      maxPixels: integerVar(env, ceilingVariables.maxPixels, 16_383 * 16_383),
+      maxDurationSeconds: integerVar(env, ceilingVariables.maxDurationSeconds, 86_400),
     },
-    userQuotaBytes: integer(env, "STORAGE_USER_QUOTA_BYTES", 10 * GB),
-    workspaceQuotaBytes: integer(env, "STORAGE_WORKSPACE_QUOTA_BYTES", 100 * GB),
+    userQuotaBytes: integerVar(env, "STORAGE_USER_QUOTA_BYTES", 10 * GB),
+    workspaceQuotaBytes: integerVar(env, "STORAGE_WORKSPACE_QUOTA_BYTES", 100 * GB),
     clamd: clamdFromEnv(env),
     presignSecret,
     publicUrl: (env.MENTATLAB_PUBLIC_URL ?? `http://127.0.0.1:${port}`).replace(/\/+$/, ""),
-    mediaTtlSeconds: integer(env, "STORAGE_MEDIA_TTL_SECONDS", 7 * 86_400),
-    mediaArchiveAfterSeconds: integer(env, "STORAGE_MEDIA_ARCHIVE_AFTER_SECONDS", 86_400),
-    tempTtlSeconds: integer(env, "STORAGE_TEMP_TTL_SECONDS", 3_600),
-    uploadTtlSeconds: integer(env, "STORAGE_UPLOAD_TTL_SECONDS", 86_400),
-    sweepIntervalMs: integer(env, "STORAGE_SWEEP_INTERVAL_MS", 60_000),
-    cacheL1MaxEntries: integer(env, "STORAGE_CACHE_L1_MAX_ENTRIES", 10_000),
-    cacheL1TtlMs: integer(env, "STORAGE_CACHE_L1_TTL_MS", 60_000),
-    cacheL2TtlSeconds: integer(env, "STORAGE_CACHE_L2_TTL_SECONDS", 3_600),
-    defaultChunkBytes: integer(env, "STORAGE_DEFAULT_CHUNK_BYTES", 64 * 1024),
+    mediaTtlSeconds: integerVar(env, "STORAGE_MEDIA_TTL_SECONDS", 7 * 86_400),
+    mediaArchiveAfterSeconds: integerVar(env, "STORAGE_MEDIA_ARCHIVE_AFTER_SECONDS", 86_400),
+    tempTtlSeconds: integerVar(env, "STORAGE_TEMP_TTL_SECONDS", 3_600),
+    uploadTtlSeconds: integerVar(env, "STORAGE_UPLOAD_TTL_SECONDS", 86_400),
+    sweepIntervalMs: integerVar(env, "STORAGE_SWEEP_INTERVAL_MS", 60_000),
+    cacheL1MaxEntries: integerVar(env, "STORAGE_CACHE_L1_MAX_ENTRIES", 10_000),
+    cacheL1TtlMs: integerVar(env, "STORAGE_CACHE_L1_TTL_MS", 60_000),
+    cacheL2TtlSeconds: integerVar(env, "STORAGE_CACHE_L2_TTL_SECONDS", 3_600),
+    defaultChunkBytes: integerVar(env, "STORAGE_DEFAULT_CHUNK_BYTES", 64 * 1024),
     ffprobePath: env.FFPROBE_PATH ?? "ffprobe",
   };
 }

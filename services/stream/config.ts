@@ -1,4 +1,5 @@
 import { redisTimeoutMsFromEnv } from "../shared/redis.js";
+import { numberVar, type Env } from "../shared/env.js";
 
 /** Settings of the stream service, read once from the environment. */
 export interface StreamConfig {
@@ -32,34 +33,22 @@ export interface StreamConfig {
   readonly sseKeepaliveMs: number;
 }
 
-type Env = Readonly<Record<string, string | undefined>>;
-
-function positiveNumber(env: Env, name: string, fallback: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw.trim() === "") return fallback;
-  const value = Number(raw);
-  if (!Number.isFinite(value) || value <= 0) {
-    throw new Error(`${name} must be a positive number, got "${raw}"`);
-  }
-  return value;
-}
-
 export function streamConfigFromEnv(env: Env): StreamConfig {
   const redisUrl = env.REDIS_URL?.trim();
   return {
     redisUrl: redisUrl ? redisUrl : undefined,
     redisKeyPrefix: env.STREAM_REDIS_PREFIX ?? "ml:stream:",
     redisTimeoutMs: redisTimeoutMsFromEnv(env),
-    maxOpenStreamsPerUser: Math.floor(positiveNumber(env, "STREAM_MAX_OPEN_PER_USER", 10)),
-    maxDurationMs: positiveNumber(env, "STREAM_MAX_DURATION_SECONDS", 3600) * 1000,
-    retainedMs: positiveNumber(env, "STREAM_RETAINED_SECONDS", 300) * 1000,
-    retainedMaxEvents: Math.floor(positiveNumber(env, "STREAM_RETAINED_MAX_EVENTS", 10_000)),
-    retainedMaxBytes: Math.floor(positiveNumber(env, "STREAM_RETAINED_MAX_BYTES", 64 * 1024 * 1024)),
-    subscriberMaxLagBytes: Math.floor(positiveNumber(env, "STREAM_SUBSCRIBER_MAX_LAG_BYTES", 8 * 1024 * 1024)),
-    endedTtlMs: positiveNumber(env, "STREAM_ENDED_TTL_SECONDS", 300) * 1000,
-    slowProducerBitsPerSecond: positiveNumber(env, "STREAM_SLOW_PRODUCER_BPS", 1_000_000),
-    bitrateWindowMs: positiveNumber(env, "STREAM_BITRATE_WINDOW_MS", 5_000),
-    sweepIntervalMs: positiveNumber(env, "STREAM_SWEEP_INTERVAL_MS", 1_000),
-    sseKeepaliveMs: positiveNumber(env, "STREAM_SSE_KEEPALIVE_SECONDS", 15) * 1000,
+    maxOpenStreamsPerUser: Math.floor(numberVar(env, "STREAM_MAX_OPEN_PER_USER", 10, { exclusiveMin: 0 })),
+    maxDurationMs: numberVar(env, "STREAM_MAX_DURATION_SECONDS", 3600, { exclusiveMin: 0 }) * 1000,
+    retainedMs: numberVar(env, "STREAM_RETAINED_SECONDS", 300, { exclusiveMin: 0 }) * 1000,
+    retainedMaxEvents: Math.floor(numberVar(env, "STREAM_RETAINED_MAX_EVENTS", 10_000, { exclusiveMin: 0 })),
+    retainedMaxBytes: Math.floor(numberVar(env, "STREAM_RETAINED_MAX_BYTES", 64 * 1024 * 1024, { exclusiveMin: 0 })),
+    subscriberMaxLagBytes: Math.floor(numberVar(env, "STREAM_SUBSCRIBER_MAX_LAG_BYTES", 8 * 1024 * 1024, { exclusiveMin: 0 })),
+    endedTtlMs: numberVar(env, "STREAM_ENDED_TTL_SECONDS", 300, { exclusiveMin: 0 }) * 1000,
+    slowProducerBitsPerSecond: numberVar(env, "STREAM_SLOW_PRODUCER_BPS", 1_000_000, { exclusiveMin: 0 }),
+    bitrateWindowMs: numberVar(env, "STREAM_BITRATE_WINDOW_MS", 5_000, { exclusiveMin: 0 }),
+    sweepIntervalMs: numberVar(env, "STREAM_SWEEP_INTERVAL_MS", 1_000, { exclusiveMin: 0 }),
+    sseKeepaliveMs: numberVar(env, "STREAM_SSE_KEEPALIVE_SECONDS", 15, { exclusiveMin: 0 }) * 1000,
   };
 }

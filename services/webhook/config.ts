@@ -1,7 +1,6 @@
 import { kubernetesExecutorConfigFromEnv } from "../orchestrator/kubernetes/config.js";
 import type { SidecarWiring } from "../orchestrator/kubernetes/sidecar-parts.js";
-
-type Env = Readonly<Record<string, string | undefined>>;
+import { integerVar, portVar, type Env } from "../shared/env.js";
 
 /** Where the injection webhook listens, its TLS files, and the sidecar it injects; every field has a default. */
 export interface WebhookConfig {
@@ -21,18 +20,12 @@ export interface WebhookConfig {
 
 export function webhookConfigFromEnv(env: Env): WebhookConfig {
   const executor = kubernetesExecutorConfigFromEnv(env);
-  const rawPort = env.MENTATLAB_WEBHOOK_PORT ?? "";
-  const port = rawPort === "" ? 8443 : Number(rawPort);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`MENTATLAB_WEBHOOK_PORT must be a port number (0-65535), not "${rawPort}"`);
-  const rawReload = env.MENTATLAB_WEBHOOK_TLS_RELOAD_MS ?? "";
-  const tlsReloadMs = rawReload === "" ? 60_000 : Number(rawReload);
-  if (!Number.isInteger(tlsReloadMs) || tlsReloadMs < 1) throw new Error(`MENTATLAB_WEBHOOK_TLS_RELOAD_MS must be an integer >= 1, not "${rawReload}"`);
   return {
     host: env.MENTATLAB_HOST || "127.0.0.1",
-    port,
+    port: portVar(env, "MENTATLAB_WEBHOOK_PORT", 8443),
     certFile: env.MENTATLAB_WEBHOOK_TLS_CERT_FILE || "/etc/mentatlab/webhook-tls/tls.crt",
     keyFile: env.MENTATLAB_WEBHOOK_TLS_KEY_FILE || "/etc/mentatlab/webhook-tls/tls.key",
-    tlsReloadMs,
+    tlsReloadMs: integerVar(env, "MENTATLAB_WEBHOOK_TLS_RELOAD_MS", 60_000, { min: 1 }),
     sidecar: { image: executor.sidecarImage, imagePullPolicy: executor.imagePullPolicy, gatewayUrl: executor.gatewayUrl },
   };
 }

@@ -37,7 +37,7 @@ describe("ctlConfig", () => {
 
   it("rejects values it cannot use, naming the fix", () => {
     expect(() => ctlConfig({ output: "yaml" }, {}, empty)).toThrow(/"json" or "text"/);
-    expect(() => ctlConfig({}, { MENTATLAB_HTTP_VERSION: "3" }, empty)).toThrow(/"1.1" or "2"/);
+    expect(() => ctlConfig({}, { MENTATLAB_HTTP_VERSION: "3" }, empty)).toThrow('MENTATLAB_HTTP_VERSION must be one of 1.1, 2, not "3"');
     expect(() => ctlConfig({ url: "127.0.0.1:8080" }, {}, empty)).toThrow(/http:\/\//);
     expect(() => ctlConfig({}, { MENTATLAB_RETRY_SECONDS: "a minute" }, empty)).toThrow(/MENTATLAB_RETRY_SECONDS must be a number of seconds/);
   });

@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { choiceVar, ConfigError, type Env } from "../../shared/env.js";
 
 export type HttpVersion = "1.1" | "2";
 export type OutputFormat = "json" | "text";
@@ -35,15 +36,12 @@ export const defaultRetrySeconds = 60;
  * read from `$MENTATLAB_DATA_DIR/dev-admin.key` (default `.mentatlab/dev-admin.key`), where
  * `npm start` stores it, so a fresh checkout works with no setup.
  */
-export function ctlConfig(flags: CtlFlags, env: Readonly<Record<string, string | undefined>>, cwd: string): CtlConfig {
+export function ctlConfig(flags: CtlFlags, env: Env, cwd: string): CtlConfig {
   const output = flags.output ?? env.MENTATLAB_OUTPUT ?? "text";
   if (output !== "json" && output !== "text") {
     throw new Error(`output must be "json" or "text", got "${output}"`);
   }
-  const httpVersion = flags.http1 ? "1.1" : (env.MENTATLAB_HTTP_VERSION ?? "2");
-  if (httpVersion !== "1.1" && httpVersion !== "2") {
-    throw new Error(`MENTATLAB_HTTP_VERSION must be "1.1" or "2", got "${httpVersion}"`);
-  }
+  const httpVersion = flags.http1 ? "1.1" : choiceVar(env, "MENTATLAB_HTTP_VERSION", ["1.1", "2"], "2");
   const url = (flags.url ?? nonEmpty(env.MENTATLAB_URL) ?? defaultUrl).replace(/\/+$/, "");
   if (!/^https?:\/\/[^/]+/.test(url)) {
     throw new Error(`gateway URL must start with http:// or https://, got "${url}"`);
@@ -51,12 +49,12 @@ export function ctlConfig(flags: CtlFlags, env: Readonly<Record<string, string |
   const retryText = nonEmpty(env.MENTATLAB_RETRY_SECONDS) ?? String(defaultRetrySeconds);
   const retrySeconds = Number(retryText);
   if (!/^\d+(\.\d+)?$/.test(retryText) || retrySeconds > 86_400) {
-    throw new Error(`MENTATLAB_RETRY_SECONDS must be a number of seconds from 0 to 86400, got "${retryText}"`);
+    throw new ConfigError("MENTATLAB_RETRY_SECONDS", "a number of seconds from 0 to 86400", retryText);
   }
   return { url, apiKey: flags.key ?? nonEmpty(env.MENTATLAB_API_KEY) ?? devKey(env, cwd), httpVersion, output, retrySeconds };
 }
 
-function devKey(env: Readonly<Record<string, string | undefined>>, cwd: string): string | undefined {
+function devKey(env: Env, cwd: string): string | undefined {
   const file = join(resolve(cwd, nonEmpty(env.MENTATLAB_DATA_DIR) ?? ".mentatlab"), "dev-admin.key");
   return existsSync(file) ? nonEmpty(readFileSync(file, "utf8")) : undefined;
 }

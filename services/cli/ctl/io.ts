@@ -1,10 +1,12 @@
+import type { Env } from "../../shared/env.js";
+
 /** Where a CLI invocation reads its environment and writes its output; tests pass their own. */
 export interface CliIo {
   /** Command results (and downloaded bytes when writing to stdout). */
   readonly stdout: NodeJS.WritableStream & { readonly isTTY?: boolean };
   /** Errors, progress bars and live run/stream commentary. */
   readonly stderr: NodeJS.WritableStream & { readonly isTTY?: boolean };
-  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly env: Env;
   /** Directory relative paths (files, `.mentatlab/dev-admin.key`) resolve against. */
   readonly cwd: string;
 }

@@ -1,6 +1,5 @@
+import { ConfigError, choiceVar, integerVar, type Env } from "../../shared/env.js";
 import { type GpuScheduling, gpuSchedulingFromEnv } from "./gpu-scheduling.js";
-
-type Env = Readonly<Record<string, string | undefined>>;
 
 /** Where agent Jobs go and what they are built from; every field has a default. */
 export interface KubernetesExecutorConfig {
@@ -30,50 +29,24 @@ export interface KubernetesExecutorConfig {
   readonly gpuScheduling: GpuScheduling;
 }
 
-const pullPolicies = ["Always", "IfNotPresent", "Never"] as const;
-
 /** Reads the Kubernetes executor's settings; throws an error naming the variable to fix. */
 export function kubernetesExecutorConfigFromEnv(env: Env): KubernetesExecutorConfig {
-  const kubeconfigSource = env.MENTATLAB_K8S_KUBECONFIG || "default";
-  if (kubeconfigSource !== "default" && kubeconfigSource !== "cluster") {
-    throw new Error(`MENTATLAB_K8S_KUBECONFIG must be default or cluster, not "${kubeconfigSource}"`);
-  }
-  const imagePullPolicy = env.MENTATLAB_K8S_IMAGE_PULL_POLICY || "IfNotPresent";
-  if (!isPullPolicy(imagePullPolicy)) {
-    throw new Error(`MENTATLAB_K8S_IMAGE_PULL_POLICY must be one of ${pullPolicies.join(", ")}, not "${imagePullPolicy}"`);
-  }
-  const deletePropagation = env.MENTATLAB_K8S_DELETE_PROPAGATION || "Background";
-  if (deletePropagation !== "Background" && deletePropagation !== "Foreground") {
-    throw new Error(`MENTATLAB_K8S_DELETE_PROPAGATION must be Background or Foreground, not "${deletePropagation}"`);
-  }
   const namespace = env.MENTATLAB_K8S_NAMESPACE || "default";
   if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(namespace)) {
-    throw new Error(`MENTATLAB_K8S_NAMESPACE must be a DNS-1123 label (lower-case letters, digits, '-'), not "${namespace}"`);
+    throw new ConfigError("MENTATLAB_K8S_NAMESPACE", "a DNS-1123 label (lower-case letters, digits, '-')", namespace);
   }
   return {
     namespace,
     sidecarImage: env.MENTATLAB_SIDECAR_IMAGE || "mentatlab/agent-sidecar:latest",
     gatewayUrl: (env.MENTATLAB_K8S_GATEWAY_URL || "http://mentatlab-gateway:8080").replace(/\/+$/, ""),
-    kubeconfigSource,
-    jobTtlSeconds: integer(env, "MENTATLAB_K8S_JOB_TTL_SECONDS", 3600, 0),
-    runAsUser: integer(env, "MENTATLAB_K8S_RUN_AS_USER", 65532, 1),
+    kubeconfigSource: choiceVar(env, "MENTATLAB_K8S_KUBECONFIG", ["default", "cluster"], "default"),
+    jobTtlSeconds: integerVar(env, "MENTATLAB_K8S_JOB_TTL_SECONDS", 3600),
+    runAsUser: integerVar(env, "MENTATLAB_K8S_RUN_AS_USER", 65532, { min: 1 }),
     serviceAccountName: env.MENTATLAB_K8S_SERVICE_ACCOUNT ?? "",
-    imagePullPolicy,
-    logTailLines: integer(env, "MENTATLAB_K8S_LOG_TAIL_LINES", 20, 1),
-    deletePropagation,
-    watchRetryMaxMs: integer(env, "MENTATLAB_K8S_WATCH_RETRY_MAX_MS", 5000, 1),
+    imagePullPolicy: choiceVar(env, "MENTATLAB_K8S_IMAGE_PULL_POLICY", ["Always", "IfNotPresent", "Never"], "IfNotPresent"),
+    logTailLines: integerVar(env, "MENTATLAB_K8S_LOG_TAIL_LINES", 20, { min: 1 }),
+    deletePropagation: choiceVar(env, "MENTATLAB_K8S_DELETE_PROPAGATION", ["Background", "Foreground"], "Background"),
+    watchRetryMaxMs: integerVar(env, "MENTATLAB_K8S_WATCH_RETRY_MAX_MS", 5000, { min: 1 }),
     gpuScheduling: gpuSchedulingFromEnv(env),
   };
-}
-
-function isPullPolicy(value: string): value is KubernetesExecutorConfig["imagePullPolicy"] {
-  return (pullPolicies as readonly string[]).includes(value);
-}
-
-function integer(env: Env, name: string, fallback: number, min: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === "") return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min) throw new Error(`${name} must be an integer >= ${min}, not "${raw}"`);
-  return value;
 }

@@ -1,8 +1,7 @@
 import type { V1PodSpec, V1Toleration } from "@kubernetes/client-node";
 import { Capability } from "../../../gen/mentatlab/v1/registry_pb.js";
+import { ConfigError, type Env } from "../../shared/env.js";
 import type { NodeTask } from "../executor.js";
-
-type Env = Readonly<Record<string, string | undefined>>;
 
 /** Where pods that get a GPU may run; applied to those pods only, so CPU agents never wait for GPU nodes. */
 export interface GpuScheduling {
@@ -23,7 +22,7 @@ const dns1123Subdomain = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a
 export function gpuSchedulingFromEnv(env: Env): GpuScheduling {
   const runtimeClassName = env.MENTATLAB_K8S_GPU_RUNTIME_CLASS ?? "";
   if (runtimeClassName !== "" && (!dns1123Subdomain.test(runtimeClassName) || runtimeClassName.length > 253)) {
-    throw new Error(`MENTATLAB_K8S_GPU_RUNTIME_CLASS must be a RuntimeClass name (a DNS-1123 subdomain), not "${runtimeClassName}"`);
+    throw new ConfigError("MENTATLAB_K8S_GPU_RUNTIME_CLASS", "a RuntimeClass name (a DNS-1123 subdomain)", runtimeClassName);
   }
   return { nodeSelector: nodeSelectorOf(env.MENTATLAB_K8S_GPU_NODE_SELECTOR ?? ""), tolerations: tolerationsOf(env.MENTATLAB_K8S_GPU_TOLERATIONS), runtimeClassName };
 }
@@ -48,7 +47,7 @@ function nodeSelectorOf(raw: string): Record<string, string> {
   for (const pair of raw.split(",").map((p) => p.trim()).filter((p) => p !== "")) {
     const eq = pair.indexOf("=");
     const key = eq > 0 ? pair.slice(0, eq).trim() : "";
-    if (key === "") throw new Error(`MENTATLAB_K8S_GPU_NODE_SELECTOR must be key=value pairs separated by commas; "${pair}" is not one`);
+    if (key === "") throw new ConfigError("MENTATLAB_K8S_GPU_NODE_SELECTOR", "key=value pairs separated by commas", raw, `"${pair}" is not one`);
     selector[key] = pair.slice(eq + 1).trim();
   }
   return selector;
@@ -57,7 +56,7 @@ function nodeSelectorOf(raw: string): Record<string, string> {
 function tolerationsOf(raw: string | undefined): readonly V1Toleration[] {
   if (raw === undefined || raw.trim() === "") return defaultTolerations;
   const fail = (why: string): never => {
-    throw new Error(`MENTATLAB_K8S_GPU_TOLERATIONS must be a JSON array of tolerations ({key, operator, value, effect, tolerationSeconds}): ${why}`);
+    throw new ConfigError("MENTATLAB_K8S_GPU_TOLERATIONS", "a JSON array of tolerations ({key, operator, value, effect, tolerationSeconds})", raw, why);
   };
   let parsed: unknown;
   try {

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
+import type { Env } from "../env.js";
 import { assignableRoles } from "./roles.js";
 
 /** Who an API key belongs to. */
@@ -63,7 +64,7 @@ export function loadOrCreateDevKey(dataDir: string): ApiKeyEntry {
 }
 
 /** Keys from `MENTATLAB_API_KEYS` and `MENTATLAB_API_KEYS_FILE`; empty when neither is set. */
-export function configuredApiKeys(env: Readonly<Record<string, string | undefined>>): ApiKeyEntry[] {
+export function configuredApiKeys(env: Env): ApiKeyEntry[] {
   const keys: ApiKeyEntry[] = [];
   if (env.MENTATLAB_API_KEYS) keys.push(...parseApiKeys(env.MENTATLAB_API_KEYS, "MENTATLAB_API_KEYS"));
   if (env.MENTATLAB_API_KEYS_FILE) {

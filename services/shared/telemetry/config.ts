@@ -1,4 +1,4 @@
-import type { Env } from "../config.js";
+import { ConfigError, type Env } from "../env.js";
 
 export interface TelemetryConfig {
   /** Whether `GET /metrics` is served (`MENTATLAB_METRICS`: `on` (default) or `off`). */
@@ -13,11 +13,11 @@ export function telemetryConfigFromEnv(env: Env): TelemetryConfig {
   const raw = (env.MENTATLAB_METRICS ?? "on").trim().toLowerCase();
   const metricsEnabled = switches[raw];
   if (metricsEnabled === undefined) {
-    throw new Error(`MENTATLAB_METRICS must be "on" or "off", got ${JSON.stringify(env.MENTATLAB_METRICS)}`);
+    throw new ConfigError("MENTATLAB_METRICS", '"on" or "off"', env.MENTATLAB_METRICS ?? "");
   }
   const metricsPath = env.MENTATLAB_METRICS_PATH ?? "/metrics";
   if (!metricsPath.startsWith("/")) {
-    throw new Error(`MENTATLAB_METRICS_PATH must start with "/", got ${JSON.stringify(metricsPath)}`);
+    throw new ConfigError("MENTATLAB_METRICS_PATH", 'a path starting with "/"', metricsPath);
   }
   return { metricsEnabled, metricsPath };
 }

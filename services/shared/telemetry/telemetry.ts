@@ -1,7 +1,7 @@
 import { createNoopMeter, type Meter } from "@opentelemetry/api";
 import { PrometheusExporter, PrometheusSerializer } from "@opentelemetry/exporter-prometheus";
 import { MeterProvider } from "@opentelemetry/sdk-metrics";
-import type { Env } from "../config.js";
+import type { Env } from "../env.js";
 import type { HttpRoute } from "../http-route.js";
 import { telemetryConfigFromEnv } from "./config.js";
 import { createMetricsRoute } from "./metrics-route.js";

@@ -1,4 +1,4 @@
-import type { Env } from "../config.js";
+import { ConfigError, type Env } from "../env.js";
 
 /** OTLP wire formats the trace exporter can speak (`OTEL_EXPORTER_OTLP_PROTOCOL`). */
 export const otlpProtocols = ["http/protobuf", "http/json", "grpc"] as const;
@@ -18,10 +18,12 @@ export interface TracingConfig {
 export function tracingConfigFromEnv(env: Env, processName: string): TracingConfig | undefined {
   const endpoint = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || env.OTEL_EXPORTER_OTLP_ENDPOINT;
   if (!endpoint || env.OTEL_SDK_DISABLED?.trim().toLowerCase() === "true") return undefined;
-  const protocol = (env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL || env.OTEL_EXPORTER_OTLP_PROTOCOL || "http/protobuf").trim();
+  // The traces-specific variable wins, as in the SDK; the error names whichever one was read.
+  const variable = env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL ? "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL" : "OTEL_EXPORTER_OTLP_PROTOCOL";
+  const protocol = (env[variable] || "http/protobuf").trim();
   if (!(otlpProtocols as readonly string[]).includes(protocol)) {
     // The SDK would fall back to http/protobuf with only a warning; a typo must not silently lose spans.
-    throw new Error(`OTEL_EXPORTER_OTLP_PROTOCOL must be one of ${otlpProtocols.join(", ")}, got ${JSON.stringify(protocol)}`);
+    throw new ConfigError(variable, `one of ${otlpProtocols.join(", ")}`, protocol);
   }
   return { serviceName: env.OTEL_SERVICE_NAME || `mentatlab-${processName}` };
 }

@@ -1,7 +1,7 @@
 import type { Interceptor } from "@connectrpc/connect";
 import { context, propagation, trace } from "@opentelemetry/api";
 import { NodeSDK } from "@opentelemetry/sdk-node";
-import type { Env } from "../config.js";
+import type { Env } from "../env.js";
 import { clientTracingInterceptor } from "./tracing-client-interceptor.js";
 import { tracingConfigFromEnv } from "./tracing-config.js";
 import { serverTracingInterceptor } from "./tracing-server-interceptor.js";
