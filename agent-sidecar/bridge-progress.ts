@@ -1,4 +1,4 @@
-import { readFile } from "node:fs/promises";
+import { readTextIfPresent } from "./optional-file.js";
 import type { JsonValue } from "@bufbuild/protobuf";
 import { writeAtomically } from "./atomic-write.js";
 import type { PlainStdoutSummary } from "./plain-stdout.js";
@@ -19,13 +19,8 @@ export interface BridgeProgress {
 
 /** The progress a previous sidecar of this pod recorded, if any. */
 export async function readBridgeProgress(path: string): Promise<BridgeProgress | undefined> {
-  let text: string;
-  try {
-    text = await readFile(path, "utf8");
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw error;
-  }
+  const text = await readTextIfPresent(path);
+  if (text === undefined) return undefined;
   // Written atomically by us: anything else in it is a broken volume, not a half-written file.
   const parsed = JSON.parse(text) as { offset?: unknown; result?: JsonValue; hasResult?: unknown; errorMessage?: unknown; resultPins?: unknown };
   const { offset, result, hasResult, errorMessage, resultPins } = parsed;

@@ -1,11 +1,12 @@
 import { createReadStream } from "node:fs";
-import { access, mkdir, open, readFile, type FileHandle } from "node:fs/promises";
+import { access, mkdir, open, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { JsonValue } from "@bufbuild/protobuf";
 import { writeAtomically } from "./atomic-write.js";
 import { BridgeProgressRecorder, readBridgeProgress } from "./bridge-progress.js";
+import { readTextIfPresent } from "./optional-file.js";
 import type { PlainAgentExit } from "./plain-agent.js";
 import { LineTail, PlainStdoutReader, type PlainStdoutHandlers } from "./plain-stdout.js";
 
@@ -176,13 +177,8 @@ class LineFollower {
 }
 
 async function readExitCode(path: string): Promise<number | undefined> {
-  let text: string;
-  try {
-    text = await readFile(path, "utf8");
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw error;
-  }
+  const text = await readTextIfPresent(path);
+  if (text === undefined) return undefined;
   const code = Number(text.trim());
   // The wrapper writes it atomically, so anything unreadable is a broken wrapper, not a half-written file.
   return Number.isInteger(code) ? code : 1;

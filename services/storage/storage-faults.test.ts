@@ -31,6 +31,14 @@ async function* slowUpload(chunks: number, afterChunk: (i: number) => Promise<vo
   }
 }
 
+/** A storage runtime on a fresh fauxqs S3 server (`s3`, so the test can kill or freeze it). */
+async function startRuntimeOnS3(extra: Record<string, string> = {}): Promise<{ server: S3Server; runtime: RuntimeUnderTest }> {
+  const server = (s3 = await startS3());
+  const env = { S3_ENDPOINT: server.endpoint, S3_BUCKET: server.bucket, AWS_ACCESS_KEY_ID: server.accessKeyId, AWS_SECRET_ACCESS_KEY: server.secretAccessKey, ...extra };
+  const runtime = (sut = await startRuntime({ freshEnv: async () => env, dispose: async () => {} }, { STORAGE_MAX_OTHER_BYTES: String(64 * MiB) }));
+  return { server, runtime };
+}
+
 function expectObjectStorageUnavailable(refusal: { code: Code | undefined; message: string }, secretPlace: string): void {
   expect(refusal.code).toBe(Code.Unavailable);
   expect(refusal.message).toContain("object storage is unavailable");
@@ -39,21 +47,8 @@ function expectObjectStorageUnavailable(refusal: { code: Code | undefined; messa
 
 describe("object storage faults", () => {
   it("answers UNAVAILABLE, naming object storage, when the S3 server is killed mid-upload", async () => {
-    s3 = await startS3();
-    const server = s3;
-    sut = await startRuntime(
-      {
-        freshEnv: async () => ({
-          S3_ENDPOINT: server.endpoint,
-          S3_BUCKET: server.bucket,
-          AWS_ACCESS_KEY_ID: server.accessKeyId,
-          AWS_SECRET_ACCESS_KEY: server.secretAccessKey,
-        }),
-        dispose: async () => {},
-      },
-      { STORAGE_MAX_OTHER_BYTES: String(64 * MiB) },
-    );
-    const client = sut.client("sam", "ws-s3-killed");
+    const { server, runtime } = await startRuntimeOnS3();
+    const client = runtime.client("sam", "ws-s3-killed");
     const { ref: storedBefore } = await client.upload(uploadStream({}, new TextEncoder().encode("stored before the crash\n")));
     let killedAt = 0;
     // Past the first 5 MiB part, so the multipart upload is under way when the server dies.
@@ -75,21 +70,8 @@ describe("object storage faults", () => {
   });
 
   it("ends a Download with UNAVAILABLE, not a silent truncation, when the S3 server dies mid-stream", async () => {
-    s3 = await startS3();
-    const server = s3;
-    sut = await startRuntime(
-      {
-        freshEnv: async () => ({
-          S3_ENDPOINT: server.endpoint,
-          S3_BUCKET: server.bucket,
-          AWS_ACCESS_KEY_ID: server.accessKeyId,
-          AWS_SECRET_ACCESS_KEY: server.secretAccessKey,
-        }),
-        dispose: async () => {},
-      },
-      { STORAGE_MAX_OTHER_BYTES: String(64 * MiB) },
-    );
-    const client = sut.client("dora", "ws-s3-died-reading");
+    const { server, runtime } = await startRuntimeOnS3();
+    const client = runtime.client("dora", "ws-s3-died-reading");
     const { ref } = await client.upload(slowUpload(48, async () => {}));
     let received = 0;
     const reading = (async () => {
@@ -106,22 +88,8 @@ describe("object storage faults", () => {
   });
 
   it("answers UNAVAILABLE in bounded time when the S3 server hangs, mid-upload and on download", async () => {
-    s3 = await startS3();
-    const server = s3;
-    sut = await startRuntime(
-      {
-        freshEnv: async () => ({
-          S3_ENDPOINT: server.endpoint,
-          S3_BUCKET: server.bucket,
-          AWS_ACCESS_KEY_ID: server.accessKeyId,
-          AWS_SECRET_ACCESS_KEY: server.secretAccessKey,
-          S3_REQUEST_TIMEOUT_MS: "1000",
-        }),
-        dispose: async () => {},
-      },
-      { STORAGE_MAX_OTHER_BYTES: String(64 * MiB) },
-    );
-    const client = sut.client("hal", "ws-s3-hung");
+    const { server, runtime } = await startRuntimeOnS3({ S3_REQUEST_TIMEOUT_MS: "1000" });
+    const client = runtime.client("hal", "ws-s3-hung");
     const { ref: storedBefore } = await client.upload(uploadStream({}, new TextEncoder().encode("stored before the hang\n")));
     let frozenAt = 0;
     try {
