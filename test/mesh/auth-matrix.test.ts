@@ -11,13 +11,8 @@ import { AgentRegistryService } from "../../gen/mentatlab/v1/registry_pb.js";
 import { StorageService } from "../../gen/mentatlab/v1/storage_pb.js";
 import { StreamService } from "../../gen/mentatlab/v1/stream_pb.js";
 import { startEmbedded, type EmbeddedMesh } from "../../services/mesh/embedded.js";
+import { type Caller, keys } from "./support/callers.js";
 
-const keys = {
-  consumer: "key-consumer-0123456789",
-  producer: "key-producer-0123456789",
-  admin: "key-admin-000123456789",
-} as const;
-type Caller = "none" | keyof typeof keys;
 
 // The roles as the README defines them (plus agent:view for both, as the README explains). Written out
 // here, not imported, so the test checks the server against the design rather than against itself.

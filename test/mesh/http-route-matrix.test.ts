@@ -10,14 +10,8 @@ import { StreamService } from "../../gen/mentatlab/v1/stream_pb.js";
 import { startEmbedded } from "../../services/mesh/embedded.js";
 import { httpPathsOwned } from "../../services/mesh/topology.js";
 import { startDistributedMesh } from "../e2e/support/distributed-mesh.js";
+import { callers, type Caller, keys } from "./support/callers.js";
 
-const keys = {
-  consumer: "key-consumer-0123456789",
-  producer: "key-producer-0123456789",
-  admin: "key-admin-000123456789",
-} as const;
-type Caller = "none" | keyof typeof keys;
-const callers: readonly Caller[] = ["none", "consumer", "producer", "admin"];
 
 /** Who each route lets through: the roles holding its RPC's permission (the roles as auth-matrix.test.ts writes them out). */
 interface RouteCase {
