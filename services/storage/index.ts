@@ -141,6 +141,7 @@ export async function createStorage(config: StorageConfig, overrides: StorageOve
   return {
     impl: createStorageServiceImpl({
       store,
+      index,
       refs,
       quotas,
       ingestor,
