@@ -1,6 +1,7 @@
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { NodeState, RunState } from "../../gen/mentatlab/v1/orchestrator_pb.js";
+import { StreamState } from "../../gen/mentatlab/v1/stream_pb.js";
 import { storageMediaStore } from "./media-store.js";
 import { RealServices } from "./real-services.js";
 import { streamServiceOpener } from "./stream-opener.js";
@@ -41,6 +42,35 @@ describe("media and stream edges", () => {
     const token = orch.runTokens.mint({ runId, nodeId: "src", attempt: 1, user: "alice", workspace: "ws-test" }, 60);
     const info = await services.streams.getStream({ streamId }, { headers: { authorization: `Bearer ${token}` } });
     expect([info.stream?.runId, info.stream?.nodeId, info.stream?.pin]).toEqual([runId, "src", "live"]);
+    // The agent never ended its stream: the orchestrator did once the attempt succeeded.
+    expect(info.stream?.state).toBe(StreamState.COMPLETED);
+  });
+
+  /** How the output stream `live` of node `src` ended: its last event's error message, or "" for stream_end. */
+  async function howLiveEnded(runId: string): Promise<string> {
+    const client = orch.client({ workspace: "ws-test" });
+    const live = (await client.getRun({ runId })).run?.nodes[0]?.outputs["live"]?.value;
+    const streamId = live?.case === "stream" ? live.value.streamId : "";
+    const token = orch.runTokens.mint({ runId, nodeId: "src", attempt: 1, user: "alice", workspace: "ws-test" }, 60);
+    let last;
+    for await (const event of services.streams.subscribe({ streamId }, { headers: { authorization: `Bearer ${token}` } })) last = event.event;
+    return last?.case === "error" ? last.value.message : "";
+  }
+
+  it("ends with stream_error the output stream a failed attempt left open, saying why", async () => {
+    const client = orch.client({ workspace: "ws-test" });
+    const runId = (await client.submitFlow({ source: flow(`[{id: src, agent: org.test.source, params: {ms: 10, fail: true}}]`, "[]") })).run?.runId ?? "";
+    await watchAll(client, runId);
+    expect(await howLiveEnded(runId)).toBe('node "src" attempt 1 failed: agent exited with code 1: gave up before writing anything');
+  });
+
+  it("ends the output streams of a cancelled run", async () => {
+    const client = orch.client({ workspace: "ws-test" });
+    const runId = (await client.submitFlow({ source: flow(`[{id: src, agent: org.test.source, params: {ms: 20000}}]`, "[]") })).run?.runId ?? "";
+    while ((await client.getRun({ runId })).run?.nodes[0]?.outputs["live"] === undefined) await new Promise((r) => setTimeout(r, 20));
+    await client.cancelRun({ runId, reason: "enough" });
+    await watchAll(client, runId);
+    await expect.poll(() => howLiveEnded(runId)).toBe(`run "${runId}" was cancelled`);
   });
 
   it("uploads an agent's file output and checks the MediaRef against each consumer's declared types", async () => {

@@ -132,7 +132,7 @@ describe("running flows with plain-contract agents", () => {
     { code: Code.ResourceExhausted, trail: ["src RUNNING 1", "src RETRYING 1", "src RUNNING 2", "src FAILED 2"] },
     { code: Code.InvalidArgument, trail: ["src RUNNING 1", "src FAILED 1"] },
   ])("retries an attempt whose mesh call hit a limit that may lift, not one refused as wrong ($code)", async ({ code, trail }) => {
-    const client = await start({ streams: { open: () => Promise.reject(new ConnectError("refused (injected)", code)) } });
+    const client = await start({ streams: { open: () => Promise.reject(new ConnectError("refused (injected)", code)), endLeftOpen: async () => undefined } });
     await orch.register(testAgentManifest("org.test.source", "stream-source.mjs", "outputs: [{name: live, type: stream}]", "capabilities: [streaming]"));
     const runId = (await client.submitFlow({ source: flow(`[{id: src, agent: org.test.source, retry: {max_attempts: 2, initial_delay: 10ms}}]`) })).run?.runId ?? "";
     expect(stateTrail(await watchAll(client, runId))).toEqual(["run PENDING", "run RUNNING", ...trail, "run FAILED"]);

@@ -1,6 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
-import { type AgentEvent, AgentEventSchema, OutputEventSchema, PinType, type PinValue, PinValueSchema, type StreamRef } from "../../gen/mentatlab/v1/common_pb.js";
+import { type AgentEvent, AgentEventSchema, LogLevel, OutputEventSchema, PinType, type PinValue, PinValueSchema, type StreamRef } from "../../gen/mentatlab/v1/common_pb.js";
+import { logEvent } from "../../agent-contract/plain-contract.js";
 import {
   NodeState,
   type NodeRun,
@@ -233,8 +234,9 @@ export class RunDriver {
     );
     const timer = setTimeout(() => controller.abort("timeout"), timeoutMs);
     let outcome: ExecutionOutcome | undefined;
+    let outputStreams: Record<string, StreamRef> = {};
     try {
-      const outputStreams = await this.openOutputStreams(node, runToken);
+      outputStreams = await this.openOutputStreams(node, runToken);
       const inputs = await this.resolveInputs(id, runToken);
       const inputBytes = Object.values(inputs).reduce((sum, v) => sum + (v.value.case === "media" ? Number(v.value.value.sizeBytes) : v.value.case === "inlineBytes" ? v.value.value.byteLength : 0), 0);
       const task = {
@@ -261,11 +263,18 @@ export class RunDriver {
     } finally {
       clearTimeout(timer);
     }
-    if (this.stopped) return;
+    if (this.stopped) {
+      // Cancelled: nothing will write to these streams again. A replica that lost the run to another
+      // leaves them, since the run goes on there.
+      if (!this.abandoned) await this.endStreamsLeftOpen(node, outputStreams, runToken, `run "${this.run.runId}" was cancelled`);
+      return;
+    }
     if (controller.signal.aborted && controller.signal.reason === "timeout") {
       outcome = { kind: "failed", reason: `timed out after ${timeoutMs / 1000} s`, transient: false };
     }
     outcome ??= { kind: "failed", reason: "the executor ended without an outcome", transient: false };
+    await this.endStreamsLeftOpen(node, outputStreams, runToken, outcome.kind === "succeeded" ? "" : `node "${id}" attempt ${node.attempt} failed: ${outcome.reason}`);
+    if (this.stopped) return;
     if (outcome.kind === "succeeded") {
       for (const [pin, value] of Object.entries(outcome.outputs)) this.recordOutput(node, pin, value);
       node.progressPercent = 100;
@@ -287,6 +296,18 @@ export class RunDriver {
       return;
     }
     this.settle(node, NodeState.FAILED, outcome.reason);
+  }
+
+  /** Ends what the attempt's agent did not, so followers of its streams hear the attempt is over. */
+  private async endStreamsLeftOpen(node: NodeRun, streams: Record<string, StreamRef>, runToken: string, errorMessage: string): Promise<void> {
+    for (const [pin, ref] of Object.entries(streams)) {
+      try {
+        await this.deps.streams?.endLeftOpen(ref, runToken, errorMessage);
+      } catch (err) {
+        // The stream service is down: its followers hear of it from there; the run goes on.
+        this.recordAgentEvent(node, logEvent(LogLevel.WARN, `could not end output stream ${pin} (${ref.streamId}) left open: ${String(err)}`));
+      }
+    }
   }
 
   /** Creates the node's stream outputs up front and publishes them, so stream consumers start now. */

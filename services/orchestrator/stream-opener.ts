@@ -1,4 +1,4 @@
-import type { Client } from "@connectrpc/connect";
+import { type Client, Code, ConnectError } from "@connectrpc/connect";
 import { PinType, type StreamRef } from "../../gen/mentatlab/v1/common_pb.js";
 import type { Pin } from "../../gen/mentatlab/v1/registry_pb.js";
 import type { StreamService } from "../../gen/mentatlab/v1/stream_pb.js";
@@ -12,6 +12,12 @@ export interface OpenStreamRequest {
 /** Creates the live stream of a `stream` output pin before its node starts, so consumers can start at once. */
 export interface StreamOpener {
   open(request: OpenStreamRequest, runToken: string): Promise<StreamRef>;
+  /**
+   * Ends a stream its node's attempt left open, so its followers are not left waiting: with
+   * stream_end after a success, with stream_error saying why otherwise. A stream the agent ended
+   * itself is left as it is.
+   */
+  endLeftOpen(ref: StreamRef, runToken: string, errorMessage: string): Promise<void>;
 }
 
 /**
@@ -43,6 +49,15 @@ export function streamServiceOpener(streams: Client<typeof StreamService>): Stre
       const ref = response.stream?.ref;
       if (!ref) throw new Error(`stream service answered InitStream for ${nodeId}.${pin.name} without a StreamRef`);
       return ref;
+    },
+    async endLeftOpen(ref, runToken, errorMessage) {
+      try {
+        await streams.closeStream({ streamId: ref.streamId, errorMessage }, { headers: { authorization: `Bearer ${runToken}` } });
+      } catch (err) {
+        // Ended by its agent already (or gone with its retention): nothing is left open.
+        const code = ConnectError.from(err).code;
+        if (code !== Code.FailedPrecondition && code !== Code.NotFound) throw err;
+      }
     },
   };
 }
