@@ -16,7 +16,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file mentatlab/v1/orchestrator.proto.
  */
 export const file_mentatlab_v1_orchestrator: GenFile = /*@__PURE__*/
-  fileDesc("Ch9tZW50YXRsYWIvdjEvb3JjaGVzdHJhdG9yLnByb3RvEgxtZW50YXRsYWIudjEilwEKCEZsb3dNZXRhEhQKAmlkGAEgASgJQgi6SAVyAxiAARIWCgRuYW1lGAIgASgJQgi6SAVyAxiAAhIYCgd2ZXJzaW9uGAMgASgJQge6SARyAhhAEhMKC2Rlc2NyaXB0aW9uGAQgASgJEi4KCmNyZWF0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIpQBCgtSZXRyeVBvbGljeRIdCgxtYXhfYXR0ZW1wdHMYASABKA1CB7pIBCoCGBQSNAoHYmFja29mZhgCIAEoDjIZLm1lbnRhdGxhYi52MS5CYWNrb2ZmS2luZEIIukgFggECEAESMAoNaW5pdGlhbF9kZWxheRgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiLqAQoIRmxvd05vZGUSMAoCaWQYASABKAlCJLpIIXIfMh1eW0EtWmEtel1bQS1aYS16MC05Xy1dezAsNjJ9JBIWCgVhZ2VudBgCIAEoCUIHukgEcgIQARIVCg1hZ2VudF92ZXJzaW9uGAMgASgJEicKBnBhcmFtcxgEIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSKgoHdGltZW91dBgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIoCgVyZXRyeRgGIAEoCzIZLm1lbnRhdGxhYi52MS5SZXRyeVBvbGljeSJSCghGbG93RWRnZRIjCgRmcm9tGAEgASgJQhW6SBJyEDIOXlteLl0rXC5bXi5dKyQSIQoCdG8YAiABKAlCFbpIEnIQMg5eW14uXStcLlteLl0rJCJwCglGbG93R3JhcGgSMAoFbm9kZXMYASADKAsyFi5tZW50YXRsYWIudjEuRmxvd05vZGVCCbpIBpIBAxCQThIxCgVlZGdlcxgCIAMoCzIWLm1lbnRhdGxhYi52MS5GbG93RWRnZUIKukgHkgEEEKCNBiJ3CgRGbG93EhMKC2FwaV92ZXJzaW9uGAEgASgJEgwKBGtpbmQYAiABKAkSJAoEbWV0YRgDIAEoCzIWLm1lbnRhdGxhYi52MS5GbG93TWV0YRImCgVncmFwaBgEIAEoCzIXLm1lbnRhdGxhYi52MS5GbG93R3JhcGgiXQoKRmxvd1NvdXJjZRIiCgRmbG93GAEgASgLMhIubWVudGF0bGFiLnYxLkZsb3dIABIaCgR0ZXh0GAIgASgJQgq6SAdyBRiAgIACSABCDwoGc291cmNlEgW6SAIIASLNAQoTVmFsaWRhdGVGbG93UmVxdWVzdBIwCgZzb3VyY2UYASABKAsyGC5tZW50YXRsYWIudjEuRmxvd1NvdXJjZUIGukgDyAEBEj0KBmlucHV0cxgCIAMoCzItLm1lbnRhdGxhYi52MS5WYWxpZGF0ZUZsb3dSZXF1ZXN0LklucHV0c0VudHJ5GkUKC0lucHV0c0VudHJ5EgsKA2tleRgBIAEoCRIlCgV2YWx1ZRgCIAEoCzIWLm1lbnRhdGxhYi52MS5QaW5WYWx1ZToCOAEibQoUVmFsaWRhdGVGbG93UmVzcG9uc2USDQoFdmFsaWQYASABKAgSKwoKdmlvbGF0aW9ucxgCIAMoCzIXLm1lbnRhdGxhYi52MS5WaW9sYXRpb24SGQoRdG9wb2xvZ2ljYWxfb3JkZXIYAyADKAki6AIKEVN1Ym1pdEZsb3dSZXF1ZXN0EjAKBnNvdXJjZRgBIAEoCzIYLm1lbnRhdGxhYi52MS5GbG93U291cmNlQga6SAPIAQESRgoGaW5wdXRzGAIgAygLMisubWVudGF0bGFiLnYxLlN1Ym1pdEZsb3dSZXF1ZXN0LklucHV0c0VudHJ5Qgm6SAaaAQMQgAgSHAoKcmVxdWVzdF9pZBgDIAEoCUIIukgFcgMYgAESRQoGbGFiZWxzGAQgAygLMisubWVudGF0bGFiLnYxLlN1Ym1pdEZsb3dSZXF1ZXN0LkxhYmVsc0VudHJ5Qgi6SAWaAQIQIBpFCgtJbnB1dHNFbnRyeRILCgNrZXkYASABKAkSJQoFdmFsdWUYAiABKAsyFi5tZW50YXRsYWIudjEuUGluVmFsdWU6AjgBGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiNAoSU3VibWl0Rmxvd1Jlc3BvbnNlEh4KA3J1bhgBIAEoCzIRLm1lbnRhdGxhYi52MS5SdW4i5gIKB05vZGVSdW4SDwoHbm9kZV9pZBgBIAEoCRINCgVhZ2VudBgCIAEoCRImCgVzdGF0ZRgDIAEoDjIXLm1lbnRhdGxhYi52MS5Ob2RlU3RhdGUSDwoHYXR0ZW1wdBgEIAEoDRIuCgpzdGFydGVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFZXJyb3IYByABKAkSMwoHb3V0cHV0cxgIIAMoCzIiLm1lbnRhdGxhYi52MS5Ob2RlUnVuLk91dHB1dHNFbnRyeRIYChBwcm9ncmVzc19wZXJjZW50GAkgASgBGkYKDE91dHB1dHNFbnRyeRILCgNrZXkYASABKAkSJQoFdmFsdWUYAiABKAsyFi5tZW50YXRsYWIudjEuUGluVmFsdWU6AjgBIvgECgNSdW4SDgoGcnVuX2lkGAEgASgJEhEKCXdvcmtzcGFjZRgCIAEoCRINCgVvd25lchgDIAEoCRIgCgRmbG93GAQgASgLMhIubWVudGF0bGFiLnYxLkZsb3cSJQoFc3RhdGUYBSABKA4yFi5tZW50YXRsYWIudjEuUnVuU3RhdGUSJAoFbm9kZXMYBiADKAsyFS5tZW50YXRsYWIudjEuTm9kZVJ1bhIvCgdvdXRwdXRzGAcgAygLMh4ubWVudGF0bGFiLnYxLlJ1bi5PdXRwdXRzRW50cnkSDQoFZXJyb3IYCCABKAkSLgoKY3JlYXRlZF9hdBgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoIZW5kZWRfYXQYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhYKDmxhc3RfZXZlbnRfc2VxGAsgASgEEi0KBmxhYmVscxgMIAMoCzIdLm1lbnRhdGxhYi52MS5SdW4uTGFiZWxzRW50cnkSLQoGaW5wdXRzGA0gAygLMh0ubWVudGF0bGFiLnYxLlJ1bi5JbnB1dHNFbnRyeRpGCgxPdXRwdXRzRW50cnkSCwoDa2V5GAEgASgJEiUKBXZhbHVlGAIgASgLMhYubWVudGF0bGFiLnYxLlBpblZhbHVlOgI4ARotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBGkUKC0lucHV0c0VudHJ5EgsKA2tleRgBIAEoCRIlCgV2YWx1ZRgCIAEoCzIWLm1lbnRhdGxhYi52MS5QaW5WYWx1ZToCOAEiKAoNR2V0UnVuUmVxdWVzdBIXCgZydW5faWQYASABKAlCB7pIBHICEAEiMAoOR2V0UnVuUmVzcG9uc2USHgoDcnVuGAEgASgLMhEubWVudGF0bGFiLnYxLlJ1biJ5Cg9MaXN0UnVuc1JlcXVlc3QSNQoGc3RhdGVzGAEgAygOMhYubWVudGF0bGFiLnYxLlJ1blN0YXRlQg26SAqSAQciBYIBAhABEhsKCXBhZ2Vfc2l6ZRgCIAEoDUIIukgFKgMY9AMSEgoKcGFnZV90b2tlbhgDIAEoCSJMChBMaXN0UnVuc1Jlc3BvbnNlEh8KBHJ1bnMYASADKAsyES5tZW50YXRsYWIudjEuUnVuEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJFChBDYW5jZWxSdW5SZXF1ZXN0EhcKBnJ1bl9pZBgBIAEoCUIHukgEcgIQARIYCgZyZWFzb24YAiABKAlCCLpIBXIDGIAIIjMKEUNhbmNlbFJ1blJlc3BvbnNlEh4KA3J1bhgBIAEoCzIRLm1lbnRhdGxhYi52MS5SdW4iPQoPV2F0Y2hSdW5SZXF1ZXN0EhcKBnJ1bl9pZBgBIAEoCUIHukgEcgIQARIRCglhZnRlcl9zZXEYAiABKAQiSAoPUnVuU3RhdGVDaGFuZ2VkEiUKBXN0YXRlGAEgASgOMhYubWVudGF0bGFiLnYxLlJ1blN0YXRlEg4KBnJlYXNvbhgCIAEoCSJsChBOb2RlU3RhdGVDaGFuZ2VkEg8KB25vZGVfaWQYASABKAkSJgoFc3RhdGUYAiABKA4yFy5tZW50YXRsYWIudjEuTm9kZVN0YXRlEg8KB2F0dGVtcHQYAyABKA0SDgoGcmVhc29uGAQgASgJIoACCghSdW5FdmVudBILCgNzZXEYASABKAQSKAoEdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGcnVuX2lkGAMgASgJEg8KB25vZGVfaWQYBCABKAkSMgoJcnVuX3N0YXRlGAUgASgLMh0ubWVudGF0bGFiLnYxLlJ1blN0YXRlQ2hhbmdlZEgAEjQKCm5vZGVfc3RhdGUYBiABKAsyHi5tZW50YXRsYWIudjEuTm9kZVN0YXRlQ2hhbmdlZEgAEikKBWFnZW50GAcgASgLMhgubWVudGF0bGFiLnYxLkFnZW50RXZlbnRIAEIHCgVldmVudCKSAQoXUmVwb3J0Tm9kZUV2ZW50c1JlcXVlc3QSFwoGcnVuX2lkGAEgASgJQge6SARyAhABEhgKB25vZGVfaWQYAiABKAlCB7pIBHICEAESDwoHYXR0ZW1wdBgDIAEoDRIzCgZldmVudHMYBCADKAsyGC5tZW50YXRsYWIudjEuQWdlbnRFdmVudEIJukgGkgEDEOgHIi0KGFJlcG9ydE5vZGVFdmVudHNSZXNwb25zZRIRCgljYW5jZWxsZWQYASABKAgqegoLQmFja29mZktpbmQSHAoYQkFDS09GRl9LSU5EX1VOU1BFQ0lGSUVEEAASFgoSQkFDS09GRl9LSU5EX0ZJWEVEEAESFwoTQkFDS09GRl9LSU5EX0xJTkVBUhACEhwKGEJBQ0tPRkZfS0lORF9FWFBPTkVOVElBTBADKpsBCghSdW5TdGF0ZRIZChVSVU5fU1RBVEVfVU5TUEVDSUZJRUQQABIVChFSVU5fU1RBVEVfUEVORElORxABEhUKEVJVTl9TVEFURV9SVU5OSU5HEAISFwoTUlVOX1NUQVRFX1NVQ0NFRURFRBADEhQKEFJVTl9TVEFURV9GQUlMRUQQBBIXChNSVU5fU1RBVEVfQ0FOQ0VMTEVEEAUq0wEKCU5vZGVTdGF0ZRIaChZOT0RFX1NUQVRFX1VOU1BFQ0lGSUVEEAASFgoSTk9ERV9TVEFURV9QRU5ESU5HEAESFgoSTk9ERV9TVEFURV9SVU5OSU5HEAISFwoTTk9ERV9TVEFURV9SRVRSWUlORxADEhgKFE5PREVfU1RBVEVfU1VDQ0VFREVEEAQSFQoRTk9ERV9TVEFURV9GQUlMRUQQBRIYChROT0RFX1NUQVRFX0NBTkNFTExFRBAGEhYKEk5PREVfU1RBVEVfU0tJUFBFRBAHMv8FChNPcmNoZXN0cmF0b3JTZXJ2aWNlEnYKDFZhbGlkYXRlRmxvdxIhLm1lbnRhdGxhYi52MS5WYWxpZGF0ZUZsb3dSZXF1ZXN0GiIubWVudGF0bGFiLnYxLlZhbGlkYXRlRmxvd1Jlc3BvbnNlIh+QAgGKtRgYYWdlbnQ6ZXhlY3V0ZV9tdWx0aW1vZGFsEm0KClN1Ym1pdEZsb3cSHy5tZW50YXRsYWIudjEuU3VibWl0Rmxvd1JlcXVlc3QaIC5tZW50YXRsYWIudjEuU3VibWl0Rmxvd1Jlc3BvbnNlIhyKtRgYYWdlbnQ6ZXhlY3V0ZV9tdWx0aW1vZGFsEl0KBkdldFJ1bhIbLm1lbnRhdGxhYi52MS5HZXRSdW5SZXF1ZXN0GhwubWVudGF0bGFiLnYxLkdldFJ1blJlc3BvbnNlIhiQAgGKtRgRZmxvdzp2aWV3X3Jlc3VsdHMSYwoITGlzdFJ1bnMSHS5tZW50YXRsYWIudjEuTGlzdFJ1bnNSZXF1ZXN0Gh4ubWVudGF0bGFiLnYxLkxpc3RSdW5zUmVzcG9uc2UiGJACAYq1GBFmbG93OnZpZXdfcmVzdWx0cxJqCglDYW5jZWxSdW4SHi5tZW50YXRsYWIudjEuQ2FuY2VsUnVuUmVxdWVzdBofLm1lbnRhdGxhYi52MS5DYW5jZWxSdW5SZXNwb25zZSIcirUYGGFnZW50OmV4ZWN1dGVfbXVsdGltb2RhbBJdCghXYXRjaFJ1bhIdLm1lbnRhdGxhYi52MS5XYXRjaFJ1blJlcXVlc3QaFi5tZW50YXRsYWIudjEuUnVuRXZlbnQiGJACAYq1GBFmbG93OnZpZXdfcmVzdWx0czABEnIKEFJlcG9ydE5vZGVFdmVudHMSJS5tZW50YXRsYWIudjEuUmVwb3J0Tm9kZUV2ZW50c1JlcXVlc3QaJi5tZW50YXRsYWIudjEuUmVwb3J0Tm9kZUV2ZW50c1Jlc3BvbnNlIg+KtRgLZmxvdzpyZXBvcnRiBnByb3RvMw", [file_buf_validate_validate, file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp, file_mentatlab_v1_common, file_mentatlab_v1_options]);
+  fileDesc("Ch9tZW50YXRsYWIvdjEvb3JjaGVzdHJhdG9yLnByb3RvEgxtZW50YXRsYWIudjEilwEKCEZsb3dNZXRhEhQKAmlkGAEgASgJQgi6SAVyAxiAARIWCgRuYW1lGAIgASgJQgi6SAVyAxiAAhIYCgd2ZXJzaW9uGAMgASgJQge6SARyAhhAEhMKC2Rlc2NyaXB0aW9uGAQgASgJEi4KCmNyZWF0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIpQBCgtSZXRyeVBvbGljeRIdCgxtYXhfYXR0ZW1wdHMYASABKA1CB7pIBCoCGBQSNAoHYmFja29mZhgCIAEoDjIZLm1lbnRhdGxhYi52MS5CYWNrb2ZmS2luZEIIukgFggECEAESMAoNaW5pdGlhbF9kZWxheRgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiLqAQoIRmxvd05vZGUSMAoCaWQYASABKAlCJLpIIXIfMh1eW0EtWmEtel1bQS1aYS16MC05Xy1dezAsNjJ9JBIWCgVhZ2VudBgCIAEoCUIHukgEcgIQARIVCg1hZ2VudF92ZXJzaW9uGAMgASgJEicKBnBhcmFtcxgEIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSKgoHdGltZW91dBgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIoCgVyZXRyeRgGIAEoCzIZLm1lbnRhdGxhYi52MS5SZXRyeVBvbGljeSJSCghGbG93RWRnZRIjCgRmcm9tGAEgASgJQhW6SBJyEDIOXlteLl0rXC5bXi5dKyQSIQoCdG8YAiABKAlCFbpIEnIQMg5eW14uXStcLlteLl0rJCJwCglGbG93R3JhcGgSMAoFbm9kZXMYASADKAsyFi5tZW50YXRsYWIudjEuRmxvd05vZGVCCbpIBpIBAxCQThIxCgVlZGdlcxgCIAMoCzIWLm1lbnRhdGxhYi52MS5GbG93RWRnZUIKukgHkgEEEKCNBiJ3CgRGbG93EhMKC2FwaV92ZXJzaW9uGAEgASgJEgwKBGtpbmQYAiABKAkSJAoEbWV0YRgDIAEoCzIWLm1lbnRhdGxhYi52MS5GbG93TWV0YRImCgVncmFwaBgEIAEoCzIXLm1lbnRhdGxhYi52MS5GbG93R3JhcGgiXQoKRmxvd1NvdXJjZRIiCgRmbG93GAEgASgLMhIubWVudGF0bGFiLnYxLkZsb3dIABIaCgR0ZXh0GAIgASgJQgq6SAdyBRiAgIACSABCDwoGc291cmNlEgW6SAIIASLNAQoTVmFsaWRhdGVGbG93UmVxdWVzdBIwCgZzb3VyY2UYASABKAsyGC5tZW50YXRsYWIudjEuRmxvd1NvdXJjZUIGukgDyAEBEj0KBmlucHV0cxgCIAMoCzItLm1lbnRhdGxhYi52MS5WYWxpZGF0ZUZsb3dSZXF1ZXN0LklucHV0c0VudHJ5GkUKC0lucHV0c0VudHJ5EgsKA2tleRgBIAEoCRIlCgV2YWx1ZRgCIAEoCzIWLm1lbnRhdGxhYi52MS5QaW5WYWx1ZToCOAEibQoUVmFsaWRhdGVGbG93UmVzcG9uc2USDQoFdmFsaWQYASABKAgSKwoKdmlvbGF0aW9ucxgCIAMoCzIXLm1lbnRhdGxhYi52MS5WaW9sYXRpb24SGQoRdG9wb2xvZ2ljYWxfb3JkZXIYAyADKAkimgMKEVN1Ym1pdEZsb3dSZXF1ZXN0EjAKBnNvdXJjZRgBIAEoCzIYLm1lbnRhdGxhYi52MS5GbG93U291cmNlQga6SAPIAQESRgoGaW5wdXRzGAIgAygLMisubWVudGF0bGFiLnYxLlN1Ym1pdEZsb3dSZXF1ZXN0LklucHV0c0VudHJ5Qgm6SAaaAQMQgAgSHAoKcmVxdWVzdF9pZBgDIAEoCUIIukgFcgMYgAESRQoGbGFiZWxzGAQgAygLMisubWVudGF0bGFiLnYxLlN1Ym1pdEZsb3dSZXF1ZXN0LkxhYmVsc0VudHJ5Qgi6SAWaAQIQIBIwCgVjYWNoZRgFIAEoDjIXLm1lbnRhdGxhYi52MS5DYWNoZU1vZGVCCLpIBYIBAhABGkUKC0lucHV0c0VudHJ5EgsKA2tleRgBIAEoCRIlCgV2YWx1ZRgCIAEoCzIWLm1lbnRhdGxhYi52MS5QaW5WYWx1ZToCOAEaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJTCglOb2RlUmV1c2USJQoEa2luZBgBIAEoDjIXLm1lbnRhdGxhYi52MS5SZXVzZUtpbmQSDgoGcnVuX2lkGAIgASgJEg8KB25vZGVfaWQYAyABKAkiNAoSU3VibWl0Rmxvd1Jlc3BvbnNlEh4KA3J1bhgBIAEoCzIRLm1lbnRhdGxhYi52MS5SdW4ijwMKB05vZGVSdW4SDwoHbm9kZV9pZBgBIAEoCRINCgVhZ2VudBgCIAEoCRImCgVzdGF0ZRgDIAEoDjIXLm1lbnRhdGxhYi52MS5Ob2RlU3RhdGUSDwoHYXR0ZW1wdBgEIAEoDRIuCgpzdGFydGVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFZXJyb3IYByABKAkSMwoHb3V0cHV0cxgIIAMoCzIiLm1lbnRhdGxhYi52MS5Ob2RlUnVuLk91dHB1dHNFbnRyeRIYChBwcm9ncmVzc19wZXJjZW50GAkgASgBEicKBnJldXNlZBgKIAEoCzIXLm1lbnRhdGxhYi52MS5Ob2RlUmV1c2UaRgoMT3V0cHV0c0VudHJ5EgsKA2tleRgBIAEoCRIlCgV2YWx1ZRgCIAEoCzIWLm1lbnRhdGxhYi52MS5QaW5WYWx1ZToCOAEisgUKA1J1bhIOCgZydW5faWQYASABKAkSEQoJd29ya3NwYWNlGAIgASgJEg0KBW93bmVyGAMgASgJEiAKBGZsb3cYBCABKAsyEi5tZW50YXRsYWIudjEuRmxvdxIlCgVzdGF0ZRgFIAEoDjIWLm1lbnRhdGxhYi52MS5SdW5TdGF0ZRIkCgVub2RlcxgGIAMoCzIVLm1lbnRhdGxhYi52MS5Ob2RlUnVuEi8KB291dHB1dHMYByADKAsyHi5tZW50YXRsYWIudjEuUnVuLk91dHB1dHNFbnRyeRINCgVlcnJvchgIIAEoCRIuCgpjcmVhdGVkX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRlZF9hdBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoObGFzdF9ldmVudF9zZXEYCyABKAQSLQoGbGFiZWxzGAwgAygLMh0ubWVudGF0bGFiLnYxLlJ1bi5MYWJlbHNFbnRyeRItCgZpbnB1dHMYDSADKAsyHS5tZW50YXRsYWIudjEuUnVuLklucHV0c0VudHJ5EhAKCHJldHJ5X29mGA4gASgJEiYKBWNhY2hlGA8gASgOMhcubWVudGF0bGFiLnYxLkNhY2hlTW9kZRpGCgxPdXRwdXRzRW50cnkSCwoDa2V5GAEgASgJEiUKBXZhbHVlGAIgASgLMhYubWVudGF0bGFiLnYxLlBpblZhbHVlOgI4ARotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBGkUKC0lucHV0c0VudHJ5EgsKA2tleRgBIAEoCRIlCgV2YWx1ZRgCIAEoCzIWLm1lbnRhdGxhYi52MS5QaW5WYWx1ZToCOAEiKAoNR2V0UnVuUmVxdWVzdBIXCgZydW5faWQYASABKAlCB7pIBHICEAEiMAoOR2V0UnVuUmVzcG9uc2USHgoDcnVuGAEgASgLMhEubWVudGF0bGFiLnYxLlJ1biJ5Cg9MaXN0UnVuc1JlcXVlc3QSNQoGc3RhdGVzGAEgAygOMhYubWVudGF0bGFiLnYxLlJ1blN0YXRlQg26SAqSAQciBYIBAhABEhsKCXBhZ2Vfc2l6ZRgCIAEoDUIIukgFKgMY9AMSEgoKcGFnZV90b2tlbhgDIAEoCSJMChBMaXN0UnVuc1Jlc3BvbnNlEh8KBHJ1bnMYASADKAsyES5tZW50YXRsYWIudjEuUnVuEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJFChBDYW5jZWxSdW5SZXF1ZXN0EhcKBnJ1bl9pZBgBIAEoCUIHukgEcgIQARIYCgZyZWFzb24YAiABKAlCCLpIBXIDGIAIIjMKEUNhbmNlbFJ1blJlc3BvbnNlEh4KA3J1bhgBIAEoCzIRLm1lbnRhdGxhYi52MS5SdW4iPQoPV2F0Y2hSdW5SZXF1ZXN0EhcKBnJ1bl9pZBgBIAEoCUIHukgEcgIQARIRCglhZnRlcl9zZXEYAiABKAQihAEKD1JldHJ5UnVuUmVxdWVzdBIXCgZydW5faWQYASABKAlCB7pIBHICEAESOgoJZnJvbV9ub2RlGAIgASgJQie6SCRyIjIgXihbQS1aYS16XVtBLVphLXowLTlfLV17MCw2Mn0pPyQSHAoKcmVxdWVzdF9pZBgDIAEoCUIIukgFcgMYgAEiMgoQUmV0cnlSdW5SZXNwb25zZRIeCgNydW4YASABKAsyES5tZW50YXRsYWIudjEuUnVuIkgKD1J1blN0YXRlQ2hhbmdlZBIlCgVzdGF0ZRgBIAEoDjIWLm1lbnRhdGxhYi52MS5SdW5TdGF0ZRIOCgZyZWFzb24YAiABKAkilQEKEE5vZGVTdGF0ZUNoYW5nZWQSDwoHbm9kZV9pZBgBIAEoCRImCgVzdGF0ZRgCIAEoDjIXLm1lbnRhdGxhYi52MS5Ob2RlU3RhdGUSDwoHYXR0ZW1wdBgDIAEoDRIOCgZyZWFzb24YBCABKAkSJwoGcmV1c2VkGAUgASgLMhcubWVudGF0bGFiLnYxLk5vZGVSZXVzZSKAAgoIUnVuRXZlbnQSCwoDc2VxGAEgASgEEigKBHRpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBnJ1bl9pZBgDIAEoCRIPCgdub2RlX2lkGAQgASgJEjIKCXJ1bl9zdGF0ZRgFIAEoCzIdLm1lbnRhdGxhYi52MS5SdW5TdGF0ZUNoYW5nZWRIABI0Cgpub2RlX3N0YXRlGAYgASgLMh4ubWVudGF0bGFiLnYxLk5vZGVTdGF0ZUNoYW5nZWRIABIpCgVhZ2VudBgHIAEoCzIYLm1lbnRhdGxhYi52MS5BZ2VudEV2ZW50SABCBwoFZXZlbnQikgEKF1JlcG9ydE5vZGVFdmVudHNSZXF1ZXN0EhcKBnJ1bl9pZBgBIAEoCUIHukgEcgIQARIYCgdub2RlX2lkGAIgASgJQge6SARyAhABEg8KB2F0dGVtcHQYAyABKA0SMwoGZXZlbnRzGAQgAygLMhgubWVudGF0bGFiLnYxLkFnZW50RXZlbnRCCbpIBpIBAxDoByItChhSZXBvcnROb2RlRXZlbnRzUmVzcG9uc2USEQoJY2FuY2VsbGVkGAEgASgIKnoKC0JhY2tvZmZLaW5kEhwKGEJBQ0tPRkZfS0lORF9VTlNQRUNJRklFRBAAEhYKEkJBQ0tPRkZfS0lORF9GSVhFRBABEhcKE0JBQ0tPRkZfS0lORF9MSU5FQVIQAhIcChhCQUNLT0ZGX0tJTkRfRVhQT05FTlRJQUwQAyqBAQoJQ2FjaGVNb2RlEhoKFkNBQ0hFX01PREVfVU5TUEVDSUZJRUQQABIZChVDQUNIRV9NT0RFX1JFQURfV1JJVEUQARITCg9DQUNIRV9NT0RFX1JFQUQQAhIUChBDQUNIRV9NT0RFX1dSSVRFEAMSEgoOQ0FDSEVfTU9ERV9PRkYQBCpTCglSZXVzZUtpbmQSGgoWUkVVU0VfS0lORF9VTlNQRUNJRklFRBAAEhQKEFJFVVNFX0tJTkRfUkVUUlkQARIUChBSRVVTRV9LSU5EX0NBQ0hFEAIqmwEKCFJ1blN0YXRlEhkKFVJVTl9TVEFURV9VTlNQRUNJRklFRBAAEhUKEVJVTl9TVEFURV9QRU5ESU5HEAESFQoRUlVOX1NUQVRFX1JVTk5JTkcQAhIXChNSVU5fU1RBVEVfU1VDQ0VFREVEEAMSFAoQUlVOX1NUQVRFX0ZBSUxFRBAEEhcKE1JVTl9TVEFURV9DQU5DRUxMRUQQBSrTAQoJTm9kZVN0YXRlEhoKFk5PREVfU1RBVEVfVU5TUEVDSUZJRUQQABIWChJOT0RFX1NUQVRFX1BFTkRJTkcQARIWChJOT0RFX1NUQVRFX1JVTk5JTkcQAhIXChNOT0RFX1NUQVRFX1JFVFJZSU5HEAMSGAoUTk9ERV9TVEFURV9TVUNDRUVERUQQBBIVChFOT0RFX1NUQVRFX0ZBSUxFRBAFEhgKFE5PREVfU1RBVEVfQ0FOQ0VMTEVEEAYSFgoSTk9ERV9TVEFURV9TS0lQUEVEEAcy6AYKE09yY2hlc3RyYXRvclNlcnZpY2USdgoMVmFsaWRhdGVGbG93EiEubWVudGF0bGFiLnYxLlZhbGlkYXRlRmxvd1JlcXVlc3QaIi5tZW50YXRsYWIudjEuVmFsaWRhdGVGbG93UmVzcG9uc2UiH5ACAYq1GBhhZ2VudDpleGVjdXRlX211bHRpbW9kYWwSbQoKU3VibWl0RmxvdxIfLm1lbnRhdGxhYi52MS5TdWJtaXRGbG93UmVxdWVzdBogLm1lbnRhdGxhYi52MS5TdWJtaXRGbG93UmVzcG9uc2UiHIq1GBhhZ2VudDpleGVjdXRlX211bHRpbW9kYWwSXQoGR2V0UnVuEhsubWVudGF0bGFiLnYxLkdldFJ1blJlcXVlc3QaHC5tZW50YXRsYWIudjEuR2V0UnVuUmVzcG9uc2UiGJACAYq1GBFmbG93OnZpZXdfcmVzdWx0cxJjCghMaXN0UnVucxIdLm1lbnRhdGxhYi52MS5MaXN0UnVuc1JlcXVlc3QaHi5tZW50YXRsYWIudjEuTGlzdFJ1bnNSZXNwb25zZSIYkAIBirUYEWZsb3c6dmlld19yZXN1bHRzEmoKCUNhbmNlbFJ1bhIeLm1lbnRhdGxhYi52MS5DYW5jZWxSdW5SZXF1ZXN0Gh8ubWVudGF0bGFiLnYxLkNhbmNlbFJ1blJlc3BvbnNlIhyKtRgYYWdlbnQ6ZXhlY3V0ZV9tdWx0aW1vZGFsEl0KCFdhdGNoUnVuEh0ubWVudGF0bGFiLnYxLldhdGNoUnVuUmVxdWVzdBoWLm1lbnRhdGxhYi52MS5SdW5FdmVudCIYkAIBirUYEWZsb3c6dmlld19yZXN1bHRzMAESZwoIUmV0cnlSdW4SHS5tZW50YXRsYWIudjEuUmV0cnlSdW5SZXF1ZXN0Gh4ubWVudGF0bGFiLnYxLlJldHJ5UnVuUmVzcG9uc2UiHIq1GBhhZ2VudDpleGVjdXRlX211bHRpbW9kYWwScgoQUmVwb3J0Tm9kZUV2ZW50cxIlLm1lbnRhdGxhYi52MS5SZXBvcnROb2RlRXZlbnRzUmVxdWVzdBomLm1lbnRhdGxhYi52MS5SZXBvcnROb2RlRXZlbnRzUmVzcG9uc2UiD4q1GAtmbG93OnJlcG9ydGIGcHJvdG8z", [file_buf_validate_validate, file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp, file_mentatlab_v1_common, file_mentatlab_v1_options]);
 
 /**
  * Identifies a flow.
@@ -389,6 +389,13 @@ export type SubmitFlowRequest = Message<"mentatlab.v1.SubmitFlowRequest"> & {
    * @generated from field: map<string, string> labels = 4;
    */
   labels: { [key: string]: string };
+
+  /**
+   * How nodes of cacheable agents use the node cache; unspecified means read and write.
+   *
+   * @generated from field: mentatlab.v1.CacheMode cache = 5;
+   */
+  cache: CacheMode;
 };
 
 /**
@@ -397,6 +404,41 @@ export type SubmitFlowRequest = Message<"mentatlab.v1.SubmitFlowRequest"> & {
  */
 export const SubmitFlowRequestSchema: GenMessage<SubmitFlowRequest> = /*@__PURE__*/
   messageDesc(file_mentatlab_v1_orchestrator, 9);
+
+/**
+ * Where a reused node's outputs come from.
+ *
+ * @generated from message mentatlab.v1.NodeReuse
+ */
+export type NodeReuse = Message<"mentatlab.v1.NodeReuse"> & {
+  /**
+   * Why they were reused.
+   *
+   * @generated from field: mentatlab.v1.ReuseKind kind = 1;
+   */
+  kind: ReuseKind;
+
+  /**
+   * The run whose node produced them with its agent.
+   *
+   * @generated from field: string run_id = 2;
+   */
+  runId: string;
+
+  /**
+   * That node's id in that run.
+   *
+   * @generated from field: string node_id = 3;
+   */
+  nodeId: string;
+};
+
+/**
+ * Describes the message mentatlab.v1.NodeReuse.
+ * Use `create(NodeReuseSchema)` to create a new message.
+ */
+export const NodeReuseSchema: GenMessage<NodeReuse> = /*@__PURE__*/
+  messageDesc(file_mentatlab_v1_orchestrator, 10);
 
 /**
  * A started run.
@@ -417,7 +459,7 @@ export type SubmitFlowResponse = Message<"mentatlab.v1.SubmitFlowResponse"> & {
  * Use `create(SubmitFlowResponseSchema)` to create a new message.
  */
 export const SubmitFlowResponseSchema: GenMessage<SubmitFlowResponse> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 10);
+  messageDesc(file_mentatlab_v1_orchestrator, 11);
 
 /**
  * One node's part of a run.
@@ -487,6 +529,13 @@ export type NodeRun = Message<"mentatlab.v1.NodeRun"> & {
    * @generated from field: double progress_percent = 9;
    */
   progressPercent: number;
+
+  /**
+   * Set when no agent ran because the outputs were reused (RetryRun or the node cache).
+   *
+   * @generated from field: mentatlab.v1.NodeReuse reused = 10;
+   */
+  reused?: NodeReuse | undefined;
 };
 
 /**
@@ -494,7 +543,7 @@ export type NodeRun = Message<"mentatlab.v1.NodeRun"> & {
  * Use `create(NodeRunSchema)` to create a new message.
  */
 export const NodeRunSchema: GenMessage<NodeRun> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 11);
+  messageDesc(file_mentatlab_v1_orchestrator, 12);
 
 /**
  * A run of a flow.
@@ -592,6 +641,20 @@ export type Run = Message<"mentatlab.v1.Run"> & {
    * @generated from field: map<string, mentatlab.v1.PinValue> inputs = 13;
    */
   inputs: { [key: string]: PinValue };
+
+  /**
+   * The run this one retries (RetryRun); empty for a submitted run.
+   *
+   * @generated from field: string retry_of = 14;
+   */
+  retryOf: string;
+
+  /**
+   * How its nodes use the node cache, as given at submission (a retry keeps the original's).
+   *
+   * @generated from field: mentatlab.v1.CacheMode cache = 15;
+   */
+  cache: CacheMode;
 };
 
 /**
@@ -599,7 +662,7 @@ export type Run = Message<"mentatlab.v1.Run"> & {
  * Use `create(RunSchema)` to create a new message.
  */
 export const RunSchema: GenMessage<Run> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 12);
+  messageDesc(file_mentatlab_v1_orchestrator, 13);
 
 /**
  * Fetches a run.
@@ -620,7 +683,7 @@ export type GetRunRequest = Message<"mentatlab.v1.GetRunRequest"> & {
  * Use `create(GetRunRequestSchema)` to create a new message.
  */
 export const GetRunRequestSchema: GenMessage<GetRunRequest> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 13);
+  messageDesc(file_mentatlab_v1_orchestrator, 14);
 
 /**
  * A run.
@@ -641,7 +704,7 @@ export type GetRunResponse = Message<"mentatlab.v1.GetRunResponse"> & {
  * Use `create(GetRunResponseSchema)` to create a new message.
  */
 export const GetRunResponseSchema: GenMessage<GetRunResponse> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 14);
+  messageDesc(file_mentatlab_v1_orchestrator, 15);
 
 /**
  * Lists runs.
@@ -676,7 +739,7 @@ export type ListRunsRequest = Message<"mentatlab.v1.ListRunsRequest"> & {
  * Use `create(ListRunsRequestSchema)` to create a new message.
  */
 export const ListRunsRequestSchema: GenMessage<ListRunsRequest> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 15);
+  messageDesc(file_mentatlab_v1_orchestrator, 16);
 
 /**
  * A page of runs.
@@ -704,7 +767,7 @@ export type ListRunsResponse = Message<"mentatlab.v1.ListRunsResponse"> & {
  * Use `create(ListRunsResponseSchema)` to create a new message.
  */
 export const ListRunsResponseSchema: GenMessage<ListRunsResponse> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 16);
+  messageDesc(file_mentatlab_v1_orchestrator, 17);
 
 /**
  * Cancels a run.
@@ -732,7 +795,7 @@ export type CancelRunRequest = Message<"mentatlab.v1.CancelRunRequest"> & {
  * Use `create(CancelRunRequestSchema)` to create a new message.
  */
 export const CancelRunRequestSchema: GenMessage<CancelRunRequest> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 17);
+  messageDesc(file_mentatlab_v1_orchestrator, 18);
 
 /**
  * Result of cancelling.
@@ -753,7 +816,7 @@ export type CancelRunResponse = Message<"mentatlab.v1.CancelRunResponse"> & {
  * Use `create(CancelRunResponseSchema)` to create a new message.
  */
 export const CancelRunResponseSchema: GenMessage<CancelRunResponse> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 18);
+  messageDesc(file_mentatlab_v1_orchestrator, 19);
 
 /**
  * Follows a run.
@@ -781,7 +844,63 @@ export type WatchRunRequest = Message<"mentatlab.v1.WatchRunRequest"> & {
  * Use `create(WatchRunRequestSchema)` to create a new message.
  */
 export const WatchRunRequestSchema: GenMessage<WatchRunRequest> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 19);
+  messageDesc(file_mentatlab_v1_orchestrator, 20);
+
+/**
+ * Retries a failed or cancelled run.
+ *
+ * @generated from message mentatlab.v1.RetryRunRequest
+ */
+export type RetryRunRequest = Message<"mentatlab.v1.RetryRunRequest"> & {
+  /**
+   * The failed or cancelled run.
+   *
+   * @generated from field: string run_id = 1;
+   */
+  runId: string;
+
+  /**
+   * Also rerun this node (and its downstream) even if it succeeded; empty reruns only what did not succeed.
+   *
+   * @generated from field: string from_node = 2;
+   */
+  fromNode: string;
+
+  /**
+   * Idempotency key: a repeated retry with the same key returns the same new run.
+   *
+   * @generated from field: string request_id = 3;
+   */
+  requestId: string;
+};
+
+/**
+ * Describes the message mentatlab.v1.RetryRunRequest.
+ * Use `create(RetryRunRequestSchema)` to create a new message.
+ */
+export const RetryRunRequestSchema: GenMessage<RetryRunRequest> = /*@__PURE__*/
+  messageDesc(file_mentatlab_v1_orchestrator, 21);
+
+/**
+ * The new run.
+ *
+ * @generated from message mentatlab.v1.RetryRunResponse
+ */
+export type RetryRunResponse = Message<"mentatlab.v1.RetryRunResponse"> & {
+  /**
+   * The run started by the retry; `retry_of` names the original.
+   *
+   * @generated from field: mentatlab.v1.Run run = 1;
+   */
+  run?: Run | undefined;
+};
+
+/**
+ * Describes the message mentatlab.v1.RetryRunResponse.
+ * Use `create(RetryRunResponseSchema)` to create a new message.
+ */
+export const RetryRunResponseSchema: GenMessage<RetryRunResponse> = /*@__PURE__*/
+  messageDesc(file_mentatlab_v1_orchestrator, 22);
 
 /**
  * The run changed state.
@@ -809,7 +928,7 @@ export type RunStateChanged = Message<"mentatlab.v1.RunStateChanged"> & {
  * Use `create(RunStateChangedSchema)` to create a new message.
  */
 export const RunStateChangedSchema: GenMessage<RunStateChanged> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 20);
+  messageDesc(file_mentatlab_v1_orchestrator, 23);
 
 /**
  * A node changed state.
@@ -844,6 +963,13 @@ export type NodeStateChanged = Message<"mentatlab.v1.NodeStateChanged"> & {
    * @generated from field: string reason = 4;
    */
   reason: string;
+
+  /**
+   * Set on the SUCCEEDED change of a node whose outputs were reused rather than produced by an agent.
+   *
+   * @generated from field: mentatlab.v1.NodeReuse reused = 5;
+   */
+  reused?: NodeReuse | undefined;
 };
 
 /**
@@ -851,7 +977,7 @@ export type NodeStateChanged = Message<"mentatlab.v1.NodeStateChanged"> & {
  * Use `create(NodeStateChangedSchema)` to create a new message.
  */
 export const NodeStateChangedSchema: GenMessage<NodeStateChanged> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 21);
+  messageDesc(file_mentatlab_v1_orchestrator, 24);
 
 /**
  * One event of a run.
@@ -924,7 +1050,7 @@ export type RunEvent = Message<"mentatlab.v1.RunEvent"> & {
  * Use `create(RunEventSchema)` to create a new message.
  */
 export const RunEventSchema: GenMessage<RunEvent> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 22);
+  messageDesc(file_mentatlab_v1_orchestrator, 25);
 
 /**
  * Events a sidecar reports for its node.
@@ -966,7 +1092,7 @@ export type ReportNodeEventsRequest = Message<"mentatlab.v1.ReportNodeEventsRequ
  * Use `create(ReportNodeEventsRequestSchema)` to create a new message.
  */
 export const ReportNodeEventsRequestSchema: GenMessage<ReportNodeEventsRequest> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 23);
+  messageDesc(file_mentatlab_v1_orchestrator, 26);
 
 /**
  * Result of reporting.
@@ -987,7 +1113,7 @@ export type ReportNodeEventsResponse = Message<"mentatlab.v1.ReportNodeEventsRes
  * Use `create(ReportNodeEventsResponseSchema)` to create a new message.
  */
 export const ReportNodeEventsResponseSchema: GenMessage<ReportNodeEventsResponse> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 24);
+  messageDesc(file_mentatlab_v1_orchestrator, 27);
 
 /**
  * Backoff between retries of a node that failed transiently (agent exit code 3).
@@ -1029,6 +1155,89 @@ export enum BackoffKind {
  */
 export const BackoffKindSchema: GenEnum<BackoffKind> = /*@__PURE__*/
   enumDesc(file_mentatlab_v1_orchestrator, 0);
+
+/**
+ * How a run's nodes use the node cache (docs/reuse.md). Only agents whose manifest says
+ * `cacheable: true` take part, and never a node with a stream input or output.
+ *
+ * @generated from enum mentatlab.v1.CacheMode
+ */
+export enum CacheMode {
+  /**
+   * Read and write, the default.
+   *
+   * @generated from enum value: CACHE_MODE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Take outputs from the cache when the key matches; store the outputs of nodes that ran.
+   *
+   * @generated from enum value: CACHE_MODE_READ_WRITE = 1;
+   */
+  READ_WRITE = 1,
+
+  /**
+   * Take outputs from the cache, store nothing new.
+   *
+   * @generated from enum value: CACHE_MODE_READ = 2;
+   */
+  READ = 2,
+
+  /**
+   * Always run, then store the outputs (refreshes the entries).
+   *
+   * @generated from enum value: CACHE_MODE_WRITE = 3;
+   */
+  WRITE = 3,
+
+  /**
+   * Neither read nor write.
+   *
+   * @generated from enum value: CACHE_MODE_OFF = 4;
+   */
+  OFF = 4,
+}
+
+/**
+ * Describes the enum mentatlab.v1.CacheMode.
+ */
+export const CacheModeSchema: GenEnum<CacheMode> = /*@__PURE__*/
+  enumDesc(file_mentatlab_v1_orchestrator, 1);
+
+/**
+ * Why a node's outputs came from another run instead of an agent started for it.
+ *
+ * @generated from enum mentatlab.v1.ReuseKind
+ */
+export enum ReuseKind {
+  /**
+   * Not reused: an agent ran.
+   *
+   * @generated from enum value: REUSE_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * RetryRun kept the outputs the node had in the run it retries.
+   *
+   * @generated from enum value: REUSE_KIND_RETRY = 1;
+   */
+  RETRY = 1,
+
+  /**
+   * The node cache held outputs for the same agent, parameters and inputs.
+   *
+   * @generated from enum value: REUSE_KIND_CACHE = 2;
+   */
+  CACHE = 2,
+}
+
+/**
+ * Describes the enum mentatlab.v1.ReuseKind.
+ */
+export const ReuseKindSchema: GenEnum<ReuseKind> = /*@__PURE__*/
+  enumDesc(file_mentatlab_v1_orchestrator, 2);
 
 /**
  * Lifecycle of a run.
@@ -1083,7 +1292,7 @@ export enum RunState {
  * Describes the enum mentatlab.v1.RunState.
  */
 export const RunStateSchema: GenEnum<RunState> = /*@__PURE__*/
-  enumDesc(file_mentatlab_v1_orchestrator, 1);
+  enumDesc(file_mentatlab_v1_orchestrator, 3);
 
 /**
  * Lifecycle of one node in a run.
@@ -1152,7 +1361,7 @@ export enum NodeState {
  * Describes the enum mentatlab.v1.NodeState.
  */
 export const NodeStateSchema: GenEnum<NodeState> = /*@__PURE__*/
-  enumDesc(file_mentatlab_v1_orchestrator, 2);
+  enumDesc(file_mentatlab_v1_orchestrator, 4);
 
 /**
  * Runs flows: validates them, schedules their nodes in dependency order, passes values along edges,
@@ -1222,6 +1431,18 @@ export const OrchestratorService: GenService<{
     methodKind: "server_streaming";
     input: typeof WatchRunRequestSchema;
     output: typeof RunEventSchema;
+  },
+  /**
+   * Starts a new run of a failed or cancelled run's flow and inputs that reuses the outputs of every
+   * node that succeeded and reruns the rest: the nodes that did not succeed, `from_node` if given,
+   * and everything downstream of them. Same permission as SubmitFlow: it starts agents.
+   *
+   * @generated from rpc mentatlab.v1.OrchestratorService.RetryRun
+   */
+  retryRun: {
+    methodKind: "unary";
+    input: typeof RetryRunRequestSchema;
+    output: typeof RetryRunResponseSchema;
   },
   /**
    * Reports what a running node's agent did; called by the node's sidecar with its run token.

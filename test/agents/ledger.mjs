@@ -1,0 +1,14 @@
+// Plain-contract agent that lets tests count agent starts: appends its node id to the file
+// params.ledger, then returns its `text` input with `>nodeId` appended. With params.fail_once (a
+// marker file path) it fails (exit 1) the first time it runs, creating the marker, and succeeds after.
+import { appendFileSync, existsSync, writeFileSync } from "node:fs";
+import { readInput } from "./read-input.mjs";
+
+const { spec, context } = await readInput();
+appendFileSync(spec.params.ledger, `${context.node_id}\n`);
+if (spec.params.fail_once && !existsSync(spec.params.fail_once)) {
+  writeFileSync(spec.params.fail_once, "");
+  process.stderr.write(`${context.node_id} fails this once\n`);
+  process.exit(1);
+}
+process.stdout.write(`${JSON.stringify({ result: { text: `${context.inputs.text ?? ""}>${context.node_id}` } })}\n`);
