@@ -2,7 +2,11 @@ import { create } from "@bufbuild/protobuf";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { AgentEventSchema } from "../../gen/mentatlab/v1/common_pb.js";
 import {
+  CacheMode,
+  NodeRunSchema,
+  NodeState,
   type ReportNodeEventsRequest,
+  ReuseKind,
   ReportNodeEventsRequestSchema,
   type Run,
   type RunEvent,
@@ -49,6 +53,17 @@ export function describeRunStoreConformance(name: string, backend: () => Promise
       expect(await store.get(run.runId)).toEqual(run);
       expect((await store.events(run.runId, 0n, 10)).map((e) => e.seq)).toEqual([1n]);
       expect(await store.get("run_missing")).toBeUndefined();
+    });
+
+    it("keeps a retry's link to its original and where each reused node's outputs came from", async () => {
+      const original = await created();
+      const retry = newRun();
+      retry.retryOf = original.runId;
+      retry.cache = CacheMode.READ;
+      retry.nodes = [create(NodeRunSchema, { nodeId: "a", state: NodeState.SUCCEEDED, reused: { kind: ReuseKind.RETRY, runId: original.runId, nodeId: "a" } })];
+      await store.create(retry, [event(retry, 1n, RunState.PENDING)], "");
+      const peer = await b.peer();
+      expect(await peer.get(retry.runId)).toEqual(retry);
     });
 
     it("answers a repeated idempotency key with the first run, per workspace", async () => {
