@@ -290,6 +290,42 @@ describe("mentatctl agents and runs", () => {
     expect(watched.code).toBe(3);
   });
 
+  it("retries a failed run, rerunning only the failed node, and shows which nodes were kept", async () => {
+    const ledger = join(work, "retry-ledger");
+    const agent = join(work, "ledger.yaml");
+    const script = join(dirname(fileURLToPath(import.meta.url)), "../../../test/agents/ledger.mjs");
+    writeFileSync(agent, ["id: org.mentatlab.test.ledger", "version: 1.0.0", `command: [${JSON.stringify(process.execPath)}, ${JSON.stringify(script)}]`, "inputs: [{ name: text, type: text }]", "outputs: [{ name: text, type: text }]"].join("\n"));
+    const params = (more: string) => `{ ledger: ${JSON.stringify(ledger)}${more} }`;
+    const flow = join(work, "retry-flow.yaml");
+    writeFileSync(
+      flow,
+      ["apiVersion: v1", "kind: Flow", "meta: { id: retry }", "graph:", "  nodes:",
+        `    - { id: first, agent: org.mentatlab.test.ledger, params: ${params("")} }`,
+        `    - { id: second, agent: org.mentatlab.test.ledger, params: ${params(`, fail_once: ${JSON.stringify(join(work, "second-failed"))}`)} }`,
+        "  edges:", "    - { from: first.text, to: second.text }"].join("\n"),
+    );
+    expect((await ctl(["agents", "register", agent])).code).toBe(0);
+    const failed = await ctl(["--output", "json", "run", flow, "--watch"]);
+    expect(failed.code).toBe(1);
+    const runId = /"runId":\s*"([^"]+)"/.exec(failed.stdout)?.[1] ?? "";
+
+    const retried = await ctl(["runs", "retry", runId, "--watch"]);
+    expect(retried.code, retried.stderr).toBe(0);
+    expect(retried.stderr).toMatch(new RegExp(`run \\S+ retries ${runId}; watching`));
+    expect(retried.stdout).toContain(` first  succeeded: reused from run ${runId} node first (retry)`);
+    expect(retried.stdout).toMatch(/second {2}running \(attempt 1\)/);
+    expect(retried.stdout).toMatch(new RegExp(`first +org\\.mentatlab\\.test\\.ledger@1\\.0\\.0 +succeeded +100% +kept from ${runId} first`));
+    expect(readFileSync(ledger, "utf8")).toBe("first\nsecond\nsecond\n");
+
+    const again = await ctl(["runs", "retry", runId, "--from", "first"]);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toMatch(/retry of +\S+/);
+    const succeededId = /^run +(\S+)/m.exec(retried.stdout)?.[1] ?? "";
+    const refused = await ctl(["runs", "retry", succeededId]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toBe(`error: [FailedPrecondition] run ${succeededId} is succeeded: only a failed or cancelled run can be retried (submit the flow again to run it anew)\n`);
+  });
+
   it("uploads @file for a media pin and passes stored objects by ref:<id>", async () => {
     const looker = join(work, "looker.yaml");
     writeFileSync(

@@ -9,8 +9,7 @@ import { readFlowFile } from "../flow-file.js";
 import { describeViolation } from "../format.js";
 import { parseInputSpec, resolveInputs, type PinValueInit } from "../pin-inputs.js";
 import { withResume } from "../../../shared/resume.js";
-import { describeRun } from "../run-format.js";
-import { exitCodeForRun, watchRun } from "../run-watch.js";
+import { printOrWatch } from "../run-watch.js";
 
 const inputHelp = "bind an input: node.pin=@file (uploaded, or read for text/json pins), node.pin=ref:<id>, or node.pin=text (repeatable)";
 
@@ -49,15 +48,7 @@ export function registerFlowCommands(program: Command, run: ActionRunner): void 
         const flow = await readFlowFile(ctx.io.cwd, file);
         const inputs = await resolveInputs(ctx, opts.input.map(parseInputSpec), flow.nodes, false);
         const submitted = await submit(ctx, flow.text, inputs, parseLabels(opts.label));
-        if (!opts.watch) {
-          await ctx.printer.result(RunSchema, submitted, describeRun);
-          return;
-        }
-        await ctx.printer.note(`run ${submitted.runId} submitted; watching`);
-        const state = await watchRun(ctx, submitted.runId);
-        const { run: final } = await ctx.clients.orchestrator.getRun({ runId: submitted.runId });
-        await ctx.printer.result(RunSchema, final ?? submitted, describeRun);
-        return exitCodeForRun(state);
+        return printOrWatch(ctx, submitted, opts.watch ?? false, "submitted");
       }),
     );
 }
