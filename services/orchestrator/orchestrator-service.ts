@@ -28,6 +28,7 @@ import { parseFlowText } from "./flow-parse.js";
 import { checkFlow, type FlowCheck, type FlowPlan } from "./flow-validate.js";
 import type { RunEngine } from "./run-engine.js";
 import { newRunId } from "./run-id.js";
+import { outputEvent } from "./run-driver.js";
 import { keptManifests, nodesToRerun, reuseReason, reusedNode } from "./retry.js";
 import { isFinalRunState, type RunStore } from "./run-store.js";
 
@@ -132,6 +133,8 @@ export function createOrchestratorService({ store, catalog, engine }: Orchestrat
     events.push(event({ case: "runState", value: create(RunStateChangedSchema, { state: RunState.PENDING }) }));
     for (const node of run.nodes) {
       if (!node.reused) continue;
+      // Its outputs as events, as an agent would have reported them, so watchers see them too.
+      for (const [pin, value] of Object.entries(node.outputs)) events.push(event({ case: "agent", value: outputEvent(pin, value, run.createdAt) }, node.nodeId));
       const change = create(NodeStateChangedSchema, { nodeId: node.nodeId, state: node.state, reason: reuseReason(node.reused), reused: node.reused });
       events.push(event({ case: "nodeState", value: change }, node.nodeId));
     }

@@ -67,6 +67,10 @@ describe("RetryRun", () => {
     const change = reusedEvent?.event.case === "nodeState" ? reusedEvent.event.value : undefined;
     expect(change?.reused).toMatchObject({ kind: ReuseKind.RETRY, runId: firstId, nodeId: "a" });
     expect(change?.reason).toBe(`reused from run ${firstId} node a (retry)`);
+    // Watchers get the kept outputs as events, before the node's SUCCEEDED.
+    const kept = events.find((e) => e.nodeId === "a" && e.event.case === "agent");
+    expect(kept?.event.case === "agent" && kept.event.value.event.case === "output" && kept.event.value.event.value.value?.value).toEqual({ case: "text", value: "x>a" });
+    expect(kept?.seq).toBeLessThan(reusedEvent?.seq ?? 0n);
 
     const done = (await client.getRun({ runId: retryId })).run;
     expect(done?.state).toBe(RunState.SUCCEEDED);

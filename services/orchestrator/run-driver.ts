@@ -1,5 +1,5 @@
 import { create } from "@bufbuild/protobuf";
-import { timestampNow } from "@bufbuild/protobuf/wkt";
+import { type Timestamp, timestampNow } from "@bufbuild/protobuf/wkt";
 import { type AgentEvent, AgentEventSchema, OutputEventSchema, PinType, type PinValue, PinValueSchema, type StreamRef } from "../../gen/mentatlab/v1/common_pb.js";
 import {
   NodeState,
@@ -438,8 +438,9 @@ export class RunDriver {
   }
 }
 
-function outputEvent(pin: string, value: PinValue): AgentEvent {
-  return create(AgentEventSchema, { time: timestampNow(), event: { case: "output", value: create(OutputEventSchema, { pin, value }) } });
+/** The agent event announcing an output value, as the orchestrator records one an agent did not report itself. */
+export function outputEvent(pin: string, value: PinValue, time: Timestamp = timestampNow()): AgentEvent {
+  return create(AgentEventSchema, { time, event: { case: "output", value: create(OutputEventSchema, { pin, value }) } });
 }
 
 /** An attempt that threw: bad values along an edge are final; an unreachable service is worth a retry. */
