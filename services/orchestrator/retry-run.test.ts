@@ -122,9 +122,10 @@ describe("RetryRun", () => {
   it("retries a cancelled run: the cancelled node and its downstream run, the rest is kept", async () => {
     const client = await start();
     const runId = (await client.submitFlow({ source: diamond(marker("hang_once")), inputs: { "a.text": text("x") } })).run?.runId ?? "";
+    // b's agent itself has started (it wrote its marker: a RUNNING state comes before the process does) and d is done.
     for (;;) {
       const run = (await client.getRun({ runId })).run;
-      if (run?.nodes.find((n) => n.nodeId === "b")?.state === NodeState.RUNNING && run.nodes.find((n) => n.nodeId === "d")?.state === NodeState.SUCCEEDED) break;
+      if (existsSync(join(orch.dataDir, "hang_once")) && run?.nodes.find((n) => n.nodeId === "d")?.state === NodeState.SUCCEEDED) break;
       await new Promise((r) => setTimeout(r, 50));
     }
     const [running] = await codeOf(client.retryRun({ runId }));
