@@ -66,6 +66,21 @@ export function describeRunStoreConformance(name: string, backend: () => Promise
       expect(await peer.get(retry.runId)).toEqual(retry);
     });
 
+    it("keeps node cache entries per workspace until their TTL, the newest put winning, on every replica", async () => {
+      const entry = (runId: string) => create(NodeRunSchema, { nodeId: "a", outputs: { text: { value: { case: "text", value: runId } } }, reused: { kind: ReuseKind.CACHE, runId, nodeId: "a" } });
+      expect(await store.cacheGet("ws-a", "k1")).toBeUndefined();
+      await store.cachePut("ws-a", "k1", entry("run_1"), 5000);
+      await store.cachePut("ws-a", "k1", entry("run_2"), 5000);
+      await store.cachePut("ws-a", "short", entry("run_3"), 150);
+      const peer = await b.peer();
+      expect(await peer.cacheGet("ws-a", "k1")).toEqual(entry("run_2"));
+      expect(await peer.cacheGet("ws-b", "k1")).toBeUndefined();
+      expect(await peer.cacheGet("ws-a", "short")).toEqual(entry("run_3"));
+      await new Promise((r) => setTimeout(r, 250));
+      expect(await store.cacheGet("ws-a", "short")).toBeUndefined();
+      expect(await store.cacheGet("ws-a", "k1")).toEqual(entry("run_2"));
+    });
+
     it("answers a repeated idempotency key with the first run, per workspace", async () => {
       const first = newRun();
       expect((await store.create(first, [event(first, 1n)], "req-1")).created).toBe(true);
