@@ -2,7 +2,10 @@ import { create } from "@bufbuild/protobuf";
 import { type Timestamp, timestampNow } from "@bufbuild/protobuf/wkt";
 import { type AgentEvent, AgentEventSchema, OutputEventSchema, PinType, type PinValue, PinValueSchema, type StreamRef } from "../../gen/mentatlab/v1/common_pb.js";
 import {
+  NodeReuseSchema,
+  NodeRunSchema,
   NodeState,
+  ReuseKind,
   type NodeRun,
   NodeStateChangedSchema,
   type Run,
@@ -21,6 +24,8 @@ import type { ExecutionOutcome, Executor } from "./executor.js";
 import { durationToMs } from "./flow-parse.js";
 import type { FlowPlan } from "./flow-validate.js";
 import type { MediaStore } from "./media-store.js";
+import { cacheUse, nodeCacheKey } from "./node-cache.js";
+import { producerOf, reuseReason } from "./retry.js";
 import type { OrchestratorMetrics } from "./metrics.js";
 import type { RunStore } from "./run-store.js";
 import type { Semaphore } from "./semaphore.js";
@@ -72,12 +77,15 @@ export class RunDriver {
   private stopped = false;
   /** Set by `abandon`, even after the run finished: its remaining events are no longer this replica's to write. */
   private abandoned = false;
+  /** How this run uses the node cache (its submitted CacheMode). */
+  private readonly cache: { read: boolean; write: boolean };
 
   constructor(
     private readonly run: Run,
     private readonly plan: FlowPlan,
     private readonly deps: RunDriverDeps,
   ) {
+    this.cache = cacheUse(run.cache);
     for (const node of run.nodes) this.nodes.set(node.nodeId, node);
     plan.order.forEach((id, i) => this.index.set(id, i));
     for (const planned of plan.nodes.values()) {
@@ -173,7 +181,15 @@ export class RunDriver {
 
   private launch(id: string): void {
     this.launching.add(id);
-    void this.deps.slots.acquire().then(async () => {
+    void (async () => {
+      const planned = this.plan.nodes.get(id);
+      const cacheKey = planned && (this.cache.read || this.cache.write) ? nodeCacheKey(planned, this.inputValues(id)) : undefined;
+      if (cacheKey && (await this.reuseCached(id, cacheKey))) {
+        this.launching.delete(id);
+        this.pump();
+        return;
+      }
+      await this.deps.slots.acquire();
       this.launching.delete(id);
       if (this.stopped) {
         this.deps.slots.release();
@@ -182,16 +198,53 @@ export class RunDriver {
       const controller = new AbortController();
       this.running.set(id, controller);
       try {
-        await this.attempt(id, controller);
+        await this.attempt(id, controller, this.cache.write ? cacheKey : undefined);
       } finally {
         this.running.delete(id);
         this.deps.slots.release();
       }
       this.pump();
-    });
+    })();
   }
 
-  private async attempt(id: string, controller: AbortController): Promise<void> {
+  /**
+   * Settles a node with the outputs the cache holds for its key, without starting its agent; false
+   * (run it) on a miss, on a retry attempt, when the run does not read the cache, or when a stored
+   * object an entry names is gone (the entry outlived it). A store that fails to answer is a miss too:
+   * running the agent is always correct, only slower.
+   */
+  private async reuseCached(id: string, key: string): Promise<boolean> {
+    const node = this.nodes.get(id);
+    if (!node || node.attempt > 0 || !this.cache.read) return false;
+    const entry = await this.deps.store.cacheGet(this.run.workspace, key).catch(() => undefined);
+    if (!entry?.reused || !(await this.mediaStillStored(id, entry.outputs)) || this.stopped) return false;
+    node.reused = create(NodeReuseSchema, { ...entry.reused, kind: ReuseKind.CACHE });
+    for (const [pin, value] of Object.entries(entry.outputs)) this.recordOutput(node, pin, value);
+    node.progressPercent = 100;
+    this.settle(node, NodeState.SUCCEEDED, reuseReason(node.reused));
+    return true;
+  }
+
+  private async mediaStillStored(id: string, outputs: Readonly<Record<string, PinValue>>): Promise<boolean> {
+    const refs = Object.values(outputs).flatMap((v) => (v.value.case === "media" ? [v.value.value] : []));
+    const media = this.deps.media;
+    if (refs.length === 0 || !media) return true;
+    const token = this.deps.runTokens.mint({ runId: this.run.runId, nodeId: id, attempt: 0, user: this.run.owner, workspace: this.run.workspace }, tokenMarginSeconds);
+    try {
+      await Promise.all(refs.map((ref) => media.stat(ref.id, token)));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Stores a node's outputs under its key, naming this run and node as where they came from; a store that fails only costs the reuse. */
+  private async remember(node: NodeRun, key: string): Promise<void> {
+    const entry = create(NodeRunSchema, { nodeId: node.nodeId, outputs: node.outputs, reused: producerOf(this.run.runId, node, ReuseKind.CACHE) });
+    await this.deps.store.cachePut(this.run.workspace, key, entry, this.deps.config.cacheTtlSeconds * 1000).catch(() => undefined);
+  }
+
+  private async attempt(id: string, controller: AbortController, cacheKey: string | undefined): Promise<void> {
     const node = this.nodes.get(id);
     const planned = this.plan.nodes.get(id);
     if (!node || !planned) return;
@@ -252,6 +305,8 @@ export class RunDriver {
     if (outcome.kind === "succeeded") {
       for (const [pin, value] of Object.entries(outcome.outputs)) this.recordOutput(node, pin, value);
       node.progressPercent = 100;
+      if (cacheKey) await this.remember(node, cacheKey);
+      if (this.stopped) return;
       this.settle(node, NodeState.SUCCEEDED, "");
       return;
     }
@@ -287,13 +342,21 @@ export class RunDriver {
     return refs;
   }
 
+  /** A node's input values by pin as they stand, before the edges convert them: what its cache key is made of. */
+  private inputValues(id: string): Record<string, PinValue | undefined> {
+    const values: Record<string, PinValue | undefined> = {};
+    for (const [pinName, source] of this.plan.nodes.get(id)?.inputs ?? []) {
+      values[pinName] = source.kind === "submitted" ? this.run.inputs[source.key] : this.nodes.get(source.node)?.outputs[source.pin];
+    }
+    return values;
+  }
+
   private async resolveInputs(id: string, runToken: string): Promise<Record<string, PinValue>> {
     const planned = this.plan.nodes.get(id);
     const inputs: Record<string, PinValue> = {};
     if (!planned) return inputs;
     const ctx = { workspace: this.run.workspace, runToken, inlineThresholdBytes: this.deps.config.inlineThresholdBytes, media: this.deps.media };
-    for (const [pinName, source] of planned.inputs) {
-      const value = source.kind === "submitted" ? this.run.inputs[source.key] : this.nodes.get(source.node)?.outputs[source.pin];
+    for (const [pinName, value] of Object.entries(this.inputValues(id))) {
       const pin = planned.manifest.inputs.find((p) => p.name === pinName);
       if (value && pin) inputs[pinName] = await processEdge(value, pin, ctx);
     }
@@ -379,7 +442,7 @@ export class RunDriver {
 
   private emitNode(node: NodeRun, reason: string): void {
     this.deps.metrics?.recordNodeState(node);
-    this.emit(node.nodeId, { case: "nodeState", value: create(NodeStateChangedSchema, { nodeId: node.nodeId, state: node.state, attempt: node.attempt, reason }) });
+    this.emit(node.nodeId, { case: "nodeState", value: create(NodeStateChangedSchema, { nodeId: node.nodeId, state: node.state, attempt: node.attempt, reason, reused: node.reused }) });
   }
 
   private emit(nodeId: string, event: RunEvent["event"]): void {
