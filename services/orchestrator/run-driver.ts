@@ -399,7 +399,8 @@ export class RunDriver {
   private settle(node: NodeRun, state: NodeState, reason: string): void {
     node.state = state;
     node.endedAt = timestampNow();
-    node.error = reason;
+    // A success's reason (where reused outputs came from) is no error.
+    node.error = state === NodeState.SUCCEEDED ? "" : reason;
     this.emitNode(node, reason);
     for (const next of this.plan.nodes.get(node.nodeId)?.downstream ?? []) this.candidates.add(next);
   }
