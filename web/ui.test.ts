@@ -114,6 +114,7 @@ async function registerAgents(): Promise<void> {
       "id: org.mentatlab.test.ledger",
       "version: 1.0.0",
       "description: appends its node id to a file, may fail the first time",
+      "cacheable: true",
       `command: [${JSON.stringify(process.execPath)}, ${JSON.stringify(ledgerAgent)}]`,
       "inputs: [{ name: text, type: text }]",
       "outputs: [{ name: text, type: text }]",
@@ -422,7 +423,7 @@ describe("web UI in a real browser", () => {
     await expect.poll(() => page.locator("#follow-text").textContent()).toBe("19 B received; the stream is complete.");
   });
 
-  it("retries a failed run from its page: the new run keeps what succeeded, links it, and reruns the failed node", async () => {
+  it("retries a failed run from its page: the new run keeps what succeeded, links it, and reruns the failed node; resubmitted, every node is cached", async () => {
     const { orchestrator } = clients();
     const ledger = join(work, "web-ledger");
     const params = (more: string) => `{ ledger: ${JSON.stringify(ledger)}${more} }`;
@@ -452,6 +453,13 @@ describe("web UI in a real browser", () => {
     await page.locator("#run-retry-of a").click();
     await expect.poll(() => page.locator("#run-title").textContent()).toBe(failedId);
     await expect.poll(() => page.locator("#run-state").textContent(), { timeout: 5_000 }).toMatch(/^failed/);
+    // Resubmitted: the same flow and inputs again: both nodes come from the node cache, no agent starts.
+    await page.getByRole("button", { name: "Resubmit" }).click();
+    await expect.poll(() => page.url()).not.toContain(failedId);
+    await expect.poll(() => page.locator("#run-state").textContent(), { timeout: 5_000 }).toBe("succeeded");
+    await page.locator('#run-dag [data-node="second"]').click();
+    await expect.poll(() => page.locator("#node-reused").textContent()).toBe(`Cached: no agent ran; outputs of node second in run ${retryId}.`);
+    expect(await page.locator("#run-events").textContent()).toContain(`first: succeeded: reused from run ${failedId} node first (cached)`);
     expect(readFileSync(ledger, "utf8")).toBe("first\nsecond\nsecond\n");
   });
 
