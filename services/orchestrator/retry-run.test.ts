@@ -2,15 +2,17 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { afterEach, describe, expect, it } from "vitest";
-import { NodeState, ReuseKind, RunState } from "../../gen/mentatlab/v1/orchestrator_pb.js";
+import { create } from "@bufbuild/protobuf";
+import { PinType } from "../../gen/mentatlab/v1/common_pb.js";
+import { FlowNodeSchema, NodeRunSchema, NodeState, ReuseKind, RunSchema, RunState } from "../../gen/mentatlab/v1/orchestrator_pb.js";
+import { AgentManifestSchema, PinSchema } from "../../gen/mentatlab/v1/registry_pb.js";
+import type { FlowPlan, PlannedNode } from "./flow-validate.js";
+import { nodesToRerun } from "./retry.js";
 import { stateTrail, TestOrchestrator, testAgentManifest, text, watchAll } from "./testing.js";
 
 const ledgerAgent = testAgentManifest("org.test.ledger", "ledger.mjs", "inputs: [{name: text, type: text}]\noutputs: [{name: text, type: text}]");
 
 let orch: TestOrchestrator;
-afterEach(async () => {
-  await orch.close();
-});
 
 async function start() {
   orch = new TestOrchestrator();
@@ -46,7 +48,40 @@ async function codeOf(call: Promise<unknown>): Promise<[Code | undefined, string
   }
 }
 
+describe("which nodes a retry reruns", () => {
+  // src streams into live; live → after; solo stands alone. Only `after` failed.
+  const manifest = (outputType: PinType) => create(AgentManifestSchema, { id: "org.test.x", version: "1.0.0", outputs: [create(PinSchema, { name: "out", type: outputType })] });
+  const planned = (id: string, outputType: PinType, inputs: [string, string][], downstream: string[]): [string, PlannedNode] => [
+    id,
+    { node: create(FlowNodeSchema, { id }), manifest: manifest(outputType), inputs: new Map(inputs.map(([pin, node]) => [pin, { kind: "edge", node, pin: "out" }])), downstream },
+  ];
+  const plan: FlowPlan = {
+    order: ["solo", "src", "live", "after"],
+    nodes: new Map([
+      planned("solo", PinType.TEXT, [], []),
+      planned("src", PinType.STREAM, [], ["live"]),
+      planned("live", PinType.TEXT, [["in", "src"]], ["after"]),
+      planned("after", PinType.TEXT, [["in", "live"]], []),
+    ]),
+  };
+  const original = (failed: string) =>
+    create(RunSchema, { runId: "run_1", nodes: plan.order.map((nodeId) => create(NodeRunSchema, { nodeId, state: nodeId === failed ? NodeState.FAILED : NodeState.SUCCEEDED })) });
+
+  it("reruns the failed node alone when nothing it reads is a stream", () => {
+    expect([...nodesToRerun(plan, original("after"), "")].sort()).toEqual(["after"]);
+  });
+
+  it("reruns the producer of a stream a rerun node reads, and then everything downstream of it", () => {
+    expect([...nodesToRerun(plan, original("after"), "live")].sort()).toEqual(["after", "live", "src"]);
+    expect([...nodesToRerun(plan, original("live"), "")].sort()).toEqual(["after", "live", "src"]);
+  });
+});
+
 describe("RetryRun", () => {
+  afterEach(async () => {
+    await orch.close();
+  });
+
   it("reruns only the failed node and what depends on it, reusing the rest with a link to the original", async () => {
     const client = await start();
     const { run: first } = await client.submitFlow({ source: diamond(marker("fail_once")), inputs: { "a.text": text("x") } });
