@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { create } from "@bufbuild/protobuf";
-import type { Client } from "@connectrpc/connect";
+import type { Client, Interceptor } from "@connectrpc/connect";
 import { type PinValue, PinValueSchema } from "../../gen/mentatlab/v1/common_pb.js";
 import { OrchestratorService, type RunEvent } from "../../gen/mentatlab/v1/orchestrator_pb.js";
 import { AgentRegistryService } from "../../gen/mentatlab/v1/registry_pb.js";
@@ -69,8 +69,8 @@ export class TestOrchestrator {
     this.orchestratorImpl = createOrchestratorService({ store: this.store, catalog, engine: this.engine });
   }
 
-  client(principal: Partial<Principal> = {}): Client<typeof OrchestratorService> {
-    return inMemoryClient(OrchestratorService, (router) => router.service(OrchestratorService, this.orchestratorImpl), testPrincipal(principal));
+  client(principal: Partial<Principal> = {}, clientInterceptors: Interceptor[] = []): Client<typeof OrchestratorService> {
+    return inMemoryClient(OrchestratorService, (router) => router.service(OrchestratorService, this.orchestratorImpl), testPrincipal(principal), clientInterceptors);
   }
 
   registry(): Client<typeof AgentRegistryService> {
