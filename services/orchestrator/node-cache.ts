@@ -1,24 +1,13 @@
 import { createHash } from "node:crypto";
-import { type JsonValue, toJson } from "@bufbuild/protobuf";
+import { toJson } from "@bufbuild/protobuf";
 import { ValueSchema } from "@bufbuild/protobuf/wkt";
 import { PinType, type PinValue } from "../../gen/mentatlab/v1/common_pb.js";
 import { CacheMode } from "../../gen/mentatlab/v1/orchestrator_pb.js";
+import { canonicalJson } from "./canonical-json.js";
 import type { PlannedNode } from "./flow-validate.js";
 
 /** Bumped when what goes into a key changes, so entries written under the old rules are never read. */
 const keyVersion = 1;
-
-/** JSON with object keys sorted at every level: equal values give equal text whatever order they were written in. */
-function canonicalJson(value: JsonValue): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
-  if (value !== null && typeof value === "object") {
-    const entries = Object.keys(value)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonicalJson(value[k] as JsonValue)}`);
-    return `{${entries.join(",")}}`;
-  }
-  return JSON.stringify(value);
-}
 
 const sha256 = (data: string | Uint8Array) => createHash("sha256").update(data).digest("hex");
 

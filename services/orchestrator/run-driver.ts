@@ -20,6 +20,7 @@ import { isRetryable } from "../shared/retryable.js";
 import type { RunTokenSigner } from "../shared/run-token.js";
 import { mayRetry, retryDelayMs } from "./backoff.js";
 import type { OrchestratorConfig } from "./config.js";
+import { edgeNotTaken } from "./edge-condition.js";
 import { EdgeError, processEdge } from "./edge-processor.js";
 import type { ExecutionOutcome, Executor } from "./executor.js";
 import { durationToMs } from "./flow-parse.js";
@@ -190,6 +191,8 @@ export class RunDriver {
         return { kind: "wait" };
       }
       if (upstream.state !== NodeState.SUCCEEDED) return { kind: "wait" };
+      const notTaken = source.when && edgeNotTaken(source.when, upstream.outputs, source.node, source.pin);
+      if (notTaken) return { kind: "skip", reason: notTaken };
       const required = planned.manifest.inputs.find((p) => p.name === pinName)?.required ?? false;
       if (!value && required) return { kind: "fail", reason: `upstream ${source.node} produced no value on "${source.pin}" for required input "${pinName}"` };
     }

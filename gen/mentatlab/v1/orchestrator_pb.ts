@@ -5,7 +5,7 @@
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_buf_validate_validate } from "@bufbuild/protovalidate/gen/buf/validate/validate_pb.js";
-import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
+import type { Duration, Timestamp, Value } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { AgentEvent, PinValue, Violation } from "./common_pb.js";
 import { file_mentatlab_v1_common } from "./common_pb.js";
@@ -16,7 +16,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file mentatlab/v1/orchestrator.proto.
  */
 export const file_mentatlab_v1_orchestrator: GenFile = /*@__PURE__*/
-  fileDesc("Ch9tZW50YXRsYWIvdjEvb3JjaGVzdHJhdG9yLnByb3RvEgxtZW50YXRsYWIudjEilwEKCEZsb3dNZXRhEhQKAmlkGAEgASgJQgi6SAVyAxiAARIWCgRuYW1lGAIgASgJQgi6SAVyAxiAAhIYCgd2ZXJzaW9uGAMgASgJQge6SARyAhhAEhMKC2Rlc2NyaXB0aW9uGAQgASgJEi4KCmNyZWF0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIpQBCgtSZXRyeVBvbGljeRIdCgxtYXhfYXR0ZW1wdHMYASABKA1CB7pIBCoCGBQSNAoHYmFja29mZhgCIAEoDjIZLm1lbnRhdGxhYi52MS5CYWNrb2ZmS2luZEIIukgFggECEAESMAoNaW5pdGlhbF9kZWxheRgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiLqAQoIRmxvd05vZGUSMAoCaWQYASABKAlCJLpIIXIfMh1eW0EtWmEtel1bQS1aYS16MC05Xy1dezAsNjJ9JBIWCgVhZ2VudBgCIAEoCUIHukgEcgIQARIVCg1hZ2VudF92ZXJzaW9uGAMgASgJEicKBnBhcmFtcxgEIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSKgoHdGltZW91dBgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIoCgVyZXRyeRgGIAEoCzIZLm1lbnRhdGxhYi52MS5SZXRyeVBvbGljeSJSCghGbG93RWRnZRIjCgRmcm9tGAEgASgJQhW6SBJyEDIOXlteLl0rXC5bXi5dKyQSIQoCdG8YAiABKAlCFbpIEnIQMg5eW14uXStcLlteLl0rJCJwCglGbG93R3JhcGgSMAoFbm9kZXMYASADKAsyFi5tZW50YXRsYWIudjEuRmxvd05vZGVCCbpIBpIBAxCQThIxCgVlZGdlcxgCIAMoCzIWLm1lbnRhdGxhYi52MS5GbG93RWRnZUIKukgHkgEEEKCNBiJ3CgRGbG93EhMKC2FwaV92ZXJzaW9uGAEgASgJEgwKBGtpbmQYAiABKAkSJAoEbWV0YRgDIAEoCzIWLm1lbnRhdGxhYi52MS5GbG93TWV0YRImCgVncmFwaBgEIAEoCzIXLm1lbnRhdGxhYi52MS5GbG93R3JhcGgiXQoKRmxvd1NvdXJjZRIiCgRmbG93GAEgASgLMhIubWVudGF0bGFiLnYxLkZsb3dIABIaCgR0ZXh0GAIgASgJQgq6SAdyBRiAgIACSABCDwoGc291cmNlEgW6SAIIASLNAQoTVmFsaWRhdGVGbG93UmVxdWVzdBIwCgZzb3VyY2UYASABKAsyGC5tZW50YXRsYWIudjEuRmxvd1NvdXJjZUIGukgDyAEBEj0KBmlucHV0cxgCIAMoCzItLm1lbnRhdGxhYi52MS5WYWxpZGF0ZUZsb3dSZXF1ZXN0LklucHV0c0VudHJ5GkUKC0lucHV0c0VudHJ5EgsKA2tleRgBIAEoCRIlCgV2YWx1ZRgCIAEoCzIWLm1lbnRhdGxhYi52MS5QaW5WYWx1ZToCOAEibQoUVmFsaWRhdGVGbG93UmVzcG9uc2USDQoFdmFsaWQYASABKAgSKwoKdmlvbGF0aW9ucxgCIAMoCzIXLm1lbnRhdGxhYi52MS5WaW9sYXRpb24SGQoRdG9wb2xvZ2ljYWxfb3JkZXIYAyADKAkimgMKEVN1Ym1pdEZsb3dSZXF1ZXN0EjAKBnNvdXJjZRgBIAEoCzIYLm1lbnRhdGxhYi52MS5GbG93U291cmNlQga6SAPIAQESRgoGaW5wdXRzGAIgAygLMisubWVudGF0bGFiLnYxLlN1Ym1pdEZsb3dSZXF1ZXN0LklucHV0c0VudHJ5Qgm6SAaaAQMQgAgSHAoKcmVxdWVzdF9pZBgDIAEoCUIIukgFcgMYgAESRQoGbGFiZWxzGAQgAygLMisubWVudGF0bGFiLnYxLlN1Ym1pdEZsb3dSZXF1ZXN0LkxhYmVsc0VudHJ5Qgi6SAWaAQIQIBIwCgVjYWNoZRgFIAEoDjIXLm1lbnRhdGxhYi52MS5DYWNoZU1vZGVCCLpIBYIBAhABGkUKC0lucHV0c0VudHJ5EgsKA2tleRgBIAEoCRIlCgV2YWx1ZRgCIAEoCzIWLm1lbnRhdGxhYi52MS5QaW5WYWx1ZToCOAEaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJTCglOb2RlUmV1c2USJQoEa2luZBgBIAEoDjIXLm1lbnRhdGxhYi52MS5SZXVzZUtpbmQSDgoGcnVuX2lkGAIgASgJEg8KB25vZGVfaWQYAyABKAkiNAoSU3VibWl0Rmxvd1Jlc3BvbnNlEh4KA3J1bhgBIAEoCzIRLm1lbnRhdGxhYi52MS5SdW4ijwMKB05vZGVSdW4SDwoHbm9kZV9pZBgBIAEoCRINCgVhZ2VudBgCIAEoCRImCgVzdGF0ZRgDIAEoDjIXLm1lbnRhdGxhYi52MS5Ob2RlU3RhdGUSDwoHYXR0ZW1wdBgEIAEoDRIuCgpzdGFydGVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFZXJyb3IYByABKAkSMwoHb3V0cHV0cxgIIAMoCzIiLm1lbnRhdGxhYi52MS5Ob2RlUnVuLk91dHB1dHNFbnRyeRIYChBwcm9ncmVzc19wZXJjZW50GAkgASgBEicKBnJldXNlZBgKIAEoCzIXLm1lbnRhdGxhYi52MS5Ob2RlUmV1c2UaRgoMT3V0cHV0c0VudHJ5EgsKA2tleRgBIAEoCRIlCgV2YWx1ZRgCIAEoCzIWLm1lbnRhdGxhYi52MS5QaW5WYWx1ZToCOAEisgUKA1J1bhIOCgZydW5faWQYASABKAkSEQoJd29ya3NwYWNlGAIgASgJEg0KBW93bmVyGAMgASgJEiAKBGZsb3cYBCABKAsyEi5tZW50YXRsYWIudjEuRmxvdxIlCgVzdGF0ZRgFIAEoDjIWLm1lbnRhdGxhYi52MS5SdW5TdGF0ZRIkCgVub2RlcxgGIAMoCzIVLm1lbnRhdGxhYi52MS5Ob2RlUnVuEi8KB291dHB1dHMYByADKAsyHi5tZW50YXRsYWIudjEuUnVuLk91dHB1dHNFbnRyeRINCgVlcnJvchgIIAEoCRIuCgpjcmVhdGVkX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRlZF9hdBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoObGFzdF9ldmVudF9zZXEYCyABKAQSLQoGbGFiZWxzGAwgAygLMh0ubWVudGF0bGFiLnYxLlJ1bi5MYWJlbHNFbnRyeRItCgZpbnB1dHMYDSADKAsyHS5tZW50YXRsYWIudjEuUnVuLklucHV0c0VudHJ5EhAKCHJldHJ5X29mGA4gASgJEiYKBWNhY2hlGA8gASgOMhcubWVudGF0bGFiLnYxLkNhY2hlTW9kZRpGCgxPdXRwdXRzRW50cnkSCwoDa2V5GAEgASgJEiUKBXZhbHVlGAIgASgLMhYubWVudGF0bGFiLnYxLlBpblZhbHVlOgI4ARotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBGkUKC0lucHV0c0VudHJ5EgsKA2tleRgBIAEoCRIlCgV2YWx1ZRgCIAEoCzIWLm1lbnRhdGxhYi52MS5QaW5WYWx1ZToCOAEiKAoNR2V0UnVuUmVxdWVzdBIXCgZydW5faWQYASABKAlCB7pIBHICEAEiMAoOR2V0UnVuUmVzcG9uc2USHgoDcnVuGAEgASgLMhEubWVudGF0bGFiLnYxLlJ1biJ5Cg9MaXN0UnVuc1JlcXVlc3QSNQoGc3RhdGVzGAEgAygOMhYubWVudGF0bGFiLnYxLlJ1blN0YXRlQg26SAqSAQciBYIBAhABEhsKCXBhZ2Vfc2l6ZRgCIAEoDUIIukgFKgMY9AMSEgoKcGFnZV90b2tlbhgDIAEoCSJMChBMaXN0UnVuc1Jlc3BvbnNlEh8KBHJ1bnMYASADKAsyES5tZW50YXRsYWIudjEuUnVuEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJFChBDYW5jZWxSdW5SZXF1ZXN0EhcKBnJ1bl9pZBgBIAEoCUIHukgEcgIQARIYCgZyZWFzb24YAiABKAlCCLpIBXIDGIAIIjMKEUNhbmNlbFJ1blJlc3BvbnNlEh4KA3J1bhgBIAEoCzIRLm1lbnRhdGxhYi52MS5SdW4iPQoPV2F0Y2hSdW5SZXF1ZXN0EhcKBnJ1bl9pZBgBIAEoCUIHukgEcgIQARIRCglhZnRlcl9zZXEYAiABKAQihAEKD1JldHJ5UnVuUmVxdWVzdBIXCgZydW5faWQYASABKAlCB7pIBHICEAESOgoJZnJvbV9ub2RlGAIgASgJQie6SCRyIjIgXihbQS1aYS16XVtBLVphLXowLTlfLV17MCw2Mn0pPyQSHAoKcmVxdWVzdF9pZBgDIAEoCUIIukgFcgMYgAEiMgoQUmV0cnlSdW5SZXNwb25zZRIeCgNydW4YASABKAsyES5tZW50YXRsYWIudjEuUnVuIkgKD1J1blN0YXRlQ2hhbmdlZBIlCgVzdGF0ZRgBIAEoDjIWLm1lbnRhdGxhYi52MS5SdW5TdGF0ZRIOCgZyZWFzb24YAiABKAkilQEKEE5vZGVTdGF0ZUNoYW5nZWQSDwoHbm9kZV9pZBgBIAEoCRImCgVzdGF0ZRgCIAEoDjIXLm1lbnRhdGxhYi52MS5Ob2RlU3RhdGUSDwoHYXR0ZW1wdBgDIAEoDRIOCgZyZWFzb24YBCABKAkSJwoGcmV1c2VkGAUgASgLMhcubWVudGF0bGFiLnYxLk5vZGVSZXVzZSKAAgoIUnVuRXZlbnQSCwoDc2VxGAEgASgEEigKBHRpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBnJ1bl9pZBgDIAEoCRIPCgdub2RlX2lkGAQgASgJEjIKCXJ1bl9zdGF0ZRgFIAEoCzIdLm1lbnRhdGxhYi52MS5SdW5TdGF0ZUNoYW5nZWRIABI0Cgpub2RlX3N0YXRlGAYgASgLMh4ubWVudGF0bGFiLnYxLk5vZGVTdGF0ZUNoYW5nZWRIABIpCgVhZ2VudBgHIAEoCzIYLm1lbnRhdGxhYi52MS5BZ2VudEV2ZW50SABCBwoFZXZlbnQiyQEKF1JlcG9ydE5vZGVFdmVudHNSZXF1ZXN0EhcKBnJ1bl9pZBgBIAEoCUIHukgEcgIQARIYCgdub2RlX2lkGAIgASgJQge6SARyAhABEg8KB2F0dGVtcHQYAyABKA0SMwoGZXZlbnRzGAQgAygLMhgubWVudGF0bGFiLnYxLkFnZW50RXZlbnRCCbpIBpIBAxDoBxIcCgtyZXBvcnRlcl9pZBgFIAEoCUIHukgEcgIYQBIXCg9maXJzdF9ldmVudF9zZXEYBiABKAQiLQoYUmVwb3J0Tm9kZUV2ZW50c1Jlc3BvbnNlEhEKCWNhbmNlbGxlZBgBIAEoCCp6CgtCYWNrb2ZmS2luZBIcChhCQUNLT0ZGX0tJTkRfVU5TUEVDSUZJRUQQABIWChJCQUNLT0ZGX0tJTkRfRklYRUQQARIXChNCQUNLT0ZGX0tJTkRfTElORUFSEAISHAoYQkFDS09GRl9LSU5EX0VYUE9ORU5USUFMEAMqgQEKCUNhY2hlTW9kZRIaChZDQUNIRV9NT0RFX1VOU1BFQ0lGSUVEEAASGQoVQ0FDSEVfTU9ERV9SRUFEX1dSSVRFEAESEwoPQ0FDSEVfTU9ERV9SRUFEEAISFAoQQ0FDSEVfTU9ERV9XUklURRADEhIKDkNBQ0hFX01PREVfT0ZGEAQqUwoJUmV1c2VLaW5kEhoKFlJFVVNFX0tJTkRfVU5TUEVDSUZJRUQQABIUChBSRVVTRV9LSU5EX1JFVFJZEAESFAoQUkVVU0VfS0lORF9DQUNIRRACKpsBCghSdW5TdGF0ZRIZChVSVU5fU1RBVEVfVU5TUEVDSUZJRUQQABIVChFSVU5fU1RBVEVfUEVORElORxABEhUKEVJVTl9TVEFURV9SVU5OSU5HEAISFwoTUlVOX1NUQVRFX1NVQ0NFRURFRBADEhQKEFJVTl9TVEFURV9GQUlMRUQQBBIXChNSVU5fU1RBVEVfQ0FOQ0VMTEVEEAUq0wEKCU5vZGVTdGF0ZRIaChZOT0RFX1NUQVRFX1VOU1BFQ0lGSUVEEAASFgoSTk9ERV9TVEFURV9QRU5ESU5HEAESFgoSTk9ERV9TVEFURV9SVU5OSU5HEAISFwoTTk9ERV9TVEFURV9SRVRSWUlORxADEhgKFE5PREVfU1RBVEVfU1VDQ0VFREVEEAQSFQoRTk9ERV9TVEFURV9GQUlMRUQQBRIYChROT0RFX1NUQVRFX0NBTkNFTExFRBAGEhYKEk5PREVfU1RBVEVfU0tJUFBFRBAHMugGChNPcmNoZXN0cmF0b3JTZXJ2aWNlEnYKDFZhbGlkYXRlRmxvdxIhLm1lbnRhdGxhYi52MS5WYWxpZGF0ZUZsb3dSZXF1ZXN0GiIubWVudGF0bGFiLnYxLlZhbGlkYXRlRmxvd1Jlc3BvbnNlIh+QAgGKtRgYYWdlbnQ6ZXhlY3V0ZV9tdWx0aW1vZGFsEm0KClN1Ym1pdEZsb3cSHy5tZW50YXRsYWIudjEuU3VibWl0Rmxvd1JlcXVlc3QaIC5tZW50YXRsYWIudjEuU3VibWl0Rmxvd1Jlc3BvbnNlIhyKtRgYYWdlbnQ6ZXhlY3V0ZV9tdWx0aW1vZGFsEl0KBkdldFJ1bhIbLm1lbnRhdGxhYi52MS5HZXRSdW5SZXF1ZXN0GhwubWVudGF0bGFiLnYxLkdldFJ1blJlc3BvbnNlIhiQAgGKtRgRZmxvdzp2aWV3X3Jlc3VsdHMSYwoITGlzdFJ1bnMSHS5tZW50YXRsYWIudjEuTGlzdFJ1bnNSZXF1ZXN0Gh4ubWVudGF0bGFiLnYxLkxpc3RSdW5zUmVzcG9uc2UiGJACAYq1GBFmbG93OnZpZXdfcmVzdWx0cxJqCglDYW5jZWxSdW4SHi5tZW50YXRsYWIudjEuQ2FuY2VsUnVuUmVxdWVzdBofLm1lbnRhdGxhYi52MS5DYW5jZWxSdW5SZXNwb25zZSIcirUYGGFnZW50OmV4ZWN1dGVfbXVsdGltb2RhbBJdCghXYXRjaFJ1bhIdLm1lbnRhdGxhYi52MS5XYXRjaFJ1blJlcXVlc3QaFi5tZW50YXRsYWIudjEuUnVuRXZlbnQiGJACAYq1GBFmbG93OnZpZXdfcmVzdWx0czABEmcKCFJldHJ5UnVuEh0ubWVudGF0bGFiLnYxLlJldHJ5UnVuUmVxdWVzdBoeLm1lbnRhdGxhYi52MS5SZXRyeVJ1blJlc3BvbnNlIhyKtRgYYWdlbnQ6ZXhlY3V0ZV9tdWx0aW1vZGFsEnIKEFJlcG9ydE5vZGVFdmVudHMSJS5tZW50YXRsYWIudjEuUmVwb3J0Tm9kZUV2ZW50c1JlcXVlc3QaJi5tZW50YXRsYWIudjEuUmVwb3J0Tm9kZUV2ZW50c1Jlc3BvbnNlIg+KtRgLZmxvdzpyZXBvcnRiBnByb3RvMw", [file_buf_validate_validate, file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp, file_mentatlab_v1_common, file_mentatlab_v1_options]);
+  fileDesc("Ch9tZW50YXRsYWIvdjEvb3JjaGVzdHJhdG9yLnByb3RvEgxtZW50YXRsYWIudjEilwEKCEZsb3dNZXRhEhQKAmlkGAEgASgJQgi6SAVyAxiAARIWCgRuYW1lGAIgASgJQgi6SAVyAxiAAhIYCgd2ZXJzaW9uGAMgASgJQge6SARyAhhAEhMKC2Rlc2NyaXB0aW9uGAQgASgJEi4KCmNyZWF0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIpQBCgtSZXRyeVBvbGljeRIdCgxtYXhfYXR0ZW1wdHMYASABKA1CB7pIBCoCGBQSNAoHYmFja29mZhgCIAEoDjIZLm1lbnRhdGxhYi52MS5CYWNrb2ZmS2luZEIIukgFggECEAESMAoNaW5pdGlhbF9kZWxheRgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiLqAQoIRmxvd05vZGUSMAoCaWQYASABKAlCJLpIIXIfMh1eW0EtWmEtel1bQS1aYS16MC05Xy1dezAsNjJ9JBIWCgVhZ2VudBgCIAEoCUIHukgEcgIQARIVCg1hZ2VudF92ZXJzaW9uGAMgASgJEicKBnBhcmFtcxgEIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSKgoHdGltZW91dBgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIoCgVyZXRyeRgGIAEoCzIZLm1lbnRhdGxhYi52MS5SZXRyeVBvbGljeSJ9CghGbG93RWRnZRIjCgRmcm9tGAEgASgJQhW6SBJyEDIOXlteLl0rXC5bXi5dKyQSIQoCdG8YAiABKAlCFbpIEnIQMg5eW14uXStcLlteLl0rJBIpCgR3aGVuGAMgASgLMhsubWVudGF0bGFiLnYxLkVkZ2VDb25kaXRpb24iVgoNRWRnZUNvbmRpdGlvbhIVCgNwaW4YASABKAlCCLpIBXIDGIABEi4KBmVxdWFscxgCIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZUIGukgDyAEBInAKCUZsb3dHcmFwaBIwCgVub2RlcxgBIAMoCzIWLm1lbnRhdGxhYi52MS5GbG93Tm9kZUIJukgGkgEDEJBOEjEKBWVkZ2VzGAIgAygLMhYubWVudGF0bGFiLnYxLkZsb3dFZGdlQgq6SAeSAQQQoI0GIncKBEZsb3cSEwoLYXBpX3ZlcnNpb24YASABKAkSDAoEa2luZBgCIAEoCRIkCgRtZXRhGAMgASgLMhYubWVudGF0bGFiLnYxLkZsb3dNZXRhEiYKBWdyYXBoGAQgASgLMhcubWVudGF0bGFiLnYxLkZsb3dHcmFwaCJdCgpGbG93U291cmNlEiIKBGZsb3cYASABKAsyEi5tZW50YXRsYWIudjEuRmxvd0gAEhoKBHRleHQYAiABKAlCCrpIB3IFGICAgAJIAEIPCgZzb3VyY2USBbpIAggBIs0BChNWYWxpZGF0ZUZsb3dSZXF1ZXN0EjAKBnNvdXJjZRgBIAEoCzIYLm1lbnRhdGxhYi52MS5GbG93U291cmNlQga6SAPIAQESPQoGaW5wdXRzGAIgAygLMi0ubWVudGF0bGFiLnYxLlZhbGlkYXRlRmxvd1JlcXVlc3QuSW5wdXRzRW50cnkaRQoLSW5wdXRzRW50cnkSCwoDa2V5GAEgASgJEiUKBXZhbHVlGAIgASgLMhYubWVudGF0bGFiLnYxLlBpblZhbHVlOgI4ASJtChRWYWxpZGF0ZUZsb3dSZXNwb25zZRINCgV2YWxpZBgBIAEoCBIrCgp2aW9sYXRpb25zGAIgAygLMhcubWVudGF0bGFiLnYxLlZpb2xhdGlvbhIZChF0b3BvbG9naWNhbF9vcmRlchgDIAMoCSKaAwoRU3VibWl0Rmxvd1JlcXVlc3QSMAoGc291cmNlGAEgASgLMhgubWVudGF0bGFiLnYxLkZsb3dTb3VyY2VCBrpIA8gBARJGCgZpbnB1dHMYAiADKAsyKy5tZW50YXRsYWIudjEuU3VibWl0Rmxvd1JlcXVlc3QuSW5wdXRzRW50cnlCCbpIBpoBAxCACBIcCgpyZXF1ZXN0X2lkGAMgASgJQgi6SAVyAxiAARJFCgZsYWJlbHMYBCADKAsyKy5tZW50YXRsYWIudjEuU3VibWl0Rmxvd1JlcXVlc3QuTGFiZWxzRW50cnlCCLpIBZoBAhAgEjAKBWNhY2hlGAUgASgOMhcubWVudGF0bGFiLnYxLkNhY2hlTW9kZUIIukgFggECEAEaRQoLSW5wdXRzRW50cnkSCwoDa2V5GAEgASgJEiUKBXZhbHVlGAIgASgLMhYubWVudGF0bGFiLnYxLlBpblZhbHVlOgI4ARotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIlMKCU5vZGVSZXVzZRIlCgRraW5kGAEgASgOMhcubWVudGF0bGFiLnYxLlJldXNlS2luZBIOCgZydW5faWQYAiABKAkSDwoHbm9kZV9pZBgDIAEoCSI0ChJTdWJtaXRGbG93UmVzcG9uc2USHgoDcnVuGAEgASgLMhEubWVudGF0bGFiLnYxLlJ1biKPAwoHTm9kZVJ1bhIPCgdub2RlX2lkGAEgASgJEg0KBWFnZW50GAIgASgJEiYKBXN0YXRlGAMgASgOMhcubWVudGF0bGFiLnYxLk5vZGVTdGF0ZRIPCgdhdHRlbXB0GAQgASgNEi4KCnN0YXJ0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVlcnJvchgHIAEoCRIzCgdvdXRwdXRzGAggAygLMiIubWVudGF0bGFiLnYxLk5vZGVSdW4uT3V0cHV0c0VudHJ5EhgKEHByb2dyZXNzX3BlcmNlbnQYCSABKAESJwoGcmV1c2VkGAogASgLMhcubWVudGF0bGFiLnYxLk5vZGVSZXVzZRpGCgxPdXRwdXRzRW50cnkSCwoDa2V5GAEgASgJEiUKBXZhbHVlGAIgASgLMhYubWVudGF0bGFiLnYxLlBpblZhbHVlOgI4ASKyBQoDUnVuEg4KBnJ1bl9pZBgBIAEoCRIRCgl3b3Jrc3BhY2UYAiABKAkSDQoFb3duZXIYAyABKAkSIAoEZmxvdxgEIAEoCzISLm1lbnRhdGxhYi52MS5GbG93EiUKBXN0YXRlGAUgASgOMhYubWVudGF0bGFiLnYxLlJ1blN0YXRlEiQKBW5vZGVzGAYgAygLMhUubWVudGF0bGFiLnYxLk5vZGVSdW4SLwoHb3V0cHV0cxgHIAMoCzIeLm1lbnRhdGxhYi52MS5SdW4uT3V0cHV0c0VudHJ5Eg0KBWVycm9yGAggASgJEi4KCmNyZWF0ZWRfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZGVkX2F0GAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCg5sYXN0X2V2ZW50X3NlcRgLIAEoBBItCgZsYWJlbHMYDCADKAsyHS5tZW50YXRsYWIudjEuUnVuLkxhYmVsc0VudHJ5Ei0KBmlucHV0cxgNIAMoCzIdLm1lbnRhdGxhYi52MS5SdW4uSW5wdXRzRW50cnkSEAoIcmV0cnlfb2YYDiABKAkSJgoFY2FjaGUYDyABKA4yFy5tZW50YXRsYWIudjEuQ2FjaGVNb2RlGkYKDE91dHB1dHNFbnRyeRILCgNrZXkYASABKAkSJQoFdmFsdWUYAiABKAsyFi5tZW50YXRsYWIudjEuUGluVmFsdWU6AjgBGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEaRQoLSW5wdXRzRW50cnkSCwoDa2V5GAEgASgJEiUKBXZhbHVlGAIgASgLMhYubWVudGF0bGFiLnYxLlBpblZhbHVlOgI4ASIoCg1HZXRSdW5SZXF1ZXN0EhcKBnJ1bl9pZBgBIAEoCUIHukgEcgIQASIwCg5HZXRSdW5SZXNwb25zZRIeCgNydW4YASABKAsyES5tZW50YXRsYWIudjEuUnVuInkKD0xpc3RSdW5zUmVxdWVzdBI1CgZzdGF0ZXMYASADKA4yFi5tZW50YXRsYWIudjEuUnVuU3RhdGVCDbpICpIBByIFggECEAESGwoJcGFnZV9zaXplGAIgASgNQgi6SAUqAxj0AxISCgpwYWdlX3Rva2VuGAMgASgJIkwKEExpc3RSdW5zUmVzcG9uc2USHwoEcnVucxgBIAMoCzIRLm1lbnRhdGxhYi52MS5SdW4SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIkUKEENhbmNlbFJ1blJlcXVlc3QSFwoGcnVuX2lkGAEgASgJQge6SARyAhABEhgKBnJlYXNvbhgCIAEoCUIIukgFcgMYgAgiMwoRQ2FuY2VsUnVuUmVzcG9uc2USHgoDcnVuGAEgASgLMhEubWVudGF0bGFiLnYxLlJ1biI9Cg9XYXRjaFJ1blJlcXVlc3QSFwoGcnVuX2lkGAEgASgJQge6SARyAhABEhEKCWFmdGVyX3NlcRgCIAEoBCKEAQoPUmV0cnlSdW5SZXF1ZXN0EhcKBnJ1bl9pZBgBIAEoCUIHukgEcgIQARI6Cglmcm9tX25vZGUYAiABKAlCJ7pIJHIiMiBeKFtBLVphLXpdW0EtWmEtejAtOV8tXXswLDYyfSk/JBIcCgpyZXF1ZXN0X2lkGAMgASgJQgi6SAVyAxiAASIyChBSZXRyeVJ1blJlc3BvbnNlEh4KA3J1bhgBIAEoCzIRLm1lbnRhdGxhYi52MS5SdW4iSAoPUnVuU3RhdGVDaGFuZ2VkEiUKBXN0YXRlGAEgASgOMhYubWVudGF0bGFiLnYxLlJ1blN0YXRlEg4KBnJlYXNvbhgCIAEoCSKVAQoQTm9kZVN0YXRlQ2hhbmdlZBIPCgdub2RlX2lkGAEgASgJEiYKBXN0YXRlGAIgASgOMhcubWVudGF0bGFiLnYxLk5vZGVTdGF0ZRIPCgdhdHRlbXB0GAMgASgNEg4KBnJlYXNvbhgEIAEoCRInCgZyZXVzZWQYBSABKAsyFy5tZW50YXRsYWIudjEuTm9kZVJldXNlIoACCghSdW5FdmVudBILCgNzZXEYASABKAQSKAoEdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGcnVuX2lkGAMgASgJEg8KB25vZGVfaWQYBCABKAkSMgoJcnVuX3N0YXRlGAUgASgLMh0ubWVudGF0bGFiLnYxLlJ1blN0YXRlQ2hhbmdlZEgAEjQKCm5vZGVfc3RhdGUYBiABKAsyHi5tZW50YXRsYWIudjEuTm9kZVN0YXRlQ2hhbmdlZEgAEikKBWFnZW50GAcgASgLMhgubWVudGF0bGFiLnYxLkFnZW50RXZlbnRIAEIHCgVldmVudCLJAQoXUmVwb3J0Tm9kZUV2ZW50c1JlcXVlc3QSFwoGcnVuX2lkGAEgASgJQge6SARyAhABEhgKB25vZGVfaWQYAiABKAlCB7pIBHICEAESDwoHYXR0ZW1wdBgDIAEoDRIzCgZldmVudHMYBCADKAsyGC5tZW50YXRsYWIudjEuQWdlbnRFdmVudEIJukgGkgEDEOgHEhwKC3JlcG9ydGVyX2lkGAUgASgJQge6SARyAhhAEhcKD2ZpcnN0X2V2ZW50X3NlcRgGIAEoBCItChhSZXBvcnROb2RlRXZlbnRzUmVzcG9uc2USEQoJY2FuY2VsbGVkGAEgASgIKnoKC0JhY2tvZmZLaW5kEhwKGEJBQ0tPRkZfS0lORF9VTlNQRUNJRklFRBAAEhYKEkJBQ0tPRkZfS0lORF9GSVhFRBABEhcKE0JBQ0tPRkZfS0lORF9MSU5FQVIQAhIcChhCQUNLT0ZGX0tJTkRfRVhQT05FTlRJQUwQAyqBAQoJQ2FjaGVNb2RlEhoKFkNBQ0hFX01PREVfVU5TUEVDSUZJRUQQABIZChVDQUNIRV9NT0RFX1JFQURfV1JJVEUQARITCg9DQUNIRV9NT0RFX1JFQUQQAhIUChBDQUNIRV9NT0RFX1dSSVRFEAMSEgoOQ0FDSEVfTU9ERV9PRkYQBCpTCglSZXVzZUtpbmQSGgoWUkVVU0VfS0lORF9VTlNQRUNJRklFRBAAEhQKEFJFVVNFX0tJTkRfUkVUUlkQARIUChBSRVVTRV9LSU5EX0NBQ0hFEAIqmwEKCFJ1blN0YXRlEhkKFVJVTl9TVEFURV9VTlNQRUNJRklFRBAAEhUKEVJVTl9TVEFURV9QRU5ESU5HEAESFQoRUlVOX1NUQVRFX1JVTk5JTkcQAhIXChNSVU5fU1RBVEVfU1VDQ0VFREVEEAMSFAoQUlVOX1NUQVRFX0ZBSUxFRBAEEhcKE1JVTl9TVEFURV9DQU5DRUxMRUQQBSrTAQoJTm9kZVN0YXRlEhoKFk5PREVfU1RBVEVfVU5TUEVDSUZJRUQQABIWChJOT0RFX1NUQVRFX1BFTkRJTkcQARIWChJOT0RFX1NUQVRFX1JVTk5JTkcQAhIXChNOT0RFX1NUQVRFX1JFVFJZSU5HEAMSGAoUTk9ERV9TVEFURV9TVUNDRUVERUQQBBIVChFOT0RFX1NUQVRFX0ZBSUxFRBAFEhgKFE5PREVfU1RBVEVfQ0FOQ0VMTEVEEAYSFgoSTk9ERV9TVEFURV9TS0lQUEVEEAcy6AYKE09yY2hlc3RyYXRvclNlcnZpY2USdgoMVmFsaWRhdGVGbG93EiEubWVudGF0bGFiLnYxLlZhbGlkYXRlRmxvd1JlcXVlc3QaIi5tZW50YXRsYWIudjEuVmFsaWRhdGVGbG93UmVzcG9uc2UiH5ACAYq1GBhhZ2VudDpleGVjdXRlX211bHRpbW9kYWwSbQoKU3VibWl0RmxvdxIfLm1lbnRhdGxhYi52MS5TdWJtaXRGbG93UmVxdWVzdBogLm1lbnRhdGxhYi52MS5TdWJtaXRGbG93UmVzcG9uc2UiHIq1GBhhZ2VudDpleGVjdXRlX211bHRpbW9kYWwSXQoGR2V0UnVuEhsubWVudGF0bGFiLnYxLkdldFJ1blJlcXVlc3QaHC5tZW50YXRsYWIudjEuR2V0UnVuUmVzcG9uc2UiGJACAYq1GBFmbG93OnZpZXdfcmVzdWx0cxJjCghMaXN0UnVucxIdLm1lbnRhdGxhYi52MS5MaXN0UnVuc1JlcXVlc3QaHi5tZW50YXRsYWIudjEuTGlzdFJ1bnNSZXNwb25zZSIYkAIBirUYEWZsb3c6dmlld19yZXN1bHRzEmoKCUNhbmNlbFJ1bhIeLm1lbnRhdGxhYi52MS5DYW5jZWxSdW5SZXF1ZXN0Gh8ubWVudGF0bGFiLnYxLkNhbmNlbFJ1blJlc3BvbnNlIhyKtRgYYWdlbnQ6ZXhlY3V0ZV9tdWx0aW1vZGFsEl0KCFdhdGNoUnVuEh0ubWVudGF0bGFiLnYxLldhdGNoUnVuUmVxdWVzdBoWLm1lbnRhdGxhYi52MS5SdW5FdmVudCIYkAIBirUYEWZsb3c6dmlld19yZXN1bHRzMAESZwoIUmV0cnlSdW4SHS5tZW50YXRsYWIudjEuUmV0cnlSdW5SZXF1ZXN0Gh4ubWVudGF0bGFiLnYxLlJldHJ5UnVuUmVzcG9uc2UiHIq1GBhhZ2VudDpleGVjdXRlX211bHRpbW9kYWwScgoQUmVwb3J0Tm9kZUV2ZW50cxIlLm1lbnRhdGxhYi52MS5SZXBvcnROb2RlRXZlbnRzUmVxdWVzdBomLm1lbnRhdGxhYi52MS5SZXBvcnROb2RlRXZlbnRzUmVzcG9uc2UiD4q1GAtmbG93OnJlcG9ydGIGcHJvdG8z", [file_buf_validate_validate, file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp, file_mentatlab_v1_common, file_mentatlab_v1_options]);
 
 /**
  * Identifies a flow.
@@ -177,6 +177,14 @@ export type FlowEdge = Message<"mentatlab.v1.FlowEdge"> & {
    * @generated from field: string to = 2;
    */
   to: string;
+
+  /**
+   * When set, the edge is taken only if the condition holds once its source node succeeded; the
+   * destination node is skipped otherwise (a branch not taken, which does not fail the run).
+   *
+   * @generated from field: mentatlab.v1.EdgeCondition when = 3;
+   */
+  when?: EdgeCondition | undefined;
 };
 
 /**
@@ -185,6 +193,34 @@ export type FlowEdge = Message<"mentatlab.v1.FlowEdge"> & {
  */
 export const FlowEdgeSchema: GenMessage<FlowEdge> = /*@__PURE__*/
   messageDesc(file_mentatlab_v1_orchestrator, 3);
+
+/**
+ * A condition on an edge (docs/reuse.md): an output pin of the edge's source node must equal a value.
+ *
+ * @generated from message mentatlab.v1.EdgeCondition
+ */
+export type EdgeCondition = Message<"mentatlab.v1.EdgeCondition"> & {
+  /**
+   * Output pin of the source node to test, a `text` or `json` pin; empty tests the pin the edge carries.
+   *
+   * @generated from field: string pin = 1;
+   */
+  pin: string;
+
+  /**
+   * The value the pin must have; a text pin's value compares as a JSON string.
+   *
+   * @generated from field: google.protobuf.Value equals = 2;
+   */
+  equals?: Value | undefined;
+};
+
+/**
+ * Describes the message mentatlab.v1.EdgeCondition.
+ * Use `create(EdgeConditionSchema)` to create a new message.
+ */
+export const EdgeConditionSchema: GenMessage<EdgeCondition> = /*@__PURE__*/
+  messageDesc(file_mentatlab_v1_orchestrator, 4);
 
 /**
  * Nodes and the edges between them.
@@ -212,7 +248,7 @@ export type FlowGraph = Message<"mentatlab.v1.FlowGraph"> & {
  * Use `create(FlowGraphSchema)` to create a new message.
  */
 export const FlowGraphSchema: GenMessage<FlowGraph> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 4);
+  messageDesc(file_mentatlab_v1_orchestrator, 5);
 
 /**
  * A flow: a directed acyclic graph of agents.
@@ -254,7 +290,7 @@ export type Flow = Message<"mentatlab.v1.Flow"> & {
  * Use `create(FlowSchema)` to create a new message.
  */
 export const FlowSchema: GenMessage<Flow> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 5);
+  messageDesc(file_mentatlab_v1_orchestrator, 6);
 
 /**
  * Where a flow comes from.
@@ -291,7 +327,7 @@ export type FlowSource = Message<"mentatlab.v1.FlowSource"> & {
  * Use `create(FlowSourceSchema)` to create a new message.
  */
 export const FlowSourceSchema: GenMessage<FlowSource> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 6);
+  messageDesc(file_mentatlab_v1_orchestrator, 7);
 
 /**
  * Validates a flow.
@@ -319,7 +355,7 @@ export type ValidateFlowRequest = Message<"mentatlab.v1.ValidateFlowRequest"> & 
  * Use `create(ValidateFlowRequestSchema)` to create a new message.
  */
 export const ValidateFlowRequestSchema: GenMessage<ValidateFlowRequest> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 7);
+  messageDesc(file_mentatlab_v1_orchestrator, 8);
 
 /**
  * Validation result.
@@ -354,7 +390,7 @@ export type ValidateFlowResponse = Message<"mentatlab.v1.ValidateFlowResponse"> 
  * Use `create(ValidateFlowResponseSchema)` to create a new message.
  */
 export const ValidateFlowResponseSchema: GenMessage<ValidateFlowResponse> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 8);
+  messageDesc(file_mentatlab_v1_orchestrator, 9);
 
 /**
  * Starts a run.
@@ -403,7 +439,7 @@ export type SubmitFlowRequest = Message<"mentatlab.v1.SubmitFlowRequest"> & {
  * Use `create(SubmitFlowRequestSchema)` to create a new message.
  */
 export const SubmitFlowRequestSchema: GenMessage<SubmitFlowRequest> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 9);
+  messageDesc(file_mentatlab_v1_orchestrator, 10);
 
 /**
  * Where a reused node's outputs come from.
@@ -438,7 +474,7 @@ export type NodeReuse = Message<"mentatlab.v1.NodeReuse"> & {
  * Use `create(NodeReuseSchema)` to create a new message.
  */
 export const NodeReuseSchema: GenMessage<NodeReuse> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 10);
+  messageDesc(file_mentatlab_v1_orchestrator, 11);
 
 /**
  * A started run.
@@ -459,7 +495,7 @@ export type SubmitFlowResponse = Message<"mentatlab.v1.SubmitFlowResponse"> & {
  * Use `create(SubmitFlowResponseSchema)` to create a new message.
  */
 export const SubmitFlowResponseSchema: GenMessage<SubmitFlowResponse> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 11);
+  messageDesc(file_mentatlab_v1_orchestrator, 12);
 
 /**
  * One node's part of a run.
@@ -543,7 +579,7 @@ export type NodeRun = Message<"mentatlab.v1.NodeRun"> & {
  * Use `create(NodeRunSchema)` to create a new message.
  */
 export const NodeRunSchema: GenMessage<NodeRun> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 12);
+  messageDesc(file_mentatlab_v1_orchestrator, 13);
 
 /**
  * A run of a flow.
@@ -662,7 +698,7 @@ export type Run = Message<"mentatlab.v1.Run"> & {
  * Use `create(RunSchema)` to create a new message.
  */
 export const RunSchema: GenMessage<Run> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 13);
+  messageDesc(file_mentatlab_v1_orchestrator, 14);
 
 /**
  * Fetches a run.
@@ -683,7 +719,7 @@ export type GetRunRequest = Message<"mentatlab.v1.GetRunRequest"> & {
  * Use `create(GetRunRequestSchema)` to create a new message.
  */
 export const GetRunRequestSchema: GenMessage<GetRunRequest> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 14);
+  messageDesc(file_mentatlab_v1_orchestrator, 15);
 
 /**
  * A run.
@@ -704,7 +740,7 @@ export type GetRunResponse = Message<"mentatlab.v1.GetRunResponse"> & {
  * Use `create(GetRunResponseSchema)` to create a new message.
  */
 export const GetRunResponseSchema: GenMessage<GetRunResponse> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 15);
+  messageDesc(file_mentatlab_v1_orchestrator, 16);
 
 /**
  * Lists runs.
@@ -739,7 +775,7 @@ export type ListRunsRequest = Message<"mentatlab.v1.ListRunsRequest"> & {
  * Use `create(ListRunsRequestSchema)` to create a new message.
  */
 export const ListRunsRequestSchema: GenMessage<ListRunsRequest> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 16);
+  messageDesc(file_mentatlab_v1_orchestrator, 17);
 
 /**
  * A page of runs.
@@ -767,7 +803,7 @@ export type ListRunsResponse = Message<"mentatlab.v1.ListRunsResponse"> & {
  * Use `create(ListRunsResponseSchema)` to create a new message.
  */
 export const ListRunsResponseSchema: GenMessage<ListRunsResponse> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 17);
+  messageDesc(file_mentatlab_v1_orchestrator, 18);
 
 /**
  * Cancels a run.
@@ -795,7 +831,7 @@ export type CancelRunRequest = Message<"mentatlab.v1.CancelRunRequest"> & {
  * Use `create(CancelRunRequestSchema)` to create a new message.
  */
 export const CancelRunRequestSchema: GenMessage<CancelRunRequest> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 18);
+  messageDesc(file_mentatlab_v1_orchestrator, 19);
 
 /**
  * Result of cancelling.
@@ -816,7 +852,7 @@ export type CancelRunResponse = Message<"mentatlab.v1.CancelRunResponse"> & {
  * Use `create(CancelRunResponseSchema)` to create a new message.
  */
 export const CancelRunResponseSchema: GenMessage<CancelRunResponse> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 19);
+  messageDesc(file_mentatlab_v1_orchestrator, 20);
 
 /**
  * Follows a run.
@@ -844,7 +880,7 @@ export type WatchRunRequest = Message<"mentatlab.v1.WatchRunRequest"> & {
  * Use `create(WatchRunRequestSchema)` to create a new message.
  */
 export const WatchRunRequestSchema: GenMessage<WatchRunRequest> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 20);
+  messageDesc(file_mentatlab_v1_orchestrator, 21);
 
 /**
  * Retries a failed or cancelled run.
@@ -879,7 +915,7 @@ export type RetryRunRequest = Message<"mentatlab.v1.RetryRunRequest"> & {
  * Use `create(RetryRunRequestSchema)` to create a new message.
  */
 export const RetryRunRequestSchema: GenMessage<RetryRunRequest> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 21);
+  messageDesc(file_mentatlab_v1_orchestrator, 22);
 
 /**
  * The new run.
@@ -900,7 +936,7 @@ export type RetryRunResponse = Message<"mentatlab.v1.RetryRunResponse"> & {
  * Use `create(RetryRunResponseSchema)` to create a new message.
  */
 export const RetryRunResponseSchema: GenMessage<RetryRunResponse> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 22);
+  messageDesc(file_mentatlab_v1_orchestrator, 23);
 
 /**
  * The run changed state.
@@ -928,7 +964,7 @@ export type RunStateChanged = Message<"mentatlab.v1.RunStateChanged"> & {
  * Use `create(RunStateChangedSchema)` to create a new message.
  */
 export const RunStateChangedSchema: GenMessage<RunStateChanged> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 23);
+  messageDesc(file_mentatlab_v1_orchestrator, 24);
 
 /**
  * A node changed state.
@@ -977,7 +1013,7 @@ export type NodeStateChanged = Message<"mentatlab.v1.NodeStateChanged"> & {
  * Use `create(NodeStateChangedSchema)` to create a new message.
  */
 export const NodeStateChangedSchema: GenMessage<NodeStateChanged> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 24);
+  messageDesc(file_mentatlab_v1_orchestrator, 25);
 
 /**
  * One event of a run.
@@ -1050,7 +1086,7 @@ export type RunEvent = Message<"mentatlab.v1.RunEvent"> & {
  * Use `create(RunEventSchema)` to create a new message.
  */
 export const RunEventSchema: GenMessage<RunEvent> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 25);
+  messageDesc(file_mentatlab_v1_orchestrator, 26);
 
 /**
  * Events a sidecar reports for its node.
@@ -1110,7 +1146,7 @@ export type ReportNodeEventsRequest = Message<"mentatlab.v1.ReportNodeEventsRequ
  * Use `create(ReportNodeEventsRequestSchema)` to create a new message.
  */
 export const ReportNodeEventsRequestSchema: GenMessage<ReportNodeEventsRequest> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 26);
+  messageDesc(file_mentatlab_v1_orchestrator, 27);
 
 /**
  * Result of reporting.
@@ -1131,7 +1167,7 @@ export type ReportNodeEventsResponse = Message<"mentatlab.v1.ReportNodeEventsRes
  * Use `create(ReportNodeEventsResponseSchema)` to create a new message.
  */
 export const ReportNodeEventsResponseSchema: GenMessage<ReportNodeEventsResponse> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 27);
+  messageDesc(file_mentatlab_v1_orchestrator, 28);
 
 /**
  * Backoff between retries of a node that failed transiently (agent exit code 3).
