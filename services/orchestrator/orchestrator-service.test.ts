@@ -351,6 +351,20 @@ describe("runs API", () => {
     expect((await sidecar.reportNodeEvents(request)).cancelled).toBe(true);
   });
 
+  it("finishes a run and lets it go when the store cannot release its lease (it lapses by itself)", async () => {
+    // The store fails exactly this call, as Redis would if it went away after the run's last event was written.
+    class LeaseStuckStore extends MemoryRunStore {
+      override async releaseLease(): Promise<void> {
+        throw new ConnectError("the run store is unavailable", Code.Unavailable);
+      }
+    }
+    const client = await start({ store: new LeaseStuckStore() });
+    const runId = (await client.submitFlow({ source: flow(`[{id: a, agent: org.test.echo}]`), inputs: { "a.text": text("hi") } })).run?.runId ?? "";
+    await watchAll(client, runId);
+    expect((await client.getRun({ runId })).run?.state).toBe(RunState.SUCCEEDED);
+    await expect.poll(() => orch.engine.driverOf(runId)).toBeUndefined();
+  });
+
   it("records each numbered event once per reporter, however often its report is sent", async () => {
     const client = await start();
     const runId = (await client.submitFlow({ source: flow(`[{id: s, agent: org.test.sleep, params: {ms: 20000}}]`) })).run?.runId ?? "";

@@ -449,10 +449,11 @@ export class RunDriver {
     this.emit("", { case: "runState", value: create(RunStateChangedSchema, { state, reason }) });
     this.stopped = true;
     this.stopAll(state === RunState.CANCELLED ? "cancelled" : "finished");
-    void this.flush().then(async () => {
-      await this.deps.store.releaseLease(this.run.runId, this.deps.owner);
-      this.deps.onStopped(this.run.runId);
-    });
+    void this.flush()
+      .then(() => this.deps.store.releaseLease(this.run.runId, this.deps.owner))
+      // A lease left behind lapses by itself within its TTL, and nobody adopts a finished run.
+      .catch((err: unknown) => console.warn(`orchestrator: run ${this.run.runId} finished, but its lease could not be released (${String(err)}); it lapses by itself`))
+      .finally(() => this.deps.onStopped(this.run.runId));
   }
 
   private stopAll(reason: string): void {

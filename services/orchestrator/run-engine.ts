@@ -97,7 +97,8 @@ export class RunEngine {
     for (const timer of this.timers) clearInterval(timer);
     const runIds = [...this.drivers.keys()];
     for (const driver of [...this.drivers.values()]) driver.abandon();
-    await Promise.all(runIds.map((id) => this.deps.store.releaseLease(id, this.owner)));
+    // With the store down the leases cannot be freed now; they lapse within their TTL instead.
+    await Promise.allSettled(runIds.map((id) => this.deps.store.releaseLease(id, this.owner)));
   }
 
   /** Registers a driver for a run this replica holds; `start` says whether to start scheduling now. */
