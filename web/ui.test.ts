@@ -446,6 +446,8 @@ describe("web UI in a real browser", () => {
     expect(await retry.isDisabled()).toBe(true);
     expect(await page.locator("#run-retry-of").textContent()).toBe(` · retry of ${failedId}`);
     expect(await page.locator("#run-events").textContent()).toContain(`first: succeeded: reused from run ${failedId} node first (retry)`);
+    expect(await page.locator('#run-dag [data-node="first"] .dag-node-state').textContent()).toBe("succeeded · kept");
+    expect(await page.locator('#run-dag [data-node="second"] .dag-node-state').textContent()).toBe("succeeded");
     await page.locator('#run-dag [data-node="first"]').click();
     await expect.poll(() => page.locator("#node-reused").textContent()).toBe(`Kept by the retry: no agent ran; outputs of node first in run ${failedId}.`);
     await expect.poll(() => page.locator('#node-outputs [data-pin="text"] pre').textContent()).toBe("x>first");
@@ -460,6 +462,7 @@ describe("web UI in a real browser", () => {
     await expect.poll(() => page.locator("#run-state").textContent(), { timeout: 5_000 }).toBe("succeeded");
     await page.locator('#run-dag [data-node="second"]').click();
     await expect.poll(() => page.locator("#node-reused").textContent()).toBe(`Cached: no agent ran; outputs of node second in run ${retryId}.`);
+    expect(await page.locator('#run-dag [data-node="second"] .dag-node-state').textContent()).toBe("succeeded · cached");
     expect(await page.locator("#run-events").textContent()).toContain(`first: succeeded: reused from run ${failedId} node first (cached)`);
     expect(readFileSync(ledger, "utf8")).toBe("first\nsecond\nsecond\n");
   });

@@ -214,7 +214,7 @@ function showEvent(api: Api, shown: Shown, event: RunEvent): void {
   }
   const node = shown.view.nodes.get(event.nodeId);
   if (node) {
-    shown.dag.setState(node.nodeId, node.state, node.progress);
+    shown.dag.setState(node.nodeId, node.state, node.progress, node.reused ? (node.reused.kind === ReuseKind.CACHE ? "cached" : "kept") : "");
     if (shown.selected === node.nodeId) renderNodeDetail(api, shown);
   }
   renderTimeline(byId("run-timeline", HTMLElement), shown.view);
