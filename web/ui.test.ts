@@ -21,6 +21,7 @@ import { buildWeb } from "./build.js";
 const chromiumPath = "/usr/bin/chromium";
 const shoutAgentDir = fileURLToPath(new URL("../services/cli/ctl/testdata", import.meta.url));
 const examplesDir = fileURLToPath(new URL("../examples/agents", import.meta.url));
+const ledgerAgent = fileURLToPath(new URL("../test/agents/ledger.mjs", import.meta.url));
 const showcaseAgentDir = fileURLToPath(new URL("./testdata", import.meta.url));
 /** Screenshots kept after the run (git-ignored), to look at what the pages looked like. */
 const artifacts = fileURLToPath(new URL("../test-artifacts/web", import.meta.url));
@@ -108,6 +109,15 @@ async function registerAgents(): Promise<void> {
       `command: [${JSON.stringify(process.execPath)}, shout-agent.mjs]`,
       `working_dir: ${JSON.stringify(shoutAgentDir)}`,
       "inputs: [{ name: text, type: text, required: true }]",
+      "outputs: [{ name: text, type: text }]",
+    ],
+    [
+      "id: org.mentatlab.test.ledger",
+      "version: 1.0.0",
+      "description: appends its node id to a file, may fail the first time",
+      "cacheable: true",
+      `command: [${JSON.stringify(process.execPath)}, ${JSON.stringify(ledgerAgent)}]`,
+      "inputs: [{ name: text, type: text }]",
       "outputs: [{ name: text, type: text }]",
     ],
     [
@@ -412,6 +422,49 @@ describe("web UI in a real browser", () => {
     await page.locator('#node-outputs [data-pin="notes"]').getByRole("link", { name: "on the streams page" }).click();
     await expect.poll(() => page.locator("#follow-name").textContent()).toBe(notesStreamId);
     await expect.poll(() => page.locator("#follow-text").textContent()).toBe("19 B received; the stream is complete.");
+  });
+
+  it("retries a failed run from its page: the new run keeps what succeeded, links it, and reruns the failed node; resubmitted, every node is cached", async () => {
+    const { orchestrator } = clients();
+    const ledger = join(work, "web-ledger");
+    const params = (more: string) => `{ ledger: ${JSON.stringify(ledger)}${more} }`;
+    const flow = ["apiVersion: v1", "kind: Flow", "meta: { id: web.retry, name: Retry }", "graph:", "  nodes:",
+      `    - { id: first, agent: org.mentatlab.test.ledger, params: ${params("")} }`,
+      `    - { id: second, agent: org.mentatlab.test.ledger, params: ${params(`, fail_once: ${JSON.stringify(join(work, "web-second-failed"))}`)} }`,
+      "  edges:", "    - { from: first.text, to: second.text }"].join("\n");
+    const { run } = await orchestrator.submitFlow({ source: { source: { case: "text", value: flow } }, inputs: { "first.text": { value: { case: "text", value: "x" } } } });
+    const failedId = run?.runId ?? "";
+    await page.evaluate((hash) => (location.hash = hash), `#/runs/${encodeURIComponent(failedId)}`);
+    await expect.poll(() => page.locator("#run-state").textContent(), { timeout: 5_000 }).toMatch(/^failed/);
+    const retry = page.getByRole("button", { name: "Retry" });
+    expect(await retry.isDisabled()).toBe(false);
+    await retry.click();
+    await expect.poll(() => page.url()).not.toContain(failedId);
+    const retryId = decodeURIComponent(page.url().split("#/runs/")[1] ?? "");
+    await expect.poll(() => page.locator("#run-title").textContent()).toBe(retryId);
+    await expect.poll(() => page.locator("#run-state").textContent(), { timeout: 5_000 }).toBe("succeeded");
+    expect(await retry.isDisabled()).toBe(true);
+    expect(await page.locator("#run-retry-of").textContent()).toBe(` · retry of ${failedId}`);
+    expect(await page.locator("#run-events").textContent()).toContain(`first: succeeded: reused from run ${failedId} node first (retry)`);
+    expect(await page.locator('#run-dag [data-node="first"] .dag-node-state').textContent()).toBe("succeeded · kept");
+    expect(await page.locator('#run-dag [data-node="second"] .dag-node-state').textContent()).toBe("succeeded");
+    await page.locator('#run-dag [data-node="first"]').click();
+    await expect.poll(() => page.locator("#node-reused").textContent()).toBe(`Kept by the retry: no agent ran; outputs of node first in run ${failedId}.`);
+    await expect.poll(() => page.locator('#node-outputs [data-pin="text"] pre').textContent()).toBe("x>first");
+    await shot("run-retried");
+    // Back to the original through the link: its page offers Retry again (a failed run stays retryable).
+    await page.locator("#run-retry-of a").click();
+    await expect.poll(() => page.locator("#run-title").textContent()).toBe(failedId);
+    await expect.poll(() => page.locator("#run-state").textContent(), { timeout: 5_000 }).toMatch(/^failed/);
+    // Resubmitted: the same flow and inputs again: both nodes come from the node cache, no agent starts.
+    await page.getByRole("button", { name: "Resubmit" }).click();
+    await expect.poll(() => page.url()).not.toContain(failedId);
+    await expect.poll(() => page.locator("#run-state").textContent(), { timeout: 5_000 }).toBe("succeeded");
+    await page.locator('#run-dag [data-node="second"]').click();
+    await expect.poll(() => page.locator("#node-reused").textContent()).toBe(`Cached: no agent ran; outputs of node second in run ${retryId}.`);
+    expect(await page.locator('#run-dag [data-node="second"] .dag-node-state').textContent()).toBe("succeeded · cached");
+    expect(await page.locator("#run-events").textContent()).toContain(`first: succeeded: reused from run ${failedId} node first (cached)`);
+    expect(readFileSync(ledger, "utf8")).toBe("first\nsecond\nsecond\n");
   });
 
   it("fits a 390 px phone screen on every page", async () => {

@@ -38,6 +38,8 @@ export interface OrchestratorConfig {
   readonly agentEnvPassthrough: readonly string[];
   /** `ORCHESTRATOR_FINISHED_RUN_TTL_SECONDS`, default 604800 (7 days): Redis and the embedded database keep a finished run this long. */
   readonly finishedRunTtlSeconds: number;
+  /** `ORCHESTRATOR_CACHE_TTL_SECONDS`, default 86400 (1 day): how long the node cache keeps a node's outputs (docs/reuse.md). */
+  readonly cacheTtlSeconds: number;
   /** `ORCHESTRATOR_MEMORY_MAX_FINISHED_RUNS`, default 1000: the in-memory store keeps this many finished runs. */
   readonly memoryMaxFinishedRuns: number;
   /** `ORCHESTRATOR_EXECUTOR`, default `local`: `local` child processes, `kubernetes` Jobs, or `noop` (finishes every node at once; benchmarks). */
@@ -67,6 +69,7 @@ export function orchestratorConfigFromEnv(env: Env, dataDir: string): Orchestrat
     agentCpuCaps: choiceVar(env, "ORCHESTRATOR_AGENT_CPU_CAPS", ["auto", "on", "off"], "auto"),
     agentEnvPassthrough: (env.ORCHESTRATOR_AGENT_ENV ?? "PATH,HOME,LANG,TZ,TMPDIR").split(",").map((s) => s.trim()).filter(Boolean),
     finishedRunTtlSeconds: numberVar(env, "ORCHESTRATOR_FINISHED_RUN_TTL_SECONDS", 7 * 24 * 3600, { exclusiveMin: 0 }),
+    cacheTtlSeconds: numberVar(env, "ORCHESTRATOR_CACHE_TTL_SECONDS", 24 * 3600, { exclusiveMin: 0 }),
     memoryMaxFinishedRuns: numberVar(env, "ORCHESTRATOR_MEMORY_MAX_FINISHED_RUNS", 1000, { exclusiveMin: 0 }),
     executor,
     kubernetes: executor === "kubernetes" ? kubernetesExecutorConfigFromEnv(env) : undefined,

@@ -1,8 +1,9 @@
-import { create, type JsonObject, type JsonValue } from "@bufbuild/protobuf";
-import { type Duration, DurationSchema, timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { create, fromJson, type JsonObject, type JsonValue } from "@bufbuild/protobuf";
+import { type Duration, DurationSchema, timestampFromDate, ValueSchema } from "@bufbuild/protobuf/wkt";
 import {
   BackoffKind,
   type Flow,
+  EdgeConditionSchema,
   type FlowEdge,
   FlowEdgeSchema,
   FlowGraphSchema,
@@ -30,7 +31,7 @@ export interface ParsedFlow {
 /**
  * Reads a flow written as YAML or JSON in the design's shape:
  * `apiVersion`, `kind: Flow`, `meta`, `graph.nodes[]{id, agent (or type), params, timeout, retry}`,
- * `graph.edges[]{from: "node.pin", to: "node.pin"}`. Durations are seconds or strings like `30s`,
+ * `graph.edges[]{from: "node.pin", to: "node.pin", when: {pin, equals}}`. Durations are seconds or strings like `30s`,
  * `500ms`, `2m`.
  */
 export function parseFlowText(text: string): ParsedFlow {
@@ -110,6 +111,15 @@ function readEdge(value: JsonValue, path: string, violations: Violations): FlowE
   }
   const r = new RecordReader(value, path, violations);
   const edge = create(FlowEdgeSchema, { from: r.string("from", "source"), to: r.string("to", "target") });
+  const when = r.object("when", "condition");
+  if (when) {
+    const wr = new RecordReader(when, r.child("when"), violations);
+    const pin = wr.string("pin");
+    const equals = wr.raw("equals");
+    if (equals === undefined) violations.add(wr.child("equals"), "edge.condition_value", "the condition gives no value to compare with", "write `when: { pin: route, equals: image }`");
+    else edge.when = create(EdgeConditionSchema, { pin, equals: fromJson(ValueSchema, equals) });
+    wr.rejectUnknown();
+  }
   r.rejectUnknown();
   return edge;
 }

@@ -1,5 +1,5 @@
-import type { PinValue, Violation } from "../../gen/mentatlab/v1/common_pb.js";
-import type { Flow, FlowNode } from "../../gen/mentatlab/v1/orchestrator_pb.js";
+import { PinType, type PinValue, type Violation } from "../../gen/mentatlab/v1/common_pb.js";
+import type { EdgeCondition, Flow, FlowNode } from "../../gen/mentatlab/v1/orchestrator_pb.js";
 import type { AgentManifest, Pin } from "../../gen/mentatlab/v1/registry_pb.js";
 import { type AgentCatalog, isResolveFailure } from "../registry/agent-catalog.js";
 import { pinTypeName } from "../../agent-contract/pins.js";
@@ -7,7 +7,9 @@ import { Violations } from "../registry/violations.js";
 import { pinTypesCompatible, valueFitsPin } from "../../agent-contract/pin-compat.js";
 
 /** Where an input pin's value comes from. */
-export type InputSource = { readonly kind: "edge"; readonly node: string; readonly pin: string } | { readonly kind: "submitted"; readonly key: string };
+export type InputSource =
+  | { readonly kind: "edge"; readonly node: string; readonly pin: string; readonly when?: EdgeCondition }
+  | { readonly kind: "submitted"; readonly key: string };
 
 /** One node of a validated flow, with everything the scheduler needs. */
 export interface PlannedNode {
@@ -117,7 +119,18 @@ export async function checkFlow(
       v.add(`${path}.to`, "edge.input_bound_once", `input ${edge.to} is fed by more than one edge`, "feed each input from exactly one output");
       return;
     }
-    bound?.set(pinName, { kind: "edge", node: from.node, pin: edge.from.slice(edge.from.indexOf(".") + 1) });
+    const fromPin = edge.from.slice(edge.from.indexOf(".") + 1);
+    if (edge.when) {
+      const tested = manifests.get(from.node)?.outputs.find((p) => p.name === (edge.when?.pin || fromPin));
+      if (from.pin?.type === PinType.STREAM) {
+        v.add(`${path}.when`, "edge.condition_stream", `${edge.from} is a stream, which starts before its node ends: it cannot be conditional`, "drop the condition, or branch on a text or json output instead");
+      } else if (!tested) {
+        v.add(`${path}.when.pin`, "edge.condition_pin", `node "${from.node}" has no output pin "${edge.when.pin}"`, `test one of: ${manifests.get(from.node)?.outputs.map((p) => p.name).join(", ") || "(none)"}`);
+      } else if (tested.type !== PinType.TEXT && tested.type !== PinType.JSON) {
+        v.add(`${path}.when.pin`, "edge.condition_pin_type", `${from.node}.${tested.name} is ${pinTypeName(tested.type)}; a condition compares text or json values`, "test a text or json output");
+      }
+    }
+    bound?.set(pinName, { kind: "edge", node: from.node, pin: fromPin, ...(edge.when ? { when: edge.when } : {}) });
     downstream.get(from.node)?.add(to.node);
   });
 

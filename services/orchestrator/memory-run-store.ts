@@ -1,5 +1,5 @@
 import { clone } from "@bufbuild/protobuf";
-import { type ReportNodeEventsRequest, type Run, type RunEvent, RunSchema, type RunState } from "../../gen/mentatlab/v1/orchestrator_pb.js";
+import { type NodeRun, NodeRunSchema, type ReportNodeEventsRequest, type Run, type RunEvent, RunSchema, type RunState } from "../../gen/mentatlab/v1/orchestrator_pb.js";
 import { isFinalRunState, type RunPage, type RunStore } from "./run-store.js";
 import { RunStoreListeners } from "./run-store-listeners.js";
 
@@ -22,8 +22,13 @@ export class MemoryRunStore implements RunStore {
   private readonly finished: string[] = [];
   private readonly idempotency = new Map<string, string>();
   private readonly listeners = new RunStoreListeners();
+  /** Cache entries in insertion order (a Map keeps it), so the oldest go first past `maxCacheEntries`. */
+  private readonly cache = new Map<string, { entry: NodeRun; expiresAt: number }>();
 
-  constructor(private readonly maxFinishedRuns = 1000) {}
+  constructor(
+    private readonly maxFinishedRuns = 1000,
+    private readonly maxCacheEntries = 10_000,
+  ) {}
 
   async create(run: Run, events: RunEvent[], idempotencyKey: string): Promise<{ run: Run; created: boolean }> {
     const key = `${run.workspace}\u0000${idempotencyKey}`;
@@ -104,6 +109,22 @@ export class MemoryRunStore implements RunStore {
 
   onReport(listener: (report: ReportNodeEventsRequest) => void): () => void {
     return this.listeners.onReport(listener);
+  }
+
+  async cacheGet(workspace: string, key: string): Promise<NodeRun | undefined> {
+    const found = this.cache.get(`${workspace}\u0000${key}`);
+    return found && found.expiresAt > Date.now() ? clone(NodeRunSchema, found.entry) : undefined;
+  }
+
+  async cachePut(workspace: string, key: string, entry: NodeRun, ttlMs: number): Promise<void> {
+    const id = `${workspace}\u0000${key}`;
+    // Re-inserted at the end: a refreshed entry is the newest.
+    this.cache.delete(id);
+    this.cache.set(id, { entry: clone(NodeRunSchema, entry), expiresAt: Date.now() + ttlMs });
+    for (const [oldest, { expiresAt }] of this.cache) {
+      if (this.cache.size <= this.maxCacheEntries && expiresAt > Date.now()) break;
+      this.cache.delete(oldest);
+    }
   }
 
   async unfinished(): Promise<string[]> {

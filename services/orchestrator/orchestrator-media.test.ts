@@ -17,6 +17,7 @@ beforeAll(async () => {
     testAgentManifest("org.test.source", "stream-source.mjs", "outputs: [{name: live, type: stream, media: {accepted_mime_types: [text/plain]}}]", "capabilities: [streaming]"),
     testAgentManifest("org.test.sink", "stream-sink.mjs", "inputs: [{name: live, type: stream, required: true}]\noutputs: [{name: text, type: text}]"),
     testAgentManifest("org.test.png", "write-file.mjs", "outputs: [{name: out, type: image, media: {accepted_mime_types: [image/png]}}]"),
+    testAgentManifest("org.test.cached-png", "write-file.mjs", "outputs: [{name: out, type: image, media: {accepted_mime_types: [image/png]}}]", "cacheable: true"),
     testAgentManifest("org.test.wants-png", "echo.mjs", "inputs: [{name: img, type: image, required: true, media: {accepted_mime_types: [image/png], max_width: 100}}]\noutputs: [{name: text, type: text}]"),
     testAgentManifest("org.test.wants-jpeg", "echo.mjs", "inputs: [{name: img, type: image, required: true, media: {accepted_mime_types: [image/jpeg]}}]\noutputs: [{name: text, type: text}]"),
   );
@@ -91,5 +92,27 @@ describe("media and stream edges", () => {
     expect(run?.nodes.map((n) => [n.nodeId, NodeState[n.state]])).toEqual([["make", "SUCCEEDED"], ["ok", "SUCCEEDED"], ["picky", "FAILED"]]);
     expect(run?.state).toBe(RunState.FAILED);
     expect(run?.error).toMatch(/^node "picky" failed: image .* does not fit input "img": type image\/png is not one of image\/jpeg$/);
+  });
+
+  it("reuses a cached node's stored output while the object exists, and runs the agent again once it is gone", async () => {
+    const client = orch.client({ workspace: "ws-test" });
+    const png = await sharp({ create: { width: 8, height: 8, channels: 3, background: "#0a0" } }).png().toBuffer();
+    const submit = async () => {
+      const runId = (await client.submitFlow({ source: flow(`[{id: make, agent: org.test.cached-png, params: {base64: "${png.toString("base64")}", mime_type: image/png}}]`, "[]") })).run?.runId ?? "";
+      await watchAll(client, runId);
+      const run = (await client.getRun({ runId })).run;
+      expect(run?.state).toBe(RunState.SUCCEEDED);
+      return { runId, node: run?.nodes[0] };
+    };
+    const first = await submit();
+    const hit = await submit();
+    expect([hit.node?.reused?.runId, hit.node?.attempt]).toEqual([first.runId, 0]);
+    const out = first.node?.outputs["out"]?.value;
+    const refId = out?.case === "media" ? out.value.id : "";
+    const token = orch.runTokens.mint({ runId: first.runId, nodeId: "make", attempt: 1, user: "alice", workspace: "ws-test" }, 60);
+    await services.storage.delete({ refId }, { headers: { authorization: `Bearer ${token}` } });
+    // The entry outlived its object: a miss, and the agent makes (and stores) the image again.
+    const rerun = await submit();
+    expect([rerun.node?.reused, rerun.node?.attempt]).toEqual([undefined, 1]);
   });
 });

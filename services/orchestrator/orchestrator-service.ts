@@ -5,7 +5,10 @@ import type { PinValue, Violation } from "../../gen/mentatlab/v1/common_pb.js";
 import {
   type Flow,
   type FlowSource,
+  type NodeRun,
   NodeRunSchema,
+  NodeStateChangedSchema,
+  RunStateChangedSchema,
   NodeState,
   OrchestratorService,
   type Run,
@@ -18,13 +21,15 @@ import {
 import type { AgentCatalog } from "../registry/agent-catalog.js";
 import { isMediaPin } from "../../agent-contract/pins.js";
 import { decodeRunPageToken, encodeRunPageToken, pageSizeOf } from "../registry/page-token.js";
-import { Violations, violationsError } from "../registry/violations.js";
+import { describeViolations, Violations, violationsError } from "../registry/violations.js";
 import { principalOf } from "../shared/principal.js";
 import { mediaViolations } from "./edge-processor.js";
 import { parseFlowText } from "./flow-parse.js";
-import { checkFlow, type FlowCheck } from "./flow-validate.js";
+import { checkFlow, type FlowCheck, type FlowPlan } from "./flow-validate.js";
 import type { RunEngine } from "./run-engine.js";
 import { newRunId } from "./run-id.js";
+import { outputEvent } from "./run-driver.js";
+import { keptManifests, nodesToRerun, reuseReason, reusedNode } from "./retry.js";
 import { isFinalRunState, type RunStore } from "./run-store.js";
 
 export interface OrchestratorServiceDeps {
@@ -99,6 +104,46 @@ export function createOrchestratorService({ store, catalog, engine }: Orchestrat
     return run;
   }
 
+  /**
+   * Stores a new run of a checked flow and starts driving it. `kept` are nodes that start out
+   * succeeded with reused outputs; the run's first events say so, each linking the node its outputs came from.
+   */
+  async function startRun(
+    fields: Pick<Run, "flow" | "inputs" | "labels" | "cache"> & Partial<Pick<Run, "retryOf">>,
+    plan: FlowPlan,
+    kept: ReadonlyMap<string, NodeRun>,
+    requestId: string,
+    ctx: HandlerContext,
+  ): Promise<Run> {
+    const principal = principalOf(ctx);
+    const run = create(RunSchema, {
+      ...fields,
+      runId: newRunId(),
+      workspace: principal.workspace,
+      owner: principal.user,
+      state: RunState.PENDING,
+      nodes: plan.order.map((id) => {
+        const manifest = plan.nodes.get(id)?.manifest;
+        return kept.get(id) ?? create(NodeRunSchema, { nodeId: id, agent: `${manifest?.id}@${manifest?.version}`, state: NodeState.PENDING });
+      }),
+      createdAt: timestampNow(),
+    });
+    const event = (value: RunEvent["event"], nodeId = "") => create(RunEventSchema, { seq: BigInt(events.length + 1), time: run.createdAt, runId: run.runId, nodeId, event: value });
+    const events: RunEvent[] = [];
+    events.push(event({ case: "runState", value: create(RunStateChangedSchema, { state: RunState.PENDING }) }));
+    for (const node of run.nodes) {
+      if (!node.reused) continue;
+      // Its outputs as events, as an agent would have reported them, so watchers see them too.
+      for (const [pin, value] of Object.entries(node.outputs)) events.push(event({ case: "agent", value: outputEvent(pin, value, run.createdAt) }, node.nodeId));
+      const change = create(NodeStateChangedSchema, { nodeId: node.nodeId, state: node.state, reason: reuseReason(node.reused), reused: node.reused });
+      events.push(event({ case: "nodeState", value: change }, node.nodeId));
+    }
+    run.lastEventSeq = BigInt(events.length);
+    const { run: stored, created } = await store.create(run, events, requestId);
+    if (created) await engine.launch(stored, plan);
+    return stored;
+  }
+
   return {
     async validateFlow(req) {
       const check = await checkSource(req.source, req.inputs, catalog);
@@ -113,26 +158,38 @@ export function createOrchestratorService({ store, catalog, engine }: Orchestrat
         const ref = value.value.case === "media" ? value.value.value : value.value.case === "stream" ? value.value.value : undefined;
         if (ref?.workspace && ref.workspace !== principal.workspace) throw new ConnectError(`inputs["${key}"]: referenced object not found`, Code.NotFound);
       }
-      const plan = check.plan;
-      const run = create(RunSchema, {
-        runId: newRunId(),
-        workspace: principal.workspace,
-        owner: principal.user,
-        flow: check.flow,
-        state: RunState.PENDING,
-        nodes: plan.order.map((id) => {
-          const manifest = plan.nodes.get(id)?.manifest;
-          return create(NodeRunSchema, { nodeId: id, agent: `${manifest?.id}@${manifest?.version}`, state: NodeState.PENDING });
-        }),
-        createdAt: timestampNow(),
-        lastEventSeq: 1n,
-        labels: req.labels,
-        inputs: req.inputs,
-      });
-      const first = create(RunEventSchema, { seq: 1n, time: run.createdAt, runId: run.runId, event: { case: "runState", value: { state: RunState.PENDING } } });
-      const { run: stored, created } = await store.create(run, [first], req.requestId);
-      if (created) await engine.launch(stored, plan);
-      return { run: stored };
+      return { run: await startRun({ flow: check.flow, inputs: req.inputs, labels: req.labels, cache: req.cache }, check.plan, new Map(), req.requestId, ctx) };
+    },
+
+    async retryRun(req, ctx) {
+      const original = await ownRun(req.runId, ctx);
+      if (original.state !== RunState.FAILED && original.state !== RunState.CANCELLED) {
+        throw new ConnectError(
+          `run ${original.runId} is ${runStateLabel(original.state)}: only a failed or cancelled run can be retried` +
+            (isFinalRunState(original.state) ? " (submit the flow again to run it anew)" : " (wait for it to end, or cancel it first)"),
+          Code.FailedPrecondition,
+        );
+      }
+      if (req.fromNode && !original.nodes.some((n) => n.nodeId === req.fromNode)) {
+        throw new ConnectError(`from_node "${req.fromNode}" is not a node of run ${original.runId}; use one of: ${original.nodes.map((n) => n.nodeId).join(", ")}`, Code.InvalidArgument);
+      }
+      const flow = original.flow;
+      if (!flow) throw new ConnectError(`run ${original.runId} was stored without its flow and cannot be retried; submit the flow again`, Code.FailedPrecondition);
+      const noLongerValid = (violations: Violation[]) =>
+        new ConnectError(`the flow of run ${original.runId} no longer validates against the registered agents: ${describeViolations(violations)}`, Code.FailedPrecondition);
+      // The graph decides what reruns; the kept nodes then keep the agent versions that made their outputs.
+      const fresh = await checkFlow(flow, original.inputs, catalog);
+      if (!fresh.plan) throw noLongerValid(fresh.violations);
+      const rerun = nodesToRerun(fresh.plan, original, req.fromNode);
+      const pinned = await keptManifests(original, rerun, catalog);
+      if (typeof pinned === "string") throw new ConnectError(`run ${original.runId} cannot be retried: ${pinned}; rerun that node with from_node, or submit the flow again`, Code.FailedPrecondition);
+      const check = await checkFlow(flow, original.inputs, catalog, pinned);
+      if (!check.plan) throw noLongerValid(check.violations);
+      const kept = new Map(original.nodes.filter((n) => !rerun.has(n.nodeId)).map((n) => [n.nodeId, reusedNode(original, n)]));
+      const fields = { flow, inputs: original.inputs, labels: original.labels, cache: original.cache, retryOf: original.runId };
+      // Scoped to the original run, so a retry's key never answers with a submitted run that used the same one.
+      const requestId = req.requestId && `retry:${original.runId}:${req.requestId}`;
+      return { run: await startRun(fields, check.plan, kept, requestId, ctx) };
     },
 
     async getRun(req, ctx) {
@@ -221,6 +278,10 @@ export function createOrchestratorService({ store, catalog, engine }: Orchestrat
       return { cancelled: false };
     },
   };
+}
+
+function runStateLabel(state: RunState): string {
+  return (RunState[state] ?? String(state)).toLowerCase();
 }
 
 function isFinalEvent(event: RunEvent): boolean {

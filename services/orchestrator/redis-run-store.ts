@@ -1,6 +1,8 @@
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import type { Redis } from "ioredis";
 import {
+  type NodeRun,
+  NodeRunSchema,
   type ReportNodeEventsRequest,
   ReportNodeEventsRequestSchema,
   type Run,
@@ -213,6 +215,16 @@ export class RedisRunStore implements RunStore {
     return this.listeners.onReport(listener);
   }
 
+  async cacheGet(workspace: string, key: string): Promise<NodeRun | undefined> {
+    const bytes = await this.redis.getBuffer(this.cacheKey(workspace, key)).catch(unavailable);
+    return bytes ? fromBinary(NodeRunSchema, bytes) : undefined;
+  }
+
+  async cachePut(workspace: string, key: string, entry: NodeRun, ttlMs: number): Promise<void> {
+    // Redis expires the entry itself, on every replica at once.
+    await this.redis.set(this.cacheKey(workspace, key), Buffer.from(toBinary(NodeRunSchema, entry)), "PX", Math.max(1, Math.ceil(ttlMs))).catch(unavailable);
+  }
+
   async unfinished(): Promise<string[]> {
     return this.redis.smembers(this.key("runs:unfinished")).catch(unavailable);
   }
@@ -239,6 +251,9 @@ export class RedisRunStore implements RunStore {
   }
   private leaseKey(runId: string): string {
     return this.key(`run:${runId}:lease`);
+  }
+  private cacheKey(workspace: string, key: string): string {
+    return this.key(`cache:${workspace}:${key}`);
   }
   private workspaceKey(workspace: string): string {
     return this.key(`runs:ws:${workspace}`);

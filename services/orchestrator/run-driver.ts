@@ -1,9 +1,12 @@
 import { create } from "@bufbuild/protobuf";
-import { timestampNow } from "@bufbuild/protobuf/wkt";
+import { type Timestamp, timestampNow } from "@bufbuild/protobuf/wkt";
 import { type AgentEvent, AgentEventSchema, LogLevel, OutputEventSchema, PinType, type PinValue, PinValueSchema, type StreamRef } from "../../gen/mentatlab/v1/common_pb.js";
 import { logEvent } from "../../agent-contract/plain-contract.js";
 import {
+  NodeReuseSchema,
+  NodeRunSchema,
   NodeState,
+  ReuseKind,
   type NodeRun,
   NodeStateChangedSchema,
   type Run,
@@ -18,11 +21,14 @@ import { isRetryable } from "../shared/retryable.js";
 import type { RunTokenSigner } from "../shared/run-token.js";
 import { mayRetry, retryDelayMs } from "./backoff.js";
 import type { OrchestratorConfig } from "./config.js";
+import { edgeNotTaken } from "./edge-condition.js";
 import { EdgeError, processEdge } from "./edge-processor.js";
 import type { ExecutionOutcome, Executor } from "./executor.js";
 import { durationToMs } from "./flow-parse.js";
 import type { FlowPlan } from "./flow-validate.js";
 import type { MediaStore } from "./media-store.js";
+import { cacheUse, nodeCacheKey } from "./node-cache.js";
+import { producerOf, reuseReason } from "./retry.js";
 import type { OrchestratorMetrics } from "./metrics.js";
 import type { RunStore } from "./run-store.js";
 import type { Semaphore } from "./semaphore.js";
@@ -79,12 +85,15 @@ export class RunDriver {
   private stopped = false;
   /** Set by `abandon`, even after the run finished: its remaining events are no longer this replica's to write. */
   private abandoned = false;
+  /** How this run uses the node cache (its submitted CacheMode). */
+  private readonly cache: { read: boolean; write: boolean };
 
   constructor(
     private readonly run: Run,
     private readonly plan: FlowPlan,
     private readonly deps: RunDriverDeps,
   ) {
+    this.cache = cacheUse(run.cache);
     for (const node of run.nodes) this.nodes.set(node.nodeId, node);
     plan.order.forEach((id, i) => this.index.set(id, i));
     for (const planned of plan.nodes.values()) {
@@ -183,6 +192,8 @@ export class RunDriver {
         return { kind: "wait" };
       }
       if (upstream.state !== NodeState.SUCCEEDED) return { kind: "wait" };
+      const notTaken = source.when && edgeNotTaken(source.when, upstream.outputs, source.node, source.pin);
+      if (notTaken) return { kind: "skip", reason: notTaken };
       const required = planned.manifest.inputs.find((p) => p.name === pinName)?.required ?? false;
       if (!value && required) return { kind: "fail", reason: `upstream ${source.node} produced no value on "${source.pin}" for required input "${pinName}"` };
     }
@@ -191,7 +202,15 @@ export class RunDriver {
 
   private launch(id: string): void {
     this.launching.add(id);
-    void this.deps.slots.acquire().then(async () => {
+    void (async () => {
+      const planned = this.plan.nodes.get(id);
+      const cacheKey = planned && (this.cache.read || this.cache.write) ? nodeCacheKey(planned, this.inputValues(id)) : undefined;
+      if (cacheKey && (await this.reuseCached(id, cacheKey))) {
+        this.launching.delete(id);
+        this.pump();
+        return;
+      }
+      await this.deps.slots.acquire();
       this.launching.delete(id);
       if (this.stopped) {
         this.deps.slots.release();
@@ -200,16 +219,53 @@ export class RunDriver {
       const controller = new AbortController();
       this.running.set(id, controller);
       try {
-        await this.attempt(id, controller);
+        await this.attempt(id, controller, this.cache.write ? cacheKey : undefined);
       } finally {
         this.running.delete(id);
         this.deps.slots.release();
       }
       this.pump();
-    });
+    })();
   }
 
-  private async attempt(id: string, controller: AbortController): Promise<void> {
+  /**
+   * Settles a node with the outputs the cache holds for its key, without starting its agent; false
+   * (run it) on a miss, on a retry attempt, when the run does not read the cache, or when a stored
+   * object an entry names is gone (the entry outlived it). A store that fails to answer is a miss too:
+   * running the agent is always correct, only slower.
+   */
+  private async reuseCached(id: string, key: string): Promise<boolean> {
+    const node = this.nodes.get(id);
+    if (!node || node.attempt > 0 || !this.cache.read) return false;
+    const entry = await this.deps.store.cacheGet(this.run.workspace, key).catch(() => undefined);
+    if (!entry?.reused || !(await this.mediaStillStored(id, entry.outputs)) || this.stopped) return false;
+    node.reused = create(NodeReuseSchema, { ...entry.reused, kind: ReuseKind.CACHE });
+    for (const [pin, value] of Object.entries(entry.outputs)) this.recordOutput(node, pin, value);
+    node.progressPercent = 100;
+    this.settle(node, NodeState.SUCCEEDED, reuseReason(node.reused));
+    return true;
+  }
+
+  private async mediaStillStored(id: string, outputs: Readonly<Record<string, PinValue>>): Promise<boolean> {
+    const refs = Object.values(outputs).flatMap((v) => (v.value.case === "media" ? [v.value.value] : []));
+    const media = this.deps.media;
+    if (refs.length === 0 || !media) return true;
+    const token = this.deps.runTokens.mint({ runId: this.run.runId, nodeId: id, attempt: 0, user: this.run.owner, workspace: this.run.workspace }, tokenMarginSeconds);
+    try {
+      await Promise.all(refs.map((ref) => media.stat(ref.id, token)));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Stores a node's outputs under its key, naming this run and node as where they came from; a store that fails only costs the reuse. */
+  private async remember(node: NodeRun, key: string): Promise<void> {
+    const entry = create(NodeRunSchema, { nodeId: node.nodeId, outputs: node.outputs, reused: producerOf(this.run.runId, node, ReuseKind.CACHE) });
+    await this.deps.store.cachePut(this.run.workspace, key, entry, this.deps.config.cacheTtlSeconds * 1000).catch(() => undefined);
+  }
+
+  private async attempt(id: string, controller: AbortController, cacheKey: string | undefined): Promise<void> {
     const node = this.nodes.get(id);
     const planned = this.plan.nodes.get(id);
     if (!node || !planned) return;
@@ -278,6 +334,8 @@ export class RunDriver {
     if (outcome.kind === "succeeded") {
       for (const [pin, value] of Object.entries(outcome.outputs)) this.recordOutput(node, pin, value);
       node.progressPercent = 100;
+      if (cacheKey) await this.remember(node, cacheKey);
+      if (this.stopped) return;
       this.settle(node, NodeState.SUCCEEDED, "");
       return;
     }
@@ -325,13 +383,21 @@ export class RunDriver {
     return refs;
   }
 
+  /** A node's input values by pin as they stand, before the edges convert them: what its cache key is made of. */
+  private inputValues(id: string): Record<string, PinValue | undefined> {
+    const values: Record<string, PinValue | undefined> = {};
+    for (const [pinName, source] of this.plan.nodes.get(id)?.inputs ?? []) {
+      values[pinName] = source.kind === "submitted" ? this.run.inputs[source.key] : this.nodes.get(source.node)?.outputs[source.pin];
+    }
+    return values;
+  }
+
   private async resolveInputs(id: string, runToken: string): Promise<Record<string, PinValue>> {
     const planned = this.plan.nodes.get(id);
     const inputs: Record<string, PinValue> = {};
     if (!planned) return inputs;
     const ctx = { workspace: this.run.workspace, runToken, inlineThresholdBytes: this.deps.config.inlineThresholdBytes, media: this.deps.media };
-    for (const [pinName, source] of planned.inputs) {
-      const value = source.kind === "submitted" ? this.run.inputs[source.key] : this.nodes.get(source.node)?.outputs[source.pin];
+    for (const [pinName, value] of Object.entries(this.inputValues(id))) {
       const pin = planned.manifest.inputs.find((p) => p.name === pinName);
       if (value && pin) inputs[pinName] = await processEdge(value, pin, ctx);
     }
@@ -374,7 +440,8 @@ export class RunDriver {
   private settle(node: NodeRun, state: NodeState, reason: string): void {
     node.state = state;
     node.endedAt = timestampNow();
-    node.error = reason;
+    // A success's reason (where reused outputs came from) is no error.
+    node.error = state === NodeState.SUCCEEDED ? "" : reason;
     this.emitNode(node, reason);
     for (const next of this.plan.nodes.get(node.nodeId)?.downstream ?? []) this.candidates.add(next);
   }
@@ -418,7 +485,7 @@ export class RunDriver {
 
   private emitNode(node: NodeRun, reason: string): void {
     this.deps.metrics?.recordNodeState(node);
-    this.emit(node.nodeId, { case: "nodeState", value: create(NodeStateChangedSchema, { nodeId: node.nodeId, state: node.state, attempt: node.attempt, reason }) });
+    this.emit(node.nodeId, { case: "nodeState", value: create(NodeStateChangedSchema, { nodeId: node.nodeId, state: node.state, attempt: node.attempt, reason, reused: node.reused }) });
   }
 
   private emit(nodeId: string, event: RunEvent["event"]): void {
@@ -477,8 +544,9 @@ export class RunDriver {
   }
 }
 
-function outputEvent(pin: string, value: PinValue): AgentEvent {
-  return create(AgentEventSchema, { time: timestampNow(), event: { case: "output", value: create(OutputEventSchema, { pin, value }) } });
+/** The agent event announcing an output value, as the orchestrator records one an agent did not report itself. */
+export function outputEvent(pin: string, value: PinValue, time: Timestamp = timestampNow()): AgentEvent {
+  return create(AgentEventSchema, { time, event: { case: "output", value: create(OutputEventSchema, { pin, value }) } });
 }
 
 /** An attempt that threw: bad values along an edge are final; an unreachable service is worth a retry. */

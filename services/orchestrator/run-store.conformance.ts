@@ -2,7 +2,11 @@ import { create } from "@bufbuild/protobuf";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { AgentEventSchema } from "../../gen/mentatlab/v1/common_pb.js";
 import {
+  CacheMode,
+  NodeRunSchema,
+  NodeState,
   type ReportNodeEventsRequest,
+  ReuseKind,
   ReportNodeEventsRequestSchema,
   type Run,
   type RunEvent,
@@ -49,6 +53,32 @@ export function describeRunStoreConformance(name: string, backend: () => Promise
       expect(await store.get(run.runId)).toEqual(run);
       expect((await store.events(run.runId, 0n, 10)).map((e) => e.seq)).toEqual([1n]);
       expect(await store.get("run_missing")).toBeUndefined();
+    });
+
+    it("keeps a retry's link to its original and where each reused node's outputs came from", async () => {
+      const original = await created();
+      const retry = newRun();
+      retry.retryOf = original.runId;
+      retry.cache = CacheMode.READ;
+      retry.nodes = [create(NodeRunSchema, { nodeId: "a", state: NodeState.SUCCEEDED, reused: { kind: ReuseKind.RETRY, runId: original.runId, nodeId: "a" } })];
+      await store.create(retry, [event(retry, 1n, RunState.PENDING)], "");
+      const peer = await b.peer();
+      expect(await peer.get(retry.runId)).toEqual(retry);
+    });
+
+    it("keeps node cache entries per workspace until their TTL, the newest put winning, on every replica", async () => {
+      const entry = (runId: string) => create(NodeRunSchema, { nodeId: "a", outputs: { text: { value: { case: "text", value: runId } } }, reused: { kind: ReuseKind.CACHE, runId, nodeId: "a" } });
+      expect(await store.cacheGet("ws-a", "k1")).toBeUndefined();
+      await store.cachePut("ws-a", "k1", entry("run_1"), 5000);
+      await store.cachePut("ws-a", "k1", entry("run_2"), 5000);
+      await store.cachePut("ws-a", "short", entry("run_3"), 150);
+      const peer = await b.peer();
+      expect(await peer.cacheGet("ws-a", "k1")).toEqual(entry("run_2"));
+      expect(await peer.cacheGet("ws-b", "k1")).toBeUndefined();
+      expect(await peer.cacheGet("ws-a", "short")).toEqual(entry("run_3"));
+      await new Promise((r) => setTimeout(r, 250));
+      expect(await store.cacheGet("ws-a", "short")).toBeUndefined();
+      expect(await store.cacheGet("ws-a", "k1")).toEqual(entry("run_2"));
     });
 
     it("answers a repeated idempotency key with the first run, per workspace", async () => {

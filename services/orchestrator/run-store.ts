@@ -1,4 +1,4 @@
-import type { ReportNodeEventsRequest, Run, RunEvent, RunState } from "../../gen/mentatlab/v1/orchestrator_pb.js";
+import type { NodeRun, ReportNodeEventsRequest, Run, RunEvent, RunState } from "../../gen/mentatlab/v1/orchestrator_pb.js";
 import { RunState as States } from "../../gen/mentatlab/v1/orchestrator_pb.js";
 
 export interface RunPage {
@@ -42,6 +42,13 @@ export interface RunStore {
   /** Hands a sidecar's report to the replica driving the run, wherever it is (fire and forget). */
   forwardReport(report: ReportNodeEventsRequest): Promise<void>;
   onReport(listener: (report: ReportNodeEventsRequest) => void): () => void;
+  /**
+   * The node cache (docs/reuse.md): a node's outputs, with `reused` naming the run and node whose agent
+   * produced them, by cache key within a workspace; undefined once `ttlMs` given to cachePut has passed.
+   */
+  cacheGet(workspace: string, key: string): Promise<NodeRun | undefined>;
+  /** Stores (or replaces) a cache entry for `ttlMs`. */
+  cachePut(workspace: string, key: string, entry: NodeRun, ttlMs: number): Promise<void>;
   /** Ids of runs not in a final state. */
   unfinished(): Promise<string[]>;
   close(): Promise<void>;

@@ -1,6 +1,8 @@
 import type { DatabaseSync, SQLInputValue, StatementSync } from "node:sqlite";
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import {
+  type NodeRun,
+  NodeRunSchema,
   type ReportNodeEventsRequest,
   type Run,
   type RunEvent,
@@ -28,6 +30,14 @@ CREATE INDEX IF NOT EXISTS runs_by_workspace ON runs (workspace, run_id);
 CREATE UNIQUE INDEX IF NOT EXISTS runs_by_idempotency_key ON runs (workspace, idempotency_key) WHERE idempotency_key IS NOT NULL;
 CREATE INDEX IF NOT EXISTS runs_unfinished ON runs (run_id) WHERE finished_at_ms IS NULL;
 CREATE INDEX IF NOT EXISTS runs_by_finish ON runs (finished_at_ms) WHERE finished_at_ms IS NOT NULL;
+CREATE TABLE IF NOT EXISTS node_cache (
+  workspace TEXT NOT NULL,
+  cache_key TEXT NOT NULL,
+  entry BLOB NOT NULL,
+  expires_ms INTEGER NOT NULL,
+  PRIMARY KEY (workspace, cache_key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS node_cache_by_expiry ON node_cache (expires_ms);
 CREATE TABLE IF NOT EXISTS run_events (
   run_id TEXT NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
   seq INTEGER NOT NULL,
@@ -65,6 +75,9 @@ export class SqliteRunStore implements RunStore {
   private readonly cancelOf: StatementSync;
   private readonly unfinishedIds: StatementSync;
   private readonly purge: StatementSync;
+  private readonly cacheEntry: StatementSync;
+  private readonly putCacheEntry: StatementSync;
+  private readonly purgeCache: StatementSync;
   private readonly finishedRunTtlMs: number;
   private closed = false;
 
@@ -89,7 +102,11 @@ export class SqliteRunStore implements RunStore {
     this.cancelOf = db.prepare("SELECT cancel_reason FROM runs WHERE run_id = ?");
     this.unfinishedIds = db.prepare("SELECT run_id FROM runs WHERE finished_at_ms IS NULL");
     this.purge = db.prepare("DELETE FROM runs WHERE finished_at_ms IS NOT NULL AND finished_at_ms <= ?");
+    this.cacheEntry = db.prepare("SELECT entry FROM node_cache WHERE workspace = ? AND cache_key = ? AND expires_ms > ?");
+    this.putCacheEntry = db.prepare("INSERT OR REPLACE INTO node_cache (workspace, cache_key, entry, expires_ms) VALUES (?, ?, ?, ?)");
+    this.purgeCache = db.prepare("DELETE FROM node_cache WHERE expires_ms <= ?");
     databaseCall(WHAT, () => this.purge.run(Date.now() - this.finishedRunTtlMs));
+    databaseCall(WHAT, () => this.purgeCache.run(Date.now()));
   }
 
   async create(run: Run, events: RunEvent[], idempotencyKey: string): Promise<{ run: Run; created: boolean }> {
@@ -194,6 +211,21 @@ export class SqliteRunStore implements RunStore {
 
   onReport(listener: (report: ReportNodeEventsRequest) => void): () => void {
     return this.listeners.onReport(listener);
+  }
+
+  async cacheGet(workspace: string, key: string): Promise<NodeRun | undefined> {
+    const row = databaseCall(WHAT, () => this.cacheEntry.get(workspace, key, Date.now())) as { entry: Uint8Array } | undefined;
+    return row && fromBinary(NodeRunSchema, row.entry);
+  }
+
+  async cachePut(workspace: string, key: string, entry: NodeRun, ttlMs: number): Promise<void> {
+    // Expired entries go as new ones come, so the table stays about as large as what is live.
+    databaseCall(WHAT, () =>
+      inTransaction(this.db, () => {
+        this.purgeCache.run(Date.now());
+        this.putCacheEntry.run(workspace, key, toBinary(NodeRunSchema, entry), Date.now() + Math.ceil(ttlMs));
+      }),
+    );
   }
 
   async unfinished(): Promise<string[]> {

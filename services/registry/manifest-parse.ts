@@ -46,6 +46,7 @@ export function parseManifestText(text: string): ParsedManifest {
     inputs: r.array("inputs").map((pin, i) => readPin(pin, `inputs[${i}]`, violations)),
     outputs: r.array("outputs").map((pin, i) => readPin(pin, `outputs[${i}]`, violations)),
     longRunning: r.boolean("long_running", "longRunning"),
+    cacheable: r.boolean("cacheable"),
     resourceProfile: readProfile(r, violations),
     capabilities: readCapabilities(r.raw("capabilities"), violations),
     env: readEnv(r.raw("env"), violations),

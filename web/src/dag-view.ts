@@ -13,7 +13,8 @@ export interface TypedEdge extends LayoutEdge {
 export interface DagView {
   readonly element: SVGSVGElement;
   /** Recolours a node and retitles it; called on every node state change. */
-  setState(nodeId: string, state: NodeState, progress: number): void;
+  /** `note` follows the state word, e.g. `cached` for a node whose outputs were reused. */
+  setState(nodeId: string, state: NodeState, progress: number, note?: string): void;
   select(nodeId: string): void;
 }
 
@@ -86,11 +87,11 @@ export function createDagView(nodes: ReadonlyArray<{ id: string; agent: string }
   }
   const view: DagView = {
     element: root,
-    setState(nodeId, state, progress) {
+    setState(nodeId, state, progress, note = "") {
       const box = boxes.get(nodeId);
       if (!box) return;
-      const word = enumWord(NodeState, state);
-      box.setAttribute("class", `dag-node node-${word}${box.classList.contains("selected") ? " selected" : ""}`);
+      const word = enumWord(NodeState, state) + (note ? ` · ${note}` : "");
+      box.setAttribute("class", `dag-node node-${enumWord(NodeState, state)}${box.classList.contains("selected") ? " selected" : ""}`);
       box.setAttribute("aria-label", `Node ${nodeId}: ${word}. Show details`);
       const agent = nodes.find((n) => n.id === nodeId)?.agent ?? "";
       box.querySelector("title")?.replaceChildren(`${nodeId} (${agent}): ${word}`);

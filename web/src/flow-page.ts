@@ -5,6 +5,7 @@ import type { Api } from "./api.js";
 import { byId, describeError, el, showError, showStatus } from "./dom.js";
 import { exampleFlows } from "./example-flows.js";
 import { InputsForm, unboundInputs } from "./flow-inputs-form.js";
+import { runHash } from "./router.js";
 import type { MediaLibrary } from "./media-library.js";
 
 const reparseAfterMs = 300;
@@ -65,7 +66,7 @@ export function initFlowPage(api: () => Api, library: MediaLibrary): { show(): v
       .then((runId) => {
         if (runId === undefined) return;
         showStatus(`Run ${runId} submitted.`);
-        location.hash = `#/runs/${encodeURIComponent(runId)}`;
+        location.hash = runHash(runId);
       })
       .catch(showError);
   });

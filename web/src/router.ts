@@ -1,10 +1,20 @@
-import { byId, showStatus } from "./dom.js";
+import { byId, el, showStatus } from "./dom.js";
 
 /** A page of the app: the `<section data-page=…>` it shows, and what to start and stop with it. */
 export interface Page {
   /** `param` is the rest of the hash after the page name, e.g. the run id of `#/runs/<id>`. */
   show?(param: string): void;
   hide?(): void;
+}
+
+/** The hash of a run's page. */
+export function runHash(runId: string): string {
+  return `#/runs/${encodeURIComponent(runId)}`;
+}
+
+/** A link to a run's page, showing its id. */
+export function runLink(runId: string): HTMLAnchorElement {
+  return el("a", { href: runHash(runId) }, el("code", {}, runId));
 }
 
 /** The page a hash names: `#/runs/abc` → `{ name: "runs", param: "abc" }`. */

@@ -1,6 +1,6 @@
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { PinValue } from "../../gen/mentatlab/v1/common_pb.js";
-import { NodeState, RunState, type Run, type RunEvent } from "../../gen/mentatlab/v1/orchestrator_pb.js";
+import { type NodeReuse, NodeState, RunState, type Run, type RunEvent } from "../../gen/mentatlab/v1/orchestrator_pb.js";
 
 /** One try of a node: from its first event of that attempt to the state that ended it. */
 export interface Attempt {
@@ -22,6 +22,8 @@ export interface NodeView {
   readonly log: string[];
   /** The latest attempt's outputs by pin: an attempt reports each pin once, a retry replaces them. */
   readonly outputs: Map<string, PinValue>;
+  /** Where its outputs came from when no agent ran for it (a retry kept them, or a cache hit). */
+  reused?: NodeReuse;
 }
 
 export interface RunView {
@@ -58,6 +60,7 @@ export function applyRunEvent(view: RunView, event: RunEvent): void {
   if (!node) return;
   if (e.case === "nodeState") {
     node.state = e.value.state;
+    if (e.value.reused) node.reused = e.value.reused;
     if (e.value.state === NodeState.PENDING) return;
     const attempt = attemptOf(node, Math.max(1, e.value.attempt), at);
     attempt.state = e.value.state;

@@ -1,6 +1,6 @@
 import { toJsonString } from "@bufbuild/protobuf";
 import { PinType, PinValueSchema } from "../../gen/mentatlab/v1/common_pb.js";
-import { NodeState, RunState, type Flow, type Run, type RunEvent } from "../../gen/mentatlab/v1/orchestrator_pb.js";
+import { NodeState, ReuseKind, RunState, type Flow, type Run, type RunEvent } from "../../gen/mentatlab/v1/orchestrator_pb.js";
 import { StreamState } from "../../gen/mentatlab/v1/stream_pb.js";
 import { followSequenced } from "../../services/shared/resume.js";
 import { finalRunStates, watchRunCall } from "../../services/shared/watched-calls.js";
@@ -10,6 +10,7 @@ import { byId, el, enumWord, showError, showStatus } from "./dom.js";
 import { describePinValue, previewPinValue } from "./output-preview.js";
 import { announcedResume } from "./resume.js";
 import { applyRunEvent, formatDuration, initialRunView, type NodeView, type RunView } from "./run-model.js";
+import { runHash, runLink } from "./router.js";
 import { renderTimeline } from "./run-timeline.js";
 
 export interface RunPage {
@@ -30,7 +31,7 @@ interface Shown {
   previewed: string;
 }
 
-/** The run page: state, DAG, the selected node's details, timeline, events, cancel and resubmit. */
+/** The run page: state, DAG, the selected node's details, timeline, events, cancel, retry and resubmit. */
 export function initRunPage(api: () => Api): RunPage {
   let shown: Shown | undefined;
   /** Aborts the load and the watch of the run on screen, including one whose GetRun has not answered yet. */
@@ -38,6 +39,7 @@ export function initRunPage(api: () => Api): RunPage {
   let ticker: ReturnType<typeof setInterval> | undefined;
   const cancel = byId("run-cancel", HTMLButtonElement);
   const resubmit = byId("run-resubmit", HTMLButtonElement);
+  const retry = byId("run-retry", HTMLButtonElement);
 
   const close = () => {
     current?.abort();
@@ -97,10 +99,26 @@ export function initRunPage(api: () => Api): RunPage {
       .then(({ run: again }) => {
         if (!again) return;
         showStatus(`Run ${again.runId} submitted again from ${run.runId}.`);
-        location.hash = `#/runs/${encodeURIComponent(again.runId)}`;
+        location.hash = runHash(again.runId);
       })
       .catch(showError)
       .finally(() => (resubmit.disabled = false));
+  });
+  retry.addEventListener("click", () => {
+    const runId = shown?.run.runId;
+    if (!runId) return;
+    retry.disabled = true;
+    api()
+      .orchestrator.retryRun({ runId, requestId: crypto.randomUUID() })
+      .then(({ run: again }) => {
+        if (!again) return;
+        showStatus(`Run ${again.runId} retries ${runId}, keeping what succeeded.`);
+        location.hash = runHash(again.runId);
+      })
+      .catch((err: unknown) => {
+        retry.disabled = false;
+        showError(err);
+      });
   });
   return { open, close };
 }
@@ -115,8 +133,8 @@ function resetPage(runId: string): void {
   byId("run-outputs", HTMLElement).replaceChildren(el("p", { class: "hint" }, "Shown when the run ends."));
   byId("run-events", HTMLOListElement).replaceChildren();
   byId("node-detail", HTMLElement).hidden = true;
-  byId("run-cancel", HTMLButtonElement).disabled = true;
-  byId("run-resubmit", HTMLButtonElement).disabled = true;
+  byId("run-retry-of", HTMLElement).replaceChildren();
+  for (const id of ["run-cancel", "run-retry", "run-resubmit"]) byId(id, HTMLButtonElement).disabled = true;
 }
 
 async function load(api: Api, runId: string, controller: AbortController, select: (nodeId: string) => void): Promise<Shown> {
@@ -129,6 +147,7 @@ async function load(api: Api, runId: string, controller: AbortController, select
   const meta = run.flow?.meta;
   byId("run-flow", HTMLElement).textContent = meta?.name || meta?.id || "(unnamed flow)";
   byId("run-resubmit", HTMLButtonElement).disabled = !run.flow;
+  if (run.retryOf) byId("run-retry-of", HTMLElement).replaceChildren(" · retry of ", runLink(run.retryOf));
   return { run, view, dag, controller, previewed: "" };
 }
 
@@ -195,7 +214,7 @@ function showEvent(api: Api, shown: Shown, event: RunEvent): void {
   }
   const node = shown.view.nodes.get(event.nodeId);
   if (node) {
-    shown.dag.setState(node.nodeId, node.state, node.progress);
+    shown.dag.setState(node.nodeId, node.state, node.progress, node.reused ? (node.reused.kind === ReuseKind.CACHE ? "cached" : "kept") : "");
     if (shown.selected === node.nodeId) renderNodeDetail(api, shown);
   }
   renderTimeline(byId("run-timeline", HTMLElement), shown.view);
@@ -206,7 +225,8 @@ function showEvent(api: Api, shown: Shown, event: RunEvent): void {
 function describeEvent(event: RunEvent): string {
   const e = event.event;
   if (e.case === "runState") return `${enumWord(RunState, e.value.state)}${e.value.reason ? `: ${e.value.reason}` : ""}`;
-  if (e.case === "nodeState") return `${enumWord(NodeState, e.value.state)} (attempt ${e.value.attempt})${e.value.reason ? `: ${e.value.reason}` : ""}`;
+  // A reused node ran no attempt: its reason says where its outputs came from.
+  if (e.case === "nodeState") return `${enumWord(NodeState, e.value.state)}${e.value.reused ? "" : ` (attempt ${e.value.attempt})`}${e.value.reason ? `: ${e.value.reason}` : ""}`;
   if (e.case !== "agent") return "";
   const a = e.value.event;
   if (a.case === "progress") return `progress ${a.value.percent.toFixed(0)}% ${a.value.message}`;
@@ -223,6 +243,7 @@ function renderRunState(view: RunView): void {
   state.textContent = word + (view.reason ? ` (${view.reason})` : "");
   state.className = `state-${word}`;
   byId("run-cancel", HTMLButtonElement).disabled = finalRunStates.has(view.state);
+  byId("run-retry", HTMLButtonElement).disabled = view.state !== RunState.FAILED && view.state !== RunState.CANCELLED;
   renderClock({ view });
 }
 
@@ -236,6 +257,12 @@ function renderNodeDetail(api: Api, shown: Shown): void {
   if (!node) return;
   panel.hidden = false;
   byId("node-title", HTMLElement).textContent = `${node.nodeId} · ${node.agent} · ${enumWord(NodeState, node.state)}`;
+  const reused = byId("node-reused", HTMLElement);
+  reused.hidden = !node.reused;
+  if (node.reused) {
+    const how = node.reused.kind === ReuseKind.CACHE ? "Cached: no agent ran; outputs of" : "Kept by the retry: no agent ran; outputs of";
+    reused.replaceChildren(`${how} node ${node.reused.nodeId} in run `, runLink(node.reused.runId), ".");
+  }
   byId("node-attempts", HTMLTableElement).tBodies[0]?.replaceChildren(...attemptRows(node));
   const progress = byId("node-progress", HTMLElement);
   progress.replaceChildren(el("progress", { max: "100", value: String(node.progress), "aria-label": `Progress of ${node.nodeId}` }), ` ${node.progress.toFixed(0)}% ${node.progressMessage}`);

@@ -2,6 +2,7 @@ import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { RunState, type FlowMeta, type Run } from "../../gen/mentatlab/v1/orchestrator_pb.js";
 import type { Api } from "./api.js";
 import { byId, el, enumWord, showError } from "./dom.js";
+import { runLink } from "./router.js";
 import { formatDuration } from "./run-model.js";
 
 /** Most ListRuns pages read for one screen while a flow filter skips non-matching runs. */
@@ -135,7 +136,7 @@ function runRow({ run, flow }: Listed): HTMLTableRowElement {
   return el(
     "tr",
     { "data-run": run.runId },
-    el("td", {}, el("a", { href: `#/runs/${encodeURIComponent(run.runId)}` }, el("code", {}, run.runId))),
+    el("td", {}, runLink(run.runId)),
     el("td", {}, flowName(flow)),
     el("td", {}, el("span", { class: `badge state-${word}` }, word)),
     el("td", {}, created ? created.toLocaleString() : "–"),

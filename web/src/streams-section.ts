@@ -7,6 +7,7 @@ import { announcementKey, watchStreamsCall } from "../../services/shared/watched
 import { byId, el, enumWord, showError, showStatus } from "./dom.js";
 import { recordingElement } from "./output-preview.js";
 import { announcedResume } from "./resume.js";
+import { runLink } from "./router.js";
 import { replayStream } from "./stream-replay.js";
 
 /**
@@ -56,7 +57,7 @@ function upsertRow(body: HTMLTableSectionElement, info: StreamInfo, follow: (inf
   const button = el("button", { type: "button", class: "secondary", "aria-label": `Follow stream ${id}` }, "Follow");
   button.addEventListener("click", () => follow(info));
   const producer = info.runId
-    ? el("span", {}, `${info.nodeId}.${info.pin} of run `, el("a", { href: `#/runs/${encodeURIComponent(info.runId)}` }, el("code", {}, info.runId)))
+    ? el("span", {}, `${info.nodeId}.${info.pin} of run `, runLink(info.runId))
     : info.owner;
   const row = el(
     "tr",

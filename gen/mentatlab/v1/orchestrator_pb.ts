@@ -5,7 +5,7 @@
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_buf_validate_validate } from "@bufbuild/protovalidate/gen/buf/validate/validate_pb.js";
-import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
+import type { Duration, Timestamp, Value } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { AgentEvent, PinValue, Violation } from "./common_pb.js";
 import { file_mentatlab_v1_common } from "./common_pb.js";
@@ -16,7 +16,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file mentatlab/v1/orchestrator.proto.
  */
 export const file_mentatlab_v1_orchestrator: GenFile = /*@__PURE__*/
-  fileDesc("Ch9tZW50YXRsYWIvdjEvb3JjaGVzdHJhdG9yLnByb3RvEgxtZW50YXRsYWIudjEilwEKCEZsb3dNZXRhEhQKAmlkGAEgASgJQgi6SAVyAxiAARIWCgRuYW1lGAIgASgJQgi6SAVyAxiAAhIYCgd2ZXJzaW9uGAMgASgJQge6SARyAhhAEhMKC2Rlc2NyaXB0aW9uGAQgASgJEi4KCmNyZWF0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIpQBCgtSZXRyeVBvbGljeRIdCgxtYXhfYXR0ZW1wdHMYASABKA1CB7pIBCoCGBQSNAoHYmFja29mZhgCIAEoDjIZLm1lbnRhdGxhYi52MS5CYWNrb2ZmS2luZEIIukgFggECEAESMAoNaW5pdGlhbF9kZWxheRgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiLqAQoIRmxvd05vZGUSMAoCaWQYASABKAlCJLpIIXIfMh1eW0EtWmEtel1bQS1aYS16MC05Xy1dezAsNjJ9JBIWCgVhZ2VudBgCIAEoCUIHukgEcgIQARIVCg1hZ2VudF92ZXJzaW9uGAMgASgJEicKBnBhcmFtcxgEIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSKgoHdGltZW91dBgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIoCgVyZXRyeRgGIAEoCzIZLm1lbnRhdGxhYi52MS5SZXRyeVBvbGljeSJSCghGbG93RWRnZRIjCgRmcm9tGAEgASgJQhW6SBJyEDIOXlteLl0rXC5bXi5dKyQSIQoCdG8YAiABKAlCFbpIEnIQMg5eW14uXStcLlteLl0rJCJwCglGbG93R3JhcGgSMAoFbm9kZXMYASADKAsyFi5tZW50YXRsYWIudjEuRmxvd05vZGVCCbpIBpIBAxCQThIxCgVlZGdlcxgCIAMoCzIWLm1lbnRhdGxhYi52MS5GbG93RWRnZUIKukgHkgEEEKCNBiJ3CgRGbG93EhMKC2FwaV92ZXJzaW9uGAEgASgJEgwKBGtpbmQYAiABKAkSJAoEbWV0YRgDIAEoCzIWLm1lbnRhdGxhYi52MS5GbG93TWV0YRImCgVncmFwaBgEIAEoCzIXLm1lbnRhdGxhYi52MS5GbG93R3JhcGgiXQoKRmxvd1NvdXJjZRIiCgRmbG93GAEgASgLMhIubWVudGF0bGFiLnYxLkZsb3dIABIaCgR0ZXh0GAIgASgJQgq6SAdyBRiAgIACSABCDwoGc291cmNlEgW6SAIIASLNAQoTVmFsaWRhdGVGbG93UmVxdWVzdBIwCgZzb3VyY2UYASABKAsyGC5tZW50YXRsYWIudjEuRmxvd1NvdXJjZUIGukgDyAEBEj0KBmlucHV0cxgCIAMoCzItLm1lbnRhdGxhYi52MS5WYWxpZGF0ZUZsb3dSZXF1ZXN0LklucHV0c0VudHJ5GkUKC0lucHV0c0VudHJ5EgsKA2tleRgBIAEoCRIlCgV2YWx1ZRgCIAEoCzIWLm1lbnRhdGxhYi52MS5QaW5WYWx1ZToCOAEibQoUVmFsaWRhdGVGbG93UmVzcG9uc2USDQoFdmFsaWQYASABKAgSKwoKdmlvbGF0aW9ucxgCIAMoCzIXLm1lbnRhdGxhYi52MS5WaW9sYXRpb24SGQoRdG9wb2xvZ2ljYWxfb3JkZXIYAyADKAki6AIKEVN1Ym1pdEZsb3dSZXF1ZXN0EjAKBnNvdXJjZRgBIAEoCzIYLm1lbnRhdGxhYi52MS5GbG93U291cmNlQga6SAPIAQESRgoGaW5wdXRzGAIgAygLMisubWVudGF0bGFiLnYxLlN1Ym1pdEZsb3dSZXF1ZXN0LklucHV0c0VudHJ5Qgm6SAaaAQMQgAgSHAoKcmVxdWVzdF9pZBgDIAEoCUIIukgFcgMYgAESRQoGbGFiZWxzGAQgAygLMisubWVudGF0bGFiLnYxLlN1Ym1pdEZsb3dSZXF1ZXN0LkxhYmVsc0VudHJ5Qgi6SAWaAQIQIBpFCgtJbnB1dHNFbnRyeRILCgNrZXkYASABKAkSJQoFdmFsdWUYAiABKAsyFi5tZW50YXRsYWIudjEuUGluVmFsdWU6AjgBGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiNAoSU3VibWl0Rmxvd1Jlc3BvbnNlEh4KA3J1bhgBIAEoCzIRLm1lbnRhdGxhYi52MS5SdW4i5gIKB05vZGVSdW4SDwoHbm9kZV9pZBgBIAEoCRINCgVhZ2VudBgCIAEoCRImCgVzdGF0ZRgDIAEoDjIXLm1lbnRhdGxhYi52MS5Ob2RlU3RhdGUSDwoHYXR0ZW1wdBgEIAEoDRIuCgpzdGFydGVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFZXJyb3IYByABKAkSMwoHb3V0cHV0cxgIIAMoCzIiLm1lbnRhdGxhYi52MS5Ob2RlUnVuLk91dHB1dHNFbnRyeRIYChBwcm9ncmVzc19wZXJjZW50GAkgASgBGkYKDE91dHB1dHNFbnRyeRILCgNrZXkYASABKAkSJQoFdmFsdWUYAiABKAsyFi5tZW50YXRsYWIudjEuUGluVmFsdWU6AjgBIvgECgNSdW4SDgoGcnVuX2lkGAEgASgJEhEKCXdvcmtzcGFjZRgCIAEoCRINCgVvd25lchgDIAEoCRIgCgRmbG93GAQgASgLMhIubWVudGF0bGFiLnYxLkZsb3cSJQoFc3RhdGUYBSABKA4yFi5tZW50YXRsYWIudjEuUnVuU3RhdGUSJAoFbm9kZXMYBiADKAsyFS5tZW50YXRsYWIudjEuTm9kZVJ1bhIvCgdvdXRwdXRzGAcgAygLMh4ubWVudGF0bGFiLnYxLlJ1bi5PdXRwdXRzRW50cnkSDQoFZXJyb3IYCCABKAkSLgoKY3JlYXRlZF9hdBgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoIZW5kZWRfYXQYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhYKDmxhc3RfZXZlbnRfc2VxGAsgASgEEi0KBmxhYmVscxgMIAMoCzIdLm1lbnRhdGxhYi52MS5SdW4uTGFiZWxzRW50cnkSLQoGaW5wdXRzGA0gAygLMh0ubWVudGF0bGFiLnYxLlJ1bi5JbnB1dHNFbnRyeRpGCgxPdXRwdXRzRW50cnkSCwoDa2V5GAEgASgJEiUKBXZhbHVlGAIgASgLMhYubWVudGF0bGFiLnYxLlBpblZhbHVlOgI4ARotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBGkUKC0lucHV0c0VudHJ5EgsKA2tleRgBIAEoCRIlCgV2YWx1ZRgCIAEoCzIWLm1lbnRhdGxhYi52MS5QaW5WYWx1ZToCOAEiKAoNR2V0UnVuUmVxdWVzdBIXCgZydW5faWQYASABKAlCB7pIBHICEAEiMAoOR2V0UnVuUmVzcG9uc2USHgoDcnVuGAEgASgLMhEubWVudGF0bGFiLnYxLlJ1biJ5Cg9MaXN0UnVuc1JlcXVlc3QSNQoGc3RhdGVzGAEgAygOMhYubWVudGF0bGFiLnYxLlJ1blN0YXRlQg26SAqSAQciBYIBAhABEhsKCXBhZ2Vfc2l6ZRgCIAEoDUIIukgFKgMY9AMSEgoKcGFnZV90b2tlbhgDIAEoCSJMChBMaXN0UnVuc1Jlc3BvbnNlEh8KBHJ1bnMYASADKAsyES5tZW50YXRsYWIudjEuUnVuEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJFChBDYW5jZWxSdW5SZXF1ZXN0EhcKBnJ1bl9pZBgBIAEoCUIHukgEcgIQARIYCgZyZWFzb24YAiABKAlCCLpIBXIDGIAIIjMKEUNhbmNlbFJ1blJlc3BvbnNlEh4KA3J1bhgBIAEoCzIRLm1lbnRhdGxhYi52MS5SdW4iPQoPV2F0Y2hSdW5SZXF1ZXN0EhcKBnJ1bl9pZBgBIAEoCUIHukgEcgIQARIRCglhZnRlcl9zZXEYAiABKAQiSAoPUnVuU3RhdGVDaGFuZ2VkEiUKBXN0YXRlGAEgASgOMhYubWVudGF0bGFiLnYxLlJ1blN0YXRlEg4KBnJlYXNvbhgCIAEoCSJsChBOb2RlU3RhdGVDaGFuZ2VkEg8KB25vZGVfaWQYASABKAkSJgoFc3RhdGUYAiABKA4yFy5tZW50YXRsYWIudjEuTm9kZVN0YXRlEg8KB2F0dGVtcHQYAyABKA0SDgoGcmVhc29uGAQgASgJIoACCghSdW5FdmVudBILCgNzZXEYASABKAQSKAoEdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGcnVuX2lkGAMgASgJEg8KB25vZGVfaWQYBCABKAkSMgoJcnVuX3N0YXRlGAUgASgLMh0ubWVudGF0bGFiLnYxLlJ1blN0YXRlQ2hhbmdlZEgAEjQKCm5vZGVfc3RhdGUYBiABKAsyHi5tZW50YXRsYWIudjEuTm9kZVN0YXRlQ2hhbmdlZEgAEikKBWFnZW50GAcgASgLMhgubWVudGF0bGFiLnYxLkFnZW50RXZlbnRIAEIHCgVldmVudCLJAQoXUmVwb3J0Tm9kZUV2ZW50c1JlcXVlc3QSFwoGcnVuX2lkGAEgASgJQge6SARyAhABEhgKB25vZGVfaWQYAiABKAlCB7pIBHICEAESDwoHYXR0ZW1wdBgDIAEoDRIzCgZldmVudHMYBCADKAsyGC5tZW50YXRsYWIudjEuQWdlbnRFdmVudEIJukgGkgEDEOgHEhwKC3JlcG9ydGVyX2lkGAUgASgJQge6SARyAhhAEhcKD2ZpcnN0X2V2ZW50X3NlcRgGIAEoBCItChhSZXBvcnROb2RlRXZlbnRzUmVzcG9uc2USEQoJY2FuY2VsbGVkGAEgASgIKnoKC0JhY2tvZmZLaW5kEhwKGEJBQ0tPRkZfS0lORF9VTlNQRUNJRklFRBAAEhYKEkJBQ0tPRkZfS0lORF9GSVhFRBABEhcKE0JBQ0tPRkZfS0lORF9MSU5FQVIQAhIcChhCQUNLT0ZGX0tJTkRfRVhQT05FTlRJQUwQAyqbAQoIUnVuU3RhdGUSGQoVUlVOX1NUQVRFX1VOU1BFQ0lGSUVEEAASFQoRUlVOX1NUQVRFX1BFTkRJTkcQARIVChFSVU5fU1RBVEVfUlVOTklORxACEhcKE1JVTl9TVEFURV9TVUNDRUVERUQQAxIUChBSVU5fU1RBVEVfRkFJTEVEEAQSFwoTUlVOX1NUQVRFX0NBTkNFTExFRBAFKtMBCglOb2RlU3RhdGUSGgoWTk9ERV9TVEFURV9VTlNQRUNJRklFRBAAEhYKEk5PREVfU1RBVEVfUEVORElORxABEhYKEk5PREVfU1RBVEVfUlVOTklORxACEhcKE05PREVfU1RBVEVfUkVUUllJTkcQAxIYChROT0RFX1NUQVRFX1NVQ0NFRURFRBAEEhUKEU5PREVfU1RBVEVfRkFJTEVEEAUSGAoUTk9ERV9TVEFURV9DQU5DRUxMRUQQBhIWChJOT0RFX1NUQVRFX1NLSVBQRUQQBzL/BQoTT3JjaGVzdHJhdG9yU2VydmljZRJ2CgxWYWxpZGF0ZUZsb3cSIS5tZW50YXRsYWIudjEuVmFsaWRhdGVGbG93UmVxdWVzdBoiLm1lbnRhdGxhYi52MS5WYWxpZGF0ZUZsb3dSZXNwb25zZSIfkAIBirUYGGFnZW50OmV4ZWN1dGVfbXVsdGltb2RhbBJtCgpTdWJtaXRGbG93Eh8ubWVudGF0bGFiLnYxLlN1Ym1pdEZsb3dSZXF1ZXN0GiAubWVudGF0bGFiLnYxLlN1Ym1pdEZsb3dSZXNwb25zZSIcirUYGGFnZW50OmV4ZWN1dGVfbXVsdGltb2RhbBJdCgZHZXRSdW4SGy5tZW50YXRsYWIudjEuR2V0UnVuUmVxdWVzdBocLm1lbnRhdGxhYi52MS5HZXRSdW5SZXNwb25zZSIYkAIBirUYEWZsb3c6dmlld19yZXN1bHRzEmMKCExpc3RSdW5zEh0ubWVudGF0bGFiLnYxLkxpc3RSdW5zUmVxdWVzdBoeLm1lbnRhdGxhYi52MS5MaXN0UnVuc1Jlc3BvbnNlIhiQAgGKtRgRZmxvdzp2aWV3X3Jlc3VsdHMSagoJQ2FuY2VsUnVuEh4ubWVudGF0bGFiLnYxLkNhbmNlbFJ1blJlcXVlc3QaHy5tZW50YXRsYWIudjEuQ2FuY2VsUnVuUmVzcG9uc2UiHIq1GBhhZ2VudDpleGVjdXRlX211bHRpbW9kYWwSXQoIV2F0Y2hSdW4SHS5tZW50YXRsYWIudjEuV2F0Y2hSdW5SZXF1ZXN0GhYubWVudGF0bGFiLnYxLlJ1bkV2ZW50IhiQAgGKtRgRZmxvdzp2aWV3X3Jlc3VsdHMwARJyChBSZXBvcnROb2RlRXZlbnRzEiUubWVudGF0bGFiLnYxLlJlcG9ydE5vZGVFdmVudHNSZXF1ZXN0GiYubWVudGF0bGFiLnYxLlJlcG9ydE5vZGVFdmVudHNSZXNwb25zZSIPirUYC2Zsb3c6cmVwb3J0YgZwcm90bzM", [file_buf_validate_validate, file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp, file_mentatlab_v1_common, file_mentatlab_v1_options]);
+  fileDesc("Ch9tZW50YXRsYWIvdjEvb3JjaGVzdHJhdG9yLnByb3RvEgxtZW50YXRsYWIudjEilwEKCEZsb3dNZXRhEhQKAmlkGAEgASgJQgi6SAVyAxiAARIWCgRuYW1lGAIgASgJQgi6SAVyAxiAAhIYCgd2ZXJzaW9uGAMgASgJQge6SARyAhhAEhMKC2Rlc2NyaXB0aW9uGAQgASgJEi4KCmNyZWF0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIpQBCgtSZXRyeVBvbGljeRIdCgxtYXhfYXR0ZW1wdHMYASABKA1CB7pIBCoCGBQSNAoHYmFja29mZhgCIAEoDjIZLm1lbnRhdGxhYi52MS5CYWNrb2ZmS2luZEIIukgFggECEAESMAoNaW5pdGlhbF9kZWxheRgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiLqAQoIRmxvd05vZGUSMAoCaWQYASABKAlCJLpIIXIfMh1eW0EtWmEtel1bQS1aYS16MC05Xy1dezAsNjJ9JBIWCgVhZ2VudBgCIAEoCUIHukgEcgIQARIVCg1hZ2VudF92ZXJzaW9uGAMgASgJEicKBnBhcmFtcxgEIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSKgoHdGltZW91dBgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIoCgVyZXRyeRgGIAEoCzIZLm1lbnRhdGxhYi52MS5SZXRyeVBvbGljeSJ9CghGbG93RWRnZRIjCgRmcm9tGAEgASgJQhW6SBJyEDIOXlteLl0rXC5bXi5dKyQSIQoCdG8YAiABKAlCFbpIEnIQMg5eW14uXStcLlteLl0rJBIpCgR3aGVuGAMgASgLMhsubWVudGF0bGFiLnYxLkVkZ2VDb25kaXRpb24iVgoNRWRnZUNvbmRpdGlvbhIVCgNwaW4YASABKAlCCLpIBXIDGIABEi4KBmVxdWFscxgCIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZUIGukgDyAEBInAKCUZsb3dHcmFwaBIwCgVub2RlcxgBIAMoCzIWLm1lbnRhdGxhYi52MS5GbG93Tm9kZUIJukgGkgEDEJBOEjEKBWVkZ2VzGAIgAygLMhYubWVudGF0bGFiLnYxLkZsb3dFZGdlQgq6SAeSAQQQoI0GIncKBEZsb3cSEwoLYXBpX3ZlcnNpb24YASABKAkSDAoEa2luZBgCIAEoCRIkCgRtZXRhGAMgASgLMhYubWVudGF0bGFiLnYxLkZsb3dNZXRhEiYKBWdyYXBoGAQgASgLMhcubWVudGF0bGFiLnYxLkZsb3dHcmFwaCJdCgpGbG93U291cmNlEiIKBGZsb3cYASABKAsyEi5tZW50YXRsYWIudjEuRmxvd0gAEhoKBHRleHQYAiABKAlCCrpIB3IFGICAgAJIAEIPCgZzb3VyY2USBbpIAggBIs0BChNWYWxpZGF0ZUZsb3dSZXF1ZXN0EjAKBnNvdXJjZRgBIAEoCzIYLm1lbnRhdGxhYi52MS5GbG93U291cmNlQga6SAPIAQESPQoGaW5wdXRzGAIgAygLMi0ubWVudGF0bGFiLnYxLlZhbGlkYXRlRmxvd1JlcXVlc3QuSW5wdXRzRW50cnkaRQoLSW5wdXRzRW50cnkSCwoDa2V5GAEgASgJEiUKBXZhbHVlGAIgASgLMhYubWVudGF0bGFiLnYxLlBpblZhbHVlOgI4ASJtChRWYWxpZGF0ZUZsb3dSZXNwb25zZRINCgV2YWxpZBgBIAEoCBIrCgp2aW9sYXRpb25zGAIgAygLMhcubWVudGF0bGFiLnYxLlZpb2xhdGlvbhIZChF0b3BvbG9naWNhbF9vcmRlchgDIAMoCSKaAwoRU3VibWl0Rmxvd1JlcXVlc3QSMAoGc291cmNlGAEgASgLMhgubWVudGF0bGFiLnYxLkZsb3dTb3VyY2VCBrpIA8gBARJGCgZpbnB1dHMYAiADKAsyKy5tZW50YXRsYWIudjEuU3VibWl0Rmxvd1JlcXVlc3QuSW5wdXRzRW50cnlCCbpIBpoBAxCACBIcCgpyZXF1ZXN0X2lkGAMgASgJQgi6SAVyAxiAARJFCgZsYWJlbHMYBCADKAsyKy5tZW50YXRsYWIudjEuU3VibWl0Rmxvd1JlcXVlc3QuTGFiZWxzRW50cnlCCLpIBZoBAhAgEjAKBWNhY2hlGAUgASgOMhcubWVudGF0bGFiLnYxLkNhY2hlTW9kZUIIukgFggECEAEaRQoLSW5wdXRzRW50cnkSCwoDa2V5GAEgASgJEiUKBXZhbHVlGAIgASgLMhYubWVudGF0bGFiLnYxLlBpblZhbHVlOgI4ARotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIlMKCU5vZGVSZXVzZRIlCgRraW5kGAEgASgOMhcubWVudGF0bGFiLnYxLlJldXNlS2luZBIOCgZydW5faWQYAiABKAkSDwoHbm9kZV9pZBgDIAEoCSI0ChJTdWJtaXRGbG93UmVzcG9uc2USHgoDcnVuGAEgASgLMhEubWVudGF0bGFiLnYxLlJ1biKPAwoHTm9kZVJ1bhIPCgdub2RlX2lkGAEgASgJEg0KBWFnZW50GAIgASgJEiYKBXN0YXRlGAMgASgOMhcubWVudGF0bGFiLnYxLk5vZGVTdGF0ZRIPCgdhdHRlbXB0GAQgASgNEi4KCnN0YXJ0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVlcnJvchgHIAEoCRIzCgdvdXRwdXRzGAggAygLMiIubWVudGF0bGFiLnYxLk5vZGVSdW4uT3V0cHV0c0VudHJ5EhgKEHByb2dyZXNzX3BlcmNlbnQYCSABKAESJwoGcmV1c2VkGAogASgLMhcubWVudGF0bGFiLnYxLk5vZGVSZXVzZRpGCgxPdXRwdXRzRW50cnkSCwoDa2V5GAEgASgJEiUKBXZhbHVlGAIgASgLMhYubWVudGF0bGFiLnYxLlBpblZhbHVlOgI4ASKyBQoDUnVuEg4KBnJ1bl9pZBgBIAEoCRIRCgl3b3Jrc3BhY2UYAiABKAkSDQoFb3duZXIYAyABKAkSIAoEZmxvdxgEIAEoCzISLm1lbnRhdGxhYi52MS5GbG93EiUKBXN0YXRlGAUgASgOMhYubWVudGF0bGFiLnYxLlJ1blN0YXRlEiQKBW5vZGVzGAYgAygLMhUubWVudGF0bGFiLnYxLk5vZGVSdW4SLwoHb3V0cHV0cxgHIAMoCzIeLm1lbnRhdGxhYi52MS5SdW4uT3V0cHV0c0VudHJ5Eg0KBWVycm9yGAggASgJEi4KCmNyZWF0ZWRfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZGVkX2F0GAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCg5sYXN0X2V2ZW50X3NlcRgLIAEoBBItCgZsYWJlbHMYDCADKAsyHS5tZW50YXRsYWIudjEuUnVuLkxhYmVsc0VudHJ5Ei0KBmlucHV0cxgNIAMoCzIdLm1lbnRhdGxhYi52MS5SdW4uSW5wdXRzRW50cnkSEAoIcmV0cnlfb2YYDiABKAkSJgoFY2FjaGUYDyABKA4yFy5tZW50YXRsYWIudjEuQ2FjaGVNb2RlGkYKDE91dHB1dHNFbnRyeRILCgNrZXkYASABKAkSJQoFdmFsdWUYAiABKAsyFi5tZW50YXRsYWIudjEuUGluVmFsdWU6AjgBGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEaRQoLSW5wdXRzRW50cnkSCwoDa2V5GAEgASgJEiUKBXZhbHVlGAIgASgLMhYubWVudGF0bGFiLnYxLlBpblZhbHVlOgI4ASIoCg1HZXRSdW5SZXF1ZXN0EhcKBnJ1bl9pZBgBIAEoCUIHukgEcgIQASIwCg5HZXRSdW5SZXNwb25zZRIeCgNydW4YASABKAsyES5tZW50YXRsYWIudjEuUnVuInkKD0xpc3RSdW5zUmVxdWVzdBI1CgZzdGF0ZXMYASADKA4yFi5tZW50YXRsYWIudjEuUnVuU3RhdGVCDbpICpIBByIFggECEAESGwoJcGFnZV9zaXplGAIgASgNQgi6SAUqAxj0AxISCgpwYWdlX3Rva2VuGAMgASgJIkwKEExpc3RSdW5zUmVzcG9uc2USHwoEcnVucxgBIAMoCzIRLm1lbnRhdGxhYi52MS5SdW4SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIkUKEENhbmNlbFJ1blJlcXVlc3QSFwoGcnVuX2lkGAEgASgJQge6SARyAhABEhgKBnJlYXNvbhgCIAEoCUIIukgFcgMYgAgiMwoRQ2FuY2VsUnVuUmVzcG9uc2USHgoDcnVuGAEgASgLMhEubWVudGF0bGFiLnYxLlJ1biI9Cg9XYXRjaFJ1blJlcXVlc3QSFwoGcnVuX2lkGAEgASgJQge6SARyAhABEhEKCWFmdGVyX3NlcRgCIAEoBCKEAQoPUmV0cnlSdW5SZXF1ZXN0EhcKBnJ1bl9pZBgBIAEoCUIHukgEcgIQARI6Cglmcm9tX25vZGUYAiABKAlCJ7pIJHIiMiBeKFtBLVphLXpdW0EtWmEtejAtOV8tXXswLDYyfSk/JBIcCgpyZXF1ZXN0X2lkGAMgASgJQgi6SAVyAxiAASIyChBSZXRyeVJ1blJlc3BvbnNlEh4KA3J1bhgBIAEoCzIRLm1lbnRhdGxhYi52MS5SdW4iSAoPUnVuU3RhdGVDaGFuZ2VkEiUKBXN0YXRlGAEgASgOMhYubWVudGF0bGFiLnYxLlJ1blN0YXRlEg4KBnJlYXNvbhgCIAEoCSKVAQoQTm9kZVN0YXRlQ2hhbmdlZBIPCgdub2RlX2lkGAEgASgJEiYKBXN0YXRlGAIgASgOMhcubWVudGF0bGFiLnYxLk5vZGVTdGF0ZRIPCgdhdHRlbXB0GAMgASgNEg4KBnJlYXNvbhgEIAEoCRInCgZyZXVzZWQYBSABKAsyFy5tZW50YXRsYWIudjEuTm9kZVJldXNlIoACCghSdW5FdmVudBILCgNzZXEYASABKAQSKAoEdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGcnVuX2lkGAMgASgJEg8KB25vZGVfaWQYBCABKAkSMgoJcnVuX3N0YXRlGAUgASgLMh0ubWVudGF0bGFiLnYxLlJ1blN0YXRlQ2hhbmdlZEgAEjQKCm5vZGVfc3RhdGUYBiABKAsyHi5tZW50YXRsYWIudjEuTm9kZVN0YXRlQ2hhbmdlZEgAEikKBWFnZW50GAcgASgLMhgubWVudGF0bGFiLnYxLkFnZW50RXZlbnRIAEIHCgVldmVudCLJAQoXUmVwb3J0Tm9kZUV2ZW50c1JlcXVlc3QSFwoGcnVuX2lkGAEgASgJQge6SARyAhABEhgKB25vZGVfaWQYAiABKAlCB7pIBHICEAESDwoHYXR0ZW1wdBgDIAEoDRIzCgZldmVudHMYBCADKAsyGC5tZW50YXRsYWIudjEuQWdlbnRFdmVudEIJukgGkgEDEOgHEhwKC3JlcG9ydGVyX2lkGAUgASgJQge6SARyAhhAEhcKD2ZpcnN0X2V2ZW50X3NlcRgGIAEoBCItChhSZXBvcnROb2RlRXZlbnRzUmVzcG9uc2USEQoJY2FuY2VsbGVkGAEgASgIKnoKC0JhY2tvZmZLaW5kEhwKGEJBQ0tPRkZfS0lORF9VTlNQRUNJRklFRBAAEhYKEkJBQ0tPRkZfS0lORF9GSVhFRBABEhcKE0JBQ0tPRkZfS0lORF9MSU5FQVIQAhIcChhCQUNLT0ZGX0tJTkRfRVhQT05FTlRJQUwQAyqBAQoJQ2FjaGVNb2RlEhoKFkNBQ0hFX01PREVfVU5TUEVDSUZJRUQQABIZChVDQUNIRV9NT0RFX1JFQURfV1JJVEUQARITCg9DQUNIRV9NT0RFX1JFQUQQAhIUChBDQUNIRV9NT0RFX1dSSVRFEAMSEgoOQ0FDSEVfTU9ERV9PRkYQBCpTCglSZXVzZUtpbmQSGgoWUkVVU0VfS0lORF9VTlNQRUNJRklFRBAAEhQKEFJFVVNFX0tJTkRfUkVUUlkQARIUChBSRVVTRV9LSU5EX0NBQ0hFEAIqmwEKCFJ1blN0YXRlEhkKFVJVTl9TVEFURV9VTlNQRUNJRklFRBAAEhUKEVJVTl9TVEFURV9QRU5ESU5HEAESFQoRUlVOX1NUQVRFX1JVTk5JTkcQAhIXChNSVU5fU1RBVEVfU1VDQ0VFREVEEAMSFAoQUlVOX1NUQVRFX0ZBSUxFRBAEEhcKE1JVTl9TVEFURV9DQU5DRUxMRUQQBSrTAQoJTm9kZVN0YXRlEhoKFk5PREVfU1RBVEVfVU5TUEVDSUZJRUQQABIWChJOT0RFX1NUQVRFX1BFTkRJTkcQARIWChJOT0RFX1NUQVRFX1JVTk5JTkcQAhIXChNOT0RFX1NUQVRFX1JFVFJZSU5HEAMSGAoUTk9ERV9TVEFURV9TVUNDRUVERUQQBBIVChFOT0RFX1NUQVRFX0ZBSUxFRBAFEhgKFE5PREVfU1RBVEVfQ0FOQ0VMTEVEEAYSFgoSTk9ERV9TVEFURV9TS0lQUEVEEAcy6AYKE09yY2hlc3RyYXRvclNlcnZpY2USdgoMVmFsaWRhdGVGbG93EiEubWVudGF0bGFiLnYxLlZhbGlkYXRlRmxvd1JlcXVlc3QaIi5tZW50YXRsYWIudjEuVmFsaWRhdGVGbG93UmVzcG9uc2UiH5ACAYq1GBhhZ2VudDpleGVjdXRlX211bHRpbW9kYWwSbQoKU3VibWl0RmxvdxIfLm1lbnRhdGxhYi52MS5TdWJtaXRGbG93UmVxdWVzdBogLm1lbnRhdGxhYi52MS5TdWJtaXRGbG93UmVzcG9uc2UiHIq1GBhhZ2VudDpleGVjdXRlX211bHRpbW9kYWwSXQoGR2V0UnVuEhsubWVudGF0bGFiLnYxLkdldFJ1blJlcXVlc3QaHC5tZW50YXRsYWIudjEuR2V0UnVuUmVzcG9uc2UiGJACAYq1GBFmbG93OnZpZXdfcmVzdWx0cxJjCghMaXN0UnVucxIdLm1lbnRhdGxhYi52MS5MaXN0UnVuc1JlcXVlc3QaHi5tZW50YXRsYWIudjEuTGlzdFJ1bnNSZXNwb25zZSIYkAIBirUYEWZsb3c6dmlld19yZXN1bHRzEmoKCUNhbmNlbFJ1bhIeLm1lbnRhdGxhYi52MS5DYW5jZWxSdW5SZXF1ZXN0Gh8ubWVudGF0bGFiLnYxLkNhbmNlbFJ1blJlc3BvbnNlIhyKtRgYYWdlbnQ6ZXhlY3V0ZV9tdWx0aW1vZGFsEl0KCFdhdGNoUnVuEh0ubWVudGF0bGFiLnYxLldhdGNoUnVuUmVxdWVzdBoWLm1lbnRhdGxhYi52MS5SdW5FdmVudCIYkAIBirUYEWZsb3c6dmlld19yZXN1bHRzMAESZwoIUmV0cnlSdW4SHS5tZW50YXRsYWIudjEuUmV0cnlSdW5SZXF1ZXN0Gh4ubWVudGF0bGFiLnYxLlJldHJ5UnVuUmVzcG9uc2UiHIq1GBhhZ2VudDpleGVjdXRlX211bHRpbW9kYWwScgoQUmVwb3J0Tm9kZUV2ZW50cxIlLm1lbnRhdGxhYi52MS5SZXBvcnROb2RlRXZlbnRzUmVxdWVzdBomLm1lbnRhdGxhYi52MS5SZXBvcnROb2RlRXZlbnRzUmVzcG9uc2UiD4q1GAtmbG93OnJlcG9ydGIGcHJvdG8z", [file_buf_validate_validate, file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp, file_mentatlab_v1_common, file_mentatlab_v1_options]);
 
 /**
  * Identifies a flow.
@@ -177,6 +177,14 @@ export type FlowEdge = Message<"mentatlab.v1.FlowEdge"> & {
    * @generated from field: string to = 2;
    */
   to: string;
+
+  /**
+   * When set, the edge is taken only if the condition holds once its source node succeeded; the
+   * destination node is skipped otherwise (a branch not taken, which does not fail the run).
+   *
+   * @generated from field: mentatlab.v1.EdgeCondition when = 3;
+   */
+  when?: EdgeCondition | undefined;
 };
 
 /**
@@ -185,6 +193,34 @@ export type FlowEdge = Message<"mentatlab.v1.FlowEdge"> & {
  */
 export const FlowEdgeSchema: GenMessage<FlowEdge> = /*@__PURE__*/
   messageDesc(file_mentatlab_v1_orchestrator, 3);
+
+/**
+ * A condition on an edge (docs/reuse.md): an output pin of the edge's source node must equal a value.
+ *
+ * @generated from message mentatlab.v1.EdgeCondition
+ */
+export type EdgeCondition = Message<"mentatlab.v1.EdgeCondition"> & {
+  /**
+   * Output pin of the source node to test, a `text` or `json` pin; empty tests the pin the edge carries.
+   *
+   * @generated from field: string pin = 1;
+   */
+  pin: string;
+
+  /**
+   * The value the pin must have; a text pin's value compares as a JSON string.
+   *
+   * @generated from field: google.protobuf.Value equals = 2;
+   */
+  equals?: Value | undefined;
+};
+
+/**
+ * Describes the message mentatlab.v1.EdgeCondition.
+ * Use `create(EdgeConditionSchema)` to create a new message.
+ */
+export const EdgeConditionSchema: GenMessage<EdgeCondition> = /*@__PURE__*/
+  messageDesc(file_mentatlab_v1_orchestrator, 4);
 
 /**
  * Nodes and the edges between them.
@@ -212,7 +248,7 @@ export type FlowGraph = Message<"mentatlab.v1.FlowGraph"> & {
  * Use `create(FlowGraphSchema)` to create a new message.
  */
 export const FlowGraphSchema: GenMessage<FlowGraph> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 4);
+  messageDesc(file_mentatlab_v1_orchestrator, 5);
 
 /**
  * A flow: a directed acyclic graph of agents.
@@ -254,7 +290,7 @@ export type Flow = Message<"mentatlab.v1.Flow"> & {
  * Use `create(FlowSchema)` to create a new message.
  */
 export const FlowSchema: GenMessage<Flow> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 5);
+  messageDesc(file_mentatlab_v1_orchestrator, 6);
 
 /**
  * Where a flow comes from.
@@ -291,7 +327,7 @@ export type FlowSource = Message<"mentatlab.v1.FlowSource"> & {
  * Use `create(FlowSourceSchema)` to create a new message.
  */
 export const FlowSourceSchema: GenMessage<FlowSource> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 6);
+  messageDesc(file_mentatlab_v1_orchestrator, 7);
 
 /**
  * Validates a flow.
@@ -319,7 +355,7 @@ export type ValidateFlowRequest = Message<"mentatlab.v1.ValidateFlowRequest"> & 
  * Use `create(ValidateFlowRequestSchema)` to create a new message.
  */
 export const ValidateFlowRequestSchema: GenMessage<ValidateFlowRequest> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 7);
+  messageDesc(file_mentatlab_v1_orchestrator, 8);
 
 /**
  * Validation result.
@@ -354,7 +390,7 @@ export type ValidateFlowResponse = Message<"mentatlab.v1.ValidateFlowResponse"> 
  * Use `create(ValidateFlowResponseSchema)` to create a new message.
  */
 export const ValidateFlowResponseSchema: GenMessage<ValidateFlowResponse> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 8);
+  messageDesc(file_mentatlab_v1_orchestrator, 9);
 
 /**
  * Starts a run.
@@ -389,6 +425,13 @@ export type SubmitFlowRequest = Message<"mentatlab.v1.SubmitFlowRequest"> & {
    * @generated from field: map<string, string> labels = 4;
    */
   labels: { [key: string]: string };
+
+  /**
+   * How nodes of cacheable agents use the node cache; unspecified means read and write.
+   *
+   * @generated from field: mentatlab.v1.CacheMode cache = 5;
+   */
+  cache: CacheMode;
 };
 
 /**
@@ -396,7 +439,42 @@ export type SubmitFlowRequest = Message<"mentatlab.v1.SubmitFlowRequest"> & {
  * Use `create(SubmitFlowRequestSchema)` to create a new message.
  */
 export const SubmitFlowRequestSchema: GenMessage<SubmitFlowRequest> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 9);
+  messageDesc(file_mentatlab_v1_orchestrator, 10);
+
+/**
+ * Where a reused node's outputs come from.
+ *
+ * @generated from message mentatlab.v1.NodeReuse
+ */
+export type NodeReuse = Message<"mentatlab.v1.NodeReuse"> & {
+  /**
+   * Why they were reused.
+   *
+   * @generated from field: mentatlab.v1.ReuseKind kind = 1;
+   */
+  kind: ReuseKind;
+
+  /**
+   * The run whose node produced them with its agent.
+   *
+   * @generated from field: string run_id = 2;
+   */
+  runId: string;
+
+  /**
+   * That node's id in that run.
+   *
+   * @generated from field: string node_id = 3;
+   */
+  nodeId: string;
+};
+
+/**
+ * Describes the message mentatlab.v1.NodeReuse.
+ * Use `create(NodeReuseSchema)` to create a new message.
+ */
+export const NodeReuseSchema: GenMessage<NodeReuse> = /*@__PURE__*/
+  messageDesc(file_mentatlab_v1_orchestrator, 11);
 
 /**
  * A started run.
@@ -417,7 +495,7 @@ export type SubmitFlowResponse = Message<"mentatlab.v1.SubmitFlowResponse"> & {
  * Use `create(SubmitFlowResponseSchema)` to create a new message.
  */
 export const SubmitFlowResponseSchema: GenMessage<SubmitFlowResponse> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 10);
+  messageDesc(file_mentatlab_v1_orchestrator, 12);
 
 /**
  * One node's part of a run.
@@ -487,6 +565,13 @@ export type NodeRun = Message<"mentatlab.v1.NodeRun"> & {
    * @generated from field: double progress_percent = 9;
    */
   progressPercent: number;
+
+  /**
+   * Set when no agent ran because the outputs were reused (RetryRun or the node cache).
+   *
+   * @generated from field: mentatlab.v1.NodeReuse reused = 10;
+   */
+  reused?: NodeReuse | undefined;
 };
 
 /**
@@ -494,7 +579,7 @@ export type NodeRun = Message<"mentatlab.v1.NodeRun"> & {
  * Use `create(NodeRunSchema)` to create a new message.
  */
 export const NodeRunSchema: GenMessage<NodeRun> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 11);
+  messageDesc(file_mentatlab_v1_orchestrator, 13);
 
 /**
  * A run of a flow.
@@ -592,6 +677,20 @@ export type Run = Message<"mentatlab.v1.Run"> & {
    * @generated from field: map<string, mentatlab.v1.PinValue> inputs = 13;
    */
   inputs: { [key: string]: PinValue };
+
+  /**
+   * The run this one retries (RetryRun); empty for a submitted run.
+   *
+   * @generated from field: string retry_of = 14;
+   */
+  retryOf: string;
+
+  /**
+   * How its nodes use the node cache, as given at submission (a retry keeps the original's).
+   *
+   * @generated from field: mentatlab.v1.CacheMode cache = 15;
+   */
+  cache: CacheMode;
 };
 
 /**
@@ -599,7 +698,7 @@ export type Run = Message<"mentatlab.v1.Run"> & {
  * Use `create(RunSchema)` to create a new message.
  */
 export const RunSchema: GenMessage<Run> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 12);
+  messageDesc(file_mentatlab_v1_orchestrator, 14);
 
 /**
  * Fetches a run.
@@ -620,7 +719,7 @@ export type GetRunRequest = Message<"mentatlab.v1.GetRunRequest"> & {
  * Use `create(GetRunRequestSchema)` to create a new message.
  */
 export const GetRunRequestSchema: GenMessage<GetRunRequest> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 13);
+  messageDesc(file_mentatlab_v1_orchestrator, 15);
 
 /**
  * A run.
@@ -641,7 +740,7 @@ export type GetRunResponse = Message<"mentatlab.v1.GetRunResponse"> & {
  * Use `create(GetRunResponseSchema)` to create a new message.
  */
 export const GetRunResponseSchema: GenMessage<GetRunResponse> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 14);
+  messageDesc(file_mentatlab_v1_orchestrator, 16);
 
 /**
  * Lists runs.
@@ -676,7 +775,7 @@ export type ListRunsRequest = Message<"mentatlab.v1.ListRunsRequest"> & {
  * Use `create(ListRunsRequestSchema)` to create a new message.
  */
 export const ListRunsRequestSchema: GenMessage<ListRunsRequest> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 15);
+  messageDesc(file_mentatlab_v1_orchestrator, 17);
 
 /**
  * A page of runs.
@@ -704,7 +803,7 @@ export type ListRunsResponse = Message<"mentatlab.v1.ListRunsResponse"> & {
  * Use `create(ListRunsResponseSchema)` to create a new message.
  */
 export const ListRunsResponseSchema: GenMessage<ListRunsResponse> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 16);
+  messageDesc(file_mentatlab_v1_orchestrator, 18);
 
 /**
  * Cancels a run.
@@ -732,7 +831,7 @@ export type CancelRunRequest = Message<"mentatlab.v1.CancelRunRequest"> & {
  * Use `create(CancelRunRequestSchema)` to create a new message.
  */
 export const CancelRunRequestSchema: GenMessage<CancelRunRequest> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 17);
+  messageDesc(file_mentatlab_v1_orchestrator, 19);
 
 /**
  * Result of cancelling.
@@ -753,7 +852,7 @@ export type CancelRunResponse = Message<"mentatlab.v1.CancelRunResponse"> & {
  * Use `create(CancelRunResponseSchema)` to create a new message.
  */
 export const CancelRunResponseSchema: GenMessage<CancelRunResponse> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 18);
+  messageDesc(file_mentatlab_v1_orchestrator, 20);
 
 /**
  * Follows a run.
@@ -781,7 +880,63 @@ export type WatchRunRequest = Message<"mentatlab.v1.WatchRunRequest"> & {
  * Use `create(WatchRunRequestSchema)` to create a new message.
  */
 export const WatchRunRequestSchema: GenMessage<WatchRunRequest> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 19);
+  messageDesc(file_mentatlab_v1_orchestrator, 21);
+
+/**
+ * Retries a failed or cancelled run.
+ *
+ * @generated from message mentatlab.v1.RetryRunRequest
+ */
+export type RetryRunRequest = Message<"mentatlab.v1.RetryRunRequest"> & {
+  /**
+   * The failed or cancelled run.
+   *
+   * @generated from field: string run_id = 1;
+   */
+  runId: string;
+
+  /**
+   * Also rerun this node (and its downstream) even if it succeeded; empty reruns only what did not succeed.
+   *
+   * @generated from field: string from_node = 2;
+   */
+  fromNode: string;
+
+  /**
+   * Idempotency key: a repeated retry with the same key returns the same new run.
+   *
+   * @generated from field: string request_id = 3;
+   */
+  requestId: string;
+};
+
+/**
+ * Describes the message mentatlab.v1.RetryRunRequest.
+ * Use `create(RetryRunRequestSchema)` to create a new message.
+ */
+export const RetryRunRequestSchema: GenMessage<RetryRunRequest> = /*@__PURE__*/
+  messageDesc(file_mentatlab_v1_orchestrator, 22);
+
+/**
+ * The new run.
+ *
+ * @generated from message mentatlab.v1.RetryRunResponse
+ */
+export type RetryRunResponse = Message<"mentatlab.v1.RetryRunResponse"> & {
+  /**
+   * The run started by the retry; `retry_of` names the original.
+   *
+   * @generated from field: mentatlab.v1.Run run = 1;
+   */
+  run?: Run | undefined;
+};
+
+/**
+ * Describes the message mentatlab.v1.RetryRunResponse.
+ * Use `create(RetryRunResponseSchema)` to create a new message.
+ */
+export const RetryRunResponseSchema: GenMessage<RetryRunResponse> = /*@__PURE__*/
+  messageDesc(file_mentatlab_v1_orchestrator, 23);
 
 /**
  * The run changed state.
@@ -809,7 +964,7 @@ export type RunStateChanged = Message<"mentatlab.v1.RunStateChanged"> & {
  * Use `create(RunStateChangedSchema)` to create a new message.
  */
 export const RunStateChangedSchema: GenMessage<RunStateChanged> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 20);
+  messageDesc(file_mentatlab_v1_orchestrator, 24);
 
 /**
  * A node changed state.
@@ -844,6 +999,13 @@ export type NodeStateChanged = Message<"mentatlab.v1.NodeStateChanged"> & {
    * @generated from field: string reason = 4;
    */
   reason: string;
+
+  /**
+   * Set on the SUCCEEDED change of a node whose outputs were reused rather than produced by an agent.
+   *
+   * @generated from field: mentatlab.v1.NodeReuse reused = 5;
+   */
+  reused?: NodeReuse | undefined;
 };
 
 /**
@@ -851,7 +1013,7 @@ export type NodeStateChanged = Message<"mentatlab.v1.NodeStateChanged"> & {
  * Use `create(NodeStateChangedSchema)` to create a new message.
  */
 export const NodeStateChangedSchema: GenMessage<NodeStateChanged> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 21);
+  messageDesc(file_mentatlab_v1_orchestrator, 25);
 
 /**
  * One event of a run.
@@ -924,7 +1086,7 @@ export type RunEvent = Message<"mentatlab.v1.RunEvent"> & {
  * Use `create(RunEventSchema)` to create a new message.
  */
 export const RunEventSchema: GenMessage<RunEvent> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 22);
+  messageDesc(file_mentatlab_v1_orchestrator, 26);
 
 /**
  * Events a sidecar reports for its node.
@@ -984,7 +1146,7 @@ export type ReportNodeEventsRequest = Message<"mentatlab.v1.ReportNodeEventsRequ
  * Use `create(ReportNodeEventsRequestSchema)` to create a new message.
  */
 export const ReportNodeEventsRequestSchema: GenMessage<ReportNodeEventsRequest> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 23);
+  messageDesc(file_mentatlab_v1_orchestrator, 27);
 
 /**
  * Result of reporting.
@@ -1005,7 +1167,7 @@ export type ReportNodeEventsResponse = Message<"mentatlab.v1.ReportNodeEventsRes
  * Use `create(ReportNodeEventsResponseSchema)` to create a new message.
  */
 export const ReportNodeEventsResponseSchema: GenMessage<ReportNodeEventsResponse> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 24);
+  messageDesc(file_mentatlab_v1_orchestrator, 28);
 
 /**
  * Backoff between retries of a node that failed transiently (agent exit code 3).
@@ -1047,6 +1209,89 @@ export enum BackoffKind {
  */
 export const BackoffKindSchema: GenEnum<BackoffKind> = /*@__PURE__*/
   enumDesc(file_mentatlab_v1_orchestrator, 0);
+
+/**
+ * How a run's nodes use the node cache (docs/reuse.md). Only agents whose manifest says
+ * `cacheable: true` take part, and never a node with a stream input or output.
+ *
+ * @generated from enum mentatlab.v1.CacheMode
+ */
+export enum CacheMode {
+  /**
+   * Read and write, the default.
+   *
+   * @generated from enum value: CACHE_MODE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Take outputs from the cache when the key matches; store the outputs of nodes that ran.
+   *
+   * @generated from enum value: CACHE_MODE_READ_WRITE = 1;
+   */
+  READ_WRITE = 1,
+
+  /**
+   * Take outputs from the cache, store nothing new.
+   *
+   * @generated from enum value: CACHE_MODE_READ = 2;
+   */
+  READ = 2,
+
+  /**
+   * Always run, then store the outputs (refreshes the entries).
+   *
+   * @generated from enum value: CACHE_MODE_WRITE = 3;
+   */
+  WRITE = 3,
+
+  /**
+   * Neither read nor write.
+   *
+   * @generated from enum value: CACHE_MODE_OFF = 4;
+   */
+  OFF = 4,
+}
+
+/**
+ * Describes the enum mentatlab.v1.CacheMode.
+ */
+export const CacheModeSchema: GenEnum<CacheMode> = /*@__PURE__*/
+  enumDesc(file_mentatlab_v1_orchestrator, 1);
+
+/**
+ * Why a node's outputs came from another run instead of an agent started for it.
+ *
+ * @generated from enum mentatlab.v1.ReuseKind
+ */
+export enum ReuseKind {
+  /**
+   * Not reused: an agent ran.
+   *
+   * @generated from enum value: REUSE_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * RetryRun kept the outputs the node had in the run it retries.
+   *
+   * @generated from enum value: REUSE_KIND_RETRY = 1;
+   */
+  RETRY = 1,
+
+  /**
+   * The node cache held outputs for the same agent, parameters and inputs.
+   *
+   * @generated from enum value: REUSE_KIND_CACHE = 2;
+   */
+  CACHE = 2,
+}
+
+/**
+ * Describes the enum mentatlab.v1.ReuseKind.
+ */
+export const ReuseKindSchema: GenEnum<ReuseKind> = /*@__PURE__*/
+  enumDesc(file_mentatlab_v1_orchestrator, 2);
 
 /**
  * Lifecycle of a run.
@@ -1101,7 +1346,7 @@ export enum RunState {
  * Describes the enum mentatlab.v1.RunState.
  */
 export const RunStateSchema: GenEnum<RunState> = /*@__PURE__*/
-  enumDesc(file_mentatlab_v1_orchestrator, 1);
+  enumDesc(file_mentatlab_v1_orchestrator, 3);
 
 /**
  * Lifecycle of one node in a run.
@@ -1170,7 +1415,7 @@ export enum NodeState {
  * Describes the enum mentatlab.v1.NodeState.
  */
 export const NodeStateSchema: GenEnum<NodeState> = /*@__PURE__*/
-  enumDesc(file_mentatlab_v1_orchestrator, 2);
+  enumDesc(file_mentatlab_v1_orchestrator, 4);
 
 /**
  * Runs flows: validates them, schedules their nodes in dependency order, passes values along edges,
@@ -1240,6 +1485,18 @@ export const OrchestratorService: GenService<{
     methodKind: "server_streaming";
     input: typeof WatchRunRequestSchema;
     output: typeof RunEventSchema;
+  },
+  /**
+   * Starts a new run of a failed or cancelled run's flow and inputs that reuses the outputs of every
+   * node that succeeded and reruns the rest: the nodes that did not succeed, `from_node` if given,
+   * and everything downstream of them. Same permission as SubmitFlow: it starts agents.
+   *
+   * @generated from rpc mentatlab.v1.OrchestratorService.RetryRun
+   */
+  retryRun: {
+    methodKind: "unary";
+    input: typeof RetryRunRequestSchema;
+    output: typeof RetryRunResponseSchema;
   },
   /**
    * Reports what a running node's agent did; called by the node's sidecar with its run token.

@@ -305,6 +305,67 @@ describe("mentatctl agents and runs", () => {
     expect(watched.code).toBe(3);
   });
 
+  it("retries a failed run, rerunning only the failed node, and shows which nodes were kept", async () => {
+    const ledger = join(work, "retry-ledger");
+    const agent = join(work, "ledger.yaml");
+    const script = join(dirname(fileURLToPath(import.meta.url)), "../../../test/agents/ledger.mjs");
+    writeFileSync(agent, ["id: org.mentatlab.test.ledger", "version: 1.0.0", `command: [${JSON.stringify(process.execPath)}, ${JSON.stringify(script)}]`, "inputs: [{ name: text, type: text }]", "outputs: [{ name: text, type: text }]"].join("\n"));
+    const params = (more: string) => `{ ledger: ${JSON.stringify(ledger)}${more} }`;
+    const flow = join(work, "retry-flow.yaml");
+    writeFileSync(
+      flow,
+      ["apiVersion: v1", "kind: Flow", "meta: { id: retry }", "graph:", "  nodes:",
+        `    - { id: first, agent: org.mentatlab.test.ledger, params: ${params("")} }`,
+        `    - { id: second, agent: org.mentatlab.test.ledger, params: ${params(`, fail_once: ${JSON.stringify(join(work, "second-failed"))}`)} }`,
+        "  edges:", "    - { from: first.text, to: second.text }"].join("\n"),
+    );
+    expect((await ctl(["agents", "register", agent])).code).toBe(0);
+    const failed = await ctl(["--output", "json", "run", flow, "--watch"]);
+    expect(failed.code).toBe(1);
+    const runId = /"runId":\s*"([^"]+)"/.exec(failed.stdout)?.[1] ?? "";
+
+    const retried = await ctl(["runs", "retry", runId, "--watch"]);
+    expect(retried.code, retried.stderr).toBe(0);
+    expect(retried.stderr).toMatch(new RegExp(`run \\S+ retries ${runId}; watching`));
+    expect(retried.stdout).toContain(` first  succeeded: reused from run ${runId} node first (retry)`);
+    expect(retried.stdout).toMatch(/second {2}running \(attempt 1\)/);
+    expect(retried.stdout).toMatch(new RegExp(`first +org\\.mentatlab\\.test\\.ledger@1\\.0\\.0 +succeeded +100% +kept from ${runId} first`));
+    expect(readFileSync(ledger, "utf8")).toBe("first\nsecond\nsecond\n");
+
+    const again = await ctl(["runs", "retry", runId, "--from", "first"]);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toMatch(/retry of +\S+/);
+    const succeededId = /^run +(\S+)/m.exec(retried.stdout)?.[1] ?? "";
+    const refused = await ctl(["runs", "retry", succeededId]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toBe(`error: [FailedPrecondition] run ${succeededId} is succeeded: only a failed or cancelled run can be retried (submit the flow again to run it anew)\n`);
+  });
+
+  it("runs a cacheable agent's node once for the same inputs, shows the hit, and runs it anyway with --cache off", async () => {
+    const ledger = join(work, "cache-ledger");
+    const agent = join(work, "cached-ledger.yaml");
+    const script = join(dirname(fileURLToPath(import.meta.url)), "../../../test/agents/ledger.mjs");
+    writeFileSync(agent, ["id: org.mentatlab.test.cached-ledger", "version: 1.0.0", "cacheable: true", `command: [${JSON.stringify(process.execPath)}, ${JSON.stringify(script)}]`, "inputs: [{ name: text, type: text }]", "outputs: [{ name: text, type: text }]"].join("\n"));
+    const flow = join(work, "cached-flow.yaml");
+    writeFileSync(flow, ["apiVersion: v1", "kind: Flow", "meta: { id: cached }", "graph:", "  nodes:", `    - { id: only, agent: org.mentatlab.test.cached-ledger, params: { ledger: ${JSON.stringify(ledger)} } }`].join("\n"));
+    expect((await ctl(["agents", "register", agent])).code).toBe(0);
+    const first = await ctl(["run", flow, "--input", "only.text=hi", "--watch"]);
+    expect(first.code, first.stderr).toBe(0);
+    const firstId = /run (\S+) submitted/.exec(first.stderr)?.[1] ?? "";
+    const hit = await ctl(["run", flow, "--input", "only.text=hi", "--watch"]);
+    expect(hit.code, hit.stderr).toBe(0);
+    expect(hit.stdout).toContain(` only  succeeded: reused from run ${firstId} node only (cached)`);
+    expect(hit.stdout).toContain('only.text = "hi>only"');
+    const hitId = /run (\S+) submitted/.exec(hit.stderr)?.[1] ?? "";
+    expect((await ctl(["runs", "get", hitId])).stdout).toMatch(new RegExp(`only +org\\.mentatlab\\.test\\.cached-ledger@1\\.0\\.0 +succeeded +100% +cached from ${firstId} only`));
+    expect(readFileSync(ledger, "utf8")).toBe("only\n");
+    expect((await ctl(["run", flow, "--input", "only.text=hi", "--cache", "off", "--watch"])).code).toBe(0);
+    expect(readFileSync(ledger, "utf8")).toBe("only\nonly\n");
+    const bad = await ctl(["run", flow, "--input", "only.text=hi", "--cache", "sometimes"]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('unknown --cache mode "sometimes"; use read-write, read, write, off');
+  });
+
   it("uploads @file for a media pin and passes stored objects by ref:<id>", async () => {
     const looker = join(work, "looker.yaml");
     writeFileSync(

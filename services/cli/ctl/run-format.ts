@@ -1,7 +1,7 @@
-import { NodeStateSchema, RunStateSchema, type Run } from "../../../gen/mentatlab/v1/orchestrator_pb.js";
+import { NodeStateSchema, ReuseKind, RunStateSchema, type Run } from "../../../gen/mentatlab/v1/orchestrator_pb.js";
 import { columns, describePinValue, enumLabel, formatTime, table } from "./format.js";
 
-/** A run's state, its nodes and its outputs, for `run`, `runs get` and `runs cancel`. */
+/** A run's state, its nodes (with where reused outputs came from) and its outputs, for `run`, `runs get`, `runs cancel` and `runs retry`. */
 export function describeRun(run: Run): string {
   const nodes = run.nodes.map((n) => [
     n.nodeId,
@@ -9,6 +9,7 @@ export function describeRun(run: Run): string {
     enumLabel(NodeStateSchema, n.state),
     n.progressPercent > 0 ? `${n.progressPercent.toFixed(0)}%` : "",
     n.error,
+    n.reused ? `${n.reused.kind === ReuseKind.CACHE ? "cached" : "kept"} from ${n.reused.runId} ${n.reused.nodeId}` : "",
   ]);
   const outputs = Object.entries(run.outputs).map(([key, value]) => `  ${key} = ${describePinValue(value)}`);
   return [
@@ -16,12 +17,13 @@ export function describeRun(run: Run): string {
       ["run", run.runId],
       ["flow", run.flow?.meta?.name || run.flow?.meta?.id],
       ["state", enumLabel(RunStateSchema, run.state)],
+      ["retry of", run.retryOf],
       ["error", run.error],
       ["owner", run.owner],
       ["created", formatTime(run.createdAt)],
       ["ended", run.endedAt ? formatTime(run.endedAt) : undefined],
     ]),
-    nodes.length > 0 ? columns(["NODE", "AGENT", "STATE", "PROGRESS", "ERROR"], nodes) : "",
+    nodes.length > 0 ? columns(["NODE", "AGENT", "STATE", "PROGRESS", "ERROR", "REUSED"], nodes) : "",
     outputs.length > 0 ? `outputs:\n${outputs.join("\n")}` : "",
   ]
     .filter((part) => part !== "")

@@ -3,10 +3,13 @@ import { LogLevelSchema } from "../../../gen/mentatlab/v1/common_pb.js";
 import {
   NodeStateSchema,
   RunEventSchema,
+  type Run,
+  RunSchema,
   RunState,
   RunStateSchema,
   type RunEvent,
 } from "../../../gen/mentatlab/v1/orchestrator_pb.js";
+import { describeRun } from "./run-format.js";
 import { announcedRetry, type CommandContext } from "./context.js";
 import { ExitCode } from "./exit-codes.js";
 import { describePinValue, enumLabel, formatTime } from "./format.js";
@@ -39,6 +42,22 @@ export async function watchRun(ctx: CommandContext, runId: string, afterSeq = 0n
   return final;
 }
 
+/**
+ * What `run` and `runs retry` do with the run they started: print it, or with `watch` follow it to
+ * its end, print it again as it ended, and exit by its final state.
+ */
+export async function printOrWatch(ctx: CommandContext, started: Run, watch: boolean, verb: string): Promise<ExitCode | undefined> {
+  if (!watch) {
+    await ctx.printer.result(RunSchema, started, describeRun);
+    return undefined;
+  }
+  await ctx.printer.note(`run ${started.runId} ${verb}; watching`);
+  const state = await watchRun(ctx, started.runId);
+  const { run: final } = await ctx.clients.orchestrator.getRun({ runId: started.runId });
+  await ctx.printer.result(RunSchema, final ?? started, describeRun);
+  return exitCodeForRun(state);
+}
+
 // Heartbeats say only "still alive": useful to machines reading JSON, noise on a terminal.
 function isHeartbeat(event: RunEvent): boolean {
   return event.event.case === "agent" && event.event.value.event.case === "heartbeat";
@@ -63,7 +82,8 @@ function describeWhat(event: RunEvent): string {
     case "runState":
       return `${enumLabel(RunStateSchema, e.value.state)}${e.value.reason ? `: ${e.value.reason}` : ""}`;
     case "nodeState":
-      return `${enumLabel(NodeStateSchema, e.value.state)} (attempt ${e.value.attempt})${e.value.reason ? `: ${e.value.reason}` : ""}`;
+      // A reused node ran no attempt: its reason says where its outputs came from.
+      return `${enumLabel(NodeStateSchema, e.value.state)}${e.value.reused ? "" : ` (attempt ${e.value.attempt})`}${e.value.reason ? `: ${e.value.reason}` : ""}`;
     case "agent": {
       const a = e.value.event;
       switch (a.case) {

@@ -1,16 +1,23 @@
 import { randomUUID } from "node:crypto";
 import type { Command } from "commander";
-import { create } from "@bufbuild/protobuf";
-import { RunSchema, ValidateFlowResponseSchema } from "../../../../gen/mentatlab/v1/orchestrator_pb.js";
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import { CacheMode, RunSchema, type SubmitFlowRequestSchema, ValidateFlowResponseSchema } from "../../../../gen/mentatlab/v1/orchestrator_pb.js";
 import { collect, type ActionRunner } from "../action.js";
 import type { CommandContext } from "../context.js";
-import { ExitCode } from "../exit-codes.js";
+import { CliError, ExitCode } from "../exit-codes.js";
 import { readFlowFile } from "../flow-file.js";
 import { describeViolation } from "../format.js";
-import { parseInputSpec, resolveInputs, type PinValueInit } from "../pin-inputs.js";
+import { parseInputSpec, resolveInputs } from "../pin-inputs.js";
 import { withResume } from "../../../shared/resume.js";
-import { describeRun } from "../run-format.js";
-import { exitCodeForRun, watchRun } from "../run-watch.js";
+import { printOrWatch } from "../run-watch.js";
+
+/** `--cache` values (docs/reuse.md). */
+const cacheModes: Readonly<Record<string, CacheMode>> = {
+  "read-write": CacheMode.READ_WRITE,
+  read: CacheMode.READ,
+  write: CacheMode.WRITE,
+  off: CacheMode.OFF,
+};
 
 const inputHelp = "bind an input: node.pin=@file (uploaded, or read for text/json pins), node.pin=ref:<id>, or node.pin=text (repeatable)";
 
@@ -43,31 +50,24 @@ export function registerFlowCommands(program: Command, run: ActionRunner): void 
     .argument("<flow>", "flow file (YAML or JSON)")
     .option("--input <binding>", inputHelp, collect, [])
     .option("--label <key=value>", "label the run (repeatable)", collect, [])
+    .option("--cache <mode>", `how nodes of cacheable agents use the node cache: ${Object.keys(cacheModes).join(", ")}`, "read-write")
     .option("--watch", "follow the run until it ends")
-    .action((file: string, opts: { input: string[]; label: string[]; watch?: boolean }, command: Command) =>
+    .action((file: string, opts: { input: string[]; label: string[]; cache: string; watch?: boolean }, command: Command) =>
       run(command, async (ctx) => {
+        const cache = cacheModes[opts.cache];
+        if (cache === undefined) throw new CliError(`unknown --cache mode "${opts.cache}"; use ${Object.keys(cacheModes).join(", ")}`, ExitCode.usage);
         const flow = await readFlowFile(ctx.io.cwd, file);
         const inputs = await resolveInputs(ctx, opts.input.map(parseInputSpec), flow.nodes, false);
-        const submitted = await submit(ctx, flow.text, inputs, parseLabels(opts.label));
-        if (!opts.watch) {
-          await ctx.printer.result(RunSchema, submitted, describeRun);
-          return;
-        }
-        await ctx.printer.note(`run ${submitted.runId} submitted; watching`);
-        const state = await watchRun(ctx, submitted.runId);
-        const { run: final } = await ctx.clients.orchestrator.getRun({ runId: submitted.runId });
-        await ctx.printer.result(RunSchema, final ?? submitted, describeRun);
-        return exitCodeForRun(state);
+        const submitted = await submit(ctx, { source: { source: { case: "text", value: flow.text } }, inputs, labels: parseLabels(opts.label), cache });
+        return printOrWatch(ctx, submitted, opts.watch ?? false, "submitted");
       }),
     );
 }
 
-async function submit(ctx: CommandContext, text: string, inputs: Record<string, PinValueInit>, labels: Record<string, string>) {
+async function submit(ctx: CommandContext, request: Omit<MessageInitShape<typeof SubmitFlowRequestSchema>, "requestId" | "$typeName">) {
   // The same request id on every attempt: a retried submit returns the run the first one started.
   const requestId = randomUUID();
-  const { run } = await withResume(ctx.retry, () =>
-    ctx.clients.orchestrator.submitFlow({ source: { source: { case: "text", value: text } }, inputs, labels, requestId }),
-  );
+  const { run } = await withResume(ctx.retry, () => ctx.clients.orchestrator.submitFlow({ ...request, requestId }));
   return run ?? create(RunSchema);
 }
 

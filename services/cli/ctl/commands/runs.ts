@@ -1,10 +1,12 @@
+import { randomUUID } from "node:crypto";
 import type { Command } from "commander";
 import { create } from "@bufbuild/protobuf";
 import { ListRunsResponseSchema, RunSchema, RunState } from "../../../../gen/mentatlab/v1/orchestrator_pb.js";
 import type { ActionRunner } from "../action.js";
 import { CliError, ExitCode } from "../exit-codes.js";
 import { describeRun, describeRunList } from "../run-format.js";
-import { exitCodeForRun, watchRun } from "../run-watch.js";
+import { withResume } from "../../../shared/resume.js";
+import { exitCodeForRun, printOrWatch, watchRun } from "../run-watch.js";
 
 const stateNames: Readonly<Record<string, RunState>> = {
   pending: RunState.PENDING,
@@ -15,7 +17,7 @@ const stateNames: Readonly<Record<string, RunState>> = {
 };
 
 export function registerRunCommands(program: Command, run: ActionRunner): void {
-  const runs = program.command("runs").description("inspect, follow and cancel runs");
+  const runs = program.command("runs").description("inspect, follow, cancel and retry runs");
 
   runs
     .command("list")
@@ -56,6 +58,21 @@ export function registerRunCommands(program: Command, run: ActionRunner): void {
       run(command, async (ctx) => {
         const { run: cancelled } = await ctx.clients.orchestrator.cancelRun({ runId, reason: opts.reason });
         await ctx.printer.result(RunSchema, cancelled ?? create(RunSchema), describeRun);
+      }),
+    );
+
+  runs
+    .command("retry")
+    .description("start a new run of a failed or cancelled run that reuses what succeeded and reruns the rest")
+    .argument("<run-id>", "the failed or cancelled run")
+    .option("--from <node>", "also rerun this node and its downstream, even if it succeeded")
+    .option("--watch", "follow the new run until it ends")
+    .action((runId: string, opts: { from?: string; watch?: boolean }, command: Command) =>
+      run(command, async (ctx) => {
+        // The same request id on every attempt: a retried call returns the run the first one started.
+        const requestId = randomUUID();
+        const { run: started } = await withResume(ctx.retry, () => ctx.clients.orchestrator.retryRun({ runId, fromNode: opts.from ?? "", requestId }));
+        return printOrWatch(ctx, started ?? create(RunSchema), opts.watch ?? false, `retries ${runId}`);
       }),
     );
 
