@@ -1,0 +1,54 @@
+import { spawn } from "node:child_process";
+import { setTimeout as sleep } from "node:timers/promises";
+import { Agent, PinType } from "../../../../sdk/index.js";
+import { wavHeader } from "../../../../services/shared/wav.js";
+import { pcmTone } from "./pcm.js";
+
+// A producer that takes `seconds` of wall-clock time per stream, so a test can tell live delivery
+// (first chunk seen before `finished_at_ms`) from delivery after the fact.
+const agent = Agent.connect();
+await agent.process(async (_inputs, agent) => {
+  const params = await agent.params();
+  const seconds = typeof params.seconds === "number" ? params.seconds : 4;
+  const tenths = seconds * 10;
+
+  async function* tokens(): AsyncGenerator<string> {
+    for (let n = 1; n <= tenths; n++) {
+      yield `token ${String(n).padStart(2, "0")} `;
+      await sleep(100);
+    }
+  }
+
+  async function* audio(): AsyncGenerator<Uint8Array> {
+    // Sizes unknown (0xFFFFFFFF) until the stream ends, as any live WAV producer must send them.
+    yield wavHeader(pcmFormat);
+    for (let n = 0; n < tenths; n++) {
+      yield pcmTone(pcmFormat, 440, n * 0.1, 0.1);
+      await sleep(100);
+    }
+  }
+
+  async function* video(): AsyncGenerator<Uint8Array> {
+    // -re paces the encoder at the frame rate; empty_moov + frag_keyframe make every second playable on arrival.
+    const ffmpeg = spawn(
+      "ffmpeg",
+      ["-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi", "-i", `testsrc=size=320x240:rate=25:duration=${seconds}`,
+        "-c:v", "libx264", "-profile:v", "baseline", "-level", "3.0", "-pix_fmt", "yuv420p", "-g", "25", "-tune", "zerolatency",
+        "-movflags", "frag_keyframe+empty_moov+default_base_moof", "-f", "mp4", "pipe:1"],
+      { stdio: ["ignore", "pipe", "inherit"] },
+    );
+    const exited = new Promise<number | null>((resolve) => ffmpeg.once("close", resolve));
+    for await (const chunk of ffmpeg.stdout) yield chunk as Buffer;
+    const code = await exited;
+    if (code !== 0) throw new Error(`ffmpeg exited with ${code}`);
+  }
+
+  await Promise.all([
+    agent.streamOutput("text", tokens(), { mimeType: "text/plain", payloadType: PinType.TEXT }),
+    agent.streamOutput("audio", audio(), { mimeType: "audio/wav", payloadType: PinType.AUDIO }),
+    agent.streamOutput("video", video(), { mimeType: "video/mp4", payloadType: PinType.VIDEO }),
+  ]);
+  return { finished: { finished_at_ms: Date.now() } };
+});
+
+const pcmFormat = { sampleRate: 16_000, channels: 1 } as const;
