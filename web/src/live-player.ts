@@ -50,7 +50,7 @@ class PcmPlayer implements LivePlayer {
     this.context.addEventListener("statechange", () => (resume.hidden = this.context.state !== "suspended"));
     resume.hidden = this.context.state !== "suspended";
     this.element = el("p", { class: "live-audio", role: "group", "aria-label": label }, this.readout, " ", resume);
-    this.timer = setInterval(() => this.showPosition(), 100);
+    this.timer = setInterval(() => this.showPosition(), 50);
   }
 
   push(data: Uint8Array): void {
@@ -97,7 +97,7 @@ class PcmPlayer implements LivePlayer {
     if (this.firstStart === undefined || this.failed) return;
     const played = Math.max(0, Math.min(this.context.currentTime, this.nextStart) - this.firstStart);
     const state = this.context.state === "running" ? "Playing live" : "Paused";
-    this.readout.textContent = `${state}: ${played.toFixed(1)} s of ${(this.nextStart - this.firstStart).toFixed(1)} s received`;
+    this.readout.textContent = `${state}: ${played.toFixed(2)} s of ${(this.nextStart - this.firstStart).toFixed(2)} s received`;
   }
 
   end(): void {

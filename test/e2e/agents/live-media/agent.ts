@@ -4,6 +4,8 @@ import { Agent, PinType } from "../../../../sdk/index.js";
 import { wavHeader } from "../../../../services/shared/wav.js";
 import { pcmTone } from "./pcm.js";
 
+const pcmFormat = { sampleRate: 16_000, channels: 1 } as const;
+
 // A producer that takes `seconds` of wall-clock time per stream, so a test can tell live delivery
 // (first chunk seen before `finished_at_ms`) from delivery after the fact.
 const agent = Agent.connect();
@@ -29,11 +31,11 @@ await agent.process(async (_inputs, agent) => {
   }
 
   async function* video(): AsyncGenerator<Uint8Array> {
-    // -re paces the encoder at the frame rate; empty_moov + frag_keyframe make every second playable on arrival.
+    // -re paces the encoder at the frame rate; empty_moov + frag_keyframe with a 10-frame GOP make each 0.4 s fragment playable on arrival.
     const ffmpeg = spawn(
       "ffmpeg",
       ["-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi", "-i", `testsrc=size=320x240:rate=25:duration=${seconds}`,
-        "-c:v", "libx264", "-profile:v", "baseline", "-level", "3.0", "-pix_fmt", "yuv420p", "-g", "25", "-tune", "zerolatency",
+        "-c:v", "libx264", "-profile:v", "baseline", "-level", "3.0", "-pix_fmt", "yuv420p", "-g", "10", "-tune", "zerolatency",
         "-movflags", "frag_keyframe+empty_moov+default_base_moof", "-f", "mp4", "pipe:1"],
       { stdio: ["ignore", "pipe", "inherit"] },
     );
@@ -50,5 +52,3 @@ await agent.process(async (_inputs, agent) => {
   ]);
   return { finished: { finished_at_ms: Date.now() } };
 });
-
-const pcmFormat = { sampleRate: 16_000, channels: 1 } as const;
