@@ -19,7 +19,7 @@ import { registerManifest } from "./support/examples.js";
 import { failureOf, followRun } from "./support/runs.js";
 
 const run = promisify(execFile);
-const kinds = ["text", "audio", "video"] as const;
+const kinds = ["text", "audio", "video", "opus"] as const;
 type Kind = (typeof kinds)[number];
 /** Long enough that a client starting after the streams opened is still well inside them. */
 const seconds = 6;
@@ -112,7 +112,7 @@ export function describeLiveMedia(name: string, start: (extraEnv: Record<string,
       }
       // What mentatctl saved is the whole stream: every token, and media ffprobe reads as `seconds` long.
       expect(readFileSync(join(work, "text.out"), "utf8")).toBe(Array.from({ length: seconds * 10 }, (_, i) => `token ${String(i + 1).padStart(2, "0")} `).join(""));
-      for (const file of ["audio.wav", "video.mp4"]) expect(await durationOf(join(work, file)), file).toBeCloseTo(seconds, 0);
+      for (const file of ["audio.wav", "video.mp4", "opus.webm"]) expect(await durationOf(join(work, file)), file).toBeCloseTo(seconds, 0);
     }, 120_000);
   });
 }
@@ -130,7 +130,7 @@ async function openedStreams(clients: MeshClients, runId: string): Promise<Recor
 
 /** `mentatctl streams follow <id> -o <kind file>`, in-process; the first byte is when the file first grows. */
 async function followWithCtl(mesh: MeshUnderTest, work: string, kind: Kind, streamId: string): Promise<Seen> {
-  const out = join(work, { text: "text.out", audio: "audio.wav", video: "video.mp4" }[kind]);
+  const out = join(work, { text: "text.out", audio: "audio.wav", video: "video.mp4", opus: "opus.webm" }[kind]);
   const io = new CapturedIo({ MENTATLAB_URL: mesh.url, MENTATLAB_API_KEY: mesh.apiKey }, work);
   const following = main(["node", "mentatctl", "streams", "follow", streamId, "-o", out], io);
   const firstAtMs = await firstTime(() => sizeOf(out) > 0, following);
@@ -175,11 +175,12 @@ async function followInBrowser(mesh: MeshUnderTest, context: BrowserContext, kin
   }
 }
 
-/** What the user sees advance: characters of text shown, seconds of audio played, the video's clock. */
+/** What the user sees advance: characters of text shown, seconds of WAV audio played, the media element's clock. */
 function playedSeconds(kind: Kind): () => number {
   if (kind === "text") return () => document.getElementById("follow-text")?.textContent?.length ?? 0;
   if (kind === "audio") return () => Number(/Playing live: ([\d.]+) s/.exec(document.querySelector("#follow-media .live-audio")?.textContent ?? "")?.[1] ?? 0);
-  return () => document.querySelector<HTMLVideoElement>("#follow-media video")?.currentTime ?? 0;
+  if (kind === "video") return () => document.querySelector<HTMLVideoElement>("#follow-media video")?.currentTime ?? 0;
+  return () => document.querySelector<HTMLAudioElement>("#follow-media audio")?.currentTime ?? 0;
 }
 
 /** The browser's clock (the same machine's) when `condition` first holds, checked every animation frame. */
@@ -224,7 +225,10 @@ function sha256Of(bytes: Buffer, wav: boolean): string {
   return createHash("sha256").update(copy).digest("hex");
 }
 
+/** By ffprobe: the container's duration, or where its last packet ends when a live WebM names none. */
 async function durationOf(path: string): Promise<number> {
   const { stdout } = await run("ffprobe", ["-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", path]);
-  return Number(stdout);
+  if (Number.isFinite(Number(stdout))) return Number(stdout);
+  const packets = await run("ffprobe", ["-v", "error", "-show_entries", "packet=pts_time,duration_time", "-of", "csv=p=0", path], { maxBuffer: 16 * 1024 * 1024 });
+  return Math.max(...packets.stdout.trim().split("\n").map((line) => line.split(",").map(Number).reduce((a, b) => a + b, 0)));
 }

@@ -30,25 +30,31 @@ await agent.process(async (_inputs, agent) => {
     }
   }
 
-  async function* video(): AsyncGenerator<Uint8Array> {
-    // -re paces the encoder at the frame rate; empty_moov + frag_keyframe with a 10-frame GOP make each 0.4 s fragment playable on arrival.
-    const ffmpeg = spawn(
-      "ffmpeg",
-      ["-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi", "-i", `testsrc=size=320x240:rate=25:duration=${seconds}`,
-        "-c:v", "libx264", "-profile:v", "baseline", "-level", "3.0", "-pix_fmt", "yuv420p", "-g", "10", "-tune", "zerolatency",
-        "-movflags", "frag_keyframe+empty_moov+default_base_moof", "-f", "mp4", "pipe:1"],
-      { stdio: ["ignore", "pipe", "inherit"] },
-    );
+  /** What ffmpeg writes to stdout while it encodes in real time (-re paces it at the source's rate). */
+  async function* encoded(args: readonly string[]): AsyncGenerator<Uint8Array> {
+    const ffmpeg = spawn("ffmpeg", ["-hide_banner", "-loglevel", "error", "-re", ...args, "pipe:1"], { stdio: ["ignore", "pipe", "inherit"] });
     const exited = new Promise<number | null>((resolve) => ffmpeg.once("close", resolve));
     for await (const chunk of ffmpeg.stdout) yield chunk as Buffer;
     const code = await exited;
     if (code !== 0) throw new Error(`ffmpeg exited with ${code}`);
   }
 
+  // empty_moov + frag_keyframe with a 10-frame GOP make each 0.4 s fragment playable on arrival.
+  const video = encoded([
+    "-f", "lavfi", "-i", `testsrc=size=320x240:rate=25:duration=${seconds}`,
+    "-c:v", "libx264", "-profile:v", "baseline", "-level", "3.0", "-pix_fmt", "yuv420p", "-g", "10", "-tune", "zerolatency",
+    "-movflags", "frag_keyframe+empty_moov+default_base_moof", "-f", "mp4",
+  ]);
+  // WebM is written cluster by cluster; 200 ms clusters keep the first one close to the start.
+  const opus = encoded([
+    "-f", "lavfi", "-i", `sine=frequency=660:duration=${seconds}`, "-c:a", "libopus", "-b:a", "48k", "-cluster_time_limit", "200", "-f", "webm",
+  ]);
+
   await Promise.all([
     agent.streamOutput("text", tokens(), { mimeType: "text/plain", payloadType: PinType.TEXT }),
     agent.streamOutput("audio", audio(), { mimeType: "audio/wav", payloadType: PinType.AUDIO }),
-    agent.streamOutput("video", video(), { mimeType: "video/mp4", payloadType: PinType.VIDEO }),
+    agent.streamOutput("video", video, { mimeType: "video/mp4", payloadType: PinType.VIDEO }),
+    agent.streamOutput("opus", opus, { mimeType: "audio/webm", payloadType: PinType.AUDIO }),
   ]);
   return { finished: { finished_at_ms: Date.now() } };
 });
