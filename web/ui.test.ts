@@ -14,6 +14,7 @@ import { AgentRegistryService } from "../gen/mentatlab/v1/registry_pb.js";
 import { StorageService } from "../gen/mentatlab/v1/storage_pb.js";
 import { StreamService } from "../gen/mentatlab/v1/stream_pb.js";
 import { startEmbedded, type EmbeddedMesh } from "../services/mesh/embedded.js";
+import { wavHeader } from "../services/shared/wav.js";
 import { requireTool } from "../test/harness/index.js";
 import { buildWeb } from "./build.js";
 
@@ -411,6 +412,34 @@ describe("web UI in a real browser", () => {
     await page.locator('#node-outputs [data-pin="notes"]').getByRole("link", { name: "on the streams page" }).click();
     await expect.poll(() => page.locator("#follow-name").textContent()).toBe(notesStreamId);
     await expect.poll(() => page.locator("#follow-text").textContent()).toBe("19 B received; the stream is complete.");
+  });
+
+  it("plays a live WAV stream while it arrives, with the first-byte and current latency", async () => {
+    const { stream } = clients();
+    await page.getByRole("link", { name: "Streams" }).click();
+    const { stream: info } = await stream.initStream({ payloadType: PinType.AUDIO, mimeType: "audio/wav" });
+    const streamId = info?.ref?.streamId ?? "";
+    const row = page.locator(`#streams-table tr[data-stream="${streamId}"]`);
+    await expect.poll(() => row.locator("td").nth(1).textContent(), { timeout: 1_000 }).toBe("open");
+    await row.getByRole("button", { name: `Follow stream ${streamId}` }).click();
+    // A producer that does not know the length yet: a header with unknown sizes, then 100 ms of PCM at a time.
+    const pcm = sineWav(16_000, 2).subarray(44);
+    await stream.publishBatch({ streamId, payloads: [{ data: wavHeader({ sampleRate: 16_000, channels: 1 }) }] });
+    const played = () => page.locator("#follow-media .live-audio").textContent().then((text) => Number(/Playing live: ([\d.]+) s/.exec(text ?? "")?.[1] ?? 0));
+    let playingBeforeEnd = 0;
+    for (let offset = 0; offset < pcm.byteLength; offset += 3_200) {
+      await stream.publishBatch({ streamId, payloads: [{ data: pcm.subarray(offset, offset + 3_200) }] });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      playingBeforeEnd = await played();
+    }
+    // Still open, and already well into playback.
+    expect(playingBeforeEnd).toBeGreaterThan(0.5);
+    expect(await page.locator("#follow-latency").textContent()).toMatch(/^first byte \d+ ms after following · now \d+ ms behind the producer$/);
+    await shot("stream-live-audio");
+    await stream.closeStream({ streamId });
+    // All of it plays out, and no more than was sent.
+    await expect.poll(played, { timeout: 5_000 }).toBe(2);
+    expect(await page.locator("#follow-media .live-audio").textContent()).toMatch(/^Playing live: 2\.00 s of 2\.00 s received/);
   });
 
   it("fits a 390 px phone screen on every page", async () => {

@@ -38,8 +38,10 @@ class PcmPlayer implements LivePlayer {
   private head = new Uint8Array(0);
   private layout: WavLayout | undefined;
   private leftover = new Uint8Array(0);
-  private firstStart: number | undefined;
+  private started = false;
   private nextStart = 0;
+  /** Seconds of audio scheduled so far; gaps after an underrun are not audio and do not count. */
+  private receivedSeconds = 0;
   failed = false;
   private readonly timer: ReturnType<typeof setInterval>;
 
@@ -89,15 +91,18 @@ class PcmPlayer implements LivePlayer {
     // After an underrun, start again just ahead of the clock rather than in the past (which would skip).
     const at = Math.max(this.nextStart, this.context.currentTime + PCM_LEAD_SECONDS);
     source.start(at);
-    this.firstStart ??= at;
+    this.started = true;
     this.nextStart = at + buffer.duration;
+    this.receivedSeconds += buffer.duration;
   }
 
   private showPosition(): void {
-    if (this.firstStart === undefined || this.failed) return;
-    const played = Math.max(0, Math.min(this.context.currentTime, this.nextStart) - this.firstStart);
+    if (!this.started || this.failed) return;
+    // What is scheduled but not yet heard is the tail after the audio clock; everything else has played.
+    const queued = Math.min(this.receivedSeconds, Math.max(0, this.nextStart - this.context.currentTime));
+    const played = this.receivedSeconds - queued;
     const state = this.context.state === "running" ? "Playing live" : "Paused";
-    this.readout.textContent = `${state}: ${played.toFixed(2)} s of ${(this.nextStart - this.firstStart).toFixed(2)} s received`;
+    this.readout.textContent = `${state}: ${played.toFixed(2)} s of ${this.receivedSeconds.toFixed(2)} s received`;
   }
 
   end(): void {
