@@ -7,7 +7,7 @@ import { testPrincipal } from "../../test/support/in-memory.js";
 // a given rate lets through, oldest first, as a transport's flow control would.
 
 const windowMs = 1_000;
-const stream = "ws\u0000st_1";
+const stream = { workspace: "ws", id: "st_1" };
 
 /**
  * One subscriber behind a link of `linkBytesPerSecond`: it receives the produced chunks in order, as

@@ -1,6 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { type AdaptBitrate, AdaptBitrateSchema } from "../../gen/mentatlab/v1/stream_pb.js";
 import type { Principal } from "../shared/principal.js";
+import { type StreamKey, streamKeyString } from "./stream-store.js";
 
 /** Headroom below what the slowest subscriber receives, so a producer that follows the advice lets it catch up. */
 const SUGGESTED_FRACTION = 0.8;
@@ -31,8 +32,9 @@ export class DeliveryMeter {
 
   constructor(private readonly windowMs: number) {}
 
-  /** Starts counting one subscriber of `stream` (`workspace\0id`); `close` once its call ends. */
-  subscriber(stream: string, who: string, nowMs: number): SubscriberDelivery {
+  /** Starts counting one subscriber of `key`'s stream; `close` once its call ends. */
+  subscriber(key: StreamKey, who: string, nowMs: number): SubscriberDelivery {
+    const stream = streamKeyString(key);
     let deliveries = this.streams.get(stream);
     if (!deliveries) this.streams.set(stream, (deliveries = new StreamDeliveries(this.windowMs, nowMs)));
     const meters = deliveries;
@@ -44,9 +46,9 @@ export class DeliveryMeter {
     return subscriber;
   }
 
-  /** The producer of `stream` stored `bytes` at `nowMs`: advice when a subscriber falls behind, else undefined. */
-  produced(stream: string, bytes: number, nowMs: number): AdaptBitrate | undefined {
-    const deliveries = this.streams.get(stream);
+  /** The producer of `key`'s stream stored `bytes` at `nowMs`: advice when a subscriber falls behind, else undefined. */
+  produced(key: StreamKey, bytes: number, nowMs: number): AdaptBitrate | undefined {
+    const deliveries = this.streams.get(streamKeyString(key));
     if (!deliveries) return undefined;
     deliveries.produced.add(bytes, nowMs);
     // Lag is judged against the previous append: no subscriber can have received this one yet.

@@ -140,7 +140,6 @@ export function createStreamService(options: StreamServiceOptions): ServiceImpl<
       // The first ack tells a reconnecting producer where to resume.
       yield ackResponse({ lastSeq: record.info.lastSeq, lastClientSeq: record.lastClientSeq });
       const adaptable = hasAdaptableBitrate(payloadType);
-      const meterKey = `${principal.workspace}\u0000${streamId}`;
       const readAhead = new ReadAhead<PublishRequest>(iterator, publishRequestBytes, PUBLISH_READ_AHEAD_BYTES);
       for (;;) {
         const batch = await readAhead.nextBatch(PUBLISH_BATCH_ITEMS);
@@ -156,7 +155,7 @@ export function createStreamService(options: StreamServiceOptions): ServiceImpl<
         const now = Date.now();
         const result = await append(key, inputs, now);
         yield ackResponse(result);
-        const advice = adaptable ? deliveries.produced(meterKey, result.appendedBytes, now) : undefined;
+        const advice = adaptable ? deliveries.produced(key, result.appendedBytes, now) : undefined;
         if (advice) yield adaptResponse(advice);
       }
     },
@@ -167,10 +166,9 @@ export function createStreamService(options: StreamServiceOptions): ServiceImpl<
       const payloadType = record.info.ref?.payloadType ?? PinType.BINARY;
       const inputs = checkedPayloads(payloadType, request.payloads);
       const now = Date.now();
-      const result = await append({ workspace: principal.workspace, id: request.streamId }, inputs, now);
-      const adaptBitrate = hasAdaptableBitrate(payloadType)
-        ? deliveries.produced(`${principal.workspace}\u0000${request.streamId}`, result.appendedBytes, now)
-        : undefined;
+      const key = { workspace: principal.workspace, id: request.streamId };
+      const result = await append(key, inputs, now);
+      const adaptBitrate = hasAdaptableBitrate(payloadType) ? deliveries.produced(key, result.appendedBytes, now) : undefined;
       return { ack: ack(result), adaptBitrate };
     },
 

@@ -28,9 +28,10 @@ export async function openSubscription(
   request: SubscribeRequest,
   signal: AbortSignal,
 ): Promise<Subscription> {
-  const feed = await openFeed(store, { workspace: principal.workspace, id: request.streamId }, request.afterSeq, signal);
+  const key = { workspace: principal.workspace, id: request.streamId };
+  const feed = await openFeed(store, key, request.afterSeq, signal);
   const gzip = request.acceptGzip && isTextual(feed.stream.ref?.payloadType ?? PinType.BINARY);
-  const delivery = deliveries.subscriber(`${principal.workspace}\u0000${request.streamId}`, subscriberClass(principal), feed.subscribedAtMs);
+  const delivery = deliveries.subscriber(key, subscriberClass(principal), feed.subscribedAtMs);
   return {
     feed,
     gzip,
