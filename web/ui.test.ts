@@ -373,12 +373,7 @@ describe("web UI in a real browser", () => {
 
   it("lists live and ended streams, follows text live and plays an ended audio stream", async () => {
     const { stream } = clients();
-    await page.getByRole("link", { name: "Streams" }).click();
-    const { stream: info } = await stream.initStream({ payloadType: PinType.TEXT, mimeType: "text/plain" });
-    const streamId = info?.ref?.streamId ?? "";
-    const row = page.locator(`#streams-table tr[data-stream="${streamId}"]`);
-    await expect.poll(() => row.locator("td").nth(1).textContent(), { timeout: 1_000 }).toBe("open");
-    await row.getByRole("button", { name: `Follow stream ${streamId}` }).click();
+    const { streamId, row } = await followNewStream(PinType.TEXT, "text/plain");
     const text = new TextEncoder();
     await stream.publishBatch({ streamId, payloads: [{ data: text.encode("tokens "), clientSeq: 1n }, { data: text.encode("arrive live"), clientSeq: 2n }] });
     await expect.poll(() => page.locator("#follow-text").textContent(), { timeout: 1_000 }).toBe("tokens arrive live");
@@ -416,12 +411,7 @@ describe("web UI in a real browser", () => {
 
   it("plays a live WAV stream while it arrives, with the first-byte and current latency", async () => {
     const { stream } = clients();
-    await page.getByRole("link", { name: "Streams" }).click();
-    const { stream: info } = await stream.initStream({ payloadType: PinType.AUDIO, mimeType: "audio/wav" });
-    const streamId = info?.ref?.streamId ?? "";
-    const row = page.locator(`#streams-table tr[data-stream="${streamId}"]`);
-    await expect.poll(() => row.locator("td").nth(1).textContent(), { timeout: 1_000 }).toBe("open");
-    await row.getByRole("button", { name: `Follow stream ${streamId}` }).click();
+    const { streamId } = await followNewStream(PinType.AUDIO, "audio/wav");
     // A producer that does not know the length yet: a header with unknown sizes, then 100 ms of PCM at a time.
     const pcm = sineWav(16_000, 2).subarray(44);
     await stream.publishBatch({ streamId, payloads: [{ data: wavHeader({ sampleRate: 16_000, channels: 1 }) }] });
@@ -476,6 +466,17 @@ describe("web UI in a real browser", () => {
 });
 
 /** A mono 16-bit PCM WAV of a 440 Hz tone. */
+/** Opens a stream, waits for the streams page to list it as open, and clicks its Follow button. */
+async function followNewStream(payloadType: PinType, mimeType: string) {
+  await page.getByRole("link", { name: "Streams" }).click();
+  const { stream: info } = await clients().stream.initStream({ payloadType, mimeType });
+  const streamId = info?.ref?.streamId ?? "";
+  const row = page.locator(`#streams-table tr[data-stream="${streamId}"]`);
+  await expect.poll(() => row.locator("td").nth(1).textContent(), { timeout: 1_000 }).toBe("open");
+  await row.getByRole("button", { name: `Follow stream ${streamId}` }).click();
+  return { streamId, row };
+}
+
 function sineWav(sampleRate: number, seconds: number): Uint8Array {
   const samples = Math.round(sampleRate * seconds);
   const wav = Buffer.alloc(44 + samples * 2);
