@@ -50,8 +50,8 @@ export interface StreamOutputOptions {
   /** Payload kind; defaults to the pin's declared payload or binary. */
   readonly payloadType?: PinType;
   /**
-   * Called when the stream service finds the stream slower than a live stream of its kind needs (audio
-   * and video under `STREAM_SLOW_PRODUCER_BPS`): lower the encoder bitrate to `suggestedBitsPerSecond`.
+   * Called when a subscriber of this audio or video stream receives less than it produces and falls
+   * behind (the reason names it and both rates): lower the encoder bitrate to `suggestedBitsPerSecond`.
    * At most once per measuring window; every call has happened by the time `streamOutput` resolves.
    */
   readonly onAdaptBitrate?: (advice: AdaptOutputBitrate) => void;

@@ -15,6 +15,7 @@ import { AgentRegistryService } from "../gen/mentatlab/v1/registry_pb.js";
 import { StorageService, UploadRequestSchema } from "../gen/mentatlab/v1/storage_pb.js";
 import { StreamService } from "../gen/mentatlab/v1/stream_pb.js";
 import { startEmbedded, type EmbeddedMesh } from "../services/mesh/embedded.js";
+import { wavHeader } from "../services/shared/wav.js";
 import { requireTool } from "../test/harness/index.js";
 import { buildWeb } from "./build.js";
 
@@ -383,12 +384,7 @@ describe("web UI in a real browser", () => {
 
   it("lists live and ended streams, follows text live and plays an ended audio stream", async () => {
     const { stream } = clients();
-    await page.getByRole("link", { name: "Streams" }).click();
-    const { stream: info } = await stream.initStream({ payloadType: PinType.TEXT, mimeType: "text/plain" });
-    const streamId = info?.ref?.streamId ?? "";
-    const row = page.locator(`#streams-table tr[data-stream="${streamId}"]`);
-    await expect.poll(() => row.locator("td").nth(1).textContent(), { timeout: 1_000 }).toBe("open");
-    await row.getByRole("button", { name: `Follow stream ${streamId}` }).click();
+    const { streamId, row } = await followNewStream(PinType.TEXT, "text/plain");
     const text = new TextEncoder();
     await stream.publishBatch({ streamId, payloads: [{ data: text.encode("tokens "), clientSeq: 1n }, { data: text.encode("arrive live"), clientSeq: 2n }] });
     await expect.poll(() => page.locator("#follow-text").textContent(), { timeout: 1_000 }).toBe("tokens arrive live");
@@ -467,6 +463,29 @@ describe("web UI in a real browser", () => {
     expect(readFileSync(ledger, "utf8")).toBe("first\nsecond\nsecond\n");
   });
 
+  it("plays a live WAV stream while it arrives, with the first-byte and current latency", async () => {
+    const { stream } = clients();
+    const { streamId } = await followNewStream(PinType.AUDIO, "audio/wav");
+    // A producer that does not know the length yet: a header with unknown sizes, then 100 ms of PCM at a time.
+    const pcm = sineWav(16_000, 2).subarray(44);
+    await stream.publishBatch({ streamId, payloads: [{ data: wavHeader({ sampleRate: 16_000, channels: 1 }) }] });
+    const played = () => page.locator("#follow-media .live-audio").textContent().then((text) => Number(/Playing live: ([\d.]+) s/.exec(text ?? "")?.[1] ?? 0));
+    let playingBeforeEnd = 0;
+    for (let offset = 0; offset < pcm.byteLength; offset += 3_200) {
+      await stream.publishBatch({ streamId, payloads: [{ data: pcm.subarray(offset, offset + 3_200) }] });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      playingBeforeEnd = await played();
+    }
+    // Still open, and already well into playback.
+    expect(playingBeforeEnd).toBeGreaterThan(0.5);
+    expect(await page.locator("#follow-latency").textContent()).toMatch(/^first byte \d+ ms after following · now \d+ ms behind the producer$/);
+    await shot("stream-live-audio");
+    await stream.closeStream({ streamId });
+    // All of it plays out, and no more than was sent.
+    await expect.poll(played, { timeout: 5_000 }).toBe(2);
+    expect(await page.locator("#follow-media .live-audio").textContent()).toMatch(/^Playing live: 2\.00 s of 2\.00 s received/);
+  });
+
   it("fits a 390 px phone screen on every page", async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     for (const [name, hash, ready] of [
@@ -513,6 +532,17 @@ describe("web UI in a real browser", () => {
 });
 
 /** A mono 16-bit PCM WAV of a 440 Hz tone. */
+/** Opens a stream, waits for the streams page to list it as open, and clicks its Follow button. */
+async function followNewStream(payloadType: PinType, mimeType: string) {
+  await page.getByRole("link", { name: "Streams" }).click();
+  const { stream: info } = await clients().stream.initStream({ payloadType, mimeType });
+  const streamId = info?.ref?.streamId ?? "";
+  const row = page.locator(`#streams-table tr[data-stream="${streamId}"]`);
+  await expect.poll(() => row.locator("td").nth(1).textContent(), { timeout: 1_000 }).toBe("open");
+  await row.getByRole("button", { name: `Follow stream ${streamId}` }).click();
+  return { streamId, row };
+}
+
 function sineWav(sampleRate: number, seconds: number): Uint8Array {
   const samples = Math.round(sampleRate * seconds);
   const wav = Buffer.alloc(44 + samples * 2);

@@ -44,7 +44,7 @@ function reportRecorder(reported: AgentEvent[], cancelled: ReadonlySet<string>):
   };
 }
 
-/** `overrides` adds to or replaces the services' settings, e.g. `STREAM_SLOW_PRODUCER_BPS`. */
+/** `overrides` adds to or replaces the services' settings, e.g. `STREAM_BITRATE_WINDOW_MS`. */
 export async function startDataPlane(dataDir: string, overrides: Readonly<Record<string, string>> = {}): Promise<DataPlane> {
   const env = {
     MENTATLAB_DATA_DIR: dataDir,

@@ -23,9 +23,7 @@ export interface StreamConfig {
   readonly subscriberMaxLagBytes: number;
   /** How long an ended stream's buffer stays readable. */
   readonly endedTtlMs: number;
-  /** Publishers of audio/video measured below this are told to adapt their bitrate. */
-  readonly slowProducerBitsPerSecond: number;
-  /** Window over which a producer's throughput is measured. */
+  /** Window over which produced and delivered rates are compared for bitrate advice. */
   readonly bitrateWindowMs: number;
   /** How often overdue streams are ended and old events trimmed. */
   readonly sweepIntervalMs: number;
@@ -46,7 +44,6 @@ export function streamConfigFromEnv(env: Env): StreamConfig {
     retainedMaxBytes: integerVar(env, "STREAM_RETAINED_MAX_BYTES", 64 * 1024 * 1024, { min: 1 }),
     subscriberMaxLagBytes: integerVar(env, "STREAM_SUBSCRIBER_MAX_LAG_BYTES", 8 * 1024 * 1024, { min: 1 }),
     endedTtlMs: numberVar(env, "STREAM_ENDED_TTL_SECONDS", 300, { exclusiveMin: 0 }) * 1000,
-    slowProducerBitsPerSecond: numberVar(env, "STREAM_SLOW_PRODUCER_BPS", 1_000_000, { exclusiveMin: 0 }),
     bitrateWindowMs: numberVar(env, "STREAM_BITRATE_WINDOW_MS", 5_000, { exclusiveMin: 0 }),
     sweepIntervalMs: numberVar(env, "STREAM_SWEEP_INTERVAL_MS", 1_000, { exclusiveMin: 0 }),
     sseKeepaliveMs: numberVar(env, "STREAM_SSE_KEEPALIVE_SECONDS", 15, { exclusiveMin: 0 }) * 1000,

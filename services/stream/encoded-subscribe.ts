@@ -1,6 +1,7 @@
 import { type StreamEvent, StreamEventSchema, StreamService } from "../../gen/mentatlab/v1/stream_pb.js";
 import { type EncodedServerStream, envelopeSegments } from "../server/fast-path/index.js";
 import { principalOf } from "../shared/principal.js";
+import type { DeliveryMeter } from "./delivery-meter.js";
 import type { StreamMetrics } from "./metrics.js";
 import type { StreamStore } from "./stream-store.js";
 import { openSubscription } from "./subscription.js";
@@ -18,17 +19,22 @@ const gzipEnvelopes = new WeakMap<StreamEvent, Uint8Array[]>();
 export function encodedSubscribe(
   store: StreamStore,
   metrics: StreamMetrics,
+  deliveries: DeliveryMeter,
 ): EncodedServerStream<typeof StreamService.method.subscribe> {
   return {
     method: StreamService.method.subscribe,
     async serve(request, context, out) {
-      const subscription = await openSubscription(store, metrics, principalOf(context), request, context.signal);
+      const subscription = await openSubscription(store, metrics, deliveries, principalOf(context), request, context.signal);
       const cache = subscription.gzip ? gzipEnvelopes : plainEnvelopes;
-      for await (const event of subscription.feed.events) {
-        let encoded = cache.get(event);
-        const delivered = subscription.deliver(event);
-        if (!encoded) cache.set(event, (encoded = envelopeSegments(StreamEventSchema, delivered)));
-        if (!out.write(encoded)) await out.ready();
+      try {
+        for await (const event of subscription.feed.events) {
+          let encoded = cache.get(event);
+          const delivered = subscription.deliver(event);
+          if (!encoded) cache.set(event, (encoded = envelopeSegments(StreamEventSchema, delivered)));
+          if (!out.write(encoded)) await out.ready();
+        }
+      } finally {
+        subscription.close();
       }
     },
   };

@@ -3,6 +3,7 @@ import type { StreamService } from "../../gen/mentatlab/v1/stream_pb.js";
 import type { EncodedServerStream } from "../server/fast-path/index.js";
 import type { HttpRoute } from "../shared/http-route.js";
 import type { StreamConfig } from "./config.js";
+import { DeliveryMeter } from "./delivery-meter.js";
 import { encodedSubscribe } from "./encoded-subscribe.js";
 import { MemoryStreamStore } from "./memory-stream-store.js";
 import { StreamMetrics } from "./metrics.js";
@@ -52,10 +53,12 @@ export async function createStreams(config: StreamConfig): Promise<StreamRuntime
   const store = await createStreamStore(config);
   const metrics = new StreamMetrics();
   const sweeper = startSweeper(store, metrics, config.sweepIntervalMs);
+  // Shared by both Subscribe paths and Publish: advice compares what subscribers receive with what is produced.
+  const deliveries = new DeliveryMeter(config.bitrateWindowMs);
   return {
-    impl: createStreamService({ store, limits: config, metrics, ssePath }),
+    impl: createStreamService({ store, limits: config, metrics, deliveries, ssePath }),
     routes: [createSseRoute(store, metrics, config.sseKeepaliveMs)],
-    encodedStreams: [encodedSubscribe(store, metrics)],
+    encodedStreams: [encodedSubscribe(store, metrics, deliveries)],
     metrics,
     async close() {
       await sweeper.stop();

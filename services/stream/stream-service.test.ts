@@ -140,47 +140,6 @@ describe("Publish", () => {
     expect(ok.ack).toMatchObject({ lastSeq: 3n, lastClientSeq: 1n });
     expect(ok.adaptBitrate).toBeUndefined();
   });
-
-  it("tells a slow audio/video producer to adapt its bitrate, and leaves a fast one alone", async () => {
-    const r = await runtime({ bitrateWindowMs: 200, slowProducerBitsPerSecond: 1_000_000 });
-    const client = clientFor(r);
-    const slow = (await client.initStream({ payloadType: PinType.VIDEO, mimeType: "video/mp4" })).stream?.ref?.streamId ?? "";
-    const fast = (await client.initStream({ payloadType: PinType.VIDEO, mimeType: "video/mp4" })).stream?.ref?.streamId ?? "";
-    const chunk = (bytes: number) => [{ data: new Uint8Array(bytes) }];
-    let advice;
-    for (let i = 0; i < 6 && !advice; i++) {
-      // 1 KiB every 50 ms is about 160 kbit/s.
-      advice = (await client.publishBatch({ streamId: slow, payloads: chunk(1024) })).adaptBitrate;
-      // 256 KiB per round stays above 1 Mbit/s even if a loaded machine stretches a round to a second.
-      await client.publishBatch({ streamId: fast, payloads: chunk(256 * 1024) }).then((res) => {
-        expect(res.adaptBitrate).toBeUndefined();
-      });
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    expect(advice).toBeDefined();
-    expect(Number(advice?.measuredBitsPerSecond)).toBeGreaterThan(0);
-    expect(Number(advice?.measuredBitsPerSecond)).toBeLessThan(1_000_000);
-    expect(advice?.suggestedBitsPerSecond).toBeLessThan(advice?.measuredBitsPerSecond ?? 0n);
-    expect(advice?.reason).toMatch(/lower the encoder bitrate/);
-  });
-
-  it("sends AdaptBitrate on the publish stream of a slow producer", async () => {
-    const r = await runtime({ bitrateWindowMs: 150 });
-    const client = clientFor(r);
-    const id = (await client.initStream({ payloadType: PinType.AUDIO, mimeType: "audio/ogg" })).stream?.ref?.streamId ?? "";
-    const requests = new Pushable<PublishMessage>();
-    const responses = client.publish(requests)[Symbol.asyncIterator]();
-    requests.push({ part: { case: "open", value: { streamId: id } } });
-    let seq = 0n;
-    for (;;) {
-      const next = (await within(responses.next(), 5_000, "publish response")).value as PublishResponse;
-      if (next.event.case === "adaptBitrate") break;
-      await new Promise((resolve) => setTimeout(resolve, 40));
-      requests.push(dataMessage(new Uint8Array(512), ++seq));
-    }
-    requests.end();
-    expect(seq).toBeGreaterThan(2n);
-  });
 });
 
 describe("Subscribe", () => {

@@ -1,7 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
-import { LRUCache } from "lru-cache";
 import { PinType } from "../../gen/mentatlab/v1/common_pb.js";
 import {
   type AdaptBitrate,
@@ -19,9 +18,9 @@ import {
   StreamState,
 } from "../../gen/mentatlab/v1/stream_pb.js";
 import { type Principal, principalOf } from "../shared/principal.js";
-import { BitrateMeter } from "./bitrate-meter.js";
 import { hasAdaptableBitrate, isTextual, recommendedChunkBytes } from "./chunking.js";
 import type { StreamConfig } from "./config.js";
+import type { DeliveryMeter } from "./delivery-meter.js";
 import { streamEnded, streamNotFound } from "./errors.js";
 import { matchesList } from "./list-filter.js";
 import type { StreamMetrics } from "./metrics.js";
@@ -31,15 +30,14 @@ import { isStreamId, newStreamId } from "./stream-id.js";
 import { openSubscription } from "./subscription.js";
 import { isWholeUtf8 } from "./text-encoding.js";
 
-export type StreamLimits = Pick<
-  StreamConfig,
-  "maxOpenStreamsPerUser" | "maxDurationMs" | "slowProducerBitsPerSecond" | "bitrateWindowMs"
->;
+export type StreamLimits = Pick<StreamConfig, "maxOpenStreamsPerUser" | "maxDurationMs">;
 
 export interface StreamServiceOptions {
   readonly store: StreamStore;
   readonly limits: StreamLimits;
   readonly metrics: StreamMetrics;
+  /** What each subscriber receives, against which audio/video producers are advised. */
+  readonly deliveries: DeliveryMeter;
   /** Path of the Server-Sent Events view, given a stream id. */
   readonly ssePath: (streamId: string) => string;
 }
@@ -65,11 +63,7 @@ const MIME_PREFIX: Partial<Record<PinType, { prefix: RegExp; example: string; fa
 };
 
 export function createStreamService(options: StreamServiceOptions): ServiceImpl<typeof StreamService> {
-  const { store, limits, metrics } = options;
-  // Batch producers come back call after call; their throughput is measured across calls.
-  const batchMeters = new LRUCache<string, BitrateMeter>({ max: 10_000 });
-
-  const newMeter = (): BitrateMeter => new BitrateMeter(limits.slowProducerBitsPerSecond, limits.bitrateWindowMs);
+  const { store, limits, metrics, deliveries } = options;
 
   async function ownStream(principal: Principal, streamId: string): Promise<StreamRecord> {
     const record = await store.get({ workspace: principal.workspace, id: streamId });
@@ -147,7 +141,7 @@ export function createStreamService(options: StreamServiceOptions): ServiceImpl<
       const payloadType = record.info.ref?.payloadType ?? PinType.BINARY;
       // The first ack tells a reconnecting producer where to resume.
       yield ackResponse({ lastSeq: record.info.lastSeq, lastClientSeq: record.lastClientSeq });
-      const meter = hasAdaptableBitrate(payloadType) ? newMeter() : undefined;
+      const adaptable = hasAdaptableBitrate(payloadType);
       const readAhead = new ReadAhead<PublishRequest>(iterator, publishRequestBytes, PUBLISH_READ_AHEAD_BYTES);
       for (;;) {
         const batch = await readAhead.nextBatch(PUBLISH_BATCH_ITEMS);
@@ -163,7 +157,7 @@ export function createStreamService(options: StreamServiceOptions): ServiceImpl<
         const now = Date.now();
         const result = await append(key, inputs, now);
         yield ackResponse(result);
-        const advice = meter?.record(result.appendedBytes, now);
+        const advice = adaptable ? deliveries.produced(key, result.appendedBytes, now) : undefined;
         if (advice) yield adaptResponse(advice);
       }
     },
@@ -174,21 +168,20 @@ export function createStreamService(options: StreamServiceOptions): ServiceImpl<
       const payloadType = record.info.ref?.payloadType ?? PinType.BINARY;
       const inputs = checkedPayloads(payloadType, request.payloads);
       const now = Date.now();
-      const result = await append({ workspace: principal.workspace, id: request.streamId }, inputs, now);
-      let adaptBitrate: AdaptBitrate | undefined;
-      if (hasAdaptableBitrate(payloadType)) {
-        const meterKey = `${principal.workspace}\u0000${request.streamId}`;
-        let meter = batchMeters.get(meterKey);
-        if (!meter) batchMeters.set(meterKey, (meter = newMeter()));
-        adaptBitrate = meter.record(result.appendedBytes, now);
-      }
+      const key = { workspace: principal.workspace, id: request.streamId };
+      const result = await append(key, inputs, now);
+      const adaptBitrate = hasAdaptableBitrate(payloadType) ? deliveries.produced(key, result.appendedBytes, now) : undefined;
       return { ack: ack(result), adaptBitrate };
     },
 
     async *subscribe(request, ctx) {
-      const subscription = await openSubscription(store, metrics, principalOf(ctx), request, ctx.signal);
-      // The feed stops by throwing when ctx.signal aborts, never by returning: no silent truncation.
-      for await (const event of subscription.feed.events) yield subscription.deliver(event);
+      const subscription = await openSubscription(store, metrics, deliveries, principalOf(ctx), request, ctx.signal);
+      try {
+        // The feed stops by throwing when ctx.signal aborts, never by returning: no silent truncation.
+        for await (const event of subscription.feed.events) yield subscription.deliver(event);
+      } finally {
+        subscription.close();
+      }
     },
 
     async closeStream(request, ctx) {
@@ -201,7 +194,6 @@ export function createStreamService(options: StreamServiceOptions): ServiceImpl<
         Date.now(),
       );
       metrics.countEnd(failed);
-      batchMeters.delete(`${principal.workspace}\u0000${request.streamId}`);
       return { stream };
     },
 

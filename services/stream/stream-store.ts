@@ -23,6 +23,11 @@ export interface StreamKey {
   readonly id: string;
 }
 
+/** `key` as one string, for maps keyed by stream (NUL cannot occur in a workspace or stream id). */
+export function streamKeyString(key: StreamKey): string {
+  return `${key.workspace}\u0000${key.id}`;
+}
+
 /** What the store knows about a stream beyond its public description. */
 export interface StreamRecord {
   /** Public description, with the counters (last_seq, bytes, first retained seq) current. */

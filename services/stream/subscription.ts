@@ -2,6 +2,8 @@ import { PinType } from "../../gen/mentatlab/v1/common_pb.js";
 import type { StreamEvent, SubscribeRequest } from "../../gen/mentatlab/v1/stream_pb.js";
 import type { Principal } from "../shared/principal.js";
 import { isTextual } from "./chunking.js";
+import { timestampMs } from "@bufbuild/protobuf/wkt";
+import { type DeliveryMeter, subscriberClass } from "./delivery-meter.js";
 import { countDelivery, type Feed, openFeed } from "./feed.js";
 import type { StreamMetrics } from "./metrics.js";
 import type { StreamStore } from "./stream-store.js";
@@ -12,25 +14,32 @@ export interface Subscription {
   readonly feed: Feed;
   /** The caller asked for gzip'd text and the stream is textual. */
   readonly gzip: boolean;
-  /** The event as this subscriber receives it, counted in the delivery metrics. */
+  /** The event as this subscriber receives it, counted in the delivery metrics and the bitrate advice. */
   deliver(event: StreamEvent): StreamEvent;
+  /** The call ended: this subscriber no longer counts for its producer's bitrate advice. */
+  close(): void;
 }
 
 export async function openSubscription(
   store: StreamStore,
   metrics: StreamMetrics,
+  deliveries: DeliveryMeter,
   principal: Principal,
   request: SubscribeRequest,
   signal: AbortSignal,
 ): Promise<Subscription> {
-  const feed = await openFeed(store, { workspace: principal.workspace, id: request.streamId }, request.afterSeq, signal);
+  const key = { workspace: principal.workspace, id: request.streamId };
+  const feed = await openFeed(store, key, request.afterSeq, signal);
   const gzip = request.acceptGzip && isTextual(feed.stream.ref?.payloadType ?? PinType.BINARY);
+  const delivery = deliveries.subscriber(key, subscriberClass(principal), feed.subscribedAtMs);
   return {
     feed,
     gzip,
     deliver(event) {
       countDelivery(metrics, event, feed.subscribedAtMs);
+      if (event.event.case === "data") delivery.deliveredData(event.event.value.data.byteLength, event.time ? timestampMs(event.time) : 0, Date.now());
       return gzip ? gzipTextEvent(event) : event;
     },
+    close: delivery.close,
   };
 }

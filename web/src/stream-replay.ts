@@ -1,4 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
+import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { PinType, type StreamRef } from "../../gen/mentatlab/v1/common_pb.js";
 import { followSequenced } from "../../services/shared/resume.js";
 import { subscribeCall } from "../../services/shared/watched-calls.js";
@@ -10,6 +11,8 @@ export interface ReplayObserver {
   onText(chunk: string): void;
   /** Bytes received so far, for streams that are not text. */
   onBytes(total: number): void;
+  /** Every payload as it arrives, with when the stream service stored it (epoch ms), for live players and latency. */
+  onData?(data: Uint8Array, storedAtMs: number): void;
 }
 
 export interface ReplayResult {
@@ -41,6 +44,7 @@ export async function replayStream(api: Api, ref: StreamRef, signal: AbortSignal
     const e = event.event;
     if (e.case === "data") {
       bytes += e.value.data.byteLength;
+      observer.onData?.(e.value.data, event.time ? timestampMs(event.time) : Date.now());
       if (text) observer.onText(decoder.decode(e.value.data, { stream: true }));
       else {
         parts.push(new Uint8Array(e.value.data));

@@ -5,6 +5,7 @@ import type { Api } from "./api.js";
 import { followDeduplicated } from "../../services/shared/resume.js";
 import { announcementKey, watchStreamsCall } from "../../services/shared/watched-calls.js";
 import { byId, el, enumWord, showError, showStatus } from "./dom.js";
+import { livePlayerFor, type LivePlayer } from "./live-player.js";
 import { recordingElement } from "./output-preview.js";
 import { announcedResume } from "./resume.js";
 import { runLink } from "./router.js";
@@ -12,7 +13,9 @@ import { replayStream } from "./stream-replay.js";
 
 /**
  * Streams of the workspace, kept live by WatchStreams, and one followed stream: text payloads are
- * shown as they arrive; audio and video are played once the stream completes.
+ * shown as they arrive; audio and video play as they arrive when the stream is still open (see
+ * live-player.ts), and from the whole recording when it had ended before the follow began or the
+ * browser cannot play its type live.
  */
 export function initStreamsSection(api: () => Api): { start(signal: AbortSignal): void; follow(streamId: string): void } {
   let following: AbortController | undefined;
@@ -78,17 +81,50 @@ async function followStream(api: Api, info: StreamInfo, signal: AbortSignal): Pr
   if (!ref) return;
   const textOut = byId("follow-text", HTMLPreElement);
   const media = byId("follow-media", HTMLDivElement);
+  const latency = byId("follow-latency", HTMLParagraphElement);
   byId("follow-name", HTMLElement).textContent = ref.streamId;
   textOut.textContent = "";
+  latency.textContent = "";
   media.replaceChildren();
+  const player = info.state === StreamState.OPEN ? livePlayerFor(ref.mimeType, `Live stream ${ref.streamId}`) : undefined;
+  if (player) {
+    media.append(player.element);
+    signal.addEventListener("abort", () => player.close(), { once: true });
+  }
+  const followedAt = Date.now();
+  const readout = latencyReadout(latency, followedAt);
   const result = await replayStream(api, ref, signal, {
     onText: (chunk) => (textOut.textContent += chunk),
     onBytes: (total) => (textOut.textContent = `${formatBytes(total)} received…`),
+    onData: (data, storedAtMs) => {
+      readout(storedAtMs);
+      player?.push(data);
+    },
   });
   if (!result.ended) return;
+  player?.end();
   if (result.recording) {
     textOut.textContent = `${formatBytes(result.bytes)} received; the stream is complete.`;
-    media.replaceChildren(recordingElement(result.recording, `Recording of stream ${ref.streamId}`, `${ref.streamId}.bin`));
+    if (!playsLive(player)) media.replaceChildren(recordingElement(result.recording, `Recording of stream ${ref.streamId}`, `${ref.streamId}.bin`));
   }
   showStatus(`Stream ${ref.streamId} ended after ${formatBytes(result.bytes)}.`);
+}
+
+function playsLive(player: LivePlayer | undefined): player is LivePlayer {
+  return player !== undefined && !player.failed;
+}
+
+/**
+ * "first byte N ms after following · now M ms behind": how long the first payload took, and how old
+ * the newest one was when it arrived (the service's store time against this browser's clock, so a
+ * skewed clock shifts the second figure).
+ */
+function latencyReadout(out: HTMLParagraphElement, followedAt: number): (storedAtMs: number) => void {
+  let firstByteMs: number | undefined;
+  return (storedAtMs) => {
+    const now = Date.now();
+    firstByteMs ??= now - followedAt;
+    const behind = Math.max(0, now - storedAtMs);
+    out.textContent = `first byte ${firstByteMs} ms after following · now ${behind} ms behind the producer`;
+  };
 }

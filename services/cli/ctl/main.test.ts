@@ -13,6 +13,7 @@ import { PinType } from "../../../gen/mentatlab/v1/common_pb.js";
 import { StorageService } from "../../../gen/mentatlab/v1/storage_pb.js";
 import { StreamService } from "../../../gen/mentatlab/v1/stream_pb.js";
 import { startEmbedded, type EmbeddedMesh } from "../../mesh/embedded.js";
+import { wavHeader } from "../../shared/wav.js";
 import { startCuttingProxy, type CuttingProxy } from "./cutting-proxy.js";
 import { main } from "./main.js";
 import { CapturedIo } from "./test-io.js";
@@ -468,6 +469,32 @@ describe("mentatctl after a dropped connection", () => {
 
     const list = await ctl(["streams", "list", "--state", "completed"]);
     expect(list.stdout).toMatch(new RegExp(`${streamId}\\s+completed\\s+binary`));
+  });
+
+  it("saves a live WAV sent with unknown sizes as a file whose header has its real length", async () => {
+    const streams = adminClient(StreamService);
+    const { stream } = await streams.initStream({ payloadType: PinType.AUDIO, mimeType: "audio/wav" });
+    const streamId = stream?.ref?.streamId ?? "";
+    // 2 s of 16 kHz mono 16-bit PCM in 100 ms chunks, after a header saying "length unknown".
+    const format = { sampleRate: 16_000, channels: 1 };
+    const chunks = [wavHeader(format), ...Array.from({ length: 20 }, () => randomBytes(3_200))];
+    const publish = (from: number, to: number) => streams.publishBatch({ streamId, payloads: chunks.slice(from, to).map((data, i) => ({ data, clientSeq: BigInt(from + i + 1) })) });
+    await publish(0, 11);
+    const out = join(work, "live.wav");
+    const following = ctl(["streams", "follow", streamId, "-o", out]);
+    await publish(11, chunks.length);
+    await streams.closeStream({ streamId });
+    const followed = await following;
+    expect(followed.code, followed.stderr).toBe(0);
+    expect(followed.stderr).toContain(`${out}: WAV header sizes set to the received length`);
+
+    const saved = readFileSync(out);
+    expect(saved.byteLength).toBe(44 + 20 * 3_200);
+    expect([saved.readUInt32LE(4), saved.readUInt32LE(40)]).toEqual([saved.byteLength - 8, 20 * 3_200]);
+    const probed = await promisify(execFile)("ffprobe", ["-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", out]);
+    expect(Number(probed.stdout)).toBeCloseTo(2, 3);
+    const soxi = await promisify(execFile)("soxi", ["-D", out]);
+    expect(Number(soxi.stdout)).toBeCloseTo(2, 3);
   });
 
   it("resumes watching a run after the last event it printed", async () => {

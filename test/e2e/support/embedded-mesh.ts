@@ -12,15 +12,20 @@ export interface EmbeddedMeshUnderTest extends MeshUnderTest {
 /**
  * The embedded default (`npm start`) in a fresh temporary folder, configured only as its users do,
  * with `apiKey` as `user` (`USER@WORKSPACE`) in the admin role, plus a short shutdown grace to keep
- * the suite fast.
+ * the suite fast. `extraEnv` adds to that environment (e.g. MENTATLAB_WEB_DIR for the web UI).
  */
-export async function startEmbeddedMesh(tempPrefix: string, apiKey: string, user: string): Promise<EmbeddedMeshUnderTest> {
+export async function startEmbeddedMesh(
+  tempPrefix: string,
+  apiKey: string,
+  user: string,
+  extraEnv: Readonly<Record<string, string>> = {},
+): Promise<EmbeddedMeshUnderTest> {
   const scratchDir = await mkdtemp(join(tmpdir(), tempPrefix));
   const removeScratch = () => rm(scratchDir, { recursive: true, force: true });
   const mesh = await startEmbedded({
     port: 0,
     dataDir: join(scratchDir, "data"),
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, MENTATLAB_API_KEYS: `${apiKey}=${user}:admin`, MENTATLAB_SHUTDOWN_GRACE_MS: "500" },
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, MENTATLAB_API_KEYS: `${apiKey}=${user}:admin`, MENTATLAB_SHUTDOWN_GRACE_MS: "500", ...extraEnv },
   }).catch(async (error: unknown) => {
     await removeScratch();
     throw error;

@@ -22,6 +22,7 @@ import { columns, enumLabel, formatTime, table } from "../format.js";
 import { followDeduplicated } from "../../../shared/resume.js";
 import { announcementKey, watchStreamsCall } from "../../../shared/watched-calls.js";
 import { followStream } from "../stream-follow.js";
+import { fixWavSizes } from "../wav-sizes.js";
 import { sequenceNumber } from "./runs.js";
 
 const stateNames: Readonly<Record<string, StreamState>> = {
@@ -106,7 +107,8 @@ export function registerStreamCommands(program: Command, run: ActionRunner): voi
     .action((streamId: string, opts: { from: string; out?: string }, command: Command) =>
       run(command, async (ctx) => {
         const from = sequenceNumber(opts.from, "--from");
-        const file = opts.out === undefined || opts.out === "-" ? undefined : createWriteStream(resolve(ctx.io.cwd, opts.out), { flags: from > 0n ? "a" : "w" });
+        const path = opts.out === undefined || opts.out === "-" ? undefined : resolve(ctx.io.cwd, opts.out);
+        const file = path === undefined ? undefined : createWriteStream(path, { flags: from > 0n ? "a" : "w" });
         try {
           const result = await followStream(ctx, streamId, from, file ?? ctx.io.stdout);
           await ctx.printer.note(`stream ${streamId} ended: ${formatBytes(result.payloadBytes)} written, last event ${result.lastSeq}`);
@@ -116,6 +118,8 @@ export function registerStreamCommands(program: Command, run: ActionRunner): voi
             await finished(file);
           }
         }
+        // Reached only once the stream ended: a follow cut short has no final length yet (--from appends later).
+        if (path !== undefined && (await fixWavSizes(path))) await ctx.printer.note(`${opts.out}: WAV header sizes set to the received length`);
       }),
     );
 }
