@@ -106,7 +106,7 @@ async function followStream(api: Api, info: StreamInfo, signal: AbortSignal): Pr
   if (result.recording) {
     textOut.textContent = `${formatBytes(result.bytes)} received; the stream is complete.`;
     if (!playsLive(player)) media.replaceChildren(recordingElement(result.recording, `Recording of stream ${ref.streamId}`, `${ref.streamId}.bin`));
-  }
+  } else if (result.bytes === 0) textOut.textContent = "The stream ended empty.";
   showStatus(`Stream ${ref.streamId} ended after ${formatBytes(result.bytes)}.`);
 }
 
