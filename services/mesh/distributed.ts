@@ -18,6 +18,7 @@ import { storageConfigFromEnv } from "../storage/config.js";
 import { storageModule } from "../storage/mesh-module.js";
 import { streamConfigFromEnv } from "../stream/config.js";
 import { streamModule } from "../stream/mesh-module.js";
+import { websocketConfigFromEnv } from "../stream/websocket-config.js";
 import { meshSecurity, type MeshSecurity } from "./security.js";
 import { builtWebUi, serveMeshModules, serveMeshProcess, type MeshProcess } from "./serve.js";
 import { httpPathsOwned, serviceOwners, serviceProcesses, serviceUrlVariable, type ServiceProcess } from "./topology.js";
@@ -39,7 +40,8 @@ export type { MeshProcess };
 /** How each service process builds its one module from the environment. */
 const serviceModules: Record<ServiceProcess, (env: Env, security: MeshSecurity) => Promise<MeshModule>> = {
   storage: (env, security) => storageModule(storageConfigFromEnv(env, security.config.dataDir)),
-  stream: (env) => streamModule(streamConfigFromEnv(env)),
+  stream: (env, security) =>
+    streamModule(streamConfigFromEnv(env), { websocket: websocketConfigFromEnv(env), tokenSecret: security.config.tokenSecret }),
   orchestrator: (env, security) =>
     orchestratorModule(orchestratorConfigFromEnv(env, security.config.dataDir), {
       storage: createClient(StorageService, peerTransport(requiredUrl(env, serviceUrlVariable.storage), security.tracing.clientInterceptors)),

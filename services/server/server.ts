@@ -16,6 +16,7 @@ import { createServer as createHttp2Server, type IncomingHttpHeaders, type Serve
 import { Health } from "../../gen/grpc/health/v1/health_pb.js";
 import type { HttpRoute } from "../shared/http-route.js";
 import type { Principal } from "../shared/principal.js";
+import type { UpgradeRoute } from "../shared/upgrade-route.js";
 import { MIB, serverDefaults } from "./config.js";
 import { createCorsPolicy } from "./cors.js";
 import { decodeErrorGate } from "./decode-errors.js";
@@ -28,6 +29,7 @@ import { mountReflection, reflectionServices } from "./reflection.js";
 import { staticFilesRoute } from "./static-files.js";
 import { answerUnknownProcedure } from "./unknown-procedure.js";
 import { failTruncatedStreams } from "./truncation-guard.js";
+import { createUpgradeDispatcher } from "./upgrades.js";
 
 export { installSignalHandlers } from "./signals.js";
 
@@ -42,6 +44,8 @@ export interface ServerOptions {
   interceptors?: readonly Interceptor[];
   /** Plain-HTTP endpoints beside the RPCs (media GET, SSE). */
   httpRoutes?: readonly HttpRoute[];
+  /** HTTP/1.1 `Upgrade` endpoints (WebSocket); they get the same `authenticateHttp` principal. */
+  upgradeRoutes?: readonly UpgradeRoute[];
   /** Resolves the caller of a plain-HTTP request, for `HttpRouteContext.principal`. */
   authenticateHttp?: (request: Request) => Promise<Principal | undefined>;
   /** Browser origins allowed cross-origin (exact, or "*"); same-origin always works. */
@@ -143,6 +147,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   // No whole-request deadline: a media upload over HTTP/1.1 may rightly take longer than Node's
   // 5-minute default; the header timeout still drops clients that never finish their headers.
   const http1 = createHttp1Server({ requestTimeout: 0 }, handle);
+  const upgrade = createUpgradeDispatcher(options.upgradeRoutes ?? [], {
+    shutdownSignal: shutdown.signal,
+    ...(options.authenticateHttp ? { authenticate: options.authenticateHttp } : {}),
+  });
+  http1.on("upgrade", (req, socket, head) => void upgrade(req, socket, head));
   // A 32 MiB connection window lets a session buffer more than the 10 MB default allowance (in MB).
   const http2 = createHttp2Server({ settings: { initialWindowSize: http2StreamWindow }, maxSessionMemory: 64 }, handle);
   http2.on("session", (session) => session.setLocalWindowSize(http2ConnectionWindow));
