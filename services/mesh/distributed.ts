@@ -5,6 +5,7 @@ import { StorageService } from "../../gen/mentatlab/v1/storage_pb.js";
 import { StreamService } from "../../gen/mentatlab/v1/stream_pb.js";
 import { forwardingImpl } from "../gateway/forward.js";
 import { proxyRoute } from "../gateway/http-proxy.js";
+import { proxyUpgrade } from "../gateway/upgrade-proxy.js";
 import { relayMethod, relayService } from "../gateway/relay.js";
 import { sharedSubscribe } from "../gateway/shared-subscribe.js";
 import { UpstreamSession } from "../gateway/upstream-session.js";
@@ -21,7 +22,7 @@ import { streamModule } from "../stream/mesh-module.js";
 import { websocketConfigFromEnv } from "../stream/websocket-config.js";
 import { meshSecurity, type MeshSecurity } from "./security.js";
 import { builtWebUi, serveMeshModules, serveMeshProcess, type MeshProcess } from "./serve.js";
-import { httpPathsOwned, serviceOwners, serviceProcesses, serviceUrlVariable, type ServiceProcess } from "./topology.js";
+import { httpPathsOwned, httpPostPathsOwned, serviceOwners, serviceProcesses, serviceUrlVariable, type ServiceProcess, upgradePathsOwned } from "./topology.js";
 
 /** A gRPC (h2c) transport to a peer process: the internal hop of the distributed mesh. */
 export function peerTransport(baseUrl: string, interceptors: Interceptor[] = []): Transport {
@@ -100,9 +101,11 @@ export async function startGateway(env: Env): Promise<MeshProcess> {
     relays: upstreams.flatMap(({ process, services, session }) =>
       services.flatMap((service) => relayService(service, session, process, serverConfig.readMaxBytes)),
     ),
-    httpRoutes: upstreams.flatMap(({ process, url }) =>
-      httpPathsOwned[process].flatMap((prefix) => [proxyRoute("GET", prefix, url), proxyRoute("HEAD", prefix, url)]),
-    ),
+    httpRoutes: upstreams.flatMap(({ process, url }) => [
+      ...httpPathsOwned[process].flatMap((prefix) => [proxyRoute("GET", prefix, url), proxyRoute("HEAD", prefix, url)]),
+      ...httpPostPathsOwned[process].map((prefix) => proxyRoute("POST", prefix, url)),
+    ]),
+    upgradeRoutes: upstreams.flatMap(({ process, url }) => upgradePathsOwned[process].map((prefix) => proxyUpgrade(prefix, url))),
     close: async () => {
       for (const { session } of upstreams) session.close();
     },

@@ -22,7 +22,7 @@ import { createCorsPolicy } from "./cors.js";
 import { decodeErrorGate } from "./decode-errors.js";
 import { createHealthRegistry, mountHealth, ServingStatus, type HealthRegistry } from "./health.js";
 import { createFastPath, type EncodedRelay, type EncodedServerStream } from "./fast-path/index.js";
-import { createHttpRouteDispatcher, writePlain } from "./http-routes.js";
+import { createHttpRouteDispatcher, matchRoute, writePlain } from "./http-routes.js";
 import type { NodeRequest, NodeResponse } from "./node-fetch-bridge.js";
 import { listenOnePort } from "./one-port.js";
 import { mountReflection, reflectionServices } from "./reflection.js";
@@ -227,7 +227,10 @@ function plainHttpHandler(options: ServerOptions, maxRequestBodyBytes: number, s
   });
   // connect-node types the response without `write`; it hands over Node's full response object.
   return (req: NodeRequest, res: Omit<NodeResponse, "write">) => {
-    if (!answerUnknownProcedure(req, res as NodeResponse)) void dispatch(req, res as NodeResponse);
+    // A plain-HTTP route may own a path shaped like a procedure (`POST /streams/init`): it wins.
+    const pathname = (req.url ?? "/").split("?")[0] ?? "/";
+    const routed = matchRoute(options.httpRoutes ?? [], req.method ?? "GET", pathname) !== undefined;
+    if (routed || !answerUnknownProcedure(req, res as NodeResponse)) void dispatch(req, res as NodeResponse);
   };
 }
 

@@ -68,6 +68,9 @@ export function createWebSocketRoute(impl: StreamImpl, tickets: StreamTicketSign
   };
 
   async function serve(ws: WebSocket, call: Call): Promise<void> {
+    // Protocol errors (a frame over the limit, bad UTF-8 in a text frame) are closed by ws itself with
+    // their RFC 6455 code (1009, 1007, 1002); the error event only repeats that.
+    ws.on("error", () => undefined);
     const gone = new AbortController();
     ws.once("close", () => gone.abort(new ConnectError("the client closed the WebSocket", Code.Canceled)));
     const signal = AbortSignal.any([gone.signal, call.context.signal]);
@@ -284,6 +287,11 @@ function keepAlive(ws: WebSocket, pingMs: number): void {
     answered = true;
   });
   const timer = setInterval(() => {
+    // While reading is paused for backpressure the pong cannot be seen: that is not a dead client.
+    if (ws.isPaused) {
+      answered = true;
+      return;
+    }
     if (!answered) {
       ws.terminate();
       return;
