@@ -147,7 +147,7 @@ describe("WebSocket streams: credentials, permissions, bad frames, limits, keep-
   let m: Mesh;
   beforeAll(async () => {
     m = await startMesh({
-      STREAM_SUBSCRIBER_MAX_LAG_BYTES: "262144",
+      STREAM_SUBSCRIBER_MAX_LAG_BYTES: "2097152",
       STREAM_SLOW_PRODUCER_BPS: "1000000000",
       STREAM_BITRATE_WINDOW_MS: "100",
       STREAM_MAX_OPEN_PER_USER: "30",
@@ -320,19 +320,29 @@ describe("WebSocket streams: credentials, permissions, bad frames, limits, keep-
     // The stalled client stops reading its socket: TCP fills, the server stops writing to it.
     stalled.ws.pause();
     const chunk = new Uint8Array(64 * 1024).fill(7);
-    for (let n = 1; n <= 256; n++) {
+    const total = 512;
+    let read = 0;
+    // The producer keeps within half a MiB of the reading subscriber, so only the stalled one lags.
+    for (let n = 1; n <= total; n++) {
       producer.sendJson({ type: "stream_data", client_seq: n });
       producer.sendBinary(chunk);
+      while (read < n - 8) if ("binary" in (await reader.next(10_000))) read++;
     }
     producer.sendJson({ type: "stream_end" });
     expect((await producer.drain(20_000)).close.code).toBe(1000);
-    const read = await reader.drain(20_000);
-    expect(payloads(read.frames)).toHaveLength(256);
+    const rest = await reader.drain(20_000);
+    expect(read + payloads(rest.frames).length).toBe(total);
+    expect(rest.close.code).toBe(1000);
     stalled.ws.resume();
     const { frames, close } = await stalled.drain(20_000);
     expect(close.code).toBe(4011);
-    expect(frames.at(-1)).toMatchObject({ text: { type: "error", code: "out_of_range" } });
-    expect(payloads(frames).length).toBeLessThan(256);
+    const error = frames.at(-1) as { text: { type: string; code: string; message: string } };
+    expect(error.text).toMatchObject({ type: "error", code: "out_of_range" });
+    // It may resume from exactly the last event it got: the seq it names is the last one delivered.
+    const lastSeq = Number(/resubscribe with after_seq=(\d+)/.exec(error.text.message)?.[1]);
+    const delivered = frames.flatMap((f) => ("text" in f && f.text.type === "stream_data" ? [f.text.seq as number] : []));
+    expect(lastSeq).toBe(delivered.at(-1));
+    expect(delivered.length).toBeLessThan(total);
   });
 
   it("STREAM_MAX_OPEN_PER_USER holds for POST /streams/init as for InitStream", async () => {
@@ -358,5 +368,18 @@ describe("WebSocket streams: credentials, permissions, bad frames, limits, keep-
     expect(answering.ws.readyState).toBe(answering.ws.OPEN);
     answering.ws.close();
     await pinging.close();
+  });
+
+  it("a shutting-down server closes open WebSockets with 1001 once the grace period is over", async () => {
+    const closing = await startMesh({ MENTATLAB_SHUTDOWN_GRACE_MS: "300" });
+    const init = await initStream(closing.mesh.url, keys.producer, { payload_type: "PIN_TYPE_TEXT" });
+    const { socket: producer } = await startPublishing(init.ws_url);
+    const follower = await StreamSocket.open(`${closing.mesh.url.replace("http", "ws")}/streams/${init.stream_id}/ws`, { key: keys.consumer });
+    follower.sendJson({ type: "subscribe" });
+    await follower.until("stream_start");
+    const closed = closing.close();
+    expect((await follower.drain(5_000)).close).toEqual({ code: 1001, reason: "server is shutting down; reconnect and resume" });
+    expect((await producer.drain(5_000)).close.code).toBe(1001);
+    await closed;
   });
 });
