@@ -262,6 +262,18 @@ describe("WebSocket streams: credentials, permissions, bad frames, limits, keep-
     expect(payloads((await follower.drain()).frames)).toEqual(["kept", "after the bad frames"]);
   });
 
+  it("a header whose payload never arrived stores nothing", async () => {
+    const id = await textStream();
+    const ws = `${wsBase()}/streams/${id}/ws`;
+    const { socket } = await startPublishing(ws, { key: keys.producer });
+    socket.sendJson({ type: "stream_data", client_seq: 1 });
+    socket.ws.close();
+    await socket.closed;
+    const { socket: again, ack } = await startPublishing(ws, { key: keys.producer });
+    expect(ack).toEqual({ type: "ack", last_seq: 1, last_client_seq: 0 });
+    again.ws.close();
+  });
+
   it("a first frame that is neither stream_start nor subscribe is refused; stream_error ends the stream as failed", async () => {
     const id = await textStream();
     const ws = `${wsBase()}/streams/${id}/ws`;

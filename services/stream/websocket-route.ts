@@ -127,7 +127,8 @@ export function createWebSocketRoute(impl: StreamImpl, tickets: StreamTicketSign
     const ctx = directCallContext(principal, StreamService.method.publish, call.url.href, signal);
     const ending: { message?: string } = {};
     for await (const response of impl.publish(publishRequests(call.streamId, frames, ending), ctx)) {
-      send(ws, publishResponseFrame(response));
+      const frame = publishResponseFrame(response);
+      if (frame) send(ws, frame);
     }
     // Publish returned: every payload sent is stored and acknowledged. A producer that said nothing
     // more went away and may reconnect to resume; one that sent stream_end or stream_error is done.
@@ -157,7 +158,12 @@ export function createWebSocketRoute(impl: StreamImpl, tickets: StreamTicketSign
         if (type !== "stream_data") {
           throw new ConnectError(`unexpected "${type}" frame; send stream_data, stream_end or stream_error`, Code.InvalidArgument);
         }
-        request = dataRequest(await payloadOf(frame.value, frames), seqField(frame.value, "client_seq"), attributesField(frame.value));
+        const clientSeq = seqField(frame.value, "client_seq");
+        const attributes = attributesField(frame.value);
+        const payload = await payloadOf(frame.value, frames);
+        // The socket closed between a header and its payload: that payload never arrived.
+        if (!payload) return;
+        request = dataRequest(payload, clientSeq, attributes);
       }
       validate(PublishRequestSchema, request);
       yield request;
@@ -183,11 +189,11 @@ interface Call {
 }
 
 /** A stream_data header's payload: its inline `text`, or else the binary frame that follows it. */
-async function payloadOf(header: Record<string, unknown>, frames: FrameReader): Promise<Uint8Array> {
+async function payloadOf(header: Record<string, unknown>, frames: FrameReader): Promise<Uint8Array | undefined> {
   if (typeof header.text === "string") return new TextEncoder().encode(header.text);
   if (header.text !== undefined) throw new ConnectError('"text" must be a string', Code.InvalidArgument);
   const next: Frame | undefined = await frames.next();
-  if (next === undefined) return new Uint8Array();
+  if (next === undefined) return undefined;
   if (next.kind !== "binary") {
     throw new ConnectError('a stream_data frame without "text" must be followed by one binary frame, its payload', Code.InvalidArgument);
   }
@@ -206,7 +212,8 @@ function errorMessageOf(frame: Record<string, unknown>): string {
   return message;
 }
 
-function publishResponseFrame(response: MessageInitShape<typeof PublishResponseSchema>): string {
+/** An ack or bitrate advice as its frame; undefined for a response with neither (none is sent today). */
+function publishResponseFrame(response: MessageInitShape<typeof PublishResponseSchema>): string | undefined {
   const event = response.event;
   if (event?.case === "ack") {
     return JSON.stringify({ type: "ack", last_seq: Number(event.value.lastSeq ?? 0n), last_client_seq: Number(event.value.lastClientSeq ?? 0n) });
@@ -219,7 +226,7 @@ function publishResponseFrame(response: MessageInitShape<typeof PublishResponseS
       reason: event.value.reason ?? "",
     });
   }
-  return JSON.stringify({ type: "unknown" });
+  return undefined;
 }
 
 /** One event as the design's named frame; a stream_data header is followed by its payload as a binary frame. */
