@@ -1,18 +1,28 @@
+import { toJson } from "@bufbuild/protobuf";
+import { ValueSchema } from "@bufbuild/protobuf/wkt";
+import { createClient, type Interceptor } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { createServer, connect, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { OrchestratorService, RunState } from "../gen/mentatlab/v1/orchestrator_pb.js";
+import { AgentRegistryService } from "../gen/mentatlab/v1/registry_pb.js";
 import { startEmbedded, type EmbeddedMesh } from "../services/mesh/embedded.js";
 import { freePort, LOOPBACK, requireTool } from "../test/harness/index.js";
 import { type ReceivedFrame, StreamSocket } from "../test/support/stream-websocket.js";
 import { buildWeb } from "./build.js";
 
 const chromiumPath = "/usr/bin/chromium";
+const repo = fileURLToPath(new URL("../", import.meta.url));
 const producerKey = "mic-producer-key-0123456789";
 const consumerKey = "mic-consumer-key-0123456789";
+const adminKey = "mic-admin-key-000123456789";
 
 /** A TCP relay in front of the mesh whose connections the test can cut, as a flaky network would. */
 interface CuttableRelay {
@@ -65,7 +75,7 @@ beforeAll(async () => {
     env: {
       PATH: process.env.PATH,
       MENTATLAB_WEB_DIR: dist,
-      MENTATLAB_API_KEYS: `${producerKey}=pat@acme:multimodal_producer,${consumerKey}=carl@acme:multimodal_consumer`,
+      MENTATLAB_API_KEYS: `${producerKey}=pat@acme:multimodal_producer,${consumerKey}=carl@acme:multimodal_consumer,${adminKey}=ada@acme:admin`,
       // The page comes through the relay, so the URLs the mesh hands out must too.
       MENTATLAB_PUBLIC_URL: `http://${LOOPBACK}:${relayPort}`,
     },
@@ -146,4 +156,50 @@ describe("the web UI publishes the microphone over a WebSocket", () => {
     const decoded = execFileSync("ffmpeg", ["-v", "error", "-i", file, "-f", "null", "-"], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
     expect(decoded).toBe("");
   });
+
+  it("feeds the microphone into a flow whose agent reads a stream pin: the audio-meter example meters it live", async () => {
+    const meter = await readFile(join(repo, "examples/agents/audio-meter/manifest.yaml"), "utf8");
+    await admin().registry.registerAgent({ source: { source: { case: "text", value: meter } } });
+    const user = await browser.newPage();
+    await user.goto(relay.url);
+    await user.getByLabel("API key").fill(adminKey);
+    await user.getByRole("button", { name: "Sign in" }).click();
+    await user.getByRole("link", { name: "Streams" }).click();
+    await user.getByRole("button", { name: "Publish microphone" }).click();
+    await user.getByRole("button", { name: "Stop publishing" }).waitFor();
+    const streamId = (await user.locator("#publish-microphone").getAttribute("data-stream")) ?? "";
+
+    await user.getByRole("link", { name: "Run a flow" }).click();
+    await user.locator("#flow-pick").selectOption("agent:org.mentatlab.examples.audio.meter");
+    await user.locator("#input-meter-audio").selectOption(streamId);
+    await user.getByRole("button", { name: "Submit and watch" }).click();
+    await user.waitForURL(/#\/runs\/run_/);
+    const runId = decodeURIComponent(user.url().split("#/runs/")[1] ?? "");
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    await user.getByRole("link", { name: "Streams" }).click();
+    await user.getByRole("button", { name: "Stop publishing" }).click();
+    await expect.poll(() => user.locator("#microphone-status").textContent(), { timeout: 15_000 }).toMatch(/ended after \d+ bytes/);
+
+    const orchestrator = admin().orchestrator;
+    for await (const event of orchestrator.watchRun({ runId })) {
+      if (event.event.case === "runState" && [RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED].includes(event.event.value.state)) break;
+    }
+    const { run } = await orchestrator.getRun({ runId });
+    expect(run?.state, run?.error || run?.nodes.map((node) => node.error).join("; ")).toBe(RunState.SUCCEEDED);
+    const levels = run?.nodes[0]?.outputs.levels;
+    const measured = levels?.value.case === "json" ? (toJson(ValueSchema, levels.value.value) as { sampleRate: number; durationSeconds: number }) : undefined;
+    expect(measured?.sampleRate).toBe(48_000);
+    // About two seconds of the fake microphone were recorded while the flow ran.
+    expect(measured?.durationSeconds).toBeGreaterThan(1);
+    await user.close();
+  });
 });
+
+function admin() {
+  const bearer: Interceptor = (next) => (req) => {
+    req.header.set("authorization", `Bearer ${adminKey}`);
+    return next(req);
+  };
+  const transport = createConnectTransport({ baseUrl: mesh.url, httpVersion: "1.1", interceptors: [bearer] });
+  return { registry: createClient(AgentRegistryService, transport), orchestrator: createClient(OrchestratorService, transport) };
+}

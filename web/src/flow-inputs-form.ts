@@ -1,7 +1,7 @@
 import { fromJsonString, type MessageInitShape } from "@bufbuild/protobuf";
 import { ValueSchema } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { PinType, type MediaRef, type PinValueSchema } from "../../gen/mentatlab/v1/common_pb.js";
+import { PinType, type MediaRef, type PinValueSchema, type StreamRef } from "../../gen/mentatlab/v1/common_pb.js";
 import type { Flow } from "../../gen/mentatlab/v1/orchestrator_pb.js";
 import type { Pin } from "../../gen/mentatlab/v1/registry_pb.js";
 import type { Api } from "./api.js";
@@ -34,7 +34,10 @@ const mediaKinds: ReadonlyMap<PinType, string> = new Map([
   [PinType.BINARY, ""],
 ]);
 
-/** A field for one input: a text box for text and JSON, a choice from the media library for media. */
+/**
+ * A field for one input: a text box for text and JSON, a choice from the media library for media, a
+ * choice of the workspace's open streams (a microphone being published, say) for stream pins.
+ */
 interface InputField {
   readonly input: UnboundInput;
   readonly element: HTMLElement;
@@ -47,11 +50,25 @@ function fieldId(key: string): string {
   return `input-${key.replace(/[^A-Za-z0-9_-]/g, "-")}`;
 }
 
-function createField(input: UnboundInput, media: readonly MediaRef[]): InputField {
+function createField(input: UnboundInput, media: readonly MediaRef[], streams: readonly StreamRef[]): InputField {
   const id = fieldId(input.key);
   const type = enumWord(PinType, input.pin.type);
   const label = el("label", { for: id }, el("code", {}, input.key), ` (${type}${input.pin.required ? ", required" : ""})`);
   const hint = input.pin.description ? el("p", { class: "hint" }, input.pin.description) : "";
+  if (input.pin.type === PinType.STREAM) {
+    const select = el("select", { id, "data-input": input.key }, el("option", { value: "" }, streams.length > 0 ? "choose an open stream…" : "no open stream: publish the microphone on the Streams page"));
+    for (const ref of streams) select.append(el("option", { value: ref.streamId }, `${ref.streamId} (${ref.mimeType})`));
+    if (input.pin.required) select.required = true;
+    return {
+      input,
+      element: el("div", { class: "input-field" }, label, select, hint),
+      value: () => {
+        const ref = streams.find((r) => r.streamId === select.value);
+        return ref ? { value: { case: "stream", value: ref } } : undefined;
+      },
+      offer: () => false,
+    };
+  }
   const prefix = mediaKinds.get(input.pin.type);
   if (prefix !== undefined) {
     const accepted = media.filter((ref) => ref.mimeType.startsWith(prefix));
@@ -101,8 +118,8 @@ export class InputsForm {
 
   constructor(private readonly container: HTMLFieldSetElement) {}
 
-  show(inputs: readonly UnboundInput[], media: readonly MediaRef[], note?: string): void {
-    this.#fields = inputs.map((input) => createField(input, media));
+  show(inputs: readonly UnboundInput[], media: readonly MediaRef[], note?: string, streams: readonly StreamRef[] = []): void {
+    this.#fields = inputs.map((input) => createField(input, media, streams));
     const legend = el("legend", {}, "Inputs");
     const hint = el("p", { class: "hint", id: "flow-inputs-hint" }, note ?? (inputs.length === 0 ? "Every input of this flow is bound by an edge." : "Values for the inputs no edge feeds."));
     this.container.replaceChildren(legend, hint, ...this.#fields.map((field) => field.element));
