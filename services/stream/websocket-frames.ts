@@ -3,10 +3,14 @@ import type { RawData, WebSocket } from "ws";
 import { type Deferred, deferred } from "../shared/deferred.js";
 
 /** One message received on a WebSocket: a JSON text frame, or a binary frame (a payload). */
-export type Frame = { readonly kind: "text"; readonly value: Record<string, unknown> } | { readonly kind: "binary"; readonly bytes: Uint8Array };
+export type Frame = ({ readonly kind: "text"; readonly value: Record<string, unknown> } | { readonly kind: "binary"; readonly bytes: Uint8Array }) & {
+  /** Bytes the frame carried, counted against the reader's bound. */
+  readonly size: number;
+};
 
 /**
- * The frames a client sends, pulled one at a time. Frames not yet taken are bounded by `maxBytes`:
+ * The frames a client sends, pulled one at a time. Frames not yet taken are bounded by `maxBytes`
+ * (a bound in bytes, so a flood of small frames is held back as a large payload would be):
  * past it the socket stops being read (`ws.pause()`), so TCP flow control slows the client, and
  * reading resumes once the consumer (the store, through Publish's read-ahead) has caught up.
  */
@@ -22,9 +26,9 @@ export class FrameReader {
   ) {
     ws.on("message", (data: RawData, isBinary: boolean) => {
       const bytes = asBytes(data);
-      this.frames.push(isBinary ? { kind: "binary", bytes } : { kind: "text", value: parseTextFrame(bytes) });
-      // Payload bytes only: text frames are small headers, and the limit is what buffering payloads costs.
-      if (isBinary) this.bytes += bytes.byteLength;
+      const size = bytes.byteLength;
+      this.frames.push(isBinary ? { kind: "binary", bytes, size } : { kind: "text", value: parseTextFrame(bytes), size });
+      this.bytes += size;
       if (this.bytes > this.maxBytes) ws.pause();
       this.wake?.resolve();
     });
@@ -42,7 +46,7 @@ export class FrameReader {
     }
     const frame = this.frames.shift();
     if (frame) {
-      this.bytes -= frame.kind === "binary" ? frame.bytes.byteLength : 0;
+      this.bytes -= frame.size;
       if (this.ws.isPaused && this.bytes <= this.maxBytes / 2) this.ws.resume();
     }
     return frame;

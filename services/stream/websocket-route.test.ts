@@ -293,6 +293,16 @@ describe("WebSocket streams: credentials, permissions, bad frames, limits, keep-
     expect(frames.at(-1)).toMatchObject({ text: { type: "stream_error", message: "camera unplugged", code: "aborted" } });
   });
 
+  it("a subscriber that sends anything after subscribe is closed with 4003", async () => {
+    const id = await textStream();
+    const follower = await StreamSocket.open(`${wsBase()}/streams/${id}/ws`, { key: keys.consumer });
+    follower.sendJson({ type: "subscribe" });
+    await follower.until("stream_start");
+    follower.sendJson({ type: "subscribe", after_seq: 1 });
+    const { close } = await follower.drain();
+    expect(close).toEqual({ code: 4003, reason: "send nothing after the subscribe frame; reconnect to change after_seq" });
+  });
+
   it("a subscriber resuming from past the newest event or behind the buffer gets 4011 naming the seq", async () => {
     const id = await textStream();
     const follower = await StreamSocket.open(`${wsBase()}/streams/${id}/ws`, { key: keys.consumer });

@@ -87,6 +87,10 @@ export function createWebSocketRoute(impl: StreamImpl, tickets: StreamTicketSign
       if (first.kind === "text" && type === "stream_start") {
         await publish(ws, frames, principal, call, signal);
       } else if (first.kind === "text" && type === "subscribe") {
+        // A subscriber has nothing more to say: a further frame is a client bug, not something to queue.
+        void frames.next().then((extra) => {
+          if (extra) fail(ws, new ConnectError("send nothing after the subscribe frame; reconnect to change after_seq", Code.InvalidArgument));
+        });
         await subscribe(ws, principal, call, seqField(first.value, "after_seq"), signal);
       } else {
         throw new ConnectError(
