@@ -40,6 +40,9 @@ export async function publishMicrophone(options: MicrophoneOptions): Promise<Mic
     payload_type: "PIN_TYPE_AUDIO",
     mime_type: MIME_TYPE,
     labels: { source: "microphone" },
+  }).catch((error: unknown) => {
+    for (const track of media.getTracks()) track.stop();
+    throw error;
   });
   const streamId = init.stream_id;
   /** Chunks not yet acknowledged, oldest first. */
@@ -51,12 +54,21 @@ export async function publishMicrophone(options: MicrophoneOptions): Promise<Mic
   let socket: WebSocket | undefined;
   /** The socket once its first ack arrived and the backlog was resent: new chunks go straight to it. */
   let live: WebSocket | undefined;
+  const recorder = new MediaRecorder(media, { mimeType: MIME_TYPE });
   let ended: (() => void) | undefined;
   let failed: ((error: Error) => void) | undefined;
   const done = new Promise<void>((resolve, reject) => {
     ended = resolve;
-    failed = reject;
+    failed = (error) => {
+      // Nothing more can be published: stop using the microphone now, not at the user's next click.
+      if (recorder.state !== "inactive") recorder.stop();
+      for (const track of media.getTracks()) track.stop();
+      status(`Publishing ${streamId} stopped: ${error.message}`);
+      reject(error);
+    };
   });
+  // Reported through `status` when it happens; `stop()` rethrows it.
+  done.catch(() => undefined);
 
   const sendChunk = (ws: WebSocket, chunk: (typeof unacked)[number]) => {
     ws.send(JSON.stringify({ type: "stream_data", client_seq: chunk.clientSeq }));
@@ -110,7 +122,6 @@ export async function publishMicrophone(options: MicrophoneOptions): Promise<Mic
     };
   };
 
-  const recorder = new MediaRecorder(media, { mimeType: MIME_TYPE });
   // Blobs are read one after another, so chunks go out in recording order.
   let reading = Promise.resolve();
   recorder.ondataavailable = (event) => {
@@ -130,7 +141,7 @@ export async function publishMicrophone(options: MicrophoneOptions): Promise<Mic
   return {
     streamId,
     async stop() {
-      recorder.stop();
+      if (recorder.state !== "inactive") recorder.stop();
       for (const track of media.getTracks()) track.stop();
       await stopped;
       await reading;
