@@ -146,12 +146,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
 
   // No whole-request deadline: a media upload over HTTP/1.1 may rightly take longer than Node's
   // 5-minute default; the header timeout still drops clients that never finish their headers.
-  const http1 = createHttp1Server({ requestTimeout: 0 }, handle);
-  const upgrade = createUpgradeDispatcher(options.upgradeRoutes ?? [], {
+  const upgrades = createUpgradeDispatcher(options.upgradeRoutes ?? [], {
     shutdownSignal: shutdown.signal,
     ...(options.authenticateHttp ? { authenticate: options.authenticateHttp } : {}),
   });
-  http1.on("upgrade", (req, socket, head) => void upgrade(req, socket, head));
+  const http1 = createHttp1Server({ requestTimeout: 0, shouldUpgradeCallback: upgrades.accepts }, handle);
+  http1.on("upgrade", (req, socket, head) => void upgrades.dispatch(req, socket, head));
   // A 32 MiB connection window lets a session buffer more than the 10 MB default allowance (in MB).
   const http2 = createHttp2Server({ settings: { initialWindowSize: http2StreamWindow }, maxSessionMemory: 64 }, handle);
   http2.on("session", (session) => session.setLocalWindowSize(http2ConnectionWindow));

@@ -11,15 +11,29 @@ export function createUpgradeDispatcher(
   routes: readonly UpgradeRoute[],
   options: { readonly authenticate?: (request: Request) => Promise<Principal | undefined>; readonly shutdownSignal: AbortSignal },
 ) {
-  return async function dispatch(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+  const routeOf = (req: IncomingMessage): UpgradeRoute | undefined => {
+    const pathname = new URL(req.url ?? "/", "http://localhost").pathname;
+    return routes.filter((candidate) => pathname.startsWith(candidate.pathPrefix)).sort((a, b) => b.pathPrefix.length - a.pathPrefix.length)[0];
+  };
+  return {
+    /**
+     * Whether `req` is taken as an upgrade (Node's `shouldUpgradeCallback`): only WebSocket upgrades
+     * to a path a route owns. Anything else, e.g. curl's `Upgrade: h2c` offer, is served as the plain
+     * HTTP/1.1 request it also is.
+     */
+    accepts(req: IncomingMessage): boolean {
+      return req.headers.upgrade?.toLowerCase() === "websocket" && routeOf(req) !== undefined;
+    },
+    dispatch: (req: IncomingMessage, socket: Duplex, head: Buffer) => dispatch(req, socket, head),
+  };
+
+  async function dispatch(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     // The socket is the route's from here; an error before it takes over must not crash the process.
     socket.on("error", () => socket.destroy());
-    const pathname = new URL(req.url ?? "/", "http://localhost").pathname;
-    const route = routes
-      .filter((candidate) => pathname.startsWith(candidate.pathPrefix))
-      .sort((a, b) => b.pathPrefix.length - a.pathPrefix.length)[0];
+    const route = routeOf(req);
+    // accepts() admitted only requests a route owns; should that ever change, drop rather than hang.
     if (!route) {
-      socket.end(`HTTP/1.1 404 Not Found\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\nno upgrade served at ${pathname}\n`);
+      socket.destroy();
       return;
     }
     const headers = new Headers();
@@ -34,5 +48,5 @@ export function createUpgradeDispatcher(
       return;
     }
     route.handle(req, socket, head, { principal, signal: options.shutdownSignal });
-  };
+  }
 }

@@ -1,6 +1,7 @@
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { mkdtemp, rm } from "node:fs/promises";
+import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -187,6 +188,21 @@ describe("WebSocket streams: credentials, permissions, bad frames, limits, keep-
     expect(unknownField.body.message).toContain("payload_typ");
     const ticketAsNobody = await postJson(`${m.mesh.url}/streams/st_0/ticket`, keys.consumer, {});
     expect(ticketAsNobody.status).toBe(404);
+  });
+
+  it("takes only WebSocket upgrades to paths it serves: an h2c offer or a WebSocket elsewhere is answered as plain HTTP/1.1", async () => {
+    const metrics = await new Promise<number>((resolve, reject) => {
+      // What `curl --http2` sends over plain HTTP: an upgrade offer the server may ignore.
+      const req = request(`${m.mesh.url}/metrics`, { headers: { connection: "Upgrade, HTTP2-Settings", upgrade: "h2c", "http2-settings": "AAMAAABkAAQCAAAAAAIAAAAA" } }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on("error", reject);
+      req.end();
+    });
+    expect(metrics).toBe(200);
+    const elsewhere = new StreamSocket(`${wsBase()}/media/acme/nothing`, { key: keys.consumer });
+    await expect(elsewhere.opened).rejects.toThrow(/Unexpected server response: 4\d\d/);
   });
 
   it("refuses a missing, unknown or foreign credential with 4016/4007 and a reason saying what to send", async () => {
