@@ -1,25 +1,21 @@
 import { toJson } from "@bufbuild/protobuf";
 import { ValueSchema } from "@bufbuild/protobuf/wkt";
-import { createClient, type Interceptor } from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-node";
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { readFile } from "node:fs/promises";
 import { createServer, connect, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { OrchestratorService, RunState } from "../gen/mentatlab/v1/orchestrator_pb.js";
-import { AgentRegistryService } from "../gen/mentatlab/v1/registry_pb.js";
+import { RunState } from "../gen/mentatlab/v1/orchestrator_pb.js";
 import { startEmbedded, type EmbeddedMesh } from "../services/mesh/embedded.js";
+import { meshClients } from "../test/e2e/support/clients.js";
+import { registerExample } from "../test/e2e/support/examples.js";
 import { freePort, LOOPBACK, requireTool } from "../test/harness/index.js";
 import { type ReceivedFrame, StreamSocket } from "../test/support/stream-websocket.js";
 import { buildWeb } from "./build.js";
 
 const chromiumPath = "/usr/bin/chromium";
-const repo = fileURLToPath(new URL("../", import.meta.url));
 const producerKey = "mic-producer-key-0123456789";
 const consumerKey = "mic-consumer-key-0123456789";
 const adminKey = "mic-admin-key-000123456789";
@@ -158,8 +154,8 @@ describe("the web UI publishes the microphone over a WebSocket", () => {
   });
 
   it("feeds the microphone into a flow whose agent reads a stream pin: the audio-meter example meters it live", async () => {
-    const meter = await readFile(join(repo, "examples/agents/audio-meter/manifest.yaml"), "utf8");
-    await admin().registry.registerAgent({ source: { source: { case: "text", value: meter } } });
+    const admin = meshClients({ url: mesh.url, apiKey: adminKey });
+    await registerExample(admin, "audio-meter");
     const user = await browser.newPage();
     await user.goto(relay.url);
     await user.getByLabel("API key").fill(adminKey);
@@ -180,7 +176,7 @@ describe("the web UI publishes the microphone over a WebSocket", () => {
     await user.getByRole("button", { name: "Stop publishing" }).click();
     await expect.poll(() => user.locator("#microphone-status").textContent(), { timeout: 15_000 }).toMatch(/ended after \d+ bytes/);
 
-    const orchestrator = admin().orchestrator;
+    const orchestrator = admin.orchestrator;
     for await (const event of orchestrator.watchRun({ runId })) {
       if (event.event.case === "runState" && [RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED].includes(event.event.value.state)) break;
     }
@@ -195,11 +191,3 @@ describe("the web UI publishes the microphone over a WebSocket", () => {
   });
 });
 
-function admin() {
-  const bearer: Interceptor = (next) => (req) => {
-    req.header.set("authorization", `Bearer ${adminKey}`);
-    return next(req);
-  };
-  const transport = createConnectTransport({ baseUrl: mesh.url, httpVersion: "1.1", interceptors: [bearer] });
-  return { registry: createClient(AgentRegistryService, transport), orchestrator: createClient(OrchestratorService, transport) };
-}

@@ -3,19 +3,16 @@ import { ValueSchema } from "@bufbuild/protobuf/wkt";
 import { execFile } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RunState } from "../../gen/mentatlab/v1/orchestrator_pb.js";
-import { main } from "../../services/cli/ctl/main.js";
-import { CapturedIo } from "../../services/cli/ctl/test-io.js";
 import { requireTool } from "../harness/index.js";
 import { initStream, StreamSocket } from "../support/stream-websocket.js";
 import { meshClients, type MeshClients } from "./support/clients.js";
 import { startEmbeddedMesh, type EmbeddedMeshUnderTest } from "./support/embedded-mesh.js";
+import { registerExample } from "./support/examples.js";
 import { failureOf, followRun } from "./support/runs.js";
 
-const repo = fileURLToPath(new URL("../../", import.meta.url));
 const apiKey = "mlk_e2e_mic_0123456789abcdef";
 const exec = promisify(execFile);
 
@@ -35,9 +32,7 @@ describe("a microphone stream published over WebSocket feeds a flow's stream pin
   beforeAll(async () => {
     mesh = await startEmbeddedMesh("e2e-mic-", apiKey, "mia@ws-mic");
     clients = meshClients(mesh);
-    const io = new CapturedIo({ MENTATLAB_URL: mesh.url, MENTATLAB_API_KEY: apiKey, PATH: process.env.PATH }, mesh.scratchDir);
-    const code = await main(["node", "mentatctl", "agents", "register", join(repo, "examples/agents/audio-meter/manifest.yaml")], io);
-    expect(code, io.stderrText).toBe(0);
+    await registerExample(clients, "audio-meter");
   }, 60_000);
   afterAll(() => mesh?.close());
 
