@@ -1,4 +1,4 @@
-import { numberVar, type Env } from "../shared/env.js";
+import { integerVar, numberVar, type Env } from "../shared/env.js";
 
 /** Settings of the WebSocket view of streams (`POST /streams/init`, `/streams/{id}/ws`). */
 export interface WebSocketConfig {
@@ -14,7 +14,7 @@ export function websocketConfigFromEnv(env: Env): WebSocketConfig {
   const publicUrl = env.MENTATLAB_PUBLIC_URL?.trim().replace(/\/+$/, "");
   return {
     pingMs: numberVar(env, "STREAM_WS_PING_SECONDS", 15, { exclusiveMin: 0 }) * 1000,
-    ticketSeconds: Math.floor(numberVar(env, "STREAM_WS_TICKET_SECONDS", 60, { exclusiveMin: 0 })),
+    ticketSeconds: integerVar(env, "STREAM_WS_TICKET_SECONDS", 60, { min: 1 }),
     publicUrl: publicUrl ? publicUrl : undefined,
   };
 }
