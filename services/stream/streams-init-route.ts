@@ -52,9 +52,10 @@ export function createStreamsInitRoute(
     const url = new URL(request.url);
     const base = publicBase(request, config);
     if (url.pathname === INIT_PATH) {
+      // The permission first, as the RPC's interceptors check it before the request's rules.
+      const ctx = directCallContext(principal, StreamService.method.initStream, request.url, context.signal);
       const message = initRequest(await jsonBody(request));
       validate(InitStreamRequestSchema, message);
-      const ctx = directCallContext(principal, StreamService.method.initStream, request.url, context.signal);
       const created = await impl.initStream(message, ctx);
       const info = toJson(StreamInfoSchema, create(StreamInfoSchema, created.stream));
       const streamId = created.stream?.ref?.streamId ?? "";

@@ -178,6 +178,8 @@ describe("WebSocket streams: credentials, permissions, bad frames, limits, keep-
     const consumer = await postJson(url, keys.consumer, { payload_type: "PIN_TYPE_TEXT" });
     expect(consumer.status).toBe(403);
     expect(consumer.body.message).toContain('lacks permission "stream:create"');
+    // Refused before the body is looked at, as the RPC is.
+    expect((await postJson(url, keys.consumer, { payload_type: "PIN_TYPE_IMAGE" })).status).toBe(403);
     const badType = await postJson(url, keys.producer, { payload_type: "PIN_TYPE_IMAGE" });
     expect(badType.status).toBe(400);
     expect(badType.body.message).toMatch(/payload_type/);
