@@ -5,6 +5,7 @@ import { StorageService } from "../../gen/mentatlab/v1/storage_pb.js";
 import { StreamService } from "../../gen/mentatlab/v1/stream_pb.js";
 import { forwardingImpl } from "../gateway/forward.js";
 import { proxyRoute } from "../gateway/http-proxy.js";
+import { proxyUpgrade } from "../gateway/upgrade-proxy.js";
 import { relayMethod, relayService } from "../gateway/relay.js";
 import { sharedSubscribe } from "../gateway/shared-subscribe.js";
 import { UpstreamSession } from "../gateway/upstream-session.js";
@@ -18,9 +19,10 @@ import { storageConfigFromEnv } from "../storage/config.js";
 import { storageModule } from "../storage/mesh-module.js";
 import { streamConfigFromEnv } from "../stream/config.js";
 import { streamModule } from "../stream/mesh-module.js";
+import { websocketConfigFromEnv } from "../stream/websocket-config.js";
 import { meshSecurity, type MeshSecurity } from "./security.js";
 import { builtWebUi, serveMeshModules, serveMeshProcess, type MeshProcess } from "./serve.js";
-import { httpPathsOwned, serviceOwners, serviceProcesses, serviceUrlVariable, type ServiceProcess } from "./topology.js";
+import { httpPathsOwned, httpPostPathsOwned, serviceOwners, serviceProcesses, serviceUrlVariable, type ServiceProcess, upgradePathsOwned } from "./topology.js";
 
 /** A gRPC (h2c) transport to a peer process: the internal hop of the distributed mesh. */
 export function peerTransport(baseUrl: string, interceptors: Interceptor[] = []): Transport {
@@ -39,7 +41,8 @@ export type { MeshProcess };
 /** How each service process builds its one module from the environment. */
 const serviceModules: Record<ServiceProcess, (env: Env, security: MeshSecurity) => Promise<MeshModule>> = {
   storage: (env, security) => storageModule(storageConfigFromEnv(env, security.config.dataDir)),
-  stream: (env) => streamModule(streamConfigFromEnv(env)),
+  stream: (env, security) =>
+    streamModule(streamConfigFromEnv(env), { websocket: websocketConfigFromEnv(env), tokenSecret: security.config.tokenSecret }),
   orchestrator: (env, security) =>
     orchestratorModule(orchestratorConfigFromEnv(env, security.config.dataDir), {
       storage: createClient(StorageService, peerTransport(requiredUrl(env, serviceUrlVariable.storage), security.tracing.clientInterceptors)),
@@ -98,9 +101,11 @@ export async function startGateway(env: Env): Promise<MeshProcess> {
     relays: upstreams.flatMap(({ process, services, session }) =>
       services.flatMap((service) => relayService(service, session, process, serverConfig.readMaxBytes)),
     ),
-    httpRoutes: upstreams.flatMap(({ process, url }) =>
-      httpPathsOwned[process].flatMap((prefix) => [proxyRoute("GET", prefix, url), proxyRoute("HEAD", prefix, url)]),
-    ),
+    httpRoutes: upstreams.flatMap(({ process, url }) => [
+      ...httpPathsOwned[process].flatMap((prefix) => [proxyRoute("GET", prefix, url), proxyRoute("HEAD", prefix, url)]),
+      ...httpPostPathsOwned[process].map((prefix) => proxyRoute("POST", prefix, url)),
+    ]),
+    upgradeRoutes: upstreams.flatMap(({ process, url }) => upgradePathsOwned[process].map((prefix) => proxyUpgrade(prefix, url))),
     close: async () => {
       for (const { session } of upstreams) session.close();
     },

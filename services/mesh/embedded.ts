@@ -11,6 +11,7 @@ import { storageConfigFromEnv } from "../storage/config.js";
 import { storageModule } from "../storage/mesh-module.js";
 import { streamConfigFromEnv } from "../stream/config.js";
 import { streamModule } from "../stream/mesh-module.js";
+import { websocketConfigFromEnv } from "../stream/websocket-config.js";
 import { meshSecurity } from "./security.js";
 import { builtWebUi, serveMeshModules, type MeshProcess } from "./serve.js";
 
@@ -73,7 +74,7 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
 
   const telemetry = createTelemetry(env);
   const storage = await storageModule(storageConfigFromEnv(env, security.config.dataDir));
-  const streams = await streamModule(streamConfigFromEnv(env));
+  const streams = await streamModule(streamConfigFromEnv(env), { websocket: websocketConfigFromEnv(env), tokenSecret: security.config.tokenSecret });
   const internal = createRouterTransport(
     (router) => {
       storage.mount(router);

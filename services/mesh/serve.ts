@@ -7,6 +7,7 @@ import type { EncodedRelay, EncodedServerStream } from "../server/fast-path/inde
 import type { MeshModule } from "../server/mesh-module.js";
 import { startServer, type RunningServer } from "../server/server.js";
 import type { HttpRoute } from "../shared/http-route.js";
+import type { UpgradeRoute } from "../shared/upgrade-route.js";
 import type { Telemetry } from "../shared/telemetry/index.js";
 import type { MeshSecurity } from "./security.js";
 import { mediaServices } from "./topology.js";
@@ -29,6 +30,8 @@ export interface MeshProcess {
 export interface MeshApp {
   readonly routes: (router: ConnectRouter) => void;
   readonly httpRoutes: readonly HttpRoute[];
+  /** HTTP/1.1 `Upgrade` endpoints (WebSocket), authenticated like `httpRoutes`. */
+  readonly upgradeRoutes?: readonly UpgradeRoute[];
   /** Files served at `/` (the web UI) unless `MENTATLAB_WEB_DIR` names others. */
   readonly staticDir?: string | undefined;
   /** Server streams the app also serves pre-encoded (see `ServerOptions.encodedStreams`). */
@@ -61,6 +64,7 @@ export async function serveMeshProcess(
       routes: app.routes,
       interceptors: security.interceptors,
       httpRoutes: [...app.httpRoutes, ...telemetry.routes],
+      upgradeRoutes: app.upgradeRoutes ?? [],
       authenticateHttp: async (request) => security.authenticator.authenticate(request.headers.get("authorization")),
       uncompressedServices: mediaServices,
       staticDir: config.staticDir ?? app.staticDir,
@@ -99,6 +103,7 @@ export function serveMeshModules(
       for (const module of modules) module.mount(router);
     },
     httpRoutes: modules.flatMap((module) => module.httpRoutes),
+    upgradeRoutes: modules.flatMap((module) => module.upgradeRoutes ?? []),
     encodedStreams: modules.flatMap((module) => module.encodedStreams),
     staticDir: options.staticDir,
     async close() {

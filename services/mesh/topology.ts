@@ -31,3 +31,17 @@ export const httpPathsOwned: Record<ServiceProcess, readonly string[]> = {
 
 /** Services whose messages are media bytes: compressing them costs far more than it saves. */
 export const mediaServices = [StorageService.typeName, StreamService.typeName, "mentatlab.v1.SidecarService"];
+
+/** Plain-HTTP POST paths each process serves (`POST /streams/init`, `/streams/{id}/ticket`), which the gateway proxies. */
+export const httpPostPathsOwned: Record<ServiceProcess, readonly string[]> = {
+  storage: [],
+  stream: ["/streams/"],
+  orchestrator: [],
+};
+
+/** WebSocket paths each process serves, whose upgrades the gateway passes through. */
+export const upgradePathsOwned: Record<ServiceProcess, readonly string[]> = {
+  storage: [],
+  stream: ["/streams/"],
+  orchestrator: [],
+};

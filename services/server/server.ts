@@ -16,18 +16,20 @@ import { createServer as createHttp2Server, type IncomingHttpHeaders, type Serve
 import { Health } from "../../gen/grpc/health/v1/health_pb.js";
 import type { HttpRoute } from "../shared/http-route.js";
 import type { Principal } from "../shared/principal.js";
+import type { UpgradeRoute } from "../shared/upgrade-route.js";
 import { MIB, serverDefaults } from "./config.js";
 import { createCorsPolicy } from "./cors.js";
 import { decodeErrorGate } from "./decode-errors.js";
 import { createHealthRegistry, mountHealth, ServingStatus, type HealthRegistry } from "./health.js";
 import { createFastPath, type EncodedRelay, type EncodedServerStream } from "./fast-path/index.js";
-import { createHttpRouteDispatcher, writePlain } from "./http-routes.js";
+import { createHttpRouteDispatcher, matchRoute, writePlain } from "./http-routes.js";
 import type { NodeRequest, NodeResponse } from "./node-fetch-bridge.js";
 import { listenOnePort } from "./one-port.js";
 import { mountReflection, reflectionServices } from "./reflection.js";
 import { staticFilesRoute } from "./static-files.js";
 import { answerUnknownProcedure } from "./unknown-procedure.js";
 import { failTruncatedStreams } from "./truncation-guard.js";
+import { createUpgradeDispatcher } from "./upgrades.js";
 
 export { installSignalHandlers } from "./signals.js";
 
@@ -42,6 +44,8 @@ export interface ServerOptions {
   interceptors?: readonly Interceptor[];
   /** Plain-HTTP endpoints beside the RPCs (media GET, SSE). */
   httpRoutes?: readonly HttpRoute[];
+  /** HTTP/1.1 `Upgrade` endpoints (WebSocket); they get the same `authenticateHttp` principal. */
+  upgradeRoutes?: readonly UpgradeRoute[];
   /** Resolves the caller of a plain-HTTP request, for `HttpRouteContext.principal`. */
   authenticateHttp?: (request: Request) => Promise<Principal | undefined>;
   /** Browser origins allowed cross-origin (exact, or "*"); same-origin always works. */
@@ -142,7 +146,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
 
   // No whole-request deadline: a media upload over HTTP/1.1 may rightly take longer than Node's
   // 5-minute default; the header timeout still drops clients that never finish their headers.
-  const http1 = createHttp1Server({ requestTimeout: 0 }, handle);
+  const upgrades = createUpgradeDispatcher(options.upgradeRoutes ?? [], {
+    shutdownSignal: shutdown.signal,
+    ...(options.authenticateHttp ? { authenticate: options.authenticateHttp } : {}),
+  });
+  const http1 = createHttp1Server({ requestTimeout: 0, shouldUpgradeCallback: upgrades.accepts }, handle);
+  http1.on("upgrade", (req, socket, head) => void upgrades.dispatch(req, socket, head));
   // A 32 MiB connection window lets a session buffer more than the 10 MB default allowance (in MB).
   const http2 = createHttp2Server({ settings: { initialWindowSize: http2StreamWindow }, maxSessionMemory: 64 }, handle);
   http2.on("session", (session) => session.setLocalWindowSize(http2ConnectionWindow));
@@ -218,7 +227,10 @@ function plainHttpHandler(options: ServerOptions, maxRequestBodyBytes: number, s
   });
   // connect-node types the response without `write`; it hands over Node's full response object.
   return (req: NodeRequest, res: Omit<NodeResponse, "write">) => {
-    if (!answerUnknownProcedure(req, res as NodeResponse)) void dispatch(req, res as NodeResponse);
+    // A plain-HTTP route may own a path shaped like a procedure (`POST /streams/init`): it wins.
+    const pathname = (req.url ?? "/").split("?")[0] ?? "/";
+    const routed = matchRoute(options.httpRoutes ?? [], req.method ?? "GET", pathname) !== undefined;
+    if (routed || !answerUnknownProcedure(req, res as NodeResponse)) void dispatch(req, res as NodeResponse);
   };
 }
 

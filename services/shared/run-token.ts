@@ -16,39 +16,61 @@ export interface RunTokenClaims {
 const prefix = "mlrun_";
 
 /**
- * Signs and checks run tokens: short-lived credentials the orchestrator hands each node's sidecar so it
- * can download inputs, upload outputs, publish streams and report events for that node only, in the
- * run's workspace. HMAC-SHA256 over the claims, so any replica holding the secret can verify them.
+ * Claims signed with HMAC-SHA256 and an expiry, as `<prefix><base64url claims>.<signature>`: any
+ * replica holding the key can verify them. Each kind of token signs with its own key, so one kind can
+ * never be passed off as another.
  */
-export class RunTokenSigner {
-  constructor(private readonly secret: string) {
-    if (secret.length < 16) throw new Error("run token secret must be at least 16 characters");
-  }
+export class SignedClaims<Claims extends { readonly exp: number }> {
+  constructor(
+    private readonly key: string | Buffer,
+    private readonly prefix: string,
+  ) {}
 
-  mint(claims: Omit<RunTokenClaims, "exp">, ttlSeconds: number): string {
-    const payload = Buffer.from(
-      JSON.stringify({ ...claims, exp: Math.floor(Date.now() / 1000) + ttlSeconds }),
-    ).toString("base64url");
-    return `${prefix}${payload}.${this.sign(payload)}`;
+  mint(claims: Omit<Claims, "exp">, ttlSeconds: number): string {
+    const payload = Buffer.from(JSON.stringify({ ...claims, exp: Math.floor(Date.now() / 1000) + ttlSeconds })).toString("base64url");
+    return `${this.prefix}${payload}.${this.sign(payload)}`;
   }
 
   /** The claims of a valid, unexpired token; undefined for anything else. */
-  verify(token: string): RunTokenClaims | undefined {
-    if (!token.startsWith(prefix)) return undefined;
-    const [payload, signature] = token.slice(prefix.length).split(".");
+  verify(token: string): Claims | undefined {
+    if (!token.startsWith(this.prefix)) return undefined;
+    const [payload, signature] = token.slice(this.prefix.length).split(".");
     if (!payload || !signature) return undefined;
     const expected = Buffer.from(this.sign(payload));
     const given = Buffer.from(signature);
     if (expected.length !== given.length || !timingSafeEqual(expected, given)) return undefined;
-    const claims = JSON.parse(Buffer.from(payload, "base64url").toString("utf8")) as RunTokenClaims;
+    const claims = JSON.parse(Buffer.from(payload, "base64url").toString("utf8")) as Claims;
     return claims.exp > Date.now() / 1000 ? claims : undefined;
+  }
+
+  private sign(payload: string): string {
+    return createHmac("sha256", this.key).update(payload).digest("base64url");
+  }
+}
+
+/**
+ * Signs and checks run tokens: short-lived credentials the orchestrator hands each node's sidecar so it
+ * can download inputs, upload outputs, publish streams and report events for that node only, in the
+ * run's workspace.
+ */
+export class RunTokenSigner {
+  private readonly tokens: SignedClaims<RunTokenClaims>;
+
+  constructor(secret: string) {
+    if (secret.length < 16) throw new Error("run token secret must be at least 16 characters");
+    this.tokens = new SignedClaims(secret, prefix);
+  }
+
+  mint(claims: Omit<RunTokenClaims, "exp">, ttlSeconds: number): string {
+    return this.tokens.mint(claims, ttlSeconds);
+  }
+
+  /** The claims of a valid, unexpired token; undefined for anything else. */
+  verify(token: string): RunTokenClaims | undefined {
+    return this.tokens.verify(token);
   }
 
   static isRunToken(token: string): boolean {
     return token.startsWith(prefix);
-  }
-
-  private sign(payload: string): string {
-    return createHmac("sha256", this.secret).update(payload).digest("base64url");
   }
 }

@@ -4,13 +4,12 @@ import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { listViolations } from "./violation-list.js";
 
 /**
- * Checks every request message against the protovalidate rules written in the protos, once, at the
- * edge: a bad request ends with INVALID_ARGUMENT listing the broken rules before a handler runs.
- * Streamed requests are checked message by message as they arrive.
+ * Throws INVALID_ARGUMENT listing the protovalidate rules `message` breaks. Shared by the interceptor
+ * and the plain-HTTP and WebSocket views that build request messages themselves.
  */
-export function validationInterceptor(): Interceptor {
+export function messageValidator(): <D extends DescMessage>(schema: D, message: MessageShape<D>) => void {
   const validator = createValidator();
-  const check = <D extends DescMessage>(schema: D, message: MessageShape<D>): void => {
+  return (schema, message) => {
     const result = validator.validate(schema, message);
     if (result.kind === "valid") return;
     if (result.kind === "error") throw new ConnectError(result.error.message, Code.Internal);
@@ -25,6 +24,15 @@ export function validationInterceptor(): Interceptor {
       [{ desc: violationsSchema, value: violations }],
     );
   };
+}
+
+/**
+ * Checks every request message against the protovalidate rules written in the protos, once, at the
+ * edge: a bad request ends with INVALID_ARGUMENT listing the broken rules before a handler runs.
+ * Streamed requests are checked message by message as they arrive.
+ */
+export function validationInterceptor(): Interceptor {
+  const check = messageValidator();
   return (next) => async (req) => {
     if (!req.stream) {
       check(req.method.input, req.message);

@@ -149,7 +149,7 @@ export function formatEvent(event: StreamEvent, textual: boolean): string {
   return `id: ${event.seq}\nevent: ${name}\n${lines}\n`;
 }
 
-function errorResponse(error: ConnectError): Response {
+export function errorResponse(error: ConnectError): Response {
   return new Response(JSON.stringify({ code: codeName(error.code), message: error.rawMessage }), {
     status: codeToHttpStatus(error.code),
     headers: { "content-type": "application/json" },

@@ -42,8 +42,8 @@ export interface StreamServiceOptions {
   readonly ssePath: (streamId: string) => string;
 }
 
-const PUBLISH_PROCEDURE = `/${StreamService.typeName}/${StreamService.method.publish.name}`;
-const SUBSCRIBE_PROCEDURE = `/${StreamService.typeName}/${StreamService.method.subscribe.name}`;
+export const PUBLISH_PROCEDURE = `/${StreamService.typeName}/${StreamService.method.publish.name}`;
+export const SUBSCRIBE_PROCEDURE = `/${StreamService.typeName}/${StreamService.method.subscribe.name}`;
 const DEFAULT_PAGE_SIZE = 50;
 const WATCH_PAGE_SIZE = 500;
 // Bounds what one Publish call buffers ahead of storage and stores per round trip.

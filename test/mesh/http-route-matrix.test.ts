@@ -8,14 +8,16 @@ import { BucketClass, PinType } from "../../gen/mentatlab/v1/common_pb.js";
 import { StorageService } from "../../gen/mentatlab/v1/storage_pb.js";
 import { StreamService } from "../../gen/mentatlab/v1/stream_pb.js";
 import { startEmbedded } from "../../services/mesh/embedded.js";
-import { httpPathsOwned } from "../../services/mesh/topology.js";
+import { httpPathsOwned, httpPostPathsOwned } from "../../services/mesh/topology.js";
 import { startDistributedMesh } from "../e2e/support/distributed-mesh.js";
 import { callers, type Caller, keys } from "./support/callers.js";
 
 
 /** Who each route lets through: the roles holding its RPC's permission (the roles as auth-matrix.test.ts writes them out). */
 interface RouteCase {
-  readonly method: "GET" | "HEAD";
+  readonly method: "GET" | "HEAD" | "POST";
+  /** A JSON body to send (POST). */
+  readonly body?: unknown;
   readonly prefix: string;
   /** The RPC serving the same data, whose permission the route must require. */
   readonly rpc: string;
@@ -64,6 +66,16 @@ const routes: readonly RouteCase[] = [
     allowed: new Set(["consumer", "admin"]),
     path: () => `/streams/${streamId}/events`,
     check: async (response) => expect(await response.text()).toContain("event: stream_data\ndata: a live token\n"),
+  },
+  {
+    method: "POST",
+    prefix: "/streams/",
+    rpc: "StreamService/InitStream",
+    permission: "stream:create",
+    allowed: new Set(["producer", "admin"]),
+    path: () => "/streams/init",
+    body: { payload_type: "PIN_TYPE_TEXT" },
+    check: async (response) => expect(((await response.json()) as { ws_url: string }).ws_url).toMatch(/\/streams\/st_\w+\/ws\?ticket=/),
   },
   {
     // Scraped like health checks, without credentials (README: restrict it by network policy).
@@ -125,12 +137,13 @@ async function makeFixtures(url: string): Promise<void> {
 
 async function request(url: string, route: RouteCase, caller: Caller): Promise<Response> {
   const headers: Record<string, string> = caller === "none" ? {} : { authorization: `Bearer ${keys[caller]}` };
-  return fetch(`${url}${route.path()}`, { method: route.method, headers, signal: AbortSignal.timeout(5_000) });
+  const body = route.body === undefined ? {} : { body: JSON.stringify(route.body) };
+  return fetch(`${url}${route.path()}`, { method: route.method, headers, signal: AbortSignal.timeout(5_000), ...body });
 }
 
 // The web UI's files at `/` are public by nature and serve no workspace data, so they have no row.
 it("the matrix covers every plain-HTTP path the services and the metrics endpoint serve", () => {
-  const served = new Set([...Object.values(httpPathsOwned).flat(), "/metrics"]);
+  const served = new Set([...Object.values(httpPathsOwned).flat(), ...Object.values(httpPostPathsOwned).flat(), "/metrics"]);
   expect(new Set(routes.map((route) => route.prefix))).toEqual(served);
 });
 
@@ -162,9 +175,9 @@ describe.each(topologies)("every plain-HTTP route × every caller: $name", (topo
             return;
           }
           expect(response.status).toBe(403);
-          // HEAD has no body to carry the reason; GET says which permission is missing.
+          // HEAD has no body to carry the reason; GET and POST say which permission is missing.
           // (The SSE view answers JSON, so the quotes around the permission arrive escaped.)
-          if (route.method === "GET") expect(body.replace(/[\\"]/g, "")).toContain(`lacks permission ${route.permission} required by`);
+          if (route.method !== "HEAD") expect(body.replace(/[\\"]/g, "")).toContain(`lacks permission ${route.permission} required by`);
         });
       }
     });

@@ -3,6 +3,7 @@ import { initAgentsSection } from "./agents-section.js";
 import { byId, describeError, showStatus } from "./dom.js";
 import { initFlowPage } from "./flow-page.js";
 import { MediaLibrary } from "./media-library.js";
+import { initMicrophoneControl } from "./microphone-control.js";
 import { initMediaPage } from "./media-page.js";
 import { startRouter } from "./router.js";
 import { initRunPage } from "./run-page.js";
@@ -21,6 +22,7 @@ const currentApi = (): Api => {
 const library = new MediaLibrary();
 const agents = initAgentsSection(currentApi);
 const streams = initStreamsSection(currentApi);
+initMicrophoneControl(() => session.key());
 const runs = initRunsPage(currentApi);
 const run = initRunPage(currentApi);
 const flows = initFlowPage(currentApi, library);

@@ -1,5 +1,7 @@
+import { Code, ConnectError } from "@connectrpc/connect";
 import { stringify } from "yaml";
-import type { MediaRef } from "../../gen/mentatlab/v1/common_pb.js";
+import { type MediaRef, PinType, type StreamRef } from "../../gen/mentatlab/v1/common_pb.js";
+import { StreamState } from "../../gen/mentatlab/v1/stream_pb.js";
 import { parseFlowText } from "../../services/orchestrator/flow-parse.js";
 import type { Api } from "./api.js";
 import { byId, describeError, el, showError, showStatus } from "./dom.js";
@@ -36,8 +38,9 @@ export function initFlowPage(api: () => Api, library: MediaLibrary): { show(): v
     }
     try {
       const [found, media] = await Promise.all([unboundInputs(api(), parsed.flow), library.list(api())]);
+      const streams = found.some((input) => input.pin.type === PinType.STREAM) ? await openStreams(api()) : [];
       if (ticket !== generation) return;
-      inputs.show(found, media);
+      inputs.show(found, media, undefined, streams);
       if (pending) {
         const key = inputs.offer(pending);
         if (key) showStatus(`${pending.filename || pending.id} is the value of ${key}.`);
@@ -103,4 +106,15 @@ async function submit(api: Api, text: string, form: InputsForm, violations: HTML
   }
   const { run } = await api.orchestrator.submitFlow({ source, inputs, requestId: crypto.randomUUID() });
   return run?.runId;
+}
+
+/** The workspace's open streams, for stream inputs; none for a key that may not list streams (a producer's). */
+async function openStreams(api: Api): Promise<StreamRef[]> {
+  try {
+    const { streams } = await api.stream.listStreams({ filter: { states: [StreamState.OPEN] }, pageSize: 100 });
+    return streams.flatMap((stream) => (stream.ref ? [stream.ref] : []));
+  } catch (err) {
+    if (err instanceof ConnectError && err.code === Code.PermissionDenied) return [];
+    throw err;
+  }
 }
