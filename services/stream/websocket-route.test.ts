@@ -1,5 +1,5 @@
 import { createClient } from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-node";
+import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { mkdtemp, rm } from "node:fs/promises";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { StreamService, StreamState } from "../../gen/mentatlab/v1/stream_pb.js";
 import { startRedis, type RedisServer } from "../../test/harness/index.js";
 import { initStream, postJson, type ReceivedFrame, StreamSocket, ticketFor } from "../../test/support/stream-websocket.js";
+import { startCuttingProxy } from "../cli/ctl/cutting-proxy.js";
 import { type EmbeddedMesh, startEmbedded } from "../mesh/embedded.js";
 
 const keys = { producer: "ws-producer-key-0123456789", consumer: "ws-consumer-key-0123456789", other: "ws-other-key-00123456789" };
@@ -149,7 +150,6 @@ describe("WebSocket streams: credentials, permissions, bad frames, limits, keep-
   beforeAll(async () => {
     m = await startMesh({
       STREAM_SUBSCRIBER_MAX_LAG_BYTES: "2097152",
-      STREAM_SLOW_PRODUCER_BPS: "1000000000",
       STREAM_BITRATE_WINDOW_MS: "100",
       STREAM_MAX_OPEN_PER_USER: "30",
     });
@@ -330,21 +330,36 @@ describe("WebSocket streams: credentials, permissions, bad frames, limits, keep-
     expect(close.reason).toContain("after_seq 99 is past the newest event");
   });
 
-  it("tells a slow audio producer to adapt its bitrate", async () => {
+  it("passes bitrate advice on to a WebSocket producer when a subscriber falls behind", async () => {
     const init = await initStream(m.mesh.url, keys.producer, { payload_type: "PIN_TYPE_AUDIO", mime_type: "audio/webm" });
     const { socket } = await startPublishing(init.ws_url);
+    // A subscriber whose link carries 16 KiB/s, while the producer sends 500 kbit/s.
+    const proxy = await startCuttingProxy(m.mesh.url, { downloadBytesPerSecond: 16 * 1024 });
+    const stop = new AbortController();
+    const slow = (async () => {
+      // gRPC over HTTP/2: its flow control carries the slow link back to the server.
+      const client = createClient(StreamService, createGrpcTransport({ baseUrl: proxy.url }));
+      for await (const _ of client.subscribe({ streamId: init.stream_id }, { headers: { authorization: `Bearer ${keys.consumer}` }, signal: stop.signal })) void _;
+    })().catch(() => undefined);
     let advice: Record<string, unknown> | undefined;
-    for (let n = 1; n <= 40 && !advice; n++) {
-      publishText(socket, n, "x".repeat(100));
-      await new Promise((resolve) => setTimeout(resolve, 10));
+    const startedAt = Date.now();
+    const frames = (async () => {
       for (;;) {
-        const frame = await socket.next(1_000).catch(() => undefined);
-        if (!frame || !("text" in frame)) break;
-        if (frame.text.type === "adapt_bitrate") advice = frame.text;
-        if (frame.text.type === "ack") break;
+        const frame = await socket.next(15_000).catch(() => undefined);
+        if (!frame) return;
+        if ("text" in frame && frame.text.type === "adapt_bitrate") return (advice = frame.text);
       }
+    })();
+    for (let n = 1; !advice && Date.now() - startedAt < 15_000; n++) {
+      socket.sendJson({ type: "stream_data", client_seq: n });
+      socket.sendBinary(new Uint8Array(6_250));
+      await new Promise((resolve) => setTimeout(resolve, 100));
     }
-    expect(advice).toMatchObject({ type: "adapt_bitrate", suggested_bits_per_second: expect.any(Number) });
+    await frames;
+    stop.abort();
+    await slow;
+    await proxy.close();
+    expect(advice).toMatchObject({ type: "adapt_bitrate", subscriber: "user carl", suggested_bits_per_second: expect.any(Number) });
     socket.ws.close();
   });
 

@@ -227,6 +227,8 @@ function publishResponseFrame(response: MessageInitShape<typeof PublishResponseS
       type: "adapt_bitrate",
       measured_bits_per_second: Number(event.value.measuredBitsPerSecond ?? 0n),
       suggested_bits_per_second: Number(event.value.suggestedBitsPerSecond ?? 0n),
+      produced_bits_per_second: Number(event.value.producedBitsPerSecond ?? 0n),
+      subscriber: event.value.subscriber ?? "",
       reason: event.value.reason ?? "",
     });
   }
