@@ -27,7 +27,9 @@ const services = ["gateway", "orchestrator", "registry", "storage", "stream", "w
  */
 const serviceEntries = {
   gateway: ["services/stream/index.ts"],
-  orchestrator: ["services/registry/index.ts"],
+  // flow-parse.ts is bundled into the web UI too: it takes the two browser-safe leaves it needs, where
+  // index.ts would bring the agent stores (node:sqlite, ioredis) into the bundle.
+  orchestrator: ["services/registry/index.ts", "services/registry/document-reader.ts", "services/registry/violations.ts"],
   webhook: ["services/orchestrator/kubernetes/index.ts"],
 };
 

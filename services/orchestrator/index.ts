@@ -5,12 +5,7 @@ import type { OrchestratorService } from "../../gen/mentatlab/v1/orchestrator_pb
 import type { AgentRegistryService } from "../../gen/mentatlab/v1/registry_pb.js";
 import type { StorageService } from "../../gen/mentatlab/v1/storage_pb.js";
 import type { StreamService } from "../../gen/mentatlab/v1/stream_pb.js";
-import { AgentCatalog } from "../registry/agent-catalog.js";
-import type { AgentStore } from "../registry/agent-store.js";
-import { MemoryAgentStore } from "../registry/memory-agent-store.js";
-import { RedisAgentStore } from "../registry/redis-agent-store.js";
-import { SqliteAgentStore } from "../registry/sqlite-agent-store.js";
-import { createRegistryService } from "../registry/registry-service.js";
+import { AgentCatalog, type AgentStore, createRegistryService, MemoryAgentStore, RedisAgentStore, SqliteAgentStore } from "../registry/index.js";
 import { connectRedis } from "../shared/redis.js";
 import type { RunTokenSigner } from "../shared/run-token.js";
 import { once, openDatabase } from "../shared/sqlite.js";

@@ -2,9 +2,8 @@ import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { NodeState, RunState } from "../../gen/mentatlab/v1/orchestrator_pb.js";
 import { storageMediaStore } from "./media-store.js";
-import { RealServices } from "./real-services.js";
 import { streamServiceOpener } from "./stream-opener.js";
-import { stateTrail, TestOrchestrator, testAgentManifest, watchAll } from "./testing.js";
+import { RealServices, stateTrail, TestOrchestrator, testAgentManifest, watchAll } from "./testing.js";
 
 let orch: TestOrchestrator;
 let services: RealServices;

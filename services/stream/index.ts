@@ -14,6 +14,7 @@ import { startSweeper } from "./sweeper.js";
 
 export { streamConfigFromEnv, type StreamConfig } from "./config.js";
 export type { StreamStore } from "./stream-store.js";
+export { subscriberFellBehind } from "./errors.js";
 
 /** The stream service, ready to mount: RPC handlers, the Server-Sent Events route, and its metrics. */
 export interface StreamRuntime {

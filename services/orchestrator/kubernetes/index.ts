@@ -7,6 +7,16 @@ export { KubernetesExecutor, type KubernetesExecutorOptions } from "./kubernetes
 export { buildJob, buildRunSecret } from "./job-spec.js";
 export { jobName } from "./job-name.js";
 export { loadKubeConfig } from "./kube-config.js";
+export {
+  agentSidecarEnv,
+  attemptVolumeName,
+  sharedVolumeMount,
+  sharedVolumeName,
+  sidecarContainer,
+  sidecarContainerName,
+  sidecarVolumes,
+  type SidecarWiring,
+} from "./sidecar-parts.js";
 
 /** The executor `ORCHESTRATOR_EXECUTOR=kubernetes` selects, talking to the cluster the config names. */
 export function createKubernetesExecutor(config: KubernetesExecutorConfig): KubernetesExecutor {
