@@ -6,6 +6,7 @@ import type { AgentRegistryService } from "../../gen/mentatlab/v1/registry_pb.js
 import type { StorageService } from "../../gen/mentatlab/v1/storage_pb.js";
 import type { StreamService } from "../../gen/mentatlab/v1/stream_pb.js";
 import { AgentCatalog, type AgentStore, createRegistryService, MemoryAgentStore, RedisAgentStore, SqliteAgentStore } from "../registry/index.js";
+import type { Env } from "../shared/env.js";
 import { connectRedis } from "../shared/redis.js";
 import type { RunTokenSigner } from "../shared/run-token.js";
 import { once, openDatabase } from "../shared/sqlite.js";
@@ -35,6 +36,11 @@ export interface OrchestratorDeps {
   readonly runTokens: RunTokenSigner;
   /** Where agents' sidecars reach the gateway (MENTATLAB_GATEWAY_URL for local agents). */
   readonly gatewayUrl?: string;
+  /**
+   * The environment of the process (`process.env`, from the composition root): local agents inherit the
+   * variables `config.agentEnvPassthrough` names from it, and its PATH is searched for setpriv and prlimit.
+   */
+  readonly hostEnv: Env;
 }
 
 export interface OrchestratorRuntime {
@@ -83,7 +89,8 @@ export async function createOrchestrator(config: OrchestratorConfig, deps: Orche
           memoryLimits: config.memoryLimits,
           agentNiceIncrement: config.agentNiceIncrement,
           ...(deps.gatewayUrl ? { gatewayUrl: deps.gatewayUrl } : {}),
-          baseEnv: Object.fromEntries(config.agentEnvPassthrough.map((name) => [name, process.env[name]])),
+          baseEnv: Object.fromEntries(config.agentEnvPassthrough.map((name) => [name, deps.hostEnv[name]])),
+          hostPath: deps.hostEnv.PATH,
         }));
   const catalog = new AgentCatalog(agents);
   const metrics = new OrchestratorMetrics();

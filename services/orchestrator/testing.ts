@@ -68,7 +68,7 @@ export class TestOrchestrator {
     this.engine = new RunEngine({
       store: this.store,
       catalog,
-      executor: options.executor ?? new LocalExecutor({ killGraceMs: this.config.killGraceMs, memoryLimits: true, agentNiceIncrement: this.config.agentNiceIncrement, baseEnv: { PATH: process.env.PATH }, media: options.media }),
+      executor: options.executor ?? new LocalExecutor({ killGraceMs: this.config.killGraceMs, memoryLimits: true, agentNiceIncrement: this.config.agentNiceIncrement, baseEnv: { PATH: process.env.PATH }, hostPath: process.env.PATH, media: options.media }),
       streams: options.streams,
       media: options.media,
       runTokens: this.runTokens,
@@ -194,7 +194,7 @@ export async function serveReplica(env: NodeJS.ProcessEnv): Promise<void> {
   const engine = new RunEngine({
     store,
     catalog,
-    executor: new LocalExecutor({ killGraceMs: config.killGraceMs, memoryLimits: true, agentNiceIncrement: config.agentNiceIncrement, baseEnv: { PATH: env.PATH } }),
+    executor: new LocalExecutor({ killGraceMs: config.killGraceMs, memoryLimits: true, agentNiceIncrement: config.agentNiceIncrement, baseEnv: { PATH: env.PATH }, hostPath: env.PATH }),
     streams: undefined,
     media: undefined,
     runTokens: new RunTokenSigner(env.TOKEN_SECRET ?? "replica-test-secret-0123"),
