@@ -121,4 +121,19 @@ export default [
       "import-x/no-restricted-paths": ["error", { basePath: import.meta.dirname, zones }],
     },
   },
+  {
+    // Configuration is read at the composition root and handed down as typed config (services/shared/env.ts).
+    files: ["services/**", "agent-sidecar/**", "agent-contract/**"],
+    ignores: [...testCode, "services/mesh/**", "services/cli/**", "agent-sidecar/main.ts"],
+    rules: {
+      "no-restricted-properties": [
+        "error",
+        {
+          object: "process",
+          property: "env",
+          message: "read the environment at the composition root (services/mesh, services/cli, agent-sidecar/main.ts) and pass typed config down",
+        },
+      ],
+    },
+  },
 ];
