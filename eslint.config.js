@@ -5,17 +5,7 @@ import { createNodeResolver, importX } from "eslint-plugin-import-x";
 import tseslint from "typescript-eslint";
 
 /** Test code and test support: free to reach anything it needs to set up real parts. */
-const testCode = [
-  "**/*.test.ts",
-  "**/*.conformance.ts",
-  "**/testing.ts",
-  "**/testing/**",
-  "test/**",
-  "bench/**",
-  "deploy/validate/**",
-  "examples/**",
-  "scripts/**",
-];
+const testCode = ["**/*.test.ts", "**/*.conformance.ts", "**/testing.ts", "test/**", "bench/**", "deploy/validate/**", "examples/**", "scripts/**"];
 
 /** The services that are neither the bottom layers nor a composition root. */
 const services = ["gateway", "orchestrator", "registry", "storage", "stream", "webhook"];
@@ -35,8 +25,11 @@ const serviceEntries = {
 
 const message = (what) => `${what} (the package map is in README.md, "Architecture"; the rules in eslint.config.js)`;
 
+/** Tests, tools and examples: production code never imports them. */
+const outsideProduction = ["test/**", "bench/**", "examples/**", "deploy/**", "scripts/**"];
+
 /** `from` paths of everything above the shared layers, for zones whose target must not reach up. */
-const aboveShared = ["agent-sidecar/**", "sdk/**", "web/**", "bin/**", "services/!(shared)/**"];
+const aboveShared = ["agent-sidecar/**", "sdk/**", "web/**", "bin/**", "services/!(shared)/**", ...outsideProduction];
 
 const zones = [
   {
@@ -46,18 +39,18 @@ const zones = [
   },
   {
     target: "agent-contract/**",
-    from: ["services/**", "agent-sidecar/**", "sdk/**", "web/**", "bin/**"],
+    from: ["services/**", "agent-sidecar/**", "sdk/**", "web/**", "bin/**", ...outsideProduction],
     message: message("agent-contract sits below the orchestrator and the sidecar: it imports only gen/ and itself"),
   },
   {
     target: "services/server/**",
-    from: ["agent-contract/**", "agent-sidecar/**", "sdk/**", "web/**", "bin/**", "services/!(server|shared)/**"],
+    from: ["agent-contract/**", "agent-sidecar/**", "sdk/**", "web/**", "bin/**", "services/!(server|shared)/**", ...outsideProduction],
     message: message("services/server imports only services/shared and gen/"),
   },
   ...services.map((svc) => ({
     target: `services/${svc}/**`,
-    from: ["agent-sidecar/**", "sdk/**", "web/**", "bin/**", "services/mesh/**", "services/cli/**"],
-    message: message(`services/${svc} never imports a composition root, the sidecar, the SDK or the web UI`),
+    from: ["agent-sidecar/**", "sdk/**", "web/**", "bin/**", "services/mesh/**", "services/cli/**", ...outsideProduction],
+    message: message(`services/${svc} never imports a composition root, the sidecar, the SDK, the web UI or test code`),
   })),
   ...services.flatMap((svc) =>
     services
@@ -71,12 +64,12 @@ const zones = [
   ),
   {
     target: "agent-sidecar/**",
-    from: ["services/!(shared)/**", "sdk/**", "web/**", "bin/**"],
+    from: ["services/!(shared)/**", "sdk/**", "web/**", "bin/**", ...outsideProduction],
     message: message("the sidecar imports agent-contract, services/shared and gen/, never the control plane"),
   },
   {
     target: "sdk/**",
-    from: ["services/!(shared)/**", "agent-sidecar/**", "agent-contract/**", "web/**", "bin/**"],
+    from: ["services/!(shared)/**", "agent-sidecar/**", "agent-contract/**", "web/**", "bin/**", ...outsideProduction],
     message: message("the SDK imports services/shared and gen/ only: agents get it without the mesh"),
   },
   {

@@ -10,7 +10,7 @@ import { LogLevel } from "../gen/mentatlab/v1/common_pb.js";
 import { SidecarService } from "../gen/mentatlab/v1/sidecar_pb.js";
 import { createSidecarTransport } from "../sdk/sidecar-transport.js";
 import { plainBridgeScript } from "../services/orchestrator/kubernetes/plain-bridge.js";
-import { startDataPlane, type DataPlane } from "./testing/data-plane.js";
+import { startDataPlane, type DataPlane } from "./testing.js";
 
 const main = fileURLToPath(new URL("./main.ts", import.meta.url));
 const repo = fileURLToPath(new URL("..", import.meta.url));

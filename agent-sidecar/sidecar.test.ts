@@ -13,7 +13,7 @@ import { runAgentWithSidecar, startSidecar } from "./sidecar.js";
 import { createSidecarTransport } from "../sdk/sidecar-transport.js";
 import { SidecarService } from "../gen/mentatlab/v1/sidecar_pb.js";
 import { Code, createClient } from "@connectrpc/connect";
-import { startDataPlane, type DataPlane } from "./testing/data-plane.js";
+import { startDataPlane, type DataPlane } from "./testing.js";
 import { uploadFile } from "./upload.js";
 
 const repo = new URL("..", import.meta.url).pathname;
