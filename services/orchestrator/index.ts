@@ -1,3 +1,23 @@
+/**
+ * OrchestratorService and the AgentRegistryService it owns: flows validated and run by the run engine
+ * over a run store (memory, SQLite, Redis), node attempts on an executor (local child processes,
+ * no-op, or Kubernetes Jobs from `kubernetes/`), values passed along edges through storage and streams.
+ * `mesh-module.ts` mounts it for services/mesh.
+ *
+ * @example
+ * ```ts
+ * import { createOrchestrator, orchestratorConfigFromEnv } from "../orchestrator/index.js";
+ *
+ * const orchestrator = await createOrchestrator(orchestratorConfigFromEnv(env, dataDir), {
+ *   storage, // Client<typeof StorageService>
+ *   streams, // Client<typeof StreamService>
+ *   runTokens, // RunTokenSigner
+ *   hostEnv: process.env, // at the composition root
+ * });
+ * router.service(OrchestratorService, orchestrator.orchestratorImpl);
+ * router.service(AgentRegistryService, orchestrator.registryImpl);
+ * ```
+ */
 import type { DatabaseSync } from "node:sqlite";
 import type { Client, ServiceImpl } from "@connectrpc/connect";
 import type { Redis } from "ioredis";
@@ -25,7 +45,7 @@ import { SqliteRunStore } from "./sqlite-run-store.js";
 import { streamServiceOpener } from "./stream-opener.js";
 
 export type { Executor, ExecutorEvent, ExecutionOutcome, NodeTask } from "./executor.js";
-export type { OrchestratorConfig } from "./config.js";
+export { orchestratorConfigFromEnv, type OrchestratorConfig } from "./config.js";
 export { OrchestratorMetrics } from "./metrics.js";
 
 export interface OrchestratorDeps {

@@ -1,3 +1,15 @@
+/**
+ * The Kubernetes executor: each node attempt as a Job with the agent-sidecar as a native sidecar and
+ * its settings in a per-attempt Secret. The sidecar's container parts (`sidecarContainer`,
+ * `agentSidecarEnv`, the shared volumes) are exported for the injection webhook (services/webhook).
+ *
+ * @example
+ * ```ts
+ * import { createKubernetesExecutor, kubernetesExecutorConfigFromEnv } from "./kubernetes/index.js";
+ *
+ * const executor = createKubernetesExecutor(kubernetesExecutorConfigFromEnv(env));
+ * ```
+ */
 import type { KubernetesExecutorConfig } from "./config.js";
 import { loadKubeConfig } from "./kube-config.js";
 import { KubernetesExecutor } from "./kubernetes-executor.js";
