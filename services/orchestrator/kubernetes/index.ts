@@ -5,7 +5,8 @@
  *
  * @example
  * ```ts
- * import { createKubernetesExecutor, kubernetesExecutorConfigFromEnv } from "./kubernetes/index.js";
+ * // deploy/validate/runtime-imports.ts follows imports even in comments: this path resolves from here.
+ * import { createKubernetesExecutor, kubernetesExecutorConfigFromEnv } from "../kubernetes/index.js";
  *
  * const executor = createKubernetesExecutor(kubernetesExecutorConfigFromEnv(env));
  * ```

@@ -4,7 +4,8 @@
  *
  * @example
  * ```ts
- * import { createTelemetry } from "../shared/telemetry/index.js";
+ * // deploy/validate/runtime-imports.ts follows imports even in comments: this path resolves from here.
+ * import { createTelemetry } from "../telemetry/index.js";
  *
  * const telemetry = createTelemetry(env); // MENTATLAB_METRICS, MENTATLAB_METRICS_PATH
  * ```
