@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import type { Client } from "@connectrpc/connect";
 import type { AgentEvent } from "../gen/mentatlab/v1/common_pb.js";
 import type { OrchestratorService } from "../gen/mentatlab/v1/orchestrator_pb.js";
@@ -15,8 +16,14 @@ const maxBatch = 1000;
 /**
  * Sends a node's agent events to the orchestrator in order, batching whatever piled up while a call was
  * in flight, retrying through gateway blips. Notices cancellation from the orchestrator's answers.
+ *
+ * Every event gets a number under this reporter's id, so a report retried after its answer was lost
+ * (the orchestrator had recorded it) is not recorded twice.
  */
 export class NodeEventReporter {
+  private readonly reporterId = randomUUID();
+  /** Events delivered so far: the number of the first pending event is one more. */
+  private delivered = 0n;
   private pending: AgentEvent[] = [];
   private sending: Promise<void> = Promise.resolve();
   private readonly cancellation = new AbortController();
@@ -55,9 +62,11 @@ export class NodeEventReporter {
   private async sendPending(): Promise<void> {
     while (this.pending.length > 0) {
       const batch = this.pending.slice(0, maxBatch);
+      const firstEventSeq = this.delivered + 1n;
       const response = await withRetries(this.retry.attempts, this.retry.backoff, undefined, () =>
-        this.orchestrator.reportNodeEvents({ ...this.node, events: batch }),
+        this.orchestrator.reportNodeEvents({ ...this.node, events: batch, reporterId: this.reporterId, firstEventSeq }),
       );
+      this.delivered += BigInt(batch.length);
       this.pending = this.pending.slice(batch.length);
       if (response.cancelled) this.cancellation.abort(new Error("the run was cancelled"));
     }

@@ -22,7 +22,10 @@ import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { PinType } from "../gen/mentatlab/v1/common_pb.js";
 import { type PublishRequestSchema, StreamService, SubscribeRequestSchema } from "../gen/mentatlab/v1/stream_pb.js";
+import { ResourceProfile } from "../gen/mentatlab/v1/registry_pb.js";
 import { startGateway, startServiceProcess } from "../services/mesh/distributed.js";
+import { detectCpuCaps } from "../services/orchestrator/cpu-caps.js";
+import { profileResources } from "../services/registry/resources.js";
 import { type BenchChild, serveBenchChild, startBenchChild } from "./child-process-support.js";
 import { type Backend, benchRedis, machineLoad, MiB, percentile, sleep } from "./stream-bench-support.js";
 
@@ -240,18 +243,27 @@ async function runCase(backend: Backend, route: Route, redisUrl: string | undefi
 
 /**
  * CPU-bound agents beside the mesh, as the local executor runs them: busy processes at the niceness it
- * gives agents (ORCHESTRATOR_AGENT_NICE, default 10), so the figure shows whether live delivery holds
- * while a flow keeps both cores busy.
+ * gives agents (ORCHESTRATOR_AGENT_NICE, default 10) and, where cgroups can be written, held to the
+ * default profile's CPU share as ORCHESTRATOR_AGENT_CPU_CAPS=auto does, so the figure shows whether
+ * live delivery holds while a flow keeps the cores busy.
  */
-function startBusyAgents(count: number): () => void {
+function startBusyAgents(count: number): { readonly how: string; stop(): void } {
   const nice = Number(process.env.ORCHESTRATOR_AGENT_NICE ?? 10);
-  const agents = Array.from({ length: count }, () => {
+  const cpuCores = profileResources[ResourceProfile.TEXT_PROCESSING].cpuCores;
+  const caps = process.env.ORCHESTRATOR_AGENT_CPU_CAPS === "off" ? undefined : detectCpuCaps().caps;
+  const agents = Array.from({ length: count }, (_, index) => {
     const agent = spawn(process.execPath, ["-e", "for (;;) Math.sqrt(Math.random());"], { stdio: "ignore" });
     setPriority(agent.pid!, Math.min(19, getPriority() + nice));
+    caps?.confine(`busy-${index}`, agent.pid!, cpuCores);
     return agent;
   });
-  return () => {
-    for (const agent of agents) agent.kill("SIGKILL");
+  return {
+    how: `nice +${nice}, ${caps ? `each held to ${cpuCores} of a core by a cgroup` : "no CPU cap (cgroups not writable here)"}, as the local executor runs them`,
+    stop() {
+      for (const agent of agents) agent.kill("SIGKILL");
+      // The groups can go once the kernel has reaped their processes.
+      if (caps) setTimeout(() => caps.close(), 200);
+    },
   };
 }
 
@@ -280,12 +292,12 @@ if (role === "stream" || role === "gateway") {
     }
     const busyAgents = Number(process.env.BENCH_BUSY_AGENTS ?? 2);
     if (busyAgents > 0) {
-      console.log(`with ${busyAgents} CPU-bound agent processes beside the mesh (nice +${process.env.ORCHESTRATOR_AGENT_NICE ?? 10}, as the local executor runs them):`);
-      const stopAgents = startBusyAgents(busyAgents);
+      const agents = startBusyAgents(busyAgents);
+      console.log(`with ${busyAgents} CPU-bound agent processes beside the mesh (${agents.how}):`);
       try {
         for (const backend of backends) console.log(await runCase(backend, "direct", redis?.url, seconds, rate, subscribers));
       } finally {
-        stopAgents();
+        agents.stop();
       }
     }
     console.log(machineLoad());

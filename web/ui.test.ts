@@ -3,6 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { create } from "@bufbuild/protobuf";
 import { createClient, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { chromium, type Browser, type Page } from "playwright-core";
@@ -11,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PinType } from "../gen/mentatlab/v1/common_pb.js";
 import { OrchestratorService } from "../gen/mentatlab/v1/orchestrator_pb.js";
 import { AgentRegistryService } from "../gen/mentatlab/v1/registry_pb.js";
-import { StorageService } from "../gen/mentatlab/v1/storage_pb.js";
+import { StorageService, UploadRequestSchema } from "../gen/mentatlab/v1/storage_pb.js";
 import { StreamService } from "../gen/mentatlab/v1/stream_pb.js";
 import { startEmbedded, type EmbeddedMesh } from "../services/mesh/embedded.js";
 import { requireTool } from "../test/harness/index.js";
@@ -439,6 +440,18 @@ describe("web UI in a real browser", () => {
       expect(await page.evaluate(() => document.documentElement.scrollWidth), name).toBeLessThanOrEqual(390);
       await shot(`phone-${name}`);
     }
+  });
+
+  it("lists in the media library what another client uploaded to the workspace", async () => {
+    await page.setViewportSize({ width: 1280, height: 900 });
+    async function* upload() {
+      yield create(UploadRequestSchema, { part: { case: "header", value: { filename: "from-another-client.txt", mimeType: "text/plain" } } });
+      yield create(UploadRequestSchema, { part: { case: "chunk", value: new TextEncoder().encode("uploaded with the SDK, not this browser") } });
+    }
+    const { ref } = await clients().storage.upload(upload());
+    await page.goto(`${mesh.url}/#/media`);
+    await expect.poll(() => page.locator("#media-list li[data-ref]").first().getAttribute("data-ref")).toBe(ref?.id);
+    expect(await page.locator(`#media-list li[data-ref="${ref?.id}"]`).textContent()).toContain("from-another-client.txt");
   });
 
   it("produced no failed request and no console error on any page", () => {

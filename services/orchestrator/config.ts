@@ -32,6 +32,8 @@ export interface OrchestratorConfig {
   readonly memoryLimits: boolean;
   /** `ORCHESTRATOR_AGENT_NICE`, default 10: niceness local agents run at above the orchestrator's own (capped at 19); 0 keeps the mesh's priority. */
   readonly agentNiceIncrement: number;
+  /** `ORCHESTRATOR_AGENT_CPU_CAPS`, default `auto`: hold local agents to their resources' CPU share with cgroups where this process may write them (`auto`), always (`on`: start fails without), or never (`off`). */
+  readonly agentCpuCaps: "auto" | "on" | "off";
   /** `ORCHESTRATOR_AGENT_ENV`, default `PATH,HOME,LANG,TZ,TMPDIR`: orchestrator variables passed through to local agents. */
   readonly agentEnvPassthrough: readonly string[];
   /** `ORCHESTRATOR_FINISHED_RUN_TTL_SECONDS`, default 604800 (7 days): Redis and the embedded database keep a finished run this long. */
@@ -62,6 +64,7 @@ export function orchestratorConfigFromEnv(env: Env, dataDir: string): Orchestrat
     killGraceMs: numberVar(env, "ORCHESTRATOR_KILL_GRACE_MS", 2000, { exclusiveMin: 0 }),
     memoryLimits: (env.ORCHESTRATOR_MEMORY_LIMITS ?? "true") !== "false",
     agentNiceIncrement: integerVar(env, "ORCHESTRATOR_AGENT_NICE", 10, { max: 19 }),
+    agentCpuCaps: choiceVar(env, "ORCHESTRATOR_AGENT_CPU_CAPS", ["auto", "on", "off"], "auto"),
     agentEnvPassthrough: (env.ORCHESTRATOR_AGENT_ENV ?? "PATH,HOME,LANG,TZ,TMPDIR").split(",").map((s) => s.trim()).filter(Boolean),
     finishedRunTtlSeconds: numberVar(env, "ORCHESTRATOR_FINISHED_RUN_TTL_SECONDS", 7 * 24 * 3600, { exclusiveMin: 0 }),
     memoryMaxFinishedRuns: numberVar(env, "ORCHESTRATOR_MEMORY_MAX_FINISHED_RUNS", 1000, { exclusiveMin: 0 }),

@@ -29,8 +29,10 @@ import { AgentCatalog, type AgentStore, createRegistryService, MemoryAgentStore,
 import type { Env } from "../shared/env.js";
 import { connectRedis } from "../shared/redis.js";
 import type { RunTokenSigner } from "../shared/run-token.js";
+import { ConfigError } from "../shared/env.js";
 import { once, openDatabase } from "../shared/sqlite.js";
 import type { OrchestratorConfig } from "./config.js";
+import { type CpuCaps, detectCpuCaps } from "./cpu-caps.js";
 import type { Executor } from "./executor.js";
 import { LocalExecutor } from "./local-executor.js";
 import { storageMediaStore } from "./media-store.js";
@@ -96,6 +98,7 @@ export async function createOrchestrator(config: OrchestratorConfig, deps: Orche
     runs = new MemoryRunStore(config.memoryMaxFinishedRuns);
   }
   const media = storageMediaStore(deps.storage);
+  const cpuCaps = deps.executor || config.kubernetes || config.executor === "noop" ? undefined : agentCpuCaps(config.agentCpuCaps);
   const executor: Executor =
     deps.executor ??
     (config.kubernetes
@@ -108,6 +111,7 @@ export async function createOrchestrator(config: OrchestratorConfig, deps: Orche
           killGraceMs: config.killGraceMs,
           memoryLimits: config.memoryLimits,
           agentNiceIncrement: config.agentNiceIncrement,
+          ...(cpuCaps ? { cpuCaps } : {}),
           ...(deps.gatewayUrl ? { gatewayUrl: deps.gatewayUrl } : {}),
           baseEnv: Object.fromEntries(config.agentEnvPassthrough.map((name) => [name, deps.hostEnv[name]])),
           hostPath: deps.hostEnv.PATH,
@@ -137,6 +141,7 @@ export async function createOrchestrator(config: OrchestratorConfig, deps: Orche
       await agents.close();
       await redis?.quit();
       db?.close();
+      cpuCaps?.close();
     },
   };
 }
@@ -150,4 +155,17 @@ async function embeddedAgentStore(db: DatabaseSync, registryFile: string | undef
     });
   }
   return store;
+}
+
+/** CPU caps for local agents as configured, with the start-up line that says whether they hold. */
+function agentCpuCaps(mode: OrchestratorConfig["agentCpuCaps"]): CpuCaps | undefined {
+  if (mode === "off") return undefined;
+  const detected = detectCpuCaps();
+  if (detected.caps) {
+    console.info(`orchestrator: local agents are held to their CPU share (cgroups in ${detected.caps.root})`);
+    return detected.caps;
+  }
+  if (mode === "on") throw new ConfigError("ORCHESTRATOR_AGENT_CPU_CAPS", "auto or off on this machine", mode, detected.reason);
+  console.info(`orchestrator: local agents are NOT held to their CPU share (${detected.reason}); they run niced (ORCHESTRATOR_AGENT_NICE)`);
+  return undefined;
 }

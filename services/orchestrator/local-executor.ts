@@ -5,6 +5,7 @@ import { basename, delimiter, isAbsolute, join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { create } from "@bufbuild/protobuf";
 import { BucketClass, LogLevel, type PinValue, PinValueSchema } from "../../gen/mentatlab/v1/common_pb.js";
+import type { CpuCaps } from "./cpu-caps.js";
 import type { Executor, ExecutorEvent, NodeTask } from "./executor.js";
 import type { MediaStore } from "./media-store.js";
 import { logEvent, outputFromPlain, parsePlainLine, plainInput, transientExitCode } from "../../agent-contract/plain-contract.js";
@@ -25,6 +26,8 @@ export interface LocalExecutorOptions {
   readonly memoryLimits: boolean;
   /** Niceness added to this process's own for every agent (capped at 19), so agents yield the CPU to the mesh; 0 keeps the mesh's priority. */
   readonly agentNiceIncrement: number;
+  /** Caps each attempt at its resources' CPU share; without it agents may use every core. */
+  readonly cpuCaps?: CpuCaps;
   /** The host's PATH, searched once for util-linux's setpriv and prlimit; without them agents run without a memory cap or death signal. */
   readonly hostPath: string | undefined;
 }
@@ -73,7 +76,8 @@ function findOnPath(path: string, name: string): string | undefined {
  * Without util-linux (not Linux) agents run uncapped and without the death signal.
  *
  * CPU priority: each agent runs `agentNiceIncrement` nicer than the mesh, so a busy flow cannot take
- * the cores from live stream delivery. Raising niceness needs no privilege.
+ * the cores from live stream delivery. Raising niceness needs no privilege. Where the OS lets this
+ * process write control groups, `cpuCaps` also holds each attempt to its resources' CPU share.
  */
 export class LocalExecutor implements Executor {
   private readonly tools: HostTools;
@@ -90,6 +94,7 @@ export class LocalExecutor implements Executor {
     const input = plainInput(task);
     const inputJson = JSON.stringify(input);
     const child = this.spawnAgent(task, JSON.stringify(input.spec), JSON.stringify(input.context));
+    this.confine(task, child);
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }>((done) => {
       child.once("error", (error) => done({ code: null, signal: null, error }));
       child.once("close", (code, sig) => done({ code, signal: sig }));
@@ -182,6 +187,12 @@ export class LocalExecutor implements Executor {
     const child = spawn(file, rest, { cwd, env, detached: true, stdio: ["pipe", "pipe", "pipe"] });
     this.lowerPriority(child);
     return child;
+  }
+
+  private confine(task: NodeTask, child: ChildProcess): void {
+    if (child.pid === undefined || !this.options.cpuCaps) return;
+    const cap = this.options.cpuCaps.confine(`${task.runId}.${task.nodeId}.${task.attempt}`, child.pid, task.resources.cpuCores);
+    child.once("close", () => cap.release());
   }
 
   // setpriv and prlimit exec into the agent under this same pid, which keeps the niceness, and

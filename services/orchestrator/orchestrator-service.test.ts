@@ -350,6 +350,43 @@ describe("runs API", () => {
     await client.cancelRun({ runId });
     expect((await sidecar.reportNodeEvents(request)).cancelled).toBe(true);
   });
+
+  it("finishes a run and lets it go when the store cannot release its lease (it lapses by itself)", async () => {
+    // The store fails exactly this call, as Redis would if it went away after the run's last event was written.
+    class LeaseStuckStore extends MemoryRunStore {
+      override async releaseLease(): Promise<void> {
+        throw new ConnectError("the run store is unavailable", Code.Unavailable);
+      }
+    }
+    const client = await start({ store: new LeaseStuckStore() });
+    const runId = (await client.submitFlow({ source: flow(`[{id: a, agent: org.test.echo}]`), inputs: { "a.text": text("hi") } })).run?.runId ?? "";
+    await watchAll(client, runId);
+    expect((await client.getRun({ runId })).run?.state).toBe(RunState.SUCCEEDED);
+    await expect.poll(() => orch.engine.driverOf(runId)).toBeUndefined();
+  });
+
+  it("records each numbered event once per reporter, however often its report is sent", async () => {
+    const client = await start();
+    const runId = (await client.submitFlow({ source: flow(`[{id: s, agent: org.test.sleep, params: {ms: 20000}}]`) })).run?.runId ?? "";
+    while ((await client.getRun({ runId })).run?.nodes[0]?.state !== NodeState.RUNNING) await new Promise((r) => setTimeout(r, 20));
+    const sidecar = orch.client({ run: { runId, nodeId: "s", attempt: 1 } });
+    const progress = (percent: number) => create(AgentEventSchema, { event: { case: "progress", value: create(ProgressEventSchema, { percent }) } });
+    const report = (reporterId: string, firstEventSeq: bigint, ...percents: number[]) =>
+      sidecar.reportNodeEvents({ runId, nodeId: "s", attempt: 1, reporterId, firstEventSeq, events: percents.map(progress) });
+    await report("r1", 1n, 1, 2);
+    await report("r1", 1n, 1, 2);
+    await report("r1", 2n, 2, 3, 4);
+    await report("r1", 1n, 1);
+    await report("r2", 1n, 50);
+    await report("", 0n, 60);
+    await report("", 0n, 60);
+    await client.cancelRun({ runId });
+    const percents = (await watchAll(client, runId)).flatMap((e) =>
+      e.event.case === "agent" && e.event.value.event.case === "progress" ? [e.event.value.event.value.percent] : [],
+    );
+    // Unnumbered reports (older sidecars) are recorded as they come.
+    expect(percents).toEqual([1, 2, 3, 4, 50, 60, 60]);
+  });
 });
 
 function pidFrom(events: readonly RunEvent[]): number {

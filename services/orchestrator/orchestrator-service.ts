@@ -212,7 +212,7 @@ export function createOrchestratorService({ store, catalog, engine }: Orchestrat
       const run = await ownRun(req.runId, ctx);
       if (isFinalRunState(run.state)) return { cancelled: true };
       const driver = engine.driverOf(run.runId);
-      if (driver) return { cancelled: !driver.report(req.nodeId, req.attempt, req.events) };
+      if (driver) return { cancelled: !driver.report(req) };
       // Driven by another replica: answer from the stored state and pass the events on to it.
       const node = run.nodes.find((n) => n.nodeId === req.nodeId);
       if (node?.attempt !== req.attempt || node.state !== NodeState.RUNNING) return { cancelled: true };

@@ -10,6 +10,7 @@ import {
   RunEventSchema,
   RunState,
   RunStateChangedSchema,
+  type ReportNodeEventsRequest,
 } from "../../gen/mentatlab/v1/orchestrator_pb.js";
 import { calculateResources } from "../registry/index.js";
 import { isRetryable } from "../shared/retryable.js";
@@ -42,6 +43,9 @@ export interface RunDriverDeps {
   readonly onStopped: (runId: string) => void;
 }
 
+/** What `report` needs of a ReportNodeEvents request. */
+export type NodeReport = Pick<ReportNodeEventsRequest, "nodeId" | "attempt" | "events" | "reporterId" | "firstEventSeq">;
+
 type Readiness = { kind: "ready" } | { kind: "wait" } | { kind: "skip"; reason: string } | { kind: "fail"; reason: string };
 
 const finalNodeStates: ReadonlySet<NodeState> = new Set([NodeState.SUCCEEDED, NodeState.FAILED, NodeState.CANCELLED, NodeState.SKIPPED]);
@@ -67,6 +71,8 @@ export class RunDriver {
   private readonly retryTimers = new Map<string, NodeJS.Timeout>();
   private readonly candidates = new Set<string>();
   private readonly consumed = new Set<string>();
+  // Highest event number recorded per (node, attempt, reporter): a report sent again is not recorded twice.
+  private readonly reportedThrough = new Map<string, bigint>();
   private pending: RunEvent[] = [];
   private flushing: Promise<void> | undefined;
   private stopped = false;
@@ -123,10 +129,21 @@ export class RunDriver {
     this.deps.onStopped(this.run.runId);
   }
 
-  /** Events a node's sidecar reported; false when they belong to an attempt that is no longer current. */
-  report(nodeId: string, attempt: number, events: readonly AgentEvent[]): boolean {
-    const node = this.nodes.get(nodeId);
-    if (this.stopped || !node || node.attempt !== attempt || node.state !== NodeState.RUNNING) return false;
+  /**
+   * Events a node's sidecar reported; false when they belong to an attempt that is no longer current.
+   * Numbered events (a reporter id) already recorded are skipped.
+   */
+  report(report: NodeReport): boolean {
+    const node = this.nodes.get(report.nodeId);
+    if (this.stopped || !node || node.attempt !== report.attempt || node.state !== NodeState.RUNNING) return false;
+    let events = report.events;
+    if (report.reporterId !== "") {
+      const key = `${report.nodeId}\u0000${report.attempt}\u0000${report.reporterId}`;
+      const through = this.reportedThrough.get(key) ?? 0n;
+      const first = report.firstEventSeq > 0n ? report.firstEventSeq : 1n;
+      events = events.slice(Number(through >= first ? through - first + 1n : 0n));
+      if (events.length > 0) this.reportedThrough.set(key, first + BigInt(report.events.length) - 1n);
+    }
     for (const event of events) this.recordAgentEvent(node, event);
     return true;
   }
@@ -365,10 +382,11 @@ export class RunDriver {
     this.emit("", { case: "runState", value: create(RunStateChangedSchema, { state, reason }) });
     this.stopped = true;
     this.stopAll(state === RunState.CANCELLED ? "cancelled" : "finished");
-    void this.flush().then(async () => {
-      await this.deps.store.releaseLease(this.run.runId, this.deps.owner);
-      this.deps.onStopped(this.run.runId);
-    });
+    void this.flush()
+      .then(() => this.deps.store.releaseLease(this.run.runId, this.deps.owner))
+      // A lease left behind lapses by itself within its TTL, and nobody adopts a finished run.
+      .catch((err: unknown) => console.warn(`orchestrator: run ${this.run.runId} finished, but its lease could not be released (${String(err)}); it lapses by itself`))
+      .finally(() => this.deps.onStopped(this.run.runId));
   }
 
   private stopAll(reason: string): void {

@@ -37,7 +37,7 @@ export class RunEngine {
       // and is applied when the run is next adopted or cancelled again; crashing the process would not help.
       deps.store.onCancelRequested((runId) => void this.applyCancel(runId).catch(() => undefined)),
       // Reports a sidecar sent to another replica; stale or unknown ones are dropped by the driver.
-      deps.store.onReport((report) => void this.drivers.get(report.runId)?.report(report.nodeId, report.attempt, report.events)),
+      deps.store.onReport((report) => void this.drivers.get(report.runId)?.report(report)),
     ];
     // While the store is down renewals and recovery fail and are tried again on the next tick; a lease
     // that lapsed meanwhile is found lost (and its run abandoned) by the first renewal that gets through.
@@ -97,7 +97,8 @@ export class RunEngine {
     for (const timer of this.timers) clearInterval(timer);
     const runIds = [...this.drivers.keys()];
     for (const driver of [...this.drivers.values()]) driver.abandon();
-    await Promise.all(runIds.map((id) => this.deps.store.releaseLease(id, this.owner)));
+    // With the store down the leases cannot be freed now; they lapse within their TTL instead.
+    await Promise.allSettled(runIds.map((id) => this.deps.store.releaseLease(id, this.owner)));
   }
 
   /** Registers a driver for a run this replica holds; `start` says whether to start scheduling now. */

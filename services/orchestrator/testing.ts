@@ -5,7 +5,7 @@ import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { create } from "@bufbuild/protobuf";
-import { type Client, createClient, createRouterTransport } from "@connectrpc/connect";
+import { type Client, createClient, createRouterTransport, type Interceptor } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { type PinValue, PinValueSchema } from "../../gen/mentatlab/v1/common_pb.js";
 import { OrchestratorService, type RunEvent } from "../../gen/mentatlab/v1/orchestrator_pb.js";
@@ -79,8 +79,8 @@ export class TestOrchestrator {
     this.orchestratorImpl = createOrchestratorService({ store: this.store, catalog, engine: this.engine });
   }
 
-  client(principal: Partial<Principal> = {}): Client<typeof OrchestratorService> {
-    return inMemoryClient(OrchestratorService, (router) => router.service(OrchestratorService, this.orchestratorImpl), testPrincipal(principal));
+  client(principal: Partial<Principal> = {}, clientInterceptors: Interceptor[] = []): Client<typeof OrchestratorService> {
+    return inMemoryClient(OrchestratorService, (router) => router.service(OrchestratorService, this.orchestratorImpl), testPrincipal(principal), clientInterceptors);
   }
 
   registry(): Client<typeof AgentRegistryService> {

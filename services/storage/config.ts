@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { databaseFileFromEnv } from "../shared/sqlite.js";
 import { redisTimeoutMsFromEnv } from "../shared/redis.js";
-import { ConfigError, integerVar, portVar, type Env } from "../shared/env.js";
+import { ConfigError, integerVar, numberVar, portVar, type Env } from "../shared/env.js";
 
 /** Which object store holds the bytes. */
 export type BackendConfig =
@@ -84,6 +84,8 @@ export interface StorageConfig {
   readonly defaultChunkBytes: number;
   /** Path of the ffprobe binary used for audio and video metadata. */
   readonly ffprobePath: string;
+  /** `STORAGE_FFPROBE_TIMEOUT_SECONDS`, default 60: longest one ffprobe run may take over one upload. */
+  readonly ffprobeTimeoutMs: number;
 }
 
 const MiB = 1024 * 1024;
@@ -167,5 +169,6 @@ export function storageConfigFromEnv(env: Env, dataDir: string, links: StorageLi
     cacheL2TtlSeconds: integerVar(env, "STORAGE_CACHE_L2_TTL_SECONDS", 3_600),
     defaultChunkBytes: integerVar(env, "STORAGE_DEFAULT_CHUNK_BYTES", 64 * 1024),
     ffprobePath: env.FFPROBE_PATH ?? "ffprobe",
+    ffprobeTimeoutMs: numberVar(env, "STORAGE_FFPROBE_TIMEOUT_SECONDS", 60, { exclusiveMin: 0 }) * 1000,
   };
 }

@@ -111,7 +111,7 @@ export async function createStorage(config: StorageConfig, overrides: StorageOve
     index,
     refs,
     scanner: config.clamd ? new ClamdScanner(config.clamd) : undefined,
-    extractor: new MetadataExtractor(store, config.ffprobePath),
+    extractor: new MetadataExtractor(store, config.ffprobePath, config.ffprobeTimeoutMs),
     limits: config.limits,
     ceilings: config.ceilings,
     ttlSeconds: (bucketClass) => (bucketClass === BucketClass.TEMP ? config.tempTtlSeconds : config.mediaTtlSeconds),
@@ -156,6 +156,7 @@ export async function createStorage(config: StorageConfig, overrides: StorageOve
   return {
     impl: createStorageServiceImpl({
       store,
+      index,
       refs,
       quotas,
       ingestor,

@@ -11,6 +11,7 @@ import { newObjectKey, newRefId } from "./keys.js";
 import type { KeyedLock } from "./keyed-lock.js";
 import type { MalwareScanner, ScanSession } from "./malware-scanner.js";
 import { mediaKindOf } from "./media-kind.js";
+import { isExpired } from "./media-listing.js";
 import { ceilingViolations, constraintViolations, type MetadataExtractor, mimeTypeAccepted } from "./media-metadata.js";
 import type { StorageMetrics } from "./metrics.js";
 import type { QuotaReservation } from "./quota-reservation.js";
@@ -217,12 +218,6 @@ export class Ingestor {
     if (!stored || isExpired(stored.ref)) return undefined;
     return stored.ref;
   }
-}
-
-/** True once a ref's expiry has passed (the sweeper may not have removed it yet). */
-export function isExpired(ref: MediaRef, now = Date.now()): boolean {
-  if (!ref.expiresAt) return false;
-  return Number(ref.expiresAt.seconds) * 1000 + ref.expiresAt.nanos / 1e6 <= now;
 }
 
 function checkConstraints(ref: MediaRef, header: UploadHeader): void {

@@ -1,4 +1,4 @@
-import { rmSync } from "node:fs";
+import { rmSync, writeFileSync } from "node:fs";
 import { create } from "@bufbuild/protobuf";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Code, ConnectError } from "@connectrpc/connect";
@@ -77,6 +77,29 @@ describe("MetadataExtractor", () => {
 });
 
 describe("MetadataExtractor when the store fails", () => {
+  it("says the server's time limit ran out, not that the media is bad, when ffprobe takes too long", async () => {
+    const dir = makeTempDir("meta-hung");
+    // A stand-in for ffprobe stuck on a huge file behind slow storage.
+    const hung = `${dir}/hung-ffprobe`;
+    writeFileSync(hung, "#!/bin/sh\nexec sleep 30\n", { mode: 0o755 });
+    const store = new FileBlobStore(`${dir}/blobs`);
+    await store.write("wav", [Buffer.from("RIFF")]);
+    const started = Date.now();
+    const err = await new MetadataExtractor(store, hung, 300)
+      .extract("wav", "audio/wav")
+      .catch((e: unknown) => e)
+      .finally(async () => {
+        await store.close();
+        removeTempDir(dir);
+      });
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(err).toBeInstanceOf(ConnectError);
+    expect((err as ConnectError).code).toBe(Code.DeadlineExceeded);
+    expect((err as ConnectError).rawMessage).toBe(
+      "reading the audio/wav content's metadata took longer than the server allows (0.3 s, STORAGE_FFPROBE_TIMEOUT_SECONDS); nothing was stored",
+    );
+  });
+
   it("reports the store's fault, not undecodable media, when the bytes vanish with the storage root", async () => {
     const dir = makeTempDir("meta-root-gone");
     try {

@@ -48,10 +48,17 @@ interface ProbeError extends Error {
  * input in its messages, and that input is a server path or a signed object-store URL: neither may
  * reach a client, so it is cut out, and the command line (in `message`) is never quoted.
  */
-function probeFailure(err: ProbeError, location: string, mimeType: string): ConnectError {
+function probeFailure(err: ProbeError, location: string, mimeType: string, timeoutMs: number): ConnectError {
   if (typeof err.code === "string") {
     console.error(`storage: ffprobe could not be started (set FFPROBE_PATH): ${err.message}`);
     return new ConnectError("media metadata cannot be read right now: the server's ffprobe could not be started", Code.Unavailable);
+  }
+  // Killed at the server's limit: a large file on slow storage, not proof that the bytes are bad.
+  if (err.killed) {
+    return new ConnectError(
+      `reading the ${mimeType} content's metadata took longer than the server allows (${timeoutMs / 1000} s, STORAGE_FFPROBE_TIMEOUT_SECONDS); nothing was stored`,
+      Code.DeadlineExceeded,
+    );
   }
   const reason = (err.stderr ?? "")
     .split("\n")
@@ -59,7 +66,7 @@ function probeFailure(err: ProbeError, location: string, mimeType: string): Conn
     .map((line) => line.replaceAll(location, "").replace(/^\s*:\s*/, "").replace(/^\[[^\]]* @ 0x[0-9a-f]+\]\s*/, "").trim())
     .find((line) => line !== "");
   const silent = typeof err.code === "number" ? `ffprobe exited with code ${err.code}` : "ffprobe described no stream in it";
-  const detail = reason ?? (err.killed ? "ffprobe took too long to read it" : silent);
+  const detail = reason ?? silent;
   return new ConnectError(`the ${mimeType} content could not be decoded: ${detail}`, Code.InvalidArgument);
 }
 
@@ -73,6 +80,7 @@ export class MetadataExtractor {
   constructor(
     private readonly store: BlobStore,
     private readonly ffprobePath: string,
+    private readonly probeTimeoutMs = 60_000,
   ) {}
 
   async extract(key: string, mimeType: string): Promise<MediaMetadata> {
@@ -114,13 +122,13 @@ export class MetadataExtractor {
         // -count_packets demuxes every packet (reading, not decoding): samples the container
         // declares but the bytes do not hold show up as missing packets.
         ["-v", "error", "-count_packets", "-print_format", "json", "-show_format", "-show_streams", location],
-        { maxBuffer: 4 * 1024 * 1024, timeout: 60_000 },
+        { maxBuffer: 4 * 1024 * 1024, timeout: this.probeTimeoutMs },
       );
       output = JSON.parse(stdout) as ProbeOutput;
     } catch (err) {
       // ffprobe cannot tell a store that stopped answering from bad bytes; the store can (UNAVAILABLE).
       await this.store.stat(key);
-      throw probeFailure(err as ProbeError, location, mimeType);
+      throw probeFailure(err as ProbeError, location, mimeType, this.probeTimeoutMs);
     }
     const streams = output.streams ?? [];
     const formats = (output.format?.format_name ?? "").split(",");

@@ -1,7 +1,9 @@
 import { create } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { BucketClass, MediaRefSchema } from "../../gen/mentatlab/v1/common_pb.js";
 import { newRefId } from "./keys.js";
+import type { RefPageQuery } from "./media-listing.js";
 import type { RefIndex, StoredRef } from "./ref-index.js";
 
 export interface RefIndexFixture {
@@ -34,6 +36,38 @@ export function describeRefIndexConformance(name: string, factory: () => Promise
       });
       return { ref, blobKey: `media/${workspace}/${ref.id}` };
     };
+
+    it("lists a workspace's refs newest first, a page at a time, by MIME type, leaving expired ones out", async () => {
+      const now = Date.now();
+      const at = (ms: number, mimeType: string, expiresMs?: number): StoredRef => {
+        const s = stored("ws-list", `${ms}`.padStart(64, "0"));
+        s.ref.createdAt = timestampFromMs(ms);
+        s.ref.mimeType = mimeType;
+        if (expiresMs !== undefined) s.ref.expiresAt = timestampFromMs(expiresMs);
+        return s;
+      };
+      const refs = [at(now - 5000, "image/png"), at(now - 4000, "audio/wav"), at(now - 3000, "image/jpeg"), at(now - 2000, "text/plain", now + 60_000)];
+      // Two refs stored in the same millisecond are ordered by id, so pages never repeat or skip one.
+      const twins = [at(now - 1000, "image/png"), at(now - 1000, "image/png")].sort((a, b) => (a.ref.id < b.ref.id ? 1 : -1));
+      const expired = at(now - 500, "image/png", now - 1);
+      for (const s of [...refs, ...twins, expired, stored("ws-other", "ee".repeat(32))]) await index.put(s);
+      const query = (overrides: Partial<RefPageQuery> = {}): RefPageQuery => ({ pageSize: 2, mimeTypePrefix: "", nowMs: now, ...overrides });
+
+      const seen: string[] = [];
+      let page = await index.list("ws-list", query());
+      for (;;) {
+        seen.push(...page.refs.map((r) => r.id));
+        if (!page.next) break;
+        page = await index.list("ws-list", query({ after: page.next }));
+      }
+      expect(seen).toEqual([...twins, ...refs.reverse()].map((s) => s.ref.id));
+      const images = await index.list("ws-list", query({ pageSize: 10, mimeTypePrefix: "image/" }));
+      expect(images.refs.map((r) => r.mimeType)).toEqual(["image/png", "image/png", "image/jpeg", "image/png"]);
+      expect(images.next).toBeUndefined();
+      expect((await index.list("ws-none", query())).refs).toEqual([]);
+      await index.delete(twins[0]!);
+      expect((await index.list("ws-list", query({ pageSize: 1 }))).refs[0]?.id).toBe(twins[1]!.ref.id);
+    });
 
     it("returns what was stored, field for field, only in its workspace", async () => {
       const a = stored("ws-a", "aa".repeat(32));

@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import type { DatabaseSync } from "node:sqlite";
-import { create } from "@bufbuild/protobuf";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { describe, expect, it } from "vitest";
 import { MediaRefSchema } from "../../gen/mentatlab/v1/common_pb.js";
 import { makeTempDir, removeTempDir } from "../../test/harness/index.js";
@@ -60,6 +61,29 @@ describe("SqliteRefIndex import", () => {
     } finally {
       for (const db of opened) db.close();
       await store.close();
+      removeTempDir(dir);
+    }
+  });
+});
+
+describe("SqliteRefIndex on a database from before ListMedia", () => {
+  it("adds the listing columns once, filled from the refs already stored", async () => {
+    const dir = makeTempDir("ref-index-migrate");
+    const db = openDatabase(join(dir, "mentatlab.db"));
+    try {
+      db.exec("CREATE TABLE refs (workspace TEXT NOT NULL, ref_id TEXT NOT NULL, blob_key TEXT NOT NULL, ref BLOB NOT NULL, PRIMARY KEY (workspace, ref_id)) WITHOUT ROWID");
+      const older = create(MediaRefSchema, { id: newRefId(), workspace: "ws", mimeType: "image/png", createdAt: timestampFromMs(1_000) });
+      const newer = create(MediaRefSchema, { id: newRefId(), workspace: "ws", mimeType: "audio/wav", createdAt: timestampFromMs(2_000) });
+      const insert = db.prepare("INSERT INTO refs (workspace, ref_id, blob_key, ref) VALUES (?, ?, ?, ?)");
+      for (const ref of [older, newer]) insert.run("ws", ref.id, `media/ws/${ref.id}`, toBinary(MediaRefSchema, ref));
+      const index = new SqliteRefIndex(db);
+      const query = { pageSize: 10, mimeTypePrefix: "", nowMs: 3_000 };
+      expect((await index.list("ws", query)).refs.map((r) => r.id)).toEqual([newer.id, older.id]);
+      expect((await index.list("ws", { ...query, mimeTypePrefix: "image/" })).refs.map((r) => r.id)).toEqual([older.id]);
+      // A second open finds the columns there and leaves them alone.
+      expect((await new SqliteRefIndex(db).list("ws", query)).refs).toHaveLength(2);
+    } finally {
+      db.close();
       removeTempDir(dir);
     }
   });

@@ -1,7 +1,8 @@
 import { fromJsonString, toJsonString } from "@bufbuild/protobuf";
 import { type MediaRef, MediaRefSchema } from "../../gen/mentatlab/v1/common_pb.js";
 import { type BlobStore, readSmall, writeSmall } from "./blob-store.js";
-import { digestDocKey, REFS_PREFIX, refDocKey } from "./keys.js";
+import { digestDocKey, REFS_PREFIX, refDocKey, segment } from "./keys.js";
+import { pageOf, type RefPage, type RefPageQuery } from "./media-listing.js";
 
 /** A MediaRef and where its bytes are. */
 export interface StoredRef {
@@ -18,6 +19,8 @@ export interface RefIndex {
   delete(stored: StoredRef): Promise<void>;
   /** Every stored ref, for the expiry sweeper. */
   all(): AsyncIterable<StoredRef>;
+  /** A page of the workspace's refs, newest first (ListMedia). */
+  list(workspace: string, query: RefPageQuery): Promise<RefPage>;
 }
 
 interface RefDoc {
@@ -67,7 +70,18 @@ export class BlobRefIndex implements RefIndex {
   }
 
   async *all(): AsyncIterable<StoredRef> {
-    for await (const info of this.store.list(REFS_PREFIX)) {
+    yield* this.documents(REFS_PREFIX);
+  }
+
+  /** Reads every document of the workspace per page: the embedded database's index sorts for itself. */
+  async list(workspace: string, query: RefPageQuery): Promise<RefPage> {
+    const refs = [];
+    for await (const stored of this.documents(`${REFS_PREFIX}${segment(workspace)}/`)) refs.push(stored.ref);
+    return pageOf(refs, query);
+  }
+
+  private async *documents(prefix: string): AsyncIterable<StoredRef> {
+    for await (const info of this.store.list(prefix)) {
       const bytes = await readSmall(this.store, info.key);
       if (bytes) yield decodeStoredRef(bytes.toString("utf8"));
     }

@@ -1,6 +1,6 @@
 import type { DatabaseSync, StatementSync } from "node:sqlite";
 import { databaseCall, inTransaction, once } from "../shared/sqlite.js";
-import { isExpired } from "./ingest.js";
+import { isExpired } from "./media-listing.js";
 import type { Lease, QuotaLimits, QuotaStore, Reservation, Usage } from "./quota-store.js";
 import type { StoredRef } from "./ref-index.js";
 

@@ -1,7 +1,9 @@
 import type { DatabaseSync, StatementSync } from "node:sqlite";
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { type MediaRef, MediaRefSchema } from "../../gen/mentatlab/v1/common_pb.js";
 import { databaseCall, inTransaction, once } from "../shared/sqlite.js";
+import { positionOf, type RefPage, type RefPageQuery } from "./media-listing.js";
 import type { RefIndex, StoredRef } from "./ref-index.js";
 
 const SCHEMA = `
@@ -10,6 +12,9 @@ CREATE TABLE IF NOT EXISTS refs (
   ref_id TEXT NOT NULL,
   blob_key TEXT NOT NULL,
   ref BLOB NOT NULL,
+  created_ms INTEGER NOT NULL DEFAULT 0,
+  expires_ms INTEGER NOT NULL DEFAULT 0,
+  mime_type TEXT NOT NULL DEFAULT '',
   PRIMARY KEY (workspace, ref_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS ref_digests (
@@ -20,6 +25,11 @@ CREATE TABLE IF NOT EXISTS ref_digests (
   PRIMARY KEY (workspace, bucket_class, sha256)
 ) WITHOUT ROWID;
 `;
+
+// Databases written before ListMedia lack the columns it sorts and filters on: they are added, and
+// filled from the stored refs, once.
+const LISTING_COLUMNS = ["created_ms INTEGER NOT NULL DEFAULT 0", "expires_ms INTEGER NOT NULL DEFAULT 0", "mime_type TEXT NOT NULL DEFAULT ''"];
+const LISTING_INDEX = "CREATE INDEX IF NOT EXISTS refs_newest ON refs (workspace, created_ms DESC, ref_id DESC)";
 
 const WHAT = "the reference index database";
 
@@ -50,17 +60,30 @@ export class SqliteRefIndex implements RefIndex {
   private readonly dropDigest: StatementSync;
   private readonly dropRef: StatementSync;
   private readonly pageAfter: StatementSync;
+  private readonly newest: StatementSync;
 
   constructor(private readonly db: DatabaseSync) {
-    databaseCall(WHAT, () => db.exec(SCHEMA));
+    databaseCall(WHAT, () => {
+      db.exec(SCHEMA);
+      addListingColumns(db);
+      db.exec(LISTING_INDEX);
+    });
     this.byId = db.prepare("SELECT workspace, ref_id, blob_key, ref FROM refs WHERE workspace = ? AND ref_id = ?");
     this.byDigest = db.prepare("SELECT ref_id FROM ref_digests WHERE workspace = ? AND bucket_class = ? AND sha256 = ?");
-    this.upsertRef = db.prepare("INSERT OR REPLACE INTO refs (workspace, ref_id, blob_key, ref) VALUES (?, ?, ?, ?)");
+    this.upsertRef = db.prepare(
+      "INSERT OR REPLACE INTO refs (workspace, ref_id, blob_key, ref, created_ms, expires_ms, mime_type) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    );
     this.upsertDigest = db.prepare("INSERT OR REPLACE INTO ref_digests (workspace, bucket_class, sha256, ref_id) VALUES (?, ?, ?, ?)");
     this.dropDigest = db.prepare("DELETE FROM ref_digests WHERE workspace = ? AND bucket_class = ? AND sha256 = ? AND ref_id = ?");
     this.dropRef = db.prepare("DELETE FROM refs WHERE workspace = ? AND ref_id = ?");
     this.pageAfter = db.prepare(
       "SELECT workspace, ref_id, blob_key, ref FROM refs WHERE (workspace, ref_id) > (?, ?) ORDER BY workspace, ref_id LIMIT ?",
+    );
+    this.newest = db.prepare(
+      `SELECT workspace, ref_id, blob_key, ref FROM refs
+       WHERE workspace = ? AND (expires_ms = 0 OR expires_ms > ?) AND substr(mime_type, 1, ?) = ?
+         AND (created_ms < ? OR (created_ms = ? AND ref_id < ?))
+       ORDER BY created_ms DESC, ref_id DESC LIMIT ?`,
     );
   }
 
@@ -85,7 +108,7 @@ export class SqliteRefIndex implements RefIndex {
     const { ref } = stored;
     databaseCall(WHAT, () =>
       inTransaction(this.db, () => {
-        this.upsertRef.run(ref.workspace, ref.id, stored.blobKey, toBinary(MediaRefSchema, ref));
+        this.upsertRef.run(ref.workspace, ref.id, stored.blobKey, toBinary(MediaRefSchema, ref), ...listingValues(ref));
         this.upsertDigest.run(ref.workspace, ref.bucketClass, ref.sha256, ref.id);
       }),
     );
@@ -102,6 +125,17 @@ export class SqliteRefIndex implements RefIndex {
     );
   }
 
+  async list(workspace: string, query: RefPageQuery): Promise<RefPage> {
+    const { createdMs, refId } = query.after ?? { createdMs: Number.MAX_SAFE_INTEGER, refId: "" };
+    const prefix = query.mimeTypePrefix;
+    const rows = databaseCall(WHAT, () =>
+      this.newest.all(workspace, query.nowMs, prefix.length, prefix, createdMs, createdMs, refId, query.pageSize + 1),
+    ) as unknown as RefRow[];
+    const refs = rows.slice(0, query.pageSize).map((row) => decode(row).ref);
+    const last = refs.at(-1);
+    return { refs, ...(rows.length > query.pageSize && last ? { next: positionOf(last) } : {}) };
+  }
+
   async *all(): AsyncIterable<StoredRef> {
     let after = { workspace: "", refId: "" };
     for (;;) {
@@ -112,4 +146,21 @@ export class SqliteRefIndex implements RefIndex {
       after = { workspace: last.workspace, refId: last.ref_id };
     }
   }
+}
+
+/** The columns ListMedia sorts and filters on, as `put` writes them. */
+function listingValues(ref: MediaRef): [number, number, string] {
+  return [positionOf(ref).createdMs, ref.expiresAt ? timestampMs(ref.expiresAt) : 0, ref.mimeType];
+}
+
+function addListingColumns(db: DatabaseSync): void {
+  const columns = new Set((db.prepare("PRAGMA table_info(refs)").all() as { name: string }[]).map((column) => column.name));
+  if (columns.has("created_ms")) return;
+  inTransaction(db, () => {
+    for (const column of LISTING_COLUMNS) db.exec(`ALTER TABLE refs ADD COLUMN ${column}`);
+    const fill = db.prepare("UPDATE refs SET created_ms = ?, expires_ms = ?, mime_type = ? WHERE workspace = ? AND ref_id = ?");
+    for (const row of db.prepare("SELECT workspace, ref_id, blob_key, ref FROM refs").all() as unknown as RefRow[]) {
+      fill.run(...listingValues(decode(row).ref), row.workspace, row.ref_id);
+    }
+  });
 }

@@ -380,6 +380,28 @@ export function describeStorageServiceConformance(name: string, factory: () => P
       expect(await keysUnder(sut.store, "media/ws-resume-bad/")).toEqual([]);
     });
 
+    it("lists the workspace's objects newest first by page and type, without deleted ones", async () => {
+      const client = sut.client("lena", "ws-list");
+      const uploaded = [];
+      for (const bytes of [randomBytes(1000), pngClaiming(10, 10), randomBytes(1000), pngClaiming(11, 11)]) {
+        uploaded.push((await client.upload(uploadStream({}, bytes))).ref!);
+        // Distinct creation times, so the expected order does not rest on ids.
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      const newestFirst = uploaded.map((ref) => ref.id).reverse();
+      const first = await client.listMedia({ pageSize: 3 });
+      const rest = await client.listMedia({ pageSize: 3, pageToken: first.nextPageToken });
+      expect([...first.refs, ...rest.refs].map((ref) => ref.id)).toEqual(newestFirst);
+      expect(rest.nextPageToken).toBe("");
+      expect(first.refs[0]).toEqual(uploaded[3]);
+      expect((await client.listMedia({ mimeTypePrefix: "image/" })).refs.map((ref) => ref.id)).toEqual([uploaded[3]!.id, uploaded[1]!.id]);
+      await client.delete({ refId: uploaded[0]!.id });
+      expect((await client.listMedia({})).refs.map((ref) => ref.id)).toEqual(newestFirst.slice(0, 3));
+      expect((await sut.client("mallory", "ws-list-stranger").listMedia({})).refs).toEqual([]);
+      const bad = await codeOf(client.listMedia({ pageToken: "not-a-token" }));
+      expect(bad).toEqual({ code: Code.InvalidArgument, message: expect.stringContaining("pass next_page_token from the previous page") });
+    });
+
     it("deletes an object, gives its space back and forgets it", async () => {
       const client = sut.client("frank", "ws-delete");
       const bytes = randomBytes(50 * KiB);
@@ -456,6 +478,7 @@ export function describeStorageServiceConformance(name: string, factory: () => P
         expect((await client.getUsage({})).userUsedBytes).toBe(3000n + 3000n + 4000n);
         await new Promise((r) => setTimeout(r, 1100));
         expect((await codeOf(client.stat({ refId: temp!.id }))).code).toBe(Code.NotFound);
+        expect((await client.listMedia({})).refs.map((ref) => ref.id)).toEqual([kept!.id]);
         expect(await short.runtime.sweep()).toEqual({ expiredObjects: 1, abandonedUploads: 1, reclaimedLeases: 0, orphanedBlobs: 0, staleTemporaries: 0 });
         expect(await keysUnder(short.store, "temp/")).toEqual([]);
         expect(await keysUnder(short.store, "uploads/")).toEqual([]);

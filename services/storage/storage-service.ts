@@ -7,6 +7,7 @@ import {
   type DownloadResponse,
   DownloadResponseSchema,
   GetUsageResponseSchema,
+  ListMediaResponseSchema,
   PresignResponseSchema,
   StatResponseSchema,
   StorageService,
@@ -16,13 +17,14 @@ import {
 } from "../../gen/mentatlab/v1/storage_pb.js";
 import { principalOf } from "../shared/principal.js";
 import type { BlobStore } from "./blob-store.js";
-import { type Ingestor, isExpired, type Uploader } from "./ingest.js";
+import type { Ingestor, Uploader } from "./ingest.js";
 import { isRefId } from "./keys.js";
 import { defaultChunkBytes, mediaKindOf } from "./media-kind.js";
+import { decodePageToken, encodePageToken, isExpired } from "./media-listing.js";
 import { QuotaReservation, STREAM_LEASE_MS } from "./quota-reservation.js";
 import type { QuotaStore } from "./quota-store.js";
 import type { RefCache } from "./ref-cache.js";
-import type { StoredRef } from "./ref-index.js";
+import type { RefIndex, StoredRef } from "./ref-index.js";
 import type { RefRemover } from "./ref-remover.js";
 import { rechunk } from "./rechunk.js";
 import type { ResumableUploads } from "./resumable-uploads.js";
@@ -30,6 +32,8 @@ import type { UrlSigner } from "./url-signer.js";
 
 export interface StorageServiceDeps {
   readonly store: BlobStore;
+  /** Lists a workspace's refs; single lookups go through `refs`, its cache. */
+  readonly index: RefIndex;
   readonly refs: RefCache;
   readonly quotas: QuotaStore;
   readonly ingestor: Ingestor;
@@ -42,6 +46,7 @@ export interface StorageServiceDeps {
 }
 
 const DEFAULT_PRESIGN_SECONDS = 15 * 60;
+const DEFAULT_PAGE_SIZE = 50;
 
 function uploaderOf(ctx: HandlerContext): Uploader {
   const { user, workspace } = principalOf(ctx);
@@ -166,6 +171,17 @@ export function createStorageServiceImpl(deps: StorageServiceDeps): ServiceImpl<
         workspaceLimitBytes: BigInt(deps.quotas.limits.workspaceBytes),
         workspaceObjectCount: BigInt(usage.workspaceObjectCount),
       });
+    },
+
+    async listMedia(req, ctx) {
+      const after = decodePageToken(req.pageToken);
+      const page = await deps.index.list(principalOf(ctx).workspace, {
+        pageSize: req.pageSize === 0 ? DEFAULT_PAGE_SIZE : req.pageSize,
+        ...(after ? { after } : {}),
+        mimeTypePrefix: req.mimeTypePrefix,
+        nowMs: Date.now(),
+      });
+      return create(ListMediaResponseSchema, { refs: page.refs, nextPageToken: page.next ? encodePageToken(page.next) : "" });
     },
   };
 }

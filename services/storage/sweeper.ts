@@ -1,5 +1,5 @@
 import type { BlobStore } from "./blob-store.js";
-import { isExpired } from "./ingest.js";
+import { isExpired } from "./media-listing.js";
 import type { QuotaStore } from "./quota-store.js";
 import type { RefIndex } from "./ref-index.js";
 import type { RefRemover } from "./ref-remover.js";

@@ -83,9 +83,9 @@ async function* toAsync<T>(items: T[]): AsyncIterable<T> {
 
 describe("every RPC × every caller", () => {
   it("covers every method of every service the mesh serves", () => {
-    // 11 storage + 8 stream + 4 registry + 7 orchestrator. The SidecarService is pod-local and guarded by
+    // 12 storage + 8 stream + 4 registry + 7 orchestrator. The SidecarService is pod-local and guarded by
     // the sidecar's own token (agent-sidecar/sidecar-auth.ts).
-    expect(methods.length).toBe(30);
+    expect(methods.length).toBe(31);
   });
 
   for (const method of methods) {

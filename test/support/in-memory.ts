@@ -24,12 +24,14 @@ export function attachPrincipal(principal: Principal): Interceptor {
 
 /**
  * A client for `service` talking to handlers registered by `routes` over Connect's in-memory transport,
- * with `principal` attached to every request as the auth interceptor would. For unit tests of handlers.
+ * with `principal` attached to every request as the auth interceptor would. For unit tests of handlers;
+ * `clientInterceptors` run on the client side (e.g. to lose an answer the server did send).
  */
 export function inMemoryClient<S extends DescService>(
   service: S,
   routes: (router: ConnectRouter) => void,
   principal: Principal = testPrincipal(),
+  clientInterceptors: Interceptor[] = [],
 ): Client<S> {
-  return createClient(service, createRouterTransport(routes, { router: { interceptors: [attachPrincipal(principal)] } }));
+  return createClient(service, createRouterTransport(routes, { router: { interceptors: [attachPrincipal(principal)] }, transport: { interceptors: clientInterceptors } }));
 }

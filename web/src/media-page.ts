@@ -30,7 +30,6 @@ export function initMediaPage(api: () => Api, library: MediaLibrary): { show(): 
       uploads.prepend(el("li", {}, el("strong", {}, file.name), " ", bar, " ", note));
       try {
         const ref = await uploadFile(api(), file, temp, (fraction) => (bar.value = Math.round(fraction * 100)));
-        library.remember(ref);
         bar.value = 100;
         note.textContent = `uploaded as ${ref.id}`;
         showStatus(`Uploaded ${file.name} as ${ref.id}.`);

@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file mentatlab/v1/storage.proto.
  */
 export const file_mentatlab_v1_storage: GenFile = /*@__PURE__*/
-  fileDesc("ChptZW50YXRsYWIvdjEvc3RvcmFnZS5wcm90bxIMbWVudGF0bGFiLnYxIvUBCgxVcGxvYWRIZWFkZXISGgoIZmlsZW5hbWUYASABKAlCCLpIBXIDGP8BEhsKCW1pbWVfdHlwZRgCIAEoCUIIukgFcgMY/wESEgoKc2l6ZV9ieXRlcxgDIAEoBBIoCgZzaGEyNTYYBCABKAlCGLpIFXITMhFeKFswLTlhLWZdezY0fSk/JBI5CgxidWNrZXRfY2xhc3MYBSABKA4yGS5tZW50YXRsYWIudjEuQnVja2V0Q2xhc3NCCLpIBYIBAhABEjMKC2NvbnN0cmFpbnRzGAYgASgLMh4ubWVudGF0bGFiLnYxLk1lZGlhQ29uc3RyYWludHMiaQoNVXBsb2FkUmVxdWVzdBIsCgZoZWFkZXIYASABKAsyGi5tZW50YXRsYWIudjEuVXBsb2FkSGVhZGVySAASGwoFY2h1bmsYAiABKAxCCrpIB3oFGICAgAJIAEINCgRwYXJ0EgW6SAIIASJLCg5VcGxvYWRSZXNwb25zZRIjCgNyZWYYASABKAsyFi5tZW50YXRsYWIudjEuTWVkaWFSZWYSFAoMZGVkdXBsaWNhdGVkGAIgASgIIlwKE0NyZWF0ZVVwbG9hZFJlcXVlc3QSMgoGaGVhZGVyGAEgASgLMhoubWVudGF0bGFiLnYxLlVwbG9hZEhlYWRlckIGukgDyAEBEhEKCXByZXNpZ25lZBgCIAEoCCLHAgoUQ3JlYXRlVXBsb2FkUmVzcG9uc2USEQoJdXBsb2FkX2lkGAEgASgJEhgKEGNvbW1pdHRlZF9vZmZzZXQYAiABKAQSLgoKZXhwaXJlc19hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASHwoXcmVjb21tZW5kZWRfY2h1bmtfYnl0ZXMYBCABKA0SGQoRcHJlc2lnbmVkX3B1dF91cmwYBSABKAkSWgoVcHJlc2lnbmVkX3B1dF9oZWFkZXJzGAYgAygLMjsubWVudGF0bGFiLnYxLkNyZWF0ZVVwbG9hZFJlc3BvbnNlLlByZXNpZ25lZFB1dEhlYWRlcnNFbnRyeRo6ChhQcmVzaWduZWRQdXRIZWFkZXJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJcChJVcGxvYWRDaHVua1JlcXVlc3QSGgoJdXBsb2FkX2lkGAEgASgJQge6SARyAhABEg4KBm9mZnNldBgCIAEoBBIaCgRkYXRhGAMgASgMQgy6SAl6BxABGICAgAIiLwoTVXBsb2FkQ2h1bmtSZXNwb25zZRIYChBjb21taXR0ZWRfb2Zmc2V0GAEgASgEIjQKFkdldFVwbG9hZFN0YXR1c1JlcXVlc3QSGgoJdXBsb2FkX2lkGAEgASgJQge6SARyAhABIncKF0dldFVwbG9hZFN0YXR1c1Jlc3BvbnNlEhgKEGNvbW1pdHRlZF9vZmZzZXQYASABKAQSEgoKc2l6ZV9ieXRlcxgCIAEoBBIuCgpleHBpcmVzX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJdChVDb21wbGV0ZVVwbG9hZFJlcXVlc3QSGgoJdXBsb2FkX2lkGAEgASgJQge6SARyAhABEigKBnNoYTI1NhgCIAEoCUIYukgVchMyEV4oWzAtOWEtZl17NjR9KT8kIlMKFkNvbXBsZXRlVXBsb2FkUmVzcG9uc2USIwoDcmVmGAEgASgLMhYubWVudGF0bGFiLnYxLk1lZGlhUmVmEhQKDGRlZHVwbGljYXRlZBgCIAEoCCIwChJBYm9ydFVwbG9hZFJlcXVlc3QSGgoJdXBsb2FkX2lkGAEgASgJQge6SARyAhABIhUKE0Fib3J0VXBsb2FkUmVzcG9uc2UiawoPRG93bmxvYWRSZXF1ZXN0EhcKBnJlZl9pZBgBIAEoCUIHukgEcgIQARIOCgZvZmZzZXQYAiABKAQSDgoGbGVuZ3RoGAMgASgEEh8KC2NodW5rX2J5dGVzGAQgASgNQgq6SAcqBRiAgIACIi0KDURvd25sb2FkQ2h1bmsSDgoGb2Zmc2V0GAEgASgEEgwKBGRhdGEYAiABKAwicgoQRG93bmxvYWRSZXNwb25zZRIoCgZoZWFkZXIYASABKAsyFi5tZW50YXRsYWIudjEuTWVkaWFSZWZIABIsCgVjaHVuaxgCIAEoCzIbLm1lbnRhdGxhYi52MS5Eb3dubG9hZENodW5rSABCBgoEcGFydCImCgtTdGF0UmVxdWVzdBIXCgZyZWZfaWQYASABKAlCB7pIBHICEAEiMwoMU3RhdFJlc3BvbnNlEiMKA3JlZhgBIAEoCzIWLm1lbnRhdGxhYi52MS5NZWRpYVJlZiJhCg5QcmVzaWduUmVxdWVzdBIXCgZyZWZfaWQYASABKAlCB7pIBHICEAESNgoDdHRsGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQg66SAuqAQgiBAiA9SQyACJOCg9QcmVzaWduUmVzcG9uc2USCwoDdXJsGAEgASgJEi4KCmV4cGlyZXNfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIigKDURlbGV0ZVJlcXVlc3QSFwoGcmVmX2lkGAEgASgJQge6SARyAhABIiUKDkRlbGV0ZVJlc3BvbnNlEhMKC2ZyZWVkX2J5dGVzGAEgASgEIhEKD0dldFVzYWdlUmVxdWVzdCKiAQoQR2V0VXNhZ2VSZXNwb25zZRIXCg91c2VyX3VzZWRfYnl0ZXMYASABKAQSGAoQdXNlcl9saW1pdF9ieXRlcxgCIAEoBBIcChR3b3Jrc3BhY2VfdXNlZF9ieXRlcxgDIAEoBBIdChV3b3Jrc3BhY2VfbGltaXRfYnl0ZXMYBCABKAQSHgoWd29ya3NwYWNlX29iamVjdF9jb3VudBgFIAEoBDLlCAoOU3RvcmFnZVNlcnZpY2USWQoGVXBsb2FkEhsubWVudGF0bGFiLnYxLlVwbG9hZFJlcXVlc3QaHC5tZW50YXRsYWIudjEuVXBsb2FkUmVzcG9uc2UiEoq1GA5zdG9yYWdlOnVwbG9hZCgBEmkKDENyZWF0ZVVwbG9hZBIhLm1lbnRhdGxhYi52MS5DcmVhdGVVcGxvYWRSZXF1ZXN0GiIubWVudGF0bGFiLnYxLkNyZWF0ZVVwbG9hZFJlc3BvbnNlIhKKtRgOc3RvcmFnZTp1cGxvYWQSZgoLVXBsb2FkQ2h1bmsSIC5tZW50YXRsYWIudjEuVXBsb2FkQ2h1bmtSZXF1ZXN0GiEubWVudGF0bGFiLnYxLlVwbG9hZENodW5rUmVzcG9uc2UiEoq1GA5zdG9yYWdlOnVwbG9hZBJ1Cg9HZXRVcGxvYWRTdGF0dXMSJC5tZW50YXRsYWIudjEuR2V0VXBsb2FkU3RhdHVzUmVxdWVzdBolLm1lbnRhdGxhYi52MS5HZXRVcGxvYWRTdGF0dXNSZXNwb25zZSIVkAIBirUYDnN0b3JhZ2U6dXBsb2FkEm8KDkNvbXBsZXRlVXBsb2FkEiMubWVudGF0bGFiLnYxLkNvbXBsZXRlVXBsb2FkUmVxdWVzdBokLm1lbnRhdGxhYi52MS5Db21wbGV0ZVVwbG9hZFJlc3BvbnNlIhKKtRgOc3RvcmFnZTp1cGxvYWQSZgoLQWJvcnRVcGxvYWQSIC5tZW50YXRsYWIudjEuQWJvcnRVcGxvYWRSZXF1ZXN0GiEubWVudGF0bGFiLnYxLkFib3J0VXBsb2FkUmVzcG9uc2UiEoq1GA5zdG9yYWdlOnVwbG9hZBJkCghEb3dubG9hZBIdLm1lbnRhdGxhYi52MS5Eb3dubG9hZFJlcXVlc3QaHi5tZW50YXRsYWIudjEuRG93bmxvYWRSZXNwb25zZSIXkAIBirUYEHN0b3JhZ2U6ZG93bmxvYWQwARJWCgRTdGF0EhkubWVudGF0bGFiLnYxLlN0YXRSZXF1ZXN0GhoubWVudGF0bGFiLnYxLlN0YXRSZXNwb25zZSIXkAIBirUYEHN0b3JhZ2U6ZG93bmxvYWQSXAoHUHJlc2lnbhIcLm1lbnRhdGxhYi52MS5QcmVzaWduUmVxdWVzdBodLm1lbnRhdGxhYi52MS5QcmVzaWduUmVzcG9uc2UiFIq1GBBzdG9yYWdlOmRvd25sb2FkElcKBkRlbGV0ZRIbLm1lbnRhdGxhYi52MS5EZWxldGVSZXF1ZXN0GhwubWVudGF0bGFiLnYxLkRlbGV0ZVJlc3BvbnNlIhKKtRgOc3RvcmFnZTp1cGxvYWQSYAoIR2V0VXNhZ2USHS5tZW50YXRsYWIudjEuR2V0VXNhZ2VSZXF1ZXN0Gh4ubWVudGF0bGFiLnYxLkdldFVzYWdlUmVzcG9uc2UiFZACAYq1GA5zdG9yYWdlOnVwbG9hZGIGcHJvdG8z", [file_buf_validate_validate, file_google_protobuf_duration, file_google_protobuf_timestamp, file_mentatlab_v1_common, file_mentatlab_v1_options]);
+  fileDesc("ChptZW50YXRsYWIvdjEvc3RvcmFnZS5wcm90bxIMbWVudGF0bGFiLnYxIvUBCgxVcGxvYWRIZWFkZXISGgoIZmlsZW5hbWUYASABKAlCCLpIBXIDGP8BEhsKCW1pbWVfdHlwZRgCIAEoCUIIukgFcgMY/wESEgoKc2l6ZV9ieXRlcxgDIAEoBBIoCgZzaGEyNTYYBCABKAlCGLpIFXITMhFeKFswLTlhLWZdezY0fSk/JBI5CgxidWNrZXRfY2xhc3MYBSABKA4yGS5tZW50YXRsYWIudjEuQnVja2V0Q2xhc3NCCLpIBYIBAhABEjMKC2NvbnN0cmFpbnRzGAYgASgLMh4ubWVudGF0bGFiLnYxLk1lZGlhQ29uc3RyYWludHMiaQoNVXBsb2FkUmVxdWVzdBIsCgZoZWFkZXIYASABKAsyGi5tZW50YXRsYWIudjEuVXBsb2FkSGVhZGVySAASGwoFY2h1bmsYAiABKAxCCrpIB3oFGICAgAJIAEINCgRwYXJ0EgW6SAIIASJLCg5VcGxvYWRSZXNwb25zZRIjCgNyZWYYASABKAsyFi5tZW50YXRsYWIudjEuTWVkaWFSZWYSFAoMZGVkdXBsaWNhdGVkGAIgASgIIlwKE0NyZWF0ZVVwbG9hZFJlcXVlc3QSMgoGaGVhZGVyGAEgASgLMhoubWVudGF0bGFiLnYxLlVwbG9hZEhlYWRlckIGukgDyAEBEhEKCXByZXNpZ25lZBgCIAEoCCLHAgoUQ3JlYXRlVXBsb2FkUmVzcG9uc2USEQoJdXBsb2FkX2lkGAEgASgJEhgKEGNvbW1pdHRlZF9vZmZzZXQYAiABKAQSLgoKZXhwaXJlc19hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASHwoXcmVjb21tZW5kZWRfY2h1bmtfYnl0ZXMYBCABKA0SGQoRcHJlc2lnbmVkX3B1dF91cmwYBSABKAkSWgoVcHJlc2lnbmVkX3B1dF9oZWFkZXJzGAYgAygLMjsubWVudGF0bGFiLnYxLkNyZWF0ZVVwbG9hZFJlc3BvbnNlLlByZXNpZ25lZFB1dEhlYWRlcnNFbnRyeRo6ChhQcmVzaWduZWRQdXRIZWFkZXJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJcChJVcGxvYWRDaHVua1JlcXVlc3QSGgoJdXBsb2FkX2lkGAEgASgJQge6SARyAhABEg4KBm9mZnNldBgCIAEoBBIaCgRkYXRhGAMgASgMQgy6SAl6BxABGICAgAIiLwoTVXBsb2FkQ2h1bmtSZXNwb25zZRIYChBjb21taXR0ZWRfb2Zmc2V0GAEgASgEIjQKFkdldFVwbG9hZFN0YXR1c1JlcXVlc3QSGgoJdXBsb2FkX2lkGAEgASgJQge6SARyAhABIncKF0dldFVwbG9hZFN0YXR1c1Jlc3BvbnNlEhgKEGNvbW1pdHRlZF9vZmZzZXQYASABKAQSEgoKc2l6ZV9ieXRlcxgCIAEoBBIuCgpleHBpcmVzX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJdChVDb21wbGV0ZVVwbG9hZFJlcXVlc3QSGgoJdXBsb2FkX2lkGAEgASgJQge6SARyAhABEigKBnNoYTI1NhgCIAEoCUIYukgVchMyEV4oWzAtOWEtZl17NjR9KT8kIlMKFkNvbXBsZXRlVXBsb2FkUmVzcG9uc2USIwoDcmVmGAEgASgLMhYubWVudGF0bGFiLnYxLk1lZGlhUmVmEhQKDGRlZHVwbGljYXRlZBgCIAEoCCIwChJBYm9ydFVwbG9hZFJlcXVlc3QSGgoJdXBsb2FkX2lkGAEgASgJQge6SARyAhABIhUKE0Fib3J0VXBsb2FkUmVzcG9uc2UiawoPRG93bmxvYWRSZXF1ZXN0EhcKBnJlZl9pZBgBIAEoCUIHukgEcgIQARIOCgZvZmZzZXQYAiABKAQSDgoGbGVuZ3RoGAMgASgEEh8KC2NodW5rX2J5dGVzGAQgASgNQgq6SAcqBRiAgIACIi0KDURvd25sb2FkQ2h1bmsSDgoGb2Zmc2V0GAEgASgEEgwKBGRhdGEYAiABKAwicgoQRG93bmxvYWRSZXNwb25zZRIoCgZoZWFkZXIYASABKAsyFi5tZW50YXRsYWIudjEuTWVkaWFSZWZIABIsCgVjaHVuaxgCIAEoCzIbLm1lbnRhdGxhYi52MS5Eb3dubG9hZENodW5rSABCBgoEcGFydCJxChBMaXN0TWVkaWFSZXF1ZXN0EhsKCXBhZ2Vfc2l6ZRgBIAEoDUIIukgFKgMY9AMSHAoKcGFnZV90b2tlbhgCIAEoCUIIukgFcgMYgAISIgoQbWltZV90eXBlX3ByZWZpeBgDIAEoCUIIukgFcgMY/wEiUgoRTGlzdE1lZGlhUmVzcG9uc2USJAoEcmVmcxgBIAMoCzIWLm1lbnRhdGxhYi52MS5NZWRpYVJlZhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiJgoLU3RhdFJlcXVlc3QSFwoGcmVmX2lkGAEgASgJQge6SARyAhABIjMKDFN0YXRSZXNwb25zZRIjCgNyZWYYASABKAsyFi5tZW50YXRsYWIudjEuTWVkaWFSZWYiYQoOUHJlc2lnblJlcXVlc3QSFwoGcmVmX2lkGAEgASgJQge6SARyAhABEjYKA3R0bBgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIOukgLqgEIIgQIgPUkMgAiTgoPUHJlc2lnblJlc3BvbnNlEgsKA3VybBgBIAEoCRIuCgpleHBpcmVzX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIoCg1EZWxldGVSZXF1ZXN0EhcKBnJlZl9pZBgBIAEoCUIHukgEcgIQASIlCg5EZWxldGVSZXNwb25zZRITCgtmcmVlZF9ieXRlcxgBIAEoBCIRCg9HZXRVc2FnZVJlcXVlc3QiogEKEEdldFVzYWdlUmVzcG9uc2USFwoPdXNlcl91c2VkX2J5dGVzGAEgASgEEhgKEHVzZXJfbGltaXRfYnl0ZXMYAiABKAQSHAoUd29ya3NwYWNlX3VzZWRfYnl0ZXMYAyABKAQSHQoVd29ya3NwYWNlX2xpbWl0X2J5dGVzGAQgASgEEh4KFndvcmtzcGFjZV9vYmplY3RfY291bnQYBSABKAQyzAkKDlN0b3JhZ2VTZXJ2aWNlElkKBlVwbG9hZBIbLm1lbnRhdGxhYi52MS5VcGxvYWRSZXF1ZXN0GhwubWVudGF0bGFiLnYxLlVwbG9hZFJlc3BvbnNlIhKKtRgOc3RvcmFnZTp1cGxvYWQoARJpCgxDcmVhdGVVcGxvYWQSIS5tZW50YXRsYWIudjEuQ3JlYXRlVXBsb2FkUmVxdWVzdBoiLm1lbnRhdGxhYi52MS5DcmVhdGVVcGxvYWRSZXNwb25zZSISirUYDnN0b3JhZ2U6dXBsb2FkEmYKC1VwbG9hZENodW5rEiAubWVudGF0bGFiLnYxLlVwbG9hZENodW5rUmVxdWVzdBohLm1lbnRhdGxhYi52MS5VcGxvYWRDaHVua1Jlc3BvbnNlIhKKtRgOc3RvcmFnZTp1cGxvYWQSdQoPR2V0VXBsb2FkU3RhdHVzEiQubWVudGF0bGFiLnYxLkdldFVwbG9hZFN0YXR1c1JlcXVlc3QaJS5tZW50YXRsYWIudjEuR2V0VXBsb2FkU3RhdHVzUmVzcG9uc2UiFZACAYq1GA5zdG9yYWdlOnVwbG9hZBJvCg5Db21wbGV0ZVVwbG9hZBIjLm1lbnRhdGxhYi52MS5Db21wbGV0ZVVwbG9hZFJlcXVlc3QaJC5tZW50YXRsYWIudjEuQ29tcGxldGVVcGxvYWRSZXNwb25zZSISirUYDnN0b3JhZ2U6dXBsb2FkEmYKC0Fib3J0VXBsb2FkEiAubWVudGF0bGFiLnYxLkFib3J0VXBsb2FkUmVxdWVzdBohLm1lbnRhdGxhYi52MS5BYm9ydFVwbG9hZFJlc3BvbnNlIhKKtRgOc3RvcmFnZTp1cGxvYWQSZAoIRG93bmxvYWQSHS5tZW50YXRsYWIudjEuRG93bmxvYWRSZXF1ZXN0Gh4ubWVudGF0bGFiLnYxLkRvd25sb2FkUmVzcG9uc2UiF5ACAYq1GBBzdG9yYWdlOmRvd25sb2FkMAESVgoEU3RhdBIZLm1lbnRhdGxhYi52MS5TdGF0UmVxdWVzdBoaLm1lbnRhdGxhYi52MS5TdGF0UmVzcG9uc2UiF5ACAYq1GBBzdG9yYWdlOmRvd25sb2FkElwKB1ByZXNpZ24SHC5tZW50YXRsYWIudjEuUHJlc2lnblJlcXVlc3QaHS5tZW50YXRsYWIudjEuUHJlc2lnblJlc3BvbnNlIhSKtRgQc3RvcmFnZTpkb3dubG9hZBJXCgZEZWxldGUSGy5tZW50YXRsYWIudjEuRGVsZXRlUmVxdWVzdBocLm1lbnRhdGxhYi52MS5EZWxldGVSZXNwb25zZSISirUYDnN0b3JhZ2U6dXBsb2FkEmAKCEdldFVzYWdlEh0ubWVudGF0bGFiLnYxLkdldFVzYWdlUmVxdWVzdBoeLm1lbnRhdGxhYi52MS5HZXRVc2FnZVJlc3BvbnNlIhWQAgGKtRgOc3RvcmFnZTp1cGxvYWQSZQoJTGlzdE1lZGlhEh4ubWVudGF0bGFiLnYxLkxpc3RNZWRpYVJlcXVlc3QaHy5tZW50YXRsYWIudjEuTGlzdE1lZGlhUmVzcG9uc2UiF5ACAYq1GBBzdG9yYWdlOmRvd25sb2FkYgZwcm90bzM", [file_buf_validate_validate, file_google_protobuf_duration, file_google_protobuf_timestamp, file_mentatlab_v1_common, file_mentatlab_v1_options]);
 
 /**
  * What the uploader declares about an object before sending its bytes.
@@ -535,6 +535,69 @@ export const DownloadResponseSchema: GenMessage<DownloadResponse> = /*@__PURE__*
   messageDesc(file_mentatlab_v1_storage, 15);
 
 /**
+ * Asks for a page of the workspace's stored objects.
+ *
+ * @generated from message mentatlab.v1.ListMediaRequest
+ */
+export type ListMediaRequest = Message<"mentatlab.v1.ListMediaRequest"> & {
+  /**
+   * Most objects to return; defaults to 50, at most 500.
+   *
+   * @generated from field: uint32 page_size = 1;
+   */
+  pageSize: number;
+
+  /**
+   * Token from a previous response to continue.
+   *
+   * @generated from field: string page_token = 2;
+   */
+  pageToken: string;
+
+  /**
+   * Only objects whose MIME type starts with this, e.g. `image/`; empty lists every type.
+   *
+   * @generated from field: string mime_type_prefix = 3;
+   */
+  mimeTypePrefix: string;
+};
+
+/**
+ * Describes the message mentatlab.v1.ListMediaRequest.
+ * Use `create(ListMediaRequestSchema)` to create a new message.
+ */
+export const ListMediaRequestSchema: GenMessage<ListMediaRequest> = /*@__PURE__*/
+  messageDesc(file_mentatlab_v1_storage, 16);
+
+/**
+ * A page of the workspace's stored objects.
+ *
+ * @generated from message mentatlab.v1.ListMediaResponse
+ */
+export type ListMediaResponse = Message<"mentatlab.v1.ListMediaResponse"> & {
+  /**
+   * The objects, newest first; expired ones are left out.
+   *
+   * @generated from field: repeated mentatlab.v1.MediaRef refs = 1;
+   */
+  refs: MediaRef[];
+
+  /**
+   * Token for the next page; empty at the end.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message mentatlab.v1.ListMediaResponse.
+ * Use `create(ListMediaResponseSchema)` to create a new message.
+ */
+export const ListMediaResponseSchema: GenMessage<ListMediaResponse> = /*@__PURE__*/
+  messageDesc(file_mentatlab_v1_storage, 17);
+
+/**
  * Asks for an object's MediaRef.
  *
  * @generated from message mentatlab.v1.StatRequest
@@ -553,7 +616,7 @@ export type StatRequest = Message<"mentatlab.v1.StatRequest"> & {
  * Use `create(StatRequestSchema)` to create a new message.
  */
 export const StatRequestSchema: GenMessage<StatRequest> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_storage, 16);
+  messageDesc(file_mentatlab_v1_storage, 18);
 
 /**
  * An object's MediaRef.
@@ -574,7 +637,7 @@ export type StatResponse = Message<"mentatlab.v1.StatResponse"> & {
  * Use `create(StatResponseSchema)` to create a new message.
  */
 export const StatResponseSchema: GenMessage<StatResponse> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_storage, 17);
+  messageDesc(file_mentatlab_v1_storage, 19);
 
 /**
  * Asks for a URL that fetches an object without credentials.
@@ -602,7 +665,7 @@ export type PresignRequest = Message<"mentatlab.v1.PresignRequest"> & {
  * Use `create(PresignRequestSchema)` to create a new message.
  */
 export const PresignRequestSchema: GenMessage<PresignRequest> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_storage, 18);
+  messageDesc(file_mentatlab_v1_storage, 20);
 
 /**
  * A URL that fetches an object.
@@ -630,7 +693,7 @@ export type PresignResponse = Message<"mentatlab.v1.PresignResponse"> & {
  * Use `create(PresignResponseSchema)` to create a new message.
  */
 export const PresignResponseSchema: GenMessage<PresignResponse> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_storage, 19);
+  messageDesc(file_mentatlab_v1_storage, 21);
 
 /**
  * Deletes an object reference.
@@ -651,7 +714,7 @@ export type DeleteRequest = Message<"mentatlab.v1.DeleteRequest"> & {
  * Use `create(DeleteRequestSchema)` to create a new message.
  */
 export const DeleteRequestSchema: GenMessage<DeleteRequest> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_storage, 20);
+  messageDesc(file_mentatlab_v1_storage, 22);
 
 /**
  * Result of deleting.
@@ -672,7 +735,7 @@ export type DeleteResponse = Message<"mentatlab.v1.DeleteResponse"> & {
  * Use `create(DeleteResponseSchema)` to create a new message.
  */
 export const DeleteResponseSchema: GenMessage<DeleteResponse> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_storage, 21);
+  messageDesc(file_mentatlab_v1_storage, 23);
 
 /**
  * Asks for storage usage.
@@ -687,7 +750,7 @@ export type GetUsageRequest = Message<"mentatlab.v1.GetUsageRequest"> & {
  * Use `create(GetUsageRequestSchema)` to create a new message.
  */
 export const GetUsageRequestSchema: GenMessage<GetUsageRequest> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_storage, 22);
+  messageDesc(file_mentatlab_v1_storage, 24);
 
 /**
  * Storage usage against quotas.
@@ -736,7 +799,7 @@ export type GetUsageResponse = Message<"mentatlab.v1.GetUsageResponse"> & {
  * Use `create(GetUsageResponseSchema)` to create a new message.
  */
 export const GetUsageResponseSchema: GenMessage<GetUsageResponse> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_storage, 23);
+  messageDesc(file_mentatlab_v1_storage, 25);
 
 /**
  * Stores media once, content-addressed by SHA-256, and hands back immutable MediaRefs.
@@ -855,6 +918,16 @@ export const StorageService: GenService<{
     methodKind: "unary";
     input: typeof GetUsageRequestSchema;
     output: typeof GetUsageResponseSchema;
+  },
+  /**
+   * Lists the workspace's stored objects, newest first, a page at a time.
+   *
+   * @generated from rpc mentatlab.v1.StorageService.ListMedia
+   */
+  listMedia: {
+    methodKind: "unary";
+    input: typeof ListMediaRequestSchema;
+    output: typeof ListMediaResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_mentatlab_v1_storage, 0);

@@ -157,6 +157,21 @@ describe("mentatctl media commands", () => {
     expect(uploadedRef(resumed.stdout).sha256).toBe(file.sha256);
   });
 
+  it("lists the workspace's objects newest first, by type and page by page", async () => {
+    const older = uploadedRef((await ctl(["--output", "json", "upload", randomFile("listed-older.bin", 2000).path])).stdout);
+    const newer = uploadedRef((await ctl(["--output", "json", "upload", randomFile("listed-newer.bin", 3000).path])).stdout);
+    const first = await ctl(["ls", "--limit", "1"]);
+    expect(first.code).toBe(0);
+    const [header, row] = first.stdout.split("\n");
+    expect(header).toMatch(/^ID +TYPE +SIZE +CREATED +NAME$/);
+    expect(row?.split(/ +/)).toEqual([newer.id, "application/octet-stream", "2.9", "KiB", expect.stringMatching(/^\d{4}-\d\d-\d\dT/), "listed-newer.bin"]);
+    const token = /run again with --page-token (\S+)\)/.exec(first.stdout)?.[1] ?? "";
+    const second = await ctl(["ls", "--limit", "1", "--page-token", token]);
+    expect(second.stdout).toContain(older.id);
+    expect((await ctl(["ls", "--type", "video/"])).stdout).toBe("no objects\n");
+    expect((await ctl(["ls", "--limit", "0"])).code).toBe(2);
+  });
+
   it("deletes an object and reports usage", async () => {
     const file = randomFile("doomed.bin", 10_000);
     const ref = uploadedRef((await ctl(["--output", "json", "upload", file.path, "--temp"])).stdout);

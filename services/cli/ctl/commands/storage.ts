@@ -1,14 +1,16 @@
 import { stat } from "node:fs/promises";
 import { basename, resolve } from "node:path";
 import type { Command } from "commander";
-import { DeleteResponseSchema, GetUsageResponseSchema, UploadResponseSchema } from "../../../../gen/mentatlab/v1/storage_pb.js";
+import { timestampDate } from "@bufbuild/protobuf/wkt";
+import { DeleteResponseSchema, GetUsageResponseSchema, ListMediaResponseSchema, UploadResponseSchema } from "../../../../gen/mentatlab/v1/storage_pb.js";
 import { type MediaRef, MediaRefSchema } from "../../../../gen/mentatlab/v1/common_pb.js";
 import { formatBytes } from "../../../shared/format-bytes.js";
 import type { ActionRunner } from "../action.js";
 import { isRetryable } from "../../../shared/retryable.js";
 import { announcedRetry, continueCommand } from "../context.js";
 import { download } from "../download.js";
-import { describeMediaRef, table } from "../format.js";
+import { CliError, ExitCode } from "../exit-codes.js";
+import { columns, describeMediaRef, table } from "../format.js";
 import { byteProgress, type Progress } from "../progress.js";
 import { uploadFile } from "../upload-file.js";
 import { create } from "@bufbuild/protobuf";
@@ -72,6 +74,25 @@ export function registerStorageCommands(program: Command, run: ActionRunner): vo
       run(command, async (ctx) => {
         const { ref } = await ctx.clients.storage.stat({ refId });
         await ctx.printer.result(MediaRefSchema, ref ?? create(MediaRefSchema), describeMediaRef);
+      }),
+    );
+
+  program
+    .command("ls")
+    .description("list the workspace's stored objects, newest first")
+    .option("--type <prefix>", "only objects whose MIME type starts with this, e.g. image/")
+    .option("--limit <n>", "most objects to show", "50")
+    .option("--page-token <token>", "continue after the page that printed this token")
+    .action((opts: { type?: string; limit: string; pageToken?: string }, command: Command) =>
+      run(command, async (ctx) => {
+        const limit = Number(opts.limit);
+        if (!Number.isInteger(limit) || limit < 1 || limit > 500) throw new CliError("--limit must be an integer from 1 to 500", ExitCode.usage);
+        const response = await ctx.clients.storage.listMedia({ pageSize: limit, mimeTypePrefix: opts.type ?? "", pageToken: opts.pageToken ?? "" });
+        await ctx.printer.result(ListMediaResponseSchema, response, (r) => {
+          const rows = r.refs.map((ref) => [ref.id, ref.mimeType, formatBytes(ref.sizeBytes), ref.createdAt ? timestampDate(ref.createdAt).toISOString() : "", ref.filename]);
+          const list = rows.length === 0 ? "no objects" : columns(["ID", "TYPE", "SIZE", "CREATED", "NAME"], rows);
+          return r.nextPageToken ? `${list}\n(more: run again with --page-token ${r.nextPageToken})` : list;
+        });
       }),
     );
 
