@@ -6,7 +6,7 @@ import { StreamAnnouncementKind, StreamService } from "../../gen/mentatlab/v1/st
 import { freePort, makeTempDir, startRedis, type RedisServer } from "../../test/harness/index.js";
 import { startEmbedded, type EmbeddedMesh } from "../mesh/embedded.js";
 import { followDeduplicated, followSequenced, type ResumePolicy } from "./resume.js";
-import { announcementKey, subscribeCall } from "./watched-calls.js";
+import { announcementKey, subscribeCall, watchStreamsCall } from "./watched-calls.js";
 
 const apiKey = "mlk_resume_0123456789abcdef";
 const quick: ResumePolicy = { initialDelayMs: 50, maxDelayMs: 400, giveUpAfterMs: 20_000 };
@@ -84,7 +84,7 @@ describe("following calls across a server restart", () => {
     let retries = 0;
     const seen: string[] = [];
     const controller = new AbortController();
-    const announcements = followDeduplicated((signal) => streams.watchStreams({}, { signal }), announcementKey, { ...quick, onRetry: () => retries++ }, controller.signal);
+    const announcements = followDeduplicated(watchStreamsCall(streams), announcementKey, { ...quick, onRetry: () => retries++ }, controller.signal);
     for await (const announcement of announcements) {
       seen.push(announcementKey(announcement));
       const id = announcement.stream?.ref?.streamId;
@@ -104,6 +104,26 @@ describe("following calls across a server restart", () => {
     expect(available(firstId)).toBe(1);
     expect(available(secondId)).toBe(1);
   }, 60_000);
+
+  it("WatchStreams: a stream that ended while the watcher was away is announced as ended when it is back", async () => {
+    const { stream } = await streams.initStream({ payloadType: PinType.TEXT, mimeType: "text/plain" });
+    const streamId = stream?.ref?.streamId ?? "";
+    const controller = new AbortController();
+    // The watcher comes back a second after losing the server: the stream ends in between.
+    const slow: ResumePolicy = { initialDelayMs: 1_000, maxDelayMs: 1_000, giveUpAfterMs: 20_000 };
+    const seen: string[] = [];
+    for await (const announcement of followDeduplicated(watchStreamsCall(streams), announcementKey, slow, controller.signal)) {
+      if (announcement.stream?.ref?.streamId !== streamId) continue;
+      seen.push(StreamAnnouncementKind[announcement.kind]);
+      if (announcement.kind === StreamAnnouncementKind.AVAILABLE) {
+        await stop();
+        await start();
+        await streams.closeStream({ streamId });
+      } else break;
+    }
+    controller.abort();
+    expect(seen).toEqual(["AVAILABLE", "ENDED"]);
+  }, 30_000);
 
   it("gives up with UNAVAILABLE once the server has been gone for the whole budget", async () => {
     const { stream } = await streams.initStream({ payloadType: PinType.TEXT, mimeType: "text/plain" });

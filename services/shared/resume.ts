@@ -141,22 +141,29 @@ export async function* followSequenced<E>(
   }
 }
 
+/** How far a reopened watch looks back beyond its own start, for clocks that disagree a little. */
+const clockSkewMarginMs = 5_000;
+
 /**
  * Follows a server stream without sequence numbers whose reopened call repeats what is still current
  * (WatchStreams announces every open stream first): events whose `keyOf` was seen already are dropped.
+ * A reopened call is told since when to repeat what changed (`since`, the watch's start less a margin
+ * for clock skew between client and server), so what happened during a gap is not missed.
  * Such a watch has no last event, so a call the server ends is reopened like a lost one.
  */
 export async function* followDeduplicated<E>(
-  open: (signal: AbortSignal | undefined) => AsyncIterable<E>,
+  open: (signal: AbortSignal | undefined, since: Date | undefined) => AsyncIterable<E>,
   keyOf: (event: E) => string,
   policy: ResumePolicy,
   signal?: AbortSignal,
 ): AsyncGenerator<E> {
   const clock = new RetryClock(policy);
   const seen = new Set<string>();
+  const since = new Date(Date.now() - clockSkewMarginMs);
+  let reopened = false;
   for (;;) {
     try {
-      for await (const event of open(signal)) {
+      for await (const event of open(signal, reopened ? since : undefined)) {
         clock.progressed();
         const key = keyOf(event);
         if (seen.has(key)) continue;
@@ -166,6 +173,7 @@ export async function* followDeduplicated<E>(
       throw new EndedEarly("the server ended a watch that never ends by itself");
     } catch (error) {
       await waitOrThrow(clock, policy, error, signal);
+      reopened = true;
     }
   }
 }

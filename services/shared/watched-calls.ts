@@ -1,6 +1,8 @@
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { Client } from "@connectrpc/connect";
 import { RunState, type OrchestratorService, type RunEvent } from "../../gen/mentatlab/v1/orchestrator_pb.js";
-import type { StreamEvent, StreamService, WatchStreamsResponse } from "../../gen/mentatlab/v1/stream_pb.js";
+import type { StreamEvent, StreamFilterSchema, StreamService, WatchStreamsResponse } from "../../gen/mentatlab/v1/stream_pb.js";
 import type { SequencedStream } from "./resume.js";
 
 /** Subscribe as a resumable sequenced stream: it ends with stream_end or stream_error. */
@@ -21,6 +23,14 @@ export function watchRunCall(client: Client<typeof OrchestratorService>, runId: 
     seqOf: (event) => event.seq,
     isLast: (event) => event.event.case === "runState" && finalRunStates.has(event.event.value.state),
   };
+}
+
+/** WatchStreams for `followDeduplicated`: a reopened call also announces the streams that ended since. */
+export function watchStreamsCall(
+  client: Client<typeof StreamService>,
+  filter: MessageInitShape<typeof StreamFilterSchema> = {},
+): (signal: AbortSignal | undefined, since: Date | undefined) => AsyncIterable<WatchStreamsResponse> {
+  return (signal, since) => client.watchStreams({ filter, ...(since ? { endedAfter: timestampFromDate(since) } : {}) }, { signal });
 }
 
 /**

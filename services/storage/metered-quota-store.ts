@@ -1,5 +1,5 @@
 import type { StorageMetrics } from "./metrics.js";
-import type { Lease, QuotaLimits, QuotaStore, Reservation, Usage } from "./quota-store.js";
+import type { ChargedRef, Lease, QuotaLimits, QuotaStore, Reservation, Usage } from "./quota-store.js";
 
 /**
  * A quota store that keeps `StorageMetrics.workspaceUsedBytes` current: after every change this
@@ -47,6 +47,10 @@ export class MeteredQuotaStore implements QuotaStore {
     const freed = await this.inner.refund(workspace, refId);
     if (freed > 0) await this.refresh(workspace);
     return freed;
+  }
+
+  charges(): AsyncIterable<ChargedRef> {
+    return this.inner.charges();
   }
 
   async usage(user: string, workspace: string): Promise<Usage> {

@@ -65,6 +65,18 @@ export function describeQuotaStoreConformance(
       expect(await quotas.refund("w3", "never-stored")).toBe(0);
     });
 
+    it("lists the refs it holds charges for, and no longer a refunded one", async () => {
+      for (const [user, ws, ref] of [["u5", "w5", "ref-a"], ["u5", "w5", "ref-b"], ["u6", "w6", "ref-a"]] as const) {
+        const l = lease(user, ws);
+        await quotas.reserve(l, 10, LATER);
+        await quotas.commit(l, ref, 10);
+      }
+      await quotas.refund("w5", "ref-b");
+      const listed: string[] = [];
+      for await (const charge of quotas.charges()) if (charge.workspace === "w5" || charge.workspace === "w6") listed.push(`${charge.workspace}/${charge.refId}`);
+      expect(listed.sort()).toEqual(["w5/ref-a", "w6/ref-a"]);
+    });
+
     it("gives back holds whose uploader went silent, but not renewed ones", async () => {
       const now = Date.now();
       const silent = lease("u4", "w4");

@@ -4,6 +4,12 @@ export interface QuotaLimits {
   readonly workspaceBytes: number;
 }
 
+/** A ref a quota charge is held for. */
+export interface ChargedRef {
+  readonly workspace: string;
+  readonly refId: string;
+}
+
 /** Current usage, space held by uploads in flight included. */
 export interface Usage {
   readonly userUsedBytes: number;
@@ -45,6 +51,8 @@ export interface QuotaStore {
   reclaimExpired(nowMs: number): Promise<number>;
   /** Gives back what `refId` holds and uncounts it; 0 when it was already refunded. */
   refund(workspace: string, refId: string): Promise<number>;
+  /** Every ref charged for, so the sweeper can refund charges whose ref was never registered (a crash). */
+  charges(): AsyncIterable<ChargedRef>;
   usage(user: string, workspace: string): Promise<Usage>;
   close(): Promise<void>;
 }
@@ -59,7 +67,7 @@ export class MemoryQuotaStore implements QuotaStore {
   private readonly userUsed = new Map<string, number>();
   private readonly workspaceUsed = new Map<string, number>();
   private readonly leases = new Map<string, HeldLease>();
-  private readonly charges = new Map<string, { user: string; bytes: number }>();
+  private readonly charged = new Map<string, { user: string; bytes: number }>();
   private readonly objectCount = new Map<string, number>();
 
   constructor(readonly limits: QuotaLimits) {}
@@ -92,8 +100,8 @@ export class MemoryQuotaStore implements QuotaStore {
   async commit(lease: Lease, refId: string, bytes: number): Promise<void> {
     await this.release(lease.id);
     const key = `${lease.workspace}\u0000${refId}`;
-    if (this.charges.has(key)) return;
-    this.charges.set(key, { user: lease.user, bytes });
+    if (this.charged.has(key)) return;
+    this.charged.set(key, { user: lease.user, bytes });
     this.objectCount.set(lease.workspace, (this.objectCount.get(lease.workspace) ?? 0) + 1);
     this.add(lease.user, lease.workspace, bytes);
   }
@@ -113,12 +121,19 @@ export class MemoryQuotaStore implements QuotaStore {
 
   async refund(workspace: string, refId: string): Promise<number> {
     const key = `${workspace}\u0000${refId}`;
-    const charge = this.charges.get(key);
+    const charge = this.charged.get(key);
     if (!charge) return 0;
-    this.charges.delete(key);
+    this.charged.delete(key);
     this.objectCount.set(workspace, Math.max(0, (this.objectCount.get(workspace) ?? 0) - 1));
     this.add(charge.user, workspace, -charge.bytes);
     return charge.bytes;
+  }
+
+  async *charges(): AsyncIterable<ChargedRef> {
+    for (const key of [...this.charged.keys()]) {
+      const [workspace = "", refId = ""] = key.split("\u0000");
+      yield { workspace, refId };
+    }
   }
 
   async usage(user: string, workspace: string): Promise<Usage> {

@@ -1,6 +1,6 @@
 import type { Redis } from "ioredis";
 import { redisCall } from "../shared/redis.js";
-import type { Lease, QuotaLimits, QuotaStore, Reservation, Usage } from "./quota-store.js";
+import type { ChargedRef, Lease, QuotaLimits, QuotaStore, Reservation, Usage } from "./quota-store.js";
 
 // Every script runs atomically in Redis, so concurrent uploads on any replica see one consistent usage.
 // Keys derived inside the scripts (per user, per lease) assume one Redis, not a cluster.
@@ -133,6 +133,19 @@ export class RedisQuotaStore implements QuotaStore {
 
   async refund(workspace: string, refId: string): Promise<number> {
     return Number(await this.run(REFUND, workspace, refId));
+  }
+
+  async *charges(): AsyncIterable<ChargedRef> {
+    const hashes = `${this.prefix}ws:charges:`;
+    for await (const keys of this.redis.scanStream({ match: `${hashes}*`, count: 500 }) as AsyncIterable<string[]>) {
+      for (const key of keys) {
+        const workspace = key.slice(hashes.length);
+        for await (const fields of this.redis.hscanStream(key, { count: 500 }) as AsyncIterable<string[]>) {
+          // HSCAN pages alternate field and value: the field is the ref id.
+          for (let i = 0; i < fields.length; i += 2) yield { workspace, refId: fields[i]! };
+        }
+      }
+    }
   }
 
   async usage(user: string, workspace: string): Promise<Usage> {

@@ -1,7 +1,7 @@
 import type { DatabaseSync, StatementSync } from "node:sqlite";
 import { databaseCall, inTransaction, once } from "../shared/sqlite.js";
 import { isExpired } from "./media-listing.js";
-import type { Lease, QuotaLimits, QuotaStore, Reservation, Usage } from "./quota-store.js";
+import type { ChargedRef, Lease, QuotaLimits, QuotaStore, Reservation, Usage } from "./quota-store.js";
 import type { StoredRef } from "./ref-index.js";
 
 const SCHEMA = `
@@ -29,6 +29,8 @@ CREATE TABLE IF NOT EXISTS quota_charges (
 `;
 
 const WHAT = "the quota database";
+/** charges() reads this many per query, so a sweep that refunds as it goes never holds a cursor open. */
+const CHARGES_PAGE = 500;
 
 interface LeaseRow {
   user: string;
@@ -53,6 +55,7 @@ export class SqliteQuotaStore implements QuotaStore {
   private readonly addCharge: StatementSync;
   private readonly dropCharge: StatementSync;
   private readonly objectCount: StatementSync;
+  private readonly chargesAfter: StatementSync;
 
   constructor(
     private readonly db: DatabaseSync,
@@ -74,6 +77,9 @@ export class SqliteQuotaStore implements QuotaStore {
     this.addCharge = db.prepare("INSERT INTO quota_charges (workspace, ref_id, user, bytes) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING");
     this.dropCharge = db.prepare("DELETE FROM quota_charges WHERE workspace = ? AND ref_id = ?");
     this.objectCount = db.prepare("SELECT count(*) AS n FROM quota_charges WHERE workspace = ?");
+    this.chargesAfter = db.prepare(
+      "SELECT workspace, ref_id FROM quota_charges WHERE (workspace, ref_id) > (?, ?) ORDER BY workspace, ref_id LIMIT ?",
+    );
   }
 
   private usedBy(scope: "user" | "workspace", name: string): number {
@@ -160,6 +166,17 @@ export class SqliteQuotaStore implements QuotaStore {
         await this.commit({ id: `import_${ref.id}`, user: ref.owner, workspace: ref.workspace }, ref.id, Number(ref.sizeBytes));
       }
     });
+  }
+
+  async *charges(): AsyncIterable<ChargedRef> {
+    let after = { workspace: "", refId: "" };
+    for (;;) {
+      const rows = databaseCall(WHAT, () => this.chargesAfter.all(after.workspace, after.refId, CHARGES_PAGE)) as { workspace: string; ref_id: string }[];
+      for (const row of rows) yield { workspace: row.workspace, refId: row.ref_id };
+      const last = rows.at(-1);
+      if (!last || rows.length < CHARGES_PAGE) return;
+      after = { workspace: last.workspace, refId: last.ref_id };
+    }
   }
 
   async usage(user: string, workspace: string): Promise<Usage> {

@@ -6,11 +6,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BucketClass, MediaConstraintsSchema } from "../../gen/mentatlab/v1/common_pb.js";
 import { StorageService, UploadHeaderSchema, type UploadRequest } from "../../gen/mentatlab/v1/storage_pb.js";
 import { inMemoryClient, testPrincipal } from "../../test/support/in-memory.js";
+import { openDatabase } from "../shared/sqlite.js";
 import { makeTempDir, removeTempDir } from "../../test/harness/index.js";
 import { createBlobStore } from "./backend.js";
 import type { BlobStore } from "./blob-store.js";
 import { type StorageConfig, storageConfigFromEnv } from "./config.js";
 import { createStorage, type StorageRuntime } from "./index.js";
+import { refDocKey } from "./keys.js";
 import { type MediaFixtures, makeMediaFixtures } from "./testing.js";
 
 /** A backend the suite can ask for fresh, empty storage (a new directory or bucket) per runtime. */
@@ -124,6 +126,20 @@ export async function startRuntime(backend: StorageBackendFixture, env: Record<s
       removeTempDir(dataDir);
     },
   };
+}
+
+/** Removes a ref from the index behind the service's back, as if it had never been registered. */
+async function forgetRef(sut: RuntimeUnderTest, workspace: string, refId: string): Promise<void> {
+  if (sut.config.databaseFile) {
+    const db = openDatabase(sut.config.databaseFile);
+    try {
+      db.prepare("DELETE FROM refs WHERE workspace = ? AND ref_id = ?").run(workspace, refId);
+    } finally {
+      db.close();
+    }
+    return;
+  }
+  await sut.store.delete(refDocKey(workspace, refId));
 }
 
 /** The StorageService's behaviour, the same on every backend; called once per backend. */
@@ -402,6 +418,22 @@ export function describeStorageServiceConformance(name: string, factory: () => P
       expect(bad).toEqual({ code: Code.InvalidArgument, message: expect.stringContaining("pass next_page_token from the previous page") });
     });
 
+    it("refunds, one sweep later, the charge of a ref that a crash left unregistered", async () => {
+      const client = sut.client("olga", "ws-crash");
+      const bytes = randomBytes(20 * KiB);
+      const { ref } = await client.upload(uploadStream({}, bytes));
+      const kept = (await client.upload(uploadStream({}, randomBytes(10 * KiB)))).ref!;
+      // What a crash between charging the quota and registering the ref leaves: a charge, no ref.
+      await forgetRef(sut, ref!.workspace, ref!.id);
+      expect((await client.getUsage({})).workspaceUsedBytes).toBe(BigInt(30 * KiB));
+      // The first sweep only notes it: an upload under way charges its ref a moment before registering it.
+      expect((await sut.runtime.sweep()).orphanedCharges).toBe(0);
+      expect((await sut.runtime.sweep()).orphanedCharges).toBe(1);
+      expect(await client.getUsage({})).toMatchObject({ userUsedBytes: BigInt(10 * KiB), workspaceUsedBytes: BigInt(10 * KiB), workspaceObjectCount: 1n });
+      expect((await client.stat({ refId: kept.id })).ref?.id).toBe(kept.id);
+      expect((await sut.runtime.sweep()).orphanedCharges).toBe(0);
+    });
+
     it("deletes an object, gives its space back and forgets it", async () => {
       const client = sut.client("frank", "ws-delete");
       const bytes = randomBytes(50 * KiB);
@@ -479,7 +511,7 @@ export function describeStorageServiceConformance(name: string, factory: () => P
         await new Promise((r) => setTimeout(r, 1100));
         expect((await codeOf(client.stat({ refId: temp!.id }))).code).toBe(Code.NotFound);
         expect((await client.listMedia({})).refs.map((ref) => ref.id)).toEqual([kept!.id]);
-        expect(await short.runtime.sweep()).toEqual({ expiredObjects: 1, abandonedUploads: 1, reclaimedLeases: 0, orphanedBlobs: 0, staleTemporaries: 0 });
+        expect(await short.runtime.sweep()).toEqual({ expiredObjects: 1, abandonedUploads: 1, reclaimedLeases: 0, orphanedBlobs: 0, staleTemporaries: 0, orphanedCharges: 0 });
         expect(await keysUnder(short.store, "temp/")).toEqual([]);
         expect(await keysUnder(short.store, "uploads/")).toEqual([]);
         expect(await client.getUsage({})).toMatchObject({ userUsedBytes: 3000n, workspaceObjectCount: 1n });

@@ -15,6 +15,8 @@ export interface SweepResult {
   readonly orphanedBlobs: number;
   /** Temp files of writes a crash interrupted (file backend), past the grace period. */
   readonly staleTemporaries: number;
+  /** Quota charges for refs never registered (a crash between charging and registering), refunded. */
+  readonly orphanedCharges: number;
 }
 
 const OBJECT_PREFIXES = ["media/", "temp/"];
@@ -31,6 +33,9 @@ const ORPHAN_GRACE_MS = 60 * 60 * 1000;
 export class Sweeper {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<SweepResult> | undefined;
+  // Charges without a ref at the last sweep. An upload charges its ref a moment before registering
+  // it, so only a charge still without a ref one whole sweep later is refunded.
+  private chargesWithoutRef = new Set<string>();
 
   constructor(
     private readonly store: BlobStore,
@@ -51,7 +56,9 @@ export class Sweeper {
   private async sweepOnce(now: number): Promise<SweepResult> {
     let expiredObjects = 0;
     const live = new Set<string>();
+    const registered = new Set<string>();
     for await (const stored of this.index.all()) {
+      registered.add(chargeKey(stored.ref));
       if (!isExpired(stored.ref, now)) {
         live.add(stored.blobKey);
         continue;
@@ -70,7 +77,26 @@ export class Sweeper {
     }
     const staleTemporaries = (await this.store.removeStaleTemporaries?.(new Date(now - ORPHAN_GRACE_MS))) ?? 0;
     const reclaimedLeases = await this.quotas.reclaimExpired(now);
-    return { expiredObjects, abandonedUploads, reclaimedLeases, orphanedBlobs, staleTemporaries };
+    const orphanedCharges = await this.refundChargesWithoutRef(registered);
+    return { expiredObjects, abandonedUploads, reclaimedLeases, orphanedBlobs, staleTemporaries, orphanedCharges };
+  }
+
+  private async refundChargesWithoutRef(registered: ReadonlySet<string>): Promise<number> {
+    const withoutRef = new Set<string>();
+    let refunded = 0;
+    for await (const charge of this.quotas.charges()) {
+      const key = chargeKey({ workspace: charge.workspace, id: charge.refId });
+      if (registered.has(key)) continue;
+      if (!this.chargesWithoutRef.has(key)) {
+        withoutRef.add(key);
+        continue;
+      }
+      // Registered since this sweep walked the index: an upload that finished meanwhile.
+      if (await this.index.get(charge.workspace, charge.refId)) continue;
+      if ((await this.quotas.refund(charge.workspace, charge.refId)) > 0) refunded += 1;
+    }
+    this.chargesWithoutRef = withoutRef;
+    return refunded;
   }
 
   /** Sweeps every `intervalMs` until `stop()`; errors are reported and the next sweep tries again. */
@@ -85,4 +111,8 @@ export class Sweeper {
     this.timer = undefined;
     await this.running?.catch(() => undefined);
   }
+}
+
+function chargeKey(ref: { readonly workspace: string; readonly id: string }): string {
+  return `${ref.workspace}\u0000${ref.id}`;
 }

@@ -60,5 +60,8 @@ describe("streamConfigFromEnv", () => {
     expect(() => streamConfigFromEnv({ STREAM_MAX_OPEN_PER_USER: "ten" })).toThrow(/STREAM_MAX_OPEN_PER_USER.*"ten"/);
     expect(() => streamConfigFromEnv({ STREAM_RETAINED_SECONDS: "-5" })).toThrow(/STREAM_RETAINED_SECONDS/);
     expect(() => streamConfigFromEnv({ REDIS_TIMEOUT_MS: "2s" })).toThrow(/REDIS_TIMEOUT_MS.*"2s"/);
+    // Counts are whole: half a stream would silently have allowed none.
+    expect(() => streamConfigFromEnv({ STREAM_MAX_OPEN_PER_USER: "0.5" })).toThrow(/STREAM_MAX_OPEN_PER_USER must be an integer/);
+    expect(() => streamConfigFromEnv({ STREAM_RETAINED_MAX_EVENTS: "0" })).toThrow(/STREAM_RETAINED_MAX_EVENTS/);
   });
 });

@@ -1,5 +1,5 @@
 import { redisTimeoutMsFromEnv } from "../shared/redis.js";
-import { numberVar, type Env } from "../shared/env.js";
+import { integerVar, numberVar, type Env } from "../shared/env.js";
 
 /** Settings of the stream service, read once from the environment. */
 export interface StreamConfig {
@@ -39,12 +39,12 @@ export function streamConfigFromEnv(env: Env): StreamConfig {
     redisUrl: redisUrl ? redisUrl : undefined,
     redisKeyPrefix: env.STREAM_REDIS_PREFIX ?? "ml:stream:",
     redisTimeoutMs: redisTimeoutMsFromEnv(env),
-    maxOpenStreamsPerUser: Math.floor(numberVar(env, "STREAM_MAX_OPEN_PER_USER", 10, { exclusiveMin: 0 })),
+    maxOpenStreamsPerUser: integerVar(env, "STREAM_MAX_OPEN_PER_USER", 10, { min: 1 }),
     maxDurationMs: numberVar(env, "STREAM_MAX_DURATION_SECONDS", 3600, { exclusiveMin: 0 }) * 1000,
     retainedMs: numberVar(env, "STREAM_RETAINED_SECONDS", 300, { exclusiveMin: 0 }) * 1000,
-    retainedMaxEvents: Math.floor(numberVar(env, "STREAM_RETAINED_MAX_EVENTS", 10_000, { exclusiveMin: 0 })),
-    retainedMaxBytes: Math.floor(numberVar(env, "STREAM_RETAINED_MAX_BYTES", 64 * 1024 * 1024, { exclusiveMin: 0 })),
-    subscriberMaxLagBytes: Math.floor(numberVar(env, "STREAM_SUBSCRIBER_MAX_LAG_BYTES", 8 * 1024 * 1024, { exclusiveMin: 0 })),
+    retainedMaxEvents: integerVar(env, "STREAM_RETAINED_MAX_EVENTS", 10_000, { min: 1 }),
+    retainedMaxBytes: integerVar(env, "STREAM_RETAINED_MAX_BYTES", 64 * 1024 * 1024, { min: 1 }),
+    subscriberMaxLagBytes: integerVar(env, "STREAM_SUBSCRIBER_MAX_LAG_BYTES", 8 * 1024 * 1024, { min: 1 }),
     endedTtlMs: numberVar(env, "STREAM_ENDED_TTL_SECONDS", 300, { exclusiveMin: 0 }) * 1000,
     slowProducerBitsPerSecond: numberVar(env, "STREAM_SLOW_PRODUCER_BPS", 1_000_000, { exclusiveMin: 0 }),
     bitrateWindowMs: numberVar(env, "STREAM_BITRATE_WINDOW_MS", 5_000, { exclusiveMin: 0 }),

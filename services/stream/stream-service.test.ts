@@ -1,4 +1,5 @@
 import { gunzipSync } from "node:zlib";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
 import { PinType } from "../../gen/mentatlab/v1/common_pb.js";
@@ -306,6 +307,32 @@ describe("WatchStreams and ListStreams", () => {
     const third = (await within(watch.next(), 5_000, "watch")).value;
     expect(third).toMatchObject({ kind: StreamAnnouncementKind.ENDED, stream: { ref: { streamId: later }, state: StreamState.COMPLETED } });
     stop.abort();
+  });
+
+  it("announces the streams that ended after ended_after too, as a reopened watch asks", async () => {
+    const client = clientFor(await runtime());
+    const endedEarlier = (await client.initStream({ payloadType: PinType.TEXT })).stream?.ref?.streamId ?? "";
+    await client.closeStream({ streamId: endedEarlier });
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const since = new Date();
+    const endedSince = (await client.initStream({ payloadType: PinType.TEXT })).stream?.ref?.streamId ?? "";
+    await client.closeStream({ streamId: endedSince });
+    const open = (await client.initStream({ payloadType: PinType.TEXT })).stream?.ref?.streamId ?? "";
+    /** What a new watch announces in its first 300 ms: the streams it lists before any live change. */
+    const firstTwo = async (request: Parameters<typeof client.watchStreams>[0]) => {
+      const seen: string[] = [];
+      const stop = AbortSignal.timeout(300);
+      try {
+        for await (const a of client.watchStreams(request, { signal: stop })) seen.push(`${StreamAnnouncementKind[a.kind]} ${a.stream?.ref?.streamId}`);
+      } catch (err) {
+        if (!stop.aborted) throw err;
+      }
+      return [...seen, "nothing"].slice(0, 2);
+    };
+    expect(await firstTwo({ endedAfter: timestampFromDate(since) })).toEqual([`AVAILABLE ${open}`, `ENDED ${endedSince}`]);
+    // Only as far as the filter lets ended streams through, and not at all without ended_after.
+    expect(await firstTwo({ endedAfter: timestampFromDate(since), filter: { states: [StreamState.OPEN] } })).toEqual([`AVAILABLE ${open}`, "nothing"]);
+    expect(await firstTwo({})).toEqual([`AVAILABLE ${open}`, "nothing"]);
   });
 
   it("pages the workspace's streams newest first and rejects a forged page token", async () => {

@@ -1,4 +1,5 @@
 import { create } from "@bufbuild/protobuf";
+import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import { LRUCache } from "lru-cache";
 import { PinType } from "../../gen/mentatlab/v1/common_pb.js";
@@ -11,6 +12,7 @@ import {
   PublishResponseSchema,
   StreamAnnouncementKind,
   type StreamFilter,
+  type StreamInfo,
   StreamInfoSchema,
   type StreamPayload,
   StreamService,
@@ -24,7 +26,7 @@ import { streamEnded, streamNotFound } from "./errors.js";
 import { matchesList } from "./list-filter.js";
 import type { StreamMetrics } from "./metrics.js";
 import { ReadAhead } from "./read-ahead.js";
-import type { AppendResult, PayloadInput, StreamKey, StreamRecord, StreamStore } from "./stream-store.js";
+import type { AppendResult, ListQuery, PayloadInput, StreamKey, StreamRecord, StreamStore } from "./stream-store.js";
 import { isStreamId, newStreamId } from "./stream-id.js";
 import { openSubscription } from "./subscription.js";
 import { isWholeUtf8 } from "./text-encoding.js";
@@ -229,24 +231,23 @@ export function createStreamService(options: StreamServiceOptions): ServiceImpl<
     async *watchStreams(request, ctx) {
       const principal = principalOf(ctx);
       const filter = filterOf(request.filter);
+      const wanted = (state: StreamState) => filter.states.length === 0 || filter.states.includes(state);
+      const everyMatching = (states: StreamState[]) => listAll(store, principal.workspace, { ...filter, states });
       // Subscribe before listing, so a stream opening in between is announced rather than missed.
       const live = await store.announcements(principal.workspace, ctx.signal);
       const announced = new Set<string>();
-      if (filter.states.length === 0 || filter.states.includes(StreamState.OPEN)) {
-        let cursor = "";
-        do {
-          const page = await store.list(principal.workspace, {
-            ...filter,
-            states: [StreamState.OPEN],
-            pageSize: WATCH_PAGE_SIZE,
-            cursor,
-          });
-          for (const stream of page.streams) {
-            announced.add(stream.ref?.streamId ?? "");
-            yield { kind: StreamAnnouncementKind.AVAILABLE, stream };
-          }
-          cursor = page.nextCursor;
-        } while (cursor !== "");
+      if (wanted(StreamState.OPEN)) {
+        for await (const stream of everyMatching([StreamState.OPEN])) {
+          announced.add(stream.ref?.streamId ?? "");
+          yield { kind: StreamAnnouncementKind.AVAILABLE, stream };
+        }
+      }
+      const endedStates = [StreamState.COMPLETED, StreamState.FAILED].filter(wanted);
+      if (request.endedAfter && endedStates.length > 0) {
+        const afterMs = timestampMs(request.endedAfter);
+        for await (const stream of everyMatching(endedStates)) {
+          if (stream.endedAt && timestampMs(stream.endedAt) > afterMs) yield { kind: StreamAnnouncementKind.ENDED, stream };
+        }
       }
       for await (const announcement of live) {
         ctx.signal.throwIfAborted();
@@ -257,6 +258,16 @@ export function createStreamService(options: StreamServiceOptions): ServiceImpl<
       }
     },
   };
+}
+
+/** Every stream of `workspace` the query matches, page by page. */
+async function* listAll(store: StreamStore, workspace: string, query: Omit<ListQuery, "pageSize" | "cursor">): AsyncGenerator<StreamInfo> {
+  let cursor = "";
+  do {
+    const page = await store.list(workspace, { ...query, pageSize: WATCH_PAGE_SIZE, cursor });
+    yield* page.streams;
+    cursor = page.nextCursor;
+  } while (cursor !== "");
 }
 
 function filterOf(filter: StreamFilter | undefined): { runId: string; owner: string; states: StreamState[] } {

@@ -3,7 +3,7 @@ import { StreamState, type StreamInfo } from "../../gen/mentatlab/v1/stream_pb.j
 import { formatBytes } from "../../services/shared/format-bytes.js";
 import type { Api } from "./api.js";
 import { followDeduplicated } from "../../services/shared/resume.js";
-import { announcementKey } from "../../services/shared/watched-calls.js";
+import { announcementKey, watchStreamsCall } from "../../services/shared/watched-calls.js";
 import { byId, el, enumWord, showError, showStatus } from "./dom.js";
 import { recordingElement } from "./output-preview.js";
 import { announcedResume } from "./resume.js";
@@ -45,7 +45,7 @@ async function announcements(api: Api, signal: AbortSignal, follow: (info: Strea
   // WatchStreams repeats only the open streams; the list adds the recently ended ones still retained.
   const { streams } = await api.stream.listStreams({ pageSize: 100 }, { signal });
   for (const stream of [...streams].reverse()) if (stream.ref) upsertRow(body, stream, follow);
-  const live = followDeduplicated((callSignal) => api.stream.watchStreams({}, { signal: callSignal }), announcementKey, announcedResume(() => "the stream list"), signal);
+  const live = followDeduplicated(watchStreamsCall(api.stream), announcementKey, announcedResume(() => "the stream list"), signal);
   for await (const { stream } of live) {
     if (stream?.ref) upsertRow(body, stream, follow);
   }

@@ -20,7 +20,7 @@ import { announcedRetry } from "../context.js";
 import { CliError, ExitCode } from "../exit-codes.js";
 import { columns, enumLabel, formatTime, table } from "../format.js";
 import { followDeduplicated } from "../../../shared/resume.js";
-import { announcementKey } from "../../../shared/watched-calls.js";
+import { announcementKey, watchStreamsCall } from "../../../shared/watched-calls.js";
 import { followStream } from "../stream-follow.js";
 import { sequenceNumber } from "./runs.js";
 
@@ -85,7 +85,7 @@ export function registerStreamCommands(program: Command, run: ActionRunner): voi
     .action((opts: FilterFlags, command: Command) =>
       run(command, async (ctx) => {
         const announcements = followDeduplicated(
-          (signal) => ctx.clients.stream.watchStreams({ filter: filterOf(opts) }, { signal }),
+          watchStreamsCall(ctx.clients.stream, filterOf(opts)),
           announcementKey,
           announcedRetry(ctx, () => "stream announcements"),
         );
