@@ -40,7 +40,7 @@ export interface SidecarTask extends NodeAttempt {
 }
 
 // The same type as services/shared/env.ts's Env, declared again because the contract imports nothing
-// but gen/ (import-boundaries.test.ts); the two are structurally identical, so either is accepted.
+// but gen/ (the eslint.config.js zones); the two are structurally identical, so either is accepted.
 export type Env = Readonly<Record<string, string | undefined>>;
 
 /**

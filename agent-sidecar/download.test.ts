@@ -7,7 +7,7 @@ import { createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { StorageService } from "../gen/mentatlab/v1/storage_pb.js";
 import { downloadToFile } from "./download.js";
-import { startDataPlane, type DataPlane } from "./testing/data-plane.js";
+import { startDataPlane, type DataPlane } from "./testing.js";
 import { uploadFile } from "./upload.js";
 
 const backoff = { initialMs: 50, maxMs: 300 };

@@ -10,7 +10,7 @@ import { LogLevel } from "../gen/mentatlab/v1/common_pb.js";
 import { SidecarService } from "../gen/mentatlab/v1/sidecar_pb.js";
 import { createSidecarTransport } from "../sdk/sidecar-transport.js";
 import { plainBridgeScript } from "../services/orchestrator/kubernetes/plain-bridge.js";
-import { startDataPlane, type DataPlane } from "./testing/data-plane.js";
+import { startDataPlane, type DataPlane } from "./testing.js";
 
 const main = fileURLToPath(new URL("./main.ts", import.meta.url));
 const repo = fileURLToPath(new URL("..", import.meta.url));
@@ -87,14 +87,21 @@ describe("agent-sidecar CLI", () => {
     expect((await finished).code).toBe(0);
   });
 
-  it("in bridge mode (a Job's native sidecar): runs the agent container's plain agent, lets it exit once delivered, then waits for SIGTERM", async () => {
-    const shared = join(dir, "bridged");
+  /** A bridged Job's agent container: the plain bridge wrapper running `script`, on the shared dir `dir/name`. */
+  function bridgedAgent(name: string, script: string, options: { detached?: boolean } = {}) {
+    const shared = join(dir, name);
     const bridge = join(shared, "plain");
-    const wrapper = spawn("/bin/sh", ["-c", plainBridgeScript, "agent", process.execPath, "test/agents/echo.mjs"], {
+    const wrapper = spawn("/bin/sh", ["-c", plainBridgeScript, "agent", process.execPath, script], {
       cwd: repo,
       env: { PATH: process.env.PATH, MENTATLAB_PLAIN_BRIDGE: bridge },
       stdio: "ignore",
+      ...options,
     });
+    return { shared, bridge, wrapper };
+  }
+
+  it("in bridge mode (a Job's native sidecar): runs the agent container's plain agent, lets it exit once delivered, then waits for SIGTERM", async () => {
+    const { shared, bridge, wrapper } = bridgedAgent("bridged", "test/agents/echo.mjs");
     const wrapperExit = new Promise<number | null>((resolve) => wrapper.on("exit", (code) => resolve(code)));
     const before = plane.reported.length;
     const { child, finished } = sidecarProcess([], {
@@ -117,15 +124,8 @@ describe("agent-sidecar CLI", () => {
   });
 
   it("in bridge mode, on SIGTERM before the agent exits (Job deadline): reports the node stopped and exits", async () => {
-    const shared = join(dir, "bridged-stopped");
-    const bridge = join(shared, "plain");
-    const wrapper = spawn("/bin/sh", ["-c", plainBridgeScript, "agent", process.execPath, "test/agents/sleep.mjs"], {
-      cwd: repo,
-      env: { PATH: process.env.PATH, MENTATLAB_PLAIN_BRIDGE: bridge },
-      stdio: "ignore",
-      // Its own process group, so the test can end the agent with it, as deleting the Job would.
-      detached: true,
-    });
+    // Its own process group, so the test can end the agent with it, as deleting the Job would.
+    const { shared, bridge, wrapper } = bridgedAgent("bridged-stopped", "test/agents/sleep.mjs", { detached: true });
     const before = plane.reported.length;
     const { child, finished } = sidecarProcess([], { ...nodeEnv("bridged-stopped"), MENTATLAB_SHARED_DIR: shared, MENTATLAB_PLAIN_BRIDGE: bridge, MENTATLAB_PARAMS_JSON: '{"ms": 60000}' });
     for (let waited = 0; waited < 15_000 && !(await readFile(join(bridge, "stdout.ndjson")).then(() => true, () => false)); waited += 50) await sleep(50);

@@ -27,7 +27,7 @@ async function main(argv: readonly string[]): Promise<number> {
     const plain = stdin.trim() !== "";
     if (plain) config = withPlainInvocation(config, parsePlainInvocation(stdin));
     // The agent's relative paths mean what they mean to the executor that started the sidecar.
-    const outcome = await runAgentWithSidecar(config, command, { cwd: process.cwd() });
+    const outcome = await runAgentWithSidecar(config, command, { cwd: process.cwd(), baseEnv: process.env });
     // A shared dir the sidecar picked itself is scratch space of this attempt only.
     if (!process.env.MENTATLAB_SHARED_DIR) await rm(config.sharedDir, { recursive: true, force: true });
     if (outcome.failure) {

@@ -12,7 +12,7 @@ import { testConfig, testTask } from "../services/orchestrator/kubernetes/testin
 import { loadSidecarConfig } from "./config.js";
 import { bridgeFiles, markBridgeDelivered } from "./plain-bridge.js";
 import { runBridgedAgentWithSidecar, type AgentOutcome } from "./sidecar.js";
-import { startDataPlane, type DataPlane } from "./testing/data-plane.js";
+import { startDataPlane, type DataPlane } from "./testing.js";
 
 const repo = new URL("..", import.meta.url).pathname;
 /** The Job's shared volume, which the tests map onto a directory of their own. */

@@ -13,12 +13,14 @@ import { runAgentWithSidecar, startSidecar } from "./sidecar.js";
 import { createSidecarTransport } from "../sdk/sidecar-transport.js";
 import { SidecarService } from "../gen/mentatlab/v1/sidecar_pb.js";
 import { Code, createClient } from "@connectrpc/connect";
-import { startDataPlane, type DataPlane } from "./testing/data-plane.js";
+import { startDataPlane, type DataPlane } from "./testing.js";
 import { uploadFile } from "./upload.js";
 
 const repo = new URL("..", import.meta.url).pathname;
 const tsx = join(repo, "node_modules/.bin/tsx");
 const backoff = { initialMs: 20, maxMs: 200 };
+/** The agents inherit this process's environment, as main.ts hands over `process.env`. */
+const inherit = { baseEnv: process.env };
 
 describe("runAgentWithSidecar against the real storage and stream services", () => {
   let dir: string;
@@ -63,7 +65,7 @@ describe("runAgentWithSidecar against the real storage and stream services", () 
       MENTATLAB_OUTPUT_PINS_JSON: '{"thumbnail": "image"}',
     });
     const reportedBefore = plane.reported.length;
-    const outcome = await runAgentWithSidecar(config, [tsx, join(repo, "examples/agents/image-thumbnail/agent.ts")]);
+    const outcome = await runAgentWithSidecar(config, [tsx, join(repo, "examples/agents/image-thumbnail/agent.ts")], inherit);
     expect(outcome.failure).toBeUndefined();
     expect(outcome.exitCode).toBe(0);
     const thumbnail = outcome.outputs.thumbnail?.value;
@@ -98,7 +100,7 @@ describe("runAgentWithSidecar against the real storage and stream services", () 
         console.log(JSON.stringify({ type: "progress", data: { percent: 50 } }));
         console.log(JSON.stringify({ result: { copy: { path: out, mime_type: "image/png" }, seen: { note: context.inputs.note, sha: context.inputs.image.sha256, token: process.env.MENTATLAB_RUN_TOKEN ?? null } } }));
       });`;
-    const outcome = await runAgentWithSidecar(config, [process.execPath, "-e", script]);
+    const outcome = await runAgentWithSidecar(config, [process.execPath, "-e", script], inherit);
     expect(outcome.failure).toBeUndefined();
     const copy = outcome.outputs.copy?.value;
     expect(copy?.case === "media" && copy.value.sha256).toBe(input.sha256);
@@ -112,9 +114,9 @@ describe("runAgentWithSidecar against the real storage and stream services", () 
     );
     const config = configFor({ MENTATLAB_AGENT_ID: "org.example.shout" });
     const result = (value: unknown) => [process.execPath, "-e", `console.log(JSON.stringify({ result: ${JSON.stringify(value)} }))`];
-    expect((await runAgentWithSidecar(config, result({ shout: "HI" }))).outputs.shout?.value).toEqual({ case: "text", value: "HI" });
-    expect((await runAgentWithSidecar(configFor({ MENTATLAB_AGENT_ID: "org.example.shout" }), result({ shout: 42 }))).failure).toMatch(/output "shout" is text and must be a string/);
-    expect((await runAgentWithSidecar(configFor({ MENTATLAB_AGENT_ID: "org.example.shout" }), result({ whisper: "hi" }))).failure).toMatch(/"whisper" is not an output pin \(outputs: shout\)/);
+    expect((await runAgentWithSidecar(config, result({ shout: "HI" }), inherit)).outputs.shout?.value).toEqual({ case: "text", value: "HI" });
+    expect((await runAgentWithSidecar(configFor({ MENTATLAB_AGENT_ID: "org.example.shout" }), result({ shout: 42 }), inherit)).failure).toMatch(/output "shout" is text and must be a string/);
+    expect((await runAgentWithSidecar(configFor({ MENTATLAB_AGENT_ID: "org.example.shout" }), result({ whisper: "hi" }), inherit)).failure).toMatch(/"whisper" is not an output pin \(outputs: shout\)/);
   });
 
   it("holds outputs to their pin's declared media constraints: storage refuses a breach before storing it and the node fails with its message", async () => {
@@ -157,7 +159,7 @@ describe("runAgentWithSidecar against the real storage and stream services", () 
       });`,
     ];
     const run = (source: string, env: Record<string, string> = {}) =>
-      runAgentWithSidecar(configFor({ MENTATLAB_AGENT_ID: "org.example.still", MENTATLAB_PARAMS_JSON: JSON.stringify({ source }), ...env }), copyAgent);
+      runAgentWithSidecar(configFor({ MENTATLAB_AGENT_ID: "org.example.still", MENTATLAB_PARAMS_JSON: JSON.stringify({ source }), ...env }), copyAgent, inherit);
     const usageBefore = await clients.storage.getUsage({});
 
     const wrongType = await run(jpeg);
@@ -181,7 +183,7 @@ describe("runAgentWithSidecar against the real storage and stream services", () 
   it("fails a crashed agent with its exit code and last stderr lines, keeping exit 3 transient", async () => {
     const config = configFor({ MENTATLAB_STDERR_TAIL_LINES: "2" });
     const reportedBefore = plane.reported.length;
-    const outcome = await runAgentWithSidecar(config, [process.execPath, "-e", 'console.error("loading"); console.error("model server refused"); console.error("giving up"); process.exit(3)']);
+    const outcome = await runAgentWithSidecar(config, [process.execPath, "-e", 'console.error("loading"); console.error("model server refused"); console.error("giving up"); process.exit(3)'], inherit);
     expect(outcome.exitCode).toBe(3);
     expect(outcome.failure).toBe("agent exited with code 3; last stderr lines:\nmodel server refused\ngiving up");
     const logged = plane.reported.slice(reportedBefore).find((event) => event.event.case === "log" && event.event.value.level === LogLevel.ERROR);
@@ -194,7 +196,7 @@ describe("runAgentWithSidecar against the real storage and stream services", () 
     const config = configFor({
       MENTATLAB_INPUTS_JSON: JSON.stringify({ image: toJson(PinValueSchema, { $typeName: "mentatlab.v1.PinValue", value: { case: "media", value: tampered } }) }),
     });
-    const outcome = await runAgentWithSidecar(config, [process.execPath, "-e", "process.exit(0)"]);
+    const outcome = await runAgentWithSidecar(config, [process.execPath, "-e", "process.exit(0)"], inherit);
     expect(outcome.exitCode).toBe(1);
     expect(outcome.failure).toMatch(/sidecar could not prepare the node: .*sha256 of downloaded .* is [0-9a-f]{64}, its ref says 0{64}/);
     await expect(readFile(join(config.sharedDir, "inputs", "image.png"))).rejects.toThrow();
@@ -202,7 +204,7 @@ describe("runAgentWithSidecar against the real storage and stream services", () 
 
   it("refuses an input pin name that would escape the inputs directory", async () => {
     const config = configFor({ MENTATLAB_INPUTS_JSON: '{"../../escape": {"text": "x"}}' });
-    const outcome = await runAgentWithSidecar(config, [process.execPath, "-e", "process.exit(0)"]);
+    const outcome = await runAgentWithSidecar(config, [process.execPath, "-e", "process.exit(0)"], inherit);
     expect(outcome.exitCode).toBe(1);
     expect(outcome.failure).toContain('input pin name "../../escape" is not a pin name');
   });
@@ -212,7 +214,7 @@ describe("runAgentWithSidecar against the real storage and stream services", () 
       MENTATLAB_INPUTS_JSON: JSON.stringify({ text: { text: "Streaming speech through the sidecar." } }),
       MENTATLAB_OUTPUT_PINS_JSON: '{"audio": "stream", "speech": "audio"}',
     });
-    const outcome = await runAgentWithSidecar(config, [tsx, join(repo, "examples/agents/tts/agent.ts")]);
+    const outcome = await runAgentWithSidecar(config, [tsx, join(repo, "examples/agents/tts/agent.ts")], inherit);
     expect(outcome.failure).toBeUndefined();
     const audio = outcome.outputs.audio?.value;
     const speech = outcome.outputs.speech?.value;
@@ -243,7 +245,7 @@ describe("runAgentWithSidecar against the real storage and stream services", () 
     const config = configFor({}, "run-cancelled");
     setTimeout(() => plane.cancel("run-cancelled"), 300);
     const started = Date.now();
-    const outcome = await runAgentWithSidecar(config, [tsx, agentFile]);
+    const outcome = await runAgentWithSidecar(config, [tsx, agentFile], inherit);
     expect(outcome.exitCode).toBe(1);
     expect(outcome.failure).toBe("the agent was stopped: the run was cancelled or timed out");
     expect(Date.now() - started).toBeLessThan(10_000);

@@ -150,17 +150,17 @@ export async function runAgentWithSidecar(
   config: SidecarConfig,
   command: readonly string[],
   options: SidecarOptions & {
-    /** Environment the agent inherits (minus the sidecar's credentials); defaults to `process.env`. */
-    readonly baseEnv?: Readonly<Record<string, string | undefined>>;
+    /** Environment the agent inherits (minus the sidecar's credentials): main.ts hands over `process.env`. */
+    readonly baseEnv: Readonly<Record<string, string | undefined>>;
     /** Stops the agent (cancel, timeout); the node then fails. */
     readonly signal?: AbortSignal;
     /** The agent's working directory; defaults to the node's work dir on the shared volume. */
     readonly cwd?: string;
-  } = {},
+  },
 ): Promise<AgentOutcome> {
   return withSidecar(config, options, (sidecar) => {
     // The run token is the sidecar's credential; the agent only ever gets the pod-local one.
-    const { MENTATLAB_RUN_TOKEN: _runToken, MENTATLAB_INPUTS_JSON: _inputs, ...inherited } = options.baseEnv ?? process.env;
+    const { MENTATLAB_RUN_TOKEN: _runToken, MENTATLAB_INPUTS_JSON: _inputs, ...inherited } = options.baseEnv;
     const cwd = options.cwd ?? sidecar.workDir;
     return runPlain(config, sidecar, { signal: options.signal, cwd }, (io) =>
       runPlainAgent({

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PinType } from "../gen/mentatlab/v1/common_pb.js";
 import { createGatewayClients, createGatewayTransport, type GatewayClients } from "./gateway-clients.js";
 import { followStream } from "./stream-follow.js";
-import { startDataPlane, type DataPlane } from "./testing/data-plane.js";
+import { startDataPlane, type DataPlane } from "./testing.js";
 
 describe("followStream against the real StreamService", () => {
   let dir: string;

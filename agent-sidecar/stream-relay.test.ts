@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PinType } from "../gen/mentatlab/v1/common_pb.js";
 import { createGatewayClients, createGatewayTransport, type GatewayClients } from "./gateway-clients.js";
 import { StreamRelay } from "./stream-relay.js";
-import { startDataPlane, type DataPlane } from "./testing/data-plane.js";
+import { startDataPlane, type DataPlane } from "./testing.js";
 
 /** Chunk `n` of a test stream: its number in the first 4 bytes, then a pattern derived from it. */
 function chunk(n: number, size: number): Uint8Array {

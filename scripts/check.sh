@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Static checks CI runs before the tests: contracts lint-clean, formatted and not broken against the
-# released image, generated code up to date, TypeScript types sound.
+# released image, generated code up to date, TypeScript types sound, the package map's import rules
+# and no import cycles (eslint), the code formatted (prettier).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/node_modules/.bin:$PATH"
@@ -23,4 +24,6 @@ if ! diff -r "$tmp/gen" gen >/dev/null; then
 fi
 
 echo "== tsc --noEmit"; tsc --noEmit -p tsconfig.json
+echo "== eslint (import boundaries, no cycles)"; eslint --max-warnings 0 .
+echo "== prettier --check"; prettier --check --log-level warn .
 echo "checks passed"

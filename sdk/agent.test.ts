@@ -11,9 +11,9 @@ import { SidecarService } from "../gen/mentatlab/v1/sidecar_pb.js";
 import { loadSidecarConfig } from "../agent-sidecar/config.js";
 import { createGatewayClients, createGatewayTransport, type GatewayClients } from "../agent-sidecar/gateway-clients.js";
 import { startSidecar, type RunningSidecar } from "../agent-sidecar/sidecar.js";
-import { startDataPlane, type DataPlane } from "../agent-sidecar/testing/data-plane.js";
+import { startDataPlane, type DataPlane } from "../agent-sidecar/testing.js";
 import { uploadFile } from "../agent-sidecar/upload.js";
-import { startCuttingProxy } from "../services/cli/ctl/cutting-proxy.js";
+import { startCuttingProxy } from "../services/cli/ctl/testing.js";
 import { Agent, bytes, file, PinType, type AdaptOutputBitrate } from "./index.js";
 import { createSidecarTransport } from "./sidecar-transport.js";
 

@@ -3,7 +3,7 @@ import { createHandlerContext, type HandlerContext } from "@connectrpc/connect";
 import { StreamEventSchema, StreamService, type SubscribeRequest, SubscribeRequestSchema } from "../../gen/mentatlab/v1/stream_pb.js";
 import { type EncodedRelay, type EncodedServerStream, type EncodedSink, EnvelopeAssembler } from "../server/fast-path/index.js";
 import { type Principal, principalOf } from "../shared/principal.js";
-import { subscriberFellBehind } from "../stream/errors.js";
+import { subscriberFellBehind } from "../stream/index.js";
 
 type SubscribeMethod = typeof StreamService.method.subscribe;
 

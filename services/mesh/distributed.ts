@@ -49,6 +49,7 @@ const serviceModules: Record<ServiceProcess, (env: Env, security: MeshSecurity) 
       streams: createClient(StreamService, peerTransport(requiredUrl(env, serviceUrlVariable.stream), security.tracing.clientInterceptors)),
       runTokens: security.runTokens,
       gatewayUrl: requiredUrl(env, "MENTATLAB_GATEWAY_URL"),
+      hostEnv: process.env,
     }),
 };
 

@@ -52,28 +52,24 @@ function urlHost(host: string): string {
  * other only through Connect clients, here over an in-memory transport that runs the same auth.
  */
 export async function startEmbedded(options: EmbeddedOptions = {}): Promise<EmbeddedMesh> {
-  const given: Env = {
+  const env: Env = {
     ...(options.env ?? process.env),
     ...(options.port !== undefined ? { PORT: String(options.port) } : {}),
     ...(options.dataDir !== undefined ? { MENTATLAB_DATA_DIR: options.dataDir } : {}),
   };
-  const security = meshSecurity(given);
-  const configured = readServerConfig(given);
+  const security = meshSecurity(env);
+  const configured = readServerConfig(env);
   // Links the services hand out (presigned media URLs, SSE paths) and the URL agents' sidecars call
   // back on need the real port before anything listens, so "any free port" is settled here rather
   // than by the listener.
   const port = configured.port === 0 ? await freePort(configured.host) : configured.port;
   const serverConfig = { ...configured, port };
   const ownUrl = `http://${urlHost(configured.host)}:${port}`;
-  const env: Env = {
-    ...given,
-    PORT: String(port),
-    MENTATLAB_PRESIGN_SECRET: security.config.presignSecret,
-    MENTATLAB_PUBLIC_URL: given.MENTATLAB_PUBLIC_URL ?? ownUrl,
-  };
 
   const telemetry = createTelemetry(env);
-  const storage = await storageModule(storageConfigFromEnv(env, security.config.dataDir));
+  const storage = await storageModule(
+    storageConfigFromEnv(env, security.config.dataDir, { presignSecret: security.config.presignSecret, publicUrl: env.MENTATLAB_PUBLIC_URL ?? ownUrl }),
+  );
   const streams = await streamModule(streamConfigFromEnv(env), { websocket: websocketConfigFromEnv(env), tokenSecret: security.config.tokenSecret });
   const internal = createRouterTransport(
     (router) => {
@@ -87,6 +83,7 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
     streams: createClient(StreamService, internal),
     runTokens: security.runTokens,
     gatewayUrl: ownUrl,
+    hostEnv: process.env,
   });
 
   const mesh = await serveMeshModules(serverConfig, security, telemetry, [storage, streams, orchestrator], { staticDir: builtWebUi() });

@@ -28,7 +28,7 @@ export function meshSecurity(env: Env, options: { allowDevKey?: boolean; validat
   const devKey = keys.length === 0 && options.allowDevKey !== false ? loadOrCreateDevKey(config.dataDir) : undefined;
   const runTokens = new RunTokenSigner(config.tokenSecret);
   const authenticator = new Authenticator(devKey ? [devKey] : keys, runTokens);
-  const tracing = startTracing(env, options.process ?? "embedded");
+  const tracing = startTracing(env, options.process ?? "embedded", process.env);
   const interceptors = [...tracing.serverInterceptors, authInterceptor(authenticator, openServices)];
   if (options.validate !== false) interceptors.push(validationInterceptor());
   return { config, authenticator, runTokens, interceptors, tracing, devKey };

@@ -78,7 +78,7 @@ describe("agents held to their CPU share on this machine", () => {
   it("runs a CPU-bound agent inside its own cgroup, at no more than its resources' share", async () => {
     const caps = realCaps();
     const orch = new TestOrchestrator({
-      executor: new LocalExecutor({ killGraceMs: 500, memoryLimits: true, agentNiceIncrement: 10, baseEnv: { PATH: process.env.PATH }, cpuCaps: caps }),
+      executor: new LocalExecutor({ killGraceMs: 500, memoryLimits: true, agentNiceIncrement: 10, baseEnv: { PATH: process.env.PATH }, hostPath: process.env.PATH, cpuCaps: caps }),
     });
     cleanups.push(() => orch.close());
     await orch.register(testAgentManifest("org.test.burn", "cpu-burn.mjs", "outputs: [{name: usage, type: json}]", "resources: {cpu: 200m}"));

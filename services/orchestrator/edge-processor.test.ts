@@ -7,7 +7,7 @@ import { RunTokenSigner } from "../shared/run-token.js";
 import { EdgeError, type EdgeContext, processEdge } from "./edge-processor.js";
 import { type MediaStore, storageMediaStore } from "./media-store.js";
 import { jsonOf } from "../../agent-contract/pin-values.js";
-import { RealServices } from "./real-services.js";
+import { RealServices } from "./testing.js";
 
 const runTokens = new RunTokenSigner("edge-test-secret-0123456789");
 const token = runTokens.mint({ runId: "run_x", nodeId: "n", attempt: 1, user: "alice", workspace: "ws-edge" }, 600);

@@ -18,6 +18,7 @@ const deps = {
   storage: createClient(StorageService, unused),
   streams: createClient(StreamService, unused),
   runTokens: new RunTokenSigner("test-secret-0123456789"),
+  hostEnv: process.env,
 };
 
 describe("the orchestrator's embedded database", () => {

@@ -1,7 +1,7 @@
 import type { JsonObject } from "@bufbuild/protobuf";
 import type { AgentEvent, PinValue, StreamRef } from "../../gen/mentatlab/v1/common_pb.js";
 import type { AgentManifest } from "../../gen/mentatlab/v1/registry_pb.js";
-import type { ResolvedResources } from "../registry/resources.js";
+import type { ResolvedResources } from "../registry/index.js";
 
 /** One attempt of one node, with its inputs already resolved by the edge processors. */
 export interface NodeTask {

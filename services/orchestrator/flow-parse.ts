@@ -14,7 +14,7 @@ import {
   RetryPolicySchema,
 } from "../../gen/mentatlab/v1/orchestrator_pb.js";
 import { isRecord } from "../../agent-contract/json-record.js";
-import { parseDocument, RecordReader } from "../registry/document-reader.js";
+import { readDocumentRecord, RecordReader } from "../registry/document-reader.js";
 import { Violations } from "../registry/violations.js";
 
 const backoffNames: ReadonlyMap<string, BackoffKind> = new Map([
@@ -36,13 +36,8 @@ export interface ParsedFlow {
  */
 export function parseFlowText(text: string): ParsedFlow {
   const violations = new Violations();
-  const document = parseDocument(text, violations);
-  if (document === undefined) return { flow: undefined, violations };
-  if (!isRecord(document)) {
-    violations.add("", "document.shape", "a flow must be a mapping of fields", "start the document with `apiVersion: v1` and `kind: Flow`");
-    return { flow: undefined, violations };
-  }
-  const r = new RecordReader(document, "", violations);
+  const r = readDocumentRecord(text, violations, "flow", "start the document with `apiVersion: v1` and `kind: Flow`");
+  if (!r) return { flow: undefined, violations };
   const flow = create(FlowSchema, { apiVersion: r.string("api_version", "apiVersion"), kind: r.string("kind") });
   const meta = r.object("meta", "metadata");
   if (meta) {

@@ -1,7 +1,7 @@
 import { PinType, type PinValue, type Violation } from "../../gen/mentatlab/v1/common_pb.js";
 import type { EdgeCondition, Flow, FlowNode } from "../../gen/mentatlab/v1/orchestrator_pb.js";
 import type { AgentManifest, Pin } from "../../gen/mentatlab/v1/registry_pb.js";
-import { type AgentCatalog, isResolveFailure } from "../registry/agent-catalog.js";
+import { type AgentCatalog, isResolveFailure } from "../registry/index.js";
 import { pinTypeName } from "../../agent-contract/pins.js";
 import { Violations } from "../registry/violations.js";
 import { pinTypesCompatible, valueFitsPin } from "../../agent-contract/pin-compat.js";

@@ -1,3 +1,23 @@
+/**
+ * OrchestratorService and the AgentRegistryService it owns: flows validated and run by the run engine
+ * over a run store (memory, SQLite, Redis), node attempts on an executor (local child processes,
+ * no-op, or Kubernetes Jobs from `kubernetes/`), values passed along edges through storage and streams.
+ * `mesh-module.ts` mounts it for services/mesh.
+ *
+ * @example
+ * ```ts
+ * import { createOrchestrator, orchestratorConfigFromEnv } from "../orchestrator/index.js";
+ *
+ * const orchestrator = await createOrchestrator(orchestratorConfigFromEnv(env, dataDir), {
+ *   storage, // Client<typeof StorageService>
+ *   streams, // Client<typeof StreamService>
+ *   runTokens, // RunTokenSigner
+ *   hostEnv: process.env, // at the composition root
+ * });
+ * router.service(OrchestratorService, orchestrator.orchestratorImpl);
+ * router.service(AgentRegistryService, orchestrator.registryImpl);
+ * ```
+ */
 import type { DatabaseSync } from "node:sqlite";
 import type { Client, ServiceImpl } from "@connectrpc/connect";
 import type { Redis } from "ioredis";
@@ -5,12 +25,8 @@ import type { OrchestratorService } from "../../gen/mentatlab/v1/orchestrator_pb
 import type { AgentRegistryService } from "../../gen/mentatlab/v1/registry_pb.js";
 import type { StorageService } from "../../gen/mentatlab/v1/storage_pb.js";
 import type { StreamService } from "../../gen/mentatlab/v1/stream_pb.js";
-import { AgentCatalog } from "../registry/agent-catalog.js";
-import type { AgentStore } from "../registry/agent-store.js";
-import { MemoryAgentStore } from "../registry/memory-agent-store.js";
-import { RedisAgentStore } from "../registry/redis-agent-store.js";
-import { SqliteAgentStore } from "../registry/sqlite-agent-store.js";
-import { createRegistryService } from "../registry/registry-service.js";
+import { AgentCatalog, type AgentStore, createRegistryService, MemoryAgentStore, RedisAgentStore, SqliteAgentStore } from "../registry/index.js";
+import type { Env } from "../shared/env.js";
 import { connectRedis } from "../shared/redis.js";
 import type { RunTokenSigner } from "../shared/run-token.js";
 import { ConfigError } from "../shared/env.js";
@@ -31,7 +47,7 @@ import { SqliteRunStore } from "./sqlite-run-store.js";
 import { streamServiceOpener } from "./stream-opener.js";
 
 export type { Executor, ExecutorEvent, ExecutionOutcome, NodeTask } from "./executor.js";
-export type { OrchestratorConfig } from "./config.js";
+export { orchestratorConfigFromEnv, type OrchestratorConfig } from "./config.js";
 export { OrchestratorMetrics } from "./metrics.js";
 
 export interface OrchestratorDeps {
@@ -42,6 +58,11 @@ export interface OrchestratorDeps {
   readonly runTokens: RunTokenSigner;
   /** Where agents' sidecars reach the gateway (MENTATLAB_GATEWAY_URL for local agents). */
   readonly gatewayUrl?: string;
+  /**
+   * The environment of the process (`process.env`, from the composition root): local agents inherit the
+   * variables `config.agentEnvPassthrough` names from it, and its PATH is searched for setpriv and prlimit.
+   */
+  readonly hostEnv: Env;
 }
 
 export interface OrchestratorRuntime {
@@ -92,7 +113,8 @@ export async function createOrchestrator(config: OrchestratorConfig, deps: Orche
           agentNiceIncrement: config.agentNiceIncrement,
           ...(cpuCaps ? { cpuCaps } : {}),
           ...(deps.gatewayUrl ? { gatewayUrl: deps.gatewayUrl } : {}),
-          baseEnv: Object.fromEntries(config.agentEnvPassthrough.map((name) => [name, process.env[name]])),
+          baseEnv: Object.fromEntries(config.agentEnvPassthrough.map((name) => [name, deps.hostEnv[name]])),
+          hostPath: deps.hostEnv.PATH,
         }));
   const catalog = new AgentCatalog(agents);
   const metrics = new OrchestratorMetrics();

@@ -28,6 +28,8 @@ export interface LocalExecutorOptions {
   readonly agentNiceIncrement: number;
   /** Caps each attempt at its resources' CPU share; without it agents may use every core. */
   readonly cpuCaps?: CpuCaps;
+  /** The host's PATH, searched once for util-linux's setpriv and prlimit; without them agents run without a memory cap or death signal. */
+  readonly hostPath: string | undefined;
 }
 
 /** The environment copies of spec and context are skipped above this (Linux caps one env string at 128 KiB); stdin always carries it. */
@@ -36,11 +38,22 @@ const stderrTailBytes = 4096;
 /** The lowest CPU priority (highest niceness) on POSIX systems. */
 const maxNice = 19;
 
-/** util-linux helpers, where the OS has them (Linux); elsewhere agents run without a memory cap or death signal. */
-const tools = { setpriv: findOnPath("setpriv"), prlimit: findOnPath("prlimit") };
+interface HostTools {
+  readonly setpriv: string | undefined;
+  readonly prlimit: string | undefined;
+}
 
-function findOnPath(name: string): string | undefined {
-  for (const dir of (process.env.PATH ?? "").split(delimiter)) {
+const toolsByPath = new Map<string, HostTools>();
+
+/** util-linux helpers, where the OS has them (Linux); elsewhere agents run without a memory cap or death signal. */
+function hostTools(path: string): HostTools {
+  let tools = toolsByPath.get(path);
+  if (!tools) toolsByPath.set(path, (tools = { setpriv: findOnPath(path, "setpriv"), prlimit: findOnPath(path, "prlimit") }));
+  return tools;
+}
+
+function findOnPath(path: string, name: string): string | undefined {
+  for (const dir of path.split(delimiter)) {
     const candidate = join(dir, name);
     try {
       accessSync(candidate, constants.X_OK);
@@ -67,7 +80,11 @@ function findOnPath(name: string): string | undefined {
  * process write control groups, `cpuCaps` also holds each attempt to its resources' CPU share.
  */
 export class LocalExecutor implements Executor {
-  constructor(private readonly options: LocalExecutorOptions) {}
+  private readonly tools: HostTools;
+
+  constructor(private readonly options: LocalExecutorOptions) {
+    this.tools = hostTools(options.hostPath ?? "");
+  }
 
   async *execute(task: NodeTask, signal: AbortSignal): AsyncIterable<ExecutorEvent> {
     if (task.agent.command.length === 0) {
@@ -163,9 +180,9 @@ export class LocalExecutor implements Executor {
     if (this.options.memoryLimits) {
       const mib = Math.max(16, Math.floor(task.resources.memoryBytes / 2 ** 20));
       if (isNode) env["NODE_OPTIONS"] = `${env["NODE_OPTIONS"] ?? ""} --max-old-space-size=${mib}`.trim();
-      else if (tools.prlimit) argv.unshift(tools.prlimit, `--as=${task.resources.memoryBytes}`, "--");
+      else if (this.tools.prlimit) argv.unshift(this.tools.prlimit, `--as=${task.resources.memoryBytes}`, "--");
     }
-    if (tools.setpriv) argv.unshift(tools.setpriv, "--pdeathsig", "KILL", "--");
+    if (this.tools.setpriv) argv.unshift(this.tools.setpriv, "--pdeathsig", "KILL", "--");
     const [file, ...rest] = argv as [string, ...string[]];
     const child = spawn(file, rest, { cwd, env, detached: true, stdio: ["pipe", "pipe", "pipe"] });
     this.lowerPriority(child);

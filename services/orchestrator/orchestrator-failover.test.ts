@@ -19,7 +19,7 @@ const replicas: ManagedProcess[] = [];
 
 async function startReplica(): Promise<{ process: ManagedProcess; port: number }> {
   const tsx = resolve(import.meta.dirname, "../../node_modules/tsx/dist/esm/index.mjs");
-  const child = spawnManaged(process.execPath, ["--import", tsx, resolve(import.meta.dirname, "testing-replica.ts")], {
+  const child = spawnManaged(process.execPath, ["--import", tsx, resolve(import.meta.dirname, "testing.ts")], {
     env: { PATH: process.env.PATH, REDIS_URL: redisServer.url, REDIS_PREFIX: prefix, LEASE_TTL_MS: "1000", RECOVERY_INTERVAL_MS: "200" },
   });
   replicas.push(child);

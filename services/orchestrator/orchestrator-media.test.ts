@@ -3,9 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { NodeState, RunState } from "../../gen/mentatlab/v1/orchestrator_pb.js";
 import { StreamState } from "../../gen/mentatlab/v1/stream_pb.js";
 import { storageMediaStore } from "./media-store.js";
-import { RealServices } from "./real-services.js";
 import { streamServiceOpener } from "./stream-opener.js";
-import { stateTrail, TestOrchestrator, testAgentManifest, watchAll } from "./testing.js";
+import { RealServices, stateTrail, TestOrchestrator, testAgentManifest, watchAll } from "./testing.js";
 
 let orch: TestOrchestrator;
 let services: RealServices;

@@ -18,9 +18,8 @@ import {
   RunState,
   ValidateFlowResponseSchema,
 } from "../../gen/mentatlab/v1/orchestrator_pb.js";
-import type { AgentCatalog } from "../registry/agent-catalog.js";
 import { isMediaPin } from "../../agent-contract/pins.js";
-import { decodeRunPageToken, encodeRunPageToken, pageSizeOf } from "../registry/page-token.js";
+import { type AgentCatalog, decodeRunPageToken, encodeRunPageToken, pageSizeOf } from "../registry/index.js";
 import { describeViolations, Violations, violationsError } from "../registry/violations.js";
 import { principalOf } from "../shared/principal.js";
 import { mediaViolations } from "./edge-processor.js";

@@ -2,7 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import { PinType } from "../../gen/mentatlab/v1/common_pb.js";
 import { type NodeReuse, NodeReuseSchema, type NodeRun, NodeRunSchema, NodeState, ReuseKind, type Run } from "../../gen/mentatlab/v1/orchestrator_pb.js";
 import type { AgentManifest } from "../../gen/mentatlab/v1/registry_pb.js";
-import { type AgentCatalog, isResolveFailure } from "../registry/agent-catalog.js";
+import { type AgentCatalog, isResolveFailure } from "../registry/index.js";
 import type { FlowPlan } from "./flow-validate.js";
 
 /**

@@ -16,7 +16,7 @@ import {
   RunStateChangedSchema,
   type ReportNodeEventsRequest,
 } from "../../gen/mentatlab/v1/orchestrator_pb.js";
-import { calculateResources } from "../registry/resources.js";
+import { calculateResources } from "../registry/index.js";
 import { isRetryable } from "../shared/retryable.js";
 import type { RunTokenSigner } from "../shared/run-token.js";
 import { mayRetry, retryDelayMs } from "./backoff.js";

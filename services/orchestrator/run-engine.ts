@@ -4,7 +4,7 @@ import { create } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import type { AgentManifest } from "../../gen/mentatlab/v1/registry_pb.js";
 import { type Run, RunEventSchema, RunState, RunStateChangedSchema } from "../../gen/mentatlab/v1/orchestrator_pb.js";
-import { type AgentCatalog, isResolveFailure } from "../registry/agent-catalog.js";
+import { type AgentCatalog, isResolveFailure } from "../registry/index.js";
 import { describeViolations } from "../registry/violations.js";
 import { checkFlow, type FlowPlan } from "./flow-validate.js";
 import { RunDriver, type RunDriverDeps } from "./run-driver.js";

@@ -1,23 +1,33 @@
+// Test support for the orchestrator: a whole orchestrator in memory (TestOrchestrator), the real storage
+// and stream services beside it (RealServices), a replica in its own process (serveReplica), and helpers.
 import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { create } from "@bufbuild/protobuf";
-import type { Client, Interceptor } from "@connectrpc/connect";
+import { type Client, createClient, createRouterTransport, type Interceptor } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { type PinValue, PinValueSchema } from "../../gen/mentatlab/v1/common_pb.js";
 import { OrchestratorService, type RunEvent } from "../../gen/mentatlab/v1/orchestrator_pb.js";
 import { AgentRegistryService } from "../../gen/mentatlab/v1/registry_pb.js";
+import { StorageService } from "../../gen/mentatlab/v1/storage_pb.js";
+import { StreamService } from "../../gen/mentatlab/v1/stream_pb.js";
+import { Authenticator } from "../shared/auth/authenticator.js";
+import { authInterceptor } from "../shared/auth/interceptor.js";
 import type { Principal } from "../shared/principal.js";
+import { connectRedis } from "../shared/redis.js";
 import { RunTokenSigner } from "../shared/run-token.js";
-import { inMemoryClient, testPrincipal } from "../../test/support/in-memory.js";
-import { AgentCatalog } from "../registry/agent-catalog.js";
-import { MemoryAgentStore } from "../registry/memory-agent-store.js";
-import { createRegistryService } from "../registry/registry-service.js";
+import { attachPrincipal, inMemoryClient, testPrincipal } from "../../test/support/in-memory.js";
+import { AgentCatalog, createRegistryService, MemoryAgentStore, RedisAgentStore } from "../registry/index.js";
+import { createStorage, type StorageRuntime, storageConfigFromEnv } from "../storage/index.js";
+import { createStreams, type StreamRuntime, streamConfigFromEnv } from "../stream/index.js";
 import { type OrchestratorConfig, orchestratorConfigFromEnv } from "./config.js";
 import type { Executor } from "./executor.js";
 import { LocalExecutor } from "./local-executor.js";
 import type { MediaStore } from "./media-store.js";
 import { MemoryRunStore } from "./memory-run-store.js";
 import { createOrchestratorService } from "./orchestrator-service.js";
+import { RedisRunStore } from "./redis-run-store.js";
 import { RunEngine } from "./run-engine.js";
 import type { RunStore } from "./run-store.js";
 import type { StreamOpener } from "./stream-opener.js";
@@ -58,7 +68,7 @@ export class TestOrchestrator {
     this.engine = new RunEngine({
       store: this.store,
       catalog,
-      executor: options.executor ?? new LocalExecutor({ killGraceMs: this.config.killGraceMs, memoryLimits: true, agentNiceIncrement: this.config.agentNiceIncrement, baseEnv: { PATH: process.env.PATH }, media: options.media }),
+      executor: options.executor ?? new LocalExecutor({ killGraceMs: this.config.killGraceMs, memoryLimits: true, agentNiceIncrement: this.config.agentNiceIncrement, baseEnv: { PATH: process.env.PATH }, hostPath: process.env.PATH, media: options.media }),
       streams: options.streams,
       media: options.media,
       runTokens: this.runTokens,
@@ -127,3 +137,81 @@ const nodeStates = ["UNSPECIFIED", "PENDING", "RUNNING", "RETRYING", "SUCCEEDED"
 const runStates = ["UNSPECIFIED", "PENDING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED"];
 export const nodeStateName = (state: number): string => nodeStates[state] ?? String(state);
 export const runStateName = (state: number): string => runStates[state] ?? String(state);
+
+/**
+ * The real StorageService and StreamService (file-backed, in memory) behind the real auth interceptor,
+ * for orchestrator tests: calls carrying a node's run token act as that node, as in production.
+ */
+export class RealServices {
+  readonly storage: Client<typeof StorageService>;
+  readonly streams: Client<typeof StreamService>;
+
+  private constructor(
+    private readonly dir: string,
+    private readonly storageRuntime: StorageRuntime,
+    private readonly streamRuntime: StreamRuntime,
+    runTokens: RunTokenSigner,
+  ) {
+    const interceptors = [authInterceptor(new Authenticator([], runTokens), new Set())];
+    this.storage = createClient(StorageService, createRouterTransport((r) => r.service(StorageService, storageRuntime.impl), { router: { interceptors } }));
+    this.streams = createClient(StreamService, createRouterTransport((r) => r.service(StreamService, streamRuntime.impl), { router: { interceptors } }));
+  }
+
+  static async start(runTokens: RunTokenSigner): Promise<RealServices> {
+    const dir = mkdtempSync(join(tmpdir(), "orch-services-"));
+    const storage = await createStorage(storageConfigFromEnv({ MENTATLAB_PRESIGN_SECRET: "orchestrator-test-presign", STORAGE_SWEEP_INTERVAL_MS: "0" }, dir));
+    const streams = await createStreams(streamConfigFromEnv({}));
+    return new RealServices(dir, storage, streams, runTokens);
+  }
+
+  async close(): Promise<void> {
+    await this.streamRuntime.close();
+    await this.storageRuntime.close();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * An orchestrator replica, for tests that kill one mid-run: Redis stores, the local executor, run
+ * recovery on, and the OrchestratorService on a loopback HTTP/1.1 port with every request acting as a
+ * fixed test principal. Prints `listening <port>` when ready. Run this file as a script to start one
+ * (`node --import tsx services/orchestrator/testing.ts`), configured by REDIS_URL, REDIS_PREFIX,
+ * TOKEN_SECRET, LEASE_TTL_MS and RECOVERY_INTERVAL_MS.
+ */
+export async function serveReplica(env: NodeJS.ProcessEnv): Promise<void> {
+  const prefix = env.REDIS_PREFIX ?? "replica-test:";
+  const config = {
+    ...orchestratorConfigFromEnv({ ORCHESTRATOR_REGISTRY_FILE: "none" }, "/nonexistent"),
+    redisUrl: env.REDIS_URL ?? "",
+    redisKeyPrefix: prefix,
+    leaseTtlMs: Number(env.LEASE_TTL_MS ?? 1000),
+    recoveryIntervalMs: Number(env.RECOVERY_INTERVAL_MS ?? 250),
+    killGraceMs: 200,
+  };
+  const redis = await connectRedis(config.redisUrl, { user: "orchestrator", timeoutMs: config.redisTimeoutMs });
+  const store = await RedisRunStore.connect(redis, prefix);
+  const catalog = new AgentCatalog(new RedisAgentStore(redis, prefix));
+  const engine = new RunEngine({
+    store,
+    catalog,
+    executor: new LocalExecutor({ killGraceMs: config.killGraceMs, memoryLimits: true, agentNiceIncrement: config.agentNiceIncrement, baseEnv: { PATH: env.PATH }, hostPath: env.PATH }),
+    streams: undefined,
+    media: undefined,
+    runTokens: new RunTokenSigner(env.TOKEN_SECRET ?? "replica-test-secret-0123"),
+    config,
+    recover: true,
+  });
+  const asTestUser = attachPrincipal(testPrincipal());
+  const server = createServer(
+    connectNodeAdapter({ routes: (router) => router.service(OrchestratorService, createOrchestratorService({ store, catalog, engine })), interceptors: [asTestUser] }),
+  );
+  server.listen(0, "127.0.0.1", () => {
+    const address = server.address();
+    process.stdout.write(`listening ${typeof address === "object" && address ? address.port : 0}\n`);
+  });
+  process.on("SIGTERM", () => {
+    void engine.close().then(() => process.exit(0));
+  });
+}
+
+if (process.argv[1] === import.meta.filename) await serveReplica(process.env);

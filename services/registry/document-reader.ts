@@ -14,6 +14,21 @@ export function parseDocument(text: string, violations: Violations): JsonValue |
 }
 
 /**
+ * The top-level mapping of a hand-written document (a `what`: "flow", "manifest") as a RecordReader;
+ * undefined when the text is not valid YAML or JSON or not a mapping, with the violation recorded and
+ * `hint` saying how such a document starts.
+ */
+export function readDocumentRecord(text: string, violations: Violations, what: string, hint: string): RecordReader | undefined {
+  const document = parseDocument(text, violations);
+  if (document === undefined) return undefined;
+  if (!isRecord(document)) {
+    violations.add("", "document.shape", `a ${what} must be a mapping of fields`, hint);
+    return undefined;
+  }
+  return new RecordReader(document, "", violations);
+}
+
+/**
  * Reads the fields of one object of a hand-written document, accepting several spellings of a field
  * (the original project's camelCase and our snake_case), type-checking each and flagging unknown
  * fields, which are most often typos that would otherwise be silently ignored.

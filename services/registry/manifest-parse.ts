@@ -11,7 +11,7 @@ import {
   ResourcesSchema,
 } from "../../gen/mentatlab/v1/registry_pb.js";
 import { isRecord } from "../../agent-contract/json-record.js";
-import { parseDocument, RecordReader } from "./document-reader.js";
+import { readDocumentRecord, RecordReader } from "./document-reader.js";
 import { pinTypeNames } from "../../agent-contract/pins.js";
 import { capabilityNames, knownNames, resourceProfileNames } from "./names.js";
 import { parseQuantity } from "./quantity.js";
@@ -30,13 +30,8 @@ export interface ParsedManifest {
  */
 export function parseManifestText(text: string): ParsedManifest {
   const violations = new Violations();
-  const document = parseDocument(text, violations);
-  if (document === undefined) return { manifest: undefined, violations };
-  if (!isRecord(document)) {
-    violations.add("", "document.shape", "a manifest must be a mapping of fields", "start the document with `id: org.example.agent`");
-    return { manifest: undefined, violations };
-  }
-  const r = new RecordReader(document, "", violations);
+  const r = readDocumentRecord(text, violations, "manifest", "start the document with `id: org.example.agent`");
+  if (!r) return { manifest: undefined, violations };
   const manifest = create(AgentManifestSchema, {
     id: r.string("id"),
     version: r.string("version"),

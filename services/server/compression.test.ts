@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AgentRegistryService } from "../../gen/mentatlab/v1/registry_pb.js";
 import { StorageService } from "../../gen/mentatlab/v1/storage_pb.js";
 import { startServer, type RunningServer } from "./server.js";
-import { mountTransportFixture } from "./testing/transport-fixture.js";
+import { mountTransportFixture } from "./testing.js";
 
 let server: RunningServer;
 beforeAll(async () => {

@@ -4,7 +4,7 @@ import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ValidateManifestRequestSchema } from "../../gen/mentatlab/v1/registry_pb.js";
 import { startServer, type RunningServer } from "./server.js";
-import { mountTransportFixture } from "./testing/transport-fixture.js";
+import { mountTransportFixture } from "./testing.js";
 
 let server: RunningServer;
 beforeAll(async () => {

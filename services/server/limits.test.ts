@@ -3,7 +3,7 @@ import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AgentRegistryService } from "../../gen/mentatlab/v1/registry_pb.js";
 import { startServer, type RunningServer } from "./server.js";
-import { mountTransportFixture } from "./testing/transport-fixture.js";
+import { mountTransportFixture } from "./testing.js";
 
 let server: RunningServer;
 let bodiesSeen = 0;

@@ -10,7 +10,7 @@ import { Health, HealthCheckResponse_ServingStatus as Status } from "../../gen/g
 import { AgentRegistryService } from "../../gen/mentatlab/v1/registry_pb.js";
 import { StorageService, UploadRequestSchema } from "../../gen/mentatlab/v1/storage_pb.js";
 import { openServices, startServer, type RunningServer } from "./server.js";
-import { mountTransportFixture } from "./testing/transport-fixture.js";
+import { mountTransportFixture } from "./testing.js";
 
 let server: RunningServer;
 let webDir: string;

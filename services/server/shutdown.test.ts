@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { Health, HealthCheckResponse_ServingStatus as Status } from "../../gen/grpc/health/v1/health_pb.js";
 import { StorageService } from "../../gen/mentatlab/v1/storage_pb.js";
 import { startServer, type RunningServer } from "./server.js";
-import { mountTransportFixture } from "./testing/transport-fixture.js";
+import { mountTransportFixture } from "./testing.js";
 
 let server: RunningServer | undefined;
 afterEach(async () => {

@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { databaseFileFromEnv } from "../shared/sqlite.js";
 import { redisTimeoutMsFromEnv } from "../shared/redis.js";
-import { integerVar, numberVar, portVar, type Env } from "../shared/env.js";
+import { ConfigError, integerVar, numberVar, portVar, type Env } from "../shared/env.js";
 
 /** Which object store holds the bytes. */
 export type BackendConfig =
@@ -100,7 +100,10 @@ function clamdFromEnv(env: Env): ClamdConfig | undefined {
 
 function backendFromEnv(env: Env, dataDir: string): BackendConfig {
   if (env.S3_ENDPOINT || env.S3_BUCKET) {
-    if (!env.S3_ENDPOINT || !env.S3_BUCKET) throw new Error("S3_ENDPOINT and S3_BUCKET must be set together");
+    if (!env.S3_ENDPOINT || !env.S3_BUCKET) {
+      const [unset, set] = env.S3_ENDPOINT ? ["S3_BUCKET", "S3_ENDPOINT"] : ["S3_ENDPOINT", "S3_BUCKET"];
+      throw new ConfigError(unset, `set together with ${set}`, "", `only ${set} is set`);
+    }
     return {
       kind: "s3",
       endpoint: env.S3_ENDPOINT,
@@ -115,10 +118,22 @@ function backendFromEnv(env: Env, dataDir: string): BackendConfig {
   return { kind: "file", root: env.STORAGE_DIR ?? join(dataDir, "storage") };
 }
 
+/**
+ * What a composition root may settle itself rather than leave to the variables: the presign secret
+ * (generated in the data dir when MENTATLAB_PRESIGN_SECRET is unset) and the public URL (known once
+ * "any free port" is picked). Each given here wins over its variable.
+ */
+export interface StorageLinks {
+  readonly presignSecret?: string;
+  readonly publicUrl?: string;
+}
+
 /** Reads the storage service's configuration; every variable has a default except the presign secret. */
-export function storageConfigFromEnv(env: Env, dataDir: string): StorageConfig {
-  const presignSecret = env.MENTATLAB_PRESIGN_SECRET ?? "";
-  if (presignSecret.length < 16) throw new Error("MENTATLAB_PRESIGN_SECRET must be at least 16 characters");
+export function storageConfigFromEnv(env: Env, dataDir: string, links: StorageLinks = {}): StorageConfig {
+  const presignSecret = links.presignSecret ?? env.MENTATLAB_PRESIGN_SECRET ?? "";
+  if (presignSecret.length < 16) {
+    throw new ConfigError("MENTATLAB_PRESIGN_SECRET", "at least 16 characters", "", presignSecret ? `it has ${presignSecret.length}` : "it is not set");
+  }
   const port = portVar(env, "PORT", 8080);
   return {
     backend: backendFromEnv(env, dataDir),
@@ -143,7 +158,7 @@ export function storageConfigFromEnv(env: Env, dataDir: string): StorageConfig {
     workspaceQuotaBytes: integerVar(env, "STORAGE_WORKSPACE_QUOTA_BYTES", 100 * GB),
     clamd: clamdFromEnv(env),
     presignSecret,
-    publicUrl: (env.MENTATLAB_PUBLIC_URL ?? `http://127.0.0.1:${port}`).replace(/\/+$/, ""),
+    publicUrl: (links.publicUrl ?? env.MENTATLAB_PUBLIC_URL ?? `http://127.0.0.1:${port}`).replace(/\/+$/, ""),
     mediaTtlSeconds: integerVar(env, "STORAGE_MEDIA_TTL_SECONDS", 7 * 86_400),
     mediaArchiveAfterSeconds: integerVar(env, "STORAGE_MEDIA_ARCHIVE_AFTER_SECONDS", 86_400),
     tempTtlSeconds: integerVar(env, "STORAGE_TEMP_TTL_SECONDS", 3_600),

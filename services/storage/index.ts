@@ -1,3 +1,18 @@
+/**
+ * StorageService: content-addressed uploads (client stream, resumable chunks, presigned PUT) into a
+ * blob store (files or S3), ingest (MIME sniffing, size limits, clamd scan, media metadata), quotas,
+ * the ref index and cache, the `/media/` GET route and the expiry sweeper. A composition root reads
+ * the config and mounts the runtime; `mesh-module.ts` does that for services/mesh.
+ *
+ * @example
+ * ```ts
+ * import { createStorage, storageConfigFromEnv } from "../storage/index.js";
+ *
+ * const storage = await createStorage(storageConfigFromEnv(env, dataDir, { presignSecret, publicUrl }));
+ * router.service(StorageService, storage.impl); // plus storage.routes on the plain-HTTP side
+ * await storage.close();
+ * ```
+ */
 import type { DatabaseSync } from "node:sqlite";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { BucketClass } from "../../gen/mentatlab/v1/common_pb.js";

@@ -6,7 +6,7 @@ import { MediaConstraintsSchema, MediaMetadataSchema } from "../../gen/mentatlab
 import { makeTempDir, removeTempDir } from "../../test/harness/index.js";
 import { FileBlobStore } from "./file-blob-store.js";
 import { FaultReportingBlobStore } from "./object-storage-faults.js";
-import { type MediaFixtures, makeMediaFixtures } from "./media-fixtures.js";
+import { type MediaFixtures, makeMediaFixtures } from "./testing.js";
 import { ceilingViolations, constraintViolations, MetadataExtractor, mimeTypeAccepted } from "./media-metadata.js";
 
 describe("MetadataExtractor", () => {

@@ -13,7 +13,7 @@ import type { BlobStore } from "./blob-store.js";
 import { type StorageConfig, storageConfigFromEnv } from "./config.js";
 import { createStorage, type StorageRuntime } from "./index.js";
 import { refDocKey } from "./keys.js";
-import { type MediaFixtures, makeMediaFixtures } from "./media-fixtures.js";
+import { type MediaFixtures, makeMediaFixtures } from "./testing.js";
 
 /** A backend the suite can ask for fresh, empty storage (a new directory or bucket) per runtime. */
 export interface StorageBackendFixture {

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { PinType } from "../../gen/mentatlab/v1/common_pb.js";
 import { type AdaptBitrate, StreamService } from "../../gen/mentatlab/v1/stream_pb.js";
 import { testPrincipal } from "../../test/support/in-memory.js";
-import { startCuttingProxy, type CuttingProxy } from "../cli/ctl/cutting-proxy.js";
+import { startCuttingProxy, type CuttingProxy } from "../cli/ctl/testing.js";
 import { type RunningServer, startServer } from "../server/server.js";
 import { principalKey } from "../shared/principal.js";
 import { createStreams, type StreamRuntime } from "./index.js";

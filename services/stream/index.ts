@@ -1,3 +1,18 @@
+/**
+ * StreamService: live streams with resumable subscribers over a stream store (memory or Redis Streams),
+ * the Server-Sent Events route, Subscribe on the encoded fast path, limits and the sweeper of ended
+ * and over-long streams. `mesh-module.ts` mounts it for services/mesh; the gateway takes
+ * `subscriberFellBehind` from here for its shared Subscribe.
+ *
+ * @example
+ * ```ts
+ * import { createStreams, streamConfigFromEnv } from "../stream/index.js";
+ *
+ * const streams = await createStreams(streamConfigFromEnv(env));
+ * router.service(StreamService, streams.impl); // plus streams.routes and streams.encodedStreams
+ * await streams.close();
+ * ```
+ */
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { StreamService } from "../../gen/mentatlab/v1/stream_pb.js";
 import type { EncodedServerStream } from "../server/fast-path/index.js";
@@ -15,6 +30,7 @@ import { startSweeper } from "./sweeper.js";
 
 export { streamConfigFromEnv, type StreamConfig } from "./config.js";
 export type { StreamStore } from "./stream-store.js";
+export { subscriberFellBehind } from "./errors.js";
 
 /** The stream service, ready to mount: RPC handlers, the Server-Sent Events route, and its metrics. */
 export interface StreamRuntime {

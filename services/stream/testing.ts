@@ -31,36 +31,7 @@ export function clientFor(runtime: StreamRuntime, principal: Partial<Principal> 
 }
 
 /** A request stream the test feeds message by message, as a producer on a long-lived call would. */
-export class Pushable<T> implements AsyncIterable<T> {
-  private readonly items: T[] = [];
-  private ended = false;
-  private wake: (() => void) | undefined;
-
-  push(item: T): void {
-    this.items.push(item);
-    this.wake?.();
-  }
-
-  end(): void {
-    this.ended = true;
-    this.wake?.();
-  }
-
-  async *[Symbol.asyncIterator](): AsyncGenerator<T> {
-    for (;;) {
-      const item = this.items.shift();
-      if (item !== undefined) {
-        yield item;
-        continue;
-      }
-      if (this.ended) return;
-      await new Promise<void>((resolve) => {
-        this.wake = resolve;
-      });
-      this.wake = undefined;
-    }
-  }
-}
+export { Pushable } from "../shared/pushable.js";
 
 export type PublishMessage = MessageInitShape<typeof PublishRequestSchema>;
 

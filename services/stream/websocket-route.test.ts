@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { StreamService, StreamState } from "../../gen/mentatlab/v1/stream_pb.js";
 import { startRedis, type RedisServer } from "../../test/harness/index.js";
 import { initStream, postJson, type ReceivedFrame, StreamSocket, ticketFor } from "../../test/support/stream-websocket.js";
-import { startCuttingProxy } from "../cli/ctl/cutting-proxy.js";
+import { startCuttingProxy } from "../cli/ctl/testing.js";
 import { type EmbeddedMesh, startEmbedded } from "../mesh/embedded.js";
 
 const keys = { producer: "ws-producer-key-0123456789", consumer: "ws-consumer-key-0123456789", other: "ws-other-key-00123456789" };

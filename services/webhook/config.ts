@@ -1,5 +1,4 @@
-import { kubernetesExecutorConfigFromEnv } from "../orchestrator/kubernetes/config.js";
-import type { SidecarWiring } from "../orchestrator/kubernetes/sidecar-parts.js";
+import { kubernetesExecutorConfigFromEnv, type SidecarWiring } from "../orchestrator/kubernetes/index.js";
 import { integerVar, portVar, type Env } from "../shared/env.js";
 
 /** Where the injection webhook listens, its TLS files, and the sidecar it injects; every field has a default. */

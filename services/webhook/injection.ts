@@ -1,5 +1,5 @@
 import type { V1Container, V1Pod } from "@kubernetes/client-node";
-import { agentSidecarEnv, attemptVolumeName, sharedVolumeMount, sharedVolumeName, sidecarContainer, sidecarContainerName, sidecarVolumes, type SidecarWiring } from "../orchestrator/kubernetes/sidecar-parts.js";
+import { agentSidecarEnv, attemptVolumeName, sharedVolumeMount, sharedVolumeName, sidecarContainer, sidecarContainerName, sidecarVolumes, type SidecarWiring } from "../orchestrator/kubernetes/index.js";
 import { appendAll, pointer, type AddOperation } from "./json-patch.js";
 
 /** The label that asks for a sidecar (the webhook's objectSelector matches it too). */

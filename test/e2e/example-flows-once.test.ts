@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PinValueSchema, type PinValue } from "../../gen/mentatlab/v1/common_pb.js";
 import { RunState, type RunEvent } from "../../gen/mentatlab/v1/orchestrator_pb.js";
 import { main } from "../../services/cli/ctl/main.js";
-import { CapturedIo } from "../../services/cli/ctl/test-io.js";
+import { CapturedIo } from "../../services/cli/ctl/testing.js";
 import { meshClients, type MeshClients } from "./support/clients.js";
 import { startEmbeddedMesh, type EmbeddedMeshUnderTest } from "./support/embedded-mesh.js";
 import { failureOf, followRun } from "./support/runs.js";

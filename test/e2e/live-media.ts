@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RunState } from "../../gen/mentatlab/v1/orchestrator_pb.js";
 import { StreamAnnouncementKind } from "../../gen/mentatlab/v1/stream_pb.js";
 import { main } from "../../services/cli/ctl/main.js";
-import { CapturedIo } from "../../services/cli/ctl/test-io.js";
+import { CapturedIo } from "../../services/cli/ctl/testing.js";
 import { buildWeb } from "../../web/build.js";
 import { makeTempDir, requireTool } from "../harness/index.js";
 import { generatePythonStubs, type PythonStubs } from "../interop/python-stubs.js";

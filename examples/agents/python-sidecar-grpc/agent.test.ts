@@ -8,7 +8,7 @@ import { PinValueSchema } from "../../../gen/mentatlab/v1/common_pb.js";
 import { loadSidecarConfig } from "../../../agent-sidecar/config.js";
 import { createGatewayClients, createGatewayTransport } from "../../../agent-sidecar/gateway-clients.js";
 import { runAgentWithSidecar } from "../../../agent-sidecar/sidecar.js";
-import { startDataPlane, type DataPlane } from "../../../agent-sidecar/testing/data-plane.js";
+import { startDataPlane, type DataPlane } from "../../../agent-sidecar/testing.js";
 
 const agent = fileURLToPath(new URL("./agent.py", import.meta.url));
 

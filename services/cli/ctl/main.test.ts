@@ -14,9 +14,8 @@ import { StorageService } from "../../../gen/mentatlab/v1/storage_pb.js";
 import { StreamService } from "../../../gen/mentatlab/v1/stream_pb.js";
 import { startEmbedded, type EmbeddedMesh } from "../../mesh/embedded.js";
 import { wavHeader } from "../../shared/wav.js";
-import { startCuttingProxy, type CuttingProxy } from "./cutting-proxy.js";
+import { CapturedIo, startCuttingProxy, type CuttingProxy } from "./testing.js";
 import { main } from "./main.js";
-import { CapturedIo } from "./test-io.js";
 
 const testdata = join(dirname(fileURLToPath(import.meta.url)), "testdata");
 

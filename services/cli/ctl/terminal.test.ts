@@ -8,9 +8,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort, makeTempDir, requireTool } from "../../../test/harness/index.js";
 import { startEmbedded, type EmbeddedMesh } from "../../mesh/embedded.js";
-import { startCuttingProxy, type CuttingProxy } from "./cutting-proxy.js";
+import { CapturedIo, startCuttingProxy, type CuttingProxy } from "./testing.js";
 import { main } from "./main.js";
-import { CapturedIo } from "./test-io.js";
 
 const exec = promisify(execFile);
 const repoRoot = fileURLToPath(new URL("../../..", import.meta.url));

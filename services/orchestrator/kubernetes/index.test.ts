@@ -68,6 +68,7 @@ describe("ORCHESTRATOR_EXECUTOR=kubernetes", () => {
       storage: createClient(StorageService, unused),
       streams: createClient(StreamService, unused),
       runTokens: new RunTokenSigner("test-secret-0123456789"),
+      hostEnv: process.env,
     });
     try {
       const registry = inMemoryClient(AgentRegistryService, (router) => router.service(AgentRegistryService, runtime.registryImpl), testPrincipal());

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { type KubeConfig, type KubernetesObject, type V1Status, Watch } from "@kubernetes/client-node";
+import { Pushable } from "../../shared/pushable.js";
 
 /**
  * What a watch saw: the full set of matching objects (after each list), one object added or changed,
@@ -122,37 +123,13 @@ export async function* watchResource<T extends KubernetesObject>(options: Resour
 }
 
 /** Callbacks of one watch request as an async iterable that ends when the request does. */
-class WatchEvents implements AsyncIterable<WatchItem> {
-  private readonly items: WatchItem[] = [];
-  private wake: (() => void) | undefined;
-  private ended = false;
+class WatchEvents extends Pushable<WatchItem> {
   /** What ended the request: null or undefined for a clean end. */
   error: unknown;
 
-  push(item: WatchItem): void {
-    if (this.ended) return;
-    this.items.push(item);
-    this.wake?.();
-  }
-
-  end(error: unknown): void {
-    if (this.ended) return;
-    this.ended = true;
-    this.error = error;
-    this.wake?.();
-  }
-
-  async *[Symbol.asyncIterator](): AsyncGenerator<WatchItem> {
-    for (;;) {
-      const item = this.items.shift();
-      if (item !== undefined) {
-        yield item;
-        continue;
-      }
-      if (this.ended) return;
-      await new Promise<void>((resolve) => (this.wake = resolve));
-      this.wake = undefined;
-    }
+  override end(error?: unknown): void {
+    if (!this.ended) this.error = error;
+    super.end();
   }
 }
 

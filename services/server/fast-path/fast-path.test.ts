@@ -13,7 +13,7 @@ import {
   UploadRequestSchema,
 } from "../../../gen/mentatlab/v1/storage_pb.js";
 import { type RunningServer, startServer } from "../server.js";
-import { mountTransportFixture } from "../testing/transport-fixture.js";
+import { mountTransportFixture } from "../testing.js";
 import { envelope } from "./framing.js";
 
 let server: RunningServer;

@@ -13,7 +13,7 @@ import { StreamService, type StreamEvent } from "../../../gen/mentatlab/v1/strea
 import { startServiceProcess } from "../../mesh/distributed.js";
 import { startEmbedded, type EmbeddedMesh } from "../../mesh/embedded.js";
 import { jsonPinValue } from "../../../agent-contract/pin-values.js";
-import { parsePrometheusText, valueOf, type Scrape } from "./prometheus-text.js";
+import { parsePrometheusText, valueOf, type Scrape } from "./testing.js";
 
 const apiKey = "mlk_metrics_test_0123456789";
 const workspace = "ws-metrics";

@@ -11,7 +11,7 @@ import { registerStreamMetrics } from "../../stream/metrics-instruments.js";
 import type { HttpRoute } from "../http-route.js";
 import { telemetryConfigFromEnv } from "./config.js";
 import { exportedSeries } from "./metric-names.js";
-import { parsePrometheusText, samplesOf, valueOf, type Scrape } from "./prometheus-text.js";
+import { parsePrometheusText, samplesOf, valueOf, type Scrape } from "./testing.js";
 import { createTelemetry } from "./telemetry.js";
 
 async function get(route: HttpRoute, path: string): Promise<Response> {

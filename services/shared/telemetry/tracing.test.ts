@@ -293,12 +293,12 @@ describe("tracing in one process", () => {
   });
 
   it("refuses an endpoint the SDK would not see, since it reads the process environment", () => {
-    expect(() => startTracing({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://127.0.0.1:9" }, "test")).toThrow(/OTEL_EXPORTER_OTLP_ENDPOINT from the process environment/);
+    expect(() => startTracing({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://127.0.0.1:9" }, "test", process.env)).toThrow(/OTEL_EXPORTER_OTLP_ENDPOINT from the process environment/);
     expect(probe().recording).toBe(false);
   });
 
   it("returns the no-op tracing when OTEL_SDK_DISABLED is true", () => {
-    const tracing = startTracing({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://127.0.0.1:9", OTEL_SDK_DISABLED: "true" }, "test");
+    const tracing = startTracing({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://127.0.0.1:9", OTEL_SDK_DISABLED: "true" }, "test", process.env);
     expect(tracing.serverInterceptors).toEqual([]);
     expect(probe().recording).toBe(false);
   });

@@ -28,8 +28,8 @@ const exporterVariables = [
   "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
 ] as const;
 
-function assertSdkSeesSameExporter(env: Env): void {
-  const differing = exporterVariables.filter((name) => (env[name] || undefined) !== (process.env[name] || undefined));
+function assertSdkSeesSameExporter(env: Env, sdkEnv: Env): void {
+  const differing = exporterVariables.filter((name) => (env[name] || undefined) !== (sdkEnv[name] || undefined));
   if (differing.length > 0) {
     throw new Error(
       `tracing is process-wide and its SDK reads ${differing.join(", ")} from the process environment, ` +
@@ -44,12 +44,13 @@ function assertSdkSeesSameExporter(env: Env): void {
  * manager), so a process starts it once. Metrics stay on our Prometheus route and nothing is
  * auto-instrumented: spans come from our interceptors only. The exporter (endpoint, protocol, headers,
  * batching) is configured by the SDK from the standard `OTEL_*` variables of the process environment,
- * so `env` must agree with it on the endpoint and protocol.
+ * so `env` must agree with it on the endpoint and protocol: `sdkEnv` is that process environment
+ * (`process.env`, handed over by the composition root).
  */
-export function startTracing(env: Env, processName: string): Tracing {
+export function startTracing(env: Env, processName: string, sdkEnv: Env): Tracing {
   const config = tracingConfigFromEnv(env, processName);
   if (!config) return tracingOff;
-  assertSdkSeesSameExporter(env);
+  assertSdkSeesSameExporter(env, sdkEnv);
   const sdk = new NodeSDK({ serviceName: config.serviceName, metricReaders: [], logRecordProcessors: [], instrumentations: [] });
   sdk.start();
   return {

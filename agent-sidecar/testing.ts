@@ -1,17 +1,17 @@
 import type { ServiceImpl } from "@connectrpc/connect";
-import type { AgentEvent } from "../../gen/mentatlab/v1/common_pb.js";
-import { OrchestratorService } from "../../gen/mentatlab/v1/orchestrator_pb.js";
-import { AgentRegistryService } from "../../gen/mentatlab/v1/registry_pb.js";
-import { StorageService } from "../../gen/mentatlab/v1/storage_pb.js";
-import { StreamService } from "../../gen/mentatlab/v1/stream_pb.js";
-import { meshSecurity } from "../../services/mesh/security.js";
-import { mediaServices } from "../../services/mesh/topology.js";
-import { parseManifestText } from "../../services/registry/manifest-parse.js";
-import { MemoryAgentStore } from "../../services/registry/memory-agent-store.js";
-import { createRegistryService } from "../../services/registry/registry-service.js";
-import { startServer, type RunningServer } from "../../services/server/server.js";
-import { createStorage, storageConfigFromEnv } from "../../services/storage/index.js";
-import { createStreams, streamConfigFromEnv } from "../../services/stream/index.js";
+import type { AgentEvent } from "../gen/mentatlab/v1/common_pb.js";
+import { OrchestratorService } from "../gen/mentatlab/v1/orchestrator_pb.js";
+import { AgentRegistryService } from "../gen/mentatlab/v1/registry_pb.js";
+import { StorageService } from "../gen/mentatlab/v1/storage_pb.js";
+import { StreamService } from "../gen/mentatlab/v1/stream_pb.js";
+import { meshSecurity } from "../services/mesh/security.js";
+import { mediaServices } from "../services/mesh/topology.js";
+import { parseManifestText } from "../services/registry/manifest-parse.js";
+import { MemoryAgentStore } from "../services/registry/memory-agent-store.js";
+import { createRegistryService } from "../services/registry/registry-service.js";
+import { startServer, type RunningServer } from "../services/server/server.js";
+import { createStorage, storageConfigFromEnv } from "../services/storage/index.js";
+import { createStreams, streamConfigFromEnv } from "../services/stream/index.js";
 
 /** A gateway serving the real storage, stream and registry services, which tests can kill and restart. */
 export interface DataPlane {

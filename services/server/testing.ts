@@ -2,8 +2,8 @@ import { create } from "@bufbuild/protobuf";
 import type { ConnectRouter, HandlerContext } from "@connectrpc/connect";
 import { createHash } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
-import { AgentRegistryService, ValidateManifestResponseSchema } from "../../../gen/mentatlab/v1/registry_pb.js";
-import { DownloadResponseSchema, StorageService, UploadResponseSchema } from "../../../gen/mentatlab/v1/storage_pb.js";
+import { AgentRegistryService, ValidateManifestResponseSchema } from "../../gen/mentatlab/v1/registry_pb.js";
+import { DownloadResponseSchema, StorageService, UploadResponseSchema } from "../../gen/mentatlab/v1/storage_pb.js";
 
 /**
  * A tiny stand-in for two of our services, only to exercise the transport (protocols, streaming,
