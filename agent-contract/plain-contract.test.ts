@@ -7,10 +7,16 @@ import { jsonOf, jsonPinValue, textPinValue } from "./pin-values.js";
 
 describe("plain contract: stdout lines", () => {
   it("reads progress with percent, message and eta, clamping percent to 0..100", () => {
-    const line = parsePlainLine(JSON.stringify({ type: "progress", data: { percent: 140, message: "encoding", eta_seconds: 3 }, ts: "2025-01-01T00:00:00Z", correlation_id: "c9" }));
+    const line = parsePlainLine(
+      JSON.stringify({ type: "progress", data: { percent: 140, message: "encoding", eta_seconds: 3 }, ts: "2025-01-01T00:00:00Z", correlation_id: "c9" }),
+    );
     expect(line?.kind).toBe("event");
     const event = line?.kind === "event" ? line.event : undefined;
-    expect(event?.event.case === "progress" && [event.event.value.percent, event.event.value.message, event.event.value.etaSeconds]).toEqual([100, "encoding", 3]);
+    expect(event?.event.case === "progress" && [event.event.value.percent, event.event.value.message, event.event.value.etaSeconds]).toEqual([
+      100,
+      "encoding",
+      3,
+    ]);
     expect([event?.correlationId, event?.time?.seconds]).toEqual(["c9", 1735689600n]);
   });
 
@@ -33,7 +39,11 @@ describe("plain contract: stdout lines", () => {
     expect(plain?.kind === "event" && plain.event.event.case === "log" && plain.event.event.value.message).toBe("loading model...");
     expect(parsePlainLine("   ")).toBeUndefined();
     expect(parsePlainLine(JSON.stringify({ type: "error", message: "bad input" }))).toMatchObject({ kind: "error", message: "bad input" });
-    expect(parsePlainLine(JSON.stringify({ type: "output", data: { pin: "caption", value: "a cat" } }))).toMatchObject({ kind: "output", pin: "caption", raw: "a cat" });
+    expect(parsePlainLine(JSON.stringify({ type: "output", data: { pin: "caption", value: "a cat" } }))).toMatchObject({
+      kind: "output",
+      pin: "caption",
+      raw: "a cat",
+    });
     expect(parsePlainLine(JSON.stringify({ result: { caption: "a cat" } }))).toEqual({ kind: "result", result: { caption: "a cat" } });
   });
 });
@@ -48,7 +58,9 @@ describe("plain contract: values", () => {
     expect("value" in json && json.value.value.case === "json" && jsonOf(json.value.value.value)).toEqual({ a: [1] });
     const bytes = outputFromPlain(pin(PinType.BINARY), { base64: Buffer.from("abc").toString("base64") });
     expect("value" in bytes && Buffer.from(bytes.value.value.value as Uint8Array).toString()).toBe("abc");
-    expect(outputFromPlain(pin(PinType.IMAGE), { path: "/tmp/x.png", mime_type: "image/png" })).toEqual({ file: { path: "/tmp/x.png", mimeType: "image/png" } });
+    expect(outputFromPlain(pin(PinType.IMAGE), { path: "/tmp/x.png", mime_type: "image/png" })).toEqual({
+      file: { path: "/tmp/x.png", mimeType: "image/png" },
+    });
     const ref = outputFromPlain(pin(PinType.AUDIO), { id: "obj1", workspace: "w", sizeBytes: "10", mimeType: "audio/wav" });
     expect("value" in ref && ref.value.value.case === "media" && ref.value.value.value.sizeBytes).toBe(10n);
     expect(outputFromPlain(pin(PinType.VIDEO), "clip.mp4")).toMatchObject({ error: expect.stringContaining("MediaRef") });
@@ -58,13 +70,27 @@ describe("plain contract: values", () => {
     const agent = create(AgentManifestSchema, { id: "org.x.y", version: "1.0.0" });
     const media = create(PinValueSchema, { value: { case: "media", value: create(MediaRefSchema, { id: "obj", sizeBytes: 3n, mimeType: "image/png" }) } });
     const input = plainInput({
-      runId: "run_1", nodeId: "n", attempt: 2, workspace: "w", agent, params: { k: 1 },
-      inputs: { t: textPinValue("x"), j: jsonPinValue({ a: 1 }), b: create(PinValueSchema, { value: { case: "inlineBytes", value: Buffer.from("hi") } }), m: media },
+      runId: "run_1",
+      nodeId: "n",
+      attempt: 2,
+      workspace: "w",
+      agent,
+      params: { k: 1 },
+      inputs: {
+        t: textPinValue("x"),
+        j: jsonPinValue({ a: 1 }),
+        b: create(PinValueSchema, { value: { case: "inlineBytes", value: Buffer.from("hi") } }),
+        m: media,
+      },
       outputStreams: {},
     });
     expect(input.spec).toEqual({ agent_id: "org.x.y", agent_version: "1.0.0", params: { k: 1 } });
     expect(input.context).toEqual({
-      run_id: "run_1", node_id: "n", attempt: 2, workspace: "w", output_streams: {},
+      run_id: "run_1",
+      node_id: "n",
+      attempt: 2,
+      workspace: "w",
+      output_streams: {},
       inputs: { t: "x", j: { a: 1 }, b: { base64: "aGk=" }, m: { id: "obj", sizeBytes: "3", mimeType: "image/png" } },
     });
   });

@@ -117,7 +117,9 @@ export type PlainOutput = { readonly value: PinValue } | { readonly file: LocalF
  */
 export function outputFromPlain(pin: Pin, raw: JsonValue): PlainOutput {
   const kind = pinTypeName(pin.type);
-  const wrong = (expected: string): PlainOutput => ({ error: `output "${pin.name}" is ${kind} and must be ${expected}, got ${JSON.stringify(raw).slice(0, 80)}` });
+  const wrong = (expected: string): PlainOutput => ({
+    error: `output "${pin.name}" is ${kind} and must be ${expected}, got ${JSON.stringify(raw).slice(0, 80)}`,
+  });
   const value = (v: PinValue["value"]): PlainOutput => ({ value: create(PinValueSchema, { value: v }) });
   switch (pin.type) {
     case PinType.TEXT:
@@ -125,7 +127,9 @@ export function outputFromPlain(pin: Pin, raw: JsonValue): PlainOutput {
     case PinType.JSON:
       return { value: jsonPinValue(raw) };
     case PinType.STREAM:
-      return isRecord(raw) && typeof raw["streamId"] === "string" ? value({ case: "stream", value: fromJson(StreamRefSchema, raw, { ignoreUnknownFields: true }) }) : wrong("a StreamRef");
+      return isRecord(raw) && typeof raw["streamId"] === "string"
+        ? value({ case: "stream", value: fromJson(StreamRefSchema, raw, { ignoreUnknownFields: true }) })
+        : wrong("a StreamRef");
     default:
       break;
   }
@@ -172,11 +176,17 @@ export function parsePlainLine(line: string): PlainLine | undefined {
   const type = typeof parsed["type"] === "string" ? parsed["type"] : "log";
   const message = typeof parsed["message"] === "string" ? parsed["message"] : "";
   const data = isRecord(parsed["data"]) ? parsed["data"] : {};
-  const base = create(AgentEventSchema, { time: timeOf(parsed["ts"]), correlationId: typeof parsed["correlation_id"] === "string" ? parsed["correlation_id"] : "" });
+  const base = create(AgentEventSchema, {
+    time: timeOf(parsed["ts"]),
+    correlationId: typeof parsed["correlation_id"] === "string" ? parsed["correlation_id"] : "",
+  });
   switch (type) {
     case "progress": {
       const percent = Math.min(100, Math.max(0, numberOr(data["percent"], 0)));
-      base.event = { case: "progress", value: create(ProgressEventSchema, { percent, message: stringOr(data["message"], message), etaSeconds: Math.max(0, numberOr(data["eta_seconds"], 0)) }) };
+      base.event = {
+        case: "progress",
+        value: create(ProgressEventSchema, { percent, message: stringOr(data["message"], message), etaSeconds: Math.max(0, numberOr(data["eta_seconds"], 0)) }),
+      };
       return { kind: "event", event: base };
     }
     case "heartbeat":
@@ -188,7 +198,11 @@ export function parsePlainLine(line: string): PlainLine | undefined {
     case "metric":
       base.event = {
         case: "metric",
-        value: create(MetricEventSchema, { name: stringOr(data["name"], message) || "metric", value: numberOr(data["value"], 0), labels: labelsOf(data["labels"]) }),
+        value: create(MetricEventSchema, {
+          name: stringOr(data["name"], message) || "metric",
+          value: numberOr(data["value"], 0),
+          labels: labelsOf(data["labels"]),
+        }),
       };
       return { kind: "event", event: base };
     case "output":
@@ -199,7 +213,10 @@ export function parsePlainLine(line: string): PlainLine | undefined {
       return { kind: "error", message, event: base };
     default: {
       const level = levels[stringOr(parsed["level"], "info").toLowerCase()] ?? LogLevel.INFO;
-      base.event = { case: "log", value: create(LogEventSchema, { level, message: message || (type === "log" ? "" : `${type}: ${JSON.stringify(data)}`), data }) };
+      base.event = {
+        case: "log",
+        value: create(LogEventSchema, { level, message: message || (type === "log" ? "" : `${type}: ${JSON.stringify(data)}`), data }),
+      };
       return { kind: "event", event: base };
     }
   }

@@ -22,10 +22,24 @@ const task: SidecarTask = {
 describe("sidecarEnv and readSidecarEnv", () => {
   it("read back the task the environment was made from", () => {
     const read = readSidecarEnv(sidecarEnv(task));
-    expect(read).toMatchObject({ runId: "r1", nodeId: "tts", attempt: 2, workspace: "ws", agentId: "org.example.tts", agentVersion: "1.2.3", gatewayUrl: "http://127.0.0.1:9000", runToken: "mlrun_abc.def", sharedDir: "/tmp/shared-r1-tts", params: { voice: "en" } });
+    expect(read).toMatchObject({
+      runId: "r1",
+      nodeId: "tts",
+      attempt: 2,
+      workspace: "ws",
+      agentId: "org.example.tts",
+      agentVersion: "1.2.3",
+      gatewayUrl: "http://127.0.0.1:9000",
+      runToken: "mlrun_abc.def",
+      sharedDir: "/tmp/shared-r1-tts",
+      params: { voice: "en" },
+    });
     expect(read.listen).toBe("/tmp/shared-r1-tts/sidecar.sock");
     expect(read.inputs.get("text")?.value).toEqual({ case: "text", value: "hi" });
-    expect([...read.outputPins]).toEqual([["audio", PinType.STREAM], ["speech", PinType.AUDIO]]);
+    expect([...read.outputPins]).toEqual([
+      ["audio", PinType.STREAM],
+      ["speech", PinType.AUDIO],
+    ]);
     expect(read.outputStreams.get("audio")).toEqual(task.outputStreams["audio"]);
   });
 

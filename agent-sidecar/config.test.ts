@@ -40,10 +40,16 @@ describe("loadSidecarConfig", () => {
       // Over the 128 KiB Linux allows one environment string.
       const big = "x".repeat(300 * 1024);
       writeFileSync(join(dir, "inputs.json"), JSON.stringify({ prompt: { text: big } }));
-      const config = loadSidecarConfig({ ...minimal, MENTATLAB_INPUTS_FILE: join(dir, "inputs.json"), MENTATLAB_INPUTS_JSON: '{"other": {"text": "ignored"}}' });
+      const config = loadSidecarConfig({
+        ...minimal,
+        MENTATLAB_INPUTS_FILE: join(dir, "inputs.json"),
+        MENTATLAB_INPUTS_JSON: '{"other": {"text": "ignored"}}',
+      });
       expect([...config.inputs.keys()]).toEqual(["prompt"]);
       expect(config.inputs.get("prompt")?.value).toEqual({ case: "text", value: big });
-      expect(() => loadSidecarConfig({ ...minimal, MENTATLAB_INPUTS_FILE: join(dir, "missing.json") })).toThrow(/MENTATLAB_INPUTS_FILE: cannot read .*missing\.json/);
+      expect(() => loadSidecarConfig({ ...minimal, MENTATLAB_INPUTS_FILE: join(dir, "missing.json") })).toThrow(
+        /MENTATLAB_INPUTS_FILE: cannot read .*missing\.json/,
+      );
       writeFileSync(join(dir, "bad.json"), "{");
       expect(() => loadSidecarConfig({ ...minimal, MENTATLAB_INPUTS_FILE: join(dir, "bad.json") })).toThrow(/MENTATLAB_INPUTS_FILE is not valid JSON/);
     } finally {

@@ -86,18 +86,25 @@ describe("downloadToFile and uploadFile against the real StorageService", () => 
     const source = join(dir, "small.bin");
     await writeFile(source, randomBytes(1000));
     const ownerToken = plane.runToken("run-1", "owner", "alice", "ws-a");
-    const bearer = (token: string): Interceptor => (next) => (req) => {
-      req.header.set("authorization", `Bearer ${token}`);
-      return next(req);
-    };
-    const client = (token: string) => createClient(StorageService, createGrpcTransport({ baseUrl: plane.url, interceptors: [bearer(token)], acceptCompression: [] }));
+    const bearer =
+      (token: string): Interceptor =>
+      (next) =>
+      (req) => {
+        req.header.set("authorization", `Bearer ${token}`);
+        return next(req);
+      };
+    const client = (token: string) =>
+      createClient(StorageService, createGrpcTransport({ baseUrl: plane.url, interceptors: [bearer(token)], acceptCompression: [] }));
     const ref = await uploadFile(client(ownerToken), source, { attempts: 1, backoff });
     let calls = 0;
     const counting: Interceptor = (next) => (req) => {
       calls++;
       return next(req);
     };
-    const stranger = createClient(StorageService, createGrpcTransport({ baseUrl: plane.url, interceptors: [bearer(plane.runToken("run-2", "x", "bob", "ws-b")), counting], acceptCompression: [] }));
+    const stranger = createClient(
+      StorageService,
+      createGrpcTransport({ baseUrl: plane.url, interceptors: [bearer(plane.runToken("run-2", "x", "bob", "ws-b")), counting], acceptCompression: [] }),
+    );
     await expect(downloadToFile(stranger, ref, join(dir, "stolen.bin"), { attempts: 5, backoff })).rejects.toMatchObject({ code: Code.NotFound });
     expect(calls).toBe(1);
   });

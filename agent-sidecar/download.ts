@@ -16,12 +16,7 @@ export interface DownloadOptions {
  * read). A dropped connection resumes at the next missing byte; the bytes are checked against the
  * ref's size and sha256 before the file appears at `path` (it is written to `path.partial` until then).
  */
-export async function downloadToFile(
-  storage: Client<typeof StorageService>,
-  ref: MediaRef,
-  path: string,
-  options: DownloadOptions,
-): Promise<void> {
+export async function downloadToFile(storage: Client<typeof StorageService>, ref: MediaRef, path: string, options: DownloadOptions): Promise<void> {
   const partial = `${path}.partial`;
   const file = await open(partial, "w");
   const hash = createHash("sha256");
@@ -32,10 +27,7 @@ export async function downloadToFile(
         if (message.part.case !== "chunk") continue;
         const chunk = message.part.value;
         if (chunk.offset !== offset) {
-          throw new ConnectError(
-            `storage sent bytes at offset ${chunk.offset} of ${ref.id}, expected ${offset}`,
-            Code.DataLoss,
-          );
+          throw new ConnectError(`storage sent bytes at offset ${chunk.offset} of ${ref.id}, expected ${offset}`, Code.DataLoss);
         }
         await file.write(chunk.data, 0, chunk.data.length, Number(offset));
         hash.update(chunk.data);

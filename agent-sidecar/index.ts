@@ -1,5 +1,13 @@
 export { loadSidecarConfig, type Env, type SidecarConfig } from "./config.js";
-export { runAgentWithSidecar, runBridgedAgentWithSidecar, startSidecar, plainSpec, type AgentOutcome, type RunningSidecar, type SidecarOptions } from "./sidecar.js";
+export {
+  runAgentWithSidecar,
+  runBridgedAgentWithSidecar,
+  startSidecar,
+  plainSpec,
+  type AgentOutcome,
+  type RunningSidecar,
+  type SidecarOptions,
+} from "./sidecar.js";
 export { sidecarEnv, type SidecarTask } from "../agent-contract/sidecar-env.js";
 export { parsePlainInvocation, plainResult, withPlainInvocation, type PlainInvocation } from "./plain-invocation.js";
 export { StreamRelay, type StreamRelayOptions } from "./stream-relay.js";

@@ -57,7 +57,10 @@ describe("agent-sidecar CLI", () => {
       const { context } = JSON.parse(raw);
       console.log(JSON.stringify({ result: { echo: context.inputs.note.toUpperCase(), token: process.env.MENTATLAB_RUN_TOKEN ?? null } }));
     });`;
-    const invocation = JSON.stringify({ spec: { agent_id: "org.example.echo", params: {} }, context: { run_id: "run-cli", node_id: "plain", attempt: 1, workspace: "ws-test", inputs: { note: "hi" } } });
+    const invocation = JSON.stringify({
+      spec: { agent_id: "org.example.echo", params: {} },
+      context: { run_id: "run-cli", node_id: "plain", attempt: 1, workspace: "ws-test", inputs: { note: "hi" } },
+    });
     const { finished } = sidecarProcess(["--", process.execPath, "-e", agent], nodeEnv("plain"), invocation);
     const { code, stdout } = await finished;
     expect(code).toBe(0);
@@ -65,7 +68,11 @@ describe("agent-sidecar CLI", () => {
   });
 
   it("passes a transient failure on as exit 3 with an error line for the executor", async () => {
-    const { finished } = sidecarProcess(["--", process.execPath, "-e", 'console.error("upstream busy"); process.exit(3)'], nodeEnv("busy"), JSON.stringify({ spec: {}, context: {} }));
+    const { finished } = sidecarProcess(
+      ["--", process.execPath, "-e", 'console.error("upstream busy"); process.exit(3)'],
+      nodeEnv("busy"),
+      JSON.stringify({ spec: {}, context: {} }),
+    );
     const { code, stdout } = await finished;
     expect(code).toBe(3);
     expect(JSON.parse(stdout.trim())).toEqual({ type: "error", message: "agent exited with code 3; last stderr lines:\nupstream busy" });
@@ -74,7 +81,12 @@ describe("agent-sidecar CLI", () => {
   it("without a command: serves the SidecarService, announces readiness, and stops on SIGTERM", async () => {
     const shared = join(dir, "serve");
     const token = "pod-token-shared-through-a-secret";
-    const { child, finished } = sidecarProcess([], { ...nodeEnv("serve"), MENTATLAB_SHARED_DIR: shared, MENTATLAB_SIDECAR_TOKEN: token, MENTATLAB_INPUTS_JSON: '{"note": {"text": "ready"}}' });
+    const { child, finished } = sidecarProcess([], {
+      ...nodeEnv("serve"),
+      MENTATLAB_SHARED_DIR: shared,
+      MENTATLAB_SIDECAR_TOKEN: token,
+      MENTATLAB_INPUTS_JSON: '{"note": {"text": "ready"}}',
+    });
     let address = "";
     for (let waited = 0; !address && waited < 15_000; waited += 50) {
       address = (await readFile(join(shared, "sidecar.ready"), "utf8").catch(() => "")).trim();
@@ -127,12 +139,28 @@ describe("agent-sidecar CLI", () => {
     // Its own process group, so the test can end the agent with it, as deleting the Job would.
     const { shared, bridge, wrapper } = bridgedAgent("bridged-stopped", "test/agents/sleep.mjs", { detached: true });
     const before = plane.reported.length;
-    const { child, finished } = sidecarProcess([], { ...nodeEnv("bridged-stopped"), MENTATLAB_SHARED_DIR: shared, MENTATLAB_PLAIN_BRIDGE: bridge, MENTATLAB_PARAMS_JSON: '{"ms": 60000}' });
-    for (let waited = 0; waited < 15_000 && !(await readFile(join(bridge, "stdout.ndjson")).then(() => true, () => false)); waited += 50) await sleep(50);
+    const { child, finished } = sidecarProcess([], {
+      ...nodeEnv("bridged-stopped"),
+      MENTATLAB_SHARED_DIR: shared,
+      MENTATLAB_PLAIN_BRIDGE: bridge,
+      MENTATLAB_PARAMS_JSON: '{"ms": 60000}',
+    });
+    for (
+      let waited = 0;
+      waited < 15_000 &&
+      !(await readFile(join(bridge, "stdout.ndjson")).then(
+        () => true,
+        () => false,
+      ));
+      waited += 50
+    )
+      await sleep(50);
     child.kill("SIGTERM");
     expect((await finished).code).toBe(0);
     const errors = plane.reported.slice(before).filter((event) => event.event.case === "log" && event.event.value.level === LogLevel.ERROR);
-    expect(errors.map((event) => event.event.case === "log" && event.event.value.message)).toEqual(["the agent was stopped: the run was cancelled or timed out"]);
+    expect(errors.map((event) => event.event.case === "log" && event.event.value.message)).toEqual([
+      "the agent was stopped: the run was cancelled or timed out",
+    ]);
     process.kill(-wrapper.pid!, "SIGKILL");
   });
 });

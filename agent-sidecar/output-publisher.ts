@@ -117,16 +117,17 @@ export class OutputPublisher {
       throw new ConnectError(`"${pin}" is not an output pin of this agent; its outputs are ${[...pins.keys()].join(", ")}`, Code.InvalidArgument);
     }
     if (!accepted[type]?.includes(kind)) {
-      throw new ConnectError(`output pin "${pin}" is ${PinType[type].toLowerCase()} and cannot take ${kind}; send ${accepted[type]?.join(" or ")}`, Code.InvalidArgument);
+      throw new ConnectError(
+        `output pin "${pin}" is ${PinType[type].toLowerCase()} and cannot take ${kind}; send ${accepted[type]?.join(" or ")}`,
+        Code.InvalidArgument,
+      );
     }
   }
 
   /** Records a value (e.g. a StreamRef) and reports it. */
   async publish(pin: string, value: PinValue): Promise<PinValue> {
     this.values.set(pin, value);
-    await this.reporter.report(
-      create(AgentEventSchema, { time: timestampNow(), event: { case: "output", value: { pin, value } } }),
-    );
+    await this.reporter.report(create(AgentEventSchema, { time: timestampNow(), event: { case: "output", value: { pin, value } } }));
     return value;
   }
 }

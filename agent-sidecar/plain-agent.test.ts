@@ -66,8 +66,8 @@ describe("runPlainAgent", () => {
   });
 
   it("rejects when the program does not exist", async () => {
-    await expect(
-      runPlainAgent({ command: [join(cwd, "missing")], env: {}, cwd, stdin: {}, onEvent: () => undefined, stderrTailLines: 1 }),
-    ).rejects.toThrow(/cannot start agent/);
+    await expect(runPlainAgent({ command: [join(cwd, "missing")], env: {}, cwd, stdin: {}, onEvent: () => undefined, stderrTailLines: 1 })).rejects.toThrow(
+      /cannot start agent/,
+    );
   });
 });

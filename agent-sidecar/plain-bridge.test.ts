@@ -180,7 +180,7 @@ describe("a plain agent behind the file bridge, as in a Kubernetes Job", () => {
   });
 
   it("passes a manifest command with quotes, spaces and $(...) through literally", async () => {
-    const args = ["it's \"quoted\"", "two  spaces", "$(touch pwned)", "`touch pwned`", "$HOME", "*", "a;b|c&&d", ""];
+    const args = ['it\'s "quoted"', "two  spaces", "$(touch pwned)", "`touch pwned`", "$HOME", "*", "a;b|c&&d", ""];
     const run = await runAsJob([node, "-e", "console.log(JSON.stringify({ result: { argv: process.argv.slice(1) } }))", ...args], {
       MENTATLAB_OUTPUT_PINS_JSON: JSON.stringify({ argv: "json" }),
     });
@@ -228,7 +228,12 @@ describe("a plain agent behind the file bridge, as in a Kubernetes Job", () => {
 
     const second = startSidecar();
     await writeFile(join(pod.sharedDir, "go"), "");
-    await until(() => access(join(pod.bridgeDir, bridgeFiles.delivered)).then(() => true, () => false));
+    await until(() =>
+      access(join(pod.bridgeDir, bridgeFiles.delivered)).then(
+        () => true,
+        () => false,
+      ),
+    );
     second.kill("SIGTERM");
     expect(await once(second, "exit")).toEqual([0, null]);
     expect(await pod.containerExited).toEqual([0, null]);

@@ -13,7 +13,13 @@ describe("plain invocation", () => {
     const invocation = parsePlainInvocation(
       JSON.stringify({
         spec: { agent_id: "org.example.a", agent_version: "1.0.0", params: { size: 3 } },
-        context: { run_id: "r", node_id: "n", workspace: "ws", inputs: { image: plainValue(create(PinValueSchema, { value: { case: "media", value: ref } })) }, output_streams: { audio: toJson(StreamRefSchema, stream) } },
+        context: {
+          run_id: "r",
+          node_id: "n",
+          workspace: "ws",
+          inputs: { image: plainValue(create(PinValueSchema, { value: { case: "media", value: ref } })) },
+          output_streams: { audio: toJson(StreamRefSchema, stream) },
+        },
       }),
     );
     const config = withPlainInvocation(loadSidecarConfig({ MENTATLAB_RUN_ID: "r", MENTATLAB_NODE_ID: "n", MENTATLAB_RUN_TOKEN: "t" }), invocation);
@@ -30,7 +36,12 @@ describe("plain invocation", () => {
   });
 
   it("writes outputs back in the contract's result shape", () => {
-    expect(plainResult({ thumb: create(PinValueSchema, { value: { case: "media", value: ref } }), note: create(PinValueSchema, { value: { case: "text", value: "ok" } }) })).toEqual({
+    expect(
+      plainResult({
+        thumb: create(PinValueSchema, { value: { case: "media", value: ref } }),
+        note: create(PinValueSchema, { value: { case: "text", value: "ok" } }),
+      }),
+    ).toEqual({
       result: { thumb: toJson(MediaRefSchema, ref), note: "ok" },
     });
   });

@@ -22,10 +22,7 @@ export function sidecarAuthInterceptor(token: string): Interceptor {
   return (next) => async (req) => {
     const given = Buffer.from(req.header.get("authorization") ?? "");
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-      throw new ConnectError(
-        "send the token from MENTATLAB_SIDECAR_TOKEN as `Authorization: Bearer <token>`",
-        Code.Unauthenticated,
-      );
+      throw new ConnectError("send the token from MENTATLAB_SIDECAR_TOKEN as `Authorization: Bearer <token>`", Code.Unauthenticated);
     }
     const needed = getOption(req.method, required_permission);
     if (!grantedPermissions.has(needed)) {

@@ -36,11 +36,7 @@ export function parseListen(listen: string): { host: string; port: number } | { 
  * Serves Connect routes over cleartext HTTP/2 on a unix socket or a loopback port: the agent is in the
  * same pod, so nothing is ever bound beyond loopback.
  */
-export async function listenHttp2(
-  listen: string,
-  routes: (router: ConnectRouter) => void,
-  interceptors: Interceptor[],
-): Promise<ListeningServer> {
+export async function listenHttp2(listen: string, routes: (router: ConnectRouter) => void, interceptors: Interceptor[]): Promise<ListeningServer> {
   const sessions = new Set<Http2Session>();
   const server = createServer(
     connectNodeAdapter({

@@ -5,12 +5,7 @@ import { create, type JsonObject } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import type { PinValue } from "../gen/mentatlab/v1/common_pb.js";
-import {
-  GetInputsResponseSchema,
-  type LocalInput,
-  type SidecarService,
-  type WriteOutputRequest,
-} from "../gen/mentatlab/v1/sidecar_pb.js";
+import { GetInputsResponseSchema, type LocalInput, type SidecarService, type WriteOutputRequest } from "../gen/mentatlab/v1/sidecar_pb.js";
 import type { NodeEventReporter, NodeIdentity } from "./event-reporter.js";
 import type { OutputPublisher } from "./output-publisher.js";
 import type { OutputStreams } from "./output-streams.js";

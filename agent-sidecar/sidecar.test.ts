@@ -53,7 +53,9 @@ describe("runAgentWithSidecar against the real storage and stream services", () 
 
   async function uploadPng(width: number, height: number): Promise<MediaRef> {
     const path = join(dir, `in-${width}x${height}.png`);
-    await sharp({ create: { width, height, channels: 3, background: "#2080c0" } }).png().toFile(path);
+    await sharp({ create: { width, height, channels: 3, background: "#2080c0" } })
+      .png()
+      .toFile(path);
     return uploadFile(clients.storage, path, { attempts: 1, backoff });
   }
 
@@ -109,14 +111,16 @@ describe("runAgentWithSidecar against the real storage and stream services", () 
   });
 
   it("reads a plain agent's output pins from its registered manifest when the executor named only the agent", async () => {
-    await plane.registerManifest(
-      ["id: org.example.shout", "version: 1.0.0", "command: [shout]", "outputs:", "  - name: shout", "    type: text"].join("\n"),
-    );
+    await plane.registerManifest(["id: org.example.shout", "version: 1.0.0", "command: [shout]", "outputs:", "  - name: shout", "    type: text"].join("\n"));
     const config = configFor({ MENTATLAB_AGENT_ID: "org.example.shout" });
     const result = (value: unknown) => [process.execPath, "-e", `console.log(JSON.stringify({ result: ${JSON.stringify(value)} }))`];
     expect((await runAgentWithSidecar(config, result({ shout: "HI" }), inherit)).outputs.shout?.value).toEqual({ case: "text", value: "HI" });
-    expect((await runAgentWithSidecar(configFor({ MENTATLAB_AGENT_ID: "org.example.shout" }), result({ shout: 42 }), inherit)).failure).toMatch(/output "shout" is text and must be a string/);
-    expect((await runAgentWithSidecar(configFor({ MENTATLAB_AGENT_ID: "org.example.shout" }), result({ whisper: "hi" }), inherit)).failure).toMatch(/"whisper" is not an output pin \(outputs: shout\)/);
+    expect((await runAgentWithSidecar(configFor({ MENTATLAB_AGENT_ID: "org.example.shout" }), result({ shout: 42 }), inherit)).failure).toMatch(
+      /output "shout" is text and must be a string/,
+    );
+    expect((await runAgentWithSidecar(configFor({ MENTATLAB_AGENT_ID: "org.example.shout" }), result({ whisper: "hi" }), inherit)).failure).toMatch(
+      /"whisper" is not an output pin \(outputs: shout\)/,
+    );
   });
 
   it("holds outputs to their pin's declared media constraints: storage refuses a breach before storing it and the node fails with its message", async () => {
@@ -159,7 +163,11 @@ describe("runAgentWithSidecar against the real storage and stream services", () 
       });`,
     ];
     const run = (source: string, env: Record<string, string> = {}) =>
-      runAgentWithSidecar(configFor({ MENTATLAB_AGENT_ID: "org.example.still", MENTATLAB_PARAMS_JSON: JSON.stringify({ source }), ...env }), copyAgent, inherit);
+      runAgentWithSidecar(
+        configFor({ MENTATLAB_AGENT_ID: "org.example.still", MENTATLAB_PARAMS_JSON: JSON.stringify({ source }), ...env }),
+        copyAgent,
+        inherit,
+      );
     const usageBefore = await clients.storage.getUsage({});
 
     const wrongType = await run(jpeg);
@@ -169,7 +177,9 @@ describe("runAgentWithSidecar against the real storage and stream services", () 
     );
     // The executor's pin types (as a Kubernetes Job gets them) do not hide the manifest's constraints.
     const tooLarge = await run(large, { MENTATLAB_OUTPUT_PINS_JSON: '{"still": "image"}' });
-    expect(tooLarge.failure).toMatch(/^sidecar failed: \[invalid_argument\] output pin "still" refused by storage: declared size \d+ bytes is over the pin's 4000-byte limit$/);
+    expect(tooLarge.failure).toMatch(
+      /^sidecar failed: \[invalid_argument\] output pin "still" refused by storage: declared size \d+ bytes is over the pin's 4000-byte limit$/,
+    );
     const tooWide = await run(wide);
     expect(tooWide.failure).toMatch(/^sidecar failed: \[invalid_argument\] output pin "still" refused by storage: .*width 64.*40/);
     expect(await clients.storage.getUsage({})).toEqual(usageBefore);
@@ -183,7 +193,11 @@ describe("runAgentWithSidecar against the real storage and stream services", () 
   it("fails a crashed agent with its exit code and last stderr lines, keeping exit 3 transient", async () => {
     const config = configFor({ MENTATLAB_STDERR_TAIL_LINES: "2" });
     const reportedBefore = plane.reported.length;
-    const outcome = await runAgentWithSidecar(config, [process.execPath, "-e", 'console.error("loading"); console.error("model server refused"); console.error("giving up"); process.exit(3)'], inherit);
+    const outcome = await runAgentWithSidecar(
+      config,
+      [process.execPath, "-e", 'console.error("loading"); console.error("model server refused"); console.error("giving up"); process.exit(3)'],
+      inherit,
+    );
     expect(outcome.exitCode).toBe(3);
     expect(outcome.failure).toBe("agent exited with code 3; last stderr lines:\nmodel server refused\ngiving up");
     const logged = plane.reported.slice(reportedBefore).find((event) => event.event.case === "log" && event.event.value.level === LogLevel.ERROR);
@@ -194,7 +208,9 @@ describe("runAgentWithSidecar against the real storage and stream services", () 
     const input = await uploadPng(12, 12);
     const tampered = { ...input, sha256: "0".repeat(64) };
     const config = configFor({
-      MENTATLAB_INPUTS_JSON: JSON.stringify({ image: toJson(PinValueSchema, { $typeName: "mentatlab.v1.PinValue", value: { case: "media", value: tampered } }) }),
+      MENTATLAB_INPUTS_JSON: JSON.stringify({
+        image: toJson(PinValueSchema, { $typeName: "mentatlab.v1.PinValue", value: { case: "media", value: tampered } }),
+      }),
     });
     const outcome = await runAgentWithSidecar(config, [process.execPath, "-e", "process.exit(0)"], inherit);
     expect(outcome.exitCode).toBe(1);

@@ -281,18 +281,13 @@ async function runPlain(
  * agent-contract/plain-contract.ts), with a `path` added to every media input: its verified
  * local copy on the shared volume.
  */
-export function plainSpec(
-  config: SidecarConfig,
-  sidecar: Pick<RunningSidecar, "inputs" | "workDir">,
-): { spec: JsonObject; context: JsonObject } {
+export function plainSpec(config: SidecarConfig, sidecar: Pick<RunningSidecar, "inputs" | "workDir">): { spec: JsonObject; context: JsonObject } {
   const inputs: JsonObject = {};
   for (const [pin, value] of config.inputs) {
     const local = sidecar.inputs.get(pin);
     const plain = plainValue(value);
     inputs[pin] =
-      local?.value.case === "filePath" && typeof plain === "object" && plain !== null && !Array.isArray(plain)
-        ? { ...plain, path: local.value.value }
-        : plain;
+      local?.value.case === "filePath" && typeof plain === "object" && plain !== null && !Array.isArray(plain) ? { ...plain, path: local.value.value } : plain;
   }
   return {
     spec: { agent_id: config.agentId, agent_version: config.agentVersion, params: config.params },

@@ -16,12 +16,7 @@ export interface FollowOptions {
  * the connection breaks (gateway restart, network blip) or the call ends before stream_end: every
  * event arrives once, in order. Ends after stream_end or stream_error.
  */
-export function followStream(
-  client: Client<typeof StreamService>,
-  streamId: string,
-  afterSeq: bigint,
-  options: FollowOptions,
-): AsyncGenerator<StreamEvent> {
+export function followStream(client: Client<typeof StreamService>, streamId: string, afterSeq: bigint, options: FollowOptions): AsyncGenerator<StreamEvent> {
   return followSequenced(
     subscribeCall(client, streamId),
     afterSeq,

@@ -67,9 +67,7 @@ export class StreamRelay {
     // A relay that gave up still ends the stream, so subscribers are told instead of waiting forever.
     const reason = errorMessage || (failure === undefined ? "" : `output stream relay failed: ${messageOf(failure)}`);
     try {
-      await withRetries(10, this.options.backoff, undefined, () =>
-        this.client.closeStream({ streamId: this.streamId, errorMessage: reason }),
-      );
+      await withRetries(10, this.options.backoff, undefined, () => this.client.closeStream({ streamId: this.streamId, errorMessage: reason }));
     } catch (closeError) {
       // The relay's own failure is the cause worth reporting; a refused close usually follows from it.
       throw failure ?? closeError;
@@ -137,10 +135,7 @@ export class StreamRelay {
       stop.abort();
     }
     if (queue.ackedSeq < sent) {
-      throw new ConnectError(
-        `publish of ${streamId} ended with client_seq ${queue.ackedSeq} acknowledged of ${sent} sent`,
-        Code.Unavailable,
-      );
+      throw new ConnectError(`publish of ${streamId} ended with client_seq ${queue.ackedSeq} acknowledged of ${sent} sent`, Code.Unavailable);
     }
   }
 }

@@ -77,8 +77,7 @@ export async function startDataPlane(dataDir: string, overrides: Readonly<Record
   return {
     url: server.url,
     reported,
-    runToken: (runId, nodeId, user = "alice", workspace = "ws-test") =>
-      security.runTokens.mint({ runId, nodeId, attempt: 1, user, workspace }, 3600),
+    runToken: (runId, nodeId, user = "alice", workspace = "ws-test") => security.runTokens.mint({ runId, nodeId, attempt: 1, user, workspace }, 3600),
     async registerManifest(text) {
       const { manifest, violations } = parseManifestText(text);
       if (!manifest || !violations.empty) throw new Error(`not a valid manifest: ${JSON.stringify(violations.list)}`);

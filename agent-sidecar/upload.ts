@@ -36,11 +36,7 @@ export async function sha256OfFile(path: string): Promise<string> {
  * computed first and declared in the header, so storage verifies the bytes end to end and keeps nothing
  * on a mismatch; a dropped connection restarts the upload from the file.
  */
-export async function uploadFile(
-  storage: Client<typeof StorageService>,
-  path: string,
-  options: UploadFileOptions,
-): Promise<MediaRef> {
+export async function uploadFile(storage: Client<typeof StorageService>, path: string, options: UploadFileOptions): Promise<MediaRef> {
   const { size } = await stat(path);
   const sha256 = await sha256OfFile(path);
   return withRetries(options.attempts, options.backoff, options.signal, async () => {

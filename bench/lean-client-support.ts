@@ -36,7 +36,13 @@ export interface LeanAnswer {
  */
 export async function leanCall(session: ClientHttp2Session, call: LeanCall): Promise<LeanAnswer> {
   const headers = call.contentType
-    ? { ":method": "POST", ":path": call.path, "content-type": call.contentType, te: "trailers", ...(call.authorization ? { authorization: call.authorization } : {}) }
+    ? {
+        ":method": "POST",
+        ":path": call.path,
+        "content-type": call.contentType,
+        te: "trailers",
+        ...(call.authorization ? { authorization: call.authorization } : {}),
+      }
     : { ":path": call.path };
   const req = session.request(headers);
   let trailers: IncomingHttpHeaders = {};

@@ -29,7 +29,20 @@ async function baseline(plan: FlowPlan): Promise<number> {
   for (const id of plan.order) {
     const planned = plan.nodes.get(id);
     if (!planned) continue;
-    const task = { runId: "r", nodeId: id, attempt: 1, workspace: "w", user: "u", agent: planned.manifest, params: {}, inputs: {}, outputStreams: {}, resources: calculateResources(planned.manifest, 0), timeoutMs: 1000, runToken: "" };
+    const task = {
+      runId: "r",
+      nodeId: id,
+      attempt: 1,
+      workspace: "w",
+      user: "u",
+      agent: planned.manifest,
+      params: {},
+      inputs: {},
+      outputStreams: {},
+      resources: calculateResources(planned.manifest, 0),
+      timeoutMs: 1000,
+      runToken: "",
+    };
     for await (const event of executor.execute(task, signal)) void event;
   }
   return performance.now() - started;

@@ -84,11 +84,7 @@ export function median(values: number[]): number {
  * Runs each contender `runs` times, interleaved (A B C A B C ...) so that load from elsewhere on the
  * machine hits them alike, and returns each one's median throughput in MB/s (10^6 bytes) for `bytes` per run.
  */
-export async function interleavedThroughput(
-  runs: number,
-  bytes: number,
-  contenders: readonly (() => Promise<void>)[],
-): Promise<number[]> {
+export async function interleavedThroughput(runs: number, bytes: number, contenders: readonly (() => Promise<void>)[]): Promise<number[]> {
   const rates = contenders.map(() => [] as number[]);
   for (let i = 0; i < runs; i++) {
     for (const [index, work] of contenders.entries()) {

@@ -142,16 +142,32 @@ async function measure(): Promise<void> {
   const request = envelope(toBinary(DownloadRequestSchema, create(DownloadRequestSchema, { refId: endpoints.refId, chunkBytes: CHUNK })));
 
   const sessions = await Promise.all([endpoints.storagePort, endpoints.storagePort, gatewayPort, endpoints.rawPort, endpoints.grpcPort].map(leanSession));
-  const [grpcSession, connectSession, gatewaySession, rawSession, bareSession] = sessions as [ClientHttp2Session, ClientHttp2Session, ClientHttp2Session, ClientHttp2Session, ClientHttp2Session];
-  const atLeastSize = (who: string) => ({ received }: { received: number }) => {
-    if (received < SIZE) throw new Error(`${who} sent ${received} of ${SIZE} bytes`);
-  };
+  const [grpcSession, connectSession, gatewaySession, rawSession, bareSession] = sessions as [
+    ClientHttp2Session,
+    ClientHttp2Session,
+    ClientHttp2Session,
+    ClientHttp2Session,
+    ClientHttp2Session,
+  ];
+  const atLeastSize =
+    (who: string) =>
+    ({ received }: { received: number }) => {
+      if (received < SIZE) throw new Error(`${who} sent ${received} of ${SIZE} bytes`);
+    };
   const contenders = [
-    async () => atLeastSize("storage over gRPC")(await leanCall(grpcSession, { path: downloadPath, contentType: "application/grpc", authorization, body: request })),
-    async () => atLeastSize("storage over Connect")(await leanCall(connectSession, { path: downloadPath, contentType: "application/connect+proto", authorization, body: request })),
-    async () => atLeastSize("the gateway")(await leanCall(gatewaySession, { path: downloadPath, contentType: "application/grpc", authorization, body: request })),
+    async () =>
+      atLeastSize("storage over gRPC")(await leanCall(grpcSession, { path: downloadPath, contentType: "application/grpc", authorization, body: request })),
+    async () =>
+      atLeastSize("storage over Connect")(
+        await leanCall(connectSession, { path: downloadPath, contentType: "application/connect+proto", authorization, body: request }),
+      ),
+    async () =>
+      atLeastSize("the gateway")(await leanCall(gatewaySession, { path: downloadPath, contentType: "application/grpc", authorization, body: request })),
     async () => atLeastSize("raw http2")(await leanCall(rawSession, { path: "/" })),
-    async () => atLeastSize("grpc-js")(await leanCall(bareSession, { path: "/bench.Bench/Download", contentType: "application/grpc", body: envelope(new Uint8Array(0)) })),
+    async () =>
+      atLeastSize("grpc-js")(
+        await leanCall(bareSession, { path: "/bench.Bench/Download", contentType: "application/grpc", body: envelope(new Uint8Array(0)) }),
+      ),
   ];
 
   // One warm-up each, then RUNS interleaved timed runs each; the median is reported.
@@ -167,8 +183,11 @@ async function measure(): Promise<void> {
   const [grpcRate, connectRate, gatewayRate, rawRate, bareRate] = (await interleavedThroughput(RUNS, SIZE, timed)) as [number, number, number, number, number];
   const [grpcCpu, connectCpu, gatewayCpu, rawCpu, bareCpu] = cpuPerMB.map(median) as [number, number, number, number, number];
 
-  console.log(`download of ${SIZE / MiB} MiB from local disk, 64 KiB chunks, lean HTTP/2 client in another process, median of ${RUNS} interleaved runs (${machineLoad()})`);
-  const row = (label: string, rate: number, cpu: number) => console.log(`  ${label.padEnd(40)} ${rate.toFixed(0).padStart(5)} MB/s  ${cpu.toFixed(2)} ms server CPU per MB`);
+  console.log(
+    `download of ${SIZE / MiB} MiB from local disk, 64 KiB chunks, lean HTTP/2 client in another process, median of ${RUNS} interleaved runs (${machineLoad()})`,
+  );
+  const row = (label: string, rate: number, cpu: number) =>
+    console.log(`  ${label.padEnd(40)} ${rate.toFixed(0).padStart(5)} MB/s  ${cpu.toFixed(2)} ms server CPU per MB`);
   row("StorageService, gRPC h2c:", grpcRate, grpcCpu);
   row("StorageService, Connect binary h2c:", connectRate, connectCpu);
   row("through the distributed gateway (gRPC):", gatewayRate, gatewayCpu);

@@ -26,9 +26,7 @@ async function serve(): Promise<void> {
   let s3: S3Server | undefined;
   if (backend === "s3") s3 = await startS3();
   const storage = await startStorageServer(
-    s3
-      ? { S3_ENDPOINT: s3.endpoint, S3_BUCKET: s3.bucket, AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey }
-      : {},
+    s3 ? { S3_ENDPOINT: s3.endpoint, S3_BUCKET: s3.bucket, AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey } : {},
   );
   let baseline = process.memoryUsage().rss;
   let peak = baseline;

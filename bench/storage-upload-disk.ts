@@ -105,7 +105,9 @@ async function measure(): Promise<void> {
   async function* requests(): AsyncGenerator<Uint8Array> {
     const marker = Buffer.alloc(16);
     marker.writeUInt32LE(++run);
-    yield envelope(toBinary(UploadRequestSchema, create(UploadRequestSchema, { part: { case: "header", value: { sizeBytes: BigInt(SIZE + marker.byteLength) } } })));
+    yield envelope(
+      toBinary(UploadRequestSchema, create(UploadRequestSchema, { part: { case: "header", value: { sizeBytes: BigInt(SIZE + marker.byteLength) } } })),
+    );
     yield envelope(toBinary(UploadRequestSchema, create(UploadRequestSchema, { part: { case: "chunk", value: marker } })));
     for (let sent = 0; sent < SIZE; sent += CHUNK) yield chunkEnvelope;
   }
@@ -114,7 +116,12 @@ async function measure(): Promise<void> {
     const { ref } = fromBinary(UploadResponseSchema, body!.subarray(5));
     if (Number(ref?.sizeBytes) !== SIZE + 16) throw new Error(`storage stored ${ref?.sizeBytes} bytes`);
     const deletion = envelope(toBinary(DeleteRequestSchema, create(DeleteRequestSchema, { refId: ref!.id })));
-    await leanCall(meshSession, { path: `/${StorageService.typeName}/${StorageService.method.delete.name}`, contentType: "application/grpc", authorization, body: deletion });
+    await leanCall(meshSession, {
+      path: `/${StorageService.typeName}/${StorageService.method.delete.name}`,
+      contentType: "application/grpc",
+      authorization,
+      body: deletion,
+    });
   }
   async function viaBare(): Promise<void> {
     await leanCall(bareSession, { path: BARE_PATH, contentType: "application/grpc", body: requests() });
@@ -130,9 +137,15 @@ async function measure(): Promise<void> {
   });
   const [storageRate, bareRate] = (await interleavedThroughput(RUNS, SIZE, timed)) as [number, number];
   const [storageCpu, bareCpu] = cpuPerMB.map(median) as [number, number];
-  console.log(`upload of ${SIZE / MiB} MiB to local disk, 1 MiB chunk messages, lean HTTP/2 client in another process, median of ${RUNS} interleaved runs (${machineLoad()})`);
-  console.log(`  StorageService, gRPC client stream (sniff + limits + quota + sha256 + disk): ${storageRate.toFixed(0)} MB/s  ${storageCpu.toFixed(2)} ms server CPU per MB`);
-  console.log(`  bare grpc-js server (sha256 + disk):                                        ${bareRate.toFixed(0)} MB/s  ${bareCpu.toFixed(2)} ms server CPU per MB`);
+  console.log(
+    `upload of ${SIZE / MiB} MiB to local disk, 1 MiB chunk messages, lean HTTP/2 client in another process, median of ${RUNS} interleaved runs (${machineLoad()})`,
+  );
+  console.log(
+    `  StorageService, gRPC client stream (sniff + limits + quota + sha256 + disk): ${storageRate.toFixed(0)} MB/s  ${storageCpu.toFixed(2)} ms server CPU per MB`,
+  );
+  console.log(
+    `  bare grpc-js server (sha256 + disk):                                        ${bareRate.toFixed(0)} MB/s  ${bareCpu.toFixed(2)} ms server CPU per MB`,
+  );
   console.log(`  ratio storage / grpc-js: ${(storageRate / bareRate).toFixed(2)}`);
   meshSession.close();
   bareSession.close();

@@ -114,7 +114,12 @@ function leanSubscriber(http2: ClientHttp2Session, streamId: string, into: Recei
         markStarted();
         const at = message.indexOf(MARKER);
         if (at < 0) continue;
-        const sentAt = Number(message.subarray(at + MARKER.byteLength, at + MARKER.byteLength + 20).toString("latin1").trimEnd());
+        const sentAt = Number(
+          message
+            .subarray(at + MARKER.byteLength, at + MARKER.byteLength + 20)
+            .toString("latin1")
+            .trimEnd(),
+        );
         into.sentAt.push(sentAt);
         into.latency.push(now - sentAt);
       }
@@ -144,7 +149,11 @@ async function serveSubscribers(): Promise<void> {
 
 async function runCase(backend: Backend, route: Route, redisUrl: string | undefined, seconds: number, rate: number, subscribers: number): Promise<string> {
   const dataDir = mkdtempSync(join(tmpdir(), "bench-fanout-"));
-  const env = { ...process.env, ...meshEnv(dataDir), ...(backend === "redis" && redisUrl ? { REDIS_URL: redisUrl, STREAM_REDIS_PREFIX: `bench:${Date.now()}:` } : {}) };
+  const env = {
+    ...process.env,
+    ...meshEnv(dataDir),
+    ...(backend === "redis" && redisUrl ? { REDIS_URL: redisUrl, STREAM_REDIS_PREFIX: `bench:${Date.now()}:` } : {}),
+  };
   const children: BenchChild<unknown>[] = [];
   try {
     const stream = await startBenchChild<{ url: string }>(script, { ...env, BENCH_ROLE: "stream" });
@@ -174,7 +183,14 @@ async function runCase(backend: Backend, route: Route, redisUrl: string | undefi
         const resultFile = join(dataDir, `received-${p}.json`);
         resultFiles.push(resultFile);
         const here = Math.floor(subscribers / processes) + (p < subscribers % processes ? 1 : 0);
-        return startBenchChild(script, { ...env, BENCH_ROLE: "subscribers", BENCH_TARGET: target, BENCH_STREAM_ID: streamId, BENCH_SUBSCRIBERS_HERE: String(here), BENCH_RESULT_FILE: resultFile });
+        return startBenchChild(script, {
+          ...env,
+          BENCH_ROLE: "subscribers",
+          BENCH_TARGET: target,
+          BENCH_STREAM_ID: streamId,
+          BENCH_SUBSCRIBERS_HERE: String(here),
+          BENCH_RESULT_FILE: resultFile,
+        });
       }),
     );
     children.push(...clients);
@@ -285,7 +301,9 @@ if (role === "stream" || role === "gateway") {
         `${subscribers} lean subscribers in ${process.env.BENCH_CLIENT_PROCESSES ?? 4} processes; stream process and gateway each in its own process`,
     );
     console.log(machineLoad());
-    console.log("backend | route | p50 ms | p99 ms | max ms | deliveries measured | publish→ack p50 / p99 ms | CPU stream (+ gateway) | CPU client processes | subscriber failures");
+    console.log(
+      "backend | route | p50 ms | p99 ms | max ms | deliveries measured | publish→ack p50 / p99 ms | CPU stream (+ gateway) | CPU client processes | subscriber failures",
+    );
     console.log("--- | --- | --- | --- | --- | --- | --- | --- | --- | ---");
     for (const backend of backends) {
       for (const route of routes) console.log(await runCase(backend, route, redis?.url, seconds, rate, subscribers));

@@ -167,7 +167,9 @@ async function leanSubscribe(s: ClientHttp2Session, streamId: string, progress: 
 function publishBody(streamId: string): Uint8Array[] {
   const framed = [envelope(toBinary(PublishRequestSchema, create(PublishRequestSchema, { part: { case: "open", value: { streamId } } })))];
   for (let i = 1; i <= chunks; i++) {
-    framed.push(envelope(toBinary(PublishRequestSchema, create(PublishRequestSchema, { part: { case: "data", value: { data: chunk, clientSeq: BigInt(i) } } }))));
+    framed.push(
+      envelope(toBinary(PublishRequestSchema, create(PublishRequestSchema, { part: { case: "data", value: { data: chunk, clientSeq: BigInt(i) } } }))),
+    );
   }
   return framed;
 }
@@ -216,7 +218,9 @@ async function measure(): Promise<void> {
         "(publish start → last stream_end); raw = bare node:http2 writing the same chunks; servers in a child process, lean clients",
     );
     console.log(machineLoad());
-    console.log("subscribers | raw http2 MiB/s | backend | subscribe path | StreamService MiB/s | ratio | aggregate MiB/s | aggregate / single raw | server CPU ms per MiB published");
+    console.log(
+      "subscribers | raw http2 MiB/s | backend | subscribe path | StreamService MiB/s | ratio | aggregate MiB/s | aggregate / single raw | server CPU ms per MiB published",
+    );
     console.log("--- | --- | --- | --- | --- | --- | --- | --- | ---");
     const singleRaw = await rawHttp2(raw.endpoints.port, 1);
     for (const subscribers of fanouts) {

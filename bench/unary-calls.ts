@@ -146,7 +146,9 @@ async function measure(): Promise<void> {
   const [embeddedCpu, gatewayCpu, bareCpu] = cpuPerCall.map(median) as [number, number, number];
   console.log(`unary ${PATH}, grpc-js client, concurrency ${CONCURRENCY}, median of ${RUNS} interleaved ${SECONDS} s runs (${machineLoad()})`);
   console.log(`  embedded mesh (auth + permission + protovalidate): ${embedded.toFixed(0)} calls/s, ${embeddedCpu.toFixed(0)} µs server CPU per call`);
-  console.log(`  distributed gateway -> storage process:            ${gateway.toFixed(0)} calls/s, ${gatewayCpu.toFixed(0)} µs server CPU per call (both processes)`);
+  console.log(
+    `  distributed gateway -> storage process:            ${gateway.toFixed(0)} calls/s, ${gatewayCpu.toFixed(0)} µs server CPU per call (both processes)`,
+  );
   console.log(`  bare grpc-js server, same storage code:            ${bare.toFixed(0)} calls/s, ${bareCpu.toFixed(0)} µs server CPU per call`);
   console.log(`  ratio embedded / grpc-js: ${(embedded / bare).toFixed(2)} (CPU per call ${(bareCpu / embeddedCpu).toFixed(2)})`);
   console.log(`  ratio gateway / grpc-js:  ${(gateway / bare).toFixed(2)} (CPU per call ${(bareCpu / gatewayCpu).toFixed(2)})`);

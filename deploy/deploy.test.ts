@@ -70,7 +70,9 @@ function workloadProblems(objects: readonly KubeObject[], secrets: readonly stri
   const workloads = objects.filter((o) => podSpecOf(o) !== undefined);
   return [
     ...workloads.flatMap(rootContainers).map((p) => `may run as root: ${p}`),
-    ...workloads.flatMap((o) => unhardenedContainers(o, { readOnlyRoot: !(o.kind === "Job" && o.metadata?.name?.startsWith("ml-")) })).map((p) => `not hardened: ${p}`),
+    ...workloads
+      .flatMap((o) => unhardenedContainers(o, { readOnlyRoot: !(o.kind === "Job" && o.metadata?.name?.startsWith("ml-")) }))
+      .map((p) => `not hardened: ${p}`),
     ...workloads.flatMap((o) => exposedSecrets(o, secrets)).map((p) => `secret value in: ${p}`),
     ...workloads.flatMap(literalCredentialEnv).map((p) => `credential as a literal env value: ${p}`),
   ];
@@ -79,7 +81,10 @@ function workloadProblems(objects: readonly KubeObject[], secrets: readonly stri
 /** A NetworkPolicy as written in YAML (the client library's model renames `from` to `_from`). */
 interface PolicyManifest {
   readonly metadata?: { readonly name?: string };
-  readonly spec?: { readonly podSelector: { readonly matchLabels?: Record<string, string> }; readonly ingress?: readonly { readonly from?: readonly unknown[] }[] };
+  readonly spec?: {
+    readonly podSelector: { readonly matchLabels?: Record<string, string> };
+    readonly ingress?: readonly { readonly from?: readonly unknown[] }[];
+  };
 }
 
 /** Only the gateway admits traffic from anywhere; every other allowance names its sources. */
@@ -107,14 +112,22 @@ function meshDeploymentProblems(objects: readonly KubeObject[]): string[] {
     }
     const port = container.ports?.[0]?.containerPort;
     if (JSON.stringify(container.args) !== JSON.stringify(["serve", part])) problems.push(`mentatlab-${part}: args must be serve ${part}`);
-    for (const [probe, spec] of [["readiness", container.readinessProbe], ["liveness", container.livenessProbe]] as const) {
-      if (spec?.grpc?.port === undefined || spec.grpc.port !== port) problems.push(`mentatlab-${part}: ${probe} probe must be a native grpc probe on port ${port}`);
+    for (const [probe, spec] of [
+      ["readiness", container.readinessProbe],
+      ["liveness", container.livenessProbe],
+    ] as const) {
+      if (spec?.grpc?.port === undefined || spec.grpc.port !== port)
+        problems.push(`mentatlab-${part}: ${probe} probe must be a native grpc probe on port ${port}`);
     }
     if (!container.envFrom?.some((e) => e.configMapRef?.name?.startsWith("mentatlab-config"))) problems.push(`mentatlab-${part}: no env from mentatlab-config`);
-    if (!container.resources?.requests?.cpu || !container.resources.requests.memory || !container.resources.limits?.memory) problems.push(`mentatlab-${part}: resources incomplete`);
+    if (!container.resources?.requests?.cpu || !container.resources.requests.memory || !container.resources.limits?.memory)
+      problems.push(`mentatlab-${part}: resources incomplete`);
     const fromSecrets = (container.env ?? []).filter((e: V1EnvVar) => e.valueFrom?.secretKeyRef).map((e) => e.name);
-    for (const name of ["MENTATLAB_TOKEN_SECRET", "MENTATLAB_PRESIGN_SECRET"]) if (!fromSecrets.includes(name)) problems.push(`mentatlab-${part}: ${name} not from a Secret`);
-    if (part === "storage") for (const name of ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]) if (!fromSecrets.includes(name)) problems.push(`mentatlab-storage: ${name} not from a Secret`);
+    for (const name of ["MENTATLAB_TOKEN_SECRET", "MENTATLAB_PRESIGN_SECRET"])
+      if (!fromSecrets.includes(name)) problems.push(`mentatlab-${part}: ${name} not from a Secret`);
+    if (part === "storage")
+      for (const name of ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"])
+        if (!fromSecrets.includes(name)) problems.push(`mentatlab-storage: ${name} not from a Secret`);
   }
   return problems;
 }
@@ -122,7 +135,12 @@ function meshDeploymentProblems(objects: readonly KubeObject[]): string[] {
 describe("deploy/kustomize, checked from the files (no kubectl needed)", () => {
   it("every kustomization refers only to files that exist", () => {
     expect(kustomizations.map(({ file }) => relative(kustomizeRoot, file))).toEqual(
-      expect.arrayContaining(["base/kustomization.yaml", "overlays/dev/kustomization.yaml", "overlays/prod/kustomization.yaml", "monitoring/kustomization.yaml"]),
+      expect.arrayContaining([
+        "base/kustomization.yaml",
+        "overlays/dev/kustomization.yaml",
+        "overlays/prod/kustomization.yaml",
+        "monitoring/kustomization.yaml",
+      ]),
     );
     expect(kustomizations.flatMap(({ file, k }) => missingPaths(file, k))).toEqual([]);
   });
@@ -199,7 +217,15 @@ describe("deploy/kustomize, checked from the files (no kubectl needed)", () => {
   it("the sidecar injection webhook: configuration, Service, Deployment and certificate fit together", () => {
     expect(sidecarInjectorProblems(resources)).toEqual([]);
     const broken = resources.map((o) => {
-      if (o.kind === "MutatingWebhookConfiguration") return { ...o, webhooks: (o.webhooks as { clientConfig: { service: object } }[]).map((w) => ({ ...w, sideEffects: "Unknown", clientConfig: { service: { ...w.clientConfig.service, path: "/inject" } } })) };
+      if (o.kind === "MutatingWebhookConfiguration")
+        return {
+          ...o,
+          webhooks: (o.webhooks as { clientConfig: { service: object } }[]).map((w) => ({
+            ...w,
+            sideEffects: "Unknown",
+            clientConfig: { service: { ...w.clientConfig.service, path: "/inject" } },
+          })),
+        };
       if (o.kind === "Certificate") return { ...o, spec: { ...(o.spec as object), secretName: "other-tls" } };
       return o;
     });
@@ -213,7 +239,11 @@ describe("deploy/kustomize, checked from the files (no kubectl needed)", () => {
   it("alert rules read only series the telemetry module exports (or records), with the design's thresholds", () => {
     const rules = ruleList(resources);
     const known = knownSeries(resources);
-    for (const rule of rules) expect(seriesNamesIn(rule.expr).filter((name) => !known.has(name)), rule.expr).toEqual([]);
+    for (const rule of rules)
+      expect(
+        seriesNamesIn(rule.expr).filter((name) => !known.has(name)),
+        rule.expr,
+      ).toEqual([]);
     const alerts = rules.filter((r) => r.alert);
     expect(alerts.map((a) => [a.labels?.["severity"], seriesNamesIn(a.expr).sort()])).toEqual([
       ["warning", seriesOf(metricNames.storageUsage).concat(metricNames.storageQuota).sort()],
@@ -233,7 +263,10 @@ describe("deploy/kustomize, checked from the files (no kubectl needed)", () => {
     const charted = new Set<string>();
     for (const expr of dashboards.flatMap((d) => d.panels.flatMap((p) => p.targets.map((t) => t.expr)))) {
       const names = seriesNamesIn(expr);
-      expect(names.filter((n) => !known.has(n)), expr).toEqual([]);
+      expect(
+        names.filter((n) => !known.has(n)),
+        expr,
+      ).toEqual([]);
       for (const n of names) charted.add(n);
     }
     const uncharted = Object.values(metricNames).filter((metric) => !seriesOf(metric).some((s) => charted.has(s)));
@@ -242,7 +275,9 @@ describe("deploy/kustomize, checked from the files (no kubectl needed)", () => {
   });
 
   it("the ServiceMonitor scrapes the path telemetry serves, on the port every mesh Service names", () => {
-    const monitor = byKind(resources, "ServiceMonitor")[0] as unknown as { spec: { selector: { matchLabels: Record<string, string> }; endpoints: { port: string; path: string }[] } };
+    const monitor = byKind(resources, "ServiceMonitor")[0] as unknown as {
+      spec: { selector: { matchLabels: Record<string, string> }; endpoints: { port: string; path: string }[] };
+    };
     expect(monitor.spec.endpoints).toEqual([expect.objectContaining({ port: "http", path: telemetryConfigFromEnv({}).metricsPath })]);
     const base = kustomizations.find(({ file }) => file.endsWith("base/kustomization.yaml"))?.k as { labels?: { pairs: Record<string, string> }[] };
     const commonLabels = Object.assign({}, ...(base.labels ?? []).map((l) => l.pairs)) as Record<string, string>;
@@ -264,7 +299,9 @@ function render(overlay: string): KubeObject[] {
 }
 
 function decodedSecretValues(objects: readonly KubeObject[]): string[] {
-  return byKind(objects, "Secret").flatMap((s) => Object.values((s as unknown as { data?: Record<string, string> }).data ?? {}).map((v) => Buffer.from(v, "base64").toString("utf8")));
+  return byKind(objects, "Secret").flatMap((s) =>
+    Object.values((s as unknown as { data?: Record<string, string> }).data ?? {}).map((v) => Buffer.from(v, "base64").toString("utf8")),
+  );
 }
 
 /** Secrets and ConfigMaps the workloads refer to. */
@@ -284,7 +321,11 @@ function referencedConfig(objects: readonly KubeObject[]): { secrets: Set<string
 // kubectl is a documented tool dependency of these rendered checks only; the checks above always run.
 describe(kubectl ? `deploy/kustomize rendered by ${kubectl} kustomize` : "deploy/kustomize rendered: kubectl not found, rendered checks not run", () => {
   it(kubectl ? "reports that the rendered path ran" : "reports that only the file checks ran", () => {
-    console.info(kubectl ? `deploy.test: rendering overlays with ${kubectl}` : "deploy.test: kubectl not found; validated files only (install kubectl to also render overlays)");
+    console.info(
+      kubectl
+        ? `deploy.test: rendering overlays with ${kubectl}`
+        : "deploy.test: kubectl not found; validated files only (install kubectl to also render overlays)",
+    );
     expect(resources.length).toBeGreaterThan(0);
   });
 
@@ -295,7 +336,12 @@ describe(kubectl ? `deploy/kustomize rendered by ${kubectl} kustomize` : "deploy
       const objects = render(overlay);
       const builtIn = objects.filter((o) => !customGroups.has(o.apiVersion));
       expect((await Promise.all(builtIn.map(validateKubeObject))).flat()).toEqual([]);
-      expect(workloadProblems(objects, [...secretValues, ...decodedSecretValues(objects)].filter((v) => v.length >= 8))).toEqual([]);
+      expect(
+        workloadProblems(
+          objects,
+          [...secretValues, ...decodedSecretValues(objects)].filter((v) => v.length >= 8),
+        ),
+      ).toEqual([]);
       expect(meshDeploymentProblems(objects)).toEqual([]);
       expect(networkPolicyProblems(objects)).toEqual([]);
       const namespaces = new Set(objects.filter((o) => !clusterScoped.has(o.kind)).map((o) => (o.metadata as { namespace?: string }).namespace));
@@ -310,7 +356,11 @@ describe(kubectl ? `deploy/kustomize rendered by ${kubectl} kustomize` : "deploy
         // Dev generates every Secret it uses (hashed names, rewritten in the references).
         for (const name of [...secrets].filter((s) => !handMadeDevSecrets.includes(s))) expect(named(objects, "Secret", name), name).toBeDefined();
         expect(named(objects, "MutatingWebhookConfiguration", "mentatlab-sidecar-injector")?.webhooks).toMatchObject([{ failurePolicy: "Ignore" }]);
-        expect(byKind(objects, "StatefulSet").map((s) => s.metadata?.name).sort()).toEqual(["mentatlab-minio", "mentatlab-redis"]);
+        expect(
+          byKind(objects, "StatefulSet")
+            .map((s) => s.metadata?.name)
+            .sort(),
+        ).toEqual(["mentatlab-minio", "mentatlab-redis"]);
       } else {
         // Prod takes them from the cluster: exactly the four documented in its kustomization.
         expect(byKind(objects, "Secret")).toEqual([]);
@@ -319,7 +369,8 @@ describe(kubectl ? `deploy/kustomize rendered by ${kubectl} kustomize` : "deploy
         expect([...issued]).toEqual(["mentatlab-sidecar-injector-tls"]);
         expect([...secrets].filter((s) => !issued.has(s)).sort()).toEqual(["mentatlab-api-keys", "mentatlab-backends", "mentatlab-s3", "mentatlab-secrets"]);
         expect(named(objects, "MutatingWebhookConfiguration", "mentatlab-sidecar-injector")?.webhooks).toMatchObject([{ failurePolicy: "Fail" }]);
-        for (const deployment of byKind(objects, "Deployment")) expect(podSpecOf(deployment)?.topologySpreadConstraints?.length, deployment.metadata?.name).toBe(2);
+        for (const deployment of byKind(objects, "Deployment"))
+          expect(podSpecOf(deployment)?.topologySpreadConstraints?.length, deployment.metadata?.name).toBe(2);
         expect(byKind(objects, "ConfigMap").filter((c) => c.metadata?.labels?.["grafana_dashboard"] === "1")).toHaveLength(2);
         expect(byKind(objects, "PrometheusRule")).toHaveLength(1);
       }

@@ -6,7 +6,10 @@ import { importClosure } from "./validate/runtime-imports.js";
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), "..");
 const dockerfile = readFileSync(join(repo, "deploy/Dockerfile"), "utf8");
-const manifest = JSON.parse(readFileSync(join(repo, "package.json"), "utf8")) as { dependencies: Record<string, string>; devDependencies: Record<string, string> };
+const manifest = JSON.parse(readFileSync(join(repo, "package.json"), "utf8")) as {
+  dependencies: Record<string, string>;
+  devDependencies: Record<string, string>;
+};
 
 /** The instructions of one build stage, from its FROM line to the next. */
 function stage(name: string): string {

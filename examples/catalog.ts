@@ -17,7 +17,10 @@ export async function exampleManifestPaths(): Promise<string[]> {
 
 /** Paths of every example flow, `examples/flows/*.yaml`. */
 export async function exampleFlowPaths(): Promise<string[]> {
-  return (await readdir(join(root, "flows"))).filter((name) => name.endsWith(".yaml")).sort().map((name) => join(root, "flows", name));
+  return (await readdir(join(root, "flows")))
+    .filter((name) => name.endsWith(".yaml"))
+    .sort()
+    .map((name) => join(root, "flows", name));
 }
 
 /** The text of an example file. */

@@ -42,8 +42,21 @@ function printFile(file) {
   const pkgPrefix = `.${file.package}.`;
   const typeName = (name) => (name.startsWith(pkgPrefix) ? name.slice(pkgPrefix.length) : name.replace(/^\./, ""));
   const scalar = {
-    1: "double", 2: "float", 3: "int64", 4: "uint64", 5: "int32", 6: "fixed64", 7: "fixed32", 8: "bool",
-    9: "string", 12: "bytes", 13: "uint32", 15: "sfixed32", 16: "sfixed64", 17: "sint32", 18: "sint64",
+    1: "double",
+    2: "float",
+    3: "int64",
+    4: "uint64",
+    5: "int32",
+    6: "fixed64",
+    7: "fixed32",
+    8: "bool",
+    9: "string",
+    12: "bytes",
+    13: "uint32",
+    15: "sfixed32",
+    16: "sfixed64",
+    17: "sint32",
+    18: "sint64",
   };
   const fieldType = (f) => scalar[f.type] ?? typeName(f.typeName);
   const label = (f, inOneof) => (inOneof ? "" : f.label === 3 ? "repeated " : f.label === 2 ? "required " : "optional ");

@@ -32,7 +32,10 @@ describe("Agent, talking to a real sidecar", () => {
     clients = createGatewayClients(createGatewayTransport(plane.url, plane.runToken("run-sdk", "client")));
     const upstream = await clients.stream.initStream({ payloadType: PinType.TEXT, mimeType: "text/plain", runId: "run-sdk", nodeId: "upstream", pin: "out" });
     feed = upstream.stream?.ref?.streamId ?? "";
-    await clients.stream.publishBatch({ streamId: feed, payloads: ["a\n", "b\n", "c\n"].map((line, i) => ({ data: Buffer.from(line), clientSeq: BigInt(i + 1) })) });
+    await clients.stream.publishBatch({
+      streamId: feed,
+      payloads: ["a\n", "b\n", "c\n"].map((line, i) => ({ data: Buffer.from(line), clientSeq: BigInt(i + 1) })),
+    });
     await clients.stream.closeStream({ streamId: feed });
     inputBytes = randomBytes(300_000);
     await writeFile(join(dir, "blob.bin"), inputBytes);
@@ -145,7 +148,10 @@ describe("Agent, talking to a real sidecar", () => {
     const before = plane.reported.length;
     await agent.progress(140, "almost", 2);
     await agent.heartbeat();
-    const events = plane.reported.slice(before).map((event) => event.event).filter((event) => event.case !== "metric");
+    const events = plane.reported
+      .slice(before)
+      .map((event) => event.event)
+      .filter((event) => event.case !== "metric");
     expect(events[0]).toMatchObject({ case: "progress", value: { percent: 100, message: "almost", etaSeconds: 2 } });
     expect(events[1]?.case).toBe("heartbeat");
     expect(agent.signal.aborted).toBe(false);
@@ -219,9 +225,7 @@ describe("Agent.streamOutput on a slow link, against the real StreamService", ()
       expect(reason).toMatch(/^subscriber agent reader of run run-advice receives .* lower the encoder bitrate/);
     }
     await sidecar.reporter.flush();
-    const warnings = plane.reported.flatMap((event) =>
-      event.event.case === "log" && event.event.value.level === LogLevel.WARN ? [event.event.value] : [],
-    );
+    const warnings = plane.reported.flatMap((event) => (event.event.case === "log" && event.event.value.level === LogLevel.WARN ? [event.event.value] : []));
     expect(warnings.map((warning) => warning.message)).toEqual(advice.map((received) => `output stream of pin audio is too slow: ${received.reason}`));
     expect(warnings[0]?.data).toMatchObject({ stream_id: stream.streamId, pin: "audio" });
   });

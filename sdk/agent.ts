@@ -2,14 +2,7 @@ import { createReadStream, type ReadStream } from "node:fs";
 import { create, fromJson, toJson, type JsonObject, type JsonValue, type MessageInitShape } from "@bufbuild/protobuf";
 import { timestampNow, ValueSchema } from "@bufbuild/protobuf/wkt";
 import { createClient, type Client } from "@connectrpc/connect";
-import {
-  AgentEventSchema,
-  LogLevel,
-  PinType,
-  type MediaRef,
-  type PinValue,
-  type StreamRef,
-} from "../gen/mentatlab/v1/common_pb.js";
+import { AgentEventSchema, LogLevel, PinType, type MediaRef, type PinValue, type StreamRef } from "../gen/mentatlab/v1/common_pb.js";
 import {
   SidecarService,
   WriteOutputRequestSchema,
@@ -120,14 +113,9 @@ export class Agent {
    * Runs `work` on a media input (the one on `pin`, else the first media input): a local file with a
    * readable stream of its bytes, and publishes every pin of the object it returns.
    */
-  async processMedia(
-    work: (media: MediaInput, agent: Agent) => Promise<Record<string, OutputValue> | void>,
-    pin?: string,
-  ): Promise<void> {
+  async processMedia(work: (media: MediaInput, agent: Agent) => Promise<Record<string, OutputValue> | void>, pin?: string): Promise<void> {
     const response = await this.inputs();
-    const entry = Object.entries(response.inputs).find(
-      ([name, input]) => (pin === undefined || name === pin) && input.value.case === "filePath",
-    );
+    const entry = Object.entries(response.inputs).find(([name, input]) => (pin === undefined || name === pin) && input.value.case === "filePath");
     if (!entry || entry[1].value.case !== "filePath") {
       throw new Error(pin ? `input ${pin} is not a media input` : "the node has no media input");
     }

@@ -190,4 +190,3 @@ describe("the web UI publishes the microphone over a WebSocket", () => {
     await user.close();
   });
 });
-

@@ -66,7 +66,16 @@ beforeAll(async () => {
   mesh = await startEmbedded({ port: 0, dataDir: join(work, "data"), env: { MENTATLAB_WEB_DIR: dist } });
   browser = await chromium.launch({
     executablePath,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
   });
   page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
   page.on("response", (response) => {
@@ -77,7 +86,9 @@ beforeAll(async () => {
   });
   page.on("pageerror", (error) => pageFaults.push(`page error: ${error.message}`));
   png = join(work, "swatch.png");
-  await sharp({ create: { width: 160, height: 90, channels: 3, background: { r: 52, g: 81, b: 178 } } }).png().toFile(png);
+  await sharp({ create: { width: 160, height: 90, channels: 3, background: { r: 52, g: 81, b: 178 } } })
+    .png()
+    .toFile(png);
   await registerAgents();
 });
 
@@ -197,7 +208,9 @@ describe("web UI in a real browser", () => {
     await expect.poll(() => page.locator("#upload-list li").first().textContent()).toMatch(/^swatch\.png .*uploaded as /);
     expect(await page.getByLabel("Upload progress of swatch.png").evaluate((p: HTMLProgressElement) => p.value)).toBe(100);
     const sha = createHash("sha256").update(readFileSync(png)).digest("hex");
-    const { ref } = await clients().storage.stat({ refId: (await page.locator("#upload-list li").first().textContent())?.match(/uploaded as (\S+)/)?.[1] ?? "" });
+    const { ref } = await clients().storage.stat({
+      refId: (await page.locator("#upload-list li").first().textContent())?.match(/uploaded as (\S+)/)?.[1] ?? "",
+    });
     expect(ref?.sha256).toBe(sha);
     swatchRefId = ref?.id ?? "";
     const card = page.locator(`#media-list li[data-ref="${swatchRefId}"]`);
@@ -226,7 +239,10 @@ describe("web UI in a real browser", () => {
     // The form lists exactly the unbound inputs: the edge feeds shout.text.
     const image = page.locator('select[data-input="describe.image"]');
     await image.waitFor({ state: "visible" });
-    expect(await page.locator("[data-input]").evaluateAll((inputs) => inputs.map((i) => i.getAttribute("data-input")))).toEqual(["describe.image", "describe.caption"]);
+    expect(await page.locator("[data-input]").evaluateAll((inputs) => inputs.map((i) => i.getAttribute("data-input")))).toEqual([
+      "describe.image",
+      "describe.caption",
+    ]);
     expect(await image.locator("option:checked").textContent()).toBe("swatch.png (image/png)");
     await page.getByLabel("describe.caption (text, required)").fill("a blue swatch");
     await page.getByRole("button", { name: "Submit and watch" }).click();
@@ -242,7 +258,13 @@ describe("web UI in a real browser", () => {
     ]);
     expect(await page.locator("#run-dag .dag-edge text").allTextContents()).toEqual(["caption: text"]);
     // Node colour comes from its state: the box is green.
-    expect(await dagNodes.first().locator("rect").first().evaluate((rect) => getComputedStyle(rect).stroke)).toBe("rgb(67, 160, 71)");
+    expect(
+      await dagNodes
+        .first()
+        .locator("rect")
+        .first()
+        .evaluate((rect) => getComputedStyle(rect).stroke),
+    ).toBe("rgb(67, 160, 71)");
 
     await page.getByRole("button", { name: "Node describe: succeeded. Show details" }).click();
     const detail = page.locator("#node-detail");
@@ -258,11 +280,15 @@ describe("web UI in a real browser", () => {
     notesStreamId = (await outputs.locator('[data-pin="notes"] code').textContent()) ?? "";
     await outputs.getByRole("button", { name: "Show stream of notes" }).click();
     await expect.poll(() => outputs.locator('[data-pin="notes"] pre').textContent(), { timeout: 1_000 }).toBe("The stream ended empty.");
-    await expect.poll(() => outputs.locator('[data-pin="image"] img').evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth), { timeout: 10_000 }).toBe(160);
+    await expect
+      .poll(() => outputs.locator('[data-pin="image"] img').evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth), { timeout: 10_000 })
+      .toBe(160);
     const tone = outputs.locator('[data-pin="tone"] audio');
     await expect.poll(() => tone.evaluate((a: HTMLAudioElement) => (a.readyState >= 1 ? a.duration : 0)), { timeout: 10_000 }).toBeCloseTo(0.5, 2);
     expect(await outputs.locator('[data-pin="caption"] pre').textContent()).toBe("a blue swatch (described)");
-    expect(await outputs.locator('[data-pin="facts"] pre').textContent()).toBe(JSON.stringify({ caption_length: 13, mime_type: "image/png", width: 160 }, null, 2));
+    expect(await outputs.locator('[data-pin="facts"] pre').textContent()).toBe(
+      JSON.stringify({ caption_length: 13, mime_type: "image/png", width: 160 }, null, 2),
+    );
     expect(await outputs.locator('[data-pin="tone"] figcaption').textContent()).toMatch(/tone — audio\/(x-)?wav, 7\.9 KiB, 0\.50 s/);
 
     // Keyboard: Tab reaches the other node, Enter opens it.
@@ -320,7 +346,15 @@ describe("web UI in a real browser", () => {
 
   it("filters the runs list by state and flow, shows durations, and pages through it", async () => {
     const { orchestrator } = clients();
-    const shout = ["apiVersion: v1", "kind: Flow", "meta: { id: web.shout, name: Shout }", "graph:", "  nodes:", "    - id: shout", "      agent: org.mentatlab.test.shout"].join("\n");
+    const shout = [
+      "apiVersion: v1",
+      "kind: Flow",
+      "meta: { id: web.shout, name: Shout }",
+      "graph:",
+      "  nodes:",
+      "    - id: shout",
+      "      agent: org.mentatlab.test.shout",
+    ].join("\n");
     for (const text of ["one", "two", "three"]) {
       await orchestrator.submitFlow({ source: { source: { case: "text", value: shout } }, inputs: { "shout.text": { value: { case: "text", value: text } } } });
     }
@@ -383,7 +417,13 @@ describe("web UI in a real browser", () => {
     const { stream } = clients();
     const { streamId, row } = await followNewStream(PinType.TEXT, "text/plain");
     const text = new TextEncoder();
-    await stream.publishBatch({ streamId, payloads: [{ data: text.encode("tokens "), clientSeq: 1n }, { data: text.encode("arrive live"), clientSeq: 2n }] });
+    await stream.publishBatch({
+      streamId,
+      payloads: [
+        { data: text.encode("tokens "), clientSeq: 1n },
+        { data: text.encode("arrive live"), clientSeq: 2n },
+      ],
+    });
     await expect.poll(() => page.locator("#follow-text").textContent(), { timeout: 1_000 }).toBe("tokens arrive live");
     await stream.closeStream({ streamId });
     await expect.poll(() => row.locator("td").nth(1).textContent(), { timeout: 1_000 }).toBe("completed");
@@ -392,7 +432,8 @@ describe("web UI in a real browser", () => {
     const audioId = audioInfo?.ref?.streamId ?? "";
     const wav = sineWav(8000, 0.5);
     const payloads = [];
-    for (let offset = 0; offset < wav.byteLength; offset += 8192) payloads.push({ data: wav.subarray(offset, offset + 8192), clientSeq: BigInt(payloads.length + 1) });
+    for (let offset = 0; offset < wav.byteLength; offset += 8192)
+      payloads.push({ data: wav.subarray(offset, offset + 8192), clientSeq: BigInt(payloads.length + 1) });
     await stream.publishBatch({ streamId: audioId, payloads });
     await stream.closeStream({ streamId: audioId });
     // After a reload the ended streams are still listed, and one can still be played.
@@ -421,11 +462,21 @@ describe("web UI in a real browser", () => {
     const { orchestrator } = clients();
     const ledger = join(work, "web-ledger");
     const params = (more: string) => `{ ledger: ${JSON.stringify(ledger)}${more} }`;
-    const flow = ["apiVersion: v1", "kind: Flow", "meta: { id: web.retry, name: Retry }", "graph:", "  nodes:",
+    const flow = [
+      "apiVersion: v1",
+      "kind: Flow",
+      "meta: { id: web.retry, name: Retry }",
+      "graph:",
+      "  nodes:",
       `    - { id: first, agent: org.mentatlab.test.ledger, params: ${params("")} }`,
       `    - { id: second, agent: org.mentatlab.test.ledger, params: ${params(`, fail_once: ${JSON.stringify(join(work, "web-second-failed"))}`)} }`,
-      "  edges:", "    - { from: first.text, to: second.text }"].join("\n");
-    const { run } = await orchestrator.submitFlow({ source: { source: { case: "text", value: flow } }, inputs: { "first.text": { value: { case: "text", value: "x" } } } });
+      "  edges:",
+      "    - { from: first.text, to: second.text }",
+    ].join("\n");
+    const { run } = await orchestrator.submitFlow({
+      source: { source: { case: "text", value: flow } },
+      inputs: { "first.text": { value: { case: "text", value: "x" } } },
+    });
     const failedId = run?.runId ?? "";
     await page.evaluate((hash) => (location.hash = hash), `#/runs/${encodeURIComponent(failedId)}`);
     await expect.poll(() => page.locator("#run-state").textContent(), { timeout: 5_000 }).toMatch(/^failed/);
@@ -466,7 +517,11 @@ describe("web UI in a real browser", () => {
     // A producer that does not know the length yet: a header with unknown sizes, then 100 ms of PCM at a time.
     const pcm = sineWav(16_000, 2).subarray(44);
     await stream.publishBatch({ streamId, payloads: [{ data: wavHeader({ sampleRate: 16_000, channels: 1 }) }] });
-    const played = () => page.locator("#follow-media .live-audio").textContent().then((text) => Number(/Playing live: ([\d.]+) s/.exec(text ?? "")?.[1] ?? 0));
+    const played = () =>
+      page
+        .locator("#follow-media .live-audio")
+        .textContent()
+        .then((text) => Number(/Playing live: ([\d.]+) s/.exec(text ?? "")?.[1] ?? 0));
     let playingBeforeEnd = 0;
     for (let offset = 0; offset < pcm.byteLength; offset += 3_200) {
       await stream.publishBatch({ streamId, payloads: [{ data: pcm.subarray(offset, offset + 3_200) }] });
@@ -500,12 +555,18 @@ describe("web UI in a real browser", () => {
           // A table or graph may be wider than the screen inside its own scrolling box, which must not be.
           .filter((node) => node.closest(".table-scroll > *, .dag-scroll > *") === null)
           .filter((node) => node.getClientRects().length > 0)
-          .map((node) => ({ node: `${node.tagName.toLowerCase()}#${node.id}.${node.getAttribute("class") ?? ""}`, right: Math.round(node.getBoundingClientRect().right) }))
+          .map((node) => ({
+            node: `${node.tagName.toLowerCase()}#${node.id}.${node.getAttribute("class") ?? ""}`,
+            right: Math.round(node.getBoundingClientRect().right),
+          }))
           .filter((found) => found.right > 390),
       );
       expect(widest, `${name}: elements reaching past the screen's right edge`).toEqual([]);
       // The library holds the two uploads and the tone the showcase runs produced.
-      if (name === "media") await expect.poll(() => page.locator("#media-list li[data-ref]").allTextContents()).toEqual([expect.stringContaining("showcase-tone"), expect.stringContaining("tone.wav"), expect.stringContaining("swatch.png")]);
+      if (name === "media")
+        await expect
+          .poll(() => page.locator("#media-list li[data-ref]").allTextContents())
+          .toEqual([expect.stringContaining("showcase-tone"), expect.stringContaining("tone.wav"), expect.stringContaining("swatch.png")]);
       expect(await page.evaluate(() => document.documentElement.scrollWidth), name).toBeLessThanOrEqual(390);
       await shot(`phone-${name}`);
     }

@@ -93,10 +93,11 @@ function nameProblems(object: KubeObject): string[] {
         if (port.name !== undefined && !portNamePattern.test(port.name)) problems.push(`${path}.ports[${port.name}]: not a valid port name`);
       }
       const volumes = new Set((pod.volumes ?? []).map((v) => v.name));
-      for (const mount of container.volumeMounts ?? []) if (!volumes.has(mount.name) && !claimTemplates(object).has(mount.name)) problems.push(`${path}.volumeMounts[${mount.name}]: no such volume`);
+      for (const mount of container.volumeMounts ?? [])
+        if (!volumes.has(mount.name) && !claimTemplates(object).has(mount.name)) problems.push(`${path}.volumeMounts[${mount.name}]: no such volume`);
     }
   }
-  for (const port of (object.kind === "Service" ? ((object.spec as k8s.V1ServiceSpec | undefined)?.ports ?? []) : [])) {
+  for (const port of object.kind === "Service" ? ((object.spec as k8s.V1ServiceSpec | undefined)?.ports ?? []) : []) {
     if (port.name !== undefined && !portNamePattern.test(port.name)) problems.push(`spec.ports[${port.name}]: not a valid port name`);
   }
   return problems;

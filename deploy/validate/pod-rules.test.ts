@@ -11,13 +11,19 @@ describe("pod rules", () => {
   it("a container may run as root unless the pod or the container forbids it, and never as uid 0", () => {
     expect(rootContainers(job({ containers: [{ name: "a", image: "i" }] }))).toEqual(["Job/j containers[a]"]);
     expect(rootContainers(job({ securityContext: { runAsNonRoot: true }, containers: [{ name: "a", image: "i" }] }))).toEqual([]);
-    expect(rootContainers(job({ securityContext: { runAsNonRoot: true }, initContainers: [{ name: "s", image: "i", securityContext: { runAsUser: 0 } }], containers: [] }))).toEqual(["Job/j initContainers[s]"]);
+    expect(
+      rootContainers(
+        job({ securityContext: { runAsNonRoot: true }, initContainers: [{ name: "s", image: "i", securityContext: { runAsUser: 0 } }], containers: [] }),
+      ),
+    ).toEqual(["Job/j initContainers[s]"]);
   });
 
   it("hardening needs no escalation, ALL capabilities dropped and, where asked, a read-only root", () => {
     expect(unhardenedContainers(job({ containers: [{ name: "a", image: "i", securityContext: locked }] }), { readOnlyRoot: true })).toEqual([]);
     const writable = { ...locked, readOnlyRootFilesystem: false };
-    expect(unhardenedContainers(job({ containers: [{ name: "a", image: "i", securityContext: writable }] }), { readOnlyRoot: true })).toEqual(["Job/j containers[a]"]);
+    expect(unhardenedContainers(job({ containers: [{ name: "a", image: "i", securityContext: writable }] }), { readOnlyRoot: true })).toEqual([
+      "Job/j containers[a]",
+    ]);
     expect(unhardenedContainers(job({ containers: [{ name: "a", image: "i", securityContext: writable }] }), { readOnlyRoot: false })).toEqual([]);
   });
 

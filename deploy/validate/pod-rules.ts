@@ -51,7 +51,9 @@ export function literalCredentialEnv(object: KubeObject): string[] {
   if (!pod) return [];
   const credential = /(SECRET|PASSWORD|TOKEN)$|ACCESS_KEY|_KEY$/;
   return containersOf(pod).flatMap(({ container, path }) =>
-    (container.env ?? []).filter((env) => credential.test(env.name) && env.value !== undefined).map((env) => `${object.kind}/${object.metadata?.name} ${path} env ${env.name}`),
+    (container.env ?? [])
+      .filter((env) => credential.test(env.name) && env.value !== undefined)
+      .map((env) => `${object.kind}/${object.metadata?.name} ${path} env ${env.name}`),
   );
 }
 
@@ -60,7 +62,8 @@ export function nativeSidecarProblems(pod: V1PodSpec, sidecarName: string): stri
   const problems: string[] = [];
   const sidecar = pod.initContainers?.find((c) => c.name === sidecarName);
   if (!sidecar) return [`no init container named ${sidecarName}`];
-  if (sidecar.restartPolicy !== "Always") problems.push(`${sidecarName}: restartPolicy must be Always (a native sidecar), not ${sidecar.restartPolicy ?? "unset"}`);
+  if (sidecar.restartPolicy !== "Always")
+    problems.push(`${sidecarName}: restartPolicy must be Always (a native sidecar), not ${sidecar.restartPolicy ?? "unset"}`);
   if (!sidecar.startupProbe) problems.push(`${sidecarName}: needs a startupProbe, so the agent starts only once the sidecar is ready`);
   if (pod.containers.some((c) => c.name === sidecarName)) problems.push(`${sidecarName}: must not also be a regular container (it would keep the pod alive)`);
   if (pod.restartPolicy !== "Never" && pod.restartPolicy !== "OnFailure") problems.push(`pod restartPolicy must be Never or OnFailure for a Job`);

@@ -46,8 +46,7 @@ async function serve(target: Target): Promise<void> {
     console.log(`mentatlab sidecar injection webhook serving AdmissionReviews on ${webhook.url}${mutatePath}`);
     return;
   }
-  const process_: MeshProcess =
-    target === "gateway" ? await startGateway(process.env) : await startServiceProcess(target as ServiceProcess, process.env);
+  const process_: MeshProcess = target === "gateway" ? await startGateway(process.env) : await startServiceProcess(target as ServiceProcess, process.env);
   installSignalHandlers(process_.server, () => process_.close());
   console.log(`mentatlab ${target} serving on ${process_.url}`);
 }

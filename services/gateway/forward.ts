@@ -43,4 +43,3 @@ function forwardMethod(method: DescMethod, call: UpstreamCall): Handler {
       };
   }
 }
-

@@ -6,13 +6,7 @@ import { connect, constants } from "node:http2";
 import { once } from "node:events";
 import { describe, expect, it } from "vitest";
 import { PinType } from "../../gen/mentatlab/v1/common_pb.js";
-import {
-  PublishRequestSchema,
-  StreamEventSchema,
-  StreamService,
-  SubscribeRequestSchema,
-  type SubscribeRequest,
-} from "../../gen/mentatlab/v1/stream_pb.js";
+import { PublishRequestSchema, StreamEventSchema, StreamService, SubscribeRequestSchema, type SubscribeRequest } from "../../gen/mentatlab/v1/stream_pb.js";
 import type { MeshProcess } from "../mesh/distributed.js";
 import { meshSecurity } from "../mesh/security.js";
 import { serveMeshProcess } from "../mesh/serve.js";
@@ -31,7 +25,6 @@ const path = `/${StreamService.typeName}/${StreamService.method.subscribe.name}`
 const onCleanup = cleanupsAfterEach();
 const { alice, olga } = keys;
 const startMesh = (extra: Record<string, string> = {}) => startGatewayMesh(onCleanup, extra);
-
 
 function client(baseUrl: string, kind: "grpc" | "connect"): Client<typeof StreamService> {
   const transport: Transport =
@@ -115,7 +108,6 @@ async function startRelayGateway(mesh: GatewayMesh, upstream: UpstreamSession): 
   return gateway;
 }
 
-
 const text = new TextEncoder();
 const payloads = [text.encode("hello"), text.encode("lorem ipsum ".repeat(400)), text.encode("π ≈ 3.14159"), new Uint8Array(0), text.encode("end")];
 
@@ -161,7 +153,11 @@ describe("calls relayed through the distributed gateway", () => {
     const mesh = await startMesh();
     const chunk = new Uint8Array(256 * 1024).fill(1);
     const count = 64;
-    const streamId = await streamWith(mesh, Array.from({ length: count }, () => chunk), PinType.BINARY);
+    const streamId = await streamWith(
+      mesh,
+      Array.from({ length: count }, () => chunk),
+      PinType.BINARY,
+    );
     const upstream = new UpstreamSession(mesh.stream.url);
     const gateway = await startRelayGateway(mesh, upstream);
 
@@ -288,4 +284,3 @@ describe("calls relayed through the distributed gateway", () => {
     expect(Date.now() - started).toBeLessThan(2_000);
   });
 });
-

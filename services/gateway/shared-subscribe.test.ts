@@ -25,8 +25,6 @@ const onCleanup = cleanupsAfterEach();
 const { alice, bob, olga } = keys;
 const startMesh = (extra: Record<string, string> = {}) => startGatewayMesh(onCleanup, extra);
 
-
-
 /** A gateway serving Subscribe as startGateway does, with its upstream calls in view. */
 async function startSharingGateway(mesh: GatewayMesh, upstream: RecordingSession, maxLagBytes = 8 * 1024 * 1024): Promise<MeshProcess> {
   const security = meshSecurity(mesh.env, { allowDevKey: false, process: "gateway" });
@@ -161,7 +159,12 @@ describe("Subscribe shared at the distributed gateway", () => {
     expect(upstream.calls.length).toBe(1);
 
     const chunk = new Uint8Array(4 * 1024).fill(7);
-    for (let batch = 0; batch < 16; batch++) await publish(mesh, streamId, Array.from({ length: 4 }, () => chunk));
+    for (let batch = 0; batch < 16; batch++)
+      await publish(
+        mesh,
+        streamId,
+        Array.from({ length: 4 }, () => chunk),
+      );
     await producer(mesh).closeStream({ streamId }, auth(alice));
     for (const subscriber of fast) {
       const got = await subscriber.ended;

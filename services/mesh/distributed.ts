@@ -41,8 +41,7 @@ export type { MeshProcess };
 /** How each service process builds its one module from the environment. */
 const serviceModules: Record<ServiceProcess, (env: Env, security: MeshSecurity) => Promise<MeshModule>> = {
   storage: (env, security) => storageModule(storageConfigFromEnv(env, security.config.dataDir)),
-  stream: (env, security) =>
-    streamModule(streamConfigFromEnv(env), { websocket: websocketConfigFromEnv(env), tokenSecret: security.config.tokenSecret }),
+  stream: (env, security) => streamModule(streamConfigFromEnv(env), { websocket: websocketConfigFromEnv(env), tokenSecret: security.config.tokenSecret }),
   orchestrator: (env, security) =>
     orchestratorModule(orchestratorConfigFromEnv(env, security.config.dataDir), {
       storage: createClient(StorageService, peerTransport(requiredUrl(env, serviceUrlVariable.storage), security.tracing.clientInterceptors)),

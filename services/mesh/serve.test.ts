@@ -38,12 +38,23 @@ function recordingModule(name: string, journal: string[]): MeshModule {
 
 describe("serveMeshModules", () => {
   it("serves every module on one port, binds each one's metrics once, and closes them callees last", async () => {
-    const env = { PORT: "0", MENTATLAB_HOST: "127.0.0.1", MENTATLAB_DATA_DIR: dataDir, MENTATLAB_API_KEYS: `${apiKey}=ann@ws:admin`, MENTATLAB_SHUTDOWN_GRACE_MS: "200" };
+    const env = {
+      PORT: "0",
+      MENTATLAB_HOST: "127.0.0.1",
+      MENTATLAB_DATA_DIR: dataDir,
+      MENTATLAB_API_KEYS: `${apiKey}=ann@ws:admin`,
+      MENTATLAB_SHUTDOWN_GRACE_MS: "200",
+    };
     const security = meshSecurity(env, { allowDevKey: false, process: "test" });
     const journal: string[] = [];
-    const mesh = await serveMeshModules(readServerConfig(env), security, createTelemetry(env), [recordingModule("data", journal), recordingModule("runs", journal)]);
+    const mesh = await serveMeshModules(readServerConfig(env), security, createTelemetry(env), [
+      recordingModule("data", journal),
+      recordingModule("runs", journal),
+    ]);
     try {
-      const answers = await Promise.all(["data", "runs"].map(async (name) => (await fetch(`${mesh.url}/${name}`, { headers: { authorization: `Bearer ${apiKey}` } })).text()));
+      const answers = await Promise.all(
+        ["data", "runs"].map(async (name) => (await fetch(`${mesh.url}/${name}`, { headers: { authorization: `Bearer ${apiKey}` } })).text()),
+      );
       expect(answers).toEqual(["data", "runs"]);
       expect(journal.filter((entry) => entry.startsWith("metrics"))).toEqual(["metrics data", "metrics runs"]);
       expect(journal).toContain("mount data");

@@ -46,12 +46,7 @@ export interface MeshApp {
  * plain-HTTP paths, no compression on media services, metrics beside the app's own paths. Closing
  * stops the listener first, so no call reaches a backend that is shutting down.
  */
-export async function serveMeshProcess(
-  config: ServerConfig,
-  security: MeshSecurity,
-  telemetry: Telemetry,
-  app: MeshApp,
-): Promise<MeshProcess> {
+export async function serveMeshProcess(config: ServerConfig, security: MeshSecurity, telemetry: Telemetry, app: MeshApp): Promise<MeshProcess> {
   const closeBackends = async () => {
     await app.close();
     await telemetry.shutdown();

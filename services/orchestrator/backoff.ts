@@ -9,11 +9,7 @@ const defaultInitialDelayMs = 1000;
 export function retryDelayMs(policy: RetryPolicy | undefined, failedAttempt: number): number {
   const initial = durationToMs(policy?.initialDelay) ?? defaultInitialDelayMs;
   const delay =
-    policy?.backoff === BackoffKind.FIXED
-      ? initial
-      : policy?.backoff === BackoffKind.LINEAR
-        ? initial * failedAttempt
-        : initial * 2 ** (failedAttempt - 1);
+    policy?.backoff === BackoffKind.FIXED ? initial : policy?.backoff === BackoffKind.LINEAR ? initial * failedAttempt : initial * 2 ** (failedAttempt - 1);
   return Math.min(delay, maxRetryDelayMs);
 }
 

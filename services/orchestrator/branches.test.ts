@@ -9,7 +9,12 @@ const manifests = [
   testAgentManifest("org.test.ledger", "ledger.mjs", pins),
   testAgentManifest("org.test.echo", "echo.mjs", "inputs: [{name: text, type: text}]\noutputs: [{name: text, type: text}, {name: spec_seen, type: json}]"),
   testAgentManifest("org.test.source", "stream-source.mjs", "outputs: [{name: live, type: stream}]", "capabilities: [streaming]"),
-  testAgentManifest("org.test.sink", "stream-sink.mjs", "inputs: [{name: live, type: stream}]\noutputs: [{name: text, type: text}]", "capabilities: [streaming]"),
+  testAgentManifest(
+    "org.test.sink",
+    "stream-sink.mjs",
+    "inputs: [{name: live, type: stream}]\noutputs: [{name: text, type: text}]",
+    "capabilities: [streaming]",
+  ),
 ];
 
 let orch: TestOrchestrator;
@@ -22,7 +27,14 @@ async function start() {
   await orch.register(...manifests);
   return orch.client();
 }
-const flow = (nodes: string[], edges: string[]) => ({ source: { source: { case: "text" as const, value: `apiVersion: v1\nkind: Flow\nmeta: {id: branches}\ngraph:\n  nodes: [${nodes.join(", ")}]\n  edges: [${edges.join(", ")}]` } } });
+const flow = (nodes: string[], edges: string[]) => ({
+  source: {
+    source: {
+      case: "text" as const,
+      value: `apiVersion: v1\nkind: Flow\nmeta: {id: branches}\ngraph:\n  nodes: [${nodes.join(", ")}]\n  edges: [${edges.join(", ")}]`,
+    },
+  },
+});
 const ledgerNode = (id: string) => `{id: ${id}, agent: org.test.ledger, params: {ledger: ${JSON.stringify(join(orch.dataDir, "ledger"))}}}`;
 const starts = () => (existsSync(join(orch.dataDir, "ledger")) ? readFileSync(join(orch.dataDir, "ledger"), "utf8").split("\n").filter(Boolean) : []);
 
@@ -60,7 +72,13 @@ describe("conditional edges", () => {
 
   it("reports a condition on a stream, one on a pin the source lacks, and one without a value", async () => {
     const client = await start();
-    const nodes = ["{id: src, agent: org.test.source}", "{id: sink, agent: org.test.sink}", `{id: probe, agent: org.test.echo}`, ledgerNode("a"), ledgerNode("b")];
+    const nodes = [
+      "{id: src, agent: org.test.source}",
+      "{id: sink, agent: org.test.sink}",
+      `{id: probe, agent: org.test.echo}`,
+      ledgerNode("a"),
+      ledgerNode("b"),
+    ];
     const edges = [
       "{from: src.live, to: sink.live, when: {equals: 1}}",
       "{from: probe.text, to: a.text, when: {pin: nothing, equals: 1}}",

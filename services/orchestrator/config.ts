@@ -67,7 +67,10 @@ export function orchestratorConfigFromEnv(env: Env, dataDir: string): Orchestrat
     memoryLimits: (env.ORCHESTRATOR_MEMORY_LIMITS ?? "true") !== "false",
     agentNiceIncrement: integerVar(env, "ORCHESTRATOR_AGENT_NICE", 10, { max: 19 }),
     agentCpuCaps: choiceVar(env, "ORCHESTRATOR_AGENT_CPU_CAPS", ["auto", "on", "off"], "auto"),
-    agentEnvPassthrough: (env.ORCHESTRATOR_AGENT_ENV ?? "PATH,HOME,LANG,TZ,TMPDIR").split(",").map((s) => s.trim()).filter(Boolean),
+    agentEnvPassthrough: (env.ORCHESTRATOR_AGENT_ENV ?? "PATH,HOME,LANG,TZ,TMPDIR")
+      .split(",")
+      .map((s) => s.trim())
+      .filter(Boolean),
     finishedRunTtlSeconds: numberVar(env, "ORCHESTRATOR_FINISHED_RUN_TTL_SECONDS", 7 * 24 * 3600, { exclusiveMin: 0 }),
     cacheTtlSeconds: numberVar(env, "ORCHESTRATOR_CACHE_TTL_SECONDS", 24 * 3600, { exclusiveMin: 0 }),
     memoryMaxFinishedRuns: numberVar(env, "ORCHESTRATOR_MEMORY_MAX_FINISHED_RUNS", 1000, { exclusiveMin: 0 }),

@@ -69,7 +69,9 @@ describe("agents held to their CPU share on this machine", () => {
   function realCaps(): CpuCaps {
     const detected = detectCpuCaps();
     if (!detected.caps) {
-      throw new Error(`agent CPU caps need a writable cgroup cpu controller: ${detected.reason}. Run the tests as root (as .ci/run does) or delegate a cgroup to this user`);
+      throw new Error(
+        `agent CPU caps need a writable cgroup cpu controller: ${detected.reason}. Run the tests as root (as .ci/run does) or delegate a cgroup to this user`,
+      );
     }
     cleanups.push(() => detected.caps.close());
     return detected.caps;
@@ -78,12 +80,22 @@ describe("agents held to their CPU share on this machine", () => {
   it("runs a CPU-bound agent inside its own cgroup, at no more than its resources' share", async () => {
     const caps = realCaps();
     const orch = new TestOrchestrator({
-      executor: new LocalExecutor({ killGraceMs: 500, memoryLimits: true, agentNiceIncrement: 10, baseEnv: { PATH: process.env.PATH }, hostPath: process.env.PATH, cpuCaps: caps }),
+      executor: new LocalExecutor({
+        killGraceMs: 500,
+        memoryLimits: true,
+        agentNiceIncrement: 10,
+        baseEnv: { PATH: process.env.PATH },
+        hostPath: process.env.PATH,
+        cpuCaps: caps,
+      }),
     });
     cleanups.push(() => orch.close());
     await orch.register(testAgentManifest("org.test.burn", "cpu-burn.mjs", "outputs: [{name: usage, type: json}]", "resources: {cpu: 200m}"));
     const client = orch.client();
-    const source = { case: "text" as const, value: "apiVersion: v1\nkind: Flow\nmeta: {id: burn}\ngraph:\n  nodes: [{id: b, agent: org.test.burn, params: {ms: 1500}}]\n  edges: []" };
+    const source = {
+      case: "text" as const,
+      value: "apiVersion: v1\nkind: Flow\nmeta: {id: burn}\ngraph:\n  nodes: [{id: b, agent: org.test.burn, params: {ms: 1500}}]\n  edges: []",
+    };
     const runId = (await client.submitFlow({ source: { source } })).run?.runId ?? "";
     await watchAll(client, runId);
     const run = (await client.getRun({ runId })).run;

@@ -56,7 +56,9 @@ export function detectCpuCaps(cgroupRoot = "/sys/fs/cgroup", selfCgroup = "/proc
     mkdirSync(root, { recursive: true });
     if (hierarchy.version === 2) writeFileSync(join(root, "cgroup.subtree_control"), "+cpu");
   } catch (err) {
-    return { reason: `cannot create a cgroup in ${hierarchy.dir} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): it is not delegated to this user` };
+    return {
+      reason: `cannot create a cgroup in ${hierarchy.dir} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): it is not delegated to this user`,
+    };
   }
   return { caps: cgroupCaps(hierarchy.version, root) };
 }
@@ -73,7 +75,12 @@ function findHierarchy(cgroupRoot: string, selfCgroup: string): Hierarchy | unde
     // A pure v2 machine mounts the unified hierarchy at the root; a hybrid one under `unified`.
     for (const mount of [cgroupRoot, join(cgroupRoot, "unified")]) {
       try {
-        if (readFileSync(join(mount, path, "cgroup.controllers"), "utf8").split(/\s+/).includes("cpu")) return { version: 2, dir: join(mount, path) };
+        if (
+          readFileSync(join(mount, path, "cgroup.controllers"), "utf8")
+            .split(/\s+/)
+            .includes("cpu")
+        )
+          return { version: 2, dir: join(mount, path) };
       } catch {
         // not mounted here
       }

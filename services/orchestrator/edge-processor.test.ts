@@ -1,7 +1,15 @@
 import { create } from "@bufbuild/protobuf";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BucketClass, MediaConstraintsSchema, MediaMetadataSchema, type MediaRef, PinType, PinValueSchema, StreamRefSchema } from "../../gen/mentatlab/v1/common_pb.js";
+import {
+  BucketClass,
+  MediaConstraintsSchema,
+  MediaMetadataSchema,
+  type MediaRef,
+  PinType,
+  PinValueSchema,
+  StreamRefSchema,
+} from "../../gen/mentatlab/v1/common_pb.js";
 import { PinSchema } from "../../gen/mentatlab/v1/registry_pb.js";
 import { RunTokenSigner } from "../shared/run-token.js";
 import { EdgeError, type EdgeContext, processEdge } from "./edge-processor.js";
@@ -17,8 +25,16 @@ let png: MediaRef;
 beforeAll(async () => {
   services = await RealServices.start(runTokens);
   media = storageMediaStore(services.storage);
-  const bytes = await sharp({ create: { width: 40, height: 30, channels: 3, background: "#08f" } }).png().toBuffer();
-  png = await media.upload((async function* () { yield bytes; })(), { filename: "a.png", mimeType: "image/png", sizeBytes: BigInt(bytes.length), bucketClass: BucketClass.MEDIA }, token);
+  const bytes = await sharp({ create: { width: 40, height: 30, channels: 3, background: "#08f" } })
+    .png()
+    .toBuffer();
+  png = await media.upload(
+    (async function* () {
+      yield bytes;
+    })(),
+    { filename: "a.png", mimeType: "image/png", sizeBytes: BigInt(bytes.length), bucketClass: BucketClass.MEDIA },
+    token,
+  );
 });
 afterAll(async () => {
   await services.close();
@@ -46,7 +62,9 @@ describe("edge processors", () => {
     expect(offloaded.value.case).toBe("media");
     const ref = offloaded.value.value as MediaRef;
     expect([ref.sizeBytes, ref.workspace, ref.bucketClass]).toEqual([200_000n, "ws-edge", BucketClass.TEMP]);
-    await expect(processEdge(value({ value: { case: "inlineBytes", value: bytes } }), pin(PinType.BINARY), ctx({ media: undefined }))).rejects.toThrow(/no storage/);
+    await expect(processEdge(value({ value: { case: "inlineBytes", value: bytes } }), pin(PinType.BINARY), ctx({ media: undefined }))).rejects.toThrow(
+      /no storage/,
+    );
   });
 
   it("hands media on as refs re-read from storage and checks them against the pin's MIME types and limits", async () => {
@@ -54,8 +72,12 @@ describe("edge processors", () => {
     const forged = value({ value: { case: "media", value: { ...png, metadata: create(MediaMetadataSchema, { width: 1, height: 1 }) } } });
     const ok = await processEdge(forged, pin(PinType.IMAGE, { acceptedMimeTypes: ["image/*"], maxWidth: 100 }), ctx());
     expect(ok.value.case === "media" && ok.value.value.metadata?.width).toBe(40);
-    await expect(processEdge(forged, pin(PinType.IMAGE, { acceptedMimeTypes: ["image/jpeg"] }), ctx())).rejects.toThrow("type image/png is not one of image/jpeg");
-    await expect(processEdge(forged, pin(PinType.IMAGE, { acceptedMimeTypes: ["image/png"], maxWidth: 32, maxSizeBytes: 10n }), ctx())).rejects.toThrow(/size \d+ bytes exceeds 10 bytes; width 40 px exceeds 32 px/);
+    await expect(processEdge(forged, pin(PinType.IMAGE, { acceptedMimeTypes: ["image/jpeg"] }), ctx())).rejects.toThrow(
+      "type image/png is not one of image/jpeg",
+    );
+    await expect(processEdge(forged, pin(PinType.IMAGE, { acceptedMimeTypes: ["image/png"], maxWidth: 32, maxSizeBytes: 10n }), ctx())).rejects.toThrow(
+      /size \d+ bytes exceeds 10 bytes; width 40 px exceeds 32 px/,
+    );
     await expect(processEdge(forged, pin(PinType.AUDIO, { acceptedMimeTypes: [] }), ctx())).rejects.toThrow("type image/png is not one of audio/*");
   });
 

@@ -40,11 +40,18 @@ const binary: Processor = async (value, to, ctx) => {
   if (value.value.case !== "inlineBytes") throw mismatch(value, to);
   const bytes = value.value.value;
   if (bytes.byteLength <= ctx.inlineThresholdBytes) return value;
-  if (!ctx.media) throw new EdgeError(`${bytes.byteLength} bytes for ${to.name} exceed the inline threshold (${ctx.inlineThresholdBytes}) and no storage is configured to offload them`);
+  if (!ctx.media)
+    throw new EdgeError(
+      `${bytes.byteLength} bytes for ${to.name} exceed the inline threshold (${ctx.inlineThresholdBytes}) and no storage is configured to offload them`,
+    );
   async function* chunks() {
     for (let offset = 0; offset < bytes.byteLength; offset += offloadChunkBytes) yield bytes.subarray(offset, offset + offloadChunkBytes);
   }
-  const ref = await ctx.media.upload(chunks(), { filename: `${to.name}.bin`, mimeType: "", sizeBytes: BigInt(bytes.byteLength), bucketClass: BucketClass.TEMP }, ctx.runToken);
+  const ref = await ctx.media.upload(
+    chunks(),
+    { filename: `${to.name}.bin`, mimeType: "", sizeBytes: BigInt(bytes.byteLength), bucketClass: BucketClass.TEMP },
+    ctx.runToken,
+  );
   return create(PinValueSchema, { value: { case: "media", value: ref } });
 };
 

@@ -51,7 +51,8 @@ export function parseFlowText(text: string): ParsedFlow {
     const createdAt = m.string("created_at", "createdAt");
     if (createdAt) {
       const date = new Date(createdAt);
-      if (Number.isNaN(date.getTime())) violations.add("meta.created_at", "field.type", `"${createdAt}" is not a date`, "use ISO 8601, e.g. 2025-01-31T12:00:00Z");
+      if (Number.isNaN(date.getTime()))
+        violations.add("meta.created_at", "field.type", `"${createdAt}" is not a date`, "use ISO 8601, e.g. 2025-01-31T12:00:00Z");
       else flow.meta.createdAt = timestampFromDate(date);
     }
     m.rejectUnknown();
@@ -89,7 +90,8 @@ function readNode(value: JsonValue, path: string, violations: Violations): FlowN
     const rr = new RecordReader(retry, r.child("retry"), violations);
     const backoffName = rr.string("backoff").toLowerCase();
     const backoff = backoffName ? backoffNames.get(backoffName) : BackoffKind.UNSPECIFIED;
-    if (backoff === undefined) violations.add(rr.child("backoff"), "retry.backoff_known", `unknown backoff "${backoffName}"`, "use fixed, linear or exponential");
+    if (backoff === undefined)
+      violations.add(rr.child("backoff"), "retry.backoff_known", `unknown backoff "${backoffName}"`, "use fixed, linear or exponential");
     node.retry = create(RetryPolicySchema, { maxAttempts: rr.number("max_attempts", "maxAttempts", "attempts"), backoff: backoff ?? BackoffKind.UNSPECIFIED });
     const initialDelay = readDuration(rr, "initial_delay", violations, "initialDelay", "delay");
     if (initialDelay) node.retry.initialDelay = initialDelay;
@@ -111,7 +113,8 @@ function readEdge(value: JsonValue, path: string, violations: Violations): FlowE
     const wr = new RecordReader(when, r.child("when"), violations);
     const pin = wr.string("pin");
     const equals = wr.raw("equals");
-    if (equals === undefined) violations.add(wr.child("equals"), "edge.condition_value", "the condition gives no value to compare with", "write `when: { pin: route, equals: image }`");
+    if (equals === undefined)
+      violations.add(wr.child("equals"), "edge.condition_value", "the condition gives no value to compare with", "write `when: { pin: route, equals: image }`");
     else edge.when = create(EdgeConditionSchema, { pin, equals: fromJson(ValueSchema, equals) });
     wr.rejectUnknown();
   }

@@ -132,10 +132,9 @@ graph:
       { "i.prompt": { case: "text", value: "x" }, "t.prompt": { case: "text", value: "y" } },
     );
     expect(ok.violations.map((v) => v.rule)).toEqual(["flow.acyclic"]);
-    const bad = await check(
-      `graph: {nodes: [{id: t, agent: org.example.text}, {id: u, agent: org.example.text}], edges: [{from: t.data, to: u.prompt}]}`,
-      { "t.prompt": { case: "text", value: "x" } },
-    );
+    const bad = await check(`graph: {nodes: [{id: t, agent: org.example.text}, {id: u, agent: org.example.text}], edges: [{from: t.data, to: u.prompt}]}`, {
+      "t.prompt": { case: "text", value: "x" },
+    });
     expect(bad.violations.map((v) => v.rule)).toEqual(["edge.pin_type"]);
   });
 });

@@ -8,8 +8,7 @@ import { pinTypesCompatible, valueFitsPin } from "../../agent-contract/pin-compa
 
 /** Where an input pin's value comes from. */
 export type InputSource =
-  | { readonly kind: "edge"; readonly node: string; readonly pin: string; readonly when?: EdgeCondition }
-  | { readonly kind: "submitted"; readonly key: string };
+  { readonly kind: "edge"; readonly node: string; readonly pin: string; readonly when?: EdgeCondition } | { readonly kind: "submitted"; readonly key: string };
 
 /** One node of a validated flow, with everything the scheduler needs. */
 export interface PlannedNode {
@@ -63,7 +62,12 @@ export async function checkFlow(
     nodes.map(async (node, i) => {
       const path = `graph.nodes[${i}]`;
       if (!nodeIdPattern.test(node.id)) {
-        v.add(`${path}.id`, "node.id", node.id ? `"${node.id}" is not a valid node id` : "node id is missing", "start with a letter; use letters, digits, _ and - (at most 63)");
+        v.add(
+          `${path}.id`,
+          "node.id",
+          node.id ? `"${node.id}" is not a valid node id` : "node id is missing",
+          "start with a letter; use letters, digits, _ and - (at most 63)",
+        );
       } else if (seenIds.has(node.id)) {
         v.add(`${path}.id`, "node.id_unique", `node id "${node.id}" is used twice`, "give every node a distinct id");
         return;
@@ -75,7 +79,12 @@ export async function checkFlow(
       }
       const manifest = resolved?.get(node.id) ?? (await catalog.resolve(node.agent, node.agentVersion));
       if (isResolveFailure(manifest)) {
-        v.add(`${path}.agent`, manifest.reason === "unknown_agent" ? "node.agent_known" : "node.agent_version", manifest.message, manifest.reason === "unknown_agent" ? "register the agent first, or fix the id" : "use a registered version or a range that matches one");
+        v.add(
+          `${path}.agent`,
+          manifest.reason === "unknown_agent" ? "node.agent_known" : "node.agent_version",
+          manifest.message,
+          manifest.reason === "unknown_agent" ? "register the agent first, or fix the id" : "use a registered version or a range that matches one",
+        );
       } else {
         manifests.set(node.id, manifest);
       }
@@ -100,7 +109,12 @@ export async function checkFlow(
     const pins = side === "from" ? manifest.outputs : manifest.inputs;
     const pin = pins.find((p) => p.name === pinName);
     if (!pin) {
-      v.add(path, "edge.pin_known", `agent ${manifest.id} has no ${side === "from" ? "output" : "input"} pin "${pinName}"`, `use one of: ${pins.map((p) => p.name).join(", ") || "(none)"}`);
+      v.add(
+        path,
+        "edge.pin_known",
+        `agent ${manifest.id} has no ${side === "from" ? "output" : "input"} pin "${pinName}"`,
+        `use one of: ${pins.map((p) => p.name).join(", ") || "(none)"}`,
+      );
       return undefined;
     }
     return { node: nodeId, pin };
@@ -111,7 +125,12 @@ export async function checkFlow(
     const to = endpoint(edge.to, `${path}.to`, "to");
     if (!from || !to) return;
     if (from.pin && to.pin && !pinTypesCompatible(from.pin.type, to.pin.type)) {
-      v.add(path, "edge.pin_type", `${edge.from} carries ${pinTypeName(from.pin.type)} but ${edge.to} takes ${pinTypeName(to.pin.type)}`, "connect pins of the same type, or put a converting agent between them");
+      v.add(
+        path,
+        "edge.pin_type",
+        `${edge.from} carries ${pinTypeName(from.pin.type)} but ${edge.to} takes ${pinTypeName(to.pin.type)}`,
+        "connect pins of the same type, or put a converting agent between them",
+      );
     }
     const bound = inputs.get(to.node);
     const pinName = edge.to.slice(edge.to.indexOf(".") + 1);
@@ -123,11 +142,31 @@ export async function checkFlow(
     if (edge.when) {
       const tested = manifests.get(from.node)?.outputs.find((p) => p.name === (edge.when?.pin || fromPin));
       if (from.pin?.type === PinType.STREAM) {
-        v.add(`${path}.when`, "edge.condition_stream", `${edge.from} is a stream, which starts before its node ends: it cannot be conditional`, "drop the condition, or branch on a text or json output instead");
+        v.add(
+          `${path}.when`,
+          "edge.condition_stream",
+          `${edge.from} is a stream, which starts before its node ends: it cannot be conditional`,
+          "drop the condition, or branch on a text or json output instead",
+        );
       } else if (!tested) {
-        v.add(`${path}.when.pin`, "edge.condition_pin", `node "${from.node}" has no output pin "${edge.when.pin}"`, `test one of: ${manifests.get(from.node)?.outputs.map((p) => p.name).join(", ") || "(none)"}`);
+        v.add(
+          `${path}.when.pin`,
+          "edge.condition_pin",
+          `node "${from.node}" has no output pin "${edge.when.pin}"`,
+          `test one of: ${
+            manifests
+              .get(from.node)
+              ?.outputs.map((p) => p.name)
+              .join(", ") || "(none)"
+          }`,
+        );
       } else if (tested.type !== PinType.TEXT && tested.type !== PinType.JSON) {
-        v.add(`${path}.when.pin`, "edge.condition_pin_type", `${from.node}.${tested.name} is ${pinTypeName(tested.type)}; a condition compares text or json values`, "test a text or json output");
+        v.add(
+          `${path}.when.pin`,
+          "edge.condition_pin_type",
+          `${from.node}.${tested.name} is ${pinTypeName(tested.type)}; a condition compares text or json values`,
+          "test a text or json output",
+        );
       }
     }
     bound?.set(pinName, { kind: "edge", node: from.node, pin: fromPin, ...(edge.when ? { when: edge.when } : {}) });
@@ -146,11 +185,21 @@ export async function checkFlow(
     if (!manifest) continue;
     const pin = manifest.inputs.find((p) => p.name === pinName);
     if (!pin) {
-      v.add(path, "input.pin_known", `agent ${manifest.id} has no input pin "${pinName}"`, `use one of: ${manifest.inputs.map((p) => p.name).join(", ") || "(none)"}`);
+      v.add(
+        path,
+        "input.pin_known",
+        `agent ${manifest.id} has no input pin "${pinName}"`,
+        `use one of: ${manifest.inputs.map((p) => p.name).join(", ") || "(none)"}`,
+      );
     } else if (inputs.get(nodeId)?.has(pinName)) {
       v.add(path, "input.bound_once", `${key} is already fed by an edge`, "drop the submitted value or the edge");
     } else if (!valueFitsPin(value, pin.type)) {
-      v.add(path, "input.value_type", `${key} takes ${pinTypeName(pin.type)} but got a ${value.value.case ?? "missing"} value`, `send a value that fits a ${pinTypeName(pin.type)} pin`);
+      v.add(
+        path,
+        "input.value_type",
+        `${key} takes ${pinTypeName(pin.type)} but got a ${value.value.case ?? "missing"} value`,
+        `send a value that fits a ${pinTypeName(pin.type)} pin`,
+      );
     } else {
       inputs.get(nodeId)?.set(pinName, { kind: "submitted", key });
     }
@@ -159,7 +208,12 @@ export async function checkFlow(
   for (const [nodeId, manifest] of manifests) {
     for (const pin of manifest.inputs) {
       if (pin.required && !inputs.get(nodeId)?.has(pin.name) && !(`${nodeId}.${pin.name}` in submitted)) {
-        v.add(`graph.nodes[${nodes.findIndex((n) => n.id === nodeId)}]`, "input.required_unbound", `required input ${nodeId}.${pin.name} is fed by no edge and no submitted value`, `add an edge to ${nodeId}.${pin.name} or submit inputs["${nodeId}.${pin.name}"]`);
+        v.add(
+          `graph.nodes[${nodes.findIndex((n) => n.id === nodeId)}]`,
+          "input.required_unbound",
+          `required input ${nodeId}.${pin.name} is fed by no edge and no submitted value`,
+          `add an edge to ${nodeId}.${pin.name} or submit inputs["${nodeId}.${pin.name}"]`,
+        );
       }
     }
   }

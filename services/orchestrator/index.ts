@@ -105,17 +105,17 @@ export async function createOrchestrator(config: OrchestratorConfig, deps: Orche
       ? // Loaded only when selected: the Kubernetes client adds ~0.6 s to every embedded start otherwise.
         (await import("./kubernetes/index.js")).createKubernetesExecutor(config.kubernetes)
       : config.executor === "noop"
-      ? new NoopExecutor()
-      : new LocalExecutor({
-          media,
-          killGraceMs: config.killGraceMs,
-          memoryLimits: config.memoryLimits,
-          agentNiceIncrement: config.agentNiceIncrement,
-          ...(cpuCaps ? { cpuCaps } : {}),
-          ...(deps.gatewayUrl ? { gatewayUrl: deps.gatewayUrl } : {}),
-          baseEnv: Object.fromEntries(config.agentEnvPassthrough.map((name) => [name, deps.hostEnv[name]])),
-          hostPath: deps.hostEnv.PATH,
-        }));
+        ? new NoopExecutor()
+        : new LocalExecutor({
+            media,
+            killGraceMs: config.killGraceMs,
+            memoryLimits: config.memoryLimits,
+            agentNiceIncrement: config.agentNiceIncrement,
+            ...(cpuCaps ? { cpuCaps } : {}),
+            ...(deps.gatewayUrl ? { gatewayUrl: deps.gatewayUrl } : {}),
+            baseEnv: Object.fromEntries(config.agentEnvPassthrough.map((name) => [name, deps.hostEnv[name]])),
+            hostPath: deps.hostEnv.PATH,
+          }));
   const catalog = new AgentCatalog(agents);
   const metrics = new OrchestratorMetrics();
   const engine = new RunEngine({

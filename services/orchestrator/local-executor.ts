@@ -230,7 +230,9 @@ export class LocalExecutor implements Executor {
     for (const [name, value] of raw) {
       const pin = task.agent.outputs.find((p) => p.name === name);
       if (!pin) {
-        problems.push(`output event for "${name}", which is not an output pin of ${task.agent.id} (outputs: ${task.agent.outputs.map((p) => p.name).join(", ") || "none"})`);
+        problems.push(
+          `output event for "${name}", which is not an output pin of ${task.agent.id} (outputs: ${task.agent.outputs.map((p) => p.name).join(", ") || "none"})`,
+        );
         continue;
       }
       const out = outputFromPlain(pin, value as Parameters<typeof outputFromPlain>[1]);
@@ -252,7 +254,11 @@ export class LocalExecutor implements Executor {
     if (!this.options.media) throw new Error("file outputs need storage, and this executor has none");
     const file = isAbsolute(path) ? path : resolve(task.agent.workingDir || process.cwd(), path);
     const sizeBytes = BigInt(statSync(file).size);
-    return this.options.media.upload(createReadStream(file, { highWaterMark: 64 * 1024 }), { filename: basename(file), mimeType, sizeBytes, bucketClass: BucketClass.MEDIA }, task.runToken);
+    return this.options.media.upload(
+      createReadStream(file, { highWaterMark: 64 * 1024 }),
+      { filename: basename(file), mimeType, sizeBytes, bucketClass: BucketClass.MEDIA },
+      task.runToken,
+    );
   }
 }
 

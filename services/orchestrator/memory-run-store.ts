@@ -1,5 +1,13 @@
 import { clone } from "@bufbuild/protobuf";
-import { type NodeRun, NodeRunSchema, type ReportNodeEventsRequest, type Run, type RunEvent, RunSchema, type RunState } from "../../gen/mentatlab/v1/orchestrator_pb.js";
+import {
+  type NodeRun,
+  NodeRunSchema,
+  type ReportNodeEventsRequest,
+  type Run,
+  type RunEvent,
+  RunSchema,
+  type RunState,
+} from "../../gen/mentatlab/v1/orchestrator_pb.js";
 import { isFinalRunState, type RunPage, type RunStore } from "./run-store.js";
 import { RunStoreListeners } from "./run-store-listeners.js";
 

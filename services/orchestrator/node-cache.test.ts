@@ -15,7 +15,10 @@ const cachedLedger = testAgentManifest("org.test.ledger", "ledger.mjs", pins, "c
 const plainLedger = testAgentManifest("org.test.plain-ledger", "ledger.mjs", pins);
 
 describe("node cache keys", () => {
-  const planned = (params: Record<string, string>, extra: { version?: string; image?: string; streamOut?: boolean; cacheable?: boolean } = {}): PlannedNode => ({
+  const planned = (
+    params: Record<string, string>,
+    extra: { version?: string; image?: string; streamOut?: boolean; cacheable?: boolean } = {},
+  ): PlannedNode => ({
     node: create(FlowNodeSchema, { id: "n", agent: "org.test.k", params }),
     manifest: create(AgentManifestSchema, {
       id: "org.test.k",
@@ -79,17 +82,29 @@ describe("runs reusing cached nodes", () => {
   /** a → b → c, and d on its own input; every node the cacheable ledger agent unless `agent` says otherwise, `extra` adds params by node. */
   const flow = (agent = "org.test.ledger", extra: Readonly<Record<string, string>> = {}) => {
     const nodes = ["a", "b", "c", "d"].map((id) => `{id: ${id}, agent: ${agent}, params: {ledger: ${JSON.stringify(ledger())}${extra[id] ?? ""}}}`);
-    return { case: "text" as const, value: `apiVersion: v1\nkind: Flow\nmeta: {id: cached}\ngraph:\n  nodes: [${nodes.join(", ")}]\n  edges: [{from: a.text, to: b.text}, {from: b.text, to: c.text}]` };
+    return {
+      case: "text" as const,
+      value: `apiVersion: v1\nkind: Flow\nmeta: {id: cached}\ngraph:\n  nodes: [${nodes.join(", ")}]\n  edges: [{from: a.text, to: b.text}, {from: b.text, to: c.text}]`,
+    };
   };
 
-  async function runToEnd(client: ReturnType<TestOrchestrator["client"]>, inputs: { a: string; d: string }, options: { cache?: CacheMode; agent?: string; extra?: Record<string, string> } = {}) {
+  async function runToEnd(
+    client: ReturnType<TestOrchestrator["client"]>,
+    inputs: { a: string; d: string },
+    options: { cache?: CacheMode; agent?: string; extra?: Record<string, string> } = {},
+  ) {
     const before = starts().length;
-    const { run } = await client.submitFlow({ source: { source: flow(options.agent, options.extra) }, inputs: { "a.text": text(inputs.a), "d.text": text(inputs.d) }, cache: options.cache ?? CacheMode.UNSPECIFIED });
+    const { run } = await client.submitFlow({
+      source: { source: flow(options.agent, options.extra) },
+      inputs: { "a.text": text(inputs.a), "d.text": text(inputs.d) },
+      cache: options.cache ?? CacheMode.UNSPECIFIED,
+    });
     const events = await watchAll(client, run?.runId ?? "");
     const done = (await client.getRun({ runId: run?.runId ?? "" })).run as Run;
     return { run: done, events, started: starts().slice(before).sort() };
   }
-  const outputBytes = (run: Run) => Object.fromEntries(Object.entries(run.outputs).map(([k, v]) => [k, Buffer.from(toBinary(PinValueSchema, v)).toString("hex")]));
+  const outputBytes = (run: Run) =>
+    Object.fromEntries(Object.entries(run.outputs).map(([k, v]) => [k, Buffer.from(toBinary(PinValueSchema, v)).toString("hex")]));
 
   it("reruns a flow with the same inputs without starting one agent, outputs byte-identical, each node linked to the run that made it", async () => {
     const client = await start();

@@ -39,7 +39,11 @@ export function pinValueDigest(value: PinValue): string | undefined {
  */
 export function nodeCacheKey(planned: PlannedNode, inputs: Readonly<Record<string, PinValue | undefined>>): string | undefined {
   const { manifest } = planned;
-  if (!manifest.cacheable || manifest.outputs.some((p) => p.type === PinType.STREAM) || manifest.inputs.some((p) => p.type === PinType.STREAM && planned.inputs.has(p.name))) {
+  if (
+    !manifest.cacheable ||
+    manifest.outputs.some((p) => p.type === PinType.STREAM) ||
+    manifest.inputs.some((p) => p.type === PinType.STREAM && planned.inputs.has(p.name))
+  ) {
     return undefined;
   }
   const digests: Record<string, string> = {};

@@ -37,7 +37,10 @@ beforeAll(async () => {
   redis = new Redis(redisServer.url);
   store = await RedisRunStore.connect(redis, prefix);
   const agents = new RedisAgentStore(redis, prefix);
-  for (const [id, script] of [["org.test.sleep", "sleep.mjs"], ["org.test.echo", "echo.mjs"]] as const) {
+  for (const [id, script] of [
+    ["org.test.sleep", "sleep.mjs"],
+    ["org.test.echo", "echo.mjs"],
+  ] as const) {
     const { manifest } = parseManifestText(testAgentManifest(id, script, "inputs: [{name: text, type: text}]\noutputs: [{name: text, type: text}]"));
     if (manifest) await agents.put(manifest);
   }
@@ -54,14 +57,22 @@ describe("orchestrator failover with Redis", () => {
     const first = await startReplica();
     const client = createClient(OrchestratorService, createConnectTransport({ baseUrl: `http://127.0.0.1:${first.port}`, httpVersion: "1.1" }));
     const { run } = await client.submitFlow({
-      source: { source: { case: "text", value: "kind: Flow\ngraph:\n  nodes: [{id: a, agent: org.test.sleep, params: {ms: 1500}}, {id: b, agent: org.test.echo, params: {suffix: '!'}}]\n  edges: [{from: a.text, to: b.text}]" } },
+      source: {
+        source: {
+          case: "text",
+          value:
+            "kind: Flow\ngraph:\n  nodes: [{id: a, agent: org.test.sleep, params: {ms: 1500}}, {id: b, agent: org.test.echo, params: {suffix: '!'}}]\n  edges: [{from: a.text, to: b.text}]",
+        },
+      },
       inputs: { "a.text": text("x") },
     });
     const runId = run?.runId ?? "";
     let agentPid = 0;
     for (;;) {
       const events = await store.events(runId, 0n, 1000);
-      const log = events.find((e) => e.event.case === "agent" && e.event.value.event.case === "log" && e.event.value.event.value.message.startsWith("sleeping"));
+      const log = events.find(
+        (e) => e.event.case === "agent" && e.event.value.event.case === "log" && e.event.value.event.value.message.startsWith("sleeping"),
+      );
       if (log?.event.case === "agent" && log.event.value.event.case === "log") {
         agentPid = Number(/pid (\d+)/.exec(log.event.value.event.value.message)?.[1]);
         break;
@@ -87,6 +98,16 @@ describe("orchestrator failover with Redis", () => {
     ]);
     const events = await store.events(runId, 0n, 10_000);
     expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => BigInt(i + 1)));
-    expect(stateTrail(events)).toEqual(["run PENDING", "run RUNNING", "a RUNNING 1", "a PENDING 1", "a RUNNING 2", "a SUCCEEDED 2", "b RUNNING 1", "b SUCCEEDED 1", "run SUCCEEDED"]);
+    expect(stateTrail(events)).toEqual([
+      "run PENDING",
+      "run RUNNING",
+      "a RUNNING 1",
+      "a PENDING 1",
+      "a RUNNING 2",
+      "a SUCCEEDED 2",
+      "b RUNNING 1",
+      "b SUCCEEDED 1",
+      "run SUCCEEDED",
+    ]);
   });
 });

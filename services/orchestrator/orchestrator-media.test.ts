@@ -13,12 +13,30 @@ beforeAll(async () => {
   services = await RealServices.start(tokens);
   orch = new TestOrchestrator({ media: storageMediaStore(services.storage), streams: streamServiceOpener(services.streams) });
   await orch.register(
-    testAgentManifest("org.test.source", "stream-source.mjs", "outputs: [{name: live, type: stream, media: {accepted_mime_types: [text/plain]}}]", "capabilities: [streaming]"),
+    testAgentManifest(
+      "org.test.source",
+      "stream-source.mjs",
+      "outputs: [{name: live, type: stream, media: {accepted_mime_types: [text/plain]}}]",
+      "capabilities: [streaming]",
+    ),
     testAgentManifest("org.test.sink", "stream-sink.mjs", "inputs: [{name: live, type: stream, required: true}]\noutputs: [{name: text, type: text}]"),
     testAgentManifest("org.test.png", "write-file.mjs", "outputs: [{name: out, type: image, media: {accepted_mime_types: [image/png]}}]"),
-    testAgentManifest("org.test.cached-png", "write-file.mjs", "outputs: [{name: out, type: image, media: {accepted_mime_types: [image/png]}}]", "cacheable: true"),
-    testAgentManifest("org.test.wants-png", "echo.mjs", "inputs: [{name: img, type: image, required: true, media: {accepted_mime_types: [image/png], max_width: 100}}]\noutputs: [{name: text, type: text}]"),
-    testAgentManifest("org.test.wants-jpeg", "echo.mjs", "inputs: [{name: img, type: image, required: true, media: {accepted_mime_types: [image/jpeg]}}]\noutputs: [{name: text, type: text}]"),
+    testAgentManifest(
+      "org.test.cached-png",
+      "write-file.mjs",
+      "outputs: [{name: out, type: image, media: {accepted_mime_types: [image/png]}}]",
+      "cacheable: true",
+    ),
+    testAgentManifest(
+      "org.test.wants-png",
+      "echo.mjs",
+      "inputs: [{name: img, type: image, required: true, media: {accepted_mime_types: [image/png], max_width: 100}}]\noutputs: [{name: text, type: text}]",
+    ),
+    testAgentManifest(
+      "org.test.wants-jpeg",
+      "echo.mjs",
+      "inputs: [{name: img, type: image, required: true, media: {accepted_mime_types: [image/jpeg]}}]\noutputs: [{name: text, type: text}]",
+    ),
   );
 });
 afterAll(async () => {
@@ -31,7 +49,12 @@ const flow = (nodes: string, edges: string) => ({ source: { case: "text" as cons
 describe("media and stream edges", () => {
   it("starts a stream's consumer while its producer is still running, handing it the live StreamRef", async () => {
     const client = orch.client({ workspace: "ws-test" });
-    const runId = (await client.submitFlow({ source: flow(`[{id: src, agent: org.test.source, params: {ms: 2500}}, {id: sink, agent: org.test.sink}]`, `[{from: src.live, to: sink.live}]`) })).run?.runId ?? "";
+    const runId =
+      (
+        await client.submitFlow({
+          source: flow(`[{id: src, agent: org.test.source, params: {ms: 2500}}, {id: sink, agent: org.test.sink}]`, `[{from: src.live, to: sink.live}]`),
+        })
+      ).run?.runId ?? "";
     const trail = stateTrail(await watchAll(client, runId));
     expect(trail.indexOf("sink SUCCEEDED 1")).toBeLessThan(trail.indexOf("src SUCCEEDED 1"));
     const run = (await client.getRun({ runId })).run;
@@ -75,29 +98,43 @@ describe("media and stream edges", () => {
 
   it("uploads an agent's file output and checks the MediaRef against each consumer's declared types", async () => {
     const client = orch.client({ workspace: "ws-test" });
-    const png = await sharp({ create: { width: 40, height: 30, channels: 3, background: "#f80" } }).png().toBuffer();
-    const runId = (
-      await client.submitFlow({
-        source: flow(
-          `[{id: make, agent: org.test.png, params: {base64: "${png.toString("base64")}", mime_type: image/png}}, {id: ok, agent: org.test.wants-png}, {id: picky, agent: org.test.wants-jpeg}]`,
-          `[{from: make.out, to: ok.img}, {from: make.out, to: picky.img}]`,
-        ),
-      })
-    ).run?.runId ?? "";
+    const png = await sharp({ create: { width: 40, height: 30, channels: 3, background: "#f80" } })
+      .png()
+      .toBuffer();
+    const runId =
+      (
+        await client.submitFlow({
+          source: flow(
+            `[{id: make, agent: org.test.png, params: {base64: "${png.toString("base64")}", mime_type: image/png}}, {id: ok, agent: org.test.wants-png}, {id: picky, agent: org.test.wants-jpeg}]`,
+            `[{from: make.out, to: ok.img}, {from: make.out, to: picky.img}]`,
+          ),
+        })
+      ).run?.runId ?? "";
     await watchAll(client, runId);
     const run = (await client.getRun({ runId })).run;
     const ref = run?.nodes.find((n) => n.nodeId === "make")?.outputs["out"]?.value;
     expect(ref?.case === "media" && [ref.value.mimeType, ref.value.metadata?.width, ref.value.workspace]).toEqual(["image/png", 40, "ws-test"]);
-    expect(run?.nodes.map((n) => [n.nodeId, NodeState[n.state]])).toEqual([["make", "SUCCEEDED"], ["ok", "SUCCEEDED"], ["picky", "FAILED"]]);
+    expect(run?.nodes.map((n) => [n.nodeId, NodeState[n.state]])).toEqual([
+      ["make", "SUCCEEDED"],
+      ["ok", "SUCCEEDED"],
+      ["picky", "FAILED"],
+    ]);
     expect(run?.state).toBe(RunState.FAILED);
     expect(run?.error).toMatch(/^node "picky" failed: image .* does not fit input "img": type image\/png is not one of image\/jpeg$/);
   });
 
   it("reuses a cached node's stored output while the object exists, and runs the agent again once it is gone", async () => {
     const client = orch.client({ workspace: "ws-test" });
-    const png = await sharp({ create: { width: 8, height: 8, channels: 3, background: "#0a0" } }).png().toBuffer();
+    const png = await sharp({ create: { width: 8, height: 8, channels: 3, background: "#0a0" } })
+      .png()
+      .toBuffer();
     const submit = async () => {
-      const runId = (await client.submitFlow({ source: flow(`[{id: make, agent: org.test.cached-png, params: {base64: "${png.toString("base64")}", mime_type: image/png}}]`, "[]") })).run?.runId ?? "";
+      const runId =
+        (
+          await client.submitFlow({
+            source: flow(`[{id: make, agent: org.test.cached-png, params: {base64: "${png.toString("base64")}", mime_type: image/png}}]`, "[]"),
+          })
+        ).run?.runId ?? "";
       await watchAll(client, runId);
       const run = (await client.getRun({ runId })).run;
       expect(run?.state).toBe(RunState.SUCCEEDED);

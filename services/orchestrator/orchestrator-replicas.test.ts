@@ -33,7 +33,9 @@ afterAll(async () => {
 
 describe("two orchestrator replicas on one Redis", () => {
   it("lets any replica watch, report to and cancel a run another replica drives", async () => {
-    const runId = (await a.client().submitFlow({ source: { source: { case: "text", value: "graph: {nodes: [{id: s, agent: org.test.sleep, params: {ms: 20000}}]}" } } })).run?.runId ?? "";
+    const runId =
+      (await a.client().submitFlow({ source: { source: { case: "text", value: "graph: {nodes: [{id: s, agent: org.test.sleep, params: {ms: 20000}}]}" } } }))
+        .run?.runId ?? "";
     const watcher = watchAll(b.client({ user: "bob" }), runId);
     const viaB = b.client();
     while ((await viaB.getRun({ runId })).run?.nodes[0]?.state !== NodeState.RUNNING) await new Promise((r) => setTimeout(r, 20));

@@ -31,19 +31,26 @@ afterEach(async () => {
   await orch.close();
 });
 
-const flow = (nodes: string, edges = "[]") => ({ source: { case: "text" as const, value: `apiVersion: v1\nkind: Flow\nmeta: {id: t}\ngraph:\n  nodes: ${nodes}\n  edges: ${edges}` } });
+const flow = (nodes: string, edges = "[]") => ({
+  source: { case: "text" as const, value: `apiVersion: v1\nkind: Flow\nmeta: {id: t}\ngraph:\n  nodes: ${nodes}\n  edges: ${edges}` },
+});
 
 describe("running flows with plain-contract agents", () => {
   it("runs a chain, passing values along edges, and reports every event gap-free", async () => {
     const client = await start();
     const { run } = await client.submitFlow({
-      source: flow(`[{id: a, agent: org.test.echo, params: {suffix: "-a"}}, {id: b, agent: org.test.envecho, params: {suffix: "-b"}}]`, `[{from: a.text, to: b.text}]`),
+      source: flow(
+        `[{id: a, agent: org.test.echo, params: {suffix: "-a"}}, {id: b, agent: org.test.envecho, params: {suffix: "-b"}}]`,
+        `[{from: a.text, to: b.text}]`,
+      ),
       inputs: { "a.text": text("hi") },
     });
     const events = await watchAll(client, run?.runId ?? "");
     expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => BigInt(i + 1)));
     expect(stateTrail(events)).toEqual(["run PENDING", "run RUNNING", "a RUNNING 1", "a SUCCEEDED 1", "b RUNNING 1", "b SUCCEEDED 1", "run SUCCEEDED"]);
-    const agentEvents = events.filter((e) => e.nodeId === "a" && e.event.case === "agent").map((e) => (e.event.case === "agent" ? e.event.value.event.case : ""));
+    const agentEvents = events
+      .filter((e) => e.nodeId === "a" && e.event.case === "agent")
+      .map((e) => (e.event.case === "agent" ? e.event.value.event.case : ""));
     expect(agentEvents).toEqual(["log", "progress", "log", "metric", "output", "output"]);
     const log = events.find((e) => e.event.case === "agent" && e.event.value.event.case === "log");
     expect(log?.event.case === "agent" && log.event.value.correlationId).toBe("c-1");
@@ -79,9 +86,25 @@ describe("running flows with plain-contract agents", () => {
   it("retries transient failures (exit code 3) with backoff, then gives up after max_attempts", async () => {
     const client = await start();
     const retry = (max: number) => `{max_attempts: ${max}, backoff: linear, initial_delay: 50ms}`;
-    const ok = (await client.submitFlow({ source: flow(`[{id: f, agent: org.test.flaky, params: {succeed_on: 3}, retry: ${retry(3)}}]`), inputs: { "f.text": text("x") } })).run?.runId ?? "";
+    const ok =
+      (
+        await client.submitFlow({
+          source: flow(`[{id: f, agent: org.test.flaky, params: {succeed_on: 3}, retry: ${retry(3)}}]`),
+          inputs: { "f.text": text("x") },
+        })
+      ).run?.runId ?? "";
     const okEvents = await watchAll(client, ok);
-    expect(stateTrail(okEvents)).toEqual(["run PENDING", "run RUNNING", "f RUNNING 1", "f RETRYING 1", "f RUNNING 2", "f RETRYING 2", "f RUNNING 3", "f SUCCEEDED 3", "run SUCCEEDED"]);
+    expect(stateTrail(okEvents)).toEqual([
+      "run PENDING",
+      "run RUNNING",
+      "f RUNNING 1",
+      "f RETRYING 1",
+      "f RUNNING 2",
+      "f RETRYING 2",
+      "f RUNNING 3",
+      "f SUCCEEDED 3",
+      "run SUCCEEDED",
+    ]);
     const retrying = okEvents.find((e) => e.event.case === "nodeState" && e.event.value.state === NodeState.RETRYING);
     expect(retrying?.event.case === "nodeState" && retrying.event.value.reason).toBe("agent exited with code 3: busy on attempt 1; retrying in 0.05 s");
     expect((await client.getRun({ runId: ok })).run?.outputs["f.text"]?.value.value).toBe("ok on attempt 3: x");
@@ -98,7 +121,10 @@ describe("running flows with plain-contract agents", () => {
     const runId =
       (
         await client.submitFlow({
-          source: flow(`[{id: boom, agent: org.test.crash, retry: {max_attempts: 3}}, {id: after, agent: org.test.echo}, {id: later, agent: org.test.echo}, {id: solo, agent: org.test.echo}]`, `[{from: boom.text, to: after.text}, {from: after.text, to: later.text}]`),
+          source: flow(
+            `[{id: boom, agent: org.test.crash, retry: {max_attempts: 3}}, {id: after, agent: org.test.echo}, {id: later, agent: org.test.echo}, {id: solo, agent: org.test.echo}]`,
+            `[{from: boom.text, to: after.text}, {from: after.text, to: later.text}]`,
+          ),
           inputs: { "solo.text": text("s") },
         })
       ).run?.runId ?? "";
@@ -122,7 +148,8 @@ describe("running flows with plain-contract agents", () => {
     const down = createClient(StreamService, createConnectTransport({ baseUrl: "http://127.0.0.1:9", httpVersion: "1.1" }));
     const client = await start({ streams: streamServiceOpener(down) });
     await orch.register(testAgentManifest("org.test.source", "stream-source.mjs", "outputs: [{name: live, type: stream}]", "capabilities: [streaming]"));
-    const runId = (await client.submitFlow({ source: flow(`[{id: src, agent: org.test.source, retry: {max_attempts: 2, initial_delay: 10ms}}]`) })).run?.runId ?? "";
+    const runId =
+      (await client.submitFlow({ source: flow(`[{id: src, agent: org.test.source, retry: {max_attempts: 2, initial_delay: 10ms}}]`) })).run?.runId ?? "";
     const trail = stateTrail(await watchAll(client, runId));
     expect(trail).toEqual(["run PENDING", "run RUNNING", "src RUNNING 1", "src RETRYING 1", "src RUNNING 2", "src FAILED 2", "run FAILED"]);
     expect((await client.getRun({ runId })).run?.error).toMatch(/^node "src" failed: attempt error: \[unavailable\]/);
@@ -134,7 +161,8 @@ describe("running flows with plain-contract agents", () => {
   ])("retries an attempt whose mesh call hit a limit that may lift, not one refused as wrong ($code)", async ({ code, trail }) => {
     const client = await start({ streams: { open: () => Promise.reject(new ConnectError("refused (injected)", code)), endLeftOpen: async () => undefined } });
     await orch.register(testAgentManifest("org.test.source", "stream-source.mjs", "outputs: [{name: live, type: stream}]", "capabilities: [streaming]"));
-    const runId = (await client.submitFlow({ source: flow(`[{id: src, agent: org.test.source, retry: {max_attempts: 2, initial_delay: 10ms}}]`) })).run?.runId ?? "";
+    const runId =
+      (await client.submitFlow({ source: flow(`[{id: src, agent: org.test.source, retry: {max_attempts: 2, initial_delay: 10ms}}]`) })).run?.runId ?? "";
     expect(stateTrail(await watchAll(client, runId))).toEqual(["run PENDING", "run RUNNING", ...trail, "run FAILED"]);
   });
 
@@ -163,7 +191,9 @@ describe("running flows with plain-contract agents", () => {
 
   it("caps a non-Node agent's memory at its resolved resources", async () => {
     const client = await start();
-    await orch.register(`id: org.test.hog\nversion: 1.0.0\ncommand: [python3, -c, "x = bytearray(512 * 1024 * 1024); print('{\\"result\\": {}}')"]\nresources: {memory: 128Mi}`);
+    await orch.register(
+      `id: org.test.hog\nversion: 1.0.0\ncommand: [python3, -c, "x = bytearray(512 * 1024 * 1024); print('{\\"result\\": {}}')"]\nresources: {memory: 128Mi}`,
+    );
     const runId = (await client.submitFlow({ source: flow(`[{id: h, agent: org.test.hog}]`) })).run?.runId ?? "";
     await watchAll(client, runId);
     const run = (await client.getRun({ runId })).run;
@@ -175,7 +205,12 @@ describe("running flows with plain-contract agents", () => {
 describe("cancelling", () => {
   it("stops running agents, cancels pending nodes, and every watcher sees it within a second", async () => {
     const client = await start();
-    const runId = (await client.submitFlow({ source: flow(`[{id: s, agent: org.test.sleep, params: {ms: 20000}}, {id: next, agent: org.test.echo}]`, `[{from: s.text, to: next.text}]`) })).run?.runId ?? "";
+    const runId =
+      (
+        await client.submitFlow({
+          source: flow(`[{id: s, agent: org.test.sleep, params: {ms: 20000}}, {id: next, agent: org.test.echo}]`, `[{from: s.text, to: next.text}]`),
+        })
+      ).run?.runId ?? "";
     const watchers = [watchAll(client, runId), watchAll(orch.client({ user: "bob" }), runId)];
     const seen: number[] = [];
     for (;;) {
@@ -240,7 +275,10 @@ describe("resuming", () => {
     store.lostReplies = 1;
     const nodes = `[{id: a, agent: org.test.sleep, params: {ms: 500}}, {id: b, agent: org.test.echo}]`;
     const runId = (await client.submitFlow({ source: flow(nodes, `[{from: a.text, to: b.text}]`), inputs: { "a.text": text("hi") } })).run?.runId ?? "";
-    const events = await Promise.race([watchAll(client, runId), new Promise<never>((_, fail) => setTimeout(() => fail(new Error("the run never finished")), 10_000))]);
+    const events = await Promise.race([
+      watchAll(client, runId),
+      new Promise<never>((_, fail) => setTimeout(() => fail(new Error("the run never finished")), 10_000)),
+    ]);
     expect([store.failing, store.lostReplies]).toEqual([0, 0]);
     expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => BigInt(i + 1)));
     expect(stateTrail(events)).toEqual(["run PENDING", "run RUNNING", "a RUNNING 1", "a SUCCEEDED 1", "b RUNNING 1", "b SUCCEEDED 1", "run SUCCEEDED"]);
@@ -261,7 +299,13 @@ describe("resuming", () => {
     try {
       await other.register(manifests[2] as string);
       expect(await other.engine.adopt(resumable)).toBe(true);
-      expect(stateTrail(await watchAll(other.client(), resumable)).slice(2)).toEqual(["s RUNNING 1", "s PENDING 1", "s RUNNING 2", "s SUCCEEDED 2", "run SUCCEEDED"]);
+      expect(stateTrail(await watchAll(other.client(), resumable)).slice(2)).toEqual([
+        "s RUNNING 1",
+        "s PENDING 1",
+        "s RUNNING 2",
+        "s SUCCEEDED 2",
+        "run SUCCEEDED",
+      ]);
     } finally {
       await other.engine.close();
     }
@@ -299,14 +343,22 @@ describe("runs API", () => {
   it("rejects an invalid flow with every violation before anything runs or is stored", async () => {
     const client = await start();
     const err = ConnectError.from(
-      await client.submitFlow({ source: flow(`[{id: a, agent: org.test.nope}, {id: b, agent: org.test.echo}]`, `[{from: b.text, to: b.text}]`) }).catch((e: unknown) => e),
+      await client
+        .submitFlow({ source: flow(`[{id: a, agent: org.test.nope}, {id: b, agent: org.test.echo}]`, `[{from: b.text, to: b.text}]`) })
+        .catch((e: unknown) => e),
     );
     expect(err.code).toBe(Code.InvalidArgument);
-    const rules = err.findDetails(ValidateFlowResponseSchema)[0]?.violations.map((v) => v.rule).sort();
+    const rules = err
+      .findDetails(ValidateFlowResponseSchema)[0]
+      ?.violations.map((v) => v.rule)
+      .sort();
     expect(rules).toEqual(["flow.acyclic", "node.agent_known"]);
     expect(err.message).toContain("node.agent_known");
     expect((await client.listRuns({})).runs).toEqual([]);
-    const validated = await client.validateFlow({ source: flow(`[{id: b, agent: org.test.echo}, {id: a, agent: org.test.echo}]`, `[{from: b.text, to: a.text}]`), inputs: { "b.text": text("x") } });
+    const validated = await client.validateFlow({
+      source: flow(`[{id: b, agent: org.test.echo}, {id: a, agent: org.test.echo}]`, `[{from: b.text, to: a.text}]`),
+      inputs: { "b.text": text("x") },
+    });
     expect([validated.valid, validated.topologicalOrder]).toEqual([true, ["b", "a"]]);
   });
 
@@ -343,7 +395,9 @@ describe("runs API", () => {
     const request = { runId, nodeId: "s", attempt: 1, events: [progress] };
     await expect(client.reportNodeEvents(request)).rejects.toMatchObject({ code: Code.PermissionDenied });
     await expect(orch.client({ run: { runId, nodeId: "s", attempt: 2 } }).reportNodeEvents(request)).rejects.toMatchObject({ code: Code.PermissionDenied });
-    await expect(orch.client({ workspace: "ws-other", run: { runId, nodeId: "s", attempt: 1 } }).reportNodeEvents(request)).rejects.toMatchObject({ code: Code.NotFound });
+    await expect(orch.client({ workspace: "ws-other", run: { runId, nodeId: "s", attempt: 1 } }).reportNodeEvents(request)).rejects.toMatchObject({
+      code: Code.NotFound,
+    });
     const sidecar = orch.client({ run: { runId, nodeId: "s", attempt: 1 } });
     expect((await sidecar.reportNodeEvents(request)).cancelled).toBe(false);
     expect((await client.getRun({ runId })).run?.nodes[0]?.progressPercent).toBe(42);

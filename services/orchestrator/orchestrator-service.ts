@@ -52,7 +52,11 @@ function runDataLost(runId: string): ConnectError {
 }
 
 /** Parses the flow (text or structured) and checks it, with submitted media checked against their pins' limits. */
-async function checkSource(source: FlowSource | undefined, inputs: Readonly<Record<string, PinValue>>, catalog: AgentCatalog): Promise<{ flow: Flow | undefined } & FlowCheck> {
+async function checkSource(
+  source: FlowSource | undefined,
+  inputs: Readonly<Record<string, PinValue>>,
+  catalog: AgentCatalog,
+): Promise<{ flow: Flow | undefined } & FlowCheck> {
   let flow: Flow | undefined;
   const parseViolations: Violation[] = [];
   switch (source?.source.case) {
@@ -86,9 +90,7 @@ async function checkSource(source: FlowSource | undefined, inputs: Readonly<Reco
 
 function invalidFlow(violations: Violation[]): ConnectError {
   const { message, listed } = violationsError("flow", violations, "ValidateFlow");
-  return new ConnectError(message, Code.InvalidArgument, undefined, [
-    { desc: ValidateFlowResponseSchema, value: { valid: false, violations: listed } },
-  ]);
+  return new ConnectError(message, Code.InvalidArgument, undefined, [{ desc: ValidateFlowResponseSchema, value: { valid: false, violations: listed } }]);
 }
 
 /**
@@ -127,13 +129,15 @@ export function createOrchestratorService({ store, catalog, engine }: Orchestrat
       }),
       createdAt: timestampNow(),
     });
-    const event = (value: RunEvent["event"], nodeId = "") => create(RunEventSchema, { seq: BigInt(events.length + 1), time: run.createdAt, runId: run.runId, nodeId, event: value });
+    const event = (value: RunEvent["event"], nodeId = "") =>
+      create(RunEventSchema, { seq: BigInt(events.length + 1), time: run.createdAt, runId: run.runId, nodeId, event: value });
     const events: RunEvent[] = [];
     events.push(event({ case: "runState", value: create(RunStateChangedSchema, { state: RunState.PENDING }) }));
     for (const node of run.nodes) {
       if (!node.reused) continue;
       // Its outputs as events, as an agent would have reported them, so watchers see them too.
-      for (const [pin, value] of Object.entries(node.outputs)) events.push(event({ case: "agent", value: outputEvent(pin, value, run.createdAt) }, node.nodeId));
+      for (const [pin, value] of Object.entries(node.outputs))
+        events.push(event({ case: "agent", value: outputEvent(pin, value, run.createdAt) }, node.nodeId));
       const change = create(NodeStateChangedSchema, { nodeId: node.nodeId, state: node.state, reason: reuseReason(node.reused), reused: node.reused });
       events.push(event({ case: "nodeState", value: change }, node.nodeId));
     }
@@ -170,18 +174,29 @@ export function createOrchestratorService({ store, catalog, engine }: Orchestrat
         );
       }
       if (req.fromNode && !original.nodes.some((n) => n.nodeId === req.fromNode)) {
-        throw new ConnectError(`from_node "${req.fromNode}" is not a node of run ${original.runId}; use one of: ${original.nodes.map((n) => n.nodeId).join(", ")}`, Code.InvalidArgument);
+        throw new ConnectError(
+          `from_node "${req.fromNode}" is not a node of run ${original.runId}; use one of: ${original.nodes.map((n) => n.nodeId).join(", ")}`,
+          Code.InvalidArgument,
+        );
       }
       const flow = original.flow;
-      if (!flow) throw new ConnectError(`run ${original.runId} was stored without its flow and cannot be retried; submit the flow again`, Code.FailedPrecondition);
+      if (!flow)
+        throw new ConnectError(`run ${original.runId} was stored without its flow and cannot be retried; submit the flow again`, Code.FailedPrecondition);
       const noLongerValid = (violations: Violation[]) =>
-        new ConnectError(`the flow of run ${original.runId} no longer validates against the registered agents: ${describeViolations(violations)}`, Code.FailedPrecondition);
+        new ConnectError(
+          `the flow of run ${original.runId} no longer validates against the registered agents: ${describeViolations(violations)}`,
+          Code.FailedPrecondition,
+        );
       // The graph decides what reruns; the kept nodes then keep the agent versions that made their outputs.
       const fresh = await checkFlow(flow, original.inputs, catalog);
       if (!fresh.plan) throw noLongerValid(fresh.violations);
       const rerun = nodesToRerun(fresh.plan, original, req.fromNode);
       const pinned = await keptManifests(original, rerun, catalog);
-      if (typeof pinned === "string") throw new ConnectError(`run ${original.runId} cannot be retried: ${pinned}; rerun that node with from_node, or submit the flow again`, Code.FailedPrecondition);
+      if (typeof pinned === "string")
+        throw new ConnectError(
+          `run ${original.runId} cannot be retried: ${pinned}; rerun that node with from_node, or submit the flow again`,
+          Code.FailedPrecondition,
+        );
       const check = await checkFlow(flow, original.inputs, catalog, pinned);
       if (!check.plan) throw noLongerValid(check.violations);
       const kept = new Map(original.nodes.filter((n) => !rerun.has(n.nodeId)).map((n) => [n.nodeId, reusedNode(original, n)]));

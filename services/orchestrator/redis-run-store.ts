@@ -99,20 +99,22 @@ export class RedisRunStore implements RunStore {
   }
 
   async create(run: Run, events: RunEvent[], idempotencyKey: string): Promise<{ run: Run; created: boolean }> {
-    const existing = (await this.redis.eval(
-      createScript,
-      5,
-      this.key(`idem:${run.workspace}:${idempotencyKey}`),
-      this.runKey(run.runId),
-      this.eventsKey(run.runId),
-      this.workspaceKey(run.workspace),
-      this.key("runs:unfinished"),
-      run.runId,
-      Buffer.from(toBinary(RunSchema, run)),
-      idempotencyKey ? "1" : "0",
-      idempotencyTtlSeconds,
-      ...events.map((e) => Buffer.from(toBinary(RunEventSchema, e))),
-    ).catch(unavailable)) as string | null;
+    const existing = (await this.redis
+      .eval(
+        createScript,
+        5,
+        this.key(`idem:${run.workspace}:${idempotencyKey}`),
+        this.runKey(run.runId),
+        this.eventsKey(run.runId),
+        this.workspaceKey(run.workspace),
+        this.key("runs:unfinished"),
+        run.runId,
+        Buffer.from(toBinary(RunSchema, run)),
+        idempotencyKey ? "1" : "0",
+        idempotencyTtlSeconds,
+        ...events.map((e) => Buffer.from(toBinary(RunEventSchema, e))),
+      )
+      .catch(unavailable)) as string | null;
     if (existing) {
       const stored = await this.get(existing);
       if (stored) return { run: stored, created: false };
@@ -129,9 +131,7 @@ export class RedisRunStore implements RunStore {
     const runs: Run[] = [];
     let cursor = after ? `(${after}` : "+";
     for (;;) {
-      const ids = await this.redis
-        .zrange(this.workspaceKey(workspace), cursor, "-", "BYLEX", "REV", "LIMIT", 0, Math.max(pageSize * 2, 50))
-        .catch(unavailable);
+      const ids = await this.redis.zrange(this.workspaceKey(workspace), cursor, "-", "BYLEX", "REV", "LIMIT", 0, Math.max(pageSize * 2, 50)).catch(unavailable);
       if (ids.length === 0) return { runs, nextAfter: "" };
       const snapshots = await this.redis.mgetBuffer(...ids.map((id) => this.runKey(id))).catch(unavailable);
       const expired = ids.filter((_, i) => !snapshots[i]);
@@ -153,22 +153,24 @@ export class RedisRunStore implements RunStore {
     // Serialised before any await: the snapshot belongs to exactly these events even if the caller moves on.
     const snapshotBytes = Buffer.from(toBinary(RunSchema, snapshot));
     const eventBytes = events.map((e) => Buffer.from(toBinary(RunEventSchema, e)));
-    const ok = await this.redis.eval(
-      appendScript,
-      5,
-      this.leaseKey(runId),
-      this.eventsKey(runId),
-      this.runKey(runId),
-      this.key("runs:unfinished"),
-      this.key(`run:${runId}:cancel`),
-      owner,
-      first.seq.toString(),
-      isFinalRunState(snapshot.state) ? "1" : "0",
-      runId,
-      snapshotBytes,
-      this.finishedRunTtlSeconds,
-      ...eventBytes,
-    ).catch(unavailable);
+    const ok = await this.redis
+      .eval(
+        appendScript,
+        5,
+        this.leaseKey(runId),
+        this.eventsKey(runId),
+        this.runKey(runId),
+        this.key("runs:unfinished"),
+        this.key(`run:${runId}:cancel`),
+        owner,
+        first.seq.toString(),
+        isFinalRunState(snapshot.state) ? "1" : "0",
+        runId,
+        snapshotBytes,
+        this.finishedRunTtlSeconds,
+        ...eventBytes,
+      )
+      .catch(unavailable);
     if (ok !== 1) return false;
     await this.redis.publish(this.eventsChannel, runId).catch(unavailable);
     return true;
@@ -206,9 +208,7 @@ export class RedisRunStore implements RunStore {
   }
 
   async forwardReport(report: ReportNodeEventsRequest): Promise<void> {
-    await this.redis
-      .publish(this.reportChannel, Buffer.from(toBinary(ReportNodeEventsRequestSchema, report)).toString("base64"))
-      .catch(unavailable);
+    await this.redis.publish(this.reportChannel, Buffer.from(toBinary(ReportNodeEventsRequestSchema, report)).toString("base64")).catch(unavailable);
   }
 
   onReport(listener: (report: ReportNodeEventsRequest) => void): () => void {

@@ -32,7 +32,9 @@ function diamond(extra: string | Readonly<Record<string, string>>) {
   const more = typeof extra === "string" ? { b: extra } : extra;
   const nodes = ["a", "b", "c", "d"].map((id) => `{id: ${id}, agent: org.test.ledger, params: {ledger: ${JSON.stringify(ledger())}${more[id] ?? ""}}}`);
   const edges = "[{from: a.text, to: b.text}, {from: b.text, to: c.text}, {from: a.text, to: d.text}]";
-  return { source: { case: "text" as const, value: `apiVersion: v1\nkind: Flow\nmeta: {id: retry}\ngraph:\n  nodes: [${nodes.join(", ")}]\n  edges: ${edges}` } };
+  return {
+    source: { case: "text" as const, value: `apiVersion: v1\nkind: Flow\nmeta: {id: retry}\ngraph:\n  nodes: [${nodes.join(", ")}]\n  edges: ${edges}` },
+  };
 }
 
 /** Params making a ledger agent fail (`fail_once`) or hang (`hang_once`) the first time, by a marker file named `file`. */
@@ -50,10 +52,16 @@ async function codeOf(call: Promise<unknown>): Promise<[Code | undefined, string
 
 describe("which nodes a retry reruns", () => {
   // src streams into live; live → after; solo stands alone. Only `after` failed.
-  const manifest = (outputType: PinType) => create(AgentManifestSchema, { id: "org.test.x", version: "1.0.0", outputs: [create(PinSchema, { name: "out", type: outputType })] });
+  const manifest = (outputType: PinType) =>
+    create(AgentManifestSchema, { id: "org.test.x", version: "1.0.0", outputs: [create(PinSchema, { name: "out", type: outputType })] });
   const planned = (id: string, outputType: PinType, inputs: [string, string][], downstream: string[]): [string, PlannedNode] => [
     id,
-    { node: create(FlowNodeSchema, { id }), manifest: manifest(outputType), inputs: new Map(inputs.map(([pin, node]) => [pin, { kind: "edge", node, pin: "out" }])), downstream },
+    {
+      node: create(FlowNodeSchema, { id }),
+      manifest: manifest(outputType),
+      inputs: new Map(inputs.map(([pin, node]) => [pin, { kind: "edge", node, pin: "out" }])),
+      downstream,
+    },
   ];
   const plan: FlowPlan = {
     order: ["solo", "src", "live", "after"],
@@ -65,7 +73,10 @@ describe("which nodes a retry reruns", () => {
     ]),
   };
   const original = (failed: string) =>
-    create(RunSchema, { runId: "run_1", nodes: plan.order.map((nodeId) => create(NodeRunSchema, { nodeId, state: nodeId === failed ? NodeState.FAILED : NodeState.SUCCEEDED })) });
+    create(RunSchema, {
+      runId: "run_1",
+      nodes: plan.order.map((nodeId) => create(NodeRunSchema, { nodeId, state: nodeId === failed ? NodeState.FAILED : NodeState.SUCCEEDED })),
+    });
 
   it("reruns the failed node alone when nothing it reads is a stream", () => {
     expect([...nodesToRerun(plan, original("after"), "")].sort()).toEqual(["after"]);
@@ -97,14 +108,24 @@ describe("RetryRun", () => {
     const events = await watchAll(client, retryId);
     // Only b (the failed node) and c (skipped behind it) started agents again.
     expect(starts().slice(3).sort()).toEqual(["b", "c"]);
-    expect(stateTrail(events).filter((line) => !line.startsWith("run"))).toEqual(["a SUCCEEDED 0", "d SUCCEEDED 0", "b RUNNING 1", "b SUCCEEDED 1", "c RUNNING 1", "c SUCCEEDED 1"]);
+    expect(stateTrail(events).filter((line) => !line.startsWith("run"))).toEqual([
+      "a SUCCEEDED 0",
+      "d SUCCEEDED 0",
+      "b RUNNING 1",
+      "b SUCCEEDED 1",
+      "c RUNNING 1",
+      "c SUCCEEDED 1",
+    ]);
     const reusedEvent = events.find((e) => e.nodeId === "a" && e.event.case === "nodeState");
     const change = reusedEvent?.event.case === "nodeState" ? reusedEvent.event.value : undefined;
     expect(change?.reused).toMatchObject({ kind: ReuseKind.RETRY, runId: firstId, nodeId: "a" });
     expect(change?.reason).toBe(`reused from run ${firstId} node a (retry)`);
     // Watchers get the kept outputs as events, before the node's SUCCEEDED.
     const kept = events.find((e) => e.nodeId === "a" && e.event.case === "agent");
-    expect(kept?.event.case === "agent" && kept.event.value.event.case === "output" && kept.event.value.event.value.value?.value).toEqual({ case: "text", value: "x>a" });
+    expect(kept?.event.case === "agent" && kept.event.value.event.case === "output" && kept.event.value.event.value.value?.value).toEqual({
+      case: "text",
+      value: "x>a",
+    });
     expect(kept?.seq).toBeLessThan(reusedEvent?.seq ?? 0n);
 
     const done = (await client.getRun({ runId: retryId })).run;
@@ -133,7 +154,6 @@ describe("RetryRun", () => {
     await watchAll(client, retry?.runId ?? "");
     expect(starts().slice(3).sort()).toEqual(["b", "c", "d"]);
     expect((await client.getRun({ runId: retry?.runId ?? "" })).run?.nodes.find((n) => n.nodeId === "a")?.reused?.runId).toBe(firstId);
-
   });
 
   it("links the run whose agent produced the outputs when a retry itself failed and is retried", async () => {
@@ -179,7 +199,10 @@ describe("RetryRun", () => {
     const before = starts().length;
     expect(await codeOf(client.retryRun({ runId: "run_missing" }))).toEqual([Code.NotFound, "run run_missing not found"]);
     expect((await codeOf(orch.client({ workspace: "elsewhere" }).retryRun({ runId })))[0]).toBe(Code.NotFound);
-    expect(await codeOf(client.retryRun({ runId, fromNode: "zz" }))).toEqual([Code.InvalidArgument, `from_node "zz" is not a node of run ${runId}; use one of: a, b, c, d`]);
+    expect(await codeOf(client.retryRun({ runId, fromNode: "zz" }))).toEqual([
+      Code.InvalidArgument,
+      `from_node "zz" is not a node of run ${runId}; use one of: a, b, c, d`,
+    ]);
     expect(starts().length).toBe(before);
   });
 });

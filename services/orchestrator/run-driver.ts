@@ -1,6 +1,15 @@
 import { create } from "@bufbuild/protobuf";
 import { type Timestamp, timestampNow } from "@bufbuild/protobuf/wkt";
-import { type AgentEvent, AgentEventSchema, LogLevel, OutputEventSchema, PinType, type PinValue, PinValueSchema, type StreamRef } from "../../gen/mentatlab/v1/common_pb.js";
+import {
+  type AgentEvent,
+  AgentEventSchema,
+  LogLevel,
+  OutputEventSchema,
+  PinType,
+  type PinValue,
+  PinValueSchema,
+  type StreamRef,
+} from "../../gen/mentatlab/v1/common_pb.js";
 import { logEvent } from "../../agent-contract/plain-contract.js";
 import {
   NodeReuseSchema,
@@ -250,7 +259,10 @@ export class RunDriver {
     const refs = Object.values(outputs).flatMap((v) => (v.value.case === "media" ? [v.value.value] : []));
     const media = this.deps.media;
     if (refs.length === 0 || !media) return true;
-    const token = this.deps.runTokens.mint({ runId: this.run.runId, nodeId: id, attempt: 0, user: this.run.owner, workspace: this.run.workspace }, tokenMarginSeconds);
+    const token = this.deps.runTokens.mint(
+      { runId: this.run.runId, nodeId: id, attempt: 0, user: this.run.owner, workspace: this.run.workspace },
+      tokenMarginSeconds,
+    );
     try {
       await Promise.all(refs.map((ref) => media.stat(ref.id, token)));
       return true;
@@ -294,7 +306,10 @@ export class RunDriver {
     try {
       outputStreams = await this.openOutputStreams(node, runToken);
       const inputs = await this.resolveInputs(id, runToken);
-      const inputBytes = Object.values(inputs).reduce((sum, v) => sum + (v.value.case === "media" ? Number(v.value.value.sizeBytes) : v.value.case === "inlineBytes" ? v.value.value.byteLength : 0), 0);
+      const inputBytes = Object.values(inputs).reduce(
+        (sum, v) => sum + (v.value.case === "media" ? Number(v.value.value.sizeBytes) : v.value.case === "inlineBytes" ? v.value.value.byteLength : 0),
+        0,
+      );
       const task = {
         runId: this.run.runId,
         nodeId: id,
@@ -329,7 +344,12 @@ export class RunDriver {
       outcome = { kind: "failed", reason: `timed out after ${timeoutMs / 1000} s`, transient: false };
     }
     outcome ??= { kind: "failed", reason: "the executor ended without an outcome", transient: false };
-    await this.endStreamsLeftOpen(node, outputStreams, runToken, outcome.kind === "succeeded" ? "" : `node "${id}" attempt ${node.attempt} failed: ${outcome.reason}`);
+    await this.endStreamsLeftOpen(
+      node,
+      outputStreams,
+      runToken,
+      outcome.kind === "succeeded" ? "" : `node "${id}" attempt ${node.attempt} failed: ${outcome.reason}`,
+    );
     if (this.stopped) return;
     if (outcome.kind === "succeeded") {
       for (const [pin, value] of Object.entries(outcome.outputs)) this.recordOutput(node, pin, value);
@@ -473,7 +493,9 @@ export class RunDriver {
     void this.flush()
       .then(() => this.deps.store.releaseLease(this.run.runId, this.deps.owner))
       // A lease left behind lapses by itself within its TTL, and nobody adopts a finished run.
-      .catch((err: unknown) => console.warn(`orchestrator: run ${this.run.runId} finished, but its lease could not be released (${String(err)}); it lapses by itself`))
+      .catch((err: unknown) =>
+        console.warn(`orchestrator: run ${this.run.runId} finished, but its lease could not be released (${String(err)}); it lapses by itself`),
+      )
       .finally(() => this.deps.onStopped(this.run.runId));
   }
 
@@ -485,7 +507,10 @@ export class RunDriver {
 
   private emitNode(node: NodeRun, reason: string): void {
     this.deps.metrics?.recordNodeState(node);
-    this.emit(node.nodeId, { case: "nodeState", value: create(NodeStateChangedSchema, { nodeId: node.nodeId, state: node.state, attempt: node.attempt, reason, reused: node.reused }) });
+    this.emit(node.nodeId, {
+      case: "nodeState",
+      value: create(NodeStateChangedSchema, { nodeId: node.nodeId, state: node.state, attempt: node.attempt, reason, reused: node.reused }),
+    });
   }
 
   private emit(nodeId: string, event: RunEvent["event"]): void {

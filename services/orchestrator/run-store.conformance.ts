@@ -67,7 +67,12 @@ export function describeRunStoreConformance(name: string, backend: () => Promise
     });
 
     it("keeps node cache entries per workspace until their TTL, the newest put winning, on every replica", async () => {
-      const entry = (runId: string) => create(NodeRunSchema, { nodeId: "a", outputs: { text: { value: { case: "text", value: runId } } }, reused: { kind: ReuseKind.CACHE, runId, nodeId: "a" } });
+      const entry = (runId: string) =>
+        create(NodeRunSchema, {
+          nodeId: "a",
+          outputs: { text: { value: { case: "text", value: runId } } },
+          reused: { kind: ReuseKind.CACHE, runId, nodeId: "a" },
+        });
       expect(await store.cacheGet("ws-a", "k1")).toBeUndefined();
       await store.cachePut("ws-a", "k1", entry("run_1"), 5000);
       await store.cachePut("ws-a", "k1", entry("run_2"), 5000);
@@ -154,7 +159,14 @@ export function describeRunStoreConformance(name: string, backend: () => Promise
     it("forwards sidecar reports to every replica", async () => {
       const peer = await b.peer();
       const heard = new Promise<ReportNodeEventsRequest>((resolve) => peer.onReport(resolve));
-      await store.forwardReport(create(ReportNodeEventsRequestSchema, { runId: "run_x", nodeId: "n", attempt: 2, events: [create(AgentEventSchema, { event: { case: "heartbeat", value: {} } })] }));
+      await store.forwardReport(
+        create(ReportNodeEventsRequestSchema, {
+          runId: "run_x",
+          nodeId: "n",
+          attempt: 2,
+          events: [create(AgentEventSchema, { event: { case: "heartbeat", value: {} } })],
+        }),
+      );
       const report = await heard;
       expect([report.runId, report.nodeId, report.attempt, report.events[0]?.event.case]).toEqual(["run_x", "n", 2, "heartbeat"]);
     });

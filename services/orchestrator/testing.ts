@@ -68,7 +68,16 @@ export class TestOrchestrator {
     this.engine = new RunEngine({
       store: this.store,
       catalog,
-      executor: options.executor ?? new LocalExecutor({ killGraceMs: this.config.killGraceMs, memoryLimits: true, agentNiceIncrement: this.config.agentNiceIncrement, baseEnv: { PATH: process.env.PATH }, hostPath: process.env.PATH, media: options.media }),
+      executor:
+        options.executor ??
+        new LocalExecutor({
+          killGraceMs: this.config.killGraceMs,
+          memoryLimits: true,
+          agentNiceIncrement: this.config.agentNiceIncrement,
+          baseEnv: { PATH: process.env.PATH },
+          hostPath: process.env.PATH,
+          media: options.media,
+        }),
       streams: options.streams,
       media: options.media,
       runTokens: this.runTokens,
@@ -80,7 +89,12 @@ export class TestOrchestrator {
   }
 
   client(principal: Partial<Principal> = {}, clientInterceptors: Interceptor[] = []): Client<typeof OrchestratorService> {
-    return inMemoryClient(OrchestratorService, (router) => router.service(OrchestratorService, this.orchestratorImpl), testPrincipal(principal), clientInterceptors);
+    return inMemoryClient(
+      OrchestratorService,
+      (router) => router.service(OrchestratorService, this.orchestratorImpl),
+      testPrincipal(principal),
+      clientInterceptors,
+    );
   }
 
   registry(): Client<typeof AgentRegistryService> {
@@ -153,8 +167,14 @@ export class RealServices {
     runTokens: RunTokenSigner,
   ) {
     const interceptors = [authInterceptor(new Authenticator([], runTokens), new Set())];
-    this.storage = createClient(StorageService, createRouterTransport((r) => r.service(StorageService, storageRuntime.impl), { router: { interceptors } }));
-    this.streams = createClient(StreamService, createRouterTransport((r) => r.service(StreamService, streamRuntime.impl), { router: { interceptors } }));
+    this.storage = createClient(
+      StorageService,
+      createRouterTransport((r) => r.service(StorageService, storageRuntime.impl), { router: { interceptors } }),
+    );
+    this.streams = createClient(
+      StreamService,
+      createRouterTransport((r) => r.service(StreamService, streamRuntime.impl), { router: { interceptors } }),
+    );
   }
 
   static async start(runTokens: RunTokenSigner): Promise<RealServices> {
@@ -194,7 +214,13 @@ export async function serveReplica(env: NodeJS.ProcessEnv): Promise<void> {
   const engine = new RunEngine({
     store,
     catalog,
-    executor: new LocalExecutor({ killGraceMs: config.killGraceMs, memoryLimits: true, agentNiceIncrement: config.agentNiceIncrement, baseEnv: { PATH: env.PATH }, hostPath: env.PATH }),
+    executor: new LocalExecutor({
+      killGraceMs: config.killGraceMs,
+      memoryLimits: true,
+      agentNiceIncrement: config.agentNiceIncrement,
+      baseEnv: { PATH: env.PATH },
+      hostPath: env.PATH,
+    }),
     streams: undefined,
     media: undefined,
     runTokens: new RunTokenSigner(env.TOKEN_SECRET ?? "replica-test-secret-0123"),
@@ -203,7 +229,10 @@ export async function serveReplica(env: NodeJS.ProcessEnv): Promise<void> {
   });
   const asTestUser = attachPrincipal(testPrincipal());
   const server = createServer(
-    connectNodeAdapter({ routes: (router) => router.service(OrchestratorService, createOrchestratorService({ store, catalog, engine })), interceptors: [asTestUser] }),
+    connectNodeAdapter({
+      routes: (router) => router.service(OrchestratorService, createOrchestratorService({ store, catalog, engine })),
+      interceptors: [asTestUser],
+    }),
   );
   server.listen(0, "127.0.0.1", () => {
     const address = server.address();

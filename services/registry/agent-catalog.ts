@@ -15,10 +15,19 @@ export class AgentCatalog {
     if (versionOrRange && !validRange(versionOrRange)) {
       return { reason: "bad_range", message: `"${versionOrRange}" is neither a version nor a semver range` };
     }
-    const chosen = maxSatisfying(versions.map((m) => m.version), versionOrRange || "*", { includePrerelease: !versionOrRange });
+    const chosen = maxSatisfying(
+      versions.map((m) => m.version),
+      versionOrRange || "*",
+      { includePrerelease: !versionOrRange },
+    );
     const manifest = versions.find((m) => m.version === chosen);
     if (!manifest) {
-      return { reason: "no_matching_version", message: `agent "${id}" has no version matching "${versionOrRange}" (registered: ${sortVersions(versions).map((m) => m.version).join(", ")})` };
+      return {
+        reason: "no_matching_version",
+        message: `agent "${id}" has no version matching "${versionOrRange}" (registered: ${sortVersions(versions)
+          .map((m) => m.version)
+          .join(", ")})`,
+      };
     }
     return manifest;
   }

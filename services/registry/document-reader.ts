@@ -8,7 +8,12 @@ export function parseDocument(text: string, violations: Violations): JsonValue |
   try {
     return parseYaml(text, { maxAliasCount: 100 }) as JsonValue;
   } catch (err) {
-    violations.add("", "document.syntax", `not valid YAML or JSON: ${err instanceof Error ? err.message : String(err)}`, "fix the syntax at the position given");
+    violations.add(
+      "",
+      "document.syntax",
+      `not valid YAML or JSON: ${err instanceof Error ? err.message : String(err)}`,
+      "fix the syntax at the position given",
+    );
     return undefined;
   }
 }
@@ -76,7 +81,12 @@ export class RecordReader {
     const value = this.raw(field, ...aliases);
     if (value === undefined || value === null) return 0;
     if (typeof value === "number" && Number.isFinite(value) && value >= 0) return value;
-    this.violations.add(this.child(field), "field.type", `must be a non-negative number, got ${describe(value)}`, `write ${field} as a plain number such as 1024`);
+    this.violations.add(
+      this.child(field),
+      "field.type",
+      `must be a non-negative number, got ${describe(value)}`,
+      `write ${field} as a plain number such as 1024`,
+    );
     return 0;
   }
 

@@ -64,7 +64,12 @@ function readPin(value: JsonValue, path: string, violations: Violations): Pin {
   const typeName = r.string("type").toLowerCase();
   const type = pinTypeNames.get(typeName);
   if (type === undefined) {
-    violations.add(r.child("type"), "pin.type_known", typeName ? `unknown pin type "${typeName}"` : "pin type is missing", `use one of: ${knownNames(pinTypeNames)}`);
+    violations.add(
+      r.child("type"),
+      "pin.type_known",
+      typeName ? `unknown pin type "${typeName}"` : "pin type is missing",
+      `use one of: ${knownNames(pinTypeNames)}`,
+    );
   }
   const pin = create(PinSchema, {
     name: r.string("name"),
@@ -140,7 +145,8 @@ function readCapabilities(value: JsonValue | undefined, violations: Violations):
   const capabilities: Capability[] = [];
   for (const [name, path] of names) {
     const capability = capabilityNames.get(name);
-    if (capability === undefined) violations.add(path, "capability.known", `unknown capability ${JSON.stringify(name)}`, `use one of: ${knownNames(capabilityNames)}`);
+    if (capability === undefined)
+      violations.add(path, "capability.known", `unknown capability ${JSON.stringify(name)}`, `use one of: ${knownNames(capabilityNames)}`);
     else if (!capabilities.includes(capability)) capabilities.push(capability);
   }
   return capabilities;

@@ -19,7 +19,12 @@ export function parseQuantity(text: string): number | undefined {
 
 /** Bytes as the largest binary unit that represents them exactly, e.g. `4Gi`, `1536Mi`. */
 export function formatBytes(bytes: number): string {
-  for (const [suffix, size] of [["Ti", 2 ** 40], ["Gi", 2 ** 30], ["Mi", 2 ** 20], ["Ki", 2 ** 10]] as const) {
+  for (const [suffix, size] of [
+    ["Ti", 2 ** 40],
+    ["Gi", 2 ** 30],
+    ["Mi", 2 ** 20],
+    ["Ki", 2 ** 10],
+  ] as const) {
     if (bytes >= size && bytes % size === 0) return `${bytes / size}${suffix}`;
   }
   return String(Math.ceil(bytes));

@@ -13,7 +13,8 @@ function setup() {
   return { store, client };
 }
 
-const text = (id: string, version: string) => `{"id": "${id}", "version": "${version}", "command": ["node", "a.js"], "inputs": [{"name": "prompt", "type": "text", "required": true}]}`;
+const text = (id: string, version: string) =>
+  `{"id": "${id}", "version": "${version}", "command": ["node", "a.js"], "inputs": [{"name": "prompt", "type": "text", "required": true}]}`;
 const register = (client: ReturnType<typeof setup>["client"], id: string, version: string) =>
   client.registerAgent({ source: { source: { case: "text", value: text(id, version) } } });
 
@@ -38,7 +39,12 @@ describe("AgentRegistryService", () => {
     expect((err as ConnectError).message).toContain("pin.media_metadata_required");
     const [details] = (err as ConnectError).findDetails(ValidateManifestResponseSchema);
     expect(details?.valid).toBe(false);
-    expect(details?.violations.map((v) => v.rule).sort()).toEqual(["manifest.id_reverse_dns", "manifest.runnable", "manifest.version_semver", "pin.media_metadata_required"]);
+    expect(details?.violations.map((v) => v.rule).sort()).toEqual([
+      "manifest.id_reverse_dns",
+      "manifest.runnable",
+      "manifest.version_semver",
+      "pin.media_metadata_required",
+    ]);
     expect(await store.list("")).toEqual([]);
   });
 
@@ -91,7 +97,9 @@ describe("AgentRegistryService", () => {
   it("rejects a structured manifest whose details carry the parsed manifest", async () => {
     const { client } = setup();
     const err = ConnectError.from(
-      await client.registerAgent({ source: { source: { case: "manifest", value: create(AgentManifestSchema, { id: "org.x.y", version: "1.0.0" }) } } }).catch((e: unknown) => e),
+      await client
+        .registerAgent({ source: { source: { case: "manifest", value: create(AgentManifestSchema, { id: "org.x.y", version: "1.0.0" }) } } })
+        .catch((e: unknown) => e),
     );
     expect(err.findDetails(ValidateManifestResponseSchema)[0]?.manifest?.id).toBe("org.x.y");
   });

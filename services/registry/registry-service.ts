@@ -3,12 +3,7 @@ import { rcompare, valid as validSemver } from "semver";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import type { Violation } from "../../gen/mentatlab/v1/common_pb.js";
-import {
-  type AgentManifest,
-  AgentRegistryService,
-  type ManifestSource,
-  ValidateManifestResponseSchema,
-} from "../../gen/mentatlab/v1/registry_pb.js";
+import { type AgentManifest, AgentRegistryService, type ManifestSource, ValidateManifestResponseSchema } from "../../gen/mentatlab/v1/registry_pb.js";
 import { AgentCatalog, isResolveFailure, sortVersions } from "./agent-catalog.js";
 import { agentKey, type AgentStore } from "./agent-store.js";
 import { parseManifestText } from "./manifest-parse.js";
@@ -85,12 +80,10 @@ export function createRegistryService(store: AgentStore): ServiceImpl<typeof Age
       const after = decodePageToken(req.pageToken);
       const byId = new Map<string, AgentManifest[]>();
       for (const m of await store.list(req.idPrefix)) byId.set(m.id, [...(byId.get(m.id) ?? []), m]);
-      const ordered = [...byId.keys()]
-        .sort()
-        .flatMap((id) => {
-          const versions = sortVersions(byId.get(id) ?? []);
-          return req.allVersions ? versions : versions.slice(0, 1);
-        });
+      const ordered = [...byId.keys()].sort().flatMap((id) => {
+        const versions = sortVersions(byId.get(id) ?? []);
+        return req.allVersions ? versions : versions.slice(0, 1);
+      });
       // Resume after the last item's position, not its index, so a version registered between pages shifts nothing.
       const start = after === undefined ? 0 : firstAfter(ordered, after);
       const pageSize = pageSizeOf(req.pageSize);

@@ -43,8 +43,7 @@ export const largeInputThresholdBytes = GiB;
  * 8Gi is not cut to 6Gi for a 1.5 GiB input. Assumes a validated manifest (quantities parse).
  */
 export function calculateResources(manifest: Pick<AgentManifest, "resourceProfile" | "resources">, inputBytes: number): ResolvedResources {
-  const profile =
-    profileResources[manifest.resourceProfile === ResourceProfile.UNSPECIFIED ? ResourceProfile.TEXT_PROCESSING : manifest.resourceProfile];
+  const profile = profileResources[manifest.resourceProfile === ResourceProfile.UNSPECIFIED ? ResourceProfile.TEXT_PROCESSING : manifest.resourceProfile];
   const explicit = manifest.resources;
   let cpuCores = quantityOr(explicit?.cpu, profile.cpuCores);
   let memoryBytes = quantityOr(explicit?.memory, profile.memoryBytes);

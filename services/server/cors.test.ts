@@ -40,9 +40,7 @@ describe("CORS", () => {
     expect(response.status).toBe(204);
     expect(response.headers.get("access-control-allow-origin")).toBe(allowed);
     const allowHeaders = response.headers.get("access-control-allow-headers")?.toLowerCase().split(", ") ?? [];
-    expect(allowHeaders).toEqual(
-      expect.arrayContaining(["content-type", "connect-protocol-version", "x-grpc-web", "authorization", "grpc-timeout"]),
-    );
+    expect(allowHeaders).toEqual(expect.arrayContaining(["content-type", "connect-protocol-version", "x-grpc-web", "authorization", "grpc-timeout"]));
     expect(response.headers.get("access-control-allow-methods")).toContain("POST");
     expect(response.headers.get("access-control-allow-methods")).toContain("GET");
   });

@@ -47,7 +47,8 @@ function relabelDecodeError(reason: unknown, context: HandlerContext): void {
     const cause = reason.rawMessage.slice(parseBinaryPrefix.length);
     message = `the request could not be decoded as a protobuf ${input.typeName} (${cause}); send a serialized ${input.name} in the binary format`;
   } else if (reason.rawMessage === compressedWithoutEncoding) {
-    message = "a request message is flagged compressed but the request names no encoding: send it uncompressed (flag 0) or name its encoding (grpc-encoding, connect-content-encoding)";
+    message =
+      "a request message is flagged compressed but the request names no encoding: send it uncompressed (flag 0) or name its encoding (grpc-encoding, connect-content-encoding)";
   } else {
     return;
   }

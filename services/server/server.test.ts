@@ -49,9 +49,7 @@ beforeAll(async () => {
       },
     ],
     authenticateHttp: async (request) =>
-      request.headers.get("authorization") === "Bearer k"
-        ? { user: "bob", workspace: "w", roles: [], permissions: new Set() }
-        : undefined,
+      request.headers.get("authorization") === "Bearer k" ? { user: "bob", workspace: "w", roles: [], permissions: new Set() } : undefined,
   });
 });
 afterAll(async () => {
@@ -110,7 +108,6 @@ describe.each(Object.entries({ ...http2Transports, ...http1Transports }))("%s", 
     }
     expect({ bytes, chunks }).toEqual({ bytes: 300_000, chunks: 5 });
   });
-
 });
 
 // Client streaming needs a full-duplex connection: HTTP/2 only, as the issue asks.
@@ -135,17 +132,11 @@ describe("health", () => {
     const health = createClient(Health, createGrpcTransport({ baseUrl: server.url }));
     await expect(health.check({ service: "no.such.Service" })).rejects.toMatchObject({ code: 5 });
     const listed = await health.list({});
-    expect(Object.keys(listed.statuses)).toEqual(
-      expect.arrayContaining(["", AgentRegistryService.typeName, StorageService.typeName, Health.typeName]),
-    );
+    expect(Object.keys(listed.statuses)).toEqual(expect.arrayContaining(["", AgentRegistryService.typeName, StorageService.typeName, Health.typeName]));
   });
 
   it("exports health and reflection as the open services", () => {
-    expect([...openServices].sort()).toEqual([
-      "grpc.health.v1.Health",
-      "grpc.reflection.v1.ServerReflection",
-      "grpc.reflection.v1alpha.ServerReflection",
-    ]);
+    expect([...openServices].sort()).toEqual(["grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection"]);
   });
 });
 

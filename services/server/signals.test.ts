@@ -53,9 +53,7 @@ describe("installSignalHandlers", () => {
 
   it("uses the server's own close by default and exits 1 when it fails", async () => {
     const exits: number[] = [];
-    const send = installAndGetSender(() =>
-      installSignalHandlers({ close: () => Promise.reject(new Error("stuck")) }, undefined, (code) => exits.push(code)),
-    );
+    const send = installAndGetSender(() => installSignalHandlers({ close: () => Promise.reject(new Error("stuck")) }, undefined, (code) => exits.push(code)));
     send("SIGTERM");
     await new Promise((resolve) => setImmediate(resolve));
     expect(exits).toEqual([1]);

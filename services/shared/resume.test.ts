@@ -51,7 +51,10 @@ describe("following calls across a server restart", () => {
   });
 
   const publish = (streamId: string, from: number, to: number) =>
-    streams.publishBatch({ streamId, payloads: Array.from({ length: to - from + 1 }, (_, i) => ({ data: new TextEncoder().encode(`${from + i},`), clientSeq: BigInt(from + i) })) });
+    streams.publishBatch({
+      streamId,
+      payloads: Array.from({ length: to - from + 1 }, (_, i) => ({ data: new TextEncoder().encode(`${from + i},`), clientSeq: BigInt(from + i) })),
+    });
 
   it("Subscribe: every event once and in order although the server went away twice mid-stream", async () => {
     const { stream } = await streams.initStream({ payloadType: PinType.TEXT, mimeType: "text/plain" });

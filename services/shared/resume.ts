@@ -75,11 +75,7 @@ async function waitOrThrow(clock: RetryClock, policy: ResumePolicy, error: unkno
  * previous attempt got, which is what makes retrying safe; it calls `progressed()` when it got further,
  * which restarts the time budget, so a long transfer survives many drops.
  */
-export async function withResume<T>(
-  policy: ResumePolicy,
-  step: (progressed: () => void) => Promise<T>,
-  signal?: AbortSignal,
-): Promise<T> {
+export async function withResume<T>(policy: ResumePolicy, step: (progressed: () => void) => Promise<T>, signal?: AbortSignal): Promise<T> {
   const clock = new RetryClock(policy);
   for (;;) {
     try {
@@ -115,12 +111,7 @@ class EndedEarly extends ConnectError {
  * last sequence number it yielded and drops anything at or before it, so the caller sees every event
  * once and in order. Ends when the server ends the stream.
  */
-export async function* followSequenced<E>(
-  stream: SequencedStream<E>,
-  afterSeq: bigint,
-  policy: ResumePolicy,
-  signal?: AbortSignal,
-): AsyncGenerator<E> {
+export async function* followSequenced<E>(stream: SequencedStream<E>, afterSeq: bigint, policy: ResumePolicy, signal?: AbortSignal): AsyncGenerator<E> {
   const clock = new RetryClock(policy);
   let last = afterSeq;
   for (;;) {

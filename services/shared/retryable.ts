@@ -35,7 +35,18 @@ export interface RetryableOptions {
 const alwaysRetryable: ReadonlySet<Code> = new Set([Code.Unavailable, Code.DeadlineExceeded, Code.Aborted, Code.Canceled]);
 
 /** Node error codes of a connection lost or refused; a local failure (ENOENT, EACCES…) is not among them. */
-const networkErrorCodes: ReadonlySet<string> = new Set(["ECONNRESET", "ECONNREFUSED", "ECONNABORTED", "EPIPE", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "ENETDOWN", "EAI_AGAIN", "ERR_STREAM_PREMATURE_CLOSE"]);
+const networkErrorCodes: ReadonlySet<string> = new Set([
+  "ECONNRESET",
+  "ECONNREFUSED",
+  "ECONNABORTED",
+  "EPIPE",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ENETDOWN",
+  "EAI_AGAIN",
+  "ERR_STREAM_PREMATURE_CLOSE",
+]);
 
 export function isRetryable(error: unknown, options: RetryableOptions = {}): boolean {
   if (droppedWithoutCode(error)) return true;

@@ -13,16 +13,14 @@ export function messageValidator(): <D extends DescMessage>(schema: D, message: 
     const result = validator.validate(schema, message);
     if (result.kind === "valid") return;
     if (result.kind === "error") throw new ConnectError(result.error.message, Code.Internal);
-    const { message: text, listed } = listViolations(`invalid ${schema.name}: `, result.violations.map((v) => v.toString()));
+    const { message: text, listed } = listViolations(
+      `invalid ${schema.name}: `,
+      result.violations.map((v) => v.toString()),
+    );
     // The details carry buf.validate.Violations so generated clients can show each field's problem;
     // the listed ones only, as they share the trailer with the message.
     const [violations, violationsSchema] = violationsToProto(result.violations.slice(0, listed));
-    throw new ConnectError(
-      text,
-      Code.InvalidArgument,
-      undefined,
-      [{ desc: violationsSchema, value: violations }],
-    );
+    throw new ConnectError(text, Code.InvalidArgument, undefined, [{ desc: violationsSchema, value: violations }]);
   };
 }
 

@@ -54,7 +54,7 @@ export function parseWavHeader(bytes: Uint8Array): WavLayout | undefined | Error
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let format: Omit<WavLayout, "dataOffset"> | undefined;
   // Chunks follow one another from byte 12, each padded to an even length; `data` comes last in a live WAV.
-  for (let offset = 12; offset + 8 <= bytes.byteLength; ) {
+  for (let offset = 12; offset + 8 <= bytes.byteLength;) {
     const tag = readTag(bytes, offset);
     const size = view.getUint32(offset + 4, true);
     if (tag === "data") {

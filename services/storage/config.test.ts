@@ -55,12 +55,17 @@ describe("storageConfigFromEnv", () => {
     const short = thrown({ MENTATLAB_PRESIGN_SECRET: "hunter2" });
     expect(short).toBeInstanceOf(ConfigError);
     expect((short as Error).message).toBe("MENTATLAB_PRESIGN_SECRET must be at least 16 characters: it has 7");
-    expect((thrown({ ...secret, S3_ENDPOINT: "http://127.0.0.1:9000" }) as Error).message).toBe("S3_BUCKET must be set together with S3_ENDPOINT: only S3_ENDPOINT is set");
+    expect((thrown({ ...secret, S3_ENDPOINT: "http://127.0.0.1:9000" }) as Error).message).toBe(
+      "S3_BUCKET must be set together with S3_ENDPOINT: only S3_ENDPOINT is set",
+    );
     expect(thrown({ ...secret, S3_BUCKET: "media" })).toBeInstanceOf(ConfigError);
   });
 
   it("takes the presign secret and the public URL a composition root settled over the variables", () => {
-    const config = storageConfigFromEnv({ MENTATLAB_PUBLIC_URL: "http://ignored" }, "/data", { presignSecret: "generated-secret-0123", publicUrl: "http://127.0.0.1:41234/" });
+    const config = storageConfigFromEnv({ MENTATLAB_PUBLIC_URL: "http://ignored" }, "/data", {
+      presignSecret: "generated-secret-0123",
+      publicUrl: "http://127.0.0.1:41234/",
+    });
     expect(config.presignSecret).toBe("generated-secret-0123");
     expect(config.publicUrl).toBe("http://127.0.0.1:41234");
     expect(storageConfigFromEnv({ ...secret, PORT: "7000" }, "/data").publicUrl).toBe("http://127.0.0.1:7000");

@@ -3,10 +3,15 @@ import { describe, expect, it } from "vitest";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { canonicalMimeType, looksLikeText, resolveMimeType } from "./content-type.js";
 
-const png = await sharp({ create: { width: 4, height: 3, channels: 3, background: "#f00" } }).png().toBuffer();
+const png = await sharp({ create: { width: 4, height: 3, channels: 3, background: "#f00" } })
+  .png()
+  .toBuffer();
 
 async function refusal(promise: Promise<unknown>): Promise<ConnectError> {
-  const err = await promise.then(() => undefined, (e: unknown) => e);
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(err).toBeInstanceOf(ConnectError);
   return err as ConnectError;
 }

@@ -74,18 +74,12 @@ export class Ingestor {
     const limit = this.limitFor(declaredType);
     if (declaredSize > limit) {
       const kind = declaredType ? mediaKindOf(declaredType) : "any";
-      throw refused(
-        `declared size ${declaredSize} bytes is over the ${limit}-byte limit for ${kind} uploads`,
-        Code.ResourceExhausted,
-      );
+      throw refused(`declared size ${declaredSize} bytes is over the ${limit}-byte limit for ${kind} uploads`, Code.ResourceExhausted);
     }
     const c = header.constraints;
     if (c) {
       if (declaredType && !mimeTypeAccepted(declaredType, c.acceptedMimeTypes)) {
-        throw refused(
-          `declared mime_type "${declaredType}" is not accepted by the pin, which takes ${c.acceptedMimeTypes.join(", ")}`,
-          Code.InvalidArgument,
-        );
+        throw refused(`declared mime_type "${declaredType}" is not accepted by the pin, which takes ${c.acceptedMimeTypes.join(", ")}`, Code.InvalidArgument);
       }
       const pinMax = Number(c.maxSizeBytes);
       if (pinMax > 0 && declaredSize > pinMax) {
@@ -94,12 +88,7 @@ export class Ingestor {
     }
   }
 
-  async ingest(
-    uploader: Uploader,
-    header: UploadHeader,
-    source: ByteSource,
-    reservation: QuotaReservation,
-  ): Promise<IngestResult> {
+  async ingest(uploader: Uploader, header: UploadHeader, source: ByteSource, reservation: QuotaReservation): Promise<IngestResult> {
     const bucketClass = effectiveBucketClass(header);
     const blobKey = newObjectKey(uploader.workspace, bucketClass);
     let scan: ScanSession | undefined;
@@ -114,10 +103,7 @@ export class Ingestor {
       const mimeType = await resolveMimeType(head, header.mimeType, done);
       const limit = this.limitFor(mimeType);
       if (declaredSize > limit) {
-        throw refused(
-          `declared size ${declaredSize} bytes is over the ${limit}-byte limit for ${mediaKindOf(mimeType)} uploads`,
-          Code.ResourceExhausted,
-        );
+        throw refused(`declared size ${declaredSize} bytes is over the ${limit}-byte limit for ${mediaKindOf(mimeType)} uploads`, Code.ResourceExhausted);
       }
       if (header.constraints && !mimeTypeAccepted(mimeType, header.constraints.acceptedMimeTypes)) {
         throw refused(
@@ -221,12 +207,7 @@ export class Ingestor {
 }
 
 function checkConstraints(ref: MediaRef, header: UploadHeader): void {
-  const violations = constraintViolations(
-    ref.metadata ?? create(MediaMetadataSchema),
-    ref.mimeType,
-    Number(ref.sizeBytes),
-    header.constraints,
-  );
+  const violations = constraintViolations(ref.metadata ?? create(MediaMetadataSchema), ref.mimeType, Number(ref.sizeBytes), header.constraints);
   if (violations.length > 0) {
     throw refused(`the object does not fit the pin: ${violations.join("; ")}`, Code.InvalidArgument);
   }

@@ -64,6 +64,10 @@ export function encodePageToken(position: RefPosition): string {
 export function decodePageToken(token: string): RefPosition | undefined {
   if (token === "") return undefined;
   const match = tokenPattern.exec(Buffer.from(token, "base64url").toString("utf8"));
-  if (!match) throw new ConnectError("page_token is not one ListMedia returned: pass next_page_token from the previous page, or nothing for the first", Code.InvalidArgument);
+  if (!match)
+    throw new ConnectError(
+      "page_token is not one ListMedia returned: pass next_page_token from the previous page, or nothing for the first",
+      Code.InvalidArgument,
+    );
   return { createdMs: Number(match[1]), refId: match[2]! };
 }

@@ -63,7 +63,13 @@ function probeFailure(err: ProbeError, location: string, mimeType: string, timeo
   const reason = (err.stderr ?? "")
     .split("\n")
     // "[wav @ 0x55d…] no 'data' tag found": the demuxer's address means nothing to the client either.
-    .map((line) => line.replaceAll(location, "").replace(/^\s*:\s*/, "").replace(/^\[[^\]]* @ 0x[0-9a-f]+\]\s*/, "").trim())
+    .map((line) =>
+      line
+        .replaceAll(location, "")
+        .replace(/^\s*:\s*/, "")
+        .replace(/^\[[^\]]* @ 0x[0-9a-f]+\]\s*/, "")
+        .trim(),
+    )
     .find((line) => line !== "");
   const silent = typeof err.code === "number" ? `ffprobe exited with code ${err.code}` : "ffprobe described no stream in it";
   const detail = reason ?? silent;
@@ -200,12 +206,7 @@ export function ceilingViolations(meta: MediaMetadata, ceilings: MediaCeilings):
 }
 
 /** Every way the object breaks the pin's limits, as sentences; empty when it fits. */
-export function constraintViolations(
-  meta: MediaMetadata,
-  mimeType: string,
-  sizeBytes: number,
-  c: MediaConstraints | undefined,
-): string[] {
+export function constraintViolations(meta: MediaMetadata, mimeType: string, sizeBytes: number, c: MediaConstraints | undefined): string[] {
   if (!c) return [];
   const out: string[] = [];
   if (!mimeTypeAccepted(mimeType, c.acceptedMimeTypes)) {
@@ -224,4 +225,3 @@ export function constraintViolations(
   if (c.maxChannels > 0 && meta.channels > c.maxChannels) out.push(`${meta.channels} channels are over the pin's ${c.maxChannels}`);
   return out;
 }
-

@@ -124,7 +124,12 @@ export function createMediaRoutes(deps: MediaRouteDeps): HttpRoute[] {
         : `private, max-age=${maxAge}`,
       "x-content-type-options": "nosniff",
     };
-    if (request.headers.get("if-none-match")?.split(",").some((t) => t.trim() === etag)) {
+    if (
+      request.headers
+        .get("if-none-match")
+        ?.split(",")
+        .some((t) => t.trim() === etag)
+    ) {
       return new Response(null, { status: 304, headers });
     }
     const range = parseRange(request.headers.get("range"), size);
@@ -142,16 +147,19 @@ export function createMediaRoutes(deps: MediaRouteDeps): HttpRoute[] {
     if (!body) return text(404, "not found\n");
     const iterator = rechunk(body, 64 * 1024);
     // Pull-based: the next piece is read only when the client has taken the previous one.
-    const stream = new ReadableStream<Uint8Array>({
-      async pull(controller) {
-        const next = await iterator.next();
-        if (next.done) controller.close();
-        else controller.enqueue(next.value);
+    const stream = new ReadableStream<Uint8Array>(
+      {
+        async pull(controller) {
+          const next = await iterator.next();
+          if (next.done) controller.close();
+          else controller.enqueue(next.value);
+        },
+        async cancel() {
+          await iterator.return(undefined);
+        },
       },
-      async cancel() {
-        await iterator.return(undefined);
-      },
-    }, { highWaterMark: 0 });
+      { highWaterMark: 0 },
+    );
     context.signal.addEventListener("abort", () => void stream.cancel().catch(() => undefined), { once: true });
     return new Response(stream, { status, headers });
   };

@@ -14,10 +14,7 @@ function lease(user: string, workspace: string): Lease {
 const LATER = Date.now() + 3_600_000;
 
 /** The behaviour every QuotaStore backend must show; the factory builds a store with `limits`. */
-export function describeQuotaStoreConformance(
-  name: string,
-  factory: (limits: QuotaLimits) => Promise<QuotaStoreFixture>,
-): void {
+export function describeQuotaStoreConformance(name: string, factory: (limits: QuotaLimits) => Promise<QuotaStoreFixture>): void {
   describe(`QuotaStore conformance: ${name}`, () => {
     let fixture: QuotaStoreFixture;
     let quotas: QuotaStore;
@@ -66,14 +63,19 @@ export function describeQuotaStoreConformance(
     });
 
     it("lists the refs it holds charges for, and no longer a refunded one", async () => {
-      for (const [user, ws, ref] of [["u5", "w5", "ref-a"], ["u5", "w5", "ref-b"], ["u6", "w6", "ref-a"]] as const) {
+      for (const [user, ws, ref] of [
+        ["u5", "w5", "ref-a"],
+        ["u5", "w5", "ref-b"],
+        ["u6", "w6", "ref-a"],
+      ] as const) {
         const l = lease(user, ws);
         await quotas.reserve(l, 10, LATER);
         await quotas.commit(l, ref, 10);
       }
       await quotas.refund("w5", "ref-b");
       const listed: string[] = [];
-      for await (const charge of quotas.charges()) if (charge.workspace === "w5" || charge.workspace === "w6") listed.push(`${charge.workspace}/${charge.refId}`);
+      for await (const charge of quotas.charges())
+        if (charge.workspace === "w5" || charge.workspace === "w6") listed.push(`${charge.workspace}/${charge.refId}`);
       expect(listed.sort()).toEqual(["w5/ref-a", "w6/ref-a"]);
     });
 

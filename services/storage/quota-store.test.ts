@@ -82,6 +82,9 @@ describe("SqliteQuotaStore on a file shared by connections", () => {
     const db = openDatabase(join(dir, "closed.db"));
     const store = new SqliteQuotaStore(db, limits);
     db.close();
-    await expect(store.usage("u", "w")).rejects.toMatchObject({ code: Code.Unavailable, rawMessage: expect.stringContaining("the quota database is unavailable") });
+    await expect(store.usage("u", "w")).rejects.toMatchObject({
+      code: Code.Unavailable,
+      rawMessage: expect.stringContaining("the quota database is unavailable"),
+    });
   });
 });

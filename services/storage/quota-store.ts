@@ -19,8 +19,7 @@ export interface Usage {
 
 /** Outcome of a reservation; on refusal, which quota would have been exceeded and how full it is. */
 export type Reservation =
-  | { readonly granted: true }
-  | { readonly granted: false; readonly scope: "user" | "workspace"; readonly usedBytes: number; readonly limitBytes: number };
+  { readonly granted: true } | { readonly granted: false; readonly scope: "user" | "workspace"; readonly usedBytes: number; readonly limitBytes: number };
 
 /** Space one upload holds. A lease that outlives its expiry (a crashed uploader) is given back by the sweeper. */
 export interface Lease {

@@ -46,9 +46,12 @@ export class RedisKeyedLock implements KeyedLock {
         }
         await sleep(25);
       }
-      const renew = setInterval(() => {
-        void this.redis.eval(EXTEND, 1, redisKey, token, this.leaseMs).catch(() => undefined);
-      }, Math.max(10, Math.floor(this.leaseMs / 3)));
+      const renew = setInterval(
+        () => {
+          void this.redis.eval(EXTEND, 1, redisKey, token, this.leaseMs).catch(() => undefined);
+        },
+        Math.max(10, Math.floor(this.leaseMs / 3)),
+      );
       try {
         return await work();
       } finally {

@@ -71,7 +71,9 @@ describe("SqliteRefIndex on a database from before ListMedia", () => {
     const dir = makeTempDir("ref-index-migrate");
     const db = openDatabase(join(dir, "mentatlab.db"));
     try {
-      db.exec("CREATE TABLE refs (workspace TEXT NOT NULL, ref_id TEXT NOT NULL, blob_key TEXT NOT NULL, ref BLOB NOT NULL, PRIMARY KEY (workspace, ref_id)) WITHOUT ROWID");
+      db.exec(
+        "CREATE TABLE refs (workspace TEXT NOT NULL, ref_id TEXT NOT NULL, blob_key TEXT NOT NULL, ref BLOB NOT NULL, PRIMARY KEY (workspace, ref_id)) WITHOUT ROWID",
+      );
       const older = create(MediaRefSchema, { id: newRefId(), workspace: "ws", mimeType: "image/png", createdAt: timestampFromMs(1_000) });
       const newer = create(MediaRefSchema, { id: newRefId(), workspace: "ws", mimeType: "audio/wav", createdAt: timestampFromMs(2_000) });
       const insert = db.prepare("INSERT INTO refs (workspace, ref_id, blob_key, ref) VALUES (?, ?, ?, ?)");

@@ -72,10 +72,7 @@ export class ResumableUploads {
     if (req.presigned) {
       presignedPut = await this.deps.store.presignPut(uploadPresignedKey(id), this.deps.uploadTtlSeconds);
       if (!presignedPut) {
-        throw new ConnectError(
-          "presigned uploads need the S3 backend; send the bytes with UploadChunk instead",
-          Code.FailedPrecondition,
-        );
+        throw new ConnectError("presigned uploads need the S3 backend; send the bytes with UploadChunk instead", Code.FailedPrecondition);
       }
     }
     const session: UploadSession = {
@@ -204,10 +201,7 @@ export class ResumableUploads {
       const header = create(UploadHeaderSchema, session.header);
       if (req.sha256) {
         if (header.sha256 && header.sha256 !== req.sha256) {
-          throw new ConnectError(
-            `sha256 ${req.sha256} differs from the ${header.sha256} given when the upload was created`,
-            Code.InvalidArgument,
-          );
+          throw new ConnectError(`sha256 ${req.sha256} differs from the ${header.sha256} given when the upload was created`, Code.InvalidArgument);
         }
         header.sha256 = req.sha256;
       }

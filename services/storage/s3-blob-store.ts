@@ -36,10 +36,7 @@ export interface S3BlobStoreOptions {
 const MiB = 1024 * 1024;
 
 function isNotFound(err: unknown): boolean {
-  return (
-    err instanceof S3ServiceException &&
-    (err.name === "NoSuchKey" || err.name === "NotFound" || err.$metadata.httpStatusCode === 404)
-  );
+  return err instanceof S3ServiceException && (err.name === "NoSuchKey" || err.name === "NotFound" || err.$metadata.httpStatusCode === 404);
 }
 
 /** Blobs in one S3 bucket; writes go through lib-storage, which switches to multipart above one part. */
@@ -64,9 +61,7 @@ export class S3BlobStore implements BlobStore {
       responseChecksumValidation: "WHEN_REQUIRED",
       // Without throwOnRequestTimeout the handler only logs a warning when the deadline passes.
       requestHandler: { requestTimeout: opts.requestTimeoutMs, throwOnRequestTimeout: true },
-      ...(opts.accessKeyId && opts.secretAccessKey
-        ? { credentials: { accessKeyId: opts.accessKeyId, secretAccessKey: opts.secretAccessKey } }
-        : {}),
+      ...(opts.accessKeyId && opts.secretAccessKey ? { credentials: { accessKeyId: opts.accessKeyId, secretAccessKey: opts.secretAccessKey } } : {}),
     });
   }
 
@@ -92,10 +87,7 @@ export class S3BlobStore implements BlobStore {
   async read(key: string, range?: ByteRange): Promise<ByteSource | undefined> {
     if (range?.length === 0) return (await this.stat(key)) ? [] : undefined;
     const offset = range?.offset ?? 0;
-    const header =
-      range === undefined
-        ? undefined
-        : `bytes=${offset}-${range.length === undefined ? "" : offset + range.length - 1}`;
+    const header = range === undefined ? undefined : `bytes=${offset}-${range.length === undefined ? "" : offset + range.length - 1}`;
     try {
       const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: header }));
       return out.Body as Readable;
@@ -126,9 +118,7 @@ export class S3BlobStore implements BlobStore {
   async *list(prefix: string): AsyncIterable<BlobInfo> {
     let token: string | undefined;
     do {
-      const page = await this.client.send(
-        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }),
-      );
+      const page = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }));
       for (const item of page.Contents ?? []) {
         if (item.Key === undefined) continue;
         yield { key: item.Key, size: item.Size ?? 0, lastModified: item.LastModified ?? new Date(0) };

@@ -63,9 +63,7 @@ export class SqliteQuotaStore implements QuotaStore {
   ) {
     databaseCall(WHAT, () => db.exec(SCHEMA));
     this.used = db.prepare("SELECT bytes FROM quota_used WHERE scope = ? AND name = ?");
-    this.addUsed = db.prepare(
-      "INSERT INTO quota_used (scope, name, bytes) VALUES (?1, ?2, max(0, ?3)) ON CONFLICT DO UPDATE SET bytes = max(0, bytes + ?3)",
-    );
+    this.addUsed = db.prepare("INSERT INTO quota_used (scope, name, bytes) VALUES (?1, ?2, max(0, ?3)) ON CONFLICT DO UPDATE SET bytes = max(0, bytes + ?3)");
     this.leaseOf = db.prepare("SELECT user, workspace, bytes FROM quota_leases WHERE id = ?");
     this.growLease = db.prepare(
       "INSERT INTO quota_leases (id, user, workspace, bytes, expires_at_ms) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO UPDATE SET bytes = bytes + ?4, expires_at_ms = ?5",
@@ -77,9 +75,7 @@ export class SqliteQuotaStore implements QuotaStore {
     this.addCharge = db.prepare("INSERT INTO quota_charges (workspace, ref_id, user, bytes) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING");
     this.dropCharge = db.prepare("DELETE FROM quota_charges WHERE workspace = ? AND ref_id = ?");
     this.objectCount = db.prepare("SELECT count(*) AS n FROM quota_charges WHERE workspace = ?");
-    this.chargesAfter = db.prepare(
-      "SELECT workspace, ref_id FROM quota_charges WHERE (workspace, ref_id) > (?, ?) ORDER BY workspace, ref_id LIMIT ?",
-    );
+    this.chargesAfter = db.prepare("SELECT workspace, ref_id FROM quota_charges WHERE (workspace, ref_id) > (?, ?) ORDER BY workspace, ref_id LIMIT ?");
   }
 
   private usedBy(scope: "user" | "workspace", name: string): number {

@@ -76,9 +76,7 @@ export class SqliteRefIndex implements RefIndex {
     this.upsertDigest = db.prepare("INSERT OR REPLACE INTO ref_digests (workspace, bucket_class, sha256, ref_id) VALUES (?, ?, ?, ?)");
     this.dropDigest = db.prepare("DELETE FROM ref_digests WHERE workspace = ? AND bucket_class = ? AND sha256 = ? AND ref_id = ?");
     this.dropRef = db.prepare("DELETE FROM refs WHERE workspace = ? AND ref_id = ?");
-    this.pageAfter = db.prepare(
-      "SELECT workspace, ref_id, blob_key, ref FROM refs WHERE (workspace, ref_id) > (?, ?) ORDER BY workspace, ref_id LIMIT ?",
-    );
+    this.pageAfter = db.prepare("SELECT workspace, ref_id, blob_key, ref FROM refs WHERE (workspace, ref_id) > (?, ?) ORDER BY workspace, ref_id LIMIT ?");
     this.newest = db.prepare(
       `SELECT workspace, ref_id, blob_key, ref FROM refs
        WHERE workspace = ? AND (expires_ms = 0 OR expires_ms > ?) AND substr(mime_type, 1, ?) = ?

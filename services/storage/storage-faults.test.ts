@@ -34,7 +34,13 @@ async function* slowUpload(chunks: number, afterChunk: (i: number) => Promise<vo
 /** A storage runtime on a fresh fauxqs S3 server (`s3`, so the test can kill or freeze it). */
 async function startRuntimeOnS3(extra: Record<string, string> = {}): Promise<{ server: S3Server; runtime: RuntimeUnderTest }> {
   const server = (s3 = await startS3());
-  const env = { S3_ENDPOINT: server.endpoint, S3_BUCKET: server.bucket, AWS_ACCESS_KEY_ID: server.accessKeyId, AWS_SECRET_ACCESS_KEY: server.secretAccessKey, ...extra };
+  const env = {
+    S3_ENDPOINT: server.endpoint,
+    S3_BUCKET: server.bucket,
+    AWS_ACCESS_KEY_ID: server.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: server.secretAccessKey,
+    ...extra,
+  };
   const runtime = (sut = await startRuntime({ freshEnv: async () => env, dispose: async () => {} }, { STORAGE_MAX_OTHER_BYTES: String(64 * MiB) }));
   return { server, runtime };
 }
@@ -144,7 +150,10 @@ describe("object storage faults", () => {
     const incoming = join(root, ".incoming");
     // A process writing through the file store, killed mid-write as a crash or an OOM kill would.
     const writer = spawnManaged(process.execPath, [
-      "--import", "tsx", "--input-type=module", "-e",
+      "--import",
+      "tsx",
+      "--input-type=module",
+      "-e",
       `import { FileBlobStore } from ${JSON.stringify(fileBlobStoreModule)};
        const store = new FileBlobStore(${JSON.stringify(root)});
        await store.write("media/ws/never-finished", (async function* () {

@@ -39,7 +39,11 @@ describe("StorageService on the file backend only", () => {
       await before.close();
       for (let start = 0; start < 2; start++) {
         const after = await startRuntime(backend, { MENTATLAB_DATABASE: join(dir, "mentatlab.db") });
-        expect(await after.client("ivan", "ws-import").getUsage({})).toMatchObject({ userUsedBytes: 7000n, workspaceUsedBytes: 7000n, workspaceObjectCount: 2n });
+        expect(await after.client("ivan", "ws-import").getUsage({})).toMatchObject({
+          userUsedBytes: 7000n,
+          workspaceUsedBytes: 7000n,
+          workspaceObjectCount: 2n,
+        });
         expect((await after.client("ivan", "ws-import").stat({ refId: ref!.id })).ref?.sizeBytes).toBe(3000n);
         await after.close();
       }

@@ -11,9 +11,12 @@ describe("StorageService while Redis is down", () => {
   beforeAll(async () => {
     root = makeTempDir("storage-redis-outage");
     redis = await startRedis({ persistence: true });
-    sut = await startRuntime({ freshEnv: async () => ({ STORAGE_DIR: root, REDIS_URL: redis.url }), dispose: async () => {} }, {
-      STORAGE_CACHE_L1_TTL_MS: "1",
-    });
+    sut = await startRuntime(
+      { freshEnv: async () => ({ STORAGE_DIR: root, REDIS_URL: redis.url }), dispose: async () => {} },
+      {
+        STORAGE_CACHE_L1_TTL_MS: "1",
+      },
+    );
   });
   afterAll(async () => {
     await sut?.close();

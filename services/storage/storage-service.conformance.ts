@@ -164,9 +164,18 @@ export function describeStorageServiceConformance(name: string, factory: () => P
     it("uploads an image by client stream and returns a complete MediaRef", async () => {
       const client = sut.client("alice", "ws-upload");
       const before = Date.now();
-      const { ref, deduplicated } = await client.upload(uploadStream({ filename: "dot.png", mimeType: "image/png", sizeBytes: BigInt(media.png.length) }, media.png, 100));
+      const { ref, deduplicated } = await client.upload(
+        uploadStream({ filename: "dot.png", mimeType: "image/png", sizeBytes: BigInt(media.png.length) }, media.png, 100),
+      );
       expect(deduplicated).toBe(false);
-      expect(ref).toMatchObject({ workspace: "ws-upload", bucketClass: BucketClass.MEDIA, mimeType: "image/png", sha256: sha256(media.png), filename: "dot.png", owner: "alice" });
+      expect(ref).toMatchObject({
+        workspace: "ws-upload",
+        bucketClass: BucketClass.MEDIA,
+        mimeType: "image/png",
+        sha256: sha256(media.png),
+        filename: "dot.png",
+        owner: "alice",
+      });
       expect(ref?.sizeBytes).toBe(BigInt(media.png.length));
       expect([ref?.metadata?.width, ref?.metadata?.height]).toEqual([40, 30]);
       const expiresMs = Number(ref!.expiresAt!.seconds) * 1000;
@@ -287,9 +296,13 @@ export function describeStorageServiceConformance(name: string, factory: () => P
       const wrongKind = await codeOf(client.upload(uploadStream({ constraints: pin }, media.wav)));
       expect(wrongKind.code).toBe(Code.InvalidArgument);
 
-      const noHeader = await codeOf(client.upload((async function* (): AsyncGenerator<UploadRequest> {
-        yield { $typeName: "mentatlab.v1.UploadRequest", part: { case: "chunk", value: new Uint8Array(3) } };
-      })()));
+      const noHeader = await codeOf(
+        client.upload(
+          (async function* (): AsyncGenerator<UploadRequest> {
+            yield { $typeName: "mentatlab.v1.UploadRequest", part: { case: "chunk", value: new Uint8Array(3) } };
+          })(),
+        ),
+      );
       expect(noHeader.code).toBe(Code.InvalidArgument);
 
       const cut = media.faststartMp4.subarray(0, media.faststartMp4.length - 100);
@@ -461,7 +474,12 @@ export function describeStorageServiceConformance(name: string, factory: () => P
         expect(ok).toBe(Math.floor(MiB / size));
         expect(refusals.every((r) => r.code === Code.ResourceExhausted && /uses \d+ of 1048576 bytes/.test(r.message))).toBe(true);
         const usage = await client.getUsage({});
-        expect(usage).toMatchObject({ userUsedBytes: BigInt(ok * size), userLimitBytes: BigInt(MiB), workspaceLimitBytes: BigInt(10 * MiB), workspaceObjectCount: BigInt(ok) });
+        expect(usage).toMatchObject({
+          userUsedBytes: BigInt(ok * size),
+          userLimitBytes: BigInt(MiB),
+          workspaceLimitBytes: BigInt(10 * MiB),
+          workspaceObjectCount: BigInt(ok),
+        });
         // Unknown sizes are reserved as they grow, and refused once they would cross the quota.
         const unsized = await codeOf(client.upload(uploadStream({}, randomBytes(200 * KiB))));
         expect(unsized.code).toBe(Code.ResourceExhausted);
@@ -511,7 +529,14 @@ export function describeStorageServiceConformance(name: string, factory: () => P
         await new Promise((r) => setTimeout(r, 1100));
         expect((await codeOf(client.stat({ refId: temp!.id }))).code).toBe(Code.NotFound);
         expect((await client.listMedia({})).refs.map((ref) => ref.id)).toEqual([kept!.id]);
-        expect(await short.runtime.sweep()).toEqual({ expiredObjects: 1, abandonedUploads: 1, reclaimedLeases: 0, orphanedBlobs: 0, staleTemporaries: 0, orphanedCharges: 0 });
+        expect(await short.runtime.sweep()).toEqual({
+          expiredObjects: 1,
+          abandonedUploads: 1,
+          reclaimedLeases: 0,
+          orphanedBlobs: 0,
+          staleTemporaries: 0,
+          orphanedCharges: 0,
+        });
         expect(await keysUnder(short.store, "temp/")).toEqual([]);
         expect(await keysUnder(short.store, "uploads/")).toEqual([]);
         expect(await client.getUsage({})).toMatchObject({ userUsedBytes: 3000n, workspaceObjectCount: 1n });

@@ -27,13 +27,47 @@ export async function makeMediaFixtures(dir: string): Promise<MediaFixtures> {
   const faststartPath = join(dir, "faststart.mp4");
   await run(sox, ["-n", "-r", "16000", "-c", "2", "-b", "16", wavPath, "synth", "1.5", "sine", "440"]);
   await run(ffmpeg, [
-    "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=10", "-t", "1",
-    "-pix_fmt", "yuv420p", "-c:v", "libx264", mp4Path,
+    "-loglevel",
+    "error",
+    "-y",
+    "-f",
+    "lavfi",
+    "-i",
+    "testsrc=size=64x48:rate=10",
+    "-t",
+    "1",
+    "-pix_fmt",
+    "yuv420p",
+    "-c:v",
+    "libx264",
+    mp4Path,
   ]);
   await run(ffmpeg, [
-    "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=10", "-f", "lavfi", "-i", "sine=frequency=440",
-    "-t", "1", "-pix_fmt", "yuv420p", "-c:v", "libx264", "-c:a", "aac", "-movflags", "+faststart", faststartPath,
+    "-loglevel",
+    "error",
+    "-y",
+    "-f",
+    "lavfi",
+    "-i",
+    "testsrc=size=64x48:rate=10",
+    "-f",
+    "lavfi",
+    "-i",
+    "sine=frequency=440",
+    "-t",
+    "1",
+    "-pix_fmt",
+    "yuv420p",
+    "-c:v",
+    "libx264",
+    "-c:a",
+    "aac",
+    "-movflags",
+    "+faststart",
+    faststartPath,
   ]);
-  const png = await sharp({ create: { width: 40, height: 30, channels: 3, background: "#08f" } }).png().toBuffer();
+  const png = await sharp({ create: { width: 40, height: 30, channels: 3, background: "#08f" } })
+    .png()
+    .toBuffer();
   return { png, wav: await readFile(wavPath), mp4: await readFile(mp4Path), faststartMp4: await readFile(faststartPath) };
 }

@@ -48,7 +48,10 @@ async function serve(): Promise<{ server: RunningServer; runtime: StreamRuntime 
 }
 
 function clientAs(user: string, baseUrl: string): Client<typeof StreamService> {
-  return createClient(StreamService, createGrpcTransport({ baseUrl, interceptors: [(next) => (req) => (req.header.set("authorization", `Bearer ${user}`), next(req))] }));
+  return createClient(
+    StreamService,
+    createGrpcTransport({ baseUrl, interceptors: [(next) => (req) => (req.header.set("authorization", `Bearer ${user}`), next(req))] }),
+  );
 }
 
 /** Reads the stream to its end as fast as its link allows; resolves with the payload bytes. */
@@ -107,7 +110,9 @@ describe("bitrate advice from per-subscriber delivery", () => {
     expect(Number(last?.producedBitsPerSecond)).toBeGreaterThan(300_000);
     expect(Number(last?.producedBitsPerSecond)).toBeLessThan(650_000);
     expect(last?.suggestedBitsPerSecond).toBe(BigInt(Math.floor(Number(last?.measuredBitsPerSecond) * 0.8)));
-    expect(last?.reason).toMatch(/^subscriber user slow-reader receives \d+ kbit\/s of the \d+ kbit\/s produced over the last [\d.]+ s and is [\d.]+ s behind; lower the encoder bitrate to at most \d+ kbit\/s$/);
+    expect(last?.reason).toMatch(
+      /^subscriber user slow-reader receives \d+ kbit\/s of the \d+ kbit\/s produced over the last [\d.]+ s and is [\d.]+ s behind; lower the encoder bitrate to at most \d+ kbit\/s$/,
+    );
   }, 30_000);
 
   it("gives no advice to a 500 kbit/s producer whose readers keep up, nor to one nobody reads", async () => {

@@ -58,7 +58,7 @@ describe("DeliveryMeter", () => {
     expect(Number(first?.measuredBitsPerSecond)).toBeLessThanOrEqual(170_000);
     expect(Number(first?.producedBitsPerSecond)).toBeGreaterThanOrEqual(450_000);
     expect(Number(first?.producedBitsPerSecond)).toBeLessThanOrEqual(550_000);
-    expect(first?.suggestedBitsPerSecond).toBe((first?.measuredBitsPerSecond ?? 0n) * 8n / 10n);
+    expect(first?.suggestedBitsPerSecond).toBe(((first?.measuredBitsPerSecond ?? 0n) * 8n) / 10n);
     expect(first?.reason).toMatch(/^subscriber user slow receives 1\d\d kbit\/s of the 5\d\d kbit\/s produced over the last [\d.]+ s and is [\d.]+ s behind/);
     const times = advice.map(({ t }) => t);
     for (let i = 1; i < times.length; i++) expect((times[i] ?? 0) - (times[i - 1] ?? 0)).toBeGreaterThanOrEqual(windowMs);

@@ -7,12 +7,7 @@ import { connect } from "node:http2";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { PinType } from "../../gen/mentatlab/v1/common_pb.js";
-import {
-  type StreamEvent,
-  StreamEventSchema,
-  StreamService,
-  SubscribeRequestSchema,
-} from "../../gen/mentatlab/v1/stream_pb.js";
+import { type StreamEvent, StreamEventSchema, StreamService, SubscribeRequestSchema } from "../../gen/mentatlab/v1/stream_pb.js";
 import { type RunningServer, openServices, startServer } from "../server/server.js";
 import { Authenticator } from "../shared/auth/authenticator.js";
 import { authInterceptor } from "../shared/auth/interceptor.js";
@@ -231,8 +226,7 @@ describe("Subscribe on the encoded fast path", () => {
     const subscribe = (request: object, key: string) => {
       const metadata = new grpc.Metadata();
       metadata.set("authorization", `Bearer ${key}`);
-      const call = (client as unknown as Record<string, (r: object, m: grpc.Metadata) => grpc.ClientReadableStream<Record<string, unknown>>>)
-        .subscribe;
+      const call = (client as unknown as Record<string, (r: object, m: grpc.Metadata) => grpc.ClientReadableStream<Record<string, unknown>>>).subscribe;
       return call?.call(client, request, metadata) as grpc.ClientReadableStream<{ seq: string; data?: { data: Buffer } }>;
     };
     const events: { seq: string; data?: { data: Buffer } }[] = [];
@@ -271,7 +265,12 @@ describe("Subscribe on the encoded fast path", () => {
     const fast = collectEvents(clientOf(server.url, "connect-h2").subscribe({ streamId: id }));
 
     const payload = "x".repeat(1024);
-    for (let batch = 0; batch < 100; batch++) await publish(producer, id, Array.from({ length: 10 }, () => payload));
+    for (let batch = 0; batch < 100; batch++)
+      await publish(
+        producer,
+        id,
+        Array.from({ length: 10 }, () => payload),
+      );
     await producer.closeStream({ streamId: id });
     const fastEvents = await within(fast, 5_000, "the fast subscriber");
     expect(fastEvents.length).toBe(1002);

@@ -5,18 +5,12 @@ import { redisUnavailable } from "../shared/redis.js";
 // One place for the messages, so both store backends and the handlers say the same thing.
 
 export function streamNotFound(streamId: string): ConnectError {
-  return new ConnectError(
-    `stream "${streamId}" not found in this workspace (ended streams expire a few minutes after their end)`,
-    Code.NotFound,
-  );
+  return new ConnectError(`stream "${streamId}" not found in this workspace (ended streams expire a few minutes after their end)`, Code.NotFound);
 }
 
 export function streamEnded(streamId: string, state: StreamState): ConnectError {
   const how = state === StreamState.FAILED ? "failed" : "completed";
-  return new ConnectError(
-    `stream "${streamId}" has already ${how}; open a new stream with InitStream to publish more`,
-    Code.FailedPrecondition,
-  );
+  return new ConnectError(`stream "${streamId}" has already ${how}; open a new stream with InitStream to publish more`, Code.FailedPrecondition);
 }
 
 export function behindRetained(streamId: string, afterSeq: bigint, oldestSeq: bigint): ConnectError {
@@ -54,10 +48,7 @@ export function maxDurationReached(streamId: string, deadlineMs: number): Connec
 
 /** Why open subscriptions end when this process's stream service closes (shutdown, redeploy). */
 export function serviceClosing(): ConnectError {
-  return new ConnectError(
-    "the stream service is shutting down; resubscribe with after_seq set to the last seq you received",
-    Code.Unavailable,
-  );
+  return new ConnectError("the stream service is shutting down; resubscribe with after_seq set to the last seq you received", Code.Unavailable);
 }
 
 /**

@@ -1,12 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
-import {
-  type StreamEvent,
-  StreamEventSchema,
-  type StreamInfo,
-  StreamState,
-} from "../../gen/mentatlab/v1/stream_pb.js";
+import { type StreamEvent, StreamEventSchema, type StreamInfo, StreamState } from "../../gen/mentatlab/v1/stream_pb.js";
 import type { Ending, PayloadInput } from "./stream-store.js";
 
 // Builders shared by both store backends, so stored events look the same whichever one stored them.

@@ -20,12 +20,7 @@ export interface Feed {
  * Opens a subscription for Subscribe and the Server-Sent Events view alike, refusing a seq past the
  * newest event or behind the retained buffer before anything is read.
  */
-export async function openFeed(
-  store: StreamStore,
-  key: StreamKey,
-  afterSeq: bigint,
-  signal: AbortSignal,
-): Promise<Feed> {
+export async function openFeed(store: StreamStore, key: StreamKey, afterSeq: bigint, signal: AbortSignal): Promise<Feed> {
   const record = await store.get(key);
   if (!record) throw streamNotFound(key.id);
   const { info } = record;

@@ -1,13 +1,7 @@
 import { clone } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
-import {
-  StreamAnnouncementKind,
-  type StreamEvent,
-  type StreamInfo,
-  StreamInfoSchema,
-  StreamState,
-} from "../../gen/mentatlab/v1/stream_pb.js";
+import { StreamAnnouncementKind, type StreamEvent, type StreamInfo, StreamInfoSchema, StreamState } from "../../gen/mentatlab/v1/stream_pb.js";
 import { AsyncQueue } from "./async-queue.js";
 import {
   behindRetained,
@@ -23,18 +17,7 @@ import { EventWindow } from "./event-window.js";
 import { dataEvent, endingEvent, endingState, startEvent } from "./events.js";
 import { follow } from "./follow.js";
 import { matchesList } from "./list-filter.js";
-import type {
-  Announcement,
-  AppendResult,
-  Ending,
-  ListPage,
-  ListQuery,
-  PayloadInput,
-  Retention,
-  StreamKey,
-  StreamRecord,
-  StreamStore,
-} from "./stream-store.js";
+import type { Announcement, AppendResult, Ending, ListPage, ListQuery, PayloadInput, Retention, StreamKey, StreamRecord, StreamStore } from "./stream-store.js";
 
 interface MemoryStream {
   readonly info: StreamInfo;
@@ -164,8 +147,7 @@ export class MemoryStreamStore implements StreamStore {
         window,
         fetchAfter: (after) => Promise.reject(behindRetained(key.id, after, BigInt(window.first ?? 1))),
         maxLagBytes: this.retention.subscriberMaxLagBytes,
-        fellBehind: (lastSeq) =>
-          subscriberFellBehind(key.id, this.retention.subscriberMaxLagBytes, lastSeq, BigInt(window.first ?? 1)),
+        fellBehind: (lastSeq) => subscriberFellBehind(key.id, this.retention.subscriberMaxLagBytes, lastSeq, BigInt(window.first ?? 1)),
       },
       afterSeq,
       AbortSignal.any([signal, this.closing.signal]),

@@ -348,7 +348,11 @@ describe("stream service with Redis killed, restarted, frozen or emptied", () =>
     await redis.kill();
     for (const [name, call] of Object.entries(calls)) {
       const started = Date.now();
-      const error = await within(call().then(() => undefined, errorOf), BOUND_MS + SLACK_MS + 1_000, name);
+      const error = await within(
+        call().then(() => undefined, errorOf),
+        BOUND_MS + SLACK_MS + 1_000,
+        name,
+      );
       expect([name, error?.code]).toEqual([name, Code.Unavailable]);
       expect(Date.now() - started, name).toBeLessThanOrEqual(BOUND_MS + SLACK_MS);
     }
@@ -356,7 +360,11 @@ describe("stream service with Redis killed, restarted, frozen or emptied", () =>
     const backAt = Date.now();
     for (const [name, call] of Object.entries(calls)) {
       for (;;) {
-        const error = await within(call().then(() => undefined, errorOf), BOUND_MS + SLACK_MS, name);
+        const error = await within(
+          call().then(() => undefined, errorOf),
+          BOUND_MS + SLACK_MS,
+          name,
+        );
         if (!error) break;
         expect([name, error.code]).toEqual([name, Code.Unavailable]);
         expect(Date.now() - backAt, `${name} still failing: ${error.rawMessage}`).toBeLessThanOrEqual(BACK_WITHIN_MS);
@@ -410,8 +418,16 @@ describe("stream service with Redis killed, restarted, frozen or emptied", () =>
 
     await redis.shutdown();
     const downAt = Date.now();
-    const subscribeError = await within(live.next().then(() => undefined, errorOf), BOUND_MS + SLACK_MS, "Subscribe");
-    const watchError = await within(watch.next().then(() => undefined, errorOf), BOUND_MS + SLACK_MS, "WatchStreams");
+    const subscribeError = await within(
+      live.next().then(() => undefined, errorOf),
+      BOUND_MS + SLACK_MS,
+      "Subscribe",
+    );
+    const watchError = await within(
+      watch.next().then(() => undefined, errorOf),
+      BOUND_MS + SLACK_MS,
+      "WatchStreams",
+    );
     expect([subscribeError?.code, watchError?.code]).toEqual([Code.Unavailable, Code.Unavailable]);
     expect(subscribeError?.rawMessage).toContain("resubscribe with after_seq");
     expect(Date.now() - downAt).toBeLessThanOrEqual(BOUND_MS + SLACK_MS);
@@ -421,7 +437,11 @@ describe("stream service with Redis killed, restarted, frozen or emptied", () =>
     let resubscribed: ConnectError | undefined;
     do {
       await sleep(50);
-      resubscribed = await grpc.subscribe({ streamId, afterSeq: 2n })[Symbol.asyncIterator]().next().then(() => undefined, errorOf);
+      resubscribed = await grpc
+        .subscribe({ streamId, afterSeq: 2n })
+        [Symbol.asyncIterator]()
+        .next()
+        .then(() => undefined, errorOf);
     } while (resubscribed?.code === Code.Unavailable && Date.now() - backAt < BACK_WITHIN_MS);
     expect(resubscribed?.code).toBe(Code.DataLoss);
     expect(resubscribed?.rawMessage).toContain(`the data of stream "${streamId}" was lost`);

@@ -36,17 +36,13 @@ describe("RedisStreamStore when Redis is down", () => {
       const info = create(StreamInfoSchema, { ref: { streamId: id, workspace: "ws", payloadType: PinType.TEXT }, owner: "a" });
       await store.create(info, Date.now() + 60_000, 10, Date.now());
       await own.kill();
-      const error = await store
-        .append({ workspace: "ws", id }, [{ data: new Uint8Array([1]), clientSeq: 0n, attributes: {} }], Date.now())
-        .then(
-          () => undefined,
-          (err: unknown) => ConnectError.from(err),
-        );
+      const error = await store.append({ workspace: "ws", id }, [{ data: new Uint8Array([1]), clientSeq: 0n, attributes: {} }], Date.now()).then(
+        () => undefined,
+        (err: unknown) => ConnectError.from(err),
+      );
       expect(error?.code).toBe(Code.Unavailable);
       expect(error?.rawMessage).toContain("stream store is unavailable");
-      expect(await store.get({ workspace: "ws", id }).catch((err: unknown) => ConnectError.from(err).code)).toBe(
-        Code.Unavailable,
-      );
+      expect(await store.get({ workspace: "ws", id }).catch((err: unknown) => ConnectError.from(err).code)).toBe(Code.Unavailable);
     } finally {
       await store.close();
       await own.stop();

@@ -32,18 +32,7 @@ import { follow } from "./follow.js";
 import { matchesList } from "./list-filter.js";
 import { appendScript, createScript, endScript, trimScript } from "./redis-scripts.js";
 import { entryOf, followRedisStream, type StreamEntry } from "./redis-tail.js";
-import type {
-  Announcement,
-  AppendResult,
-  Ending,
-  ListPage,
-  ListQuery,
-  PayloadInput,
-  Retention,
-  StreamKey,
-  StreamRecord,
-  StreamStore,
-} from "./stream-store.js";
+import type { Announcement, AppendResult, Ending, ListPage, ListQuery, PayloadInput, Retention, StreamKey, StreamRecord, StreamStore } from "./stream-store.js";
 import { isStreamId, streamCreatedMs } from "./stream-id.js";
 
 export interface RedisStreamStoreOptions extends Retention {
@@ -260,9 +249,7 @@ export class RedisStreamStore implements StreamStore {
     const matches: StreamInfo[] = [];
     let cursor = query.cursor;
     for (;;) {
-      const ids = await this.redis
-        .zrevrangebylex(index, cursor ? `(${cursor}` : "+", "-", "LIMIT", 0, LIST_SCAN)
-        .catch(storeUnavailable);
+      const ids = await this.redis.zrevrangebylex(index, cursor ? `(${cursor}` : "+", "-", "LIMIT", 0, LIST_SCAN).catch(storeUnavailable);
       const records = ids.length > 0 ? await this.getMany(ids.map((id) => ({ workspace, id }))) : [];
       for (const [i, id] of ids.entries()) {
         const record = records[i];
@@ -328,13 +315,7 @@ export class RedisStreamStore implements StreamStore {
       const [status, state] = (
         await endScript.run(
           this.redis,
-          [
-            this.keys.meta(key),
-            this.keys.events(key),
-            this.keys.ownerOpen(key.workspace, info.owner),
-            this.keys.open,
-            this.keys.announcements,
-          ],
+          [this.keys.meta(key), this.keys.events(key), this.keys.ownerOpen(key.workspace, info.owner), this.keys.open, this.keys.announcements],
           [
             info.lastSeq.toString(),
             ended.state,
@@ -367,8 +348,7 @@ export class RedisStreamStore implements StreamStore {
         fetchAfter: (after, limit) => this.fetchAfter(key, after, limit),
         maxLagBytes: this.options.subscriberMaxLagBytes,
         // Redis may retain older events than this process's window holds; those are available too.
-        fellBehind: (lastSeq) =>
-          subscriberFellBehind(key.id, this.options.subscriberMaxLagBytes, lastSeq, BigInt(tail.window.first ?? 1)),
+        fellBehind: (lastSeq) => subscriberFellBehind(key.id, this.options.subscriberMaxLagBytes, lastSeq, BigInt(tail.window.first ?? 1)),
       },
       afterSeq,
       AbortSignal.any([signal, this.closing.signal, tail.stop.signal]),
@@ -416,9 +396,7 @@ export class RedisStreamStore implements StreamStore {
   }
 
   private async fetchAfter(key: StreamKey, afterSeq: bigint, limit: number): Promise<StreamEvent[]> {
-    const entries = await this.redis
-      .xrangeBuffer(this.keys.events(key), `(${afterSeq}-0`, "+", "COUNT", limit)
-      .catch(storeUnavailable);
+    const entries = await this.redis.xrangeBuffer(this.keys.events(key), `(${afterSeq}-0`, "+", "COUNT", limit).catch(storeUnavailable);
     const events = entries.map(([id, flat]) => decodeEvent(entryOf(id, flat)));
     const first = events[0];
     if (!first) {
@@ -487,9 +465,7 @@ export class RedisStreamStore implements StreamStore {
       window.push(event);
       return !isTerminal(event);
     };
-    void followRedisStream(connection, eventsKey, `${last.seq}-0`, onEntry, stop.signal, stillOpen).catch((err: unknown) =>
-      this.dropTail(key, err),
-    );
+    void followRedisStream(connection, eventsKey, `${last.seq}-0`, onEntry, stop.signal, stillOpen).catch((err: unknown) => this.dropTail(key, err));
   }
 
   private releaseTail(key: StreamKey, tail: Tail): void {
@@ -540,9 +516,7 @@ export class RedisStreamStore implements StreamStore {
       return true;
     };
     const fromId = newest ? String(newest[0]) : "0-0";
-    void followRedisStream(connection, this.keys.announcements, fromId, onEntry, stop.signal).catch((err: unknown) =>
-      stop.abort(followInterrupted(err)),
-    );
+    void followRedisStream(connection, this.keys.announcements, fromId, onEntry, stop.signal).catch((err: unknown) => stop.abort(followInterrupted(err)));
   }
 }
 

@@ -91,9 +91,7 @@ describe("stream replicas sharing Redis", () => {
     const announced = (await within(watch.next(), 5_000, "watch")).value;
     expect(announced).toMatchObject({ kind: StreamAnnouncementKind.AVAILABLE, stream: { ref: { streamId: id } } });
 
-    const subscribers = Array.from({ length: 5 }, () =>
-      followToEnd((after, signal) => consumer.subscribe({ streamId: id, afterSeq: after }, { signal })),
-    );
+    const subscribers = Array.from({ length: 5 }, () => followToEnd((after, signal) => consumer.subscribe({ streamId: id, afterSeq: after }, { signal })));
     await sleep(50);
     const requests = new Pushable<PublishMessage>();
     const responses = producer.publish(requests)[Symbol.asyncIterator]();

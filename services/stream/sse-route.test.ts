@@ -86,9 +86,7 @@ describe("GET /streams/{id}/events", () => {
     const id = await textStream(r, ["a", "b", "c"]);
     const fromQuery = parseSse(await (await get(r, `/streams/${id}/events?after_seq=3`)).text());
     expect(fromQuery.map((e) => e.id)).toEqual(["4", "5"]);
-    const fromHeader = parseSse(
-      await (await get(r, `/streams/${id}/events?after_seq=1`, { headers: { "Last-Event-ID": "2" } })).text(),
-    );
+    const fromHeader = parseSse(await (await get(r, `/streams/${id}/events?after_seq=1`, { headers: { "Last-Event-ID": "2" } })).text());
     expect(fromHeader.map((e) => e.data)).toEqual(["b", "c", expect.stringContaining("lastDataSeq")]);
     const done = await get(r, `/streams/${id}/events`, { headers: { "Last-Event-ID": "5" } });
     expect(done.status).toBe(204);

@@ -2,13 +2,7 @@ import { create, toJson } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { codeToHttpStatus } from "@connectrpc/connect/protocol-connect";
 import { PinType } from "../../gen/mentatlab/v1/common_pb.js";
-import {
-  type StreamEvent,
-  StreamEndSchema,
-  StreamErrorSchema,
-  StreamInfoSchema,
-  StreamService,
-} from "../../gen/mentatlab/v1/stream_pb.js";
+import { type StreamEvent, StreamEndSchema, StreamErrorSchema, StreamInfoSchema, StreamService } from "../../gen/mentatlab/v1/stream_pb.js";
 import { permissionRefusal } from "../shared/auth/method-permission.js";
 import type { HttpRoute, HttpRouteContext } from "../shared/http-route.js";
 import { isTextual } from "./chunking.js";
@@ -145,7 +139,10 @@ export function formatEvent(event: StreamEvent, textual: boolean): string {
       return "";
   }
   const name = EVENT_NAMES[event.event.case];
-  const lines = data.split(/\r\n|\r|\n/).map((line) => `data: ${line}\n`).join("");
+  const lines = data
+    .split(/\r\n|\r|\n/)
+    .map((line) => `data: ${line}\n`)
+    .join("");
   return `id: ${event.seq}\nevent: ${name}\n${lines}\n`;
 }
 

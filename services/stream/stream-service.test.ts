@@ -4,16 +4,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
 import { PinType } from "../../gen/mentatlab/v1/common_pb.js";
 import { type PublishResponse, StreamAnnouncementKind, StreamState } from "../../gen/mentatlab/v1/stream_pb.js";
-import {
-  clientFor,
-  collectEvents,
-  dataMessage,
-  type PublishMessage,
-  payloadTexts,
-  Pushable,
-  runtimesClosedAfterEach,
-  within,
-} from "./testing.js";
+import { clientFor, collectEvents, dataMessage, type PublishMessage, payloadTexts, Pushable, runtimesClosedAfterEach, within } from "./testing.js";
 
 const runtime = runtimesClosedAfterEach();
 
@@ -126,13 +117,17 @@ describe("Publish", () => {
     const client = clientFor(r);
     const id = (await client.initStream({ payloadType: PinType.TEXT })).stream?.ref?.streamId ?? "";
     const backwards = await errorOf(
-      client.publishBatch({ streamId: id, payloads: [{ data: utf8("a"), clientSeq: 2n }, { data: utf8("b"), clientSeq: 1n }] }),
+      client.publishBatch({
+        streamId: id,
+        payloads: [
+          { data: utf8("a"), clientSeq: 2n },
+          { data: utf8("b"), clientSeq: 1n },
+        ],
+      }),
     );
     expect(backwards?.code).toBe(Code.InvalidArgument);
     expect(backwards?.rawMessage).toContain("payloads[1].client_seq 1 does not increase");
-    const broken = await errorOf(
-      client.publishBatch({ streamId: id, payloads: [{ data: utf8("ok") }, { data: new Uint8Array([0xe2, 0x82]) }] }),
-    );
+    const broken = await errorOf(client.publishBatch({ streamId: id, payloads: [{ data: utf8("ok") }, { data: new Uint8Array([0xe2, 0x82]) }] }));
     expect(broken?.code).toBe(Code.InvalidArgument);
     expect(broken?.rawMessage).toContain("payloads[1].data is not valid UTF-8");
     expect((await client.getStream({ streamId: id })).stream).toMatchObject({ lastSeq: 1n, bytesPublished: 0n });
@@ -215,9 +210,7 @@ describe("CloseStream and limits", () => {
       value: { message: "camera unplugged", code: "aborted" },
     });
     expect((await errorOf(client.closeStream({ streamId: ok })))?.code).toBe(Code.FailedPrecondition);
-    expect((await errorOf(client.publishBatch({ streamId: ok, payloads: [{ data: utf8("y") }] })))?.code).toBe(
-      Code.FailedPrecondition,
-    );
+    expect((await errorOf(client.publishBatch({ streamId: ok, payloads: [{ data: utf8("y") }] })))?.code).toBe(Code.FailedPrecondition);
     expect(r.metrics.streamErrorRate).toBe(0.5);
   });
 

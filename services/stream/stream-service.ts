@@ -69,10 +69,7 @@ export function createStreamService(options: StreamServiceOptions): ServiceImpl<
     const record = await store.get({ workspace: principal.workspace, id: streamId });
     if (!record) throw streamNotFound(streamId);
     if (record.info.owner !== principal.user) {
-      throw new ConnectError(
-        `stream "${streamId}" belongs to "${record.info.owner}"; only its creator may publish to or close it`,
-        Code.PermissionDenied,
-      );
+      throw new ConnectError(`stream "${streamId}" belongs to "${record.info.owner}"; only its creator may publish to or close it`, Code.PermissionDenied);
     }
     if (principal.run && record.info.runId !== principal.run.runId) {
       throw new ConnectError(`stream "${streamId}" is not an output of run "${principal.run.runId}"`, Code.PermissionDenied);
@@ -207,10 +204,7 @@ export function createStreamService(options: StreamServiceOptions): ServiceImpl<
     async listStreams(request, ctx) {
       const principal = principalOf(ctx);
       if (request.pageToken !== "" && !isStreamId(request.pageToken)) {
-        throw new ConnectError(
-          "page_token is not one this service issued; pass next_page_token from the previous response unchanged",
-          Code.InvalidArgument,
-        );
+        throw new ConnectError("page_token is not one this service issued; pass next_page_token from the previous response unchanged", Code.InvalidArgument);
       }
       const page = await store.list(principal.workspace, {
         ...filterOf(request.filter),
@@ -269,10 +263,7 @@ function filterOf(filter: StreamFilter | undefined): { runId: string; owner: str
 function checkedMimeType(payloadType: PinType, mimeType: string): string {
   const rule = MIME_PREFIX[payloadType];
   if (!rule) {
-    throw new ConnectError(
-      `payload_type ${PinType[payloadType]} cannot be streamed; use TEXT, JSON, BINARY, AUDIO or VIDEO`,
-      Code.InvalidArgument,
-    );
+    throw new ConnectError(`payload_type ${PinType[payloadType]} cannot be streamed; use TEXT, JSON, BINARY, AUDIO or VIDEO`, Code.InvalidArgument);
   }
   const kind = PinType[payloadType].toLowerCase();
   if (mimeType === "") {
@@ -280,10 +271,7 @@ function checkedMimeType(payloadType: PinType, mimeType: string): string {
     throw new ConnectError(`mime_type is required for ${kind} streams, e.g. "${rule.example}"`, Code.InvalidArgument);
   }
   if (!rule.prefix.test(mimeType.toLowerCase())) {
-    throw new ConnectError(
-      `mime_type "${mimeType}" does not describe ${kind}; use a type such as "${rule.example}"`,
-      Code.InvalidArgument,
-    );
+    throw new ConnectError(`mime_type "${mimeType}" does not describe ${kind}; use a type such as "${rule.example}"`, Code.InvalidArgument);
   }
   return mimeType;
 }

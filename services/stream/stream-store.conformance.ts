@@ -2,13 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { afterEach, describe, expect, it } from "vitest";
 import { PinType } from "../../gen/mentatlab/v1/common_pb.js";
-import {
-  StreamAnnouncementKind,
-  type StreamEvent,
-  type StreamInfo,
-  StreamInfoSchema,
-  StreamState,
-} from "../../gen/mentatlab/v1/stream_pb.js";
+import { StreamAnnouncementKind, type StreamEvent, type StreamInfo, StreamInfoSchema, StreamState } from "../../gen/mentatlab/v1/stream_pb.js";
 import type { Announcement, PayloadInput, Retention, StreamKey, StreamStore } from "./stream-store.js";
 import { newStreamId } from "./stream-id.js";
 
@@ -40,10 +34,7 @@ function text(value: string, clientSeq = 0n): PayloadInput {
   return { data: new TextEncoder().encode(value), clientSeq, attributes: {} };
 }
 
-async function collect(
-  events: Promise<AsyncIterable<StreamEvent>>,
-  limit = Number.POSITIVE_INFINITY,
-): Promise<StreamEvent[]> {
+async function collect(events: Promise<AsyncIterable<StreamEvent>>, limit = Number.POSITIVE_INFINITY): Promise<StreamEvent[]> {
   const out: StreamEvent[] = [];
   for await (const event of await events) {
     out.push(event);
@@ -76,10 +67,7 @@ async function codeAndMessageOf(promise: Promise<unknown>): Promise<{ code?: Cod
 }
 
 async function nextWithin<T>(iterator: AsyncIterator<T>, ms: number): Promise<T> {
-  const result = await Promise.race([
-    iterator.next(),
-    new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`nothing within ${ms} ms`)), ms)),
-  ]);
+  const result = await Promise.race([iterator.next(), new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`nothing within ${ms} ms`)), ms))]);
   if (result.done) throw new Error("iterator ended");
   return result.value;
 }
@@ -88,10 +76,7 @@ async function nextWithin<T>(iterator: AsyncIterator<T>, ms: number): Promise<T>
  * The behaviour every StreamStore backend must show. `factory` makes a fresh, empty store with
  * the given retention; the suite closes it.
  */
-export function describeStreamStoreConformance(
-  name: string,
-  factory: (retention: Retention) => Promise<StreamStore>,
-): void {
+export function describeStreamStoreConformance(name: string, factory: (retention: Retention) => Promise<StreamStore>): void {
   describe(`StreamStore conformance: ${name}`, () => {
     const opened: StreamStore[] = [];
     const store = async (retention: Partial<Retention> = {}): Promise<StreamStore> => {
@@ -148,7 +133,11 @@ export function describeStreamStoreConformance(
       const r = await store();
       const info = streamInfo("ws-a", "alice");
       await r.create(info, Date.now() + HOUR, 10, Date.now());
-      await r.append(keyOf(info), ["a", "b", "c", "d"].map((v) => text(v)), Date.now());
+      await r.append(
+        keyOf(info),
+        ["a", "b", "c", "d"].map((v) => text(v)),
+        Date.now(),
+      );
       await r.end(keyOf(info), {}, Date.now());
       const got = await collect(r.events(keyOf(info), 3n, AbortSignal.timeout(5_000)));
       expect(got.map((e) => e.seq)).toEqual([4n, 5n, 6n]);
@@ -302,9 +291,7 @@ export function describeStreamStoreConformance(
       expect(await codeOf(r.append(foreign, [text("x")], Date.now()))).toBe(Code.NotFound);
       expect(await codeOf(r.end(foreign, {}, Date.now()))).toBe(Code.NotFound);
       expect(await codeOf(collect(r.events(foreign, 0n, AbortSignal.timeout(5_000))))).toBe(Code.NotFound);
-      expect(await codeOf(collect(r.events({ workspace: "ws-a", id: "st_missing" }, 0n, AbortSignal.timeout(5_000))))).toBe(
-        Code.NotFound,
-      );
+      expect(await codeOf(collect(r.events({ workspace: "ws-a", id: "st_missing" }, 0n, AbortSignal.timeout(5_000))))).toBe(Code.NotFound);
     });
 
     it("limits open streams per owner within a workspace", async () => {
@@ -312,9 +299,7 @@ export function describeStreamStoreConformance(
       const a = streamInfo("ws-a", "alice");
       await r.create(a, Date.now() + HOUR, 2, Date.now());
       await r.create(streamInfo("ws-a", "alice"), Date.now() + HOUR, 2, Date.now());
-      expect(await codeOf(r.create(streamInfo("ws-a", "alice"), Date.now() + HOUR, 2, Date.now()))).toBe(
-        Code.ResourceExhausted,
-      );
+      expect(await codeOf(r.create(streamInfo("ws-a", "alice"), Date.now() + HOUR, 2, Date.now()))).toBe(Code.ResourceExhausted);
       await r.create(streamInfo("ws-a", "bob"), Date.now() + HOUR, 2, Date.now());
       await r.create(streamInfo("ws-b", "alice"), Date.now() + HOUR, 2, Date.now());
       await r.end(keyOf(a), {}, Date.now());
@@ -389,9 +374,7 @@ export function describeStreamStoreConformance(
       expect(ids((await r.list("ws-a", { pageSize: 50, cursor: "", owner: "alice", runId: "run-1" })).streams)).toEqual(
         ids([made[2] as StreamInfo, made[0] as StreamInfo]),
       );
-      expect(ids((await r.list("ws-a", { pageSize: 50, cursor: "", states: [StreamState.COMPLETED] })).streams)).toEqual(
-        ids([made[0] as StreamInfo]),
-      );
+      expect(ids((await r.list("ws-a", { pageSize: 50, cursor: "", states: [StreamState.COMPLETED] })).streams)).toEqual(ids([made[0] as StreamInfo]));
     });
 
     it("expires an ended stream's buffer after the configured time", async () => {

@@ -1,10 +1,5 @@
 import type { Code } from "@connectrpc/connect";
-import type {
-  StreamAnnouncementKind,
-  StreamEvent,
-  StreamInfo,
-  StreamState,
-} from "../../gen/mentatlab/v1/stream_pb.js";
+import type { StreamAnnouncementKind, StreamEvent, StreamInfo, StreamState } from "../../gen/mentatlab/v1/stream_pb.js";
 
 /** How much of each stream is kept for resuming subscribers, and for how long after it ends. */
 export interface Retention {

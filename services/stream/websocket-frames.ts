@@ -59,7 +59,7 @@ function parseTextFrame(bytes: Uint8Array): Record<string, unknown> {
   try {
     value = JSON.parse(new TextDecoder().decode(bytes));
   } catch {
-    return { type: undefined, invalid: "a text frame must be a JSON object such as {\"type\": \"stream_start\"}" };
+    return { type: undefined, invalid: 'a text frame must be a JSON object such as {"type": "stream_start"}' };
   }
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     return { type: undefined, invalid: "a text frame must be a JSON object, not an array or a scalar" };

@@ -12,11 +12,9 @@ import { startCuttingProxy } from "../cli/ctl/testing.js";
 import { type EmbeddedMesh, startEmbedded } from "../mesh/embedded.js";
 
 const keys = { producer: "ws-producer-key-0123456789", consumer: "ws-consumer-key-0123456789", other: "ws-other-key-00123456789" };
-const apiKeys = [
-  `${keys.producer}=pat@acme:multimodal_producer`,
-  `${keys.consumer}=carl@acme:multimodal_consumer`,
-  `${keys.other}=olga@globex:admin`,
-].join(",");
+const apiKeys = [`${keys.producer}=pat@acme:multimodal_producer`, `${keys.consumer}=carl@acme:multimodal_consumer`, `${keys.other}=olga@globex:admin`].join(
+  ",",
+);
 
 interface Mesh {
   readonly mesh: EmbeddedMesh;
@@ -195,10 +193,14 @@ describe("WebSocket streams: credentials, permissions, bad frames, limits, keep-
   it("takes only WebSocket upgrades to paths it serves: an h2c offer or a WebSocket elsewhere is answered as plain HTTP/1.1", async () => {
     const metrics = await new Promise<number>((resolve, reject) => {
       // What `curl --http2` sends over plain HTTP: an upgrade offer the server may ignore.
-      const req = request(`${m.mesh.url}/metrics`, { headers: { connection: "Upgrade, HTTP2-Settings", upgrade: "h2c", "http2-settings": "AAMAAABkAAQCAAAAAAIAAAAA" } }, (res) => {
-        res.resume();
-        resolve(res.statusCode ?? 0);
-      });
+      const req = request(
+        `${m.mesh.url}/metrics`,
+        { headers: { connection: "Upgrade, HTTP2-Settings", upgrade: "h2c", "http2-settings": "AAMAAABkAAQCAAAAAAIAAAAA" } },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        },
+      );
       req.on("error", reject);
       req.end();
     });
@@ -250,11 +252,26 @@ describe("WebSocket streams: credentials, permissions, bad frames, limits, keep-
     const cases: [string, (s: StreamSocket) => void, number, RegExp][] = [
       ["not JSON", (s) => s.ws.send("stream_data please"), 4003, /must be a JSON object/],
       ["unknown type", (s) => s.sendJson({ type: "stream_dat" }), 4003, /unexpected "stream_dat" frame/],
-      ["header then text", (s) => (s.sendJson({ type: "stream_data", client_seq: 9 }), s.sendJson({ type: "stream_end" })), 4003, /followed by one binary frame/],
+      [
+        "header then text",
+        (s) => (s.sendJson({ type: "stream_data", client_seq: 9 }), s.sendJson({ type: "stream_end" })),
+        4003,
+        /followed by one binary frame/,
+      ],
       ["bad client_seq", (s) => s.sendJson({ type: "stream_data", client_seq: -1, text: "x" }), 4003, /"client_seq" must be a non-negative integer/],
       ["client_seq going back", (s) => s.sendJson({ type: "stream_data", client_seq: 1, text: "x" }), 1000, /stream ended|/],
-      ["bad UTF-8 on a text stream", (s) => (s.sendJson({ type: "stream_data", client_seq: 5 }), s.sendBinary(new Uint8Array([0xff, 0xfe]))), 4003, /not valid UTF-8/],
-      ["too many attributes", (s) => s.sendJson({ type: "stream_data", text: "x", attributes: Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`k${i}`, "v"])) }), 4003, /attributes/],
+      [
+        "bad UTF-8 on a text stream",
+        (s) => (s.sendJson({ type: "stream_data", client_seq: 5 }), s.sendBinary(new Uint8Array([0xff, 0xfe]))),
+        4003,
+        /not valid UTF-8/,
+      ],
+      [
+        "too many attributes",
+        (s) => s.sendJson({ type: "stream_data", text: "x", attributes: Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`k${i}`, "v"])) }),
+        4003,
+        /attributes/,
+      ],
       ["payload over 4 MiB", (s) => s.sendBinary(new Uint8Array(4 * 1024 * 1024 + 1)), 1009, /Max payload size exceeded|/],
     ];
     socket.ws.close();
@@ -339,7 +356,8 @@ describe("WebSocket streams: credentials, permissions, bad frames, limits, keep-
     const slow = (async () => {
       // gRPC over HTTP/2: its flow control carries the slow link back to the server.
       const client = createClient(StreamService, createGrpcTransport({ baseUrl: proxy.url }));
-      for await (const _ of client.subscribe({ streamId: init.stream_id }, { headers: { authorization: `Bearer ${keys.consumer}` }, signal: stop.signal })) void _;
+      for await (const _ of client.subscribe({ streamId: init.stream_id }, { headers: { authorization: `Bearer ${keys.consumer}` }, signal: stop.signal }))
+        void _;
     })().catch(() => undefined);
     let advice: Record<string, unknown> | undefined;
     const startedAt = Date.now();
@@ -404,7 +422,8 @@ describe("WebSocket streams: credentials, permissions, bad frames, limits, keep-
     const { mesh } = m;
     let status = 200;
     let body: Record<string, unknown> = {};
-    for (let n = 0; n < 40 && status === 200; n++) ({ status, body } = await postJson(`${mesh.url}/streams/init`, keys.producer, { payload_type: "PIN_TYPE_TEXT" }));
+    for (let n = 0; n < 40 && status === 200; n++)
+      ({ status, body } = await postJson(`${mesh.url}/streams/init`, keys.producer, { payload_type: "PIN_TYPE_TEXT" }));
     expect(status).toBe(429);
     expect(body.code).toBe("resource_exhausted");
   });

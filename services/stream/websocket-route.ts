@@ -247,7 +247,15 @@ async function sendEvent(ws: WebSocket, event: StreamEvent): Promise<void> {
       send(ws, event.event.value.data);
       break;
     case "end":
-      send(ws, JSON.stringify({ type: "stream_end", ...common, last_data_seq: Number(event.event.value.lastDataSeq), total_bytes: Number(event.event.value.totalBytes) }));
+      send(
+        ws,
+        JSON.stringify({
+          type: "stream_end",
+          ...common,
+          last_data_seq: Number(event.event.value.lastDataSeq),
+          total_bytes: Number(event.event.value.totalBytes),
+        }),
+      );
       break;
     case "error":
       send(ws, JSON.stringify({ type: "stream_error", ...common, message: event.event.value.message, code: event.event.value.code }));

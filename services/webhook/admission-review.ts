@@ -37,7 +37,9 @@ export function parseAdmissionReview(body: string): { readonly request: Admissio
   }
   if (!isRecord(review)) return { problem: "the body must be a JSON object: an AdmissionReview" };
   if (review.apiVersion !== apiVersion || review.kind !== "AdmissionReview") {
-    return { problem: `expected apiVersion ${apiVersion} and kind AdmissionReview, got ${JSON.stringify(review.apiVersion)} ${JSON.stringify(review.kind)} (list only v1 in admissionReviewVersions)` };
+    return {
+      problem: `expected apiVersion ${apiVersion} and kind AdmissionReview, got ${JSON.stringify(review.apiVersion)} ${JSON.stringify(review.kind)} (list only v1 in admissionReviewVersions)`,
+    };
   }
   const request = review.request;
   if (!isRecord(request)) return { problem: "the AdmissionReview has no request" };
@@ -50,14 +52,21 @@ export function parseAdmissionReview(body: string): { readonly request: Admissio
   if (request.dryRun !== undefined && typeof request.dryRun !== "boolean") return { problem: "request.dryRun must be a boolean" };
   if (request.operation === "CREATE" && !isRecord(request.object)) return { problem: "request.object must be the object being created" };
   return {
-    request: { uid: request.uid, kind: { group: kind.group, version: kind.version, kind: kind.kind }, operation: request.operation, object: request.object, dryRun: request.dryRun === true },
+    request: {
+      uid: request.uid,
+      kind: { group: kind.group, version: kind.version, kind: kind.kind },
+      operation: request.operation,
+      object: request.object,
+      dryRun: request.dryRun === true,
+    },
   };
 }
 
 /** The pod a request creates, or why the webhook has nothing to do with this request. */
 export function podBeingCreated(request: AdmissionRequest): { readonly pod: V1Pod } | { readonly ignored: string } {
   const { group, version, kind } = request.kind;
-  if (group !== "" || version !== "v1" || kind !== "Pod") return { ignored: `only core/v1 Pods are injected, not ${group || "core"}/${version} ${kind}: check the webhook's rules` };
+  if (group !== "" || version !== "v1" || kind !== "Pod")
+    return { ignored: `only core/v1 Pods are injected, not ${group || "core"}/${version} ${kind}: check the webhook's rules` };
   if (request.operation !== "CREATE") return { ignored: `only CREATE is injected, not ${request.operation}` };
   const pod = request.object as V1Pod;
   if (!isRecord(pod.spec) || !Array.isArray(pod.spec.containers)) return { ignored: "the object has no spec.containers" };

@@ -1,5 +1,14 @@
 import type { V1Container, V1Pod } from "@kubernetes/client-node";
-import { agentSidecarEnv, attemptVolumeName, sharedVolumeMount, sharedVolumeName, sidecarContainer, sidecarContainerName, sidecarVolumes, type SidecarWiring } from "../orchestrator/kubernetes/index.js";
+import {
+  agentSidecarEnv,
+  attemptVolumeName,
+  sharedVolumeMount,
+  sharedVolumeName,
+  sidecarContainer,
+  sidecarContainerName,
+  sidecarVolumes,
+  type SidecarWiring,
+} from "../orchestrator/kubernetes/index.js";
 import { appendAll, pointer, type AddOperation } from "./json-patch.js";
 
 /** The label that asks for a sidecar (the webhook's objectSelector matches it too). */
@@ -33,9 +42,15 @@ export function decideInjection(pod: V1Pod, sidecar: WebhookSidecar): InjectionD
   }
   const secretName = annotations[attemptSecretAnnotation] ?? "";
   if (!dns1123Subdomain.test(secretName) || secretName.length > 253) {
-    return { kind: "denied", message: `a pod labelled ${injectLabel}: "true" needs the annotation ${attemptSecretAnnotation} naming its attempt's Secret (a DNS-1123 subdomain), got "${secretName}"` };
+    return {
+      kind: "denied",
+      message: `a pod labelled ${injectLabel}: "true" needs the annotation ${attemptSecretAnnotation} naming its attempt's Secret (a DNS-1123 subdomain), got "${secretName}"`,
+    };
   }
-  const taken = [...(spec.volumes ?? []).map((v) => `volume ${v.name}`), ...[...spec.containers, ...(spec.initContainers ?? [])].map((c) => `container ${c.name}`)];
+  const taken = [
+    ...(spec.volumes ?? []).map((v) => `volume ${v.name}`),
+    ...[...spec.containers, ...(spec.initContainers ?? [])].map((c) => `container ${c.name}`),
+  ];
   const needed = [`volume ${sharedVolumeName}`, `volume ${attemptVolumeName}`, `container ${sidecarContainerName}`];
   const clash = taken.find((what) => needed.includes(what));
   if (clash) return { kind: "denied", message: `the pod already has a ${clash}, which the injected sidecar needs: rename it` };

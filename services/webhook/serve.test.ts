@@ -15,7 +15,27 @@ function serveWebhook(env: Record<string, string>) {
 
 it("mentatlab serve webhook serves over TLS from its files and stops on SIGTERM", async () => {
   const dir = makeTempDir("serve-webhook");
-  execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=webhook", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", join(dir, "tls.key"), "-out", join(dir, "tls.crt")], { stdio: "ignore" });
+  execFileSync(
+    "openssl",
+    [
+      "req",
+      "-x509",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-days",
+      "1",
+      "-subj",
+      "/CN=webhook",
+      "-addext",
+      "subjectAltName=IP:127.0.0.1",
+      "-keyout",
+      join(dir, "tls.key"),
+      "-out",
+      join(dir, "tls.crt"),
+    ],
+    { stdio: "ignore" },
+  );
   const webhook = serveWebhook({ MENTATLAB_WEBHOOK_TLS_CERT_FILE: join(dir, "tls.crt"), MENTATLAB_WEBHOOK_TLS_KEY_FILE: join(dir, "tls.key") });
   try {
     const url = await new Promise<string>((resolve, reject) => {

@@ -26,7 +26,9 @@ export interface RunningWebhook {
 export async function startWebhook(config: WebhookConfig): Promise<RunningWebhook> {
   let tls = readTls(config);
   const server = createServer({ ...tls, minVersion: "TLSv1.2" }, (req, res) => {
-    handle(req, res, config).catch((err: unknown) => reply(res, 500, { message: `mentatlab sidecar injector: ${err instanceof Error ? err.message : String(err)}` }));
+    handle(req, res, config).catch((err: unknown) =>
+      reply(res, 500, { message: `mentatlab sidecar injector: ${err instanceof Error ? err.message : String(err)}` }),
+    );
   });
   // cert-manager renews the Secret and the kubelet swaps the mounted files: new connections get the new pair.
   const reload = setInterval(() => {

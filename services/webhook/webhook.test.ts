@@ -42,7 +42,27 @@ afterAll(async () => {
 
 /** A throwaway self-signed certificate for the loopback address, as the dev path in docs/sidecar-injection.md makes one. */
 function makeCertificate(into: string): Buffer {
-  execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=mentatlab-sidecar-injector", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", join(into, "tls.key"), "-out", join(into, "tls.crt")], { stdio: "ignore" });
+  execFileSync(
+    "openssl",
+    [
+      "req",
+      "-x509",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-days",
+      "1",
+      "-subj",
+      "/CN=mentatlab-sidecar-injector",
+      "-addext",
+      "subjectAltName=IP:127.0.0.1",
+      "-keyout",
+      join(into, "tls.key"),
+      "-out",
+      join(into, "tls.crt"),
+    ],
+    { stdio: "ignore" },
+  );
   return readFileSync(join(into, "tls.crt"));
 }
 
@@ -54,12 +74,16 @@ interface Reply {
 
 function post(body: string, options: { method?: string; path?: string; contentType?: string } = {}): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const req = request(`${webhook.url}${options.path ?? "/mutate"}`, { method: options.method ?? "POST", ca, headers: { "content-type": options.contentType ?? "application/json" } }, (res) => {
-      const peerFingerprint = (res.socket as TLSSocket).getPeerCertificate().fingerprint256;
-      const chunks: Buffer[] = [];
-      res.on("data", (chunk: Buffer) => chunks.push(chunk));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8"), peerFingerprint }));
-    });
+    const req = request(
+      `${webhook.url}${options.path ?? "/mutate"}`,
+      { method: options.method ?? "POST", ca, headers: { "content-type": options.contentType ?? "application/json" } },
+      (res) => {
+        const peerFingerprint = (res.socket as TLSSocket).getPeerCertificate().fingerprint256;
+        const chunks: Buffer[] = [];
+        res.on("data", (chunk: Buffer) => chunks.push(chunk));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8"), peerFingerprint }));
+      },
+    );
     req.on("error", reject);
     req.end(body);
   });
@@ -74,9 +98,23 @@ function jobPod(overrides: { labels?: Record<string, string>; annotations?: Reco
     metadata: {
       generateName: "ml-run-0123abcd-thumbnail-1-",
       namespace: "agents",
-      labels: { "batch.kubernetes.io/job-name": "ml-run-0123abcd-thumbnail-1", "batch.kubernetes.io/controller-uid": "6f2bd8b6-4f0c-4b8a-8d1e-3c0e1a6c5b7e", [injectLabel]: "true", ...overrides.labels },
+      labels: {
+        "batch.kubernetes.io/job-name": "ml-run-0123abcd-thumbnail-1",
+        "batch.kubernetes.io/controller-uid": "6f2bd8b6-4f0c-4b8a-8d1e-3c0e1a6c5b7e",
+        [injectLabel]: "true",
+        ...overrides.labels,
+      },
       ...(annotations ? { annotations } : {}),
-      ownerReferences: [{ apiVersion: "batch/v1", kind: "Job", name: "ml-run-0123abcd-thumbnail-1", uid: "6f2bd8b6-4f0c-4b8a-8d1e-3c0e1a6c5b7e", controller: true, blockOwnerDeletion: true }],
+      ownerReferences: [
+        {
+          apiVersion: "batch/v1",
+          kind: "Job",
+          name: "ml-run-0123abcd-thumbnail-1",
+          uid: "6f2bd8b6-4f0c-4b8a-8d1e-3c0e1a6c5b7e",
+          controller: true,
+          blockOwnerDeletion: true,
+        },
+      ],
     },
     spec: {
       restartPolicy: "Never",
@@ -116,7 +154,11 @@ function review(object: unknown, options: { uid?: string; dryRun?: boolean; oper
       requestResource: resource,
       namespace: "agents",
       operation: options.operation ?? "CREATE",
-      userInfo: { username: "system:serviceaccount:kube-system:job-controller", uid: "b9b7e1e4-0000-4000-8000-000000000001", groups: ["system:serviceaccounts", "system:serviceaccounts:kube-system", "system:authenticated"] },
+      userInfo: {
+        username: "system:serviceaccount:kube-system:job-controller",
+        uid: "b9b7e1e4-0000-4000-8000-000000000001",
+        groups: ["system:serviceaccounts", "system:serviceaccounts:kube-system", "system:authenticated"],
+      },
       object,
       oldObject: null,
       dryRun: options.dryRun ?? false,
@@ -129,7 +171,11 @@ async function admit(object: unknown, options: Parameters<typeof review>[1] = {}
   const reply = await post(review(object, options));
   expect(reply.status, reply.body).toBe(200);
   const answer = JSON.parse(reply.body) as AdmissionReviewResponse;
-  expect(answer).toMatchObject({ apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", response: { uid: options.uid ?? "705ab4f5-6393-11e8-b7cc-42010a800002" } });
+  expect(answer).toMatchObject({
+    apiVersion: "admission.k8s.io/v1",
+    kind: "AdmissionReview",
+    response: { uid: options.uid ?? "705ab4f5-6393-11e8-b7cc-42010a800002" },
+  });
   return answer.response;
 }
 
@@ -173,7 +219,10 @@ describe("sidecar injection webhook, over TLS", () => {
       const deadline = Date.now() + 5000;
       let seen = "";
       while (Date.now() < deadline && seen !== fingerprint) {
-        seen = await post("{}").then((r) => r.peerFingerprint, () => "");
+        seen = await post("{}").then(
+          (r) => r.peerFingerprint,
+          () => "",
+        );
         if (seen !== fingerprint) await new Promise((resolve) => setTimeout(resolve, 50));
       }
       expect(seen).toBe(fingerprint);
@@ -189,7 +238,11 @@ describe("sidecar injection webhook, over TLS", () => {
     const response = await admit(pod);
     expect(response.allowed).toBe(true);
     const result = patched(pod, response);
-    expect(await validateKubeObject({ ...result, metadata: { ...result.metadata, name: "ml-run-0123abcd-thumbnail-1-x7k2p" } } as Parameters<typeof validateKubeObject>[0])).toEqual([]);
+    expect(
+      await validateKubeObject({ ...result, metadata: { ...result.metadata, name: "ml-run-0123abcd-thumbnail-1-x7k2p" } } as Parameters<
+        typeof validateKubeObject
+      >[0]),
+    ).toEqual([]);
     expect(nativeSidecarProblems(result.spec!, "sidecar")).toEqual([]);
     // The same sidecar the executor puts in its Jobs, reading the attempt's Secret.
     const job = buildJob(testTask(), testConfig());
@@ -198,7 +251,10 @@ describe("sidecar injection webhook, over TLS", () => {
     expect(JSON.stringify(result.spec?.initContainers)).toBe(JSON.stringify([jobSidecar]).replaceAll(job.metadata!.name!, "ml-run-0123abcd-thumbnail-1"));
     expect(result.spec?.volumes).toEqual([
       { name: "shared", emptyDir: {} },
-      { name: "mentatlab-attempt", secret: { secretName: "ml-run-0123abcd-thumbnail-1", items: [{ key: "inputs.json", path: "inputs.json" }], defaultMode: 0o444 } },
+      {
+        name: "mentatlab-attempt",
+        secret: { secretName: "ml-run-0123abcd-thumbnail-1", items: [{ key: "inputs.json", path: "inputs.json" }], defaultMode: 0o444 },
+      },
     ]);
     const agent = result.spec!.containers[0]!;
     const env = Object.fromEntries((agent.env ?? []).map((e) => [e.name, e]));
@@ -221,13 +277,22 @@ describe("sidecar injection webhook, over TLS", () => {
     // The kubelet mounts the Secret's inputs.json there; here it is a file in the test's directory.
     writeFileSync(join(dir, "inputs.json"), secret.stringData?.["inputs.json"] ?? "");
     const config = loadSidecarConfig({ ...env, MENTATLAB_INPUTS_FILE: join(dir, "inputs.json") });
-    expect(config).toMatchObject({ runId: task.runId, nodeId: task.nodeId, runToken: testRunToken, sidecarToken: "pod-token", sharedDir: "/mentatlab/shared", params: { shout: true } });
+    expect(config).toMatchObject({
+      runId: task.runId,
+      nodeId: task.nodeId,
+      runToken: testRunToken,
+      sidecarToken: "pod-token",
+      sharedDir: "/mentatlab/shared",
+      params: { shout: true },
+    });
     expect(config.inputs.get("text")?.value).toEqual({ case: "text", value: "hello" });
   });
 
   it("adds to arrays and annotations that already exist, keeping what is there", async () => {
     const pod = jobPod({ annotations: { [attemptSecretAnnotation]: "s1", "example.com/keep": "yes" } });
-    pod.spec!.initContainers = [{ name: "fetch-model", image: "busybox:1.36", command: ["true"], securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } } }];
+    pod.spec!.initContainers = [
+      { name: "fetch-model", image: "busybox:1.36", command: ["true"], securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } } },
+    ];
     pod.spec!.volumes = [{ name: "model", emptyDir: {} }];
     pod.spec!.containers[0]!.volumeMounts = [{ name: "model", mountPath: "/model" }];
     const result = patched(pod, await admit(pod));
@@ -244,11 +309,16 @@ describe("sidecar injection webhook, over TLS", () => {
     expect(again).toEqual({ uid: "705ab4f5-6393-11e8-b7cc-42010a800002", allowed: true });
     // A pod of the executor's own Jobs already has its sidecar, label or not.
     const template = buildJob(testTask(), testConfig()).spec!.template;
-    const executorPod = { apiVersion: "v1", kind: "Pod", metadata: { ...template.metadata, labels: { ...template.metadata?.labels, [injectLabel]: "true" } }, spec: template.spec };
+    const executorPod = {
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { ...template.metadata, labels: { ...template.metadata?.labels, [injectLabel]: "true" } },
+      spec: template.spec,
+    };
     expect(await admit(executorPod)).toEqual({ uid: "705ab4f5-6393-11e8-b7cc-42010a800002", allowed: true });
   });
 
-  it("leaves an unlabelled pod (or one labelled anything but \"true\") untouched", async () => {
+  it('leaves an unlabelled pod (or one labelled anything but "true") untouched', async () => {
     for (const labels of [{ [injectLabel]: "false" }, { [injectLabel]: "" }]) {
       expect(await admit(jobPod({ labels }))).toEqual({ uid: "705ab4f5-6393-11e8-b7cc-42010a800002", allowed: true });
     }
@@ -287,7 +357,14 @@ describe("sidecar injection webhook, over TLS", () => {
       [JSON.stringify({ apiVersion: "admission.k8s.io/v1beta1", kind: "AdmissionReview", request: { uid: "x" } }), /admission\.k8s\.io\/v1/],
       [JSON.stringify({ apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview" }), /no request/],
       [review(jobPod(), { uid: "" }), /request\.uid/],
-      [JSON.stringify({ apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", request: { uid: "u", kind: { group: "", version: "v1", kind: "Pod" }, operation: "CREATE", object: "pod" } }), /request\.object/],
+      [
+        JSON.stringify({
+          apiVersion: "admission.k8s.io/v1",
+          kind: "AdmissionReview",
+          request: { uid: "u", kind: { group: "", version: "v1", kind: "Pod" }, operation: "CREATE", object: "pod" },
+        }),
+        /request\.object/,
+      ],
     ];
     for (const [body, message] of cases) {
       const reply = await post(body);

@@ -10,5 +10,8 @@ const before = process.cpuUsage();
 while (performance.now() - start < wallMs) Math.sqrt(Math.random());
 const used = process.cpuUsage(before);
 const share = (used.user + used.system) / 1000 / (performance.now() - start);
-const cgroup = readFileSync("/proc/self/cgroup", "utf8").split("\n").find((line) => /^\d+:([^:]*,)?cpu(,[^:]*)?:/.test(line) || line.startsWith("0::")) ?? "";
+const cgroup =
+  readFileSync("/proc/self/cgroup", "utf8")
+    .split("\n")
+    .find((line) => /^\d+:([^:]*,)?cpu(,[^:]*)?:/.test(line) || line.startsWith("0::")) ?? "";
 process.stdout.write(`${JSON.stringify({ result: { usage: { share, cgroup: cgroup.replace(/^[^:]*:[^:]*:/, "") } } })}\n`);

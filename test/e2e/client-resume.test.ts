@@ -60,7 +60,10 @@ describe("the project's clients through a gateway crash", () => {
     mesh = await startDistributedMesh(apiKey, { extraEnv: { MENTATLAB_WEB_DIR: webDir } });
     viaGateway = meshClients(mesh);
     for (const manifest of manifests) await registerManifest(viaGateway, manifest);
-    browser = await chromium.launch({ executablePath, args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"] });
+    browser = await chromium.launch({
+      executablePath,
+      args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"],
+    });
     // A context of its own, so a second tab can share the signed-in key.
     page = await (await browser.newContext()).newPage();
     await page.goto(mesh.url);

@@ -22,14 +22,29 @@ const exec = promisify(execFile);
 const flowInputs: Readonly<Record<string, (scratch: string) => Promise<string[]>>> = {
   "image-thumbnail-describe": async (scratch) => {
     const path = join(scratch, "picture.png");
-    await sharp({ create: { width: 320, height: 200, channels: 3, background: "#2060c0" } }).png().toFile(path);
+    await sharp({ create: { width: 320, height: 200, channels: 3, background: "#2060c0" } })
+      .png()
+      .toFile(path);
     return [`thumbnail.image=@${path}`];
   },
   "python-text-stats": async () => ["stats.text=One mesh. Many agents! Agents in any language."],
   "text-tts-analysis": async () => ["tts.text=Every output once"],
   "video-clip-describe": async (scratch) => {
     const path = join(scratch, "clip.mp4");
-    await exec("ffmpeg", ["-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=duration=1:size=320x240:rate=10", "-c:v", "libx264", "-pix_fmt", "yuv420p", path]);
+    await exec("ffmpeg", [
+      "-hide_banner",
+      "-loglevel",
+      "error",
+      "-f",
+      "lavfi",
+      "-i",
+      "testsrc=duration=1:size=320x240:rate=10",
+      "-c:v",
+      "libx264",
+      "-pix_fmt",
+      "yuv420p",
+      path,
+    ]);
     return [`clip.video=@${path}`];
   },
 };
@@ -76,42 +91,46 @@ describe("every example flow reports each output once per attempt", () => {
     expect(Object.keys(flowInputs).sort()).toEqual([...exampleFlows].sort());
   });
 
-  it.each(exampleFlows)("%s: in WatchRun, GetRun, `mentatctl run --watch` and `mentatctl runs get`", async (name) => {
-    const inputs = (await flowInputs[name]?.(mesh.scratchDir)) ?? [];
-    const watched = await ctl(["run", join(repo, "examples/flows", `${name}.yaml`), "--watch", ...inputs.flatMap((binding) => ["--input", binding])]);
-    const runId = /run (run_\S+) submitted/.exec(watched.stderr)?.[1];
-    if (!runId) throw new Error(`mentatctl printed no run id:\n${watched.stderr}`);
+  it.each(exampleFlows)(
+    "%s: in WatchRun, GetRun, `mentatctl run --watch` and `mentatctl runs get`",
+    async (name) => {
+      const inputs = (await flowInputs[name]?.(mesh.scratchDir)) ?? [];
+      const watched = await ctl(["run", join(repo, "examples/flows", `${name}.yaml`), "--watch", ...inputs.flatMap((binding) => ["--input", binding])]);
+      const runId = /run (run_\S+) submitted/.exec(watched.stderr)?.[1];
+      if (!runId) throw new Error(`mentatctl printed no run id:\n${watched.stderr}`);
 
-    const { run, events } = await followRun(clients, runId);
-    expect(run.state, failureOf(run)).toBe(RunState.SUCCEEDED);
-    expect(watched.code, watched.stderr).toBe(0);
+      const { run, events } = await followRun(clients, runId);
+      expect(run.state, failureOf(run)).toBe(RunState.SUCCEEDED);
+      expect(watched.code, watched.stderr).toBe(0);
 
-    const outputs = outputsByAttempt(events);
-    expect(outputs.size).toBeGreaterThan(0);
-    for (const [key, values] of outputs) expect(values.length, `output ${key} in WatchRun`).toBe(1);
+      const outputs = outputsByAttempt(events);
+      expect(outputs.size).toBeGreaterThan(0);
+      for (const [key, values] of outputs) expect(values.length, `output ${key} in WatchRun`).toBe(1);
 
-    // GetRun holds the very value each output event showed, and no output the events did not show.
-    for (const node of run.nodes) {
-      for (const [pin, value] of Object.entries(node.outputs)) {
-        const shown = outputs.get(`${node.nodeId}#${node.attempt} ${pin}`);
-        expect(shown, `GetRun output ${node.nodeId}.${pin} was never in WatchRun`).toBeDefined();
-        expect(equals(PinValueSchema, shown![0]!, value), `GetRun output ${node.nodeId}.${pin}`).toBe(true);
+      // GetRun holds the very value each output event showed, and no output the events did not show.
+      for (const node of run.nodes) {
+        for (const [pin, value] of Object.entries(node.outputs)) {
+          const shown = outputs.get(`${node.nodeId}#${node.attempt} ${pin}`);
+          expect(shown, `GetRun output ${node.nodeId}.${pin} was never in WatchRun`).toBeDefined();
+          expect(equals(PinValueSchema, shown![0]!, value), `GetRun output ${node.nodeId}.${pin}`).toBe(true);
+        }
+        const shownPins = [...outputs.keys()].filter((key) => key.startsWith(`${node.nodeId}#${node.attempt} `)).map((key) => key.split(" ")[1]);
+        expect(shownPins.sort()).toEqual(Object.keys(node.outputs).sort());
       }
-      const shownPins = [...outputs.keys()].filter((key) => key.startsWith(`${node.nodeId}#${node.attempt} `)).map((key) => key.split(" ")[1]);
-      expect(shownPins.sort()).toEqual(Object.keys(node.outputs).sort());
-    }
 
-    // The CLI shows each output line once, live and in the final summary.
-    const outputLines = watched.stdout.split("\n").filter((line) => /^#\d+ \S+ \S+ {2}output /.test(line));
-    const outputLineKeys = outputLines.map((line) => line.replace(/^#\d+ \S+ /, ""));
-    expect(outputLineKeys.length).toBe(outputs.size);
-    expect(new Set(outputLineKeys).size, watched.stdout).toBe(outputLineKeys.length);
+      // The CLI shows each output line once, live and in the final summary.
+      const outputLines = watched.stdout.split("\n").filter((line) => /^#\d+ \S+ \S+ {2}output /.test(line));
+      const outputLineKeys = outputLines.map((line) => line.replace(/^#\d+ \S+ /, ""));
+      expect(outputLineKeys.length).toBe(outputs.size);
+      expect(new Set(outputLineKeys).size, watched.stdout).toBe(outputLineKeys.length);
 
-    const got = await ctl(["runs", "get", runId]);
-    expect(got.code, got.stderr).toBe(0);
-    const summaryLines = got.stdout.split("\n").filter((line) => /^ {2}\S+\.\S+ = /.test(line));
-    expect(summaryLines.length).toBe(Object.keys(run.outputs).length);
-    expect(new Set(summaryLines).size, got.stdout).toBe(summaryLines.length);
-    writeFileSync(join(mesh.scratchDir, `${name}.txt`), watched.stdout);
-  }, 120_000);
+      const got = await ctl(["runs", "get", runId]);
+      expect(got.code, got.stderr).toBe(0);
+      const summaryLines = got.stdout.split("\n").filter((line) => /^ {2}\S+\.\S+ = /.test(line));
+      expect(summaryLines.length).toBe(Object.keys(run.outputs).length);
+      expect(new Set(summaryLines).size, got.stdout).toBe(summaryLines.length);
+      writeFileSync(join(mesh.scratchDir, `${name}.txt`), watched.stdout);
+    },
+    120_000,
+  );
 });

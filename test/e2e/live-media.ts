@@ -64,7 +64,10 @@ export function describeLiveMedia(name: string, start: (extraEnv: Record<string,
       mesh = await start({ MENTATLAB_WEB_DIR: webDir });
       clients = meshClients(mesh);
       await registerManifest(clients, fileURLToPath(new URL("./agents/live-media/manifest.yaml", import.meta.url)));
-      browser = await chromium.launch({ executablePath, args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"] });
+      browser = await chromium.launch({
+        executablePath,
+        args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"],
+      });
       context = await browser.newContext();
       const page = await context.newPage();
       await page.goto(mesh.url);
@@ -86,7 +89,11 @@ export function describeLiveMedia(name: string, start: (extraEnv: Record<string,
 
       const followers = kinds.map((kind) => ({
         kind,
-        all: Promise.all([followWithCtl(mesh, work, kind, streamIds[kind]), followWithPython(mesh, stubs, streamIds[kind]), followInBrowser(mesh, context, kind, streamIds[kind])]),
+        all: Promise.all([
+          followWithCtl(mesh, work, kind, streamIds[kind]),
+          followWithPython(mesh, stubs, streamIds[kind]),
+          followInBrowser(mesh, context, kind, streamIds[kind]),
+        ]),
       }));
       // Awaited below; a failed run must not leave them as unhandled rejections meanwhile.
       for (const follower of followers) follower.all.catch(() => undefined);
@@ -111,7 +118,9 @@ export function describeLiveMedia(name: string, start: (extraEnv: Record<string,
         expect.soft(shown.advanced, what).toBe(true);
       }
       // What mentatctl saved is the whole stream: every token, and media ffprobe reads as `seconds` long.
-      expect(readFileSync(join(work, "text.out"), "utf8")).toBe(Array.from({ length: seconds * 10 }, (_, i) => `token ${String(i + 1).padStart(2, "0")} `).join(""));
+      expect(readFileSync(join(work, "text.out"), "utf8")).toBe(
+        Array.from({ length: seconds * 10 }, (_, i) => `token ${String(i + 1).padStart(2, "0")} `).join(""),
+      );
       for (const file of ["audio.wav", "video.mp4", "opus.webm"]) expect(await durationOf(join(work, file)), file).toBeCloseTo(seconds, 0);
     }, 120_000);
   });
@@ -122,7 +131,8 @@ async function openedStreams(clients: MeshClients, runId: string): Promise<Recor
   const found: Partial<Record<Kind, string>> = {};
   for await (const announcement of clients.streams.watchStreams({ filter: { runId } }, { signal: AbortSignal.timeout(30_000) })) {
     const info = announcement.stream;
-    if (announcement.kind === StreamAnnouncementKind.AVAILABLE && info?.ref && (kinds as readonly string[]).includes(info.pin)) found[info.pin as Kind] = info.ref.streamId;
+    if (announcement.kind === StreamAnnouncementKind.AVAILABLE && info?.ref && (kinds as readonly string[]).includes(info.pin))
+      found[info.pin as Kind] = info.ref.streamId;
     if (kinds.every((kind) => found[kind])) return found as Record<Kind, string>;
   }
   throw new Error(`run ${runId} opened only ${Object.keys(found).join(", ")}`);
@@ -153,7 +163,12 @@ async function followWithPython(mesh: MeshUnderTest, stubs: PythonStubs, streamI
  * appears; playing is when the text shows (text) or the player's clock has moved (audio, video), and
  * `advanced` says it kept moving afterwards.
  */
-async function followInBrowser(mesh: MeshUnderTest, context: BrowserContext, kind: Kind, streamId: string): Promise<Seen & { playingAtMs: number; advanced: boolean }> {
+async function followInBrowser(
+  mesh: MeshUnderTest,
+  context: BrowserContext,
+  kind: Kind,
+  streamId: string,
+): Promise<Seen & { playingAtMs: number; advanced: boolean }> {
   const page = await context.newPage();
   const faults: string[] = [];
   page.on("console", (message) => message.type() === "error" && faults.push(message.text()));
@@ -229,6 +244,18 @@ function sha256Of(bytes: Buffer, wav: boolean): string {
 async function durationOf(path: string): Promise<number> {
   const { stdout } = await run("ffprobe", ["-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", path]);
   if (Number.isFinite(Number(stdout))) return Number(stdout);
-  const packets = await run("ffprobe", ["-v", "error", "-show_entries", "packet=pts_time,duration_time", "-of", "csv=p=0", path], { maxBuffer: 16 * 1024 * 1024 });
-  return Math.max(...packets.stdout.trim().split("\n").map((line) => line.split(",").map(Number).reduce((a, b) => a + b, 0)));
+  const packets = await run("ffprobe", ["-v", "error", "-show_entries", "packet=pts_time,duration_time", "-of", "csv=p=0", path], {
+    maxBuffer: 16 * 1024 * 1024,
+  });
+  return Math.max(
+    ...packets.stdout
+      .trim()
+      .split("\n")
+      .map((line) =>
+        line
+          .split(",")
+          .map(Number)
+          .reduce((a, b) => a + b, 0),
+      ),
+  );
 }

@@ -40,7 +40,20 @@ describe("a microphone stream published over WebSocket feeds a flow's stream pin
     // What a browser's MediaRecorder produces: 2 s of Opus in WebM, published in MediaRecorder-sized chunks.
     requireTool("ffmpeg", "install it with `apt-get install -y ffmpeg`");
     const recording = join(mesh.scratchDir, "microphone.webm");
-    await exec("ffmpeg", ["-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "sine=frequency=440:duration=2", "-c:a", "libopus", "-f", "webm", recording]);
+    await exec("ffmpeg", [
+      "-hide_banner",
+      "-loglevel",
+      "error",
+      "-f",
+      "lavfi",
+      "-i",
+      "sine=frequency=440:duration=2",
+      "-c:a",
+      "libopus",
+      "-f",
+      "webm",
+      recording,
+    ]);
     const bytes = await readFile(recording);
 
     const init = await initStream(mesh.url, apiKey, { payload_type: "PIN_TYPE_AUDIO", mime_type: "audio/webm;codecs=opus" });
@@ -67,9 +80,12 @@ describe("a microphone stream published over WebSocket feeds a flow's stream pin
     const { run: done, events } = await finished;
     expect(done.state, failureOf(done)).toBe(RunState.SUCCEEDED);
     const output = events.flatMap((event) =>
-      event.event.case === "agent" && event.event.value.event.case === "output" && event.event.value.event.value.pin === "levels" ? [event.event.value.event.value.value] : [],
+      event.event.case === "agent" && event.event.value.event.case === "output" && event.event.value.event.value.pin === "levels"
+        ? [event.event.value.event.value.value]
+        : [],
     )[0];
-    const levels = output?.value.case === "json" ? (toJson(ValueSchema, output.value.value) as { sampleRate: number; durationSeconds: number; rmsDbfs: number }) : undefined;
+    const levels =
+      output?.value.case === "json" ? (toJson(ValueSchema, output.value.value) as { sampleRate: number; durationSeconds: number; rmsDbfs: number }) : undefined;
     expect(levels?.sampleRate).toBe(48_000);
     expect(levels?.durationSeconds).toBeGreaterThan(1.9);
     expect(levels?.durationSeconds).toBeLessThan(2.1);

@@ -38,7 +38,17 @@ describe("Python agents on the embedded default", () => {
     });
     const { run, events } = await followRun(clients, submitted?.runId ?? "");
     expect(run.state, failureOf(run)).toBe(RunState.SUCCEEDED);
-    expect(toJson(PinValueSchema, run.outputs["stats.stats"]!)).toMatchObject({ json: { words: 8, sentences: 3, top_words: [["agents", 2], ["one", 1], ["mesh", 1]] } });
+    expect(toJson(PinValueSchema, run.outputs["stats.stats"]!)).toMatchObject({
+      json: {
+        words: 8,
+        sentences: 3,
+        top_words: [
+          ["agents", 2],
+          ["one", 1],
+          ["mesh", 1],
+        ],
+      },
+    });
     expect(events.some((event) => event.event.case === "agent" && event.event.value.event.case === "progress")).toBe(true);
   });
 

@@ -37,7 +37,9 @@ export function describeSeedDiagrams(name: string, start: () => Promise<MeshUnde
 
     it("1. multimodal: upload → ref → flow → agent 1 → result ref → agent 2 → stream + final refs → verified bytes", async () => {
       // A client uploads an image and gets a ref.
-      const png = await sharp({ create: { width: 640, height: 400, channels: 3, background: "#c03020" } }).png().toBuffer();
+      const png = await sharp({ create: { width: 640, height: 400, channels: 3, background: "#c03020" } })
+        .png()
+        .toBuffer();
       const uploaded = await uploadBytes(clients, png, "sunset.png", "image/png");
       expect(uploaded).toMatchObject({ mimeType: "image/png", sizeBytes: BigInt(png.length) });
 
@@ -111,7 +113,10 @@ export function describeSeedDiagrams(name: string, start: () => Promise<MeshUnde
       expect(chunks.length).toBeGreaterThan(2);
 
       // The stream's URL serves the same events as Server-Sent Events, base64 for audio.
-      const sse = await fetch(new URL(audio.value.ssePath, mesh.url), { headers: { authorization: `Bearer ${mesh.apiKey}` }, signal: AbortSignal.timeout(10_000) });
+      const sse = await fetch(new URL(audio.value.ssePath, mesh.url), {
+        headers: { authorization: `Bearer ${mesh.apiKey}` },
+        signal: AbortSignal.timeout(10_000),
+      });
       const sseEvents = (await sse.text()).split("\n\n").filter((block) => block.startsWith("id: "));
       expect(sseEvents.map((block) => /^event: (.+)$/m.exec(block)?.[1])).toEqual(["stream_start", ...chunks.map(() => "stream_data"), "stream_end"]);
       const sseBytes = Buffer.concat(sseEvents.slice(1, -1).map((block) => Buffer.from(/^data: (.*)$/m.exec(block)?.[1] ?? "", "base64")));

@@ -26,7 +26,22 @@ describe("the video example flow on the embedded default", () => {
 
   it("transcodes an uploaded clip while streaming it in 64 KiB chunks, and describes its poster frame", async () => {
     const source = join(mesh.scratchDir, "testsrc.mp4");
-    await run("ffmpeg", ["-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=duration=2:size=480x360:rate=15", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-movflags", "+faststart", source]);
+    await run("ffmpeg", [
+      "-hide_banner",
+      "-loglevel",
+      "error",
+      "-f",
+      "lavfi",
+      "-i",
+      "testsrc=duration=2:size=480x360:rate=15",
+      "-c:v",
+      "libx264",
+      "-pix_fmt",
+      "yuv420p",
+      "-movflags",
+      "+faststart",
+      source,
+    ]);
     const uploaded = await uploadBytes(clients, await readFile(source), "testsrc.mp4", "video/mp4");
     expect(uploaded.metadata).toMatchObject({ width: 480, height: 360 });
 

@@ -96,7 +96,6 @@ interface OpenWatch {
   readonly response: ServerResponse;
 }
 
-
 /** Everything the API server would reject in this Job, as `path: problem` lines; empty when valid. */
 export function validateJob(job: unknown): string[] {
   const problems = [...schemaProblems(() => new Job(job as ConstructorParameters<typeof Job>[0]).validate())];
@@ -108,25 +107,32 @@ export function validateJob(job: unknown): string[] {
   problems.push(...labelProblems(j.metadata, "metadata"), ...labelProblems(j.spec?.template?.metadata, "spec.template.metadata"));
   const pod = j.spec?.template?.spec;
   if (!pod) return problems;
-  if (pod.restartPolicy !== "Never" && pod.restartPolicy !== "OnFailure") problems.push(`spec.template.spec.restartPolicy: a Job's pods must use Never or OnFailure, not ${pod.restartPolicy}`);
+  if (pod.restartPolicy !== "Never" && pod.restartPolicy !== "OnFailure")
+    problems.push(`spec.template.spec.restartPolicy: a Job's pods must use Never or OnFailure, not ${pod.restartPolicy}`);
   const volumes = new Set((pod.volumes ?? []).map((v) => v.name));
   const names = new Set<string>();
-  const containers = [...(pod.initContainers ?? []).map((c) => ({ c, path: "initContainers", init: true })), ...pod.containers.map((c) => ({ c, path: "containers", init: false }))];
+  const containers = [
+    ...(pod.initContainers ?? []).map((c) => ({ c, path: "initContainers", init: true })),
+    ...pod.containers.map((c) => ({ c, path: "containers", init: false })),
+  ];
   for (const { c, path, init } of containers) {
     const at = `spec.template.spec.${path}[${c.name}]`;
     if (!dns1123Label.test(c.name)) problems.push(`${at}.name: must be a DNS-1123 label`);
     if (names.has(c.name)) problems.push(`${at}.name: duplicate container name`);
     names.add(c.name);
     if (!c.image) problems.push(`${at}.image: required`);
-    if (c.restartPolicy !== undefined && (!init || c.restartPolicy !== "Always")) problems.push(`${at}.restartPolicy: only init containers may set it, and only to Always`);
+    if (c.restartPolicy !== undefined && (!init || c.restartPolicy !== "Always"))
+      problems.push(`${at}.restartPolicy: only init containers may set it, and only to Always`);
     if (init && c.restartPolicy !== "Always" && (c.startupProbe || c.readinessProbe || c.livenessProbe)) {
       problems.push(`${at}: probes are only allowed on sidecar (restartPolicy: Always) init containers`);
     }
     for (const mount of c.volumeMounts ?? []) if (!volumes.has(mount.name)) problems.push(`${at}.volumeMounts[${mount.name}]: no such volume`);
-    for (const env of c.env ?? []) if (env.value !== undefined && env.valueFrom !== undefined) problems.push(`${at}.env[${env.name}]: value and valueFrom are exclusive`);
+    for (const env of c.env ?? [])
+      if (env.value !== undefined && env.valueFrom !== undefined) problems.push(`${at}.env[${env.name}]: value and valueFrom are exclusive`);
     for (const [resource, limit] of Object.entries(c.resources?.limits ?? {})) {
       const request = c.resources?.requests?.[resource];
-      if (resource.includes("/") && request !== undefined && request !== limit) problems.push(`${at}.resources: extended resource ${resource} needs requests equal to limits`);
+      if (resource.includes("/") && request !== undefined && request !== limit)
+        problems.push(`${at}.resources: extended resource ${resource} needs requests equal to limits`);
     }
   }
   return problems;
@@ -141,7 +147,9 @@ export function validateSecret(secret: unknown): string[] {
   if (!dns1123Subdomain.test(name) || name.length > 253) problems.push(`metadata.name: "${name}" must be a DNS-1123 subdomain`);
   problems.push(...labelProblems(s.metadata, "metadata"));
   // The API server's limit on a Secret's values (stringData is merged into data first).
-  const size = Object.values(s.data ?? {}).reduce((sum, value) => sum + Buffer.from(value, "base64").length, 0) + Object.values(s.stringData ?? {}).reduce((sum, value) => sum + Buffer.byteLength(value), 0);
+  const size =
+    Object.values(s.data ?? {}).reduce((sum, value) => sum + Buffer.from(value, "base64").length, 0) +
+    Object.values(s.stringData ?? {}).reduce((sum, value) => sum + Buffer.byteLength(value), 0);
   if (size > 1024 * 1024) problems.push(`data: Too long: must have at most 1048576 bytes (has ${size})`);
   return problems;
 }
@@ -187,7 +195,8 @@ export async function startFakeKubeApiServer(): Promise<FakeKubeApiServer> {
     const object = snapshot(entry.object);
     history.push({ rv: resourceVersion, kind: entry.kind, namespace: entry.namespace, type, object });
     for (const watch of watches) {
-      if (watch.kind === entry.kind && watch.namespace === entry.namespace && watch.matches(entry.object)) watch.response.write(`${JSON.stringify({ type, object })}\n`);
+      if (watch.kind === entry.kind && watch.namespace === entry.namespace && watch.matches(entry.object))
+        watch.response.write(`${JSON.stringify({ type, object })}\n`);
     }
   }
 
@@ -232,7 +241,18 @@ export async function startFakeKubeApiServer(): Promise<FakeKubeApiServer> {
         apiVersion: "v1",
         kind: "Pod",
         metadata: {
-          ...newMetadata({ name: podName, labels: { ...template?.metadata?.labels, "batch.kubernetes.io/job-name": jobName, "job-name": jobName, "batch.kubernetes.io/controller-uid": job.metadata?.uid ?? "" } }, namespace),
+          ...newMetadata(
+            {
+              name: podName,
+              labels: {
+                ...template?.metadata?.labels,
+                "batch.kubernetes.io/job-name": jobName,
+                "job-name": jobName,
+                "batch.kubernetes.io/controller-uid": job.metadata?.uid ?? "",
+              },
+            },
+            namespace,
+          ),
           ownerReferences: [{ apiVersion: "batch/v1", kind: "Job", name: jobName, uid: job.metadata?.uid ?? "", controller: true, blockOwnerDeletion: true }],
         },
         spec: snapshot(template?.spec) as k8s.V1PodSpec,
@@ -270,12 +290,36 @@ export async function startFakeKubeApiServer(): Promise<FakeKubeApiServer> {
       }
       put(podEntry, "MODIFIED");
     }
-    const condition = (type: string, reason: string, message: string): k8s.V1JobCondition => ({ type, status: "True", reason, message, lastTransitionTime: now, lastProbeTime: now });
+    const condition = (type: string, reason: string, message: string): k8s.V1JobCondition => ({
+      type,
+      status: "True",
+      reason,
+      message,
+      lastTransitionTime: now,
+      lastProbeTime: now,
+    });
     if (outcome.result === "succeed") {
-      job.status = { succeeded: 1, active: 0, startTime: job.status?.startTime, completionTime: now, conditions: [condition("SuccessCriteriaMet", "CompletionsReached", "Reached expected number of succeeded pods"), condition("Complete", "CompletionsReached", "Reached expected number of succeeded pods")] };
+      job.status = {
+        succeeded: 1,
+        active: 0,
+        startTime: job.status?.startTime,
+        completionTime: now,
+        conditions: [
+          condition("SuccessCriteriaMet", "CompletionsReached", "Reached expected number of succeeded pods"),
+          condition("Complete", "CompletionsReached", "Reached expected number of succeeded pods"),
+        ],
+      };
     } else {
-      const [reason, message] = outcome.result === "deadline" ? ["DeadlineExceeded", "Job was active longer than specified deadline"] : ["BackoffLimitExceeded", "Job has reached the specified backoff limit"];
-      job.status = { failed: 1, active: 0, startTime: job.status?.startTime, conditions: [condition("FailureTarget", reason, message), condition("Failed", reason, message)] };
+      const [reason, message] =
+        outcome.result === "deadline"
+          ? ["DeadlineExceeded", "Job was active longer than specified deadline"]
+          : ["BackoffLimitExceeded", "Job has reached the specified backoff limit"];
+      job.status = {
+        failed: 1,
+        active: 0,
+        startTime: job.status?.startTime,
+        conditions: [condition("FailureTarget", reason, message), condition("Failed", reason, message)],
+      };
     }
     put(jobEntry, "MODIFIED");
   }
@@ -283,10 +327,14 @@ export async function startFakeKubeApiServer(): Promise<FakeKubeApiServer> {
   function podStatus(spec: k8s.V1PodSpec | undefined, stuck: JobScript["stuck"]): k8s.V1PodStatus {
     const now = new Date().toISOString() as unknown as Date;
     if (stuck && "unschedulable" in stuck) {
-      return { phase: "Pending", conditions: [{ type: "PodScheduled", status: "False", reason: "Unschedulable", message: stuck.unschedulable, lastTransitionTime: now }] };
+      return {
+        phase: "Pending",
+        conditions: [{ type: "PodScheduled", status: "False", reason: "Unschedulable", message: stuck.unschedulable, lastTransitionTime: now }],
+      };
     }
     const running: k8s.V1ContainerState = { running: { startedAt: now } };
-    const stateOf = (name: string): k8s.V1ContainerState => (stuck && stuck.container === name ? { waiting: { reason: stuck.waiting, message: stuck.message } } : running);
+    const stateOf = (name: string): k8s.V1ContainerState =>
+      stuck && stuck.container === name ? { waiting: { reason: stuck.waiting, message: stuck.message } } : running;
     const statusOf = (c: k8s.V1Container) => containerStatus(c, stateOf(c.name));
     return {
       phase: stuck ? "Pending" : "Running",
@@ -311,8 +359,14 @@ export async function startFakeKubeApiServer(): Promise<FakeKubeApiServer> {
   }
 
   function selectorMatches(query: URLSearchParams): (object: Stored["object"]) => boolean {
-    const fields = (query.get("fieldSelector") ?? "").split(",").filter(Boolean).map((s) => s.split("=") as [string, string]);
-    const labels = (query.get("labelSelector") ?? "").split(",").filter(Boolean).map((s) => s.split("=") as [string, string]);
+    const fields = (query.get("fieldSelector") ?? "")
+      .split(",")
+      .filter(Boolean)
+      .map((s) => s.split("=") as [string, string]);
+    const labels = (query.get("labelSelector") ?? "")
+      .split(",")
+      .filter(Boolean)
+      .map((s) => s.split("=") as [string, string]);
     return (object) =>
       fields.every(([field, value]) => field === "metadata.name" && object.metadata.name === value) &&
       labels.every(([label, value]) => object.metadata.labels?.[label] === value);
@@ -353,7 +407,9 @@ export async function startFakeKubeApiServer(): Promise<FakeKubeApiServer> {
     }
     // Real API servers answer an expired version inside a 200 stream, with an ERROR event carrying a 410 Status.
     res.writeHead(200, { "content-type": "application/json" });
-    res.end(`${JSON.stringify({ type: "ERROR", object: { kind: "Status", apiVersion: "v1", status: "Failure", message: `too old resource version: ${from} (${compactedBelow})`, reason: "Expired", code: 410 } })}\n`);
+    res.end(
+      `${JSON.stringify({ type: "ERROR", object: { kind: "Status", apiVersion: "v1", status: "Failure", message: `too old resource version: ${from} (${compactedBelow})`, reason: "Expired", code: 410 } })}\n`,
+    );
   }
 
   async function readBody(req: IncomingMessage): Promise<unknown> {
@@ -396,7 +452,12 @@ export async function startFakeKubeApiServer(): Promise<FakeKubeApiServer> {
       const tail = Number(url.searchParams.get("tailLines") ?? "0");
       const lines = logs.get(`${namespace}/${name}`) ?? [];
       res.writeHead(200, { "content-type": "text/plain" });
-      res.end(lines.slice(tail > 0 ? -tail : 0).map((l) => `${l}\n`).join(""));
+      res.end(
+        lines
+          .slice(tail > 0 ? -tail : 0)
+          .map((l) => `${l}\n`)
+          .join(""),
+      );
       return;
     }
     if (req.method === "GET") {

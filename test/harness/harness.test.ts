@@ -5,16 +5,7 @@ import { GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3
 import { Upload } from "@aws-sdk/lib-storage";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  type ClamdServer,
-  EICAR,
-  EICAR_SIGNATURE_NAME,
-  requireTool,
-  type S3Server,
-  startClamd,
-  startRedis,
-  startS3,
-} from "./index.js";
+import { type ClamdServer, EICAR, EICAR_SIGNATURE_NAME, requireTool, type S3Server, startClamd, startRedis, startS3 } from "./index.js";
 
 /** Local addresses of TCP sockets in LISTEN state on `port`, read from the kernel's table. */
 function listenAddresses(port: number): string[] {

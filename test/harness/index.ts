@@ -3,11 +3,4 @@ export { freePort, LOOPBACK, portOpen } from "./ports.js";
 export { pingRedis, type RedisServer, startRedis, type StartRedisOptions } from "./redis.js";
 export { requireTool } from "./require.js";
 export { type S3Server, startS3 } from "./s3.js";
-export {
-  type ExitStatus,
-  makeTempDir,
-  type ManagedProcess,
-  removeTempDir,
-  spawnManaged,
-  waitUntilReady,
-} from "./process.js";
+export { type ExitStatus, makeTempDir, type ManagedProcess, removeTempDir, spawnManaged, waitUntilReady } from "./process.js";

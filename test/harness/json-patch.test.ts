@@ -18,12 +18,22 @@ describe("applyJsonPatch (RFC 6902 appendix A)", () => {
   });
   it("A.6 and A.7 move a value and an array element", () => {
     const doc = { foo: { bar: "baz", waldo: "fred" }, qux: { corge: "grault" } };
-    expect(applyJsonPatch(doc, [{ op: "move", from: "/foo/waldo", path: "/qux/thud" }])).toEqual({ foo: { bar: "baz" }, qux: { corge: "grault", thud: "fred" } });
-    expect(applyJsonPatch({ foo: ["all", "grass", "cows", "eat"] }, [{ op: "move", from: "/foo/1", path: "/foo/3" }])).toEqual({ foo: ["all", "cows", "eat", "grass"] });
+    expect(applyJsonPatch(doc, [{ op: "move", from: "/foo/waldo", path: "/qux/thud" }])).toEqual({
+      foo: { bar: "baz" },
+      qux: { corge: "grault", thud: "fred" },
+    });
+    expect(applyJsonPatch({ foo: ["all", "grass", "cows", "eat"] }, [{ op: "move", from: "/foo/1", path: "/foo/3" }])).toEqual({
+      foo: ["all", "cows", "eat", "grass"],
+    });
   });
   it("A.8 and A.9 test a value: success, and an error that stops the patch", () => {
     const doc = { baz: "qux", foo: ["a", 2, "c"] };
-    expect(applyJsonPatch(doc, [{ op: "test", path: "/baz", value: "qux" }, { op: "test", path: "/foo/1", value: 2 }])).toEqual(doc);
+    expect(
+      applyJsonPatch(doc, [
+        { op: "test", path: "/baz", value: "qux" },
+        { op: "test", path: "/foo/1", value: 2 },
+      ]),
+    ).toEqual(doc);
     expect(() => applyJsonPatch({ baz: "qux" }, [{ op: "test", path: "/baz", value: "bar" }])).toThrow(/test failed/);
   });
   it("A.10 adds a nested member object; A.11 ignores unknown members of an operation", () => {
@@ -44,7 +54,10 @@ describe("applyJsonPatch (RFC 6902 appendix A)", () => {
   });
   it("copies by value, and leaves the input document untouched", () => {
     const doc = { a: { b: [1] } };
-    const out = applyJsonPatch(doc, [{ op: "copy", from: "/a", path: "/c" }, { op: "add", path: "/c/b/-", value: 2 }]);
+    const out = applyJsonPatch(doc, [
+      { op: "copy", from: "/a", path: "/c" },
+      { op: "add", path: "/c/b/-", value: 2 },
+    ]);
     expect(out).toEqual({ a: { b: [1] }, c: { b: [1, 2] } });
     expect(doc).toEqual({ a: { b: [1] } });
   });

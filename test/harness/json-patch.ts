@@ -30,7 +30,8 @@ function applyOperation(root: unknown, operation: JsonPatchOperation, i: number)
     case "replace":
       return add(remove(root, operation.path, i).root, operation.path, structuredClone(operation.value), i);
     case "move": {
-      if (operation.path.startsWith(`${operation.from}/`)) throw new Error(`operation ${i}: cannot move ${operation.from} into its own child ${operation.path}`);
+      if (operation.path.startsWith(`${operation.from}/`))
+        throw new Error(`operation ${i}: cannot move ${operation.from} into its own child ${operation.path}`);
       const removed = remove(root, operation.from, i);
       return add(removed.root, operation.path, removed.value, i);
     }

@@ -203,20 +203,13 @@ export function spawnManaged(
  * Polls `probe` until it is true. Fails fast with the process output if the process dies first,
  * so a broken config reads as a config error instead of a timeout.
  */
-export async function waitUntilReady(
-  what: string,
-  proc: ManagedProcess,
-  probe: () => Promise<boolean>,
-  timeoutMs = 30_000,
-): Promise<void> {
+export async function waitUntilReady(what: string, proc: ManagedProcess, probe: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let delay = 5;
   for (;;) {
     if (!proc.running) {
       const status = await proc.exited;
-      throw new Error(
-        `${what} exited before it was ready (code ${status.code}, signal ${status.signal}):\n${proc.output()}`,
-      );
+      throw new Error(`${what} exited before it was ready (code ${status.code}, signal ${status.signal}):\n${proc.output()}`);
     }
     if (await probe()) return;
     if (Date.now() > deadline) {

@@ -60,15 +60,23 @@ export function pingRedis(port: number, timeoutMs = 1_000): Promise<boolean> {
 
 function redisArgs(port: number, dir: string, persistence: boolean, appendfsync: string): string[] {
   return [
-    "--port", String(port),
-    "--bind", LOOPBACK,
-    "--dir", dir,
-    "--daemonize", "no",
+    "--port",
+    String(port),
+    "--bind",
+    LOOPBACK,
+    "--dir",
+    dir,
+    "--daemonize",
+    "no",
     // Logs go to stdout, which the harness keeps for error messages.
-    "--logfile", "",
-    "--save", "",
-    "--appendonly", persistence ? "yes" : "no",
-    "--appendfsync", appendfsync,
+    "--logfile",
+    "",
+    "--save",
+    "",
+    "--appendonly",
+    persistence ? "yes" : "no",
+    "--appendfsync",
+    appendfsync,
   ];
 }
 

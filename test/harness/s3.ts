@@ -36,15 +36,11 @@ const SECRET_ACCESS_KEY = "mentatlab-test-secret";
  * It does not enforce signatures or checksums: tests must not claim more than that.
  */
 export async function startS3(): Promise<S3Server> {
-  const proc = spawnManaged(
-    process.execPath,
-    ["--disable-warning=ExperimentalWarning", SERVER_SCRIPT],
-    {
-      env: { ...process.env, MENTATLAB_S3_REGION: REGION },
-      // Closing this pipe is how the child learns that the test process is gone.
-      stdin: "pipe",
-    },
-  );
+  const proc = spawnManaged(process.execPath, ["--disable-warning=ExperimentalWarning", SERVER_SCRIPT], {
+    env: { ...process.env, MENTATLAB_S3_REGION: REGION },
+    // Closing this pipe is how the child learns that the test process is gone.
+    stdin: "pipe",
+  });
   let port = 0;
   let stdoutLine = "";
   proc.child.stdout?.on("data", (chunk: Buffer) => {

@@ -27,13 +27,25 @@ beforeAll(async () => {
     outfile: join(pageDir, "page.js"),
     logLevel: "silent",
   });
-  await writeFile(join(pageDir, "index.html"), '<!doctype html><meta charset="utf-8"><title>interop</title><body><script type="module" src="page.js"></script>');
+  await writeFile(
+    join(pageDir, "index.html"),
+    '<!doctype html><meta charset="utf-8"><title>interop</title><body><script type="module" src="page.js"></script>',
+  );
   // A second origin: the page comes from this port, the RPCs go to the mesh on another.
   pageServer = await startServer({ port: 0, routes: () => {}, staticDir: pageDir });
   target = await startInteropTarget({ corsAllowedOrigins: [pageServer.url] });
   browser = await chromium.launch({
     executablePath: chromiumPath,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
   });
 });
 afterAll(async () => {

@@ -20,8 +20,7 @@ const transports: Record<string, () => Transport> = {
   "gRPC (h2c)": () => createGrpcTransport({ baseUrl: target.url, interceptors: [withKey] }),
   "gRPC-web (HTTP/1.1)": () => createGrpcWebTransport({ baseUrl: target.url, httpVersion: "1.1", interceptors: [withKey] }),
   "Connect (HTTP/1.1, JSON)": () => createConnectTransport({ baseUrl: target.url, httpVersion: "1.1", interceptors: [withKey] }),
-  "Connect (HTTP/2, binary)": () =>
-    createConnectTransport({ baseUrl: target.url, httpVersion: "2", useBinaryFormat: true, interceptors: [withKey] }),
+  "Connect (HTTP/2, binary)": () => createConnectTransport({ baseUrl: target.url, httpVersion: "2", useBinaryFormat: true, interceptors: [withKey] }),
 };
 
 describe.each(Object.entries(transports))("connect-node client, %s", (_name, make) => {

@@ -19,16 +19,32 @@ let registry: DynamicClient;
 
 beforeAll(async () => {
   target = await startInteropTarget();
-  const definition = await protoLoader.load(["grpc/health/v1/health.proto", "mentatlab/v1/storage.proto", "mentatlab/v1/orchestrator.proto", "mentatlab/v1/stream.proto", "mentatlab/v1/registry.proto"], {
-    includeDirs: [join(process.cwd(), "proto"), join(process.cwd(), "proto-deps")],
-    longs: String,
-    enums: String,
-    defaults: true,
-    oneofs: true,
-  });
+  const definition = await protoLoader.load(
+    [
+      "grpc/health/v1/health.proto",
+      "mentatlab/v1/storage.proto",
+      "mentatlab/v1/orchestrator.proto",
+      "mentatlab/v1/stream.proto",
+      "mentatlab/v1/registry.proto",
+    ],
+    {
+      includeDirs: [join(process.cwd(), "proto"), join(process.cwd(), "proto-deps")],
+      longs: String,
+      enums: String,
+      defaults: true,
+      oneofs: true,
+    },
+  );
   const loaded = grpc.loadPackageDefinition(definition) as unknown as {
     grpc: { health: { v1: { Health: ClientConstructor } } };
-    mentatlab: { v1: { StorageService: ClientConstructor; OrchestratorService: ClientConstructor; StreamService: ClientConstructor; AgentRegistryService: ClientConstructor } };
+    mentatlab: {
+      v1: {
+        StorageService: ClientConstructor;
+        OrchestratorService: ClientConstructor;
+        StreamService: ClientConstructor;
+        AgentRegistryService: ClientConstructor;
+      };
+    };
   };
   const address = `127.0.0.1:${target.port}`;
   health = new loaded.grpc.health.v1.Health(address, grpc.credentials.createInsecure());
@@ -95,16 +111,31 @@ describe("@grpc/grpc-js with @grpc/proto-loader", () => {
   // Hundreds of violations, listed whole, overflowed the HTTP/2 trailer: the stream was reset, no status.
   const undefinedStates = Array.from({ length: 200 }, (_, i) => 1000 + i);
   const unknownAgents = Array.from({ length: 300 }, (_, i) => `{id: n${i}, agent: org.test.unknown${i}}`).join(", ");
-  const badManifest = ["id: not a reverse dns id", "version: nope", "inputs:", ...Array.from({ length: 300 }, (_, i) => `  - {name: "bad name ${i}", type: nonsense}`)].join("\n");
+  const badManifest = [
+    "id: not a reverse dns id",
+    "version: nope",
+    "inputs:",
+    ...Array.from({ length: 300 }, (_, i) => `  - {name: "bad name ${i}", type: nonsense}`),
+  ].join("\n");
   for (const [name, call, ending] of [
     ["ListRuns with 200 bad states", () => unary(orchestrator, "ListRuns", { states: undefinedStates }, withKey()), /and 180 more$/],
     ["ListStreams with 200 bad filter states", () => unary(streams, "ListStreams", { filter: { states: undefinedStates } }, withKey()), /and 180 more$/],
     [
       "SubmitFlow with 300 unknown agents",
-      () => unary(orchestrator, "SubmitFlow", { source: { text: `apiVersion: v1\nkind: Flow\nmeta: {id: t}\ngraph:\n  nodes: [${unknownAgents}]\n  edges: []` } }, withKey()),
+      () =>
+        unary(
+          orchestrator,
+          "SubmitFlow",
+          { source: { text: `apiVersion: v1\nkind: Flow\nmeta: {id: t}\ngraph:\n  nodes: [${unknownAgents}]\n  edges: []` } },
+          withKey(),
+        ),
       /and \d+ more \(ValidateFlow lists every one\)$/,
     ],
-    ["RegisterAgent with 600 violations", () => unary(registry, "RegisterAgent", { source: { text: badManifest } }, withKey()), /and \d+ more \(ValidateManifest lists every one\)$/],
+    [
+      "RegisterAgent with 600 violations",
+      () => unary(registry, "RegisterAgent", { source: { text: badManifest } }, withKey()),
+      /and \d+ more \(ValidateManifest lists every one\)$/,
+    ],
   ] as const) {
     it(`receives INVALID_ARGUMENT, not a reset stream, for ${name}`, async () => {
       const error = await call().then(

@@ -46,7 +46,12 @@ export async function startInteropTarget(options: { corsAllowedOrigins?: readonl
   const bytes = new TextEncoder().encode(objectText);
   const uploaded = await storage.upload(
     (async function* () {
-      yield { part: { case: "header" as const, value: { filename: "hello.txt", mimeType: "text/plain", sizeBytes: BigInt(bytes.length), bucketClass: BucketClass.TEMP } } };
+      yield {
+        part: {
+          case: "header" as const,
+          value: { filename: "hello.txt", mimeType: "text/plain", sizeBytes: BigInt(bytes.length), bucketClass: BucketClass.TEMP },
+        },
+      };
       yield { part: { case: "chunk" as const, value: bytes } };
     })(),
   );

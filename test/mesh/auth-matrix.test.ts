@@ -13,21 +13,24 @@ import { StreamService } from "../../gen/mentatlab/v1/stream_pb.js";
 import { startEmbedded, type EmbeddedMesh } from "../../services/mesh/embedded.js";
 import { type Caller, keys } from "./support/callers.js";
 
-
 // The roles as the README defines them (plus agent:view for both, as the README explains). Written out
 // here, not imported, so the test checks the server against the design rather than against itself.
 const granted: Record<Exclude<Caller, "none">, readonly string[]> = {
   producer: ["storage:upload", "stream:create", "agent:execute_multimodal", "agent:view"],
   consumer: ["storage:download", "stream:subscribe", "flow:view_results", "agent:view"],
   admin: [
-    "storage:upload", "storage:download", "stream:create", "stream:subscribe",
-    "agent:register", "agent:view", "agent:execute_multimodal", "flow:view_results",
+    "storage:upload",
+    "storage:download",
+    "stream:create",
+    "stream:subscribe",
+    "agent:register",
+    "agent:view",
+    "agent:execute_multimodal",
+    "flow:view_results",
   ],
 };
 
-const methods: DescMethod[] = [StorageService, StreamService, AgentRegistryService, OrchestratorService].flatMap(
-  (service) => service.methods,
-);
+const methods: DescMethod[] = [StorageService, StreamService, AgentRegistryService, OrchestratorService].flatMap((service) => service.methods);
 
 let mesh: EmbeddedMesh;
 let dataDir: string;

@@ -38,7 +38,10 @@ const bidiPaths = new Set(services.flatMap((s) => s.methods.filter((m) => m.meth
 function casesFor(method: DescMethod, message: MalformedMessage): Case[] {
   const path = pathOf(method);
   const post = (protocol: Protocol, transport: "h2" | "h1", headers: Record<string, string>, body: Uint8Array): Case => ({
-    protocol, transport, label: message.label, call: { path, method: "POST", headers: { ...auth, ...headers }, body },
+    protocol,
+    transport,
+    label: message.label,
+    call: { path, method: "POST", headers: { ...auth, ...headers }, body },
   });
   const framed = envelope(0, message.bytes);
   const out: Case[] = [];
@@ -58,7 +61,12 @@ function casesFor(method: DescMethod, message: MalformedMessage): Case[] {
   // Node's HTTP parser refuses request heads over 16 KiB (HTTP 431) before any RPC code runs; such
   // messages are swept by POST above.
   if (getAble(method) && query.length <= maxGetQueryBytes) {
-    out.push({ protocol: "connect-unary", transport: "h1", label: `GET ${message.label}`, call: { path, method: "GET", query, headers: auth, body: new Uint8Array() } });
+    out.push({
+      protocol: "connect-unary",
+      transport: "h1",
+      label: `GET ${message.label}`,
+      call: { path, method: "GET", query, headers: auth, body: new Uint8Array() },
+    });
   }
   return out;
 }
@@ -69,7 +77,15 @@ function framingCases(method: DescMethod, withOversizeBody: boolean): Case[] {
   const enveloped: [Protocol, "h2" | "h1", Record<string, string>][] = [
     ["grpc", "h2", { "content-type": "application/grpc+proto", te: "trailers" }],
     ["grpc-web", "h1", { "content-type": "application/grpc-web+proto", "x-grpc-web": "1" }],
-    ...(isStreaming(method) ? [["connect-stream", "h1", { "content-type": "application/connect+proto", "connect-protocol-version": "1" }] satisfies [Protocol, "h1", Record<string, string>]] : []),
+    ...(isStreaming(method)
+      ? [
+          ["connect-stream", "h1", { "content-type": "application/connect+proto", "connect-protocol-version": "1" }] satisfies [
+            Protocol,
+            "h1",
+            Record<string, string>,
+          ],
+        ]
+      : []),
   ];
   const out: Case[] = [];
   for (const [protocol, transport, headers] of enveloped) {
@@ -82,15 +98,31 @@ function framingCases(method: DescMethod, withOversizeBody: boolean): Case[] {
     if (withOversizeBody) bodies.push([`a ${oversizeBytes}-byte message`, envelope(0, new Uint8Array(oversizeBytes).fill(0x0a))]);
     for (const [label, body] of bodies) out.push({ protocol, transport, label, call: { path, method: "POST", headers: { ...auth, ...headers }, body } });
     const gzipNamed = { ...auth, ...headers, [protocol === "connect-stream" ? "connect-content-encoding" : "grpc-encoding"]: "gzip" };
-    out.push({ protocol, transport, label: "gzip named, bytes not gzip", call: { path, method: "POST", headers: gzipNamed, body: envelope(1, new Uint8Array([1, 2, 3, 4])) } });
+    out.push({
+      protocol,
+      transport,
+      label: "gzip named, bytes not gzip",
+      call: { path, method: "POST", headers: gzipNamed, body: envelope(1, new Uint8Array([1, 2, 3, 4])) },
+    });
   }
   if (!isStreaming(method)) {
     const headers = { ...auth, "content-type": "application/proto", "connect-protocol-version": "1" };
-    if (withOversizeBody) out.push({ protocol: "connect-unary", transport: "h1", label: `a ${oversizeBytes}-byte unary body`, call: { path, method: "POST", headers, body: new Uint8Array(oversizeBytes) } });
+    if (withOversizeBody)
+      out.push({
+        protocol: "connect-unary",
+        transport: "h1",
+        label: `a ${oversizeBytes}-byte unary body`,
+        call: { path, method: "POST", headers, body: new Uint8Array(oversizeBytes) },
+      });
   }
   if (getAble(method)) {
     for (const bad of ["%25%25%25", "a", "====", "YWJj*", "%F0%9F%98%80"]) {
-      out.push({ protocol: "connect-unary", transport: "h1", label: `GET base64 ${bad}`, call: { path, method: "GET", query: `connect=v1&encoding=proto&base64=1&message=${bad}`, headers: auth, body: new Uint8Array() } });
+      out.push({
+        protocol: "connect-unary",
+        transport: "h1",
+        label: `GET base64 ${bad}`,
+        call: { path, method: "GET", query: `connect=v1&encoding=proto&base64=1&message=${bad}`, headers: auth, body: new Uint8Array() },
+      });
     }
   }
   return out;
@@ -161,7 +193,15 @@ describe("thousands of malformed requests over every public RPC in every protoco
     const methods = new Set(outcomes.map((o) => o.case.call.path));
     expect(methods.size).toBe(services.reduce((n, s) => n + s.methods.length, 0));
     const protocols = new Set(outcomes.map((o) => `${o.case.protocol}/${o.case.transport}${o.case.call.method === "GET" ? "/GET" : ""}`));
-    expect([...protocols].sort()).toEqual(["connect-stream/h1", "connect-stream/h2", "connect-unary/h1", "connect-unary/h1/GET", "connect-unary/h2", "grpc-web/h1", "grpc/h2"]);
+    expect([...protocols].sort()).toEqual([
+      "connect-stream/h1",
+      "connect-stream/h2",
+      "connect-unary/h1",
+      "connect-unary/h1/GET",
+      "connect-unary/h2",
+      "grpc-web/h1",
+      "grpc/h2",
+    ]);
   });
 
   /** connect-node serves bidi streams over HTTP/2 only and refuses them on HTTP/1.1 with HTTP 505. */

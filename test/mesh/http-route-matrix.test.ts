@@ -12,7 +12,6 @@ import { httpPathsOwned, httpPostPathsOwned } from "../../services/mesh/topology
 import { startDistributedMesh } from "../e2e/support/distributed-mesh.js";
 import { callers, type Caller, keys } from "./support/callers.js";
 
-
 /** Who each route lets through: the roles holding its RPC's permission (the roles as auth-matrix.test.ts writes them out). */
 interface RouteCase {
   readonly method: "GET" | "HEAD" | "POST";
@@ -31,11 +30,7 @@ interface RouteCase {
 }
 
 const objectText = "bytes only storage:download may read\n";
-const keyEntries = [
-  `${keys.consumer}=carl@acme:multimodal_consumer`,
-  `${keys.producer}=pat@acme:multimodal_producer`,
-  `${keys.admin}=ada@acme:admin`,
-];
+const keyEntries = [`${keys.consumer}=carl@acme:multimodal_consumer`, `${keys.producer}=pat@acme:multimodal_producer`, `${keys.admin}=ada@acme:admin`];
 let refId: string;
 let streamId: string;
 
@@ -189,8 +184,10 @@ describe.each(topologies)("every plain-HTTP route × every caller: $name", (topo
     expect(await response.text()).not.toContain(objectText.trim());
     const transport = createConnectTransport({ baseUrl: mesh.url, httpVersion: "2" });
     const download = createClient(StorageService, transport).download({ refId }, { headers: { authorization: `Bearer ${keys.producer}` } });
-    await expect((async () => {
-      for await (const _ of download) break;
-    })()).rejects.toMatchObject({ code: Code.PermissionDenied });
+    await expect(
+      (async () => {
+        for await (const _ of download) break;
+      })(),
+    ).rejects.toMatchObject({ code: Code.PermissionDenied });
   });
 });

@@ -4,7 +4,13 @@ import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import sharp from "sharp";
 import { beforeAll, describe, expect, it } from "vitest";
-import { UploadRequestSchema, DownloadResponseSchema, StatResponseSchema, GetUsageResponseSchema, UploadResponseSchema } from "../../gen/mentatlab/v1/storage_pb.js";
+import {
+  UploadRequestSchema,
+  DownloadResponseSchema,
+  StatResponseSchema,
+  GetUsageResponseSchema,
+  UploadResponseSchema,
+} from "../../gen/mentatlab/v1/storage_pb.js";
 import { InitStreamResponseSchema, PublishBatchResponseSchema, StreamEventSchema } from "../../gen/mentatlab/v1/stream_pb.js";
 import { ValidateManifestResponseSchema, RegisterAgentResponseSchema, ListAgentsResponseSchema } from "../../gen/mentatlab/v1/registry_pb.js";
 import { RunEventSchema, SubmitFlowResponseSchema } from "../../gen/mentatlab/v1/orchestrator_pb.js";
@@ -18,8 +24,23 @@ const repo = fileURLToPath(new URL("../../", import.meta.url));
 
 // Values that differ between any two runs by nature: ids, clocks, the caller's workspace and the URLs.
 const volatile = new Set([
-  "id", "refId", "runId", "streamId", "workspace", "owner", "createdAt", "expiresAt", "endedAt", "startedAt",
-  "registeredAt", "time", "url", "ssePath", "workingDir", "correlationId", "lastEventSeq",
+  "id",
+  "refId",
+  "runId",
+  "streamId",
+  "workspace",
+  "owner",
+  "createdAt",
+  "expiresAt",
+  "endedAt",
+  "startedAt",
+  "registeredAt",
+  "time",
+  "url",
+  "ssePath",
+  "workingDir",
+  "correlationId",
+  "lastEventSeq",
 ]);
 
 function normalise(value: unknown): unknown {
@@ -52,7 +73,9 @@ async function errorOf(call: Promise<unknown>): Promise<{ code: string; message:
 async function session(mesh: MeshUnderTest): Promise<unknown[]> {
   const { storage, streams, registry, orchestrator } = meshClients(mesh);
   const seen: unknown[] = [];
-  const png = await sharp({ create: { width: 64, height: 48, channels: 3, background: "#3366cc" } }).png().toBuffer();
+  const png = await sharp({ create: { width: 64, height: 48, channels: 3, background: "#3366cc" } })
+    .png()
+    .toBuffer();
 
   seen.push(json(GetUsageResponseSchema, await storage.getUsage({})));
   async function* upload() {
@@ -68,10 +91,16 @@ async function session(mesh: MeshUnderTest): Promise<unknown[]> {
   seen.push(parts);
   seen.push(json(GetUsageResponseSchema, await storage.getUsage({})));
   seen.push(await errorOf(storage.stat({ refId: "no-such-object" })));
-  seen.push(await errorOf(storage.upload((async function* () {
-    yield create(UploadRequestSchema, { part: { case: "header", value: { filename: "x.png", mimeType: "image/jpeg" } } });
-    yield create(UploadRequestSchema, { part: { case: "chunk", value: png } });
-  })())));
+  seen.push(
+    await errorOf(
+      storage.upload(
+        (async function* () {
+          yield create(UploadRequestSchema, { part: { case: "header", value: { filename: "x.png", mimeType: "image/jpeg" } } });
+          yield create(UploadRequestSchema, { part: { case: "chunk", value: png } });
+        })(),
+      ),
+    ),
+  );
 
   const badManifest = "id: not reverse dns\nversion: one\ninputs:\n  - { name: picture, type: image }\n";
   seen.push(json(ValidateManifestResponseSchema, await registry.validateManifest({ source: { source: { case: "text", value: badManifest } } })));
@@ -82,10 +111,15 @@ async function session(mesh: MeshUnderTest): Promise<unknown[]> {
   const opened = await streams.initStream({ payloadType: PinType.TEXT, mimeType: "text/plain" });
   seen.push(json(InitStreamResponseSchema, opened));
   const streamId = opened.stream?.ref?.streamId ?? "";
-  seen.push(json(PublishBatchResponseSchema, await streams.publishBatch({
-    streamId,
-    payloads: ["one", "two", "three"].map((text, i) => ({ data: new TextEncoder().encode(text), clientSeq: BigInt(i + 1) })),
-  })));
+  seen.push(
+    json(
+      PublishBatchResponseSchema,
+      await streams.publishBatch({
+        streamId,
+        payloads: ["one", "two", "three"].map((text, i) => ({ data: new TextEncoder().encode(text), clientSeq: BigInt(i + 1) })),
+      }),
+    ),
+  );
   await streams.closeStream({ streamId });
   const events: unknown[] = [];
   for await (const event of streams.subscribe({ streamId })) events.push(json(StreamEventSchema, event));

@@ -3,8 +3,5 @@
 const required = 24;
 const major = Number(process.versions.node.split(".")[0]);
 if (major !== required) {
-  throw new Error(
-    `Tests need Node ${required}.x (the pinned \`node\` devDependency); this is ${process.versions.node}. ` +
-      "Run `npm ci` and use `npm test`.",
-  );
+  throw new Error(`Tests need Node ${required}.x (the pinned \`node\` devDependency); this is ${process.versions.node}. ` + "Run `npm ci` and use `npm test`.");
 }

@@ -33,5 +33,8 @@ export function inMemoryClient<S extends DescService>(
   principal: Principal = testPrincipal(),
   clientInterceptors: Interceptor[] = [],
 ): Client<S> {
-  return createClient(service, createRouterTransport(routes, { router: { interceptors: [attachPrincipal(principal)] }, transport: { interceptors: clientInterceptors } }));
+  return createClient(
+    service,
+    createRouterTransport(routes, { router: { interceptors: [attachPrincipal(principal)] }, transport: { interceptors: clientInterceptors } }),
+  );
 }

@@ -113,10 +113,7 @@ export class StreamSocket {
 
   /** Everything received until the server closed, and the close. */
   async drain(ms = 10_000): Promise<{ frames: ReceivedFrame[]; close: { code: number; reason: string } }> {
-    const close = await Promise.race([
-      this.closed,
-      new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`not closed within ${ms} ms`)), ms)),
-    ]);
+    const close = await Promise.race([this.closed, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`not closed within ${ms} ms`)), ms))]);
     return { frames: this.frames.splice(0), close };
   }
 }

@@ -11,7 +11,15 @@ export function initAgentsSection(api: () => Api): { refresh(): Promise<void> } 
     try {
       const { agents } = await api().registry.listAgents({ pageSize: 500 });
       const rows = agents.map((a) =>
-        el("tr", { "data-agent": a.id }, el("td", {}, manifestButton(a)), el("td", {}, a.version), el("td", {}, pins(a.inputs)), el("td", {}, pins(a.outputs)), el("td", {}, a.description)),
+        el(
+          "tr",
+          { "data-agent": a.id },
+          el("td", {}, manifestButton(a)),
+          el("td", {}, a.version),
+          el("td", {}, pins(a.inputs)),
+          el("td", {}, pins(a.outputs)),
+          el("td", {}, a.description),
+        ),
       );
       body?.replaceChildren(...(rows.length > 0 ? rows : [el("tr", {}, el("td", { colspan: "5" }, "No agents registered yet."))]));
     } catch (err) {

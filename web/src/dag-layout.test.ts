@@ -3,12 +3,15 @@ import { layoutDag } from "./dag-layout.js";
 
 describe("layoutDag", () => {
   it("puts each node one column right of its furthest upstream node", () => {
-    const placed = layoutDag(["a", "b", "c", "d"], [
-      { from: "a", to: "b" },
-      { from: "b", to: "d" },
-      { from: "a", to: "d" },
-      { from: "a", to: "c" },
-    ]);
+    const placed = layoutDag(
+      ["a", "b", "c", "d"],
+      [
+        { from: "a", to: "b" },
+        { from: "b", to: "d" },
+        { from: "a", to: "d" },
+        { from: "a", to: "c" },
+      ],
+    );
     expect(placed).toEqual([
       { id: "a", layer: 0, row: 0 },
       { id: "b", layer: 1, row: 0 },

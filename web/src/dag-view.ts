@@ -25,7 +25,11 @@ const rowGap = 28;
 const margin = 12;
 const svgNs = "http://www.w3.org/2000/svg";
 
-function svg<K extends keyof SVGElementTagNameMap>(tag: K, attributes: Record<string, string | number>, ...children: Array<Node | string>): SVGElementTagNameMap[K] {
+function svg<K extends keyof SVGElementTagNameMap>(
+  tag: K,
+  attributes: Record<string, string | number>,
+  ...children: Array<Node | string>
+): SVGElementTagNameMap[K] {
   const node = document.createElementNS(svgNs, tag);
   for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, String(value));
   node.append(...children);
@@ -37,13 +41,24 @@ function svg<K extends keyof SVGElementTagNameMap>(tag: K, attributes: Record<st
  * arrow per edge labelled with its pin type. Each node is a keyboard-focusable button.
  */
 export function createDagView(nodes: ReadonlyArray<{ id: string; agent: string }>, edges: readonly TypedEdge[], onSelect: (nodeId: string) => void): DagView {
-  const placed = layoutDag(nodes.map((n) => n.id), edges);
+  const placed = layoutDag(
+    nodes.map((n) => n.id),
+    edges,
+  );
   const position = new Map(placed.map((p) => [p.id, { x: margin + p.layer * (nodeWidth + columnGap), y: margin + p.row * (nodeHeight + rowGap) }]));
   const width = margin * 2 + (Math.max(0, ...placed.map((p) => p.layer)) + 1) * (nodeWidth + columnGap) - columnGap;
   const height = margin * 2 + (Math.max(0, ...placed.map((p) => p.row)) + 1) * (nodeHeight + rowGap) - rowGap;
   const root = svg("svg", { width, height, viewBox: `0 0 ${width} ${height}`, role: "group", "aria-label": "Flow graph", class: "dag" });
   root.append(
-    svg("defs", {}, svg("marker", { id: "dag-arrow", viewBox: "0 0 10 10", refX: 10, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse" }, svg("path", { d: "M0 0 L10 5 L0 10 z", class: "dag-arrowhead" }))),
+    svg(
+      "defs",
+      {},
+      svg(
+        "marker",
+        { id: "dag-arrow", viewBox: "0 0 10 10", refX: 10, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse" },
+        svg("path", { d: "M0 0 L10 5 L0 10 z", class: "dag-arrowhead" }),
+      ),
+    ),
   );
   for (const edge of edges) {
     const from = position.get(edge.from);

@@ -99,26 +99,46 @@ function createField(input: UnboundInput, media: readonly MediaRef[], streams: r
     offer,
   });
   if (input.pin.type === PinType.STREAM) {
-    const choice = new Choice(id, input, streams, (ref) => ref.streamId, (ref) => `${ref.streamId} (${ref.mimeType})`,
-      streams.length > 0 ? "choose an open stream…" : "no open stream: publish the microphone on the Streams page");
-    return field(choice, () => {
-      const ref = choice.chosen();
-      return ref ? { value: { case: "stream", value: ref } } : undefined;
-    }, () => false);
+    const choice = new Choice(
+      id,
+      input,
+      streams,
+      (ref) => ref.streamId,
+      (ref) => `${ref.streamId} (${ref.mimeType})`,
+      streams.length > 0 ? "choose an open stream…" : "no open stream: publish the microphone on the Streams page",
+    );
+    return field(
+      choice,
+      () => {
+        const ref = choice.chosen();
+        return ref ? { value: { case: "stream", value: ref } } : undefined;
+      },
+      () => false,
+    );
   }
   const prefix = mediaKinds.get(input.pin.type);
   if (prefix !== undefined) {
     const accepted = media.filter((ref) => ref.mimeType.startsWith(prefix));
-    const choice = new Choice(id, input, accepted, (ref) => ref.id, (ref) => `${ref.filename || ref.id} (${ref.mimeType})`,
-      accepted.length > 0 ? "choose from the media library…" : "no media of this type yet: upload some on the Media page");
-    return field(choice, () => {
-      const ref = choice.chosen();
-      return ref ? { value: { case: "media", value: ref } } : undefined;
-    }, (ref) => {
-      if (!ref.mimeType.startsWith(prefix)) return false;
-      choice.choose(ref);
-      return true;
-    });
+    const choice = new Choice(
+      id,
+      input,
+      accepted,
+      (ref) => ref.id,
+      (ref) => `${ref.filename || ref.id} (${ref.mimeType})`,
+      accepted.length > 0 ? "choose from the media library…" : "no media of this type yet: upload some on the Media page",
+    );
+    return field(
+      choice,
+      () => {
+        const ref = choice.chosen();
+        return ref ? { value: { case: "media", value: ref } } : undefined;
+      },
+      (ref) => {
+        if (!ref.mimeType.startsWith(prefix)) return false;
+        choice.choose(ref);
+        return true;
+      },
+    );
   }
   const box = el("textarea", { id, rows: input.pin.type === PinType.JSON ? "4" : "2", spellcheck: "false", "data-input": input.key });
   if (input.pin.required) box.required = true;
@@ -148,7 +168,11 @@ export class InputsForm {
   show(inputs: readonly UnboundInput[], media: readonly MediaRef[], note?: string, streams: readonly StreamRef[] = []): void {
     this.#fields = inputs.map((input) => createField(input, media, streams));
     const legend = el("legend", {}, "Inputs");
-    const hint = el("p", { class: "hint", id: "flow-inputs-hint" }, note ?? (inputs.length === 0 ? "Every input of this flow is bound by an edge." : "Values for the inputs no edge feeds."));
+    const hint = el(
+      "p",
+      { class: "hint", id: "flow-inputs-hint" },
+      note ?? (inputs.length === 0 ? "Every input of this flow is bound by an edge." : "Values for the inputs no edge feeds."),
+    );
     this.container.replaceChildren(legend, hint, ...this.#fields.map((field) => field.element));
   }
 

@@ -89,7 +89,12 @@ export function initFlowPage(api: () => Api, library: MediaLibrary): { show(): v
 /** A one-node flow running `agentId`, named after its last dotted part. */
 function singleAgentFlow(agentId: string): string {
   const nodeId = (agentId.split(".").pop() ?? "node").replace(/[^A-Za-z0-9_-]/g, "-").replace(/^[^A-Za-z]+/, "") || "node";
-  return stringify({ apiVersion: "v1", kind: "Flow", meta: { id: `single.${agentId}`, name: `${agentId} alone` }, graph: { nodes: [{ id: nodeId, agent: agentId }] } });
+  return stringify({
+    apiVersion: "v1",
+    kind: "Flow",
+    meta: { id: `single.${agentId}`, name: `${agentId} alone` },
+    graph: { nodes: [{ id: nodeId, agent: agentId }] },
+  });
 }
 
 async function submit(api: Api, text: string, form: InputsForm, violations: HTMLUListElement): Promise<string | undefined> {

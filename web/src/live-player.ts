@@ -26,7 +26,8 @@ const wavTypes = new Set(["audio/wav", "audio/x-wav", "audio/wave", "audio/vnd.w
 export function livePlayerFor(mimeType: string, label: string): LivePlayer | undefined {
   const base = mimeType.split(";")[0]?.trim().toLowerCase() ?? "";
   if (wavTypes.has(base)) return typeof AudioContext === "function" ? new PcmPlayer(label) : undefined;
-  if ((base.startsWith("audio/") || base.startsWith("video/")) && typeof MediaSource === "function") return new SourcePlayer(mimeType, base.startsWith("video/"), label);
+  if ((base.startsWith("audio/") || base.startsWith("video/")) && typeof MediaSource === "function")
+    return new SourcePlayer(mimeType, base.startsWith("video/"), label);
   return undefined;
 }
 
@@ -137,7 +138,9 @@ class SourcePlayer implements LivePlayer {
     label: string,
   ) {
     // Muted video may autoplay without a user gesture; the controls unmute it.
-    this.element = video ? el("video", { controls: "", autoplay: "", muted: "", playsinline: "", "aria-label": label }) : el("audio", { controls: "", autoplay: "", "aria-label": label });
+    this.element = video
+      ? el("video", { controls: "", autoplay: "", muted: "", playsinline: "", "aria-label": label })
+      : el("audio", { controls: "", autoplay: "", "aria-label": label });
     this.element.muted = video;
     this.url = URL.createObjectURL(this.source);
     this.element.src = this.url;

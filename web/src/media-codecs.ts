@@ -19,10 +19,11 @@ export const SNIFF_LIMIT = 64 * 1024;
 /** The whole top-level moov box, once it has arrived. */
 function mp4Moov(head: Uint8Array): Uint8Array | undefined {
   const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
-  for (let offset = 0; offset + 8 <= head.byteLength; ) {
+  for (let offset = 0; offset + 8 <= head.byteLength;) {
     const size = view.getUint32(offset);
     if (size < 8) return undefined;
-    if (indexOfTag(head.subarray(offset + 4, offset + 8), "moov") === 0) return offset + size <= head.byteLength ? head.subarray(offset, offset + size) : undefined;
+    if (indexOfTag(head.subarray(offset + 4, offset + 8), "moov") === 0)
+      return offset + size <= head.byteLength ? head.subarray(offset, offset + size) : undefined;
     offset += size;
   }
   return undefined;

@@ -16,7 +16,9 @@ export function initMediaPage(api: () => Api, library: MediaLibrary): { show(): 
   const refresh = async () => {
     try {
       const refs = await library.list(api());
-      grid.replaceChildren(...(refs.length > 0 ? refs.map((ref) => card(api(), library, ref)) : [el("li", { class: "hint" }, "Nothing here yet: upload a file.")]));
+      grid.replaceChildren(
+        ...(refs.length > 0 ? refs.map((ref) => card(api(), library, ref)) : [el("li", { class: "hint" }, "Nothing here yet: upload a file.")]),
+      );
     } catch (err) {
       showError(err);
     }

@@ -90,5 +90,12 @@ function streamReplayer(api: Api, ref: StreamRef, pin: string): HTMLElement {
       .catch((err: unknown) => (shown.textContent = `Could not replay: ${describeError(err)}`))
       .finally(() => (button.disabled = false));
   });
-  return el("div", {}, el("p", {}, el("code", {}, ref.streamId), " · ", el("a", { href: `#/streams/${encodeURIComponent(ref.streamId)}` }, "on the streams page")), button, shown, media);
+  return el(
+    "div",
+    {},
+    el("p", {}, el("code", {}, ref.streamId), " · ", el("a", { href: `#/streams/${encodeURIComponent(ref.streamId)}` }, "on the streams page")),
+    button,
+    shown,
+    media,
+  );
 }

@@ -8,7 +8,14 @@ const t0 = Date.UTC(2026, 0, 1);
 const run = create(RunSchema, {
   runId: "run_1",
   createdAt: timestampFromMs(t0),
-  flow: { graph: { nodes: [{ id: "a", agent: "org.example.a" }, { id: "b", agent: "org.example.b" }] } },
+  flow: {
+    graph: {
+      nodes: [
+        { id: "a", agent: "org.example.a" },
+        { id: "b", agent: "org.example.b" },
+      ],
+    },
+  },
 });
 
 function event(seq: number, atMs: number, init: { nodeId?: string; event: MessageInitShape<typeof RunEventSchema>["event"] }) {

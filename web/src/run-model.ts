@@ -41,7 +41,16 @@ const endedNodeStates: ReadonlySet<NodeState> = new Set([NodeState.SUCCEEDED, No
 export function initialRunView(run: Run): RunView {
   const nodes = new Map<string, NodeView>();
   for (const node of run.flow?.graph?.nodes ?? []) {
-    nodes.set(node.id, { nodeId: node.id, agent: node.agent, state: NodeState.PENDING, attempts: [], progress: 0, progressMessage: "", log: [], outputs: new Map() });
+    nodes.set(node.id, {
+      nodeId: node.id,
+      agent: node.agent,
+      state: NodeState.PENDING,
+      attempts: [],
+      progress: 0,
+      progressMessage: "",
+      log: [],
+      outputs: new Map(),
+    });
   }
   return { runId: run.runId, state: RunState.PENDING, reason: "", createdAt: run.createdAt ? timestampDate(run.createdAt) : new Date(), nodes };
 }

@@ -95,7 +95,12 @@ export function initRunPage(api: () => Api): RunPage {
     if (!run?.flow) return;
     resubmit.disabled = true;
     api()
-      .orchestrator.submitFlow({ source: { source: { case: "flow", value: run.flow } }, inputs: run.inputs, labels: { ...run.labels, resubmitted_from: run.runId }, requestId: crypto.randomUUID() })
+      .orchestrator.submitFlow({
+        source: { source: { case: "flow", value: run.flow } },
+        inputs: run.inputs,
+        labels: { ...run.labels, resubmitted_from: run.runId },
+        requestId: crypto.randomUUID(),
+      })
       .then(({ run: again }) => {
         if (!again) return;
         showStatus(`Run ${again.runId} submitted again from ${run.runId}.`);
@@ -142,7 +147,11 @@ async function load(api: Api, runId: string, controller: AbortController, select
   if (!run) throw new Error(`run ${runId} not found`);
   const view = initialRunView(run);
   const edges = await typedEdges(api, run.flow, controller.signal);
-  const dag = createDagView(Array.from(view.nodes.values(), (n) => ({ id: n.nodeId, agent: n.agent })), edges, select);
+  const dag = createDagView(
+    Array.from(view.nodes.values(), (n) => ({ id: n.nodeId, agent: n.agent })),
+    edges,
+    select,
+  );
   byId("run-dag", HTMLElement).replaceChildren(dag.element);
   const meta = run.flow?.meta;
   byId("run-flow", HTMLElement).textContent = meta?.name || meta?.id || "(unnamed flow)";
@@ -158,7 +167,10 @@ async function typedEdges(api: Api, flow: Flow | undefined, signal: AbortSignal)
     await Promise.all(
       nodes.map(async (node) => {
         // A manifest that cannot be read (removed since) leaves the edge labelled by its pin name only.
-        const agent = await api.registry.getAgent({ id: node.agent, version: node.agentVersion }, { signal }).then((r) => r.agent, () => undefined);
+        const agent = await api.registry.getAgent({ id: node.agent, version: node.agentVersion }, { signal }).then(
+          (r) => r.agent,
+          () => undefined,
+        );
         return [node.id, agent] as const;
       }),
     ),
@@ -174,7 +186,12 @@ async function typedEdges(api: Api, flow: Flow | undefined, signal: AbortSignal)
 /** WatchRun from the first event; after a dropped connection it resumes after the last event shown. */
 async function follow(api: Api, shown: Shown): Promise<void> {
   let last = 0n;
-  const events = followSequenced(watchRunCall(api.orchestrator, shown.run.runId), 0n, announcedResume(() => `run ${shown.run.runId} after event ${last}`), shown.controller.signal);
+  const events = followSequenced(
+    watchRunCall(api.orchestrator, shown.run.runId),
+    0n,
+    announcedResume(() => `run ${shown.run.runId} after event ${last}`),
+    shown.controller.signal,
+  );
   for await (const event of events) {
     last = event.seq;
     applyRunEvent(shown.view, event);
@@ -199,7 +216,12 @@ async function renderRunStreams(api: Api, runId: string, signal: AbortSignal): P
   byId("run-streams", HTMLUListElement).replaceChildren(
     ...(streams.length > 0
       ? streams.map((s) =>
-          el("li", {}, el("a", { href: `#/streams/${encodeURIComponent(s.ref?.streamId ?? "")}` }, el("code", {}, s.ref?.streamId ?? "")), ` ${s.nodeId}.${s.pin}, ${enumWord(StreamState, s.state)}`),
+          el(
+            "li",
+            {},
+            el("a", { href: `#/streams/${encodeURIComponent(s.ref?.streamId ?? "")}` }, el("code", {}, s.ref?.streamId ?? "")),
+            ` ${s.nodeId}.${s.pin}, ${enumWord(StreamState, s.state)}`,
+          ),
         )
       : [el("li", { class: "hint" }, "This run opened no streams.")]),
   );
@@ -226,12 +248,16 @@ function describeEvent(event: RunEvent): string {
   const e = event.event;
   if (e.case === "runState") return `${enumWord(RunState, e.value.state)}${e.value.reason ? `: ${e.value.reason}` : ""}`;
   // A reused node ran no attempt: its reason says where its outputs came from.
-  if (e.case === "nodeState") return `${enumWord(NodeState, e.value.state)}${e.value.reused ? "" : ` (attempt ${e.value.attempt})`}${e.value.reason ? `: ${e.value.reason}` : ""}`;
+  if (e.case === "nodeState")
+    return `${enumWord(NodeState, e.value.state)}${e.value.reused ? "" : ` (attempt ${e.value.attempt})`}${e.value.reason ? `: ${e.value.reason}` : ""}`;
   if (e.case !== "agent") return "";
   const a = e.value.event;
   if (a.case === "progress") return `progress ${a.value.percent.toFixed(0)}% ${a.value.message}`;
   if (a.case === "log") return `log: ${a.value.message}`;
-  if (a.case === "output") return a.value.value ? `output ${a.value.pin} = ${a.value.value.value.case === "text" ? JSON.stringify(a.value.value.value.value) : describePinValue(a.value.value)}` : "";
+  if (a.case === "output")
+    return a.value.value
+      ? `output ${a.value.pin} = ${a.value.value.value.case === "text" ? JSON.stringify(a.value.value.value.value) : describePinValue(a.value.value)}`
+      : "";
   if (a.case === "checkpoint") return `checkpoint ${a.value.name}`;
   if (a.case === "metric") return `metric ${a.value.name} = ${a.value.value}`;
   return "";
@@ -265,7 +291,10 @@ function renderNodeDetail(api: Api, shown: Shown): void {
   }
   byId("node-attempts", HTMLTableElement).tBodies[0]?.replaceChildren(...attemptRows(node));
   const progress = byId("node-progress", HTMLElement);
-  progress.replaceChildren(el("progress", { max: "100", value: String(node.progress), "aria-label": `Progress of ${node.nodeId}` }), ` ${node.progress.toFixed(0)}% ${node.progressMessage}`);
+  progress.replaceChildren(
+    el("progress", { max: "100", value: String(node.progress), "aria-label": `Progress of ${node.nodeId}` }),
+    ` ${node.progress.toFixed(0)}% ${node.progressMessage}`,
+  );
   byId("node-log", HTMLOListElement).replaceChildren(...node.log.map((line) => el("li", {}, line)));
   const signature = Array.from(node.outputs, ([pin, value]) => `${pin}=${toJsonString(PinValueSchema, value)}`).join("\n") + `@${node.nodeId}`;
   if (signature === shown.previewed) return;

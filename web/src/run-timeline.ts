@@ -16,7 +16,13 @@ export function renderTimeline(container: HTMLElement, view: RunView, now: Date 
       const width = Math.max(0.5, percent(attempt.endedAt ?? now) - left);
       const word = enumWord(NodeState, attempt.state);
       const label = `${node.nodeId} attempt ${attempt.attempt}: ${word}, ${formatDuration(attempt.startedAt, attempt.endedAt, now)}`;
-      return el("span", { class: `timeline-bar node-${word}`, style: `left:${left.toFixed(2)}%;width:${width.toFixed(2)}%`, title: label, role: "img", "aria-label": label });
+      return el("span", {
+        class: `timeline-bar node-${word}`,
+        style: `left:${left.toFixed(2)}%;width:${width.toFixed(2)}%`,
+        title: label,
+        role: "img",
+        "aria-label": label,
+      });
     });
     return el("li", { "data-node": node.nodeId }, el("span", { class: "timeline-label" }, node.nodeId), el("span", { class: "timeline-track" }, ...bars));
   });

@@ -71,7 +71,14 @@ export function initRunsPage(api: () => Api): RunsPage {
   const load = async () => {
     const ticket = ++loading;
     try {
-      const screen = await readScreen(api(), names, Number(pageSize.value), stateFilter.value === "" ? [] : [Number(stateFilter.value) as RunState], flowFilter.value.trim().toLowerCase(), token);
+      const screen = await readScreen(
+        api(),
+        names,
+        Number(pageSize.value),
+        stateFilter.value === "" ? [] : [Number(stateFilter.value) as RunState],
+        flowFilter.value.trim().toLowerCase(),
+        token,
+      );
       // A slower answer to an older query must not replace a newer one.
       if (ticket !== loading) return;
       nextToken = screen.nextToken;
@@ -118,7 +125,9 @@ async function readScreen(api: Api, names: FlowNames, pageSize: number, states: 
   for (let page = 0; page < maxPagesPerScreen; page++) {
     const answer = await api.orchestrator.listRuns({ states, pageSize, pageToken: token });
     const listed = await Promise.all(answer.runs.map(async (run) => ({ run, flow: await names.of(api, run.runId) })));
-    runs.push(...listed.filter((entry) => flow === "" || flowName(entry.flow).toLowerCase().includes(flow) || (entry.flow?.id ?? "").toLowerCase().includes(flow)));
+    runs.push(
+      ...listed.filter((entry) => flow === "" || flowName(entry.flow).toLowerCase().includes(flow) || (entry.flow?.id ?? "").toLowerCase().includes(flow)),
+    );
     token = answer.nextPageToken;
     if (token === "" || runs.length >= pageSize) break;
   }

@@ -38,7 +38,12 @@ export async function replayStream(api: Api, ref: StreamRef, signal: AbortSignal
   const parts: Uint8Array<ArrayBuffer>[] = [];
   let bytes = 0;
   let last = 0n;
-  const events = followSequenced(subscribeCall(api.stream, ref.streamId), 0n, announcedResume(() => `stream ${ref.streamId} after event ${last}`), signal);
+  const events = followSequenced(
+    subscribeCall(api.stream, ref.streamId),
+    0n,
+    announcedResume(() => `stream ${ref.streamId} after event ${last}`),
+    signal,
+  );
   for await (const event of events) {
     last = event.seq;
     const e = event.event;

@@ -49,7 +49,12 @@ async function announcements(api: Api, signal: AbortSignal, follow: (info: Strea
   // WatchStreams repeats only the open streams; the list adds the recently ended ones still retained.
   const { streams } = await api.stream.listStreams({ pageSize: 100 }, { signal });
   for (const stream of [...streams].reverse()) if (stream.ref) upsertRow(body, stream, follow);
-  const live = followDeduplicated(watchStreamsCall(api.stream), announcementKey, announcedResume(() => "the stream list"), signal);
+  const live = followDeduplicated(
+    watchStreamsCall(api.stream),
+    announcementKey,
+    announcedResume(() => "the stream list"),
+    signal,
+  );
   for await (const { stream } of live) {
     if (stream?.ref) upsertRow(body, stream, follow);
   }
@@ -59,9 +64,7 @@ function upsertRow(body: HTMLTableSectionElement, info: StreamInfo, follow: (inf
   const id = info.ref?.streamId ?? "";
   const button = el("button", { type: "button", class: "secondary", "aria-label": `Follow stream ${id}` }, "Follow");
   button.addEventListener("click", () => follow(info));
-  const producer = info.runId
-    ? el("span", {}, `${info.nodeId}.${info.pin} of run `, runLink(info.runId))
-    : info.owner;
+  const producer = info.runId ? el("span", {}, `${info.nodeId}.${info.pin} of run `, runLink(info.runId)) : info.owner;
   const row = el(
     "tr",
     { "data-stream": id },

@@ -38,7 +38,9 @@ describe("analyseAudio", () => {
   });
 
   it("parses sox stat lines", () => {
-    const fields = parseSoxStat("Samples read:             24000\nLength (seconds):      1.500000\nRMS     amplitude:     0.353553\nMinimum amplitude:    -0.500000\n");
+    const fields = parseSoxStat(
+      "Samples read:             24000\nLength (seconds):      1.500000\nRMS     amplitude:     0.353553\nMinimum amplitude:    -0.500000\n",
+    );
     expect(fields.get("Length (seconds)")).toBe(1.5);
     expect(fields.get("Minimum amplitude")).toBe(-0.5);
   });

@@ -19,11 +19,7 @@ export interface AudioAnalysis {
 
 /** Reads `sox --i` for the format and `sox … -n stat` for the levels (sox prints stat on stderr). */
 export async function analyseAudio(path: string): Promise<AudioAnalysis> {
-  const [rate, channels, stat] = await Promise.all([
-    run("sox", ["--i", "-r", path]),
-    run("sox", ["--i", "-c", path]),
-    run("sox", [path, "-n", "stat"]),
-  ]);
+  const [rate, channels, stat] = await Promise.all([run("sox", ["--i", "-r", path]), run("sox", ["--i", "-c", path]), run("sox", [path, "-n", "stat"])]);
   const fields = parseSoxStat(stat.stderr);
   const rms = fields.get("RMS amplitude") ?? 0;
   const peak = Math.max(Math.abs(fields.get("Maximum amplitude") ?? 0), Math.abs(fields.get("Minimum amplitude") ?? 0));

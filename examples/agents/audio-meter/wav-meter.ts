@@ -66,7 +66,7 @@ export class WavLevelMeter {
   private fold(data: Uint8Array): void {
     let offset = 0;
     if (this.carry !== undefined && data.length > 0) {
-      this.sample(((data[0]! << 8) | this.carry) << 16 >> 16);
+      this.sample((((data[0]! << 8) | this.carry) << 16) >> 16);
       this.carry = undefined;
       offset = 1;
     }
@@ -90,7 +90,7 @@ function parseHeader(bytes: Uint8Array): { sampleRate: number; channels: number;
   if (text(0) !== "RIFF" || text(8) !== "WAVE") throw new Error("the stream is not a RIFF/WAVE file");
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let format: { sampleRate: number; channels: number } | undefined;
-  for (let at = 12; at + 8 <= bytes.length; ) {
+  for (let at = 12; at + 8 <= bytes.length;) {
     const id = text(at);
     if (id === "data") {
       if (!format) throw new Error("the WAV data chunk comes before its fmt chunk");

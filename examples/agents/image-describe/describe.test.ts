@@ -16,7 +16,9 @@ describe("describeImage", () => {
 
   it("reports dimensions, format and the dominant colour of a mostly blue picture", async () => {
     const path = join(dir, "blue.png");
-    const yellowPatch = await sharp({ create: { width: 50, height: 50, channels: 3, background: "#ffff00" } }).png().toBuffer();
+    const yellowPatch = await sharp({ create: { width: 50, height: 50, channels: 3, background: "#ffff00" } })
+      .png()
+      .toBuffer();
     await sharp({ create: { width: 300, height: 200, channels: 3, background: "#1040e0" } })
       .composite([{ input: yellowPatch, left: 10, top: 10 }])
       .removeAlpha()
@@ -33,7 +35,9 @@ describe("describeImage", () => {
 
   it("sees alpha in a transparent PNG", async () => {
     const path = join(dir, "clear.png");
-    await sharp({ create: { width: 20, height: 20, channels: 4, background: { r: 0, g: 0, b: 0, alpha: 0 } } }).png().toFile(path);
+    await sharp({ create: { width: 20, height: 20, channels: 4, background: { r: 0, g: 0, b: 0, alpha: 0 } } })
+      .png()
+      .toFile(path);
     expect(await describeImage(path)).toMatchObject({ hasAlpha: true, opaque: false, channels: 4 });
   });
 });

@@ -16,7 +16,9 @@ describe("makeThumbnail", () => {
 
   it("shrinks a landscape picture to the longest side, keeping the aspect ratio and the colours", async () => {
     const input = join(dir, "wide.png");
-    await sharp({ create: { width: 640, height: 320, channels: 3, background: { r: 200, g: 30, b: 30 } } }).png().toFile(input);
+    await sharp({ create: { width: 640, height: 320, channels: 3, background: { r: 200, g: 30, b: 30 } } })
+      .png()
+      .toFile(input);
     const output = join(dir, "wide-thumb.png");
     expect(await makeThumbnail(input, output, { maxSide: 128 })).toEqual({ width: 128, height: 64 });
     const written = await sharp(output).metadata();
@@ -28,7 +30,9 @@ describe("makeThumbnail", () => {
 
   it("never enlarges a picture smaller than the bound", async () => {
     const input = join(dir, "small.jpg");
-    await sharp({ create: { width: 40, height: 90, channels: 3, background: "#00ff00" } }).jpeg().toFile(input);
+    await sharp({ create: { width: 40, height: 90, channels: 3, background: "#00ff00" } })
+      .jpeg()
+      .toFile(input);
     expect(await makeThumbnail(input, join(dir, "small-thumb.png"), { maxSide: 128 })).toEqual({ width: 40, height: 90 });
   });
 });

@@ -11,10 +11,15 @@ afterAll(() => orch.close());
 describe("example no-op agent and flow", () => {
   it("registers from its manifest and runs the example flow", async () => {
     // The manifest's working_dir is relative to the repository root; tests run from anywhere.
-    const manifest = readFileSync(resolve(here, "manifest.yaml"), "utf8").replace("workingDir: examples/agents/noop", `workingDir: ${here}`).replace("[node,", `[${JSON.stringify(process.execPath)},`);
+    const manifest = readFileSync(resolve(here, "manifest.yaml"), "utf8")
+      .replace("workingDir: examples/agents/noop", `workingDir: ${here}`)
+      .replace("[node,", `[${JSON.stringify(process.execPath)},`);
     await orch.register(manifest);
     const client = orch.client();
-    const { run } = await client.submitFlow({ source: { source: { case: "text", value: readFileSync(resolve(here, "flow.yaml"), "utf8") } }, inputs: { "first.text": text("hello") } });
+    const { run } = await client.submitFlow({
+      source: { source: { case: "text", value: readFileSync(resolve(here, "flow.yaml"), "utf8") } },
+      inputs: { "first.text": text("hello") },
+    });
     await watchAll(client, run?.runId ?? "");
     const done = (await client.getRun({ runId: run?.runId ?? "" })).run;
     expect(done?.state).toBe(RunState.SUCCEEDED);

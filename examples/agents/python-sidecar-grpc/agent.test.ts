@@ -24,7 +24,10 @@ describe("Python agent on the sidecar's gRPC API (Debian python3-grpcio)", () =>
     await rm(dir, { recursive: true, force: true });
   });
 
-  it.each([["a unix socket", ""], ["a loopback port", "127.0.0.1:0"]])("streams words live and publishes outputs over %s", async (_how, listen) => {
+  it.each([
+    ["a unix socket", ""],
+    ["a loopback port", "127.0.0.1:0"],
+  ])("streams words live and publishes outputs over %s", async (_how, listen) => {
     const nodeId = listen ? "tcp" : "unix";
     const config = loadSidecarConfig({
       MENTATLAB_RUN_ID: "run-py",

@@ -10,7 +10,15 @@ function runAgent(input: unknown): Promise<{ code: number | null; lines: Record<
   let stdout = "";
   child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
   return new Promise((resolve) =>
-    child.on("close", (code) => resolve({ code, lines: stdout.trim().split("\n").map((line) => JSON.parse(line) as Record<string, unknown>) })),
+    child.on("close", (code) =>
+      resolve({
+        code,
+        lines: stdout
+          .trim()
+          .split("\n")
+          .map((line) => JSON.parse(line) as Record<string, unknown>),
+      }),
+    ),
   );
 }
 
@@ -24,7 +32,16 @@ describe("python text-stats agent (plain contract)", () => {
     expect(lines.slice(0, -1).map((line) => line.type)).toEqual(["log", "progress", "metric"]);
     expect(lines.at(-1)).toEqual({
       result: {
-        stats: { characters: 58, words: 11, sentences: 4, unique_words: 8, top_words: [["the", 3], ["agents", 2]] },
+        stats: {
+          characters: 58,
+          words: 11,
+          sentences: 4,
+          unique_words: 8,
+          top_words: [
+            ["the", 3],
+            ["agents", 2],
+          ],
+        },
         summary: "11 words in 4 sentences",
       },
     });

@@ -21,7 +21,10 @@ describe("speak", () => {
 
   it("produces a WAV in 8 KiB chunks that sox reads with its real duration after the sizes are fixed", async () => {
     const chunks: Uint8Array[] = [];
-    for await (const chunk of rechunk(speak("Hello from the mesh. This sentence is long enough for several chunks.", { voice: "en", wordsPerMinute: 160 }), 8192)) {
+    for await (const chunk of rechunk(
+      speak("Hello from the mesh. This sentence is long enough for several chunks.", { voice: "en", wordsPerMinute: 160 }),
+      8192,
+    )) {
       chunks.push(chunk);
     }
     expect(chunks.length).toBeGreaterThan(3);

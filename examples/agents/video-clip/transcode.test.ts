@@ -19,7 +19,20 @@ describe("transcodeClip and extractPoster", () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "video-"));
     source = join(dir, "testsrc.mkv");
-    await run("ffmpeg", ["-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=duration=2:size=320x240:rate=15", "-c:v", "libx264", "-pix_fmt", "yuv420p", source]);
+    await run("ffmpeg", [
+      "-hide_banner",
+      "-loglevel",
+      "error",
+      "-f",
+      "lavfi",
+      "-i",
+      "testsrc=duration=2:size=320x240:rate=15",
+      "-c:v",
+      "libx264",
+      "-pix_fmt",
+      "yuv420p",
+      source,
+    ]);
   });
   afterAll(async () => {
     await rm(dir, { recursive: true, force: true });
@@ -31,7 +44,18 @@ describe("transcodeClip and extractPoster", () => {
     expect(chunks.slice(0, -1).every((chunk) => chunk.length === 64 * 1024)).toBe(true);
     const out = join(dir, "clip.mp4");
     await pipeline(Readable.from(chunks), createWriteStream(out));
-    const { stdout } = await run("ffprobe", ["-v", "error", "-select_streams", "v:0", "-count_frames", "-show_entries", "stream=codec_name,width,height,nb_read_frames", "-of", "json", out]);
+    const { stdout } = await run("ffprobe", [
+      "-v",
+      "error",
+      "-select_streams",
+      "v:0",
+      "-count_frames",
+      "-show_entries",
+      "stream=codec_name,width,height,nb_read_frames",
+      "-of",
+      "json",
+      out,
+    ]);
     const stream = (JSON.parse(stdout) as { streams: { codec_name: string; width: number; height: number; nb_read_frames: string }[] }).streams[0];
     expect(stream).toMatchObject({ codec_name: "h264", width: 160, height: 120 });
     expect(Number(stream?.nb_read_frames)).toBe(30);

@@ -13,21 +13,48 @@ export interface TranscodeOptions {
  */
 export async function* transcodeClip(input: string, options: TranscodeOptions): AsyncGenerator<Uint8Array> {
   const args = [
-    "-hide_banner", "-loglevel", "error", "-nostdin",
-    "-i", input,
-    "-t", String(options.maxSeconds),
-    "-vf", `scale=${options.width}:-2`,
-    "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p",
+    "-hide_banner",
+    "-loglevel",
+    "error",
+    "-nostdin",
+    "-i",
+    input,
+    "-t",
+    String(options.maxSeconds),
+    "-vf",
+    `scale=${options.width}:-2`,
+    "-c:v",
+    "libx264",
+    "-preset",
+    "veryfast",
+    "-pix_fmt",
+    "yuv420p",
     "-an",
-    "-movflags", "frag_keyframe+empty_moov+default_base_moof",
-    "-f", "mp4", "pipe:1",
+    "-movflags",
+    "frag_keyframe+empty_moov+default_base_moof",
+    "-f",
+    "mp4",
+    "pipe:1",
   ];
   yield* toolOutput("ffmpeg", args);
 }
 
 /** Writes the first frame of `input` as a PNG at `output`. */
 export async function extractPoster(input: string, output: string, width: number): Promise<void> {
-  for await (const _ of toolOutput("ffmpeg", ["-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-i", input, "-frames:v", "1", "-vf", `scale=${width}:-2`, output])) {
+  for await (const _ of toolOutput("ffmpeg", [
+    "-hide_banner",
+    "-loglevel",
+    "error",
+    "-nostdin",
+    "-y",
+    "-i",
+    input,
+    "-frames:v",
+    "1",
+    "-vf",
+    `scale=${width}:-2`,
+    output,
+  ])) {
     // ffmpeg writes the file itself; nothing arrives on stdout.
   }
 }

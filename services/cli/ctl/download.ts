@@ -9,8 +9,7 @@ import { withResume, type ResumePolicy } from "../../shared/resume.js";
 
 /** Where downloaded bytes go. */
 export type DownloadTarget =
-  | { readonly kind: "file"; readonly path: string; readonly resume: boolean }
-  | { readonly kind: "stream"; readonly stream: NodeJS.WritableStream };
+  { readonly kind: "file"; readonly path: string; readonly resume: boolean } | { readonly kind: "stream"; readonly stream: NodeJS.WritableStream };
 
 export interface DownloadOptions {
   readonly retry: ResumePolicy;
@@ -25,12 +24,7 @@ export interface DownloadOptions {
  * so a file at `path` is always complete; `resume` continues an earlier `.part`. A dropped
  * connection is retried from the next missing byte.
  */
-export async function download(
-  storage: Client<typeof StorageService>,
-  refId: string,
-  target: DownloadTarget,
-  options: DownloadOptions,
-): Promise<MediaRef> {
+export async function download(storage: Client<typeof StorageService>, refId: string, target: DownloadTarget, options: DownloadOptions): Promise<MediaRef> {
   if (target.kind === "stream") return downloadInto(storage, refId, new StreamSink(target.stream), createHash("sha256"), options);
   const partPath = `${target.path}.part`;
   const existing = target.resume ? ((await stat(partPath).catch(() => undefined))?.size ?? 0) : 0;
@@ -51,13 +45,7 @@ interface Sink {
   write(offset: number, data: Uint8Array): Promise<void>;
 }
 
-async function downloadInto(
-  storage: Client<typeof StorageService>,
-  refId: string,
-  sink: Sink,
-  hash: Hash,
-  options: DownloadOptions,
-): Promise<MediaRef> {
+async function downloadInto(storage: Client<typeof StorageService>, refId: string, sink: Sink, hash: Hash, options: DownloadOptions): Promise<MediaRef> {
   let ref: MediaRef | undefined;
   await withResume(options.retry, async (progressed) => {
     for await (const message of storage.download({ refId, offset: BigInt(sink.written) })) {

@@ -206,7 +206,11 @@ describe("mentatctl errors", () => {
   });
 
   it("exits 1, not 2, when a file it was given does not exist: the command line itself was fine", async () => {
-    for (const args of [["upload", "no-such.bin"], ["agents", "register", "no-such.yaml"], ["run", join(testdata, "shout-flow.yaml"), "--input", "shout.text=@no-such.txt"]]) {
+    for (const args of [
+      ["upload", "no-such.bin"],
+      ["agents", "register", "no-such.yaml"],
+      ["run", join(testdata, "shout-flow.yaml"), "--input", "shout.text=@no-such.txt"],
+    ]) {
       const missing = await ctl(args);
       expect(missing.code, args.join(" ")).toBe(1);
       expect(missing.stderr).toBe(`error: ${args.at(-1)?.replace(/^.*@/, "")} is not a readable file\n`);
@@ -225,7 +229,6 @@ describe("mentatctl errors", () => {
 });
 
 describe("mentatctl agents and runs", () => {
-
   it("prints every violation of a bad manifest with its field path and exits 1", async () => {
     const result = await ctl(["agents", "validate", join(testdata, "bad-manifest.yaml")]);
     expect(result.code).toBe(1);
@@ -281,12 +284,18 @@ describe("mentatctl agents and runs", () => {
   it("exits by the run's final state: 1 when it failed, 3 when it was cancelled", async () => {
     const agent = (id: string, script: string) => {
       const path = join(work, `${id}.yaml`);
-      writeFileSync(path, [`id: org.mentatlab.test.${id}`, "version: 1.0.0", `command: [${JSON.stringify(process.execPath)}, "-e", ${JSON.stringify(script)}]`].join("\n"));
+      writeFileSync(
+        path,
+        [`id: org.mentatlab.test.${id}`, "version: 1.0.0", `command: [${JSON.stringify(process.execPath)}, "-e", ${JSON.stringify(script)}]`].join("\n"),
+      );
       return path;
     };
     const flow = (id: string) => {
       const path = join(work, `${id}-flow.yaml`);
-      writeFileSync(path, ["apiVersion: v1", "kind: Flow", `meta: { id: ${id} }`, "graph:", "  nodes:", `    - { id: only, agent: org.mentatlab.test.${id} }`].join("\n"));
+      writeFileSync(
+        path,
+        ["apiVersion: v1", "kind: Flow", `meta: { id: ${id} }`, "graph:", "  nodes:", `    - { id: only, agent: org.mentatlab.test.${id} }`].join("\n"),
+      );
       return path;
     };
     expect((await ctl(["agents", "register", agent("crash", "process.exit(1)")])).code).toBe(0);
@@ -309,15 +318,31 @@ describe("mentatctl agents and runs", () => {
     const ledger = join(work, "retry-ledger");
     const agent = join(work, "ledger.yaml");
     const script = join(dirname(fileURLToPath(import.meta.url)), "../../../test/agents/ledger.mjs");
-    writeFileSync(agent, ["id: org.mentatlab.test.ledger", "version: 1.0.0", `command: [${JSON.stringify(process.execPath)}, ${JSON.stringify(script)}]`, "inputs: [{ name: text, type: text }]", "outputs: [{ name: text, type: text }]"].join("\n"));
+    writeFileSync(
+      agent,
+      [
+        "id: org.mentatlab.test.ledger",
+        "version: 1.0.0",
+        `command: [${JSON.stringify(process.execPath)}, ${JSON.stringify(script)}]`,
+        "inputs: [{ name: text, type: text }]",
+        "outputs: [{ name: text, type: text }]",
+      ].join("\n"),
+    );
     const params = (more: string) => `{ ledger: ${JSON.stringify(ledger)}${more} }`;
     const flow = join(work, "retry-flow.yaml");
     writeFileSync(
       flow,
-      ["apiVersion: v1", "kind: Flow", "meta: { id: retry }", "graph:", "  nodes:",
+      [
+        "apiVersion: v1",
+        "kind: Flow",
+        "meta: { id: retry }",
+        "graph:",
+        "  nodes:",
         `    - { id: first, agent: org.mentatlab.test.ledger, params: ${params("")} }`,
         `    - { id: second, agent: org.mentatlab.test.ledger, params: ${params(`, fail_once: ${JSON.stringify(join(work, "second-failed"))}`)} }`,
-        "  edges:", "    - { from: first.text, to: second.text }"].join("\n"),
+        "  edges:",
+        "    - { from: first.text, to: second.text }",
+      ].join("\n"),
     );
     expect((await ctl(["agents", "register", agent])).code).toBe(0);
     const failed = await ctl(["--output", "json", "run", flow, "--watch"]);
@@ -338,16 +363,38 @@ describe("mentatctl agents and runs", () => {
     const succeededId = /^run +(\S+)/m.exec(retried.stdout)?.[1] ?? "";
     const refused = await ctl(["runs", "retry", succeededId]);
     expect(refused.code).toBe(1);
-    expect(refused.stderr).toBe(`error: [FailedPrecondition] run ${succeededId} is succeeded: only a failed or cancelled run can be retried (submit the flow again to run it anew)\n`);
+    expect(refused.stderr).toBe(
+      `error: [FailedPrecondition] run ${succeededId} is succeeded: only a failed or cancelled run can be retried (submit the flow again to run it anew)\n`,
+    );
   });
 
   it("runs a cacheable agent's node once for the same inputs, shows the hit, and runs it anyway with --cache off", async () => {
     const ledger = join(work, "cache-ledger");
     const agent = join(work, "cached-ledger.yaml");
     const script = join(dirname(fileURLToPath(import.meta.url)), "../../../test/agents/ledger.mjs");
-    writeFileSync(agent, ["id: org.mentatlab.test.cached-ledger", "version: 1.0.0", "cacheable: true", `command: [${JSON.stringify(process.execPath)}, ${JSON.stringify(script)}]`, "inputs: [{ name: text, type: text }]", "outputs: [{ name: text, type: text }]"].join("\n"));
+    writeFileSync(
+      agent,
+      [
+        "id: org.mentatlab.test.cached-ledger",
+        "version: 1.0.0",
+        "cacheable: true",
+        `command: [${JSON.stringify(process.execPath)}, ${JSON.stringify(script)}]`,
+        "inputs: [{ name: text, type: text }]",
+        "outputs: [{ name: text, type: text }]",
+      ].join("\n"),
+    );
     const flow = join(work, "cached-flow.yaml");
-    writeFileSync(flow, ["apiVersion: v1", "kind: Flow", "meta: { id: cached }", "graph:", "  nodes:", `    - { id: only, agent: org.mentatlab.test.cached-ledger, params: { ledger: ${JSON.stringify(ledger)} } }`].join("\n"));
+    writeFileSync(
+      flow,
+      [
+        "apiVersion: v1",
+        "kind: Flow",
+        "meta: { id: cached }",
+        "graph:",
+        "  nodes:",
+        `    - { id: only, agent: org.mentatlab.test.cached-ledger, params: { ledger: ${JSON.stringify(ledger)} } }`,
+      ].join("\n"),
+    );
     expect((await ctl(["agents", "register", agent])).code).toBe(0);
     const first = await ctl(["run", flow, "--input", "only.text=hi", "--watch"]);
     expect(first.code, first.stderr).toBe(0);
@@ -357,7 +404,9 @@ describe("mentatctl agents and runs", () => {
     expect(hit.stdout).toContain(` only  succeeded: reused from run ${firstId} node only (cached)`);
     expect(hit.stdout).toContain('only.text = "hi>only"');
     const hitId = /run (\S+) submitted/.exec(hit.stderr)?.[1] ?? "";
-    expect((await ctl(["runs", "get", hitId])).stdout).toMatch(new RegExp(`only +org\\.mentatlab\\.test\\.cached-ledger@1\\.0\\.0 +succeeded +100% +cached from ${firstId} only`));
+    expect((await ctl(["runs", "get", hitId])).stdout).toMatch(
+      new RegExp(`only +org\\.mentatlab\\.test\\.cached-ledger@1\\.0\\.0 +succeeded +100% +cached from ${firstId} only`),
+    );
     expect(readFileSync(ledger, "utf8")).toBe("only\n");
     expect((await ctl(["run", flow, "--input", "only.text=hi", "--cache", "off", "--watch"])).code).toBe(0);
     expect(readFileSync(ledger, "utf8")).toBe("only\nonly\n");
@@ -378,10 +427,15 @@ describe("mentatctl agents and runs", () => {
       ].join("\n"),
     );
     const flow = join(work, "looker-flow.yaml");
-    writeFileSync(flow, ["apiVersion: v1", "kind: Flow", "meta: { id: looker }", "graph:", "  nodes:", "    - { id: look, agent: org.mentatlab.test.looker }"].join("\n"));
+    writeFileSync(
+      flow,
+      ["apiVersion: v1", "kind: Flow", "meta: { id: looker }", "graph:", "  nodes:", "    - { id: look, agent: org.mentatlab.test.looker }"].join("\n"),
+    );
     expect((await ctl(["agents", "register", looker])).code).toBe(0);
     const png = join(work, "dot.png");
-    await sharp({ create: { width: 4, height: 4, channels: 3, background: "#808080" } }).png().toFile(png);
+    await sharp({ create: { width: 4, height: 4, channels: 3, background: "#808080" } })
+      .png()
+      .toFile(png);
 
     const byFile = await ctl(["flows", "validate", flow, "--input", "look.image=@dot.png"]);
     expect(byFile.stdout).toContain("valid");
@@ -477,7 +531,8 @@ describe("mentatctl after a dropped connection", () => {
     // 2 s of 16 kHz mono 16-bit PCM in 100 ms chunks, after a header saying "length unknown".
     const format = { sampleRate: 16_000, channels: 1 };
     const chunks = [wavHeader(format), ...Array.from({ length: 20 }, () => randomBytes(3_200))];
-    const publish = (from: number, to: number) => streams.publishBatch({ streamId, payloads: chunks.slice(from, to).map((data, i) => ({ data, clientSeq: BigInt(from + i + 1) })) });
+    const publish = (from: number, to: number) =>
+      streams.publishBatch({ streamId, payloads: chunks.slice(from, to).map((data, i) => ({ data, clientSeq: BigInt(from + i + 1) })) });
     await publish(0, 11);
     const out = join(work, "live.wav");
     const following = ctl(["streams", "follow", streamId, "-o", out]);

@@ -22,11 +22,7 @@ export interface ResumableUploadOptions {
  * HTTP/1.1). After a dropped connection it asks GetUploadStatus where the server got and continues
  * from there. The SHA-256 is computed while reading and sent with CompleteUpload for the server to verify.
  */
-export async function resumableUpload(
-  storage: Client<typeof StorageService>,
-  path: string,
-  options: ResumableUploadOptions,
-): Promise<UploadResult> {
+export async function resumableUpload(storage: Client<typeof StorageService>, path: string, options: ResumableUploadOptions): Promise<UploadResult> {
   const file = await open(path, "r");
   try {
     const source = await fileSource(file);

@@ -1,21 +1,12 @@
 import type { MessageShape } from "@bufbuild/protobuf";
 import { LogLevelSchema } from "../../../gen/mentatlab/v1/common_pb.js";
-import {
-  NodeStateSchema,
-  RunEventSchema,
-  type Run,
-  RunSchema,
-  RunState,
-  RunStateSchema,
-  type RunEvent,
-} from "../../../gen/mentatlab/v1/orchestrator_pb.js";
+import { NodeStateSchema, RunEventSchema, type Run, RunSchema, RunState, RunStateSchema, type RunEvent } from "../../../gen/mentatlab/v1/orchestrator_pb.js";
 import { describeRun } from "./run-format.js";
 import { announcedRetry, type CommandContext } from "./context.js";
 import { ExitCode } from "./exit-codes.js";
 import { describePinValue, enumLabel, formatTime } from "./format.js";
 import { followSequenced } from "../../shared/resume.js";
 import { finalRunStates, watchRunCall } from "../../shared/watched-calls.js";
-
 
 /**
  * Follows a run's events live until its final state, printing each one. After a dropped connection

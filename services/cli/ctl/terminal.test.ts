@@ -108,7 +108,10 @@ describe("mentatctl in a terminal while the server restarts", () => {
     const verified = lines.findIndex((line) => /^wrote 24\.0 MiB to .*copy\.bin \(sha256 [0-9a-f]{64} verified\)$/.test(line));
     expect(verified, text).toBeGreaterThan(0);
     // The finished bar stays on screen, above the verified line.
-    expect(lines.slice(0, verified).some((line) => /^download \S+ \[.*\] 100% \| 24\.0 MiB\/24\.0 MiB/.test(line)), text).toBe(true);
+    expect(
+      lines.slice(0, verified).some((line) => /^download \S+ \[.*\] 100% \| 24\.0 MiB\/24\.0 MiB/.test(line)),
+      text,
+    ).toBe(true);
   }, 90_000);
 
   it("gives up after MENTATLAB_RETRY_SECONDS and prints the exact command that continues from the .part file", async () => {
@@ -125,9 +128,14 @@ describe("mentatctl in a terminal while the server restarts", () => {
     expect(kept).toBeGreaterThan(0);
     const lines = text.split("\n");
     const hint = lines.find((line) => line.startsWith("download stopped with "));
-    expect(hint, text).toBe(`download stopped with ${(kept / 1024 / 1024).toFixed(1)} MiB kept in ${out}.part; to continue: mentatctl download ${refId} -o ${out} --resume`);
+    expect(hint, text).toBe(
+      `download stopped with ${(kept / 1024 / 1024).toFixed(1)} MiB kept in ${out}.part; to continue: mentatctl download ${refId} -o ${out} --resume`,
+    );
     // The last failure is whichever connection loss came last (connect-node reports a reset socket as ABORTED).
-    expect(lines.some((line) => /^error: \[(Unavailable|Canceled|Aborted)\] /.test(line)), text).toBe(true);
+    expect(
+      lines.some((line) => /^error: \[(Unavailable|Canceled|Aborted)\] /.test(line)),
+      text,
+    ).toBe(true);
 
     // The printed command, run as printed, finishes the download from the kept bytes.
     const command = hint!.slice(hint!.indexOf("to continue: ") + "to continue: ".length).replace(/^mentatctl /, `${mentatctl} `);

@@ -24,7 +24,11 @@ export function gpuSchedulingFromEnv(env: Env): GpuScheduling {
   if (runtimeClassName !== "" && (!dns1123Subdomain.test(runtimeClassName) || runtimeClassName.length > 253)) {
     throw new ConfigError("MENTATLAB_K8S_GPU_RUNTIME_CLASS", "a RuntimeClass name (a DNS-1123 subdomain)", runtimeClassName);
   }
-  return { nodeSelector: nodeSelectorOf(env.MENTATLAB_K8S_GPU_NODE_SELECTOR ?? ""), tolerations: tolerationsOf(env.MENTATLAB_K8S_GPU_TOLERATIONS), runtimeClassName };
+  return {
+    nodeSelector: nodeSelectorOf(env.MENTATLAB_K8S_GPU_NODE_SELECTOR ?? ""),
+    tolerations: tolerationsOf(env.MENTATLAB_K8S_GPU_TOLERATIONS),
+    runtimeClassName,
+  };
 }
 
 /** GPUs the agent gets: its resources' (the video profile has one), and at least one when it declares the `gpu` capability. */
@@ -44,7 +48,10 @@ export function gpuPlacement(gpus: number, scheduling: GpuScheduling): Pick<V1Po
 
 function nodeSelectorOf(raw: string): Record<string, string> {
   const selector: Record<string, string> = {};
-  for (const pair of raw.split(",").map((p) => p.trim()).filter((p) => p !== "")) {
+  for (const pair of raw
+    .split(",")
+    .map((p) => p.trim())
+    .filter((p) => p !== "")) {
     const eq = pair.indexOf("=");
     const key = eq > 0 ? pair.slice(0, eq).trim() : "";
     if (key === "") throw new ConfigError("MENTATLAB_K8S_GPU_NODE_SELECTOR", "key=value pairs separated by commas", raw, `"${pair}" is not one`);
@@ -72,10 +79,12 @@ function tolerationsOf(raw: string | undefined): readonly V1Toleration[] {
     if (unknown) return fail(`[${i}].${unknown} is not a toleration field`);
     const operator = t.operator ?? "Equal";
     if (operator !== "Equal" && operator !== "Exists") return fail(`[${i}].operator must be Equal or Exists`);
-    for (const field of ["key", "value", "effect"] as const) if (t[field] !== undefined && typeof t[field] !== "string") return fail(`[${i}].${field} must be a string`);
+    for (const field of ["key", "value", "effect"] as const)
+      if (t[field] !== undefined && typeof t[field] !== "string") return fail(`[${i}].${field} must be a string`);
     if (operator === "Exists" && t.value !== undefined && t.value !== "") return fail(`[${i}]: operator Exists takes no value`);
     if (t.effect !== undefined && t.effect !== "" && !effects.includes(t.effect as string)) return fail(`[${i}].effect must be one of ${effects.join(", ")}`);
-    if (t.tolerationSeconds !== undefined && (!Number.isInteger(t.tolerationSeconds) || t.effect !== "NoExecute")) return fail(`[${i}].tolerationSeconds must be an integer, with effect NoExecute`);
+    if (t.tolerationSeconds !== undefined && (!Number.isInteger(t.tolerationSeconds) || t.effect !== "NoExecute"))
+      return fail(`[${i}].tolerationSeconds must be an integer, with effect NoExecute`);
     return t as V1Toleration;
   });
 }

@@ -64,16 +64,26 @@ describe("ORCHESTRATOR_EXECUTOR=kubernetes", () => {
     vi.stubEnv("KUBECONFIG", writeKubeconfig(dir, server));
     // Storage and streams are never reached by a flow of text values.
     const unused = createRouterTransport(() => undefined);
-    const runtime = await createOrchestrator(orchestratorConfigFromEnv({ ORCHESTRATOR_EXECUTOR: "kubernetes", MENTATLAB_K8S_NAMESPACE: "agents", ORCHESTRATOR_REGISTRY_FILE: "none" }, dir), {
-      storage: createClient(StorageService, unused),
-      streams: createClient(StreamService, unused),
-      runTokens: new RunTokenSigner("test-secret-0123456789"),
-      hostEnv: process.env,
-    });
+    const runtime = await createOrchestrator(
+      orchestratorConfigFromEnv({ ORCHESTRATOR_EXECUTOR: "kubernetes", MENTATLAB_K8S_NAMESPACE: "agents", ORCHESTRATOR_REGISTRY_FILE: "none" }, dir),
+      {
+        storage: createClient(StorageService, unused),
+        streams: createClient(StreamService, unused),
+        runTokens: new RunTokenSigner("test-secret-0123456789"),
+        hostEnv: process.env,
+      },
+    );
     try {
       const registry = inMemoryClient(AgentRegistryService, (router) => router.service(AgentRegistryService, runtime.registryImpl), testPrincipal());
       const client = inMemoryClient(OrchestratorService, (router) => router.service(OrchestratorService, runtime.orchestratorImpl), testPrincipal());
-      await registry.registerAgent({ source: { source: { case: "text", value: "id: org.test.pod\nversion: 1.0.0\nimage: registry.example/pod:1\ninputs: [{name: text, type: text}]\noutputs: [{name: text, type: text}]" } } });
+      await registry.registerAgent({
+        source: {
+          source: {
+            case: "text",
+            value: "id: org.test.pod\nversion: 1.0.0\nimage: registry.example/pod:1\ninputs: [{name: text, type: text}]\noutputs: [{name: text, type: text}]",
+          },
+        },
+      });
       const { run } = await client.submitFlow({
         source: { source: { case: "text", value: "apiVersion: v1\nkind: Flow\nmeta: {id: t}\ngraph:\n  nodes: [{id: a, agent: org.test.pod}]\n  edges: []" } },
         inputs: { "a.text": text("hi") },

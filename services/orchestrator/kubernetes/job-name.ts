@@ -11,7 +11,9 @@ const maxLabelLength = 63;
 export function jobName(runId: string, nodeId: string, attempt: number): string {
   const hash = createHash("sha256").update(`${runId}\0${nodeId}\0${attempt}`).digest("hex").slice(0, 12);
   const suffix = `-a${attempt}-${hash}`;
-  const node = dnsSlug(nodeId).slice(0, maxLabelLength - "ml-".length - suffix.length).replace(/-+$/, "");
+  const node = dnsSlug(nodeId)
+    .slice(0, maxLabelLength - "ml-".length - suffix.length)
+    .replace(/-+$/, "");
   return `ml-${node || "node"}${suffix}`;
 }
 

@@ -2,7 +2,10 @@ import type { V1Job, V1Pod } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
 import { failureOf, jobPhase } from "./job-outcome.js";
 
-const failedJob: V1Job = { spec: { template: {}, activeDeadlineSeconds: 60 }, status: { conditions: [{ type: "Failed", status: "True", reason: "BackoffLimitExceeded", message: "Job has reached the specified backoff limit" }] } };
+const failedJob: V1Job = {
+  spec: { template: {}, activeDeadlineSeconds: 60 },
+  status: { conditions: [{ type: "Failed", status: "True", reason: "BackoffLimitExceeded", message: "Job has reached the specified backoff limit" }] },
+};
 
 describe("jobPhase", () => {
   it("reads only terminal conditions that hold", () => {
@@ -17,20 +20,58 @@ describe("jobPhase", () => {
 describe("failureOf", () => {
   it("treats an eviction as transient: the node was at fault, not the agent", () => {
     const pod: V1Pod = { status: { phase: "Failed", reason: "Evicted", message: "The node was low on resource: ephemeral-storage." } };
-    expect(failureOf(failedJob, pod, [])).toEqual({ kind: "failed", reason: "agent pod was evicted: The node was low on resource: ephemeral-storage.", transient: true });
+    expect(failureOf(failedJob, pod, [])).toEqual({
+      kind: "failed",
+      reason: "agent pod was evicted: The node was low on resource: ephemeral-storage.",
+      transient: true,
+    });
   });
 
   it("names why an agent never started", () => {
-    const pod: V1Pod = { status: { containerStatuses: [{ name: "agent", image: "x", imageID: "", ready: false, restartCount: 0, state: { waiting: { reason: "ImagePullBackOff", message: "Back-off pulling image" } } }] } };
-    expect(failureOf(failedJob, pod, [])).toEqual({ kind: "failed", reason: "agent container never started: ImagePullBackOff: Back-off pulling image", transient: false });
+    const pod: V1Pod = {
+      status: {
+        containerStatuses: [
+          {
+            name: "agent",
+            image: "x",
+            imageID: "",
+            ready: false,
+            restartCount: 0,
+            state: { waiting: { reason: "ImagePullBackOff", message: "Back-off pulling image" } },
+          },
+        ],
+      },
+    };
+    expect(failureOf(failedJob, pod, [])).toEqual({
+      kind: "failed",
+      reason: "agent container never started: ImagePullBackOff: Back-off pulling image",
+      transient: false,
+    });
   });
 
   it("falls back to the Job's condition when there is no pod, and skips blank log lines", () => {
-    expect(failureOf(failedJob, undefined, ["", "  "])).toEqual({ kind: "failed", reason: "agent Job failed: BackoffLimitExceeded: Job has reached the specified backoff limit", transient: false });
+    expect(failureOf(failedJob, undefined, ["", "  "])).toEqual({
+      kind: "failed",
+      reason: "agent Job failed: BackoffLimitExceeded: Job has reached the specified backoff limit",
+      transient: false,
+    });
   });
 
   it("keeps the termination message an agent wrote", () => {
-    const pod: V1Pod = { status: { containerStatuses: [{ name: "agent", image: "x", imageID: "", ready: false, restartCount: 0, state: { terminated: { exitCode: 2, reason: "Error", message: "bad params\n" } } }] } };
+    const pod: V1Pod = {
+      status: {
+        containerStatuses: [
+          {
+            name: "agent",
+            image: "x",
+            imageID: "",
+            ready: false,
+            restartCount: 0,
+            state: { terminated: { exitCode: 2, reason: "Error", message: "bad params\n" } },
+          },
+        ],
+      },
+    };
     expect(failureOf(failedJob, pod, ["last"]).reason).toBe("agent exited with code 2: bad params\nlast log lines:\nlast");
   });
 });

@@ -9,7 +9,12 @@ import { testConfig, testRunToken, testTask } from "./testing.js";
 
 describe("buildJob", () => {
   it("builds a Job the API server accepts, for every profile", () => {
-    for (const profile of [ResourceProfile.TEXT_PROCESSING, ResourceProfile.IMAGE_PROCESSING, ResourceProfile.AUDIO_PROCESSING, ResourceProfile.VIDEO_PROCESSING]) {
+    for (const profile of [
+      ResourceProfile.TEXT_PROCESSING,
+      ResourceProfile.IMAGE_PROCESSING,
+      ResourceProfile.AUDIO_PROCESSING,
+      ResourceProfile.VIDEO_PROCESSING,
+    ]) {
       expect(validateJob(buildJob(testTask({ profile }), testConfig()))).toEqual([]);
     }
   });
@@ -35,7 +40,12 @@ describe("buildJob", () => {
 
   it("labels the Job and its pods with run, node, attempt and workspace", () => {
     const job = buildJob(testTask({ attempt: 4, workspace: "team/α" }), testConfig());
-    const expected = { [labelKeys.run]: "run_00abc1234f00dfeedbeef1234", [labelKeys.node]: "echo_Node", [labelKeys.attempt]: "4", [labelKeys.workspace]: "team" };
+    const expected = {
+      [labelKeys.run]: "run_00abc1234f00dfeedbeef1234",
+      [labelKeys.node]: "echo_Node",
+      [labelKeys.attempt]: "4",
+      [labelKeys.workspace]: "team",
+    };
     expect(job.metadata?.labels).toMatchObject(expected);
     expect(job.spec?.template.metadata?.labels).toMatchObject(expected);
     expect(job.metadata?.annotations?.["mentatlab.dev/workspace"]).toBe("team/α");
@@ -60,7 +70,10 @@ describe("buildJob", () => {
     expect(refs.every((ref) => ref?.name === name)).toBe(true);
     expect(refs.filter((ref) => !ref?.optional).map((ref) => ref?.key)).toEqual(["MENTATLAB_RUN_ID", "MENTATLAB_NODE_ID", runTokenKey, sidecarTokenKey]);
     expect(sidecar?.volumeMounts).toContainEqual({ name: "mentatlab-attempt", mountPath: "/mentatlab/attempt", readOnly: true });
-    expect(pod.volumes).toContainEqual({ name: "mentatlab-attempt", secret: { secretName: name, items: [{ key: inputsKey, path: inputsKey }], defaultMode: 0o444 } });
+    expect(pod.volumes).toContainEqual({
+      name: "mentatlab-attempt",
+      secret: { secretName: name, items: [{ key: inputsKey, path: inputsKey }], defaultMode: 0o444 },
+    });
   });
 
   it("hands the sidecar its attempt through the Secret, whose keys the sidecar's config reads", () => {
@@ -69,12 +82,24 @@ describe("buildJob", () => {
     const secret = buildRunSecret(task, { name: job.metadata!.name!, uid: "uid-1" }, "pod-token");
     const sidecar = job.spec!.template.spec!.initContainers![0]!;
     // What the kubelet does: literal values, and each secretKeyRef looked up in the Secret.
-    const env = Object.fromEntries((sidecar.env ?? []).flatMap((e) => {
-      const value = e.value ?? secret.stringData?.[e.valueFrom?.secretKeyRef?.key ?? ""];
-      return value === undefined ? [] : [[e.name, value]];
-    }));
+    const env = Object.fromEntries(
+      (sidecar.env ?? []).flatMap((e) => {
+        const value = e.value ?? secret.stringData?.[e.valueFrom?.secretKeyRef?.key ?? ""];
+        return value === undefined ? [] : [[e.name, value]];
+      }),
+    );
     const config = loadSidecarConfig({ ...env, MENTATLAB_INPUTS_FILE: undefined, MENTATLAB_INPUTS_JSON: secret.stringData?.[inputsKey] });
-    expect(config).toMatchObject({ runId: task.runId, nodeId: "echo_Node", attempt: 1, workspace: "ws-alpha", runToken: testRunToken, sidecarToken: "pod-token", params: { shout: true }, gatewayUrl: "http://mentatlab-gateway:8080", listen: "/mentatlab/shared/sidecar.sock" });
+    expect(config).toMatchObject({
+      runId: task.runId,
+      nodeId: "echo_Node",
+      attempt: 1,
+      workspace: "ws-alpha",
+      runToken: testRunToken,
+      sidecarToken: "pod-token",
+      params: { shout: true },
+      gatewayUrl: "http://mentatlab-gateway:8080",
+      listen: "/mentatlab/shared/sidecar.sock",
+    });
     expect(config.inputs.get("text")?.value).toEqual({ case: "text", value: "hello" });
     expect(JSON.parse(secret.stringData!["MENTATLAB_OUTPUT_PINS_JSON"] ?? "")).toEqual({ echo: "text" });
     // Every key the sidecar's env names is one the Secret has.
@@ -103,7 +128,9 @@ describe("buildJob", () => {
     const secret = buildRunSecret(task, { name: job.metadata!.name!, uid: "uid-1" }, "pod-token");
     expect(validateSecret(secret)).toEqual([]);
     expect(secret.stringData).toMatchObject({ [runTokenKey]: testRunToken, [sidecarTokenKey]: "pod-token" });
-    expect(secret.metadata?.ownerReferences).toEqual([{ apiVersion: "batch/v1", kind: "Job", name: job.metadata?.name, uid: "uid-1", blockOwnerDeletion: true }]);
+    expect(secret.metadata?.ownerReferences).toEqual([
+      { apiVersion: "batch/v1", kind: "Job", name: job.metadata?.name, uid: "uid-1", blockOwnerDeletion: true },
+    ]);
   });
 
   it("requests the profile's resources, with a GPU for video", () => {
@@ -128,7 +155,11 @@ describe("buildJob", () => {
   });
 
   it("places GPU pods with the configured node selector, tolerations and runtime class, and only GPU pods", () => {
-    const gpuScheduling = { nodeSelector: { "cloud.google.com/gke-accelerator": "nvidia-l4" }, tolerations: [{ key: "nvidia.com/gpu", operator: "Exists", effect: "NoSchedule" }], runtimeClassName: "nvidia" };
+    const gpuScheduling = {
+      nodeSelector: { "cloud.google.com/gke-accelerator": "nvidia-l4" },
+      tolerations: [{ key: "nvidia.com/gpu", operator: "Exists", effect: "NoSchedule" }],
+      runtimeClassName: "nvidia",
+    };
     const config = testConfig({ gpuScheduling });
     const video = buildJob(testTask({ profile: ResourceProfile.VIDEO_PROCESSING }), config);
     expect(validateJob(video)).toEqual([]);
@@ -137,7 +168,11 @@ describe("buildJob", () => {
     expect([text.nodeSelector, text.tolerations, text.runtimeClassName]).toEqual([undefined, undefined, undefined]);
     // The defaults tolerate the usual GPU taint and pin nothing else.
     const defaults = buildJob(testTask({ profile: ResourceProfile.VIDEO_PROCESSING }), testConfig()).spec!.template.spec!;
-    expect([defaults.nodeSelector, defaults.tolerations, defaults.runtimeClassName]).toEqual([undefined, [{ key: "nvidia.com/gpu", operator: "Exists", effect: "NoSchedule" }], undefined]);
+    expect([defaults.nodeSelector, defaults.tolerations, defaults.runtimeClassName]).toEqual([
+      undefined,
+      [{ key: "nvidia.com/gpu", operator: "Exists", effect: "NoSchedule" }],
+      undefined,
+    ]);
   });
 
   it("runs as non-root, without privilege escalation or an API token", () => {
@@ -158,7 +193,7 @@ describe("buildJob", () => {
     const envOf = (c: { env?: { name: string; value?: string }[] } | undefined) => Object.fromEntries((c?.env ?? []).map((e) => [e.name, e.value]));
 
     it("runs the bridge wrapper with the manifest command as positional arguments, and bridges the sidecar", () => {
-      const command = ["python3", "agent.py", "--say", "it's \"quoted\" $(rm -rf /) `x` ; done"];
+      const command = ["python3", "agent.py", "--say", 'it\'s "quoted" $(rm -rf /) `x` ; done'];
       const job = buildJob(plainTask(command), testConfig());
       expect(validateJob(job)).toEqual([]);
       const pod = job.spec!.template.spec!;

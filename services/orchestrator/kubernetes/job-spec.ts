@@ -5,7 +5,16 @@ import type { KubernetesExecutorConfig } from "./config.js";
 import { gpuCount, gpuPlacement } from "./gpu-scheduling.js";
 import { jobName, labelValue } from "./job-name.js";
 import { plainBridgeCommand } from "./plain-bridge.js";
-import { agentSidecarEnv, inputsKey, restrictedContainer, sharedVolumeMount, sidecarContainer, sidecarTokenKey, sidecarVolumes, type SidecarWiring } from "./sidecar-parts.js";
+import {
+  agentSidecarEnv,
+  inputsKey,
+  restrictedContainer,
+  sharedVolumeMount,
+  sidecarContainer,
+  sidecarTokenKey,
+  sidecarVolumes,
+  type SidecarWiring,
+} from "./sidecar-parts.js";
 
 export const agentContainerName = "agent";
 export { inputsKey, runTokenKey, sidecarContainerName, sidecarTokenKey } from "./sidecar-parts.js";
@@ -120,7 +129,12 @@ export function secretBytes(secret: V1Secret): number {
 
 /** The sidecar's per-attempt settings; where the gateway and the shared dir are is the pod's, not the attempt's. */
 function attemptSettings(task: NodeTask): Record<string, string> {
-  const { MENTATLAB_GATEWAY_URL: _gateway, MENTATLAB_SHARED_DIR: _shared, MENTATLAB_INPUTS_JSON: inputs, ...settings } = sidecarEnv({
+  const {
+    MENTATLAB_GATEWAY_URL: _gateway,
+    MENTATLAB_SHARED_DIR: _shared,
+    MENTATLAB_INPUTS_JSON: inputs,
+    ...settings
+  } = sidecarEnv({
     runId: task.runId,
     nodeId: task.nodeId,
     attempt: task.attempt,

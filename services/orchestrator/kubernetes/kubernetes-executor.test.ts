@@ -40,7 +40,8 @@ async function until(condition: () => boolean, what: string, timeoutMs = 3000): 
 }
 
 const outcomeOf = (events: readonly ExecutorEvent[]) => events.filter((e) => e.kind !== "agent");
-const logsOf = (events: readonly ExecutorEvent[]) => events.flatMap((e) => (e.kind === "agent" && e.event.event.case === "log" ? [e.event.event.value.message] : []));
+const logsOf = (events: readonly ExecutorEvent[]) =>
+  events.flatMap((e) => (e.kind === "agent" && e.event.event.case === "log" ? [e.event.event.value.message] : []));
 const nameOf = (task: NodeTask) => jobName(task.runId, task.nodeId, task.attempt);
 const watchRequests = () => server.requests.filter((r) => r.method === "GET" && r.path.endsWith("/jobs") && r.query["watch"] === "true");
 const listRequests = () => server.requests.filter((r) => r.method === "GET" && r.path.endsWith("/jobs") && r.query["watch"] !== "true");
@@ -246,7 +247,9 @@ describe("KubernetesExecutor", () => {
       for await (const event of executor().execute(task, controller.signal)) seen.push(event);
     })();
     await until(() => logsOf(seen).some((m) => m.includes("Insufficient nvidia.com/gpu")), "the scheduling warning");
-    expect(logsOf(seen)).toContain(`pod ${server.pods(namespace)[0]?.metadata?.name} cannot be scheduled yet: 0/3 nodes are available: 3 Insufficient nvidia.com/gpu.`);
+    expect(logsOf(seen)).toContain(
+      `pod ${server.pods(namespace)[0]?.metadata?.name} cannot be scheduled yet: 0/3 nodes are available: 3 Insufficient nvidia.com/gpu.`,
+    );
     controller.abort("cancelled");
     await running;
     expect(outcomeOf(seen)).toEqual([]);
@@ -254,17 +257,27 @@ describe("KubernetesExecutor", () => {
 
   it("fails at once, deleting the Job, when the agent's image can never be pulled", async () => {
     const task = testTask();
-    server.script(nameOf(task), { outcome: { result: "hold" }, stuck: { container: "agent", waiting: "InvalidImageName", message: 'couldn\'t parse image name "registry.example/echo:1.0.0"' } });
+    server.script(nameOf(task), {
+      outcome: { result: "hold" },
+      stuck: { container: "agent", waiting: "InvalidImageName", message: 'couldn\'t parse image name "registry.example/echo:1.0.0"' },
+    });
     const kube = executor();
     const [outcome] = outcomeOf(await collect(kube.execute(task, new AbortController().signal)));
-    expect(outcome).toEqual({ kind: "failed", reason: `agent container is waiting: InvalidImageName: couldn't parse image name "registry.example/echo:1.0.0" (image registry.example/echo:1.0.0)`, transient: false });
+    expect(outcome).toEqual({
+      kind: "failed",
+      reason: `agent container is waiting: InvalidImageName: couldn't parse image name "registry.example/echo:1.0.0" (image registry.example/echo:1.0.0)`,
+      transient: false,
+    });
     await kube.close();
     expect(server.job(namespace, nameOf(task))).toBeUndefined();
   });
 
   it("keeps waiting through image pull back-off, which may resolve", async () => {
     const task = testTask();
-    server.script(nameOf(task), { outcome: { result: "hold" }, stuck: { container: "sidecar", waiting: "ImagePullBackOff", message: "Back-off pulling image" } });
+    server.script(nameOf(task), {
+      outcome: { result: "hold" },
+      stuck: { container: "sidecar", waiting: "ImagePullBackOff", message: "Back-off pulling image" },
+    });
     const seen: ExecutorEvent[] = [];
     const running = (async () => {
       for await (const event of executor().execute(task, new AbortController().signal)) seen.push(event);
@@ -340,12 +353,10 @@ describe("KubernetesExecutor", () => {
 
         const secretCreations = server.requests.filter((r) => r.method === "POST" && r.path.endsWith("/secrets"));
         expect(secretCreations).toHaveLength(1);
-        const everythingElse = JSON.stringify([
-          server.requests.filter((r) => !secretCreations.includes(r)),
-          server.job(namespace, nameOf(task)),
-          server.pods(namespace),
-          events,
-        ], (_key, value: unknown) => (typeof value === "bigint" ? String(value) : value));
+        const everythingElse = JSON.stringify(
+          [server.requests.filter((r) => !secretCreations.includes(r)), server.job(namespace, nameOf(task)), server.pods(namespace), events],
+          (_key, value: unknown) => (typeof value === "bigint" ? String(value) : value),
+        );
         expect(everythingElse).toContain(nameOf(task));
         for (const secretValue of [testRunToken, sidecarToken, marker]) expect(everythingElse).not.toContain(secretValue);
       });
@@ -354,12 +365,22 @@ describe("KubernetesExecutor", () => {
     it("refuses inline inputs larger than a Secret holds, before creating anything", async () => {
       const task = testTask({ inputs: { text: create(PinValueSchema, { value: { case: "text", value: "x".repeat(1024 * 1024 + 1) } }) } });
       const events = await collect(executor().execute(task, new AbortController().signal));
-      expect(outcomeOf(events)).toEqual([{ kind: "failed", reason: expect.stringMatching(/node echo_Node take \d+ bytes, over the 1048576 a Kubernetes Secret holds: pass large values as media/), transient: false }]);
+      expect(outcomeOf(events)).toEqual([
+        {
+          kind: "failed",
+          reason: expect.stringMatching(/node echo_Node take \d+ bytes, over the 1048576 a Kubernetes Secret holds: pass large values as media/),
+          transient: false,
+        },
+      ]);
       expect(server.requests.filter((r) => r.method === "POST")).toEqual([]);
     });
 
     it("the fake API server refuses a Secret over 1 MiB, as a real one does", () => {
-      const secret = buildRunSecret(testTask({ inputs: { text: create(PinValueSchema, { value: { case: "text", value: "x".repeat(1024 * 1024) } }) } }), { name: "s", uid: "u" }, "t");
+      const secret = buildRunSecret(
+        testTask({ inputs: { text: create(PinValueSchema, { value: { case: "text", value: "x".repeat(1024 * 1024) } }) } }),
+        { name: "s", uid: "u" },
+        "t",
+      );
       expect(validateSecret(secret).join("\n")).toMatch(/data: Too long: must have at most 1048576 bytes/);
     });
   });

@@ -38,7 +38,11 @@ export class KubernetesExecutor implements Executor {
 
   async *execute(task: NodeTask, signal: AbortSignal): AsyncIterable<ExecutorEvent> {
     if (!task.agent.image) {
-      yield { kind: "failed", reason: `agent ${task.agent.id}@${task.agent.version} has no image: set "image" in its manifest to run it on Kubernetes`, transient: false };
+      yield {
+        kind: "failed",
+        reason: `agent ${task.agent.id}@${task.agent.version} has no image: set "image" in its manifest to run it on Kubernetes`,
+        transient: false,
+      };
       return;
     }
     const { namespace } = this.options.config;
@@ -48,7 +52,11 @@ export class KubernetesExecutor implements Executor {
     const secret = buildRunSecret(task, { name, uid: "" }, sidecarToken);
     // Refused before any object exists: the API server would take the Job, then refuse its Secret.
     if (secretBytes(secret) > maxSecretBytes) {
-      yield { kind: "failed", reason: `the inline inputs and settings of node ${task.nodeId} take ${secretBytes(secret)} bytes, over the ${maxSecretBytes} a Kubernetes Secret holds: pass large values as media (upload them and bind the MediaRef)`, transient: false };
+      yield {
+        kind: "failed",
+        reason: `the inline inputs and settings of node ${task.nodeId} take ${secretBytes(secret)} bytes, over the ${maxSecretBytes} a Kubernetes Secret holds: pass large values as media (upload them and bind the MediaRef)`,
+        transient: false,
+      };
       return;
     }
 
@@ -61,7 +69,13 @@ export class KubernetesExecutor implements Executor {
     // start) deletes the Job; one that ran to its end stays for its TTL, for inspection.
     let jobEnded = false;
     try {
-      yield { kind: "agent", event: logEvent(LogLevel.INFO, created.adopted ? `adopted Job ${namespace}/${name}, created earlier for this attempt` : `created Job ${namespace}/${name}`) };
+      yield {
+        kind: "agent",
+        event: logEvent(
+          LogLevel.INFO,
+          created.adopted ? `adopted Job ${namespace}/${name}, created earlier for this attempt` : `created Job ${namespace}/${name}`,
+        ),
+      };
       const secretFailure = await this.createSecret(task, name, created.uid, sidecarToken);
       if (secretFailure) {
         yield secretFailure;
@@ -102,8 +116,28 @@ export class KubernetesExecutor implements Executor {
     const done = new AbortController();
     const watchSignal = AbortSignal.any([signal, done.signal]);
     const updates = merge<Followed>([
-      tagged("job", watchResource({ kubeConfig, path: `/apis/batch/v1/namespaces/${namespace}/jobs`, fieldSelector, list: () => this.batch.listNamespacedJob({ namespace, fieldSelector }), signal: watchSignal, retryMaxMs: config.watchRetryMaxMs })),
-      tagged("pod", watchResource({ kubeConfig, path: `/api/v1/namespaces/${namespace}/pods`, labelSelector, list: () => this.core.listNamespacedPod({ namespace, labelSelector }), signal: watchSignal, retryMaxMs: config.watchRetryMaxMs })),
+      tagged(
+        "job",
+        watchResource({
+          kubeConfig,
+          path: `/apis/batch/v1/namespaces/${namespace}/jobs`,
+          fieldSelector,
+          list: () => this.batch.listNamespacedJob({ namespace, fieldSelector }),
+          signal: watchSignal,
+          retryMaxMs: config.watchRetryMaxMs,
+        }),
+      ),
+      tagged(
+        "pod",
+        watchResource({
+          kubeConfig,
+          path: `/api/v1/namespaces/${namespace}/pods`,
+          labelSelector,
+          list: () => this.core.listNamespacedPod({ namespace, labelSelector }),
+          signal: watchSignal,
+          retryMaxMs: config.watchRetryMaxMs,
+        }),
+      ),
     ]);
     const pods = new Map<string, V1Pod>();
     try {
@@ -143,7 +177,10 @@ export class KubernetesExecutor implements Executor {
     await Promise.all(this.deletions);
   }
 
-  private async createOrAdopt(task: NodeTask, desired: V1Job): Promise<{ kind: "created"; uid: string; adopted: boolean } | Extract<ExecutionOutcome, { kind: "failed" }>> {
+  private async createOrAdopt(
+    task: NodeTask,
+    desired: V1Job,
+  ): Promise<{ kind: "created"; uid: string; adopted: boolean } | Extract<ExecutionOutcome, { kind: "failed" }>> {
     const { namespace } = this.options.config;
     const name = desired.metadata?.name ?? "";
     try {
@@ -161,13 +198,22 @@ export class KubernetesExecutor implements Executor {
     const expected = attemptLabels(task);
     const labels = existing.metadata?.labels ?? {};
     if (Object.entries(expected).some(([key, value]) => labels[key] !== value)) {
-      return { kind: "failed", reason: `Job ${namespace}/${name} already exists and belongs to another attempt (labels ${JSON.stringify(labels)})`, transient: false };
+      return {
+        kind: "failed",
+        reason: `Job ${namespace}/${name} already exists and belongs to another attempt (labels ${JSON.stringify(labels)})`,
+        transient: false,
+      };
     }
     return { kind: "created", uid: existing.metadata?.uid ?? "", adopted: true };
   }
 
   /** The attempt's credentials; an adopted Job may already have its Secret, which stays valid for the same attempt. */
-  private async createSecret(task: NodeTask, name: string, uid: string, sidecarToken: string): Promise<Extract<ExecutionOutcome, { kind: "failed" }> | undefined> {
+  private async createSecret(
+    task: NodeTask,
+    name: string,
+    uid: string,
+    sidecarToken: string,
+  ): Promise<Extract<ExecutionOutcome, { kind: "failed" }> | undefined> {
     const { namespace } = this.options.config;
     try {
       await this.core.createNamespacedSecret({ namespace, body: buildRunSecret(task, { name, uid }, sidecarToken) });

@@ -11,8 +11,16 @@ import { KubernetesExecutor } from "./kubernetes-executor.js";
 import { testConfig } from "./testing.js";
 
 const namespace = "agents";
-const manifest = "id: org.test.podecho\nversion: 1.0.0\nimage: registry.example/podecho:1\ninputs: [{name: text, type: text, required: true}]\noutputs: [{name: text, type: text}]";
-const flow = (retry: string) => ({ source: { source: { case: "text" as const, value: `apiVersion: v1\nkind: Flow\nmeta: {id: t}\ngraph:\n  nodes: [{id: a, agent: org.test.podecho${retry}}]\n  edges: []` } } });
+const manifest =
+  "id: org.test.podecho\nversion: 1.0.0\nimage: registry.example/podecho:1\ninputs: [{name: text, type: text, required: true}]\noutputs: [{name: text, type: text}]";
+const flow = (retry: string) => ({
+  source: {
+    source: {
+      case: "text" as const,
+      value: `apiVersion: v1\nkind: Flow\nmeta: {id: t}\ngraph:\n  nodes: [{id: a, agent: org.test.podecho${retry}}]\n  edges: []`,
+    },
+  },
+});
 
 let server: FakeKubeApiServer;
 let orch: TestOrchestrator;

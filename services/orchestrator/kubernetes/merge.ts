@@ -7,7 +7,11 @@ export async function* merge<T>(sources: readonly AsyncIterable<T>[]): AsyncGene
   const pending = new Map<number, Promise<{ index: number; result: IteratorResult<T> }>>();
   const pull = (index: number) => {
     const iterator = iterators[index];
-    if (iterator) pending.set(index, iterator.next().then((result) => ({ index, result })));
+    if (iterator)
+      pending.set(
+        index,
+        iterator.next().then((result) => ({ index, result })),
+      );
   };
   iterators.forEach((_, index) => pull(index));
   try {

@@ -19,7 +19,8 @@ describe("podChange", () => {
   });
 
   it("ignores the ordinary waits of a starting pod and gives up only on hopeless ones", () => {
-    const waiting = (reason: string) => pod({ containerStatuses: [{ name: "agent", image: "bad image", imageID: "", ready: false, restartCount: 0, state: { waiting: { reason } } }] });
+    const waiting = (reason: string) =>
+      pod({ containerStatuses: [{ name: "agent", image: "bad image", imageID: "", ready: false, restartCount: 0, state: { waiting: { reason } } }] });
     expect(podChange(undefined, waiting("ContainerCreating"))).toEqual({ notices: [] });
     expect(podChange(undefined, waiting("PodInitializing"))).toEqual({ notices: [] });
     expect(podChange(undefined, waiting("ErrImagePull")).fatal).toBeUndefined();

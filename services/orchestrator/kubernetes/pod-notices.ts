@@ -25,9 +25,11 @@ const hopelessWaits: ReadonlySet<string> = new Set(["InvalidImageName", "ErrImag
 export function podChange(previous: V1Pod | undefined, current: V1Pod): PodChange {
   const notices: PodNotice[] = [];
   let fatal: string | undefined;
-  const unschedulable = (pod: V1Pod | undefined) => pod?.status?.conditions?.find((c) => c.type === "PodScheduled" && c.status === "False" && c.reason === "Unschedulable")?.message;
+  const unschedulable = (pod: V1Pod | undefined) =>
+    pod?.status?.conditions?.find((c) => c.type === "PodScheduled" && c.status === "False" && c.reason === "Unschedulable")?.message;
   const blocked = unschedulable(current);
-  if (blocked !== undefined && blocked !== unschedulable(previous)) notices.push({ level: LogLevel.WARN, message: `pod ${current.metadata?.name} cannot be scheduled yet: ${blocked}` });
+  if (blocked !== undefined && blocked !== unschedulable(previous))
+    notices.push({ level: LogLevel.WARN, message: `pod ${current.metadata?.name} cannot be scheduled yet: ${blocked}` });
 
   for (const [role, name] of [
     ["sidecar", sidecarContainerName],

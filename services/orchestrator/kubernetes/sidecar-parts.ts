@@ -15,7 +15,15 @@ export const sidecarTokenKey = "MENTATLAB_SIDECAR_TOKEN";
 export const inputsKey = "inputs.json";
 /** Settings without which the sidecar cannot work; the others have defaults in its config. */
 const requiredKeys = ["MENTATLAB_RUN_ID", "MENTATLAB_NODE_ID", runTokenKey, sidecarTokenKey] as const;
-const optionalKeys = ["MENTATLAB_ATTEMPT", "MENTATLAB_WORKSPACE", "MENTATLAB_AGENT_ID", "MENTATLAB_AGENT_VERSION", "MENTATLAB_PARAMS_JSON", "MENTATLAB_OUTPUT_PINS_JSON", "MENTATLAB_OUTPUT_STREAMS_JSON"] as const;
+const optionalKeys = [
+  "MENTATLAB_ATTEMPT",
+  "MENTATLAB_WORKSPACE",
+  "MENTATLAB_AGENT_ID",
+  "MENTATLAB_AGENT_VERSION",
+  "MENTATLAB_PARAMS_JSON",
+  "MENTATLAB_OUTPUT_PINS_JSON",
+  "MENTATLAB_OUTPUT_STREAMS_JSON",
+] as const;
 /** Every key a Secret may hand the sidecar as a variable. */
 export const attemptEnvKeys: readonly string[] = [...requiredKeys, ...optionalKeys];
 

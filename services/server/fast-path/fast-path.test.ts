@@ -6,12 +6,7 @@ import { connect } from "node:http2";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as reflection from "../../../gen/grpc/reflection/v1/reflection_pb.js";
 import { AgentRegistryService } from "../../../gen/mentatlab/v1/registry_pb.js";
-import {
-  DownloadRequestSchema,
-  DownloadResponseSchema,
-  StorageService,
-  UploadRequestSchema,
-} from "../../../gen/mentatlab/v1/storage_pb.js";
+import { DownloadRequestSchema, DownloadResponseSchema, StorageService, UploadRequestSchema } from "../../../gen/mentatlab/v1/storage_pb.js";
 import { type RunningServer, startServer } from "../server.js";
 import { mountTransportFixture } from "../testing.js";
 import { envelope } from "./framing.js";
@@ -88,7 +83,10 @@ const halfDuplex = allShapes.filter((shape) => shape !== "bidi");
 /** Transports Connect serves, each with the shapes it can carry (media services refuse compressed requests). */
 const connectTransports: Record<string, { make: () => Transport; shapes: readonly Shape[] }> = {
   "Connect JSON over HTTP/2": { make: () => createConnectTransport({ baseUrl: server.url, httpVersion: "2", useBinaryFormat: false }), shapes: allShapes },
-  "Connect binary over HTTP/1.1": { make: () => createConnectTransport({ baseUrl: server.url, httpVersion: "1.1", useBinaryFormat: true }), shapes: halfDuplex },
+  "Connect binary over HTTP/1.1": {
+    make: () => createConnectTransport({ baseUrl: server.url, httpVersion: "1.1", useBinaryFormat: true }),
+    shapes: halfDuplex,
+  },
   "gRPC-web over HTTP/1.1": { make: () => createGrpcWebTransport({ baseUrl: server.url, httpVersion: "1.1" }), shapes: halfDuplex },
   "gRPC-web over HTTP/2": { make: () => createGrpcWebTransport({ baseUrl: server.url, httpVersion: "2" }), shapes: allShapes },
   "gRPC with gzip'd requests": { make: () => createGrpcTransport({ baseUrl: server.url, sendCompression: compressionGzip }), shapes: ["unary", "bidi"] },
@@ -105,11 +103,14 @@ describe.each(Object.entries(fastTransports))("%s", (name, make) => {
 });
 
 describe.each(Object.entries(connectTransports))("%s", (_name, { make, shapes: carried }) => {
-  it.each(Object.entries(shapes).filter(([shape]) => carried.includes(shape as Shape)))("leaves a %s call to Connect, same answer", async (_shape, { call, expected }) => {
-    const before = new Map(server.fastPathCalls);
-    expect(await call(make())).toBe(expected);
-    expect(new Map(server.fastPathCalls)).toEqual(before);
-  });
+  it.each(Object.entries(shapes).filter(([shape]) => carried.includes(shape as Shape)))(
+    "leaves a %s call to Connect, same answer",
+    async (_shape, { call, expected }) => {
+      const before = new Map(server.fastPathCalls);
+      expect(await call(make())).toBe(expected);
+      expect(new Map(server.fastPathCalls)).toEqual(before);
+    },
+  );
 });
 
 describe("the fast path's errors, limits and deadlines", () => {
@@ -170,7 +171,12 @@ describe("bulk bytes written as the handler's own buffers", () => {
   it("decode to the same chunks in grpc-js with protobufjs as in protobuf-es", async () => {
     const client = new grpc.Client(`127.0.0.1:${server.port}`, grpc.credentials.createInsecure());
     const request = toBinary(DownloadRequestSchema, create(DownloadRequestSchema, { refId: "zeros", length: 200_000n, chunkBytes: 65_536 }));
-    const call = client.makeServerStreamRequest("/mentatlab.v1.StorageService/Download", (b: Buffer) => b, (b: Buffer) => b, Buffer.from(request));
+    const call = client.makeServerStreamRequest(
+      "/mentatlab.v1.StorageService/Download",
+      (b: Buffer) => b,
+      (b: Buffer) => b,
+      Buffer.from(request),
+    );
     const offsets: string[] = [];
     for await (const raw of call as AsyncIterable<Buffer>) {
       const message = fromBinary(DownloadResponseSchema, raw);
@@ -203,12 +209,23 @@ function rawCall(session: ReturnType<typeof connect>, path: string, contentType:
 describe("a procedure this server does not serve", () => {
   const sidecar = "/mentatlab.v1.SidecarService/GetInputs";
   it("is UNIMPLEMENTED, in the caller's protocol, over every transport Connect serves too", async () => {
-    const grpcWeb = await fetch(`${server.url}${sidecar}`, { method: "POST", headers: { "content-type": "application/grpc-web+proto" }, body: new Uint8Array(5) });
+    const grpcWeb = await fetch(`${server.url}${sidecar}`, {
+      method: "POST",
+      headers: { "content-type": "application/grpc-web+proto" },
+      body: new Uint8Array(5),
+    });
     expect(grpcWeb.headers.get("grpc-status")).toBe(String(Code.Unimplemented));
     const connectJson = await fetch(`${server.url}${sidecar}`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
     expect(connectJson.status).toBe(404);
-    expect(await connectJson.json()).toMatchObject({ code: "unimplemented", message: expect.stringContaining("SidecarService/GetInputs is not served on this port") });
-    const connectStream = await fetch(`${server.url}${sidecar}`, { method: "POST", headers: { "content-type": "application/connect+json" }, body: new Uint8Array(5) });
+    expect(await connectJson.json()).toMatchObject({
+      code: "unimplemented",
+      message: expect.stringContaining("SidecarService/GetInputs is not served on this port"),
+    });
+    const connectStream = await fetch(`${server.url}${sidecar}`, {
+      method: "POST",
+      headers: { "content-type": "application/connect+json" },
+      body: new Uint8Array(5),
+    });
     const end = Buffer.from(await connectStream.arrayBuffer());
     expect(end[0]).toBe(2);
     expect(JSON.parse(end.subarray(5).toString())).toMatchObject({ error: { code: "unimplemented" } });

@@ -6,10 +6,7 @@ import { configuredApiKeys, loadOrCreateDevKey, parseApiKeys } from "./api-keys.
 
 describe("parseApiKeys", () => {
   it("reads KEY=USER@WORKSPACE:ROLE[+ROLE] entries", () => {
-    const keys = parseApiKeys(
-      "key-aaaaaaaaaaaaaaaa=alice@acme:multimodal_producer+multimodal_consumer, key-bbbbbbbbbbbbbbbb=bob@acme:admin",
-      "env",
-    );
+    const keys = parseApiKeys("key-aaaaaaaaaaaaaaaa=alice@acme:multimodal_producer+multimodal_consumer, key-bbbbbbbbbbbbbbbb=bob@acme:admin", "env");
     expect(keys).toEqual([
       { key: "key-aaaaaaaaaaaaaaaa", user: "alice", workspace: "acme", roles: ["multimodal_producer", "multimodal_consumer"] },
       { key: "key-bbbbbbbbbbbbbbbb", user: "bob", workspace: "acme", roles: ["admin"] },

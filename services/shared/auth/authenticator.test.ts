@@ -3,22 +3,14 @@ import { RunTokenSigner } from "../run-token.js";
 import { Authenticator } from "./authenticator.js";
 
 const signer = new RunTokenSigner("0123456789abcdef0123456789abcdef");
-const authenticator = new Authenticator(
-  [{ key: "key-aaaaaaaaaaaaaaaa", user: "alice", workspace: "acme", roles: ["multimodal_consumer"] }],
-  signer,
-);
+const authenticator = new Authenticator([{ key: "key-aaaaaaaaaaaaaaaa", user: "alice", workspace: "acme", roles: ["multimodal_consumer"] }], signer);
 
 describe("Authenticator", () => {
   it("maps an API key to its user, workspace and role permissions", () => {
     const principal = authenticator.authenticate("Bearer key-aaaaaaaaaaaaaaaa");
     expect(principal?.user).toBe("alice");
     expect(principal?.workspace).toBe("acme");
-    expect([...(principal?.permissions ?? [])].sort()).toEqual([
-      "agent:view",
-      "flow:view_results",
-      "storage:download",
-      "stream:subscribe",
-    ]);
+    expect([...(principal?.permissions ?? [])].sort()).toEqual(["agent:view", "flow:view_results", "storage:download", "stream:subscribe"]);
   });
 
   it("rejects unknown keys and malformed headers", () => {
@@ -41,10 +33,7 @@ describe("Authenticator", () => {
     const forged = Buffer.from(JSON.stringify({ runId: "r1", nodeId: "n1", attempt: 1, user: "alice", workspace: "other", exp: 9e9 })).toString("base64url");
     expect(authenticator.authenticate(`Bearer mlrun_${forged}.${sig}`)).toBeUndefined();
     expect(authenticator.authenticate(`Bearer ${head}.${sig}x`)).toBeUndefined();
-    const foreign = new RunTokenSigner("another-secret-another-secret").mint(
-      { runId: "r1", nodeId: "n1", attempt: 1, user: "alice", workspace: "acme" },
-      60,
-    );
+    const foreign = new RunTokenSigner("another-secret-another-secret").mint({ runId: "r1", nodeId: "n1", attempt: 1, user: "alice", workspace: "acme" }, 60);
     expect(authenticator.authenticate(`Bearer ${foreign}`)).toBeUndefined();
     const expired = signer.mint({ runId: "r1", nodeId: "n1", attempt: 1, user: "alice", workspace: "acme" }, -1);
     expect(authenticator.authenticate(`Bearer ${expired}`)).toBeUndefined();

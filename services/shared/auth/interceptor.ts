@@ -14,10 +14,7 @@ export function authInterceptor(authenticator: Authenticator, openServices: Read
     if (openServices.has(req.service.typeName)) return next(req);
     const principal = authenticator.authenticate(req.header.get("authorization"));
     if (!principal) {
-      throw new ConnectError(
-        "missing or invalid credentials: send `Authorization: Bearer <api key>`",
-        Code.Unauthenticated,
-      );
+      throw new ConnectError("missing or invalid credentials: send `Authorization: Bearer <api key>`", Code.Unauthenticated);
     }
     const refusal = permissionRefusal(principal, req.method);
     if (refusal) throw refusal;

@@ -17,8 +17,7 @@ export function permissionRefusal(principal: Principal, method: DescMethod): Con
   }
   if (principal.permissions.has(permission)) return undefined;
   return new ConnectError(
-    `${principal.user}@${principal.workspace} lacks permission "${permission}" required by ` +
-      `${rpc} (roles: ${principal.roles.join(", ") || "none"})`,
+    `${principal.user}@${principal.workspace} lacks permission "${permission}" required by ` + `${rpc} (roles: ${principal.roles.join(", ") || "none"})`,
     Code.PermissionDenied,
   );
 }

@@ -83,7 +83,9 @@ describe("GET /metrics on the embedded mesh", () => {
   it("counts an upload's size and the workspace's usage", async () => {
     const bytes = new Uint8Array(100_000).map((_, i) => (i * 31) % 251);
     async function* requests(): AsyncGenerator<UploadRequest> {
-      yield create(UploadRequestSchema, { part: { case: "header", value: { filename: "noise.bin", mimeType: "application/octet-stream", sizeBytes: BigInt(bytes.length) } } });
+      yield create(UploadRequestSchema, {
+        part: { case: "header", value: { filename: "noise.bin", mimeType: "application/octet-stream", sizeBytes: BigInt(bytes.length) } },
+      });
       for (let offset = 0; offset < bytes.length; offset += 64 * 1024) {
         yield create(UploadRequestSchema, { part: { case: "chunk", value: bytes.subarray(offset, offset + 64 * 1024) } });
       }
@@ -137,9 +139,15 @@ describe("GET /metrics on the embedded mesh", () => {
 
   it("times each node of a run by agent and end state", async () => {
     await clients.registry.registerAgent({
-      source: { source: { case: "text", value: "{id: org.metrics.echo, version: 1.0.0, command: ['true'], inputs: [{name: a, type: json}], outputs: [{name: out, type: json}]}" } },
+      source: {
+        source: {
+          case: "text",
+          value: "{id: org.metrics.echo, version: 1.0.0, command: ['true'], inputs: [{name: a, type: json}], outputs: [{name: out, type: json}]}",
+        },
+      },
     });
-    const flow = "kind: Flow\ngraph:\n  nodes: [{id: first, agent: org.metrics.echo}, {id: second, agent: org.metrics.echo}]\n  edges: [{from: first.out, to: second.a}]";
+    const flow =
+      "kind: Flow\ngraph:\n  nodes: [{id: first, agent: org.metrics.echo}, {id: second, agent: org.metrics.echo}]\n  edges: [{from: first.out, to: second.a}]";
     const { run } = await clients.orchestrator.submitFlow({
       source: { source: { case: "text", value: flow } },
       inputs: { "first.a": jsonPinValue({ ok: true }) },

@@ -37,7 +37,9 @@ describe("telemetry config", () => {
   it("switches off with MENTATLAB_METRICS=off and says what to write otherwise", () => {
     expect(telemetryConfigFromEnv({ MENTATLAB_METRICS: "off" }).metricsEnabled).toBe(false);
     expect(() => telemetryConfigFromEnv({ MENTATLAB_METRICS: "maybe" })).toThrow(/MENTATLAB_METRICS must be "on" or "off"/);
-    expect(() => telemetryConfigFromEnv({ MENTATLAB_METRICS_PATH: "metrics" })).toThrow('MENTATLAB_METRICS_PATH must be a path starting with "/", not "metrics"');
+    expect(() => telemetryConfigFromEnv({ MENTATLAB_METRICS_PATH: "metrics" })).toThrow(
+      'MENTATLAB_METRICS_PATH must be a path starting with "/", not "metrics"',
+    );
   });
 
   it("exposes no route when off, and its meter accepts instruments", async () => {

@@ -221,10 +221,7 @@ describe("tracing across the distributed mesh", () => {
 
   it("records the Connect error code on both hops of a failed call", async () => {
     const failing = newTraceparent();
-    const connectStorage = createClient(
-      StorageService,
-      createConnectTransport({ baseUrl: gatewayUrl, httpVersion: "1.1", interceptors: [bearer] }),
-    );
+    const connectStorage = createClient(StorageService, createConnectTransport({ baseUrl: gatewayUrl, httpVersion: "1.1", interceptors: [bearer] }));
     const error = await connectStorage.stat({ refId: "no-such-object" }, { headers: { traceparent: failing.header } }).then(
       () => undefined,
       (e: unknown) => ConnectError.from(e),
@@ -293,7 +290,9 @@ describe("tracing in one process", () => {
   });
 
   it("refuses an endpoint the SDK would not see, since it reads the process environment", () => {
-    expect(() => startTracing({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://127.0.0.1:9" }, "test", process.env)).toThrow(/OTEL_EXPORTER_OTLP_ENDPOINT from the process environment/);
+    expect(() => startTracing({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://127.0.0.1:9" }, "test", process.env)).toThrow(
+      /OTEL_EXPORTER_OTLP_ENDPOINT from the process environment/,
+    );
     expect(probe().recording).toBe(false);
   });
 

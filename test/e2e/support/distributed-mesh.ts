@@ -1,5 +1,16 @@
 import { fileURLToPath } from "node:url";
-import { freePort, LOOPBACK, makeTempDir, portOpen, removeTempDir, spawnManaged, startRedis, startS3, waitUntilReady, type ManagedProcess } from "../../harness/index.js";
+import {
+  freePort,
+  LOOPBACK,
+  makeTempDir,
+  portOpen,
+  removeTempDir,
+  spawnManaged,
+  startRedis,
+  startS3,
+  waitUntilReady,
+  type ManagedProcess,
+} from "../../harness/index.js";
 import type { MeshUnderTest } from "./clients.js";
 
 const repo = fileURLToPath(new URL("../../../", import.meta.url));

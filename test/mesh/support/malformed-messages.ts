@@ -92,7 +92,8 @@ function jsonPerField(field: DescField): MalformedMessage[] {
     case "list":
       out.push(json(`json: ${name} is not a list`, { [name]: "x" }));
       out.push(json(`json: ${name} holds ${HUGE_REPEATED} elements`, { [name]: Array(HUGE_REPEATED).fill(validJsonElement(field)) }));
-      if (field.listKind === "enum") out.push(json(`json: ${name} holds undefined enum numbers`, { [name]: Array.from({ length: 200 }, (_, i) => 987654 + i) }));
+      if (field.listKind === "enum")
+        out.push(json(`json: ${name} holds undefined enum numbers`, { [name]: Array.from({ length: 200 }, (_, i) => 987654 + i) }));
       break;
     case "map":
       out.push(json(`json: ${name} is a list, not a map`, { [name]: [1] }));
@@ -106,7 +107,9 @@ function binaryPerField(field: DescField): MalformedMessage[] {
   const n = field.number;
   const name = field.name;
   const out = [binary(`binary: ${name} as fixed32`, (w) => w.tag(n, WireType.Bit32).fixed32(7))];
-  const lengthDelimited = field.fieldKind === "message" || field.fieldKind === "map" ||
+  const lengthDelimited =
+    field.fieldKind === "message" ||
+    field.fieldKind === "map" ||
     ((field.fieldKind === "scalar" || (field.fieldKind === "list" && field.listKind === "scalar")) &&
       (field.scalar === ScalarType.STRING || field.scalar === ScalarType.BYTES));
   if (lengthDelimited) {
@@ -121,19 +124,24 @@ function binaryPerField(field: DescField): MalformedMessage[] {
   if (field.fieldKind === "enum" || (field.fieldKind === "list" && field.listKind === "enum")) {
     out.push(binary(`binary: ${name} is an undefined enum number`, (w) => w.tag(n, WireType.Varint).int32(987654)));
     if (field.fieldKind === "list") {
-      out.push(binary(`binary: ${name} holds 200 undefined enum numbers`, (w) => {
-        for (let i = 0; i < 200; i++) w.tag(n, WireType.Varint).int32(987654 + i);
-      }));
+      out.push(
+        binary(`binary: ${name} holds 200 undefined enum numbers`, (w) => {
+          for (let i = 0; i < 200; i++) w.tag(n, WireType.Varint).int32(987654 + i);
+        }),
+      );
     }
   }
   if (field.fieldKind === "list") {
-    out.push(binary(`binary: ${name} repeated ${HUGE_REPEATED} times`, (w) => {
-      for (let i = 0; i < HUGE_REPEATED; i++) {
-        if (field.listKind === "scalar" && (field.scalar === ScalarType.STRING || field.scalar === ScalarType.BYTES)) w.tag(n, WireType.LengthDelimited).string("x");
-        else if (field.listKind === "message") w.tag(n, WireType.LengthDelimited).bytes(new Uint8Array());
-        else w.tag(n, WireType.Varint).int32(1);
-      }
-    }));
+    out.push(
+      binary(`binary: ${name} repeated ${HUGE_REPEATED} times`, (w) => {
+        for (let i = 0; i < HUGE_REPEATED; i++) {
+          if (field.listKind === "scalar" && (field.scalar === ScalarType.STRING || field.scalar === ScalarType.BYTES))
+            w.tag(n, WireType.LengthDelimited).string("x");
+          else if (field.listKind === "message") w.tag(n, WireType.LengthDelimited).bytes(new Uint8Array());
+          else w.tag(n, WireType.Varint).int32(1);
+        }
+      }),
+    );
   }
   return out;
 }

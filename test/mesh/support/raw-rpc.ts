@@ -18,9 +18,23 @@ export type Protocol = "grpc" | "grpc-web" | "connect-unary" | "connect-stream";
 
 /** Connect's error code names, as numbers (https://connectrpc.com/docs/protocol#error-codes). */
 const connectCodes = [
-  "ok", "canceled", "unknown", "invalid_argument", "deadline_exceeded", "not_found", "already_exists",
-  "permission_denied", "resource_exhausted", "failed_precondition", "aborted", "out_of_range", "unimplemented",
-  "internal", "unavailable", "data_loss", "unauthenticated",
+  "ok",
+  "canceled",
+  "unknown",
+  "invalid_argument",
+  "deadline_exceeded",
+  "not_found",
+  "already_exists",
+  "permission_denied",
+  "resource_exhausted",
+  "failed_precondition",
+  "aborted",
+  "out_of_range",
+  "unimplemented",
+  "internal",
+  "unavailable",
+  "data_loss",
+  "unauthenticated",
 ];
 
 export function envelope(flags: number, payload: Uint8Array, declaredLength = payload.length): Uint8Array {
@@ -80,7 +94,11 @@ export function statusOf(protocol: Protocol, response: RawResponse): CallStatus 
       const trailer = envelopeWithFlag(response.body, 0x80);
       if (!trailer) return { missing: `HTTP ${response.status}, no trailer envelope` };
       const fields = Object.fromEntries(
-        trailer.toString("utf8").split("\r\n").filter(Boolean).map((line) => [line.slice(0, line.indexOf(":")).trim().toLowerCase(), line.slice(line.indexOf(":") + 1).trim()]),
+        trailer
+          .toString("utf8")
+          .split("\r\n")
+          .filter(Boolean)
+          .map((line) => [line.slice(0, line.indexOf(":")).trim().toLowerCase(), line.slice(line.indexOf(":") + 1).trim()]),
       );
       return grpcStatus(fields) ?? { missing: "trailer envelope without grpc-status" };
     }
@@ -157,7 +175,9 @@ export class Http1Caller {
       const request = http1Request(url, { method: call.method, headers: call.headers, agent: this.agent, timeout: callTimeoutMs }, (response) => {
         const chunks: Buffer[] = [];
         response.on("data", (chunk: Buffer) => chunks.push(chunk));
-        response.on("end", () => resolve({ status: response.statusCode ?? 0, headers: response.headers, trailers: response.trailers, body: Buffer.concat(chunks) }));
+        response.on("end", () =>
+          resolve({ status: response.statusCode ?? 0, headers: response.headers, trailers: response.trailers, body: Buffer.concat(chunks) }),
+        );
         response.on("error", (error) => resolve({ failed: `response error: ${error.message}` }));
       });
       request.on("timeout", () => request.destroy(new Error(`no answer within ${callTimeoutMs} ms`)));

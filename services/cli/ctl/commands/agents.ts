@@ -74,7 +74,14 @@ export function registerAgentCommands(program: Command, run: ActionRunner): void
             ? "no agents registered"
             : columns(
                 ["ID", "VERSION", "PROFILE", "INPUTS", "OUTPUTS", "DESCRIPTION"],
-                r.agents.map((a) => [a.id, a.version, enumLabel(ResourceProfileSchema, a.resourceProfile), pinList(a.inputs), pinList(a.outputs), a.description]),
+                r.agents.map((a) => [
+                  a.id,
+                  a.version,
+                  enumLabel(ResourceProfileSchema, a.resourceProfile),
+                  pinList(a.inputs),
+                  pinList(a.outputs),
+                  a.description,
+                ]),
               ),
         );
       }),

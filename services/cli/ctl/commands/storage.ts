@@ -27,8 +27,10 @@ export function registerStorageCommands(program: Command, run: ActionRunner): vo
     .action((file: string, opts: { mime?: string; temp?: boolean; resumable?: boolean; uploadId?: string }, command: Command) =>
       run(command, async (ctx) => {
         const result = await uploadFile(ctx, file, { mimeType: opts.mime, temp: opts.temp, resumable: opts.resumable, uploadId: opts.uploadId });
-        await ctx.printer.result(UploadResponseSchema, create(UploadResponseSchema, result), (r) =>
-          `${r.ref ? describeMediaRef(r.ref) : ""}${r.deduplicated ? "\n(already stored: no space charged)" : ""}`,
+        await ctx.printer.result(
+          UploadResponseSchema,
+          create(UploadResponseSchema, result),
+          (r) => `${r.ref ? describeMediaRef(r.ref) : ""}${r.deduplicated ? "\n(already stored: no space charged)" : ""}`,
         );
       }),
     );
@@ -48,7 +50,10 @@ export function registerStorageCommands(program: Command, run: ActionRunner): vo
           onHeader: (ref: { sizeBytes: bigint }, offset: number) => (progress = byteProgress(ctx.io, `download ${refId}`, Number(ref.sizeBytes), offset)),
           onProgress: (written: number) => progress?.update(written),
         };
-        const target = out === "-" ? { kind: "stream" as const, stream: ctx.io.stdout } : { kind: "file" as const, path: resolve(ctx.io.cwd, out), resume: opts.resume ?? false };
+        const target =
+          out === "-"
+            ? { kind: "stream" as const, stream: ctx.io.stdout }
+            : { kind: "file" as const, path: resolve(ctx.io.cwd, out), resume: opts.resume ?? false };
         let ref: MediaRef;
         try {
           ref = await download(ctx.clients.storage, refId, target, options);
@@ -56,7 +61,9 @@ export function registerStorageCommands(program: Command, run: ActionRunner): vo
           progress?.stop();
           const kept = target.kind === "file" ? ((await stat(`${target.path}.part`).catch(() => undefined))?.size ?? 0) : 0;
           if (kept > 0 && isRetryable(err)) {
-            await ctx.printer.note(`download stopped with ${formatBytes(kept)} kept in ${out}.part; to continue: ${continueCommand(ctx, [["--out", out], ["--resume"]], { "-o": "--out" })}`);
+            await ctx.printer.note(
+              `download stopped with ${formatBytes(kept)} kept in ${out}.part; to continue: ${continueCommand(ctx, [["--out", out], ["--resume"]], { "-o": "--out" })}`,
+            );
           }
           throw err;
         } finally {
@@ -89,7 +96,13 @@ export function registerStorageCommands(program: Command, run: ActionRunner): vo
         if (!Number.isInteger(limit) || limit < 1 || limit > 500) throw new CliError("--limit must be an integer from 1 to 500", ExitCode.usage);
         const response = await ctx.clients.storage.listMedia({ pageSize: limit, mimeTypePrefix: opts.type ?? "", pageToken: opts.pageToken ?? "" });
         await ctx.printer.result(ListMediaResponseSchema, response, (r) => {
-          const rows = r.refs.map((ref) => [ref.id, ref.mimeType, formatBytes(ref.sizeBytes), ref.createdAt ? timestampDate(ref.createdAt).toISOString() : "", ref.filename]);
+          const rows = r.refs.map((ref) => [
+            ref.id,
+            ref.mimeType,
+            formatBytes(ref.sizeBytes),
+            ref.createdAt ? timestampDate(ref.createdAt).toISOString() : "",
+            ref.filename,
+          ]);
           const list = rows.length === 0 ? "no objects" : columns(["ID", "TYPE", "SIZE", "CREATED", "NAME"], rows);
           return r.nextPageToken ? `${list}\n(more: run again with --page-token ${r.nextPageToken})` : list;
         });
@@ -116,7 +129,10 @@ export function registerStorageCommands(program: Command, run: ActionRunner): vo
         await ctx.printer.result(GetUsageResponseSchema, usage, (u) =>
           table([
             ["user", `${formatBytes(u.userUsedBytes)} of ${formatBytes(u.userLimitBytes)} (${percent(u.userUsedBytes, u.userLimitBytes)})`],
-            ["workspace", `${formatBytes(u.workspaceUsedBytes)} of ${formatBytes(u.workspaceLimitBytes)} (${percent(u.workspaceUsedBytes, u.workspaceLimitBytes)})`],
+            [
+              "workspace",
+              `${formatBytes(u.workspaceUsedBytes)} of ${formatBytes(u.workspaceLimitBytes)} (${percent(u.workspaceUsedBytes, u.workspaceLimitBytes)})`,
+            ],
             ["objects", String(u.workspaceObjectCount)],
           ]),
         );

@@ -91,8 +91,11 @@ export function registerStreamCommands(program: Command, run: ActionRunner): voi
           announcedRetry(ctx, () => "stream announcements"),
         );
         for await (const announcement of announcements) {
-          await ctx.printer.event(WatchStreamsResponseSchema, announcement, (a) =>
-            `${enumLabel(StreamAnnouncementKindSchema, a.kind)}  ${a.stream ? `${a.stream.ref?.streamId ?? ""}  ${enumLabel(StreamStateSchema, a.stream.state)}  ${a.stream.ref?.mimeType ?? ""}  ${producer(a.stream)}` : ""}`,
+          await ctx.printer.event(
+            WatchStreamsResponseSchema,
+            announcement,
+            (a) =>
+              `${enumLabel(StreamAnnouncementKindSchema, a.kind)}  ${a.stream ? `${a.stream.ref?.streamId ?? ""}  ${enumLabel(StreamStateSchema, a.stream.state)}  ${a.stream.ref?.mimeType ?? ""}  ${producer(a.stream)}` : ""}`,
           );
         }
       }),
@@ -153,6 +156,11 @@ function describeStream(s: StreamInfo): string {
     ["sse", s.ref?.ssePath],
     ["created", formatTime(s.createdAt)],
     ["ended", s.endedAt ? formatTime(s.endedAt) : undefined],
-    ["labels", Object.entries(s.labels).map(([k, v]) => `${k}=${v}`).join(", ")],
+    [
+      "labels",
+      Object.entries(s.labels)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(", "),
+    ],
   ]);
 }

@@ -41,13 +41,41 @@ await agent.process(async (_inputs, agent) => {
 
   // empty_moov + frag_keyframe with a 10-frame GOP make each 0.4 s fragment playable on arrival.
   const video = encoded([
-    "-f", "lavfi", "-i", `testsrc=size=320x240:rate=25:duration=${seconds}`,
-    "-c:v", "libx264", "-profile:v", "baseline", "-level", "3.0", "-pix_fmt", "yuv420p", "-g", "10", "-tune", "zerolatency",
-    "-movflags", "frag_keyframe+empty_moov+default_base_moof", "-f", "mp4",
+    "-f",
+    "lavfi",
+    "-i",
+    `testsrc=size=320x240:rate=25:duration=${seconds}`,
+    "-c:v",
+    "libx264",
+    "-profile:v",
+    "baseline",
+    "-level",
+    "3.0",
+    "-pix_fmt",
+    "yuv420p",
+    "-g",
+    "10",
+    "-tune",
+    "zerolatency",
+    "-movflags",
+    "frag_keyframe+empty_moov+default_base_moof",
+    "-f",
+    "mp4",
   ]);
   // WebM is written cluster by cluster; 200 ms clusters keep the first one close to the start.
   const opus = encoded([
-    "-f", "lavfi", "-i", `sine=frequency=660:duration=${seconds}`, "-c:a", "libopus", "-b:a", "48k", "-cluster_time_limit", "200", "-f", "webm",
+    "-f",
+    "lavfi",
+    "-i",
+    `sine=frequency=660:duration=${seconds}`,
+    "-c:a",
+    "libopus",
+    "-b:a",
+    "48k",
+    "-cluster_time_limit",
+    "200",
+    "-f",
+    "webm",
   ]);
 
   await Promise.all([
