@@ -113,8 +113,10 @@ export function describeLiveMedia(name: string, start: (extraEnv: Record<string,
         expect.soft(shown.playingAtMs, what).toBeLessThan(finishedAtMs);
         // Every client got the same bytes.
         expect.soft(python.sha256, what).toBe(ctl.sha256);
-        // The web UI shows text as it arrives and plays media within a second of its first byte.
-        expect.soft(shown.playingAtMs - shown.firstAtMs, what).toBeLessThan(1_000);
+        // The web UI plays media soon after its first byte: about a second on a quiet machine (one
+        // fragment of video to buffer); the bound is loose for busy CI machines, and still far below
+        // the stream's length that a player waiting for the end would take.
+        expect.soft(shown.playingAtMs - shown.firstAtMs, what).toBeLessThan(3_000);
         expect.soft(shown.advanced, what).toBe(true);
       }
       // What mentatctl saved is the whole stream: every token, and media ffprobe reads as `seconds` long.
