@@ -269,8 +269,9 @@ function startBusyAgents(count: number): { readonly how: string; stop(): void } 
   const caps = process.env.ORCHESTRATOR_AGENT_CPU_CAPS === "off" ? undefined : detectCpuCaps().caps;
   const agents = Array.from({ length: count }, (_, index) => {
     const agent = spawn(process.execPath, ["-e", "for (;;) Math.sqrt(Math.random());"], { stdio: "ignore" });
-    setPriority(agent.pid!, Math.min(19, getPriority() + nice));
-    caps?.confine(`busy-${index}`, agent.pid!, cpuCores);
+    const agentNice = Math.min(19, getPriority() + nice);
+    setPriority(agent.pid!, agentNice);
+    caps?.confine(`busy-${index}`, agent.pid!, { cpuCores, nice: agentNice });
     return agent;
   });
   return {

@@ -26,11 +26,13 @@ describe("finding a cgroup to write", () => {
     writeFileSync(join(root, "self"), "4:memory:/svc\n1:cpu,cpuacct:/svc\n0::/\n");
     const detected = detectCpuCaps(root, join(root, "self"));
     expect(detected.caps?.root).toBe(join(root, "cpu", "svc", `mentatlab-${process.pid}`));
-    const cap = detected.caps!.confine("run-1.n/x.1", 4242, 0.25);
+    const cap = detected.caps!.confine("run-1.n/x.1", 4242, { cpuCores: 0.25, nice: 10 });
     expect(cap.path).toBe(join(detected.caps!.root, "run-1.n_x.1"));
     expect(readFileSync(join(cap.path, "cpu.cfs_quota_us"), "utf8")).toBe("25000");
     expect(readFileSync(join(cap.path, "cpu.cfs_period_us"), "utf8")).toBe("100000");
     expect(readFileSync(join(cap.path, "cgroup.procs"), "utf8")).toBe("4242");
+    // Weighted as a task at nice 10 is, so the group yields to the mesh as the niced agent would.
+    expect(readFileSync(join(cap.path, "cpu.shares"), "utf8")).toBe("110");
   });
 
   it("uses cgroup v2's cpu.max where the unified hierarchy has the cpu controller", () => {
@@ -40,8 +42,9 @@ describe("finding a cgroup to write", () => {
     writeFileSync(join(root, "self"), "0::/user.slice\n");
     const caps = detectCpuCaps(root, join(root, "self")).caps!;
     expect(readFileSync(join(caps.root, "cgroup.subtree_control"), "utf8")).toBe("+cpu");
-    const cap = caps.confine("a", 7, 2);
+    const cap = caps.confine("a", 7, { cpuCores: 2, nice: 19 });
     expect(readFileSync(join(cap.path, "cpu.max"), "utf8")).toBe("200000 100000");
+    expect(readFileSync(join(cap.path, "cpu.weight"), "utf8")).toBe("1");
   });
 
   it("says why when no hierarchy has a cpu controller", () => {
@@ -101,10 +104,13 @@ describe("agents held to their CPU share on this machine", () => {
     const run = (await client.getRun({ runId })).run;
     expect(run?.state, run?.error).toBe(RunState.SUCCEEDED);
     const value = run?.outputs["b.usage"]?.value;
-    const usage = (value?.case === "json" ? jsonOf(value.value) : {}) as { share: number; cgroup: string };
+    const usage = (value?.case === "json" ? jsonOf(value.value) : {}) as { share: number; cgroup: string; weight: number };
     expect(usage.cgroup).toBe(`${caps.root.replace(/^\/sys\/fs\/cgroup\/(cpu|unified)?/, "")}/${runId}.b.1`);
     // 200m is a fifth of a core; the CFS quota is enforced per 100 ms period.
     expect(usage.share).toBeLessThan(0.3);
+    // Weighted below a nice-0 task (v1 shares 1024, v2 weight 100), as the agent's niceness asks.
+    expect(usage.weight).toBeGreaterThan(0);
+    expect(usage.weight).toBeLessThan(caps.root.includes("/cpu/") ? 1024 : 100);
     // The attempt's group goes once its processes have exited.
     expect(existsSync(join(caps.root, `${runId}.b.1`))).toBe(false);
   });

@@ -12,8 +12,12 @@ import { join } from "node:path";
 export interface CpuCaps {
   /** Where the attempts' cgroups live. */
   readonly root: string;
-  /** Creates a cgroup capped at `cpuCores` and moves `pid` into it; what it starts stays inside. */
-  confine(name: string, pid: number, cpuCores: number): CpuCap;
+  /**
+   * Creates a cgroup capped at `cpuCores` and moves `pid` into it; what it starts stays inside. The
+   * group's weight is that of a task at `nice`: a task's niceness counts only inside its group, so
+   * without it the group would compete with the mesh as an equal.
+   */
+  confine(name: string, pid: number, limits: { readonly cpuCores: number; readonly nice: number }): CpuCap;
   /** Removes this process's cgroups (agents must have exited). */
   close(): void;
 }
@@ -34,6 +38,10 @@ const periodMicros = 100_000;
 /** The kernel refuses quotas below 1 ms per period. */
 const minQuotaMicros = 1_000;
 const ownPrefix = "mentatlab-";
+/** The scheduler's weight of a task at niceness 0 to 19 (the kernel's sched_prio_to_weight). */
+const niceWeights = [1024, 820, 655, 526, 423, 335, 272, 215, 172, 137, 110, 87, 70, 56, 45, 36, 29, 23, 18, 15];
+/** cgroup v2's cpu.weight for a task at niceness 0. */
+const defaultV2Weight = 100;
 
 export type CpuCapsDetection = { readonly caps: CpuCaps } | { readonly caps?: undefined; readonly reason: string };
 
@@ -126,14 +134,18 @@ function removeTree(dir: string): void {
 function cgroupCaps(version: 1 | 2, root: string): CpuCaps {
   return {
     root,
-    confine(name, pid, cpuCores) {
+    confine(name, pid, { cpuCores, nice }) {
       const path = join(root, name.replace(/[^\w.-]/g, "_"));
       mkdirSync(path, { recursive: true });
       const quota = Math.max(minQuotaMicros, Math.round(cpuCores * periodMicros));
-      if (version === 2) writeFileSync(join(path, "cpu.max"), `${quota} ${periodMicros}`);
-      else {
+      const weight = niceWeights[Math.max(0, Math.min(niceWeights.length - 1, Math.round(nice)))] ?? niceWeights[0]!;
+      if (version === 2) {
+        writeFileSync(join(path, "cpu.max"), `${quota} ${periodMicros}`);
+        writeFileSync(join(path, "cpu.weight"), String(Math.max(1, Math.round((weight * defaultV2Weight) / niceWeights[0]!))));
+      } else {
         writeFileSync(join(path, "cpu.cfs_period_us"), String(periodMicros));
         writeFileSync(join(path, "cpu.cfs_quota_us"), String(quota));
+        writeFileSync(join(path, "cpu.shares"), String(weight));
       }
       try {
         writeFileSync(join(path, "cgroup.procs"), String(pid));

@@ -191,7 +191,10 @@ export class LocalExecutor implements Executor {
 
   private confine(task: NodeTask, child: ChildProcess): void {
     if (child.pid === undefined || !this.options.cpuCaps) return;
-    const cap = this.options.cpuCaps.confine(`${task.runId}.${task.nodeId}.${task.attempt}`, child.pid, task.resources.cpuCores);
+    const cap = this.options.cpuCaps.confine(`${task.runId}.${task.nodeId}.${task.attempt}`, child.pid, {
+      cpuCores: task.resources.cpuCores,
+      nice: this.agentNice(),
+    });
     child.once("close", () => cap.release());
   }
 
@@ -199,13 +202,17 @@ export class LocalExecutor implements Executor {
   // whatever the agent starts inherits it.
   private lowerPriority(child: ChildProcess): void {
     if (child.pid === undefined || this.options.agentNiceIncrement === 0) return;
-    const nice = Math.min(maxNice, getPriority() + this.options.agentNiceIncrement);
     try {
-      setPriority(child.pid, nice);
+      setPriority(child.pid, this.agentNice());
     } catch (err) {
       // An agent that already exited has no priority to set; its exit status tells what happened.
       if ((err as NodeJS.ErrnoException).code !== "ESRCH") throw err;
     }
+  }
+
+  /** The niceness agents run at: the mesh's own plus the increment, capped at the lowest priority. */
+  private agentNice(): number {
+    return Math.min(maxNice, getPriority() + this.options.agentNiceIncrement);
   }
 
   private killGroup(child: ChildProcess): void {
