@@ -40,6 +40,22 @@ it("mentatlab serve with a bad setting says so in one line naming the variable, 
   expect(stderr).toBe('mentatlab: PORT must be a port number (0-65535), not "abc"\n');
 }, 40_000);
 
+it.each([
+  [
+    { MENTATLAB_API_KEYS: "too-short=ann@acme:admin" },
+    "mentatlab: MENTATLAB_API_KEYS must be KEY=USER@WORKSPACE:ROLE[+ROLE...] entries: invalid API keys in MENTATLAB_API_KEYS: key for ann@acme is shorter than 16 characters\n",
+  ],
+  [{ MENTATLAB_TOKEN_SECRET: "short" }, "mentatlab: MENTATLAB_TOKEN_SECRET must be at least 16 characters: it has 5\n"],
+])(
+  "mentatlab serve with a bad secret names the variable in one line without echoing the secret (%o)",
+  async (env, expected) => {
+    const { code, stderr } = await serveUntilExit({ ...env, MENTATLAB_DATA_DIR: makeTempDir("bad-secret") });
+    expect(code).toBe(1);
+    expect(stderr).toBe(expected);
+  },
+  40_000,
+);
+
 // `npm start` runs exactly this command (after building the web UI).
 it("npm start on a port already in use says so in one line naming PORT, and exits 1", async () => {
   const port = await busyPort();

@@ -1,7 +1,8 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import type { Env } from "./env.js";
+import { ConfigError, type Env } from "./env.js";
+import { minTokenSecretLength } from "./run-token.js";
 
 // The one Env type lives in ./env.ts with its readers; re-exported for the importers of this module.
 export type { Env };
@@ -23,9 +24,19 @@ export function meshConfigFromEnv(env: Env): MeshConfig {
   const dataDir = resolve(env.MENTATLAB_DATA_DIR ?? ".mentatlab");
   return {
     dataDir,
-    tokenSecret: env.MENTATLAB_TOKEN_SECRET ?? persistentSecret(dataDir, "token.secret"),
+    tokenSecret: tokenSecretOf(env) ?? persistentSecret(dataDir, "token.secret"),
     presignSecret: env.MENTATLAB_PRESIGN_SECRET ?? persistentSecret(dataDir, "presign.secret"),
   };
+}
+
+/** The token secret set in the environment, checked here so a short one stops start-up in one line. */
+function tokenSecretOf(env: Env): string | undefined {
+  const secret = env.MENTATLAB_TOKEN_SECRET;
+  if (secret !== undefined && secret.length < minTokenSecretLength) {
+    // The reason, never the value: a secret is not echoed.
+    throw new ConfigError("MENTATLAB_TOKEN_SECRET", `at least ${minTokenSecretLength} characters`, "", `it has ${secret.length}`);
+  }
+  return secret;
 }
 
 // Kept in the data dir so that run tokens and presigned URLs survive a restart of the embedded default.

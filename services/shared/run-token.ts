@@ -48,6 +48,9 @@ export class SignedClaims<Claims extends { readonly exp: number }> {
   }
 }
 
+/** Shortest secret run tokens may be signed with. */
+export const minTokenSecretLength = 16;
+
 /**
  * Signs and checks run tokens: short-lived credentials the orchestrator hands each node's sidecar so it
  * can download inputs, upload outputs, publish streams and report events for that node only, in the
@@ -57,7 +60,7 @@ export class RunTokenSigner {
   private readonly tokens: SignedClaims<RunTokenClaims>;
 
   constructor(secret: string) {
-    if (secret.length < 16) throw new Error("run token secret must be at least 16 characters");
+    if (secret.length < minTokenSecretLength) throw new Error(`run token secret must be at least ${minTokenSecretLength} characters`);
     this.tokens = new SignedClaims(secret, prefix);
   }
 

@@ -25,6 +25,9 @@ describe("parseApiKeys", () => {
     expect(message).toContain('"…" is not KEY=USER@WORKSPACE:ROLE');
     expect(message).toContain("shorter than 16 characters");
     expect(message).not.toContain("secret-secret-secret");
+    // A ConfigError: `mentatlab serve` prints it as one line naming the variable.
+    expect(message).toMatch(/^MENTATLAB_API_KEYS must be KEY=USER@WORKSPACE:ROLE\[\+ROLE\.\.\.\] entries: invalid API keys in keys\.txt: /);
+    expect(message).not.toContain("\n");
   });
 
   it("reads a keys file with comments", () => {

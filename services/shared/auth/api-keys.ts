@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import type { Env } from "../env.js";
+import { ConfigError, type Env } from "../env.js";
 import { assignableRoles } from "./roles.js";
 
 /** Who an API key belongs to. */
@@ -17,7 +17,7 @@ export interface ApiKeyEntry {
  * uses one per line; `#` starts a comment). Throws one error naming every bad entry, so a typo in
  * configuration stops start-up instead of locking someone out silently.
  */
-export function parseApiKeys(text: string, source: string): ApiKeyEntry[] {
+export function parseApiKeys(text: string, source: string, variable = "MENTATLAB_API_KEYS"): ApiKeyEntry[] {
   const entries: ApiKeyEntry[] = [];
   const problems: string[] = [];
   const items = text
@@ -43,7 +43,10 @@ export function parseApiKeys(text: string, source: string): ApiKeyEntry[] {
     }
     entries.push({ key, user, workspace, roles });
   }
-  if (problems.length > 0) throw new Error(`invalid API keys in ${source}:\n  ${problems.join("\n  ")}`);
+  if (problems.length > 0) {
+    // The reason, never the value: keys are secrets. One line, as the CLI prints a ConfigError.
+    throw new ConfigError(variable, "KEY=USER@WORKSPACE:ROLE[+ROLE...] entries", "", `invalid API keys in ${source}: ${problems.join("; ")}`);
+  }
   return entries;
 }
 
@@ -68,7 +71,7 @@ export function configuredApiKeys(env: Env): ApiKeyEntry[] {
   const keys: ApiKeyEntry[] = [];
   if (env.MENTATLAB_API_KEYS) keys.push(...parseApiKeys(env.MENTATLAB_API_KEYS, "MENTATLAB_API_KEYS"));
   if (env.MENTATLAB_API_KEYS_FILE) {
-    keys.push(...parseApiKeys(readFileSync(env.MENTATLAB_API_KEYS_FILE, "utf8"), env.MENTATLAB_API_KEYS_FILE));
+    keys.push(...parseApiKeys(readFileSync(env.MENTATLAB_API_KEYS_FILE, "utf8"), env.MENTATLAB_API_KEYS_FILE, "MENTATLAB_API_KEYS_FILE"));
   }
   return keys;
 }
