@@ -4,7 +4,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import sharp from "sharp";
-import { requireTool } from "../../test/harness/index.js";
+import { ffmpegFromTestSources, requireTool } from "../../test/harness/index.js";
 
 const run = promisify(execFile);
 
@@ -21,51 +21,15 @@ export interface MediaFixtures {
 
 export async function makeMediaFixtures(dir: string): Promise<MediaFixtures> {
   const sox = requireTool("sox", "apt-get install -y sox");
-  const ffmpeg = requireTool("ffmpeg", "apt-get install -y ffmpeg");
   const wavPath = join(dir, "tone.wav");
   const mp4Path = join(dir, "clip.mp4");
   const faststartPath = join(dir, "faststart.mp4");
   await run(sox, ["-n", "-r", "16000", "-c", "2", "-b", "16", wavPath, "synth", "1.5", "sine", "440"]);
-  await run(ffmpeg, [
-    "-loglevel",
-    "error",
-    "-y",
-    "-f",
-    "lavfi",
-    "-i",
-    "testsrc=size=64x48:rate=10",
-    "-t",
-    "1",
-    "-pix_fmt",
-    "yuv420p",
-    "-c:v",
-    "libx264",
-    mp4Path,
-  ]);
-  await run(ffmpeg, [
-    "-loglevel",
-    "error",
-    "-y",
-    "-f",
-    "lavfi",
-    "-i",
-    "testsrc=size=64x48:rate=10",
-    "-f",
-    "lavfi",
-    "-i",
-    "sine=frequency=440",
-    "-t",
-    "1",
-    "-pix_fmt",
-    "yuv420p",
-    "-c:v",
-    "libx264",
-    "-c:a",
-    "aac",
-    "-movflags",
-    "+faststart",
-    faststartPath,
-  ]);
+  await ffmpegFromTestSources(["testsrc=size=64x48:rate=10"], ["-t", "1", "-pix_fmt", "yuv420p", "-c:v", "libx264", mp4Path]);
+  await ffmpegFromTestSources(
+    ["testsrc=size=64x48:rate=10", "sine=frequency=440"],
+    ["-t", "1", "-pix_fmt", "yuv420p", "-c:v", "libx264", "-c:a", "aac", "-movflags", "+faststart", faststartPath],
+  );
   const png = await sharp({ create: { width: 40, height: 30, channels: 3, background: "#08f" } })
     .png()
     .toBuffer();

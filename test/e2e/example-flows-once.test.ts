@@ -1,8 +1,6 @@
-import { execFile } from "node:child_process";
 import { readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
 import { equals } from "@bufbuild/protobuf";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -13,10 +11,10 @@ import { CapturedIo } from "../../services/cli/ctl/testing.js";
 import { meshClients, type MeshClients } from "./support/clients.js";
 import { startEmbeddedMesh, type EmbeddedMeshUnderTest } from "./support/embedded-mesh.js";
 import { failureOf, followRun } from "./support/runs.js";
+import { ffmpegFromTestSources } from "../harness/index.js";
 
 const repo = fileURLToPath(new URL("../../", import.meta.url));
 const apiKey = "mlk_e2e_once_0123456789abcdef";
-const exec = promisify(execFile);
 
 /** The `--input` bindings each example flow is run with; a flow added without an entry fails the test. */
 const flowInputs: Readonly<Record<string, (scratch: string) => Promise<string[]>>> = {
@@ -31,20 +29,7 @@ const flowInputs: Readonly<Record<string, (scratch: string) => Promise<string[]>
   "text-tts-analysis": async () => ["tts.text=Every output once"],
   "video-clip-describe": async (scratch) => {
     const path = join(scratch, "clip.mp4");
-    await exec("ffmpeg", [
-      "-hide_banner",
-      "-loglevel",
-      "error",
-      "-f",
-      "lavfi",
-      "-i",
-      "testsrc=duration=1:size=320x240:rate=10",
-      "-c:v",
-      "libx264",
-      "-pix_fmt",
-      "yuv420p",
-      path,
-    ]);
+    await ffmpegFromTestSources(["testsrc=duration=1:size=320x240:rate=10"], ["-c:v", "libx264", "-pix_fmt", "yuv420p", path]);
     return [`clip.video=@${path}`];
   },
 };

@@ -1,12 +1,10 @@
 import { toJson } from "@bufbuild/protobuf";
 import { ValueSchema } from "@bufbuild/protobuf/wkt";
-import { execFile } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RunState } from "../../gen/mentatlab/v1/orchestrator_pb.js";
-import { requireTool } from "../harness/index.js";
+import { ffmpegFromTestSources } from "../harness/index.js";
 import { initStream, StreamSocket } from "../support/stream-websocket.js";
 import { meshClients, type MeshClients } from "./support/clients.js";
 import { startEmbeddedMesh, type EmbeddedMeshUnderTest } from "./support/embedded-mesh.js";
@@ -14,7 +12,6 @@ import { registerExample } from "./support/examples.js";
 import { failureOf, followRun } from "./support/runs.js";
 
 const apiKey = "mlk_e2e_mic_0123456789abcdef";
-const exec = promisify(execFile);
 
 const meterFlow = [
   "apiVersion: v1",
@@ -38,22 +35,8 @@ describe("a microphone stream published over WebSocket feeds a flow's stream pin
 
   it("the audio-meter example follows WebM/Opus live (decoded by ffmpeg) and measures it", async () => {
     // What a browser's MediaRecorder produces: 2 s of Opus in WebM, published in MediaRecorder-sized chunks.
-    requireTool("ffmpeg", "install it with `apt-get install -y ffmpeg`");
     const recording = join(mesh.scratchDir, "microphone.webm");
-    await exec("ffmpeg", [
-      "-hide_banner",
-      "-loglevel",
-      "error",
-      "-f",
-      "lavfi",
-      "-i",
-      "sine=frequency=440:duration=2",
-      "-c:a",
-      "libopus",
-      "-f",
-      "webm",
-      recording,
-    ]);
+    await ffmpegFromTestSources(["sine=frequency=440:duration=2"], ["-c:a", "libopus", "-f", "webm", recording]);
     const bytes = await readFile(recording);
 
     const init = await initStream(mesh.url, apiKey, { payload_type: "PIN_TYPE_AUDIO", mime_type: "audio/webm;codecs=opus" });

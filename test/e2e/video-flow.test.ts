@@ -1,7 +1,5 @@
-import { execFile } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RunState } from "../../gen/mentatlab/v1/orchestrator_pb.js";
 import { meshClients, type MeshClients } from "./support/clients.js";
@@ -9,8 +7,8 @@ import { startEmbeddedMesh, type EmbeddedMeshUnderTest } from "./support/embedde
 import { exampleFlow, registerExample } from "./support/examples.js";
 import { downloadVerified, uploadBytes } from "./support/media.js";
 import { failureOf, followRun } from "./support/runs.js";
+import { ffmpegFromTestSources } from "../harness/index.js";
 
-const run = promisify(execFile);
 const apiKey = "mlk_e2e_video_0123456789abcdef";
 
 describe("the video example flow on the embedded default", () => {
@@ -26,22 +24,7 @@ describe("the video example flow on the embedded default", () => {
 
   it("transcodes an uploaded clip while streaming it in 64 KiB chunks, and describes its poster frame", async () => {
     const source = join(mesh.scratchDir, "testsrc.mp4");
-    await run("ffmpeg", [
-      "-hide_banner",
-      "-loglevel",
-      "error",
-      "-f",
-      "lavfi",
-      "-i",
-      "testsrc=duration=2:size=480x360:rate=15",
-      "-c:v",
-      "libx264",
-      "-pix_fmt",
-      "yuv420p",
-      "-movflags",
-      "+faststart",
-      source,
-    ]);
+    await ffmpegFromTestSources(["testsrc=duration=2:size=480x360:rate=15"], ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-movflags", "+faststart", source]);
     const uploaded = await uploadBytes(clients, await readFile(source), "testsrc.mp4", "video/mp4");
     expect(uploaded.metadata).toMatchObject({ width: 480, height: 360 });
 

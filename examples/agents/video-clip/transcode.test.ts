@@ -10,6 +10,7 @@ import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { rechunk } from "../../../sdk/chunks.js";
 import { extractPoster, transcodeClip } from "./transcode.js";
+import { ffmpegFromTestSources } from "../../../test/harness/index.js";
 
 const run = promisify(execFile);
 
@@ -19,20 +20,7 @@ describe("transcodeClip and extractPoster", () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "video-"));
     source = join(dir, "testsrc.mkv");
-    await run("ffmpeg", [
-      "-hide_banner",
-      "-loglevel",
-      "error",
-      "-f",
-      "lavfi",
-      "-i",
-      "testsrc=duration=2:size=320x240:rate=15",
-      "-c:v",
-      "libx264",
-      "-pix_fmt",
-      "yuv420p",
-      source,
-    ]);
+    await ffmpegFromTestSources(["testsrc=duration=2:size=320x240:rate=15"], ["-c:v", "libx264", "-pix_fmt", "yuv420p", source]);
   });
   afterAll(async () => {
     await rm(dir, { recursive: true, force: true });
