@@ -5,17 +5,16 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, connect, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { chromium, type Browser, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RunState } from "../gen/mentatlab/v1/orchestrator_pb.js";
 import { startEmbedded, type EmbeddedMesh } from "../services/mesh/embedded.js";
 import { meshClients } from "../test/e2e/support/clients.js";
 import { registerExample } from "../test/e2e/support/examples.js";
-import { freePort, LOOPBACK, requireTool } from "../test/harness/index.js";
+import { freePort, launchChromium, LOOPBACK, requireTool } from "../test/harness/index.js";
 import { type ReceivedFrame, StreamSocket } from "../test/support/stream-websocket.js";
 import { buildWeb } from "./build.js";
 
-const chromiumPath = "/usr/bin/chromium";
 const producerKey = "mic-producer-key-0123456789";
 const consumerKey = "mic-consumer-key-0123456789";
 const adminKey = "mic-admin-key-000123456789";
@@ -61,7 +60,6 @@ let browser: Browser;
 let page: Page;
 
 beforeAll(async () => {
-  const executablePath = requireTool(chromiumPath, "install it with `apt-get install -y chromium`");
   work = mkdtempSync(join(tmpdir(), "mentatlab-mic-"));
   const dist = await buildWeb(join(work, "dist"));
   const relayPort = await freePort();
@@ -77,19 +75,11 @@ beforeAll(async () => {
     },
   });
   relay = await startRelay(relayPort, Number(new URL(mesh.url).port));
-  browser = await chromium.launch({
-    executablePath,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--no-first-run",
-      "--disable-background-networking",
-      // A microphone without hardware: Chromium's fake device (a beeping tone), allowed without asking.
-      "--use-fake-device-for-media-stream",
-      "--use-fake-ui-for-media-stream",
-    ],
-  });
+  browser = await launchChromium([
+    // A microphone without hardware: Chromium's fake device (a beeping tone), allowed without asking.
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+  ]);
   page = await browser.newPage();
 }, 60_000);
 

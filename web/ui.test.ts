@@ -6,7 +6,7 @@ import { fileURLToPath } from "node:url";
 import { create } from "@bufbuild/protobuf";
 import { createClient, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
-import { chromium, type Browser, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PinType } from "../gen/mentatlab/v1/common_pb.js";
@@ -16,10 +16,9 @@ import { StorageService, UploadRequestSchema } from "../gen/mentatlab/v1/storage
 import { StreamService } from "../gen/mentatlab/v1/stream_pb.js";
 import { startEmbedded, type EmbeddedMesh } from "../services/mesh/embedded.js";
 import { wavHeader } from "../services/shared/wav.js";
-import { requireTool } from "../test/harness/index.js";
+import { launchChromium } from "../test/harness/index.js";
 import { buildWeb } from "./build.js";
 
-const chromiumPath = "/usr/bin/chromium";
 const shoutAgentDir = fileURLToPath(new URL("../services/cli/ctl/testdata", import.meta.url));
 const examplesDir = fileURLToPath(new URL("../examples/agents", import.meta.url));
 const ledgerAgent = fileURLToPath(new URL("../test/agents/ledger.mjs", import.meta.url));
@@ -59,24 +58,11 @@ const showcaseFlow = (params: { hold_ms?: number } = {}) =>
   ].join("\n");
 
 beforeAll(async () => {
-  const executablePath = requireTool(chromiumPath, "install it with `apt-get install -y chromium`");
   work = mkdtempSync(join(tmpdir(), "mentatlab-web-"));
   mkdirSync(artifacts, { recursive: true });
   const dist = await buildWeb(join(work, "dist"));
   mesh = await startEmbedded({ port: 0, dataDir: join(work, "data"), env: { MENTATLAB_WEB_DIR: dist } });
-  browser = await chromium.launch({
-    executablePath,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
+  browser = await launchChromium();
   page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
   page.on("response", (response) => {
     if (response.status() >= 400) pageFaults.push(`${response.status()} ${response.url()}`);
@@ -603,19 +589,7 @@ async function followNewStream(payloadType: PinType, mimeType: string) {
 
 function sineWav(sampleRate: number, seconds: number): Uint8Array {
   const samples = Math.round(sampleRate * seconds);
-  const wav = Buffer.alloc(44 + samples * 2);
-  wav.write("RIFF", 0);
-  wav.writeUInt32LE(36 + samples * 2, 4);
-  wav.write("WAVEfmt ", 8);
-  wav.writeUInt32LE(16, 16);
-  wav.writeUInt16LE(1, 20);
-  wav.writeUInt16LE(1, 22);
-  wav.writeUInt32LE(sampleRate, 24);
-  wav.writeUInt32LE(sampleRate * 2, 28);
-  wav.writeUInt16LE(2, 32);
-  wav.writeUInt16LE(16, 34);
-  wav.write("data", 36);
-  wav.writeUInt32LE(samples * 2, 40);
-  for (let i = 0; i < samples; i++) wav.writeInt16LE(Math.round(8000 * Math.sin((2 * Math.PI * 440 * i) / sampleRate)), 44 + i * 2);
-  return wav;
+  const pcm = Buffer.alloc(samples * 2);
+  for (let i = 0; i < samples; i++) pcm.writeInt16LE(Math.round(8000 * Math.sin((2 * Math.PI * 440 * i) / sampleRate)), i * 2);
+  return Buffer.concat([wavHeader({ sampleRate, channels: 1 }, pcm.byteLength), pcm]);
 }

@@ -1,14 +1,14 @@
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
-import { chromium, type Browser, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RunState, type RunEvent } from "../../gen/mentatlab/v1/orchestrator_pb.js";
 import { StreamAnnouncementKind } from "../../gen/mentatlab/v1/stream_pb.js";
 import { main } from "../../services/cli/ctl/main.js";
 import { CapturedIo } from "../../services/cli/ctl/testing.js";
 import { buildWeb } from "../../web/build.js";
-import { makeTempDir, requireTool } from "../harness/index.js";
+import { launchChromium, makeTempDir } from "../harness/index.js";
 import { tick } from "./agents/ticker/tick.js";
 import { meshClients, type MeshClients } from "./support/clients.js";
 import { startDistributedMesh, type DistributedMesh } from "./support/distributed-mesh.js";
@@ -55,15 +55,11 @@ describe("the project's clients through a gateway crash", () => {
   };
 
   beforeAll(async () => {
-    const executablePath = requireTool("/usr/bin/chromium", "install it with `apt-get install -y chromium`");
     const webDir = await buildWeb(join(makeTempDir("client-resume-web"), "dist"));
     mesh = await startDistributedMesh(apiKey, { extraEnv: { MENTATLAB_WEB_DIR: webDir } });
     viaGateway = meshClients(mesh);
     for (const manifest of manifests) await registerManifest(viaGateway, manifest);
-    browser = await chromium.launch({
-      executablePath,
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"],
-    });
+    browser = await launchChromium();
     // A context of its own, so a second tab can share the signed-in key.
     page = await (await browser.newContext()).newPage();
     await page.goto(mesh.url);

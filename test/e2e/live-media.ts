@@ -5,14 +5,14 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
-import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RunState } from "../../gen/mentatlab/v1/orchestrator_pb.js";
 import { StreamAnnouncementKind } from "../../gen/mentatlab/v1/stream_pb.js";
 import { main } from "../../services/cli/ctl/main.js";
 import { CapturedIo } from "../../services/cli/ctl/testing.js";
 import { buildWeb } from "../../web/build.js";
-import { makeTempDir, requireTool } from "../harness/index.js";
+import { launchChromium, makeTempDir, requireTool } from "../harness/index.js";
 import { generatePythonStubs, type PythonStubs } from "../interop/python-stubs.js";
 import { meshClients, type MeshClients, type MeshUnderTest } from "./support/clients.js";
 import { registerManifest } from "./support/examples.js";
@@ -57,17 +57,13 @@ export function describeLiveMedia(name: string, start: (extraEnv: Record<string,
     const work = makeTempDir("live-media-");
 
     beforeAll(async () => {
-      const executablePath = requireTool("/usr/bin/chromium", "install it with `apt-get install -y chromium`");
       requireTool("/usr/bin/ffmpeg", "install it with `apt-get install -y ffmpeg`");
       stubs = await generatePythonStubs(["mentatlab/v1/stream.proto"]);
       const webDir = await buildWeb(join(work, "dist"));
       mesh = await start({ MENTATLAB_WEB_DIR: webDir });
       clients = meshClients(mesh);
       await registerManifest(clients, fileURLToPath(new URL("./agents/live-media/manifest.yaml", import.meta.url)));
-      browser = await chromium.launch({
-        executablePath,
-        args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"],
-      });
+      browser = await launchChromium();
       context = await browser.newContext();
       const page = await context.newPage();
       await page.goto(mesh.url);

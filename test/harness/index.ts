@@ -5,3 +5,4 @@ export { requireTool } from "./require.js";
 export { type S3Server, startS3 } from "./s3.js";
 export { type ExitStatus, makeTempDir, type ManagedProcess, removeTempDir, spawnManaged, waitUntilReady } from "./process.js";
 export { ffmpegFromTestSources } from "./test-media.js";
+export { launchChromium } from "./chromium.js";

@@ -2,14 +2,12 @@ import { build } from "esbuild";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { chromium, type Browser } from "playwright-core";
+import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startServer, type RunningServer } from "../../services/server/server.js";
-import { requireTool } from "../harness/index.js";
+import { launchChromium } from "../harness/index.js";
 import type { TransportReport } from "./browser/page.js";
 import { expectedUsage, startInteropTarget, type InteropTarget } from "./target.js";
-
-const chromiumPath = requireTool("/usr/bin/chromium", "apt-get install -y chromium");
 
 let pageDir: string;
 let pageServer: RunningServer;
@@ -34,19 +32,7 @@ beforeAll(async () => {
   // A second origin: the page comes from this port, the RPCs go to the mesh on another.
   pageServer = await startServer({ port: 0, routes: () => {}, staticDir: pageDir });
   target = await startInteropTarget({ corsAllowedOrigins: [pageServer.url] });
-  browser = await chromium.launch({
-    executablePath: chromiumPath,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
+  browser = await launchChromium();
 });
 afterAll(async () => {
   await browser?.close();
