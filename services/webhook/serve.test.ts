@@ -1,10 +1,10 @@
-import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { get } from "node:https";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { expect, it } from "vitest";
 import { makeTempDir, spawnManaged } from "../../test/harness/index.js";
+import { makeLoopbackCertificate } from "./testing.js";
 
 const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
 const tsx = join(repoRoot, "node_modules", ".bin", "tsx");
@@ -15,27 +15,7 @@ function serveWebhook(env: Record<string, string>) {
 
 it("mentatlab serve webhook serves over TLS from its files and stops on SIGTERM", async () => {
   const dir = makeTempDir("serve-webhook");
-  execFileSync(
-    "openssl",
-    [
-      "req",
-      "-x509",
-      "-newkey",
-      "rsa:2048",
-      "-nodes",
-      "-days",
-      "1",
-      "-subj",
-      "/CN=webhook",
-      "-addext",
-      "subjectAltName=IP:127.0.0.1",
-      "-keyout",
-      join(dir, "tls.key"),
-      "-out",
-      join(dir, "tls.crt"),
-    ],
-    { stdio: "ignore" },
-  );
+  makeLoopbackCertificate(dir);
   const webhook = serveWebhook({ MENTATLAB_WEBHOOK_TLS_CERT_FILE: join(dir, "tls.crt"), MENTATLAB_WEBHOOK_TLS_KEY_FILE: join(dir, "tls.key") });
   try {
     const url = await new Promise<string>((resolve, reject) => {

@@ -1,7 +1,6 @@
 import type { V1Container, V1Pod } from "@kubernetes/client-node";
-import { execFileSync } from "node:child_process";
 import { X509Certificate } from "node:crypto";
-import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:https";
 import { tmpdir } from "node:os";
 import type { TLSSocket } from "node:tls";
@@ -17,6 +16,7 @@ import type { AdmissionReviewResponse } from "./admission-review.js";
 import { webhookConfigFromEnv } from "./config.js";
 import { attemptSecretAnnotation, injectedAnnotation, injectLabel } from "./injection.js";
 import { type RunningWebhook, startWebhook } from "./server.js";
+import { makeLoopbackCertificate } from "./testing.js";
 
 let dir: string;
 let webhook: RunningWebhook;
@@ -24,7 +24,7 @@ let ca: Buffer;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "webhook-tls-"));
-  ca = makeCertificate(dir);
+  ca = makeLoopbackCertificate(dir);
   const config = webhookConfigFromEnv({
     MENTATLAB_WEBHOOK_PORT: "0",
     MENTATLAB_WEBHOOK_TLS_CERT_FILE: join(dir, "tls.crt"),
@@ -39,32 +39,6 @@ afterAll(async () => {
   await webhook?.close();
   rmSync(dir, { recursive: true, force: true });
 });
-
-/** A throwaway self-signed certificate for the loopback address, as the dev path in docs/sidecar-injection.md makes one. */
-function makeCertificate(into: string): Buffer {
-  execFileSync(
-    "openssl",
-    [
-      "req",
-      "-x509",
-      "-newkey",
-      "rsa:2048",
-      "-nodes",
-      "-days",
-      "1",
-      "-subj",
-      "/CN=mentatlab-sidecar-injector",
-      "-addext",
-      "subjectAltName=IP:127.0.0.1",
-      "-keyout",
-      join(into, "tls.key"),
-      "-out",
-      join(into, "tls.crt"),
-    ],
-    { stdio: "ignore" },
-  );
-  return readFileSync(join(into, "tls.crt"));
-}
 
 interface Reply {
   readonly status: number;
@@ -207,7 +181,7 @@ describe("sidecar injection webhook, over TLS", () => {
 
   it("serves a renewed certificate once its files change, without a restart", async () => {
     const renewed = mkdtempSync(join(tmpdir(), "webhook-renewed-"));
-    const next = makeCertificate(renewed);
+    const next = makeLoopbackCertificate(renewed);
     // Swapped in as the kubelet does: whole files, the certificate and key renamed into place.
     renameSync(join(renewed, "tls.key"), join(dir, "tls.key"));
     renameSync(join(renewed, "tls.crt"), join(dir, "tls.crt"));
