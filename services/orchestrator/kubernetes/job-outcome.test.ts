@@ -7,6 +7,11 @@ const failedJob: V1Job = {
   status: { conditions: [{ type: "Failed", status: "True", reason: "BackoffLimitExceeded", message: "Job has reached the specified backoff limit" }] },
 };
 
+/** A pod whose agent container is in `state`. */
+function agentPod(state: NonNullable<NonNullable<V1Pod["status"]>["containerStatuses"]>[number]["state"]): V1Pod {
+  return { status: { containerStatuses: [{ name: "agent", image: "x", imageID: "", ready: false, restartCount: 0, state }] } };
+}
+
 describe("jobPhase", () => {
   it("reads only terminal conditions that hold", () => {
     expect(jobPhase({ status: { active: 1 } })).toBe("running");
@@ -28,20 +33,7 @@ describe("failureOf", () => {
   });
 
   it("names why an agent never started", () => {
-    const pod: V1Pod = {
-      status: {
-        containerStatuses: [
-          {
-            name: "agent",
-            image: "x",
-            imageID: "",
-            ready: false,
-            restartCount: 0,
-            state: { waiting: { reason: "ImagePullBackOff", message: "Back-off pulling image" } },
-          },
-        ],
-      },
-    };
+    const pod = agentPod({ waiting: { reason: "ImagePullBackOff", message: "Back-off pulling image" } });
     expect(failureOf(failedJob, pod, [])).toEqual({
       kind: "failed",
       reason: "agent container never started: ImagePullBackOff: Back-off pulling image",
@@ -58,20 +50,7 @@ describe("failureOf", () => {
   });
 
   it("keeps the termination message an agent wrote", () => {
-    const pod: V1Pod = {
-      status: {
-        containerStatuses: [
-          {
-            name: "agent",
-            image: "x",
-            imageID: "",
-            ready: false,
-            restartCount: 0,
-            state: { terminated: { exitCode: 2, reason: "Error", message: "bad params\n" } },
-          },
-        ],
-      },
-    };
+    const pod = agentPod({ terminated: { exitCode: 2, reason: "Error", message: "bad params\n" } });
     expect(failureOf(failedJob, pod, ["last"]).reason).toBe("agent exited with code 2: bad params\nlast log lines:\nlast");
   });
 });
