@@ -6,7 +6,7 @@ import { StreamService } from "../../gen/mentatlab/v1/stream_pb.js";
 import { attachPrincipal, testPrincipal } from "../../test/support/in-memory.js";
 import { type RunningServer, startServer } from "../server/server.js";
 import { createStreams, type StreamRuntime } from "./index.js";
-import { dataMessage, type PublishMessage, Pushable, testStreamConfig, within } from "./testing.js";
+import { dataMessage, type PublishMessage, Pushable, sseText, testStreamConfig } from "./testing.js";
 
 // The service and its SSE route on the shared one-port server, spoken to over real sockets:
 // gRPC over h2c, Connect JSON over HTTP/1.1, and Server-Sent Events over HTTP/1.1.
@@ -48,16 +48,8 @@ describe("StreamService over the one-port server", () => {
     const response = await fetch(`${server.url}${ssePath}`, { headers: { authorization: "Bearer key-1" } });
     expect(response.status).toBe(200);
     expect(response.headers.get("content-type")).toContain("text/event-stream");
-    const reader = response.body?.pipeThrough(new TextDecoderStream()).getReader();
-    if (!reader) throw new Error("no body");
-    let seen = "";
-    const readUntil = async (needle: string) => {
-      while (!seen.includes(needle)) {
-        const { value, done } = await within(reader.read(), 5_000, `waiting for ${needle}`);
-        if (done) throw new Error(`SSE body ended before ${needle}`);
-        seen += value;
-      }
-    };
+    const sse = sseText(response);
+    const readUntil = (needle: string) => sse.until(needle);
     await readUntil("event: stream_start");
 
     const requests = new Pushable<PublishMessage>();
@@ -73,8 +65,8 @@ describe("StreamService over the one-port server", () => {
     await readUntil("data: over http/1.1");
     await http1.closeStream({ streamId: id });
     await readUntil("event: stream_end");
-    expect((await reader.read()).done).toBe(true);
-    expect(seen).toMatch(/id: 2\nevent: stream_data\ndata: over grpc\n\nid: 3\nevent: stream_data\ndata: over http\/1.1\n/);
+    expect((await sse.next()).done).toBe(true);
+    expect(sse.seen).toMatch(/id: 2\nevent: stream_data\ndata: over grpc\n\nid: 3\nevent: stream_data\ndata: over http\/1.1\n/);
   });
 
   it("ends live subscriptions with UNAVAILABLE, not a silent end, when the service shuts down", async () => {

@@ -3,7 +3,7 @@ import { PinType } from "../../gen/mentatlab/v1/common_pb.js";
 import { testPrincipal } from "../../test/support/in-memory.js";
 import type { Principal } from "../shared/principal.js";
 import type { StreamRuntime } from "./index.js";
-import { clientFor, runtimesClosedAfterEach, within } from "./testing.js";
+import { clientFor, runtimesClosedAfterEach, sseText, within } from "./testing.js";
 
 const runtime = runtimesClosedAfterEach();
 
@@ -96,23 +96,15 @@ describe("GET /streams/{id}/events", () => {
     const r = await runtime({ sseKeepaliveMs: 50 });
     const id = await textStream(r, ["first"], false);
     const response = await get(r, `/streams/${id}/events`);
-    const reader = response.body?.pipeThrough(new TextDecoderStream()).getReader();
-    if (!reader) throw new Error("no body");
-    let seen = "";
-    const readUntil = async (needle: string) => {
-      while (!seen.includes(needle)) {
-        const { value, done } = await within(reader.read(), 5_000, `waiting for ${needle}`);
-        if (done) throw new Error(`body ended before ${needle}`);
-        seen += value;
-      }
-    };
+    const sse = sseText(response);
+    const readUntil = (needle: string) => sse.until(needle);
     await readUntil("data: first");
     await readUntil(": keepalive");
     await clientFor(r).publishBatch({ streamId: id, payloads: [{ data: utf8("second") }] });
     await readUntil("data: second");
     await clientFor(r).closeStream({ streamId: id });
     await readUntil("event: stream_end");
-    expect((await reader.read()).done).toBe(true);
+    expect((await sse.next()).done).toBe(true);
   });
 
   it("answers at once when resuming an idle open stream at its newest event, then follows it", async () => {

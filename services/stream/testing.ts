@@ -63,3 +63,27 @@ export async function within<T>(promise: Promise<T>, ms: number, what: string): 
     clearTimeout(timer);
   }
 }
+
+/** A Server-Sent Events body read as text: `until(needle)` reads on until it has arrived, `seen` is all read so far. */
+export function sseText(response: Response): {
+  until(needle: string): Promise<void>;
+  readonly seen: string;
+  next(): Promise<ReadableStreamReadResult<string>>;
+} {
+  const reader = response.body?.pipeThrough(new TextDecoderStream()).getReader();
+  if (!reader) throw new Error("the response has no body");
+  let seen = "";
+  return {
+    async until(needle) {
+      while (!seen.includes(needle)) {
+        const { value, done } = await within(reader.read(), 5_000, `waiting for ${needle}`);
+        if (done) throw new Error(`the SSE body ended before ${needle}`);
+        seen += value;
+      }
+    },
+    get seen() {
+      return seen;
+    },
+    next: () => reader.read(),
+  };
+}
