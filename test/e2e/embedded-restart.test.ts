@@ -8,23 +8,13 @@ import { UploadHeaderSchema, type UploadRequest } from "../../gen/mentatlab/v1/s
 import { testAgentManifest } from "../../services/orchestrator/testing.js";
 import { freePort, makeTempDir, portOpen, removeTempDir, spawnManaged, waitUntilReady, type ManagedProcess } from "../harness/index.js";
 import { meshClients, type MeshClients } from "./support/clients.js";
-import { failureOf, followRun } from "./support/runs.js";
+import { failureOf, followRun, oneNodeFlow } from "./support/runs.js";
 
 const repo = fileURLToPath(new URL("../../", import.meta.url));
 const KiB = 1024;
 const API_KEY = "mlk_e2e_restart_0123456789";
 
-const sleepFlow = (ms: number) => `
-apiVersion: v1
-kind: Flow
-meta: { id: tests.sleep, name: sleep }
-graph:
-  nodes:
-    - id: nap
-      agent: org.mentatlab.tests.sleep
-      params: { ms: ${ms} }
-  edges: []
-`;
+const sleepFlow = (ms: number) => oneNodeFlow("sleep", { id: "nap", agent: "org.mentatlab.tests.sleep", params: { ms } });
 
 async function* uploadStream(bytes: Uint8Array): AsyncGenerator<UploadRequest> {
   yield { $typeName: "mentatlab.v1.UploadRequest", part: { case: "header", value: create(UploadHeaderSchema, { sizeBytes: BigInt(bytes.length) }) } };

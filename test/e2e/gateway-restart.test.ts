@@ -7,21 +7,11 @@ import { tick } from "./agents/ticker/tick.js";
 import { meshClients, type MeshClients } from "./support/clients.js";
 import { startDistributedMesh, type DistributedMesh } from "./support/distributed-mesh.js";
 import { registerManifest } from "./support/examples.js";
-import { failureOf, followRun } from "./support/runs.js";
+import { failureOf, followRun, oneNodeFlow } from "./support/runs.js";
 
 const ticker = fileURLToPath(new URL("./agents/ticker/manifest.yaml", import.meta.url));
 
-const flow = `
-apiVersion: v1
-kind: Flow
-meta: { id: tests.ticker, name: ticker }
-graph:
-  nodes:
-    - id: ticker
-      agent: org.mentatlab.tests.ticker
-      params: { count: 60, interval_ms: 40 }
-  edges: []
-`;
+const flow = oneNodeFlow("ticker", { id: "ticker", agent: "org.mentatlab.tests.ticker", params: { count: 60, interval_ms: 40 } });
 
 describe("a sidecar's stream relay through a gateway process crash", () => {
   let mesh: DistributedMesh;

@@ -16,7 +16,7 @@ import { launchChromium, makeTempDir, requireTool } from "../harness/index.js";
 import { generatePythonStubs, type PythonStubs } from "../interop/python-stubs.js";
 import { meshClients, type MeshClients, type MeshUnderTest } from "./support/clients.js";
 import { registerManifest } from "./support/examples.js";
-import { failureOf, followRun } from "./support/runs.js";
+import { failureOf, followRun, oneNodeFlow } from "./support/runs.js";
 
 const run = promisify(execFile);
 const kinds = ["text", "audio", "video", "opus"] as const;
@@ -24,17 +24,7 @@ type Kind = (typeof kinds)[number];
 /** Long enough that a client starting after the streams opened is still well inside them. */
 const seconds = 6;
 
-const flow = `
-apiVersion: v1
-kind: Flow
-meta: { id: tests.live-media, name: live media }
-graph:
-  nodes:
-    - id: live
-      agent: org.mentatlab.tests.live-media
-      params: { seconds: ${seconds} }
-  edges: []
-`;
+const flow = oneNodeFlow("live-media", { id: "live", agent: "org.mentatlab.tests.live-media", params: { seconds } });
 
 /** What one client saw of one stream: when its first payload was visible to the user, and everything it got. */
 interface Seen {

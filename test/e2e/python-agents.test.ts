@@ -5,20 +5,11 @@ import { RunState } from "../../gen/mentatlab/v1/orchestrator_pb.js";
 import { meshClients, type MeshClients, type MeshUnderTest } from "./support/clients.js";
 import { startEmbeddedMesh } from "./support/embedded-mesh.js";
 import { exampleFlow, registerExample } from "./support/examples.js";
-import { failureOf, followRun } from "./support/runs.js";
+import { failureOf, followRun, oneNodeFlow } from "./support/runs.js";
 
 const apiKey = "mlk_e2e_python_0123456789abcdef";
 
-const grpcFlow = `
-apiVersion: v1
-kind: Flow
-meta: { id: tests.python-grpc, name: python grpc }
-graph:
-  nodes:
-    - id: shout
-      agent: org.mentatlab.examples.text.python-grpc
-  edges: []
-`;
+const grpcFlow = oneNodeFlow("python-grpc", { id: "shout", agent: "org.mentatlab.examples.text.python-grpc" });
 
 describe("Python agents on the embedded default", () => {
   let mesh: MeshUnderTest;

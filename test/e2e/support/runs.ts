@@ -19,3 +19,9 @@ export async function followRun(clients: MeshClients, runId: string): Promise<{ 
 export function failureOf(run: Run): string {
   return [run.error, ...run.nodes.filter((node) => node.error).map((node) => `${node.nodeId}: ${node.error}`)].filter(Boolean).join("; ");
 }
+
+/** A flow of one node running `agent`, as YAML; `params` are written as a JSON (so YAML) mapping. */
+export function oneNodeFlow(flowId: string, node: { readonly id: string; readonly agent: string; readonly params?: Record<string, unknown> }): string {
+  const params = node.params ? `\n      params: ${JSON.stringify(node.params)}` : "";
+  return `apiVersion: v1\nkind: Flow\nmeta: { id: tests.${flowId}, name: ${flowId} }\ngraph:\n  nodes:\n    - id: ${node.id}\n      agent: ${node.agent}${params}\n  edges: []\n`;
+}
