@@ -17,9 +17,14 @@ export interface BenchChild<E> {
   stop(): Promise<void>;
 }
 
-/** Starts `script <mode>` in a child process and reads the endpoints it announces. */
+/**
+ * Starts `script <mode>` in a child process and reads the endpoints it announces. BENCH_CHILD_NODE_ARGS
+ * adds flags to the child's node (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile the servers),
+ * which NODE_OPTIONS does not accept.
+ */
 export async function startBenchChild<E>(script: string, env: NodeJS.ProcessEnv = process.env, mode = "serve"): Promise<BenchChild<E>> {
-  const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", script, mode], { stdio: ["pipe", "pipe", "inherit"], env });
+  const nodeArgs = (process.env.BENCH_CHILD_NODE_ARGS ?? "").split(" ").filter((arg) => arg !== "");
+  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, "--import", "tsx", script, mode], { stdio: ["pipe", "pipe", "inherit"], env });
   const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
   // The servers log to stdout too (start-up notices): only lines with the marker are the child's answers.
   const next = async (): Promise<string> => {
