@@ -17,13 +17,15 @@ const plainLedger = testAgentManifest("org.test.plain-ledger", "ledger.mjs", pin
 describe("node cache keys", () => {
   const planned = (
     params: Record<string, string>,
-    extra: { version?: string; image?: string; streamOut?: boolean; cacheable?: boolean } = {},
+    extra: { version?: string; image?: string; command?: string[]; env?: Record<string, string>; streamOut?: boolean; cacheable?: boolean } = {},
   ): PlannedNode => ({
     node: create(FlowNodeSchema, { id: "n", agent: "org.test.k", params }),
     manifest: create(AgentManifestSchema, {
       id: "org.test.k",
       version: extra.version ?? "1.0.0",
       image: extra.image ?? "",
+      command: extra.command ?? ["node", "k.mjs"],
+      env: extra.env ?? {},
       cacheable: extra.cacheable ?? true,
       inputs: [create(PinSchema, { name: "in", type: PinType.BINARY })],
       outputs: [create(PinSchema, { name: "out", type: extra.streamOut ? PinType.STREAM : PinType.TEXT })],
@@ -47,13 +49,16 @@ describe("node cache keys", () => {
     expect(nodeCacheKey(node, { in: media("ref_3", "") })).toBeUndefined();
   });
 
-  it("changes with the agent version, its image, and the parameters, whatever their key order", () => {
+  it("changes with the agent version, its image, how it starts, and the parameters, whatever their key order", () => {
     const input = { in: bytes("hello") };
     const key = nodeCacheKey(planned({ a: "1", b: "2" }), input);
     expect(nodeCacheKey(planned({ b: "2", a: "1" }), input)).toBe(key);
     expect(nodeCacheKey(planned({ a: "1", b: "3" }), input)).not.toBe(key);
     expect(nodeCacheKey(planned({ a: "1", b: "2" }, { version: "1.0.1" }), input)).not.toBe(key);
     expect(nodeCacheKey(planned({ a: "1", b: "2" }, { image: "reg/k@sha256:00" }), input)).not.toBe(key);
+    // The same version registered again with another start-up must not reuse the old outputs.
+    expect(nodeCacheKey(planned({ a: "1", b: "2" }, { command: ["node", "k2.mjs"] }), input)).not.toBe(key);
+    expect(nodeCacheKey(planned({ a: "1", b: "2" }, { env: { MODEL: "large" } }), input)).not.toBe(key);
     expect(nodeCacheKey(planned({}), { in: json({ x: 1, y: 2 }) })).toBe(nodeCacheKey(planned({}), { in: json({ y: 2, x: 1 }) }));
   });
 

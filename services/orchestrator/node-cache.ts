@@ -7,7 +7,7 @@ import { canonicalJson } from "./canonical-json.js";
 import type { PlannedNode } from "./flow-validate.js";
 
 /** Bumped when what goes into a key changes, so entries written under the old rules are never read. */
-const keyVersion = 1;
+const keyVersion = 2;
 
 const sha256 = (data: string | Uint8Array) => createHash("sha256").update(data).digest("hex");
 
@@ -32,8 +32,10 @@ export function pinValueDigest(value: PinValue): string | undefined {
 }
 
 /**
- * A node's cache key: its agent (id@version, and its image, which pins a digest when written
- * `name@sha256:…`), its parameters as canonical JSON, and the digest of every input value by pin.
+ * A node's cache key: its agent (id@version, its image, which pins a digest when written
+ * `name@sha256:…`, and how it is started: runtime, command, working directory and environment, since
+ * registering a manifest again under the same version replaces them), its parameters as canonical JSON,
+ * and the digest of every input value by pin.
  * Undefined when the node must run: its agent is not `cacheable`, it has a stream input or output
  * (live data cannot be replayed), or an input cannot be keyed.
  */
@@ -54,7 +56,8 @@ export function nodeCacheKey(planned: PlannedNode, inputs: Readonly<Record<strin
     digests[pin] = digest;
   }
   const params = planned.node.params ?? {};
-  return sha256(canonicalJson({ v: keyVersion, agent: `${manifest.id}@${manifest.version}`, image: manifest.image, params, inputs: digests }));
+  const start = { runtime: manifest.runtime, command: manifest.command, workingDir: manifest.workingDir, env: manifest.env };
+  return sha256(canonicalJson({ v: keyVersion, agent: `${manifest.id}@${manifest.version}`, image: manifest.image, start, params, inputs: digests }));
 }
 
 /** Whether a run in `mode` takes outputs from the cache, and whether it stores the outputs of nodes that ran. */
