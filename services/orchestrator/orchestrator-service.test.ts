@@ -4,7 +4,8 @@ import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { afterEach, describe, expect, it } from "vitest";
 import { AgentEventSchema, LogLevel, ProgressEventSchema } from "../../gen/mentatlab/v1/common_pb.js";
-import { NodeState, type RunEvent, RunState, ValidateFlowResponseSchema } from "../../gen/mentatlab/v1/orchestrator_pb.js";
+import { ListRunsRequestSchema, NodeState, type RunEvent, RunState, ValidateFlowResponseSchema } from "../../gen/mentatlab/v1/orchestrator_pb.js";
+import { messageValidator } from "../shared/validation.js";
 import { StreamService } from "../../gen/mentatlab/v1/stream_pb.js";
 import { MemoryRunStore } from "./memory-run-store.js";
 import { jsonOf } from "../../agent-contract/pin-values.js";
@@ -379,6 +380,12 @@ describe("runs API", () => {
     expect(page2.runs.map((r) => r.runId)).toEqual([ids[1], ids[0]]);
     expect(page2.nextPageToken).toBe("");
     expect((await client.listRuns({ states: [RunState.FAILED] })).runs.map((r) => r.runId)).toEqual([failing]);
+    // The edge's protovalidate rules bound the filter (the in-process client here skips the interceptor).
+    const check = messageValidator();
+    const flood = create(ListRunsRequestSchema, { states: Array.from({ length: 20_000 }, () => RunState.FAILED) });
+    expect(() => check(ListRunsRequestSchema, flood)).toThrow(
+      expect.objectContaining({ code: Code.InvalidArgument, message: expect.stringContaining("states") }),
+    );
 
     const stranger = orch.client({ workspace: "ws-other", user: "mallory" });
     expect((await stranger.listRuns({})).runs).toEqual([]);
