@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import type { Principal } from "../principal.js";
 import { RunTokenSigner } from "../run-token.js";
 import type { ApiKeyEntry } from "./api-keys.js";
@@ -42,6 +42,7 @@ export class Authenticator {
   }
 }
 
+// The one-shot form: no Hash object per call, which on the unary fast path is a measurable share of the work.
 function digest(key: string): string {
-  return createHash("sha256").update(key).digest("hex");
+  return hash("sha256", key, "hex");
 }
