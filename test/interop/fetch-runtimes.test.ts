@@ -1,0 +1,201 @@
+import { Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
+import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
+import { request as httpRequest } from "node:http";
+import type { Browser } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Health } from "../../gen/grpc/health/v1/health_pb.js";
+import { PinType } from "../../gen/mentatlab/v1/common_pb.js";
+import { StorageService } from "../../gen/mentatlab/v1/storage_pb.js";
+import { StreamService } from "../../gen/mentatlab/v1/stream_pb.js";
+import { sseText } from "../../services/stream/testing.js";
+import { launchChromium } from "../harness/index.js";
+import { expectedReport, runInteropPage, startInteropPageServer, type InteropPageServer } from "./browser-page.js";
+import { bufCurl, downloadedText, firstMessage, messages } from "./buf-curl-support.js";
+import { expectHealthServing, expectUsageAndDownload, withAuthorization } from "./connect-node-calls.js";
+import { fetchRuntimes, runtimeShutdownGraceMs, startRuntimeTarget, type RuntimeTarget } from "./runtime-target.js";
+import { expectedUsage } from "./target.js";
+
+// The embedded mesh started with `npm run serve:bun` / `serve:deno`'s command, driven by the same
+// clients as the Node server's interop suite, over the protocols a Fetch-API runtime can serve.
+
+/** The schema buf curl reads: reflection is a bidi stream, which needs HTTP/2 end to end. */
+const bufSchema = ["--schema", "."];
+
+describe.each(fetchRuntimes)("the embedded mesh on %s", (runtime) => {
+  let target: RuntimeTarget;
+  let pageServer: InteropPageServer;
+  let browser: Browser;
+  beforeAll(async () => {
+    pageServer = await startInteropPageServer();
+    target = await startRuntimeTarget(runtime, { corsAllowedOrigins: [pageServer.url] });
+    browser = await launchChromium();
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await target?.close();
+    await pageServer?.close();
+  });
+
+  const transports: Record<string, (authorization: string) => Transport> = {
+    "Connect, JSON": (authorization) => createConnectTransport({ baseUrl: target.url, httpVersion: "1.1", interceptors: [withAuthorization(authorization)] }),
+    "Connect, binary": (authorization) =>
+      createConnectTransport({ baseUrl: target.url, httpVersion: "1.1", useBinaryFormat: true, interceptors: [withAuthorization(authorization)] }),
+    "gRPC-web": (authorization) => createGrpcWebTransport({ baseUrl: target.url, httpVersion: "1.1", interceptors: [withAuthorization(authorization)] }),
+  };
+
+  describe.each(Object.keys(transports))("connect-node client, %s", (name) => {
+    const make = (authorization = target.authorization) => transports[name]!(authorization);
+
+    it("calls Health.Check and Health.Watch", () => expectHealthServing(make()));
+
+    it("calls StorageService.GetUsage (unary) and Download (server streaming) with a key", () => expectUsageAndDownload(make(), target));
+
+    it("gets UNAUTHENTICATED without a key, PERMISSION_DENIED for a role without the permission, INVALID_ARGUMENT for a bad request", async () => {
+      const anonymous = createClient(StorageService, make(""));
+      await expect(anonymous.getUsage({})).rejects.toMatchObject({ code: Code.Unauthenticated });
+      const consumer = createClient(StorageService, make(target.roleKeys.consumer));
+      await expect(consumer.createUpload({ header: { mimeType: "text/plain", sizeBytes: 1n } })).rejects.toMatchObject({
+        code: Code.PermissionDenied,
+        rawMessage: expect.stringContaining("storage:upload"),
+      });
+      const admin = createClient(StorageService, make());
+      await expect(admin.uploadChunk({ uploadId: "", offset: 0n, data: new Uint8Array(1) })).rejects.toMatchObject({
+        code: Code.InvalidArgument,
+        rawMessage: expect.stringContaining("upload_id"),
+      });
+    });
+  });
+
+  it("answers native gRPC with a clear refusal where the runtime speaks h2c, and fails it fast where it does not", async () => {
+    const health = createClient(Health, createGrpcTransport({ baseUrl: target.url }));
+    const started = Date.now();
+    const failure = await health.check({ service: "" }).then(
+      () => undefined,
+      (error: unknown) => ConnectError.from(error),
+    );
+    expect(Date.now() - started).toBeLessThan(5_000);
+    // Deno's server speaks HTTP/2 without TLS, so the call arrives and is refused in gRPC's own terms;
+    // Bun's speaks HTTP/1.1 only, so the gRPC client cannot even open its HTTP/2 connection.
+    if (runtime === "deno") {
+      expect(failure).toMatchObject({ code: Code.Unimplemented, rawMessage: expect.stringContaining("native gRPC is not served on this runtime") });
+    } else {
+      expect(failure?.rawMessage).toMatch(/protocol error/i);
+    }
+  });
+
+  describe("buf curl --protocol connect", () => {
+    it("calls Health.Check, and Health.Watch over gRPC-web", async () => {
+      const check = await bufCurl([...bufSchema, "--protocol", "connect", "-d", "{}", `${target.url}/grpc.health.v1.Health/Check`]);
+      expect(messages(check)).toEqual([{ status: "SERVING" }]);
+      const watched = await firstMessage([...bufSchema, "--protocol", "grpcweb", "-d", '{"service":""}', `${target.url}/grpc.health.v1.Health/Watch`]);
+      expect(watched).toEqual({ status: "SERVING" });
+    });
+
+    it("calls StorageService.GetUsage and Download with an Authorization header", async () => {
+      const key = ["-H", `Authorization: ${target.authorization}`];
+      const usage = await bufCurl([...bufSchema, "--protocol", "connect", ...key, "-d", "{}", `${target.url}/mentatlab.v1.StorageService/GetUsage`]);
+      expect(messages(usage)).toEqual([expect.objectContaining(expectedUsage)]);
+      const download = await bufCurl([
+        ...bufSchema,
+        "--protocol",
+        "connect",
+        ...key,
+        "-d",
+        JSON.stringify({ refId: target.object.refId }),
+        `${target.url}/mentatlab.v1.StorageService/Download`,
+      ]);
+      const parts = messages(download) as { header?: { sha256: string }; chunk?: { data: string } }[];
+      expect(parts[0]?.header?.sha256).toBe(target.object.sha256);
+      expect(downloadedText(parts)).toBe(target.object.text);
+    });
+
+    it("gets UNAUTHENTICATED without a key", async () => {
+      const failure = await bufCurl([...bufSchema, "--protocol", "connect", "-d", "{}", `${target.url}/mentatlab.v1.StorageService/GetUsage`]).catch(
+        (error: { stderr: string }) => error.stderr,
+      );
+      expect(failure).toContain("unauthenticated");
+    });
+  });
+
+  describe("headless Chromium with @connectrpc/connect-web, cross-origin", () => {
+    it("calls Health.Check/Watch and StorageService.GetUsage/Download over Connect and gRPC-web", async () => {
+      const expected = expectedReport(target);
+      expect(await runInteropPage(browser, pageServer.url, target)).toEqual({ connect: expected, grpcWeb: expected });
+    });
+
+    it("is refused by CORS from an origin that is not allowed", async () => {
+      const report = await runInteropPage(browser, pageServer.url.replace("127.0.0.1", "localhost"), target);
+      expect(report.connect?.error).toMatch(/unavailable|Failed to fetch/i);
+      expect(report.connect?.check).toBeUndefined();
+    });
+  });
+
+  describe("plain-HTTP routes", () => {
+    const mediaUrl = () => `${target.url}/media/${target.workspace}/${target.object.refId}`;
+
+    it("serves media with Range, ETag and HEAD, to a key holding storage:download", async () => {
+      const whole = await fetch(mediaUrl(), { headers: { authorization: target.roleKeys.consumer } });
+      expect(whole.status).toBe(200);
+      expect(whole.headers.get("etag")).toContain(target.object.sha256);
+      expect(await whole.text()).toBe(target.object.text);
+      const ranged = await fetch(mediaUrl(), { headers: { authorization: target.roleKeys.consumer, range: "bytes=6-9" } });
+      expect(ranged.status).toBe(206);
+      expect(ranged.headers.get("content-range")).toBe(`bytes 6-9/${target.object.text.length}`);
+      expect(await ranged.text()).toBe(target.object.text.slice(6, 10));
+      const head = await fetch(mediaUrl(), { method: "HEAD", headers: { authorization: target.roleKeys.consumer } });
+      expect(head.status).toBe(200);
+      expect(head.headers.get("content-length")).toBe(String(target.object.text.length));
+      expect(await head.text()).toBe("");
+    });
+
+    it("refuses media without a key (401) and to a key without storage:download (403 naming it)", async () => {
+      expect((await fetch(mediaUrl())).status).toBe(401);
+      const producer = await fetch(mediaUrl(), { headers: { authorization: target.roleKeys.producer } });
+      expect(producer.status).toBe(403);
+      expect(await producer.text()).toContain("storage:download");
+    });
+
+    it("follows a live stream over Server-Sent Events, and refuses a key without stream:subscribe", async () => {
+      const streams = createClient(StreamService, transports["Connect, JSON"]!(target.roleKeys.producer));
+      const init = await streams.initStream({ payloadType: PinType.TEXT, mimeType: "text/plain" });
+      const streamId = init.stream?.ref?.streamId ?? "";
+      const eventsUrl = `${target.url}/streams/${streamId}/events`;
+      expect((await fetch(eventsUrl, { headers: { authorization: target.roleKeys.producer } })).status).toBe(403);
+
+      const response = await fetch(eventsUrl, { headers: { authorization: target.roleKeys.consumer } });
+      expect(response.status).toBe(200);
+      expect(response.headers.get("content-type")).toContain("text/event-stream");
+      const sse = sseText(response);
+      await sse.until("event: stream_start");
+      // Published after the subscriber is following: it arrives live, not from the retained buffer.
+      await streams.publishBatch({ streamId, payloads: [{ data: new TextEncoder().encode("a live token") }] });
+      await sse.until("event: stream_data\ndata: a live token\n");
+      await streams.closeStream({ streamId });
+      await sse.until("event: stream_end");
+    });
+
+    it("answers a WebSocket upgrade with 501 naming what to use instead", async () => {
+      // fetch() refuses to send Upgrade itself; node:http sends it as a browser would.
+      const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const upgrade = httpRequest(`${target.url}/streams/st_x/ws`, { headers: { connection: "Upgrade", upgrade: "websocket" } }, (response) => {
+          let body = "";
+          response.setEncoding("utf8").on("data", (chunk: string) => (body += chunk));
+          response.on("end", () => resolve({ status: response.statusCode ?? 0, body }));
+        });
+        upgrade.once("upgrade", () => reject(new Error("the runtime accepted a WebSocket upgrade")));
+        upgrade.once("error", reject);
+        upgrade.end();
+      });
+      expect(answer.status).toBe(501);
+      expect(answer.body).toContain("Server-Sent Events");
+    });
+  });
+
+  it("stops on SIGTERM and exits 0 within the grace period", async () => {
+    const started = Date.now();
+    const status = await target.stop();
+    expect(status).toEqual({ code: 0, signal: null });
+    expect(Date.now() - started).toBeLessThan(runtimeShutdownGraceMs + 5_000);
+    expect(target.output()).toContain("SIGTERM: shutting down gracefully");
+  });
+});
