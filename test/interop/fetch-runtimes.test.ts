@@ -5,9 +5,14 @@ import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Health } from "../../gen/grpc/health/v1/health_pb.js";
 import { PinType } from "../../gen/mentatlab/v1/common_pb.js";
+import { OrchestratorService, RunState } from "../../gen/mentatlab/v1/orchestrator_pb.js";
+import { AgentRegistryService } from "../../gen/mentatlab/v1/registry_pb.js";
 import { StorageService } from "../../gen/mentatlab/v1/storage_pb.js";
 import { StreamService } from "../../gen/mentatlab/v1/stream_pb.js";
+import { testAgentManifest } from "../../services/orchestrator/testing.js";
 import { sseText } from "../../services/stream/testing.js";
+import type { MeshClients } from "../e2e/support/clients.js";
+import { failureOf, followRun, oneNodeFlow } from "../e2e/support/runs.js";
 import { launchChromium } from "../harness/index.js";
 import { expectedReport, runInteropPage, startInteropPageServer, type InteropPageServer } from "./browser-page.js";
 import { bufCurl, downloadedText, firstMessage, messages } from "./buf-curl-support.js";
@@ -64,6 +69,39 @@ describe.each(fetchRuntimes)("the embedded mesh on %s", (runtime) => {
         rawMessage: expect.stringContaining("upload_id"),
       });
     });
+  });
+
+  it("runs a flow: the orchestrator starts a local agent process and its output comes back over WatchRun", async () => {
+    const transport = transports["Connect, JSON"]!(target.authorization);
+    const clients: MeshClients = {
+      storage: createClient(StorageService, transport),
+      streams: createClient(StreamService, transport),
+      orchestrator: createClient(OrchestratorService, transport),
+      registry: createClient(AgentRegistryService, transport),
+    };
+    const agent = `org.test.echo.${runtime}`;
+    await clients.registry.registerAgent({
+      source: {
+        source: { case: "text", value: testAgentManifest(agent, "echo.mjs", "inputs: [{name: text, type: text}]\noutputs: [{name: text, type: text}]") },
+      },
+    });
+    const { run: submitted } = await clients.orchestrator.submitFlow({
+      source: { source: { case: "text", value: oneNodeFlow(`echo-${runtime}`, { id: "echo", agent, params: { suffix: ` on ${runtime}` } }) } },
+      inputs: { "echo.text": { value: { case: "text", value: "hello" } } },
+    });
+    const { run } = await followRun(clients, submitted?.runId ?? "");
+    expect(run.state, failureOf(run)).toBe(RunState.SUCCEEDED);
+    expect(run.outputs["echo.text"]?.value).toEqual({ case: "text", value: `hello on ${runtime}` });
+  });
+
+  it("answers an undecodable binary request INVALID_ARGUMENT, not INTERNAL", async () => {
+    const response = await fetch(`${target.url}/mentatlab.v1.StorageService/GetUsage`, {
+      method: "POST",
+      headers: { "content-type": "application/proto", authorization: target.authorization },
+      body: new Uint8Array([0xff, 0xff, 0xff]),
+    });
+    expect(response.status).toBe(400);
+    expect(await response.json()).toMatchObject({ code: "invalid_argument", message: expect.stringContaining("could not be decoded") });
   });
 
   it("answers native gRPC with a clear refusal where the runtime speaks h2c, and fails it fast where it does not", async () => {
@@ -172,6 +210,12 @@ describe.each(fetchRuntimes)("the embedded mesh on %s", (runtime) => {
       await sse.until("event: stream_data\ndata: a live token\n");
       await streams.closeStream({ streamId });
       await sse.until("event: stream_end");
+    });
+
+    it("serves the Prometheus scrape endpoint", async () => {
+      const response = await fetch(`${target.url}/metrics`);
+      expect(response.status).toBe(200);
+      expect(await response.text()).toContain("# HELP target_info");
     });
 
     it("answers a WebSocket upgrade with 501 naming what to use instead", async () => {
