@@ -3,6 +3,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Browser } from "playwright-core";
+import { expect } from "vitest";
 import { startServer } from "../../services/server/server.js";
 import type { TransportReport } from "./browser/page.js";
 import { expectedUsage, type InteropTarget } from "./target.js";
@@ -40,7 +41,7 @@ export async function startInteropPageServer(): Promise<InteropPageServer> {
 }
 
 /** Opens the page from `origin` against `target` and waits for its report of both transports. */
-export async function runInteropPage(browser: Browser, origin: string, target: InteropTarget): Promise<Record<string, TransportReport>> {
+async function runInteropPage(browser: Browser, origin: string, target: InteropTarget): Promise<Record<string, TransportReport>> {
   const page = await browser.newPage();
   try {
     const query = new URLSearchParams({ target: target.url, authorization: target.authorization, ref: target.object.refId });
@@ -52,7 +53,22 @@ export async function runInteropPage(browser: Browser, origin: string, target: I
   }
 }
 
-/** What the page reports of each transport when every call succeeded. */
-export function expectedReport(target: InteropTarget): TransportReport {
-  return { check: "SERVING", watchFirst: "SERVING", userLimitBytes: expectedUsage.userLimitBytes, sha256: target.object.sha256, text: target.object.text };
+/** From an allowed origin, every call of the page succeeds over both transports. */
+export async function expectPageCallsSucceed(browser: Browser, origin: string, target: InteropTarget): Promise<void> {
+  const expected: TransportReport = {
+    check: "SERVING",
+    watchFirst: "SERVING",
+    userLimitBytes: expectedUsage.userLimitBytes,
+    sha256: target.object.sha256,
+    text: target.object.text,
+  };
+  expect(await runInteropPage(browser, origin, target)).toEqual({ connect: expected, grpcWeb: expected });
+}
+
+/** From an origin the target does not allow, CORS stops both transports before any call. */
+export async function expectPageRefusedByCors(browser: Browser, origin: string, target: InteropTarget): Promise<void> {
+  const report = await runInteropPage(browser, origin, target);
+  expect(report.connect?.error).toMatch(/unavailable|Failed to fetch/i);
+  expect(report.grpcWeb?.error).toMatch(/unavailable|Failed to fetch/i);
+  expect(report.connect?.check).toBeUndefined();
 }

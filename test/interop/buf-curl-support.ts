@@ -1,7 +1,9 @@
 import { execFile, spawn } from "node:child_process";
 import { createRequire } from "node:module";
 import { promisify } from "node:util";
+import { expect } from "vitest";
 import { requireTool } from "../harness/index.js";
+import type { InteropTarget } from "./target.js";
 
 // The platform binary itself: node_modules/.bin/buf is a wrapper that would outlive a kill().
 export const buf = requireTool(
@@ -47,6 +49,29 @@ export function firstMessage(args: string[]): Promise<unknown> {
 }
 
 /** The text of a Download's chunks, as buf curl prints them (bytes in base64). */
-export function downloadedText(parts: readonly { chunk?: { data: string } }[]): string {
+function downloadedText(parts: readonly { chunk?: { data: string } }[]): string {
   return parts.flatMap((part) => (part.chunk ? [Buffer.from(part.chunk.data, "base64").toString()] : [])).join("");
+}
+
+/** Download of the target's object through buf curl with `protocolArgs`: its header's sha256, then its text. */
+export async function expectBufCurlDownload(target: InteropTarget, protocolArgs: readonly string[]): Promise<void> {
+  const download = await bufCurl([
+    ...protocolArgs,
+    "-H",
+    `Authorization: ${target.authorization}`,
+    "-d",
+    JSON.stringify({ refId: target.object.refId }),
+    `${target.url}/mentatlab.v1.StorageService/Download`,
+  ]);
+  const parts = messages(download) as { header?: { sha256: string }; chunk?: { data: string } }[];
+  expect(parts[0]?.header?.sha256).toBe(target.object.sha256);
+  expect(downloadedText(parts)).toBe(target.object.text);
+}
+
+/** GetUsage through buf curl with `protocolArgs` and no key fails as unauthenticated. */
+export async function expectBufCurlUnauthenticated(target: InteropTarget, protocolArgs: readonly string[]): Promise<void> {
+  const failure = await bufCurl([...protocolArgs, "-d", "{}", `${target.url}/mentatlab.v1.StorageService/GetUsage`]).catch(
+    (error: { stderr: string }) => error.stderr,
+  );
+  expect(failure).toContain("unauthenticated");
 }

@@ -4,7 +4,7 @@ import { OrchestratorService } from "../../gen/mentatlab/v1/orchestrator_pb.js";
 import { AgentRegistryService } from "../../gen/mentatlab/v1/registry_pb.js";
 import { StorageService } from "../../gen/mentatlab/v1/storage_pb.js";
 import { StreamService } from "../../gen/mentatlab/v1/stream_pb.js";
-import { bufCurl, downloadedText, firstMessage, messages } from "./buf-curl-support.js";
+import { bufCurl, expectBufCurlDownload, expectBufCurlUnauthenticated, firstMessage, messages } from "./buf-curl-support.js";
 import { expectedUsage, startInteropTarget, type InteropTarget } from "./target.js";
 
 let target: InteropTarget;
@@ -41,20 +41,8 @@ describe("buf curl", () => {
       `${target.url}/mentatlab.v1.StorageService/GetUsage`,
     ]);
     expect(messages(usage)).toEqual([expect.objectContaining(expectedUsage)]);
-    const download = await bufCurl([
-      "-H",
-      `Authorization: ${target.authorization}`,
-      "-d",
-      JSON.stringify({ refId: target.object.refId }),
-      `${target.url}/mentatlab.v1.StorageService/Download`,
-    ]);
-    const parts = messages(download) as { header?: { sha256: string }; chunk?: { data: string } }[];
-    expect(parts[0]?.header?.sha256).toBe(target.object.sha256);
-    expect(downloadedText(parts)).toBe(target.object.text);
+    await expectBufCurlDownload(target, []);
   });
 
-  it("gets UNAUTHENTICATED without a key", async () => {
-    const failure = await bufCurl(["-d", "{}", `${target.url}/mentatlab.v1.StorageService/GetUsage`]).catch((error: { stderr: string }) => error.stderr);
-    expect(failure).toContain("unauthenticated");
-  });
+  it("gets UNAUTHENTICATED without a key", () => expectBufCurlUnauthenticated(target, []));
 });

@@ -14,8 +14,8 @@ import { sseText } from "../../services/stream/testing.js";
 import type { MeshClients } from "../e2e/support/clients.js";
 import { failureOf, followRun, oneNodeFlow } from "../e2e/support/runs.js";
 import { launchChromium } from "../harness/index.js";
-import { expectedReport, runInteropPage, startInteropPageServer, type InteropPageServer } from "./browser-page.js";
-import { bufCurl, downloadedText, firstMessage, messages } from "./buf-curl-support.js";
+import { expectPageCallsSucceed, expectPageRefusedByCors, startInteropPageServer, type InteropPageServer } from "./browser-page.js";
+import { bufCurl, expectBufCurlDownload, expectBufCurlUnauthenticated, firstMessage, messages } from "./buf-curl-support.js";
 import { expectHealthServing, expectUsageAndDownload, withAuthorization } from "./connect-node-calls.js";
 import { fetchRuntimes, runtimeShutdownGraceMs, startRuntimeTarget, type RuntimeTarget } from "./runtime-target.js";
 import { expectedUsage } from "./target.js";
@@ -25,6 +25,8 @@ import { expectedUsage } from "./target.js";
 
 /** The schema buf curl reads: reflection is a bidi stream, which needs HTTP/2 end to end. */
 const bufSchema = ["--schema", "."];
+/** buf curl's arguments for the Connect protocol with that schema. */
+const connectMode = [...bufSchema, "--protocol", "connect"];
 
 describe.each(fetchRuntimes)("the embedded mesh on %s", (runtime) => {
   let target: RuntimeTarget;
@@ -123,7 +125,7 @@ describe.each(fetchRuntimes)("the embedded mesh on %s", (runtime) => {
 
   describe("buf curl --protocol connect", () => {
     it("calls Health.Check, and Health.Watch over gRPC-web", async () => {
-      const check = await bufCurl([...bufSchema, "--protocol", "connect", "-d", "{}", `${target.url}/grpc.health.v1.Health/Check`]);
+      const check = await bufCurl([...connectMode, "-d", "{}", `${target.url}/grpc.health.v1.Health/Check`]);
       expect(messages(check)).toEqual([{ status: "SERVING" }]);
       const watched = await firstMessage([...bufSchema, "--protocol", "grpcweb", "-d", '{"service":""}', `${target.url}/grpc.health.v1.Health/Watch`]);
       expect(watched).toEqual({ status: "SERVING" });
@@ -131,41 +133,20 @@ describe.each(fetchRuntimes)("the embedded mesh on %s", (runtime) => {
 
     it("calls StorageService.GetUsage and Download with an Authorization header", async () => {
       const key = ["-H", `Authorization: ${target.authorization}`];
-      const usage = await bufCurl([...bufSchema, "--protocol", "connect", ...key, "-d", "{}", `${target.url}/mentatlab.v1.StorageService/GetUsage`]);
+      const usage = await bufCurl([...connectMode, ...key, "-d", "{}", `${target.url}/mentatlab.v1.StorageService/GetUsage`]);
       expect(messages(usage)).toEqual([expect.objectContaining(expectedUsage)]);
-      const download = await bufCurl([
-        ...bufSchema,
-        "--protocol",
-        "connect",
-        ...key,
-        "-d",
-        JSON.stringify({ refId: target.object.refId }),
-        `${target.url}/mentatlab.v1.StorageService/Download`,
-      ]);
-      const parts = messages(download) as { header?: { sha256: string }; chunk?: { data: string } }[];
-      expect(parts[0]?.header?.sha256).toBe(target.object.sha256);
-      expect(downloadedText(parts)).toBe(target.object.text);
+      await expectBufCurlDownload(target, connectMode);
     });
 
-    it("gets UNAUTHENTICATED without a key", async () => {
-      const failure = await bufCurl([...bufSchema, "--protocol", "connect", "-d", "{}", `${target.url}/mentatlab.v1.StorageService/GetUsage`]).catch(
-        (error: { stderr: string }) => error.stderr,
-      );
-      expect(failure).toContain("unauthenticated");
-    });
+    it("gets UNAUTHENTICATED without a key", () => expectBufCurlUnauthenticated(target, connectMode));
   });
 
   describe("headless Chromium with @connectrpc/connect-web, cross-origin", () => {
-    it("calls Health.Check/Watch and StorageService.GetUsage/Download over Connect and gRPC-web", async () => {
-      const expected = expectedReport(target);
-      expect(await runInteropPage(browser, pageServer.url, target)).toEqual({ connect: expected, grpcWeb: expected });
-    });
+    it("calls Health.Check/Watch and StorageService.GetUsage/Download over Connect and gRPC-web", () =>
+      expectPageCallsSucceed(browser, pageServer.url, target));
 
-    it("is refused by CORS from an origin that is not allowed", async () => {
-      const report = await runInteropPage(browser, pageServer.url.replace("127.0.0.1", "localhost"), target);
-      expect(report.connect?.error).toMatch(/unavailable|Failed to fetch/i);
-      expect(report.connect?.check).toBeUndefined();
-    });
+    it("is refused by CORS from an origin that is not allowed", () =>
+      expectPageRefusedByCors(browser, pageServer.url.replace("127.0.0.1", "localhost"), target));
   });
 
   describe("plain-HTTP routes", () => {
