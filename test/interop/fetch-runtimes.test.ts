@@ -1,5 +1,7 @@
+import { ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
 import { Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
+import { Redis } from "ioredis";
 import { request as httpRequest } from "node:http";
 import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -13,7 +15,7 @@ import { testAgentManifest } from "../../services/orchestrator/testing.js";
 import { sseText } from "../../services/stream/testing.js";
 import type { MeshClients } from "../e2e/support/clients.js";
 import { failureOf, followRun, oneNodeFlow } from "../e2e/support/runs.js";
-import { launchChromium } from "../harness/index.js";
+import { launchChromium, type RedisServer, type S3Server, startRedis, startS3 } from "../harness/index.js";
 import { expectPageCallsSucceed, expectPageRefusedByCors, startInteropPageServer, type InteropPageServer } from "./browser-page.js";
 import { bufCurl, expectBufCurlDownload, expectBufCurlUnauthenticated, firstMessage, messages } from "./buf-curl-support.js";
 import { expectHealthServing, expectUsageAndDownload, withAuthorization } from "./connect-node-calls.js";
@@ -27,6 +29,30 @@ import { expectedUsage } from "./target.js";
 const bufSchema = ["--schema", "."];
 /** buf curl's arguments for the Connect protocol with that schema. */
 const connectMode = [...bufSchema, "--protocol", "connect"];
+
+/**
+ * A producer opens a stream; a key without stream:subscribe is refused its SSE view (403), a consumer
+ * follows it and sees a payload published after it started, then the stream's end.
+ */
+async function expectLiveSseFollow(target: RuntimeTarget): Promise<void> {
+  const producer = createConnectTransport({ baseUrl: target.url, httpVersion: "1.1", interceptors: [withAuthorization(target.roleKeys.producer)] });
+  const streams = createClient(StreamService, producer);
+  const init = await streams.initStream({ payloadType: PinType.TEXT, mimeType: "text/plain" });
+  const streamId = init.stream?.ref?.streamId ?? "";
+  const eventsUrl = `${target.url}/streams/${streamId}/events`;
+  expect((await fetch(eventsUrl, { headers: { authorization: target.roleKeys.producer } })).status).toBe(403);
+
+  const response = await fetch(eventsUrl, { headers: { authorization: target.roleKeys.consumer } });
+  expect(response.status).toBe(200);
+  expect(response.headers.get("content-type")).toContain("text/event-stream");
+  const sse = sseText(response);
+  await sse.until("event: stream_start");
+  // Published after the subscriber is following: it arrives live, not from the retained buffer.
+  await streams.publishBatch({ streamId, payloads: [{ data: new TextEncoder().encode("a live token") }] });
+  await sse.until("event: stream_data\ndata: a live token\n");
+  await streams.closeStream({ streamId });
+  await sse.until("event: stream_end");
+}
 
 describe.each(fetchRuntimes)("the embedded mesh on %s", (runtime) => {
   let target: RuntimeTarget;
@@ -174,24 +200,7 @@ describe.each(fetchRuntimes)("the embedded mesh on %s", (runtime) => {
       expect(await producer.text()).toContain("storage:download");
     });
 
-    it("follows a live stream over Server-Sent Events, and refuses a key without stream:subscribe", async () => {
-      const streams = createClient(StreamService, transports["Connect, JSON"]!(target.roleKeys.producer));
-      const init = await streams.initStream({ payloadType: PinType.TEXT, mimeType: "text/plain" });
-      const streamId = init.stream?.ref?.streamId ?? "";
-      const eventsUrl = `${target.url}/streams/${streamId}/events`;
-      expect((await fetch(eventsUrl, { headers: { authorization: target.roleKeys.producer } })).status).toBe(403);
-
-      const response = await fetch(eventsUrl, { headers: { authorization: target.roleKeys.consumer } });
-      expect(response.status).toBe(200);
-      expect(response.headers.get("content-type")).toContain("text/event-stream");
-      const sse = sseText(response);
-      await sse.until("event: stream_start");
-      // Published after the subscriber is following: it arrives live, not from the retained buffer.
-      await streams.publishBatch({ streamId, payloads: [{ data: new TextEncoder().encode("a live token") }] });
-      await sse.until("event: stream_data\ndata: a live token\n");
-      await streams.closeStream({ streamId });
-      await sse.until("event: stream_end");
-    });
+    it("follows a live stream over Server-Sent Events, and refuses a key without stream:subscribe", () => expectLiveSseFollow(target));
 
     it("serves the Prometheus scrape endpoint", async () => {
       const response = await fetch(`${target.url}/metrics`);
@@ -216,11 +225,71 @@ describe.each(fetchRuntimes)("the embedded mesh on %s", (runtime) => {
     });
   });
 
-  it("stops on SIGTERM and exits 0 within the grace period", async () => {
+  it("on SIGTERM lets an open SSE follow run for the grace period, then ends it and exits 0", async () => {
+    const streams = createClient(StreamService, transports["Connect, JSON"]!(target.roleKeys.producer));
+    const init = await streams.initStream({ payloadType: PinType.TEXT, mimeType: "text/plain" });
+    const response = await fetch(`${target.url}/streams/${init.stream?.ref?.streamId ?? ""}/events`, { headers: { authorization: target.roleKeys.consumer } });
+    const sse = sseText(response);
+    await sse.until("event: stream_start");
     const started = Date.now();
-    const status = await target.stop();
-    expect(status).toEqual({ code: 0, signal: null });
+    const stopped = target.stop();
+    // The stream never ends by itself: only the end of the grace period ends it (a clean end or a cut connection).
+    await (async () => {
+      while (!(await sse.next()).done);
+    })().catch(() => undefined);
+    const endedAfter = Date.now() - started;
+    expect(endedAfter).toBeGreaterThanOrEqual(runtimeShutdownGraceMs - 250);
+    expect(await stopped).toEqual({ code: 0, signal: null });
     expect(Date.now() - started).toBeLessThan(runtimeShutdownGraceMs + 5_000);
     expect(target.output()).toContain("SIGTERM: shutting down gracefully");
+  });
+});
+
+describe.each(fetchRuntimes)("the embedded mesh on %s with Redis and S3 (REDIS_URL, S3_ENDPOINT)", (runtime) => {
+  let redis: RedisServer;
+  let s3: S3Server;
+  let target: RuntimeTarget;
+  beforeAll(async () => {
+    [redis, s3] = await Promise.all([startRedis(), startS3()]);
+    const env = {
+      REDIS_URL: redis.url,
+      S3_ENDPOINT: s3.endpoint,
+      S3_BUCKET: s3.bucket,
+      S3_REGION: s3.region,
+      AWS_ACCESS_KEY_ID: s3.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
+    };
+    // Starting stores the interop object: through this runtime's S3 client, into the S3 server.
+    target = await startRuntimeTarget(runtime, { env });
+  });
+  afterAll(async () => {
+    await target?.close();
+    await s3?.stop();
+    await redis?.stop();
+  });
+
+  it("stores and serves objects in S3", async () => {
+    await expectUsageAndDownload(
+      createConnectTransport({ baseUrl: target.url, httpVersion: "1.1", interceptors: [withAuthorization(target.authorization)] }),
+      target,
+    );
+    const s3Client = new S3Client(s3.clientConfig);
+    try {
+      const listed = await s3Client.send(new ListObjectsV2Command({ Bucket: s3.bucket }));
+      expect(listed.KeyCount ?? 0).toBeGreaterThan(0);
+    } finally {
+      s3Client.destroy();
+    }
+  });
+
+  it("follows a live stream held in Redis over Server-Sent Events", async () => {
+    await expectLiveSseFollow(target);
+    const client = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    try {
+      await client.connect();
+      expect(await client.keys("ml:stream:*")).not.toEqual([]);
+    } finally {
+      client.disconnect();
+    }
   });
 });
