@@ -15,7 +15,7 @@ import { testAgentManifest } from "../../services/orchestrator/testing.js";
 import { sseText } from "../../services/stream/testing.js";
 import type { MeshClients } from "../e2e/support/clients.js";
 import { failureOf, followRun, oneNodeFlow } from "../e2e/support/runs.js";
-import { launchChromium, type RedisServer, type S3Server, startRedis, startS3 } from "../harness/index.js";
+import { launchChromium, type RedisServer, s3Env, type S3Server, startRedis, startS3 } from "../harness/index.js";
 import { expectPageCallsSucceed, expectPageRefusedByCors, startInteropPageServer, type InteropPageServer } from "./browser-page.js";
 import { bufCurl, expectBufCurlDownload, expectBufCurlUnauthenticated, firstMessage, messages } from "./buf-curl-support.js";
 import { expectHealthServing, expectUsageAndDownload, withAuthorization } from "./connect-node-calls.js";
@@ -251,16 +251,8 @@ describe.each(fetchRuntimes)("the embedded mesh on %s with Redis and S3 (REDIS_U
   let target: RuntimeTarget;
   beforeAll(async () => {
     [redis, s3] = await Promise.all([startRedis(), startS3()]);
-    const env = {
-      REDIS_URL: redis.url,
-      S3_ENDPOINT: s3.endpoint,
-      S3_BUCKET: s3.bucket,
-      S3_REGION: s3.region,
-      AWS_ACCESS_KEY_ID: s3.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
-    };
     // Starting stores the interop object: through this runtime's S3 client, into the S3 server.
-    target = await startRuntimeTarget(runtime, { env });
+    target = await startRuntimeTarget(runtime, { env: { REDIS_URL: redis.url, ...s3Env(s3) } });
   });
   afterAll(async () => {
     await target?.close();
