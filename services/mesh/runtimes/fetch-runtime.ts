@@ -56,7 +56,10 @@ export async function serveEmbeddedOnFetchRuntime(runtime: string, listen: Liste
   if (mesh.adminKey) {
     console.log(`No API keys configured: a development admin key was created (kept in the data dir).`);
     console.log(`  Authorization: Bearer ${mesh.adminKey}`);
-    console.log(`  try: npx buf curl --protocol connect -H "Authorization: Bearer ${mesh.adminKey}" ${mesh.url}/mentatlab.v1.StorageService/GetUsage`);
+    // Reflection is a bidi stream, which needs HTTP/2 end to end: buf curl reads the schema from the repo.
+    console.log(
+      `  try: npx buf curl --schema . --protocol connect -H "Authorization: Bearer ${mesh.adminKey}" ${mesh.url}/mentatlab.v1.StorageService/GetUsage`,
+    );
   } else {
     console.log("Authenticate with `Authorization: Bearer <key>` using a key from MENTATLAB_API_KEYS.");
   }
