@@ -15,6 +15,11 @@ export type CorsDecision =
   | { kind: "preflight"; headers: Record<string, string> }
   | { kind: "actual"; headers: Record<string, string> };
 
+/** What an origin that is not allowed is told (403). */
+export function corsDeniedText(origin: string): string {
+  return `origin ${origin} is not allowed; add it to the server's allowed CORS origins`;
+}
+
 /** Decides CORS for one request from its method and headers. */
 export type CorsPolicy = (method: string, header: (name: string) => string | undefined) => CorsDecision;
 

@@ -3,18 +3,12 @@ import { constants as http2Constants, type Http2ServerRequest, type Http2ServerR
 import { Readable, Transform } from "node:stream";
 import { finished, pipeline } from "node:stream/promises";
 import type { ReadableStream as NodeWebReadableStream } from "node:stream/web";
+import { BodyTooLargeError } from "./body-limit.js";
 
 /** A request as Node's HTTP/1.1 server or HTTP/2 compatibility API hands it over. */
 export type NodeRequest = IncomingMessage | Http2ServerRequest;
 /** The matching response object. */
 export type NodeResponse = ServerResponse | Http2ServerResponse;
-
-/** Raised through the body stream when a client sends more than the plain-HTTP body limit. */
-export class BodyTooLargeError extends Error {
-  constructor(readonly limit: number) {
-    super(`request body exceeds ${limit} bytes`);
-  }
-}
 
 /**
  * Wraps a Node request as a Fetch `Request` whose body streams from the socket (pull-based, so a

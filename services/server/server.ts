@@ -1,15 +1,4 @@
-import type { DescMethod, DescService } from "@bufbuild/protobuf";
-import {
-  Code,
-  ConnectError,
-  type ConnectRouter,
-  createMethodImplSpec,
-  createServiceImplSpec,
-  type Interceptor,
-  type MethodImpl,
-  type MethodImplSpec,
-} from "@connectrpc/connect";
-import type { UniversalHandlerOptions } from "@connectrpc/connect/protocol";
+import { Code, ConnectError, type ConnectRouter, type Interceptor, type MethodImplSpec } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { createServer as createHttp1Server } from "node:http";
 import { createServer as createHttp2Server, type IncomingHttpHeaders, type ServerHttp2Stream } from "node:http2";
@@ -18,14 +7,15 @@ import type { HttpRoute } from "../shared/http-route.js";
 import type { Principal } from "../shared/principal.js";
 import type { UpgradeRoute } from "../shared/upgrade-route.js";
 import { MIB, serverDefaults } from "./config.js";
-import { createCorsPolicy } from "./cors.js";
+import { corsDeniedText, createCorsPolicy } from "./cors.js";
 import { decodeErrorGate } from "./decode-errors.js";
-import { createHealthRegistry, mountHealth, ServingStatus, type HealthRegistry } from "./health.js";
+import { createHealthRegistry, ServingStatus, type HealthRegistry } from "./health.js";
 import { createFastPath, type EncodedRelay, type EncodedServerStream } from "./fast-path/index.js";
 import { createHttpRouteDispatcher, matchRoute, writePlain } from "./http-routes.js";
 import type { NodeRequest, NodeResponse } from "./node-fetch-bridge.js";
 import { listenOnePort } from "./one-port.js";
-import { mountReflection, reflectionServices } from "./reflection.js";
+import { mountServices } from "./mount.js";
+import { reflectionServices } from "./reflection.js";
 import { staticFilesRoute } from "./static-files.js";
 import { answerUnknownProcedure } from "./unknown-procedure.js";
 import { failTruncatedStreams } from "./truncation-guard.js";
@@ -105,7 +95,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
 
   const mounted: MethodImplSpec[] = [];
   const rpcHandler = connectNodeAdapter({
-    routes: (router) => mountAll(router, options, health, mounted),
+    routes: (router) => mountServices(router, options, health, mounted),
     interceptors: [failTruncatedStreams, ...(options.interceptors ?? [])],
     readMaxBytes: options.readMaxBytes ?? serverDefaults.readMaxBytes,
     writeMaxBytes: options.writeMaxBytes ?? serverDefaults.writeMaxBytes,
@@ -128,7 +118,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const decision = cors(req.method ?? "GET", (name) => headerValue(req, name));
     switch (decision.kind) {
       case "denied":
-        writePlain(req, res, 403, `origin ${decision.origin} is not allowed; add it to the server's allowed CORS origins`);
+        writePlain(req, res, 403, corsDeniedText(decision.origin));
         return;
       case "preflight":
         for (const [name, value] of Object.entries(decision.headers)) res.setHeader(name, value);
@@ -184,37 +174,6 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     fastPathCalls: fastPath.taken,
     close: () => (closed ??= close()),
   };
-}
-
-/**
- * Mounts the caller's services (media ones without compression), then health and reflection, and
- * collects every implementation in `mounted` for the fast path.
- */
-function mountAll(router: ConnectRouter, options: ServerOptions, health: HealthRegistry, mounted: MethodImplSpec[]): void {
-  const uncompressed = new Set(options.uncompressedServices ?? []);
-  const withCompression = <O extends object>(typeName: string, handlerOptions: O | undefined) =>
-    uncompressed.has(typeName) ? { ...handlerOptions, acceptCompression: [] } : handlerOptions;
-  const mounting: ConnectRouter = {
-    get handlers() {
-      return router.handlers;
-    },
-    service(service, implementation, handlerOptions) {
-      router.service(service, implementation, withCompression(service.typeName, handlerOptions));
-      mounted.push(...Object.values(createServiceImplSpec(service, implementation).methods));
-      return mounting;
-    },
-    rpc<M extends DescMethod>(method: M, implementation: MethodImpl<M>, handlerOptions?: Partial<UniversalHandlerOptions>) {
-      router.rpc(method, implementation, withCompression(method.parent.typeName, handlerOptions));
-      mounted.push(createMethodImplSpec(method, implementation));
-      return mounting;
-    },
-  };
-  options.routes(mounting);
-  mountHealth(mounting, health);
-  const services = new Map<string, DescService>();
-  for (const handler of router.handlers) services.set(handler.service.typeName, handler.service);
-  for (const typeName of services.keys()) health.set(typeName, ServingStatus.SERVING);
-  mountReflection(mounting, [...services.values()]);
 }
 
 /** Everything that is not an RPC of a mounted service: unknown procedures, plain-HTTP routes, then the web UI's files. */

@@ -25,6 +25,17 @@ export interface S3Server {
   thaw(): void;
 }
 
+/** The mesh's variables that point its storage at `s3` (README, "Configuration"). */
+export function s3Env(s3: S3Server): Record<string, string> {
+  return {
+    S3_ENDPOINT: s3.endpoint,
+    S3_BUCKET: s3.bucket,
+    S3_REGION: s3.region,
+    AWS_ACCESS_KEY_ID: s3.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
+  };
+}
+
 const SERVER_SCRIPT = fileURLToPath(new URL("./s3-server.ts", import.meta.url));
 const REGION = "us-east-1";
 // fauxqs accepts any credentials (it does not verify signatures); these only have to be well-formed.

@@ -1,62 +1,17 @@
-import { execFile, spawn } from "node:child_process";
-import { createRequire } from "node:module";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Health } from "../../gen/grpc/health/v1/health_pb.js";
 import { OrchestratorService } from "../../gen/mentatlab/v1/orchestrator_pb.js";
 import { AgentRegistryService } from "../../gen/mentatlab/v1/registry_pb.js";
 import { StorageService } from "../../gen/mentatlab/v1/storage_pb.js";
 import { StreamService } from "../../gen/mentatlab/v1/stream_pb.js";
-import { requireTool } from "../harness/index.js";
+import { bufCurl, expectBufCurlDownload, expectBufCurlUnauthenticated, firstMessage, messages } from "./buf-curl-support.js";
 import { expectedUsage, startInteropTarget, type InteropTarget } from "./target.js";
-
-// The platform binary itself: node_modules/.bin/buf is a wrapper that would outlive a kill().
-const buf = requireTool(
-  createRequire(import.meta.url).resolve(`@bufbuild/buf-${process.platform}-${process.arch}/bin/buf`),
-  "run `npm ci` to install @bufbuild/buf",
-);
-const run = promisify(execFile);
 
 let target: InteropTarget;
 beforeAll(async () => {
   target = await startInteropTarget();
 });
 afterAll(() => target.close());
-
-async function bufCurl(args: string[]): Promise<string> {
-  const { stdout } = await run(buf, ["curl", ...args], { timeout: 20_000 });
-  return stdout;
-}
-
-/** buf curl prints each message as one pretty JSON object. */
-function messages(stdout: string): unknown[] {
-  return stdout
-    .trim()
-    .split(/\n(?=\{)/)
-    .filter((part) => part !== "")
-    .map((part) => JSON.parse(part) as unknown);
-}
-
-/** Runs a never-ending server stream until its first message, then stops buf curl. */
-function firstMessage(args: string[]): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(buf, ["curl", ...args], { stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    const timer = setTimeout(() => child.kill(), 20_000);
-    child.stdout.on("data", (chunk: Buffer) => {
-      stdout += chunk.toString();
-      const end = stdout.indexOf("\n}");
-      if (end >= 0) {
-        clearTimeout(timer);
-        child.kill();
-        resolve(JSON.parse(stdout.slice(0, end + 2)));
-      }
-    });
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    child.once("exit", (code) => reject(new Error(`buf curl exited ${code} before a message: ${stderr}`)));
-  });
-}
 
 describe("buf curl", () => {
   it("lists every method through reflection, with no schema file", async () => {
@@ -86,21 +41,8 @@ describe("buf curl", () => {
       `${target.url}/mentatlab.v1.StorageService/GetUsage`,
     ]);
     expect(messages(usage)).toEqual([expect.objectContaining(expectedUsage)]);
-    const download = await bufCurl([
-      "-H",
-      `Authorization: ${target.authorization}`,
-      "-d",
-      JSON.stringify({ refId: target.object.refId }),
-      `${target.url}/mentatlab.v1.StorageService/Download`,
-    ]);
-    const parts = messages(download) as { header?: { sha256: string }; chunk?: { data: string } }[];
-    expect(parts[0]?.header?.sha256).toBe(target.object.sha256);
-    const text = parts.flatMap((part) => (part.chunk ? [Buffer.from(part.chunk.data, "base64").toString()] : [])).join("");
-    expect(text).toBe(target.object.text);
+    await expectBufCurlDownload(target, []);
   });
 
-  it("gets UNAUTHENTICATED without a key", async () => {
-    const failure = await bufCurl(["-d", "{}", `${target.url}/mentatlab.v1.StorageService/GetUsage`]).catch((error: { stderr: string }) => error.stderr);
-    expect(failure).toContain("unauthenticated");
-  });
+  it("gets UNAUTHENTICATED without a key", () => expectBufCurlUnauthenticated(target, []));
 });

@@ -1,6 +1,6 @@
-import { createClient, type Interceptor } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
-import { randomBytes } from "node:crypto";
+import { createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { createHash, randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -25,6 +25,25 @@ export const objectText = "hello from the interop suite\n";
 /** Limits every GetUsage answers with in the embedded default configuration. */
 export const expectedUsage = { userLimitBytes: "10000000000", workspaceLimitBytes: "100000000000" };
 
+/**
+ * Stores `objectText` through the unary resumable upload over Connect (HTTP/1.1), which every
+ * runtime serves: client streaming needs HTTP/2 end to end.
+ */
+export async function storeInteropObject(baseUrl: string, authorization: string): Promise<InteropTarget["object"]> {
+  const storage = createClient(StorageService, createConnectTransport({ baseUrl, httpVersion: "1.1" }));
+  const asCaller = { headers: { authorization } };
+  const bytes = new TextEncoder().encode(objectText);
+  const { uploadId } = await storage.createUpload(
+    { header: { filename: "hello.txt", mimeType: "text/plain", sizeBytes: BigInt(bytes.length), bucketClass: BucketClass.TEMP } },
+    asCaller,
+  );
+  await storage.uploadChunk({ uploadId, offset: 0n, data: bytes }, asCaller);
+  const sha256 = createHash("sha256").update(bytes).digest("hex");
+  const { ref } = await storage.completeUpload({ uploadId, sha256 }, asCaller);
+  if (!ref) throw new Error("CompleteUpload returned no MediaRef");
+  return { refId: ref.id, text: objectText, sha256: ref.sha256 };
+}
+
 /** Starts the embedded mesh (auth on) in a fresh data dir and stores one object through it. */
 export async function startInteropTarget(options: { corsAllowedOrigins?: readonly string[] } = {}): Promise<InteropTarget> {
   const dataDir = await mkdtemp(join(tmpdir(), "interop-"));
@@ -38,29 +57,12 @@ export async function startInteropTarget(options: { corsAllowedOrigins?: readonl
   });
   if (!mesh.adminKey) throw new Error("the embedded mesh created no development admin key");
   const authorization = `Bearer ${mesh.adminKey}`;
-  const withKey: Interceptor = (next) => (request) => {
-    request.header.set("authorization", authorization);
-    return next(request);
-  };
-  const storage = createClient(StorageService, createGrpcTransport({ baseUrl: mesh.url, interceptors: [withKey] }));
-  const bytes = new TextEncoder().encode(objectText);
-  const uploaded = await storage.upload(
-    (async function* () {
-      yield {
-        part: {
-          case: "header" as const,
-          value: { filename: "hello.txt", mimeType: "text/plain", sizeBytes: BigInt(bytes.length), bucketClass: BucketClass.TEMP },
-        },
-      };
-      yield { part: { case: "chunk" as const, value: bytes } };
-    })(),
-  );
-  if (!uploaded.ref) throw new Error("upload returned no MediaRef");
+  const object = await storeInteropObject(mesh.url, authorization);
   return {
     url: mesh.url,
     port: Number(new URL(mesh.url).port),
     authorization,
-    object: { refId: uploaded.ref.id, text: objectText, sha256: uploaded.ref.sha256 },
+    object,
     async close() {
       await mesh.close();
       await rm(dataDir, { recursive: true, force: true });

@@ -11,7 +11,7 @@ import { AgentRegistryService } from "../../gen/mentatlab/v1/registry_pb.js";
 import { StorageService } from "../../gen/mentatlab/v1/storage_pb.js";
 import { StreamService } from "../../gen/mentatlab/v1/stream_pb.js";
 import { startEmbedded, type EmbeddedMesh } from "../../services/mesh/embedded.js";
-import { type Caller, keys } from "./support/callers.js";
+import { type Caller, keyEntries, keys } from "./support/callers.js";
 
 // The roles as the README defines them (plus agent:view for both, as the README explains). Written out
 // here, not imported, so the test checks the server against the design rather than against itself.
@@ -43,11 +43,7 @@ beforeAll(async () => {
     dataDir,
     env: {
       PATH: process.env.PATH,
-      MENTATLAB_API_KEYS: [
-        `${keys.consumer}=carl@acme:multimodal_consumer`,
-        `${keys.producer}=pat@acme:multimodal_producer`,
-        `${keys.admin}=ada@acme:admin`,
-      ].join(","),
+      MENTATLAB_API_KEYS: keyEntries.join(","),
     },
   });
   transport = createConnectTransport({ baseUrl: mesh.url, httpVersion: "2" });

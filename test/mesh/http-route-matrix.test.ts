@@ -10,7 +10,7 @@ import { StreamService } from "../../gen/mentatlab/v1/stream_pb.js";
 import { startEmbedded } from "../../services/mesh/embedded.js";
 import { httpPathsOwned, httpPostPathsOwned } from "../../services/mesh/topology.js";
 import { startDistributedMesh } from "../e2e/support/distributed-mesh.js";
-import { callers, type Caller, keys } from "./support/callers.js";
+import { callers, type Caller, keyEntries, keys } from "./support/callers.js";
 
 /** Who each route lets through: the roles holding its RPC's permission (the roles as auth-matrix.test.ts writes them out). */
 interface RouteCase {
@@ -30,7 +30,6 @@ interface RouteCase {
 }
 
 const objectText = "bytes only storage:download may read\n";
-const keyEntries = [`${keys.consumer}=carl@acme:multimodal_consumer`, `${keys.producer}=pat@acme:multimodal_producer`, `${keys.admin}=ada@acme:admin`];
 let refId: string;
 let streamId: string;
 

@@ -8,3 +8,13 @@ export const keys = {
 export type Caller = "none" | keyof typeof keys;
 
 export const callers: readonly Caller[] = ["none", "consumer", "producer", "admin"];
+
+/** The workspace every matrix key belongs to. */
+export const keysWorkspace = "acme";
+
+/** `MENTATLAB_API_KEYS` entries for `keys`, one user per role, all in `keysWorkspace`. */
+export const keyEntries: readonly string[] = [
+  `${keys.consumer}=carl@${keysWorkspace}:multimodal_consumer`,
+  `${keys.producer}=pat@${keysWorkspace}:multimodal_producer`,
+  `${keys.admin}=ada@${keysWorkspace}:admin`,
+];
