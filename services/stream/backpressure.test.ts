@@ -218,7 +218,7 @@ describe.each([
     const reader = stalledReader(clientAs("reader", url), streamId, 1);
     await within(reader.stalled, 5_000, "the reader's first events");
     const failed = await within(rejection(produce(producer, streamId).done), 10_000, "the producer's failure");
-    expect(failed?.code).toBe(Code.ResourceExhausted);
+    expect(failed?.code).toBe(Code.FailedPrecondition);
     expect(failed?.rawMessage).toMatch(/downstream agent "reader" fell \d+ bytes behind stream .* 65536-byte window.*backpressure: fail/);
     expect((await producer.getStream({ streamId })).stream?.state).toBe(StreamState.FAILED);
 
@@ -227,7 +227,7 @@ describe.each([
     expect(error).toBeUndefined();
     const last = events[events.length - 1];
     expect(last?.event.case).toBe("error");
-    expect(last?.event.case === "error" && last.event.value).toMatchObject({ code: "resource_exhausted", message: failed?.rawMessage });
+    expect(last?.event.case === "error" && last.event.value).toMatchObject({ code: "failed_precondition", message: failed?.rawMessage });
   });
 });
 

@@ -84,12 +84,15 @@ export function firstBehind(record: StreamRecord, consumers: readonly StreamCons
   return positions(record, consumers, limits, nowMs).find((p) => p.lagBytes > BigInt(p.windowBytes) || tooManyEvents(p, limits));
 }
 
-/** What a stream whose `fail` consumer fell behind ends with, and what its producer's call fails with. */
+/**
+ * What a stream whose `fail` consumer fell behind ends with, and what its producer's call fails with:
+ * FAILED_PRECONDITION, which producers do not retry (the edge's condition no longer holds).
+ */
 export function consumerFellBehind(streamId: string, lag: ConsumerLag): ConnectError {
   return new ConnectError(
     `downstream agent "${lag.consumer.nodeId}" fell ${lag.lagBytes} bytes behind stream "${streamId}", more than its ` +
       `${lag.windowBytes}-byte window, and its edge says \`backpressure: fail\`; make it read faster, raise ` +
       "backpressure_window_bytes, or use `backpressure: block` to slow the producer down instead",
-    Code.ResourceExhausted,
+    Code.FailedPrecondition,
   );
 }

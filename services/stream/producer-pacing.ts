@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
+import type { ConnectError } from "@connectrpc/connect";
 import { BackpressurePolicy } from "../../gen/mentatlab/v1/common_pb.js";
 import { type StreamInfo, StreamState } from "../../gen/mentatlab/v1/stream_pb.js";
 import { consumerFellBehind, creditBytes, firstBehind, type FlowControlLimits, pacedConsumers, windowBytesOf } from "./flow-control.js";
@@ -46,15 +47,18 @@ export class ProducerPacing {
     }
   }
 
-  /** After an append: once a `fail` consumer is more than its window behind, ends the stream with stream_error and throws that error. */
-  async checkKeptUp(): Promise<void> {
-    if (this.failing.length === 0) return;
+  /**
+   * After an append: once a `fail` consumer is more than its window behind, ends the stream with
+   * stream_error and returns that error for the producer's call.
+   */
+  async endIfConsumerBehind(): Promise<ConnectError | undefined> {
+    if (this.failing.length === 0) return undefined;
     const record = await this.store.get(this.key);
     const lag = record && firstBehind(record, this.failing, this.limits, Date.now());
-    if (!lag) return;
+    if (!lag) return undefined;
     const error = consumerFellBehind(this.key.id, lag);
     // Ended meanwhile (by its producer or another replica's check): the producer still learns why it stops.
     await this.store.end(this.key, { error: { message: error.rawMessage, code: error.code } }, Date.now()).catch(() => undefined);
-    throw error;
+    return error;
   }
 }

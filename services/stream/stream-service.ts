@@ -92,17 +92,20 @@ export function createStreamService(options: StreamServiceOptions): ServiceImpl<
 
   /** Stores payloads, then fails the stream if a `fail` consumer is now more than its window behind. */
   async function append(key: StreamKey, payloads: PayloadInput[], now: number, pacing: ProducerPacing): Promise<AppendResult> {
+    let result: AppendResult;
     try {
-      const result = await store.append(key, payloads, now);
-      metrics.streamBandwidthBytes.published += result.appendedBytes;
-      await pacing.checkKeptUp();
-      return result;
+      result = await store.append(key, payloads, now);
     } catch (err) {
-      const code = ConnectError.from(err).code;
-      // Both end the stream with stream_error.
-      if (code === Code.DeadlineExceeded || code === Code.ResourceExhausted) metrics.countEnd(true);
+      if (ConnectError.from(err).code === Code.DeadlineExceeded) metrics.countEnd(true);
       throw err;
     }
+    metrics.streamBandwidthBytes.published += result.appendedBytes;
+    const failed = await pacing.endIfConsumerBehind();
+    if (failed) {
+      metrics.countEnd(true);
+      throw failed;
+    }
+    return result;
   }
 
   return {
