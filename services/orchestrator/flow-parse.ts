@@ -15,8 +15,7 @@ import {
 } from "../../gen/mentatlab/v1/orchestrator_pb.js";
 import { isRecord } from "../../agent-contract/json-record.js";
 import { readDocumentRecord, RecordReader } from "../registry/document-reader.js";
-import { readBackpressure } from "../registry/names.js";
-import { parseQuantity } from "../registry/quantity.js";
+import { parseQuantity, readBackpressure } from "../registry/index.js";
 import { Violations } from "../registry/violations.js";
 
 const backoffNames: ReadonlyMap<string, BackoffKind> = new Map([
