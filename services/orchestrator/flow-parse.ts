@@ -15,7 +15,8 @@ import {
 } from "../../gen/mentatlab/v1/orchestrator_pb.js";
 import { isRecord } from "../../agent-contract/json-record.js";
 import { readDocumentRecord, RecordReader } from "../registry/document-reader.js";
-import { parseQuantity, readBackpressure } from "../registry/index.js";
+import { readBackpressure } from "../registry/names.js";
+import { parseQuantity } from "../registry/quantity.js";
 import { Violations } from "../registry/violations.js";
 
 const backoffNames: ReadonlyMap<string, BackoffKind> = new Map([

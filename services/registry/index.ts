@@ -21,5 +21,3 @@ export { SqliteAgentStore } from "./sqlite-agent-store.js";
 export { createRegistryService } from "./registry-service.js";
 export { calculateResources, type ResolvedResources } from "./resources.js";
 export { decodeRunPageToken, encodeRunPageToken, pageSizeOf } from "./page-token.js";
-export { readBackpressure } from "./names.js";
-export { parseQuantity } from "./quantity.js";
