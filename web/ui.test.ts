@@ -13,7 +13,7 @@ import { PinType } from "../gen/mentatlab/v1/common_pb.js";
 import { OrchestratorService } from "../gen/mentatlab/v1/orchestrator_pb.js";
 import { AgentRegistryService } from "../gen/mentatlab/v1/registry_pb.js";
 import { StorageService, UploadRequestSchema } from "../gen/mentatlab/v1/storage_pb.js";
-import { StreamService } from "../gen/mentatlab/v1/stream_pb.js";
+import { StreamService, StreamState } from "../gen/mentatlab/v1/stream_pb.js";
 import { startEmbedded, type EmbeddedMesh } from "../services/mesh/embedded.js";
 import { wavHeader } from "../services/shared/wav.js";
 import { launchChromium } from "../test/harness/index.js";
@@ -134,6 +134,17 @@ async function registerAgents(): Promise<void> {
       "  - { name: facts, type: json }",
       "  - { name: tone, type: audio, media: { acceptedMimeTypes: [audio/wav, audio/x-wav, audio/wave] } }",
       "  - { name: notes, type: stream }",
+      "capabilities: [streaming]",
+    ],
+    [
+      "id: org.mentatlab.test.live-outputs",
+      "version: 1.0.0",
+      "description: keeps its stream outputs open for a minute, for a test to publish into",
+      `command: [${JSON.stringify(process.execPath)}, -e, ${JSON.stringify("setTimeout(() => console.log(JSON.stringify({ result: {} })), 60000)")}]`,
+      "inputs: []",
+      "outputs:",
+      "  - { name: tokens, type: stream, media: { acceptedMimeTypes: [text/plain] } }",
+      "  - { name: sound, type: stream, media: { acceptedMimeTypes: [audio/wav] } }",
       "capabilities: [streaming]",
     ],
   ];
@@ -522,6 +533,45 @@ describe("web UI in a real browser", () => {
     // All of it plays out, and no more than was sent.
     await expect.poll(played, { timeout: 5_000 }).toBe(2);
     expect(await page.locator("#follow-media .live-audio").textContent()).toMatch(/^Playing live: 2\.00 s of 2\.00 s received/);
+  });
+
+  it("plays a run's stream outputs live on its page while they are produced", async () => {
+    const { orchestrator, stream } = clients();
+    const flow =
+      "apiVersion: v1\nkind: Flow\nmeta: { id: web.live-outputs, name: Live outputs }\ngraph:\n  nodes: [{ id: live, agent: org.mentatlab.test.live-outputs }]\n  edges: []";
+    const { run } = await orchestrator.submitFlow({ source: { source: { case: "text", value: flow } } });
+    const runId = run?.runId ?? "";
+    await page.goto(`${mesh.url}/#/runs/${encodeURIComponent(runId)}`);
+    const liveNode = page.locator('#run-dag [data-node="live"]');
+    await expect.poll(() => liveNode.getAttribute("class"), { timeout: 10_000 }).toContain("node-running");
+    await liveNode.click();
+    const streams = (await stream.listStreams({ filter: { runId } })).streams;
+    const idOf = (pin: string) => streams.find((s) => s.pin === pin)?.ref?.streamId ?? "";
+    const outputs = page.locator("#node-outputs");
+    await outputs.getByRole("button", { name: "Show stream of tokens" }).click();
+    await outputs.getByRole("button", { name: "Show stream of sound" }).click();
+
+    const text = new TextEncoder();
+    await stream.publishBatch({ streamId: idOf("tokens"), payloads: [{ data: text.encode("tokens ") }, { data: text.encode("while running") }] });
+    await expect.poll(() => outputs.locator('[data-pin="tokens"] pre').textContent(), { timeout: 2_000 }).toBe("tokens while running");
+    const pcm = sineWav(16_000, 2).subarray(44);
+    await stream.publishBatch({ streamId: idOf("sound"), payloads: [{ data: wavHeader({ sampleRate: 16_000, channels: 1 }) }] });
+    const played = () =>
+      outputs
+        .locator('[data-pin="sound"] .live-audio')
+        .textContent()
+        .then((shown) => Number(/Playing live: ([\d.]+) s/.exec(shown ?? "")?.[1] ?? 0));
+    for (let offset = 0; offset < pcm.byteLength / 2; offset += 3_200) {
+      await stream.publishBatch({ streamId: idOf("sound"), payloads: [{ data: pcm.subarray(offset, offset + 3_200) }] });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    // Playing from what arrived, while both streams and the node are still open.
+    await expect.poll(played, { timeout: 3_000 }).toBeGreaterThan(0.3);
+    for (const pin of ["tokens", "sound"]) expect((await stream.getStream({ streamId: idOf(pin) })).stream?.state).toBe(StreamState.OPEN);
+    expect(await liveNode.getAttribute("class")).toContain("node-running");
+    await shot("run-live-outputs");
+    await orchestrator.cancelRun({ runId });
+    await expect.poll(() => page.locator("#run-state").textContent(), { timeout: 5_000 }).toMatch(/^cancelled/);
   });
 
   it("fits a 390 px phone screen on every page", async () => {
