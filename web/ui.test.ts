@@ -16,8 +16,9 @@ import { StorageService, UploadRequestSchema } from "../gen/mentatlab/v1/storage
 import { StreamService, StreamState } from "../gen/mentatlab/v1/stream_pb.js";
 import { startEmbedded, type EmbeddedMesh } from "../services/mesh/embedded.js";
 import { wavHeader } from "../services/shared/wav.js";
-import { launchChromium } from "../test/harness/index.js";
+import { ffmpegFromTestSources, launchChromium } from "../test/harness/index.js";
 import { buildWeb } from "./build.js";
+import { KEEP_BEHIND_SECONDS, TRIM_STEP_SECONDS } from "./src/live-player.js";
 
 const shoutAgentDir = fileURLToPath(new URL("../services/cli/ctl/testdata", import.meta.url));
 const examplesDir = fileURLToPath(new URL("../examples/agents", import.meta.url));
@@ -574,6 +575,66 @@ describe("web UI in a real browser", () => {
     await expect.poll(() => page.locator("#run-state").textContent(), { timeout: 5_000 }).toMatch(/^cancelled/);
   });
 
+  it("keeps a long live fMP4 stream's MediaSource buffer to the last seconds behind playback", async () => {
+    const mp4 = join(work, "long.mp4");
+    // 150 s of small video, a fragment per 1 s GOP, as a live producer sends it.
+    await ffmpegFromTestSources(
+      ["testsrc=size=160x90:rate=10:duration=150"],
+      [
+        "-pix_fmt",
+        "yuv420p",
+        "-c:v",
+        "libx264",
+        "-profile:v",
+        "baseline",
+        "-preset",
+        "ultrafast",
+        "-g",
+        "10",
+        "-movflags",
+        "frag_keyframe+empty_moov+default_base_moof",
+        "-f",
+        "mp4",
+        mp4,
+      ],
+    );
+    const bytes = readFileSync(mp4);
+    const { stream } = clients();
+    const { streamId } = await followNewStream(PinType.VIDEO, "video/mp4");
+    const video = page.locator("#follow-media video");
+    await video.waitFor({ state: "attached" });
+    // Eight times real time, so two minutes of media play in seconds.
+    await video.evaluate((v: HTMLVideoElement) => (v.playbackRate = 8));
+    const state = () =>
+      video.evaluate((v: HTMLVideoElement) => {
+        const ranges = Array.from({ length: v.buffered.length }, (_, i) => [v.buffered.start(i), v.buffered.end(i)] as const);
+        return { time: v.currentTime, first: ranges[0]?.[0] ?? 0, end: ranges.at(-1)?.[1] ?? 0, length: ranges.reduce((n, [a, b]) => n + b - a, 0) };
+      });
+    let longestBuffered = 0;
+    let offset = 0;
+    let seq = 0n;
+    // Publish as a live producer would: a chunk whenever less than 8 s of media is buffered ahead.
+    while (offset < bytes.byteLength) {
+      const now = await state();
+      if (now.time > 40) longestBuffered = Math.max(longestBuffered, now.length);
+      if (offset > 0 && now.end - now.time > 8) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        continue;
+      }
+      await stream.publishBatch({ streamId, payloads: [{ data: bytes.subarray(offset, offset + 16_384), clientSeq: ++seq }] });
+      offset += 16_384;
+    }
+    await stream.closeStream({ streamId });
+    await expect.poll(async () => (await state()).time, { timeout: 30_000 }).toBeGreaterThan(140);
+    const last = await state();
+    // Played on far past what is kept, and only about the last KEEP_BEHIND_SECONDS (plus the trim step
+    // and what was buffered ahead) stayed in the buffer.
+    const bound = KEEP_BEHIND_SECONDS + TRIM_STEP_SECONDS + 10;
+    expect(last.first, JSON.stringify(last)).toBeGreaterThan(last.time - bound);
+    expect(longestBuffered).toBeGreaterThan(0);
+    expect(longestBuffered).toBeLessThanOrEqual(bound);
+  }, 90_000);
+
   it("fits a 390 px phone screen on every page", async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     for (const [name, hash, ready] of [
@@ -628,7 +689,7 @@ describe("web UI in a real browser", () => {
 /** A mono 16-bit PCM WAV of a 440 Hz tone. */
 /** Opens a stream, waits for the streams page to list it as open, and clicks its Follow button. */
 async function followNewStream(payloadType: PinType, mimeType: string) {
-  await page.getByRole("link", { name: "Streams" }).click();
+  await page.getByRole("link", { name: "Streams", exact: true }).click();
   const { stream: info } = await clients().stream.initStream({ payloadType, mimeType });
   const streamId = info?.ref?.streamId ?? "";
   const row = page.locator(`#streams-table tr[data-stream="${streamId}"]`);
