@@ -97,12 +97,12 @@ function produce(producer: Client<typeof StreamService>, streamId: string): Prod
   return { done };
 }
 
-/** A subscriber that reads `first` events, then stops reading until `resume()`; then reads to the end. */
-function stalledReader(client: Client<typeof StreamService>, streamId: string, first: number) {
+/** A subscriber that reads stream_start, then stops reading until `resume()`; then reads to the end. */
+function stalledReader(client: Client<typeof StreamService>, streamId: string) {
   const iterator = client.subscribe({ streamId }, { signal: AbortSignal.timeout(60_000) })[Symbol.asyncIterator]();
   const events: StreamEvent[] = [];
   const stalled = (async () => {
-    while (events.length < first) {
+    while (events.length < 1) {
       const next = await iterator.next();
       if (next.done) throw new Error("the stream ended before the reader stalled");
       events.push(next.value);
@@ -123,6 +123,18 @@ function stalledReader(client: Client<typeof StreamService>, streamId: string, f
 }
 
 /** The stream's published bytes once they stopped growing for a while (a held producer's). */
+/** A stream of run r1 declaring `consumer`, and a subscriber per token that read stream_start and then stalled. */
+async function stalledStream(config: Partial<StreamConfig>, consumer: MessageInitShape<typeof StreamConsumerSchema>, tokens = ["reader"]) {
+  const url = await serve({ subscriberMaxLagBytes: 128 * 1024, ...config });
+  const producer = clientAs("producer", url);
+  const streamId = await openStream(producer, [consumer]);
+  const readers = tokens.map((token) => stalledReader(clientAs(token, url), streamId));
+  await within(Promise.all(readers.map((r) => r.stalled)), 5_000, "the subscribers' first event");
+  const [reader] = readers;
+  if (!reader) throw new Error("name at least one subscriber");
+  return { producer, streamId, reader, readers };
+}
+
 async function publishedOnceSettled(client: Client<typeof StreamService>, streamId: string): Promise<bigint> {
   let last = -1n;
   let stableSince = Date.now();
@@ -150,16 +162,14 @@ async function rejection(promise: Promise<unknown>): Promise<ConnectError | unde
   );
 }
 
+const blockingReader = { nodeId: "reader", policy: BackpressurePolicy.BLOCK, windowBytes: BigInt(WINDOW) };
+
 describe.each([
   ["memory", () => ({})],
   ["redis", () => ({ redisUrl: redis.url, redisKeyPrefix: `bp${++prefixes}:` })],
 ] as const)("stream edge flow control on the %s store", (_name, backend) => {
   it("block: holds the producer while the downstream agent is a window behind, then delivers every byte once", async () => {
-    const url = await serve({ ...backend(), subscriberMaxLagBytes: 128 * 1024 });
-    const producer = clientAs("producer", url);
-    const streamId = await openStream(producer, [{ nodeId: "reader", policy: BackpressurePolicy.BLOCK, windowBytes: BigInt(WINDOW) }]);
-    const reader = stalledReader(clientAs("reader", url), streamId, 1);
-    await within(reader.stalled, 5_000, "the reader's first events");
+    const { producer, streamId, reader } = await stalledStream(backend(), blockingReader);
     const production = produce(producer, streamId);
 
     const held = await publishedOnceSettled(producer, streamId);
@@ -182,15 +192,10 @@ describe.each([
   });
 
   it("block: a browser or CLI subscriber and an undeclared node never hold the producer back", async () => {
-    const url = await serve({ ...backend(), subscriberMaxLagBytes: 128 * 1024 });
-    const producer = clientAs("producer", url);
-    const streamId = await openStream(producer, [{ nodeId: "reader", policy: BackpressurePolicy.BLOCK, windowBytes: BigInt(WINDOW) }]);
-    const browser = stalledReader(clientAs("user:alice", url), streamId, 1);
-    const otherNode = stalledReader(clientAs("other", url), streamId, 1);
-    await within(Promise.all([browser.stalled, otherNode.stalled]), 5_000, "the subscribers' first events");
+    const { producer, streamId, readers } = await stalledStream(backend(), blockingReader, ["user:alice", "other"]);
     await within(produce(producer, streamId).done, 10_000, "every ack with only ordinary subscribers stalled");
     // They are cut off as any slow subscriber is, naming the oldest seq they can resume from.
-    for (const stalled of [browser, otherNode]) {
+    for (const stalled of readers) {
       const { error } = await stalled.resume();
       expect(error?.code).toBe(Code.OutOfRange);
       expect(error?.rawMessage).toMatch(/fell more than 131072 bytes behind .* the oldest available is seq 1\b/);
@@ -198,11 +203,10 @@ describe.each([
   });
 
   it("drop_oldest: the slow downstream agent gets OUT_OF_RANGE naming the oldest retained seq; the producer runs free", async () => {
-    const url = await serve({ ...backend(), subscriberMaxLagBytes: 128 * 1024, retainedMaxEvents: 100 });
-    const producer = clientAs("producer", url);
-    const streamId = await openStream(producer, [{ nodeId: "reader", policy: BackpressurePolicy.DROP_OLDEST }]);
-    const reader = stalledReader(clientAs("reader", url), streamId, 1);
-    await within(reader.stalled, 5_000, "the reader's first events");
+    const { producer, streamId, reader } = await stalledStream(
+      { ...backend(), retainedMaxEvents: 100 },
+      { nodeId: "reader", policy: BackpressurePolicy.DROP_OLDEST },
+    );
     await within(produce(producer, streamId).done, 10_000, "every ack");
     const oldest = (await producer.getStream({ streamId })).stream?.firstRetainedSeq ?? 0n;
     expect(oldest).toBeGreaterThan(3n);
@@ -212,11 +216,7 @@ describe.each([
   });
 
   it("fail: the stream fails with stream_error once the downstream agent is a window behind, and the producer's call with it", async () => {
-    const url = await serve({ ...backend(), subscriberMaxLagBytes: 128 * 1024 });
-    const producer = clientAs("producer", url);
-    const streamId = await openStream(producer, [{ nodeId: "reader", policy: BackpressurePolicy.FAIL, windowBytes: BigInt(WINDOW) }]);
-    const reader = stalledReader(clientAs("reader", url), streamId, 1);
-    await within(reader.stalled, 5_000, "the reader's first events");
+    const { producer, streamId, reader } = await stalledStream(backend(), { nodeId: "reader", policy: BackpressurePolicy.FAIL, windowBytes: BigInt(WINDOW) });
     const failed = await within(rejection(produce(producer, streamId).done), 10_000, "the producer's failure");
     expect(failed?.code).toBe(Code.FailedPrecondition);
     expect(failed?.rawMessage).toMatch(/downstream agent "reader" fell \d+ bytes behind stream .* 65536-byte window.*backpressure: fail/);
