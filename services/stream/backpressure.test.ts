@@ -6,11 +6,11 @@ import { BackpressurePolicy, PinType } from "../../gen/mentatlab/v1/common_pb.js
 import { type StreamConsumerSchema, type StreamEvent, StreamService, StreamState } from "../../gen/mentatlab/v1/stream_pb.js";
 import { type RedisServer, startRedis } from "../../test/harness/index.js";
 import { testPrincipal } from "../../test/support/in-memory.js";
-import { type RunningServer, startServer } from "../server/server.js";
+import type { RunningServer } from "../server/server.js";
 import { principalKey } from "../shared/principal.js";
 import type { StreamConfig } from "./config.js";
-import { createStreams, type StreamRuntime } from "./index.js";
-import { dataMessage, type PublishMessage, Pushable, testStreamConfig, within } from "./testing.js";
+import type { StreamRuntime } from "./index.js";
+import { dataMessage, type PublishMessage, Pushable, serveOverSockets, within } from "./testing.js";
 
 // Flow control of stream edges over real sockets (the one-port server, gRPC clients with HTTP/2 flow
 // control), on both stores: a downstream agent of run "r1" subscribes with its node's run token, as its
@@ -52,17 +52,9 @@ const principalFromBearer: Interceptor = (next) => (req) => {
 };
 
 async function serve(config: Partial<StreamConfig>): Promise<string> {
-  const runtime = await createStreams(testStreamConfig(config));
-  const server = await startServer({
-    port: 0,
-    routes: (router) => router.service(StreamService, runtime.impl),
-    interceptors: [principalFromBearer],
-    encodedStreams: runtime.encodedStreams,
-    uncompressedServices: [StreamService.typeName],
-    shutdownGraceMs: 200,
-  });
-  running = { server, runtime };
-  return server.url;
+  const served = await serveOverSockets(config, principalFromBearer);
+  running = served;
+  return served.server.url;
 }
 
 function clientAs(token: string, baseUrl: string): Client<typeof StreamService> {
