@@ -17,9 +17,15 @@ const services = ["gateway", "orchestrator", "registry", "storage", "stream", "w
  */
 const serviceEntries = {
   gateway: ["services/stream/index.ts"],
-  // flow-parse.ts is bundled into the web UI too: it takes the two browser-safe leaves it needs, where
+  // flow-parse.ts is bundled into the web UI too: it takes the browser-safe leaves it needs, where
   // index.ts would bring the agent stores (node:sqlite, ioredis) into the bundle.
-  orchestrator: ["services/registry/index.ts", "services/registry/document-reader.ts", "services/registry/violations.ts"],
+  orchestrator: [
+    "services/registry/index.ts",
+    "services/registry/document-reader.ts",
+    "services/registry/violations.ts",
+    "services/registry/names.ts",
+    "services/registry/quantity.ts",
+  ],
   webhook: ["services/orchestrator/kubernetes/index.ts"],
 };
 

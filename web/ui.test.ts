@@ -13,11 +13,12 @@ import { PinType } from "../gen/mentatlab/v1/common_pb.js";
 import { OrchestratorService } from "../gen/mentatlab/v1/orchestrator_pb.js";
 import { AgentRegistryService } from "../gen/mentatlab/v1/registry_pb.js";
 import { StorageService, UploadRequestSchema } from "../gen/mentatlab/v1/storage_pb.js";
-import { StreamService } from "../gen/mentatlab/v1/stream_pb.js";
+import { StreamService, StreamState } from "../gen/mentatlab/v1/stream_pb.js";
 import { startEmbedded, type EmbeddedMesh } from "../services/mesh/embedded.js";
 import { wavHeader } from "../services/shared/wav.js";
-import { launchChromium } from "../test/harness/index.js";
+import { ffmpegFromTestSources, launchChromium } from "../test/harness/index.js";
 import { buildWeb } from "./build.js";
+import { KEEP_BEHIND_SECONDS, TRIM_STEP_SECONDS } from "./src/live-player.js";
 
 const shoutAgentDir = fileURLToPath(new URL("../services/cli/ctl/testdata", import.meta.url));
 const examplesDir = fileURLToPath(new URL("../examples/agents", import.meta.url));
@@ -134,6 +135,17 @@ async function registerAgents(): Promise<void> {
       "  - { name: facts, type: json }",
       "  - { name: tone, type: audio, media: { acceptedMimeTypes: [audio/wav, audio/x-wav, audio/wave] } }",
       "  - { name: notes, type: stream }",
+      "capabilities: [streaming]",
+    ],
+    [
+      "id: org.mentatlab.test.live-outputs",
+      "version: 1.0.0",
+      "description: keeps its stream outputs open for a minute, for a test to publish into",
+      `command: [${JSON.stringify(process.execPath)}, -e, ${JSON.stringify("setTimeout(() => console.log(JSON.stringify({ result: {} })), 60000)")}]`,
+      "inputs: []",
+      "outputs:",
+      "  - { name: tokens, type: stream, media: { acceptedMimeTypes: [text/plain] } }",
+      "  - { name: sound, type: stream, media: { acceptedMimeTypes: [audio/wav] } }",
       "capabilities: [streaming]",
     ],
   ];
@@ -524,6 +536,105 @@ describe("web UI in a real browser", () => {
     expect(await page.locator("#follow-media .live-audio").textContent()).toMatch(/^Playing live: 2\.00 s of 2\.00 s received/);
   });
 
+  it("plays a run's stream outputs live on its page while they are produced", async () => {
+    const { orchestrator, stream } = clients();
+    const flow =
+      "apiVersion: v1\nkind: Flow\nmeta: { id: web.live-outputs, name: Live outputs }\ngraph:\n  nodes: [{ id: live, agent: org.mentatlab.test.live-outputs }]\n  edges: []";
+    const { run } = await orchestrator.submitFlow({ source: { source: { case: "text", value: flow } } });
+    const runId = run?.runId ?? "";
+    await page.goto(`${mesh.url}/#/runs/${encodeURIComponent(runId)}`);
+    const liveNode = page.locator('#run-dag [data-node="live"]');
+    await expect.poll(() => liveNode.getAttribute("class"), { timeout: 10_000 }).toContain("node-running");
+    await liveNode.click();
+    const streams = (await stream.listStreams({ filter: { runId } })).streams;
+    const idOf = (pin: string) => streams.find((s) => s.pin === pin)?.ref?.streamId ?? "";
+    const outputs = page.locator("#node-outputs");
+    await outputs.getByRole("button", { name: "Show stream of tokens" }).click();
+    await outputs.getByRole("button", { name: "Show stream of sound" }).click();
+
+    const text = new TextEncoder();
+    await stream.publishBatch({ streamId: idOf("tokens"), payloads: [{ data: text.encode("tokens ") }, { data: text.encode("while running") }] });
+    await expect.poll(() => outputs.locator('[data-pin="tokens"] pre').textContent(), { timeout: 2_000 }).toBe("tokens while running");
+    const pcm = sineWav(16_000, 2).subarray(44);
+    await stream.publishBatch({ streamId: idOf("sound"), payloads: [{ data: wavHeader({ sampleRate: 16_000, channels: 1 }) }] });
+    const played = () =>
+      outputs
+        .locator('[data-pin="sound"] .live-audio')
+        .textContent()
+        .then((shown) => Number(/Playing live: ([\d.]+) s/.exec(shown ?? "")?.[1] ?? 0));
+    for (let offset = 0; offset < pcm.byteLength / 2; offset += 3_200) {
+      await stream.publishBatch({ streamId: idOf("sound"), payloads: [{ data: pcm.subarray(offset, offset + 3_200) }] });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    // Playing from what arrived, while both streams and the node are still open.
+    await expect.poll(played, { timeout: 3_000 }).toBeGreaterThan(0.3);
+    for (const pin of ["tokens", "sound"]) expect((await stream.getStream({ streamId: idOf(pin) })).stream?.state).toBe(StreamState.OPEN);
+    expect(await liveNode.getAttribute("class")).toContain("node-running");
+    await shot("run-live-outputs");
+    await orchestrator.cancelRun({ runId });
+    await expect.poll(() => page.locator("#run-state").textContent(), { timeout: 5_000 }).toMatch(/^cancelled/);
+  });
+
+  it("keeps a long live fMP4 stream's MediaSource buffer to the last seconds behind playback", async () => {
+    const mp4 = join(work, "long.mp4");
+    // 150 s of small video, a fragment per 1 s GOP, as a live producer sends it.
+    await ffmpegFromTestSources(
+      ["testsrc=size=160x90:rate=10:duration=150"],
+      [
+        "-pix_fmt",
+        "yuv420p",
+        "-c:v",
+        "libx264",
+        "-profile:v",
+        "baseline",
+        "-preset",
+        "ultrafast",
+        "-g",
+        "10",
+        "-movflags",
+        "frag_keyframe+empty_moov+default_base_moof",
+        "-f",
+        "mp4",
+        mp4,
+      ],
+    );
+    const bytes = readFileSync(mp4);
+    const { stream } = clients();
+    const { streamId } = await followNewStream(PinType.VIDEO, "video/mp4");
+    const video = page.locator("#follow-media video");
+    await video.waitFor({ state: "attached" });
+    // Eight times real time, so two minutes of media play in seconds.
+    await video.evaluate((v: HTMLVideoElement) => (v.playbackRate = 8));
+    const state = () =>
+      video.evaluate((v: HTMLVideoElement) => {
+        const ranges = Array.from({ length: v.buffered.length }, (_, i) => [v.buffered.start(i), v.buffered.end(i)] as const);
+        return { time: v.currentTime, first: ranges[0]?.[0] ?? 0, end: ranges.at(-1)?.[1] ?? 0, length: ranges.reduce((n, [a, b]) => n + b - a, 0) };
+      });
+    let longestBuffered = 0;
+    let offset = 0;
+    let seq = 0n;
+    // Publish as a live producer would: a chunk whenever less than 8 s of media is buffered ahead.
+    while (offset < bytes.byteLength) {
+      const now = await state();
+      if (now.time > 40) longestBuffered = Math.max(longestBuffered, now.length);
+      if (offset > 0 && now.end - now.time > 8) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        continue;
+      }
+      await stream.publishBatch({ streamId, payloads: [{ data: bytes.subarray(offset, offset + 16_384), clientSeq: ++seq }] });
+      offset += 16_384;
+    }
+    await stream.closeStream({ streamId });
+    await expect.poll(async () => (await state()).time, { timeout: 30_000 }).toBeGreaterThan(140);
+    const last = await state();
+    // Played on far past what is kept, and only about the last KEEP_BEHIND_SECONDS (plus the trim step
+    // and what was buffered ahead) stayed in the buffer.
+    const bound = KEEP_BEHIND_SECONDS + TRIM_STEP_SECONDS + 10;
+    expect(last.first, JSON.stringify(last)).toBeGreaterThan(last.time - bound);
+    expect(longestBuffered).toBeGreaterThan(0);
+    expect(longestBuffered).toBeLessThanOrEqual(bound);
+  }, 90_000);
+
   it("fits a 390 px phone screen on every page", async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     for (const [name, hash, ready] of [
@@ -578,7 +689,7 @@ describe("web UI in a real browser", () => {
 /** A mono 16-bit PCM WAV of a 440 Hz tone. */
 /** Opens a stream, waits for the streams page to list it as open, and clicks its Follow button. */
 async function followNewStream(payloadType: PinType, mimeType: string) {
-  await page.getByRole("link", { name: "Streams" }).click();
+  await page.getByRole("link", { name: "Streams", exact: true }).click();
   const { stream: info } = await clients().stream.initStream({ payloadType, mimeType });
   const streamId = info?.ref?.streamId ?? "";
   const row = page.locator(`#streams-table tr[data-stream="${streamId}"]`);

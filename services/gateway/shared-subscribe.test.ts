@@ -5,13 +5,14 @@ import * as grpc from "@grpc/grpc-js";
 import { connect, constants } from "node:http2";
 import { once } from "node:events";
 import { describe, expect, it } from "vitest";
-import { PinType } from "../../gen/mentatlab/v1/common_pb.js";
+import { BackpressurePolicy, PinType } from "../../gen/mentatlab/v1/common_pb.js";
 import { StreamService, SubscribeRequestSchema, type SubscribeRequest } from "../../gen/mentatlab/v1/stream_pb.js";
 import type { MeshProcess } from "../mesh/distributed.js";
 import { meshSecurity } from "../mesh/security.js";
 import { serveMeshProcess } from "../mesh/serve.js";
 import { readServerConfig } from "../server/config.js";
 import { envelope } from "../server/fast-path/index.js";
+import { RunTokenSigner } from "../shared/run-token.js";
 import { createTelemetry } from "../shared/telemetry/index.js";
 import { relayMethod } from "./relay.js";
 import { sharedSubscribe } from "./shared-subscribe.js";
@@ -177,5 +178,65 @@ describe("Subscribe shared at the distributed gateway", () => {
     const ending = await trailers;
     expect(ending["grpc-status"]).toBe(String(grpc.status.OUT_OF_RANGE));
     expect(decodeURIComponent(String(ending["grpc-message"]))).toContain("fell more than 65536 bytes behind");
+  });
+
+  it("gives a run's downstream agent a call of its own, paced by its reading, so a block edge holds its producer back", async () => {
+    const mesh = await startMesh();
+    const upstream = new RecordingSession(mesh.stream.url);
+    const gateway = await startSharingGateway(mesh, upstream, 64 * 1024);
+    const tokens = new RunTokenSigner(mesh.env.MENTATLAB_TOKEN_SECRET ?? "");
+    const tokenOf = (nodeId: string) => tokens.mint({ runId: "r1", nodeId, attempt: 1, user: "alice", workspace: "ws-a" }, 600);
+    const init = await producer(mesh).initStream(
+      {
+        payloadType: PinType.BINARY,
+        runId: "r1",
+        nodeId: "producer",
+        consumers: [{ nodeId: "reader", policy: BackpressurePolicy.BLOCK, windowBytes: 65_536n }],
+      },
+      auth(tokenOf("producer")),
+    );
+    const streamId = init.stream?.ref?.streamId ?? "";
+    const request = create(SubscribeRequestSchema, { streamId });
+    // The agent's sidecar reading nothing: a 1 KiB flow-control window, and the stream paused.
+    const session = connect(gateway.url, { settings: { initialWindowSize: 1024 } });
+    onCleanup(() => void session.destroy());
+    const stalled = session.request({
+      ":method": "POST",
+      ":path": path,
+      "content-type": "application/grpc",
+      te: "trailers",
+      authorization: `Bearer ${tokenOf("reader")}`,
+    });
+    stalled.end(envelope(toBinary(SubscribeRequestSchema, request)));
+    stalled.pause();
+    await new Promise((resolve) => stalled.once("response", resolve));
+
+    const total = 16 * 1024 * 1024;
+    const chunk = new Uint8Array(64 * 1024).fill(7);
+    const publishing = (async () => {
+      for (let sent = 0; sent < total; sent += 16 * chunk.byteLength) {
+        await producer(mesh).publishBatch({ streamId, payloads: Array.from({ length: 16 }, () => ({ data: chunk })) }, auth(tokenOf("producer")));
+      }
+    })();
+    // Held: what was published stops growing well short of the whole, as the gateway reads no further ahead.
+    let published = -1n;
+    for (;;) {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const now = (await producer(mesh).getStream({ streamId }, auth(alice))).stream?.bytesPublished ?? 0n;
+      if (now === published) break;
+      published = now;
+    }
+    expect(published).toBeLessThan(BigInt(total / 2));
+
+    let received = 0;
+    stalled.on("data", (bytes: Buffer) => (received += bytes.byteLength));
+    const trailers = new Promise<Record<string, unknown>>((resolve) => stalled.once("trailers", resolve));
+    stalled.resume();
+    await publishing;
+    await producer(mesh).closeStream({ streamId }, auth(tokenOf("producer")));
+    const ending = await trailers;
+    expect(ending["grpc-status"]).toBe(String(grpc.status.OK));
+    expect(received).toBeGreaterThan(total);
+    expect(upstream.calls.length).toBe(1);
   });
 });

@@ -9,13 +9,14 @@ type SubscribeMethod = typeof StreamService.method.subscribe;
 
 /**
  * Subscribe at the distributed gateway, over `upstream` (the relay of Subscribe to the stream process): callers asking for the same stream from the same position
- * with the same credentials' scope (workspace, user, run token's node) share one upstream call to the
+ * with the same credentials' scope (workspace, user) share one upstream call to the
  * stream process, whose envelopes are written to each of them as received, never decoded. Each caller
  * has passed the gateway's own authentication and permission check before it joins; the upstream
  * carries the first caller's credentials, which is why the share is keyed by who is asking and not
  * only by the stream. A caller more than `maxLagBytes` of envelopes behind the upstream is cut off
  * with OUT_OF_RANGE; it never holds back the others. The upstream is cancelled when its last caller
- * leaves, and its end (OK or an error) reaches every caller.
+ * leaves, and its end (OK or an error) reaches every caller. A run token's caller (an agent's sidecar)
+ * gets an upstream call of its own, paced by its reading.
  */
 export function sharedSubscribe(upstream: EncodedRelay, maxLagBytes: number, readMaxBytes: number): EncodedServerStream<SubscribeMethod> {
   const shares = new Map<string, SharedUpstream>();
@@ -23,7 +24,11 @@ export function sharedSubscribe(upstream: EncodedRelay, maxLagBytes: number, rea
     method: StreamService.method.subscribe,
     async serve(request, context, out) {
       context.signal.throwIfAborted();
-      const key = shareKey(principalOf(context), request);
+      const principal = principalOf(context);
+      // A run's agent reads alone, with HTTP/2 flow control end to end: its stream's producer may be
+      // held to its pace (`backpressure: block`), which a share reading ahead for it would defeat.
+      if (principal.run) return upstream.serve(requestOnce(toBinary(SubscribeRequestSchema, request)), context, out);
+      const key = shareKey(principal, request);
       let share = shares.get(key);
       if (!share?.joinable) {
         const created = new SharedUpstream(maxLagBytes, readMaxBytes, () => {
@@ -48,8 +53,8 @@ export function sharedSubscribe(upstream: EncodedRelay, maxLagBytes: number, rea
 }
 
 function shareKey(principal: Principal, request: SubscribeRequest): string {
-  const { workspace, user, run } = principal;
-  return JSON.stringify([workspace, user, run?.runId, run?.nodeId, run?.attempt, request.streamId, String(request.afterSeq), request.acceptGzip]);
+  const { workspace, user } = principal;
+  return JSON.stringify([workspace, user, request.streamId, String(request.afterSeq), request.acceptGzip]);
 }
 
 function seqOf(envelope: Uint8Array): bigint {

@@ -15,6 +15,8 @@ import {
 } from "../../gen/mentatlab/v1/orchestrator_pb.js";
 import { isRecord } from "../../agent-contract/json-record.js";
 import { readDocumentRecord, RecordReader } from "../registry/document-reader.js";
+import { readBackpressure } from "../registry/names.js";
+import { parseQuantity } from "../registry/quantity.js";
 import { Violations } from "../registry/violations.js";
 
 const backoffNames: ReadonlyMap<string, BackoffKind> = new Map([
@@ -31,7 +33,7 @@ export interface ParsedFlow {
 /**
  * Reads a flow written as YAML or JSON in the design's shape:
  * `apiVersion`, `kind: Flow`, `meta`, `graph.nodes[]{id, agent (or type), params, timeout, retry}`,
- * `graph.edges[]{from: "node.pin", to: "node.pin", when: {pin, equals}}`. Durations are seconds or strings like `30s`,
+ * `graph.edges[]{from: "node.pin", to: "node.pin", when: {pin, equals}, backpressure, backpressure_window_bytes}`. Durations are seconds or strings like `30s`,
  * `500ms`, `2m`.
  */
 export function parseFlowText(text: string): ParsedFlow {
@@ -107,7 +109,12 @@ function readEdge(value: JsonValue, path: string, violations: Violations): FlowE
     return create(FlowEdgeSchema);
   }
   const r = new RecordReader(value, path, violations);
-  const edge = create(FlowEdgeSchema, { from: r.string("from", "source"), to: r.string("to", "target") });
+  const edge = create(FlowEdgeSchema, {
+    from: r.string("from", "source"),
+    to: r.string("to", "target"),
+    backpressure: readBackpressure(r, violations),
+    backpressureWindowBytes: readWindowBytes(r, violations),
+  });
   const when = r.object("when", "condition");
   if (when) {
     const wr = new RecordReader(when, r.child("when"), violations);
@@ -120,6 +127,26 @@ function readEdge(value: JsonValue, path: string, violations: Violations): FlowE
   }
   r.rejectUnknown();
   return edge;
+}
+
+const MAX_WINDOW_BYTES = 1024 * 1024 * 1024;
+
+/** `backpressure_window_bytes`: a byte count or a quantity such as `1Mi`; 0 when absent. */
+function readWindowBytes(r: RecordReader, violations: Violations): bigint {
+  const field = "backpressure_window_bytes";
+  const raw = r.raw(field, "backpressureWindowBytes");
+  if (raw === undefined || raw === null) return 0n;
+  const bytes = typeof raw === "number" ? raw : typeof raw === "string" ? parseQuantity(raw.trim()) : undefined;
+  if (bytes === undefined || !Number.isInteger(bytes) || bytes < 1 || bytes > MAX_WINDOW_BYTES) {
+    violations.add(
+      r.child(field),
+      "edge.backpressure_window",
+      `${JSON.stringify(raw)} is not a window size`,
+      "write a byte count from 1 to 1Gi, such as 1048576 or 1Mi",
+    );
+    return 0n;
+  }
+  return BigInt(bytes);
 }
 
 const durationPattern = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/;

@@ -1,17 +1,21 @@
 import { create } from "@bufbuild/protobuf";
 import { beforeAll, describe, expect, it } from "vitest";
-import { PinValueSchema } from "../../gen/mentatlab/v1/common_pb.js";
+import { BackpressurePolicy, PinValueSchema } from "../../gen/mentatlab/v1/common_pb.js";
 import { BackoffKind } from "../../gen/mentatlab/v1/orchestrator_pb.js";
 import { AgentCatalog } from "../registry/agent-catalog.js";
 import { parseManifestText } from "../registry/manifest-parse.js";
+import { validateManifest } from "../registry/manifest-validate.js";
 import { MemoryAgentStore } from "../registry/memory-agent-store.js";
 import { parseFlowText } from "./flow-parse.js";
 import { checkFlow } from "./flow-validate.js";
+import { streamConsumers } from "./stream-opener.js";
 
 const agents = [
   `{id: org.example.text, version: 1.0.0, command: [x], inputs: [{name: prompt, type: text, required: true}, {name: style, type: json}], outputs: [{name: text, type: text}, {name: data, type: json}]}`,
   `{id: org.example.image, version: 1.0.0, command: [x], inputs: [{name: prompt, type: text, required: true}], outputs: [{name: image, type: image, media: {accepted_mime_types: [image/png]}}]}`,
   `{id: org.example.bytes, version: 1.0.0, command: [x], inputs: [{name: blob, type: binary, required: true}], outputs: []}`,
+  `{id: org.example.live, version: 1.0.0, command: [x], inputs: [], outputs: [{name: tokens, type: stream, backpressure: fail, media: {accepted_mime_types: [text/plain]}}, {name: raw, type: stream}, {name: text, type: text}]}`,
+  `{id: org.example.reader, version: 1.0.0, command: [x], inputs: [{name: live, type: stream, required: true}], outputs: []}`,
   `{id: org.example.video, version: 2.0.0, command: [x], resource_profile: video_processing, inputs: [{name: clip, type: video, required: true, media: {accepted_mime_types: [video/mp4]}}], outputs: []}`,
 ];
 const catalog = new AgentCatalog(new MemoryAgentStore());
@@ -136,5 +140,56 @@ graph:
       "t.prompt": { case: "text", value: "x" },
     });
     expect(bad.violations.map((v) => v.rule)).toEqual(["edge.pin_type"]);
+  });
+});
+
+describe("stream edge backpressure", () => {
+  it("takes the edge's policy and window, else the source pin's default, and names each downstream node once", async () => {
+    const result = await check(`
+graph:
+  nodes: [{ id: live, agent: org.example.live }, { id: slow, agent: org.example.reader }, { id: strict, agent: org.example.reader }, { id: loose, agent: org.example.reader }]
+  edges:
+    - { from: live.tokens, to: slow.live, backpressure: block, backpressure_window_bytes: 1Mi }
+    - { from: live.tokens, to: strict.live }
+    - { from: live.raw, to: loose.live }
+`);
+    expect(result.violations).toEqual([]);
+    if (!result.plan) throw new Error("no plan");
+    expect(streamConsumers(result.plan, "live", "tokens")).toEqual([
+      { nodeId: "slow", policy: BackpressurePolicy.BLOCK, windowBytes: 1_048_576n },
+      { nodeId: "strict", policy: BackpressurePolicy.FAIL, windowBytes: 0n },
+    ]);
+    expect(streamConsumers(result.plan, "live", "raw")).toEqual([]);
+  });
+
+  it("refuses backpressure on an edge that is not a stream, an unknown policy and a bad window, with their paths", async () => {
+    const parsed = parseFlowText(
+      `graph: { nodes: [{ id: a, agent: x }], edges: [{ from: a.x, to: b.y, backpressure: wait, backpressure_window_bytes: lots }] }`,
+    );
+    expect(parsed.violations.list.map((v) => `${v.fieldPath} ${v.rule}`).sort()).toEqual([
+      "graph.edges[0].backpressure stream.backpressure_known",
+      "graph.edges[0].backpressure_window_bytes edge.backpressure_window",
+    ]);
+    const result = await check(`
+graph:
+  nodes: [{ id: live, agent: org.example.live }, { id: t, agent: org.example.text }]
+  edges: [{ from: live.text, to: t.prompt, backpressure: block, backpressure_window_bytes: 4096 }]
+`);
+    expect(result.violations.map((v) => `${v.fieldPath} ${v.rule}`)).toEqual([
+      "graph.edges[0].backpressure edge.backpressure_stream",
+      "graph.edges[0].backpressure_window_bytes edge.backpressure_stream",
+    ]);
+    expect(result.violations[0]?.message).toContain("live.text carries text, not a stream");
+  });
+
+  it("lets only stream output pins of a manifest declare a default", () => {
+    const { manifest } = parseManifestText(
+      `{id: org.example.bad, version: 1.0.0, command: [x], inputs: [{name: live, type: stream, backpressure: block}], outputs: [{name: text, type: text, backpressure: fail}]}`,
+    );
+    if (!manifest) throw new Error("unparsed");
+    expect(validateManifest(manifest).map((v) => `${v.fieldPath} ${v.rule}`)).toEqual([
+      "inputs[0].backpressure pin.backpressure_stream_output",
+      "outputs[0].backpressure pin.backpressure_stream_output",
+    ]);
   });
 });

@@ -1,4 +1,4 @@
-import { PinType, type PinValue, type Violation } from "../../gen/mentatlab/v1/common_pb.js";
+import { BackpressurePolicy, PinType, type PinValue, type Violation } from "../../gen/mentatlab/v1/common_pb.js";
 import type { EdgeCondition, Flow, FlowNode } from "../../gen/mentatlab/v1/orchestrator_pb.js";
 import type { AgentManifest, Pin } from "../../gen/mentatlab/v1/registry_pb.js";
 import { type AgentCatalog, isResolveFailure } from "../registry/index.js";
@@ -8,7 +8,22 @@ import { pinTypesCompatible, valueFitsPin } from "../../agent-contract/pin-compa
 
 /** Where an input pin's value comes from. */
 export type InputSource =
-  { readonly kind: "edge"; readonly node: string; readonly pin: string; readonly when?: EdgeCondition } | { readonly kind: "submitted"; readonly key: string };
+  | {
+      readonly kind: "edge";
+      readonly node: string;
+      readonly pin: string;
+      readonly when?: EdgeCondition;
+      /** Flow control of a stream edge: the edge's policy, else its source pin's. */
+      readonly backpressure?: EdgeBackpressure;
+    }
+  | { readonly kind: "submitted"; readonly key: string };
+
+/** How the stream of an edge treats its destination agent when it reads too slowly. */
+export interface EdgeBackpressure {
+  readonly policy: BackpressurePolicy;
+  /** 0 takes the stream service's default. */
+  readonly windowBytes: bigint;
+}
 
 /** One node of a validated flow, with everything the scheduler needs. */
 export interface PlannedNode {
@@ -169,7 +184,33 @@ export async function checkFlow(
         );
       }
     }
-    bound?.set(pinName, { kind: "edge", node: from.node, pin: fromPin, ...(edge.when ? { when: edge.when } : {}) });
+    const streamEdge = from.pin?.type === PinType.STREAM;
+    if (!streamEdge && from.pin) {
+      if (edge.backpressure !== BackpressurePolicy.UNSPECIFIED) {
+        v.add(
+          `${path}.backpressure`,
+          "edge.backpressure_stream",
+          `${edge.from} carries ${pinTypeName(from.pin.type)}, not a stream: only stream edges have backpressure`,
+          "remove backpressure from this edge",
+        );
+      }
+      if (edge.backpressureWindowBytes > 0n) {
+        v.add(
+          `${path}.backpressure_window_bytes`,
+          "edge.backpressure_stream",
+          `${edge.from} carries ${pinTypeName(from.pin.type)}, not a stream: only stream edges have a backpressure window`,
+          "remove backpressure_window_bytes from this edge",
+        );
+      }
+    }
+    const policy = edge.backpressure || (from.pin?.backpressure ?? BackpressurePolicy.UNSPECIFIED);
+    bound?.set(pinName, {
+      kind: "edge",
+      node: from.node,
+      pin: fromPin,
+      ...(edge.when ? { when: edge.when } : {}),
+      ...(streamEdge ? { backpressure: { policy, windowBytes: edge.backpressureWindowBytes } } : {}),
+    });
     downstream.get(from.node)?.add(to.node);
   });
 

@@ -363,6 +363,24 @@ describe("runs API", () => {
     expect([validated.valid, validated.topologicalOrder]).toEqual([true, ["b", "a"]]);
   });
 
+  it("rejects backpressure on an edge that is not a stream with INVALID_ARGUMENT naming the field", async () => {
+    const client = await start();
+    const err = ConnectError.from(
+      await client
+        .submitFlow({
+          source: flow(`[{id: b, agent: org.test.echo}, {id: a, agent: org.test.echo}]`, `[{from: b.text, to: a.text, backpressure: block}]`),
+          inputs: { "b.text": text("x") },
+        })
+        .catch((e: unknown) => e),
+    );
+    expect(err.code).toBe(Code.InvalidArgument);
+    expect(err.findDetails(ValidateFlowResponseSchema)[0]?.violations.map((v) => `${v.fieldPath} ${v.rule}`)).toEqual([
+      "graph.edges[0].backpressure edge.backpressure_stream",
+    ]);
+    expect(err.message).toContain("only stream edges have backpressure");
+    expect((await client.listRuns({})).runs).toEqual([]);
+  });
+
   it("lists runs newest first, by state, page by page, only in the caller's workspace", async () => {
     const client = await start();
     const ids: string[] = [];

@@ -41,7 +41,7 @@ import { producerOf, reuseReason } from "./retry.js";
 import type { OrchestratorMetrics } from "./metrics.js";
 import type { RunStore } from "./run-store.js";
 import type { Semaphore } from "./semaphore.js";
-import type { StreamOpener } from "./stream-opener.js";
+import { type StreamOpener, streamConsumers } from "./stream-opener.js";
 
 export interface RunDriverDeps {
   readonly store: RunStore;
@@ -395,7 +395,8 @@ export class RunDriver {
     if (!this.deps.streams) throw new EdgeError(`node "${node.nodeId}" has stream outputs but no stream service is configured`);
     const refs: Record<string, StreamRef> = {};
     for (const pin of pins) {
-      const ref = await this.deps.streams.open({ runId: this.run.runId, nodeId: node.nodeId, pin }, runToken);
+      const consumers = streamConsumers(this.plan, node.nodeId, pin.name);
+      const ref = await this.deps.streams.open({ runId: this.run.runId, nodeId: node.nodeId, pin, consumers }, runToken);
       refs[pin.name] = ref;
       this.recordOutput(node, pin.name, create(PinValueSchema, { value: { case: "stream", value: ref } }));
     }

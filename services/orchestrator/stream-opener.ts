@@ -1,12 +1,16 @@
+import type { MessageInitShape } from "@bufbuild/protobuf";
 import { type Client, Code, ConnectError } from "@connectrpc/connect";
-import { PinType, type StreamRef } from "../../gen/mentatlab/v1/common_pb.js";
+import { BackpressurePolicy, PinType, type StreamRef } from "../../gen/mentatlab/v1/common_pb.js";
 import type { Pin } from "../../gen/mentatlab/v1/registry_pb.js";
-import type { StreamService } from "../../gen/mentatlab/v1/stream_pb.js";
+import type { StreamConsumerSchema, StreamService } from "../../gen/mentatlab/v1/stream_pb.js";
+import type { FlowPlan } from "./flow-validate.js";
 
 export interface OpenStreamRequest {
   readonly runId: string;
   readonly nodeId: string;
   readonly pin: Pin;
+  /** Downstream nodes whose stream edges declare a backpressure policy. */
+  readonly consumers: readonly MessageInitShape<typeof StreamConsumerSchema>[];
 }
 
 /** Creates the live stream of a `stream` output pin before its node starts, so consumers can start at once. */
@@ -38,12 +42,28 @@ export function streamPayloadOf(pin: Pin): { payloadType: PinType; mimeType: str
   return { payloadType, mimeType: mimeType.includes("*") ? "" : mimeType };
 }
 
+/**
+ * The downstream nodes of output `pin` of `nodeId` whose edges declare a backpressure policy (the
+ * edge's, else the pin's), each once, for InitStream's `consumers`.
+ */
+export function streamConsumers(plan: FlowPlan, nodeId: string, pin: string): MessageInitShape<typeof StreamConsumerSchema>[] {
+  const consumers = new Map<string, MessageInitShape<typeof StreamConsumerSchema>>();
+  for (const [consumer, planned] of plan.nodes) {
+    for (const source of planned.inputs.values()) {
+      if (source.kind !== "edge" || source.node !== nodeId || source.pin !== pin || consumers.has(consumer)) continue;
+      const policy = source.backpressure?.policy ?? BackpressurePolicy.UNSPECIFIED;
+      if (policy !== BackpressurePolicy.UNSPECIFIED) consumers.set(consumer, { nodeId: consumer, policy, windowBytes: source.backpressure?.windowBytes ?? 0n });
+    }
+  }
+  return [...consumers.values()];
+}
+
 /** StreamOpener over the StreamService, acting with the node's run token (so the stream lands in the run's workspace). */
 export function streamServiceOpener(streams: Client<typeof StreamService>): StreamOpener {
   return {
-    async open({ runId, nodeId, pin }, runToken) {
+    async open({ runId, nodeId, pin, consumers }, runToken) {
       const response = await streams.initStream(
-        { ...streamPayloadOf(pin), runId, nodeId, pin: pin.name },
+        { ...streamPayloadOf(pin), runId, nodeId, pin: pin.name, consumers: [...consumers] },
         { headers: { authorization: `Bearer ${runToken}` } },
       );
       const ref = response.stream?.ref;

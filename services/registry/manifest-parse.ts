@@ -13,7 +13,7 @@ import {
 import { isRecord } from "../../agent-contract/json-record.js";
 import { readDocumentRecord, RecordReader } from "./document-reader.js";
 import { pinTypeNames } from "../../agent-contract/pins.js";
-import { capabilityNames, knownNames, resourceProfileNames } from "./names.js";
+import { capabilityNames, knownNames, readBackpressure, resourceProfileNames } from "./names.js";
 import { parseQuantity } from "./quantity.js";
 import { Violations } from "./violations.js";
 
@@ -76,6 +76,7 @@ function readPin(value: JsonValue, path: string, violations: Violations): Pin {
     type: type ?? PinType.UNSPECIFIED,
     required: r.boolean("required"),
     description: r.string("description"),
+    backpressure: readBackpressure(r, violations),
   });
   const media = r.object("media", "metadata");
   if (media) pin.media = readConstraints(new RecordReader(media, r.child("media"), violations));

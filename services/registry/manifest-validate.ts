@@ -1,5 +1,5 @@
 import { valid as validSemver } from "semver";
-import { type MediaConstraints, PinType, type Violation } from "../../gen/mentatlab/v1/common_pb.js";
+import { BackpressurePolicy, type MediaConstraints, PinType, type Violation } from "../../gen/mentatlab/v1/common_pb.js";
 import { type AgentManifest, Capability, type Pin, ResourceProfile } from "../../gen/mentatlab/v1/registry_pb.js";
 import { isMediaPin, pinTypeName } from "../../agent-contract/pins.js";
 import { parseQuantity } from "./quantity.js";
@@ -96,6 +96,14 @@ function checkPins(pins: readonly Pin[], side: "inputs" | "outputs", v: Violatio
     if (pin.type === PinType.UNSPECIFIED || !(pin.type in PinType)) {
       v.add(`${path}.type`, "pin.type_known", "pin type is missing or unknown", "use text, json, binary, image, audio, video or stream");
       return;
+    }
+    if (pin.backpressure !== BackpressurePolicy.UNSPECIFIED && (side !== "outputs" || pin.type !== PinType.STREAM)) {
+      v.add(
+        `${path}.backpressure`,
+        "pin.backpressure_stream_output",
+        `${side === "outputs" ? pinTypeName(pin.type) : "input"} pin "${pin.name}" is not a stream output, so it has no backpressure`,
+        "declare backpressure on a stream output pin, or on the flow's stream edge",
+      );
     }
     if (side === "outputs" && pin.required) {
       v.add(`${path}.required`, "pin.required_output", "only inputs can be required", "remove required from the output pin");

@@ -5,10 +5,10 @@ import { PinType } from "../../gen/mentatlab/v1/common_pb.js";
 import { type AdaptBitrate, StreamService } from "../../gen/mentatlab/v1/stream_pb.js";
 import { testPrincipal } from "../../test/support/in-memory.js";
 import { startCuttingProxy, type CuttingProxy } from "../cli/ctl/testing.js";
-import { type RunningServer, startServer } from "../server/server.js";
+import type { RunningServer } from "../server/server.js";
 import { principalKey } from "../shared/principal.js";
-import { createStreams, type StreamRuntime } from "./index.js";
-import { dataMessage, type PublishMessage, Pushable, testStreamConfig } from "./testing.js";
+import type { StreamRuntime } from "./index.js";
+import { dataMessage, type PublishMessage, Pushable, serveOverSockets } from "./testing.js";
 
 // Bitrate advice from what subscribers really receive, over real sockets: the one-port server with the
 // encoded Subscribe fast path, a producer at 500 kbit/s, and readers whose link a TCP proxy paces.
@@ -34,17 +34,9 @@ const userFromBearer: Interceptor = (next) => (req) => {
 };
 
 async function serve(): Promise<{ server: RunningServer; runtime: StreamRuntime }> {
-  const runtime = await createStreams(testStreamConfig({ bitrateWindowMs: windowMs }));
-  const server = await startServer({
-    port: 0,
-    routes: (router) => router.service(StreamService, runtime.impl),
-    interceptors: [userFromBearer],
-    encodedStreams: runtime.encodedStreams,
-    uncompressedServices: [StreamService.typeName],
-    shutdownGraceMs: 200,
-  });
-  running = { server, runtime };
-  return running;
+  const served = await serveOverSockets({ bitrateWindowMs: windowMs }, userFromBearer);
+  running = served;
+  return served;
 }
 
 function clientAs(user: string, baseUrl: string): Client<typeof StreamService> {

@@ -21,6 +21,10 @@ export interface StreamConfig {
   readonly retainedMaxBytes: number;
   /** Payload bytes a live subscriber may fall behind the newest event before it gets OUT_OF_RANGE. */
   readonly subscriberMaxLagBytes: number;
+  /** Payload bytes a downstream agent of a `block` or `fail` stream edge may fall behind, unless its edge says. */
+  readonly backpressureWindowBytes: number;
+  /** How long such an agent keeps holding its producer after its last subscription ended, while it reconnects. */
+  readonly backpressureDetachGraceMs: number;
   /** How long an ended stream's buffer stays readable. */
   readonly endedTtlMs: number;
   /** Window over which produced and delivered rates are compared for bitrate advice. */
@@ -43,6 +47,8 @@ export function streamConfigFromEnv(env: Env): StreamConfig {
     retainedMaxEvents: integerVar(env, "STREAM_RETAINED_MAX_EVENTS", 10_000, { min: 1 }),
     retainedMaxBytes: integerVar(env, "STREAM_RETAINED_MAX_BYTES", 64 * 1024 * 1024, { min: 1 }),
     subscriberMaxLagBytes: integerVar(env, "STREAM_SUBSCRIBER_MAX_LAG_BYTES", 8 * 1024 * 1024, { min: 1 }),
+    backpressureWindowBytes: integerVar(env, "STREAM_BACKPRESSURE_WINDOW_BYTES", 4 * 1024 * 1024, { min: 1 }),
+    backpressureDetachGraceMs: numberVar(env, "STREAM_BACKPRESSURE_DETACH_GRACE_SECONDS", 10, { min: 0 }) * 1000,
     endedTtlMs: numberVar(env, "STREAM_ENDED_TTL_SECONDS", 300, { exclusiveMin: 0 }) * 1000,
     bitrateWindowMs: numberVar(env, "STREAM_BITRATE_WINDOW_MS", 5_000, { exclusiveMin: 0 }),
     sweepIntervalMs: numberVar(env, "STREAM_SWEEP_INTERVAL_MS", 1_000, { exclusiveMin: 0 }),

@@ -14,11 +14,12 @@ export function startEvent(info: StreamInfo, timeMs: number): StreamEvent {
   });
 }
 
-export function dataEvent(seq: bigint, payload: PayloadInput, timeMs: number): StreamEvent {
+/** stream_data as event `seq`, `offset` payload bytes into the stream. */
+export function dataEvent(seq: bigint, payload: PayloadInput, offset: bigint, timeMs: number): StreamEvent {
   return create(StreamEventSchema, {
     seq,
     time: timestampFromMs(timeMs),
-    event: { case: "data", value: { data: payload.data, attributes: { ...payload.attributes } } },
+    event: { case: "data", value: { data: payload.data, attributes: { ...payload.attributes }, offset } },
   });
 }
 

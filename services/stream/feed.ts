@@ -18,9 +18,16 @@ export interface Feed {
 
 /**
  * Opens a subscription for Subscribe and the Server-Sent Events view alike, refusing a seq past the
- * newest event or behind the retained buffer before anything is read.
+ * newest event or behind the retained buffer before anything is read. `lagLimited` says, given the
+ * stream, whether the follower is cut off once it falls too far behind (StreamStore.events).
  */
-export async function openFeed(store: StreamStore, key: StreamKey, afterSeq: bigint, signal: AbortSignal): Promise<Feed> {
+export async function openFeed(
+  store: StreamStore,
+  key: StreamKey,
+  afterSeq: bigint,
+  signal: AbortSignal,
+  lagLimited: (stream: StreamInfo) => boolean = () => true,
+): Promise<Feed> {
   const record = await store.get(key);
   if (!record) throw streamNotFound(key.id);
   const { info } = record;
@@ -35,7 +42,7 @@ export async function openFeed(store: StreamStore, key: StreamKey, afterSeq: big
   }
   const complete = info.state !== StreamState.OPEN && afterSeq >= info.lastSeq;
   const subscribedAtMs = Date.now();
-  const events = complete ? nothing() : await store.events(key, afterSeq, signal);
+  const events = complete ? nothing() : await store.events(key, afterSeq, signal, lagLimited(info));
   return { stream: info, events, complete, subscribedAtMs };
 }
 

@@ -17,13 +17,27 @@ import { EventWindow } from "./event-window.js";
 import { dataEvent, endingEvent, endingState, startEvent } from "./events.js";
 import { follow } from "./follow.js";
 import { matchesList } from "./list-filter.js";
-import type { Announcement, AppendResult, Ending, ListPage, ListQuery, PayloadInput, Retention, StreamKey, StreamRecord, StreamStore } from "./stream-store.js";
+import { NEVER_ATTACHED, withAttachment } from "./consumer-state.js";
+import type {
+  Announcement,
+  AppendResult,
+  ConsumerState,
+  Ending,
+  ListPage,
+  ListQuery,
+  PayloadInput,
+  Retention,
+  StreamKey,
+  StreamRecord,
+  StreamStore,
+} from "./stream-store.js";
 
 interface MemoryStream {
   readonly info: StreamInfo;
   readonly deadlineMs: number;
   lastClientSeq: bigint;
   readonly window: EventWindow;
+  readonly consumers: Map<string, ConsumerState>;
 }
 
 interface Watcher {
@@ -67,6 +81,7 @@ export class MemoryStreamStore implements StreamStore {
       deadlineMs,
       lastClientSeq: 0n,
       window,
+      consumers: new Map(),
     });
     this.openByOwner.set(ownerKey, open + 1);
     this.announce(StreamAnnouncementKind.AVAILABLE, stored);
@@ -80,6 +95,7 @@ export class MemoryStreamStore implements StreamStore {
       info: this.snapshot(stream.info, stream.window),
       deadlineMs: stream.deadlineMs,
       lastClientSeq: stream.lastClientSeq,
+      consumers: new Map(stream.consumers),
     };
   }
 
@@ -110,7 +126,7 @@ export class MemoryStreamStore implements StreamStore {
     for (const payload of payloads) {
       if (payload.clientSeq !== 0n && payload.clientSeq <= stream.lastClientSeq) continue;
       stream.info.lastSeq++;
-      stream.window.push(dataEvent(stream.info.lastSeq, payload, timeMs));
+      stream.window.push(dataEvent(stream.info.lastSeq, payload, stream.info.bytesPublished, timeMs));
       if (payload.clientSeq !== 0n) stream.lastClientSeq = payload.clientSeq;
       stream.info.bytesPublished += BigInt(payload.data.byteLength);
       appended++;
@@ -138,7 +154,18 @@ export class MemoryStreamStore implements StreamStore {
     return this.snapshot(stream.info, stream.window);
   }
 
-  async events(key: StreamKey, afterSeq: bigint, signal: AbortSignal): Promise<AsyncIterable<StreamEvent>> {
+  async consumerAttached(key: StreamKey, nodeId: string, attached: boolean, timeMs: number): Promise<void> {
+    const stream = this.streams.get(mapKey(key));
+    if (stream) stream.consumers.set(nodeId, withAttachment(stream.consumers.get(nodeId), attached, timeMs));
+  }
+
+  async consumerAdvanced(key: StreamKey, nodeId: string, seq: bigint, bytes: bigint): Promise<void> {
+    const stream = this.streams.get(mapKey(key));
+    const state = stream?.consumers.get(nodeId) ?? NEVER_ATTACHED;
+    if (stream && seq > state.seq) stream.consumers.set(nodeId, { ...state, seq, bytes });
+  }
+
+  async events(key: StreamKey, afterSeq: bigint, signal: AbortSignal, lagLimited = true): Promise<AsyncIterable<StreamEvent>> {
     const stream = this.streams.get(mapKey(key));
     if (!stream) throw streamNotFound(key.id);
     const { window } = stream;
@@ -146,7 +173,7 @@ export class MemoryStreamStore implements StreamStore {
       {
         window,
         fetchAfter: (after) => Promise.reject(behindRetained(key.id, after, BigInt(window.first ?? 1))),
-        maxLagBytes: this.retention.subscriberMaxLagBytes,
+        maxLagBytes: lagLimited ? this.retention.subscriberMaxLagBytes : Infinity,
         fellBehind: (lastSeq) => subscriberFellBehind(key.id, this.retention.subscriberMaxLagBytes, lastSeq, BigInt(window.first ?? 1)),
       },
       afterSeq,

@@ -21,8 +21,11 @@ export class ReadAhead<T> {
     void this.pump(source);
   }
 
-  /** The next items that arrived, at least one and at most `maxItems`; undefined once the stream ended. */
-  async nextBatch(maxItems: number): Promise<T[] | undefined> {
+  /**
+   * The next items that arrived, at least one and at most `maxItems`, and past the first no more than
+   * `maxBytes` together; undefined once the stream ended.
+   */
+  async nextBatch(maxItems: number, maxBytes = Infinity): Promise<T[] | undefined> {
     while (this.buffered.length === 0 && !this.finished && !this.failure) {
       this.consumerWake = deferred();
       await this.consumerWake.promise;
@@ -31,8 +34,16 @@ export class ReadAhead<T> {
       if (this.failure) throw this.failure.reason;
       return undefined;
     }
-    const batch = this.buffered.splice(0, maxItems);
-    for (const item of batch) this.bytes -= this.sizeOf(item);
+    let count = 0;
+    let batchBytes = 0;
+    for (const item of this.buffered) {
+      const size = this.sizeOf(item);
+      if (count === maxItems || (count > 0 && batchBytes + size > maxBytes)) break;
+      count++;
+      batchBytes += size;
+    }
+    const batch = this.buffered.splice(0, count);
+    this.bytes -= batchBytes;
     this.producerWake?.resolve();
     return batch;
   }

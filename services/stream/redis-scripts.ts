@@ -59,7 +59,9 @@ return {'ok'}
 /**
  * Appends payloads as stream_data events: drops those whose client seq is at or below the stored one,
  * assigns the next seqs and stores the counters in one step, so retries and replicas never duplicate
- * or skip a seq. Replies with the counters and the indexes of the payloads it stored.
+ * or skip a seq. Each entry keeps its payload offset (`o`, payload bytes before it) beside the event.
+ * Replies with the counters, the payload bytes before the first stored payload, and the indexes of the
+ * payloads it stored.
  * KEYS: meta, events. ARGV: time ms, maxlen, count, then per payload: client seq, size, event.
  */
 export const appendScript = new LuaScript(
@@ -72,6 +74,7 @@ if tonumber(ARGV[1]) >= deadline then return {'overdue', string.format('%d', dea
 local seq = tonumber(redis.call('HGET', KEYS[1], 'seq'))
 local cseq = tonumber(redis.call('HGET', KEYS[1], 'cseq'))
 local bytes = tonumber(redis.call('HGET', KEYS[1], 'bytes'))
+local startBytes = bytes
 local appended = 0
 local appendedBytes = 0
 local stored = {}
@@ -79,7 +82,7 @@ for i = 0, tonumber(ARGV[3]) - 1 do
   local c = tonumber(ARGV[4 + i * 3])
   if c == 0 or c > cseq then
     seq = seq + 1
-    redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], string.format('%d-0', seq), 't', ARGV[1], 'e', ARGV[6 + i * 3])
+    redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], string.format('%d-0', seq), 't', ARGV[1], 'o', string.format('%d', bytes), 'e', ARGV[6 + i * 3])
     if c > 0 then cseq = c end
     local size = tonumber(ARGV[5 + i * 3])
     bytes = bytes + size
@@ -89,7 +92,7 @@ for i = 0, tonumber(ARGV[3]) - 1 do
   end
 end
 redis.call('HSET', KEYS[1], 'seq', string.format('%d', seq), 'cseq', string.format('%d', cseq), 'bytes', string.format('%d', bytes))
-return {'ok', string.format('%d', seq), string.format('%d', cseq), appended, appendedBytes, unpack(stored)}
+return {'ok', string.format('%d', seq), string.format('%d', cseq), appended, appendedBytes, string.format('%d', startBytes), unpack(stored)}
 `,
   2,
 );
@@ -119,6 +122,33 @@ redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[9], '*', 'w', ARGV[10], 'a', ARG
 return {'ok'}
 `,
   5,
+);
+
+/**
+ * Records a declared consumer's subscription beginning or ending, or its progress, in the stream's
+ * consumer hash (fields `a:`, `d:`, `s:`, `b:` + node id: subscriptions attached, detached since,
+ * seq and bytes reached). Progress only moves forward. The hash outlives the stream by its TTL.
+ * KEYS: consumers. ARGV: op (attach, detach, advance), node id, ttl ms, then time ms (attach/detach)
+ * or seq and bytes (advance).
+ */
+export const consumerScript = new LuaScript(
+  `
+local node = ARGV[2]
+if ARGV[1] == 'attach' then
+  redis.call('HINCRBY', KEYS[1], 'a:' .. node, 1)
+  redis.call('HSET', KEYS[1], 'd:' .. node, 0)
+elseif ARGV[1] == 'detach' then
+  if redis.call('HINCRBY', KEYS[1], 'a:' .. node, -1) <= 0 then
+    redis.call('HSET', KEYS[1], 'a:' .. node, 0, 'd:' .. node, ARGV[4])
+  end
+else
+  local reached = tonumber(redis.call('HGET', KEYS[1], 's:' .. node) or '0')
+  if tonumber(ARGV[4]) > reached then redis.call('HSET', KEYS[1], 's:' .. node, ARGV[4], 'b:' .. node, ARGV[5]) end
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return {'ok'}
+`,
+  1,
 );
 
 /**

@@ -30,9 +30,22 @@ import { EventWindow, isTerminal } from "./event-window.js";
 import { dataEvent, endingEvent, endingState, startEvent } from "./events.js";
 import { follow } from "./follow.js";
 import { matchesList } from "./list-filter.js";
-import { appendScript, createScript, endScript, trimScript } from "./redis-scripts.js";
+import { NEVER_ATTACHED } from "./consumer-state.js";
+import { appendScript, consumerScript, createScript, endScript, trimScript } from "./redis-scripts.js";
 import { entryOf, followRedisStream, type StreamEntry } from "./redis-tail.js";
-import type { Announcement, AppendResult, Ending, ListPage, ListQuery, PayloadInput, Retention, StreamKey, StreamRecord, StreamStore } from "./stream-store.js";
+import type {
+  Announcement,
+  AppendResult,
+  ConsumerState,
+  Ending,
+  ListPage,
+  ListQuery,
+  PayloadInput,
+  Retention,
+  StreamKey,
+  StreamRecord,
+  StreamStore,
+} from "./stream-store.js";
 import { isStreamId, streamCreatedMs } from "./stream-id.js";
 
 export interface RedisStreamStoreOptions extends Retention {
@@ -58,6 +71,9 @@ class Keys {
   }
   events(key: StreamKey): string {
     return `${this.prefix}s:${encodeURIComponent(key.workspace)}:${key.id}:e`;
+  }
+  consumers(key: StreamKey): string {
+    return `${this.prefix}s:${encodeURIComponent(key.workspace)}:${key.id}:c`;
   }
   ownerOpen(workspace: string, owner: string): string {
     return `${this.prefix}o:${encodeURIComponent(workspace)}:${encodeURIComponent(owner)}`;
@@ -114,6 +130,8 @@ function seqOf(entryId: string): bigint {
 function decodeEvent(entry: StreamEntry): StreamEvent {
   const event = fromBinary(StreamEventSchema, entry.fields.get("e") ?? new Uint8Array());
   event.seq = seqOf(entry.id);
+  const offset = entry.fields.get("o");
+  if (event.event.case === "data" && offset) event.event.value.offset = BigInt(String(offset));
   return event;
 }
 
@@ -231,16 +249,18 @@ export class RedisStreamStore implements StreamStore {
   private async getMany(keys: readonly StreamKey[]): Promise<(StreamRecord | undefined)[]> {
     const transaction = this.redis.multi();
     for (const key of keys) {
-      transaction.hgetallBuffer(this.keys.meta(key)).xrangeBuffer(this.keys.events(key), "-", "+", "COUNT", 1);
+      transaction.hgetallBuffer(this.keys.meta(key)).xrangeBuffer(this.keys.events(key), "-", "+", "COUNT", 1).hgetall(this.keys.consumers(key));
     }
     const replies = (await transaction.exec().catch(storeUnavailable)) ?? [];
     return keys.map((_, i) => {
-      const [metaError, meta] = replies[2 * i] ?? [];
-      const [firstError, firstEntries] = replies[2 * i + 1] ?? [];
+      const [metaError, meta] = replies[3 * i] ?? [];
+      const [firstError, firstEntries] = replies[3 * i + 1] ?? [];
+      const [consumersError, consumers] = replies[3 * i + 2] ?? [];
       if (metaError) throw metaError;
       if (firstError) throw firstError;
+      if (consumersError) throw consumersError;
       const first = (firstEntries as [Buffer, Buffer[]][] | undefined)?.[0];
-      return recordOf(meta as Record<string, Buffer>, first ? String(first[0]) : undefined);
+      return recordOf(meta as Record<string, Buffer>, first ? String(first[0]) : undefined, consumers as Record<string, string>);
     });
   }
 
@@ -273,7 +293,7 @@ export class RedisStreamStore implements StreamStore {
   async append(key: StreamKey, payloads: readonly PayloadInput[], timeMs: number): Promise<AppendResult> {
     if (!isStreamId(key.id)) throw streamNotFound(key.id);
     const args: (string | number | Uint8Array)[] = [timeMs, this.options.retainedMaxEvents, payloads.length];
-    const events = payloads.map((payload) => dataEvent(0n, payload, timeMs));
+    const events = payloads.map((payload) => dataEvent(0n, payload, 0n, timeMs));
     for (const [i, payload] of payloads.entries()) {
       args.push(payload.clientSeq.toString(), payload.data.byteLength, encodeEvent(events[i] as StreamEvent));
     }
@@ -291,7 +311,14 @@ export class RedisStreamStore implements StreamStore {
       throw maxDurationReached(key.id, deadlineMs);
     }
     const lastSeq = BigInt(rest[0] ?? 0);
-    const storedIndexes = rest.slice(4).map(Number);
+    const storedIndexes = rest.slice(5).map(Number);
+    let offset = BigInt(rest[4] ?? 0);
+    for (const index of storedIndexes) {
+      const event = events[index];
+      if (event?.event.case !== "data") continue;
+      event.event.value.offset = offset;
+      offset += BigInt(event.event.value.data.byteLength);
+    }
     this.showLocally(key, storedIndexes, events, lastSeq);
     return {
       lastSeq,
@@ -338,7 +365,20 @@ export class RedisStreamStore implements StreamStore {
     throw new Error(`could not end stream "${key.id}": its producer kept appending`);
   }
 
-  async events(key: StreamKey, afterSeq: bigint, signal: AbortSignal): Promise<AsyncIterable<StreamEvent>> {
+  async consumerAttached(key: StreamKey, nodeId: string, attached: boolean, timeMs: number): Promise<void> {
+    await consumerScript.run(this.redis, [this.keys.consumers(key)], [attached ? "attach" : "detach", nodeId, this.consumersTtlMs, timeMs]);
+  }
+
+  async consumerAdvanced(key: StreamKey, nodeId: string, seq: bigint, bytes: bigint): Promise<void> {
+    await consumerScript.run(this.redis, [this.keys.consumers(key)], ["advance", nodeId, this.consumersTtlMs, seq.toString(), bytes.toString()]);
+  }
+
+  /** The consumer hash of a stream outlives any stream that could still be open or readable. */
+  private get consumersTtlMs(): number {
+    return Math.ceil(this.options.maxDurationMs + this.options.endedTtlMs);
+  }
+
+  async events(key: StreamKey, afterSeq: bigint, signal: AbortSignal, lagLimited = true): Promise<AsyncIterable<StreamEvent>> {
     if (!isStreamId(key.id)) throw streamNotFound(key.id);
     if ((await this.redis.exists(this.keys.meta(key)).catch(storeUnavailable)) === 0) await this.notFoundOrLost(key);
     const tail = await this.acquireTail(key);
@@ -346,7 +386,7 @@ export class RedisStreamStore implements StreamStore {
       {
         window: tail.window,
         fetchAfter: (after, limit) => this.fetchAfter(key, after, limit),
-        maxLagBytes: this.options.subscriberMaxLagBytes,
+        maxLagBytes: lagLimited ? this.options.subscriberMaxLagBytes : Infinity,
         // Redis may retain older events than this process's window holds; those are available too.
         fellBehind: (lastSeq) => subscriberFellBehind(key.id, this.options.subscriberMaxLagBytes, lastSeq, BigInt(tail.window.first ?? 1)),
       },
@@ -520,7 +560,22 @@ export class RedisStreamStore implements StreamStore {
   }
 }
 
-function recordOf(meta: Record<string, Buffer> | undefined, firstEntryId: string | undefined): StreamRecord | undefined {
+/** The consumer hash's fields (`a:`, `d:`, `s:`, `b:` + node id) as one state per node. */
+function consumersOf(fields: Readonly<Record<string, string>>): Map<string, ConsumerState> {
+  const states = new Map<string, ConsumerState>();
+  for (const [field, value] of Object.entries(fields)) {
+    const node = field.slice(2);
+    const state = states.get(node) ?? NEVER_ATTACHED;
+    const kind = field.slice(0, 2);
+    if (kind === "a:") states.set(node, { ...state, attached: Number(value) });
+    else if (kind === "d:") states.set(node, { ...state, detachedAtMs: Number(value) });
+    else if (kind === "s:") states.set(node, { ...state, seq: BigInt(value) });
+    else if (kind === "b:") states.set(node, { ...state, bytes: BigInt(value) });
+  }
+  return states;
+}
+
+function recordOf(meta: Record<string, Buffer> | undefined, firstEntryId: string | undefined, consumers: Record<string, string>): StreamRecord | undefined {
   if (!meta?.info) return undefined;
   const info = fromBinary(StreamInfoSchema, meta.info);
   info.state = Number(String(meta.state)) as StreamState;
@@ -528,5 +583,5 @@ function recordOf(meta: Record<string, Buffer> | undefined, firstEntryId: string
   info.bytesPublished = BigInt(String(meta.bytes));
   if (meta.ended) info.endedAt = timestampFromMs(Number(String(meta.ended)));
   info.firstRetainedSeq = firstEntryId ? seqOf(firstEntryId) : info.lastSeq;
-  return { info, deadlineMs: Number(String(meta.deadline)), lastClientSeq: BigInt(String(meta.cseq)) };
+  return { info, deadlineMs: Number(String(meta.deadline)), lastClientSeq: BigInt(String(meta.cseq)), consumers: consumersOf(consumers) };
 }

@@ -13,6 +13,7 @@ import {
   type StreamFilter,
   type StreamInfo,
   StreamInfoSchema,
+  type StreamConsumer,
   type StreamPayload,
   StreamService,
   StreamState,
@@ -28,9 +29,14 @@ import { ReadAhead } from "./read-ahead.js";
 import type { AppendResult, ListQuery, PayloadInput, StreamKey, StreamRecord, StreamStore } from "./stream-store.js";
 import { isStreamId, newStreamId } from "./stream-id.js";
 import { openSubscription } from "./subscription.js";
+import type { FlowControlLimits } from "./flow-control.js";
+import { ProducerPacing } from "./producer-pacing.js";
 import { isWholeUtf8 } from "./text-encoding.js";
 
-export type StreamLimits = Pick<StreamConfig, "maxOpenStreamsPerUser" | "maxDurationMs">;
+export type StreamLimits = Pick<
+  StreamConfig,
+  "maxOpenStreamsPerUser" | "maxDurationMs" | "retainedMaxBytes" | "retainedMaxEvents" | "backpressureWindowBytes" | "backpressureDetachGraceMs"
+>;
 
 export interface StreamServiceOptions {
   readonly store: StreamStore;
@@ -64,6 +70,12 @@ const MIME_PREFIX: Partial<Record<PinType, { prefix: RegExp; example: string; fa
 
 export function createStreamService(options: StreamServiceOptions): ServiceImpl<typeof StreamService> {
   const { store, limits, metrics, deliveries } = options;
+  const flowLimits: FlowControlLimits = {
+    defaultWindowBytes: limits.backpressureWindowBytes,
+    retainedMaxBytes: limits.retainedMaxBytes,
+    retainedMaxEvents: limits.retainedMaxEvents,
+    detachGraceMs: limits.backpressureDetachGraceMs,
+  };
 
   async function ownStream(principal: Principal, streamId: string): Promise<StreamRecord> {
     const record = await store.get({ workspace: principal.workspace, id: streamId });
@@ -78,15 +90,22 @@ export function createStreamService(options: StreamServiceOptions): ServiceImpl<
     return record;
   }
 
-  async function append(key: StreamKey, payloads: PayloadInput[], now: number): Promise<AppendResult> {
+  /** Stores payloads, then fails the stream if a `fail` consumer is now more than its window behind. */
+  async function append(key: StreamKey, payloads: PayloadInput[], now: number, pacing: ProducerPacing): Promise<AppendResult> {
+    let result: AppendResult;
     try {
-      const result = await store.append(key, payloads, now);
-      metrics.streamBandwidthBytes.published += result.appendedBytes;
-      return result;
+      result = await store.append(key, payloads, now);
     } catch (err) {
       if (ConnectError.from(err).code === Code.DeadlineExceeded) metrics.countEnd(true);
       throw err;
     }
+    metrics.streamBandwidthBytes.published += result.appendedBytes;
+    const failed = await pacing.endIfConsumerBehind();
+    if (failed) {
+      metrics.countEnd(true);
+      throw failed;
+    }
+    return result;
   }
 
   return {
@@ -99,6 +118,7 @@ export function createStreamService(options: StreamServiceOptions): ServiceImpl<
           Code.PermissionDenied,
         );
       }
+      checkConsumers(principal, request.consumers);
       const now = Date.now();
       const id = newStreamId(now);
       const info = create(StreamInfoSchema, {
@@ -114,6 +134,7 @@ export function createStreamService(options: StreamServiceOptions): ServiceImpl<
         nodeId: request.nodeId,
         pin: request.pin,
         labels: request.labels,
+        consumers: request.consumers,
       });
       const stream = await store.create(info, now + limits.maxDurationMs, limits.maxOpenStreamsPerUser, now);
       return {
@@ -139,9 +160,12 @@ export function createStreamService(options: StreamServiceOptions): ServiceImpl<
       // The first ack tells a reconnecting producer where to resume.
       yield ackResponse({ lastSeq: record.info.lastSeq, lastClientSeq: record.lastClientSeq });
       const adaptable = hasAdaptableBitrate(payloadType);
-      const readAhead = new ReadAhead<PublishRequest>(iterator, publishRequestBytes, PUBLISH_READ_AHEAD_BYTES);
+      const pacing = new ProducerPacing(store, key, record.info, flowLimits);
+      const readAhead = new ReadAhead<PublishRequest>(iterator, publishRequestBytes, pacing.readAheadBytes(PUBLISH_READ_AHEAD_BYTES));
       for (;;) {
-        const batch = await readAhead.nextBatch(PUBLISH_BATCH_ITEMS);
+        // Held here while a `block` consumer is a window behind: reads stop, so HTTP/2 flow control pushes back.
+        const credit = await pacing.credit(ctx.signal);
+        const batch = await readAhead.nextBatch(PUBLISH_BATCH_ITEMS, credit);
         if (!batch) return;
         ctx.signal.throwIfAborted();
         const payloads = batch.map((message) => {
@@ -152,7 +176,7 @@ export function createStreamService(options: StreamServiceOptions): ServiceImpl<
         });
         const inputs = checkedPayloads(payloadType, payloads);
         const now = Date.now();
-        const result = await append(key, inputs, now);
+        const result = await append(key, inputs, now, pacing);
         yield ackResponse(result);
         const advice = adaptable ? deliveries.produced(key, result.appendedBytes, now) : undefined;
         if (advice) yield adaptResponse(advice);
@@ -164,9 +188,11 @@ export function createStreamService(options: StreamServiceOptions): ServiceImpl<
       const record = await ownStream(principal, request.streamId);
       const payloadType = record.info.ref?.payloadType ?? PinType.BINARY;
       const inputs = checkedPayloads(payloadType, request.payloads);
-      const now = Date.now();
       const key = { workspace: principal.workspace, id: request.streamId };
-      const result = await append(key, inputs, now);
+      const pacing = new ProducerPacing(store, key, record.info, flowLimits);
+      await pacing.credit(ctx.signal);
+      const now = Date.now();
+      const result = await append(key, inputs, now, pacing);
       const adaptBitrate = hasAdaptableBitrate(payloadType) ? deliveries.produced(key, result.appendedBytes, now) : undefined;
       return { ack: ack(result), adaptBitrate };
     },
@@ -258,6 +284,27 @@ async function* listAll(store: StreamStore, workspace: string, query: Omit<ListQ
 
 function filterOf(filter: StreamFilter | undefined): { runId: string; owner: string; states: StreamState[] } {
   return { runId: filter?.runId ?? "", owner: filter?.owner ?? "", states: filter?.states ?? [] };
+}
+
+/**
+ * Consumers decide whose pace a producer follows, so only a run's own token may declare them (its
+ * streams' run_id is checked to be that run), each node once.
+ */
+function checkConsumers(principal: Principal, consumers: readonly StreamConsumer[]): void {
+  if (consumers.length === 0) return;
+  if (!principal.run) {
+    throw new ConnectError(
+      "consumers may only be declared with a run token (the orchestrator or sidecar opening a run's stream); leave them out",
+      Code.PermissionDenied,
+    );
+  }
+  const seen = new Set<string>();
+  for (const [index, consumer] of consumers.entries()) {
+    if (seen.has(consumer.nodeId)) {
+      throw new ConnectError(`consumers[${index}].node_id "${consumer.nodeId}" is declared twice; declare each downstream node once`, Code.InvalidArgument);
+    }
+    seen.add(consumer.nodeId);
+  }
 }
 
 function checkedMimeType(payloadType: PinType, mimeType: string): string {

@@ -226,6 +226,52 @@ export function describeStreamStoreConformance(name: string, factory: (retention
       expect(resumed.map((e) => e.seq)).toEqual(Array.from({ length: 9 }, (_, i) => BigInt(i + 3)));
     });
 
+    it("never cuts off a follower that is not lag-limited (a consumer its producer is held back for)", async () => {
+      const r = await store({ subscriberMaxLagBytes: 4_096 });
+      const info = streamInfo("ws-a", "alice");
+      await r.create(info, Date.now() + HOUR, 10, Date.now());
+      const held = (await r.events(keyOf(info), 0n, AbortSignal.timeout(10_000), false))[Symbol.asyncIterator]();
+      expect((await nextWithin(held, 5_000)).seq).toBe(1n);
+      const caughtUp = nextWithin(held, 5_000);
+      await r.append(keyOf(info), [text("first")], Date.now());
+      expect((await caughtUp).seq).toBe(2n);
+      for (let i = 0; i < 8; i++) {
+        await r.append(keyOf(info), [text("k".repeat(1_024))], Date.now());
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      await r.end(keyOf(info), {}, Date.now());
+      const rest: bigint[] = [];
+      for (let next = await held.next(); !next.done; next = await held.next()) rest.push(next.value.seq);
+      expect(rest).toEqual(Array.from({ length: 9 }, (_, i) => BigInt(i + 3)));
+    });
+
+    it("numbers each payload with its byte offset and keeps declared consumers' attachment and forward-only progress", async () => {
+      const r = await store();
+      const info = streamInfo("ws-a", "alice", { runId: "run-1" });
+      await r.create(info, Date.now() + HOUR, 10, Date.now());
+      const key = keyOf(info);
+      await r.append(key, [text("abc"), text("de")], Date.now());
+      await r.append(key, [text("fghi")], Date.now());
+      await r.end(key, {}, Date.now());
+      const offsets = (await collect(r.events(key, 0n, AbortSignal.timeout(5_000)))).flatMap((e) => (e.event.case === "data" ? [e.event.value.offset] : []));
+      expect(offsets).toEqual([0n, 3n, 5n]);
+
+      const other = streamInfo("ws-a", "alice", { runId: "run-1" });
+      await r.create(other, Date.now() + HOUR, 10, Date.now());
+      const otherKey = keyOf(other);
+      expect((await r.get(otherKey))?.consumers.size).toBe(0);
+      await r.consumerAttached(otherKey, "reader", true, 1_000);
+      await r.consumerAttached(otherKey, "reader", true, 1_001);
+      await r.consumerAdvanced(otherKey, "reader", 4n, 900n);
+      await r.consumerAdvanced(otherKey, "reader", 3n, 500n);
+      expect((await r.get(otherKey))?.consumers.get("reader")).toEqual({ seq: 4n, bytes: 900n, attached: 2, detachedAtMs: 0 });
+      await r.consumerAttached(otherKey, "reader", false, 2_000);
+      expect((await r.get(otherKey))?.consumers.get("reader")).toMatchObject({ attached: 1, detachedAtMs: 0 });
+      await r.consumerAttached(otherKey, "reader", false, 3_000);
+      expect((await r.get(otherKey))?.consumers.get("reader")).toEqual({ seq: 4n, bytes: 900n, attached: 0, detachedAtMs: 3_000 });
+      expect((await r.get(key))?.consumers.size).toBe(0);
+    });
+
     it("reports OUT_OF_RANGE with the oldest retained seq to a subscriber behind the buffer", async () => {
       const r = await store({ retainedMaxEvents: 10 });
       const info = streamInfo("ws-a", "alice");

@@ -31,6 +31,20 @@ export interface StreamRecord {
   readonly deadlineMs: number;
   /** Newest producer sequence number stored; payloads at or below it are dropped as re-sends. */
   readonly lastClientSeq: bigint;
+  /** Where each declared consumer (StreamInfo.consumers) that ever subscribed has got to, by node id. */
+  readonly consumers: ReadonlyMap<string, ConsumerState>;
+}
+
+/** How far a declared consumer, a downstream agent of the stream's run, has read, and whether it is attached. */
+export interface ConsumerState {
+  /** Seq of the newest event handed to one of its subscriptions. */
+  readonly seq: bigint;
+  /** Payload bytes of the stream up to and including that event. */
+  readonly bytes: bigint;
+  /** Its subscriptions open now (in every process). */
+  readonly attached: number;
+  /** When its last subscription ended, ms since the epoch; 0 while attached or before any. */
+  readonly detachedAtMs: number;
 }
 
 /** A payload to append as one stream_data event. */
@@ -100,11 +114,20 @@ export interface StreamStore {
   /**
    * Events after `afterSeq`: first the retained ones, then live ones, ending after stream_end or
    * stream_error. NOT_FOUND (from the promise) for an unknown stream; OUT_OF_RANGE (from the iterable),
-   * naming the oldest retained seq, if events after `afterSeq` were trimmed.
+   * naming the oldest retained seq, if events after `afterSeq` were trimmed, or, when `lagLimited`, once
+   * the follower falls more than `subscriberMaxLagBytes` behind (a consumer whose producer is held back
+   * for it, or which fails the stream, is not).
    */
-  events(key: StreamKey, afterSeq: bigint, signal: AbortSignal): Promise<AsyncIterable<StreamEvent>>;
+  events(key: StreamKey, afterSeq: bigint, signal: AbortSignal, lagLimited?: boolean): Promise<AsyncIterable<StreamEvent>>;
   /** Live announcements of the workspace, from the moment the returned promise resolves. */
   announcements(workspace: string, signal: AbortSignal): Promise<AsyncIterable<Announcement>>;
+  /** A subscription of declared consumer `nodeId` began (`attached`) or ended. */
+  consumerAttached(key: StreamKey, nodeId: string, attached: boolean, timeMs: number): Promise<void>;
+  /**
+   * Declared consumer `nodeId` was handed the events up to `seq`, `bytes` payload bytes into the
+   * stream. Its position only moves forward: a subscription resuming from further back leaves it.
+   */
+  consumerAdvanced(key: StreamKey, nodeId: string, seq: bigint, bytes: bigint): Promise<void>;
   /** Open streams whose deadline is at or before `nowMs`. */
   overdue(nowMs: number): Promise<StreamKey[]>;
   /** Open streams in every workspace. */

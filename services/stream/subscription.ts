@@ -4,7 +4,9 @@ import type { Principal } from "../shared/principal.js";
 import { isTextual } from "./chunking.js";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { type DeliveryMeter, subscriberClass } from "./delivery-meter.js";
+import { ConsumerProgress } from "./consumer-progress.js";
 import { countDelivery, type Feed, openFeed } from "./feed.js";
+import { consumerOf } from "./flow-control.js";
 import type { StreamMetrics } from "./metrics.js";
 import type { StreamStore } from "./stream-store.js";
 import { gzipTextEvent } from "./text-encoding.js";
@@ -29,17 +31,24 @@ export async function openSubscription(
   signal: AbortSignal,
 ): Promise<Subscription> {
   const key = { workspace: principal.workspace, id: request.streamId };
-  const feed = await openFeed(store, key, request.afterSeq, signal);
+  // A downstream agent its producer is held back for (or fails for) is not cut off for lagging.
+  const feed = await openFeed(store, key, request.afterSeq, signal, (stream) => !consumerOf(stream, principal.run));
   const gzip = request.acceptGzip && isTextual(feed.stream.ref?.payloadType ?? PinType.BINARY);
   const delivery = deliveries.subscriber(key, subscriberClass(principal), feed.subscribedAtMs);
+  const consumer = feed.complete ? undefined : consumerOf(feed.stream, principal.run);
+  const progress = consumer ? new ConsumerProgress(store, key, consumer.nodeId) : undefined;
   return {
     feed,
     gzip,
     deliver(event) {
       countDelivery(metrics, event, feed.subscribedAtMs);
       if (event.event.case === "data") delivery.deliveredData(event.event.value.data.byteLength, event.time ? timestampMs(event.time) : 0, Date.now());
+      progress?.delivered(event);
       return gzip ? gzipTextEvent(event) : event;
     },
-    close: delivery.close,
+    close() {
+      delivery.close();
+      progress?.detached();
+    },
   };
 }

@@ -1,10 +1,11 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import type { Client } from "@connectrpc/connect";
+import type { Client, Interceptor } from "@connectrpc/connect";
 import { type PublishRequestSchema, type StreamEvent, StreamService } from "../../gen/mentatlab/v1/stream_pb.js";
 import { inMemoryClient, testPrincipal } from "../../test/support/in-memory.js";
 import type { Principal } from "../shared/principal.js";
 import { type StreamConfig, streamConfigFromEnv } from "./config.js";
 import { afterEach } from "vitest";
+import { type RunningServer, startServer } from "../server/server.js";
 import { createStreams, type StreamRuntime } from "./index.js";
 
 // Helpers for this folder's tests only.
@@ -28,6 +29,23 @@ export function runtimesClosedAfterEach(): (overrides?: Partial<StreamConfig>) =
 
 export function clientFor(runtime: StreamRuntime, principal: Partial<Principal> = {}): Client<typeof StreamService> {
   return inMemoryClient(StreamService, (router) => router.service(StreamService, runtime.impl), testPrincipal(principal));
+}
+
+/**
+ * The stream service on the one-port server over real sockets, with the encoded Subscribe fast path and
+ * no compression, as `mentatlab serve stream` runs it; `principals` sets each caller's principal.
+ */
+export async function serveOverSockets(config: Partial<StreamConfig>, principals: Interceptor): Promise<{ server: RunningServer; runtime: StreamRuntime }> {
+  const runtime = await createStreams(testStreamConfig(config));
+  const server = await startServer({
+    port: 0,
+    routes: (router) => router.service(StreamService, runtime.impl),
+    interceptors: [principals],
+    encodedStreams: runtime.encodedStreams,
+    uncompressedServices: [StreamService.typeName],
+    shutdownGraceMs: 200,
+  });
+  return { server, runtime };
 }
 
 /** A request stream the test feeds message by message, as a producer on a long-lived call would. */

@@ -121,7 +121,20 @@ class PcmPlayer implements LivePlayer {
   }
 }
 
-/** Appends each chunk to a MediaSource buffer in order; the element plays as soon as it has a frame. */
+/**
+ * Media kept behind the playback position: enough to seek back a little, little enough that a long
+ * stream never fills the browser's SourceBuffer quota. Older media is removed once it exceeds this by
+ * TRIM_STEP_SECONDS, so removals happen every few seconds of playback rather than with every append.
+ */
+export const KEEP_BEHIND_SECONDS = 30;
+export const TRIM_STEP_SECONDS = 10;
+/** Kept behind playback when the quota is reached before the regular trim. */
+const QUOTA_KEEP_BEHIND_SECONDS = 2;
+
+/**
+ * Appends each chunk to a MediaSource buffer in order; the element plays as soon as it has a frame.
+ * Media more than KEEP_BEHIND_SECONDS behind the playback position is removed as it plays on.
+ */
 class SourcePlayer implements LivePlayer {
   readonly element: HTMLMediaElement;
   private readonly source = new MediaSource();
@@ -169,12 +182,32 @@ class SourcePlayer implements LivePlayer {
     if (!this.buffer && !this.openBuffer()) return;
     const buffer = this.buffer;
     if (!buffer || buffer.updating) return;
+    // A removal runs first; its updateend pumps again.
+    if (this.trimmed(buffer, KEEP_BEHIND_SECONDS, TRIM_STEP_SECONDS)) return;
     if (this.queue.length > 0) {
       // Everything that arrived while the last append ran goes in one append.
       const next = concatAll(this.queue);
       this.queue = [];
-      buffer.appendBuffer(next);
+      try {
+        buffer.appendBuffer(next);
+      } catch (err) {
+        if (!(err instanceof DOMException && err.name === "QuotaExceededError")) throw err;
+        // Full before the regular trim came round (a high bitrate): keep only a few seconds behind, then retry.
+        this.queue.unshift(next);
+        if (!this.trimmed(buffer, QUOTA_KEEP_BEHIND_SECONDS, 0)) this.fail("the browser's media buffer is full");
+      }
     } else if (this.ended) this.source.endOfStream();
+  }
+
+  /** Starts removing what is more than `keep` seconds behind playback once that is over `slack` seconds; true if it did. */
+  private trimmed(buffer: SourceBuffer, keep: number, slack: number): boolean {
+    const ranges = buffer.buffered;
+    if (ranges.length === 0) return false;
+    const start = ranges.start(0);
+    const keepFrom = this.element.currentTime - keep;
+    if (keepFrom - start <= slack) return false;
+    buffer.remove(start, keepFrom);
+    return true;
   }
 
   private openBuffer(): boolean {

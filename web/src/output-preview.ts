@@ -4,7 +4,7 @@ import type { MediaRef, PinValue, StreamRef } from "../../gen/mentatlab/v1/commo
 import { formatBytes } from "../../services/shared/format-bytes.js";
 import type { Api } from "./api.js";
 import { describeError, el } from "./dom.js";
-import { replayStream } from "./stream-replay.js";
+import { playStream, recordingElement } from "./stream-playback.js";
 
 /**
  * The media route URL for an object. <img>, <audio> and <video> cannot send an Authorization header,
@@ -24,13 +24,6 @@ export async function mediaElement(api: Api, ref: MediaRef, label: string): Prom
   if (kind === "image") return el("img", { src, alt: label });
   if (kind === "audio" || kind === "video") return el(kind, { src, controls: "", preload: "metadata", "aria-label": label });
   return el("a", { href: src, download: ref.filename || ref.id }, `Download ${ref.filename || ref.id}`);
-}
-
-/** A Blob (an ended stream's payload) as a player, or a download link when it is not audio or video. */
-export function recordingElement(recording: Blob, label: string, filename: string): HTMLElement {
-  const url = URL.createObjectURL(recording);
-  const kind = recording.type.startsWith("video/") ? "video" : recording.type.startsWith("audio/") ? "audio" : undefined;
-  return kind ? el(kind, { src: url, controls: "", "aria-label": label }) : el("a", { href: url, download: filename }, "Download the payload");
 }
 
 /** One line saying what a pin value is: its type, size and shape. */
@@ -67,27 +60,24 @@ export async function previewPinValue(api: Api, pin: string, value: PinValue): P
   return figure;
 }
 
-/** A stream output: a link to the streams page, and a button that replays what the stream carried. */
+/** A stream output: a link to the streams page, and a button that plays the stream, live while it is produced. */
 function streamReplayer(api: Api, ref: StreamRef, pin: string): HTMLElement {
   const shown = el("pre", { class: "output-stream", "aria-live": "polite" });
-  const media = el("div");
+  const media = el("div", { class: "output-stream-media" });
   const button = el("button", { type: "button", class: "secondary" }, "Show stream");
   button.setAttribute("aria-label", `Show stream of ${pin}`);
+  let playing: AbortController | undefined;
   button.addEventListener("click", () => {
-    button.disabled = true;
-    shown.textContent = "";
+    playing?.abort();
     const done = new AbortController();
-    replayStream(api, ref, done.signal, {
-      onText: (chunk) => (shown.textContent += chunk),
-      onBytes: (total) => (shown.textContent = `${formatBytes(total)} received…`),
-    })
-      .then((result) => {
-        if (result.recording) {
-          shown.textContent = `${formatBytes(result.bytes)}; the stream ended.`;
-          media.replaceChildren(recordingElement(result.recording, `Stream of ${pin}`, `${ref.streamId}.bin`));
-        } else if (result.ended && result.bytes === 0) shown.textContent = "The stream ended empty.";
+    playing = done;
+    button.disabled = true;
+    api.stream
+      .getStream({ streamId: ref.streamId }, { signal: done.signal })
+      .then(({ stream }) => (stream ? playStream(api, stream, { text: shown, media }, done.signal) : undefined))
+      .catch((err: unknown) => {
+        if (!done.signal.aborted) shown.textContent = `Could not replay: ${describeError(err)}`;
       })
-      .catch((err: unknown) => (shown.textContent = `Could not replay: ${describeError(err)}`))
       .finally(() => (button.disabled = false));
   });
   return el(

@@ -5,11 +5,9 @@ import type { Api } from "./api.js";
 import { followDeduplicated } from "../../services/shared/resume.js";
 import { announcementKey, watchStreamsCall } from "../../services/shared/watched-calls.js";
 import { byId, el, enumWord, showError, showStatus } from "./dom.js";
-import { livePlayerFor, type LivePlayer } from "./live-player.js";
-import { recordingElement } from "./output-preview.js";
+import { playStream } from "./stream-playback.js";
 import { announcedResume } from "./resume.js";
 import { runLink } from "./router.js";
-import { replayStream } from "./stream-replay.js";
 
 /**
  * Streams of the workspace, kept live by WatchStreams, and one followed stream: text payloads are
@@ -82,39 +80,12 @@ function upsertRow(body: HTMLTableSectionElement, info: StreamInfo, follow: (inf
 async function followStream(api: Api, info: StreamInfo, signal: AbortSignal): Promise<void> {
   const ref = info.ref;
   if (!ref) return;
-  const textOut = byId("follow-text", HTMLPreElement);
-  const media = byId("follow-media", HTMLDivElement);
   const latency = byId("follow-latency", HTMLParagraphElement);
   byId("follow-name", HTMLElement).textContent = ref.streamId;
-  textOut.textContent = "";
   latency.textContent = "";
-  media.replaceChildren();
-  const player = info.state === StreamState.OPEN ? livePlayerFor(ref.mimeType, `Live stream ${ref.streamId}`) : undefined;
-  if (player) {
-    media.append(player.element);
-    signal.addEventListener("abort", () => player.close(), { once: true });
-  }
-  const followedAt = Date.now();
-  const readout = latencyReadout(latency, followedAt);
-  const result = await replayStream(api, ref, signal, {
-    onText: (chunk) => (textOut.textContent += chunk),
-    onBytes: (total) => (textOut.textContent = `${formatBytes(total)} received…`),
-    onData: (data, storedAtMs) => {
-      readout(storedAtMs);
-      player?.push(data);
-    },
-  });
-  if (!result.ended) return;
-  player?.end();
-  if (result.recording) {
-    textOut.textContent = `${formatBytes(result.bytes)} received; the stream is complete.`;
-    if (!playsLive(player)) media.replaceChildren(recordingElement(result.recording, `Recording of stream ${ref.streamId}`, `${ref.streamId}.bin`));
-  } else if (result.bytes === 0) textOut.textContent = "The stream ended empty.";
-  showStatus(`Stream ${ref.streamId} ended after ${formatBytes(result.bytes)}.`);
-}
-
-function playsLive(player: LivePlayer | undefined): player is LivePlayer {
-  return player !== undefined && !player.failed;
+  const targets = { text: byId("follow-text", HTMLPreElement), media: byId("follow-media", HTMLDivElement), onData: latencyReadout(latency, Date.now()) };
+  const result = await playStream(api, info, targets, signal);
+  if (result.ended) showStatus(`Stream ${ref.streamId} ended after ${formatBytes(result.bytes)}.`);
 }
 
 /**
@@ -122,9 +93,9 @@ function playsLive(player: LivePlayer | undefined): player is LivePlayer {
  * the newest one was when it arrived (the service's store time against this browser's clock, so a
  * skewed clock shifts the second figure).
  */
-function latencyReadout(out: HTMLParagraphElement, followedAt: number): (storedAtMs: number) => void {
+function latencyReadout(out: HTMLParagraphElement, followedAt: number): (data: Uint8Array, storedAtMs: number) => void {
   let firstByteMs: number | undefined;
-  return (storedAtMs) => {
+  return (_data, storedAtMs) => {
     const now = Date.now();
     firstByteMs ??= now - followedAt;
     const behind = Math.max(0, now - storedAtMs);

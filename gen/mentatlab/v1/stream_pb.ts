@@ -7,7 +7,7 @@ import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf
 import { file_buf_validate_validate } from "@bufbuild/protovalidate/gen/buf/validate/validate_pb.js";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
-import type { PinType, StreamRef } from "./common_pb.js";
+import type { BackpressurePolicy, PinType, StreamRef } from "./common_pb.js";
 import { file_mentatlab_v1_common } from "./common_pb.js";
 import { file_mentatlab_v1_options } from "./options_pb.js";
 import type { Message } from "@bufbuild/protobuf";
@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file mentatlab/v1/stream.proto.
  */
 export const file_mentatlab_v1_stream: GenFile = /*@__PURE__*/
-  fileDesc("ChltZW50YXRsYWIvdjEvc3RyZWFtLnByb3RvEgxtZW50YXRsYWIudjEikQIKEUluaXRTdHJlYW1SZXF1ZXN0EjsKDHBheWxvYWRfdHlwZRgBIAEoDjIVLm1lbnRhdGxhYi52MS5QaW5UeXBlQg66SAuCAQgQASAAIAQgBxIbCgltaW1lX3R5cGUYAiABKAlCCLpIBXIDGP8BEg4KBnJ1bl9pZBgDIAEoCRIPCgdub2RlX2lkGAQgASgJEgsKA3BpbhgFIAEoCRJFCgZsYWJlbHMYBiADKAsyKy5tZW50YXRsYWIudjEuSW5pdFN0cmVhbVJlcXVlc3QuTGFiZWxzRW50cnlCCLpIBZoBAhAgGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEilwEKEkluaXRTdHJlYW1SZXNwb25zZRIoCgZzdHJlYW0YASABKAsyGC5tZW50YXRsYWIudjEuU3RyZWFtSW5mbxIZChFwdWJsaXNoX3Byb2NlZHVyZRgCIAEoCRIbChNzdWJzY3JpYmVfcHJvY2VkdXJlGAMgASgJEh8KF3JlY29tbWVuZGVkX2NodW5rX2J5dGVzGAQgASgNIqMDCgpTdHJlYW1JbmZvEiQKA3JlZhgBIAEoCzIXLm1lbnRhdGxhYi52MS5TdHJlYW1SZWYSKAoFc3RhdGUYAiABKA4yGS5tZW50YXRsYWIudjEuU3RyZWFtU3RhdGUSDQoFb3duZXIYAyABKAkSDgoGcnVuX2lkGAQgASgJEg8KB25vZGVfaWQYBSABKAkSCwoDcGluGAYgASgJEjQKBmxhYmVscxgHIAMoCzIkLm1lbnRhdGxhYi52MS5TdHJlYW1JbmZvLkxhYmVsc0VudHJ5Ei4KCmNyZWF0ZWRfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZGVkX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghsYXN0X3NlcRgKIAEoBBIaChJmaXJzdF9yZXRhaW5lZF9zZXEYCyABKAQSFwoPYnl0ZXNfcHVibGlzaGVkGAwgASgEGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiuwEKDVN0cmVhbVBheWxvYWQSGAoEZGF0YRgBIAEoDEIKukgHegUYgICAAhISCgpjbGllbnRfc2VxGAIgASgEEkkKCmF0dHJpYnV0ZXMYAyADKAsyKy5tZW50YXRsYWIudjEuU3RyZWFtUGF5bG9hZC5BdHRyaWJ1dGVzRW50cnlCCLpIBZoBAhAQGjEKD0F0dHJpYnV0ZXNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIikKC1B1Ymxpc2hPcGVuEhoKCXN0cmVhbV9pZBgBIAEoCUIHukgEcgIQASJ3Cg5QdWJsaXNoUmVxdWVzdBIpCgRvcGVuGAEgASgLMhkubWVudGF0bGFiLnYxLlB1Ymxpc2hPcGVuSAASKwoEZGF0YRgCIAEoCzIbLm1lbnRhdGxhYi52MS5TdHJlYW1QYXlsb2FkSABCDQoEcGFydBIFukgCCAEiNwoKUHVibGlzaEFjaxIQCghsYXN0X3NlcRgBIAEoBBIXCg9sYXN0X2NsaWVudF9zZXEYAiABKAQimQEKDEFkYXB0Qml0cmF0ZRIgChhtZWFzdXJlZF9iaXRzX3Blcl9zZWNvbmQYASABKAQSIQoZc3VnZ2VzdGVkX2JpdHNfcGVyX3NlY29uZBgCIAEoBBIOCgZyZWFzb24YAyABKAkSIAoYcHJvZHVjZWRfYml0c19wZXJfc2Vjb25kGAQgASgEEhIKCnN1YnNjcmliZXIYBSABKAkieAoPUHVibGlzaFJlc3BvbnNlEicKA2FjaxgBIAEoCzIYLm1lbnRhdGxhYi52MS5QdWJsaXNoQWNrSAASMwoNYWRhcHRfYml0cmF0ZRgCIAEoCzIaLm1lbnRhdGxhYi52MS5BZGFwdEJpdHJhdGVIAEIHCgVldmVudCJtChNQdWJsaXNoQmF0Y2hSZXF1ZXN0EhoKCXN0cmVhbV9pZBgBIAEoCUIHukgEcgIQARI6CghwYXlsb2FkcxgCIAMoCzIbLm1lbnRhdGxhYi52MS5TdHJlYW1QYXlsb2FkQgu6SAiSAQUIARCACCJwChRQdWJsaXNoQmF0Y2hSZXNwb25zZRIlCgNhY2sYASABKAsyGC5tZW50YXRsYWIudjEuUHVibGlzaEFjaxIxCg1hZGFwdF9iaXRyYXRlGAIgASgLMhoubWVudGF0bGFiLnYxLkFkYXB0Qml0cmF0ZSJWChBTdWJzY3JpYmVSZXF1ZXN0EhoKCXN0cmVhbV9pZBgBIAEoCUIHukgEcgIQARIRCglhZnRlcl9zZXEYAiABKAQSEwoLYWNjZXB0X2d6aXAYAyABKAgiNwoLU3RyZWFtU3RhcnQSKAoGc3RyZWFtGAEgASgLMhgubWVudGF0bGFiLnYxLlN0cmVhbUluZm8ipQEKClN0cmVhbURhdGESDAoEZGF0YRgBIAEoDBIYChBjb250ZW50X2VuY29kaW5nGAIgASgJEjwKCmF0dHJpYnV0ZXMYAyADKAsyKC5tZW50YXRsYWIudjEuU3RyZWFtRGF0YS5BdHRyaWJ1dGVzRW50cnkaMQoPQXR0cmlidXRlc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiNwoJU3RyZWFtRW5kEhUKDWxhc3RfZGF0YV9zZXEYASABKAQSEwoLdG90YWxfYnl0ZXMYAiABKAQiLAoLU3RyZWFtRXJyb3ISDwoHbWVzc2FnZRgBIAEoCRIMCgRjb2RlGAIgASgJIvcBCgtTdHJlYW1FdmVudBILCgNzZXEYASABKAQSKAoEdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKgoFc3RhcnQYAyABKAsyGS5tZW50YXRsYWIudjEuU3RyZWFtU3RhcnRIABIoCgRkYXRhGAQgASgLMhgubWVudGF0bGFiLnYxLlN0cmVhbURhdGFIABImCgNlbmQYBSABKAsyFy5tZW50YXRsYWIudjEuU3RyZWFtRW5kSAASKgoFZXJyb3IYBiABKAsyGS5tZW50YXRsYWIudjEuU3RyZWFtRXJyb3JIAEIHCgVldmVudCJRChJDbG9zZVN0cmVhbVJlcXVlc3QSGgoJc3RyZWFtX2lkGAEgASgJQge6SARyAhABEh8KDWVycm9yX21lc3NhZ2UYAiABKAlCCLpIBXIDGIAgIj8KE0Nsb3NlU3RyZWFtUmVzcG9uc2USKAoGc3RyZWFtGAEgASgLMhgubWVudGF0bGFiLnYxLlN0cmVhbUluZm8iLgoQR2V0U3RyZWFtUmVxdWVzdBIaCglzdHJlYW1faWQYASABKAlCB7pIBHICEAEiPQoRR2V0U3RyZWFtUmVzcG9uc2USKAoGc3RyZWFtGAEgASgLMhgubWVudGF0bGFiLnYxLlN0cmVhbUluZm8iZwoMU3RyZWFtRmlsdGVyEg4KBnJ1bl9pZBgBIAEoCRINCgVvd25lchgCIAEoCRI4CgZzdGF0ZXMYAyADKA4yGS5tZW50YXRsYWIudjEuU3RyZWFtU3RhdGVCDbpICpIBByIFggECEAEicQoSTGlzdFN0cmVhbXNSZXF1ZXN0EioKBmZpbHRlchgBIAEoCzIaLm1lbnRhdGxhYi52MS5TdHJlYW1GaWx0ZXISGwoJcGFnZV9zaXplGAIgASgNQgi6SAUqAxj0AxISCgpwYWdlX3Rva2VuGAMgASgJIlkKE0xpc3RTdHJlYW1zUmVzcG9uc2USKQoHc3RyZWFtcxgBIAMoCzIYLm1lbnRhdGxhYi52MS5TdHJlYW1JbmZvEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJyChNXYXRjaFN0cmVhbXNSZXF1ZXN0EioKBmZpbHRlchgBIAEoCzIaLm1lbnRhdGxhYi52MS5TdHJlYW1GaWx0ZXISLwoLZW5kZWRfYWZ0ZXIYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wInQKFFdhdGNoU3RyZWFtc1Jlc3BvbnNlEjIKBGtpbmQYASABKA4yJC5tZW50YXRsYWIudjEuU3RyZWFtQW5ub3VuY2VtZW50S2luZBIoCgZzdHJlYW0YAiABKAsyGC5tZW50YXRsYWIudjEuU3RyZWFtSW5mbyp3CgtTdHJlYW1TdGF0ZRIcChhTVFJFQU1fU1RBVEVfVU5TUEVDSUZJRUQQABIVChFTVFJFQU1fU1RBVEVfT1BFThABEhoKFlNUUkVBTV9TVEFURV9DT01QTEVURUQQAhIXChNTVFJFQU1fU1RBVEVfRkFJTEVEEAMqjgEKFlN0cmVhbUFubm91bmNlbWVudEtpbmQSKAokU1RSRUFNX0FOTk9VTkNFTUVOVF9LSU5EX1VOU1BFQ0lGSUVEEAASJgoiU1RSRUFNX0FOTk9VTkNFTUVOVF9LSU5EX0FWQUlMQUJMRRABEiIKHlNUUkVBTV9BTk5PVU5DRU1FTlRfS0lORF9FTkRFRBACMswGCg1TdHJlYW1TZXJ2aWNlEmIKCkluaXRTdHJlYW0SHy5tZW50YXRsYWIudjEuSW5pdFN0cmVhbVJlcXVlc3QaIC5tZW50YXRsYWIudjEuSW5pdFN0cmVhbVJlc3BvbnNlIhGKtRgNc3RyZWFtOmNyZWF0ZRJdCgdQdWJsaXNoEhwubWVudGF0bGFiLnYxLlB1Ymxpc2hSZXF1ZXN0Gh0ubWVudGF0bGFiLnYxLlB1Ymxpc2hSZXNwb25zZSIRirUYDXN0cmVhbTpjcmVhdGUoATABEmgKDFB1Ymxpc2hCYXRjaBIhLm1lbnRhdGxhYi52MS5QdWJsaXNoQmF0Y2hSZXF1ZXN0GiIubWVudGF0bGFiLnYxLlB1Ymxpc2hCYXRjaFJlc3BvbnNlIhGKtRgNc3RyZWFtOmNyZWF0ZRJhCglTdWJzY3JpYmUSHi5tZW50YXRsYWIudjEuU3Vic2NyaWJlUmVxdWVzdBoZLm1lbnRhdGxhYi52MS5TdHJlYW1FdmVudCIXkAIBirUYEHN0cmVhbTpzdWJzY3JpYmUwARJlCgtDbG9zZVN0cmVhbRIgLm1lbnRhdGxhYi52MS5DbG9zZVN0cmVhbVJlcXVlc3QaIS5tZW50YXRsYWIudjEuQ2xvc2VTdHJlYW1SZXNwb25zZSIRirUYDXN0cmVhbTpjcmVhdGUSZQoJR2V0U3RyZWFtEh4ubWVudGF0bGFiLnYxLkdldFN0cmVhbVJlcXVlc3QaHy5tZW50YXRsYWIudjEuR2V0U3RyZWFtUmVzcG9uc2UiF5ACAYq1GBBzdHJlYW06c3Vic2NyaWJlEmsKC0xpc3RTdHJlYW1zEiAubWVudGF0bGFiLnYxLkxpc3RTdHJlYW1zUmVxdWVzdBohLm1lbnRhdGxhYi52MS5MaXN0U3RyZWFtc1Jlc3BvbnNlIheQAgGKtRgQc3RyZWFtOnN1YnNjcmliZRJwCgxXYXRjaFN0cmVhbXMSIS5tZW50YXRsYWIudjEuV2F0Y2hTdHJlYW1zUmVxdWVzdBoiLm1lbnRhdGxhYi52MS5XYXRjaFN0cmVhbXNSZXNwb25zZSIXkAIBirUYEHN0cmVhbTpzdWJzY3JpYmUwAWIGcHJvdG8z", [file_buf_validate_validate, file_google_protobuf_timestamp, file_mentatlab_v1_common, file_mentatlab_v1_options]);
+  fileDesc("ChltZW50YXRsYWIvdjEvc3RyZWFtLnByb3RvEgxtZW50YXRsYWIudjEizAIKEUluaXRTdHJlYW1SZXF1ZXN0EjsKDHBheWxvYWRfdHlwZRgBIAEoDjIVLm1lbnRhdGxhYi52MS5QaW5UeXBlQg66SAuCAQgQASAAIAQgBxIbCgltaW1lX3R5cGUYAiABKAlCCLpIBXIDGP8BEg4KBnJ1bl9pZBgDIAEoCRIPCgdub2RlX2lkGAQgASgJEgsKA3BpbhgFIAEoCRJFCgZsYWJlbHMYBiADKAsyKy5tZW50YXRsYWIudjEuSW5pdFN0cmVhbVJlcXVlc3QuTGFiZWxzRW50cnlCCLpIBZoBAhAgEjkKCWNvbnN1bWVycxgHIAMoCzIcLm1lbnRhdGxhYi52MS5TdHJlYW1Db25zdW1lckIIukgFkgECEEAaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKLAQoOU3RyZWFtQ29uc3VtZXISGgoHbm9kZV9pZBgBIAEoCUIJukgGcgQQARg/EjoKBnBvbGljeRgCIAEoDjIgLm1lbnRhdGxhYi52MS5CYWNrcHJlc3N1cmVQb2xpY3lCCLpIBYIBAhABEiEKDHdpbmRvd19ieXRlcxgDIAEoBEILukgIMgYYgICAgAQilwEKEkluaXRTdHJlYW1SZXNwb25zZRIoCgZzdHJlYW0YASABKAsyGC5tZW50YXRsYWIudjEuU3RyZWFtSW5mbxIZChFwdWJsaXNoX3Byb2NlZHVyZRgCIAEoCRIbChNzdWJzY3JpYmVfcHJvY2VkdXJlGAMgASgJEh8KF3JlY29tbWVuZGVkX2NodW5rX2J5dGVzGAQgASgNItQDCgpTdHJlYW1JbmZvEiQKA3JlZhgBIAEoCzIXLm1lbnRhdGxhYi52MS5TdHJlYW1SZWYSKAoFc3RhdGUYAiABKA4yGS5tZW50YXRsYWIudjEuU3RyZWFtU3RhdGUSDQoFb3duZXIYAyABKAkSDgoGcnVuX2lkGAQgASgJEg8KB25vZGVfaWQYBSABKAkSCwoDcGluGAYgASgJEjQKBmxhYmVscxgHIAMoCzIkLm1lbnRhdGxhYi52MS5TdHJlYW1JbmZvLkxhYmVsc0VudHJ5Ei4KCmNyZWF0ZWRfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZGVkX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghsYXN0X3NlcRgKIAEoBBIaChJmaXJzdF9yZXRhaW5lZF9zZXEYCyABKAQSFwoPYnl0ZXNfcHVibGlzaGVkGAwgASgEEi8KCWNvbnN1bWVycxgNIAMoCzIcLm1lbnRhdGxhYi52MS5TdHJlYW1Db25zdW1lchotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIrsBCg1TdHJlYW1QYXlsb2FkEhgKBGRhdGEYASABKAxCCrpIB3oFGICAgAISEgoKY2xpZW50X3NlcRgCIAEoBBJJCgphdHRyaWJ1dGVzGAMgAygLMisubWVudGF0bGFiLnYxLlN0cmVhbVBheWxvYWQuQXR0cmlidXRlc0VudHJ5Qgi6SAWaAQIQEBoxCg9BdHRyaWJ1dGVzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASIpCgtQdWJsaXNoT3BlbhIaCglzdHJlYW1faWQYASABKAlCB7pIBHICEAEidwoOUHVibGlzaFJlcXVlc3QSKQoEb3BlbhgBIAEoCzIZLm1lbnRhdGxhYi52MS5QdWJsaXNoT3BlbkgAEisKBGRhdGEYAiABKAsyGy5tZW50YXRsYWIudjEuU3RyZWFtUGF5bG9hZEgAQg0KBHBhcnQSBbpIAggBIjcKClB1Ymxpc2hBY2sSEAoIbGFzdF9zZXEYASABKAQSFwoPbGFzdF9jbGllbnRfc2VxGAIgASgEIpkBCgxBZGFwdEJpdHJhdGUSIAoYbWVhc3VyZWRfYml0c19wZXJfc2Vjb25kGAEgASgEEiEKGXN1Z2dlc3RlZF9iaXRzX3Blcl9zZWNvbmQYAiABKAQSDgoGcmVhc29uGAMgASgJEiAKGHByb2R1Y2VkX2JpdHNfcGVyX3NlY29uZBgEIAEoBBISCgpzdWJzY3JpYmVyGAUgASgJIngKD1B1Ymxpc2hSZXNwb25zZRInCgNhY2sYASABKAsyGC5tZW50YXRsYWIudjEuUHVibGlzaEFja0gAEjMKDWFkYXB0X2JpdHJhdGUYAiABKAsyGi5tZW50YXRsYWIudjEuQWRhcHRCaXRyYXRlSABCBwoFZXZlbnQibQoTUHVibGlzaEJhdGNoUmVxdWVzdBIaCglzdHJlYW1faWQYASABKAlCB7pIBHICEAESOgoIcGF5bG9hZHMYAiADKAsyGy5tZW50YXRsYWIudjEuU3RyZWFtUGF5bG9hZEILukgIkgEFCAEQgAgicAoUUHVibGlzaEJhdGNoUmVzcG9uc2USJQoDYWNrGAEgASgLMhgubWVudGF0bGFiLnYxLlB1Ymxpc2hBY2sSMQoNYWRhcHRfYml0cmF0ZRgCIAEoCzIaLm1lbnRhdGxhYi52MS5BZGFwdEJpdHJhdGUiVgoQU3Vic2NyaWJlUmVxdWVzdBIaCglzdHJlYW1faWQYASABKAlCB7pIBHICEAESEQoJYWZ0ZXJfc2VxGAIgASgEEhMKC2FjY2VwdF9nemlwGAMgASgIIjcKC1N0cmVhbVN0YXJ0EigKBnN0cmVhbRgBIAEoCzIYLm1lbnRhdGxhYi52MS5TdHJlYW1JbmZvIrUBCgpTdHJlYW1EYXRhEgwKBGRhdGEYASABKAwSGAoQY29udGVudF9lbmNvZGluZxgCIAEoCRI8CgphdHRyaWJ1dGVzGAMgAygLMigubWVudGF0bGFiLnYxLlN0cmVhbURhdGEuQXR0cmlidXRlc0VudHJ5Eg4KBm9mZnNldBgEIAEoBBoxCg9BdHRyaWJ1dGVzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASI3CglTdHJlYW1FbmQSFQoNbGFzdF9kYXRhX3NlcRgBIAEoBBITCgt0b3RhbF9ieXRlcxgCIAEoBCIsCgtTdHJlYW1FcnJvchIPCgdtZXNzYWdlGAEgASgJEgwKBGNvZGUYAiABKAki9wEKC1N0cmVhbUV2ZW50EgsKA3NlcRgBIAEoBBIoCgR0aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIqCgVzdGFydBgDIAEoCzIZLm1lbnRhdGxhYi52MS5TdHJlYW1TdGFydEgAEigKBGRhdGEYBCABKAsyGC5tZW50YXRsYWIudjEuU3RyZWFtRGF0YUgAEiYKA2VuZBgFIAEoCzIXLm1lbnRhdGxhYi52MS5TdHJlYW1FbmRIABIqCgVlcnJvchgGIAEoCzIZLm1lbnRhdGxhYi52MS5TdHJlYW1FcnJvckgAQgcKBWV2ZW50IlEKEkNsb3NlU3RyZWFtUmVxdWVzdBIaCglzdHJlYW1faWQYASABKAlCB7pIBHICEAESHwoNZXJyb3JfbWVzc2FnZRgCIAEoCUIIukgFcgMYgCAiPwoTQ2xvc2VTdHJlYW1SZXNwb25zZRIoCgZzdHJlYW0YASABKAsyGC5tZW50YXRsYWIudjEuU3RyZWFtSW5mbyIuChBHZXRTdHJlYW1SZXF1ZXN0EhoKCXN0cmVhbV9pZBgBIAEoCUIHukgEcgIQASI9ChFHZXRTdHJlYW1SZXNwb25zZRIoCgZzdHJlYW0YASABKAsyGC5tZW50YXRsYWIudjEuU3RyZWFtSW5mbyJnCgxTdHJlYW1GaWx0ZXISDgoGcnVuX2lkGAEgASgJEg0KBW93bmVyGAIgASgJEjgKBnN0YXRlcxgDIAMoDjIZLm1lbnRhdGxhYi52MS5TdHJlYW1TdGF0ZUINukgKkgEHIgWCAQIQASJxChJMaXN0U3RyZWFtc1JlcXVlc3QSKgoGZmlsdGVyGAEgASgLMhoubWVudGF0bGFiLnYxLlN0cmVhbUZpbHRlchIbCglwYWdlX3NpemUYAiABKA1CCLpIBSoDGPQDEhIKCnBhZ2VfdG9rZW4YAyABKAkiWQoTTGlzdFN0cmVhbXNSZXNwb25zZRIpCgdzdHJlYW1zGAEgAygLMhgubWVudGF0bGFiLnYxLlN0cmVhbUluZm8SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJInIKE1dhdGNoU3RyZWFtc1JlcXVlc3QSKgoGZmlsdGVyGAEgASgLMhoubWVudGF0bGFiLnYxLlN0cmVhbUZpbHRlchIvCgtlbmRlZF9hZnRlchgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAidAoUV2F0Y2hTdHJlYW1zUmVzcG9uc2USMgoEa2luZBgBIAEoDjIkLm1lbnRhdGxhYi52MS5TdHJlYW1Bbm5vdW5jZW1lbnRLaW5kEigKBnN0cmVhbRgCIAEoCzIYLm1lbnRhdGxhYi52MS5TdHJlYW1JbmZvKncKC1N0cmVhbVN0YXRlEhwKGFNUUkVBTV9TVEFURV9VTlNQRUNJRklFRBAAEhUKEVNUUkVBTV9TVEFURV9PUEVOEAESGgoWU1RSRUFNX1NUQVRFX0NPTVBMRVRFRBACEhcKE1NUUkVBTV9TVEFURV9GQUlMRUQQAyqOAQoWU3RyZWFtQW5ub3VuY2VtZW50S2luZBIoCiRTVFJFQU1fQU5OT1VOQ0VNRU5UX0tJTkRfVU5TUEVDSUZJRUQQABImCiJTVFJFQU1fQU5OT1VOQ0VNRU5UX0tJTkRfQVZBSUxBQkxFEAESIgoeU1RSRUFNX0FOTk9VTkNFTUVOVF9LSU5EX0VOREVEEAIyzAYKDVN0cmVhbVNlcnZpY2USYgoKSW5pdFN0cmVhbRIfLm1lbnRhdGxhYi52MS5Jbml0U3RyZWFtUmVxdWVzdBogLm1lbnRhdGxhYi52MS5Jbml0U3RyZWFtUmVzcG9uc2UiEYq1GA1zdHJlYW06Y3JlYXRlEl0KB1B1Ymxpc2gSHC5tZW50YXRsYWIudjEuUHVibGlzaFJlcXVlc3QaHS5tZW50YXRsYWIudjEuUHVibGlzaFJlc3BvbnNlIhGKtRgNc3RyZWFtOmNyZWF0ZSgBMAESaAoMUHVibGlzaEJhdGNoEiEubWVudGF0bGFiLnYxLlB1Ymxpc2hCYXRjaFJlcXVlc3QaIi5tZW50YXRsYWIudjEuUHVibGlzaEJhdGNoUmVzcG9uc2UiEYq1GA1zdHJlYW06Y3JlYXRlEmEKCVN1YnNjcmliZRIeLm1lbnRhdGxhYi52MS5TdWJzY3JpYmVSZXF1ZXN0GhkubWVudGF0bGFiLnYxLlN0cmVhbUV2ZW50IheQAgGKtRgQc3RyZWFtOnN1YnNjcmliZTABEmUKC0Nsb3NlU3RyZWFtEiAubWVudGF0bGFiLnYxLkNsb3NlU3RyZWFtUmVxdWVzdBohLm1lbnRhdGxhYi52MS5DbG9zZVN0cmVhbVJlc3BvbnNlIhGKtRgNc3RyZWFtOmNyZWF0ZRJlCglHZXRTdHJlYW0SHi5tZW50YXRsYWIudjEuR2V0U3RyZWFtUmVxdWVzdBofLm1lbnRhdGxhYi52MS5HZXRTdHJlYW1SZXNwb25zZSIXkAIBirUYEHN0cmVhbTpzdWJzY3JpYmUSawoLTGlzdFN0cmVhbXMSIC5tZW50YXRsYWIudjEuTGlzdFN0cmVhbXNSZXF1ZXN0GiEubWVudGF0bGFiLnYxLkxpc3RTdHJlYW1zUmVzcG9uc2UiF5ACAYq1GBBzdHJlYW06c3Vic2NyaWJlEnAKDFdhdGNoU3RyZWFtcxIhLm1lbnRhdGxhYi52MS5XYXRjaFN0cmVhbXNSZXF1ZXN0GiIubWVudGF0bGFiLnYxLldhdGNoU3RyZWFtc1Jlc3BvbnNlIheQAgGKtRgQc3RyZWFtOnN1YnNjcmliZTABYgZwcm90bzM", [file_buf_validate_validate, file_google_protobuf_timestamp, file_mentatlab_v1_common, file_mentatlab_v1_options]);
 
 /**
  * Creates a stream.
@@ -65,6 +65,15 @@ export type InitStreamRequest = Message<"mentatlab.v1.InitStreamRequest"> & {
    * @generated from field: map<string, string> labels = 6;
    */
   labels: { [key: string]: string };
+
+  /**
+   * Downstream agents of the run whose reading pace this stream's flow control follows. Only a run's
+   * own token (orchestrator or sidecar) may declare them; their subscriptions are recognised by the run
+   * token of the named node, never by anything a subscriber asks for.
+   *
+   * @generated from field: repeated mentatlab.v1.StreamConsumer consumers = 7;
+   */
+  consumers: StreamConsumer[];
 };
 
 /**
@@ -73,6 +82,42 @@ export type InitStreamRequest = Message<"mentatlab.v1.InitStreamRequest"> & {
  */
 export const InitStreamRequestSchema: GenMessage<InitStreamRequest> = /*@__PURE__*/
   messageDesc(file_mentatlab_v1_stream, 0);
+
+/**
+ * A downstream agent of a stream's run and how the stream treats it when it reads too slowly.
+ *
+ * @generated from message mentatlab.v1.StreamConsumer
+ */
+export type StreamConsumer = Message<"mentatlab.v1.StreamConsumer"> & {
+  /**
+   * Flow node of the stream's run that follows the stream.
+   *
+   * @generated from field: string node_id = 1;
+   */
+  nodeId: string;
+
+  /**
+   * What happens when it falls behind; unset means drop_oldest.
+   *
+   * @generated from field: mentatlab.v1.BackpressurePolicy policy = 2;
+   */
+  policy: BackpressurePolicy;
+
+  /**
+   * Payload bytes it may fall behind the newest event before `policy` applies; 0 takes the service's
+   * STREAM_BACKPRESSURE_WINDOW_BYTES.
+   *
+   * @generated from field: uint64 window_bytes = 3;
+   */
+  windowBytes: bigint;
+};
+
+/**
+ * Describes the message mentatlab.v1.StreamConsumer.
+ * Use `create(StreamConsumerSchema)` to create a new message.
+ */
+export const StreamConsumerSchema: GenMessage<StreamConsumer> = /*@__PURE__*/
+  messageDesc(file_mentatlab_v1_stream, 1);
 
 /**
  * A created stream.
@@ -114,7 +159,7 @@ export type InitStreamResponse = Message<"mentatlab.v1.InitStreamResponse"> & {
  * Use `create(InitStreamResponseSchema)` to create a new message.
  */
 export const InitStreamResponseSchema: GenMessage<InitStreamResponse> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_stream, 1);
+  messageDesc(file_mentatlab_v1_stream, 2);
 
 /**
  * Everything known about a stream.
@@ -205,6 +250,13 @@ export type StreamInfo = Message<"mentatlab.v1.StreamInfo"> & {
    * @generated from field: uint64 bytes_published = 12;
    */
   bytesPublished: bigint;
+
+  /**
+   * Downstream agents whose pace the stream's flow control follows, as declared at creation.
+   *
+   * @generated from field: repeated mentatlab.v1.StreamConsumer consumers = 13;
+   */
+  consumers: StreamConsumer[];
 };
 
 /**
@@ -212,7 +264,7 @@ export type StreamInfo = Message<"mentatlab.v1.StreamInfo"> & {
  * Use `create(StreamInfoSchema)` to create a new message.
  */
 export const StreamInfoSchema: GenMessage<StreamInfo> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_stream, 2);
+  messageDesc(file_mentatlab_v1_stream, 3);
 
 /**
  * The payload of one stream_data event as the producer sends it.
@@ -247,7 +299,7 @@ export type StreamPayload = Message<"mentatlab.v1.StreamPayload"> & {
  * Use `create(StreamPayloadSchema)` to create a new message.
  */
 export const StreamPayloadSchema: GenMessage<StreamPayload> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_stream, 3);
+  messageDesc(file_mentatlab_v1_stream, 4);
 
 /**
  * Opens a publish call.
@@ -268,7 +320,7 @@ export type PublishOpen = Message<"mentatlab.v1.PublishOpen"> & {
  * Use `create(PublishOpenSchema)` to create a new message.
  */
 export const PublishOpenSchema: GenMessage<PublishOpen> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_stream, 4);
+  messageDesc(file_mentatlab_v1_stream, 5);
 
 /**
  * One message of a Publish call.
@@ -305,7 +357,7 @@ export type PublishRequest = Message<"mentatlab.v1.PublishRequest"> & {
  * Use `create(PublishRequestSchema)` to create a new message.
  */
 export const PublishRequestSchema: GenMessage<PublishRequest> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_stream, 5);
+  messageDesc(file_mentatlab_v1_stream, 6);
 
 /**
  * Acknowledgement of durably stored events.
@@ -333,7 +385,7 @@ export type PublishAck = Message<"mentatlab.v1.PublishAck"> & {
  * Use `create(PublishAckSchema)` to create a new message.
  */
 export const PublishAckSchema: GenMessage<PublishAck> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_stream, 6);
+  messageDesc(file_mentatlab_v1_stream, 7);
 
 /**
  * Tells a producer on a slow link to send less.
@@ -382,7 +434,7 @@ export type AdaptBitrate = Message<"mentatlab.v1.AdaptBitrate"> & {
  * Use `create(AdaptBitrateSchema)` to create a new message.
  */
 export const AdaptBitrateSchema: GenMessage<AdaptBitrate> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_stream, 7);
+  messageDesc(file_mentatlab_v1_stream, 8);
 
 /**
  * One message the server sends on a Publish call.
@@ -419,7 +471,7 @@ export type PublishResponse = Message<"mentatlab.v1.PublishResponse"> & {
  * Use `create(PublishResponseSchema)` to create a new message.
  */
 export const PublishResponseSchema: GenMessage<PublishResponse> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_stream, 8);
+  messageDesc(file_mentatlab_v1_stream, 9);
 
 /**
  * Publishes several payloads in one call.
@@ -447,7 +499,7 @@ export type PublishBatchRequest = Message<"mentatlab.v1.PublishBatchRequest"> & 
  * Use `create(PublishBatchRequestSchema)` to create a new message.
  */
 export const PublishBatchRequestSchema: GenMessage<PublishBatchRequest> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_stream, 9);
+  messageDesc(file_mentatlab_v1_stream, 10);
 
 /**
  * Result of a batch publish.
@@ -475,7 +527,7 @@ export type PublishBatchResponse = Message<"mentatlab.v1.PublishBatchResponse"> 
  * Use `create(PublishBatchResponseSchema)` to create a new message.
  */
 export const PublishBatchResponseSchema: GenMessage<PublishBatchResponse> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_stream, 10);
+  messageDesc(file_mentatlab_v1_stream, 11);
 
 /**
  * Follows a stream.
@@ -510,7 +562,7 @@ export type SubscribeRequest = Message<"mentatlab.v1.SubscribeRequest"> & {
  * Use `create(SubscribeRequestSchema)` to create a new message.
  */
 export const SubscribeRequestSchema: GenMessage<SubscribeRequest> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_stream, 11);
+  messageDesc(file_mentatlab_v1_stream, 12);
 
 /**
  * The stream began.
@@ -531,7 +583,7 @@ export type StreamStart = Message<"mentatlab.v1.StreamStart"> & {
  * Use `create(StreamStartSchema)` to create a new message.
  */
 export const StreamStartSchema: GenMessage<StreamStart> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_stream, 12);
+  messageDesc(file_mentatlab_v1_stream, 13);
 
 /**
  * A chunk of stream payload.
@@ -559,6 +611,13 @@ export type StreamData = Message<"mentatlab.v1.StreamData"> & {
    * @generated from field: map<string, string> attributes = 3;
    */
   attributes: { [key: string]: string };
+
+  /**
+   * Payload bytes of the stream before this chunk (counted before any content encoding).
+   *
+   * @generated from field: uint64 offset = 4;
+   */
+  offset: bigint;
 };
 
 /**
@@ -566,7 +625,7 @@ export type StreamData = Message<"mentatlab.v1.StreamData"> & {
  * Use `create(StreamDataSchema)` to create a new message.
  */
 export const StreamDataSchema: GenMessage<StreamData> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_stream, 13);
+  messageDesc(file_mentatlab_v1_stream, 14);
 
 /**
  * The stream completed normally.
@@ -594,7 +653,7 @@ export type StreamEnd = Message<"mentatlab.v1.StreamEnd"> & {
  * Use `create(StreamEndSchema)` to create a new message.
  */
 export const StreamEndSchema: GenMessage<StreamEnd> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_stream, 14);
+  messageDesc(file_mentatlab_v1_stream, 15);
 
 /**
  * The stream failed.
@@ -622,7 +681,7 @@ export type StreamError = Message<"mentatlab.v1.StreamError"> & {
  * Use `create(StreamErrorSchema)` to create a new message.
  */
 export const StreamErrorSchema: GenMessage<StreamError> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_stream, 15);
+  messageDesc(file_mentatlab_v1_stream, 16);
 
 /**
  * One event of a stream.
@@ -689,7 +748,7 @@ export type StreamEvent = Message<"mentatlab.v1.StreamEvent"> & {
  * Use `create(StreamEventSchema)` to create a new message.
  */
 export const StreamEventSchema: GenMessage<StreamEvent> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_stream, 16);
+  messageDesc(file_mentatlab_v1_stream, 17);
 
 /**
  * Ends a stream.
@@ -717,7 +776,7 @@ export type CloseStreamRequest = Message<"mentatlab.v1.CloseStreamRequest"> & {
  * Use `create(CloseStreamRequestSchema)` to create a new message.
  */
 export const CloseStreamRequestSchema: GenMessage<CloseStreamRequest> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_stream, 17);
+  messageDesc(file_mentatlab_v1_stream, 18);
 
 /**
  * Result of ending a stream.
@@ -738,7 +797,7 @@ export type CloseStreamResponse = Message<"mentatlab.v1.CloseStreamResponse"> & 
  * Use `create(CloseStreamResponseSchema)` to create a new message.
  */
 export const CloseStreamResponseSchema: GenMessage<CloseStreamResponse> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_stream, 18);
+  messageDesc(file_mentatlab_v1_stream, 19);
 
 /**
  * Describes a stream.
@@ -759,7 +818,7 @@ export type GetStreamRequest = Message<"mentatlab.v1.GetStreamRequest"> & {
  * Use `create(GetStreamRequestSchema)` to create a new message.
  */
 export const GetStreamRequestSchema: GenMessage<GetStreamRequest> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_stream, 19);
+  messageDesc(file_mentatlab_v1_stream, 20);
 
 /**
  * A stream's description.
@@ -780,7 +839,7 @@ export type GetStreamResponse = Message<"mentatlab.v1.GetStreamResponse"> & {
  * Use `create(GetStreamResponseSchema)` to create a new message.
  */
 export const GetStreamResponseSchema: GenMessage<GetStreamResponse> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_stream, 20);
+  messageDesc(file_mentatlab_v1_stream, 21);
 
 /**
  * Which streams to list or watch.
@@ -815,7 +874,7 @@ export type StreamFilter = Message<"mentatlab.v1.StreamFilter"> & {
  * Use `create(StreamFilterSchema)` to create a new message.
  */
 export const StreamFilterSchema: GenMessage<StreamFilter> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_stream, 21);
+  messageDesc(file_mentatlab_v1_stream, 22);
 
 /**
  * Lists streams.
@@ -850,7 +909,7 @@ export type ListStreamsRequest = Message<"mentatlab.v1.ListStreamsRequest"> & {
  * Use `create(ListStreamsRequestSchema)` to create a new message.
  */
 export const ListStreamsRequestSchema: GenMessage<ListStreamsRequest> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_stream, 22);
+  messageDesc(file_mentatlab_v1_stream, 23);
 
 /**
  * A page of streams.
@@ -878,7 +937,7 @@ export type ListStreamsResponse = Message<"mentatlab.v1.ListStreamsResponse"> & 
  * Use `create(ListStreamsResponseSchema)` to create a new message.
  */
 export const ListStreamsResponseSchema: GenMessage<ListStreamsResponse> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_stream, 23);
+  messageDesc(file_mentatlab_v1_stream, 24);
 
 /**
  * Watches stream announcements.
@@ -908,7 +967,7 @@ export type WatchStreamsRequest = Message<"mentatlab.v1.WatchStreamsRequest"> & 
  * Use `create(WatchStreamsRequestSchema)` to create a new message.
  */
 export const WatchStreamsRequestSchema: GenMessage<WatchStreamsRequest> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_stream, 24);
+  messageDesc(file_mentatlab_v1_stream, 25);
 
 /**
  * One announcement.
@@ -936,7 +995,7 @@ export type WatchStreamsResponse = Message<"mentatlab.v1.WatchStreamsResponse"> 
  * Use `create(WatchStreamsResponseSchema)` to create a new message.
  */
 export const WatchStreamsResponseSchema: GenMessage<WatchStreamsResponse> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_stream, 25);
+  messageDesc(file_mentatlab_v1_stream, 26);
 
 /**
  * Lifecycle of a stream.
