@@ -193,7 +193,7 @@ export async function runBridgedAgentWithSidecar(
   return withSidecar(config, options, async (sidecar) => {
     await options.onReady?.(sidecar);
     return runPlain(config, sidecar, { signal: options.signal, cwd: sidecar.workDir }, (io) =>
-      runBridgedAgent({ ...io, dir: bridgeDir, pollMs: options.pollMs }),
+      runBridgedAgent({ ...io, dir: bridgeDir, pollMs: options.pollMs, reporter: sidecar.reporter }),
     );
   });
 }
@@ -249,13 +249,8 @@ async function runPlain(
     stdin: plainSpec(config, sidecar),
     stderrTailLines: config.stderrTailLines,
     signal: stop,
-    onEvent: (event) => {
-      reporter.enqueue(event);
-      const delivered = reporter.flush();
-      // Delivery errors surface at the final flush; events keep queueing meanwhile.
-      delivered.catch(() => undefined);
-      return delivered;
-    },
+    // Delivery errors surface at the final flush; events keep queueing meanwhile.
+    onEvent: (event) => reporter.send(event),
     onOutput: (pin, raw) => {
       const output = publishPlainOutput(pin, raw, sidecar.outputPins, sidecar.outputs, options.cwd);
       published.push(output);

@@ -58,7 +58,8 @@ export class TestOrchestrator {
   readonly engine: RunEngine;
   readonly runTokens = new RunTokenSigner("test-secret-0123456789");
   private readonly registryImpl;
-  private readonly orchestratorImpl;
+  /** The OrchestratorService itself, for a test gateway that serves it beside other services. */
+  readonly orchestratorImpl;
 
   constructor(options: TestOrchestratorOptions = {}) {
     this.config = { ...orchestratorConfigFromEnv({}, this.dataDir), registryFile: undefined, killGraceMs: 500, ...options.config };
