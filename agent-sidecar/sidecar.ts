@@ -20,7 +20,7 @@ import { isTransient, type Backoff } from "./retry.js";
 import { sidecarAuthInterceptor } from "./sidecar-auth.js";
 import { listenHttp2, type ListeningServer } from "./sidecar-server.js";
 import { createSidecarService, type AttemptSidecarService } from "./sidecar-service.js";
-import { declaredOutputs } from "./declared-outputs.js";
+import { declaredOutputs, type DeclaredOutputs } from "./declared-outputs.js";
 import { followStream } from "./stream-follow.js";
 
 /** One node attempt made ready for an agent: inputs are local, outputs and events go to the mesh. */
@@ -59,6 +59,11 @@ export interface RunningSidecar extends PreparedNode {
 export interface SidecarOptions {
   /** Transport to the gateway; defaults to gRPC over HTTP/2 to `config.gatewayUrl` with the run token. */
   readonly transport?: Transport;
+  /**
+   * What each agent version declares about its outputs, by `id@version`, kept across attempts by a warm
+   * worker (whose pool is replaced when the agent is registered again) so an attempt skips the registry.
+   */
+  readonly declaredOutputs?: Map<string, DeclaredOutputs>;
 }
 
 const backoffFor = (config: SidecarConfig): Backoff => ({ initialMs: 100, maxMs: config.reconnectMaxDelayMs });
@@ -73,7 +78,9 @@ export async function prepareNode(config: SidecarConfig, options: SidecarOptions
   await Promise.all([mkdir(workDir, { recursive: true }), mkdir(spillDir, { recursive: true })]);
 
   const reporter = new NodeEventReporter(clients.orchestrator, node, { attempts: config.uploadAttempts + 5, backoff });
-  const declared = await declaredOutputs(config, clients.registry, { attempts: config.downloadAttempts, backoff });
+  const agentKey = `${config.agentId}@${config.agentVersion}`;
+  const declared = options.declaredOutputs?.get(agentKey) ?? (await declaredOutputs(config, clients.registry, { attempts: config.downloadAttempts, backoff }));
+  options.declaredOutputs?.set(agentKey, declared);
   const outputPins = declared.types;
   const inputs = await prepareLocalInputs(clients.storage, config.inputs, config.sharedDir, {
     attempts: config.downloadAttempts,

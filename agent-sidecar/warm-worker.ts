@@ -10,11 +10,14 @@ import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import type { FinishAttemptRequest, NextAttemptResponse, SidecarService } from "../gen/mentatlab/v1/sidecar_pb.js";
 import type { StreamService } from "../gen/mentatlab/v1/stream_pb.js";
 import { transientExitCode } from "../agent-contract/plain-contract.js";
+import { gatewayUrlOf } from "../agent-contract/sidecar-env.js";
 import { attemptEndLine, parseAttemptLine, warmReadyLine, warmWorkerEnvName } from "../agent-contract/warm-protocol.js";
 import { deferred, type Deferred } from "../services/shared/deferred.js";
 import { loadSidecarConfig, type Env } from "./config.js";
 import { parsePlainInvocation, plainResult, withPlainInvocation } from "./plain-invocation.js";
 import { isTransient } from "./retry.js";
+import type { DeclaredOutputs } from "./declared-outputs.js";
+import { createGatewayTransport } from "./gateway-clients.js";
 import { prepareNode, serveSidecar, sidecarAgentEnv, type PreparedNode } from "./sidecar.js";
 
 export interface WarmWorkerOptions {
@@ -44,6 +47,9 @@ export async function runWarmWorker(env: Env, command: readonly string[], option
   const listen = join(workerDir, "sidecar.sock");
   const say = (line: string) => options.output.write(`${line}\n`);
   const slot = new AttemptSlot(() => say(warmReadyLine));
+  // One connection to the gateway for every attempt, each call with the current attempt's run token.
+  let runToken = "";
+  const gateway = { transport: createGatewayTransport(gatewayUrlOf(env), () => runToken), declaredOutputs: new Map<string, DeclaredOutputs>() };
   const server = await serveSidecar(listen, token, { sidecar: slot.sidecarService(), stream: slot.streamService() });
 
   const { MENTATLAB_RUN_TOKEN: _runToken, ...inherited } = env;
@@ -102,7 +108,8 @@ export async function runWarmWorker(env: Env, command: readonly string[], option
         }),
         parsePlainInvocation(line),
       );
-      const node = await prepareNode(config);
+      runToken = attempt.runToken;
+      const node = await prepareNode(config, gateway);
       const ended = await Promise.race([slot.handOver({ runId: attempt.runId, nodeId: attempt.nodeId, attempt: attempt.attempt }, node), agentExit]);
       // A crashed agent is the worker's fault, not the attempt's: worth a retry on another worker.
       const failure = typeof ended === "string" ? `the warm worker's agent ${ended} mid-attempt` : ended.errorMessage || undefined;

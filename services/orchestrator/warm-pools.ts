@@ -1,3 +1,4 @@
+import { timestampMs } from "@bufbuild/protobuf/wkt";
 import type { AgentManifest } from "../../gen/mentatlab/v1/registry_pb.js";
 import { WarmPool, type WarmPoolStats, type WarmWorker } from "./warm-pool.js";
 
@@ -8,12 +9,14 @@ export interface WarmPoolDefaults {
 }
 
 /**
- * The warm pools of one executor, one per long_running agent version (and command), made at the
+ * The warm pools of one executor, one per long_running agent version and registration, made at the
  * agent's first attempt. A manifest's warm_pool wins over the defaults; a size of 0 in both runs the
  * agent cold.
  */
 export class WarmPools {
+  /** By agent `id@version`, with the registration each was made for. */
   private readonly pools = new Map<string, WarmPool>();
+  private readonly registeredAt = new Map<string, number>();
   private closed = false;
 
   constructor(
@@ -27,11 +30,15 @@ export class WarmPools {
     if (!agent.longRunning || this.closed) return undefined;
     const size = agent.warmPool?.size || this.defaults.size;
     if (size === 0) return undefined;
-    // A re-registered manifest with another command or pool gets fresh workers.
-    const key = JSON.stringify([agent.id, agent.version, agent.command, agent.workingDir, agent.env, size, agent.warmPool?.maxAttemptsPerWorker]);
-    let pool = this.pools.get(key);
+    // A manifest registered again gets fresh workers: they may keep what they read of it.
+    const label = `${agent.id}@${agent.version}`;
+    const registeredAt = agent.registeredAt ? timestampMs(agent.registeredAt) : 0;
+    let pool = this.pools.get(label);
+    if (pool && this.registeredAt.get(label) !== registeredAt) {
+      void pool.close();
+      pool = undefined;
+    }
     if (!pool) {
-      const label = `${agent.id}@${agent.version}`;
       const settings = {
         size,
         maxAttemptsPerWorker: agent.warmPool?.maxAttemptsPerWorker || this.defaults.maxAttemptsPerWorker,
@@ -43,7 +50,8 @@ export class WarmPools {
         () => this.startWorker(agent),
         (line) => console.log(`orchestrator: warm pool ${label}: ${line}`),
       );
-      this.pools.set(key, pool);
+      this.pools.set(label, pool);
+      this.registeredAt.set(label, registeredAt);
     }
     return pool;
   }
