@@ -91,6 +91,16 @@ describe("warm agents: long_running agents served by pre-started workers (local 
     expect(exits.has(pids[2]!)).toBe(false);
   });
 
+  it("fails the attempt, saying why, when the agent's workers cannot start", async () => {
+    const broken = ["id: org.test.warm.broken", "version: 1.0.0", "long_running: true", "outputs: [{name: text, type: text}]"];
+    await register([...broken, `command: [node, -e, "console.error('no model file'); process.exit(2)"]`].join("\n"));
+    const flow = oneNodeFlow("warm-broken", { id: "w", agent: "org.test.warm.broken" });
+    const { run: submitted } = await clients.orchestrator.submitFlow({ source: { source: { case: "text", value: flow } } });
+    const { run } = await followRun(clients, submitted?.runId ?? "");
+    expect(run.state).toBe(RunState.FAILED);
+    expect(run.nodes[0]?.error).toBe("a warm worker of org.test.warm.broken@1.0.0 exited before it was ready: no model file");
+  });
+
   it("retries an attempt whose worker crashed mid-attempt on another worker, per the node's retry policy", async () => {
     const log = join(mesh.scratchDir, "crash.log");
     const marker = join(mesh.scratchDir, "crashed-once");
