@@ -1,4 +1,4 @@
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { access, mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -111,6 +111,20 @@ describe("a plain agent behind the file bridge, as in a Kubernetes Job", () => {
   }
 
   const node = process.execPath;
+
+  /** Lets the agent finish (the `go` file) under the successor sidecar given, and waits until the pod is done. */
+  async function finishWithSuccessor(pod: ReturnType<typeof startPod>, successor: ChildProcess): Promise<void> {
+    await writeFile(join(pod.sharedDir, "go"), "");
+    await until(() =>
+      access(join(pod.bridgeDir, bridgeFiles.delivered)).then(
+        () => true,
+        () => false,
+      ),
+    );
+    successor.kill("SIGTERM");
+    expect(await once(successor, "exit")).toEqual([0, null]);
+    expect(await pod.containerExited).toEqual([0, null]);
+  }
 
   it("runs the echo agent: spec in, events forwarded, final result turned into outputs", async () => {
     const run = await runAsJob([node, "test/agents/echo.mjs"], {
@@ -235,17 +249,7 @@ describe("a plain agent behind the file bridge, as in a Kubernetes Job", () => {
     await once(first, "exit");
     const beforeRestart = pod.events().length;
 
-    const second = startSidecar();
-    await writeFile(join(pod.sharedDir, "go"), "");
-    await until(() =>
-      access(join(pod.bridgeDir, bridgeFiles.delivered)).then(
-        () => true,
-        () => false,
-      ),
-    );
-    second.kill("SIGTERM");
-    expect(await once(second, "exit")).toEqual([0, null]);
-    expect(await pod.containerExited).toEqual([0, null]);
+    await finishWithSuccessor(pod, startSidecar());
 
     const events = pod.events();
     expect(beforeRestart).toBe(4);
@@ -299,17 +303,7 @@ describe("a plain agent behind the file bridge, as in a Kubernetes Job", () => {
       expect((await agentEvents()).some((event) => event.event.case === "progress" && event.event.value.percent === 10)).toBe(true);
       expect(JSON.parse(await readFile(reportedPath, "utf8"))).toMatchObject({ offset: 0, eventSeq: 0 });
 
-      const second = startSidecar([]);
-      await writeFile(join(pod.sharedDir, "go"), "");
-      await until(() =>
-        access(join(pod.bridgeDir, bridgeFiles.delivered)).then(
-          () => true,
-          () => false,
-        ),
-      );
-      second.kill("SIGTERM");
-      expect(await once(second, "exit")).toEqual([0, null]);
-      expect(await pod.containerExited).toEqual([0, null]);
+      await finishWithSuccessor(pod, startSidecar([]));
       await client.cancelRun({ runId });
 
       const events = (await watchAll(client, runId)).flatMap((e) => (e.nodeId === "bridged" && e.event.case === "agent" ? [e.event.value] : []));

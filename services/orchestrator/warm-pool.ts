@@ -93,6 +93,8 @@ export class WarmWorker {
       });
     }
     void this.exited.then((end) => {
+      // Whatever the worker started must not outlive it unobserved.
+      this.kill(child);
       ready.resolve(false);
       const how = end.error ? `could not start: ${end.error.message}` : end.signal ? `was killed by ${end.signal}` : `exited with code ${end.code}`;
       this.endAttempt({ ...end, crash: `warm worker pid ${this.pid ?? "?"} ${how} mid-attempt` });

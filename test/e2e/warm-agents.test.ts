@@ -120,6 +120,32 @@ describe("warm agents: long_running agents served by pre-started workers (local 
     // The crashed worker was replaced, so the pool is back to two.
     await until(async () => (await processLog(log)).starts.length === 3, "a replacement worker");
   });
+
+  it("retries an attempt whose worker process was killed mid-attempt on another worker, and leaves none of it running", async () => {
+    const log = join(mesh.scratchDir, "kill.log");
+    const marker = join(mesh.scratchDir, "killed-once");
+    await register(warmManifest("org.test.warm.kill", log, "{size: 2}"));
+    const { pid, events } = await runOnce(
+      clients,
+      "org.test.warm.kill",
+      "x",
+      { kill_worker_once_marker: marker },
+      "\n      retry: {max_attempts: 2, initial_delay: 10ms}",
+    );
+    const orphaned = Number(await readFile(marker, "utf8"));
+    expect(pid).not.toBe(orphaned);
+    const retrying = events.find((e) => e.event.case === "nodeState" && e.event.value.attempt === 1 && e.event.value.reason.includes("retrying"));
+    expect(retrying?.event.value).toMatchObject({ reason: expect.stringMatching(/^warm worker pid \d+ was killed by SIGKILL mid-attempt/) });
+    // The agent whose worker died was stopped with it.
+    await until(async () => {
+      try {
+        process.kill(orphaned, 0);
+        return false;
+      } catch {
+        return true;
+      }
+    }, "the orphaned agent to be stopped");
+  });
 });
 
 describe("warm agents on shutdown", () => {

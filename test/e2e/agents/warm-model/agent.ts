@@ -19,6 +19,11 @@ await agent.process(async (inputs, agent) => {
     writeFileSync(params.crash_once_marker, String(process.pid));
     process.exit(1);
   }
-  if (params.fail === true) throw new Error("asked to fail");
+  // Kills the worker (the agent-sidecar serving this agent) in the middle of the first such attempt.
+  if (typeof params.kill_worker_once_marker === "string" && !existsSync(params.kill_worker_once_marker)) {
+    writeFileSync(params.kill_worker_once_marker, String(process.pid));
+    process.kill(process.ppid, "SIGKILL");
+    await sleep(60_000);
+  }
   return { text: `${String(inputs.text ?? "")} from ${process.pid}` };
 });
