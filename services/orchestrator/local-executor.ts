@@ -10,7 +10,7 @@ import type { Executor, ExecutorEvent, NodeTask } from "./executor.js";
 import type { AgentManifest } from "../../gen/mentatlab/v1/registry_pb.js";
 import { calculateResources, type ResolvedResources } from "../registry/index.js";
 import { warmWorkerEnvName } from "../../agent-contract/warm-protocol.js";
-import { type AttemptChannel, type AttemptEnd, WarmWorker, type WarmPoolStats } from "./warm-pool.js";
+import { type AttemptChannel, type AttemptEnd, WarmWorker } from "./warm-pool.js";
 import { WarmPools } from "./warm-pools.js";
 import type { MediaStore } from "./media-store.js";
 import { logEvent, outputFromPlain, parsePlainLine, plainInput, transientExitCode } from "../../agent-contract/plain-contract.js";
@@ -130,11 +130,6 @@ export class LocalExecutor implements Executor {
     } finally {
       pool.release(worker, succeeded);
     }
-  }
-
-  /** Warm pools of the long_running agents this executor has run, for logs and tests. */
-  warmPoolStats(): WarmPoolStats[] {
-    return this.warmPools.stats();
   }
 
   /** Stops every warm worker (idle ones now, busy ones once their attempt ends). */

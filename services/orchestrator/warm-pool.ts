@@ -67,6 +67,8 @@ export class WarmWorker {
   attempts = 0;
   private current: { readonly lines: LineQueue; readonly end: Deferred<AttemptEnd>; stderr: string } | undefined;
   private stderr = "";
+  /** How the worker ended, once it has: an attempt handed to it then ends at once. */
+  private gone: AttemptEnd | undefined;
 
   constructor(
     private readonly child: ChildProcess,
@@ -97,7 +99,8 @@ export class WarmWorker {
       this.kill(child);
       ready.resolve(false);
       const how = end.error ? `could not start: ${end.error.message}` : end.signal ? `was killed by ${end.signal}` : `exited with code ${end.code}`;
-      this.endAttempt({ ...end, crash: `warm worker pid ${this.pid ?? "?"} ${how} mid-attempt` });
+      this.gone = { ...end, crash: `warm worker pid ${this.pid ?? "?"} ${how} mid-attempt` };
+      this.endAttempt(this.gone);
     });
   }
 
@@ -118,7 +121,8 @@ export class WarmWorker {
     const stop = () => this.kill(this.child);
     signal.addEventListener("abort", stop, { once: true });
     void attempt.end.promise.then(() => signal.removeEventListener("abort", stop));
-    this.child.stdin?.write(`${attemptLine(input, runToken)}\n`);
+    if (this.gone) this.endAttempt(this.gone);
+    else this.child.stdin?.write(`${attemptLine(input, runToken)}\n`);
     return { lines: attempt.lines, ended: attempt.end.promise, stderrTail: () => attempt.stderr };
   }
 
@@ -147,8 +151,8 @@ export interface WarmPoolSettings {
   readonly stopGraceMs: number;
 }
 
-/** What a pool is doing, for logs, metrics and tests. */
-export interface WarmPoolStats {
+/** What a pool is doing, as its log lines say. */
+interface WarmPoolStats {
   readonly agent: string;
   readonly size: number;
   readonly idle: number;
@@ -174,6 +178,8 @@ export class WarmPool {
   private closing = false;
   private started = 0;
   private recycled = 0;
+  /** Workers started but not yet ready. */
+  private startingCount = 0;
 
   constructor(
     readonly agent: string,
@@ -212,18 +218,17 @@ export class WarmPool {
       return;
     }
     this.recycled += 1;
-    this.log(`retiring worker pid ${worker.pid} after ${worker.attempts} attempt(s)${succeeded ? "" : ", the last one failed"}`);
+    this.say(`retiring worker pid ${worker.pid} after ${worker.attempts} attempt(s)${succeeded ? "" : ", the last one failed"}`);
     this.retire(worker);
     this.fill();
   }
 
-  stats(): WarmPoolStats {
-    const busy = [...this.live].filter((w) => !this.idle.includes(w)).length;
+  private stats(): WarmPoolStats {
     return {
       agent: this.agent,
       size: this.settings.size,
       idle: this.idle.length,
-      busy: busy - this.startingCount,
+      busy: Math.max(0, this.live.size - this.idle.length - this.startingCount),
       starting: this.startingCount,
       started: this.started,
       recycled: this.recycled,
@@ -236,17 +241,21 @@ export class WarmPool {
     for (const waiter of this.waiting) waiter.worker.resolve(new Error(`the warm pool of ${this.agent} is shutting down`));
     for (const worker of [...this.live]) this.retire(worker);
     await Promise.all(this.stopping);
-    this.log(`stopped; ${this.started} worker(s) started, ${this.recycled} recycled`);
+    this.say("stopped");
   }
 
-  private startingCount = 0;
+  /** Logs `what` with the pool's state after it, e.g. `started worker pid 7 [idle 0, busy 0, starting 1; 1 started, 0 recycled]`. */
+  private say(what: string): void {
+    const { idle, busy, starting, started, recycled } = this.stats();
+    this.log(`${what} [idle ${idle}, busy ${busy}, starting ${starting}; ${started} started, ${recycled} recycled]`);
+  }
 
   private startWorker(): void {
     const worker = this.start();
     this.started += 1;
     this.startingCount += 1;
     this.live.add(worker);
-    this.log(`started worker pid ${worker.pid} (${this.live.size}/${this.settings.size})`);
+    this.say(`started worker pid ${worker.pid} (${this.live.size}/${this.settings.size})`);
     void worker.ready.then((ready) => {
       this.startingCount -= 1;
       if (ready) {
@@ -256,7 +265,7 @@ export class WarmPool {
       const failure = new Error(
         `a warm worker of ${this.agent} exited before it was ready${worker.stderrTail.trim() ? `: ${worker.stderrTail.trim().split("\n").at(-1)}` : ""}`,
       );
-      this.log(failure.message);
+      this.say(failure.message);
       this.live.delete(worker);
       for (const waiter of this.waiting.splice(0)) waiter.worker.resolve(failure);
     });
@@ -265,7 +274,7 @@ export class WarmPool {
       // Died while idle or busy (a busy one's attempt hears it through its channel): replace it.
       const at = this.idle.indexOf(worker);
       if (at !== -1) this.idle.splice(at, 1);
-      this.log(`worker pid ${worker.pid} exited`);
+      this.say(`worker pid ${worker.pid} exited`);
       void worker.ready.then((ready) => ready && this.fill());
     });
   }

@@ -1,6 +1,6 @@
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import type { AgentManifest } from "../../gen/mentatlab/v1/registry_pb.js";
-import { WarmPool, type WarmPoolStats, type WarmWorker } from "./warm-pool.js";
+import { WarmPool, type WarmWorker } from "./warm-pool.js";
 
 /** The orchestrator's defaults for warm pools (ORCHESTRATOR_WARM_POOL_SIZE, ORCHESTRATOR_WARM_POOL_MAX_ATTEMPTS). */
 export interface WarmPoolDefaults {
@@ -54,10 +54,6 @@ export class WarmPools {
       this.registeredAt.set(label, registeredAt);
     }
     return pool;
-  }
-
-  stats(): WarmPoolStats[] {
-    return [...this.pools.values()].map((pool) => pool.stats());
   }
 
   async close(): Promise<void> {
