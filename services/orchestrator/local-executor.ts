@@ -88,6 +88,10 @@ function findOnPath(path: string, name: string): string | undefined {
  * CPU priority: each agent runs `agentNiceIncrement` nicer than the mesh, so a busy flow cannot take
  * the cores from live stream delivery. Raising niceness needs no privilege. Where the OS lets this
  * process write control groups, `cpuCaps` also holds each attempt to its resources' CPU share.
+ *
+ * Warm pools (docs/warm-agents.md): a long_running agent's attempts are served by workers started ahead
+ * of them (warm-pools.ts), under the same caps at the agent's profile resources, speaking the plain
+ * contract in a loop (agent-contract/warm-protocol.ts); their lines are judged exactly as a process's.
  */
 export class LocalExecutor implements Executor {
   private readonly tools: HostTools;
