@@ -165,7 +165,8 @@ export type AgentManifest = Message<"mentatlab.v1.AgentManifest"> & {
   outputs: Pin[];
 
   /**
-   * True for agents that keep running (e.g. stream processors) rather than finishing a task.
+   * True for agents that keep running (e.g. stream processors) rather than finishing a task. The local
+   * executor keeps warm workers for them, each serving one node attempt at a time (see warm_pool).
    *
    * @generated from field: bool long_running = 8;
    */

@@ -705,7 +705,7 @@ export const FinishAttemptRequestSchema: GenMessage<FinishAttemptRequest> = /*@_
   messageDesc(file_mentatlab_v1_sidecar, 21);
 
 /**
- * Acknowledges the end of an attempt: its outputs and events are delivered.
+ * Acknowledges the end of an attempt; the worker then delivers its events and reports its outputs.
  *
  * @generated from message mentatlab.v1.FinishAttemptResponse
  */
