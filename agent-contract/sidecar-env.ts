@@ -101,7 +101,7 @@ export function readSidecarEnv(env: Env): SidecarEnvTask {
     workspace: env.MENTATLAB_WORKSPACE ?? "",
     agentId: env.MENTATLAB_AGENT_ID ?? "",
     agentVersion: env.MENTATLAB_AGENT_VERSION ?? "",
-    gatewayUrl: (env.MENTATLAB_GATEWAY_URL || "http://127.0.0.1:8080").replace(/\/+$/, ""),
+    gatewayUrl: gatewayUrlOf(env),
     runToken: required(env, "MENTATLAB_RUN_TOKEN"),
     sharedDir,
     listen: env.MENTATLAB_SIDECAR_LISTEN || join(sharedDir, "sidecar.sock"),
@@ -112,6 +112,11 @@ export function readSidecarEnv(env: Env): SidecarEnvTask {
     outputPins: parseOutputPins(env.MENTATLAB_OUTPUT_PINS_JSON),
     outputStreams: parseMessagesByPin(env.MENTATLAB_OUTPUT_STREAMS_JSON, "MENTATLAB_OUTPUT_STREAMS_JSON", StreamRefSchema),
   };
+}
+
+/** MENTATLAB_GATEWAY_URL without a trailing slash, defaulting to the embedded mesh's port. */
+export function gatewayUrlOf(env: Env): string {
+  return (env.MENTATLAB_GATEWAY_URL || "http://127.0.0.1:8080").replace(/\/+$/, "");
 }
 
 function required(env: Env, name: string): string {

@@ -1,6 +1,8 @@
+import { randomUUID } from "node:crypto";
 import { readTextIfPresent } from "./optional-file.js";
 import type { JsonValue } from "@bufbuild/protobuf";
 import { writeAtomically } from "./atomic-write.js";
+import { EventSequence } from "./event-reporter.js";
 import type { PlainStdoutSummary } from "./plain-stdout.js";
 
 /**
@@ -15,6 +17,16 @@ export interface BridgeProgress {
   readonly summary: PlainStdoutSummary;
   /** Pins of the result whose outputs are acknowledged (they are published once the agent exited). */
   readonly resultPins: readonly string[];
+  /**
+   * The id the stdout lines' events are numbered under, recorded before the first report, so every
+   * sidecar of the pod numbers them alike.
+   */
+  readonly reporterId: string;
+  /**
+   * The number of the last event of the lines up to `offset`. A successor numbers the lines after it
+   * from here, so the orchestrator drops those its predecessor had reported but not yet recorded here.
+   */
+  readonly eventSeq: number;
 }
 
 /** The progress a previous sidecar of this pod recorded, if any. */
@@ -22,12 +34,21 @@ export async function readBridgeProgress(path: string): Promise<BridgeProgress |
   const text = await readTextIfPresent(path);
   if (text === undefined) return undefined;
   // Written atomically by us: anything else in it is a broken volume, not a half-written file.
-  const parsed = JSON.parse(text) as { offset?: unknown; result?: JsonValue; hasResult?: unknown; errorMessage?: unknown; resultPins?: unknown };
-  const { offset, result, hasResult, errorMessage, resultPins } = parsed;
+  const parsed = JSON.parse(text) as {
+    offset?: unknown;
+    result?: JsonValue;
+    hasResult?: unknown;
+    errorMessage?: unknown;
+    resultPins?: unknown;
+    reporterId?: unknown;
+    eventSeq?: unknown;
+  };
+  const { offset, result, hasResult, errorMessage, resultPins, reporterId, eventSeq } = parsed;
   if (
-    typeof offset !== "number" ||
-    !Number.isSafeInteger(offset) ||
-    offset < 0 ||
+    !isCount(offset) ||
+    !isCount(eventSeq) ||
+    typeof reporterId !== "string" ||
+    reporterId === "" ||
     typeof hasResult !== "boolean" ||
     typeof errorMessage !== "string" ||
     !Array.isArray(resultPins) ||
@@ -35,7 +56,11 @@ export async function readBridgeProgress(path: string): Promise<BridgeProgress |
   ) {
     throw new Error(`${path} is not a progress record: ${text.slice(0, 80)}`);
   }
-  return { offset, summary: { result, hasResult, errorMessage }, resultPins };
+  return { offset, summary: { result, hasResult, errorMessage }, resultPins, reporterId, eventSeq };
+}
+
+function isCount(value: unknown): value is number {
+  return typeof value === "number" && Number.isSafeInteger(value) && value >= 0;
 }
 
 /**
@@ -50,12 +75,37 @@ export class BridgeProgressRecorder {
   /** Whether a write not yet started will take `latest`. */
   private queued = false;
 
-  /** `resumed` is what the previous sidecar recorded, if any. */
-  constructor(
+  private constructor(
     private readonly path: string,
-    resumed: BridgeProgress | undefined,
+    start: BridgeProgress,
   ) {
-    this.latest = resumed ?? { offset: 0, summary: { result: undefined, hasResult: false, errorMessage: "" }, resultPins: [] };
+    this.latest = start;
+  }
+
+  /**
+   * Resumes what a previous sidecar of this pod recorded, or records a fresh start (a new reporter id,
+   * nothing reported) before anything is reported, so a successor numbers events under the same id.
+   */
+  static async open(path: string): Promise<BridgeProgressRecorder> {
+    const resumed = await readBridgeProgress(path);
+    if (resumed) return new BridgeProgressRecorder(path, resumed);
+    const start: BridgeProgress = {
+      offset: 0,
+      summary: { result: undefined, hasResult: false, errorMessage: "" },
+      resultPins: [],
+      reporterId: randomUUID(),
+      eventSeq: 0,
+    };
+    const recorder = new BridgeProgressRecorder(path, start);
+    recorder.record(start);
+    await recorder.writing;
+    return recorder;
+  }
+
+  /** Where stdout is to be read from and its events numbered: just after what is recorded. */
+  get resumeAt(): { readonly offset: number; readonly summary: PlainStdoutSummary; readonly sequence: EventSequence } {
+    const { offset, summary, reporterId, eventSeq } = this.latest;
+    return { offset, summary, sequence: new EventSequence(reporterId, BigInt(eventSeq)) };
   }
 
   /** Result pins published already, by this sidecar or a previous one. */
@@ -67,10 +117,10 @@ export class BridgeProgressRecorder {
    * Records how far stdout is reported once `delivered` resolves. A delivery that failed stops recording
    * for good: the lines from there on were perhaps not reported, so a successor must read them again.
    */
-  after(delivered: Promise<void>, progress: Omit<BridgeProgress, "resultPins">): void {
+  after(delivered: Promise<void>, progress: Pick<BridgeProgress, "offset" | "summary" | "eventSeq">): void {
     // The failure is the reporter's to surface (at its final flush), not this bookkeeping's.
     delivered.catch(() => undefined);
-    this.acknowledged = this.acknowledged.then(() => delivered).then(() => this.record({ ...progress, resultPins: this.latest.resultPins }));
+    this.acknowledged = this.acknowledged.then(() => delivered).then(() => this.record({ ...this.latest, ...progress }));
     this.acknowledged.catch(() => undefined);
   }
 
@@ -96,8 +146,8 @@ export class BridgeProgressRecorder {
     this.queued = true;
     this.writing = this.writing.then(() => {
       this.queued = false;
-      const { offset, summary, resultPins } = this.latest;
-      return writeAtomically(this.path, JSON.stringify({ offset, ...summary, resultPins }));
+      const { summary, ...rest } = this.latest;
+      return writeAtomically(this.path, JSON.stringify({ ...rest, ...summary }));
     });
     this.writing.catch(() => undefined);
   }

@@ -19,9 +19,11 @@ const maxMessageBytes = 8 * 1024 * 1024;
  * A gRPC transport over HTTP/2 (Publish is bidirectional, so HTTP/1.1 will not do). Compression is off:
  * media chunks are incompressible and gzip cut throughput eightfold (docs/wire-speed.md).
  */
-export function createGatewayTransport(gatewayUrl: string, runToken: string): Transport {
+export function createGatewayTransport(gatewayUrl: string, runToken: string | (() => string)): Transport {
+  // A warm worker keeps one connection for all its attempts, each call carrying the current attempt's token.
+  const token = typeof runToken === "string" ? () => runToken : runToken;
   const bearer: Interceptor = (next) => (req) => {
-    req.header.set("authorization", `Bearer ${runToken}`);
+    req.header.set("authorization", `Bearer ${token()}`);
     return next(req);
   };
   return createGrpcTransport({

@@ -7,6 +7,8 @@
  * `agent-sidecar` alone serves the SidecarService until SIGTERM, for pods where the agent is its own
  * container (it then shares MENTATLAB_SIDECAR_TOKEN with the agent through a Secret). With
  * MENTATLAB_PLAIN_BRIDGE set it runs that container's plain-contract agent through the file bridge.
+ * With MENTATLAB_WARM_WORKER=1 and a command it is a warm worker: it serves the agent one node attempt
+ * after another, read as lines on stdin (agent-sidecar/warm-worker.ts, docs/warm-agents.md).
  */
 import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -15,10 +17,20 @@ import { loadSidecarConfig, type SidecarConfig } from "./config.js";
 import { parsePlainInvocation, plainResult, withPlainInvocation } from "./plain-invocation.js";
 import { bridgeDelivered, markBridgeDelivered } from "./plain-bridge.js";
 import { runAgentWithSidecar, runBridgedAgentWithSidecar, startSidecar } from "./sidecar.js";
+import { runWarmWorker } from "./warm-worker.js";
+import { warmWorkerEnvName } from "../agent-contract/warm-protocol.js";
 
 async function main(argv: readonly string[]): Promise<number> {
   const separator = argv.indexOf("--");
   const command = separator === -1 ? [] : argv.slice(separator + 1);
+  if (command.length > 0 && process.env[warmWorkerEnvName] === "1") {
+    return runWarmWorker(process.env, command, {
+      input: process.stdin,
+      output: process.stdout,
+      log: (line) => process.stderr.write(`${line}\n`),
+      cwd: process.cwd(),
+    });
+  }
   let config = loadSidecarConfig(process.env);
   if (command.length > 0) {
     // Started by a plain-contract executor: the node's inputs come on stdin and the outputs go back as

@@ -1,4 +1,4 @@
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { access, mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -7,8 +7,10 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { toJson } from "@bufbuild/protobuf";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LogLevel, PinValueSchema, type AgentEvent } from "../gen/mentatlab/v1/common_pb.js";
+import { NodeState } from "../gen/mentatlab/v1/orchestrator_pb.js";
 import { buildJob } from "../services/orchestrator/kubernetes/job-spec.js";
 import { testConfig, testTask } from "../services/orchestrator/kubernetes/testing.js";
+import { TestOrchestrator, testAgentManifest, watchAll } from "../services/orchestrator/testing.js";
 import { loadSidecarConfig } from "./config.js";
 import { bridgeFiles, markBridgeDelivered } from "./plain-bridge.js";
 import { runBridgedAgentWithSidecar, type AgentOutcome } from "./sidecar.js";
@@ -17,6 +19,13 @@ import { startDataPlane, type DataPlane } from "./testing.js";
 const repo = new URL("..", import.meta.url).pathname;
 /** The Job's shared volume, which the tests map onto a directory of their own. */
 const podSharedDir = "/mentatlab/shared";
+
+/** The node a pod's sidecar reports for, and the gateway it reports through. */
+interface NodeOfRun {
+  readonly on: DataPlane;
+  readonly runId: string;
+  readonly nodeId: string;
+}
 
 interface BridgedRun {
   readonly outcome: AgentOutcome;
@@ -46,8 +55,8 @@ describe("a plain agent behind the file bridge, as in a Kubernetes Job", () => {
    * volume mapped onto a local directory) as one child process; the sidecar is the caller's to start,
    * with the environment `sidecarEnv` gives.
    */
-  function startPod(command: string[], manifestEnv: Record<string, string>) {
-    const nodeId = `node${++nodeCount}`;
+  function startPod(command: string[], manifestEnv: Record<string, string>, node: NodeOfRun = { on: plane, runId: "run-1", nodeId: `node${++nodeCount}` }) {
+    const { nodeId } = node;
     const sharedDir = join(dir, nodeId);
     const task = testTask({ nodeId });
     task.agent.command = command;
@@ -65,17 +74,17 @@ describe("a plain agent behind the file bridge, as in a Kubernetes Job", () => {
     const containerExited = once(container, "exit") as Promise<[number | null]>;
     const reportedBefore = plane.reported.length;
     const events = () => plane.reported.slice(reportedBefore);
-    const sidecarEnv = (env: Record<string, string>) => sidecarEnvOf(nodeId, sharedDir, bridgeDir, env);
+    const sidecarEnv = (env: Record<string, string>) => sidecarEnvOf(node, sharedDir, bridgeDir, env);
     return { container, containerExited, events, sharedDir, bridgeDir, sidecarEnv };
   }
 
   /** The sidecar's environment in the Job, with the shared volume mapped onto `sharedDir`. */
-  function sidecarEnvOf(nodeId: string, sharedDir: string, bridgeDir: string, env: Record<string, string>): Record<string, string> {
+  function sidecarEnvOf({ on, runId, nodeId }: NodeOfRun, sharedDir: string, bridgeDir: string, env: Record<string, string>): Record<string, string> {
     return {
-      MENTATLAB_RUN_ID: "run-1",
+      MENTATLAB_RUN_ID: runId,
       MENTATLAB_NODE_ID: nodeId,
-      MENTATLAB_GATEWAY_URL: plane.url,
-      MENTATLAB_RUN_TOKEN: plane.runToken("run-1", nodeId),
+      MENTATLAB_GATEWAY_URL: on.url,
+      MENTATLAB_RUN_TOKEN: on.runToken(runId, nodeId),
       MENTATLAB_SHARED_DIR: sharedDir,
       MENTATLAB_PLAIN_BRIDGE: bridgeDir,
       ...env,
@@ -102,6 +111,20 @@ describe("a plain agent behind the file bridge, as in a Kubernetes Job", () => {
   }
 
   const node = process.execPath;
+
+  /** Lets the agent finish (the `go` file) under the successor sidecar given, and waits until the pod is done. */
+  async function finishWithSuccessor(pod: ReturnType<typeof startPod>, successor: ChildProcess): Promise<void> {
+    await writeFile(join(pod.sharedDir, "go"), "");
+    await until(() =>
+      access(join(pod.bridgeDir, bridgeFiles.delivered)).then(
+        () => true,
+        () => false,
+      ),
+    );
+    successor.kill("SIGTERM");
+    expect(await once(successor, "exit")).toEqual([0, null]);
+    expect(await pod.containerExited).toEqual([0, null]);
+  }
 
   it("runs the echo agent: spec in, events forwarded, final result turned into outputs", async () => {
     const run = await runAsJob([node, "test/agents/echo.mjs"], {
@@ -219,24 +242,14 @@ describe("a plain agent behind the file bridge, as in a Kubernetes Job", () => {
     await until(async () => {
       const progress = await readFile(reportedPath, "utf8").catch(() => "{}");
       const { offset } = JSON.parse(progress) as { offset?: number };
-      return offset !== undefined && offset === (await stat(stdoutPath)).size;
+      return offset !== undefined && offset > 0 && offset === (await stat(stdoutPath)).size;
     });
     expect(JSON.parse(await readFile(reportedPath, "utf8"))).toMatchObject({ hasResult: true, result: { late: "from the result" } });
     first.kill("SIGKILL");
     await once(first, "exit");
     const beforeRestart = pod.events().length;
 
-    const second = startSidecar();
-    await writeFile(join(pod.sharedDir, "go"), "");
-    await until(() =>
-      access(join(pod.bridgeDir, bridgeFiles.delivered)).then(
-        () => true,
-        () => false,
-      ),
-    );
-    second.kill("SIGTERM");
-    expect(await once(second, "exit")).toEqual([0, null]);
-    expect(await pod.containerExited).toEqual([0, null]);
+    await finishWithSuccessor(pod, startSidecar());
 
     const events = pod.events();
     expect(beforeRestart).toBe(4);
@@ -249,6 +262,62 @@ describe("a plain agent behind the file bridge, as in a Kubernetes Job", () => {
       ["early", "e"],
       ["late", "from the result"],
     ]);
+  });
+
+  it("records every event once in the run when the sidecar dies after an acknowledgement, before recording it", async () => {
+    const orch = new TestOrchestrator();
+    const mesh = await startDataPlane(join(dir, "mesh-data"), {}, orch.orchestratorImpl);
+    try {
+      // A sleeping agent holds the node running; the pod below reports as its attempt 1.
+      await orch.register(testAgentManifest("org.test.sleep", "sleep.mjs", "outputs: [{name: text, type: text}]"));
+      const client = orch.client();
+      const source = { case: "text" as const, value: "graph: {nodes: [{id: bridged, agent: org.test.sleep, params: {ms: 60000}}]}" };
+      const runId = (await client.submitFlow({ source: { source } })).run?.runId ?? "";
+      await until(async () => (await client.getRun({ runId })).run?.nodes[0]?.state === NodeState.RUNNING);
+      const script = `
+        const fs = require("node:fs"), path = require("node:path");
+        const { context } = JSON.parse(fs.readFileSync(0, "utf8"));
+        const say = (line) => process.stdout.write(JSON.stringify(line) + "\\n");
+        say({ type: "progress", data: { percent: 10 } });
+        say({ type: "log", message: "one" });
+        say({ type: "progress", data: { percent: 20 } });
+        const go = path.join(context.shared_dir, "go");
+        const wait = () => fs.existsSync(go) ? finish() : setTimeout(wait, 10);
+        const finish = () => {
+          say({ type: "progress", data: { percent: 90 } });
+          say({ type: "log", message: "after the restart" });
+          say({ result: { text: "done" } });
+        };
+        wait();`;
+      const pod = startPod([node, "-e", script], {}, { on: mesh, runId, nodeId: "bridged" });
+      const env = { PATH: process.env.PATH, ...pod.sidecarEnv({ MENTATLAB_OUTPUT_PINS_JSON: JSON.stringify({ text: "text" }) }) };
+      const startSidecar = (preload: string[]) =>
+        spawn(node, [...preload, "--import", "tsx", join(repo, "agent-sidecar/main.ts")], { cwd: repo, env, stdio: "ignore" });
+      const reportedPath = join(pod.bridgeDir, bridgeFiles.reported);
+      const agentEvents = async () =>
+        (await orch.store.events(runId, 0n, 1000)).flatMap((e) => (e.nodeId === "bridged" && e.event.case === "agent" ? [e.event.value] : []));
+
+      const first = startSidecar(["--import", join(repo, "test/support/crash-before-recording.mjs")]);
+      expect(await once(first, "exit")).toEqual([null, "SIGKILL"]);
+      // The window: the run holds the first line's event, the pod's record says nothing was reported.
+      expect((await agentEvents()).some((event) => event.event.case === "progress" && event.event.value.percent === 10)).toBe(true);
+      expect(JSON.parse(await readFile(reportedPath, "utf8"))).toMatchObject({ offset: 0, eventSeq: 0 });
+
+      await finishWithSuccessor(pod, startSidecar([]));
+      await client.cancelRun({ runId });
+
+      const events = (await watchAll(client, runId)).flatMap((e) => (e.nodeId === "bridged" && e.event.case === "agent" ? [e.event.value] : []));
+      const progress = events.flatMap((event) => (event.event.case === "progress" ? [event.event.value.percent] : []));
+      expect(progress).toEqual([10, 20, 90]);
+      const logs = events.flatMap((event) =>
+        event.event.case === "log" && !event.event.value.message.startsWith("sleeping") ? [event.event.value.message] : [],
+      );
+      expect(logs).toEqual(["one", "after the restart"]);
+      expect(events.filter((event) => event.event.case === "output").length).toBe(1);
+    } finally {
+      await mesh.stop();
+      await orch.close();
+    }
   });
 
   it("publishes, after a restart while publishing the result, only the result pins not yet acknowledged", async () => {
@@ -264,10 +333,15 @@ describe("a plain agent behind the file bridge, as in a Kubernetes Job", () => {
     await writeFile(join(bridgeDir, bridgeFiles.stdout), stdout);
     await writeFile(join(bridgeDir, bridgeFiles.exitCode), "0\n");
     const offset = Buffer.byteLength(stdout);
-    await writeFile(join(bridgeDir, bridgeFiles.reported), JSON.stringify({ offset, result, hasResult: true, errorMessage: "", resultPins: ["a"] }));
+    await writeFile(
+      join(bridgeDir, bridgeFiles.reported),
+      JSON.stringify({ offset, result, hasResult: true, errorMessage: "", resultPins: ["a"], reporterId: "r-1", eventSeq: 1 }),
+    );
 
     const reportedBefore = plane.reported.length;
-    const config = loadSidecarConfig(sidecarEnvOf(nodeId, sharedDir, bridgeDir, { MENTATLAB_OUTPUT_PINS_JSON: JSON.stringify({ a: "text", b: "text" }) }));
+    const config = loadSidecarConfig(
+      sidecarEnvOf({ on: plane, runId: "run-1", nodeId }, sharedDir, bridgeDir, { MENTATLAB_OUTPUT_PINS_JSON: JSON.stringify({ a: "text", b: "text" }) }),
+    );
     const outcome = await runBridgedAgentWithSidecar(config, bridgeDir, { pollMs: 20 });
     expect(outcome.failure).toBeUndefined();
     const events = plane.reported.slice(reportedBefore);

@@ -5,7 +5,8 @@ import { createInterface } from "node:readline";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { JsonValue } from "@bufbuild/protobuf";
 import { writeAtomically } from "./atomic-write.js";
-import { BridgeProgressRecorder, readBridgeProgress } from "./bridge-progress.js";
+import { BridgeProgressRecorder } from "./bridge-progress.js";
+import type { NodeEventReporter } from "./event-reporter.js";
 import { readTextIfPresent } from "./optional-file.js";
 import type { PlainAgentExit } from "./plain-agent.js";
 import { LineTail, PlainStdoutReader, type PlainStdoutHandlers } from "./plain-stdout.js";
@@ -32,9 +33,11 @@ export const bridgeFiles = {
   reported: "reported.json",
 } as const;
 
-export interface BridgedAgentOptions extends PlainStdoutHandlers {
+export interface BridgedAgentOptions extends Omit<PlainStdoutHandlers, "onEvent"> {
   /** The bridge directory on the shared volume (MENTATLAB_PLAIN_BRIDGE). */
   readonly dir: string;
+  /** Delivers the lines' events, numbered under the pod's reporter id recorded in `reported.json`. */
+  readonly reporter: Pick<NodeEventReporter, "send">;
   /** Written to `stdin.json` as one JSON document, and its parts to `spec.json` and `context.json`. */
   readonly stdin: { readonly spec: JsonValue; readonly context: JsonValue };
   /** Stderr lines kept for the failure report. */
@@ -49,8 +52,9 @@ export interface BridgedAgentOptions extends PlainStdoutHandlers {
  * Runs a plain-contract agent that lives in another container: hands it its spec through the shared
  * volume, follows its stdout file as it grows (with the same line reader as a wrapped agent), and
  * resolves once its exit code appears, the rest of its stdout is read and its events are acknowledged.
- * A sidecar restarted mid-run resumes after the lines its predecessor recorded as reported. On abort it
- * resolves at once with no exit code.
+ * A sidecar restarted mid-run resumes after the lines its predecessor recorded as reported, numbering
+ * their events as its predecessor did, so those it had reported but not yet recorded are dropped by the
+ * orchestrator. On abort it resolves at once with no exit code.
  */
 export async function runBridgedAgent(options: BridgedAgentOptions): Promise<PlainAgentExit> {
   const path = (name: string) => join(options.dir, name);
@@ -61,17 +65,17 @@ export async function runBridgedAgent(options: BridgedAgentOptions): Promise<Pla
     await writeAtomically(path(bridgeFiles.context), JSON.stringify(options.stdin.context));
     await writeAtomically(path(bridgeFiles.stdin), `${JSON.stringify(options.stdin)}\n`);
   }
-  const resumed = await readBridgeProgress(path(bridgeFiles.reported));
-  const stdout = new PlainStdoutReader(options, resumed?.summary);
-  const progress = new BridgeProgressRecorder(path(bridgeFiles.reported), resumed);
+  const progress = await BridgeProgressRecorder.open(path(bridgeFiles.reported));
+  const { offset, summary, sequence } = progress.resumeAt;
+  const stdout = new PlainStdoutReader({ onEvent: (event) => options.reporter.send(event, sequence), onOutput: options.onOutput }, summary);
   const follower = new LineFollower(
     path(bridgeFiles.stdout),
     (line, end) => {
       const acknowledged = stdout.line(line);
-      // The reader takes a line's result or error in synchronously, so this summary includes it.
-      progress.after(acknowledged, { offset: end, summary: stdout.summary() });
+      // The reader takes a line's result, error and event number in synchronously, so these include it.
+      progress.after(acknowledged, { offset: end, summary: stdout.summary(), eventSeq: Number(sequence.last) });
     },
-    resumed?.offset ?? 0,
+    offset,
   );
   const pollMs = options.pollMs ?? 100;
   try {

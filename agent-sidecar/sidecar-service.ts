@@ -21,8 +21,14 @@ export interface SidecarServiceDeps {
   readonly reporter: NodeEventReporter;
 }
 
-/** The pod-local API an agent calls; everything it does goes through here to the mesh. */
-export function createSidecarService(deps: SidecarServiceDeps): ServiceImpl<typeof SidecarService> {
+/** The SidecarService calls that serve one attempt. */
+export type AttemptSidecarService = Omit<ServiceImpl<typeof SidecarService>, "nextAttempt" | "finishAttempt">;
+
+/**
+ * The pod-local API an agent calls for one attempt; everything it does goes through here to the mesh.
+ * NextAttempt and FinishAttempt are the serving sidecar's: one attempt, or a warm worker's many.
+ */
+export function createSidecarService(deps: SidecarServiceDeps): AttemptSidecarService {
   const { node, outputs, streams, reporter } = deps;
   return {
     getInputs() {

@@ -1,7 +1,7 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { toJson, type JsonObject } from "@bufbuild/protobuf";
-import type { Transport } from "@connectrpc/connect";
+import { Code, ConnectError, type ServiceImpl, type Transport } from "@connectrpc/connect";
 import { LogLevel, PinType, StreamRefSchema, type PinValue } from "../gen/mentatlab/v1/common_pb.js";
 import { SidecarService, type LocalInput } from "../gen/mentatlab/v1/sidecar_pb.js";
 import { StreamService } from "../gen/mentatlab/v1/stream_pb.js";
@@ -18,17 +18,13 @@ import { publishPlainOutput, publishPlainResult } from "./result-outputs.js";
 import { logEvent, plainValue, transientExitCode } from "../agent-contract/plain-contract.js";
 import { isTransient, type Backoff } from "./retry.js";
 import { sidecarAuthInterceptor } from "./sidecar-auth.js";
-import { listenHttp2 } from "./sidecar-server.js";
-import { createSidecarService } from "./sidecar-service.js";
-import { declaredOutputs } from "./declared-outputs.js";
+import { listenHttp2, type ListeningServer } from "./sidecar-server.js";
+import { createSidecarService, type AttemptSidecarService } from "./sidecar-service.js";
+import { declaredOutputs, type DeclaredOutputs } from "./declared-outputs.js";
 import { followStream } from "./stream-follow.js";
 
-/** A sidecar serving one node: inputs are local, the SidecarService is listening. */
-export interface RunningSidecar {
-  /** Where the agent dials the SidecarService (unix socket path or `127.0.0.1:<port>`). */
-  readonly address: string;
-  /** Token the agent presents as `Authorization: Bearer`. */
-  readonly token: string;
+/** One node attempt made ready for an agent: inputs are local, outputs and events go to the mesh. */
+export interface PreparedNode {
   /** Directory the agent works in and writes outputs to. */
   readonly workDir: string;
   readonly inputs: ReadonlyMap<string, LocalInput>;
@@ -37,24 +33,43 @@ export interface RunningSidecar {
   readonly outputs: OutputPublisher;
   readonly streams: OutputStreams;
   readonly reporter: NodeEventReporter;
+  /** The SidecarService for this attempt (less the warm worker's NextAttempt and FinishAttempt). */
+  readonly sidecarService: AttemptSidecarService;
+  /** The StreamService calls the agent makes to follow its stream inputs. */
+  readonly streamService: Partial<ServiceImpl<typeof StreamService>>;
+  /**
+   * Ends every stream still open (with an error when `failure` is set), reports the failure if any and
+   * delivers pending events.
+   */
+  finish(failure?: string): Promise<void>;
+}
+
+/** A sidecar serving one node: inputs are local, the SidecarService is listening. */
+export interface RunningSidecar extends PreparedNode {
+  /** Where the agent dials the SidecarService (unix socket path or `127.0.0.1:<port>`). */
+  readonly address: string;
+  /** Token the agent presents as `Authorization: Bearer`. */
+  readonly token: string;
   /** Environment to add to the agent's: where and how to reach the sidecar. Never the run token. */
   readonly agentEnv: Readonly<Record<string, string>>;
-  /**
-   * Ends every stream still open (with an error when `failure` is set), reports the failure if any,
-   * delivers pending events and stops serving.
-   */
+  /** `finish`, then stops serving. */
   close(failure?: string): Promise<void>;
 }
 
 export interface SidecarOptions {
   /** Transport to the gateway; defaults to gRPC over HTTP/2 to `config.gatewayUrl` with the run token. */
   readonly transport?: Transport;
+  /**
+   * What each agent version declares about its outputs, by `id@version`, kept across attempts by a warm
+   * worker (whose pool is replaced when the agent is registered again) so an attempt skips the registry.
+   */
+  readonly declaredOutputs?: Map<string, DeclaredOutputs>;
 }
 
 const backoffFor = (config: SidecarConfig): Backoff => ({ initialMs: 100, maxMs: config.reconnectMaxDelayMs });
 
-/** Downloads the node's inputs and starts serving the SidecarService. */
-export async function startSidecar(config: SidecarConfig, options: SidecarOptions = {}): Promise<RunningSidecar> {
+/** Downloads the node's inputs and sets up its outputs, streams and event reports; serves nothing yet. */
+export async function prepareNode(config: SidecarConfig, options: SidecarOptions = {}): Promise<PreparedNode> {
   const clients = createGatewayClients(options.transport ?? createGatewayTransport(config.gatewayUrl, config.runToken));
   const backoff = backoffFor(config);
   const node = { runId: config.runId, nodeId: config.nodeId, attempt: config.attempt };
@@ -63,7 +78,9 @@ export async function startSidecar(config: SidecarConfig, options: SidecarOption
   await Promise.all([mkdir(workDir, { recursive: true }), mkdir(spillDir, { recursive: true })]);
 
   const reporter = new NodeEventReporter(clients.orchestrator, node, { attempts: config.uploadAttempts + 5, backoff });
-  const declared = await declaredOutputs(config, clients.registry, { attempts: config.downloadAttempts, backoff });
+  const agentKey = `${config.agentId}@${config.agentVersion}`;
+  const declared = options.declaredOutputs?.get(agentKey) ?? (await declaredOutputs(config, clients.registry, { attempts: config.downloadAttempts, backoff }));
+  options.declaredOutputs?.set(agentKey, declared);
   const outputPins = declared.types;
   const inputs = await prepareLocalInputs(clients.storage, config.inputs, config.sharedDir, {
     attempts: config.downloadAttempts,
@@ -86,49 +103,82 @@ export async function startSidecar(config: SidecarConfig, options: SidecarOption
     precreated: config.outputStreams,
     chunkBytesFor,
   });
-  const service = createSidecarService({ node, inputs, params: config.params as JsonObject, workDir, outputs, streams, reporter });
   const follow = { backoff, giveUpMs: config.reconnectGiveUpMs };
-  const server = await listenHttp2(
-    config.listen,
-    (router) => {
-      router.service(SidecarService, service);
-      // Stream inputs: the agent follows them through the sidecar, which resumes through network blips.
-      router.service(StreamService, {
-        subscribe: (req, ctx) => followStream(clients.stream, req.streamId, req.afterSeq, { ...follow, signal: ctx.signal }),
-        getStream: (req, ctx) => clients.stream.getStream(req, { signal: ctx.signal }),
-      });
-    },
-    [sidecarAuthInterceptor(config.sidecarToken)],
-  );
-
   return {
-    address: server.address,
-    token: config.sidecarToken,
     workDir,
     inputs,
     outputPins,
     outputs,
     streams,
     reporter,
+    sidecarService: createSidecarService({ node, inputs, params: config.params as JsonObject, workDir, outputs, streams, reporter }),
+    // Stream inputs: the agent follows them through the sidecar, which resumes through network blips.
+    streamService: {
+      subscribe: (req, ctx) => followStream(clients.stream, req.streamId, req.afterSeq, { ...follow, signal: ctx.signal }),
+      getStream: (req, ctx) => clients.stream.getStream(req, { signal: ctx.signal }),
+    },
+    async finish(failure) {
+      await streams.closeAll(failure ?? "");
+      if (failure) reporter.enqueue(logEvent(LogLevel.ERROR, failure));
+      await reporter.flush();
+    },
+  };
+}
+
+/** Serves the SidecarService (and the StreamService calls an agent may make) with the per-pod token. */
+export function serveSidecar(
+  listen: string,
+  token: string,
+  services: { readonly sidecar: ServiceImpl<typeof SidecarService>; readonly stream: Partial<ServiceImpl<typeof StreamService>> },
+): Promise<ListeningServer> {
+  return listenHttp2(
+    listen,
+    (router) => {
+      router.service(SidecarService, services.sidecar);
+      router.service(StreamService, services.stream);
+    },
+    [sidecarAuthInterceptor(token)],
+  );
+}
+
+/** NextAttempt and FinishAttempt of a sidecar that serves one attempt only. */
+const singleAttempt: Pick<ServiceImpl<typeof SidecarService>, "nextAttempt" | "finishAttempt"> = {
+  nextAttempt() {
+    throw new ConnectError("this sidecar serves one attempt: NextAttempt is for warm workers (MENTATLAB_WARM_WORKER=1)", Code.FailedPrecondition);
+  },
+  finishAttempt() {
+    throw new ConnectError("this sidecar serves one attempt: exit when done; FinishAttempt is for warm workers", Code.FailedPrecondition);
+  },
+};
+
+/** Downloads the node's inputs and starts serving the SidecarService. */
+export async function startSidecar(config: SidecarConfig, options: SidecarOptions = {}): Promise<RunningSidecar> {
+  const node = await prepareNode(config, options);
+  const server = await serveSidecar(config.listen, config.sidecarToken, { sidecar: { ...node.sidecarService, ...singleAttempt }, stream: node.streamService });
+  return {
+    ...node,
+    address: server.address,
+    token: config.sidecarToken,
     agentEnv: {
-      MENTATLAB_SIDECAR_ADDRESS: server.address,
-      MENTATLAB_SIDECAR_TOKEN: config.sidecarToken,
-      MENTATLAB_SHARED_DIR: config.sharedDir,
-      MENTATLAB_WORK_DIR: workDir,
+      ...sidecarAgentEnv(server.address, config.sidecarToken, config.sharedDir),
+      MENTATLAB_WORK_DIR: node.workDir,
       MENTATLAB_RUN_ID: config.runId,
       MENTATLAB_NODE_ID: config.nodeId,
       MENTATLAB_ATTEMPT: String(config.attempt),
     },
     async close(failure) {
       try {
-        await streams.closeAll(failure ?? "");
-        if (failure) reporter.enqueue(logEvent(LogLevel.ERROR, failure));
-        await reporter.flush();
+        await node.finish(failure);
       } finally {
         await server.close();
       }
     },
   };
+}
+
+/** What an agent needs to reach its sidecar. Never the run token. */
+export function sidecarAgentEnv(address: string, token: string, sharedDir: string): Record<string, string> {
+  return { MENTATLAB_SIDECAR_ADDRESS: address, MENTATLAB_SIDECAR_TOKEN: token, MENTATLAB_SHARED_DIR: sharedDir };
 }
 
 /** How a wrapped agent ended. */
@@ -193,7 +243,7 @@ export async function runBridgedAgentWithSidecar(
   return withSidecar(config, options, async (sidecar) => {
     await options.onReady?.(sidecar);
     return runPlain(config, sidecar, { signal: options.signal, cwd: sidecar.workDir }, (io) =>
-      runBridgedAgent({ ...io, dir: bridgeDir, pollMs: options.pollMs }),
+      runBridgedAgent({ ...io, dir: bridgeDir, pollMs: options.pollMs, reporter: sidecar.reporter }),
     );
   });
 }
@@ -249,13 +299,8 @@ async function runPlain(
     stdin: plainSpec(config, sidecar),
     stderrTailLines: config.stderrTailLines,
     signal: stop,
-    onEvent: (event) => {
-      reporter.enqueue(event);
-      const delivered = reporter.flush();
-      // Delivery errors surface at the final flush; events keep queueing meanwhile.
-      delivered.catch(() => undefined);
-      return delivered;
-    },
+    // Delivery errors surface at the final flush; events keep queueing meanwhile.
+    onEvent: (event) => reporter.send(event),
     onOutput: (pin, raw) => {
       const output = publishPlainOutput(pin, raw, sidecar.outputPins, sidecar.outputs, options.cwd);
       published.push(output);

@@ -44,8 +44,16 @@ function reportRecorder(reported: AgentEvent[], cancelled: ReadonlySet<string>):
   };
 }
 
-/** `overrides` adds to or replaces the services' settings, e.g. `STREAM_BITRATE_WINDOW_MS`. */
-export async function startDataPlane(dataDir: string, overrides: Readonly<Record<string, string>> = {}): Promise<DataPlane> {
+/**
+ * `overrides` adds to or replaces the services' settings, e.g. `STREAM_BITRATE_WINDOW_MS`; `orchestrator`
+ * serves a real OrchestratorService (a TestOrchestrator's) instead of the recording stand-in, and
+ * `reported` then stays empty.
+ */
+export async function startDataPlane(
+  dataDir: string,
+  overrides: Readonly<Record<string, string>> = {},
+  orchestrator?: ServiceImpl<typeof OrchestratorService>,
+): Promise<DataPlane> {
   const env = {
     MENTATLAB_DATA_DIR: dataDir,
     MENTATLAB_TOKEN_SECRET: "test-token-secret-0123456789",
@@ -66,7 +74,7 @@ export async function startDataPlane(dataDir: string, overrides: Readonly<Record
         router.service(StorageService, storage.impl);
         router.service(StreamService, streams.impl);
         router.service(AgentRegistryService, createRegistryService(agents));
-        router.service(OrchestratorService, reportRecorder(reported, cancelled));
+        router.service(OrchestratorService, orchestrator ?? reportRecorder(reported, cancelled));
       },
       interceptors: security.interceptors,
       uncompressedServices: mediaServices,

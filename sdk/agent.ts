@@ -103,10 +103,12 @@ export class Agent {
    * paths) and publishes every pin of the object it returns.
    */
   async process(work: (inputs: PlainInputs, agent: Agent) => Promise<Record<string, OutputValue> | void>): Promise<void> {
-    const response = await this.inputs();
-    const plain: PlainInputs = {};
-    for (const [pin, input] of Object.entries(response.inputs)) plain[pin] = plainValue(input);
-    await this.putOutputs((await work(plain, this)) ?? {});
+    await this.eachAttempt(async () => {
+      const response = await this.inputs();
+      const plain: PlainInputs = {};
+      for (const [pin, input] of Object.entries(response.inputs)) plain[pin] = plainValue(input);
+      await this.putOutputs((await work(plain, this)) ?? {});
+    });
   }
 
   /**
@@ -114,6 +116,31 @@ export class Agent {
    * readable stream of its bytes, and publishes every pin of the object it returns.
    */
   async processMedia(work: (media: MediaInput, agent: Agent) => Promise<Record<string, OutputValue> | void>, pin?: string): Promise<void> {
+    await this.eachAttempt(() => this.processMediaOnce(work, pin));
+  }
+
+  /**
+   * Runs `attempt` once, or, in a warm worker (MENTATLAB_WARM_WORKER=1, docs/warm-agents.md), once for
+   * every node attempt the worker is handed until it is drained: what the agent loaded before calling
+   * `process` stays loaded. A failed attempt is reported to the sidecar and the loop goes on.
+   */
+  private async eachAttempt(attempt: () => Promise<void>): Promise<void> {
+    if (process.env.MENTATLAB_WARM_WORKER !== "1") return attempt();
+    for (;;) {
+      const next = await this.client.nextAttempt({});
+      if (next.drain) return;
+      this.inputsResponse = undefined;
+      let errorMessage = "";
+      try {
+        await attempt();
+      } catch (error) {
+        errorMessage = messageOf(error) || "the attempt failed";
+      }
+      await this.client.finishAttempt({ errorMessage });
+    }
+  }
+
+  private async processMediaOnce(work: (media: MediaInput, agent: Agent) => Promise<Record<string, OutputValue> | void>, pin?: string): Promise<void> {
     const response = await this.inputs();
     const entry = Object.entries(response.inputs).find(([name, input]) => (pin === undefined || name === pin) && input.value.case === "filePath");
     if (!entry || entry[1].value.case !== "filePath") {

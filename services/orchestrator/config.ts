@@ -32,6 +32,10 @@ export interface OrchestratorConfig {
   readonly memoryLimits: boolean;
   /** `ORCHESTRATOR_AGENT_NICE`, default 10: niceness local agents run at above the orchestrator's own (capped at 19); 0 keeps the mesh's priority. */
   readonly agentNiceIncrement: number;
+  /** `ORCHESTRATOR_WARM_POOL_SIZE`, default 1: warm workers kept started per long_running agent whose manifest gives no warm_pool.size (docs/warm-agents.md); 0 runs them cold. */
+  readonly warmPoolSize: number;
+  /** `ORCHESTRATOR_WARM_POOL_MAX_ATTEMPTS`, default 100: attempts a warm worker serves before a fresh one replaces it, unless the manifest says. */
+  readonly warmPoolMaxAttempts: number;
   /** `ORCHESTRATOR_AGENT_CPU_CAPS`, default `auto`: hold local agents to their resources' CPU share with cgroups where this process may write them (`auto`), always (`on`: start fails without), or never (`off`). */
   readonly agentCpuCaps: "auto" | "on" | "off";
   /** `ORCHESTRATOR_AGENT_ENV`, default `PATH,HOME,LANG,TZ,TMPDIR`: orchestrator variables passed through to local agents. */
@@ -66,6 +70,8 @@ export function orchestratorConfigFromEnv(env: Env, dataDir: string): Orchestrat
     killGraceMs: numberVar(env, "ORCHESTRATOR_KILL_GRACE_MS", 2000, { exclusiveMin: 0 }),
     memoryLimits: (env.ORCHESTRATOR_MEMORY_LIMITS ?? "true") !== "false",
     agentNiceIncrement: integerVar(env, "ORCHESTRATOR_AGENT_NICE", 10, { max: 19 }),
+    warmPoolSize: integerVar(env, "ORCHESTRATOR_WARM_POOL_SIZE", 1, { max: 64 }),
+    warmPoolMaxAttempts: integerVar(env, "ORCHESTRATOR_WARM_POOL_MAX_ATTEMPTS", 100, { min: 1 }),
     agentCpuCaps: choiceVar(env, "ORCHESTRATOR_AGENT_CPU_CAPS", ["auto", "on", "off"], "auto"),
     agentEnvPassthrough: (env.ORCHESTRATOR_AGENT_ENV ?? "PATH,HOME,LANG,TZ,TMPDIR")
       .split(",")

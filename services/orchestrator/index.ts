@@ -111,6 +111,7 @@ export async function createOrchestrator(config: OrchestratorConfig, deps: Orche
             killGraceMs: config.killGraceMs,
             memoryLimits: config.memoryLimits,
             agentNiceIncrement: config.agentNiceIncrement,
+            warmPool: { size: config.warmPoolSize, maxAttemptsPerWorker: config.warmPoolMaxAttempts },
             ...(cpuCaps ? { cpuCaps } : {}),
             ...(deps.gatewayUrl ? { gatewayUrl: deps.gatewayUrl } : {}),
             baseEnv: Object.fromEntries(config.agentEnvPassthrough.map((name) => [name, deps.hostEnv[name]])),

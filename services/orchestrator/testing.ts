@@ -56,28 +56,32 @@ export class TestOrchestrator {
   readonly config: OrchestratorConfig;
   readonly store: RunStore;
   readonly engine: RunEngine;
+  readonly executor: Executor;
   readonly runTokens = new RunTokenSigner("test-secret-0123456789");
   private readonly registryImpl;
-  private readonly orchestratorImpl;
+  /** The OrchestratorService itself, for a test gateway that serves it beside other services. */
+  readonly orchestratorImpl;
 
   constructor(options: TestOrchestratorOptions = {}) {
     this.config = { ...orchestratorConfigFromEnv({}, this.dataDir), registryFile: undefined, killGraceMs: 500, ...options.config };
     this.store = options.store ?? new MemoryRunStore();
     const agents = new MemoryAgentStore();
     const catalog = new AgentCatalog(agents);
+    this.executor =
+      options.executor ??
+      new LocalExecutor({
+        killGraceMs: this.config.killGraceMs,
+        memoryLimits: true,
+        agentNiceIncrement: this.config.agentNiceIncrement,
+        warmPool: { size: this.config.warmPoolSize, maxAttemptsPerWorker: this.config.warmPoolMaxAttempts },
+        baseEnv: { PATH: process.env.PATH },
+        hostPath: process.env.PATH,
+        media: options.media,
+      });
     this.engine = new RunEngine({
       store: this.store,
       catalog,
-      executor:
-        options.executor ??
-        new LocalExecutor({
-          killGraceMs: this.config.killGraceMs,
-          memoryLimits: true,
-          agentNiceIncrement: this.config.agentNiceIncrement,
-          baseEnv: { PATH: process.env.PATH },
-          hostPath: process.env.PATH,
-          media: options.media,
-        }),
+      executor: this.executor,
       streams: options.streams,
       media: options.media,
       runTokens: this.runTokens,
@@ -108,6 +112,7 @@ export class TestOrchestrator {
 
   async close(): Promise<void> {
     await this.engine.close();
+    await this.executor.close?.();
     await this.store.close();
     rmSync(this.dataDir, { recursive: true, force: true });
   }

@@ -9,6 +9,8 @@ import {
   ResourceProfile,
   type Resources,
   ResourcesSchema,
+  type WarmPool,
+  WarmPoolSchema,
 } from "../../gen/mentatlab/v1/registry_pb.js";
 import { isRecord } from "../../agent-contract/json-record.js";
 import { readDocumentRecord, RecordReader } from "./document-reader.js";
@@ -50,6 +52,8 @@ export function parseManifestText(text: string): ParsedManifest {
   });
   const resources = r.object("resources");
   if (resources) manifest.resources = readResources(new RecordReader(resources, "resources", violations));
+  const warmPool = r.object("warm_pool", "warmPool");
+  if (warmPool) manifest.warmPool = readWarmPool(new RecordReader(warmPool, "warm_pool", violations));
   r.raw("registered_at", "registeredAt");
   r.rejectUnknown();
   return { manifest, violations };
@@ -129,6 +133,15 @@ function readResources(r: RecordReader): Resources {
   });
   r.rejectUnknown();
   return resources;
+}
+
+function readWarmPool(r: RecordReader): WarmPool {
+  const warmPool = create(WarmPoolSchema, {
+    size: r.number("size"),
+    maxAttemptsPerWorker: r.number("max_attempts_per_worker", "maxAttemptsPerWorker"),
+  });
+  r.rejectUnknown();
+  return warmPool;
 }
 
 /** A list of names, or the original project's mapping of name → boolean. */

@@ -159,4 +159,16 @@ inputs: { name: a }
 `);
     expect(rules).toEqual(["inputs field.type", "long_running field.type"]);
   });
+  it("reads warm_pool of a long_running agent and rejects it on others or out of range", () => {
+    const base = "id: org.test.warm\nversion: 1.0.0\ncommand: [node, agent.js]\n";
+    const warm = check(`${base}long_running: true\nwarm_pool: { size: 3, max_attempts_per_worker: 50 }`);
+    expect(warm.violations).toEqual([]);
+    expect(warm.manifest?.warmPool).toMatchObject({ size: 3, maxAttemptsPerWorker: 50 });
+    expect(check(`${base}warmPool: { size: 100, maxAttemptsPerWorker: 1.5, workers: 2 }`).rules).toEqual([
+      "warm_pool warm_pool.long_running",
+      "warm_pool.max_attempts_per_worker warm_pool.max_attempts",
+      "warm_pool.size warm_pool.size",
+      "warm_pool.workers field.unknown",
+    ]);
+  });
 });

@@ -55,6 +55,7 @@ export function validateManifest(manifest: AgentManifest): Violation[] {
   checkPins(manifest.inputs, "inputs", v);
   checkPins(manifest.outputs, "outputs", v);
   checkResources(manifest, v);
+  checkWarmPool(manifest, v);
   manifest.outputs.forEach((pin, i) => {
     if (pin.type === PinType.STREAM && !manifest.capabilities.includes(Capability.STREAMING)) {
       v.add(
@@ -227,6 +228,33 @@ function checkResources(manifest: AgentManifest, v: Violations): void {
       "resources.gpu_capability",
       "the gpu capability is declared but no GPU is requested",
       "set resource_profile: video_processing or resources.gpu: 1",
+    );
+  }
+}
+
+/** Most warm workers one agent may ask for: each is a process kept running. */
+const maxWarmPoolSize = 64;
+
+function checkWarmPool(manifest: AgentManifest, v: Violations): void {
+  const pool = manifest.warmPool;
+  if (!pool) return;
+  if (!manifest.longRunning) {
+    v.add("warm_pool", "warm_pool.long_running", "warm_pool is only used for long_running agents", "set long_running: true or remove warm_pool");
+  }
+  if (!Number.isInteger(pool.size) || pool.size > maxWarmPoolSize) {
+    v.add(
+      "warm_pool.size",
+      "warm_pool.size",
+      `size must be a whole number from 0 to ${maxWarmPoolSize}, got ${pool.size}`,
+      "write e.g. size: 2 (0 takes ORCHESTRATOR_WARM_POOL_SIZE)",
+    );
+  }
+  if (!Number.isInteger(pool.maxAttemptsPerWorker)) {
+    v.add(
+      "warm_pool.max_attempts_per_worker",
+      "warm_pool.max_attempts",
+      `max_attempts_per_worker must be a whole number, got ${pool.maxAttemptsPerWorker}`,
+      "write e.g. max_attempts_per_worker: 100 (0 takes ORCHESTRATOR_WARM_POOL_MAX_ATTEMPTS)",
     );
   }
 }

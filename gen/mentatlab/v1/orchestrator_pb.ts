@@ -1139,9 +1139,10 @@ export type ReportNodeEventsRequest = Message<"mentatlab.v1.ReportNodeEventsRequ
   events: AgentEvent[];
 
   /**
-   * Who numbers these events: a sidecar picks a fresh id when it starts. With first_event_seq it lets
-   * the orchestrator drop events it already recorded when a report whose answer was lost is sent
-   * again. Empty: the events are not numbered and are always recorded.
+   * Who numbers these events: a sidecar picks a fresh id when it starts, and a bridged sidecar numbers
+   * its agent's stdout lines under an id kept on the pod's volume, which a restarted sidecar reuses.
+   * With first_event_seq it lets the orchestrator drop events it already recorded when a report whose
+   * answer was lost is sent again. Empty: the events are not numbered and are always recorded.
    *
    * @generated from field: string reporter_id = 5;
    */

@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file mentatlab/v1/registry.proto.
  */
 export const file_mentatlab_v1_registry: GenFile = /*@__PURE__*/
-  fileDesc("ChttZW50YXRsYWIvdjEvcmVnaXN0cnkucHJvdG8SDG1lbnRhdGxhYi52MSL5AQoDUGluEisKBG5hbWUYASABKAlCHbpIGnIYMhZeW2Etel1bYS16MC05X117MCw2Mn0kEi0KBHR5cGUYAiABKA4yFS5tZW50YXRsYWIudjEuUGluVHlwZUIIukgFggECEAESEAoIcmVxdWlyZWQYAyABKAgSEwoLZGVzY3JpcHRpb24YBCABKAkSLQoFbWVkaWEYBSABKAsyHi5tZW50YXRsYWIudjEuTWVkaWFDb25zdHJhaW50cxJACgxiYWNrcHJlc3N1cmUYBiABKA4yIC5tZW50YXRsYWIudjEuQmFja3ByZXNzdXJlUG9saWN5Qgi6SAWCAQIQASJQCglSZXNvdXJjZXMSCwoDY3B1GAEgASgJEg4KBm1lbW9yeRgCIAEoCRIZChFlcGhlbWVyYWxfc3RvcmFnZRgDIAEoCRILCgNncHUYBCABKA0ingQKDUFnZW50TWFuaWZlc3QSCgoCaWQYASABKAkSDwoHdmVyc2lvbhgCIAEoCRINCgVpbWFnZRgDIAEoCRIPCgdydW50aW1lGAQgASgJEhMKC2Rlc2NyaXB0aW9uGAUgASgJEiEKBmlucHV0cxgGIAMoCzIRLm1lbnRhdGxhYi52MS5QaW4SIgoHb3V0cHV0cxgHIAMoCzIRLm1lbnRhdGxhYi52MS5QaW4SFAoMbG9uZ19ydW5uaW5nGAggASgIEjcKEHJlc291cmNlX3Byb2ZpbGUYCSABKA4yHS5tZW50YXRsYWIudjEuUmVzb3VyY2VQcm9maWxlEioKCXJlc291cmNlcxgKIAEoCzIXLm1lbnRhdGxhYi52MS5SZXNvdXJjZXMSLgoMY2FwYWJpbGl0aWVzGAsgAygOMhgubWVudGF0bGFiLnYxLkNhcGFiaWxpdHkSMQoDZW52GAwgAygLMiQubWVudGF0bGFiLnYxLkFnZW50TWFuaWZlc3QuRW52RW50cnkSDwoHY29tbWFuZBgNIAMoCRITCgt3b3JraW5nX2RpchgOIAEoCRIxCg1yZWdpc3RlcmVkX2F0GA8gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIRCgljYWNoZWFibGUYECABKAgaKgoIRW52RW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJtCg5NYW5pZmVzdFNvdXJjZRIvCghtYW5pZmVzdBgBIAEoCzIbLm1lbnRhdGxhYi52MS5BZ2VudE1hbmlmZXN0SAASGQoEdGV4dBgCIAEoCUIJukgGcgQYgIBASABCDwoGc291cmNlEgW6SAIIASJMChRSZWdpc3RlckFnZW50UmVxdWVzdBI0CgZzb3VyY2UYASABKAsyHC5tZW50YXRsYWIudjEuTWFuaWZlc3RTb3VyY2VCBrpIA8gBASJDChVSZWdpc3RlckFnZW50UmVzcG9uc2USKgoFYWdlbnQYASABKAsyGy5tZW50YXRsYWIudjEuQWdlbnRNYW5pZmVzdCJPChdWYWxpZGF0ZU1hbmlmZXN0UmVxdWVzdBI0CgZzb3VyY2UYASABKAsyHC5tZW50YXRsYWIudjEuTWFuaWZlc3RTb3VyY2VCBrpIA8gBASKFAQoYVmFsaWRhdGVNYW5pZmVzdFJlc3BvbnNlEg0KBXZhbGlkGAEgASgIEisKCnZpb2xhdGlvbnMYAiADKAsyFy5tZW50YXRsYWIudjEuVmlvbGF0aW9uEi0KCG1hbmlmZXN0GAMgASgLMhsubWVudGF0bGFiLnYxLkFnZW50TWFuaWZlc3QiNwoPR2V0QWdlbnRSZXF1ZXN0EhMKAmlkGAEgASgJQge6SARyAhABEg8KB3ZlcnNpb24YAiABKAkiPgoQR2V0QWdlbnRSZXNwb25zZRIqCgVhZ2VudBgBIAEoCzIbLm1lbnRhdGxhYi52MS5BZ2VudE1hbmlmZXN0Im0KEUxpc3RBZ2VudHNSZXF1ZXN0EhEKCWlkX3ByZWZpeBgBIAEoCRIbCglwYWdlX3NpemUYAiABKA1CCLpIBSoDGPQDEhIKCnBhZ2VfdG9rZW4YAyABKAkSFAoMYWxsX3ZlcnNpb25zGAQgASgIIloKEkxpc3RBZ2VudHNSZXNwb25zZRIrCgZhZ2VudHMYASADKAsyGy5tZW50YXRsYWIudjEuQWdlbnRNYW5pZmVzdBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkqzgEKD1Jlc291cmNlUHJvZmlsZRIgChxSRVNPVVJDRV9QUk9GSUxFX1VOU1BFQ0lGSUVEEAASJAogUkVTT1VSQ0VfUFJPRklMRV9URVhUX1BST0NFU1NJTkcQARIlCiFSRVNPVVJDRV9QUk9GSUxFX0lNQUdFX1BST0NFU1NJTkcQAhIlCiFSRVNPVVJDRV9QUk9GSUxFX0FVRElPX1BST0NFU1NJTkcQAxIlCiFSRVNPVVJDRV9QUk9GSUxFX1ZJREVPX1BST0NFU1NJTkcQBCq5AQoKQ2FwYWJpbGl0eRIaChZDQVBBQklMSVRZX1VOU1BFQ0lGSUVEEAASGAoUQ0FQQUJJTElUWV9TVFJFQU1JTkcQARIXChNDQVBBQklMSVRZX1BST0dSRVNTEAISGAoUQ0FQQUJJTElUWV9IRUFSVEJFQVQQAxISCg5DQVBBQklMSVRZX0dQVRAEEhYKEkNBUEFCSUxJVFlfU1RPUkFHRRAFEhYKEkNBUEFCSUxJVFlfTkVUV09SSxAGMrwDChRBZ2VudFJlZ2lzdHJ5U2VydmljZRJsCg1SZWdpc3RlckFnZW50EiIubWVudGF0bGFiLnYxLlJlZ2lzdGVyQWdlbnRSZXF1ZXN0GiMubWVudGF0bGFiLnYxLlJlZ2lzdGVyQWdlbnRSZXNwb25zZSISirUYDmFnZW50OnJlZ2lzdGVyEnQKEFZhbGlkYXRlTWFuaWZlc3QSJS5tZW50YXRsYWIudjEuVmFsaWRhdGVNYW5pZmVzdFJlcXVlc3QaJi5tZW50YXRsYWIudjEuVmFsaWRhdGVNYW5pZmVzdFJlc3BvbnNlIhGQAgGKtRgKYWdlbnQ6dmlldxJcCghHZXRBZ2VudBIdLm1lbnRhdGxhYi52MS5HZXRBZ2VudFJlcXVlc3QaHi5tZW50YXRsYWIudjEuR2V0QWdlbnRSZXNwb25zZSIRkAIBirUYCmFnZW50OnZpZXcSYgoKTGlzdEFnZW50cxIfLm1lbnRhdGxhYi52MS5MaXN0QWdlbnRzUmVxdWVzdBogLm1lbnRhdGxhYi52MS5MaXN0QWdlbnRzUmVzcG9uc2UiEZACAYq1GAphZ2VudDp2aWV3YgZwcm90bzM", [file_buf_validate_validate, file_google_protobuf_timestamp, file_mentatlab_v1_common, file_mentatlab_v1_options]);
+  fileDesc("ChttZW50YXRsYWIvdjEvcmVnaXN0cnkucHJvdG8SDG1lbnRhdGxhYi52MSL5AQoDUGluEisKBG5hbWUYASABKAlCHbpIGnIYMhZeW2Etel1bYS16MC05X117MCw2Mn0kEi0KBHR5cGUYAiABKA4yFS5tZW50YXRsYWIudjEuUGluVHlwZUIIukgFggECEAESEAoIcmVxdWlyZWQYAyABKAgSEwoLZGVzY3JpcHRpb24YBCABKAkSLQoFbWVkaWEYBSABKAsyHi5tZW50YXRsYWIudjEuTWVkaWFDb25zdHJhaW50cxJACgxiYWNrcHJlc3N1cmUYBiABKA4yIC5tZW50YXRsYWIudjEuQmFja3ByZXNzdXJlUG9saWN5Qgi6SAWCAQIQASJQCglSZXNvdXJjZXMSCwoDY3B1GAEgASgJEg4KBm1lbW9yeRgCIAEoCRIZChFlcGhlbWVyYWxfc3RvcmFnZRgDIAEoCRILCgNncHUYBCABKA0iyQQKDUFnZW50TWFuaWZlc3QSCgoCaWQYASABKAkSDwoHdmVyc2lvbhgCIAEoCRINCgVpbWFnZRgDIAEoCRIPCgdydW50aW1lGAQgASgJEhMKC2Rlc2NyaXB0aW9uGAUgASgJEiEKBmlucHV0cxgGIAMoCzIRLm1lbnRhdGxhYi52MS5QaW4SIgoHb3V0cHV0cxgHIAMoCzIRLm1lbnRhdGxhYi52MS5QaW4SFAoMbG9uZ19ydW5uaW5nGAggASgIEjcKEHJlc291cmNlX3Byb2ZpbGUYCSABKA4yHS5tZW50YXRsYWIudjEuUmVzb3VyY2VQcm9maWxlEioKCXJlc291cmNlcxgKIAEoCzIXLm1lbnRhdGxhYi52MS5SZXNvdXJjZXMSLgoMY2FwYWJpbGl0aWVzGAsgAygOMhgubWVudGF0bGFiLnYxLkNhcGFiaWxpdHkSMQoDZW52GAwgAygLMiQubWVudGF0bGFiLnYxLkFnZW50TWFuaWZlc3QuRW52RW50cnkSDwoHY29tbWFuZBgNIAMoCRITCgt3b3JraW5nX2RpchgOIAEoCRIxCg1yZWdpc3RlcmVkX2F0GA8gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIRCgljYWNoZWFibGUYECABKAgSKQoJd2FybV9wb29sGBEgASgLMhYubWVudGF0bGFiLnYxLldhcm1Qb29sGioKCEVudkVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiQgoIV2FybVBvb2wSFQoEc2l6ZRgBIAEoDUIHukgEKgIYQBIfChdtYXhfYXR0ZW1wdHNfcGVyX3dvcmtlchgCIAEoDSJtCg5NYW5pZmVzdFNvdXJjZRIvCghtYW5pZmVzdBgBIAEoCzIbLm1lbnRhdGxhYi52MS5BZ2VudE1hbmlmZXN0SAASGQoEdGV4dBgCIAEoCUIJukgGcgQYgIBASABCDwoGc291cmNlEgW6SAIIASJMChRSZWdpc3RlckFnZW50UmVxdWVzdBI0CgZzb3VyY2UYASABKAsyHC5tZW50YXRsYWIudjEuTWFuaWZlc3RTb3VyY2VCBrpIA8gBASJDChVSZWdpc3RlckFnZW50UmVzcG9uc2USKgoFYWdlbnQYASABKAsyGy5tZW50YXRsYWIudjEuQWdlbnRNYW5pZmVzdCJPChdWYWxpZGF0ZU1hbmlmZXN0UmVxdWVzdBI0CgZzb3VyY2UYASABKAsyHC5tZW50YXRsYWIudjEuTWFuaWZlc3RTb3VyY2VCBrpIA8gBASKFAQoYVmFsaWRhdGVNYW5pZmVzdFJlc3BvbnNlEg0KBXZhbGlkGAEgASgIEisKCnZpb2xhdGlvbnMYAiADKAsyFy5tZW50YXRsYWIudjEuVmlvbGF0aW9uEi0KCG1hbmlmZXN0GAMgASgLMhsubWVudGF0bGFiLnYxLkFnZW50TWFuaWZlc3QiNwoPR2V0QWdlbnRSZXF1ZXN0EhMKAmlkGAEgASgJQge6SARyAhABEg8KB3ZlcnNpb24YAiABKAkiPgoQR2V0QWdlbnRSZXNwb25zZRIqCgVhZ2VudBgBIAEoCzIbLm1lbnRhdGxhYi52MS5BZ2VudE1hbmlmZXN0Im0KEUxpc3RBZ2VudHNSZXF1ZXN0EhEKCWlkX3ByZWZpeBgBIAEoCRIbCglwYWdlX3NpemUYAiABKA1CCLpIBSoDGPQDEhIKCnBhZ2VfdG9rZW4YAyABKAkSFAoMYWxsX3ZlcnNpb25zGAQgASgIIloKEkxpc3RBZ2VudHNSZXNwb25zZRIrCgZhZ2VudHMYASADKAsyGy5tZW50YXRsYWIudjEuQWdlbnRNYW5pZmVzdBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkqzgEKD1Jlc291cmNlUHJvZmlsZRIgChxSRVNPVVJDRV9QUk9GSUxFX1VOU1BFQ0lGSUVEEAASJAogUkVTT1VSQ0VfUFJPRklMRV9URVhUX1BST0NFU1NJTkcQARIlCiFSRVNPVVJDRV9QUk9GSUxFX0lNQUdFX1BST0NFU1NJTkcQAhIlCiFSRVNPVVJDRV9QUk9GSUxFX0FVRElPX1BST0NFU1NJTkcQAxIlCiFSRVNPVVJDRV9QUk9GSUxFX1ZJREVPX1BST0NFU1NJTkcQBCq5AQoKQ2FwYWJpbGl0eRIaChZDQVBBQklMSVRZX1VOU1BFQ0lGSUVEEAASGAoUQ0FQQUJJTElUWV9TVFJFQU1JTkcQARIXChNDQVBBQklMSVRZX1BST0dSRVNTEAISGAoUQ0FQQUJJTElUWV9IRUFSVEJFQVQQAxISCg5DQVBBQklMSVRZX0dQVRAEEhYKEkNBUEFCSUxJVFlfU1RPUkFHRRAFEhYKEkNBUEFCSUxJVFlfTkVUV09SSxAGMrwDChRBZ2VudFJlZ2lzdHJ5U2VydmljZRJsCg1SZWdpc3RlckFnZW50EiIubWVudGF0bGFiLnYxLlJlZ2lzdGVyQWdlbnRSZXF1ZXN0GiMubWVudGF0bGFiLnYxLlJlZ2lzdGVyQWdlbnRSZXNwb25zZSISirUYDmFnZW50OnJlZ2lzdGVyEnQKEFZhbGlkYXRlTWFuaWZlc3QSJS5tZW50YXRsYWIudjEuVmFsaWRhdGVNYW5pZmVzdFJlcXVlc3QaJi5tZW50YXRsYWIudjEuVmFsaWRhdGVNYW5pZmVzdFJlc3BvbnNlIhGQAgGKtRgKYWdlbnQ6dmlldxJcCghHZXRBZ2VudBIdLm1lbnRhdGxhYi52MS5HZXRBZ2VudFJlcXVlc3QaHi5tZW50YXRsYWIudjEuR2V0QWdlbnRSZXNwb25zZSIRkAIBirUYCmFnZW50OnZpZXcSYgoKTGlzdEFnZW50cxIfLm1lbnRhdGxhYi52MS5MaXN0QWdlbnRzUmVxdWVzdBogLm1lbnRhdGxhYi52MS5MaXN0QWdlbnRzUmVzcG9uc2UiEZACAYq1GAphZ2VudDp2aWV3YgZwcm90bzM", [file_buf_validate_validate, file_google_protobuf_timestamp, file_mentatlab_v1_common, file_mentatlab_v1_options]);
 
 /**
  * A typed input or output of an agent.
@@ -172,7 +172,8 @@ export type AgentManifest = Message<"mentatlab.v1.AgentManifest"> & {
   outputs: Pin[];
 
   /**
-   * True for agents that keep running (e.g. stream processors) rather than finishing a task.
+   * True for agents that keep running (e.g. stream processors) rather than finishing a task. The local
+   * executor keeps warm workers for them, each serving one node attempt at a time (see warm_pool).
    *
    * @generated from field: bool long_running = 8;
    */
@@ -234,6 +235,13 @@ export type AgentManifest = Message<"mentatlab.v1.AgentManifest"> & {
    * @generated from field: bool cacheable = 16;
    */
   cacheable: boolean;
+
+  /**
+   * Warm workers for a long_running agent (docs/warm-agents.md); ignored when long_running is false.
+   *
+   * @generated from field: mentatlab.v1.WarmPool warm_pool = 17;
+   */
+  warmPool?: WarmPool | undefined;
 };
 
 /**
@@ -242,6 +250,35 @@ export type AgentManifest = Message<"mentatlab.v1.AgentManifest"> & {
  */
 export const AgentManifestSchema: GenMessage<AgentManifest> = /*@__PURE__*/
   messageDesc(file_mentatlab_v1_registry, 2);
+
+/**
+ * How the local executor keeps a long_running agent warm: workers started ahead of attempts, each
+ * serving one node attempt at a time.
+ *
+ * @generated from message mentatlab.v1.WarmPool
+ */
+export type WarmPool = Message<"mentatlab.v1.WarmPool"> & {
+  /**
+   * Workers kept started; 0 takes the orchestrator's ORCHESTRATOR_WARM_POOL_SIZE.
+   *
+   * @generated from field: uint32 size = 1;
+   */
+  size: number;
+
+  /**
+   * Attempts a worker serves before a fresh one replaces it; 0 takes ORCHESTRATOR_WARM_POOL_MAX_ATTEMPTS.
+   *
+   * @generated from field: uint32 max_attempts_per_worker = 2;
+   */
+  maxAttemptsPerWorker: number;
+};
+
+/**
+ * Describes the message mentatlab.v1.WarmPool.
+ * Use `create(WarmPoolSchema)` to create a new message.
+ */
+export const WarmPoolSchema: GenMessage<WarmPool> = /*@__PURE__*/
+  messageDesc(file_mentatlab_v1_registry, 3);
 
 /**
  * Where a manifest comes from.
@@ -278,7 +315,7 @@ export type ManifestSource = Message<"mentatlab.v1.ManifestSource"> & {
  * Use `create(ManifestSourceSchema)` to create a new message.
  */
 export const ManifestSourceSchema: GenMessage<ManifestSource> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_registry, 3);
+  messageDesc(file_mentatlab_v1_registry, 4);
 
 /**
  * Registers a manifest.
@@ -299,7 +336,7 @@ export type RegisterAgentRequest = Message<"mentatlab.v1.RegisterAgentRequest"> 
  * Use `create(RegisterAgentRequestSchema)` to create a new message.
  */
 export const RegisterAgentRequestSchema: GenMessage<RegisterAgentRequest> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_registry, 4);
+  messageDesc(file_mentatlab_v1_registry, 5);
 
 /**
  * A registered manifest.
@@ -320,7 +357,7 @@ export type RegisterAgentResponse = Message<"mentatlab.v1.RegisterAgentResponse"
  * Use `create(RegisterAgentResponseSchema)` to create a new message.
  */
 export const RegisterAgentResponseSchema: GenMessage<RegisterAgentResponse> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_registry, 5);
+  messageDesc(file_mentatlab_v1_registry, 6);
 
 /**
  * Validates a manifest.
@@ -341,7 +378,7 @@ export type ValidateManifestRequest = Message<"mentatlab.v1.ValidateManifestRequ
  * Use `create(ValidateManifestRequestSchema)` to create a new message.
  */
 export const ValidateManifestRequestSchema: GenMessage<ValidateManifestRequest> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_registry, 6);
+  messageDesc(file_mentatlab_v1_registry, 7);
 
 /**
  * Validation result.
@@ -376,7 +413,7 @@ export type ValidateManifestResponse = Message<"mentatlab.v1.ValidateManifestRes
  * Use `create(ValidateManifestResponseSchema)` to create a new message.
  */
 export const ValidateManifestResponseSchema: GenMessage<ValidateManifestResponse> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_registry, 7);
+  messageDesc(file_mentatlab_v1_registry, 8);
 
 /**
  * Fetches a manifest.
@@ -404,7 +441,7 @@ export type GetAgentRequest = Message<"mentatlab.v1.GetAgentRequest"> & {
  * Use `create(GetAgentRequestSchema)` to create a new message.
  */
 export const GetAgentRequestSchema: GenMessage<GetAgentRequest> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_registry, 8);
+  messageDesc(file_mentatlab_v1_registry, 9);
 
 /**
  * A manifest.
@@ -425,7 +462,7 @@ export type GetAgentResponse = Message<"mentatlab.v1.GetAgentResponse"> & {
  * Use `create(GetAgentResponseSchema)` to create a new message.
  */
 export const GetAgentResponseSchema: GenMessage<GetAgentResponse> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_registry, 9);
+  messageDesc(file_mentatlab_v1_registry, 10);
 
 /**
  * Lists manifests.
@@ -467,7 +504,7 @@ export type ListAgentsRequest = Message<"mentatlab.v1.ListAgentsRequest"> & {
  * Use `create(ListAgentsRequestSchema)` to create a new message.
  */
 export const ListAgentsRequestSchema: GenMessage<ListAgentsRequest> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_registry, 10);
+  messageDesc(file_mentatlab_v1_registry, 11);
 
 /**
  * A page of manifests.
@@ -495,7 +532,7 @@ export type ListAgentsResponse = Message<"mentatlab.v1.ListAgentsResponse"> & {
  * Use `create(ListAgentsResponseSchema)` to create a new message.
  */
 export const ListAgentsResponseSchema: GenMessage<ListAgentsResponse> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_registry, 11);
+  messageDesc(file_mentatlab_v1_registry, 12);
 
 /**
  * Resource profile of an agent, which sets its default requests and limits.

@@ -16,7 +16,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file mentatlab/v1/sidecar.proto.
  */
 export const file_mentatlab_v1_sidecar: GenFile = /*@__PURE__*/
-  fileDesc("ChptZW50YXRsYWIvdjEvc2lkZWNhci5wcm90bxIMbWVudGF0bGFiLnYxIhIKEEdldElucHV0c1JlcXVlc3Qi1wEKCkxvY2FsSW5wdXQSIwoEdHlwZRgBIAEoDjIVLm1lbnRhdGxhYi52MS5QaW5UeXBlEg4KBHRleHQYAiABKAlIABImCgRqc29uGAMgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlSAASEwoJZmlsZV9wYXRoGAQgASgJSAASKQoGc3RyZWFtGAUgASgLMhcubWVudGF0bGFiLnYxLlN0cmVhbVJlZkgAEiMKA3JlZhgGIAEoCzIWLm1lbnRhdGxhYi52MS5NZWRpYVJlZkIHCgV2YWx1ZSL1AQoRR2V0SW5wdXRzUmVzcG9uc2USDgoGcnVuX2lkGAEgASgJEg8KB25vZGVfaWQYAiABKAkSOwoGaW5wdXRzGAMgAygLMisubWVudGF0bGFiLnYxLkdldElucHV0c1Jlc3BvbnNlLklucHV0c0VudHJ5EicKBnBhcmFtcxgEIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSEAoId29ya19kaXIYBSABKAkaRwoLSW5wdXRzRW50cnkSCwoDa2V5GAEgASgJEicKBXZhbHVlGAIgASgLMhgubWVudGF0bGFiLnYxLkxvY2FsSW5wdXQ6AjgBIrsBChBQdXRPdXRwdXRSZXF1ZXN0EhQKA3BpbhgBIAEoCUIHukgEcgIQARIRCgltaW1lX3R5cGUYAiABKAkSDgoEdGV4dBgDIAEoCUgAEiYKBGpzb24YBCABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWVIABIhCgxpbmxpbmVfYnl0ZXMYBSABKAxCCbpIBnoEGICAQEgAEhMKCWZpbGVfcGF0aBgGIAEoCUgAQg4KBXZhbHVlEgW6SAIIASI6ChFQdXRPdXRwdXRSZXNwb25zZRIlCgV2YWx1ZRgBIAEoCzIWLm1lbnRhdGxhYi52MS5QaW5WYWx1ZSJQChFXcml0ZU91dHB1dEhlYWRlchIUCgNwaW4YASABKAlCB7pIBHICEAESEQoJbWltZV90eXBlGAIgASgJEhIKCnNpemVfYnl0ZXMYAyABKAQicwoSV3JpdGVPdXRwdXRSZXF1ZXN0EjEKBmhlYWRlchgBIAEoCzIfLm1lbnRhdGxhYi52MS5Xcml0ZU91dHB1dEhlYWRlckgAEhsKBWNodW5rGAIgASgMQgq6SAd6BRiAgIACSABCDQoEcGFydBIFukgCCAEiPAoTV3JpdGVPdXRwdXRSZXNwb25zZRIlCgV2YWx1ZRgBIAEoCzIWLm1lbnRhdGxhYi52MS5QaW5WYWx1ZSJ5ChdPcGVuT3V0cHV0U3RyZWFtUmVxdWVzdBIUCgNwaW4YASABKAlCB7pIBHICEAESEQoJbWltZV90eXBlGAIgASgJEjUKDHBheWxvYWRfdHlwZRgDIAEoDjIVLm1lbnRhdGxhYi52MS5QaW5UeXBlQgi6SAWCAQIQASJkChhPcGVuT3V0cHV0U3RyZWFtUmVzcG9uc2USJwoGc3RyZWFtGAEgASgLMhcubWVudGF0bGFiLnYxLlN0cmVhbVJlZhIfChdyZWNvbW1lbmRlZF9jaHVua19ieXRlcxgCIAEoDSJHChhXcml0ZU91dHB1dFN0cmVhbVJlcXVlc3QSEQoJc3RyZWFtX2lkGAEgASgJEhgKBGRhdGEYAiABKAxCCrpIB3oFGICAgAIiMwoZV3JpdGVPdXRwdXRTdHJlYW1SZXNwb25zZRIWCg5jaHVua3Nfd3JpdHRlbhgBIAEoBCI2ChhXYXRjaE91dHB1dFN0cmVhbVJlcXVlc3QSGgoJc3RyZWFtX2lkGAEgASgJQge6SARyAhABImkKEkFkYXB0T3V0cHV0Qml0cmF0ZRIgChhtZWFzdXJlZF9iaXRzX3Blcl9zZWNvbmQYASABKAQSIQoZc3VnZ2VzdGVkX2JpdHNfcGVyX3NlY29uZBgCIAEoBBIOCgZyZWFzb24YAyABKAkiYAoZV2F0Y2hPdXRwdXRTdHJlYW1SZXNwb25zZRI5Cg1hZGFwdF9iaXRyYXRlGAEgASgLMiAubWVudGF0bGFiLnYxLkFkYXB0T3V0cHV0Qml0cmF0ZUgAQggKBmFkdmljZSJNChhDbG9zZU91dHB1dFN0cmVhbVJlcXVlc3QSGgoJc3RyZWFtX2lkGAEgASgJQge6SARyAhABEhUKDWVycm9yX21lc3NhZ2UYAiABKAkiMwoZQ2xvc2VPdXRwdXRTdHJlYW1SZXNwb25zZRIWCg5jaHVua3NfcmVsYXllZBgBIAEoBCJACg1SZXBvcnRSZXF1ZXN0Ei8KBWV2ZW50GAEgASgLMhgubWVudGF0bGFiLnYxLkFnZW50RXZlbnRCBrpIA8gBASIjCg5SZXBvcnRSZXNwb25zZRIRCgljYW5jZWxsZWQYASABKAgy/gYKDlNpZGVjYXJTZXJ2aWNlEmIKCUdldElucHV0cxIeLm1lbnRhdGxhYi52MS5HZXRJbnB1dHNSZXF1ZXN0Gh8ubWVudGF0bGFiLnYxLkdldElucHV0c1Jlc3BvbnNlIhSQAgGKtRgNc2lkZWNhcjphZ2VudBJfCglQdXRPdXRwdXQSHi5tZW50YXRsYWIudjEuUHV0T3V0cHV0UmVxdWVzdBofLm1lbnRhdGxhYi52MS5QdXRPdXRwdXRSZXNwb25zZSIRirUYDXNpZGVjYXI6YWdlbnQSZwoLV3JpdGVPdXRwdXQSIC5tZW50YXRsYWIudjEuV3JpdGVPdXRwdXRSZXF1ZXN0GiEubWVudGF0bGFiLnYxLldyaXRlT3V0cHV0UmVzcG9uc2UiEYq1GA1zaWRlY2FyOmFnZW50KAESdAoQT3Blbk91dHB1dFN0cmVhbRIlLm1lbnRhdGxhYi52MS5PcGVuT3V0cHV0U3RyZWFtUmVxdWVzdBomLm1lbnRhdGxhYi52MS5PcGVuT3V0cHV0U3RyZWFtUmVzcG9uc2UiEYq1GA1zaWRlY2FyOmFnZW50EnkKEVdyaXRlT3V0cHV0U3RyZWFtEiYubWVudGF0bGFiLnYxLldyaXRlT3V0cHV0U3RyZWFtUmVxdWVzdBonLm1lbnRhdGxhYi52MS5Xcml0ZU91dHB1dFN0cmVhbVJlc3BvbnNlIhGKtRgNc2lkZWNhcjphZ2VudCgBEnwKEVdhdGNoT3V0cHV0U3RyZWFtEiYubWVudGF0bGFiLnYxLldhdGNoT3V0cHV0U3RyZWFtUmVxdWVzdBonLm1lbnRhdGxhYi52MS5XYXRjaE91dHB1dFN0cmVhbVJlc3BvbnNlIhSQAgGKtRgNc2lkZWNhcjphZ2VudDABEncKEUNsb3NlT3V0cHV0U3RyZWFtEiYubWVudGF0bGFiLnYxLkNsb3NlT3V0cHV0U3RyZWFtUmVxdWVzdBonLm1lbnRhdGxhYi52MS5DbG9zZU91dHB1dFN0cmVhbVJlc3BvbnNlIhGKtRgNc2lkZWNhcjphZ2VudBJWCgZSZXBvcnQSGy5tZW50YXRsYWIudjEuUmVwb3J0UmVxdWVzdBocLm1lbnRhdGxhYi52MS5SZXBvcnRSZXNwb25zZSIRirUYDXNpZGVjYXI6YWdlbnRiBnByb3RvMw", [file_buf_validate_validate, file_google_protobuf_struct, file_mentatlab_v1_common, file_mentatlab_v1_options]);
+  fileDesc("ChptZW50YXRsYWIvdjEvc2lkZWNhci5wcm90bxIMbWVudGF0bGFiLnYxIhIKEEdldElucHV0c1JlcXVlc3Qi1wEKCkxvY2FsSW5wdXQSIwoEdHlwZRgBIAEoDjIVLm1lbnRhdGxhYi52MS5QaW5UeXBlEg4KBHRleHQYAiABKAlIABImCgRqc29uGAMgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlSAASEwoJZmlsZV9wYXRoGAQgASgJSAASKQoGc3RyZWFtGAUgASgLMhcubWVudGF0bGFiLnYxLlN0cmVhbVJlZkgAEiMKA3JlZhgGIAEoCzIWLm1lbnRhdGxhYi52MS5NZWRpYVJlZkIHCgV2YWx1ZSL1AQoRR2V0SW5wdXRzUmVzcG9uc2USDgoGcnVuX2lkGAEgASgJEg8KB25vZGVfaWQYAiABKAkSOwoGaW5wdXRzGAMgAygLMisubWVudGF0bGFiLnYxLkdldElucHV0c1Jlc3BvbnNlLklucHV0c0VudHJ5EicKBnBhcmFtcxgEIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSEAoId29ya19kaXIYBSABKAkaRwoLSW5wdXRzRW50cnkSCwoDa2V5GAEgASgJEicKBXZhbHVlGAIgASgLMhgubWVudGF0bGFiLnYxLkxvY2FsSW5wdXQ6AjgBIrsBChBQdXRPdXRwdXRSZXF1ZXN0EhQKA3BpbhgBIAEoCUIHukgEcgIQARIRCgltaW1lX3R5cGUYAiABKAkSDgoEdGV4dBgDIAEoCUgAEiYKBGpzb24YBCABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWVIABIhCgxpbmxpbmVfYnl0ZXMYBSABKAxCCbpIBnoEGICAQEgAEhMKCWZpbGVfcGF0aBgGIAEoCUgAQg4KBXZhbHVlEgW6SAIIASI6ChFQdXRPdXRwdXRSZXNwb25zZRIlCgV2YWx1ZRgBIAEoCzIWLm1lbnRhdGxhYi52MS5QaW5WYWx1ZSJQChFXcml0ZU91dHB1dEhlYWRlchIUCgNwaW4YASABKAlCB7pIBHICEAESEQoJbWltZV90eXBlGAIgASgJEhIKCnNpemVfYnl0ZXMYAyABKAQicwoSV3JpdGVPdXRwdXRSZXF1ZXN0EjEKBmhlYWRlchgBIAEoCzIfLm1lbnRhdGxhYi52MS5Xcml0ZU91dHB1dEhlYWRlckgAEhsKBWNodW5rGAIgASgMQgq6SAd6BRiAgIACSABCDQoEcGFydBIFukgCCAEiPAoTV3JpdGVPdXRwdXRSZXNwb25zZRIlCgV2YWx1ZRgBIAEoCzIWLm1lbnRhdGxhYi52MS5QaW5WYWx1ZSJ5ChdPcGVuT3V0cHV0U3RyZWFtUmVxdWVzdBIUCgNwaW4YASABKAlCB7pIBHICEAESEQoJbWltZV90eXBlGAIgASgJEjUKDHBheWxvYWRfdHlwZRgDIAEoDjIVLm1lbnRhdGxhYi52MS5QaW5UeXBlQgi6SAWCAQIQASJkChhPcGVuT3V0cHV0U3RyZWFtUmVzcG9uc2USJwoGc3RyZWFtGAEgASgLMhcubWVudGF0bGFiLnYxLlN0cmVhbVJlZhIfChdyZWNvbW1lbmRlZF9jaHVua19ieXRlcxgCIAEoDSJHChhXcml0ZU91dHB1dFN0cmVhbVJlcXVlc3QSEQoJc3RyZWFtX2lkGAEgASgJEhgKBGRhdGEYAiABKAxCCrpIB3oFGICAgAIiMwoZV3JpdGVPdXRwdXRTdHJlYW1SZXNwb25zZRIWCg5jaHVua3Nfd3JpdHRlbhgBIAEoBCI2ChhXYXRjaE91dHB1dFN0cmVhbVJlcXVlc3QSGgoJc3RyZWFtX2lkGAEgASgJQge6SARyAhABImkKEkFkYXB0T3V0cHV0Qml0cmF0ZRIgChhtZWFzdXJlZF9iaXRzX3Blcl9zZWNvbmQYASABKAQSIQoZc3VnZ2VzdGVkX2JpdHNfcGVyX3NlY29uZBgCIAEoBBIOCgZyZWFzb24YAyABKAkiYAoZV2F0Y2hPdXRwdXRTdHJlYW1SZXNwb25zZRI5Cg1hZGFwdF9iaXRyYXRlGAEgASgLMiAubWVudGF0bGFiLnYxLkFkYXB0T3V0cHV0Qml0cmF0ZUgAQggKBmFkdmljZSJNChhDbG9zZU91dHB1dFN0cmVhbVJlcXVlc3QSGgoJc3RyZWFtX2lkGAEgASgJQge6SARyAhABEhUKDWVycm9yX21lc3NhZ2UYAiABKAkiMwoZQ2xvc2VPdXRwdXRTdHJlYW1SZXNwb25zZRIWCg5jaHVua3NfcmVsYXllZBgBIAEoBCJACg1SZXBvcnRSZXF1ZXN0Ei8KBWV2ZW50GAEgASgLMhgubWVudGF0bGFiLnYxLkFnZW50RXZlbnRCBrpIA8gBASIjCg5SZXBvcnRSZXNwb25zZRIRCgljYW5jZWxsZWQYASABKAgiFAoSTmV4dEF0dGVtcHRSZXF1ZXN0IlYKE05leHRBdHRlbXB0UmVzcG9uc2USDgoGcnVuX2lkGAEgASgJEg8KB25vZGVfaWQYAiABKAkSDwoHYXR0ZW1wdBgDIAEoDRINCgVkcmFpbhgEIAEoCCJLChRGaW5pc2hBdHRlbXB0UmVxdWVzdBIgCg1lcnJvcl9tZXNzYWdlGAEgASgJQgm6SAZyBBiAgAQSEQoJdHJhbnNpZW50GAIgASgIIhcKFUZpbmlzaEF0dGVtcHRSZXNwb25zZTLSCAoOU2lkZWNhclNlcnZpY2USYgoJR2V0SW5wdXRzEh4ubWVudGF0bGFiLnYxLkdldElucHV0c1JlcXVlc3QaHy5tZW50YXRsYWIudjEuR2V0SW5wdXRzUmVzcG9uc2UiFJACAYq1GA1zaWRlY2FyOmFnZW50El8KCVB1dE91dHB1dBIeLm1lbnRhdGxhYi52MS5QdXRPdXRwdXRSZXF1ZXN0Gh8ubWVudGF0bGFiLnYxLlB1dE91dHB1dFJlc3BvbnNlIhGKtRgNc2lkZWNhcjphZ2VudBJnCgtXcml0ZU91dHB1dBIgLm1lbnRhdGxhYi52MS5Xcml0ZU91dHB1dFJlcXVlc3QaIS5tZW50YXRsYWIudjEuV3JpdGVPdXRwdXRSZXNwb25zZSIRirUYDXNpZGVjYXI6YWdlbnQoARJ0ChBPcGVuT3V0cHV0U3RyZWFtEiUubWVudGF0bGFiLnYxLk9wZW5PdXRwdXRTdHJlYW1SZXF1ZXN0GiYubWVudGF0bGFiLnYxLk9wZW5PdXRwdXRTdHJlYW1SZXNwb25zZSIRirUYDXNpZGVjYXI6YWdlbnQSeQoRV3JpdGVPdXRwdXRTdHJlYW0SJi5tZW50YXRsYWIudjEuV3JpdGVPdXRwdXRTdHJlYW1SZXF1ZXN0GicubWVudGF0bGFiLnYxLldyaXRlT3V0cHV0U3RyZWFtUmVzcG9uc2UiEYq1GA1zaWRlY2FyOmFnZW50KAESfAoRV2F0Y2hPdXRwdXRTdHJlYW0SJi5tZW50YXRsYWIudjEuV2F0Y2hPdXRwdXRTdHJlYW1SZXF1ZXN0GicubWVudGF0bGFiLnYxLldhdGNoT3V0cHV0U3RyZWFtUmVzcG9uc2UiFJACAYq1GA1zaWRlY2FyOmFnZW50MAESdwoRQ2xvc2VPdXRwdXRTdHJlYW0SJi5tZW50YXRsYWIudjEuQ2xvc2VPdXRwdXRTdHJlYW1SZXF1ZXN0GicubWVudGF0bGFiLnYxLkNsb3NlT3V0cHV0U3RyZWFtUmVzcG9uc2UiEYq1GA1zaWRlY2FyOmFnZW50ElYKBlJlcG9ydBIbLm1lbnRhdGxhYi52MS5SZXBvcnRSZXF1ZXN0GhwubWVudGF0bGFiLnYxLlJlcG9ydFJlc3BvbnNlIhGKtRgNc2lkZWNhcjphZ2VudBJlCgtOZXh0QXR0ZW1wdBIgLm1lbnRhdGxhYi52MS5OZXh0QXR0ZW1wdFJlcXVlc3QaIS5tZW50YXRsYWIudjEuTmV4dEF0dGVtcHRSZXNwb25zZSIRirUYDXNpZGVjYXI6YWdlbnQSawoNRmluaXNoQXR0ZW1wdBIiLm1lbnRhdGxhYi52MS5GaW5pc2hBdHRlbXB0UmVxdWVzdBojLm1lbnRhdGxhYi52MS5GaW5pc2hBdHRlbXB0UmVzcG9uc2UiEYq1GA1zaWRlY2FyOmFnZW50YgZwcm90bzM", [file_buf_validate_validate, file_google_protobuf_struct, file_mentatlab_v1_common, file_mentatlab_v1_options]);
 
 /**
  * Asks for the node's inputs.
@@ -620,6 +620,106 @@ export const ReportResponseSchema: GenMessage<ReportResponse> = /*@__PURE__*/
   messageDesc(file_mentatlab_v1_sidecar, 18);
 
 /**
+ * Asks a warm worker's sidecar for the next node attempt to serve.
+ *
+ * @generated from message mentatlab.v1.NextAttemptRequest
+ */
+export type NextAttemptRequest = Message<"mentatlab.v1.NextAttemptRequest"> & {
+};
+
+/**
+ * Describes the message mentatlab.v1.NextAttemptRequest.
+ * Use `create(NextAttemptRequestSchema)` to create a new message.
+ */
+export const NextAttemptRequestSchema: GenMessage<NextAttemptRequest> = /*@__PURE__*/
+  messageDesc(file_mentatlab_v1_sidecar, 19);
+
+/**
+ * The node attempt a warm worker's agent serves next, or the order to stop.
+ *
+ * @generated from message mentatlab.v1.NextAttemptResponse
+ */
+export type NextAttemptResponse = Message<"mentatlab.v1.NextAttemptResponse"> & {
+  /**
+   * Run of the attempt; empty with `drain`.
+   *
+   * @generated from field: string run_id = 1;
+   */
+  runId: string;
+
+  /**
+   * Node of the attempt; empty with `drain`.
+   *
+   * @generated from field: string node_id = 2;
+   */
+  nodeId: string;
+
+  /**
+   * Attempt number, from 1; 0 with `drain`.
+   *
+   * @generated from field: uint32 attempt = 3;
+   */
+  attempt: number;
+
+  /**
+   * True when the worker is being stopped (recycled or shut down): the agent should exit now.
+   *
+   * @generated from field: bool drain = 4;
+   */
+  drain: boolean;
+};
+
+/**
+ * Describes the message mentatlab.v1.NextAttemptResponse.
+ * Use `create(NextAttemptResponseSchema)` to create a new message.
+ */
+export const NextAttemptResponseSchema: GenMessage<NextAttemptResponse> = /*@__PURE__*/
+  messageDesc(file_mentatlab_v1_sidecar, 20);
+
+/**
+ * Ends the current attempt of a warm worker.
+ *
+ * @generated from message mentatlab.v1.FinishAttemptRequest
+ */
+export type FinishAttemptRequest = Message<"mentatlab.v1.FinishAttemptRequest"> & {
+  /**
+   * Why the attempt failed; empty when it succeeded.
+   *
+   * @generated from field: string error_message = 1;
+   */
+  errorMessage: string;
+
+  /**
+   * True when a retry may succeed (the plain contract's exit code 3).
+   *
+   * @generated from field: bool transient = 2;
+   */
+  transient: boolean;
+};
+
+/**
+ * Describes the message mentatlab.v1.FinishAttemptRequest.
+ * Use `create(FinishAttemptRequestSchema)` to create a new message.
+ */
+export const FinishAttemptRequestSchema: GenMessage<FinishAttemptRequest> = /*@__PURE__*/
+  messageDesc(file_mentatlab_v1_sidecar, 21);
+
+/**
+ * Acknowledges the end of an attempt; the worker then delivers its events and reports its outputs.
+ *
+ * @generated from message mentatlab.v1.FinishAttemptResponse
+ */
+export type FinishAttemptResponse = Message<"mentatlab.v1.FinishAttemptResponse"> & {
+};
+
+/**
+ * Describes the message mentatlab.v1.FinishAttemptResponse.
+ * Use `create(FinishAttemptResponseSchema)` to create a new message.
+ */
+export const FinishAttemptResponseSchema: GenMessage<FinishAttemptResponse> = /*@__PURE__*/
+  messageDesc(file_mentatlab_v1_sidecar, 22);
+
+/**
  * The pod-local API an agent uses to talk to the mesh. Served by the sidecar on localhost or a unix
  * socket; the agent authenticates with the token the sidecar hands it in `MENTATLAB_SIDECAR_TOKEN`.
  *
@@ -707,6 +807,28 @@ export const SidecarService: GenService<{
     methodKind: "unary";
     input: typeof ReportRequestSchema;
     output: typeof ReportResponseSchema;
+  },
+  /**
+   * For the agent of a warm worker (started with MENTATLAB_WARM_WORKER=1, docs/warm-agents.md): waits
+   * until the worker is handed its next node attempt and answers with it; GetInputs and the calls above
+   * then serve that attempt until FinishAttempt. Answers `drain` when the worker is being stopped.
+   *
+   * @generated from rpc mentatlab.v1.SidecarService.NextAttempt
+   */
+  nextAttempt: {
+    methodKind: "unary";
+    input: typeof NextAttemptRequestSchema;
+    output: typeof NextAttemptResponseSchema;
+  },
+  /**
+   * Ends the attempt NextAttempt handed over, once its outputs are put; an error message fails it.
+   *
+   * @generated from rpc mentatlab.v1.SidecarService.FinishAttempt
+   */
+  finishAttempt: {
+    methodKind: "unary";
+    input: typeof FinishAttemptRequestSchema;
+    output: typeof FinishAttemptResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_mentatlab_v1_sidecar, 0);
