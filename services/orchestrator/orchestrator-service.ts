@@ -27,8 +27,8 @@ import { parseFlowText } from "./flow-parse.js";
 import { checkFlow, type FlowCheck, type FlowPlan } from "./flow-validate.js";
 import type { RunEngine } from "./run-engine.js";
 import { newRunId } from "./run-id.js";
-import { outputEvent } from "./run-driver.js";
-import { keptManifests, nodesToRerun, reuseReason, reusedNode } from "./retry.js";
+import { outputEvent, runningAttempt } from "./run-driver.js";
+import { keptManifests, keptMapItems, nodesToRerun, reuseReason, reusedNode } from "./retry.js";
 import { isFinalRunState, type RunStore } from "./run-store.js";
 
 export interface OrchestratorServiceDeps {
@@ -107,7 +107,8 @@ export function createOrchestratorService({ store, catalog, engine }: Orchestrat
 
   /**
    * Stores a new run of a checked flow and starts driving it. `kept` are nodes that start out
-   * succeeded with reused outputs; the run's first events say so, each linking the node its outputs came from.
+   * succeeded with reused outputs (the run's first events say so, each linking the node its outputs
+   * came from), or mapped nodes that start with some items succeeded.
    */
   async function startRun(
     fields: Pick<Run, "flow" | "inputs" | "labels" | "cache"> & Partial<Pick<Run, "retryOf">>,
@@ -200,6 +201,11 @@ export function createOrchestratorService({ store, catalog, engine }: Orchestrat
       const check = await checkFlow(flow, original.inputs, catalog, pinned);
       if (!check.plan) throw noLongerValid(check.violations);
       const kept = new Map(original.nodes.filter((n) => !rerun.has(n.nodeId)).map((n) => [n.nodeId, reusedNode(original, n)]));
+      // A mapped node that failed in part reruns only the items that did not succeed, where it can.
+      for (const id of rerun) {
+        const partial = keptMapItems(check.plan, original, id, rerun, req.fromNode);
+        if (partial) kept.set(id, partial);
+      }
       const fields = { flow, inputs: original.inputs, labels: original.labels, cache: original.cache, retryOf: original.runId };
       // Scoped to the original run, so a retry's key never answers with a submitted run that used the same one.
       const requestId = req.requestId && `retry:${original.runId}:${req.requestId}`;
@@ -287,7 +293,7 @@ export function createOrchestratorService({ store, catalog, engine }: Orchestrat
       if (driver) return { cancelled: !driver.report(req) };
       // Driven by another replica: answer from the stored state and pass the events on to it.
       const node = run.nodes.find((n) => n.nodeId === req.nodeId);
-      if (node?.attempt !== req.attempt || node.state !== NodeState.RUNNING) return { cancelled: true };
+      if (!node || !runningAttempt(node, req.attempt)) return { cancelled: true };
       await store.forwardReport(req);
       return { cancelled: false };
     },
