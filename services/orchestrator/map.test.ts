@@ -9,6 +9,11 @@ const pins = "inputs: [{name: text, type: text}]\noutputs: [{name: text, type: t
 const mapItem = testAgentManifest("org.test.map-item", "map-item.mjs", pins);
 const cachedMapItem = testAgentManifest("org.test.map-item-cached", "map-item.mjs", pins, "cacheable: true");
 const source = testAgentManifest("org.test.source", "stream-source.mjs", "outputs: [{name: live, type: stream}]", "capabilities: [streaming]");
+const looker = testAgentManifest(
+  "org.test.looker",
+  "map-item.mjs",
+  "inputs: [{name: image, type: image, media: {acceptedMimeTypes: [image/png], maxSizeBytes: 1000}}]\noutputs: [{name: text, type: text}]",
+);
 const live = testAgentManifest("org.test.live-in", "stream-sink.mjs", "inputs: [{name: live, type: stream}]\noutputs: [{name: text, type: text}]");
 
 let orch: TestOrchestrator;
@@ -18,7 +23,7 @@ afterEach(async () => {
 
 async function start(options: TestOrchestratorOptions = {}) {
   orch = new TestOrchestrator(options);
-  await orch.register(mapItem, cachedMapItem, source, live);
+  await orch.register(mapItem, cachedMapItem, source, live, looker);
   mkdirSync(join(orch.dataDir, "markers"));
   return orch.client();
 }
@@ -206,5 +211,20 @@ describe("map over a list", () => {
     const refused = await client.submitFlow({ ...flow(nodes.slice(4, 5)), inputs: { "e.text": text("x") } }).catch((err: unknown) => err);
     expect(String(refused)).toMatch(/^ConnectError: \[invalid_argument\]/);
     expect(String(refused)).toContain("e.text is mapped over: a mapped input takes a json list, not a text value");
+  });
+
+  it("holds each submitted media item of a mapped media pin to the pin's limits", async () => {
+    const client = await start();
+    const ref = (mimeType: string, sizeBytes: number) => ({
+      media: { id: `ref_${mimeType.replace("/", "_")}`, sha256: "ab".repeat(32), mimeType, sizeBytes: String(sizeBytes) },
+    });
+    const result = await client.validateFlow({
+      ...flow(["{id: look, agent: org.test.looker, map: image}"]),
+      inputs: { "look.image": jsonPinValue([ref("image/png", 10), ref("text/plain", 10), ref("image/png", 5000)]) },
+    });
+    expect(result.violations.map((v) => [v.fieldPath, v.rule])).toEqual([
+      ['inputs["look.image"][1]', "input.media_constraints"],
+      ['inputs["look.image"][2]', "input.media_constraints"],
+    ]);
   });
 });

@@ -24,6 +24,7 @@ import { describeViolations, Violations, violationsError } from "../registry/vio
 import { principalOf } from "../shared/principal.js";
 import { mediaViolations } from "./edge-processor.js";
 import { parseFlowText } from "./flow-parse.js";
+import { listItems } from "./map-items.js";
 import { checkFlow, type FlowCheck, type FlowPlan } from "./flow-validate.js";
 import type { RunEngine } from "./run-engine.js";
 import { newRunId } from "./run-id.js";
@@ -76,12 +77,18 @@ async function checkSource(
   const check = await checkFlow(flow, inputs, catalog);
   const mediaProblems = new Violations();
   for (const [key, value] of Object.entries(inputs)) {
-    if (value.value.case !== "media") continue;
     const dot = key.indexOf(".");
-    const pin = check.plan?.nodes.get(key.slice(0, dot))?.manifest.inputs.find((p) => p.name === key.slice(dot + 1));
+    const planned = check.plan?.nodes.get(key.slice(0, dot));
+    const pin = planned?.manifest.inputs.find((p) => p.name === key.slice(dot + 1));
     if (!pin || !isMediaPin(pin.type)) continue;
-    for (const problem of mediaViolations(value.value.value, pin)) {
-      mediaProblems.add(`inputs["${key}"]`, "input.media_constraints", problem, "send an object that fits the pin's declared MIME types and limits");
+    // A mapped media pin takes a list: each item is held to the pin's limits.
+    const mapped = planned?.node.map?.pin === pin.name ? listItems(value, pin.type) : [value];
+    for (const [index, item] of (typeof mapped === "string" ? [] : mapped).entries()) {
+      if (item.value.case !== "media") continue;
+      const path = planned?.node.map?.pin === pin.name ? `inputs["${key}"][${index}]` : `inputs["${key}"]`;
+      for (const problem of mediaViolations(item.value.value, pin)) {
+        mediaProblems.add(path, "input.media_constraints", problem, "send an object that fits the pin's declared MIME types and limits");
+      }
     }
   }
   const violations = [...parseViolations, ...check.violations, ...mediaProblems.list];
