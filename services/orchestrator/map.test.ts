@@ -119,6 +119,18 @@ describe("map over a list", () => {
     expect(run?.nodes[0]?.error).toMatch(new RegExp(`^item 3 of 10 failed, ${cancelled} cancelled; item 3: agent exited with code 1`));
   });
 
+  it("fail fast also cancels the items waiting for one of the orchestrator's slots, which bound items too", async () => {
+    const client = await start({ config: { maxConcurrentNodes: 1 } });
+    const node = `{id: each, agent: org.test.map-item, map: {pin: text, concurrency: 3}, params: ${params({ fail: ["i0"] })}}`;
+    const runId = (await client.submitFlow({ ...flow([node]), inputs: { "each.text": list(items(4)) } })).run?.runId ?? "";
+    await watchAll(client, runId);
+    const run = (await client.getRun({ runId })).run;
+    expect(maxInFlight(ledger())).toBe(1);
+    expect(starts()).toEqual(["start i0"]);
+    expect(itemStates(run, "each")).toEqual(["FAILED", "CANCELLED", "CANCELLED", "CANCELLED"]);
+    expect(run?.nodes[0]?.error).toMatch(/^item 0 of 4 failed, 3 cancelled; item 0: /);
+  });
+
   it("continue: every item runs, transient failures retry per item, the node fails listing the failed items; RetryRun reruns only those", async () => {
     const client = await start();
     const node =

@@ -552,7 +552,8 @@ export class RunDriver {
     } else {
       await this.deps.slots.acquire();
       try {
-        if (!this.stopped && !run.stopping) await this.itemAttempt(node, item, values, this.cache.write ? cacheKey : undefined);
+        if (run.stopping) this.settleItem(node, item, NodeState.CANCELLED, failFastCancel);
+        else if (!this.stopped) await this.itemAttempt(node, item, values, this.cache.write ? cacheKey : undefined);
       } finally {
         this.deps.slots.release();
       }
@@ -583,7 +584,7 @@ export class RunDriver {
     }
     if (!outcome || this.stopped) return;
     if (controller.signal.reason === failFastReason) {
-      this.settleItem(node, item, NodeState.CANCELLED, "cancelled: another item failed (fail fast)");
+      this.settleItem(node, item, NodeState.CANCELLED, failFastCancel);
       return;
     }
     if (outcome.kind === "succeeded") {
@@ -621,7 +622,7 @@ export class RunDriver {
       const key = itemKey(node.nodeId, index);
       clearTimeout(this.retryTimers.get(key));
       this.retryTimers.delete(key);
-      if (item) this.settleItem(node, item, NodeState.CANCELLED, "cancelled: another item failed (fail fast)");
+      if (item) this.settleItem(node, item, NodeState.CANCELLED, failFastCancel);
     }
     run.queue.length = 0;
     run.waiting.clear();
@@ -908,6 +909,8 @@ export function runningAttempt(node: NodeRun, attempt: number): NodeRun | MapIte
 
 /** Why fail fast aborts an item's attempt. */
 const failFastReason = "fail fast";
+/** What an item fail fast stopped says. */
+const failFastCancel = "cancelled: another item failed (fail fast)";
 
 /** Key of an item's attempt among the driver's running attempts and retry timers (node ids cannot hold `#`). */
 function itemKey(nodeId: string, index: number): string {
