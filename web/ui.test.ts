@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { jsonPinValue } from "../agent-contract/pin-values.js";
 import { fileURLToPath } from "node:url";
 import { create } from "@bufbuild/protobuf";
 import { createClient, type Interceptor } from "@connectrpc/connect";
@@ -23,6 +24,7 @@ import { KEEP_BEHIND_SECONDS, TRIM_STEP_SECONDS } from "./src/live-player.js";
 const shoutAgentDir = fileURLToPath(new URL("../services/cli/ctl/testdata", import.meta.url));
 const examplesDir = fileURLToPath(new URL("../examples/agents", import.meta.url));
 const ledgerAgent = fileURLToPath(new URL("../test/agents/ledger.mjs", import.meta.url));
+const mapItemAgent = fileURLToPath(new URL("../test/agents/map-item.mjs", import.meta.url));
 const showcaseAgentDir = fileURLToPath(new URL("./testdata", import.meta.url));
 /** Screenshots kept after the run (git-ignored), to look at what the pages looked like. */
 const artifacts = fileURLToPath(new URL("../test-artifacts/web", import.meta.url));
@@ -116,6 +118,14 @@ async function registerAgents(): Promise<void> {
       "description: appends its node id to a file, may fail the first time",
       "cacheable: true",
       `command: [${JSON.stringify(process.execPath)}, ${JSON.stringify(ledgerAgent)}]`,
+      "inputs: [{ name: text, type: text }]",
+      "outputs: [{ name: text, type: text }]",
+    ],
+    [
+      "id: org.mentatlab.test.map-item",
+      "version: 1.0.0",
+      "description: handles one item of a mapped node",
+      `command: [${JSON.stringify(process.execPath)}, ${JSON.stringify(mapItemAgent)}]`,
       "inputs: [{ name: text, type: text }]",
       "outputs: [{ name: text, type: text }]",
     ],
@@ -507,6 +517,31 @@ describe("web UI in a real browser", () => {
     expect(await page.locator('#run-dag [data-node="second"] .dag-node-state').textContent()).toBe("succeeded · cached");
     expect(await page.locator("#run-events").textContent()).toContain(`first: succeeded: reused from run ${failedId} node first (cached)`);
     expect(readFileSync(ledger, "utf8")).toBe("first\nsecond\nsecond\n");
+  });
+
+  it("shows a mapped node's items on its box and in its panel, with the failed ones and their errors", async () => {
+    const { orchestrator } = clients();
+    const params = `{ ledger: ${JSON.stringify(join(work, "web-map-ledger"))}, fail: [c] }`;
+    const flow = [
+      "apiVersion: v1",
+      "kind: Flow",
+      "meta: { id: web.map, name: Map }",
+      "graph:",
+      "  nodes:",
+      `    - { id: each, agent: org.mentatlab.test.map-item, map: { pin: text, concurrency: 2, on_failure: continue }, params: ${params} }`,
+    ].join("\n");
+    const { run } = await orchestrator.submitFlow({
+      source: { source: { case: "text", value: flow } },
+      inputs: { "each.text": jsonPinValue(["a", "b", "c", "d"]) },
+    });
+    await page.evaluate((hash) => (location.hash = hash), `#/runs/${encodeURIComponent(run?.runId ?? "")}`);
+    await expect.poll(() => page.locator("#run-state").textContent(), { timeout: 10_000 }).toMatch(/^failed/);
+    await expect.poll(() => page.locator('#run-dag [data-node="each"] .dag-node-state').textContent()).toBe("failed · map 4/4, 1 failed (items 2)");
+    await page.locator('#run-dag [data-node="each"]').click();
+    await expect.poll(() => page.locator("#node-progress").textContent()).toContain("100% map 4/4, 1 failed (items 2)");
+    expect(await page.locator("#node-progress .map-failure").textContent()).toBe("item 2 failed: agent exited with code 1: item c fails (exit 1)");
+    expect(await page.locator("#run-events").textContent()).toContain('each[3]: output text = "d!"');
+    await shot("run-mapped");
   });
 
   it("plays a live WAV stream while it arrives, with the first-byte and current latency", async () => {

@@ -93,3 +93,97 @@ describe("conditional edges", () => {
     expect(result.violations[1]?.message).toBe("src.live is a stream, which starts before its node ends: it cannot be conditional");
   });
 });
+
+describe("CEL conditions", () => {
+  it("takes the edge whose expression over the source's outputs is true and skips the other", async () => {
+    const client = await start();
+    const nodes = [`{id: probe, agent: org.test.echo, params: {kind: photo}}`, ledgerNode("photo"), ledgerNode("doc")];
+    const edges = [
+      `{from: probe.text, to: photo.text, when: {expr: "outputs.spec_seen.params.kind == 'photo' && value.endsWith('p')"}}`,
+      `{from: probe.text, to: doc.text, when: "outputs.spec_seen.params.kind == 'document'"}`,
+    ];
+    const runId = (await client.submitFlow({ ...flow(nodes, edges), inputs: { "probe.text": text("p") } })).run?.runId ?? "";
+    await watchAll(client, runId);
+    const run = (await client.getRun({ runId })).run;
+    expect(run?.state).toBe(RunState.SUCCEEDED);
+    expect(Object.fromEntries(run?.nodes.map((n) => [n.nodeId, [NodeState[n.state], n.error]]) ?? [])).toEqual({
+      probe: ["SUCCEEDED", ""],
+      photo: ["SUCCEEDED", ""],
+      doc: ["SKIPPED", "branch not taken: `outputs.spec_seen.params.kind == 'document'` is false for probe"],
+    });
+    expect(starts()).toEqual(["photo"]);
+  });
+
+  it("refuses expressions that do not compile, read unknown names or pins, or nest too deep, each at its edge's path", async () => {
+    const client = await start();
+    const nodes = [`{id: probe, agent: org.test.echo}`, ...["a", "b", "c", "d", "e"].map(ledgerNode)];
+    const edges = [
+      `{from: probe.text, to: a.text, when: {expr: "outputs.text =="}}`,
+      `{from: probe.text, to: b.text, when: {expr: "nope == 1"}}`,
+      `{from: probe.text, to: c.text, when: {expr: "outputs.missing == 'x'"}}`,
+      `{from: probe.text, to: d.text, when: {expr: "[[[1]]].all(x, x.all(y, y.all(z, z > 0)))"}}`,
+      `{from: probe.text, to: e.text, when: {expr: "'photo'"}}`,
+    ];
+    const result = await client.validateFlow({ ...flow(nodes, edges), inputs: { "probe.text": text("p") } });
+    expect(result.violations.map((v) => [v.fieldPath, v.rule])).toEqual(edges.map((_, i) => [`graph.edges[${i}].when.expr`, "edge.condition_expr"]));
+    expect(result.violations.map((v) => v.message.split(":")[0])).toEqual([
+      "the expression does not parse",
+      'unknown name "nope"',
+      "outputs.missing",
+      "comprehensions (all, exists, map, filter) nest more than 2 deep",
+      "the expression is a constant that is not true or false",
+    ]);
+  });
+
+  it("fails the destination node, loudly, when an expression errs at run time", async () => {
+    const client = await start();
+    const edges = [`{from: probe.text, to: a.text, when: {expr: "outputs.spec_seen.params.size > 1"}}`];
+    const runId = (await client.submitFlow({ ...flow([`{id: probe, agent: org.test.echo}`, ledgerNode("a")], edges), inputs: { "probe.text": text("p") } })).run
+      ?.runId;
+    await watchAll(client, runId ?? "");
+    const run = (await client.getRun({ runId: runId ?? "" })).run;
+    expect(run?.state).toBe(RunState.FAILED);
+    expect(run?.nodes[1]?.error).toMatch(/^condition `outputs.spec_seen.params.size > 1` on probe's outputs failed: /);
+  });
+});
+
+describe("either-branch joins", () => {
+  const diamond = [
+    "{from: route.text, to: photo.text, when: {expr: \"value.startsWith('photo')\"}}",
+    "{from: route.text, to: doc.text, when: {expr: \"value.startsWith('doc')\"}}",
+    "{from: photo.text, to: publish.text}",
+    "{from: doc.text, to: publish.text}",
+  ];
+  const nodes = () => [...["route", "photo", "doc"].map(ledgerNode), ledgerNode("publish").replace("{id: publish,", "{id: publish, join: any,")];
+
+  it("runs a node joining any branch after the one branch taken, with that branch's value", async () => {
+    const client = await start();
+    const runId = (await client.submitFlow({ ...flow(nodes(), diamond), inputs: { "route.text": text("doc-1") } })).run?.runId ?? "";
+    await watchAll(client, runId);
+    const run = (await client.getRun({ runId })).run;
+    expect(run?.state).toBe(RunState.SUCCEEDED);
+    expect(run?.nodes.map((n) => [n.nodeId, NodeState[n.state]])).toEqual([
+      ["route", "SUCCEEDED"],
+      ["doc", "SUCCEEDED"],
+      ["photo", "SKIPPED"],
+      ["publish", "SUCCEEDED"],
+    ]);
+    expect(run?.outputs["publish.text"]?.value).toEqual({ case: "text", value: "doc-1>route>doc>publish" });
+    expect(starts().sort()).toEqual(["doc", "publish", "route"]);
+  });
+
+  it("skips the join when no branch was taken, and refuses two edges into one pin without join: any", async () => {
+    const client = await start();
+    const runId = (await client.submitFlow({ ...flow(nodes(), diamond), inputs: { "route.text": text("video") } })).run?.runId ?? "";
+    await watchAll(client, runId);
+    const publish = (await client.getRun({ runId })).run?.nodes.find((n) => n.nodeId === "publish");
+    expect(publish?.state).toBe(NodeState.SKIPPED);
+    expect(publish?.error).toBe('no branch into it was taken (upstream node "photo" did not run; upstream node "doc" did not run)');
+
+    const plain = nodes().map((n) => n.replace(" join: any,", ""));
+    const result = await client.validateFlow({ ...flow(plain, diamond), inputs: { "route.text": text("x") } });
+    expect(result.violations.map((v) => [v.fieldPath, v.rule, v.hint])).toEqual([
+      ["graph.edges[3].to", "edge.input_bound_once", "feed each input from exactly one output, or set `join: any` on the node to take whichever branch ran"],
+    ]);
+  });
+});

@@ -11,6 +11,9 @@ import {
   type FlowNode,
   FlowNodeSchema,
   FlowSchema,
+  JoinMode,
+  MapFailurePolicy,
+  MapSpecSchema,
   RetryPolicySchema,
 } from "../../gen/mentatlab/v1/orchestrator_pb.js";
 import { isRecord } from "../../agent-contract/json-record.js";
@@ -24,6 +27,14 @@ const backoffNames: ReadonlyMap<string, BackoffKind> = new Map([
   ["linear", BackoffKind.LINEAR],
   ["exponential", BackoffKind.EXPONENTIAL],
 ]);
+const failurePolicyNames: ReadonlyMap<string, MapFailurePolicy> = new Map([
+  ["fail_fast", MapFailurePolicy.FAIL_FAST],
+  ["continue", MapFailurePolicy.CONTINUE],
+]);
+const joinNames: ReadonlyMap<string, JoinMode> = new Map([
+  ["all", JoinMode.ALL],
+  ["any", JoinMode.ANY],
+]);
 
 export interface ParsedFlow {
   readonly flow: Flow | undefined;
@@ -32,9 +43,10 @@ export interface ParsedFlow {
 
 /**
  * Reads a flow written as YAML or JSON in the design's shape:
- * `apiVersion`, `kind: Flow`, `meta`, `graph.nodes[]{id, agent (or type), params, timeout, retry}`,
- * `graph.edges[]{from: "node.pin", to: "node.pin", when: {pin, equals}, backpressure, backpressure_window_bytes}`. Durations are seconds or strings like `30s`,
- * `500ms`, `2m`.
+ * `apiVersion`, `kind: Flow`, `meta`, `graph.nodes[]{id, agent (or type), params, timeout, retry,
+ * map: {pin, concurrency, on_failure} (or just the pin), join: all|any}`,
+ * `graph.edges[]{from: "node.pin", to: "node.pin", when: {pin, equals} | {expr} | "<CEL>", backpressure,
+ * backpressure_window_bytes}`. Durations are seconds or strings like `30s`, `500ms`, `2m`.
  */
 export function parseFlowText(text: string): ParsedFlow {
   const violations = new Violations();
@@ -99,8 +111,42 @@ function readNode(value: JsonValue, path: string, violations: Violations): FlowN
     if (initialDelay) node.retry.initialDelay = initialDelay;
     rr.rejectUnknown();
   }
+  readMap(r, node, violations);
+  const join = r.string("join").toLowerCase();
+  if (join) {
+    const mode = joinNames.get(join);
+    if (mode === undefined) violations.add(r.child("join"), "node.join_known", `unknown join "${join}"`, "use all (the default) or any");
+    else node.join = mode;
+  }
   r.rejectUnknown();
   return node;
+}
+
+/** `map: pin` or `map: {pin, concurrency, on_failure}`. */
+function readMap(r: RecordReader, node: FlowNode, violations: Violations): void {
+  const raw = r.raw("map");
+  if (raw === undefined || raw === null) return;
+  if (typeof raw === "string") {
+    node.map = create(MapSpecSchema, { pin: raw });
+    return;
+  }
+  const spec = r.object("map");
+  if (!spec) return;
+  const mr = new RecordReader(spec, r.child("map"), violations);
+  node.map = create(MapSpecSchema, { pin: mr.string("pin") });
+  const concurrency = mr.raw("concurrency");
+  if (concurrency !== undefined && concurrency !== null) {
+    if (typeof concurrency === "number" && Number.isInteger(concurrency)) node.map.concurrency = Math.max(0, concurrency);
+    else violations.add(mr.child("concurrency"), "map.concurrency", `${JSON.stringify(concurrency)} is not a whole number`, "write concurrency: 8");
+  }
+  const policyName = mr.string("on_failure", "onFailure").toLowerCase().replace("-", "_");
+  if (policyName) {
+    const policy = failurePolicyNames.get(policyName);
+    if (policy === undefined)
+      violations.add(mr.child("on_failure"), "map.on_failure_known", `unknown on_failure "${policyName}"`, "use fail_fast (the default) or continue");
+    else node.map.onFailure = policy;
+  }
+  mr.rejectUnknown();
 }
 
 function readEdge(value: JsonValue, path: string, violations: Violations): FlowEdge {
@@ -115,13 +161,33 @@ function readEdge(value: JsonValue, path: string, violations: Violations): FlowE
     backpressure: readBackpressure(r, violations),
     backpressureWindowBytes: readWindowBytes(r, violations),
   });
+  const whenText = r.raw("when", "condition");
+  if (typeof whenText === "string") {
+    edge.when = create(EdgeConditionSchema, { expr: whenText });
+    r.rejectUnknown();
+    return edge;
+  }
   const when = r.object("when", "condition");
   if (when) {
     const wr = new RecordReader(when, r.child("when"), violations);
     const pin = wr.string("pin");
     const equals = wr.raw("equals");
-    if (equals === undefined)
-      violations.add(wr.child("equals"), "edge.condition_value", "the condition gives no value to compare with", "write `when: { pin: route, equals: image }`");
+    const expr = wr.string("expr");
+    if (expr && (equals !== undefined || pin))
+      violations.add(
+        wr.child("expr"),
+        "edge.condition_one_test",
+        "the condition has both an expr and a pin/equals test",
+        "keep one: `{ expr: \"outputs.kind == 'photo'\" }` or `{ pin: kind, equals: photo }`",
+      );
+    else if (expr) edge.when = create(EdgeConditionSchema, { expr });
+    else if (equals === undefined)
+      violations.add(
+        wr.child("equals"),
+        "edge.condition_value",
+        "the condition gives no value to compare with",
+        "write `when: { pin: route, equals: image }` or `when: { expr: \"outputs.route == 'image'\" }`",
+      );
     else edge.when = create(EdgeConditionSchema, { pin, equals: fromJson(ValueSchema, equals) });
     wr.rejectUnknown();
   }

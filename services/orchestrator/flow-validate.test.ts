@@ -77,7 +77,7 @@ describe("flow validation", () => {
     expect(result.violations).toEqual([]);
     expect(result.order).toEqual(["z", "a", "b", "bytes"]);
     expect(result.plan?.nodes.get("z")?.downstream).toEqual(["a", "b"]);
-    expect(result.plan?.nodes.get("b")?.inputs.get("prompt")).toEqual({ kind: "edge", node: "z", pin: "text" });
+    expect(result.plan?.nodes.get("b")?.inputs.get("prompt")).toEqual({ kind: "edge", edges: [{ node: "z", pin: "text" }] });
   });
 
   it("reports every problem at once", async () => {

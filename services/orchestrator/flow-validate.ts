@@ -1,22 +1,12 @@
 import { BackpressurePolicy, PinType, type PinValue, type Violation } from "../../gen/mentatlab/v1/common_pb.js";
-import type { EdgeCondition, Flow, FlowNode } from "../../gen/mentatlab/v1/orchestrator_pb.js";
+import { type Flow, type FlowNode, JoinMode } from "../../gen/mentatlab/v1/orchestrator_pb.js";
 import type { AgentManifest, Pin } from "../../gen/mentatlab/v1/registry_pb.js";
 import { type AgentCatalog, isResolveFailure } from "../registry/index.js";
 import { pinTypeName } from "../../agent-contract/pins.js";
 import { Violations } from "../registry/violations.js";
 import { pinTypesCompatible, valueFitsPin } from "../../agent-contract/pin-compat.js";
-
-/** Where an input pin's value comes from. */
-export type InputSource =
-  | {
-      readonly kind: "edge";
-      readonly node: string;
-      readonly pin: string;
-      readonly when?: EdgeCondition;
-      /** Flow control of a stream edge: the edge's policy, else its source pin's. */
-      readonly backpressure?: EdgeBackpressure;
-    }
-  | { readonly kind: "submitted"; readonly key: string };
+import { compileCondition, type EdgeTest } from "./edge-condition.js";
+import { listItems, maxMapConcurrency } from "./map-items.js";
 
 /** How the stream of an edge treats its destination agent when it reads too slowly. */
 export interface EdgeBackpressure {
@@ -24,6 +14,21 @@ export interface EdgeBackpressure {
   /** 0 takes the stream service's default. */
   readonly windowBytes: bigint;
 }
+
+/** An edge into an input pin: the output it carries and, for a conditional edge, its compiled condition. */
+export interface UpstreamEdge {
+  readonly node: string;
+  readonly pin: string;
+  readonly when?: EdgeTest;
+  /** Flow control of a stream edge: the edge's policy, else its source pin's. */
+  readonly backpressure?: EdgeBackpressure;
+}
+
+/**
+ * Where an input pin's value comes from: edges (several only into a node with `join: any`, the first
+ * taken in flow order wins), or a submitted value.
+ */
+export type InputSource = { readonly kind: "edge"; readonly edges: readonly UpstreamEdge[] } | { readonly kind: "submitted"; readonly key: string };
 
 /** One node of a validated flow, with everything the scheduler needs. */
 export interface PlannedNode {
@@ -55,8 +60,9 @@ const nodeIdPattern = /^[A-Za-z][A-Za-z0-9_-]{0,62}$/;
 /**
  * Checks a flow against the registered agents and the submitted inputs, reporting everything at once:
  * shape, duplicate or bad node ids, unknown agents or versions, malformed edges, unknown nodes and pins,
- * pin type mismatches, inputs bound twice, cycles, unbound required inputs, and submitted values that do
- * not fit their pins. `resolved` lets the caller pin agent versions (e.g. a resumed run keeps the
+ * pin type mismatches, inputs bound twice (unless the node joins any branch), conditions that do not
+ * compile, map specs that do not fit their node, cycles, unbound required inputs, and submitted values
+ * (for a mapped pin, lists) that do not fit their pins. `resolved` lets the caller pin agent versions (e.g. a resumed run keeps the
  * versions it started with).
  */
 export async function checkFlow(
@@ -106,7 +112,16 @@ export async function checkFlow(
     }),
   );
 
-  const inputs = new Map<string, Map<string, InputSource>>(nodes.map((n) => [n.id, new Map()]));
+  const inputs = new Map<string, Map<string, { kind: "edge"; edges: UpstreamEdge[] } | { kind: "submitted"; key: string }>>(
+    nodes.map((n) => [n.id, new Map()]),
+  );
+  const nodeById = new Map(nodes.map((n, i) => [n.id, { node: n, path: `graph.nodes[${i}]` }]));
+  // The pin a mapped node maps over, for nodes whose map spec names an input of their agent.
+  const mappedPin = new Map<string, string>();
+  nodes.forEach((node, i) => {
+    const manifest = manifests.get(node.id);
+    if (manifest && node.map) checkMapSpec(node, manifest, `graph.nodes[${i}]`, v, mappedPin);
+  });
   const downstream = new Map<string, Set<string>>(nodes.map((n) => [n.id, new Set()]));
   const endpoint = (text: string, path: string, side: "from" | "to"): { node: string; pin: Pin | undefined } | undefined => {
     const dot = text.indexOf(".");
@@ -139,23 +154,45 @@ export async function checkFlow(
     const from = endpoint(edge.from, `${path}.from`, "from");
     const to = endpoint(edge.to, `${path}.to`, "to");
     if (!from || !to) return;
-    if (from.pin && to.pin && !pinTypesCompatible(from.pin.type, to.pin.type)) {
+    const pinName = edge.to.slice(edge.to.indexOf(".") + 1);
+    const fromList = mappedPin.has(from.node);
+    const toList = mappedPin.get(to.node) === pinName;
+    if (from.pin && to.pin && !edgeTypesFit(from.pin.type, fromList, to.pin.type, toList)) {
       v.add(
         path,
         "edge.pin_type",
-        `${edge.from} carries ${pinTypeName(from.pin.type)} but ${edge.to} takes ${pinTypeName(to.pin.type)}`,
-        "connect pins of the same type, or put a converting agent between them",
+        `${edge.from} carries ${listTypeName(from.pin.type, fromList)} but ${edge.to} takes ${listTypeName(to.pin.type, toList)}`,
+        fromList || toList
+          ? "a mapped node's outputs are json lists, and its mapped input takes a list: connect json pins, or map over the list again"
+          : "connect pins of the same type, or put a converting agent between them",
       );
     }
     const bound = inputs.get(to.node);
-    const pinName = edge.to.slice(edge.to.indexOf(".") + 1);
-    if (bound?.has(pinName)) {
-      v.add(`${path}.to`, "edge.input_bound_once", `input ${edge.to} is fed by more than one edge`, "feed each input from exactly one output");
+    const joinsAny = nodeById.get(to.node)?.node.join === JoinMode.ANY;
+    const existing = bound?.get(pinName);
+    if (existing && !joinsAny) {
+      v.add(
+        `${path}.to`,
+        "edge.input_bound_once",
+        `input ${edge.to} is fed by more than one edge`,
+        "feed each input from exactly one output, or set `join: any` on the node to take whichever branch ran",
+      );
       return;
     }
+    if (joinsAny && from.pin?.type === PinType.STREAM) {
+      v.add(
+        path,
+        "join.stream",
+        `${edge.from} is a stream into ${to.node}, which joins any branch: it waits for its upstream nodes to end, and a stream must be read while it runs`,
+        "drop `join: any` or the stream edge",
+      );
+    }
     const fromPin = edge.from.slice(edge.from.indexOf(".") + 1);
+    let when: EdgeTest | undefined;
     if (edge.when) {
-      const tested = manifests.get(from.node)?.outputs.find((p) => p.name === (edge.when?.pin || fromPin));
+      const sourceOutputs = manifests.get(from.node)?.outputs ?? [];
+      const tested = sourceOutputs.find((p) => p.name === (edge.when?.pin || fromPin));
+      const testable = sourceOutputs.filter((p) => p.type === PinType.TEXT || p.type === PinType.JSON || (fromList && p.type !== PinType.STREAM));
       if (from.pin?.type === PinType.STREAM) {
         v.add(
           `${path}.when`,
@@ -163,6 +200,14 @@ export async function checkFlow(
           `${edge.from} is a stream, which starts before its node ends: it cannot be conditional`,
           "drop the condition, or branch on a text or json output instead",
         );
+      } else if (edge.when.expr) {
+        const compiled = compileCondition(
+          edge.when,
+          testable.map((p) => p.name),
+        );
+        if (typeof compiled === "string")
+          v.add(`${path}.when.expr`, "edge.condition_expr", compiled, "fix the CEL expression; see docs/reuse.md for its variables");
+        else when = compiled;
       } else if (!tested) {
         v.add(
           `${path}.when.pin`,
@@ -175,13 +220,16 @@ export async function checkFlow(
               .join(", ") || "(none)"
           }`,
         );
-      } else if (tested.type !== PinType.TEXT && tested.type !== PinType.JSON) {
+      } else if (!testable.includes(tested)) {
         v.add(
           `${path}.when.pin`,
           "edge.condition_pin_type",
           `${from.node}.${tested.name} is ${pinTypeName(tested.type)}; a condition compares text or json values`,
           "test a text or json output",
         );
+      } else {
+        const compiled = compileCondition(edge.when, []);
+        if (typeof compiled !== "string") when = compiled;
       }
     }
     const streamEdge = from.pin?.type === PinType.STREAM;
@@ -204,13 +252,14 @@ export async function checkFlow(
       }
     }
     const policy = edge.backpressure || (from.pin?.backpressure ?? BackpressurePolicy.UNSPECIFIED);
-    bound?.set(pinName, {
-      kind: "edge",
+    const upstream = {
       node: from.node,
       pin: fromPin,
-      ...(edge.when ? { when: edge.when } : {}),
+      ...(when ? { when } : {}),
       ...(streamEdge ? { backpressure: { policy, windowBytes: edge.backpressureWindowBytes } } : {}),
-    });
+    };
+    if (existing?.kind === "edge") existing.edges.push(upstream);
+    else bound?.set(pinName, { kind: "edge", edges: [upstream] });
     downstream.get(from.node)?.add(to.node);
   });
 
@@ -234,6 +283,10 @@ export async function checkFlow(
       );
     } else if (inputs.get(nodeId)?.has(pinName)) {
       v.add(path, "input.bound_once", `${key} is already fed by an edge`, "drop the submitted value or the edge");
+    } else if (mappedPin.get(nodeId) === pinName) {
+      const items = listItems(value, pin.type);
+      if (typeof items === "string") v.add(path, "map.input_list", `${key} is mapped over: ${items}`, `submit a json list of ${pinTypeName(pin.type)} values`);
+      else inputs.get(nodeId)?.set(pinName, { kind: "submitted", key });
     } else if (!valueFitsPin(value, pin.type)) {
       v.add(
         path,
@@ -248,7 +301,8 @@ export async function checkFlow(
 
   for (const [nodeId, manifest] of manifests) {
     for (const pin of manifest.inputs) {
-      if (pin.required && !inputs.get(nodeId)?.has(pin.name) && !(`${nodeId}.${pin.name}` in submitted)) {
+      // A mapped pin left unbound is reported by the map check below.
+      if (pin.required && mappedPin.get(nodeId) !== pin.name && !inputs.get(nodeId)?.has(pin.name) && !(`${nodeId}.${pin.name}` in submitted)) {
         v.add(
           `graph.nodes[${nodes.findIndex((n) => n.id === nodeId)}]`,
           "input.required_unbound",
@@ -256,6 +310,18 @@ export async function checkFlow(
           `add an edge to ${nodeId}.${pin.name} or submit inputs["${nodeId}.${pin.name}"]`,
         );
       }
+    }
+  }
+
+  for (const [nodeId, pinName] of mappedPin) {
+    const entry = nodeById.get(nodeId);
+    if (entry && !inputs.get(nodeId)?.has(pinName) && !(`${nodeId}.${pinName}` in submitted)) {
+      v.add(
+        `${entry.path}.map.pin`,
+        "map.pin_unbound",
+        `${nodeId}.${pinName} is mapped over but fed by no edge and no submitted value`,
+        `add an edge to ${nodeId}.${pinName} or submit a list as inputs["${nodeId}.${pinName}"]`,
+      );
     }
   }
 
@@ -295,4 +361,60 @@ function topologicalOrder(ids: string[], downstream: ReadonlyMap<string, Readonl
     }
   }
   return order;
+}
+
+/**
+ * Whether an edge's types fit, with a mapped node's outputs being lists (`fromList`) and its mapped
+ * input taking one (`toList`): a list feeds a json pin whole, or a mapped pin of a compatible item type;
+ * a mapped pin fed by a node that is not mapped takes a json output (a list by run time).
+ */
+function edgeTypesFit(from: PinType, fromList: boolean, to: PinType, toList: boolean): boolean {
+  if (fromList === toList) return pinTypesCompatible(from, to);
+  return fromList ? to === PinType.JSON : from === PinType.JSON;
+}
+
+function listTypeName(type: PinType, list: boolean): string {
+  return list ? `a json list of ${pinTypeName(type)}` : pinTypeName(type);
+}
+
+/** Checks a node's map spec against its agent, recording the mapped pin when it names a mappable input. */
+function checkMapSpec(node: FlowNode, manifest: AgentManifest, path: string, v: Violations, mappedPin: Map<string, string>): void {
+  const spec = node.map;
+  if (!spec) return;
+  const concurrency = spec.concurrency;
+  if (concurrency !== undefined && (concurrency < 1 || concurrency > maxMapConcurrency)) {
+    v.add(
+      `${path}.map.concurrency`,
+      "map.concurrency",
+      `concurrency ${concurrency} is outside 1 to ${maxMapConcurrency}`,
+      `give between 1 and ${maxMapConcurrency} items at once`,
+    );
+  }
+  const streamOutput = manifest.outputs.find((p) => p.type === PinType.STREAM);
+  if (streamOutput) {
+    v.add(
+      `${path}.map`,
+      "map.stream_output",
+      `agent ${manifest.id} has a stream output "${streamOutput.name}": a mapped node's outputs are lists, and a list of live streams is not a value`,
+      "map a node whose agent has no stream output",
+    );
+  }
+  const pin = manifest.inputs.find((p) => p.name === spec.pin);
+  if (!pin) {
+    v.add(
+      `${path}.map.pin`,
+      "map.pin_known",
+      `agent ${manifest.id} has no input pin "${spec.pin}" to map over`,
+      `use one of: ${manifest.inputs.map((p) => p.name).join(", ") || "(none)"}`,
+    );
+  } else if (pin.type === PinType.STREAM) {
+    v.add(
+      `${path}.map.pin`,
+      "map.pin_stream",
+      `${node.id}.${spec.pin} is a stream, which cannot be split into items`,
+      "map over a text, json, binary or media input",
+    );
+  } else {
+    mappedPin.set(node.id, spec.pin);
+  }
 }

@@ -24,11 +24,12 @@ import { describeViolations, Violations, violationsError } from "../registry/vio
 import { principalOf } from "../shared/principal.js";
 import { mediaViolations } from "./edge-processor.js";
 import { parseFlowText } from "./flow-parse.js";
+import { listItems } from "./map-items.js";
 import { checkFlow, type FlowCheck, type FlowPlan } from "./flow-validate.js";
 import type { RunEngine } from "./run-engine.js";
 import { newRunId } from "./run-id.js";
-import { outputEvent } from "./run-driver.js";
-import { keptManifests, nodesToRerun, reuseReason, reusedNode } from "./retry.js";
+import { outputEvent, runningAttempt } from "./run-driver.js";
+import { keptManifests, keptMapItems, nodesToRerun, reuseReason, reusedNode } from "./retry.js";
 import { isFinalRunState, type RunStore } from "./run-store.js";
 
 export interface OrchestratorServiceDeps {
@@ -76,12 +77,18 @@ async function checkSource(
   const check = await checkFlow(flow, inputs, catalog);
   const mediaProblems = new Violations();
   for (const [key, value] of Object.entries(inputs)) {
-    if (value.value.case !== "media") continue;
     const dot = key.indexOf(".");
-    const pin = check.plan?.nodes.get(key.slice(0, dot))?.manifest.inputs.find((p) => p.name === key.slice(dot + 1));
+    const planned = check.plan?.nodes.get(key.slice(0, dot));
+    const pin = planned?.manifest.inputs.find((p) => p.name === key.slice(dot + 1));
     if (!pin || !isMediaPin(pin.type)) continue;
-    for (const problem of mediaViolations(value.value.value, pin)) {
-      mediaProblems.add(`inputs["${key}"]`, "input.media_constraints", problem, "send an object that fits the pin's declared MIME types and limits");
+    // A mapped media pin takes a list: each item is held to the pin's limits.
+    const mapped = planned?.node.map?.pin === pin.name ? listItems(value, pin.type) : [value];
+    for (const [index, item] of (typeof mapped === "string" ? [] : mapped).entries()) {
+      if (item.value.case !== "media") continue;
+      const path = planned?.node.map?.pin === pin.name ? `inputs["${key}"][${index}]` : `inputs["${key}"]`;
+      for (const problem of mediaViolations(item.value.value, pin)) {
+        mediaProblems.add(path, "input.media_constraints", problem, "send an object that fits the pin's declared MIME types and limits");
+      }
     }
   }
   const violations = [...parseViolations, ...check.violations, ...mediaProblems.list];
@@ -107,7 +114,8 @@ export function createOrchestratorService({ store, catalog, engine }: Orchestrat
 
   /**
    * Stores a new run of a checked flow and starts driving it. `kept` are nodes that start out
-   * succeeded with reused outputs; the run's first events say so, each linking the node its outputs came from.
+   * succeeded with reused outputs (the run's first events say so, each linking the node its outputs
+   * came from), or mapped nodes that start with some items succeeded.
    */
   async function startRun(
     fields: Pick<Run, "flow" | "inputs" | "labels" | "cache"> & Partial<Pick<Run, "retryOf">>,
@@ -200,6 +208,11 @@ export function createOrchestratorService({ store, catalog, engine }: Orchestrat
       const check = await checkFlow(flow, original.inputs, catalog, pinned);
       if (!check.plan) throw noLongerValid(check.violations);
       const kept = new Map(original.nodes.filter((n) => !rerun.has(n.nodeId)).map((n) => [n.nodeId, reusedNode(original, n)]));
+      // A mapped node that failed in part reruns only the items that did not succeed, where it can.
+      for (const id of rerun) {
+        const partial = keptMapItems(check.plan, original, id, rerun, req.fromNode);
+        if (partial) kept.set(id, partial);
+      }
       const fields = { flow, inputs: original.inputs, labels: original.labels, cache: original.cache, retryOf: original.runId };
       // Scoped to the original run, so a retry's key never answers with a submitted run that used the same one.
       const requestId = req.requestId && `retry:${original.runId}:${req.requestId}`;
@@ -287,7 +300,7 @@ export function createOrchestratorService({ store, catalog, engine }: Orchestrat
       if (driver) return { cancelled: !driver.report(req) };
       // Driven by another replica: answer from the stored state and pass the events on to it.
       const node = run.nodes.find((n) => n.nodeId === req.nodeId);
-      if (node?.attempt !== req.attempt || node.state !== NodeState.RUNNING) return { cancelled: true };
+      if (!node || !runningAttempt(node, req.attempt)) return { cancelled: true };
       await store.forwardReport(req);
       return { cancelled: false };
     },

@@ -59,7 +59,7 @@ describe("which nodes a retry reruns", () => {
     {
       node: create(FlowNodeSchema, { id }),
       manifest: manifest(outputType),
-      inputs: new Map(inputs.map(([pin, node]) => [pin, { kind: "edge", node, pin: "out" }])),
+      inputs: new Map(inputs.map(([pin, node]) => [pin, { kind: "edge", edges: [{ node, pin: "out" }] }])),
       downstream,
     },
   ];

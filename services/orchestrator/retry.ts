@@ -1,6 +1,16 @@
 import { create } from "@bufbuild/protobuf";
 import { PinType } from "../../gen/mentatlab/v1/common_pb.js";
-import { type NodeReuse, NodeReuseSchema, type NodeRun, NodeRunSchema, NodeState, ReuseKind, type Run } from "../../gen/mentatlab/v1/orchestrator_pb.js";
+import {
+  MapItemSchema,
+  MapProgressSchema,
+  type NodeReuse,
+  NodeReuseSchema,
+  type NodeRun,
+  NodeRunSchema,
+  NodeState,
+  ReuseKind,
+  type Run,
+} from "../../gen/mentatlab/v1/orchestrator_pb.js";
 import type { AgentManifest } from "../../gen/mentatlab/v1/registry_pb.js";
 import { type AgentCatalog, isResolveFailure } from "../registry/index.js";
 import type { FlowPlan } from "./flow-validate.js";
@@ -26,9 +36,10 @@ export function nodesToRerun(plan: FlowPlan, original: Run, fromNode: string): S
       const planned = plan.nodes.get(id);
       for (const next of planned?.downstream ?? []) add(next);
       for (const source of planned?.inputs.values() ?? []) {
-        if (source.kind !== "edge") continue;
-        const pin = plan.nodes.get(source.node)?.manifest.outputs.find((p) => p.name === source.pin);
-        if (pin?.type === PinType.STREAM) add(source.node);
+        for (const edge of source.kind === "edge" ? source.edges : []) {
+          const pin = plan.nodes.get(edge.node)?.manifest.outputs.find((p) => p.name === edge.pin);
+          if (pin?.type === PinType.STREAM) add(edge.node);
+        }
       }
     }
   }
@@ -64,6 +75,30 @@ export function reusedNode(original: Run, node: NodeRun): NodeRun {
     progressPercent: 100,
     reused: producerOf(original.runId, node, ReuseKind.RETRY),
   });
+}
+
+/**
+ * A mapped node the retry reruns, starting with the items that succeeded in the original kept, when
+ * neither its list nor its agent can have changed: every node feeding it is kept, it is not
+ * `fromNode`, and its agent resolves to the version that ran. Undefined when the whole node reruns.
+ */
+export function keptMapItems(plan: FlowPlan, original: Run, nodeId: string, rerun: ReadonlySet<string>, fromNode: string): NodeRun | undefined {
+  const node = original.nodes.find((n) => n.nodeId === nodeId);
+  const planned = plan.nodes.get(nodeId);
+  if (!node?.map || !planned || nodeId === fromNode || `${planned.manifest.id}@${planned.manifest.version}` !== node.agent) return undefined;
+  for (const source of planned.inputs.values()) if (source.kind === "edge" && source.edges.some((edge) => rerun.has(edge.node))) return undefined;
+  if (!node.map.items.some((item) => item.state === NodeState.SUCCEEDED)) return undefined;
+  const items = node.map.items.map((item) =>
+    item.state === NodeState.SUCCEEDED
+      ? create(MapItemSchema, {
+          index: item.index,
+          state: NodeState.SUCCEEDED,
+          outputs: item.outputs,
+          reused: create(NodeReuseSchema, { kind: ReuseKind.RETRY, runId: item.reused?.runId || original.runId, nodeId: item.reused?.nodeId || nodeId }),
+        })
+      : create(MapItemSchema, { index: item.index, state: NodeState.PENDING }),
+  );
+  return create(NodeRunSchema, { nodeId, agent: node.agent, state: NodeState.PENDING, map: create(MapProgressSchema, { total: node.map.total, items }) });
 }
 
 /**

@@ -66,6 +66,37 @@ export function describeRunStoreConformance(name: string, backend: () => Promise
       expect(await peer.get(retry.runId)).toEqual(retry);
     });
 
+    it("keeps a mapped node's items and the item index of its events, on every replica", async () => {
+      const run = await created();
+      const mapped = create(NodeRunSchema, {
+        nodeId: "each",
+        state: NodeState.RUNNING,
+        attempt: 3,
+        map: {
+          total: 2,
+          items: [
+            { index: 0, state: NodeState.SUCCEEDED, attempt: 1, tries: 1, outputs: { text: { value: { case: "text", value: "a!" } } } },
+            { index: 1, state: NodeState.RETRYING, attempt: 3, tries: 2, error: "busy" },
+          ],
+        },
+      });
+      const snapshot = create(RunSchema, { ...run, nodes: [mapped], lastEventSeq: 3n });
+      const itemEvents = [
+        create(RunEventSchema, {
+          seq: 2n,
+          runId: run.runId,
+          nodeId: "each",
+          event: { case: "mapItem", value: { nodeId: "each", index: 1, state: NodeState.RETRYING, attempt: 3, failed: 0, succeeded: 1, total: 2 } },
+        }),
+        create(RunEventSchema, { seq: 3n, runId: run.runId, nodeId: "each", itemIndex: 0, event: { case: "agent", value: create(AgentEventSchema) } }),
+      ];
+      expect(await store.acquireLease(run.runId, "owner-1", 5000)).toBe(true);
+      expect(await store.append(run.runId, "owner-1", itemEvents, snapshot)).toBe(true);
+      const peer = await b.peer();
+      expect(await peer.get(run.runId)).toEqual(snapshot);
+      expect(await peer.events(run.runId, 1n, 10)).toEqual(itemEvents);
+    });
+
     it("keeps node cache entries per workspace until their TTL, the newest put winning, on every replica", async () => {
       const entry = (runId: string) =>
         create(NodeRunSchema, {

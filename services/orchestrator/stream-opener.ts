@@ -50,9 +50,12 @@ export function streamConsumers(plan: FlowPlan, nodeId: string, pin: string): Me
   const consumers = new Map<string, MessageInitShape<typeof StreamConsumerSchema>>();
   for (const [consumer, planned] of plan.nodes) {
     for (const source of planned.inputs.values()) {
-      if (source.kind !== "edge" || source.node !== nodeId || source.pin !== pin || consumers.has(consumer)) continue;
-      const policy = source.backpressure?.policy ?? BackpressurePolicy.UNSPECIFIED;
-      if (policy !== BackpressurePolicy.UNSPECIFIED) consumers.set(consumer, { nodeId: consumer, policy, windowBytes: source.backpressure?.windowBytes ?? 0n });
+      if (source.kind !== "edge") continue;
+      for (const edge of source.edges) {
+        if (edge.node !== nodeId || edge.pin !== pin || consumers.has(consumer)) continue;
+        const policy = edge.backpressure?.policy ?? BackpressurePolicy.UNSPECIFIED;
+        if (policy !== BackpressurePolicy.UNSPECIFIED) consumers.set(consumer, { nodeId: consumer, policy, windowBytes: edge.backpressure?.windowBytes ?? 0n });
+      }
     }
   }
   return [...consumers.values()];

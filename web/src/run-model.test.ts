@@ -73,3 +73,38 @@ describe("run view", () => {
     expect(formatDuration(start, undefined, new Date(t0 + 500))).toBe("0.5 s");
   });
 });
+
+describe("mapped nodes", () => {
+  const mapped = create(RunSchema, {
+    runId: "run_1",
+    createdAt: timestampFromMs(t0),
+    flow: { graph: { nodes: [{ id: "m", agent: "org.example.m", map: { pin: "text" } }] } },
+  });
+  const item = (seq: number, index: number, state: NodeState, counts: { succeeded: number; failed: number }, reason = "") =>
+    event(seq, seq, { nodeId: "m", event: { case: "mapItem", value: { nodeId: "m", index, state, attempt: seq, reason, total: 4, ...counts } } });
+
+  it("counts items as they end, lists the failed ones, runs as one attempt, and keeps items' outputs out of the node's", () => {
+    const view = initialRunView(mapped);
+    const events = [
+      nodeState(1, 1, "m", NodeState.RUNNING, 0, "mapping over 4 items of text, at most 2 at once"),
+      item(2, 0, NodeState.RUNNING, { succeeded: 0, failed: 0 }),
+      create(RunEventSchema, {
+        seq: 3n,
+        runId: "run_1",
+        nodeId: "m",
+        itemIndex: 0,
+        event: { case: "agent", value: { event: { case: "output", value: { pin: "text", value: { value: { case: "text", value: "a!" } } } } } },
+      }),
+      item(4, 0, NodeState.SUCCEEDED, { succeeded: 1, failed: 0 }),
+      item(5, 2, NodeState.FAILED, { succeeded: 1, failed: 1 }, "agent exited with code 1"),
+    ];
+    for (const e of events) applyRunEvent(view, e);
+    const node = view.nodes.get("m");
+    expect(node?.progress).toBe(50);
+    expect(node?.progressMessage).toBe("map 2/4, 1 failed (items 2)");
+    expect(node?.outputs.size).toBe(0);
+    expect([...(node?.map?.failures ?? [])]).toEqual([[2, "agent exited with code 1"]]);
+    applyRunEvent(view, nodeState(6, 6, "m", NodeState.FAILED, 7, "item 2 of 4 failed"));
+    expect(node?.attempts.map((a) => [a.attempt, NodeState[a.state]])).toEqual([[1, "FAILED"]]);
+  });
+});

@@ -24,6 +24,17 @@ export interface NodeView {
   readonly outputs: Map<string, PinValue>;
   /** Where its outputs came from when no agent ran for it (a retry kept them, or a cache hit). */
   reused?: NodeReuse;
+  /** Set for a node the flow maps over a list. */
+  readonly map?: MapView;
+}
+
+/** A mapped node's items, from its MapItemChanged events. */
+export interface MapView {
+  total: number;
+  succeeded: number;
+  failed: number;
+  /** Items that failed, by index, with why. */
+  readonly failures: Map<number, string>;
 }
 
 export interface RunView {
@@ -50,6 +61,7 @@ export function initialRunView(run: Run): RunView {
       progressMessage: "",
       log: [],
       outputs: new Map(),
+      ...(node.map ? { map: { total: 0, succeeded: 0, failed: 0, failures: new Map() } } : {}),
     });
   }
   return { runId: run.runId, state: RunState.PENDING, reason: "", createdAt: run.createdAt ? timestampDate(run.createdAt) : new Date(), nodes };
@@ -71,7 +83,8 @@ export function applyRunEvent(view: RunView, event: RunEvent): void {
     node.state = e.value.state;
     if (e.value.reused) node.reused = e.value.reused;
     if (e.value.state === NodeState.PENDING) return;
-    const attempt = attemptOf(node, Math.max(1, e.value.attempt), at);
+    // A mapped node's attempt numbers count its items' attempts: as a whole it runs once.
+    const attempt = attemptOf(node, node.map ? 1 : Math.max(1, e.value.attempt), at);
     attempt.state = e.value.state;
     if (e.value.reason) attempt.reason = e.value.reason;
     if (endedNodeStates.has(e.value.state) || e.value.state === NodeState.RETRYING) attempt.endedAt = at;
@@ -80,6 +93,17 @@ export function applyRunEvent(view: RunView, event: RunEvent): void {
       node.progressMessage = "done";
     }
     if (e.value.state === NodeState.RUNNING && e.value.attempt > 1) node.outputs.clear();
+  } else if (e.case === "mapItem" && node.map) {
+    const map = node.map;
+    Object.assign(map, { total: e.value.total, succeeded: e.value.succeeded, failed: e.value.failed });
+    if (e.value.state === NodeState.FAILED) map.failures.set(e.value.index, e.value.reason);
+    else map.failures.delete(e.value.index);
+    node.progress = map.total > 0 ? (100 * (map.succeeded + map.failed)) / map.total : 0;
+    node.progressMessage = describeMap(map);
+  } else if (e.case === "agent" && event.itemIndex !== undefined) {
+    // An item's own events: its outputs become the node's lists once every item ended.
+    const a = e.value.event;
+    if (a.case === "log") node.log.push(`[${event.itemIndex}] ${a.value.message}`);
   } else if (e.case === "agent") {
     const a = e.value.event;
     if (a.case === "progress") {
@@ -88,6 +112,12 @@ export function applyRunEvent(view: RunView, event: RunEvent): void {
     } else if (a.case === "log") node.log.push(a.value.message);
     else if (a.case === "output" && a.value.value) node.outputs.set(a.value.pin, a.value.value);
   }
+}
+
+/** `map 37/100`, `map 100/100, 2 failed (items 3, 17)`. */
+export function describeMap(map: MapView): string {
+  const failed = [...map.failures.keys()].sort((a, b) => a - b);
+  return `map ${map.succeeded + map.failed}/${map.total}` + (failed.length > 0 ? `, ${failed.length} failed (items ${failed.join(", ")})` : "");
 }
 
 function attemptOf(node: NodeView, number: number, at: Date): Attempt {

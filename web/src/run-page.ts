@@ -9,7 +9,7 @@ import { createDagView, type DagView, type TypedEdge } from "./dag-view.js";
 import { byId, el, enumWord, showError, showStatus } from "./dom.js";
 import { describePinValue, previewPinValue } from "./output-preview.js";
 import { announcedResume } from "./resume.js";
-import { applyRunEvent, formatDuration, initialRunView, type NodeView, type RunView } from "./run-model.js";
+import { applyRunEvent, describeMap, formatDuration, initialRunView, type NodeView, type RunView } from "./run-model.js";
 import { runHash, runLink } from "./router.js";
 import { renderTimeline } from "./run-timeline.js";
 
@@ -236,12 +236,14 @@ function showEvent(api: Api, shown: Shown, event: RunEvent): void {
   }
   const node = shown.view.nodes.get(event.nodeId);
   if (node) {
-    shown.dag.setState(node.nodeId, node.state, node.progress, node.reused ? (node.reused.kind === ReuseKind.CACHE ? "cached" : "kept") : "");
+    const note = node.reused ? (node.reused.kind === ReuseKind.CACHE ? "cached" : "kept") : node.map ? describeMap(node.map) : "";
+    shown.dag.setState(node.nodeId, node.state, node.progress, note);
     if (shown.selected === node.nodeId) renderNodeDetail(api, shown);
   }
   renderTimeline(byId("run-timeline", HTMLElement), shown.view);
   const line = describeEvent(event);
-  if (line) byId("run-events", HTMLOListElement).append(el("li", {}, `${event.nodeId || "run"}: ${line}`));
+  const who = event.itemIndex === undefined ? event.nodeId || "run" : `${event.nodeId}[${event.itemIndex}]`;
+  if (line) byId("run-events", HTMLOListElement).append(el("li", {}, `${who}: ${line}`));
 }
 
 function describeEvent(event: RunEvent): string {
@@ -250,6 +252,8 @@ function describeEvent(event: RunEvent): string {
   // A reused node ran no attempt: its reason says where its outputs came from.
   if (e.case === "nodeState")
     return `${enumWord(NodeState, e.value.state)}${e.value.reused ? "" : ` (attempt ${e.value.attempt})`}${e.value.reason ? `: ${e.value.reason}` : ""}`;
+  if (e.case === "mapItem")
+    return `item ${e.value.index} ${enumWord(NodeState, e.value.state)}${e.value.attempt > 0 ? ` (attempt ${e.value.attempt})` : ""}${e.value.reason ? `: ${e.value.reason}` : ""}`;
   if (e.case !== "agent") return "";
   const a = e.value.event;
   if (a.case === "progress") return `progress ${a.value.percent.toFixed(0)}% ${a.value.message}`;
@@ -294,6 +298,9 @@ function renderNodeDetail(api: Api, shown: Shown): void {
   progress.replaceChildren(
     el("progress", { max: "100", value: String(node.progress), "aria-label": `Progress of ${node.nodeId}` }),
     ` ${node.progress.toFixed(0)}% ${node.progressMessage}`,
+    ...[...(node.map?.failures ?? [])]
+      .sort(([a], [b]) => a - b)
+      .map(([index, reason]) => el("div", { class: "map-failure" }, `item ${index} failed: ${reason}`)),
   );
   byId("node-log", HTMLOListElement).replaceChildren(...node.log.map((line) => el("li", {}, line)));
   const signature = Array.from(node.outputs, ([pin, value]) => `${pin}=${toJsonString(PinValueSchema, value)}`).join("\n") + `@${node.nodeId}`;

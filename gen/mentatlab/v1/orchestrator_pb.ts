@@ -16,7 +16,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file mentatlab/v1/orchestrator.proto.
  */
 export const file_mentatlab_v1_orchestrator: GenFile = /*@__PURE__*/
-  fileDesc("Ch9tZW50YXRsYWIvdjEvb3JjaGVzdHJhdG9yLnByb3RvEgxtZW50YXRsYWIudjEilwEKCEZsb3dNZXRhEhQKAmlkGAEgASgJQgi6SAVyAxiAARIWCgRuYW1lGAIgASgJQgi6SAVyAxiAAhIYCgd2ZXJzaW9uGAMgASgJQge6SARyAhhAEhMKC2Rlc2NyaXB0aW9uGAQgASgJEi4KCmNyZWF0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIpQBCgtSZXRyeVBvbGljeRIdCgxtYXhfYXR0ZW1wdHMYASABKA1CB7pIBCoCGBQSNAoHYmFja29mZhgCIAEoDjIZLm1lbnRhdGxhYi52MS5CYWNrb2ZmS2luZEIIukgFggECEAESMAoNaW5pdGlhbF9kZWxheRgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiLqAQoIRmxvd05vZGUSMAoCaWQYASABKAlCJLpIIXIfMh1eW0EtWmEtel1bQS1aYS16MC05Xy1dezAsNjJ9JBIWCgVhZ2VudBgCIAEoCUIHukgEcgIQARIVCg1hZ2VudF92ZXJzaW9uGAMgASgJEicKBnBhcmFtcxgEIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSKgoHdGltZW91dBgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIoCgVyZXRyeRgGIAEoCzIZLm1lbnRhdGxhYi52MS5SZXRyeVBvbGljeSLvAQoIRmxvd0VkZ2USIwoEZnJvbRgBIAEoCUIVukgSchAyDl5bXi5dK1wuW14uXSskEiEKAnRvGAIgASgJQhW6SBJyEDIOXlteLl0rXC5bXi5dKyQSKQoEd2hlbhgDIAEoCzIbLm1lbnRhdGxhYi52MS5FZGdlQ29uZGl0aW9uEkAKDGJhY2twcmVzc3VyZRgEIAEoDjIgLm1lbnRhdGxhYi52MS5CYWNrcHJlc3N1cmVQb2xpY3lCCLpIBYIBAhABEi4KGWJhY2twcmVzc3VyZV93aW5kb3dfYnl0ZXMYBSABKARCC7pICDIGGICAgIAEIlYKDUVkZ2VDb25kaXRpb24SFQoDcGluGAEgASgJQgi6SAVyAxiAARIuCgZlcXVhbHMYAiABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWVCBrpIA8gBASJwCglGbG93R3JhcGgSMAoFbm9kZXMYASADKAsyFi5tZW50YXRsYWIudjEuRmxvd05vZGVCCbpIBpIBAxCQThIxCgVlZGdlcxgCIAMoCzIWLm1lbnRhdGxhYi52MS5GbG93RWRnZUIKukgHkgEEEKCNBiJ3CgRGbG93EhMKC2FwaV92ZXJzaW9uGAEgASgJEgwKBGtpbmQYAiABKAkSJAoEbWV0YRgDIAEoCzIWLm1lbnRhdGxhYi52MS5GbG93TWV0YRImCgVncmFwaBgEIAEoCzIXLm1lbnRhdGxhYi52MS5GbG93R3JhcGgiXQoKRmxvd1NvdXJjZRIiCgRmbG93GAEgASgLMhIubWVudGF0bGFiLnYxLkZsb3dIABIaCgR0ZXh0GAIgASgJQgq6SAdyBRiAgIACSABCDwoGc291cmNlEgW6SAIIASLNAQoTVmFsaWRhdGVGbG93UmVxdWVzdBIwCgZzb3VyY2UYASABKAsyGC5tZW50YXRsYWIudjEuRmxvd1NvdXJjZUIGukgDyAEBEj0KBmlucHV0cxgCIAMoCzItLm1lbnRhdGxhYi52MS5WYWxpZGF0ZUZsb3dSZXF1ZXN0LklucHV0c0VudHJ5GkUKC0lucHV0c0VudHJ5EgsKA2tleRgBIAEoCRIlCgV2YWx1ZRgCIAEoCzIWLm1lbnRhdGxhYi52MS5QaW5WYWx1ZToCOAEibQoUVmFsaWRhdGVGbG93UmVzcG9uc2USDQoFdmFsaWQYASABKAgSKwoKdmlvbGF0aW9ucxgCIAMoCzIXLm1lbnRhdGxhYi52MS5WaW9sYXRpb24SGQoRdG9wb2xvZ2ljYWxfb3JkZXIYAyADKAkimgMKEVN1Ym1pdEZsb3dSZXF1ZXN0EjAKBnNvdXJjZRgBIAEoCzIYLm1lbnRhdGxhYi52MS5GbG93U291cmNlQga6SAPIAQESRgoGaW5wdXRzGAIgAygLMisubWVudGF0bGFiLnYxLlN1Ym1pdEZsb3dSZXF1ZXN0LklucHV0c0VudHJ5Qgm6SAaaAQMQgAgSHAoKcmVxdWVzdF9pZBgDIAEoCUIIukgFcgMYgAESRQoGbGFiZWxzGAQgAygLMisubWVudGF0bGFiLnYxLlN1Ym1pdEZsb3dSZXF1ZXN0LkxhYmVsc0VudHJ5Qgi6SAWaAQIQIBIwCgVjYWNoZRgFIAEoDjIXLm1lbnRhdGxhYi52MS5DYWNoZU1vZGVCCLpIBYIBAhABGkUKC0lucHV0c0VudHJ5EgsKA2tleRgBIAEoCRIlCgV2YWx1ZRgCIAEoCzIWLm1lbnRhdGxhYi52MS5QaW5WYWx1ZToCOAEaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJTCglOb2RlUmV1c2USJQoEa2luZBgBIAEoDjIXLm1lbnRhdGxhYi52MS5SZXVzZUtpbmQSDgoGcnVuX2lkGAIgASgJEg8KB25vZGVfaWQYAyABKAkiNAoSU3VibWl0Rmxvd1Jlc3BvbnNlEh4KA3J1bhgBIAEoCzIRLm1lbnRhdGxhYi52MS5SdW4ijwMKB05vZGVSdW4SDwoHbm9kZV9pZBgBIAEoCRINCgVhZ2VudBgCIAEoCRImCgVzdGF0ZRgDIAEoDjIXLm1lbnRhdGxhYi52MS5Ob2RlU3RhdGUSDwoHYXR0ZW1wdBgEIAEoDRIuCgpzdGFydGVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFZXJyb3IYByABKAkSMwoHb3V0cHV0cxgIIAMoCzIiLm1lbnRhdGxhYi52MS5Ob2RlUnVuLk91dHB1dHNFbnRyeRIYChBwcm9ncmVzc19wZXJjZW50GAkgASgBEicKBnJldXNlZBgKIAEoCzIXLm1lbnRhdGxhYi52MS5Ob2RlUmV1c2UaRgoMT3V0cHV0c0VudHJ5EgsKA2tleRgBIAEoCRIlCgV2YWx1ZRgCIAEoCzIWLm1lbnRhdGxhYi52MS5QaW5WYWx1ZToCOAEisgUKA1J1bhIOCgZydW5faWQYASABKAkSEQoJd29ya3NwYWNlGAIgASgJEg0KBW93bmVyGAMgASgJEiAKBGZsb3cYBCABKAsyEi5tZW50YXRsYWIudjEuRmxvdxIlCgVzdGF0ZRgFIAEoDjIWLm1lbnRhdGxhYi52MS5SdW5TdGF0ZRIkCgVub2RlcxgGIAMoCzIVLm1lbnRhdGxhYi52MS5Ob2RlUnVuEi8KB291dHB1dHMYByADKAsyHi5tZW50YXRsYWIudjEuUnVuLk91dHB1dHNFbnRyeRINCgVlcnJvchgIIAEoCRIuCgpjcmVhdGVkX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRlZF9hdBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoObGFzdF9ldmVudF9zZXEYCyABKAQSLQoGbGFiZWxzGAwgAygLMh0ubWVudGF0bGFiLnYxLlJ1bi5MYWJlbHNFbnRyeRItCgZpbnB1dHMYDSADKAsyHS5tZW50YXRsYWIudjEuUnVuLklucHV0c0VudHJ5EhAKCHJldHJ5X29mGA4gASgJEiYKBWNhY2hlGA8gASgOMhcubWVudGF0bGFiLnYxLkNhY2hlTW9kZRpGCgxPdXRwdXRzRW50cnkSCwoDa2V5GAEgASgJEiUKBXZhbHVlGAIgASgLMhYubWVudGF0bGFiLnYxLlBpblZhbHVlOgI4ARotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBGkUKC0lucHV0c0VudHJ5EgsKA2tleRgBIAEoCRIlCgV2YWx1ZRgCIAEoCzIWLm1lbnRhdGxhYi52MS5QaW5WYWx1ZToCOAEiKAoNR2V0UnVuUmVxdWVzdBIXCgZydW5faWQYASABKAlCB7pIBHICEAEiMAoOR2V0UnVuUmVzcG9uc2USHgoDcnVuGAEgASgLMhEubWVudGF0bGFiLnYxLlJ1biJ7Cg9MaXN0UnVuc1JlcXVlc3QSNwoGc3RhdGVzGAEgAygOMhYubWVudGF0bGFiLnYxLlJ1blN0YXRlQg+6SAySAQkQECIFggECEAESGwoJcGFnZV9zaXplGAIgASgNQgi6SAUqAxj0AxISCgpwYWdlX3Rva2VuGAMgASgJIkwKEExpc3RSdW5zUmVzcG9uc2USHwoEcnVucxgBIAMoCzIRLm1lbnRhdGxhYi52MS5SdW4SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIkUKEENhbmNlbFJ1blJlcXVlc3QSFwoGcnVuX2lkGAEgASgJQge6SARyAhABEhgKBnJlYXNvbhgCIAEoCUIIukgFcgMYgAgiMwoRQ2FuY2VsUnVuUmVzcG9uc2USHgoDcnVuGAEgASgLMhEubWVudGF0bGFiLnYxLlJ1biI9Cg9XYXRjaFJ1blJlcXVlc3QSFwoGcnVuX2lkGAEgASgJQge6SARyAhABEhEKCWFmdGVyX3NlcRgCIAEoBCKEAQoPUmV0cnlSdW5SZXF1ZXN0EhcKBnJ1bl9pZBgBIAEoCUIHukgEcgIQARI6Cglmcm9tX25vZGUYAiABKAlCJ7pIJHIiMiBeKFtBLVphLXpdW0EtWmEtejAtOV8tXXswLDYyfSk/JBIcCgpyZXF1ZXN0X2lkGAMgASgJQgi6SAVyAxiAASIyChBSZXRyeVJ1blJlc3BvbnNlEh4KA3J1bhgBIAEoCzIRLm1lbnRhdGxhYi52MS5SdW4iSAoPUnVuU3RhdGVDaGFuZ2VkEiUKBXN0YXRlGAEgASgOMhYubWVudGF0bGFiLnYxLlJ1blN0YXRlEg4KBnJlYXNvbhgCIAEoCSKVAQoQTm9kZVN0YXRlQ2hhbmdlZBIPCgdub2RlX2lkGAEgASgJEiYKBXN0YXRlGAIgASgOMhcubWVudGF0bGFiLnYxLk5vZGVTdGF0ZRIPCgdhdHRlbXB0GAMgASgNEg4KBnJlYXNvbhgEIAEoCRInCgZyZXVzZWQYBSABKAsyFy5tZW50YXRsYWIudjEuTm9kZVJldXNlIoACCghSdW5FdmVudBILCgNzZXEYASABKAQSKAoEdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGcnVuX2lkGAMgASgJEg8KB25vZGVfaWQYBCABKAkSMgoJcnVuX3N0YXRlGAUgASgLMh0ubWVudGF0bGFiLnYxLlJ1blN0YXRlQ2hhbmdlZEgAEjQKCm5vZGVfc3RhdGUYBiABKAsyHi5tZW50YXRsYWIudjEuTm9kZVN0YXRlQ2hhbmdlZEgAEikKBWFnZW50GAcgASgLMhgubWVudGF0bGFiLnYxLkFnZW50RXZlbnRIAEIHCgVldmVudCLJAQoXUmVwb3J0Tm9kZUV2ZW50c1JlcXVlc3QSFwoGcnVuX2lkGAEgASgJQge6SARyAhABEhgKB25vZGVfaWQYAiABKAlCB7pIBHICEAESDwoHYXR0ZW1wdBgDIAEoDRIzCgZldmVudHMYBCADKAsyGC5tZW50YXRsYWIudjEuQWdlbnRFdmVudEIJukgGkgEDEOgHEhwKC3JlcG9ydGVyX2lkGAUgASgJQge6SARyAhhAEhcKD2ZpcnN0X2V2ZW50X3NlcRgGIAEoBCItChhSZXBvcnROb2RlRXZlbnRzUmVzcG9uc2USEQoJY2FuY2VsbGVkGAEgASgIKnoKC0JhY2tvZmZLaW5kEhwKGEJBQ0tPRkZfS0lORF9VTlNQRUNJRklFRBAAEhYKEkJBQ0tPRkZfS0lORF9GSVhFRBABEhcKE0JBQ0tPRkZfS0lORF9MSU5FQVIQAhIcChhCQUNLT0ZGX0tJTkRfRVhQT05FTlRJQUwQAyqBAQoJQ2FjaGVNb2RlEhoKFkNBQ0hFX01PREVfVU5TUEVDSUZJRUQQABIZChVDQUNIRV9NT0RFX1JFQURfV1JJVEUQARITCg9DQUNIRV9NT0RFX1JFQUQQAhIUChBDQUNIRV9NT0RFX1dSSVRFEAMSEgoOQ0FDSEVfTU9ERV9PRkYQBCpTCglSZXVzZUtpbmQSGgoWUkVVU0VfS0lORF9VTlNQRUNJRklFRBAAEhQKEFJFVVNFX0tJTkRfUkVUUlkQARIUChBSRVVTRV9LSU5EX0NBQ0hFEAIqmwEKCFJ1blN0YXRlEhkKFVJVTl9TVEFURV9VTlNQRUNJRklFRBAAEhUKEVJVTl9TVEFURV9QRU5ESU5HEAESFQoRUlVOX1NUQVRFX1JVTk5JTkcQAhIXChNSVU5fU1RBVEVfU1VDQ0VFREVEEAMSFAoQUlVOX1NUQVRFX0ZBSUxFRBAEEhcKE1JVTl9TVEFURV9DQU5DRUxMRUQQBSrTAQoJTm9kZVN0YXRlEhoKFk5PREVfU1RBVEVfVU5TUEVDSUZJRUQQABIWChJOT0RFX1NUQVRFX1BFTkRJTkcQARIWChJOT0RFX1NUQVRFX1JVTk5JTkcQAhIXChNOT0RFX1NUQVRFX1JFVFJZSU5HEAMSGAoUTk9ERV9TVEFURV9TVUNDRUVERUQQBBIVChFOT0RFX1NUQVRFX0ZBSUxFRBAFEhgKFE5PREVfU1RBVEVfQ0FOQ0VMTEVEEAYSFgoSTk9ERV9TVEFURV9TS0lQUEVEEAcy6AYKE09yY2hlc3RyYXRvclNlcnZpY2USdgoMVmFsaWRhdGVGbG93EiEubWVudGF0bGFiLnYxLlZhbGlkYXRlRmxvd1JlcXVlc3QaIi5tZW50YXRsYWIudjEuVmFsaWRhdGVGbG93UmVzcG9uc2UiH5ACAYq1GBhhZ2VudDpleGVjdXRlX211bHRpbW9kYWwSbQoKU3VibWl0RmxvdxIfLm1lbnRhdGxhYi52MS5TdWJtaXRGbG93UmVxdWVzdBogLm1lbnRhdGxhYi52MS5TdWJtaXRGbG93UmVzcG9uc2UiHIq1GBhhZ2VudDpleGVjdXRlX211bHRpbW9kYWwSXQoGR2V0UnVuEhsubWVudGF0bGFiLnYxLkdldFJ1blJlcXVlc3QaHC5tZW50YXRsYWIudjEuR2V0UnVuUmVzcG9uc2UiGJACAYq1GBFmbG93OnZpZXdfcmVzdWx0cxJjCghMaXN0UnVucxIdLm1lbnRhdGxhYi52MS5MaXN0UnVuc1JlcXVlc3QaHi5tZW50YXRsYWIudjEuTGlzdFJ1bnNSZXNwb25zZSIYkAIBirUYEWZsb3c6dmlld19yZXN1bHRzEmoKCUNhbmNlbFJ1bhIeLm1lbnRhdGxhYi52MS5DYW5jZWxSdW5SZXF1ZXN0Gh8ubWVudGF0bGFiLnYxLkNhbmNlbFJ1blJlc3BvbnNlIhyKtRgYYWdlbnQ6ZXhlY3V0ZV9tdWx0aW1vZGFsEl0KCFdhdGNoUnVuEh0ubWVudGF0bGFiLnYxLldhdGNoUnVuUmVxdWVzdBoWLm1lbnRhdGxhYi52MS5SdW5FdmVudCIYkAIBirUYEWZsb3c6dmlld19yZXN1bHRzMAESZwoIUmV0cnlSdW4SHS5tZW50YXRsYWIudjEuUmV0cnlSdW5SZXF1ZXN0Gh4ubWVudGF0bGFiLnYxLlJldHJ5UnVuUmVzcG9uc2UiHIq1GBhhZ2VudDpleGVjdXRlX211bHRpbW9kYWwScgoQUmVwb3J0Tm9kZUV2ZW50cxIlLm1lbnRhdGxhYi52MS5SZXBvcnROb2RlRXZlbnRzUmVxdWVzdBomLm1lbnRhdGxhYi52MS5SZXBvcnROb2RlRXZlbnRzUmVzcG9uc2UiD4q1GAtmbG93OnJlcG9ydGIGcHJvdG8z", [file_buf_validate_validate, file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp, file_mentatlab_v1_common, file_mentatlab_v1_options]);
+  fileDesc("Ch9tZW50YXRsYWIvdjEvb3JjaGVzdHJhdG9yLnByb3RvEgxtZW50YXRsYWIudjEilwEKCEZsb3dNZXRhEhQKAmlkGAEgASgJQgi6SAVyAxiAARIWCgRuYW1lGAIgASgJQgi6SAVyAxiAAhIYCgd2ZXJzaW9uGAMgASgJQge6SARyAhhAEhMKC2Rlc2NyaXB0aW9uGAQgASgJEi4KCmNyZWF0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIpQBCgtSZXRyeVBvbGljeRIdCgxtYXhfYXR0ZW1wdHMYASABKA1CB7pIBCoCGBQSNAoHYmFja29mZhgCIAEoDjIZLm1lbnRhdGxhYi52MS5CYWNrb2ZmS2luZEIIukgFggECEAESMAoNaW5pdGlhbF9kZWxheRgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiK+AgoIRmxvd05vZGUSMAoCaWQYASABKAlCJLpIIXIfMh1eW0EtWmEtel1bQS1aYS16MC05Xy1dezAsNjJ9JBIWCgVhZ2VudBgCIAEoCUIHukgEcgIQARIVCg1hZ2VudF92ZXJzaW9uGAMgASgJEicKBnBhcmFtcxgEIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSKgoHdGltZW91dBgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIoCgVyZXRyeRgGIAEoCzIZLm1lbnRhdGxhYi52MS5SZXRyeVBvbGljeRIiCgNtYXAYByABKAsyFS5tZW50YXRsYWIudjEuTWFwU3BlYxIuCgRqb2luGAggASgOMhYubWVudGF0bGFiLnYxLkpvaW5Nb2RlQgi6SAWCAQIQASKVAQoHTWFwU3BlYxIXCgNwaW4YASABKAlCCrpIB3IFEAEYgAESIwoLY29uY3VycmVuY3kYAiABKA1CCbpIBioEGEAoAUgAiAEBEjwKCm9uX2ZhaWx1cmUYAyABKA4yHi5tZW50YXRsYWIudjEuTWFwRmFpbHVyZVBvbGljeUIIukgFggECEAFCDgoMX2NvbmN1cnJlbmN5Iu8BCghGbG93RWRnZRIjCgRmcm9tGAEgASgJQhW6SBJyEDIOXlteLl0rXC5bXi5dKyQSIQoCdG8YAiABKAlCFbpIEnIQMg5eW14uXStcLlteLl0rJBIpCgR3aGVuGAMgASgLMhsubWVudGF0bGFiLnYxLkVkZ2VDb25kaXRpb24SQAoMYmFja3ByZXNzdXJlGAQgASgOMiAubWVudGF0bGFiLnYxLkJhY2twcmVzc3VyZVBvbGljeUIIukgFggECEAESLgoZYmFja3ByZXNzdXJlX3dpbmRvd19ieXRlcxgFIAEoBEILukgIMgYYgICAgAQi0wEKDUVkZ2VDb25kaXRpb24SFQoDcGluGAEgASgJQgi6SAVyAxiAARImCgZlcXVhbHMYAiABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSFgoEZXhwchgDIAEoCUIIukgFcgMYgAg6a7pIaBpmChdlZGdlX2NvbmRpdGlvbi5vbmVfdGVzdBIkZ2l2ZSBlaXRoZXIgZXF1YWxzIG9yIGV4cHIsIG5vdCBib3RoGiVoYXModGhpcy5lcXVhbHMpICE9ICh0aGlzLmV4cHIgIT0gJycpInAKCUZsb3dHcmFwaBIwCgVub2RlcxgBIAMoCzIWLm1lbnRhdGxhYi52MS5GbG93Tm9kZUIJukgGkgEDEJBOEjEKBWVkZ2VzGAIgAygLMhYubWVudGF0bGFiLnYxLkZsb3dFZGdlQgq6SAeSAQQQoI0GIncKBEZsb3cSEwoLYXBpX3ZlcnNpb24YASABKAkSDAoEa2luZBgCIAEoCRIkCgRtZXRhGAMgASgLMhYubWVudGF0bGFiLnYxLkZsb3dNZXRhEiYKBWdyYXBoGAQgASgLMhcubWVudGF0bGFiLnYxLkZsb3dHcmFwaCJdCgpGbG93U291cmNlEiIKBGZsb3cYASABKAsyEi5tZW50YXRsYWIudjEuRmxvd0gAEhoKBHRleHQYAiABKAlCCrpIB3IFGICAgAJIAEIPCgZzb3VyY2USBbpIAggBIs0BChNWYWxpZGF0ZUZsb3dSZXF1ZXN0EjAKBnNvdXJjZRgBIAEoCzIYLm1lbnRhdGxhYi52MS5GbG93U291cmNlQga6SAPIAQESPQoGaW5wdXRzGAIgAygLMi0ubWVudGF0bGFiLnYxLlZhbGlkYXRlRmxvd1JlcXVlc3QuSW5wdXRzRW50cnkaRQoLSW5wdXRzRW50cnkSCwoDa2V5GAEgASgJEiUKBXZhbHVlGAIgASgLMhYubWVudGF0bGFiLnYxLlBpblZhbHVlOgI4ASJtChRWYWxpZGF0ZUZsb3dSZXNwb25zZRINCgV2YWxpZBgBIAEoCBIrCgp2aW9sYXRpb25zGAIgAygLMhcubWVudGF0bGFiLnYxLlZpb2xhdGlvbhIZChF0b3BvbG9naWNhbF9vcmRlchgDIAMoCSKaAwoRU3VibWl0Rmxvd1JlcXVlc3QSMAoGc291cmNlGAEgASgLMhgubWVudGF0bGFiLnYxLkZsb3dTb3VyY2VCBrpIA8gBARJGCgZpbnB1dHMYAiADKAsyKy5tZW50YXRsYWIudjEuU3VibWl0Rmxvd1JlcXVlc3QuSW5wdXRzRW50cnlCCbpIBpoBAxCACBIcCgpyZXF1ZXN0X2lkGAMgASgJQgi6SAVyAxiAARJFCgZsYWJlbHMYBCADKAsyKy5tZW50YXRsYWIudjEuU3VibWl0Rmxvd1JlcXVlc3QuTGFiZWxzRW50cnlCCLpIBZoBAhAgEjAKBWNhY2hlGAUgASgOMhcubWVudGF0bGFiLnYxLkNhY2hlTW9kZUIIukgFggECEAEaRQoLSW5wdXRzRW50cnkSCwoDa2V5GAEgASgJEiUKBXZhbHVlGAIgASgLMhYubWVudGF0bGFiLnYxLlBpblZhbHVlOgI4ARotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIlMKCU5vZGVSZXVzZRIlCgRraW5kGAEgASgOMhcubWVudGF0bGFiLnYxLlJldXNlS2luZBIOCgZydW5faWQYAiABKAkSDwoHbm9kZV9pZBgDIAEoCSI0ChJTdWJtaXRGbG93UmVzcG9uc2USHgoDcnVuGAEgASgLMhEubWVudGF0bGFiLnYxLlJ1biK3AwoHTm9kZVJ1bhIPCgdub2RlX2lkGAEgASgJEg0KBWFnZW50GAIgASgJEiYKBXN0YXRlGAMgASgOMhcubWVudGF0bGFiLnYxLk5vZGVTdGF0ZRIPCgdhdHRlbXB0GAQgASgNEi4KCnN0YXJ0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVlcnJvchgHIAEoCRIzCgdvdXRwdXRzGAggAygLMiIubWVudGF0bGFiLnYxLk5vZGVSdW4uT3V0cHV0c0VudHJ5EhgKEHByb2dyZXNzX3BlcmNlbnQYCSABKAESJwoGcmV1c2VkGAogASgLMhcubWVudGF0bGFiLnYxLk5vZGVSZXVzZRImCgNtYXAYCyABKAsyGS5tZW50YXRsYWIudjEuTWFwUHJvZ3Jlc3MaRgoMT3V0cHV0c0VudHJ5EgsKA2tleRgBIAEoCRIlCgV2YWx1ZRgCIAEoCzIWLm1lbnRhdGxhYi52MS5QaW5WYWx1ZToCOAEiQgoLTWFwUHJvZ3Jlc3MSDQoFdG90YWwYASABKA0SJAoFaXRlbXMYAiADKAsyFS5tZW50YXRsYWIudjEuTWFwSXRlbSKVAgoHTWFwSXRlbRINCgVpbmRleBgBIAEoDRImCgVzdGF0ZRgCIAEoDjIXLm1lbnRhdGxhYi52MS5Ob2RlU3RhdGUSDwoHYXR0ZW1wdBgDIAEoDRINCgV0cmllcxgEIAEoDRINCgVlcnJvchgFIAEoCRIzCgdvdXRwdXRzGAYgAygLMiIubWVudGF0bGFiLnYxLk1hcEl0ZW0uT3V0cHV0c0VudHJ5EicKBnJldXNlZBgHIAEoCzIXLm1lbnRhdGxhYi52MS5Ob2RlUmV1c2UaRgoMT3V0cHV0c0VudHJ5EgsKA2tleRgBIAEoCRIlCgV2YWx1ZRgCIAEoCzIWLm1lbnRhdGxhYi52MS5QaW5WYWx1ZToCOAEi1AEKDk1hcEl0ZW1DaGFuZ2VkEg8KB25vZGVfaWQYASABKAkSDQoFaW5kZXgYAiABKA0SJgoFc3RhdGUYAyABKA4yFy5tZW50YXRsYWIudjEuTm9kZVN0YXRlEg8KB2F0dGVtcHQYBCABKA0SDgoGcmVhc29uGAUgASgJEicKBnJldXNlZBgGIAEoCzIXLm1lbnRhdGxhYi52MS5Ob2RlUmV1c2USEQoJc3VjY2VlZGVkGAcgASgNEg4KBmZhaWxlZBgIIAEoDRINCgV0b3RhbBgJIAEoDSKyBQoDUnVuEg4KBnJ1bl9pZBgBIAEoCRIRCgl3b3Jrc3BhY2UYAiABKAkSDQoFb3duZXIYAyABKAkSIAoEZmxvdxgEIAEoCzISLm1lbnRhdGxhYi52MS5GbG93EiUKBXN0YXRlGAUgASgOMhYubWVudGF0bGFiLnYxLlJ1blN0YXRlEiQKBW5vZGVzGAYgAygLMhUubWVudGF0bGFiLnYxLk5vZGVSdW4SLwoHb3V0cHV0cxgHIAMoCzIeLm1lbnRhdGxhYi52MS5SdW4uT3V0cHV0c0VudHJ5Eg0KBWVycm9yGAggASgJEi4KCmNyZWF0ZWRfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZGVkX2F0GAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCg5sYXN0X2V2ZW50X3NlcRgLIAEoBBItCgZsYWJlbHMYDCADKAsyHS5tZW50YXRsYWIudjEuUnVuLkxhYmVsc0VudHJ5Ei0KBmlucHV0cxgNIAMoCzIdLm1lbnRhdGxhYi52MS5SdW4uSW5wdXRzRW50cnkSEAoIcmV0cnlfb2YYDiABKAkSJgoFY2FjaGUYDyABKA4yFy5tZW50YXRsYWIudjEuQ2FjaGVNb2RlGkYKDE91dHB1dHNFbnRyeRILCgNrZXkYASABKAkSJQoFdmFsdWUYAiABKAsyFi5tZW50YXRsYWIudjEuUGluVmFsdWU6AjgBGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEaRQoLSW5wdXRzRW50cnkSCwoDa2V5GAEgASgJEiUKBXZhbHVlGAIgASgLMhYubWVudGF0bGFiLnYxLlBpblZhbHVlOgI4ASIoCg1HZXRSdW5SZXF1ZXN0EhcKBnJ1bl9pZBgBIAEoCUIHukgEcgIQASIwCg5HZXRSdW5SZXNwb25zZRIeCgNydW4YASABKAsyES5tZW50YXRsYWIudjEuUnVuInsKD0xpc3RSdW5zUmVxdWVzdBI3CgZzdGF0ZXMYASADKA4yFi5tZW50YXRsYWIudjEuUnVuU3RhdGVCD7pIDJIBCRAQIgWCAQIQARIbCglwYWdlX3NpemUYAiABKA1CCLpIBSoDGPQDEhIKCnBhZ2VfdG9rZW4YAyABKAkiTAoQTGlzdFJ1bnNSZXNwb25zZRIfCgRydW5zGAEgAygLMhEubWVudGF0bGFiLnYxLlJ1bhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiRQoQQ2FuY2VsUnVuUmVxdWVzdBIXCgZydW5faWQYASABKAlCB7pIBHICEAESGAoGcmVhc29uGAIgASgJQgi6SAVyAxiACCIzChFDYW5jZWxSdW5SZXNwb25zZRIeCgNydW4YASABKAsyES5tZW50YXRsYWIudjEuUnVuIj0KD1dhdGNoUnVuUmVxdWVzdBIXCgZydW5faWQYASABKAlCB7pIBHICEAESEQoJYWZ0ZXJfc2VxGAIgASgEIoQBCg9SZXRyeVJ1blJlcXVlc3QSFwoGcnVuX2lkGAEgASgJQge6SARyAhABEjoKCWZyb21fbm9kZRgCIAEoCUInukgkciIyIF4oW0EtWmEtel1bQS1aYS16MC05Xy1dezAsNjJ9KT8kEhwKCnJlcXVlc3RfaWQYAyABKAlCCLpIBXIDGIABIjIKEFJldHJ5UnVuUmVzcG9uc2USHgoDcnVuGAEgASgLMhEubWVudGF0bGFiLnYxLlJ1biJICg9SdW5TdGF0ZUNoYW5nZWQSJQoFc3RhdGUYASABKA4yFi5tZW50YXRsYWIudjEuUnVuU3RhdGUSDgoGcmVhc29uGAIgASgJIpUBChBOb2RlU3RhdGVDaGFuZ2VkEg8KB25vZGVfaWQYASABKAkSJgoFc3RhdGUYAiABKA4yFy5tZW50YXRsYWIudjEuTm9kZVN0YXRlEg8KB2F0dGVtcHQYAyABKA0SDgoGcmVhc29uGAQgASgJEicKBnJldXNlZBgFIAEoCzIXLm1lbnRhdGxhYi52MS5Ob2RlUmV1c2Ui2gIKCFJ1bkV2ZW50EgsKA3NlcRgBIAEoBBIoCgR0aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZydW5faWQYAyABKAkSDwoHbm9kZV9pZBgEIAEoCRIyCglydW5fc3RhdGUYBSABKAsyHS5tZW50YXRsYWIudjEuUnVuU3RhdGVDaGFuZ2VkSAASNAoKbm9kZV9zdGF0ZRgGIAEoCzIeLm1lbnRhdGxhYi52MS5Ob2RlU3RhdGVDaGFuZ2VkSAASKQoFYWdlbnQYByABKAsyGC5tZW50YXRsYWIudjEuQWdlbnRFdmVudEgAEjAKCG1hcF9pdGVtGAggASgLMhwubWVudGF0bGFiLnYxLk1hcEl0ZW1DaGFuZ2VkSAASFwoKaXRlbV9pbmRleBgJIAEoDUgBiAEBQgcKBWV2ZW50Qg0KC19pdGVtX2luZGV4IskBChdSZXBvcnROb2RlRXZlbnRzUmVxdWVzdBIXCgZydW5faWQYASABKAlCB7pIBHICEAESGAoHbm9kZV9pZBgCIAEoCUIHukgEcgIQARIPCgdhdHRlbXB0GAMgASgNEjMKBmV2ZW50cxgEIAMoCzIYLm1lbnRhdGxhYi52MS5BZ2VudEV2ZW50Qgm6SAaSAQMQ6AcSHAoLcmVwb3J0ZXJfaWQYBSABKAlCB7pIBHICGEASFwoPZmlyc3RfZXZlbnRfc2VxGAYgASgEIi0KGFJlcG9ydE5vZGVFdmVudHNSZXNwb25zZRIRCgljYW5jZWxsZWQYASABKAgqegoLQmFja29mZktpbmQSHAoYQkFDS09GRl9LSU5EX1VOU1BFQ0lGSUVEEAASFgoSQkFDS09GRl9LSU5EX0ZJWEVEEAESFwoTQkFDS09GRl9LSU5EX0xJTkVBUhACEhwKGEJBQ0tPRkZfS0lORF9FWFBPTkVOVElBTBADKnkKEE1hcEZhaWx1cmVQb2xpY3kSIgoeTUFQX0ZBSUxVUkVfUE9MSUNZX1VOU1BFQ0lGSUVEEAASIAocTUFQX0ZBSUxVUkVfUE9MSUNZX0ZBSUxfRkFTVBABEh8KG01BUF9GQUlMVVJFX1BPTElDWV9DT05USU5VRRACKksKCEpvaW5Nb2RlEhkKFUpPSU5fTU9ERV9VTlNQRUNJRklFRBAAEhEKDUpPSU5fTU9ERV9BTEwQARIRCg1KT0lOX01PREVfQU5ZEAIqgQEKCUNhY2hlTW9kZRIaChZDQUNIRV9NT0RFX1VOU1BFQ0lGSUVEEAASGQoVQ0FDSEVfTU9ERV9SRUFEX1dSSVRFEAESEwoPQ0FDSEVfTU9ERV9SRUFEEAISFAoQQ0FDSEVfTU9ERV9XUklURRADEhIKDkNBQ0hFX01PREVfT0ZGEAQqUwoJUmV1c2VLaW5kEhoKFlJFVVNFX0tJTkRfVU5TUEVDSUZJRUQQABIUChBSRVVTRV9LSU5EX1JFVFJZEAESFAoQUkVVU0VfS0lORF9DQUNIRRACKpsBCghSdW5TdGF0ZRIZChVSVU5fU1RBVEVfVU5TUEVDSUZJRUQQABIVChFSVU5fU1RBVEVfUEVORElORxABEhUKEVJVTl9TVEFURV9SVU5OSU5HEAISFwoTUlVOX1NUQVRFX1NVQ0NFRURFRBADEhQKEFJVTl9TVEFURV9GQUlMRUQQBBIXChNSVU5fU1RBVEVfQ0FOQ0VMTEVEEAUq0wEKCU5vZGVTdGF0ZRIaChZOT0RFX1NUQVRFX1VOU1BFQ0lGSUVEEAASFgoSTk9ERV9TVEFURV9QRU5ESU5HEAESFgoSTk9ERV9TVEFURV9SVU5OSU5HEAISFwoTTk9ERV9TVEFURV9SRVRSWUlORxADEhgKFE5PREVfU1RBVEVfU1VDQ0VFREVEEAQSFQoRTk9ERV9TVEFURV9GQUlMRUQQBRIYChROT0RFX1NUQVRFX0NBTkNFTExFRBAGEhYKEk5PREVfU1RBVEVfU0tJUFBFRBAHMugGChNPcmNoZXN0cmF0b3JTZXJ2aWNlEnYKDFZhbGlkYXRlRmxvdxIhLm1lbnRhdGxhYi52MS5WYWxpZGF0ZUZsb3dSZXF1ZXN0GiIubWVudGF0bGFiLnYxLlZhbGlkYXRlRmxvd1Jlc3BvbnNlIh+QAgGKtRgYYWdlbnQ6ZXhlY3V0ZV9tdWx0aW1vZGFsEm0KClN1Ym1pdEZsb3cSHy5tZW50YXRsYWIudjEuU3VibWl0Rmxvd1JlcXVlc3QaIC5tZW50YXRsYWIudjEuU3VibWl0Rmxvd1Jlc3BvbnNlIhyKtRgYYWdlbnQ6ZXhlY3V0ZV9tdWx0aW1vZGFsEl0KBkdldFJ1bhIbLm1lbnRhdGxhYi52MS5HZXRSdW5SZXF1ZXN0GhwubWVudGF0bGFiLnYxLkdldFJ1blJlc3BvbnNlIhiQAgGKtRgRZmxvdzp2aWV3X3Jlc3VsdHMSYwoITGlzdFJ1bnMSHS5tZW50YXRsYWIudjEuTGlzdFJ1bnNSZXF1ZXN0Gh4ubWVudGF0bGFiLnYxLkxpc3RSdW5zUmVzcG9uc2UiGJACAYq1GBFmbG93OnZpZXdfcmVzdWx0cxJqCglDYW5jZWxSdW4SHi5tZW50YXRsYWIudjEuQ2FuY2VsUnVuUmVxdWVzdBofLm1lbnRhdGxhYi52MS5DYW5jZWxSdW5SZXNwb25zZSIcirUYGGFnZW50OmV4ZWN1dGVfbXVsdGltb2RhbBJdCghXYXRjaFJ1bhIdLm1lbnRhdGxhYi52MS5XYXRjaFJ1blJlcXVlc3QaFi5tZW50YXRsYWIudjEuUnVuRXZlbnQiGJACAYq1GBFmbG93OnZpZXdfcmVzdWx0czABEmcKCFJldHJ5UnVuEh0ubWVudGF0bGFiLnYxLlJldHJ5UnVuUmVxdWVzdBoeLm1lbnRhdGxhYi52MS5SZXRyeVJ1blJlc3BvbnNlIhyKtRgYYWdlbnQ6ZXhlY3V0ZV9tdWx0aW1vZGFsEnIKEFJlcG9ydE5vZGVFdmVudHMSJS5tZW50YXRsYWIudjEuUmVwb3J0Tm9kZUV2ZW50c1JlcXVlc3QaJi5tZW50YXRsYWIudjEuUmVwb3J0Tm9kZUV2ZW50c1Jlc3BvbnNlIg+KtRgLZmxvdzpyZXBvcnRiBnByb3RvMw", [file_buf_validate_validate, file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp, file_mentatlab_v1_common, file_mentatlab_v1_options]);
 
 /**
  * Identifies a flow.
@@ -144,11 +144,25 @@ export type FlowNode = Message<"mentatlab.v1.FlowNode"> & {
   timeout?: Duration | undefined;
 
   /**
-   * Retries after transient failures.
+   * Retries after transient failures; for a mapped node, each item is retried on its own under it.
    *
    * @generated from field: mentatlab.v1.RetryPolicy retry = 6;
    */
   retry?: RetryPolicy | undefined;
+
+  /**
+   * When set, the node runs once per item of a list bound to one of its input pins (docs/reuse.md).
+   *
+   * @generated from field: mentatlab.v1.MapSpec map = 7;
+   */
+  map?: MapSpec | undefined;
+
+  /**
+   * How the node waits for its incoming edges; unspecified means all of them.
+   *
+   * @generated from field: mentatlab.v1.JoinMode join = 8;
+   */
+  join: JoinMode;
 };
 
 /**
@@ -157,6 +171,46 @@ export type FlowNode = Message<"mentatlab.v1.FlowNode"> & {
  */
 export const FlowNodeSchema: GenMessage<FlowNode> = /*@__PURE__*/
   messageDesc(file_mentatlab_v1_orchestrator, 2);
+
+/**
+ * Runs a node once per item of a list. The mapped pin is bound to a `json` list whose items are that
+ * pin's values: a string for a `text` pin, any JSON for a `json` pin, and for a `binary`, `image`,
+ * `audio` or `video` pin the item's PinValue in its JSON form (`{"media": {…MediaRef…}}` or
+ * `{"inlineBytes": "<base64>"}`). Each output pin of the node then holds a `json` list with one entry
+ * per item, in item order, in the same form (null where an item gave no value on that pin).
+ *
+ * @generated from message mentatlab.v1.MapSpec
+ */
+export type MapSpec = Message<"mentatlab.v1.MapSpec"> & {
+  /**
+   * The input pin that takes the list; it must not be a `stream` pin.
+   *
+   * @generated from field: string pin = 1;
+   */
+  pin: string;
+
+  /**
+   * Most items running at once, 1 to 64; unset means 1. The orchestrator's own concurrency bound
+   * (ORCHESTRATOR_MAX_CONCURRENT_NODES) applies as well.
+   *
+   * @generated from field: optional uint32 concurrency = 2;
+   */
+  concurrency?: number | undefined;
+
+  /**
+   * What an item that failed for good does to the items not finished yet.
+   *
+   * @generated from field: mentatlab.v1.MapFailurePolicy on_failure = 3;
+   */
+  onFailure: MapFailurePolicy;
+};
+
+/**
+ * Describes the message mentatlab.v1.MapSpec.
+ * Use `create(MapSpecSchema)` to create a new message.
+ */
+export const MapSpecSchema: GenMessage<MapSpec> = /*@__PURE__*/
+  messageDesc(file_mentatlab_v1_orchestrator, 3);
 
 /**
  * Joins an output pin to an input pin: `node.pin → node.pin`.
@@ -208,10 +262,11 @@ export type FlowEdge = Message<"mentatlab.v1.FlowEdge"> & {
  * Use `create(FlowEdgeSchema)` to create a new message.
  */
 export const FlowEdgeSchema: GenMessage<FlowEdge> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 3);
+  messageDesc(file_mentatlab_v1_orchestrator, 4);
 
 /**
- * A condition on an edge (docs/reuse.md): an output pin of the edge's source node must equal a value.
+ * A condition on an edge (docs/reuse.md): either an output pin of the edge's source node must equal a
+ * value (`pin` and `equals`), or a CEL expression over the source node's outputs must be true (`expr`).
  *
  * @generated from message mentatlab.v1.EdgeCondition
  */
@@ -229,6 +284,16 @@ export type EdgeCondition = Message<"mentatlab.v1.EdgeCondition"> & {
    * @generated from field: google.protobuf.Value equals = 2;
    */
   equals?: Value | undefined;
+
+  /**
+   * A CEL expression that must evaluate to true, e.g. `outputs.kind == 'photo'`. Variables: `outputs`,
+   * the source node's text and json outputs by pin (text as a string, json as its value), and `value`,
+   * the value on the pin the edge carries (null when not text or json). Compiled when the flow is
+   * validated; at most 1024 characters and two nested comprehensions, so evaluation cost stays bounded.
+   *
+   * @generated from field: string expr = 3;
+   */
+  expr: string;
 };
 
 /**
@@ -236,7 +301,7 @@ export type EdgeCondition = Message<"mentatlab.v1.EdgeCondition"> & {
  * Use `create(EdgeConditionSchema)` to create a new message.
  */
 export const EdgeConditionSchema: GenMessage<EdgeCondition> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 4);
+  messageDesc(file_mentatlab_v1_orchestrator, 5);
 
 /**
  * Nodes and the edges between them.
@@ -264,7 +329,7 @@ export type FlowGraph = Message<"mentatlab.v1.FlowGraph"> & {
  * Use `create(FlowGraphSchema)` to create a new message.
  */
 export const FlowGraphSchema: GenMessage<FlowGraph> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 5);
+  messageDesc(file_mentatlab_v1_orchestrator, 6);
 
 /**
  * A flow: a directed acyclic graph of agents.
@@ -306,7 +371,7 @@ export type Flow = Message<"mentatlab.v1.Flow"> & {
  * Use `create(FlowSchema)` to create a new message.
  */
 export const FlowSchema: GenMessage<Flow> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 6);
+  messageDesc(file_mentatlab_v1_orchestrator, 7);
 
 /**
  * Where a flow comes from.
@@ -343,7 +408,7 @@ export type FlowSource = Message<"mentatlab.v1.FlowSource"> & {
  * Use `create(FlowSourceSchema)` to create a new message.
  */
 export const FlowSourceSchema: GenMessage<FlowSource> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 7);
+  messageDesc(file_mentatlab_v1_orchestrator, 8);
 
 /**
  * Validates a flow.
@@ -371,7 +436,7 @@ export type ValidateFlowRequest = Message<"mentatlab.v1.ValidateFlowRequest"> & 
  * Use `create(ValidateFlowRequestSchema)` to create a new message.
  */
 export const ValidateFlowRequestSchema: GenMessage<ValidateFlowRequest> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 8);
+  messageDesc(file_mentatlab_v1_orchestrator, 9);
 
 /**
  * Validation result.
@@ -406,7 +471,7 @@ export type ValidateFlowResponse = Message<"mentatlab.v1.ValidateFlowResponse"> 
  * Use `create(ValidateFlowResponseSchema)` to create a new message.
  */
 export const ValidateFlowResponseSchema: GenMessage<ValidateFlowResponse> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 9);
+  messageDesc(file_mentatlab_v1_orchestrator, 10);
 
 /**
  * Starts a run.
@@ -455,7 +520,7 @@ export type SubmitFlowRequest = Message<"mentatlab.v1.SubmitFlowRequest"> & {
  * Use `create(SubmitFlowRequestSchema)` to create a new message.
  */
 export const SubmitFlowRequestSchema: GenMessage<SubmitFlowRequest> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 10);
+  messageDesc(file_mentatlab_v1_orchestrator, 11);
 
 /**
  * Where a reused node's outputs come from.
@@ -490,7 +555,7 @@ export type NodeReuse = Message<"mentatlab.v1.NodeReuse"> & {
  * Use `create(NodeReuseSchema)` to create a new message.
  */
 export const NodeReuseSchema: GenMessage<NodeReuse> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 11);
+  messageDesc(file_mentatlab_v1_orchestrator, 12);
 
 /**
  * A started run.
@@ -511,7 +576,7 @@ export type SubmitFlowResponse = Message<"mentatlab.v1.SubmitFlowResponse"> & {
  * Use `create(SubmitFlowResponseSchema)` to create a new message.
  */
 export const SubmitFlowResponseSchema: GenMessage<SubmitFlowResponse> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 12);
+  messageDesc(file_mentatlab_v1_orchestrator, 13);
 
 /**
  * One node's part of a run.
@@ -588,6 +653,13 @@ export type NodeRun = Message<"mentatlab.v1.NodeRun"> & {
    * @generated from field: mentatlab.v1.NodeReuse reused = 10;
    */
   reused?: NodeReuse | undefined;
+
+  /**
+   * Per-item state of a mapped node (FlowNode.map), set once its list is known.
+   *
+   * @generated from field: mentatlab.v1.MapProgress map = 11;
+   */
+  map?: MapProgress | undefined;
 };
 
 /**
@@ -595,7 +667,177 @@ export type NodeRun = Message<"mentatlab.v1.NodeRun"> & {
  * Use `create(NodeRunSchema)` to create a new message.
  */
 export const NodeRunSchema: GenMessage<NodeRun> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 13);
+  messageDesc(file_mentatlab_v1_orchestrator, 14);
+
+/**
+ * The items of a mapped node.
+ *
+ * @generated from message mentatlab.v1.MapProgress
+ */
+export type MapProgress = Message<"mentatlab.v1.MapProgress"> & {
+  /**
+   * Items in the list the node maps over.
+   *
+   * @generated from field: uint32 total = 1;
+   */
+  total: number;
+
+  /**
+   * One entry per item, in item order.
+   *
+   * @generated from field: repeated mentatlab.v1.MapItem items = 2;
+   */
+  items: MapItem[];
+};
+
+/**
+ * Describes the message mentatlab.v1.MapProgress.
+ * Use `create(MapProgressSchema)` to create a new message.
+ */
+export const MapProgressSchema: GenMessage<MapProgress> = /*@__PURE__*/
+  messageDesc(file_mentatlab_v1_orchestrator, 15);
+
+/**
+ * One item of a mapped node.
+ *
+ * @generated from message mentatlab.v1.MapItem
+ */
+export type MapItem = Message<"mentatlab.v1.MapItem"> & {
+  /**
+   * Position in the list, from 0.
+   *
+   * @generated from field: uint32 index = 1;
+   */
+  index: number;
+
+  /**
+   * PENDING, RUNNING, RETRYING, SUCCEEDED, FAILED or CANCELLED (fail fast stopped it).
+   *
+   * @generated from field: mentatlab.v1.NodeState state = 2;
+   */
+  state: NodeState;
+
+  /**
+   * Number of its latest attempt, counted across all items of the node (NodeRun.attempt is the
+   * highest so far): unique within the node, so an attempt's run token and its sidecar's
+   * ReportNodeEvents name the item without a field of their own. 0 before it started.
+   *
+   * @generated from field: uint32 attempt = 3;
+   */
+  attempt: number;
+
+  /**
+   * Attempts this item made, the count its node's retry policy limits.
+   *
+   * @generated from field: uint32 tries = 4;
+   */
+  tries: number;
+
+  /**
+   * Why it failed.
+   *
+   * @generated from field: string error = 5;
+   */
+  error: string;
+
+  /**
+   * Its output values by pin name, once it succeeded.
+   *
+   * @generated from field: map<string, mentatlab.v1.PinValue> outputs = 6;
+   */
+  outputs: { [key: string]: PinValue };
+
+  /**
+   * Set when no agent ran for it: RetryRun kept it, or the node cache held its outputs.
+   *
+   * @generated from field: mentatlab.v1.NodeReuse reused = 7;
+   */
+  reused?: NodeReuse | undefined;
+};
+
+/**
+ * Describes the message mentatlab.v1.MapItem.
+ * Use `create(MapItemSchema)` to create a new message.
+ */
+export const MapItemSchema: GenMessage<MapItem> = /*@__PURE__*/
+  messageDesc(file_mentatlab_v1_orchestrator, 16);
+
+/**
+ * An item of a mapped node changed state.
+ *
+ * @generated from message mentatlab.v1.MapItemChanged
+ */
+export type MapItemChanged = Message<"mentatlab.v1.MapItemChanged"> & {
+  /**
+   * Node id.
+   *
+   * @generated from field: string node_id = 1;
+   */
+  nodeId: string;
+
+  /**
+   * The item's position in the list, from 0.
+   *
+   * @generated from field: uint32 index = 2;
+   */
+  index: number;
+
+  /**
+   * Its new state.
+   *
+   * @generated from field: mentatlab.v1.NodeState state = 3;
+   */
+  state: NodeState;
+
+  /**
+   * Its attempt number (see MapItem.attempt).
+   *
+   * @generated from field: uint32 attempt = 4;
+   */
+  attempt: number;
+
+  /**
+   * Why, for failures, retries and cancellations; where the outputs came from when reused.
+   *
+   * @generated from field: string reason = 5;
+   */
+  reason: string;
+
+  /**
+   * Set when the item succeeded with reused outputs.
+   *
+   * @generated from field: mentatlab.v1.NodeReuse reused = 6;
+   */
+  reused?: NodeReuse | undefined;
+
+  /**
+   * Items of the node succeeded so far, after this change.
+   *
+   * @generated from field: uint32 succeeded = 7;
+   */
+  succeeded: number;
+
+  /**
+   * Items of the node failed so far, after this change.
+   *
+   * @generated from field: uint32 failed = 8;
+   */
+  failed: number;
+
+  /**
+   * Items in the node's list.
+   *
+   * @generated from field: uint32 total = 9;
+   */
+  total: number;
+};
+
+/**
+ * Describes the message mentatlab.v1.MapItemChanged.
+ * Use `create(MapItemChangedSchema)` to create a new message.
+ */
+export const MapItemChangedSchema: GenMessage<MapItemChanged> = /*@__PURE__*/
+  messageDesc(file_mentatlab_v1_orchestrator, 17);
 
 /**
  * A run of a flow.
@@ -714,7 +956,7 @@ export type Run = Message<"mentatlab.v1.Run"> & {
  * Use `create(RunSchema)` to create a new message.
  */
 export const RunSchema: GenMessage<Run> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 14);
+  messageDesc(file_mentatlab_v1_orchestrator, 18);
 
 /**
  * Fetches a run.
@@ -735,7 +977,7 @@ export type GetRunRequest = Message<"mentatlab.v1.GetRunRequest"> & {
  * Use `create(GetRunRequestSchema)` to create a new message.
  */
 export const GetRunRequestSchema: GenMessage<GetRunRequest> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 15);
+  messageDesc(file_mentatlab_v1_orchestrator, 19);
 
 /**
  * A run.
@@ -756,7 +998,7 @@ export type GetRunResponse = Message<"mentatlab.v1.GetRunResponse"> & {
  * Use `create(GetRunResponseSchema)` to create a new message.
  */
 export const GetRunResponseSchema: GenMessage<GetRunResponse> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 16);
+  messageDesc(file_mentatlab_v1_orchestrator, 20);
 
 /**
  * Lists runs.
@@ -791,7 +1033,7 @@ export type ListRunsRequest = Message<"mentatlab.v1.ListRunsRequest"> & {
  * Use `create(ListRunsRequestSchema)` to create a new message.
  */
 export const ListRunsRequestSchema: GenMessage<ListRunsRequest> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 17);
+  messageDesc(file_mentatlab_v1_orchestrator, 21);
 
 /**
  * A page of runs.
@@ -819,7 +1061,7 @@ export type ListRunsResponse = Message<"mentatlab.v1.ListRunsResponse"> & {
  * Use `create(ListRunsResponseSchema)` to create a new message.
  */
 export const ListRunsResponseSchema: GenMessage<ListRunsResponse> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 18);
+  messageDesc(file_mentatlab_v1_orchestrator, 22);
 
 /**
  * Cancels a run.
@@ -847,7 +1089,7 @@ export type CancelRunRequest = Message<"mentatlab.v1.CancelRunRequest"> & {
  * Use `create(CancelRunRequestSchema)` to create a new message.
  */
 export const CancelRunRequestSchema: GenMessage<CancelRunRequest> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 19);
+  messageDesc(file_mentatlab_v1_orchestrator, 23);
 
 /**
  * Result of cancelling.
@@ -868,7 +1110,7 @@ export type CancelRunResponse = Message<"mentatlab.v1.CancelRunResponse"> & {
  * Use `create(CancelRunResponseSchema)` to create a new message.
  */
 export const CancelRunResponseSchema: GenMessage<CancelRunResponse> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 20);
+  messageDesc(file_mentatlab_v1_orchestrator, 24);
 
 /**
  * Follows a run.
@@ -896,7 +1138,7 @@ export type WatchRunRequest = Message<"mentatlab.v1.WatchRunRequest"> & {
  * Use `create(WatchRunRequestSchema)` to create a new message.
  */
 export const WatchRunRequestSchema: GenMessage<WatchRunRequest> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 21);
+  messageDesc(file_mentatlab_v1_orchestrator, 25);
 
 /**
  * Retries a failed or cancelled run.
@@ -931,7 +1173,7 @@ export type RetryRunRequest = Message<"mentatlab.v1.RetryRunRequest"> & {
  * Use `create(RetryRunRequestSchema)` to create a new message.
  */
 export const RetryRunRequestSchema: GenMessage<RetryRunRequest> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 22);
+  messageDesc(file_mentatlab_v1_orchestrator, 26);
 
 /**
  * The new run.
@@ -952,7 +1194,7 @@ export type RetryRunResponse = Message<"mentatlab.v1.RetryRunResponse"> & {
  * Use `create(RetryRunResponseSchema)` to create a new message.
  */
 export const RetryRunResponseSchema: GenMessage<RetryRunResponse> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 23);
+  messageDesc(file_mentatlab_v1_orchestrator, 27);
 
 /**
  * The run changed state.
@@ -980,7 +1222,7 @@ export type RunStateChanged = Message<"mentatlab.v1.RunStateChanged"> & {
  * Use `create(RunStateChangedSchema)` to create a new message.
  */
 export const RunStateChangedSchema: GenMessage<RunStateChanged> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 24);
+  messageDesc(file_mentatlab_v1_orchestrator, 28);
 
 /**
  * A node changed state.
@@ -1029,7 +1271,7 @@ export type NodeStateChanged = Message<"mentatlab.v1.NodeStateChanged"> & {
  * Use `create(NodeStateChangedSchema)` to create a new message.
  */
 export const NodeStateChangedSchema: GenMessage<NodeStateChanged> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 25);
+  messageDesc(file_mentatlab_v1_orchestrator, 29);
 
 /**
  * One event of a run.
@@ -1094,7 +1336,22 @@ export type RunEvent = Message<"mentatlab.v1.RunEvent"> & {
      */
     value: AgentEvent;
     case: "agent";
+  } | {
+    /**
+     * An item of a mapped node changed state.
+     *
+     * @generated from field: mentatlab.v1.MapItemChanged map_item = 8;
+     */
+    value: MapItemChanged;
+    case: "mapItem";
   } | { case: undefined; value?: undefined };
+
+  /**
+   * For an agent event of a mapped node: the item whose attempt reported it. Unset otherwise.
+   *
+   * @generated from field: optional uint32 item_index = 9;
+   */
+  itemIndex?: number | undefined;
 };
 
 /**
@@ -1102,7 +1359,7 @@ export type RunEvent = Message<"mentatlab.v1.RunEvent"> & {
  * Use `create(RunEventSchema)` to create a new message.
  */
 export const RunEventSchema: GenMessage<RunEvent> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 26);
+  messageDesc(file_mentatlab_v1_orchestrator, 30);
 
 /**
  * Events a sidecar reports for its node.
@@ -1163,7 +1420,7 @@ export type ReportNodeEventsRequest = Message<"mentatlab.v1.ReportNodeEventsRequ
  * Use `create(ReportNodeEventsRequestSchema)` to create a new message.
  */
 export const ReportNodeEventsRequestSchema: GenMessage<ReportNodeEventsRequest> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 27);
+  messageDesc(file_mentatlab_v1_orchestrator, 31);
 
 /**
  * Result of reporting.
@@ -1184,7 +1441,7 @@ export type ReportNodeEventsResponse = Message<"mentatlab.v1.ReportNodeEventsRes
  * Use `create(ReportNodeEventsResponseSchema)` to create a new message.
  */
 export const ReportNodeEventsResponseSchema: GenMessage<ReportNodeEventsResponse> = /*@__PURE__*/
-  messageDesc(file_mentatlab_v1_orchestrator, 28);
+  messageDesc(file_mentatlab_v1_orchestrator, 32);
 
 /**
  * Backoff between retries of a node that failed transiently (agent exit code 3).
@@ -1226,6 +1483,77 @@ export enum BackoffKind {
  */
 export const BackoffKindSchema: GenEnum<BackoffKind> = /*@__PURE__*/
   enumDesc(file_mentatlab_v1_orchestrator, 0);
+
+/**
+ * What a mapped node does when one of its items fails after its retries.
+ *
+ * @generated from enum mentatlab.v1.MapFailurePolicy
+ */
+export enum MapFailurePolicy {
+  /**
+   * Defaults to fail fast.
+   *
+   * @generated from enum value: MAP_FAILURE_POLICY_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Cancel the items still running or waiting; the node fails with the first failed item's reason.
+   *
+   * @generated from enum value: MAP_FAILURE_POLICY_FAIL_FAST = 1;
+   */
+  FAIL_FAST = 1,
+
+  /**
+   * Run every item; the node then fails listing the indices of the items that failed.
+   *
+   * @generated from enum value: MAP_FAILURE_POLICY_CONTINUE = 2;
+   */
+  CONTINUE = 2,
+}
+
+/**
+ * Describes the enum mentatlab.v1.MapFailurePolicy.
+ */
+export const MapFailurePolicySchema: GenEnum<MapFailurePolicy> = /*@__PURE__*/
+  enumDesc(file_mentatlab_v1_orchestrator, 1);
+
+/**
+ * When a node with several incoming edges runs.
+ *
+ * @generated from enum mentatlab.v1.JoinMode
+ */
+export enum JoinMode {
+  /**
+   * Defaults to all.
+   *
+   * @generated from enum value: JOIN_MODE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Every incoming edge must be taken; a branch not taken skips the node.
+   *
+   * @generated from enum value: JOIN_MODE_ALL = 1;
+   */
+  ALL = 1,
+
+  /**
+   * The node runs once all its upstream nodes ended, when at least one incoming edge was taken (its
+   * source succeeded and its condition, if any, holds). An input pin may then be fed by several
+   * edges, from mutually exclusive branches: it takes the value of the first taken edge in flow
+   * order. Edges not taken leave their pins unbound; the node is skipped when none was taken.
+   *
+   * @generated from enum value: JOIN_MODE_ANY = 2;
+   */
+  ANY = 2,
+}
+
+/**
+ * Describes the enum mentatlab.v1.JoinMode.
+ */
+export const JoinModeSchema: GenEnum<JoinMode> = /*@__PURE__*/
+  enumDesc(file_mentatlab_v1_orchestrator, 2);
 
 /**
  * How a run's nodes use the node cache (docs/reuse.md). Only agents whose manifest says
@@ -1274,7 +1602,7 @@ export enum CacheMode {
  * Describes the enum mentatlab.v1.CacheMode.
  */
 export const CacheModeSchema: GenEnum<CacheMode> = /*@__PURE__*/
-  enumDesc(file_mentatlab_v1_orchestrator, 1);
+  enumDesc(file_mentatlab_v1_orchestrator, 3);
 
 /**
  * Why a node's outputs came from another run instead of an agent started for it.
@@ -1308,7 +1636,7 @@ export enum ReuseKind {
  * Describes the enum mentatlab.v1.ReuseKind.
  */
 export const ReuseKindSchema: GenEnum<ReuseKind> = /*@__PURE__*/
-  enumDesc(file_mentatlab_v1_orchestrator, 2);
+  enumDesc(file_mentatlab_v1_orchestrator, 4);
 
 /**
  * Lifecycle of a run.
@@ -1363,7 +1691,7 @@ export enum RunState {
  * Describes the enum mentatlab.v1.RunState.
  */
 export const RunStateSchema: GenEnum<RunState> = /*@__PURE__*/
-  enumDesc(file_mentatlab_v1_orchestrator, 3);
+  enumDesc(file_mentatlab_v1_orchestrator, 5);
 
 /**
  * Lifecycle of one node in a run.
@@ -1421,7 +1749,7 @@ export enum NodeState {
   CANCELLED = 6,
 
   /**
-   * Never ran because an upstream node failed.
+   * Never ran: an upstream node failed or did not run, or a branch into it was not taken.
    *
    * @generated from enum value: NODE_STATE_SKIPPED = 7;
    */
@@ -1432,7 +1760,7 @@ export enum NodeState {
  * Describes the enum mentatlab.v1.NodeState.
  */
 export const NodeStateSchema: GenEnum<NodeState> = /*@__PURE__*/
-  enumDesc(file_mentatlab_v1_orchestrator, 4);
+  enumDesc(file_mentatlab_v1_orchestrator, 6);
 
 /**
  * Runs flows: validates them, schedules their nodes in dependency order, passes values along edges,

@@ -3,11 +3,12 @@ import { resolve } from "node:path";
 import { parse } from "yaml";
 import { CliError } from "./exit-codes.js";
 
-/** A flow node as far as the CLI needs it: which agent version binds its pins. */
+/** A flow node as far as the CLI needs it: which agent version binds its pins, and the pin it maps over (which takes a json list). */
 export interface FlowNodeAgent {
   readonly nodeId: string;
   readonly agent: string;
   readonly version: string;
+  readonly mappedPin?: string;
 }
 
 /** A flow file: its text goes to the server as is; its nodes tell the CLI the agents whose pins inputs bind. */
@@ -45,7 +46,10 @@ function nodesOf(text: string): FlowNodeAgent[] {
     const nodeId = field(node, "id");
     const agent = field(node, "agent") ?? field(node, "type");
     const version = field(node, "agent_version") ?? field(node, "agentVersion") ?? field(node, "version") ?? "";
-    return typeof nodeId === "string" && typeof agent === "string" ? [{ nodeId, agent, version: String(version) }] : [];
+    const map = field(node, "map");
+    const mappedPin = typeof map === "string" ? map : field(map, "pin");
+    if (typeof nodeId !== "string" || typeof agent !== "string") return [];
+    return [{ nodeId, agent, version: String(version), ...(typeof mappedPin === "string" ? { mappedPin } : {}) }];
   });
 }
 

@@ -368,6 +368,44 @@ describe("mentatctl agents and runs", () => {
     );
   });
 
+  it("shows a mapped node's items: each item's events while watching, and map progress with the failed items in runs get", async () => {
+    const agent = join(work, "map-item.yaml");
+    const script = join(dirname(fileURLToPath(import.meta.url)), "../../../test/agents/map-item.mjs");
+    writeFileSync(
+      agent,
+      [
+        "id: org.mentatlab.test.map-item",
+        "version: 1.0.0",
+        `command: [${JSON.stringify(process.execPath)}, ${JSON.stringify(script)}]`,
+        "inputs: [{ name: text, type: text }]",
+        "outputs: [{ name: text, type: text }]",
+      ].join("\n"),
+    );
+    const flow = join(work, "map-flow.yaml");
+    const params = `{ ledger: ${JSON.stringify(join(work, "map-ledger"))}, fail: [c] }`;
+    writeFileSync(
+      flow,
+      [
+        "apiVersion: v1",
+        "kind: Flow",
+        "meta: { id: mapped }",
+        "graph:",
+        "  nodes:",
+        `    - { id: each, agent: org.mentatlab.test.map-item, map: { pin: text, concurrency: 2, on_failure: continue }, params: ${params} }`,
+      ].join("\n"),
+    );
+    expect((await ctl(["agents", "register", agent])).code).toBe(0);
+    const run = await ctl(["run", flow, "--input", 'each.text=["a","b","c","d","e"]', "--watch"]);
+    expect(run.code).toBe(1);
+    expect(run.stdout).toContain(" each  running (attempt 0): mapping over 5 items of text, at most 2 at once");
+    expect(run.stdout).toMatch(/ each {2}item 2 failed \(attempt \d\): agent exited with code 1: item c fails \(exit 1\) · map \d\/5, 1 failed/);
+    expect(run.stdout).toMatch(/ each\[4\] {2}output text = "e!"/);
+    const runId = /run (\S+) submitted/.exec(run.stderr)?.[1] ?? "";
+    const get = await ctl(["runs", "get", runId]);
+    expect(get.stdout).toMatch(/each +org\.mentatlab\.test\.map-item@1\.0\.0 +failed +map 5\/5, 1 failed +item 2 of 5 failed; item 2: agent exited/);
+    expect(get.stdout).toContain("failed items:\n  each[2]: agent exited with code 1: item c fails (exit 1)");
+  });
+
   it("runs a cacheable agent's node once for the same inputs, shows the hit, and runs it anyway with --cache off", async () => {
     const ledger = join(work, "cache-ledger");
     const agent = join(work, "cached-ledger.yaml");

@@ -116,7 +116,8 @@ async function pinTypes(ctx: CommandContext, nodes: readonly FlowNodeAgent[]): P
         throw err;
       },
     );
-    for (const pin of agent?.inputs ?? []) types.set(`${node.nodeId}.${pin.name}`, pin.type);
+    // A mapped pin takes a json list of its type's values.
+    for (const pin of agent?.inputs ?? []) types.set(`${node.nodeId}.${pin.name}`, pin.name === node.mappedPin ? PinType.JSON : pin.type);
   }
   return types;
 }

@@ -63,7 +63,7 @@ export function exitCodeForRun(state: RunState): ExitCode {
 /** One line per event, e.g. `#4 12:00:01.250 thumb  progress 50% resizing`. */
 export function describeRunEvent(event: MessageShape<typeof RunEventSchema>): string {
   const time = formatTime(event.time).slice(11, 23);
-  const who = event.nodeId === "" ? "run" : event.nodeId;
+  const who = event.nodeId === "" ? "run" : event.itemIndex === undefined ? event.nodeId : `${event.nodeId}[${event.itemIndex}]`;
   return `#${event.seq} ${time} ${who}  ${describeWhat(event)}`;
 }
 
@@ -75,6 +75,14 @@ function describeWhat(event: RunEvent): string {
     case "nodeState":
       // A reused node ran no attempt: its reason says where its outputs came from.
       return `${enumLabel(NodeStateSchema, e.value.state)}${e.value.reused ? "" : ` (attempt ${e.value.attempt})`}${e.value.reason ? `: ${e.value.reason}` : ""}`;
+    case "mapItem": {
+      const m = e.value;
+      const attempt = m.reused || m.attempt === 0 ? "" : ` (attempt ${m.attempt})`;
+      return (
+        `item ${m.index} ${enumLabel(NodeStateSchema, m.state)}${attempt}${m.reason ? `: ${m.reason}` : ""}` +
+        ` · map ${m.succeeded + m.failed}/${m.total}${m.failed > 0 ? `, ${m.failed} failed` : ""}`
+      );
+    }
     case "agent": {
       const a = e.value.event;
       switch (a.case) {
