@@ -1,3 +1,5 @@
+import { timestampMs } from "@bufbuild/protobuf/wkt";
+import type { MediaRef } from "../../gen/mentatlab/v1/common_pb.js";
 import type { StoredRef } from "./ref-index.js";
 
 /**
@@ -49,10 +51,10 @@ export interface HoldStore {
   adoptOnce(refs: AsyncIterable<StoredRef>, nowMs: number): Promise<void>;
 }
 
-/** The upload hold a ref registered before holds existed gets: its own expiry. */
-export function adoptedHold(stored: StoredRef, nowMs: number): Hold {
-  const expiresMs = stored.ref.expiresAt ? Number(stored.ref.expiresAt.seconds) * 1000 + Math.floor(stored.ref.expiresAt.nanos / 1e6) : 0;
-  return { workspace: stored.ref.workspace, refId: stored.ref.id, holder: uploadHolder(stored.ref.id), expiresMs, createdMs: nowMs };
+/** The hold an upload keeps on its object: until the object's own expiry (its retention). */
+export function uploadHoldOf(ref: MediaRef, nowMs: number): Hold {
+  const expiresMs = ref.expiresAt ? timestampMs(ref.expiresAt) : 0;
+  return { workspace: ref.workspace, refId: ref.id, holder: uploadHolder(ref.id), expiresMs, createdMs: nowMs };
 }
 
 function holdKey(workspace: string, refId: string): string {
@@ -94,7 +96,7 @@ export class MemoryHoldStore implements HoldStore {
 
   async adoptOnce(refs: AsyncIterable<StoredRef>, nowMs: number): Promise<void> {
     if (this.adopted) return;
-    for await (const stored of refs) await this.add(adoptedHold(stored, nowMs));
+    for await (const stored of refs) await this.add(uploadHoldOf(stored.ref, nowMs));
     this.adopted = true;
   }
 }

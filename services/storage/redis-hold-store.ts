@@ -1,6 +1,6 @@
 import type { Redis } from "ioredis";
 import { redisCall } from "../shared/redis.js";
-import { adoptedHold, type Hold, type HoldStore } from "./hold-store.js";
+import { uploadHoldOf, type Hold, type HoldStore } from "./hold-store.js";
 import type { StoredRef } from "./ref-index.js";
 import { segment } from "./keys.js";
 
@@ -80,7 +80,7 @@ export class RedisHoldStore implements HoldStore {
 
   async adoptOnce(refs: AsyncIterable<StoredRef>, nowMs: number): Promise<void> {
     if (await redisCall(WHAT, () => this.redis.exists(ADOPTED))) return;
-    for await (const stored of refs) await this.add(adoptedHold(stored, nowMs));
+    for await (const stored of refs) await this.add(uploadHoldOf(stored.ref, nowMs));
     await redisCall(WHAT, () => this.redis.set(ADOPTED, String(nowMs)));
   }
 }

@@ -1,6 +1,6 @@
 import type { DatabaseSync, StatementSync } from "node:sqlite";
 import { databaseCall, once } from "../shared/sqlite.js";
-import { adoptedHold, type Hold, type HoldStore } from "./hold-store.js";
+import { uploadHoldOf, type Hold, type HoldStore } from "./hold-store.js";
 import type { StoredRef } from "./ref-index.js";
 
 const SCHEMA = `
@@ -85,7 +85,7 @@ export class SqliteHoldStore implements HoldStore {
 
   async adoptOnce(refs: AsyncIterable<StoredRef>, nowMs: number): Promise<void> {
     await once(this.db, "holds: adopt refs stored before holds", async () => {
-      for await (const stored of refs) await this.add(adoptedHold(stored, nowMs));
+      for await (const stored of refs) await this.add(uploadHoldOf(stored.ref, nowMs));
     });
   }
 }
