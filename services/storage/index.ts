@@ -39,7 +39,11 @@ import { SqliteQuotaStore } from "./sqlite-quota-store.js";
 import { SqliteRefIndex } from "./sqlite-ref-index.js";
 import { RefCache } from "./ref-cache.js";
 import { BlobRefIndex, type RefIndex } from "./ref-index.js";
-import { RefRemover } from "./ref-remover.js";
+import { type CrashPoint, RefRemover } from "./ref-remover.js";
+import { type HoldStore, MemoryHoldStore } from "./hold-store.js";
+import { ObjectHolds } from "./object-holds.js";
+import { RedisHoldStore } from "./redis-hold-store.js";
+import { SqliteHoldStore } from "./sqlite-hold-store.js";
 import { ResumableUploads } from "./resumable-uploads.js";
 import { applyLifecycle, type LifecycleOutcome } from "./s3-lifecycle.js";
 import { S3BlobStore } from "./s3-blob-store.js";
@@ -83,6 +87,8 @@ export function scanningNotice(clamd: ClamdConfig | undefined): string {
 /** Replacements for what the configuration would build, for tests and benchmarks that instrument a backend. */
 export interface StorageOverrides {
   readonly blobStore?: BlobStore;
+  /** Stops object removals between steps, as a crash would (garbage-collection tests). */
+  readonly crashPoint?: CrashPoint;
 }
 
 /** Builds the StorageService on the configured backends and starts its expiry sweeper. */
@@ -100,6 +106,9 @@ export async function createStorage(config: StorageConfig, overrides: StorageOve
   const newLock = (): KeyedLock => (redis ? new RedisKeyedLock(redis) : new LocalKeyedLock());
   const index = db ? await embeddedRefIndex(db, store) : new BlobRefIndex(store);
   await embeddedQuotas?.chargeExisting(index.all());
+  const holds: HoldStore = redis ? new RedisHoldStore(redis) : db ? new SqliteHoldStore(db) : new MemoryHoldStore();
+  await holds.adoptOnce(index.all(), Date.now());
+  const digestLock = newLock();
   const refs = new RefCache(
     index,
     redis ? new RedisRefCacheL2(redis) : undefined,
@@ -116,7 +125,8 @@ export async function createStorage(config: StorageConfig, overrides: StorageOve
     ceilings: config.ceilings,
     ttlSeconds: (bucketClass) => (bucketClass === BucketClass.TEMP ? config.tempTtlSeconds : config.mediaTtlSeconds),
     metrics,
-    digestLock: newLock(),
+    digestLock,
+    holds,
   });
   const uploads = new ResumableUploads({
     store,
@@ -126,16 +136,15 @@ export async function createStorage(config: StorageConfig, overrides: StorageOve
     lock: newLock(),
     uploadTtlSeconds: config.uploadTtlSeconds,
   });
-  const remover = new RefRemover(store, index, refs, quotas);
+  const remover = new RefRemover(store, index, refs, quotas, overrides.crashPoint);
+  const objectHolds = new ObjectHolds(holds, index, remover, digestLock);
   const signer = new UrlSigner(config.presignSecret);
 
   let lifecycle: LifecycleOutcome | undefined;
   if (backend instanceof S3BlobStore && config.backend.kind === "s3") {
     const days = (seconds: number) => Math.max(1, Math.ceil(seconds / DAY));
     lifecycle = await applyLifecycle(backend.client, backend.bucket, {
-      mediaExpireDays: days(config.mediaTtlSeconds),
       mediaArchiveDays: days(config.mediaArchiveAfterSeconds),
-      tempExpireDays: days(config.tempTtlSeconds),
       uploadExpireDays: days(config.uploadTtlSeconds) + 1,
       archiveStorageClass: config.backend.archiveStorageClass,
     });
@@ -150,7 +159,7 @@ export async function createStorage(config: StorageConfig, overrides: StorageOve
 
   console.info(scanningNotice(config.clamd));
 
-  const sweeper = new Sweeper(store, index, remover, uploads, quotas);
+  const sweeper = new Sweeper(store, index, uploads, quotas, holds, objectHolds);
   sweeper.start(config.sweepIntervalMs, (err) => console.error("storage: expiry sweep failed:", err));
 
   return {
@@ -161,12 +170,12 @@ export async function createStorage(config: StorageConfig, overrides: StorageOve
       quotas,
       ingestor,
       uploads,
-      remover,
+      holds: objectHolds,
       signer,
       publicUrl: config.publicUrl,
       defaultChunkBytes: config.defaultChunkBytes,
     }),
-    routes: createMediaRoutes({ store, refs, signer }),
+    routes: createMediaRoutes({ store, refs, holds: objectHolds, signer }),
     metrics,
     lifecycle,
     sweep: (nowMs) => sweeper.sweep(nowMs),

@@ -7,7 +7,8 @@ import type { UploadHeader } from "../../gen/mentatlab/v1/storage_pb.js";
 import type { BlobStore, ByteSource } from "./blob-store.js";
 import type { MediaCeilings, SizeLimits } from "./config.js";
 import { resolveMimeType, SNIFF_BYTES } from "./content-type.js";
-import { newObjectKey, newRefId } from "./keys.js";
+import { digestLockKey, newObjectKey, newRefId } from "./keys.js";
+import { uploadHoldOf, type HoldStore } from "./hold-store.js";
 import type { KeyedLock } from "./keyed-lock.js";
 import type { MalwareScanner, ScanSession } from "./malware-scanner.js";
 import { mediaKindOf } from "./media-kind.js";
@@ -29,6 +30,8 @@ export interface IngestDeps {
   readonly ttlSeconds: (bucketClass: BucketClass) => number;
   readonly metrics: StorageMetrics;
   readonly digestLock: KeyedLock;
+  /** Where each upload records its own hold on the object it stored or found. */
+  readonly holds: HoldStore;
 }
 
 export interface IngestResult {
@@ -154,13 +157,15 @@ export class Ingestor {
         throw refused(`malware detected (${verdict.signature}); the upload was discarded`, Code.InvalidArgument);
       }
 
-      return await this.deps.digestLock.run(`${uploader.workspace}\u0000${bucketClass}\u0000${sha256}`, async () => {
+      return await this.deps.digestLock.run(digestLockKey({ workspace: uploader.workspace, bucketClass, sha256 }), async () => {
         const existing = await this.existing(uploader.workspace, bucketClass, sha256);
         if (existing) {
           checkConstraints(existing, header);
           await this.deps.store.delete(blobKey);
           stored = false;
           await reservation.release();
+          // Uploading it again takes the upload's hold back, if a Delete had released it.
+          await this.deps.holds.add(uploadHoldOf(existing, Date.now()));
           return { ref: existing, deduplicated: true };
         }
         const metadata = await this.deps.extractor.extract(blobKey, mimeType);
@@ -185,6 +190,9 @@ export class Ingestor {
         });
         checkConstraints(ref, header);
         await reservation.commit(ref.id, total);
+        // The hold first: a crash before the ref is registered leaves a hold naming no ref, which the
+        // sweeper drops, never a registered ref without its hold.
+        await this.deps.holds.add(uploadHoldOf(ref, now));
         await this.deps.index.put({ ref, blobKey });
         this.deps.metrics.recordUpload(total);
         return { ref, deduplicated: false };

@@ -17,6 +17,11 @@ export function newObjectKey(workspace: string, bucketClass: BucketClass): strin
   return `${bucketPrefix(bucketClass)}/${segment(workspace)}/${randomBytes(16).toString("hex")}`;
 }
 
+/** The lock uploads of one digest, and hold changes of the object holding it, exclude each other by. */
+export function digestLockKey(ref: { readonly workspace: string; readonly bucketClass: BucketClass; readonly sha256: string }): string {
+  return `${ref.workspace}\u0000${ref.bucketClass}\u0000${ref.sha256}`;
+}
+
 export const REFS_PREFIX = "refs/";
 
 export function refDocKey(workspace: string, refId: string): string {

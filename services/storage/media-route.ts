@@ -5,6 +5,7 @@ import { permissionRefusal } from "../shared/auth/method-permission.js";
 import type { HttpRoute, HttpRouteContext } from "../shared/http-route.js";
 import type { BlobStore } from "./blob-store.js";
 import { cacheMaxAgeSeconds, mediaKindOf } from "./media-kind.js";
+import type { ObjectHolds } from "./object-holds.js";
 import type { RefCache } from "./ref-cache.js";
 import { rechunk } from "./rechunk.js";
 import { lookupRef } from "./storage-service.js";
@@ -15,6 +16,7 @@ export const MEDIA_PATH_PREFIX = "/media/";
 interface MediaRouteDeps {
   readonly store: BlobStore;
   readonly refs: RefCache;
+  readonly holds: ObjectHolds;
   readonly signer: UrlSigner;
 }
 
@@ -105,7 +107,7 @@ export function createMediaRoutes(deps: MediaRouteDeps): HttpRoute[] {
 
     let stored;
     try {
-      stored = await lookupRef(deps.refs, workspace, refId);
+      stored = await lookupRef(deps.refs, deps.holds, workspace, refId);
     } catch (err) {
       if (err instanceof ConnectError && err.code === Code.NotFound) return text(404, "not found\n");
       throw err;

@@ -1,27 +1,31 @@
 import { type LifecycleRule, PutBucketLifecycleConfigurationCommand, type S3Client } from "@aws-sdk/client-s3";
 
 export interface LifecycleDays {
-  readonly mediaExpireDays: number;
   readonly mediaArchiveDays: number;
-  readonly tempExpireDays: number;
   readonly uploadExpireDays: number;
   /** Storage class for archived media; empty skips the transition. */
   readonly archiveStorageClass: string;
 }
 
-/** The bucket's lifecycle rules for our key layout (S3 counts in whole days, so sub-day TTLs round up). */
+/**
+ * The bucket's lifecycle rules for our key layout (S3 counts in whole days). Objects under `media/` and
+ * `temp/` never expire by rule: a run or cache entry may hold one past its own retention, so only the
+ * service, which knows the holds, deletes them (docs/garbage-collection.md).
+ */
 export function lifecycleRules(days: LifecycleDays, withTransition: boolean): LifecycleRule[] {
+  const archive: LifecycleRule[] =
+    withTransition && days.archiveStorageClass
+      ? [
+          {
+            ID: "mentatlab-media",
+            Status: "Enabled",
+            Filter: { Prefix: "media/" },
+            Transitions: [{ Days: days.mediaArchiveDays, StorageClass: days.archiveStorageClass as never }],
+          },
+        ]
+      : [];
   return [
-    {
-      ID: "mentatlab-media",
-      Status: "Enabled",
-      Filter: { Prefix: "media/" },
-      Expiration: { Days: days.mediaExpireDays },
-      ...(withTransition && days.archiveStorageClass
-        ? { Transitions: [{ Days: days.mediaArchiveDays, StorageClass: days.archiveStorageClass as never }] }
-        : {}),
-    },
-    { ID: "mentatlab-temp", Status: "Enabled", Filter: { Prefix: "temp/" }, Expiration: { Days: days.tempExpireDays } },
+    ...archive,
     {
       ID: "mentatlab-uploads",
       Status: "Enabled",

@@ -26,14 +26,14 @@ describe("StorageService on S3 only", () => {
     await s3?.stop();
   });
 
-  it("applies bucket lifecycle rules for media, temp and abandoned uploads at start-up", async () => {
+  it("applies bucket lifecycle rules archiving media and expiring abandoned uploads, never expiring held objects", async () => {
     expect(sut.runtime.lifecycle).toBe("applied");
     const store = sut.store as S3BlobStore;
     const { Rules } = await store.client.send(new GetBucketLifecycleConfigurationCommand({ Bucket: store.bucket }));
     const byId = new Map((Rules ?? []).map((r) => [r.ID, r]));
-    expect(byId.get("mentatlab-media")?.Expiration?.Days).toBe(7);
+    expect(byId.get("mentatlab-media")?.Expiration).toBeUndefined();
     expect(byId.get("mentatlab-media")?.Transitions?.[0]).toMatchObject({ Days: 1, StorageClass: "GLACIER" });
-    expect(byId.get("mentatlab-temp")?.Expiration?.Days).toBe(1);
+    expect(byId.has("mentatlab-temp")).toBe(false);
     expect(byId.get("mentatlab-uploads")?.AbortIncompleteMultipartUpload?.DaysAfterInitiation).toBe(1);
   });
 

@@ -11,7 +11,7 @@ import { makeTempDir, removeTempDir } from "../../test/harness/index.js";
 import { createBlobStore } from "./backend.js";
 import type { BlobStore } from "./blob-store.js";
 import { type StorageConfig, storageConfigFromEnv } from "./config.js";
-import { createStorage, type StorageRuntime } from "./index.js";
+import { createStorage, type StorageOverrides, type StorageRuntime } from "./index.js";
 import { refDocKey } from "./keys.js";
 import { type MediaFixtures, makeMediaFixtures } from "./testing.js";
 
@@ -109,10 +109,16 @@ export interface RuntimeUnderTest {
   close(): Promise<void>;
 }
 
-export async function startRuntime(backend: StorageBackendFixture, env: Record<string, string> = {}): Promise<RuntimeUnderTest> {
-  const dataDir = makeTempDir("storage-data");
+/** Where a runtime keeps its database (a restart reuses it) and what it replaces in the configured parts. */
+export interface RuntimeOptions {
+  readonly dataDir?: string;
+  readonly overrides?: StorageOverrides;
+}
+
+export async function startRuntime(backend: StorageBackendFixture, env: Record<string, string> = {}, options: RuntimeOptions = {}): Promise<RuntimeUnderTest> {
+  const dataDir = options.dataDir ?? makeTempDir("storage-data");
   const config = storageConfigFromEnv({ ...BASE_ENV, ...(await backend.freshEnv()), ...env }, dataDir);
-  const runtime = await createStorage(config);
+  const runtime = await createStorage(config, options.overrides);
   const store = createBlobStore(config.backend);
   return {
     runtime,
@@ -123,7 +129,7 @@ export async function startRuntime(backend: StorageBackendFixture, env: Record<s
     async close() {
       await runtime.close();
       await store.close();
-      removeTempDir(dataDir);
+      if (!options.dataDir) removeTempDir(dataDir);
     },
   };
 }
@@ -531,6 +537,7 @@ export function describeStorageServiceConformance(name: string, factory: () => P
         expect((await client.listMedia({})).refs.map((ref) => ref.id)).toEqual([kept!.id]);
         expect(await short.runtime.sweep()).toEqual({
           expiredObjects: 1,
+          droppedHolds: 0,
           abandonedUploads: 1,
           reclaimedLeases: 0,
           orphanedBlobs: 0,

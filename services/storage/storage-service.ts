@@ -1,5 +1,5 @@
 import { create } from "@bufbuild/protobuf";
-import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { type Duration, timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import {
   AbortUploadResponseSchema,
@@ -7,6 +7,9 @@ import {
   type DownloadResponse,
   DownloadResponseSchema,
   GetUsageResponseSchema,
+  HolderKind as ProtoHolderKind,
+  HoldMediaResponseSchema,
+  ReleaseMediaResponseSchema,
   ListMediaResponseSchema,
   PresignResponseSchema,
   StatResponseSchema,
@@ -17,15 +20,16 @@ import {
 } from "../../gen/mentatlab/v1/storage_pb.js";
 import { principalOf } from "../shared/principal.js";
 import type { BlobStore } from "./blob-store.js";
+import { type HolderKind, uploadHolder } from "./hold-store.js";
 import type { Ingestor, Uploader } from "./ingest.js";
 import { isRefId } from "./keys.js";
 import { defaultChunkBytes, mediaKindOf } from "./media-kind.js";
 import { decodePageToken, encodePageToken, isExpired } from "./media-listing.js";
 import { QuotaReservation, STREAM_LEASE_MS } from "./quota-reservation.js";
+import type { ObjectHolds } from "./object-holds.js";
 import type { QuotaStore } from "./quota-store.js";
 import type { RefCache } from "./ref-cache.js";
 import type { RefIndex, StoredRef } from "./ref-index.js";
-import type { RefRemover } from "./ref-remover.js";
 import { rechunk } from "./rechunk.js";
 import type { ResumableUploads } from "./resumable-uploads.js";
 import type { UrlSigner } from "./url-signer.js";
@@ -38,7 +42,7 @@ export interface StorageServiceDeps {
   readonly quotas: QuotaStore;
   readonly ingestor: Ingestor;
   readonly uploads: ResumableUploads;
-  readonly remover: RefRemover;
+  readonly holds: ObjectHolds;
   readonly signer: UrlSigner;
   readonly publicUrl: string;
   /** Download chunk size for kinds without their own default. */
@@ -53,13 +57,25 @@ function uploaderOf(ctx: HandlerContext): Uploader {
   return { user, workspace };
 }
 
-/** A live ref of this workspace, or NOT_FOUND: another workspace's ref is indistinguishable from none. */
-export async function lookupRef(refs: RefCache, workspace: string, refId: string): Promise<StoredRef> {
+/**
+ * A live ref of this workspace, or NOT_FOUND: another workspace's ref is indistinguishable from none.
+ * A ref past its own expiry is still live while a run or cache entry holds it.
+ */
+export async function lookupRef(refs: RefCache, holds: ObjectHolds, workspace: string, refId: string): Promise<StoredRef> {
   const stored = isRefId(refId) ? await refs.get(workspace, refId) : undefined;
-  if (!stored || stored.ref.workspace !== workspace || isExpired(stored.ref)) {
-    throw new ConnectError(`no object "${refId}" in this workspace`, Code.NotFound);
-  }
+  const live = stored && stored.ref.workspace === workspace && (!isExpired(stored.ref) || (await holds.liveHolds(workspace, refId, Date.now())).length > 0);
+  if (!stored || !live) throw new ConnectError(`no object "${refId}" in this workspace`, Code.NotFound);
   return stored;
+}
+
+const HOLDER_KINDS: Readonly<Record<HolderKind, ProtoHolderKind>> = {
+  upload: ProtoHolderKind.UPLOAD,
+  run: ProtoHolderKind.RUN,
+  cache: ProtoHolderKind.CACHE,
+};
+
+function durationMs(duration: Duration | undefined): number {
+  return duration ? Number(duration.seconds) * 1000 + Math.floor(duration.nanos / 1e6) : 0;
 }
 
 /** Path of an object on the plain-HTTP media route. */
@@ -118,7 +134,7 @@ export function createStorageServiceImpl(deps: StorageServiceDeps): ServiceImpl<
 
     async *download(req, ctx): AsyncGenerator<DownloadResponse> {
       const { workspace } = principalOf(ctx);
-      const { ref, blobKey } = await lookupRef(deps.refs, workspace, req.refId);
+      const { ref, blobKey } = await lookupRef(deps.refs, deps.holds, workspace, req.refId);
       const size = Number(ref.sizeBytes);
       const offset = Number(req.offset);
       if (offset > size) {
@@ -139,13 +155,13 @@ export function createStorageServiceImpl(deps: StorageServiceDeps): ServiceImpl<
     },
 
     async stat(req, ctx) {
-      const { ref } = await lookupRef(deps.refs, principalOf(ctx).workspace, req.refId);
+      const { ref } = await lookupRef(deps.refs, deps.holds, principalOf(ctx).workspace, req.refId);
       return create(StatResponseSchema, { ref });
     },
 
     async presign(req, ctx) {
       const { workspace } = principalOf(ctx);
-      const { ref } = await lookupRef(deps.refs, workspace, req.refId);
+      const { ref } = await lookupRef(deps.refs, deps.holds, workspace, req.refId);
       const ttl = req.ttl && (req.ttl.seconds > 0n || req.ttl.nanos > 0) ? Math.ceil(Number(req.ttl.seconds) + req.ttl.nanos / 1e9) : DEFAULT_PRESIGN_SECONDS;
       const expires = Math.floor(Date.now() / 1000) + ttl;
       const query = new URLSearchParams({ expires: String(expires), sig: deps.signer.sign(workspace, ref.id, expires) });
@@ -156,9 +172,39 @@ export function createStorageServiceImpl(deps: StorageServiceDeps): ServiceImpl<
     },
 
     async delete(req, ctx) {
-      const stored = await lookupRef(deps.refs, principalOf(ctx).workspace, req.refId);
-      const freed = await deps.remover.remove(stored);
-      return create(DeleteResponseSchema, { freedBytes: BigInt(freed) });
+      const stored = await lookupRef(deps.refs, deps.holds, principalOf(ctx).workspace, req.refId);
+      const { freed, remaining } = await deps.holds.release(stored, uploadHolder(stored.ref.id), Date.now());
+      return create(DeleteResponseSchema, { freedBytes: BigInt(freed), remainingHolders: remaining.length });
+    },
+
+    async holdMedia(req, ctx) {
+      const { workspace } = principalOf(ctx);
+      const now = Date.now();
+      const ttlMs = durationMs(req.ttl);
+      const found = await Promise.all(req.refIds.map((refId) => lookupRef(deps.refs, deps.holds, workspace, refId)));
+      let heldBytes = 0n;
+      for (const stored of found) {
+        if (!(await deps.holds.hold(stored, req.holder, ttlMs > 0 ? now + ttlMs : 0, now))) {
+          throw new ConnectError(`object "${stored.ref.id}" was deleted before it could be held`, Code.NotFound);
+        }
+        heldBytes += stored.ref.sizeBytes;
+      }
+      return create(HoldMediaResponseSchema, { heldBytes });
+    },
+
+    async releaseMedia(req, ctx) {
+      const { workspace } = principalOf(ctx);
+      let freedBytes = 0n;
+      let deletedCount = 0n;
+      for (const refId of req.refIds) {
+        // Releasing what is gone already is done: releases are retried after faults.
+        const stored = isRefId(refId) ? await deps.refs.get(workspace, refId) : undefined;
+        if (!stored || stored.ref.workspace !== workspace) continue;
+        const { freed, remaining } = await deps.holds.release(stored, req.holder, Date.now());
+        freedBytes += BigInt(freed);
+        if (remaining.length === 0) deletedCount += 1n;
+      }
+      return create(ReleaseMediaResponseSchema, { freedBytes, deletedCount });
     },
 
     async getUsage(_req, ctx) {
@@ -170,6 +216,12 @@ export function createStorageServiceImpl(deps: StorageServiceDeps): ServiceImpl<
         workspaceUsedBytes: BigInt(usage.workspaceUsedBytes),
         workspaceLimitBytes: BigInt(deps.quotas.limits.workspaceBytes),
         workspaceObjectCount: BigInt(usage.workspaceObjectCount),
+        byHolder: [...(await deps.holds.usageByKind(workspace, Date.now()))].map(([kind, held]) => ({
+          kind: HOLDER_KINDS[kind],
+          bytes: BigInt(held.bytes),
+          objectCount: BigInt(held.objects),
+          holderCount: BigInt(held.holders),
+        })),
       });
     },
 

@@ -1,13 +1,16 @@
 import type { BlobStore } from "./blob-store.js";
-import { isExpired } from "./media-listing.js";
+import { type HoldStore, isLive } from "./hold-store.js";
+import type { ObjectHolds } from "./object-holds.js";
 import type { QuotaStore } from "./quota-store.js";
 import type { RefIndex } from "./ref-index.js";
-import type { RefRemover } from "./ref-remover.js";
 import type { ResumableUploads } from "./resumable-uploads.js";
 
 /** What one sweep removed. */
 export interface SweepResult {
+  /** Objects no live hold named any more (past their retention, released, or left by a crash). */
   readonly expiredObjects: number;
+  /** Holds past their expiry, or naming a ref never registered, dropped. */
+  readonly droppedHolds: number;
   readonly abandonedUploads: number;
   /** Quota holds of uploads that stopped without finishing or failing (a crashed replica). */
   readonly reclaimedLeases: number;
@@ -25,7 +28,7 @@ const OBJECT_PREFIXES = ["media/", "temp/"];
 const ORPHAN_GRACE_MS = 60 * 60 * 1000;
 
 /**
- * Removes expired objects (giving their quota back), abandoned resumable uploads, and temp files of
+ * Removes objects no live hold names any more (giving their quota back), dead holds, abandoned resumable uploads, and temp files of
  * interrupted writes. The file backend has no lifecycle rules, so this is its only expiry; on S3 it
  * enforces the sub-day `temp` TTL that lifecycle rules (whole days) cannot, and keeps the index and
  * quotas in step with what S3 expires.
@@ -40,9 +43,10 @@ export class Sweeper {
   constructor(
     private readonly store: BlobStore,
     private readonly index: RefIndex,
-    private readonly remover: RefRemover,
     private readonly uploads: ResumableUploads,
     private readonly quotas: QuotaStore,
+    private readonly holds: HoldStore,
+    private readonly objects: ObjectHolds,
   ) {}
 
   async sweep(now = Date.now()): Promise<SweepResult> {
@@ -59,13 +63,13 @@ export class Sweeper {
     const registered = new Set<string>();
     for await (const stored of this.index.all()) {
       registered.add(chargeKey(stored.ref));
-      if (!isExpired(stored.ref, now)) {
+      if (!(await this.objects.collect(stored, now))) {
         live.add(stored.blobKey);
         continue;
       }
-      await this.remover.remove(stored);
       expiredObjects += 1;
     }
+    const droppedHolds = await this.dropDeadHolds(now);
     const abandonedUploads = await this.uploads.sweep(now);
     let orphanedBlobs = 0;
     for (const prefix of OBJECT_PREFIXES) {
@@ -78,7 +82,17 @@ export class Sweeper {
     const staleTemporaries = (await this.store.removeStaleTemporaries?.(new Date(now - ORPHAN_GRACE_MS))) ?? 0;
     const reclaimedLeases = await this.quotas.reclaimExpired(now);
     const orphanedCharges = await this.refundChargesWithoutRef(registered);
-    return { expiredObjects, abandonedUploads, reclaimedLeases, orphanedBlobs, staleTemporaries, orphanedCharges };
+    return { expiredObjects, droppedHolds, abandonedUploads, reclaimedLeases, orphanedBlobs, staleTemporaries, orphanedCharges };
+  }
+
+  /** Lapsed holds, and holds an upload cut short by a crash took before registering its ref. */
+  private async dropDeadHolds(now: number): Promise<number> {
+    let dropped = 0;
+    for await (const hold of this.holds.all()) {
+      const dead = !isLive(hold, now) || (hold.createdMs < now - ORPHAN_GRACE_MS && !(await this.index.get(hold.workspace, hold.refId)));
+      if (dead && (await this.holds.remove(hold.workspace, hold.refId, hold.holder))) dropped += 1;
+    }
+    return dropped;
   }
 
   private async refundChargesWithoutRef(registered: ReadonlySet<string>): Promise<number> {

@@ -2,8 +2,8 @@
 // @generated from file mentatlab/v1/storage.proto (package mentatlab.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_buf_validate_validate } from "@bufbuild/protovalidate/gen/buf/validate/validate_pb.js";
 import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file mentatlab/v1/storage.proto.
  */
 export const file_mentatlab_v1_storage: GenFile = /*@__PURE__*/
-  fileDesc("ChptZW50YXRsYWIvdjEvc3RvcmFnZS5wcm90bxIMbWVudGF0bGFiLnYxIvUBCgxVcGxvYWRIZWFkZXISGgoIZmlsZW5hbWUYASABKAlCCLpIBXIDGP8BEhsKCW1pbWVfdHlwZRgCIAEoCUIIukgFcgMY/wESEgoKc2l6ZV9ieXRlcxgDIAEoBBIoCgZzaGEyNTYYBCABKAlCGLpIFXITMhFeKFswLTlhLWZdezY0fSk/JBI5CgxidWNrZXRfY2xhc3MYBSABKA4yGS5tZW50YXRsYWIudjEuQnVja2V0Q2xhc3NCCLpIBYIBAhABEjMKC2NvbnN0cmFpbnRzGAYgASgLMh4ubWVudGF0bGFiLnYxLk1lZGlhQ29uc3RyYWludHMiaQoNVXBsb2FkUmVxdWVzdBIsCgZoZWFkZXIYASABKAsyGi5tZW50YXRsYWIudjEuVXBsb2FkSGVhZGVySAASGwoFY2h1bmsYAiABKAxCCrpIB3oFGICAgAJIAEINCgRwYXJ0EgW6SAIIASJLCg5VcGxvYWRSZXNwb25zZRIjCgNyZWYYASABKAsyFi5tZW50YXRsYWIudjEuTWVkaWFSZWYSFAoMZGVkdXBsaWNhdGVkGAIgASgIIlwKE0NyZWF0ZVVwbG9hZFJlcXVlc3QSMgoGaGVhZGVyGAEgASgLMhoubWVudGF0bGFiLnYxLlVwbG9hZEhlYWRlckIGukgDyAEBEhEKCXByZXNpZ25lZBgCIAEoCCLHAgoUQ3JlYXRlVXBsb2FkUmVzcG9uc2USEQoJdXBsb2FkX2lkGAEgASgJEhgKEGNvbW1pdHRlZF9vZmZzZXQYAiABKAQSLgoKZXhwaXJlc19hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASHwoXcmVjb21tZW5kZWRfY2h1bmtfYnl0ZXMYBCABKA0SGQoRcHJlc2lnbmVkX3B1dF91cmwYBSABKAkSWgoVcHJlc2lnbmVkX3B1dF9oZWFkZXJzGAYgAygLMjsubWVudGF0bGFiLnYxLkNyZWF0ZVVwbG9hZFJlc3BvbnNlLlByZXNpZ25lZFB1dEhlYWRlcnNFbnRyeRo6ChhQcmVzaWduZWRQdXRIZWFkZXJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJcChJVcGxvYWRDaHVua1JlcXVlc3QSGgoJdXBsb2FkX2lkGAEgASgJQge6SARyAhABEg4KBm9mZnNldBgCIAEoBBIaCgRkYXRhGAMgASgMQgy6SAl6BxABGICAgAIiLwoTVXBsb2FkQ2h1bmtSZXNwb25zZRIYChBjb21taXR0ZWRfb2Zmc2V0GAEgASgEIjQKFkdldFVwbG9hZFN0YXR1c1JlcXVlc3QSGgoJdXBsb2FkX2lkGAEgASgJQge6SARyAhABIncKF0dldFVwbG9hZFN0YXR1c1Jlc3BvbnNlEhgKEGNvbW1pdHRlZF9vZmZzZXQYASABKAQSEgoKc2l6ZV9ieXRlcxgCIAEoBBIuCgpleHBpcmVzX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJdChVDb21wbGV0ZVVwbG9hZFJlcXVlc3QSGgoJdXBsb2FkX2lkGAEgASgJQge6SARyAhABEigKBnNoYTI1NhgCIAEoCUIYukgVchMyEV4oWzAtOWEtZl17NjR9KT8kIlMKFkNvbXBsZXRlVXBsb2FkUmVzcG9uc2USIwoDcmVmGAEgASgLMhYubWVudGF0bGFiLnYxLk1lZGlhUmVmEhQKDGRlZHVwbGljYXRlZBgCIAEoCCIwChJBYm9ydFVwbG9hZFJlcXVlc3QSGgoJdXBsb2FkX2lkGAEgASgJQge6SARyAhABIhUKE0Fib3J0VXBsb2FkUmVzcG9uc2UiawoPRG93bmxvYWRSZXF1ZXN0EhcKBnJlZl9pZBgBIAEoCUIHukgEcgIQARIOCgZvZmZzZXQYAiABKAQSDgoGbGVuZ3RoGAMgASgEEh8KC2NodW5rX2J5dGVzGAQgASgNQgq6SAcqBRiAgIACIi0KDURvd25sb2FkQ2h1bmsSDgoGb2Zmc2V0GAEgASgEEgwKBGRhdGEYAiABKAwicgoQRG93bmxvYWRSZXNwb25zZRIoCgZoZWFkZXIYASABKAsyFi5tZW50YXRsYWIudjEuTWVkaWFSZWZIABIsCgVjaHVuaxgCIAEoCzIbLm1lbnRhdGxhYi52MS5Eb3dubG9hZENodW5rSABCBgoEcGFydCJxChBMaXN0TWVkaWFSZXF1ZXN0EhsKCXBhZ2Vfc2l6ZRgBIAEoDUIIukgFKgMY9AMSHAoKcGFnZV90b2tlbhgCIAEoCUIIukgFcgMYgAISIgoQbWltZV90eXBlX3ByZWZpeBgDIAEoCUIIukgFcgMY/wEiUgoRTGlzdE1lZGlhUmVzcG9uc2USJAoEcmVmcxgBIAMoCzIWLm1lbnRhdGxhYi52MS5NZWRpYVJlZhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiJgoLU3RhdFJlcXVlc3QSFwoGcmVmX2lkGAEgASgJQge6SARyAhABIjMKDFN0YXRSZXNwb25zZRIjCgNyZWYYASABKAsyFi5tZW50YXRsYWIudjEuTWVkaWFSZWYiYQoOUHJlc2lnblJlcXVlc3QSFwoGcmVmX2lkGAEgASgJQge6SARyAhABEjYKA3R0bBgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIOukgLqgEIIgQIgPUkMgAiTgoPUHJlc2lnblJlc3BvbnNlEgsKA3VybBgBIAEoCRIuCgpleHBpcmVzX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIoCg1EZWxldGVSZXF1ZXN0EhcKBnJlZl9pZBgBIAEoCUIHukgEcgIQASIlCg5EZWxldGVSZXNwb25zZRITCgtmcmVlZF9ieXRlcxgBIAEoBCIRCg9HZXRVc2FnZVJlcXVlc3QiogEKEEdldFVzYWdlUmVzcG9uc2USFwoPdXNlcl91c2VkX2J5dGVzGAEgASgEEhgKEHVzZXJfbGltaXRfYnl0ZXMYAiABKAQSHAoUd29ya3NwYWNlX3VzZWRfYnl0ZXMYAyABKAQSHQoVd29ya3NwYWNlX2xpbWl0X2J5dGVzGAQgASgEEh4KFndvcmtzcGFjZV9vYmplY3RfY291bnQYBSABKAQyzAkKDlN0b3JhZ2VTZXJ2aWNlElkKBlVwbG9hZBIbLm1lbnRhdGxhYi52MS5VcGxvYWRSZXF1ZXN0GhwubWVudGF0bGFiLnYxLlVwbG9hZFJlc3BvbnNlIhKKtRgOc3RvcmFnZTp1cGxvYWQoARJpCgxDcmVhdGVVcGxvYWQSIS5tZW50YXRsYWIudjEuQ3JlYXRlVXBsb2FkUmVxdWVzdBoiLm1lbnRhdGxhYi52MS5DcmVhdGVVcGxvYWRSZXNwb25zZSISirUYDnN0b3JhZ2U6dXBsb2FkEmYKC1VwbG9hZENodW5rEiAubWVudGF0bGFiLnYxLlVwbG9hZENodW5rUmVxdWVzdBohLm1lbnRhdGxhYi52MS5VcGxvYWRDaHVua1Jlc3BvbnNlIhKKtRgOc3RvcmFnZTp1cGxvYWQSdQoPR2V0VXBsb2FkU3RhdHVzEiQubWVudGF0bGFiLnYxLkdldFVwbG9hZFN0YXR1c1JlcXVlc3QaJS5tZW50YXRsYWIudjEuR2V0VXBsb2FkU3RhdHVzUmVzcG9uc2UiFZACAYq1GA5zdG9yYWdlOnVwbG9hZBJvCg5Db21wbGV0ZVVwbG9hZBIjLm1lbnRhdGxhYi52MS5Db21wbGV0ZVVwbG9hZFJlcXVlc3QaJC5tZW50YXRsYWIudjEuQ29tcGxldGVVcGxvYWRSZXNwb25zZSISirUYDnN0b3JhZ2U6dXBsb2FkEmYKC0Fib3J0VXBsb2FkEiAubWVudGF0bGFiLnYxLkFib3J0VXBsb2FkUmVxdWVzdBohLm1lbnRhdGxhYi52MS5BYm9ydFVwbG9hZFJlc3BvbnNlIhKKtRgOc3RvcmFnZTp1cGxvYWQSZAoIRG93bmxvYWQSHS5tZW50YXRsYWIudjEuRG93bmxvYWRSZXF1ZXN0Gh4ubWVudGF0bGFiLnYxLkRvd25sb2FkUmVzcG9uc2UiF5ACAYq1GBBzdG9yYWdlOmRvd25sb2FkMAESVgoEU3RhdBIZLm1lbnRhdGxhYi52MS5TdGF0UmVxdWVzdBoaLm1lbnRhdGxhYi52MS5TdGF0UmVzcG9uc2UiF5ACAYq1GBBzdG9yYWdlOmRvd25sb2FkElwKB1ByZXNpZ24SHC5tZW50YXRsYWIudjEuUHJlc2lnblJlcXVlc3QaHS5tZW50YXRsYWIudjEuUHJlc2lnblJlc3BvbnNlIhSKtRgQc3RvcmFnZTpkb3dubG9hZBJXCgZEZWxldGUSGy5tZW50YXRsYWIudjEuRGVsZXRlUmVxdWVzdBocLm1lbnRhdGxhYi52MS5EZWxldGVSZXNwb25zZSISirUYDnN0b3JhZ2U6dXBsb2FkEmAKCEdldFVzYWdlEh0ubWVudGF0bGFiLnYxLkdldFVzYWdlUmVxdWVzdBoeLm1lbnRhdGxhYi52MS5HZXRVc2FnZVJlc3BvbnNlIhWQAgGKtRgOc3RvcmFnZTp1cGxvYWQSZQoJTGlzdE1lZGlhEh4ubWVudGF0bGFiLnYxLkxpc3RNZWRpYVJlcXVlc3QaHy5tZW50YXRsYWIudjEuTGlzdE1lZGlhUmVzcG9uc2UiF5ACAYq1GBBzdG9yYWdlOmRvd25sb2FkYgZwcm90bzM", [file_buf_validate_validate, file_google_protobuf_duration, file_google_protobuf_timestamp, file_mentatlab_v1_common, file_mentatlab_v1_options]);
+  fileDesc("ChptZW50YXRsYWIvdjEvc3RvcmFnZS5wcm90bxIMbWVudGF0bGFiLnYxIvUBCgxVcGxvYWRIZWFkZXISGgoIZmlsZW5hbWUYASABKAlCCLpIBXIDGP8BEhsKCW1pbWVfdHlwZRgCIAEoCUIIukgFcgMY/wESEgoKc2l6ZV9ieXRlcxgDIAEoBBIoCgZzaGEyNTYYBCABKAlCGLpIFXITMhFeKFswLTlhLWZdezY0fSk/JBI5CgxidWNrZXRfY2xhc3MYBSABKA4yGS5tZW50YXRsYWIudjEuQnVja2V0Q2xhc3NCCLpIBYIBAhABEjMKC2NvbnN0cmFpbnRzGAYgASgLMh4ubWVudGF0bGFiLnYxLk1lZGlhQ29uc3RyYWludHMiaQoNVXBsb2FkUmVxdWVzdBIsCgZoZWFkZXIYASABKAsyGi5tZW50YXRsYWIudjEuVXBsb2FkSGVhZGVySAASGwoFY2h1bmsYAiABKAxCCrpIB3oFGICAgAJIAEINCgRwYXJ0EgW6SAIIASJLCg5VcGxvYWRSZXNwb25zZRIjCgNyZWYYASABKAsyFi5tZW50YXRsYWIudjEuTWVkaWFSZWYSFAoMZGVkdXBsaWNhdGVkGAIgASgIIlwKE0NyZWF0ZVVwbG9hZFJlcXVlc3QSMgoGaGVhZGVyGAEgASgLMhoubWVudGF0bGFiLnYxLlVwbG9hZEhlYWRlckIGukgDyAEBEhEKCXByZXNpZ25lZBgCIAEoCCLHAgoUQ3JlYXRlVXBsb2FkUmVzcG9uc2USEQoJdXBsb2FkX2lkGAEgASgJEhgKEGNvbW1pdHRlZF9vZmZzZXQYAiABKAQSLgoKZXhwaXJlc19hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASHwoXcmVjb21tZW5kZWRfY2h1bmtfYnl0ZXMYBCABKA0SGQoRcHJlc2lnbmVkX3B1dF91cmwYBSABKAkSWgoVcHJlc2lnbmVkX3B1dF9oZWFkZXJzGAYgAygLMjsubWVudGF0bGFiLnYxLkNyZWF0ZVVwbG9hZFJlc3BvbnNlLlByZXNpZ25lZFB1dEhlYWRlcnNFbnRyeRo6ChhQcmVzaWduZWRQdXRIZWFkZXJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJcChJVcGxvYWRDaHVua1JlcXVlc3QSGgoJdXBsb2FkX2lkGAEgASgJQge6SARyAhABEg4KBm9mZnNldBgCIAEoBBIaCgRkYXRhGAMgASgMQgy6SAl6BxABGICAgAIiLwoTVXBsb2FkQ2h1bmtSZXNwb25zZRIYChBjb21taXR0ZWRfb2Zmc2V0GAEgASgEIjQKFkdldFVwbG9hZFN0YXR1c1JlcXVlc3QSGgoJdXBsb2FkX2lkGAEgASgJQge6SARyAhABIncKF0dldFVwbG9hZFN0YXR1c1Jlc3BvbnNlEhgKEGNvbW1pdHRlZF9vZmZzZXQYASABKAQSEgoKc2l6ZV9ieXRlcxgCIAEoBBIuCgpleHBpcmVzX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJdChVDb21wbGV0ZVVwbG9hZFJlcXVlc3QSGgoJdXBsb2FkX2lkGAEgASgJQge6SARyAhABEigKBnNoYTI1NhgCIAEoCUIYukgVchMyEV4oWzAtOWEtZl17NjR9KT8kIlMKFkNvbXBsZXRlVXBsb2FkUmVzcG9uc2USIwoDcmVmGAEgASgLMhYubWVudGF0bGFiLnYxLk1lZGlhUmVmEhQKDGRlZHVwbGljYXRlZBgCIAEoCCIwChJBYm9ydFVwbG9hZFJlcXVlc3QSGgoJdXBsb2FkX2lkGAEgASgJQge6SARyAhABIhUKE0Fib3J0VXBsb2FkUmVzcG9uc2UiawoPRG93bmxvYWRSZXF1ZXN0EhcKBnJlZl9pZBgBIAEoCUIHukgEcgIQARIOCgZvZmZzZXQYAiABKAQSDgoGbGVuZ3RoGAMgASgEEh8KC2NodW5rX2J5dGVzGAQgASgNQgq6SAcqBRiAgIACIi0KDURvd25sb2FkQ2h1bmsSDgoGb2Zmc2V0GAEgASgEEgwKBGRhdGEYAiABKAwicgoQRG93bmxvYWRSZXNwb25zZRIoCgZoZWFkZXIYASABKAsyFi5tZW50YXRsYWIudjEuTWVkaWFSZWZIABIsCgVjaHVuaxgCIAEoCzIbLm1lbnRhdGxhYi52MS5Eb3dubG9hZENodW5rSABCBgoEcGFydCJxChBMaXN0TWVkaWFSZXF1ZXN0EhsKCXBhZ2Vfc2l6ZRgBIAEoDUIIukgFKgMY9AMSHAoKcGFnZV90b2tlbhgCIAEoCUIIukgFcgMYgAISIgoQbWltZV90eXBlX3ByZWZpeBgDIAEoCUIIukgFcgMY/wEiUgoRTGlzdE1lZGlhUmVzcG9uc2USJAoEcmVmcxgBIAMoCzIWLm1lbnRhdGxhYi52MS5NZWRpYVJlZhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiJgoLU3RhdFJlcXVlc3QSFwoGcmVmX2lkGAEgASgJQge6SARyAhABIjMKDFN0YXRSZXNwb25zZRIjCgNyZWYYASABKAsyFi5tZW50YXRsYWIudjEuTWVkaWFSZWYiYQoOUHJlc2lnblJlcXVlc3QSFwoGcmVmX2lkGAEgASgJQge6SARyAhABEjYKA3R0bBgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIOukgLqgEIIgQIgPUkMgAiTgoPUHJlc2lnblJlc3BvbnNlEgsKA3VybBgBIAEoCRIuCgpleHBpcmVzX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIoCg1EZWxldGVSZXF1ZXN0EhcKBnJlZl9pZBgBIAEoCUIHukgEcgIQASJACg5EZWxldGVSZXNwb25zZRITCgtmcmVlZF9ieXRlcxgBIAEoBBIZChFyZW1haW5pbmdfaG9sZGVycxgCIAEoDSIRCg9HZXRVc2FnZVJlcXVlc3Qi0AEKEEdldFVzYWdlUmVzcG9uc2USFwoPdXNlcl91c2VkX2J5dGVzGAEgASgEEhgKEHVzZXJfbGltaXRfYnl0ZXMYAiABKAQSHAoUd29ya3NwYWNlX3VzZWRfYnl0ZXMYAyABKAQSHQoVd29ya3NwYWNlX2xpbWl0X2J5dGVzGAQgASgEEh4KFndvcmtzcGFjZV9vYmplY3RfY291bnQYBSABKAQSLAoJYnlfaG9sZGVyGAYgAygLMhkubWVudGF0bGFiLnYxLkhvbGRlclVzYWdlInAKC0hvbGRlclVzYWdlEiYKBGtpbmQYASABKA4yGC5tZW50YXRsYWIudjEuSG9sZGVyS2luZBINCgVieXRlcxgCIAEoBBIUCgxvYmplY3RfY291bnQYAyABKAQSFAoMaG9sZGVyX2NvdW50GAQgASgEIpUBChBIb2xkTWVkaWFSZXF1ZXN0EjEKBmhvbGRlchgBIAEoCUIhukgechwyGl4ocnVufGNhY2hlKTpbXlxzXXsxLDIwMH0kEhwKB3JlZl9pZHMYAiADKAlCC7pICJIBBQgBEOgHEjAKA3R0bBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIIukgFqgECMgAiJwoRSG9sZE1lZGlhUmVzcG9uc2USEgoKaGVsZF9ieXRlcxgBIAEoBCJmChNSZWxlYXNlTWVkaWFSZXF1ZXN0EjEKBmhvbGRlchgBIAEoCUIhukgechwyGl4ocnVufGNhY2hlKTpbXlxzXXsxLDIwMH0kEhwKB3JlZl9pZHMYAiADKAlCC7pICJIBBQgBEOgHIkIKFFJlbGVhc2VNZWRpYVJlc3BvbnNlEhMKC2ZyZWVkX2J5dGVzGAEgASgEEhUKDWRlbGV0ZWRfY291bnQYAiABKAQqbQoKSG9sZGVyS2luZBIbChdIT0xERVJfS0lORF9VTlNQRUNJRklFRBAAEhYKEkhPTERFUl9LSU5EX1VQTE9BRBABEhMKD0hPTERFUl9LSU5EX1JVThACEhUKEUhPTERFUl9LSU5EX0NBQ0hFEAMylQsKDlN0b3JhZ2VTZXJ2aWNlElkKBlVwbG9hZBIbLm1lbnRhdGxhYi52MS5VcGxvYWRSZXF1ZXN0GhwubWVudGF0bGFiLnYxLlVwbG9hZFJlc3BvbnNlIhKKtRgOc3RvcmFnZTp1cGxvYWQoARJpCgxDcmVhdGVVcGxvYWQSIS5tZW50YXRsYWIudjEuQ3JlYXRlVXBsb2FkUmVxdWVzdBoiLm1lbnRhdGxhYi52MS5DcmVhdGVVcGxvYWRSZXNwb25zZSISirUYDnN0b3JhZ2U6dXBsb2FkEmYKC1VwbG9hZENodW5rEiAubWVudGF0bGFiLnYxLlVwbG9hZENodW5rUmVxdWVzdBohLm1lbnRhdGxhYi52MS5VcGxvYWRDaHVua1Jlc3BvbnNlIhKKtRgOc3RvcmFnZTp1cGxvYWQSdQoPR2V0VXBsb2FkU3RhdHVzEiQubWVudGF0bGFiLnYxLkdldFVwbG9hZFN0YXR1c1JlcXVlc3QaJS5tZW50YXRsYWIudjEuR2V0VXBsb2FkU3RhdHVzUmVzcG9uc2UiFZACAYq1GA5zdG9yYWdlOnVwbG9hZBJvCg5Db21wbGV0ZVVwbG9hZBIjLm1lbnRhdGxhYi52MS5Db21wbGV0ZVVwbG9hZFJlcXVlc3QaJC5tZW50YXRsYWIudjEuQ29tcGxldGVVcGxvYWRSZXNwb25zZSISirUYDnN0b3JhZ2U6dXBsb2FkEmYKC0Fib3J0VXBsb2FkEiAubWVudGF0bGFiLnYxLkFib3J0VXBsb2FkUmVxdWVzdBohLm1lbnRhdGxhYi52MS5BYm9ydFVwbG9hZFJlc3BvbnNlIhKKtRgOc3RvcmFnZTp1cGxvYWQSZAoIRG93bmxvYWQSHS5tZW50YXRsYWIudjEuRG93bmxvYWRSZXF1ZXN0Gh4ubWVudGF0bGFiLnYxLkRvd25sb2FkUmVzcG9uc2UiF5ACAYq1GBBzdG9yYWdlOmRvd25sb2FkMAESVgoEU3RhdBIZLm1lbnRhdGxhYi52MS5TdGF0UmVxdWVzdBoaLm1lbnRhdGxhYi52MS5TdGF0UmVzcG9uc2UiF5ACAYq1GBBzdG9yYWdlOmRvd25sb2FkElwKB1ByZXNpZ24SHC5tZW50YXRsYWIudjEuUHJlc2lnblJlcXVlc3QaHS5tZW50YXRsYWIudjEuUHJlc2lnblJlc3BvbnNlIhSKtRgQc3RvcmFnZTpkb3dubG9hZBJXCgZEZWxldGUSGy5tZW50YXRsYWIudjEuRGVsZXRlUmVxdWVzdBocLm1lbnRhdGxhYi52MS5EZWxldGVSZXNwb25zZSISirUYDnN0b3JhZ2U6dXBsb2FkEmAKCEdldFVzYWdlEh0ubWVudGF0bGFiLnYxLkdldFVzYWdlUmVxdWVzdBoeLm1lbnRhdGxhYi52MS5HZXRVc2FnZVJlc3BvbnNlIhWQAgGKtRgOc3RvcmFnZTp1cGxvYWQSXgoJSG9sZE1lZGlhEh4ubWVudGF0bGFiLnYxLkhvbGRNZWRpYVJlcXVlc3QaHy5tZW50YXRsYWIudjEuSG9sZE1lZGlhUmVzcG9uc2UiEIq1GAxzdG9yYWdlOmhvbGQSZwoMUmVsZWFzZU1lZGlhEiEubWVudGF0bGFiLnYxLlJlbGVhc2VNZWRpYVJlcXVlc3QaIi5tZW50YXRsYWIudjEuUmVsZWFzZU1lZGlhUmVzcG9uc2UiEIq1GAxzdG9yYWdlOmhvbGQSZQoJTGlzdE1lZGlhEh4ubWVudGF0bGFiLnYxLkxpc3RNZWRpYVJlcXVlc3QaHy5tZW50YXRsYWIudjEuTGlzdE1lZGlhUmVzcG9uc2UiF5ACAYq1GBBzdG9yYWdlOmRvd25sb2FkYgZwcm90bzM", [file_buf_validate_validate, file_google_protobuf_duration, file_google_protobuf_timestamp, file_mentatlab_v1_common, file_mentatlab_v1_options]);
 
 /**
  * What the uploader declares about an object before sending its bytes.
@@ -723,11 +723,19 @@ export const DeleteRequestSchema: GenMessage<DeleteRequest> = /*@__PURE__*/
  */
 export type DeleteResponse = Message<"mentatlab.v1.DeleteResponse"> & {
   /**
-   * Bytes given back to the quota.
+   * Bytes given back to the quota (0 while other holders keep the object).
    *
    * @generated from field: uint64 freed_bytes = 1;
    */
   freedBytes: bigint;
+
+  /**
+   * Holders other than the upload (runs, cache entries) that still hold the object, so it stays
+   * stored until they release it.
+   *
+   * @generated from field: uint32 remaining_holders = 2;
+   */
+  remainingHolders: number;
 };
 
 /**
@@ -792,6 +800,14 @@ export type GetUsageResponse = Message<"mentatlab.v1.GetUsageResponse"> & {
    * @generated from field: uint64 workspace_object_count = 5;
    */
   workspaceObjectCount: bigint;
+
+  /**
+   * The workspace's held bytes by kind of holder. An object held by holders of two kinds (an upload
+   * that is also a run's output) counts in both, so these may add up to more than the workspace uses.
+   *
+   * @generated from field: repeated mentatlab.v1.HolderUsage by_holder = 6;
+   */
+  byHolder: HolderUsage[];
 };
 
 /**
@@ -800,6 +816,201 @@ export type GetUsageResponse = Message<"mentatlab.v1.GetUsageResponse"> & {
  */
 export const GetUsageResponseSchema: GenMessage<GetUsageResponse> = /*@__PURE__*/
   messageDesc(file_mentatlab_v1_storage, 25);
+
+/**
+ * Bytes held by one kind of holder.
+ *
+ * @generated from message mentatlab.v1.HolderUsage
+ */
+export type HolderUsage = Message<"mentatlab.v1.HolderUsage"> & {
+  /**
+   * Which kind of holder.
+   *
+   * @generated from field: mentatlab.v1.HolderKind kind = 1;
+   */
+  kind: HolderKind;
+
+  /**
+   * Bytes of the distinct objects holders of this kind hold.
+   *
+   * @generated from field: uint64 bytes = 2;
+   */
+  bytes: bigint;
+
+  /**
+   * Distinct objects holders of this kind hold.
+   *
+   * @generated from field: uint64 object_count = 3;
+   */
+  objectCount: bigint;
+
+  /**
+   * Distinct holders of this kind.
+   *
+   * @generated from field: uint64 holder_count = 4;
+   */
+  holderCount: bigint;
+};
+
+/**
+ * Describes the message mentatlab.v1.HolderUsage.
+ * Use `create(HolderUsageSchema)` to create a new message.
+ */
+export const HolderUsageSchema: GenMessage<HolderUsage> = /*@__PURE__*/
+  messageDesc(file_mentatlab_v1_storage, 26);
+
+/**
+ * Holds objects for a holder.
+ *
+ * @generated from message mentatlab.v1.HoldMediaRequest
+ */
+export type HoldMediaRequest = Message<"mentatlab.v1.HoldMediaRequest"> & {
+  /**
+   * Who holds: `run:<run id>` or `cache:<key>` (uploads hold their own objects).
+   *
+   * @generated from field: string holder = 1;
+   */
+  holder: string;
+
+  /**
+   * Objects of the caller's workspace to hold.
+   *
+   * @generated from field: repeated string ref_ids = 2;
+   */
+  refIds: string[];
+
+  /**
+   * How long the hold lasts if never released (e.g. a cache entry's TTL); unset lasts until released.
+   *
+   * @generated from field: google.protobuf.Duration ttl = 3;
+   */
+  ttl?: Duration | undefined;
+};
+
+/**
+ * Describes the message mentatlab.v1.HoldMediaRequest.
+ * Use `create(HoldMediaRequestSchema)` to create a new message.
+ */
+export const HoldMediaRequestSchema: GenMessage<HoldMediaRequest> = /*@__PURE__*/
+  messageDesc(file_mentatlab_v1_storage, 27);
+
+/**
+ * Result of holding.
+ *
+ * @generated from message mentatlab.v1.HoldMediaResponse
+ */
+export type HoldMediaResponse = Message<"mentatlab.v1.HoldMediaResponse"> & {
+  /**
+   * Bytes of the objects now held.
+   *
+   * @generated from field: uint64 held_bytes = 1;
+   */
+  heldBytes: bigint;
+};
+
+/**
+ * Describes the message mentatlab.v1.HoldMediaResponse.
+ * Use `create(HoldMediaResponseSchema)` to create a new message.
+ */
+export const HoldMediaResponseSchema: GenMessage<HoldMediaResponse> = /*@__PURE__*/
+  messageDesc(file_mentatlab_v1_storage, 28);
+
+/**
+ * Releases a holder's hold on objects.
+ *
+ * @generated from message mentatlab.v1.ReleaseMediaRequest
+ */
+export type ReleaseMediaRequest = Message<"mentatlab.v1.ReleaseMediaRequest"> & {
+  /**
+   * The holder, as given to HoldMedia.
+   *
+   * @generated from field: string holder = 1;
+   */
+  holder: string;
+
+  /**
+   * Objects to release.
+   *
+   * @generated from field: repeated string ref_ids = 2;
+   */
+  refIds: string[];
+};
+
+/**
+ * Describes the message mentatlab.v1.ReleaseMediaRequest.
+ * Use `create(ReleaseMediaRequestSchema)` to create a new message.
+ */
+export const ReleaseMediaRequestSchema: GenMessage<ReleaseMediaRequest> = /*@__PURE__*/
+  messageDesc(file_mentatlab_v1_storage, 29);
+
+/**
+ * Result of releasing.
+ *
+ * @generated from message mentatlab.v1.ReleaseMediaResponse
+ */
+export type ReleaseMediaResponse = Message<"mentatlab.v1.ReleaseMediaResponse"> & {
+  /**
+   * Bytes given back to the quota by objects no holder holds any more (now deleted).
+   *
+   * @generated from field: uint64 freed_bytes = 1;
+   */
+  freedBytes: bigint;
+
+  /**
+   * How many of the objects were deleted.
+   *
+   * @generated from field: uint64 deleted_count = 2;
+   */
+  deletedCount: bigint;
+};
+
+/**
+ * Describes the message mentatlab.v1.ReleaseMediaResponse.
+ * Use `create(ReleaseMediaResponseSchema)` to create a new message.
+ */
+export const ReleaseMediaResponseSchema: GenMessage<ReleaseMediaResponse> = /*@__PURE__*/
+  messageDesc(file_mentatlab_v1_storage, 30);
+
+/**
+ * What keeps objects stored.
+ *
+ * @generated from enum mentatlab.v1.HolderKind
+ */
+export enum HolderKind {
+  /**
+   * Not set.
+   *
+   * @generated from enum value: HOLDER_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * A user's own upload (holder `upload:<ref id>`), released by Delete or at the object's expiry.
+   *
+   * @generated from enum value: HOLDER_KIND_UPLOAD = 1;
+   */
+  UPLOAD = 1,
+
+  /**
+   * A run's outputs (holder `run:<run id>`), released when the run is deleted or expires.
+   *
+   * @generated from enum value: HOLDER_KIND_RUN = 2;
+   */
+  RUN = 2,
+
+  /**
+   * A node-cache entry (holder `cache:<key>`), released at the entry's TTL or eviction.
+   *
+   * @generated from enum value: HOLDER_KIND_CACHE = 3;
+   */
+  CACHE = 3,
+}
+
+/**
+ * Describes the enum mentatlab.v1.HolderKind.
+ */
+export const HolderKindSchema: GenEnum<HolderKind> = /*@__PURE__*/
+  enumDesc(file_mentatlab_v1_storage, 0);
 
 /**
  * Stores media once, content-addressed by SHA-256, and hands back immutable MediaRefs.
@@ -918,6 +1129,29 @@ export const StorageService: GenService<{
     methodKind: "unary";
     input: typeof GetUsageRequestSchema;
     output: typeof GetUsageResponseSchema;
+  },
+  /**
+   * Adds a holder's hold on objects of the caller's workspace (a run's outputs, a cache entry's refs):
+   * a held object stays stored, past its own expiry, until its last holder releases it. Idempotent:
+   * holding again only moves the hold's expiry.
+   *
+   * @generated from rpc mentatlab.v1.StorageService.HoldMedia
+   */
+  holdMedia: {
+    methodKind: "unary";
+    input: typeof HoldMediaRequestSchema;
+    output: typeof HoldMediaResponseSchema;
+  },
+  /**
+   * Releases a holder's hold on objects; an object no holder holds any more is deleted and its space
+   * given back. Idempotent: releasing what is not held does nothing.
+   *
+   * @generated from rpc mentatlab.v1.StorageService.ReleaseMedia
+   */
+  releaseMedia: {
+    methodKind: "unary";
+    input: typeof ReleaseMediaRequestSchema;
+    output: typeof ReleaseMediaResponseSchema;
   },
   /**
    * Lists the workspace's stored objects, newest first, a page at a time.

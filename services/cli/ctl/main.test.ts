@@ -179,6 +179,7 @@ describe("mentatctl media commands", () => {
     const usage = await ctl(["--output", "json", "usage"]);
     expect(usage.code).toBe(0);
     expect(Number((JSON.parse(usage.stdout) as { workspaceObjectCount: string }).workspaceObjectCount)).toBeGreaterThan(0);
+    expect((await ctl(["usage"])).stdout).toMatch(/^held by uploads +\S+ \S+ in \d+ object\(s\), \d+ holder\(s\)$/m);
     expect((await ctl(["rm", ref.id])).stdout).toContain(`deleted ${ref.id}`);
     const gone = await ctl(["stat", ref.id]);
     expect(gone.code).toBe(1);

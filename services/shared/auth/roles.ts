@@ -2,6 +2,7 @@
 export const permissions = [
   "storage:upload",
   "storage:download",
+  "storage:hold",
   "stream:create",
   "stream:subscribe",
   "agent:register",
@@ -22,7 +23,7 @@ export const rolePermissions: Readonly<Record<string, readonly Permission[]>> = 
   multimodal_producer: ["storage:upload", "stream:create", "agent:execute_multimodal", "agent:view"],
   multimodal_consumer: ["storage:download", "stream:subscribe", "flow:view_results", "agent:view"],
   admin: permissions.filter((p) => p !== "flow:report"),
-  run: ["storage:upload", "storage:download", "stream:create", "stream:subscribe", "agent:view", "flow:report"],
+  run: ["storage:upload", "storage:download", "storage:hold", "stream:create", "stream:subscribe", "agent:view", "flow:report"],
 };
 
 /** Roles an API key may be given (the `run` role only comes with run tokens). */

@@ -2,7 +2,13 @@ import { stat } from "node:fs/promises";
 import { basename, resolve } from "node:path";
 import type { Command } from "commander";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
-import { DeleteResponseSchema, GetUsageResponseSchema, ListMediaResponseSchema, UploadResponseSchema } from "../../../../gen/mentatlab/v1/storage_pb.js";
+import {
+  DeleteResponseSchema,
+  GetUsageResponseSchema,
+  HolderKind,
+  ListMediaResponseSchema,
+  UploadResponseSchema,
+} from "../../../../gen/mentatlab/v1/storage_pb.js";
 import { type MediaRef, MediaRefSchema } from "../../../../gen/mentatlab/v1/common_pb.js";
 import { formatBytes } from "../../../shared/format-bytes.js";
 import type { ActionRunner } from "../action.js";
@@ -116,13 +122,17 @@ export function registerStorageCommands(program: Command, run: ActionRunner): vo
     .action((refId: string, _opts: unknown, command: Command) =>
       run(command, async (ctx) => {
         const response = await ctx.clients.storage.delete({ refId });
-        await ctx.printer.result(DeleteResponseSchema, response, (r) => `deleted ${refId} (freed ${formatBytes(r.freedBytes)})`);
+        await ctx.printer.result(DeleteResponseSchema, response, (r) =>
+          r.remainingHolders > 0
+            ? `released ${refId}: still stored, held by ${r.remainingHolders} run or cache holder(s)`
+            : `deleted ${refId} (freed ${formatBytes(r.freedBytes)})`,
+        );
       }),
     );
 
   program
     .command("usage")
-    .description("show storage used against the user and workspace quotas")
+    .description("show storage used against the user and workspace quotas, and what holds it")
     .action((_opts: unknown, command: Command) =>
       run(command, async (ctx) => {
         const usage = await ctx.clients.storage.getUsage({});
@@ -134,11 +144,22 @@ export function registerStorageCommands(program: Command, run: ActionRunner): vo
               `${formatBytes(u.workspaceUsedBytes)} of ${formatBytes(u.workspaceLimitBytes)} (${percent(u.workspaceUsedBytes, u.workspaceLimitBytes)})`,
             ],
             ["objects", String(u.workspaceObjectCount)],
+            ...u.byHolder.map((held): [string, string] => [
+              `held by ${HOLDER_LABELS[held.kind]}`,
+              `${formatBytes(held.bytes)} in ${held.objectCount} object(s), ${held.holderCount} holder(s)`,
+            ]),
           ]),
         );
       }),
     );
 }
+
+const HOLDER_LABELS: Readonly<Record<HolderKind, string>> = {
+  [HolderKind.UNSPECIFIED]: "others",
+  [HolderKind.UPLOAD]: "uploads",
+  [HolderKind.RUN]: "run outputs",
+  [HolderKind.CACHE]: "cache entries",
+};
 
 function percent(used: bigint, limit: bigint): string {
   return limit === 0n ? "no limit" : `${((Number(used) / Number(limit)) * 100).toFixed(1)}%`;
