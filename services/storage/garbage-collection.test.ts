@@ -1,11 +1,18 @@
 import { randomBytes } from "node:crypto";
 import { Code } from "@connectrpc/connect";
-import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HolderKind } from "../../gen/mentatlab/v1/storage_pb.js";
-import { makeTempDir, type RedisServer, removeTempDir, type S3Server, startRedis, startS3 } from "../../test/harness/index.js";
+import { makeTempDir, removeTempDir } from "../../test/harness/index.js";
 import type { CrashPoint } from "./ref-remover.js";
-import { codeOf, keysUnder, type RuntimeUnderTest, type StorageBackendFixture, startRuntime, uploadStream } from "./storage-service.conformance.js";
+import {
+  codeOf,
+  keysUnder,
+  type RuntimeUnderTest,
+  s3AndRedisBackend,
+  type StorageBackendFixture,
+  startRuntime,
+  uploadStream,
+} from "./storage-service.conformance.js";
 
 const HOUR = 3_600_000;
 
@@ -180,28 +187,4 @@ describeGarbageCollection("files, refs and holds in SQLite", async () => {
   return { freshEnv: async () => ({ STORAGE_DIR: `${root}/${n++}` }), dispose: async () => removeTempDir(root) };
 });
 
-describeGarbageCollection("S3 (fauxqs), holds and quotas in Redis", async () => {
-  const s3: S3Server = await startS3();
-  const redis: RedisServer = await startRedis();
-  let n = 0;
-  return {
-    freshEnv: async () => {
-      const db = n++;
-      const admin = new Redis(`${redis.url}/${db}`);
-      await admin.flushdb();
-      admin.disconnect();
-      return {
-        S3_ENDPOINT: s3.endpoint,
-        S3_BUCKET: await s3.createBucket(`gc-${db}-${Date.now()}`),
-        S3_REGION: s3.region,
-        AWS_ACCESS_KEY_ID: s3.accessKeyId,
-        AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
-        REDIS_URL: `${redis.url}/${db}`,
-      };
-    },
-    dispose: async () => {
-      await s3.stop();
-      await redis.stop();
-    },
-  };
-});
+describeGarbageCollection("S3 (fauxqs), holds and quotas in Redis", () => s3AndRedisBackend("gc"));

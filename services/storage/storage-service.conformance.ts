@@ -7,7 +7,8 @@ import { BucketClass, MediaConstraintsSchema } from "../../gen/mentatlab/v1/comm
 import { StorageService, UploadHeaderSchema, type UploadRequest } from "../../gen/mentatlab/v1/storage_pb.js";
 import { inMemoryClient, testPrincipal } from "../../test/support/in-memory.js";
 import { openDatabase } from "../shared/sqlite.js";
-import { makeTempDir, removeTempDir } from "../../test/harness/index.js";
+import { Redis } from "ioredis";
+import { makeTempDir, removeTempDir, startRedis, startS3 } from "../../test/harness/index.js";
 import { createBlobStore } from "./backend.js";
 import type { BlobStore } from "./blob-store.js";
 import { type StorageConfig, storageConfigFromEnv } from "./config.js";
@@ -19,6 +20,36 @@ import { type MediaFixtures, makeMediaFixtures } from "./testing.js";
 export interface StorageBackendFixture {
   freshEnv(): Promise<Record<string, string>>;
   dispose(): Promise<void>;
+}
+
+/**
+ * S3 (fauxqs) with quotas, refs and holds in Redis: each runtime gets an empty bucket named
+ * `<bucketPrefix>-…` and its own Redis database, as a fresh deployment would.
+ */
+export async function s3AndRedisBackend(bucketPrefix: string): Promise<StorageBackendFixture> {
+  const s3 = await startS3();
+  const redis = await startRedis();
+  let n = 0;
+  return {
+    freshEnv: async () => {
+      const db = n++;
+      const admin = new Redis(`${redis.url}/${db}`);
+      await admin.flushdb();
+      admin.disconnect();
+      return {
+        S3_ENDPOINT: s3.endpoint,
+        S3_BUCKET: await s3.createBucket(`${bucketPrefix}-${db}-${Date.now()}`),
+        S3_REGION: s3.region,
+        AWS_ACCESS_KEY_ID: s3.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
+        REDIS_URL: `${redis.url}/${db}`,
+      };
+    },
+    dispose: async () => {
+      await s3.stop();
+      await redis.stop();
+    },
+  };
 }
 
 type StorageClient = Client<typeof StorageService>;

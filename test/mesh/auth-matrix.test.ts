@@ -21,6 +21,7 @@ const granted: Record<Exclude<Caller, "none">, readonly string[]> = {
   admin: [
     "storage:upload",
     "storage:download",
+    "storage:hold",
     "stream:create",
     "stream:subscribe",
     "agent:register",
@@ -82,9 +83,9 @@ async function* toAsync<T>(items: T[]): AsyncIterable<T> {
 
 describe("every RPC × every caller", () => {
   it("covers every method of every service the mesh serves", () => {
-    // 12 storage + 8 stream + 4 registry + 8 orchestrator. The SidecarService is pod-local and guarded by
+    // 14 storage + 8 stream + 4 registry + 8 orchestrator. The SidecarService is pod-local and guarded by
     // the sidecar's own token (agent-sidecar/sidecar-auth.ts).
-    expect(methods.length).toBe(32);
+    expect(methods.length).toBe(34);
   });
 
   for (const method of methods) {
