@@ -213,7 +213,7 @@ describe("web UI in a real browser", () => {
       return transfer;
     }, bytes);
     await page.dispatchEvent("#drop-zone", "drop", { dataTransfer: dropped });
-    await expect.poll(() => page.locator("#upload-list li").first().textContent()).toMatch(/^swatch\.png .*uploaded as /);
+    await expect.poll(() => page.locator("#upload-list li").first().textContent(), { timeout: 15_000 }).toMatch(/^swatch\.png .*uploaded as /);
     expect(await page.getByLabel("Upload progress of swatch.png").evaluate((p: HTMLProgressElement) => p.value)).toBe(100);
     const sha = createHash("sha256").update(readFileSync(png)).digest("hex");
     const { ref } = await clients().storage.stat({
@@ -229,7 +229,7 @@ describe("web UI in a real browser", () => {
     const wav = join(work, "tone.wav");
     writeFileSync(wav, sineWav(8000, 0.5));
     await page.locator("#upload-file").setInputFiles(wav);
-    await expect.poll(() => page.locator("#upload-list li").first().textContent()).toMatch(/^tone\.wav .*uploaded as /);
+    await expect.poll(() => page.locator("#upload-list li").first().textContent(), { timeout: 15_000 }).toMatch(/^tone\.wav .*uploaded as /);
     const audio = page.locator("#media-list li", { hasText: "tone.wav" }).locator("audio");
     await expect.poll(() => audio.evaluate((a: HTMLAudioElement) => (a.readyState >= 1 ? a.duration : 0)), { timeout: 10_000 }).toBeCloseTo(0.5, 2);
     // Keyboard: Enter on the drop zone opens the file chooser.
